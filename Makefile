@@ -1,0 +1,113 @@
+# seize — build, test, sanitizers, valgrind, benchmarks, fuzzing.
+#
+#   make            library (build/libseize.a) and the tool (build/seize)
+#   make test       installs missing Debian packages, builds, runs every test
+#   make asan       the same suite under AddressSanitizer + UBSan (no recovery)
+#   make valgrind   the same suite under valgrind memcheck
+#   make bench      benchmarks, each reporting a ratio against a limit measured in the same run
+#   make fuzz       builds the libFuzzer targets (clang) into build/fuzz/; FUZZ_SECONDS=60 make fuzz-run
+#
+# Every top-level target first runs scripts/install-deps.sh (a no-op when all is installed).
+
+TOP_TARGETS := all lib test asan valgrind bench fuzz fuzz-run clean format
+.PHONY: $(TOP_TARGETS)
+
+ifndef SEIZE_DEPS_OK
+
+$(TOP_TARGETS):
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory SEIZE_DEPS_OK=1 $@
+
+else
+
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+SIMD    := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo -mavx2 -mfma)
+OPT     ?= -O2 -g $(SIMD)
+PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+           -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) $(OPT)
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+LDFLAGS += $(SANITIZE)
+
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
+CLI_SRC   := $(sort $(wildcard cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB       := $(BUILD)/libseize.a
+BIN       := $(BUILD)/seize
+
+.SECONDARY:
+
+all: $(BIN) $(TESTS)
+lib: $(LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANITIZE) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+test: $(BIN) $(TESTS)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) WRAP="$(WRAP)" tests/run.sh
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g $(SIMD)" SANITIZE="$(ASAN_FLAGS)" \
+	    SEIZE_ASAN=1 test
+
+valgrind:
+	@$(MAKE) --no-print-directory BUILD=build/valgrind OPT="-O1 -g $(SIMD)" \
+	    WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" test
+
+bench: $(BIN) $(BENCHES)
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) bench/run.sh
+
+# libFuzzer targets: clang, with the library compiled for fuzzing in its own build folder.
+FUZZ_BUILD := build/fuzz
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -g $(SIMD)" \
+	    SANITIZE="-fsanitize=address,undefined,fuzzer-no-link" lib
+	@mkdir -p $(FUZZ_BUILD)/bin
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f -> $(FUZZ_BUILD)/bin/$$n"; \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 $(SIMD) -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) \
+	    -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/libseize.a $(LDLIBS) \
+	    -o $(FUZZ_BUILD)/bin/$$n || exit 1; done
+
+FUZZ_SECONDS ?= 60
+fuzz-run: fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); mkdir -p fuzz-corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz-corpus/$$n \
+	    $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>&1 | tail -3 || exit 1; done
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/seize/*.h
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+endif

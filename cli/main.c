@@ -1,0 +1,50 @@
+// build/seize: the command table and dispatch (git.c style).
+#include "cli.h"
+
+#include "seize/core.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+// One line per subcommand, in the order of the pipeline.
+static const struct command commands[] = {
+    {"version", NULL, "print the version"},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: seize <command> [options]\n\n"
+                "seize: SEIZE composed image retrieval (reference image + change text -> ranking)\n\n"
+                "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(fp, "  %-18s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "\n'seize <command> --help' describes a command. 'seize --version' prints the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("seize %s\n", SEIZE_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (commands[i].fn && !strcmp(name, commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "seize: '%s' is not a seize command. See 'seize --help'.\n", name);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,198 @@
+/*
+ * seize/core.h — errors, allocation, files, .npy arrays, JSON helpers and a thread pool.
+ *
+ * Every other module builds on these. Typical use:
+ *
+ *     seize_npy *a = NULL;
+ *     if (seize_npy_load("feats.npy", &a) < 0) {
+ *         fprintf(stderr, "error: %s\n", seize_errmsg());
+ *         return 1;
+ *     }
+ *     float *x = seize_npy_f32(a);   // (a->shape[0], a->shape[1]), converted from <f2 if needed
+ *     ...
+ *     seize_npy_free(a);
+ *
+ * Conventions (see STYLE.md): fallible calls return 0 or a negative SEIZE_E* code and keep a
+ * detail message per thread, worded like git's ("cannot open 'x.npy': No such file or
+ * directory"). The library never prints to stdout and never exits.
+ */
+#ifndef SEIZE_CORE_H
+#define SEIZE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEIZE_VERSION "0.1.0"
+
+/* --- errors ------------------------------------------------------------------------------ */
+
+enum {
+    SEIZE_OK = 0,
+    SEIZE_EIO = -1,      /* a file could not be opened, read or written */
+    SEIZE_EFORMAT = -2,  /* input is malformed (bad header, bad JSON, corrupt image, ...) */
+    SEIZE_ENOMEM = -3,   /* allocation failed or a size overflowed */
+    SEIZE_EINVAL = -4,   /* invalid argument or unsupported option */
+    SEIZE_ESHAPE = -5,   /* shapes disagree (tensor vs config, query dims vs index, ...) */
+    SEIZE_ENET = -6,     /* network / server failure */
+    SEIZE_ECANCEL = -7,  /* interrupted by the user */
+    SEIZE_ENOTFOUND = -8 /* a named item does not exist */
+};
+
+/* The detail message of the last failure on this thread. Never NULL; valid until the next
+ * failing call on the same thread. */
+const char *seize_errmsg(void);
+
+/* Sets the detail message (printf-style) and returns `code`, so that callers can write
+ * `return seize_error(SEIZE_EIO, "cannot open '%s': %s", path, strerror(errno));`. */
+int seize_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepends "prefix: " to the current detail message (adds context on the way up) and
+ * returns `code`. */
+int seize_error_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A short name for an error code ("I/O error", "bad format", ...). */
+const char *seize_strerror(int code);
+
+/* An assertion that stays on in release builds and reports file:line before aborting.
+ * For invariants only: bad input must never reach one. */
+#define SEIZE_ASSERT(cond)                                                                        \
+    do {                                                                                          \
+        if (!(cond)) seize_assert_fail(__FILE__, __LINE__, #cond);                                \
+    } while (0)
+void seize_assert_fail(const char *file, int line, const char *expr) __attribute__((noreturn));
+
+/* --- allocation -------------------------------------------------------------------------- */
+
+/* malloc/calloc with overflow-checked n*size. Return NULL (and set the message) on failure.
+ * seize_alloc_aligned returns 64-byte aligned memory; free it with free(). */
+void *seize_malloc(size_t n, size_t size);
+void *seize_calloc(size_t n, size_t size);
+void *seize_realloc(void *p, size_t n, size_t size);
+void *seize_alloc_aligned(size_t n, size_t size);
+char *seize_strdup(const char *s);
+/* Overflow-checked multiplication: 0 and *out set, or SEIZE_ENOMEM. */
+int seize_mul_size(size_t a, size_t b, size_t *out);
+
+/* --- files ------------------------------------------------------------------------------- */
+
+/* A read-only memory map of a whole file. An empty file maps to data == NULL, size == 0. */
+typedef struct seize_map {
+    const uint8_t *data;
+    size_t size;
+    char *path;
+} seize_map;
+
+int seize_map_open(const char *path, seize_map *out);
+void seize_map_close(seize_map *m); /* accepts a zeroed map */
+
+/* Reads a whole file into a NUL-terminated heap buffer (*out, caller frees); *len without NUL. */
+int seize_read_file(const char *path, char **out, size_t *len);
+
+/* Writes `len` bytes to `path` atomically: temp file in the same folder, fsync, rename. */
+int seize_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Streaming atomic write: open gives a FILE* on a temporary file beside `path`; commit flushes,
+ * fsyncs, closes and renames it over `path`; abort closes and removes it. */
+typedef struct seize_atomic {
+    FILE *fp;
+    char *path;
+    char *tmp;
+} seize_atomic;
+int seize_atomic_open(const char *path, seize_atomic *out);
+int seize_atomic_commit(seize_atomic *a);
+void seize_atomic_abort(seize_atomic *a); /* accepts a zeroed or committed handle */
+
+/* mkdir -p. */
+int seize_mkdirs(const char *path);
+/* 1 if path exists (any type), 0 if not. */
+int seize_path_exists(const char *path);
+/* Joins a folder and a name with '/', heap string (NULL on allocation failure). */
+char *seize_path_join(const char *dir, const char *name);
+
+/* Reads a text file of lines (\n or \r\n; a last line without newline counts; no empty
+ * trailing line). *lines is a heap array of heap strings; free with seize_lines_free. */
+int seize_read_lines(const char *path, char ***lines, size_t *n_lines);
+void seize_lines_free(char **lines, size_t n_lines);
+
+/* --- .npy arrays ------------------------------------------------------------------------- */
+
+/* Format: 6-byte magic "\x93NUMPY", major (1|2|3), minor, header length (u16 for v1, u32 for v2+),
+ * ASCII dict {'descr': '<f4', 'fortran_order': False, 'shape': (a, b), } padded with spaces to a
+ * multiple of 64 bytes and ended by '\n', then the C-order data. */
+typedef enum { SEIZE_F32 = 0, SEIZE_F16 = 1, SEIZE_I32 = 2 } seize_dtype;
+
+#define SEIZE_NPY_MAX_DIMS 8
+
+typedef struct seize_npy {
+    seize_dtype dtype;
+    int ndim;
+    size_t shape[SEIZE_NPY_MAX_DIMS];
+    size_t count; /* product of shape */
+    void *data;   /* count elements of dtype, heap owned */
+} seize_npy;
+
+/* Loads and validates a .npy file (<f4, <f2 or <i4; C order; size matches the shape). */
+int seize_npy_load(const char *path, seize_npy **out);
+/* Parses a .npy from memory (`name` is used in error messages). */
+int seize_npy_parse(const void *buf, size_t len, const char *name, seize_npy **out);
+/* Returns the data as float32: for F32 the array's own buffer; for F16 converts in place once
+ * (the array becomes F32). NULL for I32. */
+float *seize_npy_f32(seize_npy *a);
+void seize_npy_free(seize_npy *a);
+
+/* Writes an array atomically with a v1 header (v2 when the header needs it). */
+int seize_npy_save(const char *path, seize_dtype dtype, int ndim, const size_t *shape,
+                   const void *data);
+/* Streaming writer for row-by-row output of a 2-D array whose row count is known up front. */
+typedef struct seize_npy_writer seize_npy_writer;
+int seize_npy_writer_open(const char *path, seize_dtype dtype, size_t rows, size_t cols,
+                          seize_npy_writer **out);
+int seize_npy_writer_rows(seize_npy_writer *w, const void *data, size_t n_rows);
+int seize_npy_writer_close(seize_npy_writer *w); /* commits; error if fewer rows were written */
+void seize_npy_writer_abort(seize_npy_writer *w);
+
+/* IEEE half <-> float (round to nearest even), bfloat16 -> float. */
+float seize_f16_to_f32(uint16_t h);
+uint16_t seize_f32_to_f16(float f);
+float seize_bf16_to_f32(uint16_t h);
+
+/* --- JSON (jansson) ---------------------------------------------------------------------- */
+
+/* Opaque jansson value; include <jansson.h> to use it. */
+struct json_t;
+/* Loads a JSON file; errors name the file, line and column. *out is a new reference. */
+int seize_json_load(const char *path, struct json_t **out);
+/* Parses a JSON text; `name` is used in error messages. */
+int seize_json_parse(const char *text, size_t len, const char *name, struct json_t **out);
+/* Reads a JSON Lines file (blank lines skipped) into a jansson array (*out, new reference);
+ * errors name the file and line. */
+int seize_jsonl_load(const char *path, struct json_t **out);
+
+/* --- thread pool ------------------------------------------------------------------------- */
+
+/* A fixed set of worker threads that run parallel-for loops. The calling thread takes part,
+ * so a pool of n threads has n-1 workers. One loop at a time per pool. */
+typedef struct seize_pool seize_pool;
+typedef void (*seize_pool_fn)(void *ctx, size_t i, int thread);
+int seize_pool_new(int n_threads, seize_pool **out);
+void seize_pool_free(seize_pool *p);
+int seize_pool_threads(const seize_pool *p);
+/* Runs fn(ctx, i, thread) for i in [0, n); returns when all are done. thread in [0, threads). */
+void seize_pool_for(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx);
+/* Number of online cores. */
+int seize_cpu_count(void);
+
+/* --- time -------------------------------------------------------------------------------- */
+
+/* Monotonic seconds. */
+double seize_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,162 @@
+/*
+ * seize/model.h — CLIP model folders: safetensors weights, configuration, tensor views.
+ *
+ *     seize_model *m = NULL;
+ *     if (seize_model_load("models/ViT-B-32", &m) < 0) { ... seize_errmsg() ... }
+ *     const seize_model_config *c = seize_model_get_config(m);
+ *     printf("%s, embed %d\n", seize_model_layout(m), c->embed_dim);
+ *     seize_model_free(m);
+ *
+ * A model folder is read as users download it from the Hugging Face hub (ARCHITECTURE.md §3):
+ *   - transformers layout: model.safetensors + config.json
+ *   - open_clip layout:    open_clip_model.safetensors + open_clip_config.json
+ * When both are present, the transformers layout is used (seize_model_note says so). A folder
+ * with weights but no config is matched by tensor shapes against the six built-in presets.
+ *
+ * Weights: F32 tensors are views into the mapped file (copied only when misaligned); F16 and
+ * BF16 tensors are converted to float32 once at load. Every matrix follows PyTorch's Linear
+ * convention, row-major (out_features, in_features): y = x · Wᵀ + b. The open_clip projections
+ * (stored as (width, embed) and used as x · P) are transposed at load to (embed, width) so
+ * that both layouts look the same here.
+ *
+ * Thread safety: a loaded model is read-only and may be shared by any number of threads.
+ */
+#ifndef SEIZE_MODEL_H
+#define SEIZE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seize/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- safetensors ------------------------------------------------------------------------- */
+
+/* File format: u64 little-endian header length N, then N bytes of JSON
+ *   {"name": {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]}, ...,
+ *    "__metadata__": {"k": "v"}}
+ * then the data region; offsets are relative to the start of the data region. */
+typedef enum {
+    SEIZE_ST_F32,
+    SEIZE_ST_F16,
+    SEIZE_ST_BF16,
+    SEIZE_ST_F64,
+    SEIZE_ST_I64,
+    SEIZE_ST_I32,
+    SEIZE_ST_I16,
+    SEIZE_ST_I8,
+    SEIZE_ST_U8,
+    SEIZE_ST_BOOL,
+    SEIZE_ST_OTHER
+} seize_st_dtype;
+
+#define SEIZE_ST_MAX_DIMS 8
+
+typedef struct seize_st_tensor {
+    char *name;
+    seize_st_dtype dtype;
+    int ndim;
+    size_t shape[SEIZE_ST_MAX_DIMS];
+    size_t count;       /* product of shape */
+    const uint8_t *data; /* into the mapping */
+    size_t nbytes;
+} seize_st_tensor;
+
+typedef struct seize_st_file {
+    seize_map map;
+    seize_st_tensor *tensors; /* sorted by name */
+    size_t n_tensors;
+} seize_st_file;
+
+/* Maps and validates a safetensors file: header length against the file size, JSON header,
+ * known dtypes, shapes, offsets inside the data region, size = count × dtype size, no overlap.
+ * Errors name the file and the tensor. */
+int seize_st_open(const char *path, seize_st_file *out);
+/* Validates an in-memory buffer (used by the fuzzer); `name` appears in error messages.
+ * The buffer must outlive `out`; out->map.data stays NULL. */
+int seize_st_parse(const uint8_t *buf, size_t len, const char *name, seize_st_file *out);
+void seize_st_close(seize_st_file *f); /* accepts a zeroed struct */
+/* Binary search by name; NULL when absent. */
+const seize_st_tensor *seize_st_find(const seize_st_file *f, const char *name);
+const char *seize_st_dtype_name(seize_st_dtype t);
+
+/* --- configuration ------------------------------------------------------------------------ */
+
+typedef enum { SEIZE_ACT_QUICK_GELU = 0, SEIZE_ACT_GELU = 1 } seize_act;
+
+typedef struct seize_tower_config {
+    int width, layers, heads, mlp_dim;
+} seize_tower_config;
+
+typedef struct seize_model_config {
+    int embed_dim;
+    int image_size, patch_size;
+    seize_tower_config vision;
+    int context_length, vocab_size;
+    seize_tower_config text;
+    seize_act act;
+    float ln_eps; /* 1e-5 */
+} seize_model_config;
+
+/* The built-in presets of ARCHITECTURE.md §3: "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14",
+ * "ViT-g-14", "ViT-bigG-14". 0, or SEIZE_ENOTFOUND. */
+int seize_model_preset(const char *name, seize_model_config *out);
+
+/* --- weights ----------------------------------------------------------------------------- */
+
+typedef struct seize_block_weights {
+    const float *ln1_w, *ln1_b;              /* (d) */
+    const float *q_w, *k_w, *v_w;            /* (d, d) each; contiguous when stored fused */
+    const float *q_b, *k_b, *v_b;            /* (d) each */
+    const float *out_w, *out_b;              /* (d, d), (d) */
+    const float *ln2_w, *ln2_b;              /* (d) */
+    const float *fc1_w, *fc1_b;              /* (mlp, d), (mlp) */
+    const float *fc2_w, *fc2_b;              /* (d, mlp), (d) */
+} seize_block_weights;
+
+typedef struct seize_tower_weights {
+    int n_layers;
+    const seize_block_weights *blocks;
+    const float *ln_pre_w, *ln_pre_b;   /* vision only: (width); NULL for text */
+    const float *ln_post_w, *ln_post_b; /* ln_post (vision) or ln_final (text): (width) */
+    const float *proj;                  /* (embed, width) */
+    const float *pos_emb;               /* (n_pos, width): 1 + (image/patch)^2, or context */
+    /* vision */
+    const float *patch_w;   /* (width, 3·patch·patch): conv weight (width, 3, p, p) flattened */
+    const float *class_emb; /* (width) */
+    /* text */
+    const float *tok_emb; /* (vocab, width) */
+} seize_tower_weights;
+
+typedef struct seize_model_weights {
+    seize_tower_weights vision, text;
+    float logit_scale;
+} seize_model_weights;
+
+/* --- the model ---------------------------------------------------------------------------- */
+
+typedef struct seize_model seize_model;
+
+/* Loads a model folder (see the top of this file). Errors name the file and the tensor. */
+int seize_model_load(const char *dir, seize_model **out);
+void seize_model_free(seize_model *m);
+
+/* Borrowed views, valid until seize_model_free. */
+const seize_model_config *seize_model_get_config(const seize_model *m);
+const seize_model_weights *seize_model_get_weights(const seize_model *m);
+const char *seize_model_layout(const seize_model *m);       /* "open_clip" or "hf" */
+const char *seize_model_dtype(const seize_model *m);        /* "F32", "F16" or "BF16" */
+const char *seize_model_dir(const seize_model *m);          /* the folder given to load */
+const char *seize_model_weights_path(const seize_model *m); /* the safetensors file used */
+const char *seize_model_preset_name(const seize_model *m);  /* matched preset, or NULL */
+const char *seize_model_note(const seize_model *m);         /* e.g. both layouts; or NULL */
+size_t seize_model_parameters(const seize_model *m);        /* elements of the used tensors */
+size_t seize_model_weight_bytes(const seize_model *m);      /* bytes of the weights file */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

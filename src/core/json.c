@@ -1,0 +1,67 @@
+// JSON helpers over jansson, with errors that name the file and position.
+#include "seize/core.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+int seize_json_parse(const char *text, size_t len, const char *name, json_t **out)
+{
+    json_error_t e;
+    *out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
+    if (!*out)
+        return seize_error(SEIZE_EFORMAT, "cannot parse '%s': line %d column %d: %s", name, e.line,
+                           e.column, e.text);
+    return 0;
+}
+
+int seize_json_load(const char *path, json_t **out)
+{
+    *out = NULL;
+    char *buf;
+    size_t len;
+    int rc = seize_read_file(path, &buf, &len);
+    if (rc < 0) return rc;
+    rc = seize_json_parse(buf, len, path, out);
+    free(buf);
+    return rc;
+}
+
+int seize_jsonl_load(const char *path, json_t **out)
+{
+    *out = NULL;
+    char *buf;
+    size_t len;
+    int rc = seize_read_file(path, &buf, &len);
+    if (rc < 0) return rc;
+    json_t *arr = json_array();
+    if (!arr) {
+        free(buf);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
+    }
+    size_t i = 0, line = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && buf[j] != '\n') j++;
+        line++;
+        size_t s = i, e = j;
+        while (s < e && (buf[s] == ' ' || buf[s] == '\t' || buf[s] == '\r')) s++;
+        while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r')) e--;
+        if (e > s) {
+            json_error_t err;
+            json_t *v = json_loadb(buf + s, e - s, JSON_REJECT_DUPLICATES, &err);
+            if (!v) {
+                rc = seize_error(SEIZE_EFORMAT, "cannot parse '%s': line %zu: %s", path, line,
+                                 err.text);
+                json_decref(arr);
+                free(buf);
+                return rc;
+            }
+            json_array_append_new(arr, v);
+        }
+        i = j + 1;
+    }
+    free(buf);
+    *out = arr;
+    return 0;
+}

@@ -1,0 +1,132 @@
+// A small fixed thread pool running parallel-for loops; the caller takes part.
+#include "seize/core.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct seize_pool {
+    int n_threads;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    // current loop
+    seize_pool_fn fn;
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
+    int generation, n_busy, quit;
+};
+
+static void run_items(seize_pool *p, int thread)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n) break;
+        p->fn(p->ctx, i, thread);
+    }
+}
+
+typedef struct {
+    seize_pool *p;
+    int id;
+} worker_arg;
+
+static void *worker(void *arg)
+{
+    worker_arg *wa = arg;
+    seize_pool *p = wa->p;
+    int id = wa->id;
+    free(wa);
+    int seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
+        if (p->quit) break;
+        seen = p->generation;
+        pthread_mutex_unlock(&p->mu);
+        run_items(p, id);
+        pthread_mutex_lock(&p->mu);
+        if (--p->n_busy == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int seize_pool_new(int n_threads, seize_pool **out)
+{
+    *out = NULL;
+    if (n_threads < 1) n_threads = 1;
+    seize_pool *p = calloc(1, sizeof *p);
+    if (!p) return seize_error(SEIZE_ENOMEM, "out of memory");
+    p->n_threads = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->threads = calloc((size_t)n_threads, sizeof *p->threads);
+    if (!p->threads) {
+        free(p);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
+            free(wa);
+            p->n_threads = i;
+            seize_pool_free(p);
+            return seize_error(SEIZE_ENOMEM, "cannot start thread %d", i);
+        }
+        wa->p = p;
+        wa->id = i;
+    }
+    *out = p;
+    return 0;
+}
+
+void seize_pool_free(seize_pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->start);
+    pthread_cond_destroy(&p->done);
+    free(p->threads);
+    free(p);
+}
+
+int seize_pool_threads(const seize_pool *p)
+{
+    return p ? p->n_threads : 1;
+}
+
+void seize_pool_for(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx)
+{
+    if (!p || p->n_threads == 1 || n <= 1) {
+        for (size_t i = 0; i < n; i++) fn(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    atomic_store(&p->next, 0);
+    p->n_busy = p->n_threads - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    run_items(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->n_busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int seize_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}

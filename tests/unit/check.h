@@ -1,0 +1,136 @@
+/*
+ * check.h — the tiny test harness shared by tests/unit/test_*.c.
+ *
+ *     static void test_roundtrip(void) { CHECK_EQ(1 + 1, 2); }
+ *     int main(void) { RUN(test_roundtrip); return check_summary("core"); }
+ *
+ * A failing CHECK prints file:line and the values, marks the current test failed and returns
+ * from it. SKIP(...) marks it skipped (for absent fixtures) and returns. check_summary prints
+ * "# <name>: N passed, N failed, N skipped" (read by tests/run.sh) and returns the exit status.
+ */
+#ifndef SEIZE_CHECK_H
+#define SEIZE_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int check_failed_now, check_skipped_now, check_n_pass, check_n_fail, check_n_skip;
+
+#define CHECK(cond)                                                                               \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);            \
+            check_failed_now = 1;                                                                 \
+            return;                                                                               \
+        }                                                                                         \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                      \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);            \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fputc('\n', stderr);                                                                  \
+            check_failed_now = 1;                                                                 \
+            return;                                                                               \
+        }                                                                                         \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                            \
+    do {                                                                                          \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                           \
+        if (check_a_ != check_b_) {                                                               \
+            fprintf(stderr, "  %s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", __FILE__,         \
+                    __LINE__, #a, #b, check_a_, check_b_);                                        \
+            check_failed_now = 1;                                                                 \
+            return;                                                                               \
+        }                                                                                         \
+    } while (0)
+
+#define CHECK_STREQ(a, b)                                                                         \
+    do {                                                                                          \
+        const char *check_a_ = (a), *check_b_ = (b);                                              \
+        if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                          \
+            fprintf(stderr, "  %s:%d: CHECK_STREQ(%s, %s) failed: \"%s\" != \"%s\"\n", __FILE__,  \
+                    __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",                             \
+                    check_b_ ? check_b_ : "(null)");                                              \
+            check_failed_now = 1;                                                                 \
+            return;                                                                               \
+        }                                                                                         \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                                     \
+    do {                                                                                          \
+        double check_a_ = (double)(a), check_b_ = (double)(b);                                    \
+        if (!(fabs(check_a_ - check_b_) <= (tol))) {                                              \
+            fprintf(stderr, "  %s:%d: CHECK_NEAR(%s, %s, %s) failed: %.9g vs %.9g\n", __FILE__,   \
+                    __LINE__, #a, #b, #tol, check_a_, check_b_);                                  \
+            check_failed_now = 1;                                                                 \
+            return;                                                                               \
+        }                                                                                         \
+    } while (0)
+
+#define SKIP(...)                                                                                 \
+    do {                                                                                          \
+        fprintf(stderr, "  skipped: ");                                                           \
+        fprintf(stderr, __VA_ARGS__);                                                             \
+        fputc('\n', stderr);                                                                      \
+        check_skipped_now = 1;                                                                    \
+        return;                                                                                   \
+    } while (0)
+
+#define RUN(fn)                                                                                   \
+    do {                                                                                          \
+        check_failed_now = check_skipped_now = 0;                                                 \
+        fn();                                                                                     \
+        if (check_failed_now) {                                                                   \
+            check_n_fail++;                                                                       \
+            fprintf(stderr, "FAIL %s\n", #fn);                                                    \
+        } else if (check_skipped_now) {                                                           \
+            check_n_skip++;                                                                       \
+            fprintf(stderr, "SKIP %s\n", #fn);                                                    \
+        } else {                                                                                  \
+            check_n_pass++;                                                                       \
+            fprintf(stderr, "ok   %s\n", #fn);                                                    \
+        }                                                                                         \
+    } while (0)
+
+static inline int check_summary(const char *name)
+{
+    printf("# %s: %d passed, %d failed, %d skipped\n", name, check_n_pass, check_n_fail,
+           check_n_skip);
+    fflush(stdout);
+    return check_n_fail ? 1 : 0;
+}
+
+/* The fixtures folder: $SEIZE_FIXTURES or ../shared/fixtures; NULL when absent. */
+static inline const char *check_fixtures(void)
+{
+    const char *d = getenv("SEIZE_FIXTURES");
+    if (!d || !*d) d = "../shared/fixtures";
+    struct stat st;
+    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return d;
+}
+
+/* Joins the fixtures folder and a relative path into a static buffer (one at a time). */
+static inline const char *check_fixture_path(const char *rel)
+{
+    static char buf[4][4096];
+    static int k;
+    const char *d = check_fixtures();
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", d ? d : "../shared/fixtures", rel);
+    return buf[k];
+}
+
+#define NEED_FIXTURES()                                                                           \
+    do {                                                                                          \
+        if (!check_fixtures())                                                                    \
+            SKIP("fixtures folder not found (set SEIZE_FIXTURES; default ../shared/fixtures)");    \
+    } while (0)
+
+#endif

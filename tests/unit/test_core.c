@@ -1,0 +1,233 @@
+// Unit tests for src/core: errors, files, .npy, JSON, thread pool.
+#include "check.h"
+
+#include "seize/core.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *tmp(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    fwrite(data, 1, n, fp);
+    fclose(fp);
+}
+
+static void test_error_messages(void)
+{
+    int rc = seize_error(SEIZE_EIO, "cannot open '%s': %s", "x.jpg", "gone");
+    CHECK_EQ(rc, SEIZE_EIO);
+    CHECK_STREQ(seize_errmsg(), "cannot open 'x.jpg': gone");
+    seize_error_prefix(rc, "loading model");
+    CHECK_STREQ(seize_errmsg(), "loading model: cannot open 'x.jpg': gone");
+    size_t out;
+    CHECK(seize_mul_size(SIZE_MAX / 2, 3, &out) == SEIZE_ENOMEM);
+    CHECK(seize_malloc(SIZE_MAX / 2, 3) == NULL);
+}
+
+static void test_npy_roundtrip(void)
+{
+    float v[6] = {1, -2.5f, 3, 0.125f, 65504, -0.0f};
+    size_t shape[2] = {2, 3};
+    CHECK_EQ(seize_npy_save(tmp("a.npy"), SEIZE_F32, 2, shape, v), 0);
+    seize_npy *a;
+    CHECK_EQ(seize_npy_load(tmp("a.npy"), &a), 0);
+    CHECK_EQ(a->ndim, 2);
+    CHECK_EQ(a->shape[0], 2);
+    CHECK_EQ(a->shape[1], 3);
+    CHECK(memcmp(a->data, v, sizeof v) == 0);
+    seize_npy_free(a);
+    // f16 through the streaming writer
+    uint16_t h[6];
+    for (int i = 0; i < 6; i++) h[i] = seize_f32_to_f16(v[i]);
+    seize_npy_writer *w;
+    CHECK_EQ(seize_npy_writer_open(tmp("h.npy"), SEIZE_F16, 2, 3, &w), 0);
+    CHECK_EQ(seize_npy_writer_rows(w, h, 1), 0);
+    CHECK_EQ(seize_npy_writer_rows(w, h + 3, 1), 0);
+    CHECK_EQ(seize_npy_writer_close(w), 0);
+    CHECK_EQ(seize_npy_load(tmp("h.npy"), &a), 0);
+    CHECK_EQ(a->dtype, SEIZE_F16);
+    float *f = seize_npy_f32(a);
+    CHECK(f != NULL);
+    for (int i = 0; i < 6; i++) CHECK_NEAR(f[i], v[i], 0);
+    seize_npy_free(a);
+    // a writer closed early leaves no file
+    CHECK_EQ(seize_npy_writer_open(tmp("short.npy"), SEIZE_F32, 2, 3, &w), 0);
+    CHECK_EQ(seize_npy_writer_rows(w, v, 1), 0);
+    CHECK(seize_npy_writer_close(w) < 0);
+    CHECK(!seize_path_exists(tmp("short.npy")));
+}
+
+static void test_npy_numpy_compat(void)
+{
+    // A header exactly as numpy writes it (v1.0, 64-byte aligned), and a v2.0 header.
+    const char *hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+    uint8_t buf[128 + 12];
+    memset(buf, ' ', sizeof buf);
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    size_t hl = 118; // 10 + 118 = 128
+    buf[8] = (uint8_t)hl;
+    buf[9] = 0;
+    memcpy(buf + 10, hdr, strlen(hdr));
+    buf[127] = '\n';
+    float v[3] = {1, 2, 3};
+    memcpy(buf + 128, v, 12);
+    seize_npy *a;
+    CHECK_EQ(seize_npy_parse(buf, sizeof buf, "mem", &a), 0);
+    CHECK_EQ(a->ndim, 1);
+    CHECK_EQ(a->shape[0], 3);
+    CHECK(memcmp(a->data, v, 12) == 0);
+    seize_npy_free(a);
+    // v2
+    uint8_t b2[140];
+    memset(b2, ' ', sizeof b2);
+    memcpy(b2, "\x93NUMPY\x02\x00", 8);
+    uint32_t hl2 = 116;
+    memcpy(b2 + 8, &hl2, 4);
+    memcpy(b2 + 12, hdr, strlen(hdr));
+    b2[127] = '\n';
+    memcpy(b2 + 128, v, 12);
+    CHECK_EQ(seize_npy_parse(b2, sizeof b2, "mem2", &a), 0);
+    seize_npy_free(a);
+}
+
+static void test_npy_bad(void)
+{
+    seize_npy *a = NULL;
+    CHECK(seize_npy_parse("hello", 5, "bad.npy", &a) == SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "bad.npy") != NULL);
+    float v[4] = {0};
+    size_t shape[2] = {2, 2};
+    CHECK_EQ(seize_npy_save(tmp("t.npy"), SEIZE_F32, 2, shape, v), 0);
+    char *buf;
+    size_t len;
+    CHECK_EQ(seize_read_file(tmp("t.npy"), &buf, &len), 0);
+    // truncated data
+    CHECK(seize_npy_parse(buf, len - 1, "trunc.npy", &a) == SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "truncated") != NULL);
+    // absurd header length
+    buf[8] = (char)0xff;
+    buf[9] = (char)0xff;
+    CHECK(seize_npy_parse(buf, len, "hlen.npy", &a) == SEIZE_EFORMAT);
+    free(buf);
+    // unsupported dtype and fortran order
+    const char *bad[] = {"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+                         "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }",
+                         "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+                         "{'descr': '<f4', 'fortran_order': False, 'shape': (1, }"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t b[200];
+        memset(b, ' ', sizeof b);
+        memcpy(b, "\x93NUMPY\x01\x00", 8);
+        b[8] = 118;
+        b[9] = 0;
+        memcpy(b + 10, bad[i], strlen(bad[i]));
+        b[127] = '\n';
+        CHECK_MSG(seize_npy_parse(b, 132, "bad.npy", &a) == SEIZE_EFORMAT, "case %zu", i);
+    }
+    CHECK(seize_npy_load(tmp("missing.npy"), &a) == SEIZE_EIO);
+    CHECK(strstr(seize_errmsg(), "missing.npy") != NULL);
+}
+
+static void test_f16(void)
+{
+    CHECK_EQ(seize_f32_to_f16(1.0f), 0x3c00);
+    CHECK_EQ(seize_f32_to_f16(-2.0f), 0xc000);
+    CHECK_EQ(seize_f32_to_f16(65504.0f), 0x7bff);
+    CHECK_EQ(seize_f32_to_f16(1e6f), 0x7c00);
+    CHECK_NEAR(seize_f16_to_f32(0x0001), 5.9604645e-8, 1e-15); // smallest subnormal
+    // every finite half round-trips
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue;
+        CHECK_EQ(seize_f32_to_f16(seize_f16_to_f32((uint16_t)h)), h);
+    }
+    CHECK_NEAR(seize_bf16_to_f32(0x3f80), 1.0, 0);
+}
+
+static void test_files(void)
+{
+    CHECK_EQ(seize_write_file_atomic(tmp("f.txt"), "a\nbb\r\n\nccc", 10), 0);
+    char **lines;
+    size_t n;
+    CHECK_EQ(seize_read_lines(tmp("f.txt"), &lines, &n), 0);
+    CHECK_EQ(n, 4);
+    CHECK_STREQ(lines[0], "a");
+    CHECK_STREQ(lines[1], "bb");
+    CHECK_STREQ(lines[2], "");
+    CHECK_STREQ(lines[3], "ccc");
+    seize_lines_free(lines, n);
+    CHECK_EQ(seize_mkdirs(tmp("x/y/z")), 0);
+    CHECK(seize_path_exists(tmp("x/y/z")));
+    seize_map m;
+    CHECK(seize_map_open(tmp("x"), &m) == SEIZE_EIO); // a folder
+    CHECK(strstr(seize_errmsg(), "not a regular file") != NULL);
+    write_bytes(tmp("empty"), "", 0);
+    CHECK_EQ(seize_map_open(tmp("empty"), &m), 0);
+    CHECK_EQ(m.size, 0);
+    seize_map_close(&m);
+}
+
+static void test_json(void)
+{
+    write_bytes(tmp("bad.json"), "{\"a\": 1,\n \"b\": }", 16);
+    json_t *j;
+    CHECK(seize_json_load(tmp("bad.json"), &j) == SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "bad.json") != NULL);
+    CHECK(strstr(seize_errmsg(), "line 2") != NULL);
+    write_bytes(tmp("a.jsonl"), "{\"a\": 1}\n\n{\"a\": 2}\r\n", 20);
+    CHECK_EQ(seize_jsonl_load(tmp("a.jsonl"), &j), 0);
+    CHECK_EQ(json_array_size(j), 2);
+    json_decref(j);
+    write_bytes(tmp("b.jsonl"), "{\"a\": 1}\n{oops}\n", 16);
+    CHECK(seize_jsonl_load(tmp("b.jsonl"), &j) == SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "line 2") != NULL);
+}
+
+static void add_square(void *ctx, size_t i, int thread)
+{
+    long *out = ctx;
+    out[i] = (long)(i * i);
+}
+
+static void test_pool(void)
+{
+    seize_pool *p;
+    CHECK_EQ(seize_pool_new(3, &p), 0);
+    long out[1000];
+    for (int rep = 0; rep < 20; rep++) {
+        memset(out, 0, sizeof out);
+        seize_pool_for(p, 1000, add_square, out);
+        for (long i = 0; i < 1000; i++) CHECK_EQ(out[i], i * i);
+    }
+    seize_pool_free(p);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-core-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    RUN(test_error_messages);
+    RUN(test_npy_roundtrip);
+    RUN(test_npy_numpy_compat);
+    RUN(test_npy_bad);
+    RUN(test_f16);
+    RUN(test_files);
+    RUN(test_json);
+    RUN(test_pool);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) return 1;
+    return check_summary("core");
+}
