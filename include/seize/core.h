@@ -192,6 +192,29 @@ int seize_cpu_count(void);
 /* Monotonic seconds. */
 double seize_now(void);
 
+/* --- hashing ---------------------------------------------------------------------------- */
+
+/* SHA-256 (FIPS 180-4). Streaming use:
+ *     seize_sha256 s; seize_sha256_init(&s); seize_sha256_update(&s, p, n); ...
+ *     uint8_t d[32]; seize_sha256_final(&s, d);
+ * A context is plain data owned by the caller; one thread per context. */
+typedef struct seize_sha256 {
+    uint32_t h[8];
+    uint64_t n_bytes;
+    uint8_t buf[64];
+    size_t n_buf;
+} seize_sha256;
+void seize_sha256_init(seize_sha256 *s);
+void seize_sha256_update(seize_sha256 *s, const void *data, size_t len);
+/* Writes the 32-byte digest; the context must be re-initialised before reuse. */
+void seize_sha256_final(seize_sha256 *s, uint8_t digest[32]);
+/* Digest of one buffer. */
+void seize_sha256_buffer(const void *data, size_t len, uint8_t digest[32]);
+/* Digest of a whole file, read in 64 KiB pieces. SEIZE_EIO naming the file on failure. */
+int seize_sha256_file(const char *path, uint8_t digest[32]);
+/* Lower-case hex of a digest into hex[65] (NUL-terminated). */
+void seize_sha256_hex(const uint8_t digest[32], char hex[65]);
+
 #ifdef __cplusplus
 }
 #endif
