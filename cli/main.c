@@ -14,7 +14,7 @@ struct command {
 
 // One line per subcommand, in the order of the pipeline.
 static const struct command commands[] = {
-    {"version", NULL, "print the version"},
+    {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
 };
 
 static void usage(FILE *fp)
