@@ -15,6 +15,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
 
 /* The subcommands (keep in step with the table in cli/main.c). */
 int cmd_inspect(int argc, char **argv);
+int cmd_fetch_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_encode_images(int argc, char **argv);

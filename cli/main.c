@@ -14,6 +14,7 @@ struct command {
 
 // One line per subcommand, in the order of the pipeline.
 static const struct command commands[] = {
+    {"fetch-model", cmd_fetch_model, "download a CLIP model folder from the Hugging Face hub"},
     {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
 };
 

@@ -1,0 +1,300 @@
+// Model downloads from the Hugging Face hub: resumable, checksummed, atomic per file.
+#include "seize/hub.h"
+
+#include "seize/core.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct {
+    const char *name, *repo, *layout;
+} known[] = {
+    {"ViT-B-32", "openai/clip-vit-base-patch32", "hf"},
+    {"ViT-B-16", "openai/clip-vit-base-patch16", "hf"},
+    {"ViT-L-14", "openai/clip-vit-large-patch14", "hf"},
+    {"ViT-H-14", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "open_clip"},
+    {"ViT-g-14", "laion/CLIP-ViT-g-14-laion2B-s12B-b42K", "open_clip"},
+    {"ViT-bigG-14", "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", "open_clip"},
+};
+
+static const char *hf_files[] = {"config.json", "vocab.json", "merges.txt", "model.safetensors", NULL};
+static const char *oc_files[] = {"open_clip_config.json", "vocab.json", "merges.txt",
+                                 "open_clip_model.safetensors", NULL};
+
+seize_hub_opts seize_hub_default_opts(void)
+{
+    seize_hub_opts o;
+    memset(&o, 0, sizeof o);
+    o.max_attempts = 5;
+    o.retry_base = 1.0;
+    o.revision = "main";
+    return o;
+}
+
+int seize_hub_lookup(const char *name, const char **repo, const char **layout)
+{
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(known[i].name, name)) {
+            *repo = known[i].repo;
+            *layout = known[i].layout;
+            return 0;
+        }
+    return seize_error(SEIZE_ENOTFOUND, "unknown model name '%s'", name);
+}
+
+// --- one transfer ---------------------------------------------------------------------------------
+
+typedef struct xfer {
+    FILE *fp;
+    const char *file;
+    long status;          // status of the current (last) response
+    char linked_etag[80]; // sha256 from X-Linked-Etag, if any
+    size_t offset, got, total;
+    int write_error;
+    const seize_hub_opts *o;
+} xfer;
+
+static size_t on_header(char *buf, size_t size, size_t n, void *ctx)
+{
+    xfer *x = ctx;
+    size_t len = size * n;
+    if (len > 5 && !strncmp(buf, "HTTP/", 5)) {
+        x->status = 0; // a new response (after a redirect)
+        const char *sp = memchr(buf, ' ', len);
+        if (sp) x->status = strtol(sp + 1, NULL, 10);
+    } else if (len > 15 && !strncasecmp(buf, "x-linked-etag:", 14)) {
+        // value: "<64 hex>" (with quotes), possibly W/ prefixed
+        const char *p = buf + 14, *end = buf + len;
+        size_t k = 0;
+        for (; p < end && k + 1 < sizeof x->linked_etag; p++)
+            if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) x->linked_etag[k++] = *p;
+            else if (k) break;
+        x->linked_etag[k] = 0;
+        if (k != 64) x->linked_etag[0] = 0; // not a sha256 (e.g. a git blob id)
+    } else if (len > 15 && !strncasecmp(buf, "content-range:", 14)) {
+        const char *slash = memchr(buf, '/', len);
+        if (slash) x->total = (size_t)strtoull(slash + 1, NULL, 10);
+    }
+    return len;
+}
+
+static size_t on_body(char *buf, size_t size, size_t n, void *ctx)
+{
+    xfer *x = ctx;
+    size_t len = size * n;
+    if (x->status != 200 && x->status != 206) return len; // error page: drop it
+    if (x->status == 200 && x->offset > 0 && x->got == 0) {
+        // the server ignored the Range request: start again from the beginning
+        if (ftruncate(fileno(x->fp), 0) != 0 || fseek(x->fp, 0, SEEK_SET) != 0) {
+            x->write_error = errno;
+            return 0;
+        }
+        x->offset = 0;
+    }
+    if (fwrite(buf, 1, len, x->fp) != len) {
+        x->write_error = errno;
+        return 0;
+    }
+    x->got += len;
+    if (x->o->progress) x->o->progress(x->o->progress_ctx, x->file, x->offset + x->got, x->total);
+    return len;
+}
+
+static int verify_sha(const char *path, const char *want, const char *file)
+{
+    uint8_t d[32];
+    char hex[65];
+    int rc = seize_sha256_file(path, d);
+    if (rc < 0) return rc;
+    seize_sha256_hex(d, hex);
+    if (strcmp(hex, want) != 0)
+        return seize_error(SEIZE_EFORMAT, "download of '%s' is corrupt: sha256 %s, the hub says %s",
+                           file, hex, want);
+    return 0;
+}
+
+// Fetches url into dest (resuming dest.incomplete). Returns 0, or an error; *retry says whether
+// another attempt may help.
+static int fetch_once(CURL *c, const char *url, const char *dest, const char *file,
+                      const seize_hub_opts *o, int *retry)
+{
+    *retry = 0;
+    size_t n = strlen(dest);
+    char *part = seize_malloc(n + 16, 1);
+    if (!part) return SEIZE_ENOMEM;
+    snprintf(part, n + 16, "%s.incomplete", dest);
+    struct stat st;
+    size_t offset = stat(part, &st) == 0 ? (size_t)st.st_size : 0;
+    FILE *fp = fopen(part, offset ? "r+b" : "wb");
+    if (!fp) {
+        int rc = seize_error(SEIZE_EIO, "cannot create '%s': %s", part, strerror(errno));
+        free(part);
+        return rc;
+    }
+    if (offset && fseek(fp, 0, SEEK_END) != 0) offset = 0;
+    xfer x = {fp, file, 0, "", offset, 0, 0, 0, o};
+    char range[64];
+    snprintf(range, sizeof range, "%zu-", offset);
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L); // abort a stalled transfer after 60 s
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "seize/" SEIZE_VERSION);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (offset) curl_easy_setopt(c, CURLOPT_RANGE, range);
+    struct curl_slist *hdrs = NULL;
+    char *auth = NULL;
+    if (o->token && *o->token) {
+        size_t k = strlen(o->token) + 32;
+        auth = seize_malloc(k, 1);
+        if (auth) {
+            snprintf(auth, k, "Authorization: Bearer %s", o->token);
+            hdrs = curl_slist_append(hdrs, auth);
+        }
+    }
+    hdrs = curl_slist_append(hdrs, "Accept-Encoding: identity");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
+    free(auth);
+    int rc = 0;
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) x.write_error = x.write_error ? x.write_error : errno;
+    fclose(fp);
+    if (x.write_error) {
+        rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", part, strerror(x.write_error));
+    } else if (cc != CURLE_OK) {
+        rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: %s", file, url, curl_easy_strerror(cc));
+        *retry = 1;
+    } else if (x.status == 416 && offset > 0) {
+        // the partial file already holds every byte; check it below
+    } else if (x.status != 200 && x.status != 206) {
+        rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: HTTP status %ld%s", file, url,
+                         x.status,
+                         x.status == 401 || x.status == 403 ? " (a gated model? set HF_TOKEN)" :
+                         x.status == 404 ? " (no such file in the repository)" : "");
+        *retry = x.status == 408 || x.status == 429 || x.status >= 500;
+    }
+    if (rc == 0 && x.linked_etag[0]) {
+        rc = verify_sha(part, x.linked_etag, file);
+        if (rc < 0) unlink(part); // corrupt: start from scratch next time
+    }
+    if (rc == 0 && rename(part, dest) != 0)
+        rc = seize_error(SEIZE_EIO, "cannot rename '%s': %s", part, strerror(errno));
+    free(part);
+    return rc;
+}
+
+static const char *default_cache(char *buf, size_t n)
+{
+    const char *s = getenv("SEIZE_CACHE");
+    if (s && *s) return s;
+    s = getenv("XDG_CACHE_HOME");
+    if (s && *s) {
+        snprintf(buf, n, "%s/seize", s);
+        return buf;
+    }
+    s = getenv("HOME");
+    snprintf(buf, n, "%s/.cache/seize", s && *s ? s : ".");
+    return buf;
+}
+
+int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out)
+{
+    *dir_out = NULL;
+    seize_hub_opts o = opts ? *opts : seize_hub_default_opts();
+    const char *repo = NULL, *layout = NULL;
+    if (seize_hub_lookup(name, &repo, &layout) < 0) {
+        if (!strchr(name, '/') || name[0] == '/' || strstr(name, ".."))
+            return seize_error(SEIZE_ENOTFOUND,
+                               "unknown model '%s' (known: ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14, "
+                               "ViT-g-14, ViT-bigG-14, or a hub repository id owner/name)", name);
+        repo = name;
+        layout = "hf";
+    }
+    if (o.layout) layout = o.layout;
+    if (strcmp(layout, "hf") && strcmp(layout, "open_clip"))
+        return seize_error(SEIZE_EINVAL, "unknown layout '%s' (hf or open_clip)", layout);
+    if (!o.endpoint) o.endpoint = getenv("HF_ENDPOINT");
+    if (!o.endpoint || !*o.endpoint) o.endpoint = "https://huggingface.co";
+    if (!o.token) o.token = getenv("HF_TOKEN");
+    if (!o.revision) o.revision = "main";
+    if (o.max_attempts < 1) o.max_attempts = 1;
+    char cbuf[1024];
+    const char *cache = o.cache_dir ? o.cache_dir : default_cache(cbuf, sizeof cbuf);
+    // the folder name: the known name, or the repository id with '/' replaced
+    char sub[600];
+    size_t k = (size_t)snprintf(sub, sizeof sub, "models/");
+    for (const char *p = name; *p && k + 3 < sizeof sub; p++) {
+        if (*p == '/') {
+            sub[k++] = '-';
+            sub[k++] = '-';
+        } else {
+            sub[k++] = *p;
+        }
+    }
+    sub[k] = 0;
+    char *dir = seize_path_join(cache, sub);
+    if (!dir) return SEIZE_ENOMEM;
+    int rc = seize_mkdirs(dir);
+    if (rc < 0) {
+        free(dir);
+        return rc;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        free(dir);
+        return seize_error(SEIZE_ENET, "cannot initialise libcurl");
+    }
+    const char **files = !strcmp(layout, "hf") ? hf_files : oc_files;
+    for (; rc == 0 && *files; files++) {
+        char *dest = seize_path_join(dir, *files);
+        if (!dest) {
+            rc = SEIZE_ENOMEM;
+            break;
+        }
+        if (seize_path_exists(dest)) {
+            free(dest);
+            continue;
+        }
+        size_t ul = strlen(o.endpoint) + strlen(repo) + strlen(o.revision) + strlen(*files) + 32;
+        char *url = seize_malloc(ul, 1);
+        if (!url) {
+            free(dest);
+            rc = SEIZE_ENOMEM;
+            break;
+        }
+        const char *sep = o.endpoint[strlen(o.endpoint) - 1] == '/' ? "" : "/";
+        snprintf(url, ul, "%s%s%s/resolve/%s/%s", o.endpoint, sep, repo, o.revision, *files);
+        double wait = o.retry_base;
+        for (int attempt = 1;; attempt++) {
+            int retry;
+            rc = fetch_once(c, url, dest, *files, &o, &retry);
+            if (rc == 0 || !retry || attempt >= o.max_attempts) break;
+            struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+            nanosleep(&ts, NULL);
+            wait *= 2;
+        }
+        free(url);
+        free(dest);
+    }
+    curl_easy_cleanup(c);
+    if (rc < 0) {
+        free(dir);
+        return rc;
+    }
+    *dir_out = dir;
+    return 0;
+}

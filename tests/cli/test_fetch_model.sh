@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# seize fetch-model against a local hub stand-in: resume after a dropped connection, checksum,
+# no second download, 404 and corrupt files reported by name.
+source "$(dirname "$0")/lib.sh"
+need_fixtures
+
+repo="$TMP/hub/openai/clip-vit-base-patch32"
+mkdir -p "$repo"
+for f in model.safetensors config.json vocab.json merges.txt; do cp "$FIX/models/tiny-openai/$f" "$repo/"; done
+
+start_server() { # start_server EXTRA_ARGS...
+  : >"$TMP/log"
+  "$PYTHON" "$TOP/tests/servers/hub_server.py" "$TMP/hub" --log "$TMP/log" "$@" >"$TMP/port" &
+  SERVER=$!
+  for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+  PORT=$(cat "$TMP/port")
+  [ -n "$PORT" ] || fail "hub server did not start"
+}
+stop_server() { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; }
+trap 'stop_server; rm -rf "$TMP"' EXIT
+
+# 1. the big file's first transfer is dropped halfway: the retry resumes with a Range request
+start_server --drop-after 3000000
+expect_status 0 seize fetch-model ViT-B-32 --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/cache" --retry-base 0.05 --quiet
+dir=$(cat "$TMP/out")
+[ "$dir" = "$TMP/cache/models/ViT-B-32" ] || fail "printed '$dir'"
+for f in model.safetensors config.json vocab.json merges.txt; do
+  cmp -s "$repo/$f" "$dir/$f" || fail "$f differs after download"
+done
+grep -q "^GET /cdn/.* bytes=3000000-" "$TMP/log" || { cat "$TMP/log" >&2; fail "no resumed Range request"; }
+ls "$dir"/*.incomplete >/dev/null 2>&1 && fail "partial files left behind"
+seize inspect --json "$dir" >/dev/null || fail "the downloaded folder does not load"
+
+# 2. a rerun downloads nothing
+: >"$TMP/log"
+expect_status 0 seize fetch-model ViT-B-32 --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/cache" --quiet
+[ ! -s "$TMP/log" ] || fail "rerun sent requests: $(cat "$TMP/log")"
+stop_server
+
+# 3. a corrupt transfer is caught by the checksum, named, and not kept
+start_server --corrupt model.safetensors
+expect_status 1 seize fetch-model ViT-B-32 --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/c2" --quiet
+grep -q "model.safetensors" "$TMP/err" && grep -q "sha256" "$TMP/err" || fail "corrupt: $(cat "$TMP/err")"
+[ ! -e "$TMP/c2/models/ViT-B-32/model.safetensors" ] || fail "corrupt file kept"
+[ ! -e "$TMP/c2/models/ViT-B-32/model.safetensors.incomplete" ] || fail "corrupt partial kept"
+
+# 4. a repository without the file: 404 named, no retries
+: >"$TMP/log"
+expect_status 1 seize fetch-model someone/missing --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/c3" --quiet
+grep -q "config.json" "$TMP/err" && grep -q "404" "$TMP/err" || fail "404: $(cat "$TMP/err")"
+[ "$(wc -l <"$TMP/log")" -eq 1 ] || fail "404 was retried: $(cat "$TMP/log")"
+stop_server
+
+# 5. usage errors
+expect_status 2 seize fetch-model
+expect_status 2 seize fetch-model --layout bogus ViT-B-32
+expect_status 1 seize fetch-model NoSuchModel --cache "$TMP/c4" --quiet
+grep -q "unknown model" "$TMP/err" || fail "unknown name: $(cat "$TMP/err")"
+expect_status 0 seize fetch-model --help
+exit 0
