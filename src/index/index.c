@@ -1,0 +1,258 @@
+// Index folders: features.npy + names.txt + index.json (see seize/index.h).
+#include "seize/index.h"
+
+#include "index/strmap.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct seize_index {
+    seize_npy *feats;
+    char **names;
+    size_t n_names;
+    strmap map;
+    json_t *json;
+    char *dir;
+};
+
+void seize_index_free(seize_index *idx)
+{
+    if (!idx) return;
+    seize_npy_free(idx->feats);
+    seize_lines_free(idx->names, idx->n_names);
+    strmap_free(&idx->map);
+    json_decref(idx->json);
+    free(idx->dir);
+    free(idx);
+}
+
+size_t seize_index_count(const seize_index *idx) { return idx->n_names; }
+size_t seize_index_dim(const seize_index *idx) { return idx->feats->shape[1]; }
+seize_dtype seize_index_dtype(const seize_index *idx) { return idx->feats->dtype; }
+const char *seize_index_name(const seize_index *idx, size_t i) { return idx->names[i]; }
+const json_t *seize_index_json(const seize_index *idx) { return idx->json; }
+
+seize_gallery seize_index_gallery(const seize_index *idx)
+{
+    seize_gallery g = {idx->feats->data, idx->feats->dtype, idx->n_names, idx->feats->shape[1]};
+    return g;
+}
+
+int seize_index_find(const seize_index *idx, const char *name, size_t *row)
+{
+    if (strmap_get(&idx->map, name, row)) return 0;
+    return seize_error(SEIZE_ENOTFOUND, "'%s' is not in the gallery of index '%s'", name,
+                       idx->dir);
+}
+
+int seize_index_open(const char *dir, seize_index **out)
+{
+    *out = NULL;
+    seize_index *idx = seize_calloc(1, sizeof *idx);
+    char *fp = seize_path_join(dir, "features.npy");
+    char *np = seize_path_join(dir, "names.txt");
+    char *jp = seize_path_join(dir, "index.json");
+    int rc = SEIZE_ENOMEM;
+    if (!idx || !fp || !np || !jp || !(idx->dir = seize_strdup(dir))) goto fail;
+    if ((rc = seize_json_load(jp, &idx->json)) < 0) goto fail;
+    if (!json_is_object(idx->json)) {
+        rc = seize_error(SEIZE_EFORMAT, "'%s': not a JSON object", jp);
+        goto fail;
+    }
+    if ((rc = seize_npy_load(fp, &idx->feats)) < 0) goto fail;
+    if (idx->feats->ndim != 2 || idx->feats->dtype == SEIZE_I32) {
+        rc = seize_error(SEIZE_EFORMAT, "'%s': expected a 2-D float32 or float16 array", fp);
+        goto fail;
+    }
+    if ((rc = seize_read_lines(np, &idx->names, &idx->n_names)) < 0) goto fail;
+    if (idx->n_names != idx->feats->shape[0]) {
+        rc = seize_error(SEIZE_ESHAPE, "index '%s': names.txt has %zu names but features.npy has %zu rows",
+                         dir, idx->n_names, idx->feats->shape[0]);
+        goto fail;
+    }
+    json_t *c = json_object_get(idx->json, "count"), *d = json_object_get(idx->json, "dim");
+    if ((c && (!json_is_integer(c) || (size_t)json_integer_value(c) != idx->n_names)) ||
+        (d && (!json_is_integer(d) || (size_t)json_integer_value(d) != idx->feats->shape[1]))) {
+        rc = seize_error(SEIZE_ESHAPE, "index '%s': index.json count/dim disagree with features.npy",
+                         dir);
+        goto fail;
+    }
+    if ((rc = strmap_init(&idx->map, idx->n_names)) < 0) goto fail;
+    for (size_t i = 0; i < idx->n_names; i++) {
+        size_t old;
+        int r = strmap_put(&idx->map, idx->names[i], i, &old);
+        if (r < 0) {
+            rc = r;
+            goto fail;
+        }
+        if (r == 1) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s': name '%s' appears on lines %zu and %zu", np,
+                             idx->names[i], old + 1, i + 1);
+            goto fail;
+        }
+    }
+    free(fp);
+    free(np);
+    free(jp);
+    *out = idx;
+    return 0;
+fail:
+    free(fp);
+    free(np);
+    free(jp);
+    seize_index_free(idx);
+    return rc;
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
+                      const char *const *names, seize_dtype dtype, const seize_index_meta *meta)
+{
+    if (dtype != SEIZE_F32 && dtype != SEIZE_F16)
+        return seize_error(SEIZE_EINVAL, "index dtype must be f32 or f16");
+    if (!dim) return seize_error(SEIZE_EINVAL, "index dimension must be positive");
+    strmap seen;
+    int rc = strmap_init(&seen, n);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = names[i];
+        size_t old;
+        if (!s || !*s || strchr(s, '\n') || strchr(s, '\r')) {
+            strmap_free(&seen);
+            return seize_error(SEIZE_EFORMAT, "row %zu: gallery name is empty or has a line break", i);
+        }
+        if (strmap_put(&seen, s, i, &old) == 1) {
+            strmap_free(&seen);
+            return seize_error(SEIZE_EFORMAT, "gallery name '%s' appears in rows %zu and %zu", s,
+                               old, i);
+        }
+        for (size_t j = 0; j < dim; j++)
+            if (!isfinite(feats[i * dim + j])) {
+                strmap_free(&seen);
+                return seize_error(SEIZE_EFORMAT, "row %zu ('%s'): non-finite feature value", i, s);
+            }
+    }
+    strmap_free(&seen);
+    if ((rc = seize_mkdirs(dir)) < 0) return rc;
+    char *fp = seize_path_join(dir, "features.npy");
+    char *np = seize_path_join(dir, "names.txt");
+    char *jp = seize_path_join(dir, "index.json");
+    float *row = seize_malloc(dim, sizeof *row);
+    uint16_t *half = seize_malloc(dim, sizeof *half);
+    seize_npy_writer *w = NULL;
+    seize_atomic at = {0};
+    json_t *j = NULL;
+    char *text = NULL;
+    rc = SEIZE_ENOMEM;
+    if (!fp || !np || !jp || !row || !half) goto done;
+    // features, row by row
+    if ((rc = seize_npy_writer_open(fp, dtype, n, dim, &w)) < 0) goto done;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(row, feats + i * dim, dim * sizeof *row);
+        seize_normalize_rows(row, 1, dim);
+        if (dtype == SEIZE_F16) {
+            for (size_t k = 0; k < dim; k++) half[k] = seize_f32_to_f16(row[k]);
+            rc = seize_npy_writer_rows(w, half, 1);
+        } else {
+            rc = seize_npy_writer_rows(w, row, 1);
+        }
+        if (rc < 0) goto done;
+    }
+    rc = seize_npy_writer_close(w);
+    w = NULL;
+    if (rc < 0) goto done;
+    // names
+    if ((rc = seize_atomic_open(np, &at)) < 0) goto done;
+    for (size_t i = 0; i < n; i++) fprintf(at.fp, "%s\n", names[i]);
+    if ((rc = seize_atomic_commit(&at)) < 0) goto done;
+    // metadata
+    j = json_object();
+    json_t *failed = json_array();
+    json_object_set_new(j, "format", json_string("seize-index"));
+    json_object_set_new(j, "version", json_integer(1));
+    json_object_set_new(j, "count", json_integer((json_int_t)n));
+    json_object_set_new(j, "dim", json_integer((json_int_t)dim));
+    json_object_set_new(j, "dtype", json_string(dtype == SEIZE_F16 ? "f16" : "f32"));
+    json_object_set_new(j, "normalized", json_true());
+    if (meta && (meta->model_path || meta->model_sha256)) {
+        json_t *m = json_object();
+        json_object_set_new(m, "path", str_or_null(meta->model_path));
+        json_object_set_new(m, "sha256", str_or_null(meta->model_sha256));
+        json_object_set_new(j, "model", m);
+    } else {
+        json_object_set_new(j, "model", json_null());
+    }
+    json_object_set_new(j, "preprocess", str_or_null(meta ? meta->preprocess : NULL));
+    json_object_set_new(j, "source", str_or_null(meta ? meta->source : NULL));
+    for (size_t i = 0; meta && i < meta->n_failed; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "name", str_or_null(meta->failed_names[i]));
+        json_object_set_new(e, "reason", str_or_null(meta->failed_reasons[i]));
+        json_array_append_new(failed, e);
+    }
+    json_object_set_new(j, "failed", failed);
+    text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text) {
+        rc = seize_error(SEIZE_ENOMEM, "cannot serialise index.json");
+        goto done;
+    }
+    size_t len = strlen(text);
+    char *with_nl = seize_malloc(len + 2, 1);
+    if (!with_nl) goto done;
+    memcpy(with_nl, text, len);
+    with_nl[len] = '\n';
+    rc = seize_write_file_atomic(jp, with_nl, len + 1);
+    free(with_nl);
+done:
+    if (w) seize_npy_writer_abort(w);
+    seize_atomic_abort(&at);
+    json_decref(j);
+    free(text);
+    free(row);
+    free(half);
+    free(fp);
+    free(np);
+    free(jp);
+    if (rc < 0) seize_error_prefix(rc, "writing index '%s'", dir);
+    return rc;
+}
+
+int seize_index_import(const char *features_npy, const char *names_txt, const char *dir,
+                       seize_dtype dtype)
+{
+    seize_npy *a = NULL;
+    char **names = NULL;
+    size_t n_names = 0;
+    int rc = seize_npy_load(features_npy, &a);
+    if (rc < 0) return rc;
+    if (a->ndim != 2 || a->dtype == SEIZE_I32) {
+        rc = seize_error(SEIZE_EFORMAT, "'%s': expected a 2-D float32 or float16 array, got %d-D",
+                         features_npy, a->ndim);
+        goto done;
+    }
+    if ((rc = seize_read_lines(names_txt, &names, &n_names)) < 0) goto done;
+    if (n_names != a->shape[0]) {
+        rc = seize_error(SEIZE_ESHAPE, "'%s' has %zu names but '%s' has %zu rows", names_txt,
+                         n_names, features_npy, a->shape[0]);
+        goto done;
+    }
+    float *f = seize_npy_f32(a);
+    size_t len = strlen(features_npy) + 8;
+    char *src = seize_malloc(len, 1);
+    if (!src) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    snprintf(src, len, "import:%s", features_npy);
+    seize_index_meta meta = {.source = src};
+    rc = seize_index_write(dir, f, a->shape[0], a->shape[1], (const char *const *)names, dtype,
+                           &meta);
+    free(src);
+done:
+    seize_npy_free(a);
+    seize_lines_free(names, n_names);
+    return rc;
+}

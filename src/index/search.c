@@ -1,0 +1,482 @@
+// The semantic editing search: one sgemm per gallery block for a and b, a streaming top-k per
+// query, optional exclusion and candidate subsets; LDRE on top of the same scan.
+#include "seize/index.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+// OpenBLAS (pthreads build) lets us plan its threads together with ours.
+void openblas_set_num_threads(int n);
+
+// --- top-k heap: the root is the worst kept item (lowest score, then highest row)
+
+typedef struct {
+    float s;
+    uint32_t i;
+} item;
+
+static int worse(item x, item y) { return x.s < y.s || (x.s == y.s && x.i > y.i); }
+
+static void sift_down(item *h, size_t n, size_t r)
+{
+    for (;;) {
+        size_t c = 2 * r + 1;
+        if (c >= n) return;
+        if (c + 1 < n && worse(h[c + 1], h[c])) c++;
+        if (!worse(h[c], h[r])) return;
+        item t = h[c];
+        h[c] = h[r];
+        h[r] = t;
+        r = c;
+    }
+}
+
+static void sift_up(item *h, size_t c)
+{
+    while (c > 0) {
+        size_t p = (c - 1) / 2;
+        if (!worse(h[c], h[p])) return;
+        item t = h[c];
+        h[c] = h[p];
+        h[p] = t;
+        c = p;
+    }
+}
+
+static int better_first(const void *x, const void *y)
+{
+    item a = *(const item *)x, b = *(const item *)y;
+    if (worse(b, a)) return -1;
+    if (worse(a, b)) return 1;
+    return 0;
+}
+
+// --- the scan
+
+seize_search_params seize_search_default_params(void)
+{
+    seize_search_params p = {.pos = 0.13f, .neg = 2.1f, .k = 50, .n_threads = 0, .block_rows = 0};
+    return p;
+}
+
+void seize_normalize_rows(float *x, size_t n, size_t dim)
+{
+    for (size_t r = 0; r < n; r++) {
+        float *v = x + r * dim;
+        double ss = 0;
+        for (size_t j = 0; j < dim; j++) ss += (double)v[j] * v[j];
+        float nrm = (float)sqrt(ss);
+        if (nrm < 1e-12f) nrm = 1e-12f;
+        for (size_t j = 0; j < dim; j++) v[j] /= nrm;
+    }
+}
+
+enum { QUERY_CHUNK = 2048 };
+
+// A prepared query batch: `rows` [n_rows, dim] where the first n_q rows are A and, in pair
+// mode, the next n_q rows are B.
+typedef struct scan {
+    const seize_gallery *g;
+    const float *rows;
+    size_t n_q, n_rows, dim;
+    int pair;
+    float pos, neg;
+    size_t k;
+    const size_t *exclude;
+    const seize_subsets *subsets;
+    // per query state
+    item *heaps;   // n_q * k
+    size_t *fill;  // n_q
+    size_t *sub_pos; // n_q: how many subset rows of q are already scored (rows sorted)
+    size_t **sub_sorted; // n_q sorted copies of the subset rows (without the excluded row)
+    size_t *sub_n;
+    float **sub_score;
+    // current block
+    const float *S; // [chunk rows, nb]: a of the chunk's queries, then b
+    size_t q0, qc;  // current query chunk
+    size_t j0, nb;
+    float *conv;  // F16 conversion scratch [nb_max, dim]
+    float *tmp;   // per thread score scratch [threads, nb_max]
+} scan;
+
+static float score_of(float a, float b, float pos, float neg)
+{
+    float d = a - b;
+    return a + neg * fminf(d, 0.0f) + pos * fmaxf(d, 0.0f);
+}
+
+static void scan_query(void *ctx, size_t qi, int thread)
+{
+    scan *s = ctx;
+    size_t nb = s->nb, k = s->k, q = s->q0 + qi;
+    const float *ra = s->S + qi * nb;
+    float *sc = s->tmp + (size_t)thread * nb;
+    if (s->pair) {
+        const float *rb = s->S + (s->qc + qi) * nb;
+        float pos = s->pos, neg = s->neg;
+        for (size_t j = 0; j < nb; j++) sc[j] = score_of(ra[j], rb[j], pos, neg);
+    } else {
+        memcpy(sc, ra, nb * sizeof *sc);
+    }
+    size_t ex = s->exclude ? s->exclude[q] : SIZE_MAX;
+    // subset scores come from the same values the ranking uses
+    if (s->sub_sorted) {
+        size_t *sp = &s->sub_pos[q];
+        const size_t *rows = s->sub_sorted[q];
+        while (*sp < s->sub_n[q] && rows[*sp] < s->j0 + nb) {
+            s->sub_score[q][*sp] = sc[rows[*sp] - s->j0];
+            (*sp)++;
+        }
+    }
+    item *h = s->heaps + q * k;
+    size_t n = s->fill[q];
+    if (!k) return;
+    if (ex >= s->j0 && ex < s->j0 + nb) ex -= s->j0;
+    else ex = SIZE_MAX;
+    size_t j = 0;
+    for (; j < nb && n < k; j++) {
+        if (j == ex) continue;
+        h[n] = (item){sc[j], (uint32_t)(s->j0 + j)};
+        sift_up(h, n);
+        n++;
+    }
+    s->fill[q] = n;
+    if (n < k) return;
+    float thr = h[0].s;
+    for (; j < nb; j++) {
+        // rows arrive in ascending order, so an equal score never beats the kept one
+        if (sc[j] > thr && j != ex) {
+            h[0] = (item){sc[j], (uint32_t)(s->j0 + j)};
+            sift_down(h, k, 0);
+            thr = h[0].s;
+        }
+    }
+}
+
+static void convert_rows(void *ctx, size_t r, int thread)
+{
+    scan *s = ctx;
+    const uint16_t *src = (const uint16_t *)s->g->data + (s->j0 + r) * s->dim;
+    float *dst = s->conv + r * s->dim;
+    for (size_t j = 0; j < s->dim; j++) dst[j] = seize_f16_to_f32(src[j]);
+}
+
+static int cmp_size(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+void seize_search_result_free(seize_search_result *r)
+{
+    if (!r) return;
+    free(r->n_ranked);
+    free(r->index);
+    free(r->score);
+    free(r->subset_off);
+    free(r->subset_n);
+    free(r->subset_index);
+    free(r->subset_score);
+    free(r);
+}
+
+// Runs the blocked scan for prepared rows and fills a result.
+static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int pair, float pos,
+                    float neg, const size_t *exclude, const seize_subsets *subsets,
+                    const seize_search_params *p, seize_search_result **out)
+{
+    int rc = SEIZE_ENOMEM;
+    size_t n = g->n, dim = g->dim;
+    size_t k = p->k;
+    if (k > n) k = n;
+    // queries are processed in chunks so that the score block stays bounded for any Q
+    size_t qc_max = n_q < QUERY_CHUNK ? n_q : QUERY_CHUNK;
+    size_t n_rows = pair ? 2 * qc_max : qc_max;
+    int threads = p->n_threads > 0 ? p->n_threads : seize_cpu_count();
+    size_t nb = p->block_rows;
+    if (!nb) {
+        nb = ((size_t)32 << 20) / (sizeof(float) * (n_rows ? n_rows : 1));
+        nb = nb < 256 ? 256 : nb > 16384 ? 16384 : nb;
+    }
+    if (nb > n) nb = n ? n : 1;
+
+    scan s = {.g = g, .rows = rows, .n_q = n_q, .n_rows = n_rows, .dim = dim, .pair = pair,
+              .pos = pos, .neg = neg, .k = k, .exclude = exclude, .subsets = subsets};
+    seize_search_result *r = seize_calloc(1, sizeof *r);
+    seize_pool *pool = NULL;
+    float *S = NULL, *crows = NULL;
+    if (!r) return SEIZE_ENOMEM;
+    r->n_queries = n_q;
+    r->k = k;
+    size_t qk;
+    if (seize_mul_size(n_q, k ? k : 1, &qk) < 0) goto done;
+    r->n_ranked = seize_calloc(n_q ? n_q : 1, sizeof *r->n_ranked);
+    r->index = seize_malloc(qk, sizeof *r->index);
+    r->score = seize_malloc(qk, sizeof *r->score);
+    s.heaps = seize_malloc(qk, sizeof *s.heaps);
+    s.fill = seize_calloc(n_q ? n_q : 1, sizeof *s.fill);
+    S = seize_alloc_aligned((n_rows ? n_rows : 1) * nb, sizeof *S);
+    crows = seize_alloc_aligned((n_rows ? n_rows : 1) * dim, sizeof *crows);
+    s.tmp = seize_malloc((size_t)threads * nb, sizeof *s.tmp);
+    if (!r->n_ranked || !r->index || !r->score || !s.heaps || !s.fill || !S || !s.tmp || !crows)
+        goto done;
+    if (g->dtype == SEIZE_F16 && !(s.conv = seize_alloc_aligned(nb * dim, sizeof(float))))
+        goto done;
+    if (g->dtype != SEIZE_F16 && g->dtype != SEIZE_F32) {
+        rc = seize_error(SEIZE_EINVAL, "gallery features must be float32 or float16");
+        goto done;
+    }
+    if (subsets) {
+        r->subset_off = seize_calloc(n_q + 1, sizeof *r->subset_off);
+        r->subset_n = seize_calloc(n_q ? n_q : 1, sizeof *r->subset_n);
+        s.sub_sorted = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_sorted);
+        s.sub_n = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_n);
+        s.sub_pos = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_pos);
+        s.sub_score = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_score);
+        if (!r->subset_off || !r->subset_n || !s.sub_sorted || !s.sub_n || !s.sub_pos ||
+            !s.sub_score)
+            goto done;
+        for (size_t q = 0; q < n_q; q++) {
+            size_t m = subsets->n_rows[q], w = 0;
+            s.sub_sorted[q] = seize_malloc(m ? m : 1, sizeof(size_t));
+            s.sub_score[q] = seize_malloc(m ? m : 1, sizeof(float));
+            if (!s.sub_sorted[q] || !s.sub_score[q]) goto done;
+            for (size_t i = 0; i < m; i++) {
+                size_t row = subsets->rows[q][i];
+                if (row >= n) {
+                    rc = seize_error(SEIZE_EINVAL, "query %zu: subset row %zu out of range", q,
+                                     row);
+                    goto done;
+                }
+                if (exclude && row == exclude[q]) continue;
+                s.sub_sorted[q][w++] = row;
+            }
+            qsort(s.sub_sorted[q], w, sizeof(size_t), cmp_size);
+            size_t u = 0; // drop duplicates
+            for (size_t i = 0; i < w; i++)
+                if (!u || s.sub_sorted[q][u - 1] != s.sub_sorted[q][i])
+                    s.sub_sorted[q][u++] = s.sub_sorted[q][i];
+            s.sub_n[q] = u;
+            r->subset_off[q + 1] = r->subset_off[q] + u;
+        }
+        size_t tot = r->subset_off[n_q];
+        r->subset_index = seize_malloc(tot ? tot : 1, sizeof *r->subset_index);
+        r->subset_score = seize_malloc(tot ? tot : 1, sizeof *r->subset_score);
+        if (!r->subset_index || !r->subset_score) goto done;
+    }
+    if ((rc = seize_pool_new(threads, &pool)) < 0) goto done;
+    openblas_set_num_threads(threads);
+    s.S = S;
+    for (size_t q0 = 0; q0 < n_q && n > 0 && (k > 0 || subsets); q0 += qc_max) {
+        size_t qc = n_q - q0 < qc_max ? n_q - q0 : qc_max, m_rows = pair ? 2 * qc : qc;
+        s.q0 = q0;
+        s.qc = qc;
+        // stack the chunk's A rows and B rows so that one sgemm gives a and b
+        memcpy(crows, rows + q0 * dim, qc * dim * sizeof *crows);
+        if (pair) memcpy(crows + qc * dim, rows + (n_q + q0) * dim, qc * dim * sizeof *crows);
+        for (size_t j0 = 0; j0 < n; j0 += nb) {
+            size_t m = n - j0 < nb ? n - j0 : nb;
+            s.j0 = j0;
+            s.nb = m;
+            const float *G;
+            if (g->dtype == SEIZE_F16) {
+                seize_pool_for(pool, m, convert_rows, &s);
+                G = s.conv;
+            } else {
+                G = (const float *)g->data + j0 * dim;
+            }
+            // S[m_rows, m] = chunk rows · G_blockᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)m, (int)dim,
+                        1.0f, crows, (int)dim, G, (int)dim, 0.0f, S, (int)m);
+            seize_pool_for(pool, qc, scan_query, &s);
+        }
+    }
+    for (size_t q = 0; q < n_q; q++) {
+        item *h = s.heaps + q * k;
+        size_t f = s.fill[q];
+        qsort(h, f, sizeof *h, better_first);
+        r->n_ranked[q] = f;
+        for (size_t j = 0; j < f; j++) {
+            r->index[q * k + j] = h[j].i;
+            r->score[q * k + j] = h[j].s;
+        }
+        if (subsets) {
+            size_t m = s.sub_n[q];
+            item *t = seize_malloc(m ? m : 1, sizeof *t);
+            if (!t) {
+                rc = SEIZE_ENOMEM;
+                goto done;
+            }
+            for (size_t i = 0; i < m; i++) t[i] = (item){s.sub_score[q][i], (uint32_t)s.sub_sorted[q][i]};
+            qsort(t, m, sizeof *t, better_first);
+            size_t off = r->subset_off[q];
+            r->subset_n[q] = m;
+            for (size_t i = 0; i < m; i++) {
+                r->subset_index[off + i] = t[i].i;
+                r->subset_score[off + i] = t[i].s;
+            }
+            free(t);
+        }
+    }
+    rc = 0;
+done:
+    seize_pool_free(pool);
+    free(S);
+    free(crows);
+    free(s.tmp);
+    free(s.conv);
+    free(s.heaps);
+    free(s.fill);
+    if (s.sub_sorted)
+        for (size_t q = 0; q < n_q; q++) {
+            free(s.sub_sorted[q]);
+            free(s.sub_score[q]);
+        }
+    free(s.sub_sorted);
+    free(s.sub_score);
+    free(s.sub_n);
+    free(s.sub_pos);
+    if (rc < 0) {
+        seize_search_result_free(r);
+        r = NULL;
+    }
+    *out = r;
+    return rc;
+}
+
+static int check_common(const seize_gallery *g, size_t n_q, const size_t *exclude,
+                        const seize_search_params *p)
+{
+    if (!g || !p) return seize_error(SEIZE_EINVAL, "search: missing gallery or parameters");
+    if (g->n > UINT32_MAX || g->n > INT32_MAX || g->dim > INT32_MAX)
+        return seize_error(SEIZE_EINVAL, "search: gallery of %zu rows is too large", g->n);
+    if (g->n && !g->data) return seize_error(SEIZE_EINVAL, "search: gallery has no data");
+    if (!g->dim) return seize_error(SEIZE_EINVAL, "search: gallery dimension is 0");
+    if (n_q > INT32_MAX / 2) return seize_error(SEIZE_EINVAL, "search: too many queries");
+    if (exclude)
+        for (size_t q = 0; q < n_q; q++)
+            if (exclude[q] != SIZE_MAX && exclude[q] >= g->n)
+                return seize_error(SEIZE_EINVAL, "query %zu: excluded row %zu out of range", q,
+                                   exclude[q]);
+    return 0;
+}
+
+static int check_finite(const float *x, size_t n_q, size_t per_q, const char *what)
+{
+    for (size_t q = 0; q < n_q; q++)
+        for (size_t j = 0; j < per_q; j++)
+            if (!isfinite(x[q * per_q + j]))
+                return seize_error(SEIZE_EINVAL, "query %zu: %s features contain a non-finite value",
+                                   q, what);
+    return 0;
+}
+
+int seize_search(const seize_gallery *g, const float *after, const float *before,
+                 size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
+                 const seize_search_params *p, seize_search_result **out)
+{
+    *out = NULL;
+    int rc = check_common(g, n_queries, exclude, p);
+    if (rc < 0) return rc;
+    if (!isfinite(p->pos) || !isfinite(p->neg))
+        return seize_error(SEIZE_EINVAL, "search: pos and neg must be finite");
+    int pair = !(p->pos == 0 && p->neg == 0);
+    if (pair && !before)
+        return seize_error(SEIZE_EINVAL, "search: the SEIZE score needs 'before' features");
+    size_t dim = g->dim;
+    if ((rc = check_finite(after, n_queries, dim, "after")) < 0) return rc;
+    if (pair && (rc = check_finite(before, n_queries, dim, "before")) < 0) return rc;
+    size_t n_rows = pair ? 2 * n_queries : n_queries, total;
+    if (seize_mul_size(n_rows ? n_rows : 1, dim, &total) < 0) return SEIZE_ENOMEM;
+    float *rows = seize_alloc_aligned(total, sizeof(float));
+    if (!rows) return SEIZE_ENOMEM;
+    memcpy(rows, after, n_queries * dim * sizeof(float));
+    if (pair) memcpy(rows + n_queries * dim, before, n_queries * dim * sizeof(float));
+    seize_normalize_rows(rows, n_rows, dim);
+    rc = run_scan(g, rows, n_queries, pair, p->pos, p->neg, exclude, subsets, p, out);
+    free(rows);
+    return rc;
+}
+
+// --- LDRE
+
+int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
+                      size_t n_queries, size_t n_captions, const size_t *exclude,
+                      const seize_subsets *subsets, const seize_search_params *p,
+                      float *weights, seize_search_result **out)
+{
+    *out = NULL;
+    int rc = check_common(g, n_queries, exclude, p);
+    if (rc < 0) return rc;
+    if (!n_captions) return seize_error(SEIZE_EINVAL, "ldre: no captions per query");
+    size_t dim = g->dim, per_q, total;
+    if (seize_mul_size(n_captions, dim, &per_q) < 0 || seize_mul_size(n_queries, per_q, &total) < 0)
+        return SEIZE_ENOMEM;
+    if ((rc = check_finite(after, n_queries, per_q, "after")) < 0) return rc;
+    if ((rc = check_finite(before, n_queries, per_q, "before")) < 0) return rc;
+    float *f = seize_alloc_aligned(total ? total : 1, sizeof(float));
+    float *diff = seize_alloc_aligned(total ? total : 1, sizeof(float));
+    double *v = seize_calloc(n_captions, sizeof *v);
+    float *qv = seize_alloc_aligned((n_queries ? n_queries : 1) * dim, sizeof(float));
+    seize_search_result *drops = NULL;
+    if (!f || !diff || !v || !qv) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    memcpy(f, after, total * sizeof(float));
+    memcpy(diff, before, total * sizeof(float));
+    seize_normalize_rows(f, n_queries * n_captions, dim);
+    seize_normalize_rows(diff, n_queries * n_captions, dim);
+    // rows h_i − f_i: their top-5 similarities are the 5 largest drops −D_i
+    for (size_t i = 0; i < total; i++) diff[i] = diff[i] - f[i];
+    seize_search_params dp = *p;
+    dp.k = 5;
+    if ((rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, &drops)) < 0)
+        goto done;
+    for (size_t q = 0; q < n_queries; q++)
+        for (size_t i = 0; i < n_captions; i++) {
+            size_t row = q * n_captions + i;
+            for (size_t j = 0; j < drops->n_ranked[row]; j++) {
+                float d = drops->score[row * drops->k + j];
+                if (d > 0) v[i] += d;
+            }
+        }
+    double vmax = 0;
+    for (size_t i = 0; i < n_captions; i++) vmax = v[i] > vmax ? v[i] : vmax;
+    double *w = seize_malloc(n_captions, sizeof *w);
+    if (!w) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    if (vmax > 0) {
+        double zmax = -INFINITY, sum = 0;
+        for (size_t i = 0; i < n_captions; i++) {
+            w[i] = v[i] / vmax / 0.04;
+            zmax = w[i] > zmax ? w[i] : zmax;
+        }
+        for (size_t i = 0; i < n_captions; i++) sum += (w[i] = exp(w[i] - zmax));
+        for (size_t i = 0; i < n_captions; i++) w[i] /= sum;
+    } else {
+        for (size_t i = 0; i < n_captions; i++) w[i] = 1.0 / (double)n_captions;
+    }
+    if (weights)
+        for (size_t i = 0; i < n_captions; i++) weights[i] = (float)w[i];
+    for (size_t q = 0; q < n_queries; q++)
+        for (size_t j = 0; j < dim; j++) {
+            double acc = 0;
+            for (size_t i = 0; i < n_captions; i++) acc += w[i] * f[(q * n_captions + i) * dim + j];
+            qv[q * dim + j] = (float)acc;
+        }
+    free(w);
+    seize_normalize_rows(qv, n_queries, dim);
+    rc = run_scan(g, qv, n_queries, 0, 0, 0, exclude, subsets, p, out);
+done:
+    seize_search_result_free(drops);
+    free(f);
+    free(diff);
+    free(v);
+    free(qv);
+    return rc;
+}
