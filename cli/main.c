@@ -16,6 +16,8 @@ struct command {
 static const struct command commands[] = {
     {"fetch-model", cmd_fetch_model, "download a CLIP model folder from the Hugging Face hub"},
     {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
+    {"caption", cmd_caption, "caption images N times with a vision LLM (OpenAI-compatible API)"},
+    {"reason", cmd_reason, "rewrite captions by relative texts with an LLM (SEIZE step 2)"},
 };
 
 static void usage(FILE *fp)

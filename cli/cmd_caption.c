@@ -1,0 +1,445 @@
+// seize caption: caption each image N times with a vision LLM over an OpenAI-compatible API
+// (SEIZE step 1), with retries, a journal and resume.
+#include "cli.h"
+
+#include "seize/core.h"
+#include "seize/net.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *CMD = "caption";
+
+#define DEFAULT_PROMPT "Write a short caption for this image in one sentence."
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: seize caption (IMAGE... | --list FILE | --dataset NAME --input ANN --images DIR)\n"
+            "                     --out C.jsonl --endpoint URL --model NAME [options]\n"
+            "\n"
+            "Captions each image N times by nucleus sampling (SEIZE step 1) with a vision LLM: the\n"
+            "image goes as a base64 data URL in an image_url part with a short prompt.\n"
+            "Output: JSON Lines {\"image\": PATH, \"captions\": [...]} in input order.\n"
+            "\n"
+            "Input:\n"
+            "  IMAGE...              image files\n"
+            "  --list FILE           a file with one image path per line\n"
+            "  --dataset NAME        the reference images of a benchmark's queries (each once):\n"
+            "                        circo: DIR/<12-digit id>.jpg; cirr: DIR/<reference>.png;\n"
+            "                        fashioniq: DIR/<candidate>.png (or .jpg)\n"
+            "  --input FILE          with --dataset: the annotation file\n"
+            "  --images DIR          with --dataset: the image folder\n"
+            "Output:\n"
+            "  --out FILE            written atomically once every image is complete\n"
+            "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
+            "Sampling:\n"
+            "  -n N                  captions per image (default 15); sent as the `n` parameter,\n"
+            "                        or as N requests when the server ignores or rejects it\n"
+            "  --n-mode MODE         auto (default), param or requests\n"
+            "  --prompt TEXT         the instruction sent with the image (default: \"%s\")\n"
+            "  --temperature T       default 1.0\n"
+            "  --top-p P             default 0.9\n"
+            "  --max-tokens N, --seed S   (not sent if unset; with N requests sample k gets S + k)\n"
+            "Client:\n"
+            "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY\n"
+            "  --model NAME          model name (required)\n"
+            "  --timeout SEC         per request (default 60)\n"
+            "  --concurrency N       requests in flight (default 16)\n"
+            "  --max-attempts N      attempts per request (default 6)\n"
+            "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
+            "  -q, --quiet           no progress or summary\n"
+            "\n"
+            "Exit status: 0 done; 1 error; 2 usage; 3 some images failed (named on stderr; a rerun\n"
+            "retries only those); 130 interrupted (a rerun resumes).\n",
+            DEFAULT_PROMPT);
+}
+
+static volatile sig_atomic_t g_cancel;
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_cancel < 2) g_cancel++;
+}
+
+typedef struct cap_ctx {
+    char **paths;
+    size_t n;
+    const char *prompt;
+} cap_ctx;
+
+static const char *mime_of(const unsigned char *d, size_t n, const char *path)
+{
+    if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return "image/jpeg";
+    if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) return "image/png";
+    if (n >= 6 && (!memcmp(d, "GIF87a", 6) || !memcmp(d, "GIF89a", 6))) return "image/gif";
+    if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return "image/webp";
+    (void)path;
+    return NULL;
+}
+
+static int build_messages(void *vctx, size_t item, json_t **out)
+{
+    cap_ctx *ctx = vctx;
+    const char *path = ctx->paths[item];
+    seize_map m;
+    int rc = seize_map_open(path, &m);
+    if (rc < 0) return rc;
+    const char *mime = mime_of(m.data, m.size, path);
+    if (!mime) {
+        seize_map_close(&m);
+        return seize_error(SEIZE_EFORMAT, "cannot caption '%s': not a JPEG, PNG, GIF or WebP file",
+                           path);
+    }
+    char *b64 = seize_base64_encode(m.data, m.size);
+    seize_map_close(&m);
+    if (!b64) return SEIZE_ENOMEM;
+    size_t ml = strlen(mime), bl = strlen(b64);
+    char *url = malloc(ml + bl + 16);
+    if (!url) {
+        free(b64);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
+    }
+    memcpy(url, "data:", 5);
+    memcpy(url + 5, mime, ml);
+    memcpy(url + 5 + ml, ";base64,", 8);
+    memcpy(url + 13 + ml, b64, bl + 1);
+    free(b64);
+    json_t *content = json_pack("[{s:s, s:s}, {s:s, s:{s:s}}]", "type", "text", "text",
+                                ctx->prompt, "type", "image_url", "image_url", "url", url);
+    free(url);
+    json_t *msgs = content ? json_pack("[{s:s, s:o}]", "role", "user", "content", content) : NULL;
+    if (!msgs) return seize_error(SEIZE_ENOMEM, "cannot build a request for '%s'", path);
+    *out = msgs;
+    return 0;
+}
+
+static int add_path(char ***paths, size_t *n, size_t *cap, const char *p)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        char **np = seize_realloc(*paths, nc, sizeof *np);
+        if (!np) return SEIZE_ENOMEM;
+        *paths = np;
+        *cap = nc;
+    }
+    if (!((*paths)[*n] = seize_strdup(p))) return SEIZE_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+// The reference images of a benchmark's queries, each once, in first-use order.
+static int dataset_paths(const char *dataset, const char *input, const char *dir, char ***paths,
+                         size_t *n, size_t *cap)
+{
+    json_t *arr;
+    int rc = seize_json_load(input, &arr);
+    if (rc < 0) return rc;
+    json_t *seen = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        char name[512];
+        if (!strcmp(dataset, "circo")) {
+            json_t *r = json_object_get(v, "reference_img_id");
+            long long id = json_is_integer(r) ? (long long)json_integer_value(r)
+                           : json_is_string(r) ? atoll(json_string_value(r))
+                                               : -1;
+            if (id < 0) {
+                rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no reference_img_id", input, i + 1);
+                break;
+            }
+            snprintf(name, sizeof name, "%s/%012lld.jpg", dir, id);
+        } else {
+            const char *ref = json_string_value(
+                json_object_get(v, !strcmp(dataset, "cirr") ? "reference" : "candidate"));
+            if (!ref) {
+                rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no reference image", input, i + 1);
+                break;
+            }
+            snprintf(name, sizeof name, "%s/%s.png", dir, ref);
+            if (!strcmp(dataset, "fashioniq") && !seize_path_exists(name))
+                snprintf(name, sizeof name, "%s/%s.jpg", dir, ref);
+        }
+        if (json_object_get(seen, name)) continue;
+        json_object_set_new(seen, name, json_true());
+        if ((rc = add_path(paths, n, cap, name)) < 0) break;
+    }
+    json_decref(seen);
+    json_decref(arr);
+    return rc;
+}
+
+typedef struct progress_ctx {
+    cli_progress bar;
+} progress_ctx;
+
+static void on_progress(void *vctx, const seize_llm_stats *st)
+{
+    progress_ctx *pc = vctx;
+    size_t errs = 0;
+    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
+    cli_progress_update(&pc->bar, st->items_done, errs);
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b,
+                        size_t *n_written)
+{
+    seize_atomic a;
+    int rc = seize_atomic_open(path, &a);
+    if (rc < 0) return rc;
+    *n_written = 0;
+    for (size_t i = 0; i < ctx->n; i++) {
+        const json_t *t = seize_llm_batch_texts(b, i);
+        if (!t) continue;
+        json_t *caps = json_array(), *x;
+        size_t k;
+        json_array_foreach(t, k, x) {
+            const char *s = json_string_value(x);
+            const char *e = s + strlen(s);
+            while (s < e && is_space(*s)) s++;
+            while (e > s && is_space(e[-1])) e--;
+            json_array_append_new(caps, json_stringn(s, (size_t)(e - s)));
+        }
+        json_t *rec = json_pack("{s:s, s:o}", "image", ctx->paths[i], "captions", caps);
+        char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(rec);
+        if (!s || fputs(s, a.fp) < 0 || fputc('\n', a.fp) < 0) {
+            free(s);
+            seize_atomic_abort(&a);
+            return seize_error(SEIZE_EIO, "cannot write '%s'", path);
+        }
+        free(s);
+        (*n_written)++;
+    }
+    return seize_atomic_commit(&a);
+}
+
+enum { OPT_CLIENT = 1000, OPT_LIST = 500, OPT_DATASET, OPT_INPUT, OPT_IMAGES, OPT_JOURNAL,
+       OPT_PROMPT, OPT_NMODE, OPT_ENDPOINT, OPT_MODEL };
+
+int cmd_caption(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"out", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"list", required_argument, NULL, OPT_LIST},
+        {"dataset", required_argument, NULL, OPT_DATASET},
+        {"input", required_argument, NULL, OPT_INPUT},
+        {"images", required_argument, NULL, OPT_IMAGES},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
+        {"prompt", required_argument, NULL, OPT_PROMPT},
+        {"n-mode", required_argument, NULL, OPT_NMODE},
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"temperature", required_argument, NULL, OPT_CLIENT},
+        {"top-p", required_argument, NULL, OPT_CLIENT},
+        {"max-tokens", required_argument, NULL, OPT_CLIENT},
+        {"seed", required_argument, NULL, OPT_CLIENT},
+        {"timeout", required_argument, NULL, OPT_CLIENT},
+        {"concurrency", required_argument, NULL, OPT_CLIENT},
+        {"max-attempts", required_argument, NULL, OPT_CLIENT},
+        {"backoff-base", required_argument, NULL, OPT_CLIENT},
+        {"backoff-max", required_argument, NULL, OPT_CLIENT},
+        {NULL, 0, NULL, 0},
+    };
+    seize_llm_params p = seize_llm_default_params();
+    p.temperature = 1.0;
+    p.top_p = 0.9;
+    const char *out = NULL, *journal = NULL, *list = NULL, *dataset = NULL, *input = NULL,
+               *images = NULL, *prompt = DEFAULT_PROMPT;
+    long n_samples = 15;
+    int quiet = 0, c, idx;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:qn:", longopts, &idx)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'n':
+            if (cli_parse_int(optarg, 1, 128, &n_samples))
+                return cli_usage(CMD, "invalid -n '%s' (1 to 128)", optarg);
+            break;
+        case OPT_LIST: list = optarg; break;
+        case OPT_DATASET: dataset = optarg; break;
+        case OPT_INPUT: input = optarg; break;
+        case OPT_IMAGES: images = optarg; break;
+        case OPT_JOURNAL: journal = optarg; break;
+        case OPT_PROMPT: prompt = optarg; break;
+        case OPT_NMODE:
+            if (!strcmp(optarg, "auto")) p.use_n = -1;
+            else if (!strcmp(optarg, "param")) p.use_n = 1;
+            else if (!strcmp(optarg, "requests")) p.use_n = 0;
+            else return cli_usage(CMD, "invalid --n-mode '%s' (auto, param or requests)", optarg);
+            break;
+        case OPT_ENDPOINT: p.endpoint = optarg; break;
+        case OPT_MODEL: p.model = optarg; break;
+        case OPT_CLIENT:
+            if (seize_llm_param_set(&p, longopts[idx].name, optarg) < 0)
+                return cli_usage(CMD, "%s", seize_errmsg());
+            break;
+        case ':': return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    int n_sources = (optind < argc) + (list != NULL) + (dataset != NULL);
+    if (n_sources != 1)
+        return cli_usage(CMD, "give images, --list FILE or --dataset (exactly one of them)");
+    if (dataset && strcmp(dataset, "circo") && strcmp(dataset, "cirr") &&
+        strcmp(dataset, "fashioniq"))
+        return cli_usage(CMD, "unknown --dataset '%s' (circo, cirr or fashioniq)", dataset);
+    if (dataset && (!input || !images))
+        return cli_usage(CMD, "--dataset needs --input ANNOTATIONS and --images DIR");
+    if (!out) return cli_usage(CMD, "--out is required");
+    if (!p.endpoint) p.endpoint = getenv("OPENAI_BASE_URL");
+    if (!p.endpoint || !*p.endpoint)
+        return cli_usage(CMD, "no endpoint: give --endpoint or set OPENAI_BASE_URL");
+    if (!p.model || !*p.model) return cli_usage(CMD, "--model is required");
+    p.api_key = getenv("OPENAI_API_KEY");
+
+    int ret = EXIT_FAIL, rc = 0;
+    cap_ctx ctx = {0};
+    ctx.prompt = prompt;
+    size_t cap = 0;
+    seize_llm_batch *b = NULL;
+    char *jpath = NULL;
+    if (list) {
+        char **lines;
+        size_t nl;
+        if ((rc = seize_read_lines(list, &lines, &nl)) == 0) {
+            for (size_t i = 0; i < nl && rc == 0; i++)
+                if (lines[i][0]) rc = add_path(&ctx.paths, &ctx.n, &cap, lines[i]);
+            seize_lines_free(lines, nl);
+        }
+    } else if (dataset) {
+        rc = dataset_paths(dataset, input, images, &ctx.paths, &ctx.n, &cap);
+    } else {
+        for (int i = optind; i < argc && rc == 0; i++)
+            rc = add_path(&ctx.paths, &ctx.n, &cap, argv[i]);
+    }
+    if (rc < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    { // An image listed twice is captioned once.
+        json_t *seen = json_object();
+        size_t w = 0;
+        for (size_t i = 0; i < ctx.n; i++) {
+            if (json_object_get(seen, ctx.paths[i])) {
+                free(ctx.paths[i]);
+                continue;
+            }
+            json_object_set_new(seen, ctx.paths[i], json_true());
+            ctx.paths[w++] = ctx.paths[i];
+        }
+        json_decref(seen);
+        ctx.n = w;
+    }
+    // Missing files are reported up front rather than as failed items.
+    for (size_t i = 0; i < ctx.n; i++) {
+        struct stat st;
+        if (stat(ctx.paths[i], &st) != 0 || !S_ISREG(st.st_mode)) {
+            cli_fail(CMD, "cannot read '%s': no such file", ctx.paths[i]);
+            goto done;
+        }
+    }
+    if (!journal) {
+        size_t ol = strlen(out);
+        jpath = malloc(ol + sizeof ".journal");
+        if (!jpath) {
+            cli_fail(CMD, "out of memory");
+            goto done;
+        }
+        memcpy(jpath, out, ol);
+        memcpy(jpath + ol, ".journal", sizeof ".journal");
+        journal = jpath;
+    }
+    p.cancel = &g_cancel;
+    if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    for (size_t i = 0; i < ctx.n; i++) {
+        // The check pins the prompt and the file (size and modification time).
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        stat(ctx.paths[i], &st);
+        size_t dl = strlen(prompt) + strlen(ctx.paths[i]) + 96;
+        char *desc = malloc(dl), check[17] = "";
+        if (desc) {
+            int w = snprintf(desc, dl, "%s%c%s%c%lld%c%lld.%09ld", prompt, 0, ctx.paths[i], 0,
+                             (long long)st.st_size, 0, (long long)st.st_mtim.tv_sec,
+                             (long)st.st_mtim.tv_nsec);
+            seize_llm_fingerprint(desc, (size_t)w, check);
+            free(desc);
+        }
+        rc = check[0] ? seize_llm_batch_add(b, ctx.paths[i], check, (size_t)n_samples)
+                      : SEIZE_ENOMEM;
+        if (rc < 0) break;
+    }
+    if (rc < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    progress_ctx pc;
+    seize_llm_stats st0 = seize_llm_batch_stats(b);
+    cli_progress_start(&pc.bar, "caption", st0.items, quiet);
+    pc.bar.done = st0.items_done;
+    rc = seize_llm_batch_run(b, on_progress, &pc);
+    cli_progress_end(&pc.bar);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    seize_llm_stats st = seize_llm_batch_stats(b);
+    if (!quiet) seize_llm_stats_print(stderr, "seize caption", &st);
+    if (rc == SEIZE_ECANCEL) {
+        fprintf(stderr,
+                "seize caption: interrupted: %zu of %zu images done, kept in '%s'; run the same "
+                "command again to resume\n",
+                st.items_done, st.items, journal);
+        ret = 130;
+        goto done;
+    }
+    if (rc < 0 && (st.items_failed == 0 || st.items_done + st.items_failed < st.items)) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    size_t written = 0;
+    if (write_output(out, &ctx, b, &written) < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    if (st.items_failed) {
+        fprintf(stderr, "seize caption: error: %zu of %zu images failed (the others are in '%s'); "
+                        "rerun the same command to retry them:\n",
+                ctx.n - written, ctx.n, out);
+        for (size_t i = 0; i < ctx.n; i++) {
+            const char *err = seize_llm_batch_error(b, i);
+            if (err) fprintf(stderr, "  %s: %s\n", ctx.paths[i], err);
+        }
+        ret = EXIT_PARTIAL;
+        goto done;
+    }
+    ret = EXIT_OK;
+done:
+    seize_llm_batch_free(b);
+    for (size_t i = 0; i < ctx.n; i++) free(ctx.paths[i]);
+    free(ctx.paths);
+    free(jpath);
+    return ret;
+}

@@ -1,0 +1,639 @@
+// seize reason: rewrite every caption of every query according to its relative text with an LLM
+// (SEIZE step 2), over an OpenAI-compatible API, with retries, a journal and resume.
+#include "cli.h"
+
+#include "seize/core.h"
+#include "seize/net.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *CMD = "reason";
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: seize reason --input Q.jsonl --out E.jsonl --endpoint URL --model NAME [options]\n"
+            "       seize reason --dataset circo|cirr|fashioniq --input ANNOTATIONS.json\n"
+            "                    [--captions C.jsonl | --caption-key KEY] --out E.jsonl ...\n"
+            "\n"
+            "Asks an LLM to rewrite each caption of each query according to the query's relative\n"
+            "text (SEIZE step 2, the authors' prompt), one chat request per caption.\n"
+            "\n"
+            "Input:\n"
+            "  --input FILE          JSON Lines {\"id\", \"relative_text\", \"captions\": [...]} (other\n"
+            "                        keys are kept), or with --dataset the benchmark annotation file\n"
+            "  --dataset NAME        circo (relative_caption, id), cirr (caption, pairid) or\n"
+            "                        fashioniq (captions[0] + JOIN + captions[1], id = position)\n"
+            "  --caption-key KEY     with --dataset: captions from this key of each record\n"
+            "                        (default multi_caption_opt, as in test_with_seize_captions.json)\n"
+            "  --captions FILE       with --dataset: captions from 'seize caption' output, matched\n"
+            "                        by the reference image's file name (without extension)\n"
+            "  --fiq-join STR        FashionIQ: text between the two captions (default none, as the\n"
+            "                        authors did; e.g. \" and \")\n"
+            "  --n-captions N        use only the first N captions of each query\n"
+            "Output:\n"
+            "  --out FILE            JSON Lines: each input record plus \"edited\": [...] aligned with\n"
+            "                        \"captions\"; written atomically once every query is complete\n"
+            "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
+            "Prompt:\n"
+            "  --prompt-file FILE    user message template with {caption} and {instruction}\n"
+            "                        ({{ and }} for braces); a line '---' separates an optional\n"
+            "                        system message above it; trailing newlines are dropped\n"
+            "  --system TEXT         system message (default: the authors'; '' for none)\n"
+            "Client:\n"
+            "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY\n"
+            "  --model NAME          model name (required)\n"
+            "  --temperature T, --top-p P, --max-tokens N, --seed S   sampling (not sent if unset)\n"
+            "  --timeout SEC         per request (default 60)\n"
+            "  --concurrency N       requests in flight (default 16)\n"
+            "  --max-attempts N      attempts per request (default 6); retried: connection errors,\n"
+            "                        timeouts, 408/409/429/5xx, malformed replies (Retry-After honoured)\n"
+            "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
+            "  -q, --quiet           no progress or summary\n"
+            "\n"
+            "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
+            "retries only those); 130 interrupted (a rerun resumes).\n");
+}
+
+// --- queries ------------------------------------------------------------------------------
+
+typedef struct query {
+    json_t *rec;       // output record (id, relative_text, captions, other keys)
+    const char *text;  // relative text (in rec)
+    size_t n_caps;     // captions used
+    size_t first_item; // index of its first batch item
+    char *id_text;     // id as JSON text, for messages and keys
+} query;
+
+typedef struct reason_ctx {
+    query *q;
+    size_t n_q;
+    size_t *item_q; // item -> query
+    size_t *item_c; // item -> caption index
+    const char *system, *user;
+} reason_ctx;
+
+static volatile sig_atomic_t g_cancel;
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_cancel < 2) g_cancel++;
+}
+
+static const char *caption_at(const query *q, size_t c)
+{
+    return json_string_value(json_array_get(json_object_get(q->rec, "captions"), c));
+}
+
+static int build_messages(void *vctx, size_t item, json_t **out)
+{
+    reason_ctx *ctx = vctx;
+    const query *q = &ctx->q[ctx->item_q[item]];
+    char *user = seize_prompt_format(ctx->user, caption_at(q, ctx->item_c[item]), q->text);
+    if (!user) return SEIZE_ENOMEM;
+    json_t *m = json_array();
+    if (ctx->system && *ctx->system)
+        json_array_append_new(m, json_pack("{s:s, s:s}", "role", "system", "content", ctx->system));
+    json_array_append_new(m, json_pack("{s:s, s:s%}", "role", "user", "content", user, strlen(user)));
+    free(user);
+    *out = m;
+    return 0;
+}
+
+static char *image_stem(const char *path, int numeric)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *dot = strrchr(b, '.');
+    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    if (numeric) {
+        size_t k = 0;
+        while (k + 1 < n && b[k] == '0') k++;
+        int digits = n > 0;
+        for (size_t i = 0; i < n; i++)
+            if (b[i] < '0' || b[i] > '9') digits = 0;
+        if (digits) b += k, n -= k;
+    }
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, b, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+// Loads `seize caption` output into stem -> captions.
+static int load_caption_map(const char *path, int numeric, json_t **out)
+{
+    json_t *arr;
+    int rc = seize_jsonl_load(path, &arr);
+    if (rc < 0) return rc;
+    json_t *map = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *img = json_string_value(json_object_get(v, "image"));
+        json_t *caps = json_object_get(v, "captions");
+        if (!img || !json_is_array(caps)) {
+            json_decref(arr);
+            json_decref(map);
+            return seize_error(SEIZE_EFORMAT, "%s: line %zu: expected {\"image\", \"captions\"}",
+                               path, i + 1);
+        }
+        char *stem = image_stem(img, numeric);
+        if (stem) json_object_set(map, stem, caps);
+        free(stem);
+    }
+    json_decref(arr);
+    *out = map;
+    return 0;
+}
+
+static int check_captions(json_t *caps, const char *src, size_t line)
+{
+    size_t k;
+    json_t *c;
+    if (!json_is_array(caps) || json_array_size(caps) == 0)
+        return seize_error(SEIZE_EFORMAT, "%s: record %zu: \"captions\" must be a non-empty array",
+                           src, line);
+    json_array_foreach(caps, k, c) if (!json_is_string(c)) return seize_error(
+        SEIZE_EFORMAT, "%s: record %zu: caption %zu is not a string", src, line, k);
+    return 0;
+}
+
+typedef struct opts {
+    const char *input, *dataset, *caption_key, *captions, *fiq_join;
+    long n_captions;
+} opts;
+
+// Turns the input into output records {id, relative_text, captions, ...}.
+static int load_queries(const opts *o, query **out, size_t *n_out)
+{
+    json_t *arr = NULL;
+    int rc = o->dataset ? seize_json_load(o->input, &arr) : seize_jsonl_load(o->input, &arr);
+    if (rc < 0) return rc;
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return seize_error(SEIZE_EFORMAT, "%s: expected a JSON array of queries", o->input);
+    }
+    int circo = o->dataset && !strcmp(o->dataset, "circo");
+    int cirr = o->dataset && !strcmp(o->dataset, "cirr");
+    int fiq = o->dataset && !strcmp(o->dataset, "fashioniq");
+    json_t *capmap = NULL;
+    if (o->captions && (rc = load_caption_map(o->captions, circo, &capmap)) < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    size_t n = json_array_size(arr);
+    query *q = seize_calloc(n ? n : 1, sizeof *q);
+    json_t *ids = json_object();
+    if (!q || !ids) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    const char *ckey = o->caption_key ? o->caption_key : "multi_caption_opt";
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        if (rc < 0) break;
+        if (!json_is_object(v)) {
+            rc = seize_error(SEIZE_EFORMAT, "%s: record %zu is not an object", o->input, i + 1);
+            break;
+        }
+        json_t *rec = json_deep_copy(v), *id = NULL, *caps = NULL;
+        char *text = NULL;
+        if (!o->dataset) {
+            id = json_object_get(rec, "id");
+            const char *t = json_string_value(json_object_get(rec, "relative_text"));
+            text = t ? seize_strdup(t) : NULL;
+            caps = json_object_get(rec, "captions");
+            if (!t) rc = seize_error(SEIZE_EFORMAT, "%s: line %zu: missing \"relative_text\"",
+                                     o->input, i + 1);
+        } else {
+            const char *ref = NULL;
+            char refbuf[32];
+            if (circo) {
+                id = json_object_get(rec, "id");
+                const char *t = json_string_value(json_object_get(rec, "relative_caption"));
+                text = t ? seize_strdup(t) : NULL;
+                json_t *r = json_object_get(rec, "reference_img_id");
+                if (json_is_integer(r)) {
+                    snprintf(refbuf, sizeof refbuf, "%lld", (long long)json_integer_value(r));
+                    ref = refbuf;
+                } else {
+                    ref = json_string_value(r);
+                }
+            } else if (cirr) {
+                id = json_object_get(rec, "pairid");
+                const char *t = json_string_value(json_object_get(rec, "caption"));
+                text = t ? seize_strdup(t) : NULL;
+                ref = json_string_value(json_object_get(rec, "reference"));
+            } else if (fiq) {
+                json_t *cs = json_object_get(rec, "captions");
+                const char *a = json_string_value(json_array_get(cs, 0));
+                const char *b = json_string_value(json_array_get(cs, 1));
+                if (a && b) {
+                    const char *j = o->fiq_join ? o->fiq_join : "";
+                    size_t la = strlen(a), lj = strlen(j), lb = strlen(b);
+                    text = malloc(la + lj + lb + 1);
+                    if (text) {
+                        memcpy(text, a, la);
+                        memcpy(text + la, j, lj);
+                        memcpy(text + la + lj, b, lb + 1);
+                    }
+                }
+                id = json_integer((json_int_t)i);
+                json_object_set_new(rec, "id", id);
+                ref = json_string_value(json_object_get(rec, "candidate"));
+                // FashionIQ records use "captions" for the two relative captions: keep them.
+                json_object_set(rec, "relative_captions", cs);
+                json_object_del(rec, "captions");
+            }
+            if (!text) {
+                rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no relative text", o->input, i + 1);
+            } else if (capmap) {
+                char *stem = ref ? image_stem(ref, circo) : NULL;
+                caps = stem ? json_object_get(capmap, stem) : NULL;
+                if (!caps)
+                    rc = seize_error(SEIZE_ENOTFOUND,
+                                     "%s: record %zu: no captions for reference image '%s' in '%s'",
+                                     o->input, i + 1, ref ? ref : "?", o->captions);
+                free(stem);
+            } else {
+                caps = json_object_get(rec, ckey);
+                if (!caps)
+                    rc = seize_error(SEIZE_ENOTFOUND,
+                                     "%s: record %zu: no \"%s\" (use --caption-key or --captions)",
+                                     o->input, i + 1, ckey);
+            }
+            if (rc == 0) {
+                json_object_set(rec, "captions", caps);
+                caps = json_object_get(rec, "captions");
+                json_object_set_new(rec, "relative_text", json_string(text));
+            }
+        }
+        if (rc == 0 && !(json_is_integer(id) || json_is_string(id)))
+            rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: missing or bad \"id\"", o->input,
+                             i + 1);
+        if (rc == 0) rc = check_captions(caps, o->input, i + 1);
+        char *idt = rc == 0 ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        if (rc == 0 && !idt) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        if (rc == 0 && json_object_get(ids, idt))
+            rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: duplicate id %s", o->input, i + 1, idt);
+        if (rc < 0) {
+            json_decref(rec);
+            free(text);
+            free(idt);
+            break;
+        }
+        json_object_set_new(ids, idt, json_true());
+        free(text); // the record holds its own copy of the relative text
+        q[i].rec = rec;
+        q[i].text = json_string_value(json_object_get(rec, "relative_text"));
+        q[i].id_text = idt;
+        size_t nc = json_array_size(caps);
+        q[i].n_caps = o->n_captions > 0 && (size_t)o->n_captions < nc ? (size_t)o->n_captions : nc;
+    }
+    json_decref(ids);
+    json_decref(capmap);
+    json_decref(arr);
+    if (rc < 0) {
+        for (size_t k = 0; q && k < n; k++) {
+            json_decref(q[k].rec);
+            free(q[k].id_text);
+        }
+        free(q);
+        return rc;
+    }
+    *out = q;
+    *n_out = n;
+    return 0;
+}
+
+// Reads a prompt file: optional system part above a '---' line, then the user template.
+static int load_prompt_file(const char *path, char **system, char **user)
+{
+    char *text;
+    size_t len;
+    int rc = seize_read_file(path, &text, &len);
+    if (rc < 0) return rc;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = 0;
+    *system = NULL;
+    char *u = text;
+    for (char *p = text; p && *p;) {
+        char *nl = strchr(p, '\n');
+        size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+        if (ll >= 3 && !strncmp(p, "---", 3) && (ll == 3 || (ll == 4 && p[3] == '\r'))) {
+            size_t sl = (size_t)(p - text);
+            while (sl > 0 && (text[sl - 1] == '\n' || text[sl - 1] == '\r')) sl--;
+            *system = malloc(sl + 1);
+            if (*system) {
+                memcpy(*system, text, sl);
+                (*system)[sl] = 0;
+            }
+            u = nl ? nl + 1 : p + ll;
+            break;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    *user = seize_strdup(u);
+    free(text);
+    if (!*user) return SEIZE_ENOMEM;
+    if (!strstr(*user, "{caption}") || !strstr(*user, "{instruction}")) {
+        free(*user);
+        free(*system);
+        return seize_error(SEIZE_EINVAL, "prompt file '%s' must contain {caption} and {instruction}",
+                           path);
+    }
+    return 0;
+}
+
+typedef struct progress_ctx {
+    cli_progress bar;
+} progress_ctx;
+
+static void on_progress(void *vctx, const seize_llm_stats *st)
+{
+    progress_ctx *pc = vctx;
+    size_t errs = 0;
+    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
+    cli_progress_update(&pc->bar, st->texts_done, errs);
+}
+
+static int write_output(const char *path, query *q, size_t n_q, reason_ctx *ctx,
+                        seize_llm_batch *b, size_t *n_written)
+{
+    seize_atomic a;
+    int rc = seize_atomic_open(path, &a);
+    if (rc < 0) return rc;
+    *n_written = 0;
+    for (size_t i = 0; i < n_q; i++) {
+        json_t *edited = json_array();
+        int ok = 1;
+        for (size_t c = 0; c < q[i].n_caps; c++) {
+            const json_t *t = seize_llm_batch_texts(b, q[i].first_item + c);
+            if (!t) {
+                ok = 0;
+                break;
+            }
+            char *clean = seize_reason_clean(json_string_value(json_array_get(t, 0)));
+            json_array_append_new(edited, json_string(clean ? clean : ""));
+            free(clean);
+        }
+        if (!ok) {
+            json_decref(edited);
+            continue;
+        }
+        json_t *rec = q[i].rec;
+        if (q[i].n_caps < json_array_size(json_object_get(rec, "captions"))) {
+            json_t *caps = json_array();
+            for (size_t c = 0; c < q[i].n_caps; c++)
+                json_array_append(caps, json_array_get(json_object_get(rec, "captions"), c));
+            json_object_set_new(rec, "captions", caps);
+        }
+        json_object_set_new(rec, "edited", edited);
+        char *s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s || fputs(s, a.fp) < 0 || fputc('\n', a.fp) < 0) {
+            free(s);
+            seize_atomic_abort(&a);
+            return seize_error(SEIZE_EIO, "cannot write '%s'", path);
+        }
+        free(s);
+        (*n_written)++;
+    }
+    (void)ctx;
+    return seize_atomic_commit(&a);
+}
+
+enum { OPT_CLIENT = 1000, OPT_DATASET = 500, OPT_CAPKEY, OPT_CAPTIONS, OPT_FIQ, OPT_NCAP,
+       OPT_JOURNAL, OPT_PROMPT, OPT_SYSTEM, OPT_ENDPOINT, OPT_MODEL };
+
+int cmd_reason(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"input", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"dataset", required_argument, NULL, OPT_DATASET},
+        {"caption-key", required_argument, NULL, OPT_CAPKEY},
+        {"captions", required_argument, NULL, OPT_CAPTIONS},
+        {"fiq-join", required_argument, NULL, OPT_FIQ},
+        {"n-captions", required_argument, NULL, OPT_NCAP},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
+        {"prompt-file", required_argument, NULL, OPT_PROMPT},
+        {"system", required_argument, NULL, OPT_SYSTEM},
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"temperature", required_argument, NULL, OPT_CLIENT},
+        {"top-p", required_argument, NULL, OPT_CLIENT},
+        {"max-tokens", required_argument, NULL, OPT_CLIENT},
+        {"seed", required_argument, NULL, OPT_CLIENT},
+        {"timeout", required_argument, NULL, OPT_CLIENT},
+        {"concurrency", required_argument, NULL, OPT_CLIENT},
+        {"max-attempts", required_argument, NULL, OPT_CLIENT},
+        {"backoff-base", required_argument, NULL, OPT_CLIENT},
+        {"backoff-max", required_argument, NULL, OPT_CLIENT},
+        {NULL, 0, NULL, 0},
+    };
+    seize_llm_params p = seize_llm_default_params();
+    opts o = {0};
+    const char *out = NULL, *journal = NULL, *prompt_file = NULL, *system_opt = NULL;
+    int quiet = 0, c, idx;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hi:o:q", longopts, &idx)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'i': o.input = optarg; break;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case OPT_DATASET: o.dataset = optarg; break;
+        case OPT_CAPKEY: o.caption_key = optarg; break;
+        case OPT_CAPTIONS: o.captions = optarg; break;
+        case OPT_FIQ: o.fiq_join = optarg; break;
+        case OPT_NCAP:
+            if (cli_parse_int(optarg, 1, 1000000, &o.n_captions))
+                return cli_usage(CMD, "invalid --n-captions '%s'", optarg);
+            break;
+        case OPT_JOURNAL: journal = optarg; break;
+        case OPT_PROMPT: prompt_file = optarg; break;
+        case OPT_SYSTEM: system_opt = optarg; break;
+        case OPT_ENDPOINT: p.endpoint = optarg; break;
+        case OPT_MODEL: p.model = optarg; break;
+        case OPT_CLIENT:
+            if (seize_llm_param_set(&p, longopts[idx].name, optarg) < 0)
+                return cli_usage(CMD, "%s", seize_errmsg());
+            break;
+        case ':': return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!o.input) return cli_usage(CMD, "--input is required");
+    if (!out) return cli_usage(CMD, "--out is required");
+    if (o.dataset && strcmp(o.dataset, "circo") && strcmp(o.dataset, "cirr") &&
+        strcmp(o.dataset, "fashioniq"))
+        return cli_usage(CMD, "unknown --dataset '%s' (circo, cirr or fashioniq)", o.dataset);
+    if (!o.dataset && (o.captions || o.caption_key))
+        return cli_usage(CMD, "--captions and --caption-key need --dataset");
+    if (o.captions && o.caption_key)
+        return cli_usage(CMD, "give --captions or --caption-key, not both");
+    if (!p.endpoint) p.endpoint = getenv("OPENAI_BASE_URL");
+    if (!p.endpoint || !*p.endpoint)
+        return cli_usage(CMD, "no endpoint: give --endpoint or set OPENAI_BASE_URL");
+    if (!p.model || !*p.model) return cli_usage(CMD, "--model is required");
+    p.api_key = getenv("OPENAI_API_KEY");
+
+    char *sys_file = NULL, *user_file = NULL;
+    if (prompt_file && load_prompt_file(prompt_file, &sys_file, &user_file) < 0)
+        return cli_lib_fail(CMD);
+    reason_ctx ctx = {0};
+    ctx.system = system_opt ? system_opt : sys_file ? sys_file : SEIZE_REASON_SYSTEM;
+    ctx.user = user_file ? user_file : SEIZE_REASON_USER;
+
+    int ret = EXIT_FAIL;
+    query *q = NULL;
+    size_t n_q = 0;
+    seize_llm_batch *b = NULL;
+    char *jpath = NULL;
+    if (load_queries(&o, &q, &n_q) < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    size_t n_items = 0;
+    for (size_t i = 0; i < n_q; i++) n_items += q[i].n_caps;
+    ctx.q = q;
+    ctx.n_q = n_q;
+    ctx.item_q = seize_malloc(n_items ? n_items : 1, sizeof *ctx.item_q);
+    ctx.item_c = seize_malloc(n_items ? n_items : 1, sizeof *ctx.item_c);
+    if (!ctx.item_q || !ctx.item_c) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    if (!journal) {
+        size_t ol = strlen(out);
+        jpath = malloc(ol + sizeof ".journal");
+        if (!jpath) {
+            cli_fail(CMD, "out of memory");
+            goto done;
+        }
+        memcpy(jpath, out, ol);
+        memcpy(jpath + ol, ".journal", sizeof ".journal");
+        journal = jpath;
+    }
+    p.cancel = &g_cancel;
+    if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    size_t item = 0;
+    for (size_t i = 0; i < n_q; i++) {
+        q[i].first_item = item;
+        for (size_t cidx = 0; cidx < q[i].n_caps; cidx++, item++) {
+            ctx.item_q[item] = i;
+            ctx.item_c[item] = cidx;
+            char key[64 + 32];
+            char *key_heap = NULL;
+            const char *k = key;
+            if (strlen(q[i].id_text) < 64) {
+                snprintf(key, sizeof key, "%s#%zu", q[i].id_text, cidx);
+            } else {
+                size_t kl = strlen(q[i].id_text) + 32;
+                key_heap = malloc(kl);
+                if (!key_heap) {
+                    cli_fail(CMD, "out of memory");
+                    goto done;
+                }
+                snprintf(key_heap, kl, "%s#%zu", q[i].id_text, cidx);
+                k = key_heap;
+            }
+            // The check pins the exact prompt: a changed caption, text or template is redone.
+            char *user = seize_prompt_format(ctx.user, caption_at(&q[i], cidx), q[i].text);
+            size_t sl = strlen(ctx.system), ul = user ? strlen(user) : 0;
+            char *both = user ? malloc(sl + ul + 2) : NULL;
+            char check[17] = "";
+            if (both) {
+                memcpy(both, ctx.system, sl);
+                both[sl] = 0;
+                memcpy(both + sl + 1, user, ul + 1);
+                seize_llm_fingerprint(both, sl + ul + 1, check);
+            }
+            free(both);
+            free(user);
+            int rc = check[0] ? seize_llm_batch_add(b, k, check, 1) : SEIZE_ENOMEM;
+            free(key_heap);
+            if (rc < 0) {
+                cli_lib_fail(CMD);
+                goto done;
+            }
+        }
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    progress_ctx pc;
+    seize_llm_stats st0 = seize_llm_batch_stats(b);
+    cli_progress_start(&pc.bar, "reason", st0.texts_wanted, quiet);
+    pc.bar.done = st0.texts_done;
+    int rc = seize_llm_batch_run(b, on_progress, &pc);
+    cli_progress_end(&pc.bar);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    seize_llm_stats st = seize_llm_batch_stats(b);
+    if (!quiet) seize_llm_stats_print(stderr, "seize reason", &st);
+
+    if (rc == SEIZE_ECANCEL) {
+        fprintf(stderr,
+                "seize reason: interrupted: %zu of %zu requests done and kept in '%s'; run the "
+                "same command again to resume\n",
+                st.texts_done, st.texts_wanted, journal);
+        ret = 130;
+        goto done;
+    }
+    if (rc < 0 && (st.items_failed == 0 || st.items_done + st.items_failed < st.items)) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    size_t written = 0;
+    if (write_output(out, q, n_q, &ctx, b, &written) < 0) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    if (st.items_failed) {
+        fprintf(stderr, "seize reason: error: %zu of %zu queries failed (the others are in '%s'); "
+                        "rerun the same command to retry them:\n",
+                n_q - written, n_q, out);
+        for (size_t i = 0; i < n_q; i++) {
+            for (size_t cidx = 0; cidx < q[i].n_caps; cidx++) {
+                const char *err = seize_llm_batch_error(b, q[i].first_item + cidx);
+                if (err) {
+                    fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx, err);
+                    break;
+                }
+            }
+        }
+        ret = EXIT_PARTIAL;
+        goto done;
+    }
+    ret = EXIT_OK;
+done:
+    seize_llm_batch_free(b);
+    for (size_t i = 0; i < n_q; i++) {
+        json_decref(q[i].rec);
+        free(q[i].id_text);
+    }
+    free(q);
+    free(ctx.item_q);
+    free(ctx.item_c);
+    free(jpath);
+    free(sys_file);
+    free(user_file);
+    return ret;
+}

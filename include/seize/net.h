@@ -1,0 +1,215 @@
+/*
+ * seize/net.h — OpenAI-compatible chat completions at scale: a bounded, crash-safe batch client
+ * (libcurl multi interface, retries with backoff, a fsync'd journal), the reply parser, and the
+ * SEIZE editing prompt (ARCHITECTURE.md §2).
+ *
+ *     seize_llm_params p = seize_llm_default_params();
+ *     p.endpoint = "http://127.0.0.1:8000/v1";
+ *     p.model = "gpt-3.5-turbo";
+ *     seize_llm_batch *b = NULL;
+ *     if (seize_llm_batch_new(&p, "edits.jsonl.journal", build_messages, ctx, &b) < 0) ...
+ *     for (size_t i = 0; i < n; i++) seize_llm_batch_add(b, key[i], check[i], 1);
+ *     int rc = seize_llm_batch_run(b, NULL, NULL);    // 0, SEIZE_ENET (some failed), ...
+ *     const struct json_t *texts = seize_llm_batch_texts(b, 0);   // JSON array of strings
+ *     seize_llm_batch_free(b);
+ *
+ * Journal format (JSON Lines, one line per completed request, appended and fsync'd before the
+ * request counts as done): {"key": K, "check": C, "texts": [..]} adds texts to item K;
+ * {"key": K, "check": C, "error": "..."} records a failure (informational; the item is retried by
+ * the next run). A torn last line (a crash mid-write) is ignored and cut off on the next open.
+ * Lines whose "check" differs from the item's current check are ignored (the input changed).
+ */
+#ifndef SEIZE_NET_H
+#define SEIZE_NET_H
+
+#include "seize/core.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- parameters -------------------------------------------------------------------------- */
+
+/* Error kinds counted by the client. */
+enum {
+    SEIZE_LLM_ERR_CONNECT = 0, /* connection refused/reset/dropped, DNS, send/receive failure */
+    SEIZE_LLM_ERR_TIMEOUT,     /* no complete reply within the per-request timeout */
+    SEIZE_LLM_ERR_429,         /* rate limited */
+    SEIZE_LLM_ERR_5XX,         /* server error (also 408 and 409) */
+    SEIZE_LLM_ERR_4XX,         /* rejected request (not retried) */
+    SEIZE_LLM_ERR_MALFORMED,   /* 200 with a body that is not a chat completion, or truncated */
+    SEIZE_LLM_ERR_COUNT
+};
+
+/* Short name of an error kind ("connect", "timeout", "429", "5xx", "4xx", "malformed"). */
+const char *seize_llm_err_name(int kind);
+
+typedef struct seize_llm_params {
+    const char *endpoint; /* base URL; requests go to <endpoint>/chat/completions */
+    const char *api_key;  /* sent as "Authorization: Bearer <key>" when non-NULL and non-empty;
+                             never logged or put in error messages */
+    const char *model;    /* required */
+    double temperature;   /* < 0: not sent (server default) */
+    double top_p;         /* < 0: not sent */
+    long max_tokens;      /* <= 0: not sent */
+    long long seed;       /* < 0: not sent; with n separate requests, sample k gets seed + k */
+    double timeout;       /* seconds per request (whole transfer) */
+    int concurrency;      /* requests in flight */
+    int max_attempts;     /* attempts per request (>= 1) */
+    double backoff_base;  /* first retry delay in seconds; doubles each attempt, full jitter */
+    double backoff_max;   /* cap on one delay (Retry-After may ask for more, up to 10 minutes) */
+    int use_n;            /* 1: always send `n`; 0: never (n separate requests); -1: auto (send
+                             `n`, fall back to separate requests if the server ignores or
+                             rejects it) */
+    volatile sig_atomic_t *cancel; /* optional: 1 = stop issuing requests and let the ones in
+                                      flight finish; >= 2 = abort those too */
+} seize_llm_params;
+
+/* Defaults: temperature/top_p/max_tokens/seed unset, timeout 60 s, concurrency 16, 6 attempts,
+ * backoff 1 s .. 60 s, use_n auto. endpoint, api_key, model NULL. */
+seize_llm_params seize_llm_default_params(void);
+
+/* Sets one parameter from its command-line name and text value: "temperature", "top-p",
+ * "max-tokens", "seed", "timeout", "concurrency", "max-attempts", "backoff-base",
+ * "backoff-max". Strict parsing and range checks; SEIZE_EINVAL with a message naming the
+ * option otherwise. */
+int seize_llm_param_set(seize_llm_params *p, const char *name, const char *value);
+
+/* --- replies and requests ----------------------------------------------------------------- */
+
+typedef struct seize_chat_reply {
+    char **texts;   /* one per choice, in choice index order (heap strings) */
+    size_t n_texts;
+    int64_t prompt_tokens, completion_tokens; /* from "usage"; 0 when absent */
+} seize_chat_reply;
+
+/* Parses a chat completion body: {"choices": [{"index", "message": {"content": ...}}, ...],
+ * "usage": {...}}. content may be a string or an array of {"type": "text", "text": ...} parts.
+ * SEIZE_EFORMAT (with a short reason) for anything else, including a reply with no choices or a
+ * choice with null content. Never reads past `len`. Free with seize_chat_reply_free. */
+int seize_chat_parse(const char *body, size_t len, seize_chat_reply *out);
+void seize_chat_reply_free(seize_chat_reply *r); /* accepts a zeroed reply */
+
+/* The human-readable message of an error body ({"error": {"message": ...}} or {"error": "..."} or
+ * {"message": ...}), cut to 200 bytes; otherwise the start of the body with control characters
+ * replaced. Heap string, never NULL unless out of memory. */
+char *seize_chat_error_message(const char *body, size_t len);
+
+/* Builds a request body: {"model", "messages", [temperature], [top_p], [max_tokens], [seed],
+ * [n]} as a compact JSON heap string. `messages` is borrowed; n <= 1 omits "n"; seed_offset is
+ * added to a set seed. */
+char *seize_chat_request_body(const seize_llm_params *p, const struct json_t *messages, size_t n,
+                              long long seed_offset);
+
+/* Whether an HTTP status is retried (408, 409, 429, 5xx). */
+int seize_llm_status_retryable(long status);
+
+/* Delay before retry number `attempt` (1 = first retry): a uniform draw in
+ * [0, min(max, base * 2^(attempt-1))] ("full jitter"), from `u` in [0, 1); when the server sent
+ * Retry-After (retry_after > 0) the delay is at least that, capped at 600 s. */
+double seize_llm_backoff(int attempt, double base, double max, double retry_after, double u);
+
+/* 64-bit FNV-1a as 16 hex digits into out[17]; used for journal checks. */
+void seize_llm_fingerprint(const void *data, size_t len, char out[17]);
+
+/* Standard base64 (with padding) of `len` bytes: heap string (NULL on allocation failure). */
+char *seize_base64_encode(const void *data, size_t len);
+
+/* --- the batch client --------------------------------------------------------------------- */
+
+/* Builds the "messages" array for item `item` (called when a request is about to start; the
+ * result is used for that request and released). Returns 0 and a new reference, or a negative
+ * code with the message set: the item then fails without being retried. Called on the thread
+ * running seize_llm_batch_run. */
+typedef int (*seize_llm_build_fn)(void *ctx, size_t item, struct json_t **messages);
+
+typedef struct seize_llm_stats {
+    size_t items, items_done, items_failed, items_from_journal;
+    size_t texts_wanted, texts_done; /* texts (requests when n = 1) over all items */
+    size_t requests;                 /* HTTP requests started in this run */
+    size_t replies_ok;               /* successful replies in this run */
+    size_t retries;
+    size_t errors[SEIZE_LLM_ERR_COUNT];
+    int64_t prompt_tokens, completion_tokens;
+    double seconds; /* wall time of seize_llm_batch_run so far */
+} seize_llm_stats;
+
+typedef struct seize_llm_batch seize_llm_batch;
+
+/* Creates a batch client. `p` is copied (its strings must outlive the batch). `journal_path`
+ * (NULL: no journal) is opened for appending and replayed: items added later pick up the texts
+ * recorded for their key and check. Errors: SEIZE_EINVAL (missing endpoint/model, bad values),
+ * SEIZE_EIO (journal), SEIZE_ENET (libcurl initialisation). */
+int seize_llm_batch_new(const seize_llm_params *p, const char *journal_path,
+                        seize_llm_build_fn build, void *ctx, seize_llm_batch **out);
+void seize_llm_batch_free(seize_llm_batch *b);
+
+/* Adds an item that wants `n_out` texts. `key` identifies it in the journal (unique in the
+ * batch; SEIZE_EINVAL for a duplicate), `check` is a fingerprint of what is asked (journal lines
+ * with another check are ignored); both copied. Texts found in the journal are taken up to
+ * n_out. Returns 0 or a negative code. */
+int seize_llm_batch_add(seize_llm_batch *b, const char *key, const char *check, size_t n_out);
+
+typedef void (*seize_llm_progress_fn)(void *ctx, const seize_llm_stats *st);
+
+/* Runs every request still needed, `concurrency` at a time, retrying as described above, and
+ * appending each completed request to the journal (write + fdatasync, grouped per poll round)
+ * before it counts. `progress` (may be NULL) is called after each round of completions.
+ * Returns 0 when every item is complete; SEIZE_ENET when some items failed (the others are
+ * complete; see seize_llm_batch_error); SEIZE_ECANCEL when cancelled; SEIZE_EIO when the journal
+ * cannot be written; SEIZE_ENET with a message when the endpoint is unusable (bad URL, 401,
+ * 403, 404). Not thread safe; one run per batch. */
+int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void *ctx);
+
+/* The item's texts as a JSON array of strings (borrowed until the batch is freed), NULL when the
+ * item is not complete. */
+const struct json_t *seize_llm_batch_texts(const seize_llm_batch *b, size_t item);
+/* The item's failure message, NULL when it has not failed. Borrowed. */
+const char *seize_llm_batch_error(const seize_llm_batch *b, size_t item);
+/* Statistics of the run so far. */
+seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b);
+
+/* Writes a one-paragraph summary of `st` to fp ("12000 requests in 9.6 s (1250/s), retries:
+ * 12 (429: 3, 5xx: 9), tokens: prompt 1234, completion 567"). */
+void seize_llm_stats_print(FILE *fp, const char *label, const seize_llm_stats *st);
+
+/* --- journal ------------------------------------------------------------------------------ */
+
+typedef struct seize_journal seize_journal;
+
+/* Opens (creating) a JSON Lines journal for appending; calls `replay(ctx, line)` for each
+ * complete, parseable line already in it (the JSON value is borrowed for the call). A torn or
+ * unparseable last line is cut off (the file is truncated after the last good line); an
+ * unparseable line in the middle is skipped. `replay` may be NULL. */
+int seize_journal_open(const char *path, void (*replay)(void *ctx, struct json_t *line), void *ctx,
+                       seize_journal **out);
+/* Buffers one line (compact JSON + '\n'). Nothing is durable until seize_journal_sync. */
+int seize_journal_add(seize_journal *j, const struct json_t *line);
+/* Writes the buffered lines and fdatasyncs the file. */
+int seize_journal_sync(seize_journal *j);
+/* Syncs and closes; accepts NULL. Returns the sync status. */
+int seize_journal_close(seize_journal *j);
+
+/* --- SEIZE editing prompt (ARCHITECTURE.md §2) -------------------------------------------- */
+
+/* The authors' system message and user template ({caption} and {instruction} placeholders). */
+extern const char *const SEIZE_REASON_SYSTEM;
+extern const char *const SEIZE_REASON_USER;
+
+/* Fills a template: {caption} and {instruction} are replaced (each may occur any number of
+ * times), {{ and }} give literal braces, other braces are copied. Heap string. */
+char *seize_prompt_format(const char *tmpl, const char *caption, const char *instruction);
+
+/* Post-processing of an edited description: strip whitespace, drop a leading
+ * "Edited Description:" (and the whitespace after it), keep the first line, strip again.
+ * Heap string. */
+char *seize_reason_clean(const char *reply);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
