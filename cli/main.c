@@ -18,6 +18,11 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
     {"caption", cmd_caption, "caption images N times with a vision LLM (OpenAI-compatible API)"},
     {"reason", cmd_reason, "rewrite captions by relative texts with an LLM (SEIZE step 2)"},
+    {"index", cmd_index, "build or import a gallery index (features.npy + names.txt + index.json)"},
+    {"search", cmd_search, "semantic editing search of an index (SEIZE, mean, LDRE)"},
+    {"eval", cmd_eval, "official CIRCO / CIRR / FashionIQ metrics of rankings or submissions"},
+    {"submission", cmd_submission, "write CIRCO / CIRR test-server submission files"},
+    {"check-submission", cmd_check_submission, "validate a submission file before upload"},
 };
 
 static void usage(FILE *fp)

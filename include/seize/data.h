@@ -1,0 +1,125 @@
+/*
+ * seize/data.h — benchmark annotation loaders (CIRCO, CIRR, FashionIQ), gallery lists and
+ * caption files (ARCHITECTURE.md §6).
+ *
+ *     seize_dataset *ds = NULL;
+ *     if (seize_dataset_load(SEIZE_DS_CIRCO, "data/circo/val.json", &ds) < 0) { ... }
+ *     for (size_t i = 0; i < ds->n; i++)
+ *         printf("%s: ref %s, \"%s\"\n", ds->q[i].id, ds->q[i].reference, ds->q[i].text);
+ *     seize_dataset_free(ds);
+ *
+ * Identifiers are strings everywhere: CIRCO image ids and query ids, which the annotation files
+ * store as JSON integers, become their decimal text ("355099"); CIRR names and FashionIQ ASINs
+ * are used as written. A query's position in its annotation file is its index in ds->q, which
+ * is also the "query" number of the rankings that seize search writes.
+ */
+#ifndef SEIZE_DATA_H
+#define SEIZE_DATA_H
+
+#include "seize/core.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { SEIZE_DS_CIRCO = 0, SEIZE_DS_CIRR = 1, SEIZE_DS_FASHIONIQ = 2 } seize_ds_kind;
+
+/* "circo", "cirr", "fashioniq" -> kind: 0, or SEIZE_EINVAL. */
+int seize_ds_kind_parse(const char *name, seize_ds_kind *out);
+const char *seize_ds_kind_name(seize_ds_kind kind);
+
+/* One query. Strings are owned by the dataset. */
+typedef struct seize_query {
+    char *id;             /* CIRCO "id", CIRR "pairid", FashionIQ the 0-based position */
+    char *reference;      /* gallery name of the reference image (FashionIQ "candidate") */
+    char *text;           /* relative text: CIRCO relative_caption, CIRR caption, FashionIQ the
+                             two captions joined with the loader's joiner */
+    char *shared_concept; /* CIRCO only, else NULL */
+    char *target;         /* CIRCO target_img_id, CIRR target_hard, FashionIQ target; NULL if
+                             the split has no ground truth */
+    char **gt;            /* CIRCO gt_img_ids (in file order); others: {target} or none */
+    size_t n_gt;
+    char **members; /* CIRR img_set.members (reference included, as in the file) */
+    size_t n_members;
+    char **aspects; /* CIRCO semantic_aspects */
+    size_t n_aspects;
+    char **texts; /* FashionIQ the individual captions; others the single text */
+    size_t n_texts;
+} seize_query;
+
+typedef struct seize_dataset {
+    seize_ds_kind kind;
+    seize_query *q;
+    size_t n;
+    int has_targets; /* every query has a target (val splits) */
+    void *priv;      /* id lookup */
+} seize_dataset;
+
+/* Options for seize_dataset_load_ex. */
+typedef struct seize_dataset_opts {
+    const char *fiq_joiner; /* between the two FashionIQ captions; default "" (as the authors);
+                               " and " is the usual alternative */
+} seize_dataset_opts;
+
+/* Loads an official annotation file: CIRCO val/test JSON (array of queries), CIRR
+ * cap.rc2.<split>.json, FashionIQ cap.<category>.<split>.json. Checks the fields each query
+ * needs and that ids are unique; errors name the file and the query ("'val.json': query 12:
+ * missing 'reference_img_id'"). *out is owned by the caller. */
+int seize_dataset_load(seize_ds_kind kind, const char *path, seize_dataset **out);
+int seize_dataset_load_ex(seize_ds_kind kind, const char *path, const seize_dataset_opts *opts,
+                          seize_dataset **out);
+/* The same from memory (`name` appears in errors). Used by the fuzz target. */
+int seize_dataset_parse(seize_ds_kind kind, const char *text, size_t len, const char *name,
+                        const seize_dataset_opts *opts, seize_dataset **out);
+void seize_dataset_free(seize_dataset *ds);
+/* Position of the query with this id: 0 and *pos, or SEIZE_ENOTFOUND. */
+int seize_dataset_find(const seize_dataset *ds, const char *id, size_t *pos);
+
+/* --- gallery lists ----------------------------------------------------------------------- */
+
+/* Gallery images: names[i] (the name rankings use) and paths[i] (relative to the dataset's
+ * image root, as the split file gives it; never NULL). */
+typedef struct seize_gallery_list {
+    char **names;
+    char **paths;
+    size_t n;
+} seize_gallery_list;
+
+/* Reads a gallery list:
+ *  CIRCO:     COCO image_info_unlabeled2017.json: {"images": [{"id": N, "file_name": F}, ...]}
+ *             -> names "N", paths "unlabeled2017/F"
+ *  CIRR:      split.rc2.<split>.json: {name: "./<split>/<file>.png", ...} -> key order kept
+ *  FashionIQ: split.<category>.<split>.json: [name, ...] -> paths "<name>.png"
+ * Duplicate names are an error. */
+int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_list **out);
+void seize_gallery_list_free(seize_gallery_list *g);
+
+/* --- captions ---------------------------------------------------------------------------- */
+
+/* Per-query captions of the reference image and their edited versions. */
+typedef struct seize_captions {
+    size_t n;        /* queries, in file order */
+    char **ids;      /* per query id string, or NULL when the file has none */
+    char ***captions;
+    size_t *n_captions;
+    char ***edits;
+    size_t *n_edits;
+} seize_captions;
+
+/* Reads captions in one of two formats, told apart by the first non-blank byte:
+ *  '[' the authors' format: the annotation array with extra keys per query, by default
+ *      "multi_caption_opt" (captions) and "multi_gpt-3.5_opt" (edits);
+ *  '{' JSON Lines, one object per query: {"id": ..., "captions": [...], "edits": [...]}.
+ * Keys are configurable (NULL = the format's default). The id is taken from "id", "pairid" or
+ * "query" when present. A key that is absent on a query gives zero items for it (a missing
+ * captions key on every query is an error); items must be strings. */
+int seize_captions_load(const char *path, const char *captions_key, const char *edits_key,
+                        seize_captions **out);
+void seize_captions_free(seize_captions *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,118 @@
+/*
+ * seize/eval.h — benchmark metrics, predictions, submission files and their checks
+ * (ARCHITECTURE.md §6).
+ *
+ *     seize_dataset *ds;  seize_dataset_load(SEIZE_DS_CIRCO, "val.json", &ds);
+ *     seize_predictions *p;
+ *     if (seize_predictions_load_json(ds, "submission.json", &p) < 0) { ...seize_errmsg()... }
+ *     seize_circo_metrics m;
+ *     if (seize_eval_circo(ds, p, &m) == 0) printf("mAP@10 %.2f\n", m.map[1]);
+ *     seize_circo_metrics_release(&m);
+ *     seize_predictions_free(p);
+ *
+ * All metrics are percentages (×100), computed as the official code does:
+ *  CIRCO: prec_i = hits in the top i / i, AP@k = Σ_{i≤k} prec_i·rel_i / min(|gt|, k) with
+ *         rel_i = prediction i is one of gt_img_ids; mAP@k the mean over queries (k = 5, 10,
+ *         25, 50); Recall@k = target_img_id within the top k; semantic mAP@10 per aspect = mean
+ *         AP@10 over the queries having that aspect.
+ *  CIRR:  Recall@k (k = 1, 5, 10, 50) = target_hard within the top k of the global ranking;
+ *         Recall_subset@k (k = 1, 2, 3) the same within the subset ranking.
+ *  FashionIQ: R@10, R@50 = target within the top k.
+ */
+#ifndef SEIZE_EVAL_H
+#define SEIZE_EVAL_H
+
+#include "seize/data.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- predictions ------------------------------------------------------------------------- */
+
+/* Ranked gallery names for each query of a dataset, aligned with ds->q (items[i] holds
+ * n_items[i] names for query i). */
+typedef struct seize_predictions {
+    size_t n;
+    char ***items;
+    size_t *n_items;
+    char *metric; /* the CIRR "metric" field when the file had one, else NULL */
+} seize_predictions;
+
+/* Reads a submission-style JSON object {query id: [names...]} (CIRCO test/val submissions, CIRR
+ * files; the CIRR "version" and "metric" fields are read and skipped). Names may be strings or
+ * integers. Errors (SEIZE_EFORMAT, naming the file and the query): a duplicate id, a query of
+ * the dataset that is missing, an id that is not in the dataset, a value that is not a list. */
+int seize_predictions_load_json(const seize_dataset *ds, const char *path,
+                                seize_predictions **out);
+int seize_predictions_parse_json(const seize_dataset *ds, const char *text, size_t len,
+                                 const char *name, seize_predictions **out);
+/* Reads the rankings of seize search (JSON Lines {"query": i, "ranking": [...], ...}) where i
+ * is the query's position in the dataset. `field` selects the list ("ranking" or "subset").
+ * The same errors as above (duplicate, missing or out-of-range query numbers). */
+int seize_predictions_load_rankings(const seize_dataset *ds, const char *path, const char *field,
+                                    seize_predictions **out);
+void seize_predictions_free(seize_predictions *p);
+
+/* --- metrics ----------------------------------------------------------------------------- */
+
+typedef struct seize_circo_metrics {
+    double map[4];    /* mAP@5, @10, @25, @50 */
+    double recall[4]; /* Recall@5, @10, @25, @50 */
+    size_t n_aspects;
+    char **aspects;   /* aspect names: the official order first, then others as met */
+    double *semantic_map10;
+    size_t n_queries;
+} seize_circo_metrics;
+extern const int seize_circo_ks[4]; /* 5, 10, 25, 50 */
+
+/* Needs ground truth (a val split). A query whose predictions repeat a name is rejected
+ * (SEIZE_EFORMAT), as the official code does. */
+int seize_eval_circo(const seize_dataset *ds, const seize_predictions *p, seize_circo_metrics *out);
+void seize_circo_metrics_release(seize_circo_metrics *m);
+
+typedef struct seize_cirr_metrics {
+    double recall[4];        /* Recall@1, @5, @10, @50 */
+    double recall_subset[3]; /* Recall_subset@1, @2, @3 (valid when has_subset) */
+    int has_subset;
+    size_t n_queries;
+} seize_cirr_metrics;
+extern const int seize_cirr_ks[4];        /* 1, 5, 10, 50 */
+extern const int seize_cirr_subset_ks[3]; /* 1, 2, 3 */
+/* `subset` may be NULL (then has_subset = 0). */
+int seize_eval_cirr(const seize_dataset *ds, const seize_predictions *p,
+                    const seize_predictions *subset, seize_cirr_metrics *out);
+
+typedef struct seize_fiq_metrics {
+    double r10, r50;
+    size_t n_queries;
+} seize_fiq_metrics;
+int seize_eval_fashioniq(const seize_dataset *ds, const seize_predictions *p,
+                         seize_fiq_metrics *out);
+
+/* --- submissions ------------------------------------------------------------------------- */
+
+/* CIRCO test submission: {"<query id>": ["<image id>" × 50], ...}; needs 50 unique names per
+ * query, none of them the reference. Written atomically. */
+int seize_submission_write_circo(const seize_dataset *ds, const seize_predictions *p,
+                                 const char *path);
+/* CIRR: {"version": "rc2", "metric": "recall", "<pairid>": [50 names]} or with
+ * metric "recall_subset" and 3 names. `subset` selects which. */
+int seize_submission_write_cirr(const seize_dataset *ds, const seize_predictions *p, int subset,
+                                const char *path);
+
+/* Validates a submission file before upload against its annotations: every query present, no
+ * unknown or duplicate ids, the expected count per query (CIRCO 50, CIRR recall 50, CIRR
+ * recall_subset 3), unique names, the reference absent, CIRR subset names among the query's
+ * members, and, when `gallery` is not NULL (n_gallery names), every name in the gallery.
+ * Returns 0 when valid; otherwise SEIZE_EFORMAT with a message listing up to 10 problems and
+ * their total count. *n_queries (if not NULL) receives the number of queries checked. */
+int seize_submission_check(const seize_dataset *ds, const char *path, const char *const *gallery,
+                           size_t n_gallery, size_t *n_queries);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
