@@ -287,7 +287,7 @@ double seize_llm_backoff(int attempt, double base, double max, double retry_afte
 void seize_llm_fingerprint(const void *data, size_t len, char out[17])
 {
     const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 0xcbf29ce484222325ull; // FNV-1a 64 offset basis
     for (size_t i = 0; i < len; i++) {
         h ^= p[i];
         h *= 1099511628211ull;

@@ -1,0 +1,428 @@
+// Unit tests of src/net: prompt, post-processing, reply parsing, request bodies, retry policy,
+// base64, journal replay and the batch client's offline paths (journal resume, refused
+// connections, bad endpoints). Tests against a live server are in tests/cli/test_reason*.sh.
+#include "check.h"
+
+#include "seize/net.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return;
+    fputs(text, fp);
+    fclose(fp);
+}
+
+// --- prompt -------------------------------------------------------------------------------
+
+static void test_prompt_builtin(void)
+{
+    char *s = seize_prompt_format(SEIZE_REASON_USER, "a dog on a sofa", "make it a cat");
+    CHECK(s != NULL);
+    const char *want =
+        "I will put my image content beginning with \"Image Content:\". The instruction I "
+        "provide will begin with \"Instruction:\". The edited description you generate should "
+        "begin with \"Edited Description:\". You just generate one edited description only begin "
+        "with \"Edited Description:\". The edited description needs to be as simple as possible "
+        "and only reflects image content. Just one line.\nA example:\nImage Content: a man "
+        "adjusting a woman's tie.\nInstruction: has the woman and the man with the roles "
+        "switched.\nEdited Description: a woman adjusting a man's tie.\n\nImage Content: a dog on "
+        "a sofa\nInstruction: make it a cat\nEdited Description:";
+    int same = strcmp(s, want) == 0;
+    free(s);
+    CHECK(same);
+    CHECK_STREQ(SEIZE_REASON_SYSTEM, "I have an image. Given an instruction to edit the image, "
+                                     "carefully generate a description of the edited image.");
+}
+
+static void test_prompt_placeholders(void)
+{
+    char *s = seize_prompt_format("{{caption}} {caption}/{instruction}/{caption} {x} }} {", "A",
+                                  "B{caption}");
+    CHECK(s != NULL);
+    // Substituted text is not scanned again; {{ }} are literal braces; unknown ones are kept.
+    int ok = strcmp(s, "{caption} A/B{caption}/A {x} } {") == 0;
+    if (!ok) fprintf(stderr, "  got '%s'\n", s);
+    free(s);
+    CHECK(ok);
+    s = seize_prompt_format("", "A", "B");
+    CHECK(s && !strcmp(s, ""));
+    free(s);
+}
+
+static void test_reason_clean(void)
+{
+    static const char *cases[][2] = {
+        {"  Edited Description: a dog on a sofa.\nInstruction: more", "a dog on a sofa."},
+        {"a cat", "a cat"},
+        {"\n\nEdited Description:\n  two cats  \n\nmore", "two cats"},
+        {"", ""},
+        {"   \n ", ""},
+        {"edited description: lower case kept", "edited description: lower case kept"},
+        {"Edited Description:", ""},
+        {"first line\r\nsecond", "first line"},
+        {"Edited Description: Edited Description: twice", "Edited Description: twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = seize_reason_clean(cases[i][0]);
+        CHECK(s != NULL);
+        int ok = strcmp(s, cases[i][1]) == 0;
+        if (!ok) fprintf(stderr, "  case %zu: got '%s'\n", i, s);
+        free(s);
+        CHECK(ok);
+    }
+}
+
+// --- replies ------------------------------------------------------------------------------
+
+static void test_parse_reply(void)
+{
+    const char *body = "{\"id\":\"x\",\"choices\":[{\"index\":1,\"message\":{\"role\":\"assistant\","
+                       "\"content\":\"second\"}},{\"index\":0,\"message\":{\"content\":\"first\"}}],"
+                       "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7}}";
+    seize_chat_reply r;
+    CHECK_EQ(seize_chat_parse(body, strlen(body), &r), 0);
+    CHECK_EQ(r.n_texts, 2);
+    CHECK_STREQ(r.texts[0], "first");
+    CHECK_STREQ(r.texts[1], "second");
+    CHECK_EQ(r.prompt_tokens, 12);
+    CHECK_EQ(r.completion_tokens, 7);
+    seize_chat_reply_free(&r);
+
+    const char *parts = "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"a "
+                        "\"},{\"type\":\"text\",\"text\":\"b\"}]}}]}";
+    CHECK_EQ(seize_chat_parse(parts, strlen(parts), &r), 0);
+    CHECK_EQ(r.n_texts, 1);
+    CHECK_STREQ(r.texts[0], "a b");
+    CHECK_EQ(r.prompt_tokens, 0);
+    seize_chat_reply_free(&r);
+}
+
+static void test_parse_reply_bad(void)
+{
+    static const char *bad[] = {
+        "",
+        "not json",
+        "{\"choices\": [{\"message\": {\"content\": \"trunc",
+        "{\"choices\": []}",
+        "{\"choices\": {}}",
+        "{\"choices\": [{\"message\": {\"content\": null}}]}",
+        "{\"choices\": [{\"message\": {}}]}",
+        "{\"choices\": [{\"text\": \"legacy\"}]}",
+        "{\"choices\": [{\"message\": {\"content\": [{\"type\": \"image\"}]}}]}",
+        "[1, 2]",
+        "{\"error\": {\"message\": \"x\"}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        seize_chat_reply r;
+        int rc = seize_chat_parse(bad[i], strlen(bad[i]), &r);
+        if (rc != SEIZE_EFORMAT) fprintf(stderr, "  case %zu accepted\n", i);
+        CHECK_EQ(rc, SEIZE_EFORMAT);
+        CHECK_EQ(r.n_texts, 0);
+        CHECK(r.texts == NULL);
+        seize_chat_reply_free(&r);
+    }
+    // Never reads past len: a valid body cut short is rejected.
+    const char *body = "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}";
+    seize_chat_reply r;
+    CHECK_EQ(seize_chat_parse(body, strlen(body) - 1, &r), SEIZE_EFORMAT);
+}
+
+static void test_error_message(void)
+{
+    const char *b1 = "{\"error\": {\"message\": \"Rate limit reached\", \"type\": \"x\"}}";
+    char *m = seize_chat_error_message(b1, strlen(b1));
+    CHECK(m && !strcmp(m, "Rate limit reached"));
+    free(m);
+    const char *b2 = "{\"error\": \"model not found\"}";
+    m = seize_chat_error_message(b2, strlen(b2));
+    CHECK(m && !strcmp(m, "model not found"));
+    free(m);
+    const char *b3 = "<html>\n<b>502</b></html>";
+    m = seize_chat_error_message(b3, strlen(b3));
+    CHECK(m && !strcmp(m, "<html> <b>502</b></html>"));
+    free(m);
+    char big[1000];
+    memset(big, 'x', sizeof big);
+    m = seize_chat_error_message(big, sizeof big);
+    CHECK(m && strlen(m) == 200);
+    free(m);
+    m = seize_chat_error_message(NULL, 0);
+    CHECK(m && !strcmp(m, ""));
+    free(m);
+}
+
+// --- requests -----------------------------------------------------------------------------
+
+static void test_request_body(void)
+{
+    seize_llm_params p = seize_llm_default_params();
+    p.model = "gpt-x";
+    json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
+    char *s = seize_chat_request_body(&p, msgs, 1, 0);
+    CHECK(s != NULL);
+    int ok = !strcmp(s, "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    if (!ok) fprintf(stderr, "  got %s\n", s);
+    free(s);
+    CHECK(ok);
+    p.temperature = 1.0;
+    p.top_p = 0.9;
+    p.max_tokens = 77;
+    p.seed = 40;
+    s = seize_chat_request_body(&p, msgs, 15, 2);
+    json_t *o = s ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+    json_decref(msgs);
+    CHECK(o != NULL);
+    int good = json_real_value(json_object_get(o, "temperature")) == 1.0 &&
+               json_real_value(json_object_get(o, "top_p")) == 0.9 &&
+               json_integer_value(json_object_get(o, "max_tokens")) == 77 &&
+               json_integer_value(json_object_get(o, "seed")) == 42 &&
+               json_integer_value(json_object_get(o, "n")) == 15;
+    json_decref(o);
+    CHECK(good);
+}
+
+static void test_params(void)
+{
+    seize_llm_params p = seize_llm_default_params();
+    CHECK_EQ(seize_llm_param_set(&p, "temperature", "0.7"), 0);
+    CHECK_NEAR(p.temperature, 0.7, 1e-12);
+    CHECK_EQ(seize_llm_param_set(&p, "concurrency", "64"), 0);
+    CHECK_EQ(p.concurrency, 64);
+    CHECK_EQ(seize_llm_param_set(&p, "max-attempts", "0"), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "--max-attempts") != NULL);
+    CHECK_EQ(seize_llm_param_set(&p, "top-p", "1.5"), SEIZE_EINVAL);
+    CHECK_EQ(seize_llm_param_set(&p, "timeout", "abc"), SEIZE_EINVAL);
+    CHECK_EQ(seize_llm_param_set(&p, "seed", "-1"), SEIZE_EINVAL);
+    CHECK_EQ(seize_llm_param_set(&p, "nope", "1"), SEIZE_EINVAL);
+    CHECK_EQ(p.max_attempts, 6);
+}
+
+static void test_retry_policy(void)
+{
+    CHECK(seize_llm_status_retryable(429));
+    CHECK(seize_llm_status_retryable(500));
+    CHECK(seize_llm_status_retryable(503));
+    CHECK(seize_llm_status_retryable(408));
+    CHECK(seize_llm_status_retryable(409));
+    CHECK(!seize_llm_status_retryable(400));
+    CHECK(!seize_llm_status_retryable(401));
+    CHECK(!seize_llm_status_retryable(404));
+    CHECK(!seize_llm_status_retryable(422));
+    CHECK(!seize_llm_status_retryable(200));
+    // Full jitter: u * min(max, base * 2^(attempt-1)).
+    CHECK_NEAR(seize_llm_backoff(1, 1.0, 60, 0, 0.5), 0.5, 1e-12);
+    CHECK_NEAR(seize_llm_backoff(3, 1.0, 60, 0, 0.5), 2.0, 1e-12);
+    CHECK_NEAR(seize_llm_backoff(10, 1.0, 5, 0, 0.5), 2.5, 1e-12);
+    CHECK_NEAR(seize_llm_backoff(1000, 1.0, 5, 0, 0.999), 4.995, 1e-9);
+    // Retry-After is a floor, capped at 600 s.
+    CHECK_NEAR(seize_llm_backoff(1, 1.0, 60, 3, 0.1), 3.0, 1e-12);
+    CHECK_NEAR(seize_llm_backoff(7, 1.0, 60, 3, 0.5), 30.0, 1e-12);
+    CHECK_NEAR(seize_llm_backoff(1, 1.0, 60, 100000, 0.5), 600.0, 1e-12);
+    for (int a = 1; a < 20; a++)
+        for (double u = 0; u < 1; u += 0.125) {
+            double d = seize_llm_backoff(a, 0.5, 8, 0, u);
+            CHECK(d >= 0 && d <= 8);
+        }
+}
+
+static void test_base64_fnv(void)
+{
+    static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char *s = seize_base64_encode(in[i], strlen(in[i]));
+        CHECK(s != NULL);
+        int ok = !strcmp(s, out[i]);
+        free(s);
+        CHECK(ok);
+    }
+    unsigned char bin[3] = {0xFF, 0xFE, 0x00};
+    char *s = seize_base64_encode(bin, 3);
+    CHECK(s && !strcmp(s, "//4A"));
+    free(s);
+    char h[17];
+    seize_llm_fingerprint("", 0, h);
+    CHECK_STREQ(h, "cbf29ce484222325");
+    seize_llm_fingerprint("a", 1, h);
+    CHECK_STREQ(h, "af63dc4c8601ec8c");
+}
+
+// --- journal ------------------------------------------------------------------------------
+
+static void count_line(void *ctx, json_t *line)
+{
+    json_t *acc = ctx;
+    json_array_append(acc, line);
+}
+
+static void test_journal_replay(void)
+{
+    const char *path = tmp_path("j1.journal");
+    unlink(path);
+    seize_journal *j = NULL;
+    json_t *seen = json_array();
+    CHECK_EQ(seize_journal_open(path, count_line, seen, &j), 0);
+    CHECK_EQ(json_array_size(seen), 0);
+    for (int i = 0; i < 3; i++) {
+        json_t *l = json_pack("{s:i, s:s}", "i", i, "t", "x\ny");
+        CHECK_EQ(seize_journal_add(j, l), 0);
+        json_decref(l);
+    }
+    CHECK_EQ(seize_journal_sync(j), 0);
+    CHECK_EQ(seize_journal_close(j), 0);
+    // A crash in the middle of a write leaves a torn line without a newline.
+    FILE *fp = fopen(path, "ab");
+    CHECK(fp != NULL);
+    fputs("{\"i\": 3, \"t\": \"tor", fp);
+    fclose(fp);
+    CHECK_EQ(seize_journal_open(path, count_line, seen, &j), 0);
+    CHECK_EQ(json_array_size(seen), 3);
+    CHECK_EQ(json_integer_value(json_object_get(json_array_get(seen, 2), "i")), 2);
+    CHECK_STREQ(json_string_value(json_object_get(json_array_get(seen, 0), "t")), "x\ny");
+    json_t *l = json_pack("{s:i}", "i", 4);
+    CHECK_EQ(seize_journal_add(j, l), 0);
+    json_decref(l);
+    CHECK_EQ(seize_journal_close(j), 0);
+    json_array_clear(seen);
+    // The torn line is gone and the next line is intact.
+    CHECK_EQ(seize_journal_open(path, count_line, seen, &j), 0);
+    CHECK_EQ(json_array_size(seen), 4);
+    CHECK_EQ(json_integer_value(json_object_get(json_array_get(seen, 3), "i")), 4);
+    CHECK_EQ(seize_journal_close(j), 0);
+    json_array_clear(seen);
+    // A corrupt line in the middle is skipped; what follows is kept.
+    write_text(path, "{\"i\":0}\ngarbage{\n\n{\"i\":1}\n");
+    CHECK_EQ(seize_journal_open(path, count_line, seen, &j), 0);
+    CHECK_EQ(json_array_size(seen), 2);
+    CHECK_EQ(seize_journal_close(j), 0);
+    json_decref(seen);
+    // Unwritable location.
+    CHECK(seize_journal_open("/nonexistent-dir/x.journal", NULL, NULL, &j) == SEIZE_EIO);
+}
+
+// --- batch (offline) ----------------------------------------------------------------------
+
+static int n_built;
+
+static int build_user(void *ctx, size_t item, json_t **out)
+{
+    (void)ctx;
+    n_built++;
+    *out = json_pack("[{s:s, s:s}]", "role", "user", "content", "hello");
+    (void)item;
+    return 0;
+}
+
+static void test_batch_resume_from_journal(void)
+{
+    const char *path = tmp_path("b1.journal");
+    write_text(path, "{\"key\":\"a\",\"check\":\"c1\",\"texts\":[\"A\"]}\n"
+                     "{\"key\":\"b\",\"check\":\"old\",\"texts\":[\"stale\"]}\n"
+                     "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"C1\",\"C2\"]}\n"
+                     "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"C3\"]}\n"
+                     "{\"key\":\"d\",\"check\":\"c4\",\"error\":\"HTTP 400\"}\n");
+    seize_llm_params p = seize_llm_default_params();
+    p.endpoint = "http://127.0.0.1:1/v1"; // nothing listens there
+    p.model = "m";
+    p.max_attempts = 2;
+    p.backoff_base = 0.001;
+    p.backoff_max = 0.002;
+    p.timeout = 2;
+    seize_llm_batch *b = NULL;
+    CHECK_EQ(seize_llm_batch_new(&p, path, build_user, NULL, &b), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "a", "c1", 1), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "c", "c3", 3), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "a", "c1", 1), SEIZE_EINVAL); // duplicate key
+    seize_llm_stats st = seize_llm_batch_stats(b);
+    CHECK_EQ(st.items, 2);
+    CHECK_EQ(st.items_from_journal, 2);
+    n_built = 0;
+    CHECK_EQ(seize_llm_batch_run(b, NULL, NULL), 0);
+    CHECK_EQ(n_built, 0);
+    CHECK_EQ(seize_llm_batch_stats(b).requests, 0);
+    const json_t *t = seize_llm_batch_texts(b, 1);
+    CHECK(t != NULL && json_array_size(t) == 3);
+    CHECK_STREQ(json_string_value(json_array_get(t, 2)), "C3");
+    seize_llm_batch_free(b);
+
+    // A changed check (input changed) and a recorded failure are not complete: they are
+    // requested again, and with nothing listening they fail after max_attempts.
+    CHECK_EQ(seize_llm_batch_new(&p, path, build_user, NULL, &b), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "b", "new", 1), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "d", "c4", 1), 0);
+    CHECK_EQ(seize_llm_batch_stats(b).items_from_journal, 0);
+    n_built = 0;
+    CHECK_EQ(seize_llm_batch_run(b, NULL, NULL), SEIZE_ENET);
+    st = seize_llm_batch_stats(b);
+    CHECK_EQ(st.items_failed, 2);
+    CHECK_EQ(st.requests, 4);
+    CHECK_EQ(st.errors[SEIZE_LLM_ERR_CONNECT], 4);
+    CHECK_EQ(st.retries, 2);
+    CHECK_EQ(n_built, 2); // the body is built once per request and kept for retries
+    CHECK(seize_llm_batch_texts(b, 0) == NULL);
+    CHECK(seize_llm_batch_error(b, 0) != NULL);
+    CHECK(strstr(seize_llm_batch_error(b, 0), "after 2 attempts") != NULL);
+    seize_llm_batch_free(b);
+}
+
+static void test_batch_bad_endpoint(void)
+{
+    seize_llm_params p = seize_llm_default_params();
+    p.endpoint = "ftp://127.0.0.1:1/v1";
+    p.model = "m";
+    p.concurrency = 1;
+    seize_llm_batch *b = NULL;
+    CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "x", "", 1), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "y", "", 1), 0);
+    CHECK_EQ(seize_llm_batch_run(b, NULL, NULL), SEIZE_ENET);
+    CHECK(strstr(seize_errmsg(), "cannot use endpoint") != NULL);
+    CHECK_EQ(seize_llm_batch_stats(b).requests, 1); // stopped at the first
+    seize_llm_batch_free(b);
+    p.model = NULL;
+    CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), SEIZE_EINVAL);
+    p.model = "m";
+    p.endpoint = NULL;
+    CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), SEIZE_EINVAL);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-net-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    RUN(test_prompt_builtin);
+    RUN(test_prompt_placeholders);
+    RUN(test_reason_clean);
+    RUN(test_parse_reply);
+    RUN(test_parse_reply_bad);
+    RUN(test_error_message);
+    RUN(test_request_body);
+    RUN(test_params);
+    RUN(test_retry_policy);
+    RUN(test_base64_fnv);
+    RUN(test_journal_replay);
+    RUN(test_batch_resume_from_journal);
+    RUN(test_batch_bad_endpoint);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+    return check_summary("net");
+}
