@@ -1,0 +1,465 @@
+// Unit tests for the image module: the golden preprocessing fixtures, Pillow's own results on
+// images generated in this run (tests/unit/image_ref.py), and hostile inputs.
+#include "check.h"
+
+#include "seize/core.h"
+#include "seize/image.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+// --- golden fixtures ------------------------------------------------------------------------
+
+static void check_fixture_array(const char *npy_name, double pad_ratio)
+{
+    NEED_FIXTURES();
+    char **names = NULL;
+    size_t n_names = 0;
+    CHECK(seize_read_lines(check_fixture_path("images.txt"), &names, &n_names) == 0);
+    seize_npy *ref = NULL;
+    int rc = seize_npy_load(check_fixture_path(npy_name), &ref);
+    if (rc < 0) seize_lines_free(names, n_names);
+    CHECK_MSG(rc == 0, "%s", seize_errmsg());
+    int ok = ref->ndim == 4 && ref->shape[0] == n_names && ref->shape[1] == 3 &&
+             ref->shape[2] == 224 && ref->shape[3] == 224;
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    o.pad_ratio = pad_ratio;
+    size_t per = 3 * 224 * 224;
+    float *x = malloc(per * sizeof *x);
+    double worst = 0;
+    int failed = 0;
+    for (size_t i = 0; ok && i < n_names; i++) {
+        char rel[512];
+        snprintf(rel, sizeof rel, "images/%s", names[i]);
+        if (seize_image_load_preprocess(check_fixture_path(rel), &o, x) < 0) {
+            fprintf(stderr, "  %s: %s\n", names[i], seize_errmsg());
+            failed = 1;
+            continue;
+        }
+        const float *r = (const float *)ref->data + i * per;
+        double md = 0;
+        for (size_t j = 0; j < per; j++) md = fmax(md, fabs((double)x[j] - (double)r[j]));
+        fprintf(stderr, "  %-22s max|diff| %.3g\n", names[i], md);
+        if (md > worst) worst = md;
+    }
+    fprintf(stderr, "  %s: max |diff| over %zu images = %.3g\n", npy_name, n_names, worst);
+    free(x);
+    seize_npy_free(ref);
+    seize_lines_free(names, n_names);
+    CHECK(ok);
+    CHECK(!failed);
+    CHECK(worst <= 1e-6);
+}
+
+static void test_fixtures_targetpad(void)
+{
+    check_fixture_array("preprocess_targetpad.npy", 1.25);
+}
+
+static void test_fixtures_clip(void)
+{
+    check_fixture_array("preprocess_clip.npy", 0);
+}
+
+static void test_fixture_modes(void)
+{
+    NEED_FIXTURES();
+    // The fixture set covers these Pillow modes; make sure the decoder reports them.
+    struct {
+        const char *name, *mode;
+    } want[] = {{"images/rocket.jpg", "RGB"}, {"images/camera.png", "L"},
+                {"images/logo.png", "RGBA"}, {"images/green_palette.png", "P"},
+                {"images/checker_bilevel.png", "1"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        seize_image *img = NULL;
+        if (!seize_path_exists(check_fixture_path(want[i].name))) continue;
+        CHECK_MSG(seize_image_load(check_fixture_path(want[i].name), 0, &img) == 0, "%s",
+                  seize_errmsg());
+        int same = !strcmp(seize_image_mode_name(img->mode), want[i].mode);
+        if (!same)
+            fprintf(stderr, "  %s: mode %s, expected %s\n", want[i].name,
+                    seize_image_mode_name(img->mode), want[i].mode);
+        seize_image_free(img);
+        CHECK(same);
+    }
+}
+
+static void test_truncated_fixture(void)
+{
+    NEED_FIXTURES();
+    const char *p = check_fixture_path("images/truncated.jpg");
+    seize_image *img = NULL;
+    int rc = seize_image_load(p, 0, &img);
+    CHECK(rc == SEIZE_EFORMAT);
+    CHECK(img == NULL);
+    fprintf(stderr, "  message: %s\n", seize_errmsg());
+    CHECK(strstr(seize_errmsg(), p) != NULL);
+    CHECK(strstr(seize_errmsg(), "truncated") != NULL);
+    float *x = malloc(3 * 224 * 224 * sizeof *x);
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    rc = seize_image_load_preprocess(p, &o, x);
+    free(x);
+    CHECK(rc < 0);
+    CHECK(strstr(seize_errmsg(), "truncated.jpg") != NULL);
+}
+
+// --- against Pillow, on images generated in this run ----------------------------------------
+
+static int read_all(const char *path, uint8_t **buf, size_t *len)
+{
+    char *b = NULL;
+    if (seize_read_file(path, &b, len) < 0) return -1;
+    *buf = (uint8_t *)b;
+    return 0;
+}
+
+static void test_against_pillow(void)
+{
+    const char *py = getenv("PYTHON");
+    if (!py || !*py) py = "/usr/bin/python3";
+    char cmd[1024], dir[512], list[600];
+    snprintf(dir, sizeof dir, "%s/ref", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import PIL, numpy' 2>/dev/null", py);
+    if (system(cmd) != 0) SKIP("%s with PIL and numpy not available", py);
+    snprintf(cmd, sizeof cmd, "'%s' tests/unit/image_ref.py '%s' 2>/dev/null", py, dir);
+    CHECK_MSG(system(cmd) == 0, "image_ref.py failed (run it by hand: %s)", cmd);
+    snprintf(list, sizeof list, "%s/list.txt", dir);
+    char **lines = NULL;
+    size_t n = 0;
+    CHECK(seize_read_lines(list, &lines, &n) == 0);
+    int n_dec = 0, n_pre = 0, n_err = 0, bad = 0;
+    seize_image *img = NULL;
+    char cur[600] = "";
+    for (size_t i = 0; i < n; i++) {
+        char kind, path[600], a[64], b[64], ref[600];
+        if (sscanf(lines[i], "%c %599s", &kind, path) != 2) continue;
+        if (strcmp(path, cur)) {
+            seize_image_free(img);
+            img = NULL;
+            snprintf(cur, sizeof cur, "%s", path);
+            if (seize_image_load(path, 0, &img) < 0 && kind != 'E') {
+                fprintf(stderr, "  %s: %s\n", path, seize_errmsg());
+                bad++;
+                continue;
+            }
+        }
+        if (kind == 'E') {
+            n_err++;
+            if (img) {
+                fprintf(stderr, "  %s: Pillow refuses it (%s) but it decoded\n", path,
+                        lines[i] + 3 + strlen(path));
+                bad++;
+            } else if (!strstr(seize_errmsg(), path)) {
+                fprintf(stderr, "  %s: message does not name the file: %s\n", path,
+                        seize_errmsg());
+                bad++;
+            }
+            continue;
+        }
+        if (!img) continue;
+        if (kind == 'D') {
+            n_dec++;
+            if (sscanf(lines[i], "%c %599s %63s %599s", &kind, path, a, ref) != 4) continue;
+            uint8_t *want = NULL;
+            size_t len = 0;
+            if (read_all(ref, &want, &len) < 0) {
+                bad++;
+                continue;
+            }
+            size_t bytes = img->width * img->height * seize_image_pixel_bytes(img->mode);
+            if (strcmp(a, seize_image_mode_name(img->mode))) {
+                fprintf(stderr, "  %s: mode %s, Pillow says %s\n", path,
+                        seize_image_mode_name(img->mode), a);
+                bad++;
+            } else if (len != bytes || memcmp(want, img->data, bytes)) {
+                fprintf(stderr, "  %s: decoded pixels differ from Pillow's\n", path);
+                bad++;
+            }
+            free(want);
+        } else if (kind == 'P') {
+            n_pre++;
+            if (sscanf(lines[i], "%c %599s %63s %63s %599s", &kind, path, a, b, ref) != 5) continue;
+            seize_preprocess_opts o = seize_preprocess_default_opts();
+            o.pad_ratio = atof(a);
+            o.size = atoi(b);
+            uint8_t *want = NULL, *got = malloc((size_t)o.size * o.size * 3);
+            size_t len = 0;
+            if (!got || read_all(ref, &want, &len) < 0 || len != (size_t)o.size * o.size * 3) {
+                bad++;
+                free(got);
+                free(want);
+                continue;
+            }
+            if (seize_image_preprocess_u8(img, &o, got) < 0) {
+                fprintf(stderr, "  %s: %s\n", path, seize_errmsg());
+                bad++;
+            } else {
+                size_t nd = 0, first = 0;
+                int maxd = 0;
+                for (size_t j = 0; j < len; j++)
+                    if (got[j] != want[j]) {
+                        if (!nd) first = j;
+                        nd++;
+                        int d = abs((int)got[j] - (int)want[j]);
+                        if (d > maxd) maxd = d;
+                    }
+                if (nd) {
+                    fprintf(stderr,
+                            "  %s (%s, pad %s, size %s): %zu of %zu values differ (max %d; "
+                            "first at y=%zu x=%zu c=%zu: %d vs Pillow %d)\n",
+                            path, seize_image_mode_name(img->mode), a, b, nd, len, maxd,
+                            first / 3 / (size_t)o.size, first / 3 % (size_t)o.size, first % 3,
+                            got[first], want[first]);
+                    bad++;
+                }
+            }
+            free(got);
+            free(want);
+        }
+    }
+    seize_image_free(img);
+    seize_lines_free(lines, n);
+    fprintf(stderr, "  Pillow comparison: %d decodes, %d preprocess results, %d refusals\n",
+            n_dec, n_pre, n_err);
+    CHECK(n_dec > 50 && n_pre > 150 && n_err >= 5);
+    CHECK_EQ(bad, 0);
+}
+
+// --- hostile input --------------------------------------------------------------------------
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t crc32_png(const uint8_t *p, size_t n) // the PNG/zlib CRC-32
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+// A zlib stream with one stored (uncompressed) block; returns its length.
+static size_t zlib_stored(uint8_t *out, const uint8_t *raw, size_t n)
+{
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < n; i++) a = (a + raw[i]) % 65521, b = (b + a) % 65521;
+    out[0] = 0x78, out[1] = 0x01, out[2] = 0x01;
+    out[3] = (uint8_t)n, out[4] = (uint8_t)(n >> 8);
+    out[5] = (uint8_t)~n, out[6] = (uint8_t)(~n >> 8);
+    memcpy(out + 7, raw, n);
+    put32(out + 7 + n, b << 16 | a);
+    return n + 11;
+}
+
+// A PNG with the given IHDR fields and one IDAT holding `raw` (already filtered rows).
+static size_t make_png(uint8_t *out, uint32_t w, uint32_t h, int depth, int color,
+                       const uint8_t *raw, size_t raw_len)
+{
+    size_t n = 0;
+    memcpy(out, "\x89PNG\r\n\x1a\n", 8);
+    n = 8;
+    put32(out + n, 13);
+    memcpy(out + n + 4, "IHDR", 4);
+    put32(out + n + 8, w);
+    put32(out + n + 12, h);
+    out[n + 16] = (uint8_t)depth, out[n + 17] = (uint8_t)color;
+    out[n + 18] = out[n + 19] = out[n + 20] = 0;
+    put32(out + n + 21, crc32_png(out + n + 4, 17));
+    n += 25;
+    size_t zl = zlib_stored(out + n + 8, raw, raw_len);
+    put32(out + n, (uint32_t)zl);
+    memcpy(out + n + 4, "IDAT", 4);
+    put32(out + n + 8 + zl, crc32_png(out + n + 4, zl + 4));
+    n += 12 + zl;
+    memcpy(out + n, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+    return n + 12;
+}
+
+static int decode_fails(const void *buf, size_t len, const char *name, size_t max_pixels,
+                        const char *want)
+{
+    seize_image *img = NULL;
+    int rc = seize_image_decode(buf, len, name, max_pixels, &img);
+    if (rc >= 0) {
+        seize_image_free(img);
+        fprintf(stderr, "  %s: decoded, expected an error\n", name);
+        return 0;
+    }
+    fprintf(stderr, "  %s: %s\n", name, seize_errmsg());
+    if (!strstr(seize_errmsg(), name)) return 0;
+    if (want && !strstr(seize_errmsg(), want)) return 0;
+    return img == NULL;
+}
+
+static void test_hostile(void)
+{
+    uint8_t buf[4096], raw[64];
+    CHECK(decode_fails("", 0, "empty.png", 0, "empty"));
+    CHECK(decode_fails("hello world, not an image", 25, "text.jpg", 0, "unknown image format"));
+    CHECK(decode_fails("GIF89a\1\0\1\0", 10, "anim.gif", 0, "GIF"));
+    CHECK(decode_fails("RIFF\0\0\0\0WEBPVP8 ", 16, "x.webp", 0, "WebP"));
+    CHECK(decode_fails("\xff\xd8\xff", 3, "stub.jpg", 0, NULL));
+    CHECK(decode_fails("\x89PNG\r\n\x1a\n", 8, "stub.png", 0, NULL));
+
+    memset(raw, 0, sizeof raw);
+    size_t n = make_png(buf, 2, 2, 8, 0, raw, 6); // valid 2x2 gray: sanity of the builder
+    seize_image *img = NULL;
+    CHECK_MSG(seize_image_decode(buf, n, "ok.png", 0, &img) == 0, "%s", seize_errmsg());
+    CHECK(img->width == 2 && img->height == 2 && img->mode == SEIZE_MODE_L);
+    seize_image_free(img);
+    n = make_png(buf, 0, 5, 8, 0, raw, 6);
+    CHECK(decode_fails(buf, n, "zero_width.png", 0, NULL));
+    n = make_png(buf, 5, 0, 8, 0, raw, 6);
+    CHECK(decode_fails(buf, n, "zero_height.png", 0, NULL));
+    n = make_png(buf, 100000, 100000, 8, 2, raw, 6); // 10^10 pixels, tiny file
+    CHECK(decode_fails(buf, n, "bomb.png", SEIZE_IMAGE_MAX_PIXELS, "exceeds the limit"));
+    n = make_png(buf, 0x7fffffff, 0x7fffffff, 16, 6, raw, 6);
+    CHECK(decode_fails(buf, n, "huge.png", 0, "exceeds the limit")); // 0: the default limit
+    CHECK(decode_fails(buf, n, "huge2.png", SIZE_MAX, NULL)); // no limit: no huge allocation
+    n = make_png(buf, 64, 64, 8, 2, raw, 6); // far too little image data
+    CHECK(decode_fails(buf, n, "short.png", 0, NULL));
+    n = make_png(buf, 4, 4, 3, 2, raw, 6); // bit depth 3 is invalid
+    CHECK(decode_fails(buf, n, "depth3.png", 0, NULL));
+    n = make_png(buf, 2, 2, 8, 3, raw, 6); // palette image without PLTE
+    CHECK(decode_fails(buf, n, "noplte.png", 0, NULL));
+    n = make_png(buf, 2, 2, 8, 0, raw, 6);
+    buf[20] ^= 1; // IHDR CRC mismatch
+    CHECK(decode_fails(buf, n, "badcrc.png", 0, NULL));
+
+    // A JPEG whose SOF claims 65000x65000: refused before any pixel memory is allocated.
+    static const uint8_t sof[] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0xFD, 0xE8, 0xFD,
+                                  0xE8, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x00, 0x03, 0x11,
+                                  0x00, 0xFF, 0xDA, 0x00, 0x0C, 0x03, 0x01, 0x00, 0x02, 0x11,
+                                  0x03, 0x11, 0x00, 0x3F, 0x00, 0xFF, 0xD9};
+    CHECK(decode_fails(sof, sizeof sof, "bomb.jpg", 1000000, "exceeds the limit"));
+    CHECK(decode_fails(sof, sizeof sof, "bomb2.jpg", 0, "exceeds the limit"));
+    CHECK(decode_fails(sof, 12, "cut_sof.jpg", 0, NULL));
+
+    seize_image *none = NULL;
+    CHECK(seize_image_load("/nonexistent/dir/x.jpg", 0, &none) == SEIZE_EIO);
+    CHECK(strstr(seize_errmsg(), "/nonexistent/dir/x.jpg") != NULL);
+    CHECK(none == NULL);
+}
+
+static void test_options(void)
+{
+    uint8_t raw[64] = {0}, buf[4096];
+    size_t n = make_png(buf, 4, 2, 8, 0, raw, 10);
+    seize_image *img = NULL;
+    CHECK(seize_image_decode(buf, n, "o.png", 0, &img) == 0);
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    CHECK(o.size == 224 && o.pad_ratio == 1.25 && o.max_pixels == SEIZE_IMAGE_MAX_PIXELS);
+    float *x = malloc(3 * 224 * 224 * sizeof *x);
+    o.size = 0;
+    int r1 = seize_image_preprocess(img, &o, x);
+    o.size = 224;
+    o.pad_ratio = 0.5;
+    int r2 = seize_image_preprocess(img, &o, x);
+    o.pad_ratio = NAN;
+    int r3 = seize_image_preprocess(img, &o, x);
+    o.pad_ratio = 1.25;
+    int r4 = seize_image_preprocess(img, &o, x);
+    // all-black input: every value is (0 - mean) / std
+    float want = (0.0f - o.mean[1]) / o.std[1];
+    int r5 = x[224 * 224 + 5] == want;
+    free(x);
+    seize_image_free(img);
+    CHECK(r1 == SEIZE_EINVAL && r2 == SEIZE_EINVAL && r3 == SEIZE_EINVAL);
+    CHECK(r4 == 0 && r5);
+}
+
+// Extreme aspect ratios: bounded memory and time, and the right answer on a tiny check.
+static void test_extreme_aspect(void)
+{
+    // 1 x 20000 gray: padded to 16000 x 20000 virtually; only the crop window is computed.
+    size_t h = 20000;
+    seize_image img = {.width = 1, .height = h, .mode = SEIZE_MODE_L};
+    img.data = malloc(h);
+    memset(img.data, 200, h);
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    uint8_t *out = malloc(224 * 224 * 3);
+    double t0 = seize_now();
+    int rc = seize_image_preprocess_u8(&img, &o, out);
+    double dt = seize_now() - t0;
+    // The single bright column sits in the middle of a black square: the centre stays dim,
+    // the corners are black.
+    int corner_black = out[0] == 0 && out[3 * (224 * 224 - 1)] == 0;
+    o.pad_ratio = 0; // no pad: 224 x 4480000 resized, 224 x 224 crop of a uniform column
+    int rc2 = seize_image_preprocess_u8(&img, &o, out);
+    int uniform = out[3 * (112 * 224 + 112)] == 200 && out[0] == 200;
+    free(out);
+    free(img.data);
+    CHECK_MSG(rc == 0 && rc2 == 0, "%s", seize_errmsg());
+    CHECK(corner_black);
+    CHECK(uniform);
+    fprintf(stderr, "  1x20000 with TargetPad: %.3f s\n", dt);
+}
+
+// Several threads preprocessing at once give the same result as one.
+struct job {
+    const seize_image *img;
+    uint8_t *out;
+    int rc;
+};
+
+static void *job_run(void *p)
+{
+    struct job *j = p;
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    j->rc = seize_image_preprocess_u8(j->img, &o, j->out);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    size_t w = 300, h = 200;
+    seize_image img = {.width = w, .height = h, .mode = SEIZE_MODE_RGBA};
+    img.data = malloc(w * h * 4);
+    for (size_t i = 0; i < w * h * 4; i++) img.data[i] = (uint8_t)(i * 2654435761u >> 13);
+    struct job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct job){&img, malloc(224 * 224 * 3), -1};
+        pthread_create(&th[i], NULL, job_run, &jobs[i]);
+    }
+    int same = 1, ok = 1;
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        ok &= jobs[i].rc == 0;
+        same &= !memcmp(jobs[i].out, jobs[0].out, 224 * 224 * 3);
+    }
+    for (int i = 0; i < 4; i++) free(jobs[i].out);
+    free(img.data);
+    CHECK(ok);
+    CHECK(same);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-image-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_fixtures_targetpad);
+    RUN(test_fixtures_clip);
+    RUN(test_fixture_modes);
+    RUN(test_truncated_fixture);
+    RUN(test_against_pillow);
+    RUN(test_hostile);
+    RUN(test_options);
+    RUN(test_extreme_aspect);
+    RUN(test_threads);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    return check_summary("image");
+}
