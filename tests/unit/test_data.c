@@ -1,0 +1,238 @@
+// Unit tests for src/data: the official annotation files, gallery lists and caption files.
+#include "check.h"
+
+#include "seize/data.h"
+
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *tmp(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+}
+
+// The benchmark files: $SEIZE_DATA or ../shared/data.
+static const char *data_path(const char *rel)
+{
+    static char buf[4][1024];
+    static int k;
+    const char *d = getenv("SEIZE_DATA");
+    if (!d || !*d) d = "../shared/data";
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", d, rel);
+    return buf[k];
+}
+
+#define NEED_DATA(rel)                                                                            \
+    do {                                                                                          \
+        if (access(data_path(rel), R_OK) != 0) SKIP("%s not found (set SEIZE_DATA)", data_path(rel)); \
+    } while (0)
+
+static void test_circo_val(void)
+{
+    NEED_DATA("circo/val.json");
+    seize_dataset *ds = NULL;
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/val.json"), &ds), 0);
+    CHECK_EQ(ds->n, 220);
+    CHECK(ds->has_targets);
+    const seize_query *q = &ds->q[0];
+    CHECK_STREQ(q->id, "0");
+    CHECK_STREQ(q->reference, "271520");
+    CHECK_STREQ(q->target, "355099");
+    CHECK_STREQ(q->text, "shows two people and has a more colorful background");
+    CHECK_STREQ(q->shared_concept, "a girl with a traditional Chinese umbrella");
+    CHECK_EQ(q->n_gt, 3);
+    CHECK_STREQ(q->gt[2], "534704");
+    CHECK_EQ(q->n_aspects, 4);
+    CHECK_STREQ(q->aspects[3], "spatial_relations_background");
+    size_t pos;
+    CHECK_EQ(seize_dataset_find(ds, "219", &pos), 0);
+    CHECK_EQ(pos, 219);
+    CHECK_EQ(seize_dataset_find(ds, "220", &pos), SEIZE_ENOTFOUND);
+    seize_dataset_free(ds);
+}
+
+static void test_circo_test_and_captions(void)
+{
+    NEED_DATA("circo/test_with_seize_captions.json");
+    seize_dataset *ds = NULL;
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/test.json"), &ds), 0);
+    CHECK_EQ(ds->n, 800);
+    CHECK(!ds->has_targets);
+    CHECK(ds->q[0].target == NULL);
+    CHECK_STREQ(ds->q[0].reference, "281438");
+    CHECK_STREQ(ds->q[0].text, "has a higher quality and is taken during the daytime");
+    seize_dataset_free(ds);
+
+    seize_captions *c = NULL;
+    CHECK_EQ(seize_captions_load(data_path("circo/test_with_seize_captions.json"), NULL, NULL, &c), 0);
+    CHECK_EQ(c->n, 800);
+    CHECK_STREQ(c->ids[0], "0");
+    CHECK_EQ(c->n_captions[0], 15);
+    CHECK_EQ(c->n_edits[0], 15);
+    CHECK_STREQ(c->captions[0][0], "a man sits on a toilet in the middle of the street");
+    for (size_t i = 0; i < c->n; i++) {
+        CHECK_EQ(c->n_captions[i], 15);
+        CHECK_EQ(c->n_edits[i], 15);
+    }
+    seize_captions_free(c);
+    // configurable keys: the single-caption fields of the same file
+    CHECK_EQ(seize_captions_load(data_path("circo/test_with_seize_captions.json"), "blip2_caption",
+                                 "gpt-3.5-turbo", &c),
+             0);
+    CHECK_EQ(c->n_captions[0], 1);
+    CHECK_STREQ(c->captions[0][0], "a man sitting on a toilet on the side of the road");
+    CHECK_STREQ(c->edits[0][0],
+                "a man sitting on a clean toilet on the side of the road during the daytime.");
+    seize_captions_free(c);
+    CHECK_EQ(seize_captions_load(data_path("circo/test_with_seize_captions.json"), "nope", "nada", &c),
+             SEIZE_EFORMAT);
+}
+
+static void test_cirr(void)
+{
+    NEED_DATA("cirr/cap.rc2.test1.json");
+    seize_dataset *ds = NULL;
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRR, data_path("cirr/cap.rc2.test1.json"), &ds), 0);
+    CHECK_EQ(ds->n, 4148);
+    CHECK(!ds->has_targets);
+    CHECK_STREQ(ds->q[0].id, "12063");
+    CHECK_STREQ(ds->q[0].reference, "test1-147-1-img1");
+    CHECK_STREQ(ds->q[0].text, "remove all but one dog and add a woman hugging it");
+    CHECK_EQ(ds->q[0].n_members, 6);
+    CHECK_STREQ(ds->q[0].members[5], "test1-83-0-img1");
+    seize_dataset_free(ds);
+    seize_gallery_list *g = NULL;
+    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRR, data_path("cirr/split.rc2.test1.json"), &g), 0);
+    CHECK_EQ(g->n, 2315);
+    CHECK_STREQ(g->names[0], "test1-147-1-img1");
+    CHECK_STREQ(g->paths[0], "test1/test1-147-1-img1.png");
+    seize_gallery_list_free(g);
+}
+
+static void test_fashioniq(void)
+{
+    NEED_DATA("fashioniq/cap.dress.val.json");
+    const char *cats[3] = {"dress", "shirt", "toptee"};
+    const size_t nq[3] = {2017, 2038, 1961}, ng[3] = {3817, 6346, 5373};
+    for (int c = 0; c < 3; c++) {
+        char a[64], s[64];
+        snprintf(a, sizeof a, "fashioniq/cap.%s.val.json", cats[c]);
+        snprintf(s, sizeof s, "fashioniq/split.%s.val.json", cats[c]);
+        seize_dataset *ds = NULL;
+        CHECK_EQ(seize_dataset_load(SEIZE_DS_FASHIONIQ, data_path(a), &ds), 0);
+        CHECK_EQ(ds->n, nq[c]);
+        CHECK(ds->has_targets);
+        if (c == 0) {
+            CHECK_STREQ(ds->q[0].reference, "B005X4PL1G");
+            CHECK_STREQ(ds->q[0].target, "B0084Y8XIU");
+            CHECK_EQ(ds->q[0].n_texts, 2);
+            CHECK_STREQ(ds->q[0].text, "is shiny and silver with shorter sleevesfit and flare");
+            CHECK_STREQ(ds->q[1].id, "1");
+        }
+        seize_dataset_free(ds);
+        seize_gallery_list *g = NULL;
+        CHECK_EQ(seize_gallery_list_load(SEIZE_DS_FASHIONIQ, data_path(s), &g), 0);
+        CHECK_EQ(g->n, ng[c]);
+        seize_gallery_list_free(g);
+    }
+    seize_dataset_opts o = {.fiq_joiner = " and "};
+    seize_dataset *ds = NULL;
+    CHECK_EQ(seize_dataset_load_ex(SEIZE_DS_FASHIONIQ, data_path("fashioniq/cap.dress.val.json"), &o, &ds), 0);
+    CHECK_STREQ(ds->q[0].text, "is shiny and silver with shorter sleeves and fit and flare");
+    seize_dataset_free(ds);
+}
+
+static void test_circo_gallery_and_jsonl(void)
+{
+    write_text(tmp("coco.json"), "{\"info\": {}, \"images\": [{\"id\": 8, \"file_name\": "
+                                 "\"000000000008.jpg\"}, {\"id\": 123, \"width\": 3}]}");
+    seize_gallery_list *g = NULL;
+    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, tmp("coco.json"), &g), 0);
+    CHECK_EQ(g->n, 2);
+    CHECK_STREQ(g->names[0], "8");
+    CHECK_STREQ(g->paths[0], "unlabeled2017/000000000008.jpg");
+    CHECK_STREQ(g->paths[1], "unlabeled2017/000000000123.jpg");
+    seize_gallery_list_free(g);
+    write_text(tmp("dup.json"), "{\"images\": [{\"id\": 8}, {\"id\": \"8\"}]}");
+    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, tmp("dup.json"), &g), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "'8'") != NULL);
+
+    // our JSON Lines captions
+    write_text(tmp("c.jsonl"), "{\"id\": 4, \"captions\": [\"a\", \"b\"], \"edits\": [\"A\"]}\n\n"
+                               "{\"id\": \"x\", \"captions\": \"one\"}\n");
+    seize_captions *c = NULL;
+    CHECK_EQ(seize_captions_load(tmp("c.jsonl"), NULL, NULL, &c), 0);
+    CHECK_EQ(c->n, 2);
+    CHECK_STREQ(c->ids[0], "4");
+    CHECK_EQ(c->n_captions[0], 2);
+    CHECK_STREQ(c->edits[0][0], "A");
+    CHECK_EQ(c->n_edits[1], 0);
+    CHECK_STREQ(c->captions[1][0], "one");
+    seize_captions_free(c);
+    write_text(tmp("bad.jsonl"), "{\"captions\": [\"a\", 3]}\n");
+    CHECK_EQ(seize_captions_load(tmp("bad.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "bad.jsonl") != NULL);
+}
+
+static void test_bad_annotations(void)
+{
+    struct {
+        seize_ds_kind kind;
+        const char *text, *needle;
+    } cases[] = {
+        {SEIZE_DS_CIRCO, "{}", "array"},
+        {SEIZE_DS_CIRCO, "[{\"id\": 0, \"relative_caption\": \"x\"}]", "reference_img_id"},
+        {SEIZE_DS_CIRCO, "[{\"id\": 0, \"reference_img_id\": 1, \"relative_caption\": \"x\"},"
+                         " {\"id\": 0, \"reference_img_id\": 2, \"relative_caption\": \"y\"}]",
+         "same id"},
+        {SEIZE_DS_CIRCO, "[{\"id\": 0, \"reference_img_id\": 1, \"relative_caption\": \"x\", "
+                         "\"target_img_id\": 5, \"gt_img_ids\": [6, 5]}]",
+         "first"},
+        {SEIZE_DS_CIRCO, "[{\"id\": 0, \"reference_img_id\": [1], \"relative_caption\": \"x\"}]",
+         "string or an integer"},
+        {SEIZE_DS_CIRR, "[{\"pairid\": 1, \"reference\": \"a\", \"caption\": \"c\"}]", "members"},
+        {SEIZE_DS_CIRR, "[{\"pairid\": 1, \"reference\": \"a\", \"caption\": \"c\", "
+                        "\"img_set\": {\"members\": [{}]}}]",
+         "members"},
+        {SEIZE_DS_FASHIONIQ, "[{\"candidate\": \"a\", \"target\": \"b\"}]", "captions"},
+        {SEIZE_DS_FASHIONIQ, "[{\"candidate\": \"a\", \"captions\": [\"x\"] ", "parse"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seize_dataset *ds = (void *)1;
+        int rc = seize_dataset_parse(cases[i].kind, cases[i].text, strlen(cases[i].text), "t.json",
+                                     NULL, &ds);
+        CHECK_MSG(rc == SEIZE_EFORMAT, "case %zu: rc %d", i, rc);
+        CHECK(ds == NULL);
+        CHECK_MSG(strstr(seize_errmsg(), cases[i].needle) && strstr(seize_errmsg(), "t.json"),
+                  "case %zu: message '%s'", i, seize_errmsg());
+    }
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-data-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    RUN(test_circo_val);
+    RUN(test_circo_test_and_captions);
+    RUN(test_cirr);
+    RUN(test_fashioniq);
+    RUN(test_circo_gallery_and_jsonl);
+    RUN(test_bad_annotations);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_summary("data");
+}

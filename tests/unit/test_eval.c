@@ -1,0 +1,292 @@
+// Unit tests for src/eval: official metrics, predictions files, submissions and their checks.
+#include "check.h"
+
+#include "seize/eval.h"
+
+#include <jansson.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *tmp(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static const char *data_path(const char *rel)
+{
+    static char buf[4][1024];
+    static int k;
+    const char *d = getenv("SEIZE_DATA");
+    if (!d || !*d) d = "../shared/data";
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", d, rel);
+    return buf[k];
+}
+
+#define NEED_DATA(rel)                                                                            \
+    do {                                                                                          \
+        if (access(data_path(rel), R_OK) != 0) SKIP("%s not found (set SEIZE_DATA)", data_path(rel)); \
+    } while (0)
+
+static seize_dataset *parse(seize_ds_kind kind, const char *text)
+{
+    seize_dataset *ds = NULL;
+    if (seize_dataset_parse(kind, text, strlen(text), "ann.json", NULL, &ds) < 0)
+        fprintf(stderr, "  %s\n", seize_errmsg());
+    return ds;
+}
+
+static seize_predictions *preds(const seize_dataset *ds, const char *text)
+{
+    seize_predictions *p = NULL;
+    if (seize_predictions_parse_json(ds, text, strlen(text), "pred.json", &p) < 0)
+        fprintf(stderr, "  %s\n", seize_errmsg());
+    return p;
+}
+
+// The official example submission reproduces the metrics the official code printed for it.
+static void test_circo_official_example(void)
+{
+    NEED_DATA("circo/submission_val_example.expected.json");
+    seize_dataset *ds = NULL;
+    seize_predictions *p = NULL;
+    json_t *exp = NULL;
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/val.json"), &ds), 0);
+    CHECK_EQ(seize_predictions_load_json(ds, data_path("circo/submission_val_example.json"), &p), 0);
+    CHECK_EQ(seize_json_load(data_path("circo/submission_val_example.expected.json"), &exp), 0);
+    seize_circo_metrics m;
+    CHECK_EQ(seize_eval_circo(ds, p, &m), 0);
+    char key[8];
+    for (int t = 0; t < 4; t++) {
+        snprintf(key, sizeof key, "%d", seize_circo_ks[t]);
+        double em = json_real_value(json_object_get(json_object_get(exp, "map"), key));
+        double er = json_real_value(json_object_get(json_object_get(exp, "recall"), key));
+        CHECK_MSG(fabs(m.map[t] - em) <= 1e-9, "mAP@%s %.17g vs %.17g", key, m.map[t], em);
+        CHECK_MSG(fabs(m.recall[t] - er) <= 1e-9, "Recall@%s %.17g vs %.17g", key, m.recall[t], er);
+    }
+    json_t *sem = json_object_get(exp, "semantic_map10");
+    CHECK_EQ(json_object_size(sem), m.n_aspects);
+    size_t a = 0;
+    const char *name;
+    json_t *v;
+    json_object_foreach(sem, name, v) {
+        CHECK_STREQ(m.aspects[a], name); // same order as the official output
+        CHECK_MSG(fabs(m.semantic_map10[a] - json_number_value(v)) <= 1e-9, "%s", name);
+        a++;
+    }
+    CHECK(m.map[0] > 0.4); // not a trivially zero result
+    seize_circo_metrics_release(&m);
+    seize_predictions_free(p);
+    seize_dataset_free(ds);
+    json_decref(exp);
+}
+
+static void test_circo_by_hand(void)
+{
+    seize_dataset *ds = parse(SEIZE_DS_CIRCO,
+        "[{\"id\": 7, \"reference_img_id\": 1, \"relative_caption\": \"x\", \"target_img_id\": 10,"
+        "  \"gt_img_ids\": [10, 11, 12], \"semantic_aspects\": [\"negation\", \"zoom\"]},"
+        " {\"id\": 8, \"reference_img_id\": 2, \"relative_caption\": \"y\", \"target_img_id\": 20,"
+        "  \"gt_img_ids\": [20], \"semantic_aspects\": [\"negation\"]}]");
+    CHECK(ds != NULL);
+    // query 7: hits at ranks 2 and 4 (11, 10) -> AP@5 = (1/2 + 2/4) / 3; recall@5 = 1
+    // query 8: target at rank 6 -> AP@5 = 0, AP@10 = (1/6) / 1, recall@5 = 0, recall@10 = 1
+    seize_predictions *p = preds(ds, "{\"8\": [\"1\", 2, 3, 4, 5, 20], \"7\": [99, 11, 98, 10]}");
+    CHECK(p != NULL);
+    seize_circo_metrics m;
+    CHECK_EQ(seize_eval_circo(ds, p, &m), 0);
+    double ap7 = (0.5 + 0.5) / 3, ap8_10 = 1.0 / 6;
+    CHECK_NEAR(m.map[0], (ap7 + 0) / 2 * 100, 1e-12);
+    CHECK_NEAR(m.map[1], (ap7 + ap8_10) / 2 * 100, 1e-12);
+    CHECK_NEAR(m.map[2], (ap7 + ap8_10) / 2 * 100, 1e-12);
+    CHECK_NEAR(m.recall[0], 50, 1e-12);
+    CHECK_NEAR(m.recall[1], 100, 1e-12);
+    CHECK_EQ(m.n_aspects, 10); // 9 official + "zoom"
+    CHECK_STREQ(m.aspects[2], "negation");
+    CHECK_NEAR(m.semantic_map10[2], (ap7 + ap8_10) / 2 * 100, 1e-12);
+    CHECK_STREQ(m.aspects[9], "zoom");
+    CHECK_NEAR(m.semantic_map10[9], ap7 * 100, 1e-12);
+    CHECK_NEAR(m.semantic_map10[0], 0, 0);
+    seize_circo_metrics_release(&m);
+    seize_predictions_free(p);
+
+    // duplicates within a query are rejected, as the official code does
+    p = preds(ds, "{\"7\": [10, 10], \"8\": [20]}");
+    CHECK(p != NULL);
+    CHECK_EQ(seize_eval_circo(ds, p, &m), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "duplicate") != NULL);
+    seize_predictions_free(p);
+    // malformed predictions files
+    struct {
+        const char *text, *needle;
+    } bad[] = {{"{\"7\": [1], \"7\": [2], \"8\": [3]}", "duplicate"},
+               {"{\"7\": [1]}", "no predictions"},
+               {"{\"7\": [1], \"8\": [2], \"9\": [3]}", "unknown query id '9'"},
+               {"{\"7\": [1], \"8\": 2}", "list"},
+               {"[1, 2]", "object"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        seize_predictions *q = (void *)1;
+        int rc = seize_predictions_parse_json(ds, bad[i].text, strlen(bad[i].text), "pred.json", &q);
+        CHECK_MSG(rc == SEIZE_EFORMAT && q == NULL, "case %zu", i);
+        CHECK_MSG(strstr(seize_errmsg(), bad[i].needle) != NULL, "case %zu: %s", i, seize_errmsg());
+    }
+    seize_dataset_free(ds);
+}
+
+static void test_rankings_file(void)
+{
+    seize_dataset *ds = parse(SEIZE_DS_FASHIONIQ,
+        "[{\"candidate\": \"c0\", \"target\": \"t0\", \"captions\": [\"a\", \"b\"]},"
+        " {\"candidate\": \"c1\", \"target\": \"t1\", \"captions\": [\"a\", \"b\"]}]");
+    CHECK(ds != NULL);
+    // query 1: target at rank 11 (R@10 miss, R@50 hit); query 0: at rank 1
+    char line[2048] = "{\"query\": 1, \"ranking\": [";
+    for (int i = 0; i < 10; i++) sprintf(line + strlen(line), "\"x%d\", ", i);
+    strcat(line, "\"t1\"], \"scores\": []}\n{\"query\": 0, \"ranking\": [\"t0\"]}\n");
+    write_text(tmp("r.jsonl"), line);
+    seize_predictions *p = NULL;
+    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("r.jsonl"), "ranking", &p), 0);
+    seize_fiq_metrics m;
+    CHECK_EQ(seize_eval_fashioniq(ds, p, &m), 0);
+    CHECK_NEAR(m.r10, 50, 1e-12);
+    CHECK_NEAR(m.r50, 100, 1e-12);
+    seize_predictions_free(p);
+    write_text(tmp("d.jsonl"), "{\"query\": 0, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("d.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "duplicate query 0") != NULL);
+    write_text(tmp("m.jsonl"), "{\"query\": 1, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("m.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "no predictions") != NULL);
+    write_text(tmp("u.jsonl"), "{\"query\": 2, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("u.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "query 2") != NULL);
+    seize_dataset_free(ds);
+}
+
+static void test_cirr_metrics_and_submission(void)
+{
+    seize_dataset *ds = parse(SEIZE_DS_CIRR,
+        "[{\"pairid\": 5, \"reference\": \"r\", \"caption\": \"c\", \"target_hard\": \"t\","
+        "  \"img_set\": {\"members\": [\"r\", \"t\", \"m1\", \"m2\", \"m3\", \"m4\"]}},"
+        " {\"pairid\": 6, \"reference\": \"m1\", \"caption\": \"d\", \"target_hard\": \"m2\","
+        "  \"img_set\": {\"members\": [\"r\", \"t\", \"m1\", \"m2\", \"m3\", \"m4\"]}}]");
+    CHECK(ds != NULL);
+    char text[4096];
+    // query 5: target at rank 3; query 6: at rank 7
+    strcpy(text, "{\"version\": \"rc2\", \"metric\": \"recall\", \"5\": [\"a\", \"b\", \"t\"");
+    for (int i = 0; i < 47; i++) sprintf(text + strlen(text), ", \"g%d\"", i);
+    strcat(text, "], \"6\": [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"m2\"");
+    for (int i = 0; i < 43; i++) sprintf(text + strlen(text), ", \"g%d\"", i);
+    strcat(text, "]}");
+    seize_predictions *p = preds(ds, text);
+    seize_predictions *s = preds(ds, "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
+                                     " \"5\": [\"t\", \"m1\", \"m2\"], \"6\": [\"t\", \"m3\", \"m2\"]}");
+    CHECK(p && s);
+    CHECK_STREQ(s->metric, "recall_subset");
+    seize_cirr_metrics m;
+    CHECK_EQ(seize_eval_cirr(ds, p, s, &m), 0);
+    CHECK_NEAR(m.recall[0], 0, 0);
+    CHECK_NEAR(m.recall[1], 50, 1e-12);
+    CHECK_NEAR(m.recall[2], 100, 1e-12);
+    CHECK_NEAR(m.recall[3], 100, 1e-12);
+    CHECK(m.has_subset);
+    CHECK_NEAR(m.recall_subset[0], 50, 1e-12);
+    CHECK_NEAR(m.recall_subset[1], 50, 1e-12);
+    CHECK_NEAR(m.recall_subset[2], 100, 1e-12);
+
+    // writers produce files that pass the check; the check catches each kind of problem
+    CHECK_EQ(seize_submission_write_cirr(ds, p, 0, tmp("recall.json")), 0);
+    CHECK_EQ(seize_submission_write_cirr(ds, s, 1, tmp("subset.json")), 0);
+    size_t nq;
+    CHECK_EQ(seize_submission_check(ds, tmp("recall.json"), NULL, 0, &nq), 0);
+    CHECK_EQ(nq, 2);
+    CHECK_EQ(seize_submission_check(ds, tmp("subset.json"), NULL, 0, &nq), 0);
+    json_t *j;
+    CHECK_EQ(seize_json_load(tmp("subset.json"), &j), 0);
+    CHECK_STREQ(json_string_value(json_object_get(j, "version")), "rc2");
+    CHECK_STREQ(json_string_value(json_object_get(j, "metric")), "recall_subset");
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(j, "6"), 2)), "m2");
+    json_decref(j);
+    const char *gallery[3] = {"t", "m1", "m2"};
+    CHECK_EQ(seize_submission_check(ds, tmp("subset.json"), gallery, 3, &nq), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "'m3' is not in the gallery") != NULL);
+    write_text(tmp("bad.json"), "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
+                                " \"5\": [\"t\", \"x\", \"r\"], \"6\": [\"t\", \"t\"]}");
+    CHECK_EQ(seize_submission_check(ds, tmp("bad.json"), NULL, 0, &nq), SEIZE_EFORMAT);
+    const char *msg = seize_errmsg();
+    CHECK(strstr(msg, "'x' is not in img_set.members") != NULL);
+    CHECK(strstr(msg, "reference image 'r'") != NULL);
+    CHECK(strstr(msg, "query 6: 2 ids, expected 3") != NULL);
+    CHECK(strstr(msg, "'t' appears twice") != NULL);
+    write_text(tmp("nov.json"), "{\"5\": [], \"6\": []}");
+    CHECK_EQ(seize_submission_check(ds, tmp("nov.json"), NULL, 0, &nq), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "version") != NULL);
+    // a writer refuses a list with the reference in it
+    free(s->items[1][0]);
+    s->items[1][0] = strdup("m1");
+    CHECK_EQ(seize_submission_write_cirr(ds, s, 1, tmp("no.json")), SEIZE_EFORMAT);
+    CHECK(!seize_path_exists(tmp("no.json")));
+    seize_predictions_free(p);
+    seize_predictions_free(s);
+    seize_dataset_free(ds);
+}
+
+static void test_circo_submission(void)
+{
+    NEED_DATA("circo/test.json");
+    seize_dataset *ds = NULL;
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/test.json"), &ds), 0);
+    // rankings of 50 unique ids per query (none a reference image)
+    FILE *fp = fopen(tmp("r.jsonl"), "w");
+    for (size_t i = 0; i < ds->n; i++) {
+        fprintf(fp, "{\"query\": %zu, \"ranking\": [", i);
+        for (int j = 0; j < 50; j++) fprintf(fp, "%s\"%zu\"", j ? ", " : "", 1000000 + i * 100 + (size_t)j);
+        fprintf(fp, "]}\n");
+    }
+    fclose(fp);
+    seize_predictions *p = NULL;
+    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("r.jsonl"), "ranking", &p), 0);
+    CHECK_EQ(seize_submission_write_circo(ds, p, tmp("sub.json")), 0);
+    size_t nq;
+    CHECK_EQ(seize_submission_check(ds, tmp("sub.json"), NULL, 0, &nq), 0);
+    CHECK_EQ(nq, 800);
+    json_t *j;
+    CHECK_EQ(seize_json_load(tmp("sub.json"), &j), 0);
+    CHECK_EQ(json_object_size(j), 800);
+    CHECK(json_is_string(json_array_get(json_object_get(j, "799"), 49)));
+    json_decref(j);
+    free(p->items[3][7]);
+    p->items[3][7] = strdup(ds->q[3].reference);
+    CHECK_EQ(seize_submission_write_circo(ds, p, tmp("sub2.json")), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "query 3: the reference image") != NULL);
+    CHECK_EQ(seize_eval_circo(ds, p, &(seize_circo_metrics){0}), SEIZE_EINVAL); // no ground truth
+    seize_predictions_free(p);
+    seize_dataset_free(ds);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-eval-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    RUN(test_circo_official_example);
+    RUN(test_circo_by_hand);
+    RUN(test_rankings_file);
+    RUN(test_cirr_metrics_and_submission);
+    RUN(test_circo_submission);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_summary("eval");
+}
