@@ -4,6 +4,8 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +53,53 @@ static int better_first(const void *x, const void *y)
     if (worse(b, a)) return -1;
     if (worse(a, b)) return 1;
     return 0;
+}
+
+// --- a parallel for over [0, n) on `threads` threads (the caller takes part). Threads are
+// started per call: a call covers a whole block of queries or rows, so the start cost is small
+// next to the work.
+
+typedef struct par {
+    void (*fn)(void *ctx, size_t i, int thread);
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
+} par;
+
+typedef struct par_arg {
+    par *p;
+    int id;
+} par_arg;
+
+static void par_run(par *p, int id)
+{
+    for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;) p->fn(p->ctx, i, id);
+}
+
+static void *par_thread(void *arg)
+{
+    par_arg *a = arg;
+    par_run(a->p, a->id);
+    return NULL;
+}
+
+static void par_for(int threads, size_t n, void (*fn)(void *, size_t, int), void *ctx)
+{
+    enum { MAX_T = 64 };
+    par p = {.fn = fn, .ctx = ctx, .n = n};
+    atomic_init(&p.next, 0);
+    pthread_t t[MAX_T];
+    par_arg a[MAX_T];
+    int started = 0;
+    if (threads > MAX_T) threads = MAX_T;
+    if ((size_t)threads > n) threads = (int)n;
+    for (int i = 1; i < threads; i++) {
+        a[i] = (par_arg){&p, i};
+        if (pthread_create(&t[i], NULL, par_thread, &a[i]) != 0) break; // the others finish it
+        started = i;
+    }
+    par_run(&p, 0);
+    for (int i = 1; i <= started; i++) pthread_join(t[i], NULL);
 }
 
 // --- the scan
@@ -205,7 +254,6 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     scan s = {.g = g, .rows = rows, .n_q = n_q, .n_rows = n_rows, .dim = dim, .pair = pair,
               .pos = pos, .neg = neg, .k = k, .exclude = exclude, .subsets = subsets};
     seize_search_result *r = seize_calloc(1, sizeof *r);
-    seize_pool *pool = NULL;
     float *S = NULL, *crows = NULL;
     if (!r) return SEIZE_ENOMEM;
     r->n_queries = n_q;
@@ -266,7 +314,6 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
         r->subset_score = seize_malloc(tot ? tot : 1, sizeof *r->subset_score);
         if (!r->subset_index || !r->subset_score) goto done;
     }
-    if ((rc = seize_pool_new(threads, &pool)) < 0) goto done;
     openblas_set_num_threads(threads);
     s.S = S;
     for (size_t q0 = 0; q0 < n_q && n > 0 && (k > 0 || subsets); q0 += qc_max) {
@@ -282,7 +329,7 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
             s.nb = m;
             const float *G;
             if (g->dtype == SEIZE_F16) {
-                seize_pool_for(pool, m, convert_rows, &s);
+                par_for(threads, m, convert_rows, &s);
                 G = s.conv;
             } else {
                 G = (const float *)g->data + j0 * dim;
@@ -290,7 +337,7 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
             // S[m_rows, m] = chunk rows · G_blockᵀ
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)m, (int)dim,
                         1.0f, crows, (int)dim, G, (int)dim, 0.0f, S, (int)m);
-            seize_pool_for(pool, qc, scan_query, &s);
+            par_for(threads, qc, scan_query, &s);
         }
     }
     for (size_t q = 0; q < n_q; q++) {
@@ -322,7 +369,6 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     }
     rc = 0;
 done:
-    seize_pool_free(pool);
     free(S);
     free(crows);
     free(s.tmp);
