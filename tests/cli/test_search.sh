@@ -58,5 +58,5 @@ grep -q "lines" "$TMP/err" || fail "short exclude file message"
 expect_status 2 seize search --index "$D/ix" --after "$D/after.npy" --out "$TMP/x.jsonl"
 expect_status 2 seize search --index "$D/ix" --after "$D/after.npy" --before "$D/before.npy" --method foo --out x
 expect_status 1 seize index import --features "$D/gallery.npy" --names "$TMP/refs1.txt" --out "$TMP/ix"
-[ -e "$TMP/x.jsonl" ] && fail "a failed search left an output file"
+if [ -e "$TMP/x.jsonl" ]; then fail "a failed search left an output file"; fi
 exit 0
