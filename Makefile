@@ -25,7 +25,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 SIMD    := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo -mavx2 -mfma)
 OPT     ?= -O2 -g $(SIMD)
-PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl
+PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl zlib
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) $(OPT)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread

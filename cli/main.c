@@ -16,7 +16,7 @@ struct command {
 static const struct command commands[] = {
     {"fetch-model", cmd_fetch_model, "download a CLIP model folder from the Hugging Face hub"},
     {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
-    {"tokenize", cmd_tokenize, "CLIP token ids of texts (open_clip's cleaning and BPE), one JSON array per line"},
+    {"tokenize", cmd_tokenize, "CLIP token ids of texts, one JSON array per line"},
     {"preprocess", cmd_preprocess, "decode and preprocess images to float32 [N,3,S,S] .npy"},
     {"caption", cmd_caption, "caption images N times with a vision LLM (OpenAI-compatible API)"},
     {"reason", cmd_reason, "rewrite captions by relative texts with an LLM (SEIZE step 2)"},

@@ -1,0 +1,97 @@
+/*
+ * seize/text.h — the CLIP tokenizer (byte-level BPE) with the reference text cleaning.
+ *
+ *     seize_tokenizer *tok = NULL;
+ *     if (seize_tokenizer_load("models/ViT-B-32", &tok) < 0) {
+ *         fprintf(stderr, "error: %s\n", seize_errmsg());
+ *         return 1;
+ *     }
+ *     int32_t ids[77];
+ *     const char *s = "A man’s “red” hat";
+ *     seize_tokenizer_encode(tok, s, strlen(s), ids, 77);  // 49406, 320, 786, 568, ..., 49407, 0...
+ *     seize_tokenizer_free(tok);
+ *
+ * Token ids match open_clip's SimpleTokenizer (with the real ftfy) exactly:
+ *
+ *   1. Clean: decode UTF-8 (each ill-formed sequence becomes U+FFFD, as Python's
+ *      errors="replace" does); ftfy.fix_text with its default fixes — HTML entities (only until
+ *      a line contains '<'), C1 controls read as Windows-1252, Latin ligatures, full-/half-width
+ *      forms, curly quotes, line breaks, terminal escapes, control characters, NFC — per line,
+ *      repeated until nothing changes; html.unescape twice; whitespace runs (Python's
+ *      str.isspace) collapsed to one space and stripped; Python's str.lower (full mapping,
+ *      including final sigma and U+0130).
+ *      NOT done: ftfy's mojibake repair (fix_encoding: guessing that UTF-8 was decoded with a
+ *      wrong single-byte encoding, e.g. "cafÃ©" -> "café"). Such text is tokenised as it is.
+ *   2. Split with open_clip's pattern (case-insensitive):
+ *        <start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+ *      The two special strings are open_clip's spelling; in text they give the start/end ids.
+ *   3. Map each piece's UTF-8 bytes to the printable byte alphabet, apply the merges by rank
+ *      with "</w>" on the last symbol, look the symbols up in the vocabulary.
+ *   4. [start] + ids + [end], padded with 0 to the context; when too long, the first
+ *      context-2 ids are kept and the last position holds the end id.
+ *
+ * Files (in the model folder): vocab.json + merges.txt (Hugging Face layout; "#version" header
+ * line skipped; start/end ids are those of "<|startoftext|>" / "<|endoftext|>"), or
+ * open_clip's bpe_simple_vocab_16e6.txt.gz (the vocabulary is then built as open_clip does:
+ * 256 byte symbols, the same with "</w>", merges 1..48894, start, end; ids 49406/49407).
+ *
+ * Threads: a loaded tokenizer is read-only except for its word cache, a fixed-size lock-free
+ * hash table (entries are published with an atomic compare-and-swap and never removed until
+ * seize_tokenizer_free), so any number of threads may call the encode functions on one
+ * tokenizer at the same time.
+ */
+#ifndef SEIZE_TEXT_H
+#define SEIZE_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Ids CLIP uses for its special tokens and padding, and its context length. */
+#define SEIZE_TOKEN_SOT 49406
+#define SEIZE_TOKEN_EOT 49407
+#define SEIZE_CONTEXT 77
+
+typedef struct seize_tokenizer seize_tokenizer;
+
+/* Loads the tokenizer from a model folder: vocab.json + merges.txt when vocab.json exists,
+ * else bpe_simple_vocab_16e6.txt.gz. `model_dir` may also name a merges list file directly
+ * (gzip-compressed or plain, open_clip format). On success *out is a new tokenizer (free with
+ * seize_tokenizer_free). Errors (SEIZE_EIO, SEIZE_EFORMAT, SEIZE_ENOMEM) name the file: a
+ * missing file, malformed JSON, a non-integer or duplicate id, a merges line that is not two
+ * symbols or whose symbols are not in the vocabulary. */
+int seize_tokenizer_load(const char *model_dir, seize_tokenizer **out);
+
+/* Frees a tokenizer (NULL is fine). No encode call may be running on it. */
+void seize_tokenizer_free(seize_tokenizer *t);
+
+/* Tokenises `len` bytes of `text` (need not be NUL-terminated; any bytes are accepted) into
+ * exactly `context` ids (context >= 2), written to ids[0..context). Returns 0, SEIZE_EINVAL
+ * (context < 2 or NULL pointers) or SEIZE_ENOMEM. Thread-safe. */
+int seize_tokenizer_encode(const seize_tokenizer *t, const char *text, size_t len, int32_t *ids,
+                           int context);
+
+/* Tokenises n NUL-terminated texts into out[i*context .. (i+1)*context), on the calling thread.
+ * Returns 0 or the first error (then the contents of `out` are unspecified). Thread-safe. */
+int seize_tokenizer_encode_batch(const seize_tokenizer *t, const char *const *texts, size_t n,
+                                 int context, int32_t *out);
+
+/* The number of ids in the vocabulary (largest id + 1; 49408 for CLIP). */
+int seize_tokenizer_vocab_size(const seize_tokenizer *t);
+
+/* The start-of-text and end-of-text ids of this vocabulary. */
+int32_t seize_tokenizer_sot(const seize_tokenizer *t);
+int32_t seize_tokenizer_eot(const seize_tokenizer *t);
+
+/* The cleaned, lowercased text that the tokenizer splits (step 1 above), as a NUL-terminated
+ * UTF-8 heap string in *out (caller frees; *out_len without the NUL, may be NULL). For
+ * inspection and tests. Returns 0 or SEIZE_ENOMEM. Thread-safe. */
+int seize_text_clean(const char *text, size_t len, char **out, size_t *out_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

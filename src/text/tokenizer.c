@@ -1,0 +1,896 @@
+// The CLIP byte-level BPE tokenizer: loading vocab.json + merges.txt (or open_clip's
+// bpe_simple_vocab_16e6.txt.gz), splitting cleaned text with open_clip's pattern, BPE merges
+// on vocabulary ids, and a lock-free word cache.
+#include "seize/text.h"
+
+#include "seize/core.h"
+#include "text/text_internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <utf8proc.h>
+#include <zlib.h>
+
+#define TRY(x)                                                                                    \
+    do {                                                                                          \
+        int rc_ = (x);                                                                            \
+        if (rc_ < 0) return rc_;                                                                  \
+    } while (0)
+
+// open_clip reads merges[1 : 49152 - 256 - 2 + 1] of its gzip file.
+#define OPENCLIP_N_MERGES (49152 - 256 - 2)
+// Words up to this many bytes use the direct BPE loop; longer ones a heap (O(n log n)).
+#define BPE_SIMPLE_MAX 48
+// Word cache: 2^CACHE_BITS slots, filled to at most half; words up to CACHE_MAX_KEY bytes.
+#define CACHE_BITS 16
+#define CACHE_MAX_KEY 64
+#define CACHE_MAX_PROBE 32
+
+// --- hashing ------------------------------------------------------------------------------
+
+static inline uint64_t mix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+    return mix64(h ^ n);
+}
+
+// --- merges: (left id, right id) -> (rank, merged id) ----------------------------------------
+
+struct pair_slot {
+    uint64_t key; // left << 32 | right; PAIR_EMPTY when free
+    int32_t rank, merged;
+};
+#define PAIR_EMPTY UINT64_MAX
+
+// --- the word cache ------------------------------------------------------------------------
+
+struct cache_entry {
+    uint64_t hash;
+    uint32_t key_len, n_ids;
+    int32_t ids[]; // n_ids ids, then key_len bytes of key
+};
+
+static inline const char *entry_key(const struct cache_entry *e)
+{
+    return (const char *)(e->ids + e->n_ids);
+}
+
+struct seize_tokenizer {
+    int32_t byte_id[256], byte_end_id[256]; // symbol ids of each byte, alone and with "</w>"
+    int32_t sot, eot, n_vocab;
+    struct pair_slot *pairs;
+    size_t pair_mask, n_merges;
+    _Atomic(struct cache_entry *) *cache;
+    atomic_size_t cache_count;
+};
+
+static int pair_lookup(const seize_tokenizer *t, int32_t a, int32_t b, int32_t *merged)
+{
+    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    size_t i = (size_t)mix64(key) & t->pair_mask;
+    for (;;) {
+        const struct pair_slot *s = &t->pairs[i];
+        if (s->key == key) {
+            *merged = s->merged;
+            return s->rank;
+        }
+        if (s->key == PAIR_EMPTY) return -1;
+        i = (i + 1) & t->pair_mask;
+    }
+}
+
+static const struct cache_entry *cache_lookup(const seize_tokenizer *t, uint64_t h,
+                                              const unsigned char *key, size_t len)
+{
+    size_t mask = ((size_t)1 << CACHE_BITS) - 1, i = (size_t)h & mask;
+    for (int probe = 0; probe < CACHE_MAX_PROBE; probe++) {
+        const struct cache_entry *e = atomic_load_explicit(&t->cache[i], memory_order_acquire);
+        if (!e) return NULL;
+        if (e->hash == h && e->key_len == len && memcmp(entry_key(e), key, len) == 0) return e;
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
+// Publishes a result; silently gives up (the word is simply not cached) when the table is
+// half full, the probe run is long, or another thread got there first.
+static void cache_insert(const seize_tokenizer *t, uint64_t h, const unsigned char *key,
+                         size_t len, const int32_t *ids, size_t n_ids)
+{
+    size_t mask = ((size_t)1 << CACHE_BITS) - 1;
+    seize_tokenizer *mt = (seize_tokenizer *)t; // only the atomic members are written
+    if (atomic_load_explicit(&mt->cache_count, memory_order_relaxed) >= (mask + 1) / 2) return;
+    struct cache_entry *e = malloc(sizeof *e + n_ids * sizeof(int32_t) + len);
+    if (!e) return;
+    e->hash = h;
+    e->key_len = (uint32_t)len;
+    e->n_ids = (uint32_t)n_ids;
+    memcpy(e->ids, ids, n_ids * sizeof(int32_t));
+    memcpy((char *)(e->ids + n_ids), key, len);
+    size_t i = (size_t)h & mask;
+    for (int probe = 0; probe < CACHE_MAX_PROBE; probe++) {
+        struct cache_entry *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&mt->cache[i], &expected, e,
+                                                    memory_order_release, memory_order_acquire)) {
+            atomic_fetch_add_explicit(&mt->cache_count, 1, memory_order_relaxed);
+            return;
+        }
+        if (expected->hash == h && expected->key_len == len &&
+            memcmp(entry_key(expected), key, len) == 0)
+            break;
+        i = (i + 1) & mask;
+    }
+    free(e);
+}
+
+// --- loading --------------------------------------------------------------------------------
+
+// open_clip's bytes_to_unicode(): printable bytes map to themselves, the others to U+0100 on.
+// order[k] is the byte whose symbol is the k-th vocabulary entry.
+static void byte_alphabet(uint32_t cp[256], int order[256])
+{
+    int k = 0, extra = 0;
+    int printable[256] = {0};
+    for (int b = '!'; b <= '~'; b++) printable[b] = 1;
+    for (int b = 0xA1; b <= 0xAC; b++) printable[b] = 1;
+    for (int b = 0xAE; b <= 0xFF; b++) printable[b] = 1;
+    for (int b = 0; b < 256; b++)
+        if (printable[b]) {
+            cp[b] = (uint32_t)b;
+            order[k++] = b;
+        }
+    for (int b = 0; b < 256; b++)
+        if (!printable[b]) {
+            cp[b] = 256 + (uint32_t)extra++;
+            order[k++] = b;
+        }
+}
+
+// A string -> id map used while loading (keys are borrowed).
+struct strmap {
+    struct strslot {
+        const char *key;
+        size_t len;
+        int32_t id;
+    } *slots;
+    size_t mask, n;
+};
+
+static int strmap_init(struct strmap *m, size_t n)
+{
+    size_t cap = 1024;
+    while (cap < 2 * n + 1) cap *= 2;
+    m->slots = seize_calloc(cap, sizeof *m->slots);
+    if (!m->slots) return SEIZE_ENOMEM;
+    m->mask = cap - 1;
+    m->n = 0;
+    return 0;
+}
+
+static struct strslot *strmap_find(const struct strmap *m, const char *key, size_t len)
+{
+    size_t i = (size_t)hash_bytes(key, len) & m->mask;
+    for (;;) {
+        struct strslot *s = &m->slots[i];
+        if (!s->key || (s->len == len && memcmp(s->key, key, len) == 0)) return s;
+        i = (i + 1) & m->mask;
+    }
+}
+
+static int strmap_get(const struct strmap *m, const char *key, size_t len)
+{
+    struct strslot *s = strmap_find(m, key, len);
+    return s->key ? s->id : -1;
+}
+
+// Sets (later assignments win, as in a Python dict). The map never exceeds half full.
+static void strmap_set(struct strmap *m, const char *key, size_t len, int32_t id)
+{
+    struct strslot *s = strmap_find(m, key, len);
+    if (!s->key) {
+        s->key = key;
+        s->len = len;
+        m->n++;
+    }
+    s->id = id;
+}
+
+static int pairs_init(seize_tokenizer *t, size_t n)
+{
+    size_t cap = 1024;
+    while (cap < 2 * n + 1) cap *= 2;
+    t->pairs = seize_malloc(cap, sizeof *t->pairs);
+    if (!t->pairs) return SEIZE_ENOMEM;
+    for (size_t i = 0; i < cap; i++) t->pairs[i].key = PAIR_EMPTY;
+    t->pair_mask = cap - 1;
+    return 0;
+}
+
+static void pairs_set(seize_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_t merged)
+{
+    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    size_t i = (size_t)mix64(key) & t->pair_mask;
+    while (t->pairs[i].key != PAIR_EMPTY && t->pairs[i].key != key) i = (i + 1) & t->pair_mask;
+    t->pairs[i].key = key;
+    t->pairs[i].rank = rank; // a repeated pair takes its last rank, like dict(zip(merges, ...))
+    t->pairs[i].merged = merged;
+}
+
+// One merges line split on whitespace; 0 when it is exactly two symbols.
+static int split_merge(char *line, size_t len, char **a, size_t *na, char **b, size_t *nb)
+{
+    char *parts[3];
+    size_t lens[3];
+    int k = 0;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' ||
+                           line[i] == '\v' || line[i] == '\f'))
+            i++;
+        if (i >= len) break;
+        size_t s = i;
+        while (i < len && !(line[i] == ' ' || line[i] == '\t' || line[i] == '\r' ||
+                            line[i] == '\v' || line[i] == '\f'))
+            i++;
+        if (k == 3) return -1;
+        parts[k] = line + s;
+        lens[k] = i - s;
+        k++;
+    }
+    if (k != 2) return -1;
+    *a = parts[0], *na = lens[0], *b = parts[1], *nb = lens[1];
+    return 0;
+}
+
+struct merge_line {
+    char *a, *b;
+    size_t na, nb;
+    size_t line; // 1-based line number in the file, for messages
+};
+
+// Splits the text of a merges file into merge_lines (pointing into `text`). `first`/`limit`
+// select lines by 0-based index ([first, first+limit), limit 0 = all); empty lines are skipped
+// only when `skip_empty`.
+static int parse_merges(char *text, size_t len, const char *path, size_t first, size_t limit,
+                        int skip_empty, struct merge_line **out, size_t *n_out)
+{
+    size_t n_lines = 1;
+    for (size_t i = 0; i < len; i++) n_lines += text[i] == '\n';
+    struct merge_line *m = seize_malloc(n_lines, sizeof *m);
+    if (!m) return SEIZE_ENOMEM;
+    size_t n = 0, idx = 0, i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && text[j] != '\n') j++;
+        if (j == len && i == len && idx > 0) break; // text ended with '\n'
+        if (idx >= first && (limit == 0 || idx < first + limit)) {
+            size_t l = j - i;
+            int blank = 1;
+            for (size_t q = i; q < j; q++)
+                if (!(text[q] == ' ' || text[q] == '\t' || text[q] == '\r')) blank = 0;
+            if (!(blank && skip_empty)) {
+                struct merge_line *ml = &m[n];
+                if (split_merge(text + i, l, &ml->a, &ml->na, &ml->b, &ml->nb) < 0) {
+                    free(m);
+                    return seize_error(SEIZE_EFORMAT,
+                                       "'%s' line %zu: expected two symbols separated by a space",
+                                       path, idx + 1);
+                }
+                ml->line = idx + 1;
+                n++;
+            }
+        }
+        idx++;
+        i = j + 1;
+    }
+    *out = m;
+    *n_out = n;
+    return 0;
+}
+
+// Registers the merges: ranks in file order, merged symbol = vocabulary id of "a" "b" joined.
+static int add_merges(seize_tokenizer *t, const struct strmap *vocab, struct merge_line *m,
+                      size_t n, const char *path)
+{
+    TRY(pairs_init(t, n));
+    char buf[512];
+    for (size_t k = 0; k < n; k++) {
+        int32_t a = strmap_get(vocab, m[k].a, m[k].na), b = strmap_get(vocab, m[k].b, m[k].nb);
+        if (m[k].na + m[k].nb >= sizeof buf)
+            return seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, m[k].line);
+        memcpy(buf, m[k].a, m[k].na);
+        memcpy(buf + m[k].na, m[k].b, m[k].nb);
+        int32_t ab = strmap_get(vocab, buf, m[k].na + m[k].nb);
+        if (a < 0 || b < 0 || ab < 0)
+            return seize_error(SEIZE_EFORMAT, "'%s' line %zu: '%.*s' is not in the vocabulary",
+                               path, m[k].line, (int)(a < 0 ? m[k].na : b < 0 ? m[k].nb : m[k].na + m[k].nb),
+                               a < 0 ? m[k].a : b < 0 ? m[k].b : buf);
+        pairs_set(t, a, b, (int32_t)k, ab);
+    }
+    t->n_merges = n;
+    return 0;
+}
+
+// Fills byte_id / byte_end_id from the vocabulary.
+static int byte_symbols(seize_tokenizer *t, const struct strmap *vocab, const char *path)
+{
+    uint32_t cp[256];
+    int order[256];
+    byte_alphabet(cp, order);
+    for (int b = 0; b < 256; b++) {
+        char s[16];
+        int n = text_utf8_put(cp[b], (unsigned char *)s);
+        memcpy(s + n, "</w>", 4);
+        int32_t id = strmap_get(vocab, s, (size_t)n), id_end = strmap_get(vocab, s, (size_t)n + 4);
+        if (id < 0 || id_end < 0)
+            return seize_error(SEIZE_EFORMAT, "'%s' has no entry for byte 0x%02X ('%.*s%s')",
+                               path, b, n, s, id < 0 ? "" : "</w>");
+        t->byte_id[b] = id;
+        t->byte_end_id[b] = id_end;
+    }
+    return 0;
+}
+
+static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merges_path)
+{
+    json_t *root = NULL;
+    char *text = NULL;
+    struct strmap vocab = {0};
+    struct merge_line *m = NULL;
+    size_t n = 0, len = 0;
+    int rc = seize_json_load(vocab_path, &root);
+    if (rc < 0) goto done;
+    if (!json_is_object(root)) {
+        rc = seize_error(SEIZE_EFORMAT, "'%s': expected a JSON object of token -> id", vocab_path);
+        goto done;
+    }
+    size_t n_vocab = json_object_size(root);
+    if ((rc = strmap_init(&vocab, n_vocab)) < 0) goto done;
+    unsigned char *seen = seize_calloc(n_vocab ? n_vocab : 1, 1);
+    if (!seen) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    const char *key;
+    json_t *val;
+    int32_t max_id = -1;
+    json_object_foreach(root, key, val)
+    {
+        json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
+        if (id < 0 || (size_t)id >= n_vocab) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s': id of '%s' is not an integer in [0, %zu)",
+                             vocab_path, key, n_vocab);
+            break;
+        }
+        if (seen[id]++) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s': id %lld is used twice (again by '%s')",
+                             vocab_path, (long long)id, key);
+            break;
+        }
+        strmap_set(&vocab, key, strlen(key), (int32_t)id);
+        if (id > max_id) max_id = (int32_t)id;
+    }
+    free(seen);
+    if (rc < 0) goto done;
+    t->n_vocab = max_id + 1;
+    t->sot = strmap_get(&vocab, "<|startoftext|>", 15);
+    t->eot = strmap_get(&vocab, "<|endoftext|>", 13);
+    if (t->sot < 0 || t->eot < 0) {
+        rc = seize_error(SEIZE_EFORMAT, "'%s' has no '%s' token", vocab_path,
+                         t->sot < 0 ? "<|startoftext|>" : "<|endoftext|>");
+        goto done;
+    }
+    if ((rc = byte_symbols(t, &vocab, vocab_path)) < 0) goto done;
+    if ((rc = seize_read_file(merges_path, &text, &len)) < 0) goto done;
+    size_t first = len >= 8 && memcmp(text, "#version", 8) == 0 ? 1 : 0;
+    if ((rc = parse_merges(text, len, merges_path, first, 0, 1, &m, &n)) < 0) goto done;
+    rc = add_merges(t, &vocab, m, n, merges_path);
+done:
+    free(m);
+    free(text);
+    free(vocab.slots);
+    json_decref(root);
+    return rc;
+}
+
+// Reads a whole file through zlib (which also passes plain files through unchanged).
+static int read_gz(const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) return seize_error(SEIZE_EIO, "cannot open '%s': %s", path, strerror(errno ? errno : ENOMEM));
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    int rc = 0;
+    for (;;) {
+        if (!buf) {
+            rc = seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
+            break;
+        }
+        if (cap - n < (1 << 16)) {
+            char *nb = cap > SIZE_MAX / 4 ? NULL : realloc(buf, cap * 2);
+            if (!nb) {
+                rc = seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        int got = gzread(gz, buf + n, (unsigned)(cap - n - 1));
+        if (got < 0) {
+            int zerr;
+            const char *msg = gzerror(gz, &zerr);
+            rc = seize_error(SEIZE_EFORMAT, "cannot read '%s': %s", path, msg ? msg : "gzip error");
+            break;
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    gzclose(gz);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int load_openclip(seize_tokenizer *t, const char *path)
+{
+    char *text = NULL, *strings = NULL;
+    struct merge_line *m = NULL;
+    struct strmap vocab = {0};
+    size_t n = 0, len = 0;
+    int rc = read_gz(path, &text, &len);
+    if (rc < 0) goto done;
+    // merges = lines[1 : 48895]
+    if ((rc = parse_merges(text, len, path, 1, OPENCLIP_N_MERGES, 0, &m, &n)) < 0) goto done;
+    // vocab = byte symbols, byte symbols + "</w>", joined merges, <start_of_text>, <end_of_text>
+    size_t total = 512 + n + 2;
+    if ((rc = strmap_init(&vocab, total)) < 0) goto done;
+    size_t bytes = 256 * 2 * 8;
+    for (size_t k = 0; k < n; k++) bytes += m[k].na + m[k].nb;
+    strings = malloc(bytes);
+    if (!strings) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    uint32_t cp[256];
+    int order[256];
+    byte_alphabet(cp, order);
+    char *w = strings;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < 256; k++) {
+            int l = text_utf8_put(cp[order[k]], (unsigned char *)w);
+            if (pass) memcpy(w + l, "</w>", 4), l += 4;
+            strmap_set(&vocab, w, (size_t)l, pass * 256 + k);
+            w += l;
+        }
+    for (size_t k = 0; k < n; k++) {
+        memcpy(w, m[k].a, m[k].na);
+        memcpy(w + m[k].na, m[k].b, m[k].nb);
+        strmap_set(&vocab, w, m[k].na + m[k].nb, (int32_t)(512 + k));
+        w += m[k].na + m[k].nb;
+    }
+    t->sot = (int32_t)(512 + n);
+    t->eot = (int32_t)(512 + n + 1);
+    t->n_vocab = (int32_t)total;
+    if ((rc = byte_symbols(t, &vocab, path)) < 0) goto done;
+    rc = add_merges(t, &vocab, m, n, path);
+done:
+    free(m);
+    free(strings);
+    free(text);
+    free(vocab.slots);
+    return rc;
+}
+
+int seize_tokenizer_load(const char *model_dir, seize_tokenizer **out)
+{
+    *out = NULL;
+    if (!model_dir) return seize_error(SEIZE_EINVAL, "no model folder given");
+    struct stat st;
+    if (stat(model_dir, &st) != 0)
+        return seize_error(SEIZE_EIO, "cannot open '%s': %s", model_dir, strerror(errno));
+    seize_tokenizer *t = seize_calloc(1, sizeof *t);
+    if (!t) return SEIZE_ENOMEM;
+    t->cache = seize_malloc((size_t)1 << CACHE_BITS, sizeof *t->cache);
+    if (!t->cache) {
+        free(t);
+        return SEIZE_ENOMEM;
+    }
+    for (size_t i = 0; i < (size_t)1 << CACHE_BITS; i++) atomic_init(&t->cache[i], NULL);
+    atomic_init(&t->cache_count, 0);
+    int rc;
+    if (!S_ISDIR(st.st_mode)) {
+        rc = load_openclip(t, model_dir);
+    } else {
+        char *vocab = seize_path_join(model_dir, "vocab.json");
+        char *merges = seize_path_join(model_dir, "merges.txt");
+        char *gz = seize_path_join(model_dir, "bpe_simple_vocab_16e6.txt.gz");
+        if (!vocab || !merges || !gz) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        else if (seize_path_exists(vocab)) rc = load_hf(t, vocab, merges);
+        else if (seize_path_exists(gz)) rc = load_openclip(t, gz);
+        else
+            rc = seize_error(SEIZE_ENOTFOUND,
+                             "no tokenizer in '%s': expected vocab.json and merges.txt, or "
+                             "bpe_simple_vocab_16e6.txt.gz",
+                             model_dir);
+        free(vocab);
+        free(merges);
+        free(gz);
+    }
+    if (rc < 0) {
+        seize_tokenizer_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void seize_tokenizer_free(seize_tokenizer *t)
+{
+    if (!t) return;
+    if (t->cache)
+        for (size_t i = 0; i < (size_t)1 << CACHE_BITS; i++)
+            free(atomic_load_explicit(&t->cache[i], memory_order_relaxed));
+    free(t->cache);
+    free(t->pairs);
+    free(t);
+}
+
+int seize_tokenizer_vocab_size(const seize_tokenizer *t) { return t->n_vocab; }
+int32_t seize_tokenizer_sot(const seize_tokenizer *t) { return t->sot; }
+int32_t seize_tokenizer_eot(const seize_tokenizer *t) { return t->eot; }
+
+// --- BPE --------------------------------------------------------------------------------------
+
+// The reference loop: find the lowest-ranked adjacent pair, merge all its occurrences left to
+// right, repeat. sym[0..n) is rewritten; returns the new length.
+static size_t bpe_simple(const seize_tokenizer *t, int32_t *sym, size_t n)
+{
+    int32_t rank[BPE_SIMPLE_MAX], merged[BPE_SIMPLE_MAX];
+    for (size_t i = 0; i + 1 < n; i++) rank[i] = pair_lookup(t, sym[i], sym[i + 1], &merged[i]);
+    while (n > 1) {
+        size_t best = 0;
+        int32_t r = -1;
+        for (size_t i = 0; i + 1 < n; i++)
+            if (rank[i] >= 0 && (r < 0 || rank[i] < r)) r = rank[i], best = i;
+        if (r < 0) break;
+        int32_t a = sym[best], b = sym[best + 1], m = merged[best];
+        size_t o = 0;
+        for (size_t i = 0; i < n;) {
+            if (i + 1 < n && sym[i] == a && sym[i + 1] == b) {
+                sym[o++] = m;
+                i += 2;
+            } else {
+                sym[o++] = sym[i++];
+            }
+        }
+        n = o;
+        for (size_t i = 0; i + 1 < n; i++)
+            rank[i] = pair_lookup(t, sym[i], sym[i + 1], &merged[i]);
+    }
+    return n;
+}
+
+static void heap_push(uint64_t *h, size_t *n, uint64_t v)
+{
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (h[p] <= v) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = v;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *n)
+{
+    uint64_t top = h[0], v = h[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1] < h[c]) c++;
+        if (v <= h[c]) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n) h[i] = v;
+    return top;
+}
+
+// The same result as bpe_simple in O(n log n): a heap of (rank, position) over a linked list.
+// Each round takes every entry of the lowest rank and applies them left to right (stale ones
+// are skipped), exactly like one pass of the reference loop.
+static int bpe_heap(const seize_tokenizer *t, int32_t *sym, size_t n, size_t *n_out)
+{
+    int32_t *next = seize_malloc(n, sizeof *next), *prev = seize_malloc(n, sizeof *prev);
+    uint64_t *heap = seize_malloc(3 * n, sizeof *heap);
+    uint32_t *batch = seize_malloc(3 * n, sizeof *batch);
+    if (!next || !prev || !heap || !batch) {
+        free(next), free(prev), free(heap), free(batch);
+        return SEIZE_ENOMEM;
+    }
+    size_t nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+        prev[i] = (int32_t)i - 1;
+        int32_t m;
+        int32_t r = i + 1 < n ? pair_lookup(t, sym[i], sym[i + 1], &m) : -1;
+        if (r >= 0) heap_push(heap, &nh, (uint64_t)r << 32 | i);
+    }
+    while (nh) {
+        uint32_t r = (uint32_t)(heap[0] >> 32);
+        size_t nb = 0;
+        while (nh && (uint32_t)(heap[0] >> 32) == r) batch[nb++] = (uint32_t)heap_pop(heap, &nh);
+        for (size_t k = 0; k < nb; k++) {
+            uint32_t p = batch[k];
+            if (sym[p] < 0 || next[p] < 0) continue;
+            int32_t q = next[p], m;
+            if (pair_lookup(t, sym[p], sym[q], &m) != (int32_t)r) continue;
+            sym[p] = m;
+            sym[q] = -1;
+            next[p] = next[q];
+            if (next[q] >= 0) prev[next[q]] = (int32_t)p;
+            int32_t mm, rr;
+            if (prev[p] >= 0 && (rr = pair_lookup(t, sym[prev[p]], sym[p], &mm)) >= 0)
+                heap_push(heap, &nh, (uint64_t)rr << 32 | (uint32_t)prev[p]);
+            if (next[p] >= 0 && (rr = pair_lookup(t, sym[p], sym[next[p]], &mm)) >= 0)
+                heap_push(heap, &nh, (uint64_t)rr << 32 | p);
+        }
+    }
+    size_t o = 0;
+    for (int32_t i = 0; i >= 0; i = next[i]) sym[o++] = sym[i];
+    *n_out = o;
+    free(next), free(prev), free(heap), free(batch);
+    return 0;
+}
+
+// --- encoding ----------------------------------------------------------------------------------
+
+struct enc_state {
+    text_work w;
+    unsigned char *bytes;
+    int32_t *sym;
+    size_t bytes_cap, sym_cap;
+};
+
+static void enc_state_free(struct enc_state *st)
+{
+    text_work_free(&st->w);
+    free(st->bytes);
+    free(st->sym);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *q = seize_realloc(*p, nc, elem);
+    if (!q) return SEIZE_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+// BPE ids of one word (its UTF-8 bytes), through the cache. *ids is valid until the next call.
+static int bpe_word(const seize_tokenizer *t, struct enc_state *st, size_t len,
+                    const int32_t **ids, size_t *n_ids)
+{
+    const unsigned char *w = st->bytes;
+    uint64_t h = 0;
+    if (len <= CACHE_MAX_KEY) {
+        h = hash_bytes(w, len);
+        const struct cache_entry *e = cache_lookup(t, h, w, len);
+        if (e) {
+            *ids = e->ids;
+            *n_ids = e->n_ids;
+            return 0;
+        }
+    }
+    TRY(grow((void **)&st->sym, &st->sym_cap, len, sizeof *st->sym));
+    int32_t *sym = st->sym;
+    for (size_t i = 0; i + 1 < len; i++) sym[i] = t->byte_id[w[i]];
+    sym[len - 1] = t->byte_end_id[w[len - 1]];
+    size_t n;
+    if (len <= BPE_SIMPLE_MAX) n = bpe_simple(t, sym, len);
+    else TRY(bpe_heap(t, sym, len, &n));
+    if (len <= CACHE_MAX_KEY) cache_insert(t, h, w, len, sym, n);
+    *ids = sym;
+    *n_ids = n;
+    return 0;
+}
+
+// Case-insensitive match of one pattern letter, as the reference's re.IGNORECASE does it on
+// lowercased text: ASCII case, and U+017F (long s) for 's'.
+static inline int ci(uint32_t c, char x)
+{
+    return c == (uint32_t)x || (x >= 'a' && x <= 'z' && c == (uint32_t)(x - 32)) ||
+           (x == 's' && c == 0x17F);
+}
+
+static int match_ci(const uint32_t *s, size_t n, const char *lit)
+{
+    size_t i = 0;
+    for (; lit[i]; i++)
+        if (i >= n || !ci(s[i], lit[i])) return 0;
+    return (int)i;
+}
+
+// How the reference's pattern sees a character: [\p{L}]+ and [\p{N}] test the property of the
+// character itself, but the set [^\s\p{L}\p{N}] is matched ignoring case (the `regex` module
+// tries every case of the character), so a character that is none of these while one of its
+// case mappings is one (U+0345, whose uppercase is a letter) matches no alternative at all.
+enum cls { CLS_SPACE, CLS_LETTER, CLS_NUMBER, CLS_OTHER, CLS_NONE };
+
+static enum cls classify_plain(uint32_t c)
+{
+    if (text_is_letter(c)) return CLS_LETTER;
+    if (text_is_number(c)) return CLS_NUMBER;
+    if (text_is_space(c)) return CLS_SPACE;
+    return CLS_OTHER;
+}
+
+static inline enum cls classify(uint32_t c)
+{
+    if (c < 0x80) {
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return CLS_LETTER;
+        if (c >= '0' && c <= '9') return CLS_NUMBER;
+        if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return CLS_SPACE;
+        return CLS_OTHER;
+    }
+    enum cls k = classify_plain(c);
+    if (k != CLS_OTHER) return k;
+    utf8proc_int32_t v[3] = {utf8proc_toupper((utf8proc_int32_t)c),
+                             utf8proc_tolower((utf8proc_int32_t)c),
+                             utf8proc_totitle((utf8proc_int32_t)c)};
+    for (int q = 0; q < 3; q++)
+        if ((uint32_t)v[q] != c && classify_plain((uint32_t)v[q]) != CLS_OTHER) return CLS_NONE;
+    return CLS_OTHER;
+}
+
+static int exact_ascii(const uint32_t *s, const char *lit)
+{
+    for (size_t i = 0; lit[i]; i++)
+        if (s[i] != (uint32_t)lit[i]) return 0;
+    return 1;
+}
+
+// Length of the contraction at s (which starts with '\''), or 0.
+static size_t contraction(const uint32_t *s, size_t n)
+{
+    if (n < 2) return 0;
+    if (ci(s[1], 's') || ci(s[1], 't') || ci(s[1], 'm') || ci(s[1], 'd')) return 2;
+    if (n < 3) return 0;
+    if ((ci(s[1], 'r') && ci(s[2], 'e')) || (ci(s[1], 'v') && ci(s[2], 'e')) ||
+        (ci(s[1], 'l') && ci(s[2], 'l')))
+        return 3;
+    return 0;
+}
+
+static int encode_one(const seize_tokenizer *t, struct enc_state *st, const char *text,
+                      size_t len, int32_t *out, int context)
+{
+    const cpbuf *clean;
+    TRY(text_clean(text, len, &st->w, &clean));
+    const uint32_t *s = clean->p;
+    size_t n = clean->n, max = (size_t)context - 2, k = 0; // k content ids so far
+    out[0] = t->sot;
+    for (size_t i = 0; i < n && k < max;) {
+        uint32_t c = s[i];
+        size_t j;
+        int special = 0;
+        if (c == '<') {
+            const char *name = "<start_of_text>";
+            int m = match_ci(s + i, n - i, name);
+            if (!m) m = match_ci(s + i, n - i, name = "<end_of_text>");
+            if (m && exact_ascii(s + i, name)) {
+                out[1 + k++] = name[1] == 's' ? t->sot : t->eot;
+                i += (size_t)m;
+                continue;
+            }
+            // Matched only case-insensitively (U+017F for 's'): open_clip's cache holds the
+            // exact strings only, so the piece goes through BPE as one word.
+            if (m) special = m;
+        }
+        if (special) {
+            j = i + (size_t)special;
+        } else if (c == '\'' && (j = contraction(s + i, n - i)) > 0) {
+            j += i;
+        } else {
+            enum cls k0 = classify(c);
+            if (k0 == CLS_SPACE || k0 == CLS_NONE) {
+                i++;
+                continue;
+            }
+            if (k0 == CLS_NUMBER) {
+                j = i + 1;
+            } else {
+                for (j = i + 1; j < n && classify(s[j]) == k0; j++) {}
+            }
+        }
+        // the piece's UTF-8 bytes
+        TRY(grow((void **)&st->bytes, &st->bytes_cap, 4 * (j - i), 1));
+        size_t nb = 0;
+        for (size_t q = i; q < j; q++) nb += (size_t)text_utf8_put(s[q], st->bytes + nb);
+        const int32_t *ids;
+        size_t n_ids;
+        TRY(bpe_word(t, st, nb, &ids, &n_ids));
+        for (size_t q = 0; q < n_ids && k < max; q++) out[1 + k++] = ids[q];
+        i = j;
+    }
+    out[1 + k] = t->eot;
+    for (size_t q = k + 2; q < (size_t)context; q++) out[q] = 0;
+    return 0;
+}
+
+int seize_tokenizer_encode(const seize_tokenizer *t, const char *text, size_t len, int32_t *ids,
+                           int context)
+{
+    if (!t || !ids || (!text && len) || context < 2)
+        return seize_error(SEIZE_EINVAL, "tokenizer: invalid argument (context %d)", context);
+    struct enc_state st = {0};
+    int rc = encode_one(t, &st, text ? text : "", len, ids, context);
+    enc_state_free(&st);
+    return rc;
+}
+
+int seize_tokenizer_encode_batch(const seize_tokenizer *t, const char *const *texts, size_t n,
+                                 int context, int32_t *out)
+{
+    if (!t || (n && (!texts || !out)) || context < 2)
+        return seize_error(SEIZE_EINVAL, "tokenizer: invalid argument (context %d)", context);
+    struct enc_state st = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *s = texts[i] ? texts[i] : "";
+        rc = encode_one(t, &st, s, strlen(s), out + i * (size_t)context, context);
+    }
+    enc_state_free(&st);
+    return rc;
+}
+
+int seize_text_clean(const char *text, size_t len, char **out, size_t *out_len)
+{
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    text_work w = {0};
+    const cpbuf *c;
+    int rc = text_clean(text ? text : "", text ? len : 0, &w, &c);
+    if (rc == 0) {
+        size_t cap;
+        if (seize_mul_size(c->n, 4, &cap) < 0 || !(*out = seize_malloc(cap + 1, 1))) {
+            rc = SEIZE_ENOMEM;
+        } else {
+            size_t nb = 0;
+            for (size_t i = 0; i < c->n; i++) nb += (size_t)text_utf8_put(c->p[i], (unsigned char *)*out + nb);
+            (*out)[nb] = 0;
+            if (out_len) *out_len = nb;
+        }
+    }
+    text_work_free(&w);
+    return rc;
+}
