@@ -187,11 +187,23 @@ typedef struct seize_journal seize_journal;
  * unparseable line in the middle is skipped. `replay` may be NULL. */
 int seize_journal_open(const char *path, void (*replay)(void *ctx, struct json_t *line), void *ctx,
                        seize_journal **out);
-/* Buffers one line (compact JSON + '\n'). Nothing is durable until seize_journal_sync. */
+/* Buffers one line (compact JSON + '\n'); nothing is durable until a sync has covered it.
+ * Line number k (1-based, counting from the open) is durable once seize_journal_lines reports
+ * synced >= k. Thread safe against a concurrent sync or the background committer. */
 int seize_journal_add(seize_journal *j, const struct json_t *line);
-/* Writes the buffered lines and fdatasyncs the file. */
+/* Writes the buffered lines and fdatasyncs the file, in the caller's thread. A write or sync
+ * failure is sticky: every later call reports it (SEIZE_EIO). */
 int seize_journal_sync(seize_journal *j);
-/* Syncs and closes; accepts NULL. Returns the sync status. */
+/* Starts a background committer that syncs whenever lines are buffered (group commit: lines
+ * added during one fdatasync go out together in the next) and calls notify(ctx) from its thread
+ * after each sync (may be NULL). */
+int seize_journal_start(seize_journal *j, void (*notify)(void *ctx), void *ctx);
+/* Lines added so far; *synced (optional) receives how many are durable, *failed (optional)
+ * whether a write or sync failed (seize_journal_sync then returns the message). */
+uint64_t seize_journal_lines(seize_journal *j, uint64_t *synced, int *failed);
+/* Stops the committer (after it has synced what is buffered) and syncs; accepts NULL. */
+int seize_journal_stop(seize_journal *j);
+/* Stops, syncs and closes; accepts NULL. Returns the sync status. */
 int seize_journal_close(seize_journal *j);
 
 /* --- SEIZE editing prompt (ARCHITECTURE.md §2) -------------------------------------------- */

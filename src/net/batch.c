@@ -215,10 +215,13 @@ typedef struct run {
     size_t d_len, d_cap;
     int fatal;            // endpoint unusable: stop everything
     char fatal_msg[512];
-    int io_error;
-    int journal_dirty;
-    size_t pending_texts; // texts added since the last journal sync
-    size_t pending_done;  // items completed since the last journal sync
+    // Completions waiting for their journal line to be durable before they count (FIFO).
+    struct pending {
+        uint64_t line; // journal line number
+        size_t texts;
+        int item_done;
+    } * pend;
+    size_t p_head, p_len, p_cap;
 } run;
 
 static double rand_unit(seize_llm_batch *b)
@@ -329,7 +332,7 @@ static void fail_item(run *R, size_t i, const char *msg)
     if (b->journal) {
         json_t *line = json_pack("{s:s, s:s, s:s}", "key", it->key, "check", it->check, "error",
                                  msg);
-        if (line && seize_journal_add(b->journal, line) == 0) R->journal_dirty = 1;
+        if (line) seize_journal_add(b->journal, line); // informational: a failure is not fatal
         json_decref(line);
     }
 }
@@ -405,6 +408,7 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
     size_t room = it->n_out - json_array_size(it->texts);
     if (got > room) got = room;
     for (size_t k = 0; k < got; k++) json_array_append(it->texts, json_array_get(texts, k));
+    int item_done = json_array_size(it->texts) == it->n_out && !it->error;
     if (b->journal) {
         json_t *line = json_pack("{s:s, s:s, s:O}", "key", it->key, "check", it->check, "texts",
                                  texts);
@@ -412,14 +416,33 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
         json_decref(line);
         if (rc < 0) {
             json_decref(texts);
-            R->io_error = 1;
             return rc;
         }
-        R->journal_dirty = 1;
+        if (R->p_head + R->p_len == R->p_cap) {
+            if (R->p_head > 0) { // compact
+                memmove(R->pend, R->pend + R->p_head, R->p_len * sizeof *R->pend);
+                R->p_head = 0;
+            }
+            if (R->p_len == R->p_cap) {
+                size_t cap = R->p_cap ? R->p_cap * 2 : 256;
+                struct pending *np = seize_realloc(R->pend, cap, sizeof *np);
+                if (!np) {
+                    json_decref(texts);
+                    return SEIZE_ENOMEM;
+                }
+                R->pend = np;
+                R->p_cap = cap;
+            }
+        }
+        struct pending *pe = &R->pend[R->p_head + R->p_len++];
+        pe->line = seize_journal_lines(b->journal, NULL, NULL);
+        pe->texts = got;
+        pe->item_done = item_done;
+    } else {
+        b->st.texts_done += got;
+        b->st.items_done += (size_t)item_done;
     }
     json_decref(texts);
-    R->pending_texts += got;
-    if (json_array_size(it->texts) == it->n_out && !it->error) R->pending_done++;
     b->st.prompt_tokens += rep->prompt_tokens;
     b->st.completion_tokens += rep->completion_tokens;
     b->st.replies_ok++;
@@ -532,7 +555,7 @@ static int finish(run *R, slot *s, CURLcode res)
                                      : "");
         }
         free_req(r);
-    } else if (status == 400 && r->n > 1 && b->use_n < 0) {
+    } else if (status == 400 && r->n > 1 && b->p.use_n < 0) {
         // Some servers reject n > 1: ask for the samples one by one (not counted as an attempt).
         b->use_n = 0;
         size_t i = r->item, n = r->n;
@@ -560,22 +583,26 @@ static void abort_in_flight(run *R)
     }
 }
 
-static int sync_journal(run *R)
+// Counts the completions whose journal lines are durable; SEIZE_EIO when the journal failed.
+static int settle(run *R)
 {
     seize_llm_batch *b = R->b;
-    if (R->journal_dirty && b->journal) {
-        int rc = seize_journal_sync(b->journal);
-        if (rc < 0) {
-            R->io_error = 1;
-            return rc;
-        }
+    if (!b->journal) return 0;
+    uint64_t synced = 0;
+    int failed = 0;
+    seize_journal_lines(b->journal, &synced, &failed);
+    if (failed) return seize_journal_sync(b->journal); // returns the failure's message
+    while (R->p_len && R->pend[R->p_head].line <= synced) {
+        b->st.texts_done += R->pend[R->p_head].texts;
+        b->st.items_done += (size_t)R->pend[R->p_head].item_done;
+        R->p_head++;
+        R->p_len--;
     }
-    R->journal_dirty = 0;
-    b->st.texts_done += R->pending_texts;
-    b->st.items_done += R->pending_done;
-    R->pending_texts = R->pending_done = 0;
+    if (!R->p_len) R->p_head = 0;
     return 0;
 }
+
+static void wake(void *multi) { curl_multi_wakeup(multi); }
 
 int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void *pctx)
 {
@@ -615,6 +642,9 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         }
         if (!R.headers) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     }
+    // Journal lines are made durable by a committer thread, so fdatasync never stalls the loop;
+    // a completion counts (progress, items_done) once its line is durable.
+    if (rc == 0 && b->journal) rc = seize_journal_start(b->journal, wake, R.multi);
 
     while (rc == 0) {
         double now = seize_now();
@@ -635,10 +665,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
             }
             if (rc < 0) break;
         }
-        if (R.n_busy == 0 && (*cancel || (R.r_len == 0 && R.d_len == 0))) {
-            rc = sync_journal(&R);
-            break;
-        }
+        if (R.n_busy == 0 && (*cancel || (R.r_len == 0 && R.d_len == 0))) break;
         int running = 0;
         curl_multi_perform(R.multi, &running);
         CURLMsg *m;
@@ -649,7 +676,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             rc = finish(&R, s, m->data.result);
         }
-        if (rc == 0) rc = sync_journal(&R);
+        if (rc == 0) rc = settle(&R);
         b->st.seconds = seize_now() - t0;
         if (progress) progress(pctx, &b->st);
         if (rc < 0 || R.fatal) break;
@@ -665,13 +692,18 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         curl_multi_poll(R.multi, NULL, 0, (int)(wait * 1000), NULL);
     }
     abort_in_flight(&R);
-    if (rc == 0 && R.journal_dirty) rc = sync_journal(&R);
+    if (b->journal) {
+        int jrc = seize_journal_stop(b->journal); // all lines durable, committer gone
+        if (rc == 0) rc = jrc < 0 ? jrc : settle(&R);
+    }
+    if (progress) progress(pctx, &b->st);
     // Leftover requests (cancel or fatal): dropped; their items stay incomplete.
     req *r;
     while ((r = pop_ready(&R))) free_req(r);
     for (size_t k = 0; k < R.d_len; k++) free_req(R.delayed[k]);
     free(R.ready);
     free(R.delayed);
+    free(R.pend);
     for (int k = 0; R.slots && k < R.n_slots; k++) {
         if (R.slots[k].h) curl_easy_cleanup(R.slots[k].h);
         free(R.slots[k].resp);

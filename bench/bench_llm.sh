@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# LLM client throughput: seize reason sends 800 x 15 = 12,000 chat requests (a CIRCO test run)
+# to the local test server, which answers each after 50 ms, with 64 requests in flight.
+# The ideal is 64 / 0.05 s = 1280 requests/s; the line reports the measured rate against it.
+# Environment: SEIZE_BIN, PYTHON; LLM_BENCH_QUERIES (default 800), LLM_BENCH_CONCURRENCY (64),
+# LLM_BENCH_LATENCY (0.05).
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+SEIZE_BIN=${SEIZE_BIN:-$TOP/build/seize}
+PYTHON=${PYTHON:-/usr/bin/python3}
+NQ=${LLM_BENCH_QUERIES:-800}
+CONC=${LLM_BENCH_CONCURRENCY:-64}
+LAT=${LLM_BENCH_LATENCY:-0.05}
+TMP=$(mktemp -d)
+fail() { echo "bench_llm: $*" >&2; exit 1; }
+. "$TOP/tests/servers/server.sh"
+
+start_llm_server B --latency "$LAT"
+: >"$B_LOG" # the request log is not needed here
+"$PYTHON" "$TOP/tests/servers/llm_check.py" gen "$TMP/q.jsonl" "$NQ" 15
+t0=$(date +%s.%N)
+"$SEIZE_BIN" reason --input "$TMP/q.jsonl" --out "$TMP/e.jsonl" --endpoint "$B_URL" --model bench \
+  --concurrency "$CONC" --timeout 30 -q 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "seize reason failed"; }
+t1=$(date +%s.%N)
+n=$(wc -l <"$TMP/e.jsonl")
+[ "$n" -eq "$NQ" ] || fail "$n of $NQ queries written"
+"$PYTHON" - "$t0" "$t1" "$NQ" "$CONC" "$LAT" <<'EOF'
+import sys
+t0, t1, nq, conc, lat = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+req = nq * 15
+rate = req / (t1 - t0)
+ideal = conc / lat
+print(f"llm reason: {req} requests, {conc} in flight, {lat * 1000:.0f} ms latency: "
+      f"{t1 - t0:.2f} s, {rate:.0f} req/s = {100 * rate / ideal:.1f}% of ideal {ideal:.0f} req/s")
+EOF
