@@ -464,6 +464,11 @@ static int load_openclip(seize_tokenizer *t, const char *path)
     if (rc < 0) goto done;
     // merges = lines[1 : 48895]
     if ((rc = parse_merges(text, len, path, 1, OPENCLIP_N_MERGES, 0, &m, &n)) < 0) goto done;
+    if (n == 0) {
+        rc = seize_error(SEIZE_EFORMAT, "'%s' has no merges (expected a version line, then one "
+                         "merge per line)", path);
+        goto done;
+    }
     // vocab = byte symbols, byte symbols + "</w>", joined merges, <start_of_text>, <end_of_text>
     size_t total = 512 + n + 2;
     if ((rc = strmap_init(&vocab, total)) < 0) goto done;
