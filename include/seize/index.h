@@ -27,8 +27,12 @@
  *   a = A·g, b = B·g, d = a − b, score = a + neg·min(d, 0) + pos·max(d, 0)
  * evaluated in float32 in exactly this order. Rankings: score descending, then gallery row
  * ascending; an excluded row (the reference image) is removed from the ranking.
- * a and b come from one sgemm of the stacked [A; B] against a block of gallery rows; the
- * gallery is walked in blocks with a bounded top-k per query, so memory is O(Q·k + block).
+ * The gallery is walked in blocks with a bounded top-k per query, so memory is O(Q·k + block).
+ * With neg >= pos (every default), score <= s1 = ((1+pos)A − pos·B)·g exactly, so one sgemm of
+ * the Q rows P = (1+pos)A − pos·B per block bounds all scores, and only rows whose bound (plus
+ * a float-rounding margin) reaches the current k-th score are scored exactly (a and b by dot
+ * products in a fixed order): the result is the exact top k of the formula. With neg < pos
+ * a and b come from one sgemm of the stacked [A; B] for every row.
  */
 #ifndef SEIZE_INDEX_H
 #define SEIZE_INDEX_H
@@ -111,6 +115,10 @@ typedef struct seize_search_params {
     size_t k;          /* ranking length (clipped to the gallery size minus exclusions) */
     int n_threads;     /* threads for the scan and for BLAS; 0 = all cores */
     size_t block_rows; /* gallery rows per block; 0 = automatic (~32 MiB of scores) */
+    int no_prune;      /* 1: compute a and b for every row even when neg >= pos (for tests and
+                          benchmarks; the rankings are the same) */
+    size_t *stats_exact; /* if not NULL: receives the number of rows scored exactly (pruned
+                            search) */
 } seize_search_params;
 
 /* pos 0.13, neg 2.1 (CIRCO defaults), k 50, all cores, automatic blocks. */

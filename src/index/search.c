@@ -3,6 +3,9 @@
 #include "seize/index.h"
 
 #include <cblas.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -124,6 +127,11 @@ void seize_normalize_rows(float *x, size_t n, size_t dim)
 
 enum { QUERY_CHUNK = 2048 };
 
+typedef struct {
+    float s1;
+    uint32_t j;
+} cand;
+
 // A prepared query batch: `rows` [n_rows, dim] where the first n_q rows are A and, in pair
 // mode, the next n_q rows are B.
 typedef struct scan {
@@ -148,12 +156,150 @@ typedef struct scan {
     size_t j0, nb;
     float *conv;  // F16 conversion scratch [nb_max, dim]
     float *tmp;   // per thread score scratch [threads, nb_max]
+    // pruned mode (pair with neg >= pos): S holds s1 = P·g only, P = (1+pos)A − pos·B, an upper
+    // bound of the score; rows whose bound can still enter the top k are scored exactly.
+    int prune;
+    float eps;     // bound on |float score − float s1| beyond the exact inequality
+    cand *cands;   // per thread candidate scratch [threads, nb_max]
+    size_t *n_exact; // per thread count of exact evaluations (statistics)
 } scan;
 
 static float score_of(float a, float b, float pos, float neg)
 {
     float d = a - b;
     return a + neg * fminf(d, 0.0f) + pos * fmaxf(d, 0.0f);
+}
+
+// a = A·g and b = B·g in one pass, in a fixed order (the same for every call, so a row's score
+// does not depend on which path asked for it).
+static void dot2(const float *A, const float *B, const float *g, size_t dim, float *a, float *b)
+{
+    size_t j = 0;
+    float sa = 0, sb = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 va0 = _mm256_setzero_ps(), vb0 = _mm256_setzero_ps();
+    __m256 va1 = _mm256_setzero_ps(), vb1 = _mm256_setzero_ps();
+    for (; j + 16 <= dim; j += 16) {
+        __m256 g0 = _mm256_loadu_ps(g + j), g1 = _mm256_loadu_ps(g + j + 8);
+        va0 = _mm256_fmadd_ps(_mm256_loadu_ps(A + j), g0, va0);
+        vb0 = _mm256_fmadd_ps(_mm256_loadu_ps(B + j), g0, vb0);
+        va1 = _mm256_fmadd_ps(_mm256_loadu_ps(A + j + 8), g1, va1);
+        vb1 = _mm256_fmadd_ps(_mm256_loadu_ps(B + j + 8), g1, vb1);
+    }
+    float ta[8], tb[8];
+    _mm256_storeu_ps(ta, _mm256_add_ps(va0, va1));
+    _mm256_storeu_ps(tb, _mm256_add_ps(vb0, vb1));
+    for (int l = 0; l < 8; l++) sa += ta[l], sb += tb[l];
+#endif
+    for (; j < dim; j++) sa += A[j] * g[j], sb += B[j] * g[j];
+    *a = sa;
+    *b = sb;
+}
+
+static int cand_desc(const void *x, const void *y)
+{
+    const cand *a = x, *b = y;
+    if (a->s1 != b->s1) return a->s1 > b->s1 ? -1 : 1;
+    return a->j < b->j ? -1 : a->j > b->j;
+}
+
+// Moves the `top` best candidates (cand_desc order) to the front, in any order (quickselect).
+static void select_top(cand *c, size_t m, size_t top)
+{
+    size_t lo = 0, hi = m; // the boundary `top` lies in [lo, hi)
+    while (hi - lo > 1) {
+        cand piv = c[lo + (hi - lo) / 2];
+        // three-way partition: better than pivot | equal | worse
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            int r = cand_desc(&c[i], &piv);
+            if (r < 0) {
+                cand t = c[lt];
+                c[lt++] = c[i];
+                c[i++] = t;
+            } else if (r > 0) {
+                cand t = c[--gt];
+                c[gt] = c[i];
+                c[i] = t;
+            } else {
+                i++;
+            }
+        }
+        if (top < lt) hi = lt;
+        else if (top >= gt) lo = gt;
+        else return;
+    }
+}
+
+static const float *block_row(const scan *s, size_t j)
+{
+    return s->g->dtype == SEIZE_F16 ? s->conv + j * s->dim
+                                    : (const float *)s->g->data + (s->j0 + j) * s->dim;
+}
+
+static float exact_score(const scan *s, size_t q, const float *g)
+{
+    float a, b;
+    dot2(s->rows + q * s->dim, s->rows + (s->n_q + q) * s->dim, g, s->dim, &a, &b);
+    return score_of(a, b, s->pos, s->neg);
+}
+
+static void scan_query_prune(void *ctx, size_t qi, int thread)
+{
+    scan *s = ctx;
+    size_t nb = s->nb, k = s->k, q = s->q0 + qi;
+    const float *s1 = s->S + qi * nb;
+    size_t ex = s->exclude ? s->exclude[q] : SIZE_MAX;
+    if (s->sub_sorted) {
+        size_t *sp = &s->sub_pos[q];
+        const size_t *rows = s->sub_sorted[q];
+        for (; *sp < s->sub_n[q] && rows[*sp] < s->j0 + nb; (*sp)++)
+            s->sub_score[q][*sp] = exact_score(s, q, block_row(s, rows[*sp] - s->j0));
+    }
+    if (!k) return;
+    item *h = s->heaps + q * k;
+    size_t n = s->fill[q];
+    // candidates: rows whose bound s1 + eps reaches the current k-th score
+    float thr = n == k ? h[0].s : -INFINITY;
+    cand *c = s->cands + (size_t)thread * nb;
+    size_t m = 0;
+    for (size_t j = 0; j < nb; j++)
+        if (s1[j] + s->eps >= thr && s->j0 + j != ex) c[m++] = (cand){s1[j], (uint32_t)j};
+    size_t done = 0;
+    // Best bounds first, so that the threshold rises as fast as possible. Many candidates (a
+    // first block, when the heap is not yet full): score the best 2k bounds first, then keep
+    // only the rest that can still enter and sort those.
+    size_t head = m;
+    if (m > 4 * k + 64) {
+        head = 2 * k;
+        select_top(c, m, head);
+    }
+    qsort(c, head, sizeof *c, cand_desc);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < head; i++) {
+            if (n == k && c[i].s1 + s->eps < h[0].s) break; // nothing later can enter
+            item it = {exact_score(s, q, block_row(s, c[i].j)), (uint32_t)(s->j0 + c[i].j)};
+            done++;
+            if (n < k) {
+                h[n] = it;
+                sift_up(h, n);
+                n++;
+            } else if (worse(h[0], it)) {
+                h[0] = it;
+                sift_down(h, k, 0);
+            }
+        }
+        if (head == m) break;
+        // the rest: those whose bound still reaches the k-th score
+        float t = n == k ? h[0].s : -INFINITY;
+        size_t w = 0;
+        for (size_t i = head; i < m; i++)
+            if (c[i].s1 + s->eps >= t) c[w++] = c[i];
+        m = head = w;
+        qsort(c, head, sizeof *c, cand_desc);
+    }
+    s->fill[q] = n;
+    s->n_exact[thread] += done;
 }
 
 static void scan_query(void *ctx, size_t qi, int thread)
@@ -242,7 +388,12 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     if (k > n) k = n;
     // queries are processed in chunks so that the score block stays bounded for any Q
     size_t qc_max = n_q < QUERY_CHUNK ? n_q : QUERY_CHUNK;
-    size_t n_rows = pair ? 2 * qc_max : qc_max;
+    // With neg >= pos the score is at most s1 = a + pos·d = ((1+pos)A − pos·B)·g (for d < 0,
+    // neg·d <= pos·d), so one product of M = Q rows bounds every score and only the rows that
+    // can still reach the top k are scored exactly. With neg < pos, a and b come from one
+    // product of the stacked [A; B].
+    int prune = pair && neg >= pos && !p->no_prune;
+    size_t n_rows = pair && !prune ? 2 * qc_max : qc_max;
     int threads = p->n_threads > 0 ? p->n_threads : seize_cpu_count();
     size_t nb = p->block_rows;
     if (!nb) {
@@ -252,7 +403,12 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     if (nb > n) nb = n ? n : 1;
 
     scan s = {.g = g, .rows = rows, .n_q = n_q, .n_rows = n_rows, .dim = dim, .pair = pair,
-              .pos = pos, .neg = neg, .k = k, .exclude = exclude, .subsets = subsets};
+              .pos = pos, .neg = neg, .k = k, .exclude = exclude, .subsets = subsets,
+              .prune = prune};
+    // Float error bound: each of s1, a, b is a dot product of unit-norm-ish vectors of length
+    // dim (|error| <= dim·u·|P|·|g| with u = 2^-24); the score combines a and b with weights up
+    // to 1 + 2·neg. Take four times that, plus the rounding of P itself.
+    s.eps = (float)(4.0 * (double)dim * 5.96e-8 * (3.0 + 2.0 * pos + 2.0 * neg) + 1e-6);
     seize_search_result *r = seize_calloc(1, sizeof *r);
     float *S = NULL, *crows = NULL;
     if (!r) return SEIZE_ENOMEM;
@@ -268,7 +424,10 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     S = seize_alloc_aligned((n_rows ? n_rows : 1) * nb, sizeof *S);
     crows = seize_alloc_aligned((n_rows ? n_rows : 1) * dim, sizeof *crows);
     s.tmp = seize_malloc((size_t)threads * nb, sizeof *s.tmp);
-    if (!r->n_ranked || !r->index || !r->score || !s.heaps || !s.fill || !S || !s.tmp || !crows)
+    s.cands = seize_malloc((size_t)threads * nb, sizeof *s.cands);
+    s.n_exact = seize_calloc((size_t)threads, sizeof *s.n_exact);
+    if (!r->n_ranked || !r->index || !r->score || !s.heaps || !s.fill || !S || !s.tmp || !crows ||
+        !s.cands || !s.n_exact)
         goto done;
     if (g->dtype == SEIZE_F16 && !(s.conv = seize_alloc_aligned(nb * dim, sizeof(float))))
         goto done;
@@ -320,9 +479,18 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
         size_t qc = n_q - q0 < qc_max ? n_q - q0 : qc_max, m_rows = pair ? 2 * qc : qc;
         s.q0 = q0;
         s.qc = qc;
-        // stack the chunk's A rows and B rows so that one sgemm gives a and b
-        memcpy(crows, rows + q0 * dim, qc * dim * sizeof *crows);
-        if (pair) memcpy(crows + qc * dim, rows + (n_q + q0) * dim, qc * dim * sizeof *crows);
+        if (prune) {
+            m_rows = qc;
+            for (size_t q = 0; q < qc; q++) {
+                const float *A = rows + (q0 + q) * dim, *B = rows + (n_q + q0 + q) * dim;
+                for (size_t j = 0; j < dim; j++)
+                    crows[q * dim + j] = (float)((1.0 + pos) * A[j] - (double)pos * B[j]);
+            }
+        } else {
+            // stack the chunk's A rows and B rows so that one sgemm gives a and b
+            memcpy(crows, rows + q0 * dim, qc * dim * sizeof *crows);
+            if (pair) memcpy(crows + qc * dim, rows + (n_q + q0) * dim, qc * dim * sizeof *crows);
+        }
         for (size_t j0 = 0; j0 < n; j0 += nb) {
             size_t m = n - j0 < nb ? n - j0 : nb;
             s.j0 = j0;
@@ -337,7 +505,7 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
             // S[m_rows, m] = chunk rows · G_blockᵀ
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)m, (int)dim,
                         1.0f, crows, (int)dim, G, (int)dim, 0.0f, S, (int)m);
-            par_for(threads, qc, scan_query, &s);
+            par_for(threads, qc, prune ? scan_query_prune : scan_query, &s);
         }
     }
     for (size_t q = 0; q < n_q; q++) {
@@ -371,7 +539,14 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
 done:
     free(S);
     free(crows);
+    if (p->stats_exact) {
+        size_t tot = 0;
+        for (int t = 0; t < threads; t++) tot += s.n_exact[t];
+        *p->stats_exact = tot;
+    }
     free(s.tmp);
+    free(s.cands);
+    free(s.n_exact);
     free(s.conv);
     free(s.heaps);
     free(s.fill);

@@ -147,18 +147,26 @@ static void test_search_random(void)
     const size_t blocks[] = {0, 64, 1000, 7};
     seize_gallery g = {G, SEIZE_F32, n, dim};
     for (size_t c = 0; c < sizeof pn / sizeof pn[0]; c++)
-        for (int use_ex = 0; use_ex < 2; use_ex++) {
+        for (int v = 0; v < 4; v++) {
+            int use_ex = v & 1, no_prune = v >> 1;
             seize_search_params p = seize_search_default_params();
             p.pos = (float)pn[c][0];
             p.neg = (float)pn[c][1];
             p.k = c == 3 ? n : 25; // one case ranks the whole gallery
             p.block_rows = blocks[c % 4];
             p.n_threads = 1 + (int)(c % 2);
+            p.no_prune = no_prune;
+            size_t n_exact = 0;
+            p.stats_exact = &n_exact;
             seize_search_result *r = NULL;
             CHECK_EQ(seize_search(&g, A, B, n_q, use_ex ? ex : NULL, NULL, &p, &r), 0);
             int bad = compare_random(G, n, dim, A, B, n_q, use_ex ? ex : NULL, p.pos, p.neg, r, p.k);
             seize_search_result_free(r);
-            CHECK_MSG(!bad, "pos %g neg %g exclude %d", pn[c][0], pn[c][1], use_ex);
+            CHECK_MSG(!bad, "pos %g neg %g exclude %d no_prune %d", pn[c][0], pn[c][1], use_ex,
+                      no_prune);
+            // the pruned search scores only a fraction of the rows exactly
+            if (p.pos <= p.neg && p.pos + p.neg > 0 && !no_prune && p.k == 25)
+                CHECK_MSG(n_exact < n_q * n / 2, "%zu exact scores of %zu", n_exact, n_q * n);
         }
     free(G);
     free(A);
@@ -202,7 +210,8 @@ static void test_search_exact_dyadic(void)
     size_t n_ties = 0;
     for (size_t c = 0; c < sizeof pn / sizeof pn[0]; c++)
         for (int half = 0; half < 2; half++)
-            for (int use_ex = 0; use_ex < 2; use_ex++) {
+            for (int v = 0; v < 4; v++) {
+                int use_ex = v & 1;
                 seize_gallery g = {half ? (const void *)H : (const void *)G,
                                    half ? SEIZE_F16 : SEIZE_F32, n, dim};
                 seize_search_params p = seize_search_default_params();
@@ -210,6 +219,7 @@ static void test_search_exact_dyadic(void)
                 p.neg = (float)pn[c][1];
                 p.k = 60;
                 p.block_rows = c == 1 ? 33 : 0;
+                p.no_prune = v >> 1;
                 seize_search_result *r = NULL;
                 CHECK_EQ(seize_search(&g, A, B, n_q, use_ex ? ex : NULL, NULL, &p, &r), 0);
                 for (size_t q = 0; q < n_q; q++) {
