@@ -659,12 +659,16 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
                     k++;
                 }
             }
-            while (rc == 0 && R.n_busy < R.n_slots && R.r_len) {
+            // A completion keeps its place until its journal line is durable, so that a crash
+            // never loses more than `concurrency` requests.
+            while (rc == 0 && R.n_busy + (int)R.p_len < R.n_slots && R.r_len) {
                 req *r = pop_ready(&R);
                 if ((rc = start(&R, r)) < 0) free_req(r);
             }
             if (rc < 0) break;
         }
+        if (rc == 0) rc = settle(&R);
+        if (rc < 0) break;
         if (R.n_busy == 0 && (*cancel || (R.r_len == 0 && R.d_len == 0))) break;
         int running = 0;
         curl_multi_perform(R.multi, &running);
@@ -687,7 +691,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
             double d = R.delayed[k]->due - now;
             if (d < wait) wait = d;
         }
-        if (R.n_busy < R.n_slots && R.r_len && !*cancel) wait = 0;
+        if (R.n_busy + (int)R.p_len < R.n_slots && R.r_len && !*cancel) wait = 0;
         if (wait < 0) wait = 0;
         curl_multi_poll(R.multi, NULL, 0, (int)(wait * 1000), NULL);
     }

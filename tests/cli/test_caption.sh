@@ -17,13 +17,13 @@ grep -q "missing.jpg" "$TMP/err" || fail "missing image not named"
 # Images: only their bytes matter (magic numbers pick the MIME type).
 mkdir -p "$TMP/img"
 "$PYTHON" - "$TMP/img" <<'EOF'
-import os, sys
+import random, sys
 d = sys.argv[1]
 for i in range(6):
     head = b"\xff\xd8\xff\xe0" if i % 2 == 0 else b"\x89PNG\r\n\x1a\n"
     ext = "jpg" if i % 2 == 0 else "png"
     with open(f"{d}/B00{i}.{ext}", "wb") as f:
-        f.write(head + os.urandom(3000 + 977 * i))
+        f.write(head + random.Random(1234 + i).randbytes(3000 + 977 * i))
 open(f"{d}/notes.txt", "w").write("not an image\n")
 EOF
 ls "$TMP"/img/B00* >"$TMP/list.txt"
