@@ -71,14 +71,16 @@ int seize_pool_new(int n_threads, seize_pool **out)
     }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            wa->p = p; // set before the thread starts: it reads them at once
+            wa->id = i;
+        }
         if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
             free(wa);
             p->n_threads = i;
             seize_pool_free(p);
             return seize_error(SEIZE_ENOMEM, "cannot start thread %d", i);
         }
-        wa->p = p;
-        wa->id = i;
     }
     *out = p;
     return 0;
