@@ -177,6 +177,7 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
 
 typedef struct progress_ctx {
     cli_progress bar;
+    size_t base; // done before this run (from the journal): not counted in the rate
 } progress_ctx;
 
 static void on_progress(void *vctx, const seize_llm_stats *st)
@@ -184,7 +185,7 @@ static void on_progress(void *vctx, const seize_llm_stats *st)
     progress_ctx *pc = vctx;
     size_t errs = 0;
     for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
-    cli_progress_update(&pc->bar, st->items_done, errs);
+    cli_progress_update(&pc->bar, st->items_done - pc->base, errs);
 }
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -399,8 +400,8 @@ int cmd_caption(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
     progress_ctx pc;
     seize_llm_stats st0 = seize_llm_batch_stats(b);
-    cli_progress_start(&pc.bar, "caption", st0.items, quiet);
-    pc.bar.done = st0.items_done;
+    pc.base = st0.items_done;
+    cli_progress_start(&pc.bar, "caption", st0.items - st0.items_done, quiet);
     rc = seize_llm_batch_run(b, on_progress, &pc);
     cli_progress_end(&pc.bar);
     sigaction(SIGINT, &old_int, NULL);

@@ -352,6 +352,7 @@ static int load_prompt_file(const char *path, char **system, char **user)
 
 typedef struct progress_ctx {
     cli_progress bar;
+    size_t base; // done before this run (from the journal): not counted in the rate
 } progress_ctx;
 
 static void on_progress(void *vctx, const seize_llm_stats *st)
@@ -359,7 +360,7 @@ static void on_progress(void *vctx, const seize_llm_stats *st)
     progress_ctx *pc = vctx;
     size_t errs = 0;
     for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
-    cli_progress_update(&pc->bar, st->texts_done, errs);
+    cli_progress_update(&pc->bar, st->texts_done - pc->base, errs);
 }
 
 static int write_output(const char *path, query *q, size_t n_q, reason_ctx *ctx,
@@ -580,8 +581,8 @@ int cmd_reason(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
     progress_ctx pc;
     seize_llm_stats st0 = seize_llm_batch_stats(b);
-    cli_progress_start(&pc.bar, "reason", st0.texts_wanted, quiet);
-    pc.bar.done = st0.texts_done;
+    pc.base = st0.texts_done;
+    cli_progress_start(&pc.bar, "reason", st0.texts_wanted - st0.texts_done, quiet);
     int rc = seize_llm_batch_run(b, on_progress, &pc);
     cli_progress_end(&pc.bar);
     sigaction(SIGINT, &old_int, NULL);
