@@ -1,0 +1,677 @@
+// The CPU backend of src/nn/backend.h: OpenBLAS sgemm for the linear layers and the attention
+// products, our own thread pool for layer norm, activations, softmax and the embeddings.
+//
+// Thread plan: `linear` runs one large sgemm with BLAS on n_threads threads while our pool
+// sleeps; the pool's loops (attention, layer norm, activations) run with BLAS set to one
+// thread, so each pool thread's small sgemm stays on its own core. The two never overlap.
+#include "nn/backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define HAVE_AVX2 1
+#endif
+
+// --- a parallel-for pool ------------------------------------------------------------------------
+//
+// n_threads − 1 workers plus the calling thread; a loop hands out indices through an atomic
+// counter. Workers sleep on a condition variable between loops, so they never compete with
+// BLAS threads for the cores.
+
+typedef void (*loop_fn)(void *ctx, size_t i, int thread);
+
+typedef struct loop_pool {
+    int n_threads;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    loop_fn fn;
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
+    unsigned generation;
+    int n_busy, quit;
+} loop_pool;
+
+typedef struct loop_worker {
+    loop_pool *p;
+    int id;
+} loop_worker;
+
+static void loop_run(loop_pool *p, int thread)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n) break;
+        p->fn(p->ctx, i, thread);
+    }
+}
+
+static void *loop_worker_main(void *arg)
+{
+    loop_worker *w = arg;
+    loop_pool *p = w->p;
+    int id = w->id;
+    pthread_mutex_lock(&p->mu);
+    unsigned seen = 0; // the generation before the first loop
+    for (;;) {
+        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
+        if (p->quit) break;
+        seen = p->generation;
+        pthread_mutex_unlock(&p->mu);
+        loop_run(p, id);
+        pthread_mutex_lock(&p->mu);
+        if (--p->n_busy == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void loop_pool_free(loop_pool *p, loop_worker *w)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->start);
+    pthread_cond_destroy(&p->done);
+    free(p->threads);
+    free(w);
+}
+
+// Starts n_threads − 1 workers; w receives their (n_threads) argument blocks.
+static int loop_pool_init(loop_pool *p, int n_threads, loop_worker **w_out)
+{
+    memset(p, 0, sizeof *p);
+    p->n_threads = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->threads = seize_calloc((size_t)n_threads, sizeof *p->threads);
+    loop_worker *w = seize_calloc((size_t)n_threads, sizeof *w);
+    *w_out = w;
+    if (!p->threads || !w) return SEIZE_ENOMEM;
+    for (int i = 1; i < n_threads; i++) {
+        w[i].p = p;
+        w[i].id = i;
+        if (pthread_create(&p->threads[i], NULL, loop_worker_main, &w[i]) != 0)
+            return seize_error(SEIZE_ENOMEM, "cannot start thread %d", i);
+        p->n_threads = i + 1;
+    }
+    return 0;
+}
+
+static void loop_for(loop_pool *p, size_t n, loop_fn fn, void *ctx)
+{
+    if (p->n_threads == 1 || n <= 1) {
+        for (size_t i = 0; i < n; i++) fn(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    atomic_store(&p->next, 0);
+    p->n_busy = p->n_threads - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    loop_run(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->n_busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+typedef struct cpu_backend {
+    nn_backend base;
+    int n_threads;
+    loop_pool pool;
+    loop_worker *workers;
+    float *scores; // n_threads × max_T × max_T
+    size_t max_T;
+} cpu_backend;
+
+static cpu_backend *cpu(nn_backend *b)
+{
+    return (cpu_backend *)b;
+}
+
+// OpenBLAS keeps one process-wide thread count; set it only when it changes.
+static void blas_threads(int n)
+{
+    if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
+}
+
+// Splits [0, n) into about 4 chunks per thread for loop_for.
+static size_t n_chunks(const cpu_backend *c, size_t n)
+{
+    size_t k = (size_t)c->n_threads * 4;
+    return n < k ? n : k;
+}
+
+static void chunk_range(size_t n, size_t n_chunk, size_t i, size_t *lo, size_t *hi)
+{
+    *lo = n * i / n_chunk;
+    *hi = n * (i + 1) / n_chunk;
+}
+
+// --- vector math ------------------------------------------------------------------------------
+//
+// exp: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact k·ln2_hi), e^r by its
+// degree-7 Taylor polynomial (truncation < 6e-9 relative), 2^k through the exponent bits.
+// Inputs are clamped to [-87, 88] so that 2^k stays a normal number.
+// erf: Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), enough for float32 GELU.
+
+#define EXP_LO -87.0f
+#define EXP_HI 88.0f
+#define LN2_HI 0.693359375f
+#define LN2_LO -2.12194440e-4f
+#define LOG2E 1.44269504088896341f
+#define ERF_P 0.3275911f
+#define ERF_A1 0.254829592f
+#define ERF_A2 -0.284496736f
+#define ERF_A3 1.421413741f
+#define ERF_A4 -1.453152027f
+#define ERF_A5 1.061405429f
+
+#ifdef HAVE_AVX2
+static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(LN2_HI), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 quick_gelu8(__m256 x)
+{
+    __m256 e = exp8(_mm256_mul_ps(x, _mm256_set1_ps(-1.702f)));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+static inline __m256 gelu8(__m256 x)
+{
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    __m256 a = _mm256_andnot_ps(sign_mask, z);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                             _mm256_fmadd_ps(a, _mm256_set1_ps(ERF_P), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(ERF_A5);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A4));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A3));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A2));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A1));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a)));
+    __m256 erf_abs = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+    __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(sign_mask, z));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x),
+                         _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+// Applies f to n floats in place; the tail goes through a padded block so every element
+// sees the same arithmetic wherever it sits.
+#define MAP8(x, n, f)                                                                              \
+    do {                                                                                           \
+        size_t i_ = 0;                                                                             \
+        for (; i_ + 8 <= (n); i_ += 8) _mm256_storeu_ps((x) + i_, f(_mm256_loadu_ps((x) + i_)));  \
+        if (i_ < (n)) {                                                                            \
+            float t_[8] = {0};                                                                     \
+            memcpy(t_, (x) + i_, ((n) - i_) * sizeof(float));                                      \
+            _mm256_storeu_ps(t_, f(_mm256_loadu_ps(t_)));                                          \
+            memcpy((x) + i_, t_, ((n) - i_) * sizeof(float));                                      \
+        }                                                                                          \
+    } while (0)
+
+void nn_cpu_exp(float *x, size_t n)
+{
+    MAP8(x, n, exp8);
+}
+void nn_cpu_quick_gelu(float *x, size_t n)
+{
+    MAP8(x, n, quick_gelu8);
+}
+void nn_cpu_gelu(float *x, size_t n)
+{
+    MAP8(x, n, gelu8);
+}
+
+#else // portable fallback
+
+static inline float exp1(float x)
+{
+    return expf(x < EXP_LO ? EXP_LO : x > EXP_HI ? EXP_HI : x);
+}
+void nn_cpu_exp(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = exp1(x[i]);
+}
+void nn_cpu_quick_gelu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp1(-1.702f * x[i]));
+}
+void nn_cpu_gelu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+#endif
+
+// Sum of n floats and sum of squared deviations from `mean` (8 lanes, then a final reduction).
+static float row_sum(const float *x, size_t n)
+{
+    size_t i = 0;
+    float s = 0;
+#ifdef HAVE_AVX2
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    for (int k = 0; k < 8; k++) s += t[k];
+#endif
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static float row_sqdev(const float *x, size_t n, float mean)
+{
+    size_t i = 0;
+    float s = 0;
+#ifdef HAVE_AVX2
+    __m256 m = _mm256_set1_ps(mean), a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), m);
+        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m);
+        a0 = _mm256_fmadd_ps(d0, d0, a0);
+        a1 = _mm256_fmadd_ps(d1, d1, a1);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    for (int k = 0; k < 8; k++) s += t[k];
+#endif
+    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+    return s;
+}
+
+static void add_inplace(float *restrict y, const float *restrict x, size_t n)
+{
+    size_t i = 0;
+#ifdef HAVE_AVX2
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++) y[i] += x[i];
+}
+
+// y = (x − mean)·inv·g + b over n floats (y may equal x).
+static void ln_apply(float *y, const float *x, size_t n, float mean, float inv, const float *g,
+                     const float *b)
+{
+    size_t i = 0;
+#ifdef HAVE_AVX2
+    __m256 m = _mm256_set1_ps(mean), s = _mm256_set1_ps(inv);
+    for (; i + 8 <= n; i += 8) {
+        __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), s);
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
+    }
+#endif
+    for (; i < n; i++) y[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
+// --- memory --------------------------------------------------------------------------------------
+
+static float *cpu_alloc(nn_backend *b, size_t n)
+{
+    return seize_alloc_aligned(n, sizeof(float));
+}
+
+static void cpu_release(nn_backend *b, float *p)
+{
+    free(p);
+}
+
+static const float *cpu_weight(nn_backend *b, const float *host, size_t n)
+{
+    return host;
+}
+
+static void cpu_copy(nn_backend *b, float *dst, const float *src, size_t n)
+{
+    if (n) memcpy(dst, src, n * sizeof(float));
+}
+
+static int cpu_reserve(nn_backend *b, size_t max_T)
+{
+    cpu_backend *c = cpu(b);
+    if (max_T <= c->max_T) return 0;
+    size_t n;
+    if (seize_mul_size(max_T, max_T, &n) < 0 || seize_mul_size(n, (size_t)c->n_threads, &n) < 0)
+        return SEIZE_ENOMEM;
+    float *s = seize_alloc_aligned(n, sizeof(float));
+    if (!s) return SEIZE_ENOMEM;
+    free(c->scores);
+    c->scores = s;
+    c->max_T = max_T;
+    return 0;
+}
+
+// --- linear ---------------------------------------------------------------------------------------
+
+typedef struct bias_ctx {
+    size_t rows, n, ld;
+    float *y;
+    const float *bias;
+    size_t n_chunk;
+} bias_ctx;
+
+static void bias_chunk(void *ctx, size_t i, int thread)
+{
+    bias_ctx *a = ctx;
+    size_t lo, hi;
+    chunk_range(a->rows, a->n_chunk, i, &lo, &hi);
+    for (size_t r = lo; r < hi; r++) add_inplace(a->y + r * a->ld, a->bias, a->n);
+}
+
+static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float *x, size_t ldx,
+                       const float *w, const float *bias, float beta, float *y, size_t ldy)
+{
+    cpu_backend *c = cpu(b);
+    if (m == 0 || n == 0) return;
+    blas_threads(c->n_threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)ldx,
+                w, (int)k, beta, y, (int)ldy);
+    if (bias) {
+        bias_ctx a = {m, n, ldy, y, bias, n_chunks(c, m)};
+        loop_for(&c->pool, a.n_chunk, bias_chunk, &a);
+    }
+}
+
+// --- layer norm ------------------------------------------------------------------------------------
+
+typedef struct ln_ctx {
+    size_t rows, d, ldx, ldy, n_chunk;
+    float *x, *y;
+    const float *add, *g, *beta;
+    float eps;
+} ln_ctx;
+
+static void ln_chunk(void *ctx, size_t i, int thread)
+{
+    ln_ctx *a = ctx;
+    size_t lo, hi, d = a->d;
+    chunk_range(a->rows, a->n_chunk, i, &lo, &hi);
+    for (size_t r = lo; r < hi; r++) {
+        float *x = a->x + r * a->ldx, *y = a->y + r * a->ldy;
+        if (a->add) add_inplace(x, a->add, d);
+        float mean = row_sum(x, d) / (float)d;
+        float var = row_sqdev(x, d, mean) / (float)d;
+        float inv = 1.0f / sqrtf(var + a->eps);
+        ln_apply(y, x, d, mean, inv, a->g, a->beta);
+    }
+}
+
+static void cpu_layernorm(nn_backend *b, size_t rows, size_t d, float *x, size_t ldx,
+                          const float *add, const float *g, const float *beta, float eps, float *y,
+                          size_t ldy)
+{
+    cpu_backend *c = cpu(b);
+    ln_ctx a = {rows, d, ldx, ldy, n_chunks(c, rows), x, y, add, g, beta, eps};
+    loop_for(&c->pool, a.n_chunk, ln_chunk, &a);
+}
+
+// --- bias + activation ---------------------------------------------------------------------------
+
+typedef struct act_ctx {
+    size_t rows, n, n_chunk;
+    float *x;
+    const float *bias;
+    seize_act act;
+} act_ctx;
+
+static void act_chunk(void *ctx, size_t i, int thread)
+{
+    act_ctx *a = ctx;
+    size_t lo, hi;
+    chunk_range(a->rows, a->n_chunk, i, &lo, &hi);
+    for (size_t r = lo; r < hi; r++) {
+        float *x = a->x + r * a->n;
+        if (a->bias) add_inplace(x, a->bias, a->n);
+        if (a->act == SEIZE_ACT_GELU)
+            nn_cpu_gelu(x, a->n);
+        else
+            nn_cpu_quick_gelu(x, a->n);
+    }
+}
+
+static void cpu_bias_act(nn_backend *b, size_t rows, size_t n, float *x, const float *bias,
+                         seize_act act)
+{
+    cpu_backend *c = cpu(b);
+    act_ctx a = {rows, n, n_chunks(c, rows), x, bias, act};
+    loop_for(&c->pool, a.n_chunk, act_chunk, &a);
+}
+
+// --- attention -------------------------------------------------------------------------------------
+
+typedef struct attn_ctx {
+    cpu_backend *c;
+    size_t T;
+    int n_head, d_head, causal;
+    float *qkv, *out;
+    const float *q_b, *k_b, *v_b;
+    const size_t *q_rows;
+} attn_ctx;
+
+static void attn_item(void *ctx, size_t item, int thread)
+{
+    attn_ctx *a = ctx;
+    size_t T = a->T, dh = (size_t)a->d_head, d = dh * (size_t)a->n_head, ld = 3 * d;
+    size_t s = item / (size_t)a->n_head, h = item % (size_t)a->n_head;
+    float *base = a->qkv + s * T * ld + h * dh;
+    float *q = base, *k = base + d, *v = base + 2 * d;
+    const float *qb = a->q_b + h * dh, *kb = a->k_b + h * dh, *vb = a->v_b + h * dh;
+    // The queries: all rows, or one row.
+    size_t q0 = 0, nq = T;
+    float *o;
+    size_t ldo;
+    if (a->q_rows) {
+        q0 = a->q_rows[s];
+        nq = 1;
+        o = a->out + s * d + h * dh;
+        ldo = d;
+    } else {
+        o = a->out + s * T * d + h * dh;
+        ldo = d;
+    }
+    // Keys needed: all T, or 0..q for a causal single query.
+    size_t nk = (a->causal && a->q_rows) ? q0 + 1 : T;
+    for (size_t t = 0; t < nk; t++) {
+        add_inplace(k + t * ld, kb, dh);
+        add_inplace(v + t * ld, vb, dh);
+    }
+    for (size_t t = q0; t < q0 + nq; t++) add_inplace(q + t * ld, qb, dh);
+
+    float *S = a->c->scores + (size_t)thread * a->c->max_T * a->c->max_T; // (nq, nk), stride nk
+    float scale = 1.0f / sqrtf((float)dh);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)dh, scale,
+                q + q0 * ld, (int)ld, k, (int)ld, 0.0f, S, (int)nk);
+    for (size_t i = 0; i < nq; i++) {
+        float *row = S + i * nk;
+        size_t n_valid = (a->causal && !a->q_rows) ? i + 1 : nk;
+        float mx = row[0];
+        for (size_t j = 1; j < n_valid; j++)
+            if (row[j] > mx) mx = row[j];
+        for (size_t j = 0; j < n_valid; j++) row[j] -= mx;
+        nn_cpu_exp(row, n_valid);
+        float sum = 0;
+        for (size_t j = 0; j < n_valid; j++) sum += row[j];
+        float inv = 1.0f / sum;
+        for (size_t j = 0; j < n_valid; j++) row[j] *= inv;
+        for (size_t j = n_valid; j < nk; j++) row[j] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)dh, (int)nk, 1.0f, S,
+                (int)nk, v, (int)ld, 0.0f, o, (int)ldo);
+}
+
+static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head,
+                          float *qkv, const float *q_b, const float *k_b, const float *v_b,
+                          int causal, const size_t *q_rows, float *out)
+{
+    cpu_backend *c = cpu(b);
+    SEIZE_ASSERT(T <= c->max_T);
+    attn_ctx a = {c, T, n_head, d_head, causal, qkv, out, q_b, k_b, v_b, q_rows};
+    blas_threads(1);
+    loop_for(&c->pool, n_seq * (size_t)n_head, attn_item, &a);
+}
+
+// --- embeddings --------------------------------------------------------------------------------------
+
+typedef struct patch_ctx {
+    int S, p;
+    const float *pixels;
+    float *cols;
+} patch_ctx;
+
+static void patch_item(void *ctx, size_t i, int thread)
+{
+    patch_ctx *a = ctx;
+    size_t S = (size_t)a->S, p = (size_t)a->p, g = S / p, pp = p * p;
+    const float *img = a->pixels + i * 3 * S * S;
+    float *cols = a->cols + i * g * g * 3 * pp;
+    for (size_t gy = 0; gy < g; gy++)
+        for (size_t gx = 0; gx < g; gx++) {
+            float *dst = cols + (gy * g + gx) * 3 * pp;
+            for (size_t ch = 0; ch < 3; ch++)
+                for (size_t ky = 0; ky < p; ky++)
+                    memcpy(dst + ch * pp + ky * p, img + ch * S * S + (gy * p + ky) * S + gx * p,
+                           p * sizeof(float));
+        }
+}
+
+static void cpu_patchify(nn_backend *b, size_t n, int S, int p, const float *pixels, float *cols)
+{
+    patch_ctx a = {S, p, pixels, cols};
+    loop_for(&cpu(b)->pool, n, patch_item, &a);
+}
+
+typedef struct embed_ctx {
+    size_t n_patch, d, T, ld_ids;
+    const float *patches, *class_emb, *pos, *tok_emb;
+    const int32_t *ids;
+    float *x;
+} embed_ctx;
+
+static void embed_patch_item(void *ctx, size_t i, int thread)
+{
+    embed_ctx *a = ctx;
+    size_t d = a->d, T = a->n_patch + 1;
+    float *x = a->x + i * T * d;
+    for (size_t j = 0; j < d; j++) x[j] = a->class_emb[j] + a->pos[j];
+    for (size_t t = 1; t < T; t++) {
+        const float *src = a->patches + (i * a->n_patch + t - 1) * d, *pos = a->pos + t * d;
+        float *dst = x + t * d;
+        for (size_t j = 0; j < d; j++) dst[j] = src[j] + pos[j];
+    }
+}
+
+static void cpu_embed_patches(nn_backend *b, size_t n, size_t n_patch, size_t d,
+                              const float *patches, const float *class_emb, const float *pos,
+                              float *x)
+{
+    embed_ctx a = {n_patch, d, n_patch + 1, 0, patches, class_emb, pos, NULL, NULL, x};
+    loop_for(&cpu(b)->pool, n, embed_patch_item, &a);
+}
+
+static void embed_token_item(void *ctx, size_t i, int thread)
+{
+    embed_ctx *a = ctx;
+    size_t d = a->d;
+    for (size_t t = 0; t < a->T; t++) {
+        const float *e = a->tok_emb + (size_t)a->ids[i * a->ld_ids + t] * d, *pos = a->pos + t * d;
+        float *dst = a->x + (i * a->T + t) * d;
+        for (size_t j = 0; j < d; j++) dst[j] = e[j] + pos[j];
+    }
+}
+
+static void cpu_embed_tokens(nn_backend *b, size_t n, size_t T, size_t d, const int32_t *ids,
+                             size_t ld_ids, const float *tok_emb, const float *pos, float *x)
+{
+    embed_ctx a = {0, d, T, ld_ids, NULL, NULL, pos, tok_emb, ids, x};
+    loop_for(&cpu(b)->pool, n, embed_token_item, &a);
+}
+
+static void cpu_gather_rows(nn_backend *b, size_t n, size_t d, const float *x, size_t ldx,
+                            const size_t *rows, float *y)
+{
+    for (size_t i = 0; i < n; i++) memcpy(y + i * d, x + rows[i] * ldx, d * sizeof(float));
+}
+
+// --- the table ---------------------------------------------------------------------------------------
+
+static void cpu_free(nn_backend *b)
+{
+    if (!b) return;
+    cpu_backend *c = cpu(b);
+    loop_pool_free(&c->pool, c->workers);
+    free(c->scores);
+    free(c);
+}
+
+static const nn_backend_ops cpu_ops = {
+    .name = "cpu",
+    .free = cpu_free,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .weight = cpu_weight,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .linear = cpu_linear,
+    .layernorm = cpu_layernorm,
+    .bias_act = cpu_bias_act,
+    .reserve = cpu_reserve,
+    .attention = cpu_attention,
+    .patchify = cpu_patchify,
+    .embed_patches = cpu_embed_patches,
+    .embed_tokens = cpu_embed_tokens,
+    .gather_rows = cpu_gather_rows,
+};
+
+int nn_backend_cpu_new(int n_threads, nn_backend **out)
+{
+    *out = NULL;
+    if (n_threads < 1) n_threads = 1;
+    cpu_backend *c = calloc(1, sizeof *c);
+    if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
+    c->base.ops = &cpu_ops;
+    c->n_threads = n_threads;
+    int rc = loop_pool_init(&c->pool, n_threads, &c->workers);
+    if (rc < 0) {
+        loop_pool_free(&c->pool, c->workers);
+        free(c);
+        return rc;
+    }
+    *out = &c->base;
+    return 0;
+}

@@ -1,0 +1,378 @@
+// The CLIP towers: one pre-LN transformer for both, described as calls to the backend
+// (src/nn/backend.h), which does all arithmetic.
+#include "seize/clip.h"
+
+#include "nn/backend.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct seize_clip {
+    const seize_model *m;
+    seize_model_config cfg;
+    const seize_model_weights *w;
+    nn_backend *be;
+    int max_batch, n_threads;
+    size_t embed;
+    // activations (backend buffers), sized for max_batch of either tower
+    float *x;       // (B·T, d)        residual stream
+    float *h;       // (B·T, d)        layer-norm output, then attention output
+    float *qkv;     // (B·T, 3d)
+    float *hid;     // (B·T, mlp)      MLP hidden; also the patch-embedding output
+    float *cols;    // (B·g², 3p²)     image patches
+    float *xc;      // (B, d)          last block: the rows that are pooled
+    float *feat;    // (B, embed)
+    size_t *rows;   // (B)             host: row of the pooled token, per sequence
+    size_t *sel;    // (B)             host: pooled token position, per sequence
+};
+
+// --- creation ---------------------------------------------------------------------------------------
+
+static size_t max_sz(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+// n = a·b·c with overflow checks.
+static int mul3(size_t a, size_t b, size_t c, size_t *n)
+{
+    if (seize_mul_size(a, b, n) < 0 || seize_mul_size(*n, c, n) < 0) return SEIZE_ENOMEM;
+    return 0;
+}
+
+static int tower_ok(const char *name, const seize_tower_config *t)
+{
+    if (t->width <= 0 || t->heads <= 0 || t->layers < 0 || t->mlp_dim <= 0 ||
+        t->width % t->heads != 0)
+        return seize_error(SEIZE_EINVAL, "%s tower: width %d, %d heads, mlp %d: unsupported", name,
+                           t->width, t->heads, t->mlp_dim);
+    return 0;
+}
+
+int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_clip **out)
+{
+    *out = NULL;
+    if (!m || max_batch < 1)
+        return seize_error(SEIZE_EINVAL, "seize_clip_new: need a model and max_batch >= 1");
+    if (n_threads <= 0) n_threads = seize_cpu_count();
+    const seize_model_config *cfg = seize_model_get_config(m);
+    int rc;
+    if ((rc = tower_ok("vision", &cfg->vision)) < 0 || (rc = tower_ok("text", &cfg->text)) < 0)
+        return rc;
+    if (cfg->patch_size <= 0 || cfg->image_size <= 0 || cfg->image_size % cfg->patch_size ||
+        cfg->context_length <= 0 || cfg->embed_dim <= 0)
+        return seize_error(SEIZE_EINVAL, "image size %d, patch %d, context %d: unsupported",
+                           cfg->image_size, cfg->patch_size, cfg->context_length);
+
+    seize_clip *c = calloc(1, sizeof *c);
+    if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
+    c->m = m;
+    c->cfg = *cfg;
+    c->w = seize_model_get_weights(m);
+    c->max_batch = max_batch;
+    c->n_threads = n_threads;
+    c->embed = (size_t)cfg->embed_dim;
+    if ((rc = nn_backend_cpu_new(n_threads, &c->be)) < 0) goto fail;
+
+    size_t B = (size_t)max_batch, g = (size_t)(cfg->image_size / cfg->patch_size);
+    size_t Tv = 1 + g * g, Tt = (size_t)cfg->context_length;
+    size_t dv = (size_t)cfg->vision.width, dt = (size_t)cfg->text.width;
+    size_t n_x, n_x2, n_hid, n_hid2, n_pe, n_cols, n_xc, n_feat;
+    rc = SEIZE_ENOMEM;
+    if (mul3(B, Tv, dv, &n_x) < 0 || mul3(B, Tt, dt, &n_x2) < 0 ||
+        mul3(B, Tv, (size_t)cfg->vision.mlp_dim, &n_hid) < 0 ||
+        mul3(B, Tt, (size_t)cfg->text.mlp_dim, &n_hid2) < 0 || mul3(B, g * g, dv, &n_pe) < 0 ||
+        mul3(B, g * g, 3 * (size_t)cfg->patch_size * (size_t)cfg->patch_size, &n_cols) < 0 ||
+        seize_mul_size(B, max_sz(dv, dt), &n_xc) < 0 || seize_mul_size(B, c->embed, &n_feat) < 0)
+        goto fail;
+    n_x = max_sz(n_x, n_x2);
+    n_hid = max_sz(max_sz(n_hid, n_hid2), n_pe);
+    const nn_backend_ops *o = c->be->ops;
+    if (!(c->x = o->alloc(c->be, n_x)) || !(c->h = o->alloc(c->be, n_x)) ||
+        !(c->qkv = o->alloc(c->be, 3 * n_x)) || !(c->hid = o->alloc(c->be, n_hid)) ||
+        !(c->cols = o->alloc(c->be, n_cols)) || !(c->xc = o->alloc(c->be, n_xc)) ||
+        !(c->feat = o->alloc(c->be, n_feat)) || !(c->rows = seize_malloc(B, sizeof(size_t))) ||
+        !(c->sel = seize_malloc(B, sizeof(size_t))))
+        goto fail;
+    if ((rc = o->reserve(c->be, max_sz(Tv, Tt))) < 0) goto fail;
+    *out = c;
+    return 0;
+fail:
+    if (rc == SEIZE_ENOMEM) seize_error(SEIZE_ENOMEM, "out of memory for a CLIP state of batch %d", max_batch);
+    seize_clip_free(c);
+    return rc;
+}
+
+void seize_clip_free(seize_clip *c)
+{
+    if (!c) return;
+    if (c->be) {
+        const nn_backend_ops *o = c->be->ops;
+        o->release(c->be, c->x);
+        o->release(c->be, c->h);
+        o->release(c->be, c->qkv);
+        o->release(c->be, c->hid);
+        o->release(c->be, c->cols);
+        o->release(c->be, c->xc);
+        o->release(c->be, c->feat);
+        o->free(c->be);
+    }
+    free(c->rows);
+    free(c->sel);
+    free(c);
+}
+
+size_t seize_clip_embed_dim(const seize_clip *c)
+{
+    return c->embed;
+}
+int seize_clip_image_size(const seize_clip *c)
+{
+    return c->cfg.image_size;
+}
+int seize_clip_context_length(const seize_clip *c)
+{
+    return c->cfg.context_length;
+}
+int seize_clip_max_batch(const seize_clip *c)
+{
+    return c->max_batch;
+}
+int seize_clip_threads(const seize_clip *c)
+{
+    return c->n_threads;
+}
+
+// --- the transformer ---------------------------------------------------------------------------------
+
+// Runs the blocks of a tower over x (n·T, d) and writes the projected features of token
+// sel[s] of each sequence s to c->feat (n, embed). Every block but the last works on all rows;
+// the last computes its keys and values on all rows but everything else on the pooled rows
+// only (the other rows are never read again), which saves most of a block.
+static void tower_forward(seize_clip *c, const seize_tower_weights *tw,
+                          const seize_tower_config *tc, size_t n, size_t T, int causal)
+{
+    nn_backend *be = c->be;
+    const nn_backend_ops *o = be->ops;
+    size_t d = (size_t)tc->width, mlp = (size_t)tc->mlp_dim, M = n * T;
+    int dh = tc->width / tc->heads;
+    float eps = c->cfg.ln_eps > 0 ? c->cfg.ln_eps : 1e-5f;
+    const float *pending = NULL; // a bias not yet added to the residual stream
+    for (size_t s = 0; s < n; s++) c->rows[s] = s * T + c->sel[s];
+
+    if (tw->n_layers == 0) o->gather_rows(be, n, d, c->x, d, c->rows, c->xc);
+    for (int l = 0; l < tw->n_layers; l++) {
+        const seize_block_weights *bw = &tw->blocks[l];
+        int last = l == tw->n_layers - 1;
+        // h = ln_1(x)                                                       (M, d)
+        o->layernorm(be, M, d, c->x, d, pending, bw->ln1_w, bw->ln1_b, eps, c->h, d);
+        // qkv = h · [q; k; v]ᵀ, biases added inside attention                (M, 3d)
+        if (bw->k_w == bw->q_w + d * d && bw->v_w == bw->k_w + d * d) {
+            o->linear(be, M, 3 * d, d, c->h, d, bw->q_w, NULL, 0.0f, c->qkv, 3 * d);
+        } else {
+            o->linear(be, M, d, d, c->h, d, bw->q_w, NULL, 0.0f, c->qkv, 3 * d);
+            o->linear(be, M, d, d, c->h, d, bw->k_w, NULL, 0.0f, c->qkv + d, 3 * d);
+            o->linear(be, M, d, d, c->h, d, bw->v_w, NULL, 0.0f, c->qkv + 2 * d, 3 * d);
+        }
+        size_t R = last ? n : M; // rows carried on from here
+        float *xr = c->x;
+        if (last) {
+            // attention for the pooled rows only → h (n, d); their residual rows → xc (n, d)
+            o->attention(be, n, T, tc->heads, dh, c->qkv, bw->q_b, bw->k_b, bw->v_b, causal,
+                         c->sel, c->h);
+            o->gather_rows(be, n, d, c->x, d, c->rows, c->xc);
+            xr = c->xc;
+        } else {
+            o->attention(be, n, T, tc->heads, dh, c->qkv, bw->q_b, bw->k_b, bw->v_b, causal,
+                         NULL, c->h);
+        }
+        // x += attn · out_wᵀ   (out_b is added by the next layer norm)
+        o->linear(be, R, d, d, c->h, d, bw->out_w, NULL, 1.0f, xr, d);
+        // h = ln_2(x + out_b)
+        o->layernorm(be, R, d, xr, d, bw->out_b, bw->ln2_w, bw->ln2_b, eps, c->h, d);
+        // hid = act(h · fc1ᵀ + fc1_b)                                         (R, mlp)
+        o->linear(be, R, mlp, d, c->h, d, bw->fc1_w, NULL, 0.0f, c->hid, mlp);
+        o->bias_act(be, R, mlp, c->hid, bw->fc1_b, c->cfg.act);
+        // x += hid · fc2ᵀ     (fc2_b is added by the next layer norm)
+        o->linear(be, R, d, mlp, c->hid, mlp, bw->fc2_w, NULL, 1.0f, xr, d);
+        pending = bw->fc2_b;
+    }
+    // ln_post / ln_final on the pooled rows, then the projection              (n, embed)
+    o->layernorm(be, n, d, c->xc, d, pending, tw->ln_post_w, tw->ln_post_b, eps, c->xc, d);
+    o->linear(be, n, c->embed, d, c->xc, d, tw->proj, NULL, 0.0f, c->feat, c->embed);
+}
+
+// One batch of at most max_batch images.
+static void images_batch(seize_clip *c, const float *pixels, size_t n, float *out)
+{
+    nn_backend *be = c->be;
+    const nn_backend_ops *o = be->ops;
+    const seize_tower_weights *tw = &c->w->vision;
+    int S = c->cfg.image_size, p = c->cfg.patch_size;
+    size_t g = (size_t)(S / p), np = g * g, d = (size_t)c->cfg.vision.width, T = 1 + np;
+    // patch embedding: a conv with stride = kernel is a product with the unfolded patches
+    o->patchify(be, n, S, p, pixels, c->cols);                               // (n·np, 3p²)
+    o->linear(be, n * np, d, 3 * (size_t)p * (size_t)p, c->cols, 3 * (size_t)p * (size_t)p,
+              tw->patch_w, NULL, 0.0f, c->hid, d);                           // (n·np, d)
+    o->embed_patches(be, n, np, d, c->hid, tw->class_emb, tw->pos_emb, c->x); // (n·T, d)
+    o->layernorm(be, n * T, d, c->x, d, NULL, tw->ln_pre_w, tw->ln_pre_b,
+                 c->cfg.ln_eps > 0 ? c->cfg.ln_eps : 1e-5f, c->x, d);
+    for (size_t s = 0; s < n; s++) c->sel[s] = 0; // the class token
+    tower_forward(c, tw, &c->cfg.vision, n, T, 0);
+    o->download(be, out, c->feat, n * c->embed);
+}
+
+int seize_clip_encode_images(seize_clip *c, const float *pixels, size_t n, float *out)
+{
+    size_t S = (size_t)c->cfg.image_size, per = 3 * S * S;
+    for (size_t i = 0; i < n; i += (size_t)c->max_batch) {
+        size_t k = n - i < (size_t)c->max_batch ? n - i : (size_t)c->max_batch;
+        images_batch(c, pixels + i * per, k, out + i * c->embed);
+    }
+    return 0;
+}
+
+// The end-of-text position of a text: the first maximum of its ids.
+static size_t eot_pos(const int32_t *ids, size_t ctx)
+{
+    size_t best = 0;
+    for (size_t t = 1; t < ctx; t++)
+        if (ids[t] > ids[best]) best = t;
+    return best;
+}
+
+static int check_ids(const seize_clip *c, const int32_t *ids, size_t n, size_t first)
+{
+    size_t ctx = (size_t)c->cfg.context_length;
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < ctx; t++) {
+            int32_t v = ids[i * ctx + t];
+            if (v < 0 || v >= c->cfg.vocab_size)
+                return seize_error(SEIZE_EINVAL, "text %zu: token id %d at position %zu is outside the vocabulary (%d)",
+                                   first + i, (int)v, t, c->cfg.vocab_size);
+        }
+    return 0;
+}
+
+// One batch of at most max_batch texts, ids rows `ld` apart.
+static void tokens_batch(seize_clip *c, const int32_t *ids, size_t n, float *out)
+{
+    size_t ctx = (size_t)c->cfg.context_length, T = 1;
+    for (size_t s = 0; s < n; s++) {
+        c->sel[s] = eot_pos(ids + s * ctx, ctx);
+        if (c->sel[s] + 1 > T) T = c->sel[s] + 1;
+    }
+    const seize_tower_weights *tw = &c->w->text;
+    size_t d = (size_t)c->cfg.text.width;
+    c->be->ops->embed_tokens(c->be, n, T, d, ids, ctx, tw->tok_emb, tw->pos_emb, c->x);
+    tower_forward(c, tw, &c->cfg.text, n, T, 1);
+    c->be->ops->download(c->be, out, c->feat, n * c->embed);
+}
+
+int seize_clip_encode_tokens(seize_clip *c, const int32_t *ids, size_t n, float *out)
+{
+    int rc = check_ids(c, ids, n, 0);
+    if (rc < 0) return rc;
+    size_t ctx = (size_t)c->cfg.context_length;
+    for (size_t i = 0; i < n; i += (size_t)c->max_batch) {
+        size_t k = n - i < (size_t)c->max_batch ? n - i : (size_t)c->max_batch;
+        tokens_batch(c, ids + i * ctx, k, out + i * c->embed);
+    }
+    return 0;
+}
+
+// --- lists of texts -----------------------------------------------------------------------------------
+
+typedef struct len_idx {
+    size_t len, i;
+} len_idx;
+
+static int by_len(const void *a, const void *b)
+{
+    const len_idx *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int seize_clip_encode_token_list(seize_clip *c, const int32_t *ids, size_t n, float *out,
+                                 int (*on_progress)(void *ud, size_t done, size_t n_bad), void *ud)
+{
+    int rc = check_ids(c, ids, n, 0);
+    if (rc < 0) return rc;
+    size_t ctx = (size_t)c->cfg.context_length, B = (size_t)c->max_batch;
+    len_idx *order = seize_malloc(n, sizeof *order);
+    int32_t *batch = seize_malloc(B * ctx, sizeof *batch);
+    float *feat = seize_malloc(B * c->embed, sizeof *feat);
+    if (!order || !batch || !feat) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = (len_idx){eot_pos(ids + i * ctx, ctx), i};
+    qsort(order, n, sizeof *order, by_len);
+    for (size_t i = 0; i < n; i += B) {
+        size_t k = n - i < B ? n - i : B;
+        for (size_t j = 0; j < k; j++)
+            memcpy(batch + j * ctx, ids + order[i + j].i * ctx, ctx * sizeof *batch);
+        tokens_batch(c, batch, k, feat);
+        for (size_t j = 0; j < k; j++)
+            memcpy(out + order[i + j].i * c->embed, feat + j * c->embed, c->embed * sizeof *feat);
+        if (on_progress && on_progress(ud, i + k, 0)) {
+            rc = seize_error(SEIZE_ECANCEL, "interrupted");
+            goto done;
+        }
+    }
+done:
+    free(order);
+    free(batch);
+    free(feat);
+    return rc;
+}
+
+// --- FLOP counts ------------------------------------------------------------------------------------
+
+static double blocks_flops(const seize_tower_config *t, double T)
+{
+    double d = t->width, mlp = t->mlp_dim;
+    double per = 2 * T * d * 3 * d       // q, k, v
+                 + 2 * 2 * T * T * d     // q·kᵀ and p·v over all heads
+                 + 2 * T * d * d         // out_proj
+                 + 2 * 2 * T * d * mlp;  // fc1, fc2
+    return per * t->layers;
+}
+
+double seize_clip_image_flops(const seize_model *m)
+{
+    const seize_model_config *c = seize_model_get_config(m);
+    double g = c->image_size / c->patch_size, np = g * g, p = c->patch_size;
+    double d = c->vision.width;
+    return 2 * np * 3 * p * p * d + blocks_flops(&c->vision, 1 + np) + 2 * d * c->embed_dim;
+}
+
+double seize_clip_text_flops(const seize_model *m, int n_tokens)
+{
+    const seize_model_config *c = seize_model_get_config(m);
+    return blocks_flops(&c->text, n_tokens) + 2.0 * c->text.width * c->embed_dim;
+}
+
+// --- OpenBLAS kernel advice -----------------------------------------------------------------------
+
+const char *seize_clip_blas_better_core(void)
+{
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    if (env && *env) return NULL;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512cd") ||
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return NULL;
+    const char *core = openblas_get_corename();
+    if (!core) return NULL;
+    if (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen") || !strcasecmp(core, "sandybridge") ||
+        !strcasecmp(core, "prescott") || !strcasecmp(core, "nehalem") || !strcasecmp(core, "core2"))
+        return "SkylakeX";
+#endif
+    return NULL;
+}

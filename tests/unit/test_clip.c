@@ -1,0 +1,461 @@
+// Unit tests for src/nn/clip*.c and the CPU backend: kernels against plain loops, the towers
+// against the golden features of both fixture models in both weight layouts, batching
+// invariance, id validation, and the list pipeline (order, skipped items, errors).
+#include "check.h"
+
+#include "nn/backend.h"
+#include "seize/clip.h"
+#include "seize/core.h"
+#include "seize/model.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+// --- helpers ---------------------------------------------------------------------------------------
+
+static float frand(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+// Golden comparison (fixtures/README.md): cosine ≥ 0.99999 per row and
+// max |diff| ≤ 1e-4 × max |expected|. Returns 0 when it holds, else prints and returns -1.
+static int compare_rows(const char *what, const float *got, const float *want, size_t n, size_t d)
+{
+    double amax = 0, dmax = 0, worst_cos = 1;
+    size_t worst_row = 0;
+    for (size_t i = 0; i < n * d; i++) {
+        if (fabs(want[i]) > amax) amax = fabs(want[i]);
+        if (fabs(got[i] - want[i]) > dmax) dmax = fabs(got[i] - want[i]);
+    }
+    for (size_t r = 0; r < n; r++) {
+        double ab = 0, aa = 0, bb = 0;
+        for (size_t j = 0; j < d; j++) {
+            ab += (double)got[r * d + j] * want[r * d + j];
+            aa += (double)got[r * d + j] * got[r * d + j];
+            bb += (double)want[r * d + j] * want[r * d + j];
+        }
+        double cs = ab / (sqrt(aa) * sqrt(bb) + 1e-30);
+        if (cs < worst_cos) {
+            worst_cos = cs;
+            worst_row = r;
+        }
+    }
+    int ok = worst_cos >= 0.99999 && dmax <= 1e-4 * amax;
+    fprintf(stderr, "  %s: worst cosine %.9f (row %zu), max|diff| %.3g (limit %.3g)%s\n", what,
+            worst_cos, worst_row, dmax, 1e-4 * amax, ok ? "" : "  <-- FAIL");
+    return ok ? 0 : -1;
+}
+
+// A folder in tmpdir with symlinks to one layout's files of a fixture model.
+static const char *layout_dir(const char *model, int hf)
+{
+    static char dir[4][512];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(dir[k], sizeof dir[k], "%s/%s.%s", tmpdir, model, hf ? "hf" : "oc");
+    mkdir(dir[k], 0755);
+    const char *files_hf[] = {"model.safetensors", "config.json", "vocab.json", "merges.txt"};
+    const char *files_oc[] = {"open_clip_model.safetensors", "open_clip_config.json", "vocab.json",
+                              "merges.txt"};
+    for (int i = 0; i < 4; i++) {
+        const char *f = hf ? files_hf[i] : files_oc[i];
+        char src[1024], dst[1024], rel[512];
+        snprintf(rel, sizeof rel, "models/%s/%s", model, f);
+        const char *p = check_fixture_path(rel);
+        if (p[0] == '/')
+            snprintf(src, sizeof src, "%s", p);
+        else {
+            char cwd[512];
+            if (!getcwd(cwd, sizeof cwd)) return NULL;
+            snprintf(src, sizeof src, "%s/%s", cwd, p);
+        }
+        snprintf(dst, sizeof dst, "%s/%s", dir[k], f);
+        unlink(dst);
+        if (symlink(src, dst) != 0) return NULL;
+    }
+    return dir[k];
+}
+
+// The ids of fixtures/tokens.jsonl as (n, 77) int32.
+static int32_t *load_token_ids(size_t *n_out)
+{
+    json_t *arr = NULL;
+    if (seize_jsonl_load(check_fixture_path("tokens.jsonl"), &arr) < 0) return NULL;
+    size_t n = json_array_size(arr);
+    int32_t *ids = calloc(n * 77, sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(json_array_get(arr, i), "ids");
+        for (size_t t = 0; t < 77 && t < json_array_size(v); t++)
+            ids[i * 77 + t] = (int32_t)json_integer_value(json_array_get(v, t));
+    }
+    json_decref(arr);
+    *n_out = n;
+    return ids;
+}
+
+// --- kernels -------------------------------------------------------------------------------------
+
+static void test_activations_match_libm(void)
+{
+    enum { N = 4099 };
+    static float x[N], y[N];
+    double worst_exp = 0, worst_q = 0, worst_g = 0;
+    for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+    memcpy(y, x, sizeof x);
+    nn_cpu_exp(y, N);
+    for (int i = 0; i < N; i++) {
+        double r = exp((double)x[i]);
+        double e = fabs(y[i] - r) / r;
+        if (e > worst_exp) worst_exp = e;
+    }
+    memcpy(y, x, sizeof x);
+    nn_cpu_quick_gelu(y, N);
+    for (int i = 0; i < N; i++) {
+        double r = x[i] / (1.0 + exp(-1.702 * x[i]));
+        double e = fabs(y[i] - r) / (fabs(r) + 1e-3);
+        if (e > worst_q) worst_q = e;
+    }
+    memcpy(y, x, sizeof x);
+    nn_cpu_gelu(y, N);
+    for (int i = 0; i < N; i++) {
+        double r = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+        double e = fabs(y[i] - r) / (fabs(x[i]) + 1e-3); // erf is within 1.5e-7 absolute
+        if (e > worst_g) worst_g = e;
+    }
+    fprintf(stderr, "  exp rel %.3g, quick_gelu rel %.3g, gelu %.3g\n", worst_exp, worst_q, worst_g);
+    CHECK(worst_exp < 4e-7);
+    CHECK(worst_q < 1e-6);
+    CHECK(worst_g < 2e-7);
+    // extremes stay finite
+    float ext[3] = {-200.0f, 200.0f, 0.0f};
+    nn_cpu_quick_gelu(ext, 3);
+    CHECK(isfinite(ext[0]) && fabsf(ext[0]) < 1e-30f);
+    CHECK_NEAR(ext[1], 200.0, 1e-4);
+    CHECK_NEAR(ext[2], 0.0, 0.0);
+}
+
+// Backend attention and layer norm against straightforward loops.
+static void test_backend_ops_match_loops(void)
+{
+    nn_backend *be = NULL;
+    CHECK_EQ(nn_backend_cpu_new(2, &be), 0);
+    const nn_backend_ops *o = be->ops;
+    enum { NS = 3, T = 7, H = 3, DH = 13, D = H * DH };
+    CHECK_EQ(o->reserve(be, T), 0);
+    uint32_t seed = 7;
+    static float qkv[NS * T * 3 * D], qkv2[NS * T * 3 * D], bias[3][D], out[NS * T * D],
+        out1[NS * D], ref[NS * T * D];
+    for (size_t i = 0; i < sizeof qkv / sizeof *qkv; i++) qkv[i] = frand(&seed);
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < D; j++) bias[k][j] = frand(&seed) * 0.5f;
+    size_t q_rows[NS] = {0, 4, 6};
+    for (int causal = 0; causal < 2; causal++) {
+        // reference
+        for (int s = 0; s < NS; s++)
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < T; i++) {
+                    double sc[T], mx = -1e30, sum = 0;
+                    int nk = causal ? i + 1 : T;
+                    for (int j = 0; j < nk; j++) {
+                        double dot = 0;
+                        for (int e = 0; e < DH; e++) {
+                            int c = h * DH + e;
+                            dot += (qkv[(s * T + i) * 3 * D + c] + bias[0][c]) *
+                                   (qkv[(s * T + j) * 3 * D + D + c] + bias[1][c]);
+                        }
+                        sc[j] = dot / sqrt((double)DH);
+                        if (sc[j] > mx) mx = sc[j];
+                    }
+                    for (int j = 0; j < nk; j++) sum += (sc[j] = exp(sc[j] - mx));
+                    for (int e = 0; e < DH; e++) {
+                        int c = h * DH + e;
+                        double acc = 0;
+                        for (int j = 0; j < nk; j++)
+                            acc += sc[j] / sum * (qkv[(s * T + j) * 3 * D + 2 * D + c] + bias[2][c]);
+                        ref[(s * T + i) * D + c] = (float)acc;
+                    }
+                }
+        memcpy(qkv2, qkv, sizeof qkv);
+        o->attention(be, NS, T, H, DH, qkv2, bias[0], bias[1], bias[2], causal, NULL, out);
+        for (int i = 0; i < NS * T * D; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
+        memcpy(qkv2, qkv, sizeof qkv);
+        o->attention(be, NS, T, H, DH, qkv2, bias[0], bias[1], bias[2], causal, q_rows, out1);
+        for (int s = 0; s < NS; s++)
+            for (int c = 0; c < D; c++)
+                CHECK_NEAR(out1[s * D + c], ref[(s * T + q_rows[s]) * D + c], 1e-5);
+    }
+    // layer norm with a fused bias, in place and out of place, odd width
+    enum { R = 5, W = 37 };
+    static float x[R * W], x2[R * W], y[R * W], g[W], b[W], add[W];
+    for (int i = 0; i < R * W; i++) x[i] = frand(&seed) * 3 + 1;
+    for (int j = 0; j < W; j++) {
+        g[j] = frand(&seed);
+        b[j] = frand(&seed);
+        add[j] = frand(&seed);
+    }
+    memcpy(x2, x, sizeof x);
+    o->layernorm(be, R, W, x2, W, add, g, b, 1e-5f, y, W);
+    for (int r = 0; r < R; r++) {
+        double m = 0, v = 0;
+        for (int j = 0; j < W; j++) m += x[r * W + j] + add[j];
+        m /= W;
+        for (int j = 0; j < W; j++) v += (x[r * W + j] + add[j] - m) * (x[r * W + j] + add[j] - m);
+        v /= W;
+        for (int j = 0; j < W; j++) {
+            CHECK_NEAR(x2[r * W + j], x[r * W + j] + add[j], 1e-6);
+            double want = (x[r * W + j] + add[j] - m) / sqrt(v + 1e-5) * g[j] + b[j];
+            CHECK_NEAR(y[r * W + j], want, 1e-5);
+        }
+    }
+    // linear with bias and beta = 1
+    enum { M = 9, K = 11, N = 6 };
+    static float a[M * K], w[N * K], bb[N], yy[M * N], y0[M * N];
+    for (int i = 0; i < M * K; i++) a[i] = frand(&seed);
+    for (int i = 0; i < N * K; i++) w[i] = frand(&seed);
+    for (int i = 0; i < N; i++) bb[i] = frand(&seed);
+    for (int i = 0; i < M * N; i++) y0[i] = yy[i] = frand(&seed);
+    o->linear(be, M, N, K, a, K, w, bb, 1.0f, yy, N);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = y0[i * N + j] + bb[j];
+            for (int k = 0; k < K; k++) acc += (double)a[i * K + k] * w[j * K + k];
+            CHECK_NEAR(yy[i * N + j], acc, 1e-5);
+        }
+    o->free(be);
+}
+
+// --- the towers against the golden features ------------------------------------------------------
+
+static void check_model(const char *model, int hf)
+{
+    const char *dir = layout_dir(model, hf);
+    CHECK(dir != NULL);
+    seize_model *m = NULL;
+    int rc = seize_model_load(dir, &m);
+    CHECK_MSG(rc == 0, "%s", seize_errmsg());
+    CHECK_STREQ(seize_model_layout(m), hf ? "hf" : "open_clip");
+    seize_clip *c = NULL;
+    // batch 5: 12 images and 73 texts go through full and partial batches
+    CHECK_EQ(seize_clip_new(m, 5, 2, &c), 0);
+    size_t E = seize_clip_embed_dim(c);
+    char rel[256];
+
+    seize_npy *px = NULL, *want = NULL;
+    CHECK_EQ(seize_npy_load(check_fixture_path("preprocess_targetpad.npy"), &px), 0);
+    snprintf(rel, sizeof rel, "models/%s/expected_image_features.npy", model);
+    CHECK_EQ(seize_npy_load(check_fixture_path(rel), &want), 0);
+    size_t n = px->shape[0];
+    CHECK_EQ(want->shape[0], n);
+    CHECK_EQ(want->shape[1], E);
+    float *got = calloc(n * E, sizeof *got);
+    CHECK_EQ(seize_clip_encode_images(c, seize_npy_f32(px), n, got), 0);
+    char what[256];
+    snprintf(what, sizeof what, "%s %s images", model, hf ? "hf" : "open_clip");
+    int img_ok = compare_rows(what, got, seize_npy_f32(want), n, E);
+    free(got);
+    seize_npy_free(px);
+    seize_npy_free(want);
+
+    size_t nt = 0;
+    int32_t *ids = load_token_ids(&nt);
+    snprintf(rel, sizeof rel, "models/%s/expected_text_features.npy", model);
+    CHECK_EQ(seize_npy_load(check_fixture_path(rel), &want), 0);
+    CHECK_EQ(want->shape[0], nt);
+    float *tg = calloc(nt * E, sizeof *tg), *tl = calloc(nt * E, sizeof *tl);
+    CHECK_EQ(seize_clip_encode_tokens(c, ids, nt, tg), 0);
+    CHECK_EQ(seize_clip_encode_token_list(c, ids, nt, tl, NULL, NULL), 0);
+    snprintf(what, sizeof what, "%s %s texts", model, hf ? "hf" : "open_clip");
+    int txt_ok = compare_rows(what, tg, seize_npy_f32(want), nt, E);
+    snprintf(what, sizeof what, "%s %s texts (length-sorted list)", model, hf ? "hf" : "open_clip");
+    int lst_ok = compare_rows(what, tl, seize_npy_f32(want), nt, E);
+    free(tg);
+    free(tl);
+    free(ids);
+    seize_npy_free(want);
+    seize_clip_free(c);
+    seize_model_free(m);
+    CHECK(img_ok == 0);
+    CHECK(txt_ok == 0);
+    CHECK(lst_ok == 0);
+}
+
+static void test_tiny_openai_open_clip(void)
+{
+    NEED_FIXTURES();
+    check_model("tiny-openai", 0);
+}
+static void test_tiny_openai_hf(void)
+{
+    NEED_FIXTURES();
+    check_model("tiny-openai", 1);
+}
+static void test_tiny_laion_open_clip(void)
+{
+    NEED_FIXTURES();
+    check_model("tiny-laion", 0);
+}
+static void test_tiny_laion_hf(void)
+{
+    NEED_FIXTURES();
+    check_model("tiny-laion", 1);
+}
+
+// A text alone gives the same embedding as inside a batch padded to a longer text, and
+// one thread gives what two give.
+static void test_batch_and_thread_invariance(void)
+{
+    NEED_FIXTURES();
+    seize_model *m = NULL;
+    CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 0), &m), 0);
+    seize_clip *c1 = NULL, *c8 = NULL;
+    CHECK_EQ(seize_clip_new(m, 1, 1, &c1), 0);
+    CHECK_EQ(seize_clip_new(m, 8, 2, &c8), 0);
+    size_t nt = 0, E = seize_clip_embed_dim(c1);
+    int32_t *ids = load_token_ids(&nt);
+    CHECK(nt >= 8);
+    float one[8 * 64], many[8 * 64];
+    CHECK(E <= 64);
+    for (int i = 0; i < 8; i++) CHECK_EQ(seize_clip_encode_tokens(c1, ids + i * 77, 1, one + i * E), 0);
+    CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), 0);
+    for (size_t i = 0; i < 8 * E; i++) CHECK_NEAR(one[i], many[i], 1e-5 * (1 + fabs(one[i])));
+    // bad ids are refused, naming the text and the position
+    ids[3 * 77 + 5] = 49408;
+    CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "text 3") != NULL);
+    CHECK(strstr(seize_errmsg(), "position 5") != NULL);
+    ids[3 * 77 + 5] = -1;
+    CHECK_EQ(seize_clip_encode_token_list(c8, ids, 8, many, NULL, NULL), SEIZE_EINVAL);
+    free(ids);
+    seize_clip_free(c1);
+    seize_clip_free(c8);
+    seize_model_free(m);
+}
+
+// --- the list pipeline ---------------------------------------------------------------------------
+
+typedef struct list_ud {
+    const float *pixels; // (12, 3, 224, 224)
+    size_t n_src;
+    size_t bad_seen[16], n_bad_seen;
+    size_t batches, next_first, last_done;
+    int order_ok;
+} list_ud;
+
+// Item i is image i % 12; items 2 and 9 fail.
+static int load_item(void *ud, size_t i, float *px)
+{
+    list_ud *u = ud;
+    if (i == 2 || i == 9) return seize_error(SEIZE_EFORMAT, "cannot decode 'item%zu.jpg': broken", i);
+    memcpy(px, u->pixels + (i % u->n_src) * 3 * 224 * 224, 3 * 224 * 224 * sizeof *px);
+    return 0;
+}
+
+static void on_bad(void *ud, size_t i, int code, const char *msg)
+{
+    list_ud *u = ud;
+    char want[64];
+    snprintf(want, sizeof want, "'item%zu.jpg'", i);
+    if (code == SEIZE_EFORMAT && strstr(msg, want) && u->n_bad_seen < 16) u->bad_seen[u->n_bad_seen++] = i;
+}
+
+static int on_batch(void *ud, size_t first, size_t n, const float *rows, const uint8_t *ok)
+{
+    list_ud *u = ud;
+    if (first != u->next_first) u->order_ok = 0;
+    u->next_first = first + n;
+    u->batches++;
+    return 0;
+}
+
+static int on_progress(void *ud, size_t done, size_t n_bad)
+{
+    ((list_ud *)ud)->last_done = done;
+    return 0;
+}
+
+static void test_image_list_pipeline(void)
+{
+    NEED_FIXTURES();
+    seize_model *m = NULL;
+    CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 1), &m), 0);
+    seize_clip *c = NULL;
+    CHECK_EQ(seize_clip_new(m, 4, 2, &c), 0);
+    size_t E = seize_clip_embed_dim(c);
+    seize_npy *px = NULL;
+    CHECK_EQ(seize_npy_load(check_fixture_path("preprocess_targetpad.npy"), &px), 0);
+    const float *pix = seize_npy_f32(px);
+    enum { N = 14 };
+    float *direct = calloc(12 * E, sizeof(float)), *out = calloc(N * E, sizeof(float));
+    uint8_t ok[N];
+    CHECK_EQ(seize_clip_encode_images(c, pix, 12, direct), 0);
+
+    list_ud u = {.pixels = pix, .n_src = 12, .order_ok = 1};
+    seize_clip_list_opts o = {.skip_bad = 1, .on_bad = on_bad, .on_batch = on_batch,
+                              .on_progress = on_progress, .ud = &u};
+    size_t n_bad = 0;
+    CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o, out, ok, &n_bad), 0);
+    CHECK_EQ(n_bad, 2);
+    CHECK_EQ(u.n_bad_seen, 2);
+    CHECK_EQ(u.bad_seen[0], 2);
+    CHECK_EQ(u.bad_seen[1], 9);
+    CHECK_EQ(u.batches, 4); // 14 items in batches of 4
+    CHECK(u.order_ok);
+    CHECK_EQ(u.last_done, N);
+    for (size_t i = 0; i < N; i++) {
+        CHECK_EQ(ok[i], (i != 2 && i != 9));
+        for (size_t j = 0; j < E; j++) {
+            float want = ok[i] ? direct[(i % 12) * E + j] : 0.0f;
+            CHECK_NEAR(out[i * E + j], want, 1e-5 * (1 + fabs(want)));
+        }
+    }
+    // without skip_bad the first failure stops the list with the loader's message
+    list_ud u2 = {.pixels = pix, .n_src = 12, .order_ok = 1};
+    seize_clip_list_opts o2 = {.ud = &u2};
+    CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o2, out, NULL, NULL), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "'item2.jpg'") != NULL);
+    free(direct);
+    free(out);
+    seize_npy_free(px);
+    seize_clip_free(c);
+    seize_model_free(m);
+}
+
+static void test_flops_and_bad_args(void)
+{
+    NEED_FIXTURES();
+    seize_model *m = NULL;
+    CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 0), &m), 0);
+    // tiny-openai vision: 49 patches of 3·32·32, width 64, 2 layers, mlp 256, T = 50, embed 32
+    double T = 50, d = 64, mlp = 256;
+    double want = 2 * 49 * 3072 * d + 2 * (2 * T * d * 3 * d + 4 * T * T * d + 2 * T * d * d + 4 * T * d * mlp) +
+                  2 * d * 32;
+    CHECK_NEAR(seize_clip_image_flops(m), want, 1);
+    seize_clip *c = NULL;
+    CHECK_EQ(seize_clip_new(m, 0, 1, &c), SEIZE_EINVAL);
+    CHECK(c == NULL);
+    seize_model_free(m);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-clip-XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    RUN(test_activations_match_libm);
+    RUN(test_backend_ops_match_loops);
+    RUN(test_tiny_openai_open_clip);
+    RUN(test_tiny_openai_hf);
+    RUN(test_tiny_laion_open_clip);
+    RUN(test_tiny_laion_hf);
+    RUN(test_batch_and_thread_invariance);
+    RUN(test_image_list_pipeline);
+    RUN(test_flops_and_bad_args);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    return check_summary("clip");
+}
