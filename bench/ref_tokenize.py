@@ -16,6 +16,7 @@ Input: JSON Lines, each line a JSON string. Output: one line per text, the `cont
 separated by spaces (or, with --clean, the cleaned text as a JSON string).
 """
 import argparse
+import array
 import html
 import html.entities
 import json
@@ -199,17 +200,21 @@ class Tokenizer:
         self.eot = self.encoder["<|endoftext|>"]
         self.special = {"<start_of_text>": self.sot, "<end_of_text>": self.eot}
         self.cache = {}
-        allc = "".join(map(chr, range(0x110000)))
+        codes = array.array("I", range(0xD800))
+        codes.extend(range(0xE000, 0x110000))
+        allc = codes.tobytes().decode("utf-32-le")  # every scalar value, quickly
         letters = "".join(filter(str.isalpha, allc))
         numbers = "".join(c for c in filter(str.isnumeric, allc) if not c.isalpha())
         # The `regex` module compiles the one-property sets [\p{L}] and [\p{N}] to plain
         # property tests, but matches the set [^\s\p{L}\p{N}] ignoring case: a character whose
         # other case is a letter, number or space (U+0345) matches no alternative at all.
         # Python's `re` would case-expand all three sets, hence the case-sensitive groups.
-        odd = "".join(c for c in allc if (c.upper() != c or c.lower() != c) and not c.isalpha()
-                      and not c.isnumeric() and not c.isspace()
-                      and any(len(v) == 1 and (v.isalpha() or v.isnumeric() or v.isspace())
-                              for v in (c.upper(), c.lower(), c.title())))
+        cased = set(filter(str.islower, allc)) | set(filter(str.isupper, allc)) | \
+            set(filter(str.istitle, allc))
+        odd = "".join(sorted(c for c in cased if not c.isalpha() and not c.isnumeric()
+                             and not c.isspace()
+                             and any(len(v) == 1 and (v.isalpha() or v.isnumeric() or v.isspace())
+                                     for v in (c.upper(), c.lower(), c.title()))))
         L, N, X = _class(letters), _class(numbers), _class(odd)
         self.pat = re.compile("|".join(special_tokens) +
                               r"""|'s|'t|'re|'ve|'m|'ll|'d|(?-i:[%s]+)|(?-i:[%s])|(?-i:[^\s%s%s%s]+)"""

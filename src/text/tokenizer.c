@@ -7,10 +7,10 @@
 #include "text/text_internal.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <utf8proc.h>
 #include <zlib.h>
@@ -140,6 +140,23 @@ static void cache_insert(const seize_tokenizer *t, uint64_t h, const unsigned ch
 }
 
 // --- loading --------------------------------------------------------------------------------
+//
+// Loading is dominated by first touches of fresh memory (page faults), so the files are
+// mapped rather than copied, merges are applied straight from the mapped text, and the large
+// tables come from 2 MiB-aligned blocks that the kernel may back with huge pages.
+
+static void *big_alloc(size_t bytes)
+{
+    const size_t align = (size_t)2 << 20;
+    if (bytes > SIZE_MAX - align) return NULL;
+    size_t size = (bytes + align - 1) & ~(align - 1);
+    void *p = NULL;
+    if (posix_memalign(&p, align, size) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE); // advice only; failure is harmless
+#endif
+    return p;
+}
 
 // open_clip's bytes_to_unicode(): printable bytes map to themselves, the others to U+0100 on.
 // order[k] is the byte whose symbol is the k-th vocabulary entry.
@@ -163,23 +180,24 @@ static void byte_alphabet(uint32_t cp[256], int order[256])
 }
 
 // A string -> id map used while loading (keys are borrowed).
+struct strslot {
+    const char *key;
+    uint32_t len;
+    int32_t id;
+};
 struct strmap {
-    struct strslot {
-        const char *key;
-        size_t len;
-        int32_t id;
-    } *slots;
-    size_t mask, n;
+    struct strslot *slots;
+    size_t mask;
 };
 
 static int strmap_init(struct strmap *m, size_t n)
 {
     size_t cap = 1024;
     while (cap < 2 * n + 1) cap *= 2;
-    m->slots = seize_calloc(cap, sizeof *m->slots);
-    if (!m->slots) return SEIZE_ENOMEM;
+    m->slots = big_alloc(cap * sizeof *m->slots);
+    if (!m->slots) return seize_error(SEIZE_ENOMEM, "out of memory");
+    memset(m->slots, 0, cap * sizeof *m->slots);
     m->mask = cap - 1;
-    m->n = 0;
     return 0;
 }
 
@@ -199,15 +217,12 @@ static int strmap_get(const struct strmap *m, const char *key, size_t len)
     return s->key ? s->id : -1;
 }
 
-// Sets (later assignments win, as in a Python dict). The map never exceeds half full.
+// Sets (later assignments win, as in a Python dict). Callers size the map for their keys.
 static void strmap_set(struct strmap *m, const char *key, size_t len, int32_t id)
 {
     struct strslot *s = strmap_find(m, key, len);
-    if (!s->key) {
-        s->key = key;
-        s->len = len;
-        m->n++;
-    }
+    s->key = key;
+    s->len = (uint32_t)len;
     s->id = id;
 }
 
@@ -215,8 +230,8 @@ static int pairs_init(seize_tokenizer *t, size_t n)
 {
     size_t cap = 1024;
     while (cap < 2 * n + 1) cap *= 2;
-    t->pairs = seize_malloc(cap, sizeof *t->pairs);
-    if (!t->pairs) return SEIZE_ENOMEM;
+    t->pairs = big_alloc(cap * sizeof *t->pairs);
+    if (!t->pairs) return seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t i = 0; i < cap; i++) t->pairs[i].key = PAIR_EMPTY;
     t->pair_mask = cap - 1;
     return 0;
@@ -232,98 +247,85 @@ static void pairs_set(seize_tokenizer *t, int32_t a, int32_t b, int32_t rank, in
     t->pairs[i].merged = merged;
 }
 
-// One merges line split on whitespace; 0 when it is exactly two symbols.
-static int split_merge(char *line, size_t len, char **a, size_t *na, char **b, size_t *nb)
+// Lines of a text, as Python's text.split('\n') gives them.
+struct lines {
+    const char *p, *end;
+    int done;
+};
+
+static int next_line(struct lines *it, const char **s, size_t *len)
 {
-    char *parts[3];
-    size_t lens[3];
+    if (it->done) return 0;
+    const char *nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
+    *s = it->p;
+    if (!nl) {
+        *len = (size_t)(it->end - it->p);
+        it->done = 1;
+    } else {
+        *len = (size_t)(nl - it->p);
+        it->p = nl + 1;
+    }
+    return 1;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+// One merges line split on whitespace (Python's str.split()); -1 unless exactly two symbols.
+static int split_merge(const char *s, size_t len, const char **a, size_t *na, const char **b,
+                       size_t *nb)
+{
+    const char *part[2];
+    size_t plen[2];
     int k = 0;
     size_t i = 0;
-    while (i < len) {
-        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' ||
-                           line[i] == '\v' || line[i] == '\f'))
-            i++;
+    for (;;) {
+        while (i < len && is_blank(s[i])) i++;
         if (i >= len) break;
-        size_t s = i;
-        while (i < len && !(line[i] == ' ' || line[i] == '\t' || line[i] == '\r' ||
-                            line[i] == '\v' || line[i] == '\f'))
-            i++;
-        if (k == 3) return -1;
-        parts[k] = line + s;
-        lens[k] = i - s;
+        size_t start = i;
+        while (i < len && !is_blank(s[i])) i++;
+        if (k == 2) return -1;
+        part[k] = s + start;
+        plen[k] = i - start;
         k++;
     }
     if (k != 2) return -1;
-    *a = parts[0], *na = lens[0], *b = parts[1], *nb = lens[1];
+    *a = part[0], *na = plen[0], *b = part[1], *nb = plen[1];
     return 0;
 }
 
-struct merge_line {
-    char *a, *b;
+static int line_is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_blank(s[i])) return 0;
+    return 1;
+}
+
+// Registers one merge: rank `rank`, merged symbol = the vocabulary id of the two joined.
+static int add_merge(seize_tokenizer *t, const struct strmap *vocab, const char *s, size_t len,
+                     int32_t rank, const char *path, size_t lineno)
+{
+    const char *a, *b;
     size_t na, nb;
-    size_t line; // 1-based line number in the file, for messages
-};
-
-// Splits the text of a merges file into merge_lines (pointing into `text`). `first`/`limit`
-// select lines by 0-based index ([first, first+limit), limit 0 = all); empty lines are skipped
-// only when `skip_empty`.
-static int parse_merges(char *text, size_t len, const char *path, size_t first, size_t limit,
-                        int skip_empty, struct merge_line **out, size_t *n_out)
-{
-    size_t n_lines = 1;
-    for (size_t i = 0; i < len; i++) n_lines += text[i] == '\n';
-    struct merge_line *m = seize_malloc(n_lines, sizeof *m);
-    if (!m) return SEIZE_ENOMEM;
-    size_t n = 0, idx = 0, i = 0;
-    while (i <= len) {
-        size_t j = i;
-        while (j < len && text[j] != '\n') j++;
-        if (j == len && i == len && idx > 0) break; // text ended with '\n'
-        if (idx >= first && (limit == 0 || idx < first + limit)) {
-            size_t l = j - i;
-            int blank = 1;
-            for (size_t q = i; q < j; q++)
-                if (!(text[q] == ' ' || text[q] == '\t' || text[q] == '\r')) blank = 0;
-            if (!(blank && skip_empty)) {
-                struct merge_line *ml = &m[n];
-                if (split_merge(text + i, l, &ml->a, &ml->na, &ml->b, &ml->nb) < 0) {
-                    free(m);
-                    return seize_error(SEIZE_EFORMAT,
-                                       "'%s' line %zu: expected two symbols separated by a space",
-                                       path, idx + 1);
-                }
-                ml->line = idx + 1;
-                n++;
-            }
-        }
-        idx++;
-        i = j + 1;
-    }
-    *out = m;
-    *n_out = n;
-    return 0;
-}
-
-// Registers the merges: ranks in file order, merged symbol = vocabulary id of "a" "b" joined.
-static int add_merges(seize_tokenizer *t, const struct strmap *vocab, struct merge_line *m,
-                      size_t n, const char *path)
-{
-    TRY(pairs_init(t, n));
+    if (split_merge(s, len, &a, &na, &b, &nb) < 0)
+        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: expected two symbols separated by a space",
+                           path, lineno);
     char buf[512];
-    for (size_t k = 0; k < n; k++) {
-        int32_t a = strmap_get(vocab, m[k].a, m[k].na), b = strmap_get(vocab, m[k].b, m[k].nb);
-        if (m[k].na + m[k].nb >= sizeof buf)
-            return seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, m[k].line);
-        memcpy(buf, m[k].a, m[k].na);
-        memcpy(buf + m[k].na, m[k].b, m[k].nb);
-        int32_t ab = strmap_get(vocab, buf, m[k].na + m[k].nb);
-        if (a < 0 || b < 0 || ab < 0)
-            return seize_error(SEIZE_EFORMAT, "'%s' line %zu: '%.*s' is not in the vocabulary",
-                               path, m[k].line, (int)(a < 0 ? m[k].na : b < 0 ? m[k].nb : m[k].na + m[k].nb),
-                               a < 0 ? m[k].a : b < 0 ? m[k].b : buf);
-        pairs_set(t, a, b, (int32_t)k, ab);
+    if (na + nb > sizeof buf)
+        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, lineno);
+    memcpy(buf, a, na);
+    memcpy(buf + na, b, nb);
+    int32_t ia = strmap_get(vocab, a, na), ib = strmap_get(vocab, b, nb);
+    int32_t iab = strmap_get(vocab, buf, na + nb);
+    if (ia < 0 || ib < 0 || iab < 0) {
+        const char *miss = ia < 0 ? a : ib < 0 ? b : buf;
+        size_t nmiss = ia < 0 ? na : ib < 0 ? nb : na + nb;
+        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: '%.*s' is not in the vocabulary", path,
+                           lineno, (int)nmiss, miss);
     }
-    t->n_merges = n;
+    pairs_set(t, ia, ib, rank, iab);
     return 0;
 }
 
@@ -347,47 +349,200 @@ static int byte_symbols(seize_tokenizer *t, const struct strmap *vocab, const ch
     return 0;
 }
 
+// --- vocab.json ---------------------------------------------------------------------------------
+//
+// A JSON object of token string -> integer id, parsed directly (a general JSON library costs
+// more than everything else in loading). Keys without escapes point into the mapped file;
+// decoded ones into an arena.
+
+struct vocab_entry {
+    const char *key;
+    uint32_t len;
+    int32_t id;
+};
+
+struct json_cursor {
+    const char *s, *end, *base, *path;
+    char *arena; // decoded keys; allocated at the first escape, as large as the file
+    size_t arena_n;
+};
+
+static int json_fail(const struct json_cursor *c, const char *what)
+{
+    size_t line = 1, col = 1;
+    for (const char *p = c->base; p < c->s && p < c->end; p++) {
+        if (*p == '\n') line++, col = 1;
+        else col++;
+    }
+    return seize_error(SEIZE_EFORMAT, "'%s' line %zu column %zu: %s", c->path, line, col, what);
+}
+
+static void json_ws(struct json_cursor *c)
+{
+    while (c->s < c->end && (*c->s == ' ' || *c->s == '\n' || *c->s == '\r' || *c->s == '\t'))
+        c->s++;
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+                : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+                : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+                                             : -1;
+        if (h < 0) return -1;
+        *v = *v << 4 | (uint32_t)h;
+    }
+    return 0;
+}
+
+// A string at c->s (on its opening quote). Decoding never makes a string longer than its
+// source, so an arena as large as the file always has room.
+static int json_key(struct json_cursor *c, const char **key, size_t *len)
+{
+    if (c->s >= c->end || *c->s != '"') return json_fail(c, "expected a string");
+    const char *p = ++c->s;
+    while (p < c->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
+    if (p < c->end && *p == '"') { // no escapes: point into the file
+        *key = c->s;
+        *len = (size_t)(p - c->s);
+        c->s = p + 1;
+        return 0;
+    }
+    if (!c->arena && !(c->arena = malloc((size_t)(c->end - c->base) + 1)))
+        return seize_error(SEIZE_ENOMEM, "out of memory");
+    char *o = c->arena + c->arena_n, *o0 = o;
+    memcpy(o, c->s, (size_t)(p - c->s));
+    o += p - c->s;
+    c->s = p;
+    for (;;) {
+        if (c->s >= c->end) return json_fail(c, "unterminated string");
+        unsigned char ch = (unsigned char)*c->s;
+        if (ch == '"') break;
+        if (ch < 0x20) return json_fail(c, "control character in a string");
+        if (ch != '\\') {
+            *o++ = (char)ch;
+            c->s++;
+            continue;
+        }
+        if (c->s + 1 >= c->end) return json_fail(c, "unterminated string");
+        char e = c->s[1];
+        const char *simple = e ? strchr("\"\\/bfnrt", e) : NULL;
+        if (simple) {
+            *o++ = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+            c->s += 2;
+            continue;
+        }
+        uint32_t cp, lo;
+        if (e != 'u' || c->end - c->s < 6 || hex4(c->s + 2, &cp) < 0)
+            return json_fail(c, "invalid escape in a string");
+        c->s += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (c->end - c->s < 6 || c->s[0] != '\\' || c->s[1] != 'u' ||
+                hex4(c->s + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+                return json_fail(c, "unpaired surrogate escape in a string");
+            c->s += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return json_fail(c, "unpaired surrogate escape in a string");
+        }
+        o += text_utf8_put(cp, (unsigned char *)o);
+    }
+    c->s++;
+    *key = o0;
+    *len = (size_t)(o - o0);
+    c->arena_n += *len;
+    return 0;
+}
+
+// Parses the object into v (room for `cap` entries: every entry takes at least 6 bytes).
+static int parse_vocab(struct json_cursor *c, struct vocab_entry *v, size_t cap, size_t *n_out)
+{
+    size_t n = 0;
+    json_ws(c);
+    if (c->s >= c->end || *c->s != '{') return json_fail(c, "expected a JSON object of token -> id");
+    c->s++;
+    json_ws(c);
+    if (c->s < c->end && *c->s == '}') {
+        c->s++;
+    } else {
+        for (;;) {
+            json_ws(c);
+            const char *key = NULL;
+            size_t len = 0;
+            TRY(json_key(c, &key, &len));
+            json_ws(c);
+            if (c->s >= c->end || *c->s != ':') return json_fail(c, "expected ':'");
+            c->s++;
+            json_ws(c);
+            long long id = 0;
+            const char *d = c->s;
+            while (c->s < c->end && *c->s >= '0' && *c->s <= '9' && id < INT32_MAX)
+                id = id * 10 + (*c->s++ - '0');
+            if (c->s == d || id >= INT32_MAX ||
+                (c->s < c->end && (*c->s == '.' || *c->s == 'e' || *c->s == 'E' ||
+                                   (*c->s >= '0' && *c->s <= '9'))))
+                return json_fail(c, "expected a non-negative integer id");
+            if (n == cap || len > UINT32_MAX) return json_fail(c, "too many entries");
+            v[n++] = (struct vocab_entry){key, (uint32_t)len, (int32_t)id};
+            json_ws(c);
+            if (c->s < c->end && *c->s == ',') {
+                c->s++;
+                continue;
+            }
+            if (c->s < c->end && *c->s == '}') {
+                c->s++;
+                break;
+            }
+            return json_fail(c, "expected ',' or '}'");
+        }
+    }
+    json_ws(c);
+    if (c->s != c->end) return json_fail(c, "unexpected data after the object");
+    *n_out = n;
+    return 0;
+}
+
 static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merges_path)
 {
-    json_t *root = NULL;
-    char *text = NULL;
+    seize_map jm = {0}, mm = {0};
+    struct json_cursor c = {0};
+    struct vocab_entry *v = NULL;
+    unsigned char *seen = NULL;
     struct strmap vocab = {0};
-    struct merge_line *m = NULL;
-    size_t n = 0, len = 0;
-    int rc = seize_json_load(vocab_path, &root);
+    size_t n_vocab = 0;
+    int rc = seize_map_open(vocab_path, &jm);
     if (rc < 0) goto done;
-    if (!json_is_object(root)) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s': expected a JSON object of token -> id", vocab_path);
+    c = (struct json_cursor){(const char *)jm.data, (const char *)jm.data + jm.size,
+                             (const char *)jm.data, vocab_path, NULL, 0};
+    size_t cap = jm.size / 6 + 1;
+    if (!(v = big_alloc(cap * sizeof *v))) {
+        rc = seize_error(SEIZE_ENOMEM, "out of memory");
         goto done;
     }
-    size_t n_vocab = json_object_size(root);
+    if ((rc = parse_vocab(&c, v, cap, &n_vocab)) < 0) goto done;
     if ((rc = strmap_init(&vocab, n_vocab)) < 0) goto done;
-    unsigned char *seen = seize_calloc(n_vocab ? n_vocab : 1, 1);
-    if (!seen) {
+    if (!(seen = seize_calloc(n_vocab ? n_vocab : 1, 1))) {
         rc = SEIZE_ENOMEM;
         goto done;
     }
-    const char *key;
-    json_t *val;
     int32_t max_id = -1;
-    json_object_foreach(root, key, val)
-    {
-        json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
-        if (id < 0 || (size_t)id >= n_vocab) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': id of '%s' is not an integer in [0, %zu)",
-                             vocab_path, key, n_vocab);
-            break;
+    for (size_t i = 0; i < n_vocab; i++) {
+        if ((size_t)v[i].id >= n_vocab) {
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s': id %d of '%.*s' is not below the number of entries (%zu)",
+                             vocab_path, v[i].id, (int)v[i].len, v[i].key, n_vocab);
+            goto done;
         }
-        if (seen[id]++) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': id %lld is used twice (again by '%s')",
-                             vocab_path, (long long)id, key);
-            break;
+        if (seen[v[i].id]++) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s': id %d is used twice (again by '%.*s')",
+                             vocab_path, v[i].id, (int)v[i].len, v[i].key);
+            goto done;
         }
-        strmap_set(&vocab, key, strlen(key), (int32_t)id);
-        if (id > max_id) max_id = (int32_t)id;
+        strmap_set(&vocab, v[i].key, v[i].len, v[i].id);
+        if (v[i].id > max_id) max_id = v[i].id;
     }
-    free(seen);
-    if (rc < 0) goto done;
     t->n_vocab = max_id + 1;
     t->sot = strmap_get(&vocab, "<|startoftext|>", 15);
     t->eot = strmap_get(&vocab, "<|endoftext|>", 13);
@@ -397,15 +552,32 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
         goto done;
     }
     if ((rc = byte_symbols(t, &vocab, vocab_path)) < 0) goto done;
-    if ((rc = seize_read_file(merges_path, &text, &len)) < 0) goto done;
-    size_t first = len >= 8 && memcmp(text, "#version", 8) == 0 ? 1 : 0;
-    if ((rc = parse_merges(text, len, merges_path, first, 0, 1, &m, &n)) < 0) goto done;
-    rc = add_merges(t, &vocab, m, n, merges_path);
+
+    // merges.txt: an optional "#version" line, then one merge per line (blank lines skipped)
+    if ((rc = seize_map_open(merges_path, &mm)) < 0) goto done;
+    const char *text = (const char *)mm.data;
+    size_t n_lines = 1;
+    for (const char *p = text; p && (p = memchr(p, '\n', (size_t)(text + mm.size - p))); p++)
+        n_lines++;
+    if ((rc = pairs_init(t, n_lines)) < 0) goto done;
+    struct lines it = {text, text + mm.size, mm.size == 0};
+    const char *s;
+    size_t len, lineno = 0;
+    int32_t rank = 0;
+    while (next_line(&it, &s, &len)) {
+        lineno++;
+        if (lineno == 1 && len >= 8 && memcmp(s, "#version", 8) == 0) continue;
+        if (line_is_blank(s, len)) continue;
+        if ((rc = add_merge(t, &vocab, s, len, rank++, merges_path, lineno)) < 0) goto done;
+    }
+    t->n_merges = (size_t)rank;
 done:
-    free(m);
-    free(text);
     free(vocab.slots);
-    json_decref(root);
+    free(seen);
+    free(v);
+    free(c.arena);
+    seize_map_close(&jm);
+    seize_map_close(&mm);
     return rc;
 }
 
@@ -414,26 +586,28 @@ static int read_gz(const char *path, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
+    errno = 0;
     gzFile gz = gzopen(path, "rb");
-    if (!gz) return seize_error(SEIZE_EIO, "cannot open '%s': %s", path, strerror(errno ? errno : ENOMEM));
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
+    if (!gz)
+        return seize_error(SEIZE_EIO, "cannot open '%s': %s", path,
+                           errno ? strerror(errno) : "out of memory");
+    size_t cap = (size_t)4 << 20, n = 0;
+    char *buf = big_alloc(cap);
     int rc = 0;
     for (;;) {
         if (!buf) {
             rc = seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
             break;
         }
-        if (cap - n < (1 << 16)) {
-            char *nb = cap > SIZE_MAX / 4 ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                rc = seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
-                break;
-            }
+        if (cap - n < ((size_t)1 << 16)) {
+            char *nb = cap > SIZE_MAX / 4 ? NULL : big_alloc(cap * 2);
+            if (nb) memcpy(nb, buf, n);
+            free(buf);
             buf = nb;
             cap *= 2;
+            continue;
         }
-        int got = gzread(gz, buf + n, (unsigned)(cap - n - 1));
+        int got = gzread(gz, buf + n, (unsigned)(cap - n - 1 > INT32_MAX ? INT32_MAX : cap - n - 1));
         if (got < 0) {
             int zerr;
             const char *msg = gzerror(gz, &zerr);
@@ -454,58 +628,76 @@ static int read_gz(const char *path, char **out, size_t *len)
     return 0;
 }
 
+// open_clip's SimpleTokenizer: merges = text.split('\n')[1:48895]; vocabulary = the byte
+// symbols, the byte symbols + "</w>", each merge joined, "<start_of_text>", "<end_of_text>".
 static int load_openclip(seize_tokenizer *t, const char *path)
 {
-    char *text = NULL, *strings = NULL;
-    struct merge_line *m = NULL;
+    char *text = NULL, *joined = NULL;
     struct strmap vocab = {0};
-    size_t n = 0, len = 0;
+    size_t len = 0;
     int rc = read_gz(path, &text, &len);
     if (rc < 0) goto done;
-    // merges = lines[1 : 48895]
-    if ((rc = parse_merges(text, len, path, 1, OPENCLIP_N_MERGES, 0, &m, &n)) < 0) goto done;
+    // the merge lines, and the room their joined strings need
+    struct lines it = {text, text + len, 0};
+    const char *s;
+    size_t l, idx = 0, n = 0, bytes = 256 * 2 * 8;
+    while (next_line(&it, &s, &l) && idx < 1 + OPENCLIP_N_MERGES)
+        if (idx++ >= 1) n++, bytes += l;
     if (n == 0) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s' has no merges (expected a version line, then one "
-                         "merge per line)", path);
+        rc = seize_error(SEIZE_EFORMAT,
+                         "'%s' has no merges (expected a version line, then one merge per line)",
+                         path);
         goto done;
     }
-    // vocab = byte symbols, byte symbols + "</w>", joined merges, <start_of_text>, <end_of_text>
-    size_t total = 512 + n + 2;
-    if ((rc = strmap_init(&vocab, total)) < 0) goto done;
-    size_t bytes = 256 * 2 * 8;
-    for (size_t k = 0; k < n; k++) bytes += m[k].na + m[k].nb;
-    strings = malloc(bytes);
-    if (!strings) {
-        rc = SEIZE_ENOMEM;
+    if ((rc = strmap_init(&vocab, 512 + n + 2)) < 0) goto done;
+    if (!(joined = malloc(bytes))) {
+        rc = seize_error(SEIZE_ENOMEM, "out of memory");
         goto done;
     }
     uint32_t cp[256];
     int order[256];
     byte_alphabet(cp, order);
-    char *w = strings;
+    char *w = joined;
     for (int pass = 0; pass < 2; pass++)
         for (int k = 0; k < 256; k++) {
-            int l = text_utf8_put(cp[order[k]], (unsigned char *)w);
-            if (pass) memcpy(w + l, "</w>", 4), l += 4;
-            strmap_set(&vocab, w, (size_t)l, pass * 256 + k);
-            w += l;
+            int nb = text_utf8_put(cp[order[k]], (unsigned char *)w);
+            if (pass) memcpy(w + nb, "</w>", 4), nb += 4;
+            strmap_set(&vocab, w, (size_t)nb, pass * 256 + k);
+            w += nb;
         }
-    for (size_t k = 0; k < n; k++) {
-        memcpy(w, m[k].a, m[k].na);
-        memcpy(w + m[k].na, m[k].b, m[k].nb);
-        strmap_set(&vocab, w, m[k].na + m[k].nb, (int32_t)(512 + k));
-        w += m[k].na + m[k].nb;
+    it = (struct lines){text, text + len, 0};
+    idx = 0;
+    size_t k = 0;
+    while (next_line(&it, &s, &l) && idx < 1 + OPENCLIP_N_MERGES) {
+        if (idx++ == 0) continue;
+        const char *a, *b;
+        size_t na, nb;
+        if (split_merge(s, l, &a, &na, &b, &nb) < 0) {
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s' line %zu: expected two symbols separated by a space", path, idx);
+            goto done;
+        }
+        memcpy(w, a, na);
+        memcpy(w + na, b, nb);
+        strmap_set(&vocab, w, na + nb, (int32_t)(512 + k++));
+        w += na + nb;
     }
     t->sot = (int32_t)(512 + n);
     t->eot = (int32_t)(512 + n + 1);
-    t->n_vocab = (int32_t)total;
+    t->n_vocab = (int32_t)(512 + n + 2);
     if ((rc = byte_symbols(t, &vocab, path)) < 0) goto done;
-    rc = add_merges(t, &vocab, m, n, path);
+    if ((rc = pairs_init(t, n)) < 0) goto done;
+    it = (struct lines){text, text + len, 0};
+    idx = 0;
+    while (next_line(&it, &s, &l) && idx < 1 + OPENCLIP_N_MERGES) {
+        if (idx++ == 0) continue;
+        if ((rc = add_merge(t, &vocab, s, l, (int32_t)(idx - 2), path, idx)) < 0) goto done;
+    }
+    t->n_merges = n;
 done:
-    free(m);
-    free(strings);
-    free(text);
     free(vocab.slots);
+    free(joined);
+    free(text);
     return rc;
 }
 
@@ -518,12 +710,13 @@ int seize_tokenizer_load(const char *model_dir, seize_tokenizer **out)
         return seize_error(SEIZE_EIO, "cannot open '%s': %s", model_dir, strerror(errno));
     seize_tokenizer *t = seize_calloc(1, sizeof *t);
     if (!t) return SEIZE_ENOMEM;
-    t->cache = seize_malloc((size_t)1 << CACHE_BITS, sizeof *t->cache);
+    size_t n_slots = (size_t)1 << CACHE_BITS;
+    t->cache = big_alloc(n_slots * sizeof *t->cache);
     if (!t->cache) {
         free(t);
-        return SEIZE_ENOMEM;
+        return seize_error(SEIZE_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < (size_t)1 << CACHE_BITS; i++) atomic_init(&t->cache[i], NULL);
+    for (size_t i = 0; i < n_slots; i++) atomic_init(&t->cache[i], NULL);
     atomic_init(&t->cache_count, 0);
     int rc;
     if (!S_ISDIR(st.st_mode)) {

@@ -1,0 +1,133 @@
+// bench_tokenize: texts/s of the CLIP tokenizer on the 12,000 edited captions of CIRCO test
+// (data/circo/test_with_seize_captions.json, key "multi_gpt-3.5_opt", 15 per query), one thread,
+// against the pure-Python reference (bench/ref_tokenize.py: open_clip's cleaning and BPE with
+// the standard library) run in the same benchmark on the same texts, start-up included. The
+// reference's ids must agree with ours on every text. Prints one line with the ratios.
+#include "seize/core.h"
+#include "seize/text.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PER_QUERY 15
+#define SECONDS 2.0
+
+static const char *env(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+int main(void)
+{
+    const char *fix = env("SEIZE_FIXTURES", "../shared/fixtures");
+    const char *data = env("SEIZE_DATA", "../shared/data");
+    const char *py = env("PYTHON", "/usr/bin/python3");
+    char model[4096], path[4096];
+    snprintf(model, sizeof model, "%s/models/tiny-openai", fix);
+    snprintf(path, sizeof path, "%s/circo/test_with_seize_captions.json", data);
+
+    json_t *root = NULL;
+    if (seize_json_load(path, &root) < 0 || !json_is_array(root)) {
+        printf("tokenize: skipped (%s)\n", root ? "not a JSON array" : seize_errmsg());
+        return 0;
+    }
+    size_t n = 0, cap = json_array_size(root) * PER_QUERY;
+    const char **texts = calloc(cap ? cap : 1, sizeof *texts);
+    size_t qi;
+    json_t *q;
+    json_array_foreach(root, qi, q)
+    {
+        json_t *caps = json_object_get(q, "multi_gpt-3.5_opt");
+        for (size_t k = 0; k < PER_QUERY && k < json_array_size(caps); k++)
+            if (json_is_string(json_array_get(caps, k)))
+                texts[n++] = json_string_value(json_array_get(caps, k));
+    }
+
+    // seize: load, then a pass with an empty word cache, then passes with a warm one.
+    double t0 = seize_now();
+    seize_tokenizer *tok;
+    if (seize_tokenizer_load(model, &tok) < 0) {
+        printf("tokenize: skipped (%s)\n", seize_errmsg());
+        return 0;
+    }
+    double t_load = seize_now() - t0;
+    int32_t *ids = malloc(n * SEIZE_CONTEXT * sizeof *ids);
+    t0 = seize_now();
+    if (seize_tokenizer_encode_batch(tok, texts, n, SEIZE_CONTEXT, ids) < 0) {
+        printf("tokenize: FAILED: %s\n", seize_errmsg());
+        return 1;
+    }
+    double t_cold = seize_now() - t0;
+    size_t done = 0;
+    double el;
+    t0 = seize_now();
+    do {
+        seize_tokenizer_encode_batch(tok, texts, n, SEIZE_CONTEXT, ids);
+        done += n;
+        el = seize_now() - t0;
+    } while (el < SECONDS);
+    double warm = (double)done / el;
+
+    // The Python reference, start-up included, on the same texts (JSON Lines in, ids out).
+    char dir[] = "/tmp/seize_bench_tok_XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    char in[600], out[600], cmd[16384];
+    snprintf(in, sizeof in, "%s/texts.jsonl", dir);
+    snprintf(out, sizeof out, "%s/ids.txt", dir);
+    FILE *fp = fopen(in, "w");
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_string(texts[i]);
+        char *line = json_dumps(s, JSON_ENCODE_ANY);
+        fprintf(fp, "%s\n", line);
+        free(line);
+        json_decref(s);
+    }
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "'%s' bench/ref_tokenize.py --vocab '%s/vocab.json' --merges '%s/merges.txt' < '%s' > '%s'",
+             py, model, model, in, out);
+    t0 = seize_now();
+    int rc = system(cmd);
+    double t_ref = seize_now() - t0;
+    size_t agree = 0, lines = 0;
+    fp = rc == 0 ? fopen(out, "r") : NULL;
+    if (fp) {
+        char buf[4096];
+        while (lines < n && fgets(buf, sizeof buf, fp)) {
+            const int32_t *row = ids + lines * SEIZE_CONTEXT;
+            char *p = buf;
+            int ok = 1;
+            for (int k = 0; k < SEIZE_CONTEXT; k++) {
+                char *end;
+                long v = strtol(p, &end, 10);
+                if (end == p || v != row[k]) ok = 0;
+                p = end;
+            }
+            agree += ok;
+            lines++;
+        }
+        fclose(fp);
+    }
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+
+    double ours_e2e = (double)n / (t_load + t_cold), ref = (double)n / t_ref;
+    if (rc != 0 || lines != n) {
+        printf("tokenize: %zu texts, seize %.0f texts/s warm; Python reference FAILED (%d)\n", n,
+               warm, rc);
+        return 1;
+    }
+    printf("tokenize: %zu CIRCO captions, 1 thread: seize load %.0f ms, cold pass %.0f texts/s, "
+           "warm %.0f texts/s; Python reference %.0f texts/s (start-up included), ids agree "
+           "%zu/%zu; ratio %.1fx (load+cold vs reference), %.1fx (warm vs reference)\n",
+           n, t_load * 1e3, (double)n / t_cold, warm, ref, agree, n, ours_e2e / ref, warm / ref);
+    free(ids);
+    free(texts);
+    seize_tokenizer_free(tok);
+    json_decref(root);
+    return agree == n ? 0 : 1;
+}
