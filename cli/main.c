@@ -18,6 +18,8 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
     {"tokenize", cmd_tokenize, "CLIP token ids of texts, one JSON array per line"},
     {"preprocess", cmd_preprocess, "decode and preprocess images to float32 [N,3,S,S] .npy"},
+    {"encode-images", cmd_encode_images, "CLIP image embeddings of images, float32 [N,embed] .npy"},
+    {"encode-texts", cmd_encode_texts, "CLIP text embeddings of texts, float32 [M,embed] .npy"},
     {"caption", cmd_caption, "caption images N times with a vision LLM (OpenAI-compatible API)"},
     {"reason", cmd_reason, "rewrite captions by relative texts with an LLM (SEIZE step 2)"},
     {"index", cmd_index, "build or import a gallery index (features.npy + names.txt + index.json)"},

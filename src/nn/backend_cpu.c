@@ -8,8 +8,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,124 +16,10 @@
 #define HAVE_AVX2 1
 #endif
 
-// --- a parallel-for pool ------------------------------------------------------------------------
-//
-// n_threads − 1 workers plus the calling thread; a loop hands out indices through an atomic
-// counter. Workers sleep on a condition variable between loops, so they never compete with
-// BLAS threads for the cores.
-
-typedef void (*loop_fn)(void *ctx, size_t i, int thread);
-
-typedef struct loop_pool {
-    int n_threads;
-    pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t start, done;
-    loop_fn fn;
-    void *ctx;
-    size_t n;
-    atomic_size_t next;
-    unsigned generation;
-    int n_busy, quit;
-} loop_pool;
-
-typedef struct loop_worker {
-    loop_pool *p;
-    int id;
-} loop_worker;
-
-static void loop_run(loop_pool *p, int thread)
-{
-    for (;;) {
-        size_t i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n) break;
-        p->fn(p->ctx, i, thread);
-    }
-}
-
-static void *loop_worker_main(void *arg)
-{
-    loop_worker *w = arg;
-    loop_pool *p = w->p;
-    int id = w->id;
-    pthread_mutex_lock(&p->mu);
-    unsigned seen = 0; // the generation before the first loop
-    for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
-        loop_run(p, id);
-        pthread_mutex_lock(&p->mu);
-        if (--p->n_busy == 0) pthread_cond_signal(&p->done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static void loop_pool_free(loop_pool *p, loop_worker *w)
-{
-    if (!p) return;
-    pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->start);
-    pthread_cond_destroy(&p->done);
-    free(p->threads);
-    free(w);
-}
-
-// Starts n_threads − 1 workers; w receives their (n_threads) argument blocks.
-static int loop_pool_init(loop_pool *p, int n_threads, loop_worker **w_out)
-{
-    memset(p, 0, sizeof *p);
-    p->n_threads = 1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->start, NULL);
-    pthread_cond_init(&p->done, NULL);
-    p->threads = seize_calloc((size_t)n_threads, sizeof *p->threads);
-    loop_worker *w = seize_calloc((size_t)n_threads, sizeof *w);
-    *w_out = w;
-    if (!p->threads || !w) return SEIZE_ENOMEM;
-    for (int i = 1; i < n_threads; i++) {
-        w[i].p = p;
-        w[i].id = i;
-        if (pthread_create(&p->threads[i], NULL, loop_worker_main, &w[i]) != 0)
-            return seize_error(SEIZE_ENOMEM, "cannot start thread %d", i);
-        p->n_threads = i + 1;
-    }
-    return 0;
-}
-
-static void loop_for(loop_pool *p, size_t n, loop_fn fn, void *ctx)
-{
-    if (p->n_threads == 1 || n <= 1) {
-        for (size_t i = 0; i < n; i++) fn(ctx, i, 0);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    atomic_store(&p->next, 0);
-    p->n_busy = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->mu);
-    loop_run(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->n_busy > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
 typedef struct cpu_backend {
     nn_backend base;
     int n_threads;
-    loop_pool pool;
-    loop_worker *workers;
+    seize_pool *pool;
     float *scores; // n_threads × max_T × max_T
     size_t max_T;
 } cpu_backend;
@@ -151,7 +35,7 @@ static void blas_threads(int n)
     if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
 }
 
-// Splits [0, n) into about 4 chunks per thread for loop_for.
+// Splits [0, n) into about 4 chunks per thread for seize_pool_for.
 static size_t n_chunks(const cpu_backend *c, size_t n)
 {
     size_t k = (size_t)c->n_threads * 4;
@@ -404,7 +288,7 @@ static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float 
                 w, (int)k, beta, y, (int)ldy);
     if (bias) {
         bias_ctx a = {m, n, ldy, y, bias, n_chunks(c, m)};
-        loop_for(&c->pool, a.n_chunk, bias_chunk, &a);
+        seize_pool_for(c->pool, a.n_chunk, bias_chunk, &a);
     }
 }
 
@@ -438,7 +322,7 @@ static void cpu_layernorm(nn_backend *b, size_t rows, size_t d, float *x, size_t
 {
     cpu_backend *c = cpu(b);
     ln_ctx a = {rows, d, ldx, ldy, n_chunks(c, rows), x, y, add, g, beta, eps};
-    loop_for(&c->pool, a.n_chunk, ln_chunk, &a);
+    seize_pool_for(c->pool, a.n_chunk, ln_chunk, &a);
 }
 
 // --- bias + activation ---------------------------------------------------------------------------
@@ -470,7 +354,7 @@ static void cpu_bias_act(nn_backend *b, size_t rows, size_t n, float *x, const f
 {
     cpu_backend *c = cpu(b);
     act_ctx a = {rows, n, n_chunks(c, rows), x, bias, act};
-    loop_for(&c->pool, a.n_chunk, act_chunk, &a);
+    seize_pool_for(c->pool, a.n_chunk, act_chunk, &a);
 }
 
 // --- attention -------------------------------------------------------------------------------------
@@ -543,7 +427,7 @@ static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int
     SEIZE_ASSERT(T <= c->max_T);
     attn_ctx a = {c, T, n_head, d_head, causal, qkv, out, q_b, k_b, v_b, q_rows};
     blas_threads(1);
-    loop_for(&c->pool, n_seq * (size_t)n_head, attn_item, &a);
+    seize_pool_for(c->pool, n_seq * (size_t)n_head, attn_item, &a);
 }
 
 // --- embeddings --------------------------------------------------------------------------------------
@@ -573,7 +457,7 @@ static void patch_item(void *ctx, size_t i, int thread)
 static void cpu_patchify(nn_backend *b, size_t n, int S, int p, const float *pixels, float *cols)
 {
     patch_ctx a = {S, p, pixels, cols};
-    loop_for(&cpu(b)->pool, n, patch_item, &a);
+    seize_pool_for(cpu(b)->pool, n, patch_item, &a);
 }
 
 typedef struct embed_ctx {
@@ -601,7 +485,7 @@ static void cpu_embed_patches(nn_backend *b, size_t n, size_t n_patch, size_t d,
                               float *x)
 {
     embed_ctx a = {n_patch, d, n_patch + 1, 0, patches, class_emb, pos, NULL, NULL, x};
-    loop_for(&cpu(b)->pool, n, embed_patch_item, &a);
+    seize_pool_for(cpu(b)->pool, n, embed_patch_item, &a);
 }
 
 static void embed_token_item(void *ctx, size_t i, int thread)
@@ -619,7 +503,7 @@ static void cpu_embed_tokens(nn_backend *b, size_t n, size_t T, size_t d, const 
                              size_t ld_ids, const float *tok_emb, const float *pos, float *x)
 {
     embed_ctx a = {0, d, T, ld_ids, NULL, NULL, pos, tok_emb, ids, x};
-    loop_for(&cpu(b)->pool, n, embed_token_item, &a);
+    seize_pool_for(cpu(b)->pool, n, embed_token_item, &a);
 }
 
 static void cpu_gather_rows(nn_backend *b, size_t n, size_t d, const float *x, size_t ldx,
@@ -634,7 +518,7 @@ static void cpu_free(nn_backend *b)
 {
     if (!b) return;
     cpu_backend *c = cpu(b);
-    loop_pool_free(&c->pool, c->workers);
+    seize_pool_free(c->pool);
     free(c->scores);
     free(c);
 }
@@ -666,9 +550,8 @@ int nn_backend_cpu_new(int n_threads, nn_backend **out)
     if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
     c->base.ops = &cpu_ops;
     c->n_threads = n_threads;
-    int rc = loop_pool_init(&c->pool, n_threads, &c->workers);
+    int rc = seize_pool_new(n_threads, &c->pool);
     if (rc < 0) {
-        loop_pool_free(&c->pool, c->workers);
         free(c);
         return rc;
     }
