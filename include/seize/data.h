@@ -111,7 +111,8 @@ typedef struct seize_captions {
 /* Reads captions in one of two formats, told apart by the first non-blank byte:
  *  '[' the authors' format: the annotation array with extra keys per query, by default
  *      "multi_caption_opt" (captions) and "multi_gpt-3.5_opt" (edits);
- *  '{' JSON Lines, one object per query: {"id": ..., "captions": [...], "edits": [...]}.
+ *  '{' JSON Lines, one object per query: {"id": ..., "captions": [...], "edited": [...]}
+ *      (the output of seize reason; "edits" is accepted for "edited").
  * Keys are configurable (NULL = the format's default). The id is taken from "id", "pairid" or
  * "query" when present. A key that is absent on a query gives zero items for it (a missing
  * captions key on every query is an error); items must be strings. */

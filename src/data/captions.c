@@ -65,7 +65,9 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
     if (rc < 0) return rc;
     if (!authors && (rc = seize_jsonl_load(path, &root)) < 0) return rc;
     const char *ck = captions_key ? captions_key : authors ? "multi_caption_opt" : "captions";
-    const char *ek = edits_key ? edits_key : authors ? "multi_gpt-3.5_opt" : "edits";
+    // JSON Lines: seize reason writes "edited"; "edits" is accepted too
+    const char *ek = edits_key ? edits_key : authors ? "multi_gpt-3.5_opt" : "edited";
+    const char *ek2 = edits_key || authors ? NULL : "edits";
     size_t n = json_array_size(root);
     seize_captions *c = seize_calloc(1, sizeof *c);
     rc = SEIZE_ENOMEM;
@@ -95,8 +97,9 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
         json_t *cv = json_object_get(o, ck);
         if (cv) any_caps++;
         if ((rc = string_list(cv, ck, path, i, &c->captions[i], &c->n_captions[i])) < 0) goto done;
-        if ((rc = string_list(json_object_get(o, ek), ek, path, i, &c->edits[i], &c->n_edits[i])) < 0)
-            goto done;
+        json_t *ev = json_object_get(o, ek);
+        if (!ev && ek2) ev = json_object_get(o, ek2);
+        if ((rc = string_list(ev, ek, path, i, &c->edits[i], &c->n_edits[i])) < 0) goto done;
     }
     if (n && !any_caps) {
         // a file of edits only (e.g. the output of seize reason) is fine when edits are present

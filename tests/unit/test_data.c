@@ -172,15 +172,19 @@ static void test_circo_gallery_and_jsonl(void)
 
     // our JSON Lines captions
     write_text(tmp("c.jsonl"), "{\"id\": 4, \"captions\": [\"a\", \"b\"], \"edits\": [\"A\"]}\n\n"
-                               "{\"id\": \"x\", \"captions\": \"one\"}\n");
+                               "{\"id\": \"x\", \"captions\": \"one\", \"edited\": [\"E1\", \"E2\"]}\n"
+                               "{\"captions\": [\"z\"]}\n");
     seize_captions *c = NULL;
     CHECK_EQ(seize_captions_load(tmp("c.jsonl"), NULL, NULL, &c), 0);
-    CHECK_EQ(c->n, 2);
+    CHECK_EQ(c->n, 3);
     CHECK_STREQ(c->ids[0], "4");
     CHECK_EQ(c->n_captions[0], 2);
-    CHECK_STREQ(c->edits[0][0], "A");
-    CHECK_EQ(c->n_edits[1], 0);
+    CHECK_STREQ(c->edits[0][0], "A"); // "edits" accepted for "edited"
+    CHECK_EQ(c->n_edits[1], 2);
+    CHECK_STREQ(c->edits[1][1], "E2");
     CHECK_STREQ(c->captions[1][0], "one");
+    CHECK(c->ids[2] == NULL);
+    CHECK_EQ(c->n_edits[2], 0);
     seize_captions_free(c);
     write_text(tmp("bad.jsonl"), "{\"captions\": [\"a\", 3]}\n");
     CHECK_EQ(seize_captions_load(tmp("bad.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
