@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "seize/core.h"
+#include "seize/data.h"
 #include "seize/net.h"
 
 #include <getopt.h>
@@ -27,8 +28,10 @@ static void usage(FILE *fp)
             "Input:\n"
             "  --input FILE          JSON Lines {\"id\", \"relative_text\", \"captions\": [...]} (other\n"
             "                        keys are kept), or with --dataset the benchmark annotation file\n"
-            "  --dataset NAME        circo (relative_caption, id), cirr (caption, pairid) or\n"
-            "                        fashioniq (captions[0] + JOIN + captions[1], id = position)\n"
+            "  --dataset NAME        read the annotation file with the benchmark's loader: circo\n"
+            "                        (relative_caption, id), cirr (caption, pairid, copied to id)\n"
+            "                        or fashioniq (captions[0] + JOIN + captions[1], kept as\n"
+            "                        relative_captions; id = position in the file)\n"
             "  --caption-key KEY     with --dataset: captions from this key of each record\n"
             "                        (default multi_caption_opt, as in test_with_seize_captions.json)\n"
             "  --captions FILE       with --dataset: captions from 'seize caption' output, matched\n"
@@ -175,17 +178,32 @@ typedef struct opts {
 static int load_queries(const opts *o, query **out, size_t *n_out)
 {
     json_t *arr = NULL;
-    int rc = o->dataset ? seize_json_load(o->input, &arr) : seize_jsonl_load(o->input, &arr);
-    if (rc < 0) return rc;
-    if (!json_is_array(arr)) {
-        json_decref(arr);
-        return seize_error(SEIZE_EFORMAT, "%s: expected a JSON array of queries", o->input);
+    seize_dataset *ds = NULL;
+    seize_ds_kind kind = SEIZE_DS_CIRCO;
+    int rc = 0;
+    if (o->dataset) {
+        // The benchmark's own loader gives the id, the relative text (FashionIQ joined as
+        // asked) and the reference image; the raw records supply the other keys.
+        seize_dataset_opts dopt = {0};
+        dopt.fiq_joiner = o->fiq_join ? o->fiq_join : "";
+        if ((rc = seize_ds_kind_parse(o->dataset, &kind)) < 0 ||
+            (rc = seize_dataset_load_ex(kind, o->input, &dopt, &ds)) < 0)
+            return rc;
+        rc = seize_json_load(o->input, &arr);
+        if (rc == 0 && json_array_size(arr) != ds->n)
+            rc = seize_error(SEIZE_EFORMAT, "%s: expected a JSON array of queries", o->input);
+    } else {
+        rc = seize_jsonl_load(o->input, &arr);
     }
-    int circo = o->dataset && !strcmp(o->dataset, "circo");
-    int cirr = o->dataset && !strcmp(o->dataset, "cirr");
-    int fiq = o->dataset && !strcmp(o->dataset, "fashioniq");
+    if (rc < 0) {
+        seize_dataset_free(ds);
+        json_decref(arr);
+        return rc;
+    }
+    int circo = ds && kind == SEIZE_DS_CIRCO;
     json_t *capmap = NULL;
     if (o->captions && (rc = load_caption_map(o->captions, circo, &capmap)) < 0) {
+        seize_dataset_free(ds);
         json_decref(arr);
         return rc;
     }
@@ -212,44 +230,21 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
             if (!t) rc = seize_error(SEIZE_EFORMAT, "%s: line %zu: missing \"relative_text\"",
                                      o->input, i + 1);
         } else {
-            const char *ref = NULL;
-            char refbuf[32];
-            if (circo) {
-                id = json_object_get(rec, "id");
-                const char *t = json_string_value(json_object_get(rec, "relative_caption"));
-                text = t ? seize_strdup(t) : NULL;
-                json_t *r = json_object_get(rec, "reference_img_id");
-                if (json_is_integer(r)) {
-                    snprintf(refbuf, sizeof refbuf, "%lld", (long long)json_integer_value(r));
-                    ref = refbuf;
-                } else {
-                    ref = json_string_value(r);
-                }
-            } else if (cirr) {
-                id = json_object_get(rec, "pairid");
-                const char *t = json_string_value(json_object_get(rec, "caption"));
-                text = t ? seize_strdup(t) : NULL;
-                ref = json_string_value(json_object_get(rec, "reference"));
-            } else if (fiq) {
-                json_t *cs = json_object_get(rec, "captions");
-                const char *a = json_string_value(json_array_get(cs, 0));
-                const char *b = json_string_value(json_array_get(cs, 1));
-                if (a && b) {
-                    const char *j = o->fiq_join ? o->fiq_join : "";
-                    size_t la = strlen(a), lj = strlen(j), lb = strlen(b);
-                    text = malloc(la + lj + lb + 1);
-                    if (text) {
-                        memcpy(text, a, la);
-                        memcpy(text + la, j, lj);
-                        memcpy(text + la + lj, b, lb + 1);
-                    }
-                }
+            const seize_query *dq = &ds->q[i];
+            const char *ref = dq->reference;
+            text = seize_strdup(dq->text);
+            if (kind == SEIZE_DS_FASHIONIQ) {
+                // No id in the file: the position. Its "captions" are the two relative
+                // captions: keep them as "relative_captions".
                 id = json_integer((json_int_t)i);
                 json_object_set_new(rec, "id", id);
-                ref = json_string_value(json_object_get(rec, "candidate"));
-                // FashionIQ records use "captions" for the two relative captions: keep them.
-                json_object_set(rec, "relative_captions", cs);
+                json_object_set(rec, "relative_captions", json_object_get(rec, "captions"));
                 json_object_del(rec, "captions");
+            } else if (kind == SEIZE_DS_CIRR) {
+                id = json_object_get(rec, "pairid"); // copied to "id", as JSON Lines inputs have
+                if (id && !json_object_get(rec, "id")) json_object_set(rec, "id", id);
+            } else {
+                id = json_object_get(rec, "id");
             }
             if (!text) {
                 rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no relative text", o->input, i + 1);
@@ -298,6 +293,7 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
     }
     json_decref(ids);
     json_decref(capmap);
+    seize_dataset_free(ds);
     json_decref(arr);
     if (rc < 0) {
         for (size_t k = 0; q && k < n; k++) {

@@ -99,6 +99,14 @@ fiq = json.load(open(f"{data}/fashioniq/cap.dress.val.json"))[:2]
 for i, q in enumerate(fiq):
     q["multi_caption_opt"] = [f"a dress number {i}", f"another dress {i}"]
 json.dump(fiq, open(f"{tmp}/fiq.json", "w"))
+cirr = json.load(open(f"{data}/cirr/cap.rc2.test1.json"))[:3]
+json.dump(cirr, open(f"{tmp}/cirr.json", "w"))
+with open(f"{tmp}/cirr_caps.jsonl", "w") as f, open(f"{tmp}/cirr_q.jsonl", "w") as g:
+    for q in cirr:
+        caps = [f"{q['reference']} seen {k}" for k in range(2)]
+        f.write(json.dumps({"image": f"imgs/{q['reference']}.png", "captions": caps}) + "\n")
+        g.write(json.dumps({"pairid": q["pairid"], "id": q["pairid"],
+                            "relative_text": q["caption"], "captions": caps}) + "\n")
 for join, name in (("", "fiq_q.jsonl"), (" and ", "fiq_and_q.jsonl")):
     with open(f"{tmp}/{name}", "w") as f:
         for i, q in enumerate(fiq):
@@ -115,6 +123,11 @@ EOF
   expect_status 0 seize reason --dataset fashioniq --input "$TMP/fiq.json" --fiq-join " and " \
     --out "$TMP/fiq_and_e.jsonl" --endpoint "$A_URL" --model m "${FAST[@]}"
   $CHK reason "$TMP/fiq_and_q.jsonl" "$TMP/fiq_and_e.jsonl" || fail "--fiq-join edits"
+  expect_status 0 seize reason --dataset cirr --input "$TMP/cirr.json" --captions "$TMP/cirr_caps.jsonl" \
+    --out "$TMP/cirr_e.jsonl" --endpoint "$A_URL" --model m "${FAST[@]}"
+  $CHK reason "$TMP/cirr_q.jsonl" "$TMP/cirr_e.jsonl" || fail "--dataset cirr --captions edits"
+  expect_status 1 seize reason --dataset cirr --input "$TMP/cirr.json" --captions "$TMP/fiq.json" \
+    --out "$TMP/cirr_e2.jsonl" --endpoint "$A_URL" --model m "${FAST[@]}"
   expect_status 1 seize reason --dataset cirr --input "$TMP/fiq.json" \
     --out "$TMP/cirr_e.jsonl" --endpoint "$A_URL" --model m "${FAST[@]}"
 else
