@@ -85,7 +85,10 @@ static volatile sig_atomic_t g_cancel;
 static void on_signal(int sig)
 {
     (void)sig;
+    static const char m1[] = "\nseize reason: stopping: waiting for the requests in flight "
+                             "(interrupt again to abandon them)\n";
     if (g_cancel < 2) g_cancel++;
+    if (g_cancel == 1 && write(STDERR_FILENO, m1, sizeof m1 - 1) < 0) g_cancel = 1;
 }
 
 static const char *caption_at(const query *q, size_t c)
