@@ -290,7 +290,8 @@ static int queue_item(run *R, size_t i, size_t missing)
         if (!r) return seize_error(SEIZE_ENOMEM, "out of memory");
         r->item = i;
         r->n = per;
-        r->sample = per == 1 ? it->next_sample++ : 0;
+        r->sample = it->next_sample; // seed offset; a request for n samples reserves n
+        it->next_sample += per;
         if (push_ready(R, r) < 0) {
             free(r);
             return SEIZE_ENOMEM;
@@ -398,6 +399,8 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
     seize_llm_batch *b = R->b;
     item *it = &b->items[r->item];
     size_t got = rep->n_texts < r->n ? rep->n_texts : r->n;
+    size_t room = it->n_out - json_array_size(it->texts);
+    if (got > room) got = room;
     json_t *texts = json_array();
     if (!texts) return SEIZE_ENOMEM;
     for (size_t k = 0; k < got; k++) json_array_append_new(texts, json_string(rep->texts[k]));
@@ -405,8 +408,6 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
         json_decref(texts);
         return 1;
     }
-    size_t room = it->n_out - json_array_size(it->texts);
-    if (got > room) got = room;
     for (size_t k = 0; k < got; k++) json_array_append(it->texts, json_array_get(texts, k));
     int item_done = json_array_size(it->texts) == it->n_out && !it->error;
     if (b->journal) {
@@ -446,7 +447,7 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
     b->st.prompt_tokens += rep->prompt_tokens;
     b->st.completion_tokens += rep->completion_tokens;
     b->st.replies_ok++;
-    if (got < r->n) {
+    if (rep->n_texts < r->n && got < r->n) {
         // The server gave fewer choices than asked: it ignores `n`.
         if (b->use_n < 0) b->use_n = 0;
         return queue_item(R, r->item, r->n - got);
