@@ -1,21 +1,59 @@
 // seize index import|build: create gallery index folders.
 #include "cli.h"
 
+#include "seize/clip.h"
+#include "seize/data.h"
+#include "seize/image.h"
 #include "seize/index.h"
+#include "seize/model.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *CMD = "index";
 
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: seize index import --features F.npy --names N.txt --out INDEX [--dtype f32|f16]\n"
+            "usage: seize index build --model DIR (--images FOLDER | --list FILE |\n"
+            "                         --dataset circo|cirr|fashioniq --gallery FILE) --out INDEX\n"
+            "                         [--root DIR] [--batch B] [--threads N] [--dtype f32|f16]\n"
+            "                         [--no-pad] [--restart] [-q]\n"
+            "       seize index import --features F.npy --names N.txt --out INDEX [--dtype f32|f16]\n"
             "\n"
             "An index is a folder with features.npy (L2-normalised rows), names.txt (one gallery\n"
             "name per line, same order) and index.json (model identity, preprocessing, dtype,\n"
             "count, failed images).\n"
+            "\n"
+            "build: encodes gallery images with a CLIP model (SEIZE preprocessing: TargetPad 1.25,\n"
+            "        bicubic resize, center crop). Images that cannot be read are skipped and listed\n"
+            "        in index.json with the reason (exit status 3). Interrupted (Ctrl-C, a crash),\n"
+            "        the same command resumes after the last completed batch: INDEX/build.partial\n"
+            "        holds the rows done and INDEX/build.progress.json the position, both synced\n"
+            "        after each batch; the final files are written atomically at the end.\n"
+            "  --model DIR       CLIP model folder (transformers or open_clip layout)\n"
+            "  --images FOLDER   every .jpg/.jpeg/.png in FOLDER (not recursive), sorted; the name\n"
+            "                    is the file name without its extension\n"
+            "  --list FILE       one image per line: PATH, or NAME<TAB>PATH; relative paths are\n"
+            "                    taken from --root (default: the list's folder); name defaults to\n"
+            "                    the file name without its extension\n"
+            "  --dataset D       with --gallery: a benchmark's gallery file (CIRCO: COCO\n"
+            "  --gallery FILE    image_info_unlabeled2017.json, names = image ids; CIRR:\n"
+            "                    split.rc2.<split>.json; FashionIQ: split.<cat>.<split>.json, images\n"
+            "                    <name>.png), paths under --root (default: the file's folder)\n"
+            "  --batch B         images per forward pass (default 16)\n"
+            "  --threads N       threads (default: all cores)\n"
+            "  --no-pad          plain CLIP preprocessing (no TargetPad)\n"
+            "  --restart         discard an unfinished build in INDEX instead of resuming it\n"
+            "  -q, --quiet       no progress display\n"
             "\n"
             "import: reads [n, dim] features (float32 or float16 .npy) and n names, normalises each\n"
             "        row and writes the index.\n"
@@ -64,13 +102,476 @@ static int index_import(int argc, char **argv)
     return EXIT_OK;
 }
 
+// --- index build
+
+typedef struct build_item {
+    char *name, *path;
+} build_item;
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void items_free(build_item *it, size_t n)
+{
+    for (size_t i = 0; it && i < n; i++) {
+        free(it[i].name);
+        free(it[i].path);
+    }
+    free(it);
+}
+
+// "dir/x.jpg" -> "x"
+static char *stem(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *e = strrchr(b, '.');
+    size_t n = e && e != b ? (size_t)(e - b) : strlen(b);
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, b, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+static char *join_root(const char *root, const char *p)
+{
+    if (p[0] == '/' || !root || !*root) return strdup(p);
+    return seize_path_join(root, p);
+}
+
+static char *dir_of(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    if (!b) return strdup(".");
+    char *s = strndup(path, (size_t)(b - path));
+    return s;
+}
+
+static int is_image_name(const char *n)
+{
+    const char *e = strrchr(n, '.');
+    if (!e) return 0;
+    char ext[8] = {0};
+    for (int i = 0; i < 7 && e[i + 1]; i++) ext[i] = (char)tolower((unsigned char)e[i + 1]);
+    return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int gather_folder(const char *dir, build_item **out, size_t *n_out)
+{
+    DIR *d = opendir(dir);
+    if (!d) return seize_error(SEIZE_EIO, "cannot open folder '%s': %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **t = realloc(names, cap * sizeof *t);
+            if (!t) break;
+            names = t;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    build_item *it = calloc(n ? n : 1, sizeof *it);
+    for (size_t i = 0; it && i < n; i++) {
+        it[i].path = seize_path_join(dir, names[i]);
+        it[i].name = stem(names[i]);
+        free(names[i]);
+    }
+    free(names);
+    if (!it) return seize_error(SEIZE_ENOMEM, "out of memory");
+    *out = it;
+    *n_out = n;
+    return 0;
+}
+
+static int gather_list(const char *list, const char *root, build_item **out, size_t *n_out)
+{
+    char **lines;
+    size_t n;
+    int rc = seize_read_lines(list, &lines, &n);
+    if (rc < 0) return rc;
+    char *base = root ? strdup(root) : dir_of(list);
+    build_item *it = calloc(n ? n : 1, sizeof *it);
+    size_t m = 0;
+    for (size_t i = 0; it && base && i < n; i++) {
+        char *l = lines[i];
+        if (!*l) continue;
+        char *tab = strchr(l, '\t');
+        if (tab) {
+            *tab = 0;
+            it[m].name = strdup(l);
+            it[m].path = join_root(base, tab + 1);
+        } else {
+            it[m].name = stem(l);
+            it[m].path = join_root(base, l);
+        }
+        m++;
+    }
+    seize_lines_free(lines, n);
+    free(base);
+    if (!it) return seize_error(SEIZE_ENOMEM, "out of memory");
+    *out = it;
+    *n_out = m;
+    return 0;
+}
+
+static int gather_dataset(const char *kind_name, const char *gallery, const char *root,
+                          build_item **out, size_t *n_out)
+{
+    seize_ds_kind kind;
+    int rc = seize_ds_kind_parse(kind_name, &kind);
+    if (rc < 0) return rc;
+    seize_gallery_list *g;
+    if ((rc = seize_gallery_list_load(kind, gallery, &g)) < 0) return rc;
+    char *base = root ? strdup(root) : dir_of(gallery);
+    build_item *it = calloc(g->n ? g->n : 1, sizeof *it);
+    for (size_t i = 0; it && base && i < g->n; i++) {
+        it[i].name = strdup(g->names[i]);
+        it[i].path = join_root(base, g->paths[i]);
+    }
+    size_t n = g->n;
+    seize_gallery_list_free(g);
+    free(base);
+    if (!it) return seize_error(SEIZE_ENOMEM, "out of memory");
+    *out = it;
+    *n_out = n;
+    return 0;
+}
+
+typedef struct build {
+    build_item *items;
+    size_t n, base, dim; // base: items done before this run
+    seize_preprocess_opts pre;
+    FILE *partial;
+    char *progress_path;
+    const char *model_sha, *list_sha;
+    json_t *failed; // [{"i", "name", "reason"}]
+    cli_progress *progress;
+} build;
+
+static int load_item(void *ud, size_t i, float *px)
+{
+    build *b = ud;
+    return seize_image_load_preprocess(b->items[b->base + i].path, &b->pre, px);
+}
+
+static void on_bad_item(void *ud, size_t i, int code, const char *msg)
+{
+    build *b = ud;
+    (void)code;
+    size_t k = b->base + i;
+    if (b->progress->enabled) fputc('\n', stderr);
+    fprintf(stderr, "seize index: skipped '%s': %s\n", b->items[k].name, msg);
+    json_array_append_new(b->failed, json_pack("{s:I, s:s, s:s}", "i", (json_int_t)k, "name",
+                                               b->items[k].name, "reason", msg));
+}
+
+static int write_progress(build *b, size_t done)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "model_sha256", b->model_sha,
+                          "list_sha256", b->list_sha, "count", (json_int_t)b->n, "dim",
+                          (json_int_t)b->dim, "done", (json_int_t)done, "failed", b->failed);
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!t) return seize_error(SEIZE_ENOMEM, "out of memory");
+    int rc = seize_write_file_atomic(b->progress_path, t, strlen(t));
+    free(t);
+    return rc;
+}
+
+static int on_batch_rows(void *ud, size_t first, size_t n, const float *rows, const uint8_t *ok)
+{
+    build *b = ud;
+    (void)ok;
+    // rows of failed items are zero; they are left out at the end by the failed list
+    if (fwrite(rows, sizeof(float) * b->dim, n, b->partial) != n || fflush(b->partial) != 0 ||
+        fsync(fileno(b->partial)) != 0)
+        return seize_error(SEIZE_EIO, "cannot write '%s.partial': %s", b->progress_path, strerror(errno));
+    return write_progress(b, b->base + first + n);
+}
+
+static int on_build_progress(void *ud, size_t done, size_t n_bad)
+{
+    build *b = ud;
+    cli_progress_update(b->progress, b->base + done, json_array_size(b->failed));
+    (void)n_bad;
+    return interrupted;
+}
+
+static char *list_hash(const build_item *it, size_t n)
+{
+    seize_sha256 s;
+    seize_sha256_init(&s);
+    for (size_t i = 0; i < n; i++) {
+        seize_sha256_update(&s, it[i].name, strlen(it[i].name) + 1);
+        seize_sha256_update(&s, it[i].path, strlen(it[i].path) + 1);
+    }
+    uint8_t d[32];
+    char *hex = malloc(65);
+    seize_sha256_final(&s, d);
+    if (hex) seize_sha256_hex(d, hex);
+    return hex;
+}
+
+static int index_build(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"images", required_argument, 0, 'I'},
+                                         {"list", required_argument, 0, 'l'},
+                                         {"dataset", required_argument, 0, 'D'},
+                                         {"gallery", required_argument, 0, 'g'},
+                                         {"root", required_argument, 0, 'R'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"batch", required_argument, 0, 'b'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"dtype", required_argument, 0, 'd'},
+                                         {"no-pad", no_argument, 0, 'P'},
+                                         {"restart", no_argument, 0, 'r'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model_dir = NULL, *images = NULL, *list = NULL, *dataset = NULL, *gallery = NULL,
+               *root = NULL, *out = NULL;
+    long batch = 16, threads = 0;
+    int no_pad = 0, restart = 0, quiet = 0, c;
+    seize_dtype dt = SEIZE_F32;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_dir = optarg; break;
+        case 'I': images = optarg; break;
+        case 'l': list = optarg; break;
+        case 'D': dataset = optarg; break;
+        case 'g': gallery = optarg; break;
+        case 'R': root = optarg; break;
+        case 'o': out = optarg; break;
+        case 'b':
+            if (cli_parse_int(optarg, 1, 4096, &batch) < 0) return cli_usage(CMD, "bad --batch '%s'", optarg);
+            break;
+        case 't':
+            if (cli_parse_int(optarg, 1, 1024, &threads) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            break;
+        case 'd':
+            if (parse_dtype(optarg, &dt) < 0) return cli_usage(CMD, "bad --dtype '%s' (f32 or f16)", optarg);
+            break;
+        case 'P': no_pad = 1; break;
+        case 'r': restart = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: return cli_usage(CMD, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!model_dir || !out) return cli_usage(CMD, "--model and --out are required");
+    if (!!images + !!list + !!gallery != 1)
+        return cli_usage(CMD, "give exactly one of --images, --list and --gallery");
+    if (!!dataset != !!gallery) return cli_usage(CMD, "--dataset and --gallery go together");
+
+    int rc = EXIT_FAIL;
+    build_item *items = NULL;
+    size_t n = 0;
+    seize_model *m = NULL;
+    seize_clip *clip = NULL;
+    char *partial_path = NULL, *progress_path = NULL, *list_sha = NULL;
+    json_t *prog = NULL, *failed = json_array();
+    FILE *pf = NULL;
+    float *feats = NULL;
+    seize_map map = {0};
+    const char **names = NULL, **fnames = NULL, **freasons = NULL;
+    cli_progress progress = {0};
+    char model_sha[65];
+    uint8_t digest[32];
+
+    int grc = images ? gather_folder(images, &items, &n)
+              : list ? gather_list(list, root, &items, &n)
+                     : gather_dataset(dataset, gallery, root, &items, &n);
+    if (grc < 0) goto lib_fail;
+    if (!n) {
+        rc = cli_fail(CMD, "no images to index");
+        goto done;
+    }
+    if (seize_model_load(model_dir, &m) < 0 ||
+        seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0)
+        goto lib_fail;
+    if (seize_sha256_file(seize_model_weights_path(m), digest) < 0) goto lib_fail;
+    seize_sha256_hex(digest, model_sha);
+    size_t dim = seize_clip_embed_dim(clip);
+    if (seize_mkdirs(out) < 0) goto lib_fail;
+    partial_path = seize_path_join(out, "build.partial");
+    progress_path = seize_path_join(out, "build.progress.json");
+    list_sha = list_hash(items, n);
+    if (!partial_path || !progress_path || !list_sha || !failed) goto oom;
+
+    // resume?
+    size_t done = 0;
+    if (!restart && seize_path_exists(progress_path)) {
+        if (seize_json_load(progress_path, &prog) < 0) goto lib_fail;
+        const char *ms = json_string_value(json_object_get(prog, "model_sha256"));
+        const char *ls = json_string_value(json_object_get(prog, "list_sha256"));
+        json_int_t pd = json_integer_value(json_object_get(prog, "done"));
+        if (!ms || !ls || strcmp(ms, model_sha) || strcmp(ls, list_sha) ||
+            json_integer_value(json_object_get(prog, "dim")) != (json_int_t)dim || pd < 0 ||
+            (size_t)pd > n) {
+            rc = cli_fail(CMD, "'%s' holds an unfinished build of another model or image list; "
+                               "use --restart to discard it", out);
+            goto done;
+        }
+        struct stat st;
+        size_t have = stat(partial_path, &st) == 0 ? (size_t)st.st_size / (dim * sizeof(float)) : 0;
+        done = (size_t)pd < have ? (size_t)pd : have;
+        json_t *f;
+        size_t i;
+        json_array_foreach(json_object_get(prog, "failed"), i, f) {
+            json_int_t k = json_integer_value(json_object_get(f, "i"));
+            if (k >= 0 && (size_t)k < done) json_array_append(failed, f);
+        }
+        if (truncate(partial_path, (off_t)(done * dim * sizeof(float))) != 0) {
+            rc = cli_fail(CMD, "cannot truncate '%s': %s", partial_path, strerror(errno));
+            goto done;
+        }
+        if (!quiet) fprintf(stderr, "seize index: resuming after %zu of %zu images\n", done, n);
+    } else {
+        FILE *t = fopen(partial_path, "wb");
+        if (!t) {
+            rc = cli_fail(CMD, "cannot create '%s': %s", partial_path, strerror(errno));
+            goto done;
+        }
+        fclose(t);
+    }
+    if (!(pf = fopen(partial_path, "ab"))) {
+        rc = cli_fail(CMD, "cannot open '%s': %s", partial_path, strerror(errno));
+        goto done;
+    }
+    build b = {.items = items, .n = n, .base = done, .dim = dim, .pre = seize_preprocess_default_opts(),
+               .partial = pf, .progress_path = progress_path, .model_sha = model_sha,
+               .list_sha = list_sha, .failed = failed, .progress = &progress};
+    b.pre.size = seize_clip_image_size(clip);
+    if (no_pad) b.pre.pad_ratio = 0;
+    if (write_progress(&b, done) < 0) goto lib_fail;
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    seize_clip_list_opts lo = {.skip_bad = 1, .on_bad = on_bad_item, .on_batch = on_batch_rows,
+                               .on_progress = on_build_progress, .ud = &b};
+    cli_progress_start(&progress, "index", n, quiet);
+    int lrc = n > done ? seize_clip_encode_image_list(clip, n - done, load_item, &lo, NULL, NULL, NULL) : 0;
+    cli_progress_end(&progress);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    fclose(pf);
+    pf = NULL;
+    if (lrc == SEIZE_ECANCEL || interrupted) {
+        rc = cli_fail(CMD, "interrupted; the finished batches are kept in '%s': run the same command again to resume",
+                      out);
+        goto done;
+    }
+    if (lrc < 0) goto lib_fail;
+
+    // final files: the rows that loaded, in list order
+    size_t n_fail = json_array_size(failed), n_ok = 0;
+    unsigned char *bad = calloc(n, 1);
+    fnames = calloc(n_fail ? n_fail : 1, sizeof *fnames);
+    freasons = calloc(n_fail ? n_fail : 1, sizeof *freasons);
+    if (!bad || !fnames || !freasons) {
+        free(bad);
+        goto oom;
+    }
+    for (size_t i = 0; i < n_fail; i++) {
+        json_t *f = json_array_get(failed, i);
+        json_int_t k = json_integer_value(json_object_get(f, "i"));
+        if (k >= 0 && (size_t)k < n) bad[k] = 1;
+        fnames[i] = json_string_value(json_object_get(f, "name"));
+        freasons[i] = json_string_value(json_object_get(f, "reason"));
+    }
+    if (seize_map_open(partial_path, &map) < 0) {
+        free(bad);
+        goto lib_fail;
+    }
+    if (map.size != n * dim * sizeof(float)) {
+        free(bad);
+        rc = cli_fail(CMD, "'%s' has %zu bytes, expected %zu", partial_path, map.size, n * dim * sizeof(float));
+        goto done;
+    }
+    feats = seize_malloc(n, dim * sizeof *feats);
+    names = calloc(n, sizeof *names);
+    if (!feats || !names) {
+        free(bad);
+        goto oom;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (bad[i]) continue;
+        memcpy(feats + n_ok * dim, map.data + i * dim * sizeof(float), dim * sizeof(float));
+        names[n_ok++] = items[i].name;
+    }
+    free(bad);
+    if (!n_ok) {
+        rc = cli_fail(CMD, "none of the %zu images could be encoded", n);
+        goto done;
+    }
+    char source[4200];
+    snprintf(source, sizeof source, "%s:%s", images ? "images" : list ? "list" : dataset,
+             images ? images : list ? list : gallery);
+    char pre[128];
+    snprintf(pre, sizeof pre, "%s resize %d bicubic antialias, center crop %d, CLIP mean/std",
+             no_pad ? "no pad," : "TargetPad 1.25,", b.pre.size, b.pre.size);
+    seize_index_meta meta = {.model_path = seize_model_weights_path(m), .model_sha256 = model_sha,
+                             .preprocess = pre, .source = source, .failed_names = fnames,
+                             .failed_reasons = freasons, .n_failed = n_fail};
+    if (seize_index_write(out, feats, n_ok, dim, names, dt, &meta) < 0) goto lib_fail;
+    unlink(partial_path);
+    unlink(progress_path);
+    if (!quiet)
+        fprintf(stderr, "seize index: %zu images indexed in %s%s%zu skipped\n", n_ok, out,
+                n_fail ? ", " : "", n_fail);
+    rc = n_fail ? EXIT_PARTIAL : EXIT_OK;
+    goto done;
+oom:
+    rc = cli_fail(CMD, "out of memory");
+    goto done;
+lib_fail:
+    rc = cli_lib_fail(CMD);
+done:
+    if (pf) fclose(pf);
+    seize_map_close(&map);
+    free(feats);
+    free(names);
+    free(fnames);
+    free(freasons);
+    json_decref(prog);
+    json_decref(failed);
+    free(partial_path);
+    free(progress_path);
+    free(list_sha);
+    seize_clip_free(clip);
+    seize_model_free(m);
+    items_free(items, n);
+    return rc;
+}
+
 int cmd_index(int argc, char **argv)
 {
-    if (argc < 2) return cli_usage(CMD, "missing the action (import)");
+    if (argc < 2) return cli_usage(CMD, "missing the action (build or import)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return EXIT_OK;
     }
     if (!strcmp(argv[1], "import")) return index_import(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "build")) return index_build(argc - 1, argv + 1);
     return cli_usage(CMD, "unknown action '%s'", argv[1]);
 }

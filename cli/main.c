@@ -23,9 +23,11 @@ static const struct command commands[] = {
     {"caption", cmd_caption, "caption images N times with a vision LLM (OpenAI-compatible API)"},
     {"reason", cmd_reason, "rewrite captions by relative texts with an LLM (SEIZE step 2)"},
     {"index", cmd_index, "build or import a gallery index (features.npy + names.txt + index.json)"},
+    {"query-features", cmd_query_features, "query vectors from captions and edited captions"},
     {"search", cmd_search, "semantic editing search of an index (SEIZE, mean, LDRE)"},
     {"eval", cmd_eval, "official CIRCO / CIRR / FashionIQ metrics of rankings or submissions"},
     {"submission", cmd_submission, "write CIRCO / CIRR test-server submission files"},
+    {"run", cmd_run, "the whole pipeline on a benchmark or a folder, cached, with a report"},
     {"check-submission", cmd_check_submission, "validate a submission file before upload"},
 };
 
