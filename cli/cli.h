@@ -28,6 +28,7 @@ int cmd_submission(int argc, char **argv);
 int cmd_query_features(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_reason(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Prints "seize <cmd>: error: <message>" to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
