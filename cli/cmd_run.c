@@ -3,17 +3,16 @@
 //
 // The stages that talk to servers or walk the gallery run as the stage commands themselves
 // (this binary, spawned), so that their journals, resumption and error reports are exactly
-// those of `seize caption`, `seize reason`, `seize index build`, `seize search`, `seize eval`
-// and `seize submission`. The text features are computed here with the library.
+// those of `seize caption`, `seize reason`, `seize index build`, `seize query-features`,
+// `seize search`, `seize eval` and `seize submission`. This file decides what to run (the cache
+// keys), lays out RUN_DIR, and writes manifest.json and report.html.
 #include "cli.h"
 #include "run.h"
 
-#include "seize/clip.h"
 #include "seize/core.h"
 #include "seize/data.h"
 #include "seize/index.h"
 #include "seize/model.h"
-#include "seize/text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1072,110 +1071,31 @@ static int stage_features(run_state *r, job *j)
     j->key_features = k_final(&h);
     char *stage = fmt("%s/features", j->name);
     const char *outs[] = {fa, fb, NULL};
-    seize_captions *c = NULL;
-    size_t *rows = NULL;
-    seize_model *m = NULL;
-    seize_tokenizer *tok = NULL;
-    seize_clip *clip = NULL;
-    int32_t *ids = NULL;
-    float *feats = NULL, *after = NULL, *before = NULL;
-    const char **texts = NULL;
-    if (rc < 0) goto done;
-    if (cached(r, stage, j->key_features, outs)) {
+    if (rc == 0 && cached(r, stage, j->key_features, outs)) {
         stage_log(r, j->name, "features", "cached", seize_now() - t0, NULL);
-        goto done;
+    } else if (rc == 0) {
+        // edits.jsonl holds the queries in order with "captions" and "edited"
+        char nb[32], bb[32], tb[32];
+        snprintf(nb, sizeof nb, "%d", o->num_captions);
+        snprintf(bb, sizeof bb, "%d", o->batch);
+        snprintf(tb, sizeof tb, "%d", o->threads);
+        args a = {0};
+        arg(&a, "query-features");
+        arg2(&a, "--model", o->model_dir);
+        arg2(&a, "--captions", ed);
+        arg2(&a, "--out-after", fa);
+        arg2(&a, "--out-before", fb);
+        arg2(&a, "--num-captions", nb);
+        arg2(&a, "--batch", bb);
+        if (o->threads > 0) arg2(&a, "--threads", tb);
+        if (ldre) arg(&a, "--per-caption");
+        if (o->quiet) arg(&a, "--quiet");
+        int st = spawn(r, NULL, a.v);
+        if (st != 0) rc = seize_error(SEIZE_EIO, "query features failed (seize query-features exit %d)", st);
+        if (rc == 0) rc = record_key(r, stage, j->key_features);
+        stage_log(r, j->name, "features", rc == 0 ? "ran" : "failed", seize_now() - t0,
+                  json_pack("{s:I}", "queries", (json_int_t)j->n_q));
     }
-    if ((rc = match_captions(j, ed, "edited", &c, &rows)) < 0) goto done;
-    // first N captions and edits of each query
-    size_t N = (size_t)o->num_captions, total = 0;
-    size_t *nc = calloc(j->n_q + 1, sizeof *nc), *ne = calloc(j->n_q + 1, sizeof *ne);
-    if (!nc || !ne) {
-        free(nc);
-        free(ne);
-        rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t q = 0; q < j->n_q; q++) {
-        size_t i = rows[q];
-        nc[q] = c->n_captions[i] < N ? c->n_captions[i] : N;
-        ne[q] = c->n_edits[i] < N ? c->n_edits[i] : N;
-        if (nc[q] == 0 || ne[q] == 0) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': query %s has no %s", ed, j->q_id[q], nc[q] ? "edited captions" : "captions");
-            break;
-        }
-        if (ldre && (nc[q] != N || ne[q] != N)) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': query %s has %zu captions and %zu edits; --method ldre needs %zu of each",
-                             ed, j->q_id[q], nc[q], ne[q], N);
-            break;
-        }
-        total += nc[q] + ne[q];
-    }
-    if (rc == 0) rc = seize_model_load(o->model_dir, &m);
-    if (rc == 0) rc = seize_tokenizer_load(o->model_dir, &tok);
-    if (rc == 0) rc = seize_clip_new(m, o->batch, o->threads, &clip);
-    size_t E = clip ? seize_clip_embed_dim(clip) : 0;
-    int ctx = clip ? seize_clip_context_length(clip) : 77;
-    if (rc == 0) {
-        texts = calloc(total + 1, sizeof *texts);
-        ids = seize_malloc(total + 1, (size_t)ctx * sizeof *ids);
-        feats = seize_malloc(total + 1, E * sizeof *feats);
-        if (!texts || !ids || !feats) rc = seize_error(SEIZE_ENOMEM, "out of memory encoding %zu texts", total);
-    }
-    if (rc == 0) {
-        size_t t = 0;
-        for (size_t q = 0; q < j->n_q; q++) {
-            for (size_t i = 0; i < ne[q]; i++) texts[t++] = c->edits[rows[q]][i];
-            for (size_t i = 0; i < nc[q]; i++) texts[t++] = c->captions[rows[q]][i];
-        }
-        rc = seize_tokenizer_encode_batch(tok, texts, total, ctx, ids);
-    }
-    if (rc == 0) rc = seize_clip_encode_token_list(clip, ids, total, feats, NULL, NULL);
-    if (rc == 0) {
-        size_t per = ldre ? N : 1;
-        after = seize_calloc(j->n_q * per + 1, E * sizeof(float));
-        before = seize_calloc(j->n_q * per + 1, E * sizeof(float));
-        if (!after || !before) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-    }
-    if (rc == 0) {
-        size_t t = 0;
-        for (size_t q = 0; q < j->n_q; q++) {
-            const float *fe = feats + t * E, *fc = feats + (t + ne[q]) * E;
-            if (ldre) {
-                memcpy(after + q * N * E, fe, N * E * sizeof(float));
-                memcpy(before + q * N * E, fc, N * E * sizeof(float));
-            } else {
-                // mean of the raw embeddings (the search normalises)
-                float *a = after + q * E, *b = before + q * E;
-                for (size_t d = 0; d < E; d++) {
-                    double sa = 0, sb = 0;
-                    for (size_t i = 0; i < ne[q]; i++) sa += fe[i * E + d];
-                    for (size_t i = 0; i < nc[q]; i++) sb += fc[i * E + d];
-                    a[d] = (float)(sa / (double)ne[q]);
-                    b[d] = (float)(sb / (double)nc[q]);
-                }
-            }
-            t += ne[q] + nc[q];
-        }
-        size_t shape3[3] = {j->n_q, N, E}, shape2[2] = {j->n_q, E};
-        rc = seize_npy_save(fa, SEIZE_F32, ldre ? 3 : 2, ldre ? shape3 : shape2, after);
-        if (rc == 0) rc = seize_npy_save(fb, SEIZE_F32, ldre ? 3 : 2, ldre ? shape3 : shape2, before);
-    }
-    if (rc == 0) rc = record_key(r, stage, j->key_features);
-    stage_log(r, j->name, "features", rc == 0 ? "ran" : "failed", seize_now() - t0,
-              json_pack("{s:I, s:I}", "queries", (json_int_t)j->n_q, "texts", (json_int_t)total));
-    free(nc);
-    free(ne);
-done:
-    free(texts);
-    free(ids);
-    free(feats);
-    free(after);
-    free(before);
-    seize_clip_free(clip);
-    seize_tokenizer_free(tok);
-    seize_model_free(m);
-    seize_captions_free(c);
-    free(rows);
     free(stage);
     free(ed);
     free(fa);
