@@ -432,10 +432,19 @@ int cmd_caption(int argc, char **argv)
         fprintf(stderr, "seize caption: error: %zu of %zu images failed (the others are in '%s'); "
                         "rerun the same command to retry them:\n",
                 ctx.n - written, ctx.n, out);
+        size_t shown = 0, n_failed = 0;
         for (size_t i = 0; i < ctx.n; i++) {
             const char *err = seize_llm_batch_error(b, i);
-            if (err) fprintf(stderr, "  %s: %s\n", ctx.paths[i], err);
+            if (!err) continue;
+            if (shown < 20) {
+                fprintf(stderr, "  %s: %s\n", ctx.paths[i], err);
+                shown++;
+            }
+            n_failed++;
         }
+        if (n_failed > shown)
+            fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n", n_failed - shown,
+                    journal);
         ret = EXIT_PARTIAL;
         goto done;
     }

@@ -610,15 +610,24 @@ int cmd_reason(int argc, char **argv)
         fprintf(stderr, "seize reason: error: %zu of %zu queries failed (the others are in '%s'); "
                         "rerun the same command to retry them:\n",
                 n_q - written, n_q, out);
+        size_t shown = 0, n_failed = 0;
         for (size_t i = 0; i < n_q; i++) {
             for (size_t cidx = 0; cidx < q[i].n_caps; cidx++) {
                 const char *err = seize_llm_batch_error(b, q[i].first_item + cidx);
                 if (err) {
-                    fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx, err);
+                    if (shown < 20) {
+                        fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx,
+                                err);
+                        shown++;
+                    }
+                    n_failed++;
                     break;
                 }
             }
         }
+        if (n_failed > shown)
+            fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n", n_failed - shown,
+                    journal);
         ret = EXIT_PARTIAL;
         goto done;
     }

@@ -461,7 +461,16 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
     b->st.errors[kind]++;
     int cancelled = b->p.cancel && *b->p.cancel;
     if (r->attempts >= b->p.max_attempts || cancelled) {
-        if (r->attempts >= b->p.max_attempts) {
+        if (r->attempts >= b->p.max_attempts && b->st.replies_ok == 0 &&
+            (kind == SEIZE_LLM_ERR_CONNECT || kind == SEIZE_LLM_ERR_TIMEOUT)) {
+            // Nothing has ever worked: the endpoint is unreachable, not this item at fault.
+            // Stop rather than spend max_attempts on every item.
+            if (!R->fatal) {
+                R->fatal = 1;
+                snprintf(R->fatal_msg, sizeof R->fatal_msg, "cannot reach %s: %s (after %d attempts)",
+                         b->url, what, r->attempts);
+            }
+        } else if (r->attempts >= b->p.max_attempts) {
             char msg[600];
             snprintf(msg, sizeof msg, "%s (after %d attempts)", what, r->attempts);
             fail_item(R, r->item, msg);

@@ -56,6 +56,30 @@ after=$(wc -l <"$A_LOG")
   fail "fixing one query's text sent $((after - before)) requests, expected 4 (+ fault retries)"
 $CHK reason "$TMP/q.jsonl" "$TMP/e.jsonl" || fail "wrong edits after fixing the rejected query"
 
+# an item that keeps failing with a retryable error fails alone after --max-attempts
+start_llm_server F --faults 500 --fault-every 5 --fault-attempts 1000
+$CHK gen "$TMP/qf.jsonl" 10 3
+expect_status 3 seize reason --input "$TMP/qf.jsonl" --out "$TMP/ef.jsonl" --endpoint "$F_URL" \
+  --model m --timeout 1 --backoff-base 0.01 --backoff-max 0.02 --max-attempts 3 -q
+grep -q "HTTP 500: server error 500 (after 3 attempts)" "$TMP/err" || { cat "$TMP/err" >&2; fail "exhausted item not reported"; }
+"$PYTHON" - "$F_LOG" "$TMP/qf.jsonl" "$TMP/ef.jsonl" <<'EOF' || fail "exhausted items"
+import json, sys
+log = [json.loads(l) for l in open(sys.argv[1])]
+faulty = {(r["caption"], r["instruction"]) for r in log if r["fault"]}
+assert faulty, "no item was made to fail"
+for key in faulty:  # each failing item was tried exactly 3 times
+    n = sum(1 for r in log if (r["caption"], r["instruction"]) == key)
+    assert n == 3, (key, n)
+queries = [json.loads(l) for l in open(sys.argv[2])]
+bad = {q["id"] for q in queries for c in q["captions"] if (c, q["relative_text"]) in faulty}
+out = [json.loads(l) for l in open(sys.argv[3])]
+assert [o["id"] for o in out] == [q["id"] for q in queries if q["id"] not in bad], "partial output"
+EOF
+# nothing listening: stops after one request's attempts instead of trying every item
+expect_status 1 seize reason --input "$TMP/qf.jsonl" --out "$TMP/eu.jsonl" --endpoint http://127.0.0.1:1/v1 \
+  --model m --backoff-base 0.01 --max-attempts 2 --concurrency 1 -q
+grep -q "cannot reach" "$TMP/err" || { cat "$TMP/err" >&2; fail "unreachable endpoint not explained"; }
+
 # wrong key: 401 stops the run at once with a hint, without printing the key
 OPENAI_API_KEY=sk-wrong-key expect_status 1 seize reason --input "$TMP/q.jsonl" \
   --out "$TMP/e401.jsonl" --endpoint "$A_URL" --model test-model "${FAST[@]}"
