@@ -45,12 +45,12 @@ def main():
     seconds, paths = float(sys.argv[1]), sys.argv[2:]
     for p in paths:  # warm-up (page cache, imports)
         preprocess(p)
-    n, t0 = 0, time.perf_counter()
+    n, t0 = 0, time.process_time()  # CPU seconds, as the C side measures
     while True:
         for p in paths:
             preprocess(p)
         n += len(paths)
-        el = time.perf_counter() - t0
+        el = time.process_time() - t0
         if el >= seconds:
             break
     print(f"{n / el:.3f}")

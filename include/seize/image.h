@@ -43,6 +43,12 @@
  * crashes and never allocates more than about 8 bytes per pixel of the (pixel-count-limited)
  * image.
  *
+ * Performance note for batch callers: a decoded image is one multi-megabyte buffer. With
+ * glibc's default malloc settings each is a fresh mmap and its page faults can cost more than
+ * the decoding; programs that decode many images should call, once at start-up,
+ *     mallopt(M_MMAP_THRESHOLD, 64 << 20); mallopt(M_TRIM_THRESHOLD, 256 << 20);
+ * (seize preprocess does; the library itself never changes process-wide settings).
+ *
  * Thread safety: every function is reentrant (no global state); distinct threads may decode
  * and preprocess at the same time. A decoded seize_image is read-only to preprocessing and may
  * be shared between threads.

@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF // Pillow's coefficients are computed without fused multiply-add
 #endif
@@ -166,28 +170,90 @@ oom:
 }
 
 // --- resampling of 8-bit modes (L, LA, RGB, RGBA, CMYK) and of mode I ------------------------
+//
+// Working layouts: mode L is filtered as one byte per pixel; LA, RGB, RGBA and CMYK as four
+// (LA as L, A, 0, 0; RGB as R, G, B, 0), which lets one SIMD kernel handle them all. Integer
+// sums are exact, so the order of the additions (SIMD lanes, tap pairs) cannot change a
+// result.
 
-// Horizontal pass of one source row: (n, ch) uint8 values, or int32 for mode I.
-static inline void hpass8(const uint8_t *row, const axis *ax, int ch, uint8_t *t)
+#define HALF (1 << (PRECISION_BITS - 1))
+
+// Horizontal pass, one byte per pixel: t[i] = clip8(HALF + Σ k[j]·row[start + j]).
+static void hpass_1(const uint8_t *row, const axis *ax, uint8_t *t)
 {
     for (int i = 0; i < ax->n; i++) {
         const int32_t *k = ax->k8 + (size_t)i * ax->kstride;
-        const uint8_t *p = row + (size_t)ax->start[i] * ch;
-        int len = ax->len[i];
-        int32_t s[4] = {1 << (PRECISION_BITS - 1), 1 << (PRECISION_BITS - 1),
-                        1 << (PRECISION_BITS - 1), 1 << (PRECISION_BITS - 1)};
-        if (ch == 3) {
-            for (int j = 0; j < len; j++) {
-                s[0] += p[3 * j] * k[j];
-                s[1] += p[3 * j + 1] * k[j];
-                s[2] += p[3 * j + 2] * k[j];
-            }
-        } else {
-            for (int j = 0; j < len; j++)
-                for (int c = 0; c < ch; c++) s[c] += p[ch * j + c] * k[j];
+        const uint8_t *p = row + ax->start[i];
+        int len = ax->len[i], j = 0;
+        int32_t s = HALF;
+#ifdef __AVX2__
+        __m256i acc = _mm256_setzero_si256();
+        for (; j + 8 <= len; j += 8) {
+            __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + j)));
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, _mm256_loadu_si256((const __m256i *)(k + j))));
         }
-        for (int c = 0; c < ch; c++) t[i * ch + c] = clip8(s[c]);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+        s += _mm_cvtsi128_si32(h);
+#endif
+        for (; j < len; j++) s += p[j] * k[j];
+        t[i] = clip8(s);
     }
+}
+
+// Horizontal pass, four bytes per pixel: t[4i + c] = clip8(HALF + Σ k[j]·row[4(start + j) + c]).
+static void hpass_4(const uint8_t *row, const axis *ax, uint8_t *t)
+{
+    for (int i = 0; i < ax->n; i++) {
+        const int32_t *k = ax->k8 + (size_t)i * ax->kstride;
+        const uint8_t *p = row + (size_t)ax->start[i] * 4;
+        int len = ax->len[i], j = 0;
+#ifdef __AVX2__
+        __m256i acc = _mm256_setzero_si256();
+        for (; j + 2 <= len; j += 2) { // two pixels, four channels each
+            __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 4 * j)));
+            __m256i kk = _mm256_setr_epi32(k[j], k[j], k[j], k[j], k[j + 1], k[j + 1], k[j + 1], k[j + 1]);
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, kk));
+        }
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        s = _mm_add_epi32(s, _mm_set1_epi32(HALF));
+        if (j < len) {
+            int32_t v;
+            memcpy(&v, p + 4 * j, 4);
+            __m128i px = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(v));
+            s = _mm_add_epi32(s, _mm_mullo_epi32(px, _mm_set1_epi32(k[j])));
+        }
+        int32_t o[4];
+        _mm_storeu_si128((__m128i *)o, s);
+        for (int c = 0; c < 4; c++) t[4 * i + c] = clip8(o[c]);
+#else
+        int32_t s0 = HALF, s1 = HALF, s2 = HALF, s3 = HALF;
+        for (; j < len; j++) {
+            s0 += p[4 * j] * k[j];
+            s1 += p[4 * j + 1] * k[j];
+            s2 += p[4 * j + 2] * k[j];
+            s3 += p[4 * j + 3] * k[j];
+        }
+        t[4 * i] = clip8(s0), t[4 * i + 1] = clip8(s1), t[4 * i + 2] = clip8(s2);
+        t[4 * i + 3] = clip8(s3);
+#endif
+    }
+}
+
+// Vertical pass, streamed: acc[i] += k·t[i].
+static void vadd_8(int32_t *restrict acc, const uint8_t *restrict t, size_t n, int32_t k)
+{
+    size_t i = 0;
+#ifdef __AVX2__
+    __m256i kk = _mm256_set1_epi32(k);
+    for (; i + 8 <= n; i += 8) {
+        __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(t + i)));
+        __m256i a = _mm256_loadu_si256((const __m256i *)(acc + i));
+        _mm256_storeu_si256((__m256i *)(acc + i), _mm256_add_epi32(a, _mm256_mullo_epi32(px, kk)));
+    }
+#endif
+    for (; i < n; i++) acc[i] += t[i] * k;
 }
 
 static void hpass32(const int32_t *row, const axis *ax, int32_t *t)
@@ -201,16 +267,26 @@ static void hpass32(const int32_t *row, const axis *ax, int32_t *t)
     }
 }
 
-// Premultiplies columns [lo, hi) of an LA (ch 2) or RGBA (ch 4) row as Pillow's
-// convert("La"/"RGBa") does.
-static void premultiply(const uint8_t *src, uint8_t *dst, long lo, long hi, int ch)
+// Copies columns [lo, hi) of a source row into the four-byte layout, premultiplying alpha as
+// Pillow's convert("La") / convert("RGBa") does when `premul`.
+static void widen_row(const uint8_t *src, uint8_t *dst, long lo, long hi, int ch, int premul)
 {
     for (long x = lo; x < hi; x++) {
         const uint8_t *s = src + x * ch;
-        uint8_t *d = dst + x * ch;
-        unsigned a = s[ch - 1];
-        for (int c = 0; c < ch - 1; c++) d[c] = (uint8_t)muldiv255(s[c], a);
-        d[ch - 1] = (uint8_t)a;
+        uint8_t *d = dst + x * 4;
+        if (ch == 2) {
+            d[0] = premul ? (uint8_t)muldiv255(s[0], s[1]) : s[0];
+            d[1] = s[1];
+            d[2] = d[3] = 0;
+        } else if (ch == 3) {
+            d[0] = s[0], d[1] = s[1], d[2] = s[2], d[3] = 0;
+        } else {
+            unsigned a = s[3];
+            d[0] = premul ? (uint8_t)muldiv255(s[0], a) : s[0];
+            d[1] = premul ? (uint8_t)muldiv255(s[1], a) : s[1];
+            d[2] = premul ? (uint8_t)muldiv255(s[2], a) : s[2];
+            d[3] = (uint8_t)a;
+        }
     }
 }
 
@@ -223,8 +299,9 @@ struct geom {
     int S;           // crop size
 };
 
-// Resamples the crop window of the padded image. ch bytes per pixel (1..4), or mode I when
-// is32. premul: LA/RGBA. dst: (S, S, ch) uint8, or (S, S) int32 for mode I.
+// Resamples the crop window of the padded image. `ch` bytes per source pixel (1..4), or mode I
+// when is32; premul for LA/RGBA. dst: (S, S) uint8 when ch == 1, (S, S, 4) uint8 in the
+// four-byte layout when ch > 1, (S, S) int32 for mode I.
 static int resample(const seize_image *img, const struct geom *g, int ch, int is32, int premul,
                     void *dst)
 {
@@ -237,61 +314,62 @@ static int resample(const seize_image *img, const struct geom *g, int ch, int is
         axis_free(&ah);
         return rc;
     }
-    size_t plane = (size_t)S * S * (size_t)ch, rowlen = (size_t)S * (size_t)ch;
-    int32_t *acc = seize_malloc(plane, sizeof *acc);
+    int lanes = (is32 || ch == 1) ? 1 : 4;
+    size_t rowlen = (size_t)S * (size_t)lanes, plane = rowlen * (size_t)S;
+    int32_t *acc = is32 ? NULL : seize_malloc(plane, sizeof *acc);
     double *accd = is32 ? seize_malloc(plane, sizeof *accd) : NULL;
     void *t = seize_malloc(rowlen, is32 ? sizeof(int32_t) : 1);
-    uint8_t *prem = premul ? seize_malloc((size_t)g->w, (size_t)ch) : NULL;
-    if (!acc || !t || (is32 && !accd) || (premul && !prem)) {
+    int widen = lanes == 4 && (ch != 4 || premul);
+    uint8_t *wide = widen ? seize_malloc((size_t)g->w, 4) : NULL;
+    if ((!acc && !accd) || !t || (widen && !wide)) {
         rc = seize_error(SEIZE_ENOMEM, "out of memory resampling image");
         goto done;
     }
-    for (size_t i = 0; i < plane; i++) acc[i] = 1 << (PRECISION_BITS - 1);
-    if (is32)
-        for (size_t i = 0; i < plane; i++) accd[i] = 0.0;
+    for (size_t i = 0; i < plane; i++) {
+        if (is32) accd[i] = 0.0;
+        else acc[i] = HALF;
+    }
 
-    // Columns the horizontal pass reads (for premultiplication).
-    long clo = g->w, chi = 0;
-    for (int i = 0; i < S; i++)
+    // Columns the horizontal pass reads, and rows the vertical pass reads.
+    long clo = g->w, chi = 0, rlo = g->h, rhi = 0;
+    for (int i = 0; i < S; i++) {
         if (ah.len[i]) {
             if (ah.start[i] < clo) clo = ah.start[i];
             if (ah.start[i] + ah.len[i] > chi) chi = ah.start[i] + ah.len[i];
         }
-    // Rows the vertical pass reads.
-    long rlo = g->h, rhi = 0;
-    for (int i = 0; i < S; i++)
         if (av.len[i]) {
             if (av.start[i] < rlo) rlo = av.start[i];
             if (av.start[i] + av.len[i] > rhi) rhi = av.start[i] + av.len[i];
         }
+    }
     size_t stride = (size_t)g->w * (is32 ? sizeof(int32_t) : (size_t)ch);
     int ylo = 0;
     for (long r = rlo; r < rhi; r++) {
         while (ylo < S && (av.len[ylo] == 0 || av.start[ylo] + av.len[ylo] <= r)) ylo++;
-        if (ylo >= S || av.start[ylo] > r) continue; // no output row uses this row
+        if (ylo >= S || av.start[ylo] > r) continue; // no output row uses this source row
         const uint8_t *row = img->data + (size_t)r * stride;
-        if (premul) {
-            premultiply(row, prem, clo, chi, ch);
-            row = prem;
-        }
         if (is32) {
             int32_t *tr = t;
             hpass32((const int32_t *)(const void *)row, &ah, tr);
+            // Ascending r for every accumulator: Pillow's order of the double additions.
             for (int y = ylo; y < S && av.start[y] <= r; y++) {
                 if (!av.len[y]) continue;
                 double k = av.kd[(size_t)y * av.kstride + (size_t)(r - av.start[y])];
                 double *a = accd + (size_t)y * rowlen;
                 for (size_t i = 0; i < rowlen; i++) a[i] += tr[i] * k;
             }
-        } else {
-            uint8_t *tr = t;
-            hpass8(row, &ah, ch, tr);
-            for (int y = ylo; y < S && av.start[y] <= r; y++) {
-                if (!av.len[y]) continue;
-                int32_t k = av.k8[(size_t)y * av.kstride + (size_t)(r - av.start[y])];
-                int32_t *a = acc + (size_t)y * rowlen;
-                for (size_t i = 0; i < rowlen; i++) a[i] += tr[i] * k;
-            }
+            continue;
+        }
+        if (widen) {
+            widen_row(row, wide, clo, chi, ch, premul);
+            row = wide;
+        }
+        if (lanes == 1) hpass_1(row, &ah, t);
+        else hpass_4(row, &ah, t);
+        for (int y = ylo; y < S && av.start[y] <= r; y++) {
+            if (!av.len[y]) continue;
+            int32_t k = av.k8[(size_t)y * av.kstride + (size_t)(r - av.start[y])];
+            vadd_8(acc + (size_t)y * rowlen, t, rowlen, k);
         }
     }
     if (is32) {
@@ -306,7 +384,7 @@ done:
     free(acc);
     free(accd);
     free(t);
-    free(prem);
+    free(wide);
     axis_free(&ah);
     axis_free(&av);
     return rc;
@@ -431,9 +509,11 @@ int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opt
     if (rc < 0) return rc;
     size_t S = (size_t)g.S, n = S * S, bpp = seize_image_pixel_bytes(img->mode);
     int resized = g.nw != g.pw || g.nh != g.ph;
-    uint8_t *work = seize_malloc(n, bpp);
-    if (!work) return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
     seize_image_mode m = img->mode;
+    // The resampler works on four bytes per pixel for the multi-band modes (see resample).
+    size_t ws = resized && bpp > 1 && m != SEIZE_MODE_I ? 4 : bpp;
+    uint8_t *work = seize_malloc(n, ws);
+    if (!work) return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
     if (!resized) {
         crop_copy(img, &g, bpp, work);
     } else if (m == SEIZE_MODE_P || m == SEIZE_MODE_1) {
@@ -448,7 +528,7 @@ int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opt
     }
     // convert("RGB"), after undoing the premultiplication of a resized LA/RGBA image.
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = work + i * bpp;
+        const uint8_t *p = work + i * ws;
         uint8_t *d = out + 3 * i;
         switch (m) {
         case SEIZE_MODE_1: d[0] = d[1] = d[2] = p[0] ? 255 : 0; break;
@@ -464,7 +544,7 @@ int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opt
         case SEIZE_MODE_LA:
         case SEIZE_MODE_RGBA: {
             int nc = m == SEIZE_MODE_LA ? 1 : 3;
-            unsigned a = p[bpp - 1];
+            unsigned a = p[m == SEIZE_MODE_LA ? 1 : 3];
             uint8_t v[3];
             for (int c = 0; c < nc; c++)
                 v[c] = (!resized || a == 0 || a == 255) ? p[c] : clip8i((int)(255 * p[c] / a));
