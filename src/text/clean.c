@@ -725,8 +725,38 @@ static int contains_amp(const cpbuf *b)
     return 0;
 }
 
+// The whole pipeline for the common case in one pass: printable ASCII and the whitespace
+// characters ftfy keeps (tab, LF, FF, CR), no '&'. No ftfy step and no unescaping can change
+// such text, so cleaning is collapsing whitespace and lowercasing. Returns 0 when the text
+// needs the general path.
+static int clean_ascii(const unsigned char *s, size_t len, cpbuf *out)
+{
+    if (cpbuf_reserve(out, len) < 0) return 0;
+    uint32_t *o = out->p;
+    size_t n = 0;
+    int pending = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = s[i];
+        if (c > 0x20 && c < 0x7F && c != '&') {
+            if (pending) o[n++] = ' ';
+            pending = 0;
+            o[n++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r') {
+            pending = n > 0;
+        } else {
+            return 0;
+        }
+    }
+    out->n = n;
+    return 1;
+}
+
 int text_clean(const char *s, size_t len, text_work *w, const cpbuf **result)
 {
+    if (clean_ascii((const unsigned char *)s, len, &w->b)) {
+        *result = &w->b;
+        return 0;
+    }
     TRY(decode_utf8((const unsigned char *)s, len, &w->a));
     TRY(ftfy_fix_text(&w->a, &w->b, w));
     for (int k = 0; k < 2; k++) { // html.unescape(html.unescape(text))

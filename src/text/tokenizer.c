@@ -148,6 +148,7 @@ static void cache_insert(const seize_tokenizer *t, uint64_t h, const unsigned ch
 static void *big_alloc(size_t bytes)
 {
     const size_t align = (size_t)2 << 20;
+    if (bytes < align / 2) return malloc(bytes ? bytes : 1);
     if (bytes > SIZE_MAX - align) return NULL;
     size_t size = (bytes + align - 1) & ~(align - 1);
     void *p = NULL;
@@ -763,10 +764,14 @@ int32_t seize_tokenizer_eot(const seize_tokenizer *t) { return t->eot; }
 // --- BPE --------------------------------------------------------------------------------------
 
 // The reference loop: find the lowest-ranked adjacent pair, merge all its occurrences left to
-// right, repeat. sym[0..n) is rewritten; returns the new length.
+// right, repeat. sym[0..n) is rewritten; returns the new length. Pair ranks are looked up
+// again only next to merged symbols.
 static size_t bpe_simple(const seize_tokenizer *t, int32_t *sym, size_t n)
 {
     int32_t rank[BPE_SIMPLE_MAX], merged[BPE_SIMPLE_MAX];
+    int32_t nrank[BPE_SIMPLE_MAX], nmerged[BPE_SIMPLE_MAX];
+    uint8_t fresh[BPE_SIMPLE_MAX];
+    size_t src[BPE_SIMPLE_MAX];
     for (size_t i = 0; i + 1 < n; i++) rank[i] = pair_lookup(t, sym[i], sym[i + 1], &merged[i]);
     while (n > 1) {
         size_t best = 0;
@@ -776,17 +781,31 @@ static size_t bpe_simple(const seize_tokenizer *t, int32_t *sym, size_t n)
         if (r < 0) break;
         int32_t a = sym[best], b = sym[best + 1], m = merged[best];
         size_t o = 0;
-        for (size_t i = 0; i < n;) {
+        for (size_t i = 0; i < n; o++) {
+            src[o] = i;
             if (i + 1 < n && sym[i] == a && sym[i + 1] == b) {
-                sym[o++] = m;
+                sym[o] = m;
+                fresh[o] = 1;
                 i += 2;
             } else {
-                sym[o++] = sym[i++];
+                sym[o] = sym[i];
+                fresh[o] = 0;
+                i++;
+            }
+        }
+        for (size_t q = 0; q + 1 < o; q++) {
+            if (fresh[q] || fresh[q + 1]) {
+                nrank[q] = pair_lookup(t, sym[q], sym[q + 1], &nmerged[q]);
+            } else { // the same two symbols were neighbours before this pass
+                nrank[q] = rank[src[q]];
+                nmerged[q] = merged[src[q]];
             }
         }
         n = o;
-        for (size_t i = 0; i + 1 < n; i++)
-            rank[i] = pair_lookup(t, sym[i], sym[i + 1], &merged[i]);
+        if (n > 1) {
+            memcpy(rank, nrank, (n - 1) * sizeof *rank);
+            memcpy(merged, nmerged, (n - 1) * sizeof *merged);
+        }
     }
     return n;
 }

@@ -424,7 +424,7 @@ static int naive_bpe(const char *word, const char *const (*merges)[2], int n_mer
                 o++;
                 i += 2;
             } else {
-                if (o != i) strcpy(naive_sym[o], naive_sym[i]);
+                if (o != i) memmove(naive_sym[o], naive_sym[i], sizeof naive_sym[o]);
                 o++;
                 i++;
             }
@@ -458,7 +458,7 @@ static void test_bpe_random(void)
         strcpy(store[k][1], r);
         merges[k][0] = store[k][0];
         merges[k][1] = store[k][1];
-        snprintf(pool[n_pool], sizeof pool[n_pool], "%s%s", l, r);
+        snprintf(pool[n_pool], sizeof pool[n_pool], "%s%s", store[k][0], store[k][1]);
         n_pool++;
     }
     char d[512];
