@@ -59,8 +59,16 @@ static int emit(const seize_tokenizer *tok, const char *text, size_t len, int co
         return 0;
     }
     if (seize_tokenizer_encode(tok, text, len, ids, context) < 0) return -1;
+    char buf[32];
     fputc('[', stdout);
-    for (int i = 0; i < context; i++) printf(i ? ", %d" : "%d", (int)ids[i]);
+    for (int i = 0; i < context; i++) { // "%d" without printf: ids are non-negative
+        char *p = buf + sizeof buf;
+        uint32_t v = (uint32_t)ids[i];
+        do *--p = (char)('0' + v % 10);
+        while (v /= 10);
+        if (i) *--p = ' ', *--p = ',';
+        fwrite(p, 1, (size_t)(buf + sizeof buf - p), stdout);
+    }
     fputs("]\n", stdout);
     return 0;
 }
