@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 need_fixtures
 $PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+FIX=$(cd "$FIX" && pwd)   # absolute: the model folder below links into it
 M=$TMP/model; mkdir -p "$M"   # a single-layout model folder (the fixture folder has both)
 for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$M/$f"; done
 EXP=$FIX/models/tiny-openai
