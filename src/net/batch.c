@@ -8,8 +8,12 @@
 #include "seize/net.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -206,6 +210,9 @@ seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b) { return b->st; 
 typedef struct run {
     seize_llm_batch *b;
     CURLM *multi;
+    int ep;          // epoll set of curl's sockets and `evfd`
+    int evfd;        // written by the journal committer after each sync
+    double curl_due; // when curl wants its timeout action (-1: none)
     struct curl_slist *headers;
     slot *slots;
     int n_slots, n_busy;
@@ -612,7 +619,42 @@ static int settle(run *R)
     return 0;
 }
 
-static void wake(void *multi) { curl_multi_wakeup(multi); }
+// --- event loop plumbing (curl's multi_socket interface over epoll) -------------------------
+
+static void wake(void *ctx)
+{
+    run *R = ctx;
+    uint64_t one = 1;
+    if (write(R->evfd, &one, sizeof one) < 0) { /* already signalled (counter full): fine */
+    }
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)e;
+    (void)socketp;
+    run *R = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(R->ep, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.data.fd = fd;
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    if (epoll_ctl(R->ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
+        epoll_ctl(R->ep, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    run *R = userp;
+    R->curl_due = timeout_ms < 0 ? -1 : seize_now() + (double)timeout_ms / 1000;
+    return 0;
+}
 
 int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void *pctx)
 {
@@ -622,6 +664,8 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     run R;
     memset(&R, 0, sizeof R);
     R.b = b;
+    R.ep = R.evfd = -1;
+    R.curl_due = -1;
     int rc = 0;
     volatile sig_atomic_t no_cancel = 0, *cancel = b->p.cancel ? b->p.cancel : &no_cancel;
 
@@ -652,9 +696,23 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         }
         if (!R.headers) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     }
+    if (rc == 0) {
+        R.ep = epoll_create1(EPOLL_CLOEXEC);
+        R.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN;
+        ev.data.fd = R.evfd;
+        if (R.ep < 0 || R.evfd < 0 || epoll_ctl(R.ep, EPOLL_CTL_ADD, R.evfd, &ev) < 0)
+            rc = seize_error(SEIZE_ENET, "cannot set up the event loop: %s", strerror(errno));
+        curl_multi_setopt(R.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(R.multi, CURLMOPT_SOCKETDATA, &R);
+        curl_multi_setopt(R.multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(R.multi, CURLMOPT_TIMERDATA, &R);
+    }
     // Journal lines are made durable by a committer thread, so fdatasync never stalls the loop;
     // a completion counts (progress, items_done) once its line is durable.
-    if (rc == 0 && b->journal) rc = seize_journal_start(b->journal, wake, R.multi);
+    if (rc == 0 && b->journal) rc = seize_journal_start(b->journal, wake, &R);
 
     while (rc == 0) {
         double now = seize_now();
@@ -680,8 +738,36 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         if (rc == 0) rc = settle(&R);
         if (rc < 0) break;
         if (R.n_busy == 0 && (*cancel || (R.r_len == 0 && R.d_len == 0))) break;
+        // Wait for socket activity, curl's timer, a backoff, the committer, or 100 ms (to
+        // notice a cancel).
+        double wait = 0.1;
+        now = seize_now();
+        if (R.curl_due >= 0 && R.curl_due - now < wait) wait = R.curl_due - now;
+        for (size_t k = 0; k < R.d_len; k++) {
+            double d = R.delayed[k]->due - now;
+            if (d < wait) wait = d;
+        }
+        if (R.n_busy + (int)R.p_len < R.n_slots && R.r_len && !*cancel) wait = 0;
+        struct epoll_event evs[128];
+        int n_ev = epoll_wait(R.ep, evs, 128, wait <= 0 ? 0 : (int)ceil(wait * 1000));
         int running = 0;
-        curl_multi_perform(R.multi, &running);
+        for (int k = 0; k < n_ev; k++) {
+            if (evs[k].data.fd == R.evfd) {
+                uint64_t v;
+                if (read(R.evfd, &v, sizeof v) < 0) { /* nothing to read: fine */
+                }
+                continue;
+            }
+            int flags = 0;
+            if (evs[k].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+            if (evs[k].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+            if (evs[k].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(R.multi, evs[k].data.fd, flags, &running);
+        }
+        if (R.curl_due >= 0 && seize_now() >= R.curl_due) {
+            R.curl_due = -1; // the action may set a new one
+            curl_multi_socket_action(R.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
         CURLMsg *m;
         int left;
         while (rc == 0 && (m = curl_multi_info_read(R.multi, &left))) {
@@ -694,16 +780,6 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         b->st.seconds = seize_now() - t0;
         if (progress) progress(pctx, &b->st);
         if (rc < 0 || R.fatal) break;
-        // Sleep until a socket is ready, a backoff elapses, or 100 ms (to notice a cancel).
-        double wait = 0.1;
-        now = seize_now();
-        for (size_t k = 0; k < R.d_len; k++) {
-            double d = R.delayed[k]->due - now;
-            if (d < wait) wait = d;
-        }
-        if (R.n_busy + (int)R.p_len < R.n_slots && R.r_len && !*cancel) wait = 0;
-        if (wait < 0) wait = 0;
-        curl_multi_poll(R.multi, NULL, 0, (int)(wait * 1000), NULL);
     }
     abort_in_flight(&R);
     if (b->journal) {
@@ -725,6 +801,8 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     free(R.slots);
     curl_slist_free_all(R.headers);
     if (R.multi) curl_multi_cleanup(R.multi);
+    if (R.ep >= 0) close(R.ep);
+    if (R.evfd >= 0) close(R.evfd);
     b->st.seconds = seize_now() - t0;
     if (rc < 0) return rc;
     if (R.fatal) return seize_error(SEIZE_ENET, "%s", R.fatal_msg);

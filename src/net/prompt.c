@@ -36,6 +36,13 @@ char *seize_prompt_format(const char *tmpl, const char *caption, const char *ins
         for (const char *p = tmpl; *p;) {
             const char *piece;
             size_t len, adv;
+            if (*p != '{' && *p != '}') { // copy the run up to the next brace at once
+                len = strcspn(p, "{}");
+                if (pass) memcpy(out + n, p, len);
+                n += len;
+                p += len;
+                continue;
+            }
             if (!strncmp(p, kc, sizeof kc - 1)) piece = caption, len = lc, adv = sizeof kc - 1;
             else if (!strncmp(p, ki, sizeof ki - 1))
                 piece = instruction, len = li, adv = sizeof ki - 1;
@@ -78,7 +85,7 @@ char *seize_reason_clean(const char *reply)
         s += sizeof prefix - 1;
         while (s < e && is_space(*s)) s++;
     }
-    const char *nl = memchr(s, '\n', (size_t)(e - s));
+    const char *nl = strchr(s, '\n'); // s points into the NUL-terminated reply
     if (nl) e = nl;
     while (e > s && is_space(e[-1])) e--;
     size_t n = (size_t)(e - s);
