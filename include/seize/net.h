@@ -1,6 +1,6 @@
 /*
  * seize/net.h — OpenAI-compatible chat completions at scale: a bounded, crash-safe batch client
- * (libcurl multi interface, retries with backoff, a fsync'd journal), the reply parser, and the
+ * (libcurl multi_socket + epoll, retries with backoff, a fsync'd journal), the reply parser, the
  * SEIZE editing prompt (ARCHITECTURE.md §2).
  *
  *     seize_llm_params p = seize_llm_default_params();
@@ -156,13 +156,21 @@ int seize_llm_batch_add(seize_llm_batch *b, const char *key, const char *check, 
 
 typedef void (*seize_llm_progress_fn)(void *ctx, const seize_llm_stats *st);
 
-/* Runs every request still needed, `concurrency` at a time, retrying as described above, and
- * appending each completed request to the journal (write + fdatasync, grouped per poll round)
- * before it counts. `progress` (may be NULL) is called after each round of completions.
+/* Runs every request still needed on one thread (libcurl's multi_socket interface over epoll),
+ * `concurrency` at a time. Retried with backoff (seize_llm_backoff; Retry-After honoured):
+ * connection errors, timeouts, 408/409/429/5xx, malformed or truncated replies. Not retried:
+ * other 4xx (the item fails at once; a 400 to a request with n > 1 in auto mode switches to
+ * single requests instead). Each completed request is appended to the journal and counts
+ * (stats, progress, and its place among the `concurrency`) only once a background committer
+ * has written and fdatasync'd it (group commit), so a crash at any moment loses at most
+ * `concurrency` requests and never one that was counted. `progress` (may be NULL) is called
+ * after each round of completions.
  * Returns 0 when every item is complete; SEIZE_ENET when some items failed (the others are
  * complete; see seize_llm_batch_error); SEIZE_ECANCEL when cancelled; SEIZE_EIO when the journal
  * cannot be written; SEIZE_ENET with a message when the endpoint is unusable (bad URL, 401,
- * 403, 404). Not thread safe; one run per batch. */
+ * 403, 404) or unreachable (a request used all its attempts on connection errors or timeouts
+ * before any reply succeeded): the run stops at once and unfinished items are left neither
+ * complete nor failed. Not thread safe; one run per batch. */
 int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void *ctx);
 
 /* The item's texts as a JSON array of strings (borrowed until the batch is freed), NULL when the
