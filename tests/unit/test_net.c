@@ -318,6 +318,56 @@ static void test_journal_replay(void)
     CHECK(seize_journal_open("/nonexistent-dir/x.journal", NULL, NULL, &j) == SEIZE_EIO);
 }
 
+static int n_notified;
+static void on_notify(void *ctx)
+{
+    (void)ctx;
+    __atomic_add_fetch(&n_notified, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_journal_committer(void)
+{
+    const char *path = tmp_path("j2.journal");
+    unlink(path);
+    seize_journal *j = NULL;
+    CHECK_EQ(seize_journal_open(path, NULL, NULL, &j), 0);
+    CHECK_EQ(seize_journal_start(j, on_notify, NULL), 0);
+    for (int i = 0; i < 200; i++) {
+        json_t *l = json_pack("{s:i}", "i", i);
+        CHECK_EQ(seize_journal_add(j, l), 0);
+        json_decref(l);
+    }
+    uint64_t synced = 0;
+    int failed = 1;
+    CHECK_EQ(seize_journal_lines(j, &synced, &failed), 200);
+    CHECK_EQ(failed, 0);
+    CHECK(synced <= 200);
+    // The committer makes everything durable by itself, and says so.
+    for (int k = 0; k < 500 && synced < 200; k++) {
+        usleep(10000);
+        seize_journal_lines(j, &synced, NULL);
+    }
+    CHECK_EQ(synced, 200);
+    CHECK(__atomic_load_n(&n_notified, __ATOMIC_SEQ_CST) >= 1);
+    json_t *l = json_pack("{s:i}", "i", 200);
+    CHECK_EQ(seize_journal_add(j, l), 0);
+    json_decref(l);
+    CHECK_EQ(seize_journal_stop(j), 0); // drains the last line
+    CHECK_EQ(seize_journal_lines(j, &synced, NULL), 201);
+    CHECK_EQ(synced, 201);
+    CHECK_EQ(seize_journal_close(j), 0);
+    json_t *seen = json_array();
+    CHECK_EQ(seize_journal_open(path, count_line, seen, &j), 0);
+    size_t n = json_array_size(seen);
+    int in_order = 1;
+    for (size_t i = 0; i < n; i++)
+        in_order &= json_integer_value(json_object_get(json_array_get(seen, i), "i")) == (json_int_t)i;
+    json_decref(seen);
+    CHECK_EQ(seize_journal_close(j), 0);
+    CHECK_EQ(n, 201);
+    CHECK(in_order);
+}
+
 // --- batch (offline) ----------------------------------------------------------------------
 
 static int n_built;
@@ -424,6 +474,7 @@ int main(void)
     RUN(test_retry_policy);
     RUN(test_base64_fnv);
     RUN(test_journal_replay);
+    RUN(test_journal_committer);
     RUN(test_batch_resume_from_journal);
     RUN(test_batch_bad_endpoint);
     char cmd[300];
