@@ -60,7 +60,8 @@ int main(void)
     size_t done = 0;
     double t0 = cpu_now(), el;
     do {
-        for (size_t i = 0; i < n; i++) seize_image_load_preprocess(paths[i], &o, x);
+        for (size_t i = 0; i < n; i++)
+            seize_image_load_preprocess(paths[i], &o, x);
         done += n;
         el = cpu_now() - t0;
     } while (el < SECONDS);
@@ -72,7 +73,8 @@ int main(void)
                     "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:"
                     "glibc.malloc.trim_threshold=268435456 '%s' bench/bench_preprocess_pil.py %g",
                     py, SECONDS);
-    for (size_t i = 0; i < n; i++) k += sprintf(cmd + k, " '%s'", paths[i]);
+    for (size_t i = 0; i < n; i++)
+        k += sprintf(cmd + k, " '%s'", paths[i]);
     double pil = 0;
     FILE *fp = popen(cmd, "r");
     if (!fp || fscanf(fp, "%lf", &pil) != 1) pil = 0;
@@ -87,7 +89,8 @@ int main(void)
         printf("preprocess: decode+preprocess of %zu fixture images: seize %.1f img/s (1 "
                "thread); Pillow side unavailable (%s with PIL and numpy)\n",
                n, ours, py);
-    for (size_t i = 0; i < n; i++) free(paths[i]);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
     free(paths);
     free(cmd);
     free(x);

@@ -68,7 +68,8 @@ static void run_chunk(struct work *w, int n_threads)
     for (int t = 1; t < n_threads && t < 64 && (size_t)t < w->m; t++)
         if (pthread_create(&th[started], NULL, run_items, w) == 0) started++;
     run_items(w);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
 }
 
 static void free_error(char **e)
@@ -83,16 +84,23 @@ static void free_error(char **e)
 static size_t write_header(FILE *fp, size_t n, int s, size_t total)
 {
     char dict[160];
-    int len = snprintf(dict, sizeof dict,
-                       "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, 3, %d, %d), }",
-                       n, s, s);
+    int len =
+        snprintf(dict, sizeof dict,
+                 "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, 3, %d, %d), }", n, s, s);
     size_t natural = 10 + (size_t)len + 1;
     if (!total) total = natural + (64 - natural % 64) % 64;
     size_t pad = total - natural, hlen = total - 10;
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 255),
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
+                             (unsigned char)(hlen & 255),
                              (unsigned char)(hlen >> 8)};
-    if (fwrite(pre, 1, 10, fp) != 10 || fwrite(dict, 1, (size_t)len, fp) != (size_t)len)
-        return 0;
+    if (fwrite(pre, 1, 10, fp) != 10 || fwrite(dict, 1, (size_t)len, fp) != (size_t)len) return 0;
     for (size_t i = 0; i < pad; i++)
         if (fputc(' ', fp) == EOF) return 0;
     return fputc('\n', fp) == EOF ? 0 : total;
@@ -125,7 +133,9 @@ int cmd_preprocess(int argc, char **argv)
             o.pad_ratio = d;
             have_ratio = 1;
             break;
-        case 'n': no_pad = 1; break;
+        case 'n':
+            no_pad = 1;
+            break;
         case 's':
             if (cli_parse_int(optarg, 1, 8192, &v) < 0)
                 return cli_usage("preprocess", "--size must be an integer in 1..8192, not '%s'",
@@ -138,15 +148,24 @@ int cmd_preprocess(int argc, char **argv)
                                  optarg);
             o.max_pixels = (size_t)v;
             break;
-        case 'k': keep_going = 1; break;
+        case 'k':
+            keep_going = 1;
+            break;
         case 'j':
             if (cli_parse_int(optarg, 1, 1024, &threads) < 0)
                 return cli_usage("preprocess", "--threads must be an integer in 1..1024");
             break;
-        case 'q': quiet = 1; break;
-        case 'o': out = optarg; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: return cli_usage("preprocess", "invalid option");
+        case 'q':
+            quiet = 1;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage("preprocess", "invalid option");
         }
     }
     if (no_pad && have_ratio)
@@ -187,14 +206,16 @@ int cmd_preprocess(int argc, char **argv)
     cli_progress_start(&p, "preprocess", n, quiet);
     for (size_t first = 0; first < n && rc == EXIT_OK; first += chunk) {
         size_t m = n - first < chunk ? n - first : chunk;
-        struct work w = {.paths = paths, .first = first, .m = m, .o = &o, .out = buf,
-                         .errors = errors};
+        struct work w = {
+            .paths = paths, .first = first, .m = m, .o = &o, .out = buf, .errors = errors};
         run_chunk(&w, n_threads);
         for (size_t i = 0; i < m; i++) {
             if (errors[i]) {
                 n_bad++;
-                if (keep_going) fprintf(stderr, "seize preprocess: skipping: %s\n", errors[i]);
-                else if (rc == EXIT_OK) rc = cli_fail("preprocess", "%s", errors[i]);
+                if (keep_going)
+                    fprintf(stderr, "seize preprocess: skipping: %s\n", errors[i]);
+                else if (rc == EXIT_OK)
+                    rc = cli_fail("preprocess", "%s", errors[i]);
                 free_error(&errors[i]);
                 continue;
             }
@@ -210,7 +231,8 @@ int cmd_preprocess(int argc, char **argv)
         rc = cli_fail("preprocess", "no image could be read; '%s' not written", out);
         goto done;
     }
-    if (n_ok != n && (fseek(dst.fp, 0, SEEK_SET) != 0 || write_header(dst.fp, n_ok, o.size, hdr) != hdr)) {
+    if (n_ok != n &&
+        (fseek(dst.fp, 0, SEEK_SET) != 0 || write_header(dst.fp, n_ok, o.size, hdr) != hdr)) {
         rc = cli_fail("preprocess", "cannot write '%s'", out);
         goto done;
     }
@@ -219,13 +241,14 @@ int cmd_preprocess(int argc, char **argv)
         goto done;
     }
     if (!quiet || n_bad)
-        fprintf(stderr, "seize preprocess: wrote %zu of %zu images to %s (%zu failed)\n", n_ok,
-                n, out, n_bad);
+        fprintf(stderr, "seize preprocess: wrote %zu of %zu images to %s (%zu failed)\n", n_ok, n,
+                out, n_bad);
     if (n_bad) rc = EXIT_PARTIAL;
 done:
     seize_atomic_abort(&dst); // no-op after a commit
     if (errors)
-        for (size_t i = 0; i < chunk; i++) free_error(&errors[i]);
+        for (size_t i = 0; i < chunk; i++)
+            free_error(&errors[i]);
     free(errors);
     free(buf);
     return rc;

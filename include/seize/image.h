@@ -22,8 +22,9 @@
  *     0..255, CMYK with Pillow's cmyk2rgb →
  *   x/255, (x − mean)/std in float32, CHW.
  * Only the pixels inside the crop window are computed (exactly the values Pillow computes for
- * them), and padding is never materialised, so work and memory stay bounded by the decoded
- * image plus O(size²) even for extreme aspect ratios.
+ * them), padding is never materialised, and rows are consumed top to bottom as they are
+ * decoded, so work and memory stay bounded by O(width + size²) beyond the decoder's own needs
+ * even for extreme aspect ratios.
  *
  * Decoding: the format is detected from the first bytes, never the file name.
  *   JPEG: libjpeg-turbo with its defaults (integer slow DCT, fancy upsampling), output RGB,
@@ -100,9 +101,9 @@ size_t seize_image_pixel_bytes(seize_image_mode mode);
 /* Options of the preprocessing pipeline. Get the defaults from seize_preprocess_default_opts()
  * and change fields. */
 typedef struct seize_preprocess_opts {
-    double pad_ratio;  /* TargetPad ratio (≥ 1); 0 = no padding (plain CLIP). Default 1.25 */
-    int size;          /* output side; default 224; 1..8192 */
-    size_t max_pixels; /* decoder pixel limit; 0 = SEIZE_IMAGE_MAX_PIXELS (the default) */
+    double pad_ratio;      /* TargetPad ratio (≥ 1); 0 = no padding (plain CLIP). Default 1.25 */
+    int size;              /* output side; default 224; 1..8192 */
+    size_t max_pixels;     /* decoder pixel limit; 0 = SEIZE_IMAGE_MAX_PIXELS (the default) */
     float mean[3], std[3]; /* default: CLIP's mean and std */
 } seize_preprocess_opts;
 
@@ -111,9 +112,10 @@ seize_preprocess_opts seize_preprocess_default_opts(void);
 
 /* Reads and decodes the image file `path` (see "Decoding" above), keeping Pillow's mode.
  * Images with more than `max_pixels` pixels are refused; 0 means SEIZE_IMAGE_MAX_PIXELS
- * (SIZE_MAX lifts the limit, though allocations over 1 TiB are still refused). On success *out is a new image (free with
- * seize_image_free). Errors: SEIZE_EIO (cannot read), SEIZE_EFORMAT (unknown format, corrupt
- * or truncated data, zero size), SEIZE_EINVAL (more pixels than max_pixels), SEIZE_ENOMEM. */
+ * (SIZE_MAX lifts the limit, though allocations over 1 TiB are still refused). On success *out is a
+ * new image (free with seize_image_free). Errors: SEIZE_EIO (cannot read), SEIZE_EFORMAT (unknown
+ * format, corrupt or truncated data, zero size), SEIZE_EINVAL (more pixels than max_pixels),
+ * SEIZE_ENOMEM. */
 int seize_image_load(const char *path, size_t max_pixels, seize_image **out);
 
 /* Decodes an image held in memory; `name` is used in error messages (may be NULL). As
@@ -129,16 +131,26 @@ void seize_image_free(seize_image *img);
  * (what np.asarray(pil_image) gives after CenterCrop and convert("RGB")).
  * Errors: SEIZE_EINVAL for bad options, SEIZE_ENOMEM, SEIZE_EFORMAT when the resized image
  * would be larger than Pillow can represent (a side over INT_MAX). Reentrant. */
-int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opts *o,
-                              uint8_t *out);
+int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opts *o, uint8_t *out);
 
 /* The full pipeline: seize_image_preprocess_u8 then x/255 and (x − mean)/std in float32.
  * Writes 3·size·size floats to `out`, CHW (channel planes R, G, B). Errors as above. */
 int seize_image_preprocess(const seize_image *img, const seize_preprocess_opts *o, float *out);
 
-/* Convenience: seize_image_load with o->max_pixels, then seize_image_preprocess. Errors name
- * the file. */
+/* Reads, decodes and preprocesses the image file `path`: the same result as seize_image_load
+ * (with o->max_pixels) then seize_image_preprocess, but streamed: decoded rows go straight
+ * into the resampler, so the whole decoded image is never held (except for Adam7-interlaced
+ * PNGs, which libpng decodes whole). Errors name the file. */
 int seize_image_load_preprocess(const char *path, const seize_preprocess_opts *o, float *out);
+
+/* The same, stopping at the uint8 stage: (size, size, 3) HWC into `out` (as
+ * seize_image_preprocess_u8). */
+int seize_image_load_preprocess_u8(const char *path, const seize_preprocess_opts *o, uint8_t *out);
+
+/* The streamed pipeline on an encoded image held in memory (`name` is used in error messages
+ * and may be NULL): decode + pad/resize/crop/RGB into `out`, (size, size, 3) HWC. */
+int seize_image_decode_preprocess_u8(const void *buf, size_t len, const char *name,
+                                     const seize_preprocess_opts *o, uint8_t *out);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 // between setjmp and longjmp.
 #include "seize/image.h"
 
+#include "image/internal.h"
+
 #include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -26,14 +28,22 @@
 const char *seize_image_mode_name(seize_image_mode mode)
 {
     switch (mode) {
-    case SEIZE_MODE_1: return "1";
-    case SEIZE_MODE_L: return "L";
-    case SEIZE_MODE_P: return "P";
-    case SEIZE_MODE_I: return "I";
-    case SEIZE_MODE_LA: return "LA";
-    case SEIZE_MODE_RGB: return "RGB";
-    case SEIZE_MODE_RGBA: return "RGBA";
-    case SEIZE_MODE_CMYK: return "CMYK";
+    case SEIZE_MODE_1:
+        return "1";
+    case SEIZE_MODE_L:
+        return "L";
+    case SEIZE_MODE_P:
+        return "P";
+    case SEIZE_MODE_I:
+        return "I";
+    case SEIZE_MODE_LA:
+        return "LA";
+    case SEIZE_MODE_RGB:
+        return "RGB";
+    case SEIZE_MODE_RGBA:
+        return "RGBA";
+    case SEIZE_MODE_CMYK:
+        return "CMYK";
     }
     return "?";
 }
@@ -43,12 +53,16 @@ size_t seize_image_pixel_bytes(seize_image_mode mode)
     switch (mode) {
     case SEIZE_MODE_1:
     case SEIZE_MODE_L:
-    case SEIZE_MODE_P: return 1;
-    case SEIZE_MODE_LA: return 2;
-    case SEIZE_MODE_RGB: return 3;
+    case SEIZE_MODE_P:
+        return 1;
+    case SEIZE_MODE_LA:
+        return 2;
+    case SEIZE_MODE_RGB:
+        return 3;
     case SEIZE_MODE_I:
     case SEIZE_MODE_RGBA:
-    case SEIZE_MODE_CMYK: return 4;
+    case SEIZE_MODE_CMYK:
+        return 4;
     }
     return 1;
 }
@@ -60,41 +74,65 @@ void seize_image_free(seize_image *img)
     free(img);
 }
 
-// Checks the dimensions against the limit and allocates the image (pixels uninitialised).
-static int image_new(const char *name, const char *format, size_t w, size_t h,
-                     seize_image_mode mode, size_t max_pixels, seize_image **out)
+// Checks the dimensions: not zero, within the pixel limit, and never a buffer over 1 TiB.
+static int check_size(const char *name, const char *format, size_t w, size_t h,
+                      seize_image_mode mode, size_t max_pixels)
 {
-    *out = NULL;
     if (max_pixels == 0) max_pixels = SEIZE_IMAGE_MAX_PIXELS;
     if (w == 0 || h == 0)
         return seize_error(SEIZE_EFORMAT, "cannot decode '%s': %s image has zero size (%zux%zu)",
                            name, format, w, h);
-    size_t pixels;
+    size_t pixels, bytes;
     if (seize_mul_size(w, h, &pixels) < 0 || pixels > max_pixels)
         return seize_error(SEIZE_EINVAL,
                            "cannot decode '%s': image size %zux%zu exceeds the limit of %zu "
                            "pixels (possible decompression bomb)",
                            name, w, h, max_pixels);
-    size_t bytes;
     if (seize_mul_size(pixels, seize_image_pixel_bytes(mode), &bytes) < 0 ||
         bytes > MAX_IMAGE_BYTES)
         return seize_error(SEIZE_ENOMEM, "cannot decode '%s': image too large", name);
+    return 0;
+}
+
+// The sink that builds a seize_image.
+struct image_builder {
+    const char *name;
+    seize_image *img;
+};
+
+static int builder_begin(void *ctx, size_t w, size_t h, seize_image_mode mode,
+                         const uint8_t *palette)
+{
+    struct image_builder *b = ctx;
     seize_image *img = calloc(1, sizeof *img);
-    if (!img) return seize_error(SEIZE_ENOMEM, "cannot decode '%s': out of memory", name);
-    img->data = malloc(bytes);
+    if (!img) return seize_error(SEIZE_ENOMEM, "cannot decode '%s': out of memory", b->name);
+    img->data = seize_malloc(w * h, seize_image_pixel_bytes(mode)); // checked by check_size
     if (!img->data) {
         free(img);
-        return seize_error(SEIZE_ENOMEM, "cannot decode '%s': out of memory (%zu bytes)", name,
-                           bytes);
+        return seize_error(SEIZE_ENOMEM, "cannot decode '%s': out of memory (%zux%zu)", b->name, w,
+                           h);
     }
     img->width = w;
     img->height = h;
     img->mode = mode;
-    snprintf(img->format, sizeof img->format, "%s", format);
-    for (int i = 0; i < 256; i++) // Pillow's palettes start as a grey ramp
-        img->palette[3 * i] = img->palette[3 * i + 1] = img->palette[3 * i + 2] = (uint8_t)i;
-    *out = img;
+    if (palette)
+        memcpy(img->palette, palette, sizeof img->palette);
+    else
+        for (int i = 0; i < 256; i++)
+            img->palette[3 * i] = img->palette[3 * i + 1] = img->palette[3 * i + 2] = (uint8_t)i;
+    b->img = img;
     return 0;
+}
+
+static uint8_t *builder_row(void *ctx, size_t y)
+{
+    struct image_builder *b = ctx;
+    return b->img->data + y * b->img->width * seize_image_pixel_bytes(b->img->mode);
+}
+
+static void builder_done(void *ctx, size_t y, const uint8_t *row)
+{
+    (void)ctx, (void)y, (void)row;
 }
 
 // --- JPEG -----------------------------------------------------------------------------------
@@ -109,9 +147,9 @@ struct jctx {
     size_t len;
     const char *name;
     size_t max_pixels;
-    seize_image *img;
-    uint8_t *row;
-    int code; // error code to return after longjmp
+    const image_sink *sink;
+    uint8_t *row; // scratch row when the sink has no destination
+    int code;     // error code to return after longjmp
 };
 
 static void jpeg_fail(j_common_ptr cinfo)
@@ -181,38 +219,43 @@ static int jpeg_run(struct jctx *c)
         return SEIZE_EFORMAT;
     }
     // libjpeg's defaults are Pillow's: JDCT_ISLOW, fancy upsampling, no scaling.
-    int rc = image_new(c->name, "JPEG", ci->image_width, ci->image_height, mode, c->max_pixels,
-                       &c->img);
-    if (rc < 0) {
-        c->msg[0] = 0; // message already set
-        return rc;
-    }
+    size_t w = ci->image_width, h = ci->image_height, stride = w * seize_image_pixel_bytes(mode);
+    int rc = check_size(c->name, "JPEG", w, h, mode, c->max_pixels);
+    if (rc < 0) return rc;
     ci->progress = &c->progress;
     jpeg_start_decompress(ci);
-    size_t stride = c->img->width * seize_image_pixel_bytes(mode);
-    if (ci->output_width != c->img->width || ci->output_height != c->img->height ||
+    if (ci->output_width != w || ci->output_height != h ||
         (size_t)ci->output_components != seize_image_pixel_bytes(mode)) {
         snprintf(c->msg, sizeof c->msg, "unexpected decoder output layout");
         return SEIZE_EFORMAT;
     }
+    c->row = malloc(stride);
+    if (!c->row) {
+        snprintf(c->msg, sizeof c->msg, "out of memory");
+        return SEIZE_ENOMEM;
+    }
+    rc = c->sink->begin(c->sink->ctx, w, h, mode, NULL);
+    if (rc < 0) return rc;
     while (ci->output_scanline < ci->output_height) {
-        JSAMPROW row = c->img->data + (size_t)ci->output_scanline * stride;
+        size_t y = ci->output_scanline;
+        JSAMPROW row = c->sink->row_dst(c->sink->ctx, y);
+        if (!row) row = c->row;
         if (jpeg_read_scanlines(ci, &row, 1) != 1) {
             snprintf(c->msg, sizeof c->msg, "truncated JPEG data");
             return SEIZE_EFORMAT;
         }
+        if (mode == SEIZE_MODE_CMYK) // Pillow's "CMYK;I": assume Adobe's inverted CMYK
+            for (size_t i = 0; i < stride; i++)
+                row[i] = (uint8_t)~row[i];
+        c->sink->row_done(c->sink->ctx, y, row);
     }
     // Pillow reads on to the end of image marker; a file cut just before it is truncated too.
     jpeg_finish_decompress(ci);
-    if (mode == SEIZE_MODE_CMYK) { // Pillow's "CMYK;I": assume Adobe's inverted CMYK
-        size_t n = stride * c->img->height;
-        for (size_t i = 0; i < n; i++) c->img->data[i] = (uint8_t)~c->img->data[i];
-    }
     return 0;
 }
 
 static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, size_t max_pixels,
-                       seize_image **out)
+                       const image_sink *sink)
 {
     struct jctx *c = calloc(1, sizeof *c);
     if (!c) return seize_error(SEIZE_ENOMEM, "cannot decode '%s': out of memory", name);
@@ -220,6 +263,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, size_t 
     c->len = len;
     c->name = name;
     c->max_pixels = max_pixels;
+    c->sink = sink;
     c->cinfo.err = jpeg_std_error(&c->jerr);
     c->jerr.error_exit = jpeg_fail;
     c->jerr.emit_message = jpeg_message;
@@ -235,12 +279,8 @@ static int decode_jpeg(const uint8_t *buf, size_t len, const char *name, size_t 
         rc = jpeg_run(c);
     }
     jpeg_destroy_decompress(&c->cinfo);
-    if (rc < 0) {
-        if (c->msg[0]) seize_error(rc, "cannot decode '%s': %s", name, c->msg);
-        seize_image_free(c->img);
-    } else {
-        *out = c->img;
-    }
+    if (rc < 0 && c->msg[0]) seize_error(rc, "cannot decode '%s': %s", name, c->msg);
+    free(c->row);
     free(c);
     return rc;
 }
@@ -255,7 +295,8 @@ struct pctx {
     size_t len, pos;
     const char *name;
     size_t max_pixels;
-    seize_image *img;
+    const image_sink *sink;
+    uint8_t *out;   // scratch converted row
     uint8_t *raw;   // one raw row, or the whole raw image when interlaced
     uint8_t **rows; // row pointers into raw (interlaced only)
     int code;
@@ -296,7 +337,8 @@ static void png_convert_row(const uint8_t *raw, uint8_t *dst, size_t w, int colo
     case PNG_COLOR_TYPE_PALETTE:
         if (depth == 16) { // mode I: the full big-endian value
             int32_t *d = (int32_t *)(void *)dst;
-            for (size_t x = 0; x < w; x++) d[x] = (int32_t)raw[2 * x] << 8 | raw[2 * x + 1];
+            for (size_t x = 0; x < w; x++)
+                d[x] = (int32_t)raw[2 * x] << 8 | raw[2 * x + 1];
         } else if (depth == 8) {
             memcpy(dst, raw, w);
         } else {
@@ -310,12 +352,15 @@ static void png_convert_row(const uint8_t *raw, uint8_t *dst, size_t w, int colo
         }
         break;
     case PNG_COLOR_TYPE_RGB:
-        if (depth == 8) memcpy(dst, raw, 3 * w);
+        if (depth == 8)
+            memcpy(dst, raw, 3 * w);
         else
-            for (size_t i = 0; i < 3 * w; i++) dst[i] = raw[2 * i];
+            for (size_t i = 0; i < 3 * w; i++)
+                dst[i] = raw[2 * i];
         break;
     case PNG_COLOR_TYPE_GRAY_ALPHA:
-        if (depth == 8) memcpy(dst, raw, 2 * w);
+        if (depth == 8)
+            memcpy(dst, raw, 2 * w);
         else // 16-bit LA: Pillow makes RGBA from the high bytes
             for (size_t x = 0; x < w; x++) {
                 dst[4 * x] = dst[4 * x + 1] = dst[4 * x + 2] = raw[4 * x];
@@ -323,9 +368,11 @@ static void png_convert_row(const uint8_t *raw, uint8_t *dst, size_t w, int colo
             }
         break;
     case PNG_COLOR_TYPE_RGB_ALPHA:
-        if (depth == 8) memcpy(dst, raw, 4 * w);
+        if (depth == 8)
+            memcpy(dst, raw, 4 * w);
         else
-            for (size_t i = 0; i < 4 * w; i++) dst[i] = raw[2 * i];
+            for (size_t i = 0; i < 4 * w; i++)
+                dst[i] = raw[2 * i];
         break;
     }
 }
@@ -349,61 +396,75 @@ static int png_run(struct pctx *c)
     case PNG_COLOR_TYPE_GRAY:
         mode = depth == 1 ? SEIZE_MODE_1 : depth == 16 ? SEIZE_MODE_I : SEIZE_MODE_L;
         break;
-    case PNG_COLOR_TYPE_PALETTE: mode = SEIZE_MODE_P; break;
-    case PNG_COLOR_TYPE_RGB: mode = SEIZE_MODE_RGB; break;
-    case PNG_COLOR_TYPE_GRAY_ALPHA: mode = depth == 16 ? SEIZE_MODE_RGBA : SEIZE_MODE_LA; break;
-    case PNG_COLOR_TYPE_RGB_ALPHA: mode = SEIZE_MODE_RGBA; break;
+    case PNG_COLOR_TYPE_PALETTE:
+        mode = SEIZE_MODE_P;
+        break;
+    case PNG_COLOR_TYPE_RGB:
+        mode = SEIZE_MODE_RGB;
+        break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+        mode = depth == 16 ? SEIZE_MODE_RGBA : SEIZE_MODE_LA;
+        break;
+    case PNG_COLOR_TYPE_RGB_ALPHA:
+        mode = SEIZE_MODE_RGBA;
+        break;
     default:
         snprintf(c->msg, sizeof c->msg, "unknown PNG colour type %d", color);
         return SEIZE_EFORMAT;
     }
-    int rc = image_new(c->name, "PNG", w, h, mode, c->max_pixels, &c->img);
-    if (rc < 0) {
-        c->msg[0] = 0;
-        return rc;
-    }
+    int rc = check_size(c->name, "PNG", w, h, mode, c->max_pixels);
+    if (rc < 0) return rc;
+    uint8_t palette[256 * 3];
     if (mode == SEIZE_MODE_P) {
+        for (int i = 0; i < 256; i++) // Pillow's palettes start as a grey ramp
+            palette[3 * i] = palette[3 * i + 1] = palette[3 * i + 2] = (uint8_t)i;
         png_colorp pal;
         int n_pal = 0;
         if (png_get_PLTE(c->png, c->info, &pal, &n_pal) & PNG_INFO_PLTE)
             for (int i = 0; i < n_pal && i < 256; i++) {
-                c->img->palette[3 * i] = pal[i].red;
-                c->img->palette[3 * i + 1] = pal[i].green;
-                c->img->palette[3 * i + 2] = pal[i].blue;
+                palette[3 * i] = pal[i].red;
+                palette[3 * i + 1] = pal[i].green;
+                palette[3 * i + 2] = pal[i].blue;
             }
     }
     int passes = png_set_interlace_handling(c->png);
     png_read_update_info(c->png, c->info);
     size_t rowbytes = png_get_rowbytes(c->png, c->info);
-    size_t stride = c->img->width * seize_image_pixel_bytes(mode);
-    if (passes <= 1) {
+    c->out = seize_malloc(w, seize_image_pixel_bytes(mode));
+    if (passes <= 1)
         c->raw = malloc(rowbytes ? rowbytes : 1);
-        if (!c->raw) {
-            snprintf(c->msg, sizeof c->msg, "out of memory");
-            return SEIZE_ENOMEM;
-        }
-        for (size_t y = 0; y < h; y++) {
-            png_read_row(c->png, c->raw, NULL);
-            png_convert_row(c->raw, c->img->data + y * stride, w, color, depth);
-        }
-    } else {
+    else {
         c->raw = seize_malloc(rowbytes, h);
         c->rows = seize_malloc(h, sizeof *c->rows);
-        if (!c->raw || !c->rows) {
-            snprintf(c->msg, sizeof c->msg, "out of memory");
-            return SEIZE_ENOMEM;
-        }
-        for (size_t y = 0; y < h; y++) c->rows[y] = c->raw + y * rowbytes;
-        png_read_image(c->png, c->rows);
+    }
+    if (!c->out || !c->raw || (passes > 1 && !c->rows)) {
+        snprintf(c->msg, sizeof c->msg, "out of memory");
+        return SEIZE_ENOMEM;
+    }
+    rc = c->sink->begin(c->sink->ctx, w, h, mode, mode == SEIZE_MODE_P ? palette : NULL);
+    if (rc < 0) return rc;
+    if (passes > 1) { // Adam7: libpng needs the whole image before any row is final
         for (size_t y = 0; y < h; y++)
-            png_convert_row(c->rows[y], c->img->data + y * stride, w, color, depth);
+            c->rows[y] = c->raw + y * rowbytes;
+        png_read_image(c->png, c->rows);
+    }
+    for (size_t y = 0; y < h; y++) {
+        const uint8_t *raw = c->raw;
+        if (passes > 1)
+            raw = c->rows[y];
+        else
+            png_read_row(c->png, c->raw, NULL);
+        uint8_t *dst = c->sink->row_dst(c->sink->ctx, y);
+        if (!dst) dst = c->out;
+        png_convert_row(raw, dst, w, color, depth);
+        c->sink->row_done(c->sink->ctx, y, dst);
     }
     // Like Pillow we stop after the image data: a missing IEND is not an error.
     return 0;
 }
 
 static int decode_png(const uint8_t *buf, size_t len, const char *name, size_t max_pixels,
-                      seize_image **out)
+                      const image_sink *sink)
 {
     struct pctx *c = calloc(1, sizeof *c);
     if (!c) return seize_error(SEIZE_ENOMEM, "cannot decode '%s': out of memory", name);
@@ -411,6 +472,7 @@ static int decode_png(const uint8_t *buf, size_t len, const char *name, size_t m
     c->len = len;
     c->name = name;
     c->max_pixels = max_pixels;
+    c->sink = sink;
     int rc;
     c->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, c, png_fail, png_warn);
     if (c->png) c->info = png_create_info_struct(c->png);
@@ -423,12 +485,8 @@ static int decode_png(const uint8_t *buf, size_t len, const char *name, size_t m
     png_destroy_read_struct(c->png ? &c->png : NULL, c->info ? &c->info : NULL, NULL);
     free(c->raw);
     free(c->rows);
-    if (rc < 0) {
-        if (c->msg[0]) seize_error(rc, "cannot decode '%s': %s", name, c->msg);
-        seize_image_free(c->img);
-    } else {
-        *out = c->img;
-    }
+    free(c->out);
+    if (rc < 0 && c->msg[0]) seize_error(rc, "cannot decode '%s': %s", name, c->msg);
     free(c);
     return rc;
 }
@@ -446,18 +504,20 @@ static const char *sniff_other(const uint8_t *b, size_t n)
     return NULL;
 }
 
-int seize_image_decode(const void *buf, size_t len, const char *name, size_t max_pixels,
-                       seize_image **out)
+int image_decode_stream(const void *buf, size_t len, const char *name, size_t max_pixels,
+                        const image_sink *sink, char format[8])
 {
-    *out = NULL;
     if (!name) name = "<memory>";
     const uint8_t *b = buf;
-    if (!b || len == 0)
-        return seize_error(SEIZE_EFORMAT, "cannot decode '%s': empty file", name);
-    if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
-        return decode_jpeg(b, len, name, max_pixels, out);
-    if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8))
-        return decode_png(b, len, name, max_pixels, out);
+    if (!b || len == 0) return seize_error(SEIZE_EFORMAT, "cannot decode '%s': empty file", name);
+    if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
+        snprintf(format, 8, "JPEG");
+        return decode_jpeg(b, len, name, max_pixels, sink);
+    }
+    if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
+        snprintf(format, 8, "PNG");
+        return decode_png(b, len, name, max_pixels, sink);
+    }
     const char *other = sniff_other(b, len);
     if (other)
         return seize_error(SEIZE_EFORMAT,
@@ -465,6 +525,23 @@ int seize_image_decode(const void *buf, size_t len, const char *name, size_t max
                            "are supported)",
                            name, other);
     return seize_error(SEIZE_EFORMAT, "cannot decode '%s': unknown image format", name);
+}
+
+int seize_image_decode(const void *buf, size_t len, const char *name, size_t max_pixels,
+                       seize_image **out)
+{
+    *out = NULL;
+    struct image_builder b = {name ? name : "<memory>", NULL};
+    image_sink sink = {builder_begin, builder_row, builder_done, &b};
+    char format[8] = "";
+    int rc = image_decode_stream(buf, len, name, max_pixels, &sink, format);
+    if (rc < 0) {
+        seize_image_free(b.img);
+        return rc;
+    }
+    snprintf(b.img->format, sizeof b.img->format, "%s", format);
+    *out = b.img;
+    return 0;
 }
 
 int seize_image_load(const char *path, size_t max_pixels, seize_image **out)

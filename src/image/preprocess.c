@@ -12,6 +12,8 @@
 // output rows whose windows contain it. Memory: O(size² + image width).
 #include "seize/image.h"
 
+#include "image/internal.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -102,7 +104,8 @@ static int axis_init(axis *a, long in_size, long pad, long n_img, long out_size,
     a->n = n;
     a->start = seize_malloc((size_t)n, sizeof *a->start);
     a->len = seize_malloc((size_t)n, sizeof *a->len);
-    long *wmin = seize_malloc((size_t)n, sizeof *wmin), *wlen = seize_malloc((size_t)n, sizeof *wlen);
+    long *wmin = seize_malloc((size_t)n, sizeof *wmin),
+         *wlen = seize_malloc((size_t)n, sizeof *wlen);
     if (!a->start || !a->len || !wmin || !wlen) goto oom;
 
     int need = out_size != in_size; // Pillow skips a pass whose size does not change
@@ -190,14 +193,16 @@ static void hpass_1(const uint8_t *row, const axis *ax, uint8_t *t)
         __m256i acc = _mm256_setzero_si256();
         for (; j + 8 <= len; j += 8) {
             __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + j)));
-            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, _mm256_loadu_si256((const __m256i *)(k + j))));
+            acc = _mm256_add_epi32(
+                acc, _mm256_mullo_epi32(px, _mm256_loadu_si256((const __m256i *)(k + j))));
         }
         __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
         s += _mm_cvtsi128_si32(h);
 #endif
-        for (; j < len; j++) s += p[j] * k[j];
+        for (; j < len; j++)
+            s += p[j] * k[j];
         t[i] = clip8(s);
     }
 }
@@ -213,7 +218,8 @@ static void hpass_4(const uint8_t *row, const axis *ax, uint8_t *t)
         __m256i acc = _mm256_setzero_si256();
         for (; j + 2 <= len; j += 2) { // two pixels, four channels each
             __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 4 * j)));
-            __m256i kk = _mm256_setr_epi32(k[j], k[j], k[j], k[j], k[j + 1], k[j + 1], k[j + 1], k[j + 1]);
+            __m256i kk =
+                _mm256_setr_epi32(k[j], k[j], k[j], k[j], k[j + 1], k[j + 1], k[j + 1], k[j + 1]);
             acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, kk));
         }
         __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
@@ -226,7 +232,8 @@ static void hpass_4(const uint8_t *row, const axis *ax, uint8_t *t)
         }
         int32_t o[4];
         _mm_storeu_si128((__m128i *)o, s);
-        for (int c = 0; c < 4; c++) t[4 * i + c] = clip8(o[c]);
+        for (int c = 0; c < 4; c++)
+            t[4 * i + c] = clip8(o[c]);
 #else
         int32_t s0 = HALF, s1 = HALF, s2 = HALF, s3 = HALF;
         for (; j < len; j++) {
@@ -253,7 +260,8 @@ static void vadd_8(int32_t *restrict acc, const uint8_t *restrict t, size_t n, i
         _mm256_storeu_si256((__m256i *)(acc + i), _mm256_add_epi32(a, _mm256_mullo_epi32(px, kk)));
     }
 #endif
-    for (; i < n; i++) acc[i] += t[i] * k;
+    for (; i < n; i++)
+        acc[i] += t[i] * k;
 }
 
 static void hpass32(const int32_t *row, const axis *ax, int32_t *t)
@@ -262,7 +270,8 @@ static void hpass32(const int32_t *row, const axis *ax, int32_t *t)
         const double *k = ax->kd + (size_t)i * ax->kstride;
         const int32_t *p = row + ax->start[i];
         double s = 0.0;
-        for (int j = 0; j < ax->len[i]; j++) s += p[j] * k[j];
+        for (int j = 0; j < ax->len[i]; j++)
+            s += p[j] * k[j];
         t[i] = round_up(s);
     }
 }
@@ -291,157 +300,58 @@ static void widen_row(const uint8_t *src, uint8_t *dst, long lo, long hi, int ch
 }
 
 struct geom {
-    long w, h;       // image
-    long hp, vp;     // padding left/right, top/bottom
-    long pw, ph;     // padded size
-    long nw, nh;     // resized size
-    long left, top;  // crop offsets in the resized image
-    int S;           // crop size
+    long w, h;      // image
+    long hp, vp;    // padding left/right, top/bottom
+    long pw, ph;    // padded size
+    long nw, nh;    // resized size
+    long left, top; // crop offsets in the resized image
+    int S;          // crop size
 };
 
-// Resamples the crop window of the padded image. `ch` bytes per source pixel (1..4), or mode I
-// when is32; premul for LA/RGBA. dst: (S, S) uint8 when ch == 1, (S, S, 4) uint8 in the
-// four-byte layout when ch > 1, (S, S) int32 for mode I.
-static int resample(const seize_image *img, const struct geom *g, int ch, int is32, int premul,
-                    void *dst)
-{
-    int S = g->S;
+// --- the pipeline as a row consumer -----------------------------------------------------------
+//
+// pp_init plans the geometry and allocates O(size² + width) state; pp_row takes source rows in
+// ascending order (rows nobody needs are ignored, so callers may feed every row); pp_finish
+// writes the uint8 RGB crop. seize_image_preprocess_u8 feeds the rows of a decoded image;
+// seize_image_load_preprocess feeds rows straight from the decoder, so the whole decoded image
+// never exists in memory.
+
+enum { PP_COPY, PP_NEAREST, PP_RESAMPLE8, PP_RESAMPLE32 };
+
+typedef struct pp {
+    struct geom g;
+    seize_image_mode mode;
+    uint8_t palette[256 * 3];
+    int kind, resized, ch, lanes, premul, widen;
+    size_t bpp, ws; // source bytes per pixel; working bytes per pixel
+    uint8_t *work;  // (S, S, ws) crop in the working layout
+    // PP_COPY / PP_NEAREST: image row of each output row (-1 above, h below the image) and
+    // image column of each output column (-1 when in the padding).
+    long *ysrc, *xsrc;
+    int ycur;
+    // PP_RESAMPLE*
     axis ah, av;
-    int rc = axis_init(&ah, g->pw, g->hp, g->w, g->nw, g->left, S);
-    if (rc < 0) return rc;
-    rc = axis_init(&av, g->ph, g->vp, g->h, g->nh, g->top, S);
-    if (rc < 0) {
-        axis_free(&ah);
-        return rc;
-    }
-    int lanes = (is32 || ch == 1) ? 1 : 4;
-    size_t rowlen = (size_t)S * (size_t)lanes, plane = rowlen * (size_t)S;
-    int32_t *acc = is32 ? NULL : seize_malloc(plane, sizeof *acc);
-    double *accd = is32 ? seize_malloc(plane, sizeof *accd) : NULL;
-    void *t = seize_malloc(rowlen, is32 ? sizeof(int32_t) : 1);
-    int widen = lanes == 4 && (ch != 4 || premul);
-    uint8_t *wide = widen ? seize_malloc((size_t)g->w, 4) : NULL;
-    if ((!acc && !accd) || !t || (widen && !wide)) {
-        rc = seize_error(SEIZE_ENOMEM, "out of memory resampling image");
-        goto done;
-    }
-    for (size_t i = 0; i < plane; i++) {
-        if (is32) accd[i] = 0.0;
-        else acc[i] = HALF;
-    }
+    int32_t *acc;
+    double *accd;
+    void *t;
+    uint8_t *wide;
+    long clo, chi, rlo, rhi;
+    int ylo;
+} pp;
 
-    // Columns the horizontal pass reads, and rows the vertical pass reads.
-    long clo = g->w, chi = 0, rlo = g->h, rhi = 0;
-    for (int i = 0; i < S; i++) {
-        if (ah.len[i]) {
-            if (ah.start[i] < clo) clo = ah.start[i];
-            if (ah.start[i] + ah.len[i] > chi) chi = ah.start[i] + ah.len[i];
-        }
-        if (av.len[i]) {
-            if (av.start[i] < rlo) rlo = av.start[i];
-            if (av.start[i] + av.len[i] > rhi) rhi = av.start[i] + av.len[i];
-        }
-    }
-    size_t stride = (size_t)g->w * (is32 ? sizeof(int32_t) : (size_t)ch);
-    int ylo = 0;
-    for (long r = rlo; r < rhi; r++) {
-        while (ylo < S && (av.len[ylo] == 0 || av.start[ylo] + av.len[ylo] <= r)) ylo++;
-        if (ylo >= S || av.start[ylo] > r) continue; // no output row uses this source row
-        const uint8_t *row = img->data + (size_t)r * stride;
-        if (is32) {
-            int32_t *tr = t;
-            hpass32((const int32_t *)(const void *)row, &ah, tr);
-            // Ascending r for every accumulator: Pillow's order of the double additions.
-            for (int y = ylo; y < S && av.start[y] <= r; y++) {
-                if (!av.len[y]) continue;
-                double k = av.kd[(size_t)y * av.kstride + (size_t)(r - av.start[y])];
-                double *a = accd + (size_t)y * rowlen;
-                for (size_t i = 0; i < rowlen; i++) a[i] += tr[i] * k;
-            }
-            continue;
-        }
-        if (widen) {
-            widen_row(row, wide, clo, chi, ch, premul);
-            row = wide;
-        }
-        if (lanes == 1) hpass_1(row, &ah, t);
-        else hpass_4(row, &ah, t);
-        for (int y = ylo; y < S && av.start[y] <= r; y++) {
-            if (!av.len[y]) continue;
-            int32_t k = av.k8[(size_t)y * av.kstride + (size_t)(r - av.start[y])];
-            vadd_8(acc + (size_t)y * rowlen, t, rowlen, k);
-        }
-    }
-    if (is32) {
-        int32_t *d = dst;
-        for (size_t i = 0; i < plane; i++) d[i] = round_up(accd[i]);
-    } else {
-        uint8_t *d = dst;
-        for (size_t i = 0; i < plane; i++) d[i] = clip8(acc[i]);
-    }
-    rc = 0;
-done:
-    free(acc);
-    free(accd);
-    free(t);
-    free(wide);
-    axis_free(&ah);
-    axis_free(&av);
-    return rc;
-}
-
-// Nearest neighbour for modes P and 1, as Pillow's resize does it (an affine "scale"
-// transform whose source position advances by repeated addition).
-static int nearest(const seize_image *img, const struct geom *g, uint8_t *dst)
+static void pp_free(pp *p)
 {
-    int S = g->S;
-    double ax = (double)(float)g->pw / (double)g->nw, ay = (double)(float)g->ph / (double)g->nh;
-    long *xin = seize_malloc((size_t)S, sizeof *xin);
-    if (!xin) return seize_error(SEIZE_ENOMEM, "out of memory resampling image");
-    double xo = 0.0 + ax * 0.5;
-    for (long x = 0; x < g->left + S; x++) {
-        if (x >= g->left) xin[x - g->left] = xo < 0.0 ? -1 : (long)xo;
-        xo += ax;
-    }
-    double yo = 0.0 + ay * 0.5;
-    for (long y = 0; y < g->top + S; y++) {
-        if (y >= g->top) {
-            long yi = yo < 0.0 ? -1 : (long)yo, r = yi - g->vp;
-            uint8_t *d = dst + (size_t)(y - g->top) * S;
-            if (yi < 0 || yi >= g->ph || r < 0 || r >= g->h) {
-                memset(d, 0, (size_t)S);
-            } else {
-                const uint8_t *row = img->data + (size_t)r * (size_t)g->w;
-                for (int i = 0; i < S; i++) {
-                    long c = xin[i] - g->hp;
-                    d[i] = (xin[i] >= 0 && xin[i] < g->pw && c >= 0 && c < g->w) ? row[c] : 0;
-                }
-            }
-        }
-        yo += ay;
-    }
-    free(xin);
-    return 0;
+    free(p->work);
+    free(p->ysrc);
+    free(p->xsrc);
+    axis_free(&p->ah);
+    axis_free(&p->av);
+    free(p->acc);
+    free(p->accd);
+    free(p->t);
+    free(p->wide);
+    memset(p, 0, sizeof *p);
 }
-
-// The crop window of the padded image when no resize happens.
-static void crop_copy(const seize_image *img, const struct geom *g, size_t bpp, uint8_t *dst)
-{
-    int S = g->S;
-    memset(dst, 0, (size_t)S * S * bpp);
-    for (int y = 0; y < S; y++) {
-        long r = g->top + y - g->vp;
-        if (r < 0 || r >= g->h) continue;
-        for (int x = 0; x < S; x++) {
-            long c = g->left + x - g->hp;
-            if (c < 0 || c >= g->w) continue;
-            memcpy(dst + ((size_t)y * S + x) * bpp,
-                   img->data + ((size_t)r * (size_t)g->w + (size_t)c) * bpp, bpp);
-        }
-    }
-}
-
-// --- the pipeline ---------------------------------------------------------------------------
 
 static long round_half_even_div2(long d)
 {
@@ -449,23 +359,21 @@ static long round_half_even_div2(long d)
     return (d & 1) && (h & 1) ? h + 1 : h;
 }
 
-static int plan(const seize_image *img, const seize_preprocess_opts *o, struct geom *g)
+static int plan(size_t width, size_t height, const seize_preprocess_opts *o, struct geom *g)
 {
-    if (!img || !img->data || img->width == 0 || img->height == 0)
-        return seize_error(SEIZE_EINVAL, "preprocess: empty image");
+    if (width == 0 || height == 0) return seize_error(SEIZE_EINVAL, "preprocess: empty image");
     if (o->size < 1 || o->size > MAX_SIZE)
         return seize_error(SEIZE_EINVAL, "preprocess: size %d out of range 1..%d", o->size,
                            MAX_SIZE);
     if (!(o->pad_ratio == 0.0 || (o->pad_ratio >= 1.0 && isfinite(o->pad_ratio))))
         return seize_error(SEIZE_EINVAL, "preprocess: pad ratio %g must be 0 (none) or >= 1",
                            o->pad_ratio);
-    if (img->width > INT_MAX || img->height > INT_MAX)
-        return seize_error(SEIZE_EFORMAT, "preprocess: image too large (%zux%zu)", img->width,
-                           img->height);
+    if (width > INT_MAX || height > INT_MAX)
+        return seize_error(SEIZE_EFORMAT, "preprocess: image too large (%zux%zu)", width, height);
     memset(g, 0, sizeof *g);
     g->S = o->size;
-    g->w = (long)img->width;
-    g->h = (long)img->height;
+    g->w = (long)width;
+    g->h = (long)height;
     // TargetPad (SEIZE): pad to an aspect ratio of at most `ratio`, truncating.
     if (o->pad_ratio > 0) {
         double mx = (double)(g->w > g->h ? g->w : g->h), mn = (double)(g->w < g->h ? g->w : g->h);
@@ -501,97 +409,329 @@ static int plan(const seize_image *img, const seize_preprocess_opts *o, struct g
     return 0;
 }
 
-int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opts *o,
-                              uint8_t *out)
+static int pp_init(pp *p, size_t width, size_t height, seize_image_mode mode,
+                   const uint8_t *palette, const seize_preprocess_opts *o)
 {
-    struct geom g;
-    int rc = plan(img, o, &g);
+    memset(p, 0, sizeof *p);
+    int rc = plan(width, height, o, &p->g);
     if (rc < 0) return rc;
-    size_t S = (size_t)g.S, n = S * S, bpp = seize_image_pixel_bytes(img->mode);
-    int resized = g.nw != g.pw || g.nh != g.ph;
-    seize_image_mode m = img->mode;
-    // The resampler works on four bytes per pixel for the multi-band modes (see resample).
-    size_t ws = resized && bpp > 1 && m != SEIZE_MODE_I ? 4 : bpp;
-    uint8_t *work = seize_malloc(n, ws);
-    if (!work) return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
-    if (!resized) {
-        crop_copy(img, &g, bpp, work);
-    } else if (m == SEIZE_MODE_P || m == SEIZE_MODE_1) {
-        rc = nearest(img, &g, work); // Pillow forces NEAREST for these modes
-    } else {
-        int premul = m == SEIZE_MODE_LA || m == SEIZE_MODE_RGBA;
-        rc = resample(img, &g, m == SEIZE_MODE_I ? 1 : (int)bpp, m == SEIZE_MODE_I, premul, work);
+    const struct geom *g = &p->g;
+    size_t S = (size_t)g->S;
+    p->mode = mode;
+    if (palette) memcpy(p->palette, palette, sizeof p->palette);
+    p->bpp = seize_image_pixel_bytes(mode);
+    p->resized = g->nw != g->pw || g->nh != g->ph;
+    if (!p->resized)
+        p->kind = PP_COPY;
+    else if (mode == SEIZE_MODE_P || mode == SEIZE_MODE_1)
+        p->kind = PP_NEAREST; // Pillow's rule
+    else if (mode == SEIZE_MODE_I)
+        p->kind = PP_RESAMPLE32;
+    else
+        p->kind = PP_RESAMPLE8;
+    p->ch = (int)p->bpp;
+    p->lanes = (p->kind == PP_RESAMPLE32 || p->bpp == 1) ? 1 : 4;
+    p->ws = p->kind == PP_RESAMPLE8 ? (size_t)p->lanes : p->bpp;
+    p->work = seize_calloc(S * S, p->ws);
+    if (!p->work) goto oom;
+
+    if (p->kind == PP_COPY || p->kind == PP_NEAREST) {
+        p->ysrc = seize_malloc(S, sizeof *p->ysrc);
+        p->xsrc = seize_malloc(S, sizeof *p->xsrc);
+        if (!p->ysrc || !p->xsrc) goto oom;
+        if (p->kind == PP_COPY) {
+            for (size_t i = 0; i < S; i++) {
+                p->ysrc[i] = g->top + (long)i - g->vp;
+                p->xsrc[i] = g->left + (long)i - g->hp;
+            }
+        } else {
+            // Pillow resizes P and 1 with an affine "scale" transform whose source position
+            // advances by repeated addition (so we add too, rather than multiply).
+            double ax = (double)(float)g->pw / (double)g->nw;
+            double ay = (double)(float)g->ph / (double)g->nh;
+            double xo = 0.0 + ax * 0.5, yo = 0.0 + ay * 0.5;
+            for (long x = 0; x < g->left + g->S; x++) {
+                if (x >= g->left) {
+                    long xi = xo < 0.0 ? -1 : (long)xo;
+                    p->xsrc[x - g->left] = xi >= g->pw ? -1 : xi - g->hp;
+                }
+                xo += ax;
+            }
+            for (long y = 0; y < g->top + g->S; y++) {
+                if (y >= g->top) {
+                    long yi = yo < 0.0 ? -1 : (long)yo;
+                    p->ysrc[y - g->top] = yi < 0 ? -1 : yi >= g->ph ? g->h : yi - g->vp;
+                }
+                yo += ay;
+            }
+        }
+        for (size_t i = 0; i < S; i++) {
+            if (p->xsrc[i] < 0 || p->xsrc[i] >= g->w) p->xsrc[i] = -1;
+            if (p->ysrc[i] < 0) p->ysrc[i] = -1;
+            if (p->ysrc[i] > g->h) p->ysrc[i] = g->h;
+        }
+        return 0;
     }
+
+    rc = axis_init(&p->ah, g->pw, g->hp, g->w, g->nw, g->left, g->S);
+    if (rc == 0) rc = axis_init(&p->av, g->ph, g->vp, g->h, g->nh, g->top, g->S);
     if (rc < 0) {
-        free(work);
+        pp_free(p);
         return rc;
     }
-    // convert("RGB"), after undoing the premultiplication of a resized LA/RGBA image.
+    int is32 = p->kind == PP_RESAMPLE32;
+    size_t rowlen = S * (size_t)p->lanes, plane = rowlen * S;
+    p->premul = mode == SEIZE_MODE_LA || mode == SEIZE_MODE_RGBA; // Pillow resizes La / RGBa
+    p->widen = p->lanes == 4 && (p->ch != 4 || p->premul);
+    if (is32)
+        p->accd = seize_calloc(plane, sizeof *p->accd);
+    else
+        p->acc = seize_malloc(plane, sizeof *p->acc);
+    p->t = seize_malloc(rowlen, is32 ? sizeof(int32_t) : 1);
+    if (p->widen) p->wide = seize_malloc((size_t)g->w, 4);
+    if ((!p->acc && !p->accd) || !p->t || (p->widen && !p->wide)) goto oom;
+    if (!is32)
+        for (size_t i = 0; i < plane; i++)
+            p->acc[i] = HALF;
+    // Columns the horizontal pass reads, and rows the vertical pass reads.
+    p->clo = g->w, p->chi = 0, p->rlo = g->h, p->rhi = 0;
+    for (int i = 0; i < g->S; i++) {
+        const axis *ah = &p->ah, *av = &p->av;
+        if (ah->len[i]) {
+            if (ah->start[i] < p->clo) p->clo = ah->start[i];
+            if (ah->start[i] + ah->len[i] > p->chi) p->chi = ah->start[i] + ah->len[i];
+        }
+        if (av->len[i]) {
+            if (av->start[i] < p->rlo) p->rlo = av->start[i];
+            if (av->start[i] + av->len[i] > p->rhi) p->rhi = av->start[i] + av->len[i];
+        }
+    }
+    return 0;
+oom:
+    pp_free(p);
+    return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
+}
+
+// Consumes source row r (image coordinates). Rows must come in ascending order.
+static void pp_row(pp *p, long r, const uint8_t *row)
+{
+    const struct geom *g = &p->g;
+    int S = g->S;
+    if (p->kind == PP_COPY || p->kind == PP_NEAREST) {
+        while (p->ycur < S && p->ysrc[p->ycur] < r)
+            p->ycur++;
+        for (int y = p->ycur; y < S && p->ysrc[y] == r; y++) {
+            uint8_t *d = p->work + (size_t)y * (size_t)S * p->ws;
+            for (int x = 0; x < S; x++)
+                if (p->xsrc[x] >= 0)
+                    memcpy(d + (size_t)x * p->ws, row + (size_t)p->xsrc[x] * p->bpp, p->bpp);
+        }
+        return;
+    }
+    if (r < p->rlo || r >= p->rhi) return;
+    const axis *av = &p->av;
+    while (p->ylo < S && (av->len[p->ylo] == 0 || av->start[p->ylo] + av->len[p->ylo] <= r))
+        p->ylo++;
+    if (p->ylo >= S || av->start[p->ylo] > r) return; // no output row uses this source row
+    size_t rowlen = (size_t)S * (size_t)p->lanes;
+    if (p->kind == PP_RESAMPLE32) {
+        int32_t *tr = p->t;
+        hpass32((const int32_t *)(const void *)row, &p->ah, tr);
+        // Ascending r for every accumulator: Pillow's order of the double additions.
+        for (int y = p->ylo; y < S && av->start[y] <= r; y++) {
+            if (!av->len[y]) continue;
+            double k = av->kd[(size_t)y * av->kstride + (size_t)(r - av->start[y])];
+            double *a = p->accd + (size_t)y * rowlen;
+            for (size_t i = 0; i < rowlen; i++)
+                a[i] += tr[i] * k;
+        }
+        return;
+    }
+    if (p->widen) {
+        widen_row(row, p->wide, p->clo, p->chi, p->ch, p->premul);
+        row = p->wide;
+    }
+    if (p->lanes == 1)
+        hpass_1(row, &p->ah, p->t);
+    else
+        hpass_4(row, &p->ah, p->t);
+    for (int y = p->ylo; y < S && av->start[y] <= r; y++) {
+        if (!av->len[y]) continue;
+        int32_t k = av->k8[(size_t)y * av->kstride + (size_t)(r - av->start[y])];
+        vadd_8(p->acc + (size_t)y * rowlen, p->t, rowlen, k);
+    }
+}
+
+// Finishes the resampling and converts the crop to RGB (Pillow's convert("RGB"), after undoing
+// the premultiplication of a resized LA/RGBA image). out: (S, S, 3).
+static void pp_finish(pp *p, uint8_t *out)
+{
+    size_t S = (size_t)p->g.S, n = S * S;
+    seize_image_mode m = p->mode;
+    if (p->kind == PP_RESAMPLE8)
+        for (size_t i = 0; i < n * p->ws; i++)
+            p->work[i] = clip8(p->acc[i]);
+    if (p->kind == PP_RESAMPLE32) {
+        int32_t *w = (int32_t *)(void *)p->work;
+        for (size_t i = 0; i < n; i++)
+            w[i] = round_up(p->accd[i]);
+    }
+    int resized = p->resized;
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = work + i * ws;
+        const uint8_t *q = p->work + i * p->ws;
         uint8_t *d = out + 3 * i;
         switch (m) {
-        case SEIZE_MODE_1: d[0] = d[1] = d[2] = p[0] ? 255 : 0; break;
-        case SEIZE_MODE_L: d[0] = d[1] = d[2] = p[0]; break;
-        case SEIZE_MODE_P: memcpy(d, img->palette + 3 * p[0], 3); break;
+        case SEIZE_MODE_1:
+            d[0] = d[1] = d[2] = q[0] ? 255 : 0;
+            break;
+        case SEIZE_MODE_L:
+            d[0] = d[1] = d[2] = q[0];
+            break;
+        case SEIZE_MODE_P:
+            memcpy(d, p->palette + 3 * q[0], 3);
+            break;
         case SEIZE_MODE_I: {
             int32_t v;
-            memcpy(&v, p, sizeof v);
+            memcpy(&v, q, sizeof v);
             d[0] = d[1] = d[2] = clip8i(v);
             break;
         }
-        case SEIZE_MODE_RGB: memcpy(d, p, 3); break;
+        case SEIZE_MODE_RGB:
+            memcpy(d, q, 3);
+            break;
         case SEIZE_MODE_LA:
         case SEIZE_MODE_RGBA: {
             int nc = m == SEIZE_MODE_LA ? 1 : 3;
-            unsigned a = p[m == SEIZE_MODE_LA ? 1 : 3];
+            unsigned a = q[m == SEIZE_MODE_LA ? 1 : 3];
             uint8_t v[3];
             for (int c = 0; c < nc; c++)
-                v[c] = (!resized || a == 0 || a == 255) ? p[c] : clip8i((int)(255 * p[c] / a));
+                v[c] = (!resized || a == 0 || a == 255) ? q[c] : clip8i((int)(255 * q[c] / a));
             if (nc == 1) v[1] = v[2] = v[0];
             memcpy(d, v, 3);
             break;
         }
         case SEIZE_MODE_CMYK: {
-            unsigned nk = 255u - p[3];
-            for (int c = 0; c < 3; c++) d[c] = clip8i((int)nk - (int)muldiv255(p[c], nk));
+            unsigned nk = 255u - q[3];
+            for (int c = 0; c < 3; c++)
+                d[c] = clip8i((int)nk - (int)muldiv255(q[c], nk));
             break;
         }
         }
     }
-    free(work);
+}
+
+// ToTensor (x / 255) then Normalize ((x - mean) / std), both in float32; CHW.
+static void normalise(const uint8_t *rgb, size_t n, const seize_preprocess_opts *o, float *out)
+{
+    for (int c = 0; c < 3; c++) {
+        float lut[256];
+        for (int v = 0; v < 256; v++)
+            lut[v] = ((float)v / 255.0f - o->mean[c]) / o->std[c];
+        float *plane = out + (size_t)c * n;
+        for (size_t i = 0; i < n; i++)
+            plane[i] = lut[rgb[3 * i + c]];
+    }
+}
+
+// --- public entry points ----------------------------------------------------------------------
+
+int seize_image_preprocess_u8(const seize_image *img, const seize_preprocess_opts *o, uint8_t *out)
+{
+    if (!img || !img->data) return seize_error(SEIZE_EINVAL, "preprocess: no image");
+    pp p;
+    int rc = pp_init(&p, img->width, img->height, img->mode,
+                     img->mode == SEIZE_MODE_P ? img->palette : NULL, o);
+    if (rc < 0) return rc;
+    size_t stride = img->width * seize_image_pixel_bytes(img->mode);
+    for (size_t r = 0; r < img->height; r++)
+        pp_row(&p, (long)r, img->data + r * stride);
+    pp_finish(&p, out);
+    pp_free(&p);
     return 0;
 }
 
 int seize_image_preprocess(const seize_image *img, const seize_preprocess_opts *o, float *out)
 {
     struct geom g;
-    int rc = plan(img, o, &g); // validate before allocating
+    if (!img) return seize_error(SEIZE_EINVAL, "preprocess: no image");
+    int rc = plan(img->width, img->height, o, &g); // validate before allocating
     if (rc < 0) return rc;
     size_t n = (size_t)g.S * (size_t)g.S;
     uint8_t *rgb = seize_malloc(n, 3);
     if (!rgb) return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
     rc = seize_image_preprocess_u8(img, o, rgb);
-    if (rc == 0) {
-        // ToTensor (x / 255) then Normalize ((x - mean) / std), both in float32.
-        for (int c = 0; c < 3; c++) {
-            float lut[256];
-            for (int v = 0; v < 256; v++) lut[v] = ((float)v / 255.0f - o->mean[c]) / o->std[c];
-            float *plane = out + (size_t)c * n;
-            for (size_t i = 0; i < n; i++) plane[i] = lut[rgb[3 * i + c]];
-        }
-    }
+    if (rc == 0) normalise(rgb, n, o, out);
     free(rgb);
+    return rc;
+}
+
+// The streaming sink: decoder rows go straight into the pipeline.
+struct stream {
+    const seize_preprocess_opts *o;
+    pp p;
+    int started;
+};
+
+static int stream_begin(void *ctx, size_t w, size_t h, seize_image_mode mode,
+                        const uint8_t *palette)
+{
+    struct stream *s = ctx;
+    int rc = pp_init(&s->p, w, h, mode, palette, s->o);
+    if (rc == 0) s->started = 1;
+    return rc;
+}
+
+static uint8_t *stream_row_dst(void *ctx, size_t y)
+{
+    (void)ctx, (void)y;
+    return NULL;
+}
+
+static void stream_row_done(void *ctx, size_t y, const uint8_t *row)
+{
+    struct stream *s = ctx;
+    pp_row(&s->p, (long)y, row);
+}
+
+int seize_image_decode_preprocess_u8(const void *buf, size_t len, const char *name,
+                                     const seize_preprocess_opts *o, uint8_t *out)
+{
+    if (!name) name = "<memory>";
+    struct geom g;
+    int rc = plan(1, 1, o, &g); // options are checked before anything is decoded
+    if (rc < 0) return seize_error_prefix(rc, "cannot preprocess '%s'", name);
+    struct stream s = {.o = o};
+    image_sink sink = {stream_begin, stream_row_dst, stream_row_done, &s};
+    char format[8];
+    rc = image_decode_stream(buf, len, name, o->max_pixels, &sink, format);
+    if (rc == 0)
+        pp_finish(&s.p, out);
+    else if (!s.started && rc != SEIZE_ENOMEM && strncmp(seize_errmsg(), "cannot", 6))
+        seize_error_prefix(rc, "cannot preprocess '%s'", name); // a geometry error
+    if (s.started) pp_free(&s.p);
+    return rc;
+}
+
+int seize_image_load_preprocess_u8(const char *path, const seize_preprocess_opts *o, uint8_t *out)
+{
+    seize_map m;
+    int rc = seize_map_open(path, &m);
+    if (rc < 0) return rc;
+    rc = seize_image_decode_preprocess_u8(m.data, m.size, path, o, out);
+    seize_map_close(&m);
     return rc;
 }
 
 int seize_image_load_preprocess(const char *path, const seize_preprocess_opts *o, float *out)
 {
-    seize_image *img = NULL;
-    int rc = seize_image_load(path, o->max_pixels, &img);
-    if (rc < 0) return rc;
-    rc = seize_image_preprocess(img, o, out);
-    seize_image_free(img);
-    if (rc < 0) return seize_error_prefix(rc, "cannot preprocess '%s'", path);
-    return 0;
+    size_t n = (size_t)o->size * (size_t)o->size;
+    if (o->size < 1 || o->size > MAX_SIZE)
+        return seize_error(SEIZE_EINVAL, "cannot preprocess '%s': size %d out of range 1..%d", path,
+                           o->size, MAX_SIZE);
+    uint8_t *rgb = seize_malloc(n, 3);
+    if (!rgb) return seize_error(SEIZE_ENOMEM, "out of memory preprocessing '%s'", path);
+    int rc = seize_image_load_preprocess_u8(path, o, rgb);
+    if (rc == 0) normalise(rgb, n, o, out);
+    free(rgb);
+    return rc;
 }

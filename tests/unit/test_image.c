@@ -41,7 +41,8 @@ static void check_fixture_array(const char *npy_name, double pad_ratio)
         }
         const float *r = (const float *)ref->data + i * per;
         double md = 0;
-        for (size_t j = 0; j < per; j++) md = fmax(md, fabs((double)x[j] - (double)r[j]));
+        for (size_t j = 0; j < per; j++)
+            md = fmax(md, fabs((double)x[j] - (double)r[j]));
         fprintf(stderr, "  %-22s max|diff| %.3g\n", names[i], md);
         if (md > worst) worst = md;
     }
@@ -70,8 +71,10 @@ static void test_fixture_modes(void)
     // The fixture set covers these Pillow modes; make sure the decoder reports them.
     struct {
         const char *name, *mode;
-    } want[] = {{"images/rocket.jpg", "RGB"}, {"images/camera.png", "L"},
-                {"images/logo.png", "RGBA"}, {"images/green_palette.png", "P"},
+    } want[] = {{"images/rocket.jpg", "RGB"},
+                {"images/camera.png", "L"},
+                {"images/logo.png", "RGBA"},
+                {"images/green_palette.png", "P"},
                 {"images/checker_bilevel.png", "1"}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         seize_image *img = NULL;
@@ -130,7 +133,7 @@ static void test_against_pillow(void)
     char **lines = NULL;
     size_t n = 0;
     CHECK(seize_read_lines(list, &lines, &n) == 0);
-    int n_dec = 0, n_pre = 0, n_err = 0, bad = 0;
+    int n_dec = 0, n_pre = 0, n_err = 0, n_stream = 0, bad = 0;
     seize_image *img = NULL;
     char cur[600] = "";
     for (size_t i = 0; i < n; i++) {
@@ -148,13 +151,20 @@ static void test_against_pillow(void)
         }
         if (kind == 'E') {
             n_err++;
+            uint8_t px[32 * 32 * 3];
+            seize_preprocess_opts o = seize_preprocess_default_opts();
+            o.size = 32;
+            if (seize_image_load_preprocess_u8(path, &o, px) == 0) {
+                fprintf(stderr, "  %s: Pillow refuses it but the streamed path accepted it\n",
+                        path);
+                bad++;
+            }
             if (img) {
                 fprintf(stderr, "  %s: Pillow refuses it (%s) but it decoded\n", path,
                         lines[i] + 3 + strlen(path));
                 bad++;
             } else if (!strstr(seize_errmsg(), path)) {
-                fprintf(stderr, "  %s: message does not name the file: %s\n", path,
-                        seize_errmsg());
+                fprintf(stderr, "  %s: message does not name the file: %s\n", path, seize_errmsg());
                 bad++;
             }
             continue;
@@ -193,37 +203,46 @@ static void test_against_pillow(void)
                 free(want);
                 continue;
             }
-            if (seize_image_preprocess_u8(img, &o, got) < 0) {
-                fprintf(stderr, "  %s: %s\n", path, seize_errmsg());
-                bad++;
-            } else {
-                size_t nd = 0, first = 0;
-                int maxd = 0;
-                for (size_t j = 0; j < len; j++)
-                    if (got[j] != want[j]) {
-                        if (!nd) first = j;
-                        nd++;
-                        int d = abs((int)got[j] - (int)want[j]);
-                        if (d > maxd) maxd = d;
-                    }
-                if (nd) {
-                    fprintf(stderr,
-                            "  %s (%s, pad %s, size %s): %zu of %zu values differ (max %d; "
-                            "first at y=%zu x=%zu c=%zu: %d vs Pillow %d)\n",
-                            path, seize_image_mode_name(img->mode), a, b, nd, len, maxd,
-                            first / 3 / (size_t)o.size, first / 3 % (size_t)o.size, first % 3,
-                            got[first], want[first]);
+            // Both paths: a decoded image, and rows streamed from the decoder.
+            for (int streamed = 0; streamed < 2; streamed++) {
+                int rc = streamed ? seize_image_load_preprocess_u8(path, &o, got)
+                                  : seize_image_preprocess_u8(img, &o, got);
+                if (rc < 0) {
+                    fprintf(stderr, "  %s: %s\n", path, seize_errmsg());
                     bad++;
+                } else {
+                    size_t nd = 0, first = 0;
+                    int maxd = 0;
+                    for (size_t j = 0; j < len; j++)
+                        if (got[j] != want[j]) {
+                            if (!nd) first = j;
+                            nd++;
+                            int d = abs((int)got[j] - (int)want[j]);
+                            if (d > maxd) maxd = d;
+                        }
+                    if (nd) {
+                        fprintf(stderr,
+                                "  %s (%s, pad %s, size %s): %zu of %zu values differ (max %d; "
+                                "first at y=%zu x=%zu c=%zu: %d vs Pillow %d)\n",
+                                path, seize_image_mode_name(img->mode), a, b, nd, len, maxd,
+                                first / 3 / (size_t)o.size, first / 3 % (size_t)o.size, first % 3,
+                                got[first], want[first]);
+                        if (streamed) fprintf(stderr, "  (streamed path)\n");
+                        bad++;
+                    }
                 }
             }
+            n_stream++;
             free(got);
             free(want);
         }
     }
     seize_image_free(img);
     seize_lines_free(lines, n);
-    fprintf(stderr, "  Pillow comparison: %d decodes, %d preprocess results, %d refusals\n",
-            n_dec, n_pre, n_err);
+    fprintf(stderr,
+            "  Pillow comparison: %d decodes, %d preprocess results (each also streamed: %d), "
+            "%d refusals\n",
+            n_dec, n_pre, n_stream, n_err);
     CHECK(n_dec > 50 && n_pre > 150 && n_err >= 5);
     CHECK_EQ(bad, 0);
 }
@@ -241,7 +260,8 @@ static uint32_t crc32_png(const uint8_t *p, size_t n) // the PNG/zlib CRC-32
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
     }
     return c ^ 0xFFFFFFFFu;
 }
@@ -250,7 +270,8 @@ static uint32_t crc32_png(const uint8_t *p, size_t n) // the PNG/zlib CRC-32
 static size_t zlib_stored(uint8_t *out, const uint8_t *raw, size_t n)
 {
     uint32_t a = 1, b = 0;
-    for (size_t i = 0; i < n; i++) a = (a + raw[i]) % 65521, b = (b + a) % 65521;
+    for (size_t i = 0; i < n; i++)
+        a = (a + raw[i]) % 65521, b = (b + a) % 65521;
     out[0] = 0x78, out[1] = 0x01, out[2] = 0x01;
     out[3] = (uint8_t)n, out[4] = (uint8_t)(n >> 8);
     out[5] = (uint8_t)~n, out[6] = (uint8_t)(~n >> 8);
@@ -323,8 +344,8 @@ static void test_hostile(void)
     CHECK(decode_fails(buf, n, "bomb.png", SEIZE_IMAGE_MAX_PIXELS, "exceeds the limit"));
     n = make_png(buf, 0x7fffffff, 0x7fffffff, 16, 6, raw, 6);
     CHECK(decode_fails(buf, n, "huge.png", 0, "exceeds the limit")); // 0: the default limit
-    CHECK(decode_fails(buf, n, "huge2.png", SIZE_MAX, NULL)); // no limit: no huge allocation
-    n = make_png(buf, 64, 64, 8, 2, raw, 6); // far too little image data
+    CHECK(decode_fails(buf, n, "huge2.png", SIZE_MAX, NULL));        // no limit: no huge allocation
+    n = make_png(buf, 64, 64, 8, 2, raw, 6);                         // far too little image data
     CHECK(decode_fails(buf, n, "short.png", 0, NULL));
     n = make_png(buf, 4, 4, 3, 2, raw, 6); // bit depth 3 is invalid
     CHECK(decode_fails(buf, n, "depth3.png", 0, NULL));
@@ -423,7 +444,8 @@ static void test_threads(void)
     size_t w = 300, h = 200;
     seize_image img = {.width = w, .height = h, .mode = SEIZE_MODE_RGBA};
     img.data = malloc(w * h * 4);
-    for (size_t i = 0; i < w * h * 4; i++) img.data[i] = (uint8_t)(i * 2654435761u >> 13);
+    for (size_t i = 0; i < w * h * 4; i++)
+        img.data[i] = (uint8_t)(i * 2654435761u >> 13);
     struct job jobs[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
@@ -431,12 +453,14 @@ static void test_threads(void)
         pthread_create(&th[i], NULL, job_run, &jobs[i]);
     }
     int same = 1, ok = 1;
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     for (int i = 0; i < 4; i++) {
         ok &= jobs[i].rc == 0;
         same &= !memcmp(jobs[i].out, jobs[0].out, 224 * 224 * 3);
     }
-    for (int i = 0; i < 4; i++) free(jobs[i].out);
+    for (int i = 0; i < 4; i++)
+        free(jobs[i].out);
     free(img.data);
     CHECK(ok);
     CHECK(same);
