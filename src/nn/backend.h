@@ -51,13 +51,14 @@ typedef struct nn_backend_ops {
     /* x(rows, n) = act(x + bias) in place (contiguous rows). */
     void (*bias_act)(nn_backend *b, size_t rows, size_t n, float *x, const float *bias,
                      seize_act act);
-    /* Sizes the attention scratch for sequences of up to max_T tokens (call once, before
-     * the forward passes, so that they allocate nothing). */
-    int (*reserve)(nn_backend *b, size_t max_T);
+    /* Sizes the attention scratch for sequences of up to max_T tokens and up to max_heads
+     * heads of up to max_d_head (call once, before the forward passes, so that they
+     * allocate nothing). */
+    int (*reserve)(nn_backend *b, size_t max_T, size_t max_d_head, size_t max_heads);
     /* Multi-head self-attention over n_seq sequences of T tokens. qkv is (n_seq·T, 3·d) with
      * rows [q | k | v] (d = n_head·d_head) before their biases; the biases q_b, k_b, v_b (d
-     * each) are added here (qkv is modified). Scale 1/sqrt(d_head), softmax in float32;
-     * causal: query t sees keys 0..t.
+     * each) are added here. Scale 1/sqrt(d_head), softmax in float32;
+     * causal: query t sees keys 0..t. qkv itself is left unchanged.
      * q_rows NULL: every row is a query and out is (n_seq·T, d), heads side by side.
      * q_rows given: only row q_rows[s] of sequence s is a query (keys and values still use
      * all T rows) and out is (n_seq, d) — used by the last block, whose other rows are

@@ -20,8 +20,8 @@ typedef struct cpu_backend {
     nn_backend base;
     int n_threads;
     seize_pool *pool;
-    float *scores; // n_threads × max_T × max_T
-    size_t max_T;
+    float *scratch; // attention, per thread: Q, Kᵀ, V, scores, output (padded, see reserve)
+    size_t max_T, max_dh, max_heads, per_thread;
 } cpu_backend;
 
 static cpu_backend *cpu(nn_backend *b)
@@ -246,18 +246,45 @@ static void cpu_copy(nn_backend *b, float *dst, const float *src, size_t n)
     if (n) memcpy(dst, src, n * sizeof(float));
 }
 
-static int cpu_reserve(nn_backend *b, size_t max_T)
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static size_t round4(size_t n)
+{
+    return (n + 3) & ~(size_t)3;
+}
+
+// Attention scratch of one thread for T tokens, up to n_head heads of size dh: per head Q
+// (T4, dhp), K (Tp, dhp), V (Tp, dhp); shared scores (T4, Tp) and output (T4, dhp). T4 is T
+// rounded up to 4, Tp and dhp rounded up to 16; the padding is kept zero where read.
+static size_t attn_scratch_floats(size_t T, size_t dh, size_t n_head)
+{
+    size_t T4 = round4(T), Tp = round16(T), dhp = round16(dh);
+    return n_head * (T4 * dhp + 2 * Tp * dhp) + T4 * Tp + T4 * dhp;
+}
+
+static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_heads)
 {
     cpu_backend *c = cpu(b);
-    if (max_T <= c->max_T) return 0;
-    size_t n;
-    if (seize_mul_size(max_T, max_T, &n) < 0 || seize_mul_size(n, (size_t)c->n_threads, &n) < 0)
-        return SEIZE_ENOMEM;
+    if (max_T <= c->max_T && max_dh <= c->max_dh && max_heads <= c->max_heads) return 0;
+    if (max_T < c->max_T) max_T = c->max_T;
+    if (max_dh < c->max_dh) max_dh = c->max_dh;
+    if (max_heads < c->max_heads) max_heads = c->max_heads;
+    if (max_T > (1u << 20) || max_dh > (1u << 16) || max_heads > (1u << 12))
+        return seize_error(SEIZE_EINVAL, "attention of %zu tokens with %zu heads of %zu is too large",
+                           max_T, max_heads, max_dh);
+    size_t per = attn_scratch_floats(max_T, max_dh, max_heads), n;
+    if (seize_mul_size(per, (size_t)c->n_threads, &n) < 0) return SEIZE_ENOMEM;
     float *s = seize_alloc_aligned(n, sizeof(float));
     if (!s) return SEIZE_ENOMEM;
-    free(c->scores);
-    c->scores = s;
+    free(c->scratch);
+    c->scratch = s;
     c->max_T = max_T;
+    c->max_dh = max_dh;
+    c->max_heads = max_heads;
+    c->per_thread = per;
     return 0;
 }
 
@@ -359,64 +386,247 @@ static void cpu_bias_act(nn_backend *b, size_t rows, size_t n, float *x, const f
 
 // --- attention -------------------------------------------------------------------------------------
 
+// C (m, n16) = A (m, k; stride lda) · Bm (k, n16; stride ldb) for the small products of one
+// attention head, n16 a multiple of 16, in 4 × 16 register blocks. With causal rows (row i
+// sees keys 0..i) a block of rows starting at i needs no more than i + 4 keys:
+//   kind 0: full product; kind 1 (scores): only the column blocks below i + 4;
+//   kind 2 (P·V): only the first i + 4 terms of k (the later probabilities are zero).
+static void small_gemm(size_t m, size_t n16, size_t k, const float *A, size_t lda, const float *Bm,
+                       size_t ldb, float *C, size_t ldc, int kind)
+{
+    for (size_t i = 0; i < m; i += 4) {
+        size_t r = m - i < 4 ? m - i : 4;
+        size_t nc = n16, kk = k;
+        if (kind == 1 && i + 4 < nc) nc = round16(i + 4);
+        if (kind == 2 && i + 4 < kk) kk = i + 4;
+        for (size_t j = 0; j < nc; j += 16) {
+#ifdef HAVE_AVX2
+            // rows past m repeat the last row (their results are not stored)
+            const float *a0 = A + i * lda, *a1 = r > 1 ? a0 + lda : a0, *a2 = r > 2 ? a0 + 2 * lda : a0,
+                        *a3 = r > 3 ? a0 + 3 * lda : a0;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                   c30 = c00, c31 = c00;
+            const float *bp = Bm + j;
+            for (size_t e = 0; e < kk; e++, bp += ldb) {
+                __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), av;
+                av = _mm256_broadcast_ss(a0 + e);
+                c00 = _mm256_fmadd_ps(av, b0, c00);
+                c01 = _mm256_fmadd_ps(av, b1, c01);
+                av = _mm256_broadcast_ss(a1 + e);
+                c10 = _mm256_fmadd_ps(av, b0, c10);
+                c11 = _mm256_fmadd_ps(av, b1, c11);
+                av = _mm256_broadcast_ss(a2 + e);
+                c20 = _mm256_fmadd_ps(av, b0, c20);
+                c21 = _mm256_fmadd_ps(av, b1, c21);
+                av = _mm256_broadcast_ss(a3 + e);
+                c30 = _mm256_fmadd_ps(av, b0, c30);
+                c31 = _mm256_fmadd_ps(av, b1, c31);
+            }
+            float *cp = C + i * ldc + j;
+            _mm256_storeu_ps(cp, c00);
+            _mm256_storeu_ps(cp + 8, c01);
+            if (r > 1) {
+                _mm256_storeu_ps(cp + ldc, c10);
+                _mm256_storeu_ps(cp + ldc + 8, c11);
+            }
+            if (r > 2) {
+                _mm256_storeu_ps(cp + 2 * ldc, c20);
+                _mm256_storeu_ps(cp + 2 * ldc + 8, c21);
+            }
+            if (r > 3) {
+                _mm256_storeu_ps(cp + 3 * ldc, c30);
+                _mm256_storeu_ps(cp + 3 * ldc + 8, c31);
+            }
+#else
+            for (size_t q = 0; q < r; q++) {
+                float acc[16] = {0};
+                for (size_t e = 0; e < kk; e++) {
+                    float av = A[(i + q) * lda + e];
+                    for (int t = 0; t < 16; t++) acc[t] += av * Bm[e * ldb + j + t];
+                }
+                memcpy(C + (i + q) * ldc + j, acc, sizeof acc);
+            }
+#endif
+        }
+    }
+}
+
 typedef struct attn_ctx {
     cpu_backend *c;
-    size_t T;
+    size_t T, n_group, per_group; // work items: (sequence, group of heads)
     int n_head, d_head, causal;
-    float *qkv, *out;
+    const float *qkv;
+    float *out;
     const float *q_b, *k_b, *v_b;
     const size_t *q_rows;
 } attn_ctx;
 
+// dst[0..n) = (src + bias)·scale, dst[n..npad) = 0.
+static void copy_bias(float *restrict dst, const float *restrict src, const float *restrict bias,
+                      size_t n, float scale, size_t npad)
+{
+    size_t e = 0;
+#ifdef HAVE_AVX2
+    __m256 sc = _mm256_set1_ps(scale);
+    for (; e + 8 <= n; e += 8)
+        _mm256_storeu_ps(dst + e, _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(src + e),
+                                                              _mm256_loadu_ps(bias + e)), sc));
+#endif
+    for (; e < n; e++) dst[e] = (src[e] + bias[e]) * scale;
+    for (; e < npad; e++) dst[e] = 0.0f;
+}
+
+// Scores S (nq4, ·; stride lds) = Q (nq4, dhp) · K (nk2, dhp)ᵀ, as dot products over rows of
+// Q and K in blocks of 4 × 2 (Q rows padded to a multiple of 4 and K rows to a multiple of 2,
+// with zeros; dhp a multiple of 16). causal: row i needs only columns ≤ i.
+static void attn_scores(size_t nq, size_t nk, size_t dhp, const float *Q, const float *K, float *S,
+                        size_t lds, int causal)
+{
+    for (size_t i = 0; i < nq; i += 4) {
+        size_t nc = causal && i + 4 < nk ? i + 4 : nk;
+        for (size_t j = 0; j < nc; j += 2) {
+            const float *q0 = Q + i * dhp, *k0 = K + j * dhp;
+#ifdef HAVE_AVX2
+            // named accumulators (an array would live on the stack)
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            const float *q1 = q0 + dhp, *q2 = q1 + dhp, *q3 = q2 + dhp, *k1 = k0 + dhp;
+            for (size_t e = 0; e < dhp; e += 8) {
+                __m256 ka = _mm256_loadu_ps(k0 + e), kb = _mm256_loadu_ps(k1 + e), qv;
+                qv = _mm256_loadu_ps(q0 + e);
+                a0 = _mm256_fmadd_ps(qv, ka, a0);
+                a1 = _mm256_fmadd_ps(qv, kb, a1);
+                qv = _mm256_loadu_ps(q1 + e);
+                a2 = _mm256_fmadd_ps(qv, ka, a2);
+                a3 = _mm256_fmadd_ps(qv, kb, a3);
+                qv = _mm256_loadu_ps(q2 + e);
+                a4 = _mm256_fmadd_ps(qv, ka, a4);
+                a5 = _mm256_fmadd_ps(qv, kb, a5);
+                qv = _mm256_loadu_ps(q3 + e);
+                a6 = _mm256_fmadd_ps(qv, ka, a6);
+                a7 = _mm256_fmadd_ps(qv, kb, a7);
+            }
+            // eight horizontal sums at once: [r0c0 r0c1 r1c0 r1c1 r2c0 r2c1 r3c0 r3c1]
+            __m256 t0 = _mm256_hadd_ps(a0, a1), t1 = _mm256_hadd_ps(a2, a3);
+            __m256 t2 = _mm256_hadd_ps(a4, a5), t3 = _mm256_hadd_ps(a6, a7);
+            __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+            __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                                       _mm256_permute2f128_ps(u0, u1, 0x31));
+            float out[8];
+            _mm256_storeu_ps(out, sum);
+#else
+            float out[8] = {0};
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 2; c++) {
+                    float acc = 0;
+                    for (size_t e = 0; e < dhp; e++) acc += q0[r * dhp + e] * k0[c * dhp + e];
+                    out[2 * r + c] = acc;
+                }
+#endif
+            for (int r = 0; r < 4; r++) {
+                S[(i + r) * lds + j] = out[2 * r];
+                S[(i + r) * lds + j + 1] = out[2 * r + 1];
+            }
+        }
+    }
+}
+
+// row[0..n) = softmax(row[0..n)), row[n..npad) = 0; float32 throughout.
+static void softmax_row(float *row, size_t n, size_t npad)
+{
+    size_t j = 0;
+    float mx = row[0], sum = 0;
+#ifdef HAVE_AVX2
+    if (n >= 8) {
+        __m256 m8 = _mm256_loadu_ps(row);
+        for (j = 8; j + 8 <= n; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(row + j));
+        float t[8];
+        _mm256_storeu_ps(t, m8);
+        for (int k = 0; k < 8; k++) mx = t[k] > mx ? t[k] : mx;
+    }
+    for (; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    __m256 mv = _mm256_set1_ps(mx), s8 = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= n; j += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), mv));
+        _mm256_storeu_ps(row + j, e);
+        s8 = _mm256_add_ps(s8, e);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, s8);
+    for (int k = 0; k < 8; k++) sum += t[k];
+    if (j < n) {
+        float u[8] = {0};
+        memcpy(u, row + j, (n - j) * sizeof *u);
+        _mm256_storeu_ps(u, exp8(_mm256_sub_ps(_mm256_loadu_ps(u), mv)));
+        for (size_t k = 0; k < n - j; k++) sum += row[j + k] = u[k];
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inv));
+    for (; j < n; j++) row[j] *= 1.0f / sum;
+#else
+    for (j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    for (j = 0; j < n; j++) row[j] -= mx;
+    nn_cpu_exp(row, n);
+    for (j = 0; j < n; j++) sum += row[j];
+    for (j = 0; j < n; j++) row[j] *= 1.0f / sum;
+#endif
+    for (j = n; j < npad; j++) row[j] = 0.0f;
+}
+
+// One sequence and a group of its heads. The group's Q (biased, scaled), K and V (biased)
+// are first copied row by row into padded scratch — a linear walk through the sequence's
+// block of qkv that the hardware prefetcher follows (a walk head by head would jump between
+// rows 3·d floats apart and wait on memory for each) — then, per head: scores = Q·Kᵀ,
+// softmax per row, out = P·V.
 static void attn_item(void *ctx, size_t item, int thread)
 {
     attn_ctx *a = ctx;
     size_t T = a->T, dh = (size_t)a->d_head, d = dh * (size_t)a->n_head, ld = 3 * d;
-    size_t s = item / (size_t)a->n_head, h = item % (size_t)a->n_head;
-    float *base = a->qkv + s * T * ld + h * dh;
-    float *q = base, *k = base + d, *v = base + 2 * d;
-    const float *qb = a->q_b + h * dh, *kb = a->k_b + h * dh, *vb = a->v_b + h * dh;
-    // The queries: all rows, or one row.
+    size_t s = item / a->n_group, h0 = item % a->n_group * a->per_group;
+    size_t h1 = h0 + a->per_group < (size_t)a->n_head ? h0 + a->per_group : (size_t)a->n_head;
+    size_t nh = h1 - h0;
+    const float *seq = a->qkv + s * T * ld;
+    // queries: all rows, or the one row q_rows[s]
     size_t q0 = 0, nq = T;
-    float *o;
-    size_t ldo;
+    float *o = a->out + s * T * d;
     if (a->q_rows) {
         q0 = a->q_rows[s];
         nq = 1;
-        o = a->out + s * d + h * dh;
-        ldo = d;
-    } else {
-        o = a->out + s * T * d + h * dh;
-        ldo = d;
+        o = a->out + s * d;
     }
-    // Keys needed: all T, or 0..q for a causal single query.
+    int causal_rows = a->causal && !a->q_rows; // row i of the product sees keys 0..i
     size_t nk = (a->causal && a->q_rows) ? q0 + 1 : T;
-    for (size_t t = 0; t < nk; t++) {
-        add_inplace(k + t * ld, kb, dh);
-        add_inplace(v + t * ld, vb, dh);
-    }
-    for (size_t t = q0; t < q0 + nq; t++) add_inplace(q + t * ld, qb, dh);
-
-    float *S = a->c->scores + (size_t)thread * a->c->max_T * a->c->max_T; // (nq, nk), stride nk
+    size_t nq4 = round4(nq), nk2 = (nk + 1) & ~(size_t)1, Tp = round16(nk), dhp = round16(dh);
+    size_t q_sz = nq4 * dhp, kv_sz = Tp * dhp;
+    float *Q = a->c->scratch + (size_t)thread * a->c->per_thread; // nh × (nq4, dhp)
+    float *K = Q + nh * q_sz;                                      // nh × (Tp, dhp)
+    float *V = K + nh * kv_sz;                                     // nh × (Tp, dhp)
+    float *S = V + nh * kv_sz;                                     // (nq4, Tp)
+    float *O = S + nq4 * Tp;                                       // (nq4, dhp)
     float scale = 1.0f / sqrtf((float)dh);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)dh, scale,
-                q + q0 * ld, (int)ld, k, (int)ld, 0.0f, S, (int)nk);
-    for (size_t i = 0; i < nq; i++) {
-        float *row = S + i * nk;
-        size_t n_valid = (a->causal && !a->q_rows) ? i + 1 : nk;
-        float mx = row[0];
-        for (size_t j = 1; j < n_valid; j++)
-            if (row[j] > mx) mx = row[j];
-        for (size_t j = 0; j < n_valid; j++) row[j] -= mx;
-        nn_cpu_exp(row, n_valid);
-        float sum = 0;
-        for (size_t j = 0; j < n_valid; j++) sum += row[j];
-        float inv = 1.0f / sum;
-        for (size_t j = 0; j < n_valid; j++) row[j] *= inv;
-        for (size_t j = n_valid; j < nk; j++) row[j] = 0.0f;
+
+    for (size_t j = 0; j < nk; j++) {
+        const float *row = seq + j * ld;
+        for (size_t h = h0; h < h1; h++) {
+            size_t c = h * dh, x = (h - h0) * kv_sz + j * dhp;
+            if (!a->q_rows && j < nq) // (all rows are queries)
+                copy_bias(Q + (h - h0) * q_sz + j * dhp, row + c, a->q_b + c, dh, scale, dhp);
+            copy_bias(K + x, row + d + c, a->k_b + c, dh, 1.0f, dhp);
+            copy_bias(V + x, row + 2 * d + c, a->v_b + c, dh, 1.0f, dhp);
+        }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)dh, (int)nk, 1.0f, S,
-                (int)nk, v, (int)ld, 0.0f, o, (int)ldo);
+    for (size_t h = h0; h < h1; h++) {
+        float *Qh = Q + (h - h0) * q_sz, *Kh = K + (h - h0) * kv_sz;
+        if (a->q_rows) copy_bias(Qh, seq + q0 * ld + h * dh, a->q_b + h * dh, dh, scale, dhp);
+        memset(Qh + nq * dhp, 0, (nq4 - nq) * dhp * sizeof *Qh);
+        if (nk2 > nk) memset(Kh + nk * dhp, 0, dhp * sizeof *Kh);
+    }
+
+    for (size_t h = h0; h < h1; h++) {
+        attn_scores(nq, nk2, dhp, Q + (h - h0) * q_sz, K + (h - h0) * kv_sz, S, Tp, causal_rows);
+        for (size_t i = 0; i < nq; i++) softmax_row(S + i * Tp, causal_rows ? i + 1 : nk, Tp);
+        small_gemm(nq, dhp, nk, S, Tp, V + (h - h0) * kv_sz, dhp, O, dhp, causal_rows ? 2 : 0);
+        for (size_t i = 0; i < nq; i++) memcpy(o + i * d + h * dh, O + i * dhp, dh * sizeof *o);
+    }
 }
 
 static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head,
@@ -424,10 +634,15 @@ static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int
                           int causal, const size_t *q_rows, float *out)
 {
     cpu_backend *c = cpu(b);
-    SEIZE_ASSERT(T <= c->max_T);
-    attn_ctx a = {c, T, n_head, d_head, causal, qkv, out, q_b, k_b, v_b, q_rows};
-    blas_threads(1);
-    seize_pool_for(c->pool, n_seq * (size_t)n_head, attn_item, &a);
+    SEIZE_ASSERT(T <= c->max_T && (size_t)d_head <= c->max_dh && (size_t)n_head <= c->max_heads);
+    // enough items for every thread (2 per thread), whole sequences when there are many
+    size_t want = 2 * (size_t)c->n_threads, n_group = 1;
+    if (n_seq < want) n_group = (want + n_seq - 1) / n_seq;
+    if (n_group > (size_t)n_head) n_group = (size_t)n_head;
+    size_t per_group = ((size_t)n_head + n_group - 1) / n_group;
+    n_group = ((size_t)n_head + per_group - 1) / per_group;
+    attn_ctx a = {c, T, n_group, per_group, n_head, d_head, causal, qkv, out, q_b, k_b, v_b, q_rows};
+    seize_pool_for(c->pool, n_seq * n_group, attn_item, &a);
 }
 
 // --- embeddings --------------------------------------------------------------------------------------
@@ -519,7 +734,7 @@ static void cpu_free(nn_backend *b)
     if (!b) return;
     cpu_backend *c = cpu(b);
     seize_pool_free(c->pool);
-    free(c->scores);
+    free(c->scratch);
     free(c);
 }
 

@@ -96,7 +96,9 @@ int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_cli
         !(c->feat = o->alloc(c->be, n_feat)) || !(c->rows = seize_malloc(B, sizeof(size_t))) ||
         !(c->sel = seize_malloc(B, sizeof(size_t))))
         goto fail;
-    if ((rc = o->reserve(c->be, max_sz(Tv, Tt))) < 0) goto fail;
+    size_t dh_max = max_sz(dv / (size_t)cfg->vision.heads, dt / (size_t)cfg->text.heads);
+    size_t heads_max = max_sz((size_t)cfg->vision.heads, (size_t)cfg->text.heads);
+    if ((rc = o->reserve(c->be, max_sz(Tv, Tt), dh_max, heads_max)) < 0) goto fail;
     *out = c;
     return 0;
 fail:
