@@ -28,9 +28,16 @@ if [ "$KIND" = c ]; then
 else
   start_llm_server B --latency "$LAT"
 fi
-"$PYTHON" "$TOP/tests/servers/llm_check.py" gen "$TMP/q.jsonl" "$NQ" 15
+# The real CIRCO test file (800 queries x 15 captions) when present, else synthetic queries.
+CIRCO=${SEIZE_DATA:-$TOP/../shared/data}/circo/test_with_seize_captions.json
+if [ -f "$CIRCO" ] && [ "$NQ" -eq 800 ]; then
+  INPUT=(--dataset circo --input "$CIRCO")
+else
+  "$PYTHON" "$TOP/tests/servers/llm_check.py" gen "$TMP/q.jsonl" "$NQ" 15
+  INPUT=(--input "$TMP/q.jsonl")
+fi
 t0=$(date +%s.%N)
-"$SEIZE_BIN" reason --input "$TMP/q.jsonl" --out "$TMP/e.jsonl" --endpoint "$B_URL" --model bench \
+"$SEIZE_BIN" reason "${INPUT[@]}" --out "$TMP/e.jsonl" --endpoint "$B_URL" --model bench \
   --concurrency "$CONC" --timeout 30 -q 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "seize reason failed"; }
 t1=$(date +%s.%N)
 n=$(wc -l <"$TMP/e.jsonl")
