@@ -19,45 +19,47 @@ static const char *CMD = "caption";
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: seize caption (IMAGE... | --list FILE | --dataset NAME --input ANN --images DIR)\n"
-            "                     --out C.jsonl --endpoint URL --model NAME [options]\n"
-            "\n"
-            "Captions each image N times by nucleus sampling (SEIZE step 1) with a vision LLM: the\n"
-            "image goes as a base64 data URL in an image_url part with a short prompt.\n"
-            "Output: JSON Lines {\"image\": PATH, \"captions\": [...]} in input order.\n"
-            "\n"
-            "Input:\n"
-            "  IMAGE...              image files\n"
-            "  --list FILE           a file with one image path per line\n"
-            "  --dataset NAME        the reference images of a benchmark's queries (each once):\n"
-            "                        circo: DIR/<12-digit id>.jpg; cirr: DIR/<reference>.png;\n"
-            "                        fashioniq: DIR/<candidate>.png (or .jpg)\n"
-            "  --input FILE          with --dataset: the annotation file\n"
-            "  --images DIR          with --dataset: the image folder\n"
-            "Output:\n"
-            "  --out FILE            written atomically once every image is complete\n"
-            "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
-            "Sampling:\n"
-            "  -n N                  captions per image (default 15); sent as the `n` parameter,\n"
-            "                        or as N requests when the server ignores or rejects it\n"
-            "  --n-mode MODE         auto (default), param or requests\n"
-            "  --prompt TEXT         the instruction sent with the image (default: \"%s\")\n"
-            "  --temperature T       default 1.0\n"
-            "  --top-p P             default 0.9\n"
-            "  --max-tokens N, --seed S   (not sent if unset; with N requests sample k gets S + k)\n"
-            "Client:\n"
-            "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY\n"
-            "  --model NAME          model name (required)\n"
-            "  --timeout SEC         per request (default 60)\n"
-            "  --concurrency N       requests in flight (default 16)\n"
-            "  --max-attempts N      attempts per request (default 6)\n"
-            "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
-            "  -q, --quiet           no progress or summary\n"
-            "\n"
-            "Exit status: 0 done; 1 error; 2 usage; 3 some images failed (named on stderr; a rerun\n"
-            "retries only those); 130 interrupted (a rerun resumes).\n",
-            DEFAULT_PROMPT);
+    fprintf(
+        fp,
+        "usage: seize caption (IMAGE... | --list FILE | --dataset NAME --input ANN --images DIR)\n"
+        "                     --out C.jsonl --endpoint URL --model NAME [options]\n"
+        "\n"
+        "Captions each image N times by nucleus sampling (SEIZE step 1) with a vision LLM: the\n"
+        "image goes as a base64 data URL in an image_url part with a short prompt.\n"
+        "Output: JSON Lines {\"image\": PATH, \"captions\": [...]} in input order.\n"
+        "\n"
+        "Input:\n"
+        "  IMAGE...              image files\n"
+        "  --list FILE           a file with one image path per line\n"
+        "  --dataset NAME        the reference images of a benchmark's queries (each once):\n"
+        "                        circo: DIR/<12-digit id>.jpg; cirr: DIR/<reference>.png;\n"
+        "                        fashioniq: DIR/<candidate>.png (or .jpg)\n"
+        "  --input FILE          with --dataset: the annotation file\n"
+        "  --images DIR          with --dataset: the image folder\n"
+        "Output:\n"
+        "  --out FILE            written atomically once every image is complete\n"
+        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
+        "Sampling:\n"
+        "  -n N                  captions per image (default 15); sent as the `n` parameter,\n"
+        "                        or as N requests when the server ignores or rejects it\n"
+        "  --n-mode MODE         auto (default), param or requests\n"
+        "  --prompt TEXT         the instruction sent with the image (default: \"%s\")\n"
+        "  --temperature T       default 1.0\n"
+        "  --top-p P             default 0.9\n"
+        "  --max-tokens N, --seed S   (not sent if unset; with N requests sample k gets S + k)\n"
+        "Client:\n"
+        "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from "
+        "$OPENAI_API_KEY\n"
+        "  --model NAME          model name (required)\n"
+        "  --timeout SEC         per request (default 60)\n"
+        "  --concurrency N       requests in flight (default 16)\n"
+        "  --max-attempts N      attempts per request (default 6)\n"
+        "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
+        "  -q, --quiet           no progress or summary\n"
+        "\n"
+        "Exit status: 0 done; 1 error; 2 usage; 3 some images failed (named on stderr; a rerun\n"
+        "retries only those); 130 interrupted (a rerun resumes).\n",
+        DEFAULT_PROMPT);
 }
 
 static volatile sig_atomic_t g_cancel;
@@ -113,8 +115,8 @@ static int build_messages(void *vctx, size_t item, json_t **out)
     memcpy(url + 5 + ml, ";base64,", 8);
     memcpy(url + 13 + ml, b64, bl + 1);
     free(b64);
-    json_t *content = json_pack("[{s:s, s:s}, {s:s, s:{s:s}}]", "type", "text", "text",
-                                ctx->prompt, "type", "image_url", "image_url", "url", url);
+    json_t *content = json_pack("[{s:s, s:s}, {s:s, s:{s:s}}]", "type", "text", "text", ctx->prompt,
+                                "type", "image_url", "image_url", "url", url);
     free(url);
     json_t *msgs = content ? json_pack("[{s:s, s:o}]", "role", "user", "content", content) : NULL;
     if (!msgs) return seize_error(SEIZE_ENOMEM, "cannot build a request for '%s'", path);
@@ -146,15 +148,17 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     json_t *seen = json_object();
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         char name[512];
         if (!strcmp(dataset, "circo")) {
             json_t *r = json_object_get(v, "reference_img_id");
-            long long id = json_is_integer(r) ? (long long)json_integer_value(r)
+            long long id = json_is_integer(r)  ? (long long)json_integer_value(r)
                            : json_is_string(r) ? atoll(json_string_value(r))
                                                : -1;
             if (id < 0) {
-                rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no reference_img_id", input, i + 1);
+                rc =
+                    seize_error(SEIZE_EFORMAT, "%s: record %zu: no reference_img_id", input, i + 1);
                 break;
             }
             snprintf(name, sizeof name, "%s/%012lld.jpg", dir, id);
@@ -187,14 +191,17 @@ static void on_progress(void *vctx, const seize_llm_stats *st)
 {
     progress_ctx *pc = vctx;
     size_t errs = 0;
-    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
+    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++)
+        errs += st->errors[k];
     cli_progress_update(&pc->bar, st->items_done - pc->base, errs);
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
-static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b,
-                        size_t *n_written)
+static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b, size_t *n_written)
 {
     seize_atomic a;
     int rc = seize_atomic_open(path, &a);
@@ -205,11 +212,14 @@ static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b
         if (!t) continue;
         json_t *caps = json_array(), *x;
         size_t k;
-        json_array_foreach(t, k, x) {
+        json_array_foreach(t, k, x)
+        {
             const char *s = json_string_value(x);
             const char *e = s + strlen(s);
-            while (s < e && is_space(*s)) s++;
-            while (e > s && is_space(e[-1])) e--;
+            while (s < e && is_space(*s))
+                s++;
+            while (e > s && is_space(e[-1]))
+                e--;
             json_array_append_new(caps, json_stringn(s, (size_t)(e - s)));
         }
         json_t *rec = json_pack("{s:s, s:o}", "image", ctx->paths[i], "captions", caps);
@@ -226,8 +236,18 @@ static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b
     return seize_atomic_commit(&a);
 }
 
-enum { OPT_CLIENT = 1000, OPT_LIST = 500, OPT_DATASET, OPT_INPUT, OPT_IMAGES, OPT_JOURNAL,
-       OPT_PROMPT, OPT_NMODE, OPT_ENDPOINT, OPT_MODEL };
+enum {
+    OPT_CLIENT = 1000,
+    OPT_LIST = 500,
+    OPT_DATASET,
+    OPT_INPUT,
+    OPT_IMAGES,
+    OPT_JOURNAL,
+    OPT_PROMPT,
+    OPT_NMODE,
+    OPT_ENDPOINT,
+    OPT_MODEL
+};
 
 int cmd_caption(int argc, char **argv)
 {
@@ -266,33 +286,61 @@ int cmd_caption(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:qn:", longopts, &idx)) != -1) {
         switch (c) {
-        case 'h': usage(stdout); return EXIT_OK;
-        case 'o': out = optarg; break;
-        case 'q': quiet = 1; break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'o':
+            out = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
         case 'n':
             if (cli_parse_int(optarg, 1, 128, &n_samples))
                 return cli_usage(CMD, "invalid -n '%s' (1 to 128)", optarg);
             break;
-        case OPT_LIST: list = optarg; break;
-        case OPT_DATASET: dataset = optarg; break;
-        case OPT_INPUT: input = optarg; break;
-        case OPT_IMAGES: images = optarg; break;
-        case OPT_JOURNAL: journal = optarg; break;
-        case OPT_PROMPT: prompt = optarg; break;
-        case OPT_NMODE:
-            if (!strcmp(optarg, "auto")) p.use_n = -1;
-            else if (!strcmp(optarg, "param")) p.use_n = 1;
-            else if (!strcmp(optarg, "requests")) p.use_n = 0;
-            else return cli_usage(CMD, "invalid --n-mode '%s' (auto, param or requests)", optarg);
+        case OPT_LIST:
+            list = optarg;
             break;
-        case OPT_ENDPOINT: p.endpoint = optarg; break;
-        case OPT_MODEL: p.model = optarg; break;
+        case OPT_DATASET:
+            dataset = optarg;
+            break;
+        case OPT_INPUT:
+            input = optarg;
+            break;
+        case OPT_IMAGES:
+            images = optarg;
+            break;
+        case OPT_JOURNAL:
+            journal = optarg;
+            break;
+        case OPT_PROMPT:
+            prompt = optarg;
+            break;
+        case OPT_NMODE:
+            if (!strcmp(optarg, "auto"))
+                p.use_n = -1;
+            else if (!strcmp(optarg, "param"))
+                p.use_n = 1;
+            else if (!strcmp(optarg, "requests"))
+                p.use_n = 0;
+            else
+                return cli_usage(CMD, "invalid --n-mode '%s' (auto, param or requests)", optarg);
+            break;
+        case OPT_ENDPOINT:
+            p.endpoint = optarg;
+            break;
+        case OPT_MODEL:
+            p.model = optarg;
+            break;
         case OPT_CLIENT:
             if (seize_llm_param_set(&p, longopts[idx].name, optarg) < 0)
                 return cli_usage(CMD, "%s", seize_errmsg());
             break;
-        case ':': return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+            return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
     int n_sources = (optind < argc) + (list != NULL) + (dataset != NULL);
@@ -429,8 +477,9 @@ int cmd_caption(int argc, char **argv)
         goto done;
     }
     if (st.items_failed) {
-        fprintf(stderr, "seize caption: error: %zu of %zu images failed (the others are in '%s'); "
-                        "rerun the same command to retry them:\n",
+        fprintf(stderr,
+                "seize caption: error: %zu of %zu images failed (the others are in '%s'); "
+                "rerun the same command to retry them:\n",
                 ctx.n - written, ctx.n, out);
         size_t shown = 0, n_failed = 0;
         for (size_t i = 0; i < ctx.n; i++) {
@@ -451,7 +500,8 @@ int cmd_caption(int argc, char **argv)
     ret = EXIT_OK;
 done:
     seize_llm_batch_free(b);
-    for (size_t i = 0; i < ctx.n; i++) free(ctx.paths[i]);
+    for (size_t i = 0; i < ctx.n; i++)
+        free(ctx.paths[i]);
     free(ctx.paths);
     free(jpath);
     return ret;

@@ -17,50 +17,55 @@ static const char *CMD = "reason";
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: seize reason --input Q.jsonl --out E.jsonl --endpoint URL --model NAME [options]\n"
-            "       seize reason --dataset circo|cirr|fashioniq --input ANNOTATIONS.json\n"
-            "                    [--captions C.jsonl | --caption-key KEY] --out E.jsonl ...\n"
-            "\n"
-            "Asks an LLM to rewrite each caption of each query according to the query's relative\n"
-            "text (SEIZE step 2, the authors' prompt), one chat request per caption.\n"
-            "\n"
-            "Input:\n"
-            "  --input FILE          JSON Lines {\"id\", \"relative_text\", \"captions\": [...]} (other\n"
-            "                        keys are kept), or with --dataset the benchmark annotation file\n"
-            "  --dataset NAME        read the annotation file with the benchmark's loader: circo\n"
-            "                        (relative_caption, id), cirr (caption, pairid, copied to id)\n"
-            "                        or fashioniq (captions[0] + JOIN + captions[1], kept as\n"
-            "                        relative_captions; id = position in the file)\n"
-            "  --caption-key KEY     with --dataset: captions from this key of each record\n"
-            "                        (default multi_caption_opt, as in test_with_seize_captions.json)\n"
-            "  --captions FILE       with --dataset: captions from 'seize caption' output, matched\n"
-            "                        by the reference image's file name (without extension)\n"
-            "  --fiq-join STR        FashionIQ: text between the two captions (default none, as the\n"
-            "                        authors did; e.g. \" and \")\n"
-            "  --n-captions N        use only the first N captions of each query\n"
-            "Output:\n"
-            "  --out FILE            JSON Lines: each input record plus \"edited\": [...] aligned with\n"
-            "                        \"captions\"; written atomically once every query is complete\n"
-            "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
-            "Prompt:\n"
-            "  --prompt-file FILE    user message template with {caption} and {instruction}\n"
-            "                        ({{ and }} for braces); a line '---' separates an optional\n"
-            "                        system message above it; trailing newlines are dropped\n"
-            "  --system TEXT         system message (default: the authors'; '' for none)\n"
-            "Client:\n"
-            "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY\n"
-            "  --model NAME          model name (required)\n"
-            "  --temperature T, --top-p P, --max-tokens N, --seed S   sampling (not sent if unset)\n"
-            "  --timeout SEC         per request (default 60)\n"
-            "  --concurrency N       requests in flight (default 16)\n"
-            "  --max-attempts N      attempts per request (default 6); retried: connection errors,\n"
-            "                        timeouts, 408/409/429/5xx, malformed replies (Retry-After honoured)\n"
-            "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
-            "  -q, --quiet           no progress or summary\n"
-            "\n"
-            "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
-            "retries only those); 130 interrupted (a rerun resumes).\n");
+    fprintf(
+        fp,
+        "usage: seize reason --input Q.jsonl --out E.jsonl --endpoint URL --model NAME [options]\n"
+        "       seize reason --dataset circo|cirr|fashioniq --input ANNOTATIONS.json\n"
+        "                    [--captions C.jsonl | --caption-key KEY] --out E.jsonl ...\n"
+        "\n"
+        "Asks an LLM to rewrite each caption of each query according to the query's relative\n"
+        "text (SEIZE step 2, the authors' prompt), one chat request per caption.\n"
+        "\n"
+        "Input:\n"
+        "  --input FILE          JSON Lines {\"id\", \"relative_text\", \"captions\": [...]} "
+        "(other\n"
+        "                        keys are kept), or with --dataset the benchmark annotation file\n"
+        "  --dataset NAME        read the annotation file with the benchmark's loader: circo\n"
+        "                        (relative_caption, id), cirr (caption, pairid, copied to id)\n"
+        "                        or fashioniq (captions[0] + JOIN + captions[1], kept as\n"
+        "                        relative_captions; id = position in the file)\n"
+        "  --caption-key KEY     with --dataset: captions from this key of each record\n"
+        "                        (default multi_caption_opt, as in test_with_seize_captions.json)\n"
+        "  --captions FILE       with --dataset: captions from 'seize caption' output, matched\n"
+        "                        by the reference image's file name (without extension)\n"
+        "  --fiq-join STR        FashionIQ: text between the two captions (default none, as the\n"
+        "                        authors did; e.g. \" and \")\n"
+        "  --n-captions N        use only the first N captions of each query\n"
+        "Output:\n"
+        "  --out FILE            JSON Lines: each input record plus \"edited\": [...] aligned "
+        "with\n"
+        "                        \"captions\"; written atomically once every query is complete\n"
+        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
+        "Prompt:\n"
+        "  --prompt-file FILE    user message template with {caption} and {instruction}\n"
+        "                        ({{ and }} for braces); a line '---' separates an optional\n"
+        "                        system message above it; trailing newlines are dropped\n"
+        "  --system TEXT         system message (default: the authors'; '' for none)\n"
+        "Client:\n"
+        "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from "
+        "$OPENAI_API_KEY\n"
+        "  --model NAME          model name (required)\n"
+        "  --temperature T, --top-p P, --max-tokens N, --seed S   sampling (not sent if unset)\n"
+        "  --timeout SEC         per request (default 60)\n"
+        "  --concurrency N       requests in flight (default 16)\n"
+        "  --max-attempts N      attempts per request (default 6); retried: connection errors,\n"
+        "                        timeouts, 408/409/429/5xx, malformed replies (Retry-After "
+        "honoured)\n"
+        "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
+        "  -q, --quiet           no progress or summary\n"
+        "\n"
+        "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
+        "retries only those); 130 interrupted (a rerun resumes).\n");
 }
 
 // --- queries ------------------------------------------------------------------------------
@@ -105,7 +110,8 @@ static int build_messages(void *vctx, size_t item, json_t **out)
     json_t *m = json_array();
     if (ctx->system && *ctx->system)
         json_array_append_new(m, json_pack("{s:s, s:s}", "role", "system", "content", ctx->system));
-    json_array_append_new(m, json_pack("{s:s, s:s%}", "role", "user", "content", user, strlen(user)));
+    json_array_append_new(m,
+                          json_pack("{s:s, s:s%}", "role", "user", "content", user, strlen(user)));
     free(user);
     *out = m;
     return 0;
@@ -119,7 +125,8 @@ static char *image_stem(const char *path, int numeric)
     size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
     if (numeric) {
         size_t k = 0;
-        while (k + 1 < n && b[k] == '0') k++;
+        while (k + 1 < n && b[k] == '0')
+            k++;
         int digits = n > 0;
         for (size_t i = 0; i < n; i++)
             if (b[i] < '0' || b[i] > '9') digits = 0;
@@ -142,7 +149,8 @@ static int load_caption_map(const char *path, int numeric, json_t **out)
     json_t *map = json_object();
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         const char *img = json_string_value(json_object_get(v, "image"));
         json_t *caps = json_object_get(v, "captions");
         if (!img || !json_is_array(caps)) {
@@ -217,7 +225,8 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
     const char *ckey = o->caption_key ? o->caption_key : "multi_caption_opt";
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (rc < 0) break;
         if (!json_is_object(v)) {
             rc = seize_error(SEIZE_EFORMAT, "%s: record %zu is not an object", o->input, i + 1);
@@ -230,8 +239,9 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
             const char *t = json_string_value(json_object_get(rec, "relative_text"));
             text = t ? seize_strdup(t) : NULL;
             caps = json_object_get(rec, "captions");
-            if (!t) rc = seize_error(SEIZE_EFORMAT, "%s: line %zu: missing \"relative_text\"",
-                                     o->input, i + 1);
+            if (!t)
+                rc = seize_error(SEIZE_EFORMAT, "%s: line %zu: missing \"relative_text\"", o->input,
+                                 i + 1);
         } else {
             const seize_query *dq = &ds->q[i];
             const char *ref = dq->reference;
@@ -250,7 +260,8 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
                 id = json_object_get(rec, "id");
             }
             if (!text) {
-                rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no relative text", o->input, i + 1);
+                rc =
+                    seize_error(SEIZE_EFORMAT, "%s: record %zu: no relative text", o->input, i + 1);
             } else if (capmap) {
                 char *stem = ref ? image_stem(ref, circo) : NULL;
                 caps = stem ? json_object_get(capmap, stem) : NULL;
@@ -279,7 +290,8 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
         char *idt = rc == 0 ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         if (rc == 0 && !idt) rc = seize_error(SEIZE_ENOMEM, "out of memory");
         if (rc == 0 && json_object_get(ids, idt))
-            rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: duplicate id %s", o->input, i + 1, idt);
+            rc =
+                seize_error(SEIZE_EFORMAT, "%s: record %zu: duplicate id %s", o->input, i + 1, idt);
         if (rc < 0) {
             json_decref(rec);
             free(text);
@@ -318,7 +330,8 @@ static int load_prompt_file(const char *path, char **system, char **user)
     size_t len;
     int rc = seize_read_file(path, &text, &len);
     if (rc < 0) return rc;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = 0;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = 0;
     *system = NULL;
     char *u = text;
     for (char *p = text; p && *p;) {
@@ -326,7 +339,8 @@ static int load_prompt_file(const char *path, char **system, char **user)
         size_t ll = nl ? (size_t)(nl - p) : strlen(p);
         if (ll >= 3 && !strncmp(p, "---", 3) && (ll == 3 || (ll == 4 && p[3] == '\r'))) {
             size_t sl = (size_t)(p - text);
-            while (sl > 0 && (text[sl - 1] == '\n' || text[sl - 1] == '\r')) sl--;
+            while (sl > 0 && (text[sl - 1] == '\n' || text[sl - 1] == '\r'))
+                sl--;
             *system = malloc(sl + 1);
             if (*system) {
                 memcpy(*system, text, sl);
@@ -343,8 +357,8 @@ static int load_prompt_file(const char *path, char **system, char **user)
     if (!strstr(*user, "{caption}") || !strstr(*user, "{instruction}")) {
         free(*user);
         free(*system);
-        return seize_error(SEIZE_EINVAL, "prompt file '%s' must contain {caption} and {instruction}",
-                           path);
+        return seize_error(SEIZE_EINVAL,
+                           "prompt file '%s' must contain {caption} and {instruction}", path);
     }
     return 0;
 }
@@ -358,12 +372,13 @@ static void on_progress(void *vctx, const seize_llm_stats *st)
 {
     progress_ctx *pc = vctx;
     size_t errs = 0;
-    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
+    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++)
+        errs += st->errors[k];
     cli_progress_update(&pc->bar, st->texts_done - pc->base, errs);
 }
 
-static int write_output(const char *path, query *q, size_t n_q, reason_ctx *ctx,
-                        seize_llm_batch *b, size_t *n_written)
+static int write_output(const char *path, query *q, size_t n_q, seize_llm_batch *b,
+                        size_t *n_written)
 {
     seize_atomic a;
     int rc = seize_atomic_open(path, &a);
@@ -403,12 +418,22 @@ static int write_output(const char *path, query *q, size_t n_q, reason_ctx *ctx,
         free(s);
         (*n_written)++;
     }
-    (void)ctx;
     return seize_atomic_commit(&a);
 }
 
-enum { OPT_CLIENT = 1000, OPT_DATASET = 500, OPT_CAPKEY, OPT_CAPTIONS, OPT_FIQ, OPT_NCAP,
-       OPT_JOURNAL, OPT_PROMPT, OPT_SYSTEM, OPT_ENDPOINT, OPT_MODEL };
+enum {
+    OPT_CLIENT = 1000,
+    OPT_DATASET = 500,
+    OPT_CAPKEY,
+    OPT_CAPTIONS,
+    OPT_FIQ,
+    OPT_NCAP,
+    OPT_JOURNAL,
+    OPT_PROMPT,
+    OPT_SYSTEM,
+    OPT_ENDPOINT,
+    OPT_MODEL
+};
 
 int cmd_reason(int argc, char **argv)
 {
@@ -446,29 +471,57 @@ int cmd_reason(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hi:o:q", longopts, &idx)) != -1) {
         switch (c) {
-        case 'h': usage(stdout); return EXIT_OK;
-        case 'i': o.input = optarg; break;
-        case 'o': out = optarg; break;
-        case 'q': quiet = 1; break;
-        case OPT_DATASET: o.dataset = optarg; break;
-        case OPT_CAPKEY: o.caption_key = optarg; break;
-        case OPT_CAPTIONS: o.captions = optarg; break;
-        case OPT_FIQ: o.fiq_join = optarg; break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'i':
+            o.input = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case OPT_DATASET:
+            o.dataset = optarg;
+            break;
+        case OPT_CAPKEY:
+            o.caption_key = optarg;
+            break;
+        case OPT_CAPTIONS:
+            o.captions = optarg;
+            break;
+        case OPT_FIQ:
+            o.fiq_join = optarg;
+            break;
         case OPT_NCAP:
             if (cli_parse_int(optarg, 1, 1000000, &o.n_captions))
                 return cli_usage(CMD, "invalid --n-captions '%s'", optarg);
             break;
-        case OPT_JOURNAL: journal = optarg; break;
-        case OPT_PROMPT: prompt_file = optarg; break;
-        case OPT_SYSTEM: system_opt = optarg; break;
-        case OPT_ENDPOINT: p.endpoint = optarg; break;
-        case OPT_MODEL: p.model = optarg; break;
+        case OPT_JOURNAL:
+            journal = optarg;
+            break;
+        case OPT_PROMPT:
+            prompt_file = optarg;
+            break;
+        case OPT_SYSTEM:
+            system_opt = optarg;
+            break;
+        case OPT_ENDPOINT:
+            p.endpoint = optarg;
+            break;
+        case OPT_MODEL:
+            p.model = optarg;
+            break;
         case OPT_CLIENT:
             if (seize_llm_param_set(&p, longopts[idx].name, optarg) < 0)
                 return cli_usage(CMD, "%s", seize_errmsg());
             break;
-        case ':': return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+            return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
@@ -504,7 +557,8 @@ int cmd_reason(int argc, char **argv)
         goto done;
     }
     size_t n_items = 0;
-    for (size_t i = 0; i < n_q; i++) n_items += q[i].n_caps;
+    for (size_t i = 0; i < n_q; i++)
+        n_items += q[i].n_caps;
     ctx.q = q;
     ctx.n_q = n_q;
     ctx.item_q = seize_malloc(n_items ? n_items : 1, sizeof *ctx.item_q);
@@ -602,13 +656,14 @@ int cmd_reason(int argc, char **argv)
         goto done;
     }
     size_t written = 0;
-    if (write_output(out, q, n_q, &ctx, b, &written) < 0) {
+    if (write_output(out, q, n_q, b, &written) < 0) {
         cli_lib_fail(CMD);
         goto done;
     }
     if (st.items_failed) {
-        fprintf(stderr, "seize reason: error: %zu of %zu queries failed (the others are in '%s'); "
-                        "rerun the same command to retry them:\n",
+        fprintf(stderr,
+                "seize reason: error: %zu of %zu queries failed (the others are in '%s'); "
+                "rerun the same command to retry them:\n",
                 n_q - written, n_q, out);
         size_t shown = 0, n_failed = 0;
         for (size_t i = 0; i < n_q; i++) {
@@ -616,8 +671,7 @@ int cmd_reason(int argc, char **argv)
                 const char *err = seize_llm_batch_error(b, q[i].first_item + cidx);
                 if (err) {
                     if (shown < 20) {
-                        fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx,
-                                err);
+                        fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx, err);
                         shown++;
                     }
                     n_failed++;

@@ -82,7 +82,7 @@ int seize_llm_param_set(seize_llm_params *p, const char *name, const char *value
 /* --- replies and requests ----------------------------------------------------------------- */
 
 typedef struct seize_chat_reply {
-    char **texts;   /* one per choice, in choice index order (heap strings) */
+    char **texts; /* one per choice, in choice index order (heap strings) */
     size_t n_texts;
     int64_t prompt_tokens, completion_tokens; /* from "usage"; 0 when absent */
 } seize_chat_reply;

@@ -67,7 +67,10 @@ struct seize_llm_batch {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static void replay_line(void *ctx, json_t *line)
 {
@@ -104,7 +107,8 @@ int seize_llm_batch_new(const seize_llm_params *p, const char *journal_path,
     b->rng = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
     if (!b->rng) b->rng = 1;
     size_t el = strlen(p->endpoint);
-    while (el > 0 && p->endpoint[el - 1] == '/') el--;
+    while (el > 0 && p->endpoint[el - 1] == '/')
+        el--;
     b->url = malloc(el + sizeof "/chat/completions");
     b->replay = json_object();
     b->index = json_object();
@@ -168,12 +172,14 @@ int seize_llm_batch_add(seize_llm_batch *b, const char *key, const char *check, 
     json_t *lines = json_object_get(b->replay, key);
     size_t i;
     json_t *line;
-    json_array_foreach(lines, i, line) {
+    json_array_foreach(lines, i, line)
+    {
         const char *c = json_string_value(json_object_get(line, "check"));
         if (!c || strcmp(c, it->check)) continue;
         json_t *texts = json_object_get(line, "texts"), *t;
         size_t k;
-        json_array_foreach(texts, k, t) {
+        json_array_foreach(texts, k, t)
+        {
             if (json_is_string(t) && json_array_size(it->texts) < n_out)
                 json_array_append(it->texts, t);
         }
@@ -203,7 +209,10 @@ const char *seize_llm_batch_error(const seize_llm_batch *b, size_t i)
     return i < b->n_items ? b->items[i].error : NULL;
 }
 
-seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b) { return b->st; }
+seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b)
+{
+    return b->st;
+}
 
 // --- the run ------------------------------------------------------------------------------
 
@@ -220,7 +229,7 @@ typedef struct run {
     size_t r_head, r_len, r_cap;
     req **delayed;
     size_t d_len, d_cap;
-    int fatal;            // endpoint unusable: stop everything
+    int fatal; // endpoint unusable: stop everything
     char fatal_msg[512];
     // Completions waiting for their journal line to be durable before they count (FIFO).
     struct pending {
@@ -245,7 +254,8 @@ static int push_ready(run *R, req *r)
         size_t cap = R->r_cap ? R->r_cap * 2 : 1024;
         req **nr = seize_malloc(cap, sizeof *nr);
         if (!nr) return SEIZE_ENOMEM;
-        for (size_t i = 0; i < R->r_len; i++) nr[i] = R->ready[(R->r_head + i) % R->r_cap];
+        for (size_t i = 0; i < R->r_len; i++)
+            nr[i] = R->ready[(R->r_head + i) % R->r_cap];
         free(R->ready);
         R->ready = nr;
         R->r_cap = cap;
@@ -317,7 +327,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     }
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1) cap *= 2;
+        while (cap < s->len + n + 1)
+            cap *= 2;
         char *nb = realloc(s->resp, cap);
         if (!nb) return 0;
         s->resp = nb;
@@ -338,8 +349,8 @@ static void fail_item(run *R, size_t i, const char *msg)
     if (!it->error) it->error = seize_strdup("out of memory");
     b->st.items_failed++;
     if (b->journal) {
-        json_t *line = json_pack("{s:s, s:s, s:s}", "key", it->key, "check", it->check, "error",
-                                 msg);
+        json_t *line =
+            json_pack("{s:s, s:s, s:s}", "key", it->key, "check", it->check, "error", msg);
         if (line) seize_journal_add(b->journal, line); // informational: a failure is not fatal
         json_decref(line);
     }
@@ -410,16 +421,18 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
     if (got > room) got = room;
     json_t *texts = json_array();
     if (!texts) return SEIZE_ENOMEM;
-    for (size_t k = 0; k < got; k++) json_array_append_new(texts, json_string(rep->texts[k]));
+    for (size_t k = 0; k < got; k++)
+        json_array_append_new(texts, json_string(rep->texts[k]));
     if (json_array_size(texts) != got) { // not UTF-8: treat as malformed
         json_decref(texts);
         return 1;
     }
-    for (size_t k = 0; k < got; k++) json_array_append(it->texts, json_array_get(texts, k));
+    for (size_t k = 0; k < got; k++)
+        json_array_append(it->texts, json_array_get(texts, k));
     int item_done = json_array_size(it->texts) == it->n_out && !it->error;
     if (b->journal) {
-        json_t *line = json_pack("{s:s, s:s, s:O}", "key", it->key, "check", it->check, "texts",
-                                 texts);
+        json_t *line =
+            json_pack("{s:s, s:s, s:O}", "key", it->key, "check", it->check, "texts", texts);
         int rc = line ? seize_journal_add(b->journal, line) : SEIZE_ENOMEM;
         json_decref(line);
         if (rc < 0) {
@@ -474,8 +487,8 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
             // Stop rather than spend max_attempts on every item.
             if (!R->fatal) {
                 R->fatal = 1;
-                snprintf(R->fatal_msg, sizeof R->fatal_msg, "cannot reach %s: %s (after %d attempts)",
-                         b->url, what, r->attempts);
+                snprintf(R->fatal_msg, sizeof R->fatal_msg,
+                         "cannot reach %s: %s (after %d attempts)", b->url, what, r->attempts);
             }
         } else if (r->attempts >= b->p.max_attempts) {
             char msg[600];
@@ -486,9 +499,8 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
         return;
     }
     b->st.retries++;
-    r->due = seize_now() +
-             seize_llm_backoff(r->attempts, b->p.backoff_base, b->p.backoff_max, retry_after,
-                               rand_unit(b));
+    r->due = seize_now() + seize_llm_backoff(r->attempts, b->p.backoff_base, b->p.backoff_max,
+                                             retry_after, rand_unit(b));
     if (push_delayed(R, r) < 0) {
         fail_item(R, r->item, "out of memory");
         free_req(r);
@@ -678,7 +690,8 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     R.slots = seize_calloc((size_t)R.n_slots, sizeof *R.slots);
     if (rc == 0 && (!R.multi || !R.slots)) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     for (int k = 0; rc == 0 && k < R.n_slots; k++)
-        if (!(R.slots[k].h = curl_easy_init())) rc = seize_error(SEIZE_ENET, "curl_easy_init failed");
+        if (!(R.slots[k].h = curl_easy_init()))
+            rc = seize_error(SEIZE_ENET, "curl_easy_init failed");
     if (rc == 0) {
         curl_multi_setopt(R.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)R.n_slots);
         R.headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -789,8 +802,10 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     if (progress) progress(pctx, &b->st);
     // Leftover requests (cancel or fatal): dropped; their items stay incomplete.
     req *r;
-    while ((r = pop_ready(&R))) free_req(r);
-    for (size_t k = 0; k < R.d_len; k++) free_req(R.delayed[k]);
+    while ((r = pop_ready(&R)))
+        free_req(r);
+    for (size_t k = 0; k < R.d_len; k++)
+        free_req(R.delayed[k]);
     free(R.ready);
     free(R.delayed);
     free(R.pend);
@@ -809,7 +824,8 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     if (*cancel) return seize_error(SEIZE_ECANCEL, "interrupted");
     if (b->st.items_failed) {
         size_t first = 0;
-        while (first < b->n_items && !b->items[first].error) first++;
+        while (first < b->n_items && !b->items[first].error)
+            first++;
         return seize_error(SEIZE_ENET, "%zu of %zu items failed (first: '%s': %s)",
                            b->st.items_failed, b->n_items, b->items[first].key,
                            b->items[first].error);

@@ -99,7 +99,8 @@ const char *seize_llm_err_name(int kind)
 void seize_chat_reply_free(seize_chat_reply *r)
 {
     if (!r) return;
-    for (size_t i = 0; i < r->n_texts; i++) free(r->texts[i]);
+    for (size_t i = 0; i < r->n_texts; i++)
+        free(r->texts[i]);
     free(r->texts);
     memset(r, 0, sizeof *r);
 }
@@ -107,19 +108,20 @@ void seize_chat_reply_free(seize_chat_reply *r)
 // The text of a message's content: a string, or the concatenated "text" of its text parts.
 static char *content_text(json_t *content)
 {
-    if (json_is_string(content))
-        return seize_strdup(json_string_value(content));
+    if (json_is_string(content)) return seize_strdup(json_string_value(content));
     if (!json_is_array(content)) return NULL;
     size_t total = 0, i;
     json_t *part;
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         json_t *t = json_object_get(part, "text");
         if (!json_is_string(t)) return NULL;
         total += json_string_length(t);
     }
     char *s = malloc(total + 1), *w = s;
     if (!s) return NULL;
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         json_t *t = json_object_get(part, "text");
         size_t n = json_string_length(t);
         memcpy(w, json_string_value(t), n);
@@ -201,7 +203,8 @@ int seize_chat_parse(const char *body, size_t len, seize_chat_reply *out)
     out->completion_tokens = usage_int(usage, "completion_tokens");
 done:
     if (cs)
-        for (size_t i = 0; i < n; i++) free(cs[i].text);
+        for (size_t i = 0; i < n; i++)
+            free(cs[i].text);
     free(cs);
     json_decref(root);
     return rc;
@@ -219,7 +222,8 @@ static char *clip_text(const char *s, size_t len)
     o[len] = 0;
     // Do not end in the middle of a UTF-8 sequence.
     size_t k = len;
-    while (k > 0 && ((unsigned char)o[k - 1] & 0xC0) == 0x80) k--;
+    while (k > 0 && ((unsigned char)o[k - 1] & 0xC0) == 0x80)
+        k--;
     if (k > 0 && ((unsigned char)o[k - 1] & 0x80)) {
         unsigned char lead = (unsigned char)o[k - 1];
         size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
@@ -234,7 +238,8 @@ char *seize_chat_error_message(const char *body, size_t len)
     const char *msg = NULL;
     if (root) {
         json_t *err = json_object_get(root, "error");
-        if (json_is_string(err)) msg = json_string_value(err);
+        if (json_is_string(err))
+            msg = json_string_value(err);
         else if (json_is_string(json_object_get(err, "message")))
             msg = json_string_value(json_object_get(err, "message"));
         else if (json_is_string(json_object_get(root, "message")))
@@ -338,12 +343,14 @@ char *seize_base64_encode(const void *data, size_t len)
 void seize_llm_stats_print(FILE *fp, const char *label, const seize_llm_stats *st)
 {
     double rate = st->seconds > 0 ? (double)st->replies_ok / st->seconds : 0;
-    fprintf(fp, "%s: %zu/%zu items complete (%zu from the journal), %zu failed; %zu requests in "
-                "%.1f s (%.1f replies/s)",
+    fprintf(fp,
+            "%s: %zu/%zu items complete (%zu from the journal), %zu failed; %zu requests in "
+            "%.1f s (%.1f replies/s)",
             label, st->items_done, st->items, st->items_from_journal, st->items_failed,
             st->requests, st->seconds, rate);
     size_t n_err = 0;
-    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) n_err += st->errors[k];
+    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++)
+        n_err += st->errors[k];
     fprintf(fp, "; %zu retries", st->retries);
     if (n_err) {
         fprintf(fp, "; errors:");

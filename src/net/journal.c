@@ -25,7 +25,7 @@ struct seize_journal {
     uint64_t added, synced; // lines
     int err;                // first write/sync failure (sticky)
     char errmsg[512];
-    int syncing;            // a sync is writing outside the lock
+    int syncing; // a sync is writing outside the lock
     int async, stop;
     pthread_t thread;
     void (*notify)(void *);
@@ -37,7 +37,8 @@ int seize_journal_open(const char *path, void (*replay)(void *ctx, json_t *line)
 {
     *out = NULL;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return seize_error(SEIZE_EIO, "cannot open journal '%s': %s", path, strerror(errno));
+    if (fd < 0)
+        return seize_error(SEIZE_EIO, "cannot open journal '%s': %s", path, strerror(errno));
     char *data = NULL;
     size_t len = 0;
     int rc = seize_read_file(path, &data, &len);
@@ -93,7 +94,8 @@ int seize_journal_add(seize_journal *j, const json_t *line)
     pthread_mutex_lock(&j->mu);
     if (j->len + n + 1 > j->cap) {
         size_t cap = j->cap ? j->cap : 4096;
-        while (cap < j->len + n + 1) cap *= 2;
+        while (cap < j->len + n + 1)
+            cap *= 2;
         char *nb = realloc(j->buf, cap);
         if (!nb) {
             pthread_mutex_unlock(&j->mu);
@@ -167,7 +169,8 @@ static int error_locked(seize_journal *j)
 int seize_journal_sync(seize_journal *j)
 {
     pthread_mutex_lock(&j->mu);
-    while (j->syncing) pthread_cond_wait(&j->cv, &j->mu);
+    while (j->syncing)
+        pthread_cond_wait(&j->cv, &j->mu);
     if (j->len && !j->err) sync_locked(j);
     int rc = error_locked(j);
     pthread_mutex_unlock(&j->mu);
@@ -179,7 +182,8 @@ static void *committer(void *arg)
     seize_journal *j = arg;
     pthread_mutex_lock(&j->mu);
     for (;;) {
-        while (!j->stop && (!j->len || j->err)) pthread_cond_wait(&j->cv, &j->mu);
+        while (!j->stop && (!j->len || j->err))
+            pthread_cond_wait(&j->cv, &j->mu);
         if (j->len && !j->err) {
             sync_locked(j);
             if (j->notify) {

@@ -43,7 +43,8 @@ char *seize_prompt_format(const char *tmpl, const char *caption, const char *ins
                 p += len;
                 continue;
             }
-            if (!strncmp(p, kc, sizeof kc - 1)) piece = caption, len = lc, adv = sizeof kc - 1;
+            if (!strncmp(p, kc, sizeof kc - 1))
+                piece = caption, len = lc, adv = sizeof kc - 1;
             else if (!strncmp(p, ki, sizeof ki - 1))
                 piece = instruction, len = li, adv = sizeof ki - 1;
             else if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}'))
@@ -80,14 +81,17 @@ char *seize_reason_clean(const char *reply)
 {
     static const char prefix[] = "Edited Description:";
     const char *s = reply, *e = reply + strlen(reply);
-    while (s < e && is_space(*s)) s++;
+    while (s < e && is_space(*s))
+        s++;
     if ((size_t)(e - s) >= sizeof prefix - 1 && !strncmp(s, prefix, sizeof prefix - 1)) {
         s += sizeof prefix - 1;
-        while (s < e && is_space(*s)) s++;
+        while (s < e && is_space(*s))
+            s++;
     }
     const char *nl = strchr(s, '\n'); // s points into the NUL-terminated reply
     if (nl) e = nl;
-    while (e > s && is_space(e[-1])) e--;
+    while (e > s && is_space(e[-1]))
+        e--;
     size_t n = (size_t)(e - s);
     char *o = malloc(n + 1);
     if (!o) {

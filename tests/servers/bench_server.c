@@ -67,7 +67,8 @@ static void push_due(double at, int fd, unsigned gen)
         size_t cap = q_cap ? q_cap * 2 : 1024;
         due *nq = malloc(cap * sizeof *nq);
         if (!nq) exit(1);
-        for (size_t i = 0; i < q_len; i++) nq[i] = queue[(q_head + i) % q_cap];
+        for (size_t i = 0; i < q_len; i++)
+            nq[i] = queue[(q_head + i) % q_cap];
         free(queue);
         queue = nq;
         q_cap = cap;

@@ -93,9 +93,10 @@ static void test_reason_clean(void)
 
 static void test_parse_reply(void)
 {
-    const char *body = "{\"id\":\"x\",\"choices\":[{\"index\":1,\"message\":{\"role\":\"assistant\","
-                       "\"content\":\"second\"}},{\"index\":0,\"message\":{\"content\":\"first\"}}],"
-                       "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7}}";
+    const char *body =
+        "{\"id\":\"x\",\"choices\":[{\"index\":1,\"message\":{\"role\":\"assistant\","
+        "\"content\":\"second\"}},{\"index\":0,\"message\":{\"content\":\"first\"}}],"
+        "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7}}";
     seize_chat_reply r;
     CHECK_EQ(seize_chat_parse(body, strlen(body), &r), 0);
     CHECK_EQ(r.n_texts, 2);
@@ -177,7 +178,8 @@ static void test_request_body(void)
     json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "hi");
     char *s = seize_chat_request_body(&p, msgs, 1, 0);
     CHECK(s != NULL);
-    int ok = !strcmp(s, "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    int ok =
+        !strcmp(s, "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     if (!ok) fprintf(stderr, "  got %s\n", s);
     free(s);
     CHECK(ok);
@@ -361,7 +363,8 @@ static void test_journal_committer(void)
     size_t n = json_array_size(seen);
     int in_order = 1;
     for (size_t i = 0; i < n; i++)
-        in_order &= json_integer_value(json_object_get(json_array_get(seen, i), "i")) == (json_int_t)i;
+        in_order &=
+            json_integer_value(json_object_get(json_array_get(seen, i), "i")) == (json_int_t)i;
     json_decref(seen);
     CHECK_EQ(seize_journal_close(j), 0);
     CHECK_EQ(n, 201);
