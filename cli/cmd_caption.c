@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "seize/core.h"
+#include "seize/data.h"
 #include "seize/net.h"
 
 #include <getopt.h>
@@ -36,6 +37,9 @@ static void usage(FILE *fp)
         "                        fashioniq: DIR/<candidate>.png (or .jpg)\n"
         "  --input FILE          with --dataset: the annotation file\n"
         "  --images DIR          with --dataset: the image folder\n"
+        "  --split FILE          with --dataset cirr: split.rc2.<split>.json, whose paths "
+        "(relative\n"
+        "                        to DIR) locate the images\n"
         "Output:\n"
         "  --out FILE            written atomically once every image is complete\n"
         "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
@@ -138,47 +142,48 @@ static int add_path(char ***paths, size_t *n, size_t *cap, const char *p)
     return 0;
 }
 
-// The reference images of a benchmark's queries, each once, in first-use order.
-static int dataset_paths(const char *dataset, const char *input, const char *dir, char ***paths,
-                         size_t *n, size_t *cap)
+// The reference images of a benchmark's queries, each once, in first-use order. The queries
+// come from the data module's loader; `split` (CIRR, optional) maps names to the files'
+// paths under `dir`, as the split file gives them.
+static int dataset_paths(const char *dataset, const char *input, const char *dir, const char *split,
+                         char ***paths, size_t *n, size_t *cap)
 {
-    json_t *arr;
-    int rc = seize_json_load(input, &arr);
-    if (rc < 0) return rc;
-    json_t *seen = json_object();
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        char name[512];
-        if (!strcmp(dataset, "circo")) {
-            json_t *r = json_object_get(v, "reference_img_id");
-            long long id = json_is_integer(r)  ? (long long)json_integer_value(r)
-                           : json_is_string(r) ? atoll(json_string_value(r))
-                                               : -1;
-            if (id < 0) {
-                rc =
-                    seize_error(SEIZE_EFORMAT, "%s: record %zu: no reference_img_id", input, i + 1);
-                break;
-            }
-            snprintf(name, sizeof name, "%s/%012lld.jpg", dir, id);
+    seize_ds_kind kind;
+    seize_dataset *ds = NULL;
+    seize_gallery_list *g = NULL;
+    int rc = seize_ds_kind_parse(dataset, &kind);
+    if (rc == 0) rc = seize_dataset_load(kind, input, &ds);
+    if (rc == 0 && split) rc = seize_gallery_list_load(kind, split, &g);
+    json_t *where = json_object(), *seen = json_object();
+    for (size_t i = 0; rc == 0 && g && i < g->n; i++)
+        json_object_set_new(where, g->names[i], json_string(g->paths[i]));
+    for (size_t i = 0; rc == 0 && i < ds->n; i++) {
+        const char *ref = ds->q[i].reference;
+        char name[4096];
+        const char *rel = json_string_value(json_object_get(where, ref));
+        if (rel) {
+            while (rel[0] == '.' && rel[1] == '/')
+                rel += 2;
+            snprintf(name, sizeof name, "%s/%s", dir, rel);
+        } else if (g) {
+            rc = seize_error(SEIZE_ENOTFOUND, "%s: query %zu: reference '%s' is not in '%s'", input,
+                             i + 1, ref, split);
+            break;
+        } else if (kind == SEIZE_DS_CIRCO) {
+            snprintf(name, sizeof name, "%s/%012lld.jpg", dir, atoll(ref));
         } else {
-            const char *ref = json_string_value(
-                json_object_get(v, !strcmp(dataset, "cirr") ? "reference" : "candidate"));
-            if (!ref) {
-                rc = seize_error(SEIZE_EFORMAT, "%s: record %zu: no reference image", input, i + 1);
-                break;
-            }
             snprintf(name, sizeof name, "%s/%s.png", dir, ref);
-            if (!strcmp(dataset, "fashioniq") && !seize_path_exists(name))
+            if (kind == SEIZE_DS_FASHIONIQ && !seize_path_exists(name))
                 snprintf(name, sizeof name, "%s/%s.jpg", dir, ref);
         }
         if (json_object_get(seen, name)) continue;
         json_object_set_new(seen, name, json_true());
-        if ((rc = add_path(paths, n, cap, name)) < 0) break;
+        rc = add_path(paths, n, cap, name);
     }
+    json_decref(where);
     json_decref(seen);
-    json_decref(arr);
+    seize_gallery_list_free(g);
+    seize_dataset_free(ds);
     return rc;
 }
 
@@ -242,6 +247,7 @@ enum {
     OPT_DATASET,
     OPT_INPUT,
     OPT_IMAGES,
+    OPT_SPLIT,
     OPT_JOURNAL,
     OPT_PROMPT,
     OPT_NMODE,
@@ -259,6 +265,7 @@ int cmd_caption(int argc, char **argv)
         {"dataset", required_argument, NULL, OPT_DATASET},
         {"input", required_argument, NULL, OPT_INPUT},
         {"images", required_argument, NULL, OPT_IMAGES},
+        {"split", required_argument, NULL, OPT_SPLIT},
         {"journal", required_argument, NULL, OPT_JOURNAL},
         {"prompt", required_argument, NULL, OPT_PROMPT},
         {"n-mode", required_argument, NULL, OPT_NMODE},
@@ -279,7 +286,7 @@ int cmd_caption(int argc, char **argv)
     p.temperature = 1.0;
     p.top_p = 0.9;
     const char *out = NULL, *journal = NULL, *list = NULL, *dataset = NULL, *input = NULL,
-               *images = NULL, *prompt = DEFAULT_PROMPT;
+               *images = NULL, *split = NULL, *prompt = DEFAULT_PROMPT;
     long n_samples = 15;
     int quiet = 0, c, idx;
     optind = 1;
@@ -310,6 +317,9 @@ int cmd_caption(int argc, char **argv)
             break;
         case OPT_IMAGES:
             images = optarg;
+            break;
+        case OPT_SPLIT:
+            split = optarg;
             break;
         case OPT_JOURNAL:
             journal = optarg;
@@ -351,6 +361,8 @@ int cmd_caption(int argc, char **argv)
         return cli_usage(CMD, "unknown --dataset '%s' (circo, cirr or fashioniq)", dataset);
     if (dataset && (!input || !images))
         return cli_usage(CMD, "--dataset needs --input ANNOTATIONS and --images DIR");
+    if (split && (!dataset || strcmp(dataset, "cirr")))
+        return cli_usage(CMD, "--split goes with --dataset cirr");
     if (!out) return cli_usage(CMD, "--out is required");
     if (!p.endpoint) p.endpoint = getenv("OPENAI_BASE_URL");
     if (!p.endpoint || !*p.endpoint)
@@ -373,7 +385,7 @@ int cmd_caption(int argc, char **argv)
             seize_lines_free(lines, nl);
         }
     } else if (dataset) {
-        rc = dataset_paths(dataset, input, images, &ctx.paths, &ctx.n, &cap);
+        rc = dataset_paths(dataset, input, images, split, &ctx.paths, &ctx.n, &cap);
     } else {
         for (int i = optind; i < argc && rc == 0; i++)
             rc = add_path(&ctx.paths, &ctx.n, &cap, argv[i]);

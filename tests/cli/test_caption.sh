@@ -130,4 +130,18 @@ for o in out:
     for c, e in zip(o["captions"], o["edited"]):
         assert e.startswith(f"{c} => {o['relative_text']} #"), (c, e)
 EOF
+# 6. --dataset cirr with the split file locating the images in sub-folders
+mkdir -p "$TMP/cirr/test1"
+cp "$TMP/img/B001.png" "$TMP/cirr/test1/test1-1-0-img0.png"
+cp "$TMP/img/B003.png" "$TMP/cirr/test1/test1-2-0-img1.png"
+cat >"$TMP/cirr.json" <<'EOF'
+[{"pairid": 5, "reference": "test1-1-0-img0", "caption": "add a dog", "img_set": {"id": 1, "members": ["test1-1-0-img0", "test1-2-0-img1"]}},
+ {"pairid": 6, "reference": "test1-2-0-img1", "caption": "remove the dog", "img_set": {"id": 2, "members": ["test1-1-0-img0", "test1-2-0-img1"]}}]
+EOF
+printf '{"test1-1-0-img0": "./test1/test1-1-0-img0.png", "test1-2-0-img1": "./test1/test1-2-0-img1.png"}\n' >"$TMP/split.json"
+expect_status 0 seize caption --dataset cirr --input "$TMP/cirr.json" --images "$TMP/cirr" --split "$TMP/split.json" \
+  -n 2 --out "$TMP/c8.jsonl" --endpoint "$S_URL" --model vlm "${FAST[@]}"
+check_caps "$TMP/c8.jsonl" 2 "$TMP/cirr/test1/test1-1-0-img0.png" "$TMP/cirr/test1/test1-2-0-img1.png"
+expect_status 2 seize caption --dataset fashioniq --input "$TMP/fiq.json" --images "$TMP/img" --split "$TMP/split.json" \
+  --out "$TMP/c9.jsonl" --endpoint "$S_URL" --model vlm "${FAST[@]}"
 exit 0
