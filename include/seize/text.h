@@ -30,6 +30,9 @@
  *   4. [start] + ids + [end], padded with 0 to the context; when too long, the first
  *      context-2 ids are kept and the last position holds the end id.
  *
+ * Unicode data (categories, case, normalisation) comes from utf8proc; characters assigned in
+ * Unicode versions newer than the reference's may be classified differently (only those).
+ *
  * Files (in the model folder): vocab.json + merges.txt (Hugging Face layout; "#version" header
  * line skipped; start/end ids are those of "<|startoftext|>" / "<|endoftext|>"), or
  * open_clip's bpe_simple_vocab_16e6.txt.gz (the vocabulary is then built as open_clip does:
