@@ -457,7 +457,8 @@ static int json_key(struct json_cursor *c, const char **key, size_t *len)
     return 0;
 }
 
-// Parses the object into v (room for `cap` entries: every entry takes at least 6 bytes).
+// Parses the object into v (room for `cap` entries: an entry and its separator take at least
+// 5 bytes, as in `"":0,`).
 static int parse_vocab(struct json_cursor *c, struct vocab_entry *v, size_t cap, size_t *n_out)
 {
     size_t n = 0;
@@ -517,7 +518,7 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
     if (rc < 0) goto done;
     c = (struct json_cursor){(const char *)jm.data, (const char *)jm.data + jm.size,
                              (const char *)jm.data, vocab_path, NULL, 0};
-    size_t cap = jm.size / 6 + 1;
+    size_t cap = jm.size / 5 + 1;
     if (!(v = big_alloc(cap * sizeof *v))) {
         rc = seize_error(SEIZE_ENOMEM, "out of memory");
         goto done;

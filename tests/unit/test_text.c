@@ -329,14 +329,40 @@ static void test_loader_errors(void)
     write_text(tmp("errs/vocab.json"), "{\"a\": 0, \"b\": 0}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "used twice"));
     // a proper vocabulary, then broken merges
-    const char *const ok[][2] = {{"a", "b"}};
+    const char *const ok[][2] = {{"a", "b</w>"}}; // ids: bytes 0..511, "ab</w>" 512, specials
+
     write_vocab(d, ok, 1);
     seize_tokenizer *t = NULL;
     CHECK_EQ(seize_tokenizer_load(d, &t), 0);
     seize_tokenizer_free(t);
+    int32_t plain[8], escaped[8];
+    CHECK_EQ(seize_tokenizer_load(d, &t), 0);
+    seize_tokenizer_encode(t, "ab \xc3\xa9\"", 6, plain, 8);
+    seize_tokenizer_free(t);
+    // the same vocabulary written with \uXXXX escapes and indentation
+    json_t *v = json_load_file(tmp("errs/vocab.json"), 0, NULL);
+    CHECK(v != NULL);
+    json_dump_file(v, tmp("errs/vocab.json"), JSON_ENSURE_ASCII | JSON_INDENT(2));
+    json_decref(v);
+    CHECK_EQ(seize_tokenizer_load(d, &t), 0);
+    seize_tokenizer_encode(t, "ab \xc3\xa9\"", 6, escaped, 8);
+    seize_tokenizer_free(t);
+    CHECK(memcmp(plain, escaped, sizeof plain) == 0);
+    CHECK_EQ(plain[0], 513);
+    CHECK_EQ(plain[1], 512); // "ab" is one token
+    // malformed JSON is reported with its position
+    write_text(tmp("errs/vocab.json"), "{\"a\": 0,\n \"\\ud800\": 1}");
+    CHECK(load_fails_with(d, SEIZE_EFORMAT, "line 2 column"));
+    write_text(tmp("errs/vocab.json"), "{\"a\\q\": 0}");
+    CHECK(load_fails_with(d, SEIZE_EFORMAT, "invalid escape"));
+    write_text(tmp("errs/vocab.json"), "{\"a\": 1.5}");
+    CHECK(load_fails_with(d, SEIZE_EFORMAT, "integer"));
+    write_text(tmp("errs/vocab.json"), "{\"a\": 0} x");
+    CHECK(load_fails_with(d, SEIZE_EFORMAT, "after the object"));
+    write_vocab(d, ok, 1);
     unlink(tmp("errs/merges.txt"));
     CHECK(load_fails_with(d, SEIZE_EIO, "merges.txt"));
-    write_text(tmp("errs/merges.txt"), "#version: 0.2\na b\na b c\n");
+    write_text(tmp("errs/merges.txt"), "#version: 0.2\na b</w>\na b c\n");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "merges.txt' line 3"));
     write_text(tmp("errs/merges.txt"), "#version: 0.2\nq\xc3\x97 zz\n");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "not in the vocabulary"));
