@@ -434,7 +434,9 @@ static int png_run(struct pctx *c)
     if (passes <= 1)
         c->raw = malloc(rowbytes ? rowbytes : 1);
     else {
-        c->raw = seize_malloc(rowbytes, h);
+        // Zeroed: libpng merges each Adam7 pass into the rows with masks, so the padding
+        // bits of sub-byte rows would otherwise stay uninitialised.
+        c->raw = seize_calloc(rowbytes, h);
         c->rows = seize_malloc(h, sizeof *c->rows);
     }
     if (!c->out || !c->raw || (passes > 1 && !c->rows)) {
