@@ -42,12 +42,18 @@ static inline uint64_t mix64(uint64_t k)
     return k;
 }
 
+// Eight bytes at a time; keys here are mostly a few bytes long.
 static inline uint64_t hash_bytes(const void *p, size_t n)
 {
     const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
-    return mix64(h ^ n);
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = mix64(h ^ w);
+    }
+    w = 0;
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)s[i] << (8 * i);
+    return mix64(h ^ w);
 }
 
 // --- merges: (left id, right id) -> (rank, merged id) ----------------------------------------
@@ -183,13 +189,16 @@ static void byte_alphabet(uint32_t cp[256], int order[256])
 // A string -> id map used while loading (keys are borrowed).
 struct strslot {
     const char *key;
-    uint32_t len;
+    uint16_t len, tag; // tag: high bits of the hash, to skip most key comparisons
     int32_t id;
 };
 struct strmap {
     struct strslot *slots;
     size_t mask;
+    int replaced; // a key was set twice
 };
+
+#define STRMAP_MAX_KEY 65535
 
 static int strmap_init(struct strmap *m, size_t n)
 {
@@ -202,28 +211,38 @@ static int strmap_init(struct strmap *m, size_t n)
     return 0;
 }
 
-static struct strslot *strmap_find(const struct strmap *m, const char *key, size_t len)
+static struct strslot *strmap_find(const struct strmap *m, const char *key, size_t len,
+                                   uint16_t *tag)
 {
-    size_t i = (size_t)hash_bytes(key, len) & m->mask;
+    uint64_t h = hash_bytes(key, len);
+    size_t i = (size_t)h & m->mask;
+    *tag = (uint16_t)(h >> 48);
     for (;;) {
         struct strslot *s = &m->slots[i];
-        if (!s->key || (s->len == len && memcmp(s->key, key, len) == 0)) return s;
+        if (!s->key || (s->tag == *tag && s->len == len && memcmp(s->key, key, len) == 0))
+            return s;
         i = (i + 1) & m->mask;
     }
 }
 
 static int strmap_get(const struct strmap *m, const char *key, size_t len)
 {
-    struct strslot *s = strmap_find(m, key, len);
+    uint16_t tag;
+    if (len > STRMAP_MAX_KEY) return -1;
+    struct strslot *s = strmap_find(m, key, len, &tag);
     return s->key ? s->id : -1;
 }
 
-// Sets (later assignments win, as in a Python dict). Callers size the map for their keys.
+// Sets (later assignments win, as in a Python dict). Callers size the map for their keys and
+// keep them within STRMAP_MAX_KEY bytes.
 static void strmap_set(struct strmap *m, const char *key, size_t len, int32_t id)
 {
-    struct strslot *s = strmap_find(m, key, len);
+    uint16_t tag;
+    struct strslot *s = strmap_find(m, key, len, &tag);
+    if (s->key) m->replaced = 1;
     s->key = key;
-    s->len = (uint32_t)len;
+    s->len = (uint16_t)len;
+    s->tag = tag;
     s->id = id;
 }
 
@@ -269,9 +288,10 @@ static int next_line(struct lines *it, const char **s, size_t *len)
     return 1;
 }
 
-static int is_blank(char c)
+static inline int is_blank(char c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    unsigned char u = (unsigned char)c;
+    return u <= ' ' && (u == ' ' || u == '\t' || u == '\r' || u == '\v' || u == '\f');
 }
 
 // One merges line split on whitespace (Python's str.split()); -1 unless exactly two symbols.
@@ -305,8 +325,10 @@ static int line_is_blank(const char *s, size_t len)
 }
 
 // Registers one merge: rank `rank`, merged symbol = the vocabulary id of the two joined.
+// `guess`, when not NULL, is the entry that usually holds the joined string (in CLIP's
+// vocab.json, merge k makes id 512 + k); used only when the map has no repeated keys.
 static int add_merge(seize_tokenizer *t, const struct strmap *vocab, const char *s, size_t len,
-                     int32_t rank, const char *path, size_t lineno)
+                     int32_t rank, const char *path, size_t lineno, const struct strslot *guess)
 {
     const char *a, *b;
     size_t na, nb;
@@ -318,8 +340,11 @@ static int add_merge(seize_tokenizer *t, const struct strmap *vocab, const char 
         return seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, lineno);
     memcpy(buf, a, na);
     memcpy(buf + na, b, nb);
-    int32_t ia = strmap_get(vocab, a, na), ib = strmap_get(vocab, b, nb);
-    int32_t iab = strmap_get(vocab, buf, na + nb);
+    int32_t ia = strmap_get(vocab, a, na), ib = strmap_get(vocab, b, nb), iab;
+    if (guess && guess->key && guess->len == na + nb && memcmp(guess->key, buf, na + nb) == 0)
+        iab = guess->id;
+    else
+        iab = strmap_get(vocab, buf, na + nb);
     if (ia < 0 || ib < 0 || iab < 0) {
         const char *miss = ia < 0 ? a : ib < 0 ? b : buf;
         size_t nmiss = ia < 0 ? na : ib < 0 ? nb : na + nb;
@@ -486,7 +511,8 @@ static int parse_vocab(struct json_cursor *c, struct vocab_entry *v, size_t cap,
                 (c->s < c->end && (*c->s == '.' || *c->s == 'e' || *c->s == 'E' ||
                                    (*c->s >= '0' && *c->s <= '9'))))
                 return json_fail(c, "expected a non-negative integer id");
-            if (n == cap || len > UINT32_MAX) return json_fail(c, "too many entries");
+            if (len > STRMAP_MAX_KEY) return json_fail(c, "token longer than 65535 bytes");
+            if (n == cap) return json_fail(c, "too many entries");
             v[n++] = (struct vocab_entry){key, (uint32_t)len, (int32_t)id};
             json_ws(c);
             if (c->s < c->end && *c->s == ',') {
@@ -512,6 +538,7 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
     struct json_cursor c = {0};
     struct vocab_entry *v = NULL;
     unsigned char *seen = NULL;
+    struct strslot *by_id = NULL;
     struct strmap vocab = {0};
     size_t n_vocab = 0;
     int rc = seize_map_open(vocab_path, &jm);
@@ -562,6 +589,13 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
     for (const char *p = text; p && (p = memchr(p, '\n', (size_t)(text + mm.size - p))); p++)
         n_lines++;
     if ((rc = pairs_init(t, n_lines)) < 0) goto done;
+    // by_id[id]: the vocabulary entry of each id, for add_merge's guess
+    if (!vocab.replaced && !(by_id = seize_calloc(n_vocab ? n_vocab : 1, sizeof *by_id))) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; by_id && i < n_vocab; i++)
+        by_id[v[i].id] = (struct strslot){v[i].key, (uint16_t)v[i].len, 0, v[i].id};
     struct lines it = {text, text + mm.size, mm.size == 0};
     const char *s;
     size_t len, lineno = 0;
@@ -570,12 +604,15 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
         lineno++;
         if (lineno == 1 && len >= 8 && memcmp(s, "#version", 8) == 0) continue;
         if (line_is_blank(s, len)) continue;
-        if ((rc = add_merge(t, &vocab, s, len, rank++, merges_path, lineno)) < 0) goto done;
+        const struct strslot *guess =
+            by_id && (size_t)rank + 512 < n_vocab ? &by_id[rank + 512] : NULL;
+        if ((rc = add_merge(t, &vocab, s, len, rank++, merges_path, lineno, guess)) < 0) goto done;
     }
     t->n_merges = (size_t)rank;
 done:
     free(vocab.slots);
     free(seen);
+    free(by_id);
     free(v);
     free(c.arena);
     seize_map_close(&jm);
@@ -679,6 +716,10 @@ static int load_openclip(seize_tokenizer *t, const char *path)
                              "'%s' line %zu: expected two symbols separated by a space", path, idx);
             goto done;
         }
+        if (na + nb > 512) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, idx);
+            goto done;
+        }
         memcpy(w, a, na);
         memcpy(w + na, b, nb);
         strmap_set(&vocab, w, na + nb, (int32_t)(512 + k++));
@@ -693,7 +734,7 @@ static int load_openclip(seize_tokenizer *t, const char *path)
     idx = 0;
     while (next_line(&it, &s, &l) && idx < 1 + OPENCLIP_N_MERGES) {
         if (idx++ == 0) continue;
-        if ((rc = add_merge(t, &vocab, s, l, (int32_t)(idx - 2), path, idx)) < 0) goto done;
+        if ((rc = add_merge(t, &vocab, s, l, (int32_t)(idx - 2), path, idx, NULL)) < 0) goto done;
     }
     t->n_merges = n;
 done:
