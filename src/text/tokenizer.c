@@ -959,10 +959,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 static int bpe_word(const seize_tokenizer *t, struct enc_state *st, size_t len,
                     const int32_t **ids, size_t *n_ids)
 {
-    const unsigned char *w = st->bytes;
+    unsigned char *w = st->bytes;
     uint64_t h = 0;
     if (len <= CACHE_MAX_KEY) {
-        h = hash_bytes(w, len);
+        // The buffer has 8 spare bytes: hash whole zero-padded words.
+        memset(w + len, 0, 8);
+        h = 0x9E3779B97F4A7C15ULL ^ len;
+        for (size_t i = 0; i < len; i += 8) {
+            uint64_t x;
+            memcpy(&x, w + i, 8);
+            h = mix64(h ^ x);
+        }
         const struct cache_entry *e = cache_lookup(t, h, w, len);
         if (e) {
             *ids = e->ids;
@@ -1057,6 +1064,8 @@ static int encode_one(const seize_tokenizer *t, struct enc_state *st, const char
     TRY(text_clean(text, len, &st->w, &clean));
     const uint32_t *s = clean->p;
     size_t n = clean->n, max = (size_t)context - 2, k = 0; // k content ids so far
+    if (n > (SIZE_MAX - 16) / 4) return seize_error(SEIZE_ENOMEM, "text too long");
+    TRY(grow((void **)&st->bytes, &st->bytes_cap, 4 * n + 16, 1));
     out[0] = t->sot;
     for (size_t i = 0; i < n && k < max;) {
         uint32_t c = s[i];
@@ -1091,10 +1100,13 @@ static int encode_one(const seize_tokenizer *t, struct enc_state *st, const char
                 for (j = i + 1; j < n && classify(s[j]) == k0; j++) {}
             }
         }
-        // the piece's UTF-8 bytes
-        TRY(grow((void **)&st->bytes, &st->bytes_cap, 4 * (j - i), 1));
+        // the piece's UTF-8 bytes (the buffer was sized for the whole text)
         size_t nb = 0;
-        for (size_t q = i; q < j; q++) nb += (size_t)text_utf8_put(s[q], st->bytes + nb);
+        unsigned char *bytes = st->bytes;
+        for (size_t q = i; q < j; q++) {
+            if (s[q] < 0x80) bytes[nb++] = (unsigned char)s[q];
+            else nb += (size_t)text_utf8_put(s[q], bytes + nb);
+        }
         const int32_t *ids;
         size_t n_ids;
         TRY(bpe_word(t, st, nb, &ids, &n_ids));
