@@ -263,6 +263,20 @@ for i, (w, h) in enumerate(JSIZES):
         im.convert(mode).save(p, "JPEG", **kw)
         add(p)
 
+# Random sizes (photos come in every shape), RGB and L, JPEG and PNG, and a larger crop size.
+for i in range(10):
+    w, h = (int(v) for v in rng.integers(20, 1400, 2))
+    if i % 3 == 0:
+        w = max(2, w // 6)  # some elongated ones
+    base = np.clip(content(h, w, 3, 255), 0, 255).astype(np.uint8)
+    im = Image.fromarray(base, "RGB")
+    if i % 4 == 3:
+        im = im.convert("L")
+    ext = "png" if i % 2 else "jpg"
+    p = os.path.join(OUT, f"rand{i}_{w}x{h}.{ext}")
+    im.save(p, quality=int(rng.integers(50, 98))) if ext == "jpg" else im.save(p)
+    add(p, [(1.25, 224), (0, 224), (1.25, 336)])
+
 # Broken files: Pillow's verdict decides (refused files must be refused by seize too).
 good = os.path.join(OUT, "jpg00_640x480_RGB.jpg")
 data = open(good, "rb").read()
