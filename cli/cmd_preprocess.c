@@ -176,10 +176,6 @@ int cmd_preprocess(int argc, char **argv)
     char **paths = argv + optind;
     size_t n = (size_t)(argc - optind), per = 3 * (size_t)o.size * (size_t)o.size;
 
-    // Keep freed multi-megabyte image buffers in the heap: with glibc's defaults each one is a
-    // fresh mmap whose page faults cost more than decoding the image (bench_preprocess).
-    mallopt(M_MMAP_THRESHOLD, 64 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     int n_threads = cli_threads(threads);
     if (n_threads > 64) n_threads = 64;
     size_t chunk = 4 * (size_t)n_threads;

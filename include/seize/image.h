@@ -48,7 +48,7 @@
  * glibc's default malloc settings each is a fresh mmap and its page faults can cost more than
  * the decoding; programs that decode many images should call, once at start-up,
  *     mallopt(M_MMAP_THRESHOLD, 64 << 20); mallopt(M_TRIM_THRESHOLD, 256 << 20);
- * (seize preprocess does; the library itself never changes process-wide settings).
+ * (build/seize does, in cli/main.c; the library itself never changes process-wide settings).
  *
  * Thread safety: every function is reentrant (no global state); distinct threads may decode
  * and preprocess at the same time. A decoded seize_image is read-only to preprocessing and may
