@@ -23,7 +23,7 @@ static const char usage_text[] =
     "  -o, --out FILE      output .npy (required)\n"
     "  -i, --input FILE    read the texts from FILE, one per line (UTF-8; empty lines are\n"
     "                      empty texts), instead of TEXT...\n"
-    "  -b, --batch B       texts per forward pass (default 32)\n"
+    "  -b, --batch B       texts per forward pass (default 128)\n"
     "  -j, --threads N     threads (default: all cores)\n"
     "      --normalize     L2-normalise each row (default: raw projected embeddings)\n"
     "  -q, --quiet         no progress display\n"
@@ -61,7 +61,7 @@ int cmd_encode_texts(int argc, char **argv)
     encode_blas_reexec(argc, argv);
 
     const char *model_dir = NULL, *out = NULL, *input = NULL;
-    long batch = 32, threads = 0;
+    long batch = 128, threads = 0;
     int normalize = 0, quiet = 0, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:i:b:j:qh", opts, NULL)) != -1) {
