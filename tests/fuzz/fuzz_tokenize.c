@@ -19,6 +19,16 @@
 static seize_tokenizer *tok;
 static char dir[64];
 
+static void remove_dir(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     const char *fix = getenv("SEIZE_FIXTURES");
@@ -30,6 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     snprintf(dir, sizeof dir, "/tmp/fuzz_tokenize_%d", (int)getpid());
     mkdir(dir, 0700);
+    atexit(remove_dir);
     return 0;
 }
 
