@@ -53,6 +53,22 @@ void cli_progress_start(cli_progress *p, const char *label, size_t total, int qu
 void cli_progress_update(cli_progress *p, size_t done, size_t errors);
 void cli_progress_end(cli_progress *p);
 
+/* --- shared by seize caption and seize reason (cli/llm_cli.c) --- */
+struct seize_llm_params;
+struct seize_llm_batch;
+struct seize_llm_stats;
+/* Endpoint from $OPENAI_BASE_URL when not given, key from $OPENAI_API_KEY, the cancel flag of
+ * cli_llm_run; checks that endpoint and model are set. 0, or EXIT_USAGE (message printed). */
+int cli_llm_finish_params(const char *cmd, struct seize_llm_params *p);
+/* `journal`, or "<out>.journal" (heap, returned in *owned for the caller to free); NULL when
+ * out of memory. */
+const char *cli_llm_journal_path(const char *out, const char *journal, char **owned);
+/* Runs the batch with SIGINT/SIGTERM handled (the first lets the requests in flight finish,
+ * the second abandons them), a progress line counting items or texts (by_texts), and the
+ * summary on stderr unless quiet. Returns seize_llm_batch_run's status; *st the final stats. */
+int cli_llm_run(const char *cmd, struct seize_llm_batch *b, int by_texts, int quiet,
+                struct seize_llm_stats *st);
+
 /* Number of threads to use: `requested` if > 0, else all online cores. */
 int cli_threads(long requested);
 

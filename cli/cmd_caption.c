@@ -66,16 +66,6 @@ static void usage(FILE *fp)
         DEFAULT_PROMPT);
 }
 
-static volatile sig_atomic_t g_cancel;
-static void on_signal(int sig)
-{
-    (void)sig;
-    static const char m1[] = "\nseize caption: stopping: waiting for the requests in flight "
-                             "(interrupt again to abandon them)\n";
-    if (g_cancel < 2) g_cancel++;
-    if (g_cancel == 1 && write(STDERR_FILENO, m1, sizeof m1 - 1) < 0) g_cancel = 1;
-}
-
 typedef struct cap_ctx {
     char **paths;
     size_t n;
@@ -185,20 +175,6 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     seize_gallery_list_free(g);
     seize_dataset_free(ds);
     return rc;
-}
-
-typedef struct progress_ctx {
-    cli_progress bar;
-    size_t base; // done before this run (from the journal): not counted in the rate
-} progress_ctx;
-
-static void on_progress(void *vctx, const seize_llm_stats *st)
-{
-    progress_ctx *pc = vctx;
-    size_t errs = 0;
-    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++)
-        errs += st->errors[k];
-    cli_progress_update(&pc->bar, st->items_done - pc->base, errs);
 }
 
 static int is_space(char c)
@@ -364,11 +340,8 @@ int cmd_caption(int argc, char **argv)
     if (split && (!dataset || strcmp(dataset, "cirr")))
         return cli_usage(CMD, "--split goes with --dataset cirr");
     if (!out) return cli_usage(CMD, "--out is required");
-    if (!p.endpoint) p.endpoint = getenv("OPENAI_BASE_URL");
-    if (!p.endpoint || !*p.endpoint)
-        return cli_usage(CMD, "no endpoint: give --endpoint or set OPENAI_BASE_URL");
-    if (!p.model || !*p.model) return cli_usage(CMD, "--model is required");
-    p.api_key = getenv("OPENAI_API_KEY");
+    int usage_rc = cli_llm_finish_params(CMD, &p);
+    if (usage_rc) return usage_rc;
 
     int ret = EXIT_FAIL, rc = 0;
     cap_ctx ctx = {0};
@@ -416,18 +389,11 @@ int cmd_caption(int argc, char **argv)
             goto done;
         }
     }
+    journal = cli_llm_journal_path(out, journal, &jpath);
     if (!journal) {
-        size_t ol = strlen(out);
-        jpath = malloc(ol + sizeof ".journal");
-        if (!jpath) {
-            cli_fail(CMD, "out of memory");
-            goto done;
-        }
-        memcpy(jpath, out, ol);
-        memcpy(jpath + ol, ".journal", sizeof ".journal");
-        journal = jpath;
+        cli_fail(CMD, "out of memory");
+        goto done;
     }
-    p.cancel = &g_cancel;
     if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
         cli_lib_fail(CMD);
         goto done;
@@ -455,22 +421,8 @@ int cmd_caption(int argc, char **argv)
         goto done;
     }
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    progress_ctx pc;
-    seize_llm_stats st0 = seize_llm_batch_stats(b);
-    pc.base = st0.items_done;
-    cli_progress_start(&pc.bar, "caption", st0.items - st0.items_done, quiet);
-    rc = seize_llm_batch_run(b, on_progress, &pc);
-    cli_progress_end(&pc.bar);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    seize_llm_stats st = seize_llm_batch_stats(b);
-    if (!quiet) seize_llm_stats_print(stderr, "seize caption", &st);
+    seize_llm_stats st;
+    rc = cli_llm_run(CMD, b, 0, quiet, &st);
     if (rc == SEIZE_ECANCEL) {
         fprintf(stderr,
                 "seize caption: interrupted: %zu of %zu images done, kept in '%s'; run the same "

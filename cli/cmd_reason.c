@@ -86,16 +86,6 @@ typedef struct reason_ctx {
     const char *system, *user;
 } reason_ctx;
 
-static volatile sig_atomic_t g_cancel;
-static void on_signal(int sig)
-{
-    (void)sig;
-    static const char m1[] = "\nseize reason: stopping: waiting for the requests in flight "
-                             "(interrupt again to abandon them)\n";
-    if (g_cancel < 2) g_cancel++;
-    if (g_cancel == 1 && write(STDERR_FILENO, m1, sizeof m1 - 1) < 0) g_cancel = 1;
-}
-
 static const char *caption_at(const query *q, size_t c)
 {
     return json_string_value(json_array_get(json_object_get(q->rec, "captions"), c));
@@ -363,20 +353,6 @@ static int load_prompt_file(const char *path, char **system, char **user)
     return 0;
 }
 
-typedef struct progress_ctx {
-    cli_progress bar;
-    size_t base; // done before this run (from the journal): not counted in the rate
-} progress_ctx;
-
-static void on_progress(void *vctx, const seize_llm_stats *st)
-{
-    progress_ctx *pc = vctx;
-    size_t errs = 0;
-    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++)
-        errs += st->errors[k];
-    cli_progress_update(&pc->bar, st->texts_done - pc->base, errs);
-}
-
 static int write_output(const char *path, query *q, size_t n_q, seize_llm_batch *b,
                         size_t *n_written)
 {
@@ -534,11 +510,8 @@ int cmd_reason(int argc, char **argv)
         return cli_usage(CMD, "--captions and --caption-key need --dataset");
     if (o.captions && o.caption_key)
         return cli_usage(CMD, "give --captions or --caption-key, not both");
-    if (!p.endpoint) p.endpoint = getenv("OPENAI_BASE_URL");
-    if (!p.endpoint || !*p.endpoint)
-        return cli_usage(CMD, "no endpoint: give --endpoint or set OPENAI_BASE_URL");
-    if (!p.model || !*p.model) return cli_usage(CMD, "--model is required");
-    p.api_key = getenv("OPENAI_API_KEY");
+    int usage_rc = cli_llm_finish_params(CMD, &p);
+    if (usage_rc) return usage_rc;
 
     char *sys_file = NULL, *user_file = NULL;
     if (prompt_file && load_prompt_file(prompt_file, &sys_file, &user_file) < 0)
@@ -567,18 +540,11 @@ int cmd_reason(int argc, char **argv)
         cli_lib_fail(CMD);
         goto done;
     }
+    journal = cli_llm_journal_path(out, journal, &jpath);
     if (!journal) {
-        size_t ol = strlen(out);
-        jpath = malloc(ol + sizeof ".journal");
-        if (!jpath) {
-            cli_fail(CMD, "out of memory");
-            goto done;
-        }
-        memcpy(jpath, out, ol);
-        memcpy(jpath + ol, ".journal", sizeof ".journal");
-        journal = jpath;
+        cli_fail(CMD, "out of memory");
+        goto done;
     }
-    p.cancel = &g_cancel;
     if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
         cli_lib_fail(CMD);
         goto done;
@@ -626,22 +592,8 @@ int cmd_reason(int argc, char **argv)
         }
     }
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    progress_ctx pc;
-    seize_llm_stats st0 = seize_llm_batch_stats(b);
-    pc.base = st0.texts_done;
-    cli_progress_start(&pc.bar, "reason", st0.texts_wanted - st0.texts_done, quiet);
-    int rc = seize_llm_batch_run(b, on_progress, &pc);
-    cli_progress_end(&pc.bar);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    seize_llm_stats st = seize_llm_batch_stats(b);
-    if (!quiet) seize_llm_stats_print(stderr, "seize reason", &st);
+    seize_llm_stats st;
+    int rc = cli_llm_run(CMD, b, 1, quiet, &st);
 
     if (rc == SEIZE_ECANCEL) {
         fprintf(stderr,
