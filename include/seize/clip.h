@@ -19,11 +19,14 @@
  * State: a seize_clip holds a worker pool and the activation buffers, sized once for
  * `max_batch` inputs, so that a forward pass allocates nothing. The model is only read.
  *
- * Threads: one seize_clip runs on n_threads cores: large matrix products go through BLAS
- * (OpenBLAS, n_threads threads), the rest through its own pool; the two never run at the same
- * time. The OpenBLAS thread count is process-wide: this module sets it before each product.
- * Several seize_clip states may share a model from different threads; then give each
- * n_threads = 1 so that the cores are not oversubscribed.
+ * Threads: one seize_clip runs on n_threads cores through its own worker pool (the calling
+ * thread included). Matrix products go through BLAS (OpenBLAS sgemm), called single-threaded
+ * from each pool thread on a slice of the product, so BLAS never starts threads of its own
+ * (its busy-waiting workers would take the cores from the pool). Note that the OpenBLAS
+ * thread count is process-wide: this module sets it to 1 before its products; code that
+ * wants multi-threaded BLAS elsewhere in the process should set its own count before its
+ * calls. Several seize_clip states may share a model from different threads; give them
+ * n_threads that add up to the cores.
  */
 #ifndef SEIZE_CLIP_H
 #define SEIZE_CLIP_H

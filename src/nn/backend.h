@@ -11,8 +11,9 @@
  * PyTorch: w is (n_out, n_in) and y = x · wᵀ (+ bias). All ops are synchronous.
  *
  * Threads: a backend instance belongs to one thread at a time (it owns scratch space and a
- * worker pool). The CPU backend plans BLAS threads and its own pool so that they never run at
- * the same time: BLAS gets n_threads inside `linear`, and 1 thread while the pool works.
+ * worker pool). The CPU backend runs everything on its own pool of n_threads and calls BLAS
+ * single-threaded from each pool thread (a slice of each product per thread), so that BLAS's
+ * busy-waiting workers never compete with the pool for the cores.
  */
 #ifndef SEIZE_NN_BACKEND_H
 #define SEIZE_NN_BACKEND_H
@@ -86,8 +87,9 @@ struct nn_backend {
     const nn_backend_ops *ops;
 };
 
-/* The CPU backend: BLAS sgemm for `linear` and attention products, an own thread pool of
- * n_threads (the caller included) for the rest. Sets the message on failure. */
+/* The CPU backend: single-threaded BLAS sgemm per slice for `linear`, own kernels for the
+ * rest, all on a thread pool of n_threads (the caller included). Sets the message on
+ * failure. */
 int nn_backend_cpu_new(int n_threads, nn_backend **out);
 
 /* --- CPU kernels, exposed for the unit tests ------------------------------------------- */

@@ -1,9 +1,12 @@
-// The CPU backend of src/nn/backend.h: OpenBLAS sgemm for the linear layers and the attention
-// products, our own thread pool for layer norm, activations, softmax and the embeddings.
+// The CPU backend of src/nn/backend.h: OpenBLAS sgemm for the linear layers, our own kernels
+// for attention, layer norm, activations and the embeddings, all run by one thread pool.
 //
-// Thread plan: `linear` runs one large sgemm with BLAS on n_threads threads while our pool
-// sleeps; the pool's loops (attention, layer norm, activations) run with BLAS set to one
-// thread, so each pool thread's small sgemm stays on its own core. The two never overlap.
+// Thread plan: every parallel step runs on our pool of n_threads (the caller included); BLAS
+// is always called single-threaded, each pool thread computing a slice of the product (rows,
+// or output columns when there are few rows). OpenBLAS's own workers busy-wait for a while
+// after each product, which on a machine with as many threads as cores would take the cores
+// from the pool's next step (measured: attention and activations then ran no faster on two
+// threads than on one); with single-threaded calls they are never started.
 #include "nn/backend.h"
 
 #include <cblas.h>
@@ -290,19 +293,28 @@ static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_he
 
 // --- linear ---------------------------------------------------------------------------------------
 
-typedef struct bias_ctx {
-    size_t rows, n, ld;
-    float *y;
-    const float *bias;
-    size_t n_chunk;
-} bias_ctx;
+typedef struct gemm_ctx {
+    size_t m, n, k, ldx, ldy, chunk;
+    int split_rows; // slices of rows (of x and y), else of output columns (of w and y)
+    const float *x, *w, *bias;
+    float beta, *y;
+} gemm_ctx;
 
-static void bias_chunk(void *ctx, size_t i, int thread)
+static void gemm_part(void *ctx, size_t i, int thread)
 {
-    bias_ctx *a = ctx;
-    size_t lo, hi;
-    chunk_range(a->rows, a->n_chunk, i, &lo, &hi);
-    for (size_t r = lo; r < hi; r++) add_inplace(a->y + r * a->ld, a->bias, a->n);
+    gemm_ctx *a = ctx;
+    size_t lo = i * a->chunk, total = a->split_rows ? a->m : a->n;
+    if (lo >= total) return;
+    size_t len = total - lo < a->chunk ? total - lo : a->chunk;
+    size_t m = a->split_rows ? len : a->m, n = a->split_rows ? a->n : len;
+    const float *x = a->split_rows ? a->x + lo * a->ldx : a->x;
+    const float *w = a->split_rows ? a->w : a->w + lo * a->k;
+    const float *bias = a->bias ? (a->split_rows ? a->bias : a->bias + lo) : NULL;
+    float *y = a->split_rows ? a->y + lo * a->ldy : a->y + lo;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)a->k, 1.0f, x,
+                (int)a->ldx, w, (int)a->k, a->beta, y, (int)a->ldy);
+    if (bias)
+        for (size_t r = 0; r < m; r++) add_inplace(y + r * a->ldy, bias, n);
 }
 
 static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float *x, size_t ldx,
@@ -310,13 +322,15 @@ static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float 
 {
     cpu_backend *c = cpu(b);
     if (m == 0 || n == 0) return;
-    blas_threads(c->n_threads);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x, (int)ldx,
-                w, (int)k, beta, y, (int)ldy);
-    if (bias) {
-        bias_ctx a = {m, n, ldy, y, bias, n_chunks(c, m)};
-        seize_pool_for(c->pool, a.n_chunk, bias_chunk, &a);
-    }
+    blas_threads(1);
+    size_t T = (size_t)c->n_threads;
+    // one slice per thread, like BLAS's own static split: rows when there are enough of them
+    // (each thread packs all of w once, a small cost next to the product), else columns
+    int split_rows = m >= 32 * T || m >= n;
+    size_t total = split_rows ? m : n, chunk = (total + T - 1) / T;
+    chunk = (chunk + 15) & ~(size_t)15;
+    gemm_ctx a = {m, n, k, ldx, ldy, chunk, split_rows, x, w, bias, beta, y};
+    seize_pool_for(c->pool, (total + chunk - 1) / chunk, gemm_part, &a);
 }
 
 // --- layer norm ------------------------------------------------------------------------------------
