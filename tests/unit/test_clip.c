@@ -148,34 +148,33 @@ static void test_activations_match_libm(void)
     CHECK_NEAR(ext[2], 0.0, 0.0);
 }
 
-// Backend attention and layer norm against straightforward loops.
-static void test_backend_ops_match_loops(void)
+// Backend attention against straightforward loops (double precision), for one shape.
+static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const size_t *q_rows)
 {
-    nn_backend *be = NULL;
-    CHECK_EQ(nn_backend_cpu_new(2, &be), 0);
     const nn_backend_ops *o = be->ops;
-    enum { NS = 3, T = 37, H = 3, DH = 13, D = H * DH };
-    CHECK_EQ(o->reserve(be, T, DH, H), 0);
-    uint32_t seed = 7;
-    static float qkv[NS * T * 3 * D], qkv2[NS * T * 3 * D], bias[3][D], out[NS * T * D],
-        out1[NS * D], ref[NS * T * D];
-    for (size_t i = 0; i < sizeof qkv / sizeof *qkv; i++) qkv[i] = frand(&seed);
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < D; j++) bias[k][j] = frand(&seed) * 0.5f;
-    size_t q_rows[NS] = {0, 17, 36};
-    for (int causal = 0; causal < 2; causal++) {
-        // reference
+    int D = H * DH;
+    CHECK_EQ(o->reserve(be, (size_t)T, (size_t)DH, (size_t)H), 0);
+    uint32_t seed = 7 + (uint32_t)T;
+    size_t n_qkv = (size_t)NS * T * 3 * D;
+    float *qkv = malloc(n_qkv * sizeof *qkv), *qkv2 = malloc(n_qkv * sizeof *qkv);
+    float *bias = malloc(3 * (size_t)D * sizeof *bias), *out = malloc((size_t)NS * T * D * sizeof *out);
+    float *out1 = malloc((size_t)NS * D * sizeof *out1), *ref = malloc((size_t)NS * T * D * sizeof *ref);
+    double *sc = malloc((size_t)T * sizeof *sc);
+    for (size_t i = 0; i < n_qkv; i++) qkv[i] = frand(&seed);
+    for (int j = 0; j < 3 * D; j++) bias[j] = frand(&seed) * 0.5f;
+    int bad = 0;
+    for (int causal = 0; causal < 2 && !bad; causal++) {
         for (int s = 0; s < NS; s++)
             for (int h = 0; h < H; h++)
                 for (int i = 0; i < T; i++) {
-                    double sc[T], mx = -1e30, sum = 0;
+                    double mx = -1e30, sum = 0;
                     int nk = causal ? i + 1 : T;
                     for (int j = 0; j < nk; j++) {
                         double dot = 0;
                         for (int e = 0; e < DH; e++) {
                             int c = h * DH + e;
-                            dot += (qkv[(s * T + i) * 3 * D + c] + bias[0][c]) *
-                                   (qkv[(s * T + j) * 3 * D + D + c] + bias[1][c]);
+                            dot += (double)(qkv[((size_t)s * T + i) * 3 * D + c] + bias[c]) *
+                                   (qkv[((size_t)s * T + j) * 3 * D + D + c] + bias[D + c]);
                         }
                         sc[j] = dot / sqrt((double)DH);
                         if (sc[j] > mx) mx = sc[j];
@@ -185,20 +184,54 @@ static void test_backend_ops_match_loops(void)
                         int c = h * DH + e;
                         double acc = 0;
                         for (int j = 0; j < nk; j++)
-                            acc += sc[j] / sum * (qkv[(s * T + j) * 3 * D + 2 * D + c] + bias[2][c]);
-                        ref[(s * T + i) * D + c] = (float)acc;
+                            acc += sc[j] / sum * (qkv[((size_t)s * T + j) * 3 * D + 2 * D + c] + bias[2 * D + c]);
+                        ref[((size_t)s * T + i) * D + c] = (float)acc;
                     }
                 }
-        memcpy(qkv2, qkv, sizeof qkv);
-        o->attention(be, NS, T, H, DH, qkv2, bias[0], bias[1], bias[2], causal, NULL, out);
-        CHECK(memcmp(qkv2, qkv, sizeof qkv) == 0); // qkv is only read
-        for (int i = 0; i < NS * T * D; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
-        memcpy(qkv2, qkv, sizeof qkv);
-        o->attention(be, NS, T, H, DH, qkv2, bias[0], bias[1], bias[2], causal, q_rows, out1);
-        for (int s = 0; s < NS; s++)
+        memcpy(qkv2, qkv, n_qkv * sizeof *qkv);
+        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal, NULL, out);
+        if (memcmp(qkv2, qkv, n_qkv * sizeof *qkv) != 0) bad = 1; // qkv is only read
+        for (size_t i = 0; i < (size_t)NS * T * D && !bad; i++)
+            if (fabs(out[i] - ref[i]) > 1e-5) {
+                fprintf(stderr, "  attention T=%d DH=%d causal=%d: out[%zu] %g vs %g\n", T, DH, causal, i, out[i], ref[i]);
+                bad = 1;
+            }
+        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal, q_rows, out1);
+        for (int s = 0; s < NS && !bad; s++)
             for (int c = 0; c < D; c++)
-                CHECK_NEAR(out1[s * D + c], ref[(s * T + q_rows[s]) * D + c], 1e-5);
+                if (fabs(out1[s * D + c] - ref[((size_t)s * T + q_rows[s]) * D + c]) > 1e-5) {
+                    fprintf(stderr, "  attention T=%d DH=%d causal=%d: pooled row of %d differs\n", T, DH, causal, s);
+                    bad = 1;
+                    break;
+                }
     }
+    free(qkv);
+    free(qkv2);
+    free(bias);
+    free(out);
+    free(out1);
+    free(ref);
+    free(sc);
+    CHECK(!bad);
+}
+
+// Backend attention, layer norm and linear against straightforward loops.
+static void test_backend_ops_match_loops(void)
+{
+    nn_backend *be = NULL, *be1 = NULL;
+    CHECK_EQ(nn_backend_cpu_new(2, &be), 0);
+    CHECK_EQ(nn_backend_cpu_new(1, &be1), 0);
+    const nn_backend_ops *o = be->ops;
+    // odd head size and T (padding, several blocks, head groups), a bigG-like head of 104,
+    // one thread
+    size_t rows_a[3] = {0, 17, 36}, rows_b[2] = {69, 5};
+    attention_case(be, 3, 37, 3, 13, rows_a);
+    if (check_failed_now) return;
+    attention_case(be, 2, 70, 2, 104, rows_b);
+    if (check_failed_now) return;
+    attention_case(be1, 3, 37, 3, 13, rows_a);
+    if (check_failed_now) return;
+    uint32_t seed = 11;
     // layer norm with a fused bias, in place and out of place, odd width
     enum { R = 5, W = 37 };
     static float x[R * W], x2[R * W], y[R * W], g[W], b[W], add[W];
@@ -236,7 +269,20 @@ static void test_backend_ops_match_loops(void)
             for (int k = 0; k < K; k++) acc += (double)a[i * K + k] * w[j * K + k];
             CHECK_NEAR(yy[i * N + j], acc, 1e-5);
         }
+    // few rows, many outputs: the product is split by output columns (w rows 0..39 reused)
+    enum { M2 = 2, N2 = 40 };
+    static float w2[N2 * K], b2[N2], y2[M2 * N2];
+    for (int i = 0; i < N2 * K; i++) w2[i] = frand(&seed);
+    for (int i = 0; i < N2; i++) b2[i] = frand(&seed);
+    o->linear(be, M2, N2, K, a, K, w2, b2, 0.0f, y2, N2);
+    for (int i = 0; i < M2; i++)
+        for (int j = 0; j < N2; j++) {
+            double acc = b2[j];
+            for (int k = 0; k < K; k++) acc += (double)a[i * K + k] * w2[j * K + k];
+            CHECK_NEAR(y2[i * N2 + j], acc, 1e-5);
+        }
     o->free(be);
+    o->free(be1);
 }
 
 // --- the towers against the golden features ------------------------------------------------------
