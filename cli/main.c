@@ -28,8 +28,8 @@ static const struct command commands[] = {
     {"search", cmd_search, "semantic editing search of an index (SEIZE, mean, LDRE)"},
     {"eval", cmd_eval, "official CIRCO / CIRR / FashionIQ metrics of rankings or submissions"},
     {"submission", cmd_submission, "write CIRCO / CIRR test-server submission files"},
-    {"run", cmd_run, "the whole pipeline on a benchmark or a folder, cached, with a report"},
     {"check-submission", cmd_check_submission, "validate a submission file before upload"},
+    {"run", cmd_run, "the whole pipeline on a benchmark or a folder, cached, with a report"},
 };
 
 static void usage(FILE *fp)
