@@ -69,6 +69,10 @@ const char *cli_llm_journal_path(const char *out, const char *journal, char **ow
 int cli_llm_run(const char *cmd, struct seize_llm_batch *b, int by_texts, int quiet,
                 struct seize_llm_stats *st);
 
+/* A note on stderr (unless quiet) when the loaded OpenBLAS uses slower kernels than the CPU
+ * allows (seize_clip_blas_better_core). */
+void cli_blas_note(int quiet);
+
 /* Number of threads to use: `requested` if > 0, else all online cores. */
 int cli_threads(long requested);
 

@@ -3,6 +3,7 @@
 
 #include "seize/clip.h"
 #include "seize/image.h"
+#include "seize/index.h"
 #include "seize/model.h"
 
 #include <errno.h>
@@ -12,15 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 static const char usage_text[] =
     "usage: seize encode-images --model DIR --out OUT.npy [--no-pad] [--batch B]\n"
@@ -47,41 +39,10 @@ static const char usage_text[] =
     "  -h, --help          show this help\n"
     "\n"
     "Speed: Debian's OpenBLAS 0.3.21 does not recognise recent AVX-512 CPUs (AMD Zen 4/5) and\n"
-    "uses slower kernels there; the command then restarts itself once with\n"
-    "OPENBLAS_CORETYPE=SkylakeX (set OPENBLAS_CORETYPE yourself, or SEIZE_NO_BLAS_REEXEC=1,\n"
-    "to prevent it).\n";
+    "uses its Haswell kernels there; on such a CPU a note on stderr says so. Running with\n"
+    "OPENBLAS_CORETYPE=SkylakeX was about twice as fast in our measurements; it is not done\n"
+    "automatically because some OpenBLAS builds are known to misbehave with forced kernels.\n";
 
-// Shared with cmd_encode_texts.c: restarts the process once with OPENBLAS_CORETYPE set when
-// the loaded OpenBLAS ignores this CPU's AVX-512 (OpenBLAS reads it only at start-up). Returns
-// only when no restart happens. argv is the subcommand's (argv[0] = its name).
-void encode_blas_reexec(int argc, char **argv);
-void encode_blas_reexec(int argc, char **argv)
-{
-    const char *off = getenv("SEIZE_NO_BLAS_REEXEC");
-    if ((off && *off && strcmp(off, "0")) || RUNNING_ON_VALGRIND) return;
-    const char *core = seize_clip_blas_better_core();
-    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
-    char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
-    if (!nargv) return;
-    nargv[0] = "seize";
-    for (int i = 0; i < argc; i++) nargv[i + 1] = argv[i];
-    fflush(NULL);
-    execv("/proc/self/exe", nargv);
-    // exec failed: carry on with the kernels we have
-    unsetenv("OPENBLAS_CORETYPE");
-    free(nargv);
-}
-
-// Rows of n×d floats scaled to unit L2 norm (eps 1e-12).
-static void normalize_rows(float *x, size_t n, size_t d)
-{
-    for (size_t i = 0; i < n; i++) {
-        double s = 0;
-        for (size_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
-        double nrm = sqrt(s);
-        float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-        for (size_t j = 0; j < d; j++) x[i * d + j] *= inv;
-    }
 }
 
 // "OUT.npy" → "OUT<suffix>" (the extension replaced when it is .npy).
@@ -144,7 +105,6 @@ int cmd_encode_images(int argc, char **argv)
             fputs(usage_text, stdout);
             return EXIT_OK;
         }
-    encode_blas_reexec(argc, argv);
 
     const char *model_dir = NULL, *out = NULL, *list = NULL;
     long batch = 32, threads = 0;
@@ -202,6 +162,7 @@ int cmd_encode_images(int argc, char **argv)
         paths = argv + optind;
         n = (size_t)(argc - optind);
     }
+    cli_blas_note(quiet);
     if (seize_model_load(model_dir, &m) < 0 ||
         seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0) {
         rc = cli_lib_fail(cmd);
@@ -243,7 +204,7 @@ int cmd_encode_images(int argc, char **argv)
             if (kept != i) memmove(feats + kept * E, feats + i * E, E * sizeof *feats);
             kept++;
         }
-    if (normalize) normalize_rows(feats, kept, E);
+    if (normalize) seize_normalize_rows(feats, kept, E);
     size_t shape[2] = {kept, E};
     if (seize_npy_save(out, SEIZE_F32, 2, shape, feats) < 0) {
         rc = cli_lib_fail(cmd);

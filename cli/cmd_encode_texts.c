@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "seize/clip.h"
+#include "seize/index.h"
 #include "seize/model.h"
 #include "seize/text.h"
 
@@ -29,11 +30,8 @@ static const char usage_text[] =
     "  -q, --quiet         no progress display\n"
     "  -h, --help          show this help\n"
     "\n"
-    "As encode-images, the command may restart itself once with OPENBLAS_CORETYPE=SkylakeX\n"
-    "on AVX-512 CPUs that the system's OpenBLAS does not recognise (SEIZE_NO_BLAS_REEXEC=1\n"
-    "prevents it).\n";
+    "Speed: see seize encode-images --help about OPENBLAS_CORETYPE.\n";
 
-void encode_blas_reexec(int argc, char **argv); // cmd_encode_images.c
 
 static int on_progress(void *ud, size_t done, size_t n_bad)
 {
@@ -58,7 +56,6 @@ int cmd_encode_texts(int argc, char **argv)
             fputs(usage_text, stdout);
             return EXIT_OK;
         }
-    encode_blas_reexec(argc, argv);
 
     const char *model_dir = NULL, *out = NULL, *input = NULL;
     long batch = 128, threads = 0;
@@ -110,6 +107,7 @@ int cmd_encode_texts(int argc, char **argv)
         texts = (const char *const *)(argv + optind);
         n = (size_t)(argc - optind);
     }
+    cli_blas_note(quiet);
     if (seize_model_load(model_dir, &m) < 0 || seize_tokenizer_load(model_dir, &tok) < 0 ||
         seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0) {
         rc = cli_lib_fail(cmd);
@@ -136,14 +134,7 @@ int cmd_encode_texts(int argc, char **argv)
         rc = cli_lib_fail(cmd);
         goto done;
     }
-    if (normalize)
-        for (size_t i = 0; i < n; i++) {
-            double s = 0;
-            for (size_t j = 0; j < E; j++) s += (double)feats[i * E + j] * feats[i * E + j];
-            double nrm = sqrt(s);
-            float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-            for (size_t j = 0; j < E; j++) feats[i * E + j] *= inv;
-        }
+    if (normalize) seize_normalize_rows(feats, n, E);
     size_t shape[2] = {n, E};
     if (seize_npy_save(out, SEIZE_F32, 2, shape, feats) < 0) {
         rc = cli_lib_fail(cmd);

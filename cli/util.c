@@ -1,6 +1,7 @@
 // Helpers shared by the subcommands: error reporting, number parsing, progress.
 #include "cli.h"
 
+#include "seize/clip.h"
 #include "seize/core.h"
 
 #include <errno.h>
@@ -101,4 +102,12 @@ void cli_progress_end(cli_progress *p)
 int cli_threads(long requested)
 {
     return requested > 0 ? (int)requested : seize_cpu_count();
+}
+
+void cli_blas_note(int quiet)
+{
+    const char *core = seize_clip_blas_better_core();
+    if (core && !quiet)
+        fprintf(stderr, "seize: note: OpenBLAS uses slower kernels than this CPU allows; "
+                        "OPENBLAS_CORETYPE=%s may be about twice as fast\n", core);
 }
