@@ -43,8 +43,6 @@ static const char usage_text[] =
     "OPENBLAS_CORETYPE=SkylakeX was about twice as fast in our measurements; it is not done\n"
     "automatically because some OpenBLAS builds are known to misbehave with forced kernels.\n";
 
-}
-
 // "OUT.npy" → "OUT<suffix>" (the extension replaced when it is .npy).
 static char *side_path(const char *out, const char *suffix)
 {
