@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int check_failed_now, check_skipped_now, check_n_pass, check_n_fail, check_n_skip;
 
@@ -131,6 +132,63 @@ static inline const char *check_fixture_path(const char *rel)
     do {                                                                                          \
         if (!check_fixtures())                                                                    \
             SKIP("fixtures folder not found (set SEIZE_FIXTURES; default ../shared/fixtures)");    \
+    } while (0)
+
+/* --- scratch files ------------------------------------------------------------------------ */
+
+static char check_tmpdir[256];
+
+/* Creates this binary's scratch folder /tmp/seize-test-<name>-XXXXXX. 0, or -1. */
+static inline int check_tmp_init(const char *name)
+{
+    snprintf(check_tmpdir, sizeof check_tmpdir, "/tmp/seize-test-%s-XXXXXX", name);
+    return mkdtemp(check_tmpdir) ? 0 : -1;
+}
+
+/* The path of `name` in the scratch folder (8 rotating static buffers). */
+static inline const char *check_tmp(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) & 7;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", check_tmpdir, name);
+    return buf[k];
+}
+
+/* Removes the scratch folder and everything in it. */
+static inline void check_tmp_cleanup(void)
+{
+    char cmd[300];
+    if (!check_tmpdir[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", check_tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", check_tmpdir);
+}
+
+/* Writes a text file (no error reporting: the test's reads will fail instead). */
+static inline void check_write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return;
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* The benchmark annotation files: $SEIZE_DATA or ../shared/data (4 rotating buffers). */
+static inline const char *check_data_path(const char *rel)
+{
+    static char buf[4][1024];
+    static int k;
+    const char *d = getenv("SEIZE_DATA");
+    if (!d || !*d) d = "../shared/data";
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", d, rel);
+    return buf[k];
+}
+
+#define NEED_DATA(rel)                                                                            \
+    do {                                                                                          \
+        if (access(check_data_path(rel), R_OK) != 0)                                              \
+            SKIP("%s not found (set SEIZE_DATA)", check_data_path(rel));                          \
     } while (0)
 
 #endif

@@ -7,17 +7,6 @@
 #include <stdint.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 static void write_bytes(const char *path, const void *data, size_t n)
 {
     FILE *fp = fopen(path, "wb");
@@ -41,9 +30,9 @@ static void test_npy_roundtrip(void)
 {
     float v[6] = {1, -2.5f, 3, 0.125f, 65504, -0.0f};
     size_t shape[2] = {2, 3};
-    CHECK_EQ(seize_npy_save(tmp("a.npy"), SEIZE_F32, 2, shape, v), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("a.npy"), SEIZE_F32, 2, shape, v), 0);
     seize_npy *a;
-    CHECK_EQ(seize_npy_load(tmp("a.npy"), &a), 0);
+    CHECK_EQ(seize_npy_load(check_tmp("a.npy"), &a), 0);
     CHECK_EQ(a->ndim, 2);
     CHECK_EQ(a->shape[0], 2);
     CHECK_EQ(a->shape[1], 3);
@@ -53,21 +42,21 @@ static void test_npy_roundtrip(void)
     uint16_t h[6];
     for (int i = 0; i < 6; i++) h[i] = seize_f32_to_f16(v[i]);
     seize_npy_writer *w;
-    CHECK_EQ(seize_npy_writer_open(tmp("h.npy"), SEIZE_F16, 2, 3, &w), 0);
+    CHECK_EQ(seize_npy_writer_open(check_tmp("h.npy"), SEIZE_F16, 2, 3, &w), 0);
     CHECK_EQ(seize_npy_writer_rows(w, h, 1), 0);
     CHECK_EQ(seize_npy_writer_rows(w, h + 3, 1), 0);
     CHECK_EQ(seize_npy_writer_close(w), 0);
-    CHECK_EQ(seize_npy_load(tmp("h.npy"), &a), 0);
+    CHECK_EQ(seize_npy_load(check_tmp("h.npy"), &a), 0);
     CHECK_EQ(a->dtype, SEIZE_F16);
     float *f = seize_npy_f32(a);
     CHECK(f != NULL);
     for (int i = 0; i < 6; i++) CHECK_NEAR(f[i], v[i], 0);
     seize_npy_free(a);
     // a writer closed early leaves no file
-    CHECK_EQ(seize_npy_writer_open(tmp("short.npy"), SEIZE_F32, 2, 3, &w), 0);
+    CHECK_EQ(seize_npy_writer_open(check_tmp("short.npy"), SEIZE_F32, 2, 3, &w), 0);
     CHECK_EQ(seize_npy_writer_rows(w, v, 1), 0);
     CHECK(seize_npy_writer_close(w) < 0);
-    CHECK(!seize_path_exists(tmp("short.npy")));
+    CHECK(!seize_path_exists(check_tmp("short.npy")));
 }
 
 static void test_npy_numpy_compat(void)
@@ -110,10 +99,10 @@ static void test_npy_bad(void)
     CHECK(strstr(seize_errmsg(), "bad.npy") != NULL);
     float v[4] = {0};
     size_t shape[2] = {2, 2};
-    CHECK_EQ(seize_npy_save(tmp("t.npy"), SEIZE_F32, 2, shape, v), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("t.npy"), SEIZE_F32, 2, shape, v), 0);
     char *buf;
     size_t len;
-    CHECK_EQ(seize_read_file(tmp("t.npy"), &buf, &len), 0);
+    CHECK_EQ(seize_read_file(check_tmp("t.npy"), &buf, &len), 0);
     // truncated data
     CHECK(seize_npy_parse(buf, len - 1, "trunc.npy", &a) == SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "truncated") != NULL);
@@ -137,7 +126,7 @@ static void test_npy_bad(void)
         b[127] = '\n';
         CHECK_MSG(seize_npy_parse(b, 132, "bad.npy", &a) == SEIZE_EFORMAT, "case %zu", i);
     }
-    CHECK(seize_npy_load(tmp("missing.npy"), &a) == SEIZE_EIO);
+    CHECK(seize_npy_load(check_tmp("missing.npy"), &a) == SEIZE_EIO);
     CHECK(strstr(seize_errmsg(), "missing.npy") != NULL);
 }
 
@@ -158,40 +147,40 @@ static void test_f16(void)
 
 static void test_files(void)
 {
-    CHECK_EQ(seize_write_file_atomic(tmp("f.txt"), "a\nbb\r\n\nccc", 10), 0);
+    CHECK_EQ(seize_write_file_atomic(check_tmp("f.txt"), "a\nbb\r\n\nccc", 10), 0);
     char **lines;
     size_t n;
-    CHECK_EQ(seize_read_lines(tmp("f.txt"), &lines, &n), 0);
+    CHECK_EQ(seize_read_lines(check_tmp("f.txt"), &lines, &n), 0);
     CHECK_EQ(n, 4);
     CHECK_STREQ(lines[0], "a");
     CHECK_STREQ(lines[1], "bb");
     CHECK_STREQ(lines[2], "");
     CHECK_STREQ(lines[3], "ccc");
     seize_lines_free(lines, n);
-    CHECK_EQ(seize_mkdirs(tmp("x/y/z")), 0);
-    CHECK(seize_path_exists(tmp("x/y/z")));
+    CHECK_EQ(seize_mkdirs(check_tmp("x/y/z")), 0);
+    CHECK(seize_path_exists(check_tmp("x/y/z")));
     seize_map m;
-    CHECK(seize_map_open(tmp("x"), &m) == SEIZE_EIO); // a folder
+    CHECK(seize_map_open(check_tmp("x"), &m) == SEIZE_EIO); // a folder
     CHECK(strstr(seize_errmsg(), "not a regular file") != NULL);
-    write_bytes(tmp("empty"), "", 0);
-    CHECK_EQ(seize_map_open(tmp("empty"), &m), 0);
+    write_bytes(check_tmp("empty"), "", 0);
+    CHECK_EQ(seize_map_open(check_tmp("empty"), &m), 0);
     CHECK_EQ(m.size, 0);
     seize_map_close(&m);
 }
 
 static void test_json(void)
 {
-    write_bytes(tmp("bad.json"), "{\"a\": 1,\n \"b\": }", 16);
+    write_bytes(check_tmp("bad.json"), "{\"a\": 1,\n \"b\": }", 16);
     json_t *j;
-    CHECK(seize_json_load(tmp("bad.json"), &j) == SEIZE_EFORMAT);
+    CHECK(seize_json_load(check_tmp("bad.json"), &j) == SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "bad.json") != NULL);
     CHECK(strstr(seize_errmsg(), "line 2") != NULL);
-    write_bytes(tmp("a.jsonl"), "{\"a\": 1}\n\n{\"a\": 2}\r\n", 20);
-    CHECK_EQ(seize_jsonl_load(tmp("a.jsonl"), &j), 0);
+    write_bytes(check_tmp("a.jsonl"), "{\"a\": 1}\n\n{\"a\": 2}\r\n", 20);
+    CHECK_EQ(seize_jsonl_load(check_tmp("a.jsonl"), &j), 0);
     CHECK_EQ(json_array_size(j), 2);
     json_decref(j);
-    write_bytes(tmp("b.jsonl"), "{\"a\": 1}\n{oops}\n", 16);
-    CHECK(seize_jsonl_load(tmp("b.jsonl"), &j) == SEIZE_EFORMAT);
+    write_bytes(check_tmp("b.jsonl"), "{\"a\": 1}\n{oops}\n", 16);
+    CHECK(seize_jsonl_load(check_tmp("b.jsonl"), &j) == SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "line 2") != NULL);
 }
 
@@ -216,8 +205,7 @@ static void test_pool(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-core-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("core") < 0) return 1;
     RUN(test_error_messages);
     RUN(test_npy_roundtrip);
     RUN(test_npy_numpy_compat);
@@ -226,8 +214,6 @@ int main(void)
     RUN(test_files);
     RUN(test_json);
     RUN(test_pool);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) return 1;
+    check_tmp_cleanup();
     return check_summary("core");
 }

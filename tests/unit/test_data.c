@@ -5,46 +5,11 @@
 
 #include <unistd.h>
 
-static char tmpdir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    fputs(text, fp);
-    fclose(fp);
-}
-
-// The benchmark files: $SEIZE_DATA or ../shared/data.
-static const char *data_path(const char *rel)
-{
-    static char buf[4][1024];
-    static int k;
-    const char *d = getenv("SEIZE_DATA");
-    if (!d || !*d) d = "../shared/data";
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, rel);
-    return buf[k];
-}
-
-#define NEED_DATA(rel)                                                                            \
-    do {                                                                                          \
-        if (access(data_path(rel), R_OK) != 0) SKIP("%s not found (set SEIZE_DATA)", data_path(rel)); \
-    } while (0)
-
 static void test_circo_val(void)
 {
     NEED_DATA("circo/val.json");
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/val.json"), &ds), 0);
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, check_data_path("circo/val.json"), &ds), 0);
     CHECK_EQ(ds->n, 220);
     CHECK(ds->has_targets);
     const seize_query *q = &ds->q[0];
@@ -68,7 +33,7 @@ static void test_circo_test_and_captions(void)
 {
     NEED_DATA("circo/test_with_seize_captions.json");
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/test.json"), &ds), 0);
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, check_data_path("circo/test.json"), &ds), 0);
     CHECK_EQ(ds->n, 800);
     CHECK(!ds->has_targets);
     CHECK(ds->q[0].target == NULL);
@@ -77,7 +42,7 @@ static void test_circo_test_and_captions(void)
     seize_dataset_free(ds);
 
     seize_captions *c = NULL;
-    CHECK_EQ(seize_captions_load(data_path("circo/test_with_seize_captions.json"), NULL, NULL, &c), 0);
+    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), NULL, NULL, &c), 0);
     CHECK_EQ(c->n, 800);
     CHECK_STREQ(c->ids[0], "0");
     CHECK_EQ(c->n_captions[0], 15);
@@ -89,7 +54,7 @@ static void test_circo_test_and_captions(void)
     }
     seize_captions_free(c);
     // configurable keys: the single-caption fields of the same file
-    CHECK_EQ(seize_captions_load(data_path("circo/test_with_seize_captions.json"), "blip2_caption",
+    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), "blip2_caption",
                                  "gpt-3.5-turbo", &c),
              0);
     CHECK_EQ(c->n_captions[0], 1);
@@ -97,7 +62,7 @@ static void test_circo_test_and_captions(void)
     CHECK_STREQ(c->edits[0][0],
                 "a man sitting on a clean toilet on the side of the road during the daytime.");
     seize_captions_free(c);
-    CHECK_EQ(seize_captions_load(data_path("circo/test_with_seize_captions.json"), "nope", "nada", &c),
+    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), "nope", "nada", &c),
              SEIZE_EFORMAT);
 }
 
@@ -105,7 +70,7 @@ static void test_cirr(void)
 {
     NEED_DATA("cirr/cap.rc2.test1.json");
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRR, data_path("cirr/cap.rc2.test1.json"), &ds), 0);
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRR, check_data_path("cirr/cap.rc2.test1.json"), &ds), 0);
     CHECK_EQ(ds->n, 4148);
     CHECK(!ds->has_targets);
     CHECK_STREQ(ds->q[0].id, "12063");
@@ -115,7 +80,7 @@ static void test_cirr(void)
     CHECK_STREQ(ds->q[0].members[5], "test1-83-0-img1");
     seize_dataset_free(ds);
     seize_gallery_list *g = NULL;
-    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRR, data_path("cirr/split.rc2.test1.json"), &g), 0);
+    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRR, check_data_path("cirr/split.rc2.test1.json"), &g), 0);
     CHECK_EQ(g->n, 2315);
     CHECK_STREQ(g->names[0], "test1-147-1-img1");
     CHECK_STREQ(g->paths[0], "test1/test1-147-1-img1.png");
@@ -132,7 +97,7 @@ static void test_fashioniq(void)
         snprintf(a, sizeof a, "fashioniq/cap.%s.val.json", cats[c]);
         snprintf(s, sizeof s, "fashioniq/split.%s.val.json", cats[c]);
         seize_dataset *ds = NULL;
-        CHECK_EQ(seize_dataset_load(SEIZE_DS_FASHIONIQ, data_path(a), &ds), 0);
+        CHECK_EQ(seize_dataset_load(SEIZE_DS_FASHIONIQ, check_data_path(a), &ds), 0);
         CHECK_EQ(ds->n, nq[c]);
         CHECK(ds->has_targets);
         if (c == 0) {
@@ -144,38 +109,38 @@ static void test_fashioniq(void)
         }
         seize_dataset_free(ds);
         seize_gallery_list *g = NULL;
-        CHECK_EQ(seize_gallery_list_load(SEIZE_DS_FASHIONIQ, data_path(s), &g), 0);
+        CHECK_EQ(seize_gallery_list_load(SEIZE_DS_FASHIONIQ, check_data_path(s), &g), 0);
         CHECK_EQ(g->n, ng[c]);
         seize_gallery_list_free(g);
     }
     seize_dataset_opts o = {.fiq_joiner = " and "};
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_dataset_load_ex(SEIZE_DS_FASHIONIQ, data_path("fashioniq/cap.dress.val.json"), &o, &ds), 0);
+    CHECK_EQ(seize_dataset_load_ex(SEIZE_DS_FASHIONIQ, check_data_path("fashioniq/cap.dress.val.json"), &o, &ds), 0);
     CHECK_STREQ(ds->q[0].text, "is shiny and silver with shorter sleeves and fit and flare");
     seize_dataset_free(ds);
 }
 
 static void test_circo_gallery_and_jsonl(void)
 {
-    write_text(tmp("coco.json"), "{\"info\": {}, \"images\": [{\"id\": 8, \"file_name\": "
+    check_write_text(check_tmp("coco.json"), "{\"info\": {}, \"images\": [{\"id\": 8, \"file_name\": "
                                  "\"000000000008.jpg\"}, {\"id\": 123, \"width\": 3}]}");
     seize_gallery_list *g = NULL;
-    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, tmp("coco.json"), &g), 0);
+    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, check_tmp("coco.json"), &g), 0);
     CHECK_EQ(g->n, 2);
     CHECK_STREQ(g->names[0], "8");
     CHECK_STREQ(g->paths[0], "unlabeled2017/000000000008.jpg");
     CHECK_STREQ(g->paths[1], "unlabeled2017/000000000123.jpg");
     seize_gallery_list_free(g);
-    write_text(tmp("dup.json"), "{\"images\": [{\"id\": 8}, {\"id\": \"8\"}]}");
-    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, tmp("dup.json"), &g), SEIZE_EFORMAT);
+    check_write_text(check_tmp("dup.json"), "{\"images\": [{\"id\": 8}, {\"id\": \"8\"}]}");
+    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, check_tmp("dup.json"), &g), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "'8'") != NULL);
 
     // our JSON Lines captions
-    write_text(tmp("c.jsonl"), "{\"id\": 4, \"captions\": [\"a\", \"b\"], \"edits\": [\"A\"]}\n\n"
+    check_write_text(check_tmp("c.jsonl"), "{\"id\": 4, \"captions\": [\"a\", \"b\"], \"edits\": [\"A\"]}\n\n"
                                "{\"id\": \"x\", \"captions\": \"one\", \"edited\": [\"E1\", \"E2\"]}\n"
                                "{\"captions\": [\"z\"]}\n");
     seize_captions *c = NULL;
-    CHECK_EQ(seize_captions_load(tmp("c.jsonl"), NULL, NULL, &c), 0);
+    CHECK_EQ(seize_captions_load(check_tmp("c.jsonl"), NULL, NULL, &c), 0);
     CHECK_EQ(c->n, 3);
     CHECK_STREQ(c->ids[0], "4");
     CHECK_EQ(c->n_captions[0], 2);
@@ -186,8 +151,8 @@ static void test_circo_gallery_and_jsonl(void)
     CHECK(c->ids[2] == NULL);
     CHECK_EQ(c->n_edits[2], 0);
     seize_captions_free(c);
-    write_text(tmp("bad.jsonl"), "{\"captions\": [\"a\", 3]}\n");
-    CHECK_EQ(seize_captions_load(tmp("bad.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
+    check_write_text(check_tmp("bad.jsonl"), "{\"captions\": [\"a\", 3]}\n");
+    CHECK_EQ(seize_captions_load(check_tmp("bad.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "bad.jsonl") != NULL);
 }
 
@@ -227,16 +192,13 @@ static void test_bad_annotations(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-data-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("data") < 0) return 1;
     RUN(test_circo_val);
     RUN(test_circo_test_and_captions);
     RUN(test_cirr);
     RUN(test_fashioniq);
     RUN(test_circo_gallery_and_jsonl);
     RUN(test_bad_annotations);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    check_tmp_cleanup();
     return check_summary("data");
 }

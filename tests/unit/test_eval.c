@@ -6,40 +6,6 @@
 #include <jansson.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    fputs(text, fp);
-    fclose(fp);
-}
-
-static const char *data_path(const char *rel)
-{
-    static char buf[4][1024];
-    static int k;
-    const char *d = getenv("SEIZE_DATA");
-    if (!d || !*d) d = "../shared/data";
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, rel);
-    return buf[k];
-}
-
-#define NEED_DATA(rel)                                                                            \
-    do {                                                                                          \
-        if (access(data_path(rel), R_OK) != 0) SKIP("%s not found (set SEIZE_DATA)", data_path(rel)); \
-    } while (0)
-
 static seize_dataset *parse(seize_ds_kind kind, const char *text)
 {
     seize_dataset *ds = NULL;
@@ -63,9 +29,9 @@ static void test_circo_official_example(void)
     seize_dataset *ds = NULL;
     seize_predictions *p = NULL;
     json_t *exp = NULL;
-    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/val.json"), &ds), 0);
-    CHECK_EQ(seize_predictions_load_json(ds, data_path("circo/submission_val_example.json"), &p), 0);
-    CHECK_EQ(seize_json_load(data_path("circo/submission_val_example.expected.json"), &exp), 0);
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, check_data_path("circo/val.json"), &ds), 0);
+    CHECK_EQ(seize_predictions_load_json(ds, check_data_path("circo/submission_val_example.json"), &p), 0);
+    CHECK_EQ(seize_json_load(check_data_path("circo/submission_val_example.expected.json"), &exp), 0);
     seize_circo_metrics m;
     CHECK_EQ(seize_eval_circo(ds, p, &m), 0);
     char key[8];
@@ -155,22 +121,22 @@ static void test_rankings_file(void)
     char line[2048] = "{\"query\": 1, \"ranking\": [";
     for (int i = 0; i < 10; i++) sprintf(line + strlen(line), "\"x%d\", ", i);
     strcat(line, "\"t1\"], \"scores\": []}\n{\"query\": 0, \"ranking\": [\"t0\"]}\n");
-    write_text(tmp("r.jsonl"), line);
+    check_write_text(check_tmp("r.jsonl"), line);
     seize_predictions *p = NULL;
-    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("r.jsonl"), "ranking", &p), 0);
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("r.jsonl"), "ranking", &p), 0);
     seize_fiq_metrics m;
     CHECK_EQ(seize_eval_fashioniq(ds, p, &m), 0);
     CHECK_NEAR(m.r10, 50, 1e-12);
     CHECK_NEAR(m.r50, 100, 1e-12);
     seize_predictions_free(p);
-    write_text(tmp("d.jsonl"), "{\"query\": 0, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n");
-    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("d.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    check_write_text(check_tmp("d.jsonl"), "{\"query\": 0, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("d.jsonl"), "ranking", &p), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "duplicate query 0") != NULL);
-    write_text(tmp("m.jsonl"), "{\"query\": 1, \"ranking\": []}\n");
-    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("m.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    check_write_text(check_tmp("m.jsonl"), "{\"query\": 1, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("m.jsonl"), "ranking", &p), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "no predictions") != NULL);
-    write_text(tmp("u.jsonl"), "{\"query\": 2, \"ranking\": []}\n");
-    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("u.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    check_write_text(check_tmp("u.jsonl"), "{\"query\": 2, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("u.jsonl"), "ranking", &p), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "query 2") != NULL);
     seize_dataset_free(ds);
 }
@@ -207,37 +173,37 @@ static void test_cirr_metrics_and_submission(void)
     CHECK_NEAR(m.recall_subset[2], 100, 1e-12);
 
     // writers produce files that pass the check; the check catches each kind of problem
-    CHECK_EQ(seize_submission_write_cirr(ds, p, 0, tmp("recall.json")), 0);
-    CHECK_EQ(seize_submission_write_cirr(ds, s, 1, tmp("subset.json")), 0);
+    CHECK_EQ(seize_submission_write_cirr(ds, p, 0, check_tmp("recall.json")), 0);
+    CHECK_EQ(seize_submission_write_cirr(ds, s, 1, check_tmp("subset.json")), 0);
     size_t nq;
-    CHECK_EQ(seize_submission_check(ds, tmp("recall.json"), NULL, 0, &nq), 0);
+    CHECK_EQ(seize_submission_check(ds, check_tmp("recall.json"), NULL, 0, &nq), 0);
     CHECK_EQ(nq, 2);
-    CHECK_EQ(seize_submission_check(ds, tmp("subset.json"), NULL, 0, &nq), 0);
+    CHECK_EQ(seize_submission_check(ds, check_tmp("subset.json"), NULL, 0, &nq), 0);
     json_t *j;
-    CHECK_EQ(seize_json_load(tmp("subset.json"), &j), 0);
+    CHECK_EQ(seize_json_load(check_tmp("subset.json"), &j), 0);
     CHECK_STREQ(json_string_value(json_object_get(j, "version")), "rc2");
     CHECK_STREQ(json_string_value(json_object_get(j, "metric")), "recall_subset");
     CHECK_STREQ(json_string_value(json_array_get(json_object_get(j, "6"), 2)), "m2");
     json_decref(j);
     const char *gallery[3] = {"t", "m1", "m2"};
-    CHECK_EQ(seize_submission_check(ds, tmp("subset.json"), gallery, 3, &nq), SEIZE_EFORMAT);
+    CHECK_EQ(seize_submission_check(ds, check_tmp("subset.json"), gallery, 3, &nq), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "'m3' is not in the gallery") != NULL);
-    write_text(tmp("bad.json"), "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
+    check_write_text(check_tmp("bad.json"), "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
                                 " \"5\": [\"t\", \"x\", \"r\"], \"6\": [\"t\", \"t\"]}");
-    CHECK_EQ(seize_submission_check(ds, tmp("bad.json"), NULL, 0, &nq), SEIZE_EFORMAT);
+    CHECK_EQ(seize_submission_check(ds, check_tmp("bad.json"), NULL, 0, &nq), SEIZE_EFORMAT);
     const char *msg = seize_errmsg();
     CHECK(strstr(msg, "'x' is not in img_set.members") != NULL);
     CHECK(strstr(msg, "reference image 'r'") != NULL);
     CHECK(strstr(msg, "query 6: 2 ids, expected 3") != NULL);
     CHECK(strstr(msg, "'t' appears twice") != NULL);
-    write_text(tmp("nov.json"), "{\"5\": [], \"6\": []}");
-    CHECK_EQ(seize_submission_check(ds, tmp("nov.json"), NULL, 0, &nq), SEIZE_EFORMAT);
+    check_write_text(check_tmp("nov.json"), "{\"5\": [], \"6\": []}");
+    CHECK_EQ(seize_submission_check(ds, check_tmp("nov.json"), NULL, 0, &nq), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "version") != NULL);
     // a writer refuses a list with the reference in it
     free(s->items[1][0]);
     s->items[1][0] = strdup("m1");
-    CHECK_EQ(seize_submission_write_cirr(ds, s, 1, tmp("no.json")), SEIZE_EFORMAT);
-    CHECK(!seize_path_exists(tmp("no.json")));
+    CHECK_EQ(seize_submission_write_cirr(ds, s, 1, check_tmp("no.json")), SEIZE_EFORMAT);
+    CHECK(!seize_path_exists(check_tmp("no.json")));
     seize_predictions_free(p);
     seize_predictions_free(s);
     seize_dataset_free(ds);
@@ -247,9 +213,9 @@ static void test_circo_submission(void)
 {
     NEED_DATA("circo/test.json");
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, data_path("circo/test.json"), &ds), 0);
+    CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, check_data_path("circo/test.json"), &ds), 0);
     // rankings of 50 unique ids per query (none a reference image)
-    FILE *fp = fopen(tmp("r.jsonl"), "w");
+    FILE *fp = fopen(check_tmp("r.jsonl"), "w");
     for (size_t i = 0; i < ds->n; i++) {
         fprintf(fp, "{\"query\": %zu, \"ranking\": [", i);
         for (int j = 0; j < 50; j++) fprintf(fp, "%s\"%zu\"", j ? ", " : "", 1000000 + i * 100 + (size_t)j);
@@ -257,19 +223,19 @@ static void test_circo_submission(void)
     }
     fclose(fp);
     seize_predictions *p = NULL;
-    CHECK_EQ(seize_predictions_load_rankings(ds, tmp("r.jsonl"), "ranking", &p), 0);
-    CHECK_EQ(seize_submission_write_circo(ds, p, tmp("sub.json")), 0);
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("r.jsonl"), "ranking", &p), 0);
+    CHECK_EQ(seize_submission_write_circo(ds, p, check_tmp("sub.json")), 0);
     size_t nq;
-    CHECK_EQ(seize_submission_check(ds, tmp("sub.json"), NULL, 0, &nq), 0);
+    CHECK_EQ(seize_submission_check(ds, check_tmp("sub.json"), NULL, 0, &nq), 0);
     CHECK_EQ(nq, 800);
     json_t *j;
-    CHECK_EQ(seize_json_load(tmp("sub.json"), &j), 0);
+    CHECK_EQ(seize_json_load(check_tmp("sub.json"), &j), 0);
     CHECK_EQ(json_object_size(j), 800);
     CHECK(json_is_string(json_array_get(json_object_get(j, "799"), 49)));
     json_decref(j);
     free(p->items[3][7]);
     p->items[3][7] = strdup(ds->q[3].reference);
-    CHECK_EQ(seize_submission_write_circo(ds, p, tmp("sub2.json")), SEIZE_EFORMAT);
+    CHECK_EQ(seize_submission_write_circo(ds, p, check_tmp("sub2.json")), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "query 3: the reference image") != NULL);
     CHECK_EQ(seize_eval_circo(ds, p, &(seize_circo_metrics){0}), SEIZE_EINVAL); // no ground truth
     seize_predictions_free(p);
@@ -278,15 +244,12 @@ static void test_circo_submission(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-eval-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("eval") < 0) return 1;
     RUN(test_circo_official_example);
     RUN(test_circo_by_hand);
     RUN(test_rankings_file);
     RUN(test_cirr_metrics_and_submission);
     RUN(test_circo_submission);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    check_tmp_cleanup();
     return check_summary("eval");
 }

@@ -8,17 +8,6 @@
 #include <stdint.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 static uint64_t rng = 88172645463325252ull;
 static double urand(void)
 {
@@ -392,9 +381,9 @@ static void test_index_roundtrip(void)
     meta.failed_names = fn;
     meta.failed_reasons = fr;
     meta.n_failed = 1;
-    CHECK_EQ(seize_index_write(tmp("ix"), feats, 3, 4, names, SEIZE_F32, &meta), 0);
+    CHECK_EQ(seize_index_write(check_tmp("ix"), feats, 3, 4, names, SEIZE_F32, &meta), 0);
     seize_index *idx = NULL;
-    CHECK_EQ(seize_index_open(tmp("ix"), &idx), 0);
+    CHECK_EQ(seize_index_open(check_tmp("ix"), &idx), 0);
     CHECK_EQ(seize_index_count(idx), 3);
     CHECK_EQ(seize_index_dim(idx), 4);
     CHECK_STREQ(seize_index_name(idx, 2), "c.jpg");
@@ -416,43 +405,40 @@ static void test_index_roundtrip(void)
 
     // import from .npy + names, stored as f16
     size_t shape[2] = {3, 4};
-    CHECK_EQ(seize_npy_save(tmp("f.npy"), SEIZE_F32, 2, shape, feats), 0);
-    FILE *fp = fopen(tmp("n.txt"), "w");
+    CHECK_EQ(seize_npy_save(check_tmp("f.npy"), SEIZE_F32, 2, shape, feats), 0);
+    FILE *fp = fopen(check_tmp("n.txt"), "w");
     fputs("x\ny\nz\n", fp);
     fclose(fp);
-    CHECK_EQ(seize_index_import(tmp("f.npy"), tmp("n.txt"), tmp("ih"), SEIZE_F16), 0);
-    CHECK_EQ(seize_index_open(tmp("ih"), &idx), 0);
+    CHECK_EQ(seize_index_import(check_tmp("f.npy"), check_tmp("n.txt"), check_tmp("ih"), SEIZE_F16), 0);
+    CHECK_EQ(seize_index_open(check_tmp("ih"), &idx), 0);
     CHECK_EQ(seize_index_dtype(idx), SEIZE_F16);
     g = seize_index_gallery(idx);
     CHECK_NEAR(seize_f16_to_f32(((const uint16_t *)g.data)[3]), 0.8, 1e-3);
     seize_index_free(idx);
 
     // errors: name count, duplicates, NaN
-    fp = fopen(tmp("n2.txt"), "w");
+    fp = fopen(check_tmp("n2.txt"), "w");
     fputs("x\ny\n", fp);
     fclose(fp);
-    CHECK_EQ(seize_index_import(tmp("f.npy"), tmp("n2.txt"), tmp("bad"), SEIZE_F32), SEIZE_ESHAPE);
+    CHECK_EQ(seize_index_import(check_tmp("f.npy"), check_tmp("n2.txt"), check_tmp("bad"), SEIZE_F32), SEIZE_ESHAPE);
     const char *dup[3] = {"a", "b", "a"};
-    CHECK_EQ(seize_index_write(tmp("bad"), feats, 3, 4, dup, SEIZE_F32, NULL), SEIZE_EFORMAT);
+    CHECK_EQ(seize_index_write(check_tmp("bad"), feats, 3, 4, dup, SEIZE_F32, NULL), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "'a'") != NULL);
     feats[5] = NAN;
-    CHECK_EQ(seize_index_write(tmp("bad"), feats, 3, 4, names, SEIZE_F32, NULL), SEIZE_EFORMAT);
-    CHECK(!seize_path_exists(tmp("bad/features.npy")));
-    CHECK_EQ(seize_index_open(tmp("missing"), &idx), SEIZE_EIO);
+    CHECK_EQ(seize_index_write(check_tmp("bad"), feats, 3, 4, names, SEIZE_F32, NULL), SEIZE_EFORMAT);
+    CHECK(!seize_path_exists(check_tmp("bad/features.npy")));
+    CHECK_EQ(seize_index_open(check_tmp("missing"), &idx), SEIZE_EIO);
 }
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-index-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("index") < 0) return 1;
     RUN(test_search_random);
     RUN(test_search_exact_dyadic);
     RUN(test_search_chunks_and_subsets);
     RUN(test_search_errors);
     RUN(test_ldre);
     RUN(test_index_roundtrip);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    check_tmp_cleanup();
     return check_summary("index");
 }

@@ -7,17 +7,6 @@
 #include <stdint.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) & 7;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 // Writes a safetensors file with the given JSON header and `data_len` bytes of data (a sparse
 // hole: reads give zeros). Returns 0 on success.
 static int write_raw(const char *path, const char *header, size_t data_len)
@@ -124,7 +113,7 @@ static int write_hf_model(const char *path, const seize_model_config *c)
 // A folder with symlinks to some files of a fixture model folder.
 static const char *linked_folder(const char *name, const char *fixture_model, const char **files)
 {
-    const char *dir = tmp(name);
+    const char *dir = check_tmp(name);
     mkdir(dir, 0777);
     for (; *files; files++) {
         char src[1024], dst[1024];
@@ -232,26 +221,26 @@ static void test_presets(void)
     CHECK(seize_model_preset("ViT-X", &c) == SEIZE_ENOTFOUND);
     // A ViT-B-32-shaped file (sparse, zeros) without a config is matched to the preset.
     CHECK_EQ(seize_model_preset("ViT-B-32", &c), 0);
-    mkdir(tmp("b32"), 0777);
-    CHECK_EQ(write_hf_model(tmp("b32/model.safetensors"), &c), 0);
+    mkdir(check_tmp("b32"), 0777);
+    CHECK_EQ(write_hf_model(check_tmp("b32/model.safetensors"), &c), 0);
     seize_model *m;
-    CHECK_MSG(seize_model_load(tmp("b32"), &m) == 0, "%s", seize_errmsg());
+    CHECK_MSG(seize_model_load(check_tmp("b32"), &m) == 0, "%s", seize_errmsg());
     CHECK_STREQ(seize_model_preset_name(m), "ViT-B-32");
     CHECK_EQ(seize_model_get_config(m)->vision.heads, 12);
     CHECK_EQ(seize_model_get_config(m)->act, SEIZE_ACT_QUICK_GELU);
     seize_model_free(m);
     // ViT-B-16 differs only by the patch size
     CHECK_EQ(seize_model_preset("ViT-B-16", &c), 0);
-    mkdir(tmp("b16"), 0777);
-    CHECK_EQ(write_hf_model(tmp("b16/model.safetensors"), &c), 0);
-    CHECK_MSG(seize_model_load(tmp("b16"), &m) == 0, "%s", seize_errmsg());
+    mkdir(check_tmp("b16"), 0777);
+    CHECK_EQ(write_hf_model(check_tmp("b16/model.safetensors"), &c), 0);
+    CHECK_MSG(seize_model_load(check_tmp("b16"), &m) == 0, "%s", seize_errmsg());
     CHECK_STREQ(seize_model_preset_name(m), "ViT-B-16");
     seize_model_free(m);
     // shapes matching no preset
     c.vision.layers = 3;
-    mkdir(tmp("odd"), 0777);
-    CHECK_EQ(write_hf_model(tmp("odd/model.safetensors"), &c), 0);
-    CHECK(seize_model_load(tmp("odd"), &m) < 0);
+    mkdir(check_tmp("odd"), 0777);
+    CHECK_EQ(write_hf_model(check_tmp("odd/model.safetensors"), &c), 0);
+    CHECK(seize_model_load(check_tmp("odd"), &m) < 0);
     CHECK(strstr(seize_errmsg(), "match no built-in preset") != NULL);
 }
 
@@ -270,69 +259,69 @@ static void test_bad_safetensors(void)
 {
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
                      "\"__metadata__\":{\"format\":\"pt\"}}";
-    CHECK_EQ(write_raw(tmp("ok.safetensors"), ok, 24), 0);
+    CHECK_EQ(write_raw(check_tmp("ok.safetensors"), ok, 24), 0);
     seize_st_file f;
-    CHECK_EQ(seize_st_open(tmp("ok.safetensors"), &f), 0);
+    CHECK_EQ(seize_st_open(check_tmp("ok.safetensors"), &f), 0);
     CHECK_EQ(f.n_tensors, 1);
     CHECK(seize_st_find(&f, "a") != NULL && seize_st_find(&f, "a")->count == 6);
     CHECK(seize_st_find(&f, "b") == NULL);
     seize_st_close(&f);
 
-    CHECK_EQ(write_raw(tmp("trunc.safetensors"), ok, 20), 0);
-    expect_st_error(tmp("trunc.safetensors"), "past the end");
-    FILE *fp = fopen(tmp("empty.safetensors"), "wb");
+    CHECK_EQ(write_raw(check_tmp("trunc.safetensors"), ok, 20), 0);
+    expect_st_error(check_tmp("trunc.safetensors"), "past the end");
+    FILE *fp = fopen(check_tmp("empty.safetensors"), "wb");
     fclose(fp);
-    expect_st_error(tmp("empty.safetensors"), "empty file");
-    fp = fopen(tmp("short.safetensors"), "wb");
+    expect_st_error(check_tmp("empty.safetensors"), "empty file");
+    fp = fopen(check_tmp("short.safetensors"), "wb");
     fwrite("abc", 1, 3, fp);
     fclose(fp);
-    expect_st_error(tmp("short.safetensors"), "too short");
-    fp = fopen(tmp("hlen.safetensors"), "wb");
+    expect_st_error(check_tmp("short.safetensors"), "too short");
+    fp = fopen(check_tmp("hlen.safetensors"), "wb");
     uint64_t huge = 1ull << 60;
     fwrite(&huge, 8, 1, fp);
     fwrite("{}", 1, 2, fp);
     fclose(fp);
-    expect_st_error(tmp("hlen.safetensors"), "header length");
-    CHECK_EQ(write_raw(tmp("notjson.safetensors"), "{\"a\": [1, 2", 0), 0);
-    expect_st_error(tmp("notjson.safetensors"), "not JSON");
-    CHECK_EQ(write_raw(tmp("array.safetensors"), "[1, 2]", 0), 0);
-    expect_st_error(tmp("array.safetensors"), "not a JSON object");
-    CHECK_EQ(write_raw(tmp("past.safetensors"),
+    expect_st_error(check_tmp("hlen.safetensors"), "header length");
+    CHECK_EQ(write_raw(check_tmp("notjson.safetensors"), "{\"a\": [1, 2", 0), 0);
+    expect_st_error(check_tmp("notjson.safetensors"), "not JSON");
+    CHECK_EQ(write_raw(check_tmp("array.safetensors"), "[1, 2]", 0), 0);
+    expect_st_error(check_tmp("array.safetensors"), "not a JSON object");
+    CHECK_EQ(write_raw(check_tmp("past.safetensors"),
                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,240]}}", 24), 0);
-    expect_st_error(tmp("past.safetensors"), "past the end of the data");
-    CHECK_EQ(write_raw(tmp("size.safetensors"),
+    expect_st_error(check_tmp("past.safetensors"), "past the end of the data");
+    CHECK_EQ(write_raw(check_tmp("size.safetensors"),
                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,24]}}", 24), 0);
-    expect_st_error(tmp("size.safetensors"), "bytes of data for shape");
-    CHECK_EQ(write_raw(tmp("overlap.safetensors"),
+    expect_st_error(check_tmp("size.safetensors"), "bytes of data for shape");
+    CHECK_EQ(write_raw(check_tmp("overlap.safetensors"),
                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
                        "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[8,16]}}", 16), 0);
-    expect_st_error(tmp("overlap.safetensors"), "overlap");
-    CHECK_EQ(write_raw(tmp("dtype.safetensors"),
+    expect_st_error(check_tmp("overlap.safetensors"), "overlap");
+    CHECK_EQ(write_raw(check_tmp("dtype.safetensors"),
                        "{\"a\":{\"dtype\":\"F8_E9\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4), 0);
-    expect_st_error(tmp("dtype.safetensors"), "unsupported dtype");
-    CHECK_EQ(write_raw(tmp("neg.safetensors"),
+    expect_st_error(check_tmp("dtype.safetensors"), "unsupported dtype");
+    CHECK_EQ(write_raw(check_tmp("neg.safetensors"),
                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4), 0);
-    expect_st_error(tmp("neg.safetensors"), "bad shape");
-    CHECK_EQ(write_raw(tmp("ovf.safetensors"),
+    expect_st_error(check_tmp("neg.safetensors"), "bad shape");
+    CHECK_EQ(write_raw(check_tmp("ovf.safetensors"),
                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,4]}}", 4), 0);
-    expect_st_error(tmp("ovf.safetensors"), "overflow");
-    expect_st_error(tmp("missing.safetensors"), "No such file");
+    expect_st_error(check_tmp("ovf.safetensors"), "overflow");
+    expect_st_error(check_tmp("missing.safetensors"), "No such file");
 }
 
 static void test_bad_models(void)
 {
     NEED_FIXTURES();
     seize_model *m;
-    CHECK(seize_model_load(tmp("nope"), &m) < 0);
+    CHECK(seize_model_load(check_tmp("nope"), &m) < 0);
     CHECK(strstr(seize_errmsg(), "nope") != NULL);
-    mkdir(tmp("emptydir"), 0777);
-    CHECK(seize_model_load(tmp("emptydir"), &m) < 0);
+    mkdir(check_tmp("emptydir"), 0777);
+    CHECK(seize_model_load(check_tmp("emptydir"), &m) < 0);
     CHECK(strstr(seize_errmsg(), "no model.safetensors") != NULL);
     // a config that disagrees with the weights: name the file and the tensor
     const char *w[] = {"model.safetensors", NULL};
     const char *dir = linked_folder("cfgbad", "models/tiny-openai", w);
     CHECK(dir != NULL);
-    FILE *fp = fopen(tmp("cfgbad/config.json"), "w");
+    FILE *fp = fopen(check_tmp("cfgbad/config.json"), "w");
     fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 128,"
           " \"num_attention_heads\": 2, \"num_hidden_layers\": 2, \"hidden_act\": \"quick_gelu\"},"
           " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, \"num_attention_heads\": 2,"
@@ -342,7 +331,7 @@ static void test_bad_models(void)
     CHECK_MSG(strstr(seize_errmsg(), "model.safetensors") && strstr(seize_errmsg(), "mlp.fc1.weight"),
               "%s", seize_errmsg());
     // too few layers in the config
-    fp = fopen(tmp("cfgbad/config.json"), "w");
+    fp = fopen(check_tmp("cfgbad/config.json"), "w");
     fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 256,"
           " \"num_attention_heads\": 2, \"num_hidden_layers\": 1, \"hidden_act\": \"quick_gelu\"},"
           " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, \"num_attention_heads\": 2,"
@@ -351,13 +340,13 @@ static void test_bad_models(void)
     CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE);
     CHECK_MSG(strstr(seize_errmsg(), "text layers"), "%s", seize_errmsg());
     // malformed config JSON names the file
-    fp = fopen(tmp("cfgbad/config.json"), "w");
+    fp = fopen(check_tmp("cfgbad/config.json"), "w");
     fputs("{\"projection_dim\": ", fp);
     fclose(fp);
     CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "config.json") != NULL);
     // an unknown activation
-    fp = fopen(tmp("cfgbad/config.json"), "w");
+    fp = fopen(check_tmp("cfgbad/config.json"), "w");
     fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_act\": \"relu\"}}", fp);
     fclose(fp);
     CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT);
@@ -365,26 +354,23 @@ static void test_bad_models(void)
     // a truncated copy of the weights
     char src[1024];
     snprintf(src, sizeof src, "%s/model.safetensors", check_fixture_path("models/tiny-openai"));
-    mkdir(tmp("trunc"), 0777);
+    mkdir(check_tmp("trunc"), 0777);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s'", src, tmp("trunc/model.safetensors"));
+    snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s'", src, check_tmp("trunc/model.safetensors"));
     CHECK(system(cmd) == 0);
-    CHECK(seize_model_load(tmp("trunc"), &m) == SEIZE_EFORMAT);
+    CHECK(seize_model_load(check_tmp("trunc"), &m) == SEIZE_EFORMAT);
     CHECK_MSG(strstr(seize_errmsg(), "trunc/model.safetensors") && strstr(seize_errmsg(), "past the end"),
               "%s", seize_errmsg());
 }
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-model-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("model") < 0) return 1;
     RUN(test_fixture_layouts);
     RUN(test_layouts_agree);
     RUN(test_presets);
     RUN(test_bad_safetensors);
     RUN(test_bad_models);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) return 1;
+    check_tmp_cleanup();
     return check_summary("model");
 }

@@ -10,23 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
 static const char *tmp_path(const char *name)
 {
     static char buf[4][512];
     static int k;
     k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    snprintf(buf[k], sizeof buf[k], "%s/%s", check_tmpdir, name);
     return buf[k];
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return;
-    fputs(text, fp);
-    fclose(fp);
 }
 
 // --- prompt -------------------------------------------------------------------------------
@@ -311,7 +301,7 @@ static void test_journal_replay(void)
     CHECK_EQ(seize_journal_close(j), 0);
     json_array_clear(seen);
     // A corrupt line in the middle is skipped; what follows is kept.
-    write_text(path, "{\"i\":0}\ngarbage{\n\n{\"i\":1}\n");
+    check_write_text(path, "{\"i\":0}\ngarbage{\n\n{\"i\":1}\n");
     CHECK_EQ(seize_journal_open(path, count_line, seen, &j), 0);
     CHECK_EQ(json_array_size(seen), 2);
     CHECK_EQ(seize_journal_close(j), 0);
@@ -387,7 +377,7 @@ static int build_user(void *ctx, size_t item, json_t **out)
 static void test_batch_resume_from_journal(void)
 {
     const char *path = tmp_path("b1.journal");
-    write_text(path, "{\"key\":\"a\",\"check\":\"c1\",\"texts\":[\"A\"]}\n"
+    check_write_text(path, "{\"key\":\"a\",\"check\":\"c1\",\"texts\":[\"A\"]}\n"
                      "{\"key\":\"b\",\"check\":\"old\",\"texts\":[\"stale\"]}\n"
                      "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"C1\",\"C2\"]}\n"
                      "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"C3\"]}\n"
@@ -464,8 +454,7 @@ static void test_batch_bad_endpoint(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-net-XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("net") < 0) return 1;
     RUN(test_prompt_builtin);
     RUN(test_prompt_placeholders);
     RUN(test_reason_clean);
@@ -480,8 +469,6 @@ int main(void)
     RUN(test_journal_committer);
     RUN(test_batch_resume_from_journal);
     RUN(test_batch_bad_endpoint);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+    check_tmp_cleanup();
     return check_summary("net");
 }

@@ -12,25 +12,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char tmpdir[256];
 static seize_tokenizer *fixture_tok; // tiny-openai's vocab.json + merges.txt
 static json_t *fixture_cases;        // tokens.jsonl
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_text(const char *path, const char *s)
-{
-    FILE *fp = fopen(path, "wb");
-    fputs(s, fp);
-    fclose(fp);
-}
 
 static int load_fixtures(void)
 {
@@ -318,15 +301,15 @@ static int load_fails_with(const char *dir, int code, const char *needle)
 static void test_loader_errors(void)
 {
     char d[512];
-    snprintf(d, sizeof d, "%s", tmp("errs"));
+    snprintf(d, sizeof d, "%s", check_tmp("errs"));
     mkdir(d, 0755);
-    CHECK(load_fails_with(tmp("nonexistent"), SEIZE_EIO, "nonexistent"));
+    CHECK(load_fails_with(check_tmp("nonexistent"), SEIZE_EIO, "nonexistent"));
     CHECK(load_fails_with(d, SEIZE_ENOTFOUND, "vocab.json"));
-    write_text(tmp("errs/vocab.json"), "{\"a\": 1,");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 1,");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "vocab.json"));
-    write_text(tmp("errs/vocab.json"), "{\"a\": \"x\"}");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": \"x\"}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "vocab.json"));
-    write_text(tmp("errs/vocab.json"), "{\"a\": 0, \"b\": 0}");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 0, \"b\": 0}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "used twice"));
     // a proper vocabulary, then broken merges
     const char *const ok[][2] = {{"a", "b</w>"}}; // ids: bytes 0..511, "ab</w>" 512, specials
@@ -340,9 +323,9 @@ static void test_loader_errors(void)
     seize_tokenizer_encode(t, "ab \xc3\xa9\"", 6, plain, 8);
     seize_tokenizer_free(t);
     // the same vocabulary written with \uXXXX escapes and indentation
-    json_t *v = json_load_file(tmp("errs/vocab.json"), 0, NULL);
+    json_t *v = json_load_file(check_tmp("errs/vocab.json"), 0, NULL);
     CHECK(v != NULL);
-    json_dump_file(v, tmp("errs/vocab.json"), JSON_ENSURE_ASCII | JSON_INDENT(2));
+    json_dump_file(v, check_tmp("errs/vocab.json"), JSON_ENSURE_ASCII | JSON_INDENT(2));
     json_decref(v);
     CHECK_EQ(seize_tokenizer_load(d, &t), 0);
     seize_tokenizer_encode(t, "ab \xc3\xa9\"", 6, escaped, 8);
@@ -351,27 +334,27 @@ static void test_loader_errors(void)
     CHECK_EQ(plain[0], 513);
     CHECK_EQ(plain[1], 512); // "ab" is one token
     // malformed JSON is reported with its position
-    write_text(tmp("errs/vocab.json"), "{\"a\": 0,\n \"\\ud800\": 1}");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 0,\n \"\\ud800\": 1}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "line 2 column"));
-    write_text(tmp("errs/vocab.json"), "{\"a\\q\": 0}");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\\q\": 0}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "invalid escape"));
-    write_text(tmp("errs/vocab.json"), "{\"a\": 1.5}");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 1.5}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "integer"));
-    write_text(tmp("errs/vocab.json"), "{\"a\": 0} x");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 0} x");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "after the object"));
     write_vocab(d, ok, 1);
-    unlink(tmp("errs/merges.txt"));
+    unlink(check_tmp("errs/merges.txt"));
     CHECK(load_fails_with(d, SEIZE_EIO, "merges.txt"));
-    write_text(tmp("errs/merges.txt"), "#version: 0.2\na b</w>\na b c\n");
+    check_write_text(check_tmp("errs/merges.txt"), "#version: 0.2\na b</w>\na b c\n");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "merges.txt' line 3"));
-    write_text(tmp("errs/merges.txt"), "#version: 0.2\nq\xc3\x97 zz\n");
+    check_write_text(check_tmp("errs/merges.txt"), "#version: 0.2\nq\xc3\x97 zz\n");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "not in the vocabulary"));
-    write_text(tmp("errs/vocab.json"), "{\"a\": 0}");
+    check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 0}");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "startoftext"));
     // a merges list named directly must have merges; a gzip file must be one
-    CHECK(load_fails_with(tmp("errs/vocab.json"), SEIZE_EFORMAT, "no merges"));
-    write_text(tmp("errs/bad.txt.gz"), "\x1f\x8b\x08\x00garbage");
-    CHECK(seize_tokenizer_load(tmp("errs/bad.txt.gz"), &t) < 0);
+    CHECK(load_fails_with(check_tmp("errs/vocab.json"), SEIZE_EFORMAT, "no merges"));
+    check_write_text(check_tmp("errs/bad.txt.gz"), "\x1f\x8b\x08\x00garbage");
+    CHECK(seize_tokenizer_load(check_tmp("errs/bad.txt.gz"), &t) < 0);
     CHECK(t == NULL);
 }
 
@@ -384,9 +367,9 @@ static void test_openclip_gz(void)
     size_t len;
     CHECK_EQ(seize_read_file(check_fixture_path("models/tiny-openai/merges.txt"), &merges, &len), 0);
     char d[512];
-    snprintf(d, sizeof d, "%s", tmp("oc"));
+    snprintf(d, sizeof d, "%s", check_tmp("oc"));
     mkdir(d, 0755);
-    gzFile gz = gzopen(tmp("oc/bpe_simple_vocab_16e6.txt.gz"), "wb");
+    gzFile gz = gzopen(check_tmp("oc/bpe_simple_vocab_16e6.txt.gz"), "wb");
     CHECK(gz != NULL);
     // the fixture's merges.txt is a header plus exactly the 48894 merges; lines after those are
     // ignored by open_clip, so add some that would be errors if they were read
@@ -415,7 +398,7 @@ static void test_openclip_gz(void)
     seize_tokenizer_free(t);
     CHECK_EQ(bad, 0);
     // the file itself may be named instead of its folder
-    CHECK_EQ(seize_tokenizer_load(tmp("oc/bpe_simple_vocab_16e6.txt.gz"), &t), 0);
+    CHECK_EQ(seize_tokenizer_load(check_tmp("oc/bpe_simple_vocab_16e6.txt.gz"), &t), 0);
     seize_tokenizer_free(t);
 }
 
@@ -488,14 +471,14 @@ static void test_bpe_random(void)
         n_pool++;
     }
     char d[512];
-    snprintf(d, sizeof d, "%s", tmp("rand"));
+    snprintf(d, sizeof d, "%s", check_tmp("rand"));
     mkdir(d, 0755);
     write_vocab(d, merges, N_MERGES);
     seize_tokenizer *t = NULL;
     int rc = seize_tokenizer_load(d, &t);
     if (rc < 0) fprintf(stderr, "  %s\n", seize_errmsg());
     CHECK_EQ(rc, 0);
-    json_t *vocab = json_load_file(tmp("rand/vocab.json"), 0, NULL);
+    json_t *vocab = json_load_file(check_tmp("rand/vocab.json"), 0, NULL);
     CHECK(vocab != NULL);
     int bad = 0;
     for (int trial = 0; trial < 400 && !bad; trial++) {
@@ -567,8 +550,7 @@ static void test_threads(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/seize_text_XXXXXX");
-    if (!mkdtemp(tmpdir)) return 1;
+    if (check_tmp_init("text") < 0) return 1;
     RUN(test_fixture_tokens);
     RUN(test_fixture_batch);
     RUN(test_empty_and_context);
@@ -581,8 +563,6 @@ int main(void)
     RUN(test_threads);
     seize_tokenizer_free(fixture_tok);
     json_decref(fixture_cases);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    check_tmp_cleanup();
     return check_summary("text");
 }
