@@ -221,26 +221,10 @@ static int write_lines(const char *path, char *const *lines, size_t n)
     return seize_atomic_commit(&a);
 }
 
-static int write_json(const char *path, json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!s) return seize_error(SEIZE_ENOMEM, "out of memory");
-    size_t n = strlen(s);
-    s[n] = 0;
-    seize_atomic a;
-    int rc = seize_atomic_open(path, &a);
-    if (rc == 0) {
-        fprintf(a.fp, "%s\n", s);
-        rc = seize_atomic_commit(&a);
-    }
-    free(s);
-    return rc;
-}
-
 static int save_cache(run_state *r)
 {
     char *p = join(r->o.out_dir, ".seize-cache.json");
-    int rc = write_json(p, r->cache);
+    int rc = seize_json_save(p, r->cache, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     free(p);
     return rc;
 }
@@ -1206,7 +1190,7 @@ static int folder_metrics(run_state *r, job *j, const char *path)
         snprintf(key, sizeof key, "Recall@%d", ks[t]);
         json_object_set_new(m, key, json_real(100.0 * hits[t] / (double)n));
     }
-    rc = write_json(path, m);
+    rc = seize_json_save(path, m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(m);
     return rc;
 }
@@ -1641,7 +1625,7 @@ int cmd_run(int argc, char **argv)
     char *mpath = join(o->out_dir, "manifest.json");
     char errbuf[1024];
     snprintf(errbuf, sizeof errbuf, "%s", seize_errmsg());
-    int mrc = write_json(mpath, R.manifest);
+    int mrc = seize_json_save(mpath, R.manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     free(mpath);
     json_decref(R.manifest);
     json_decref(R.cache);

@@ -172,6 +172,9 @@ int seize_json_parse(const char *text, size_t len, const char *name, struct json
 /* Reads a JSON Lines file (blank lines skipped) into a jansson array (*out, new reference);
  * errors name the file and line. */
 int seize_jsonl_load(const char *path, struct json_t **out);
+/* Writes a JSON value atomically (see seize_write_file_atomic), followed by a newline.
+ * `flags` are jansson's json_dumps flags (e.g. JSON_INDENT(2) | JSON_PRESERVE_ORDER). */
+int seize_json_save(const char *path, const struct json_t *j, size_t flags);
 
 /* --- thread pool ------------------------------------------------------------------------- */
 

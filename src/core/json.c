@@ -65,3 +65,20 @@ int seize_jsonl_load(const char *path, json_t **out)
     *out = arr;
     return 0;
 }
+
+int seize_json_save(const char *path, const json_t *j, size_t flags)
+{
+    char *text = json_dumps(j, flags);
+    if (!text) return seize_error(SEIZE_ENOMEM, "cannot serialise '%s'", path);
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (!line) {
+        free(text);
+        return seize_error(SEIZE_ENOMEM, "cannot serialise '%s'", path);
+    }
+    line[n] = '\n';
+    line[n + 1] = 0;
+    int rc = seize_write_file_atomic(path, line, n + 1);
+    free(line);
+    return rc;
+}

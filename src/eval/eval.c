@@ -393,15 +393,6 @@ static void check_list(const seize_dataset *ds, size_t i, char *const *v, size_t
     }
 }
 
-static int write_json(json_t *root, const char *path)
-{
-    char *text = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
-    if (!text) return seize_error(SEIZE_ENOMEM, "cannot serialise '%s'", path);
-    int rc = seize_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
-}
-
 static int build_submission(const seize_dataset *ds, const seize_predictions *p, size_t want,
                             int members_only, json_t *root, const char *path)
 {
@@ -426,7 +417,7 @@ int seize_submission_write_circo(const seize_dataset *ds, const seize_prediction
         return seize_error(SEIZE_EINVAL, "CIRCO submission needs CIRCO annotations and matching predictions");
     json_t *root = json_object();
     int rc = build_submission(ds, p, 50, 0, root, path);
-    if (rc == 0) rc = write_json(root, path);
+    if (rc == 0) rc = seize_json_save(path, root, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(root);
     return rc;
 }
@@ -440,7 +431,7 @@ int seize_submission_write_cirr(const seize_dataset *ds, const seize_predictions
     json_object_set_new(root, "version", json_string("rc2"));
     json_object_set_new(root, "metric", json_string(subset ? "recall_subset" : "recall"));
     int rc = build_submission(ds, p, subset ? 3 : 50, subset, root, path);
-    if (rc == 0) rc = write_json(root, path);
+    if (rc == 0) rc = seize_json_save(path, root, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(root);
     return rc;
 }
