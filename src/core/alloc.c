@@ -13,7 +13,7 @@ int seize_mul_size(size_t a, size_t b, size_t *out)
 
 void *seize_malloc(size_t n, size_t size)
 {
-    size_t total;
+    size_t total = 0;
     if (seize_mul_size(n, size, &total) < 0) return NULL;
     void *p = malloc(total ? total : 1);
     if (!p) seize_error(SEIZE_ENOMEM, "out of memory allocating %zu bytes", total);
@@ -22,7 +22,7 @@ void *seize_malloc(size_t n, size_t size)
 
 void *seize_calloc(size_t n, size_t size)
 {
-    size_t total;
+    size_t total = 0;
     if (seize_mul_size(n, size, &total) < 0) return NULL;
     void *p = calloc(total ? n : 1, total ? size : 1);
     if (!p) seize_error(SEIZE_ENOMEM, "out of memory allocating %zu bytes", total);
@@ -31,7 +31,7 @@ void *seize_calloc(size_t n, size_t size)
 
 void *seize_realloc(void *old, size_t n, size_t size)
 {
-    size_t total;
+    size_t total = 0;
     if (seize_mul_size(n, size, &total) < 0) return NULL;
     void *p = realloc(old, total ? total : 1);
     if (!p) seize_error(SEIZE_ENOMEM, "out of memory allocating %zu bytes", total);
@@ -40,7 +40,7 @@ void *seize_realloc(void *old, size_t n, size_t size)
 
 void *seize_alloc_aligned(size_t n, size_t size)
 {
-    size_t total;
+    size_t total = 0;
     if (seize_mul_size(n, size, &total) < 0) return NULL;
     total = (total + 63) & ~(size_t)63;
     if (total == 0) total = 64;
