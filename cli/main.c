@@ -4,6 +4,7 @@
 #include "seize/core.h"
 
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,17 @@ static const struct command commands[] = {
     {"run", cmd_run, "the whole pipeline on a benchmark or a folder, cached, with a report"},
 };
 
+// A command killed by SIGINT/SIGTERM/SIGHUP leaves no temporary file behind: the library's
+// open temporaries (atomic writes, npy writers) are removed, then the signal's default action
+// ends the process with the usual status. Commands that stop gracefully install their own
+// handlers and abort their temporaries on the way out.
+static void on_fatal_signal(int sig)
+{
+    seize_tmp_unlink_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: seize <command> [options]\n\n"
@@ -53,6 +65,9 @@ int main(int argc, char **argv)
     // (bench_preprocess). Every command that decodes images benefits.
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    signal(SIGINT, on_fatal_signal);
+    signal(SIGTERM, on_fatal_signal);
+    signal(SIGHUP, on_fatal_signal);
     const char *name = argv[1];
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         usage(stdout);

@@ -40,7 +40,8 @@ enum {
     SEIZE_ESHAPE = -5,   /* shapes disagree (tensor vs config, query dims vs index, ...) */
     SEIZE_ENET = -6,     /* network / server failure */
     SEIZE_ECANCEL = -7,  /* interrupted by the user */
-    SEIZE_ENOTFOUND = -8 /* a named item does not exist */
+    SEIZE_ENOTFOUND = -8, /* a named item does not exist */
+    SEIZE_EBUSY = -9      /* another process holds the lock on a folder or file */
 };
 
 /* The detail message of the last failure on this thread. Never NULL; valid until the next
@@ -90,14 +91,30 @@ typedef struct seize_map {
 int seize_map_open(const char *path, seize_map *out);
 void seize_map_close(seize_map *m); /* accepts a zeroed map */
 
-/* Reads a whole file into a NUL-terminated heap buffer (*out, caller frees); *len without NUL. */
+/* Reads a whole file into a NUL-terminated heap buffer (*out, caller frees); *len without NUL.
+ * Only regular files are read (a FIFO, a device such as /dev/zero or a folder is refused
+ * without blocking), and at most SEIZE_MAX_TEXT_FILE bytes (SEIZE_EFORMAT naming the file
+ * and the limit otherwise). */
+#define SEIZE_MAX_TEXT_FILE ((size_t)1 << 30)
 int seize_read_file(const char *path, char **out, size_t *len);
+/* The same with an explicit byte limit. */
+int seize_read_file_max(const char *path, size_t max, char **out, size_t *len);
+
+/* Opens `path` read-only (O_CLOEXEC) only if it is a regular file; never blocks on a FIFO.
+ * Returns the descriptor, or a negative SEIZE_E* code with the message naming the file
+ * ("cannot read 'x': not a regular file (a FIFO)"). *size gets the file size when non-NULL. */
+int seize_open_regular(const char *path, size_t *size);
+
+/* 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF), else 0. */
+int seize_utf8_valid(const char *s, size_t len);
 
 /* Writes `len` bytes to `path` atomically: temp file in the same folder, fsync, rename. */
 int seize_write_file_atomic(const char *path, const void *data, size_t len);
 
 /* Streaming atomic write: open gives a FILE* on a temporary file beside `path`; commit flushes,
- * fsyncs, closes and renames it over `path`; abort closes and removes it. */
+ * fsyncs, closes and renames it over `path`; abort closes and removes it. Open temporary files
+ * are registered so that seize_tmp_unlink_all() can remove them from a signal handler. */
 typedef struct seize_atomic {
     FILE *fp;
     char *path;
@@ -106,6 +123,32 @@ typedef struct seize_atomic {
 int seize_atomic_open(const char *path, seize_atomic *out);
 int seize_atomic_commit(seize_atomic *a);
 void seize_atomic_abort(seize_atomic *a); /* accepts a zeroed or committed handle */
+
+/* Removes every temporary file of an open seize_atomic (also those of npy writers) in this
+ * process. Async-signal-safe: meant for SIGINT/SIGTERM handlers that then end the process.
+ * Also usable for other temporary paths: register/unregister a heap path that stays valid
+ * while registered (registration fails silently when the fixed table is full). */
+void seize_tmp_unlink_all(void);
+void seize_tmp_register(const char *path);
+void seize_tmp_unregister(const char *path);
+
+/* --- locks ------------------------------------------------------------------------------- */
+
+/* An exclusive advisory lock (flock) on a lock file, taken without waiting. It is released by
+ * seize_lock_release, or by the kernel when the process ends in any way (SIGKILL included), so
+ * a stale lock never blocks a later run. The descriptor is close-on-exec: spawned children do
+ * not hold it. The lock file keeps the holder's pid (for the message) and is not removed. */
+typedef struct seize_lock {
+    int fd;
+    char *path;
+} seize_lock;
+/* Locks `path` (created when missing). When another process holds it: SEIZE_EBUSY with the
+ * message "<what> is in use by another seize process (pid N; lock 'path')". `what` names the
+ * protected thing for the user, e.g. "index folder 'idx'". */
+int seize_lock_file(const char *path, const char *what, seize_lock *out);
+/* Locks the folder `dir` through `dir/.seize.lock` (the folder must exist). */
+int seize_lock_dir(const char *dir, const char *what, seize_lock *out);
+void seize_lock_release(seize_lock *l); /* accepts a zeroed lock and a released one */
 
 /* mkdir -p. */
 int seize_mkdirs(const char *path);

@@ -31,7 +31,15 @@ int seize_error_prefix(int code, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, errbuf, sizeof old);
-    snprintf(errbuf, sizeof errbuf, "%s: %s", prefix, old);
+    // Truncation is intended: the message keeps its first sizeof errbuf - 1 bytes.
+    size_t np = strlen(prefix);
+    if (np > sizeof errbuf - 3) np = sizeof errbuf - 3;
+    memcpy(errbuf, prefix, np);
+    memcpy(errbuf + np, ": ", 2);
+    size_t room = sizeof errbuf - np - 3, no = strnlen(old, sizeof old);
+    if (no > room) no = room;
+    memcpy(errbuf + np + 2, old, no);
+    errbuf[np + 2 + no] = 0;
     return code;
 }
 
@@ -47,6 +55,7 @@ const char *seize_strerror(int code)
     case SEIZE_ENET: return "network error";
     case SEIZE_ECANCEL: return "cancelled";
     case SEIZE_ENOTFOUND: return "not found";
+    case SEIZE_EBUSY: return "in use";
     }
     return "unknown error";
 }

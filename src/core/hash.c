@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 // --- compression function
 
@@ -122,8 +123,13 @@ void seize_sha256_buffer(const void *data, size_t len, uint8_t digest[32])
 
 int seize_sha256_file(const char *path, uint8_t digest[32])
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return seize_error(SEIZE_EIO, "cannot open '%s': %s", path, strerror(errno));
+    int fd = seize_open_regular(path, NULL);
+    if (fd < 0) return fd;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return seize_error(SEIZE_EIO, "cannot open '%s': %s", path, strerror(errno));
+    }
     seize_sha256 s;
     seize_sha256_init(&s);
     static _Thread_local uint8_t buf[1 << 16];

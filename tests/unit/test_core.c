@@ -168,6 +168,71 @@ static void test_files(void)
     seize_map_close(&m);
 }
 
+static void test_special_files(void)
+{
+    // A FIFO with no writer must be refused at once (not block), /dev/zero refused, a size
+    // limit enforced.
+    CHECK_EQ(mkfifo(check_tmp("fifo"), 0600), 0);
+    char *buf;
+    size_t n;
+    CHECK(seize_read_file(check_tmp("fifo"), &buf, &n) == SEIZE_EIO);
+    CHECK(strstr(seize_errmsg(), "FIFO") != NULL);
+    seize_map m;
+    CHECK(seize_map_open(check_tmp("fifo"), &m) == SEIZE_EIO);
+    CHECK(seize_read_file("/dev/zero", &buf, &n) == SEIZE_EIO);
+    CHECK(strstr(seize_errmsg(), "character device") != NULL);
+    uint8_t d[32];
+    CHECK(seize_sha256_file("/dev/zero", d) == SEIZE_EIO);
+    write_bytes(check_tmp("big"), "0123456789", 10);
+    CHECK(seize_read_file_max(check_tmp("big"), 9, &buf, &n) == SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "limit of 9") != NULL);
+    CHECK_EQ(seize_read_file_max(check_tmp("big"), 10, &buf, &n), 0);
+    CHECK_EQ(n, 10);
+    free(buf);
+}
+
+static void test_utf8(void)
+{
+    CHECK(seize_utf8_valid("abc", 3));
+    CHECK(seize_utf8_valid("r\xc3\xa9sum\xc3\xa9", 8));
+    CHECK(seize_utf8_valid("\xf0\x9f\x90\xb6", 4));
+    CHECK(!seize_utf8_valid("r\xe9sum\xe9", 6));      // Latin-1
+    CHECK(!seize_utf8_valid("\xc0\xaf", 2));          // overlong '/'
+    CHECK(!seize_utf8_valid("\xed\xa0\x80", 3));      // surrogate
+    CHECK(!seize_utf8_valid("\xf4\x90\x80\x80", 4)); // past U+10FFFF
+    CHECK(!seize_utf8_valid("\xc3", 1));              // truncated
+}
+
+static void test_locks(void)
+{
+    seize_lock a, b;
+    CHECK_EQ(seize_lock_dir(check_tmpdir, "scratch folder", &a), 0);
+    // flock locks belong to the open file description: a second open in this process
+    // conflicts just as another process would.
+    CHECK(seize_lock_dir(check_tmpdir, "scratch folder", &b) == SEIZE_EBUSY);
+    CHECK(strstr(seize_errmsg(), "scratch folder is in use by another seize process") != NULL);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    CHECK(strstr(seize_errmsg(), pid) != NULL);
+    seize_lock_release(&a);
+    seize_lock_release(&a); // twice is fine
+    CHECK_EQ(seize_lock_dir(check_tmpdir, "scratch folder", &b), 0);
+    seize_lock_release(&b);
+}
+
+static void test_tmp_cleanup(void)
+{
+    seize_atomic at;
+    CHECK_EQ(seize_atomic_open(check_tmp("out.bin"), &at), 0);
+    fputs("partial", at.fp);
+    fflush(at.fp);
+    CHECK(seize_path_exists(at.tmp));
+    seize_tmp_unlink_all(); // as a signal handler would
+    CHECK(!seize_path_exists(at.tmp));
+    seize_atomic_abort(&at);
+    CHECK(!seize_path_exists(check_tmp("out.bin")));
+}
+
 static void test_json(void)
 {
     write_bytes(check_tmp("bad.json"), "{\"a\": 1,\n \"b\": }", 16);
@@ -213,6 +278,10 @@ int main(void)
     RUN(test_f16);
     RUN(test_files);
     RUN(test_json);
+    RUN(test_special_files);
+    RUN(test_utf8);
+    RUN(test_locks);
+    RUN(test_tmp_cleanup);
     RUN(test_pool);
     check_tmp_cleanup();
     return check_summary("core");
