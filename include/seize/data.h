@@ -120,6 +120,76 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
                         seize_captions **out);
 void seize_captions_free(seize_captions *c);
 
+/* --- folder scanning --------------------------------------------------------------------- */
+
+/* A gallery folder's images, found by one scan:
+ *
+ *     seize_folder_list fl;
+ *     if (seize_folder_scan("photos", &fl) < 0) { ... seize_errmsg() ... }
+ *     if (fl.n_errors) {  // bad names or non-regular files: refuse before encoding anything
+ *         char *msg = seize_folder_errors_message(&fl, "photos", 5);
+ *         ... print msg, free(msg), seize_folder_list_free(&fl), fail ...
+ *     }
+ *     for (size_t i = 0; i < fl.n; i++) use(fl.names[i], fl.paths[i]);
+ *     seize_folder_list_free(&fl);
+ *
+ * Rules:
+ *  - images are the entries whose name ends in .jpg, .jpeg or .png (any case); entries whose
+ *    name starts with '.' are skipped (files and folders);
+ *  - recursive (unless SEIZE_FOLDER_FLAT); symbolic links are followed, to files and to
+ *    folders, but a folder (st_dev, st_ino) is entered once: a link to '.', to a parent or to
+ *    a folder already scanned is skipped with a SEIZE_FOLDER_LOOP note;
+ *  - each distinct file (st_dev, st_ino) is listed once, under the first of its names in the
+ *    sorted order; the other names (hard links, links through symlinks) get a
+ *    SEIZE_FOLDER_DUPLICATE note;
+ *  - names[i] is the path inside root with '/' separators ("sub/x.jpg"); paths[i] is root
+ *    joined with it (root as given: a relative root stays relative to the current folder);
+ *    the list is sorted by strcmp of the names (byte order), so the same tree always gives the
+ *    same list;
+ *  - every name is valid UTF-8 with no control characters (U+0000-U+001F, U+007F-U+009F: no
+ *    line break or tab), so that it survives names.txt, JSON and TSV files unchanged; other
+ *    image entries are SEIZE_FOLDER_BAD_NAME errors and are not listed;
+ *  - only regular files are listed: a FIFO, device or socket with an image name is a
+ *    SEIZE_FOLDER_NOT_REGULAR error (never opened); an entry that cannot be examined (a
+ *    dangling symlink) or a subfolder that cannot be opened is a SEIZE_FOLDER_UNREADABLE error.
+ * Returns 0 with *out filled (also when issues were found: n_errors counts the errors), or
+ * SEIZE_EIO when root itself cannot be opened as a folder, SEIZE_ENOMEM. *out is zeroed first
+ * and owned by the caller (seize_folder_list_free, also after a failure). Thread-safe. */
+typedef enum seize_folder_issue_kind {
+    SEIZE_FOLDER_BAD_NAME = 1,    /* error: not UTF-8 or a control character in the name */
+    SEIZE_FOLDER_NOT_REGULAR = 2, /* error: a FIFO, device or socket named like an image */
+    SEIZE_FOLDER_UNREADABLE = 3,  /* error: a dangling link or a subfolder that cannot be read */
+    SEIZE_FOLDER_LOOP = 4,        /* note: a linked folder already scanned, skipped */
+    SEIZE_FOLDER_DUPLICATE = 5    /* note: another name of a file already listed, skipped */
+} seize_folder_issue_kind;
+
+typedef struct seize_folder_issue {
+    seize_folder_issue_kind kind;
+    char *name;   /* path inside root, printable: invalid bytes and control characters as \xNN */
+    char *reason; /* what is wrong and what to do ("the name is not valid UTF-8: rename it") */
+} seize_folder_issue;
+
+typedef struct seize_folder_list {
+    char **names; /* n gallery names (path inside root), sorted */
+    char **paths; /* n paths to open */
+    size_t n;
+    seize_folder_issue *issues; /* in the order found */
+    size_t n_issues;
+    size_t n_errors; /* issues of the three error kinds */
+} seize_folder_list;
+
+#define SEIZE_FOLDER_FLAT 1u /* only root's own entries, no subfolders */
+
+int seize_folder_scan(const char *root, seize_folder_list *out);
+int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *out);
+void seize_folder_list_free(seize_folder_list *l); /* accepts a zeroed list */
+
+/* One message for the errors of a scan: "gallery folder 'photos' has 2 entries that cannot be
+ * indexed: 'r\xe9sum\xe9.jpg': the name is not valid UTF-8 (rename the file ...); ..." with at
+ * most max_show entries named ("... and N more"). Heap string (caller frees), NULL when the
+ * scan found no error or on allocation failure. */
+char *seize_folder_errors_message(const seize_folder_list *l, const char *root, size_t max_show);
+
 #ifdef __cplusplus
 }
 #endif

@@ -71,8 +71,20 @@ typedef struct seize_index_meta {
     size_t n_failed;
 } seize_index_meta;
 
+/* Gallery names are valid UTF-8 text without control characters (U+0000-U+001F and
+ * U+007F-U+009F: no line break, tab or NUL), non-empty: any such name round-trips unchanged
+ * through names.txt, JSON rankings, TSV lists and reports. Returns NULL for a good name, else
+ * a static phrase saying what is wrong ("is empty", "is not valid UTF-8", "contains a control
+ * character (line break, tab, ...)"). Thread-safe. */
+const char *seize_index_name_problem(const char *name, size_t len);
+/* A printable copy of name[0..len) for messages: bytes that are not part of a valid UTF-8
+ * character, and control characters, are written as \xNN (heap string; NULL on allocation
+ * failure). */
+char *seize_index_name_escape(const char *name, size_t len);
+
 /* Loads an index folder (features.npy, names.txt, index.json) and checks that they agree
- * (row count, dimension, dtype, unique names). The features stay in their stored dtype.
+ * (row count, dimension, dtype, unique names; every name as seize_index_name_problem accepts,
+ * else SEIZE_EFORMAT naming names.txt and the line). The features stay in their stored dtype.
  * *out is owned by the caller (seize_index_free). Read-only afterwards: safe to share
  * between threads. Errors name the folder and the file. */
 int seize_index_open(const char *dir, seize_index **out);
@@ -92,13 +104,13 @@ seize_gallery seize_index_gallery(const seize_index *idx);
 
 /* Writes an index folder: normalises each row of `feats` ([n, dim] float32, not modified),
  * stores it as `dtype` (SEIZE_F32 or SEIZE_F16), writes names.txt and index.json. Each file is
- * written atomically; the folder is created if needed. Rejects non-finite values, empty,
- * duplicate or multi-line names (SEIZE_EFORMAT naming the row). */
+ * written atomically; the folder is created if needed. Rejects non-finite values, duplicate
+ * names and names seize_index_name_problem refuses (SEIZE_EFORMAT naming the row). */
 int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
                       const char *const *names, seize_dtype dtype, const seize_index_meta *meta);
 
 /* `seize index import`: reads features (.npy [n, dim], f32 or f16) and names (text, one per
- * line, n lines) and writes a normalised index folder with seize_index_write. */
+ * line, n lines; a bad name is SEIZE_EFORMAT naming the file and line) and writes a normalised index folder with seize_index_write. */
 int seize_index_import(const char *features_npy, const char *names_txt, const char *dir,
                        seize_dtype dtype);
 

@@ -5,8 +5,120 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+// --- gallery names
+
+// Length of the well-formed UTF-8 character at s (n bytes left), 0 if none starts there;
+// *cp gets its code point.
+static size_t utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0                  ? 4
+                                                          : 0;
+    if (!len || len > n || !seize_utf8_valid((const char *)s, len)) return 0;
+    uint32_t c = len == 1 ? s[0] : len == 2 ? s[0] & 0x1Fu : len == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
+    for (size_t i = 1; i < len; i++) c = (c << 6) | (s[i] & 0x3Fu);
+    *cp = c;
+    return len;
+}
+
+static int is_control(uint32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
+
+const char *seize_index_name_problem(const char *name, size_t len)
+{
+    if (!name || !len) return "is empty";
+    if (!seize_utf8_valid(name, len)) return "is not valid UTF-8";
+    const unsigned char *s = (const unsigned char *)name;
+    for (size_t i = 0; i < len;) {
+        uint32_t c = 0;
+        size_t l = utf8_char(s + i, len - i, &c);
+        if (!l) return "is not valid UTF-8";
+        if (is_control(c)) return "contains a control character (line break, tab, ...)";
+        i += l;
+    }
+    return NULL;
+}
+
+char *seize_index_name_escape(const char *name, size_t len)
+{
+    size_t cap;
+    if (seize_mul_size(len, 4, &cap) < 0) return NULL;
+    char *o = seize_malloc(cap + 1, 1);
+    if (!o) return NULL;
+    const unsigned char *s = (const unsigned char *)name;
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t c = 0;
+        size_t l = utf8_char(s + i, len - i, &c);
+        if (l && !is_control(c)) {
+            memcpy(o + k, s + i, l);
+            k += l;
+            i += l;
+        } else {
+            // an invalid byte, or each byte of a control character
+            size_t m = l ? l : 1;
+            for (size_t j = 0; j < m; j++, k += 4) snprintf(o + k, 5, "\\x%02x", s[i + j]);
+            i += m;
+        }
+    }
+    o[k] = 0;
+    return o;
+}
+
+// Reads names.txt-style files: one name per line (\n, or \r\n), each checked with
+// seize_index_name_problem; errors name the file and the line.
+static int read_names(const char *path, char ***out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    char *buf;
+    size_t len;
+    int rc = seize_read_file(path, &buf, &len);
+    if (rc < 0) return rc;
+    size_t n = 0, cap = 0;
+    char **v = NULL;
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && buf[j] != '\n') j++;
+        size_t e = j;
+        if (e > i && buf[e - 1] == '\r') e--;
+        const char *why = seize_index_name_problem(buf + i, e - i);
+        if (why) {
+            char *shown = seize_index_name_escape(buf + i, e - i);
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s' line %zu: gallery name '%s' %s (names must be UTF-8 text without "
+                             "control characters: rename the image and rebuild the index)",
+                             path, n + 1, shown ? shown : "?", why);
+            free(shown);
+            goto fail;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nv = seize_realloc(v, cap, sizeof *v);
+            if (!nv) goto oom;
+            v = nv;
+        }
+        if (!(v[n] = seize_malloc(e - i + 1, 1))) goto oom;
+        memcpy(v[n], buf + i, e - i);
+        v[n][e - i] = 0;
+        n++;
+        i = j + 1;
+    }
+    free(buf);
+    *out = v;
+    *n_out = n;
+    return 0;
+oom:
+    rc = seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
+fail:
+    seize_lines_free(v, n);
+    free(buf);
+    return rc;
+}
 
 struct seize_index {
     seize_npy *feats;
@@ -66,7 +178,7 @@ int seize_index_open(const char *dir, seize_index **out)
         rc = seize_error(SEIZE_EFORMAT, "'%s': expected a 2-D float32 or float16 array", fp);
         goto fail;
     }
-    if ((rc = seize_read_lines(np, &idx->names, &idx->n_names)) < 0) goto fail;
+    if ((rc = read_names(np, &idx->names, &idx->n_names)) < 0) goto fail;
     if (idx->n_names != idx->feats->shape[0]) {
         rc = seize_error(SEIZE_ESHAPE, "index '%s': names.txt has %zu names but features.npy has %zu rows",
                          dir, idx->n_names, idx->feats->shape[0]);
@@ -120,9 +232,14 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
     for (size_t i = 0; i < n; i++) {
         const char *s = names[i];
         size_t old;
-        if (!s || !*s || strchr(s, '\n') || strchr(s, '\r')) {
+        const char *why = seize_index_name_problem(s, s ? strlen(s) : 0);
+        if (why) {
+            char *shown = s ? seize_index_name_escape(s, strlen(s)) : NULL;
             strmap_free(&seen);
-            return seize_error(SEIZE_EFORMAT, "row %zu: gallery name is empty or has a line break", i);
+            rc = seize_error(SEIZE_EFORMAT, "row %zu: gallery name '%s' %s", i, shown ? shown : "",
+                             why);
+            free(shown);
+            return rc;
         }
         if (strmap_put(&seen, s, i, &old) == 1) {
             strmap_free(&seen);
@@ -233,7 +350,7 @@ int seize_index_import(const char *features_npy, const char *names_txt, const ch
                          features_npy, a->ndim);
         goto done;
     }
-    if ((rc = seize_read_lines(names_txt, &names, &n_names)) < 0) goto done;
+    if ((rc = read_names(names_txt, &names, &n_names)) < 0) goto done;
     if (n_names != a->shape[0]) {
         rc = seize_error(SEIZE_ESHAPE, "'%s' has %zu names but '%s' has %zu rows", names_txt,
                          n_names, features_npy, a->shape[0]);
