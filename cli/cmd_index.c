@@ -106,6 +106,7 @@ static int index_import(int argc, char **argv)
 
 typedef struct build_item {
     char *name, *path;
+    int missing; // absent at the check before encoding (reported once, in the summary)
 } build_item;
 
 static volatile sig_atomic_t interrupted;
@@ -149,50 +150,55 @@ static char *dir_of(const char *path)
 {
     const char *b = strrchr(path, '/');
     if (!b) return strdup(".");
+    if (b == path) return strdup("/");
     char *s = strndup(path, (size_t)(b - path));
     return s;
 }
 
-static int is_image_name(const char *n)
+static char *shown(const char *s) { return seize_index_name_escape(s, strlen(s)); }
+
+// Notes on links skipped by the scan (each distinct folder and file is indexed once).
+static void scan_notes(const seize_folder_list *fl, const char *dir, int quiet)
 {
-    const char *e = strrchr(n, '.');
-    if (!e) return 0;
-    char ext[8] = {0};
-    for (int i = 0; i < 7 && e[i + 1]; i++) ext[i] = (char)tolower((unsigned char)e[i + 1]);
-    return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png");
+    size_t n = fl->n_issues - fl->n_errors;
+    if (quiet || !n) return;
+    fprintf(stderr, "seize index: note: %zu entr%s of '%s' skipped (a linked folder or file already "
+                    "counted: each is indexed once):", n, n == 1 ? "y" : "ies", dir);
+    size_t k = 0;
+    for (size_t i = 0; i < fl->n_issues && k < 3; i++)
+        if (fl->issues[i].kind == SEIZE_FOLDER_LOOP || fl->issues[i].kind == SEIZE_FOLDER_DUPLICATE)
+            fprintf(stderr, "%s '%s'", k++ ? "," : "", fl->issues[i].name);
+    fprintf(stderr, "%s\n", n > k ? ", ..." : "");
 }
 
-static int cmp_str(const void *a, const void *b)
+// --images (flat, names are file stems) and --gallery FOLDER (recursive, names are the paths
+// inside the folder): one scan, bad entries refused before anything is encoded.
+static int gather_folder(const char *dir, int recursive, int quiet, build_item **out, size_t *n_out)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int gather_folder(const char *dir, build_item **out, size_t *n_out)
-{
-    DIR *d = opendir(dir);
-    if (!d) return seize_error(SEIZE_EIO, "cannot open folder '%s': %s", dir, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !is_image_name(e->d_name)) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            char **t = realloc(names, cap * sizeof *t);
-            if (!t) break;
-            names = t;
-        }
-        names[n++] = strdup(e->d_name);
+    seize_folder_list fl;
+    int rc = seize_folder_scan_ex(dir, recursive ? 0 : SEIZE_FOLDER_FLAT, &fl);
+    if (rc < 0) {
+        seize_folder_list_free(&fl);
+        return rc;
     }
-    closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
-    build_item *it = calloc(n ? n : 1, sizeof *it);
-    for (size_t i = 0; it && i < n; i++) {
-        it[i].path = seize_path_join(dir, names[i]);
-        it[i].name = stem(names[i]);
-        free(names[i]);
+    if (fl.n_errors) {
+        char *m = seize_folder_errors_message(&fl, dir, 5);
+        rc = seize_error(SEIZE_EFORMAT, "%s\nnothing was encoded; fix these entries and run the command again",
+                         m ? m : "gallery folder has entries that cannot be indexed");
+        free(m);
+        seize_folder_list_free(&fl);
+        return rc;
     }
-    free(names);
+    scan_notes(&fl, dir, quiet);
+    build_item *it = calloc(fl.n ? fl.n : 1, sizeof *it);
+    for (size_t i = 0; it && i < fl.n; i++) {
+        it[i].path = fl.paths[i];
+        fl.paths[i] = NULL;
+        it[i].name = recursive ? fl.names[i] : stem(fl.names[i]);
+        if (recursive) fl.names[i] = NULL;
+    }
+    size_t n = fl.n;
+    seize_folder_list_free(&fl);
     if (!it) return seize_error(SEIZE_ENOMEM, "out of memory");
     *out = it;
     *n_out = n;
@@ -220,11 +226,31 @@ static int gather_list(const char *list, const char *root, build_item **out, siz
             it[m].name = stem(l);
             it[m].path = join_root(base, l);
         }
+        if (!it[m].name || !it[m].path) {
+            m++;
+            rc = seize_error(SEIZE_ENOMEM, "out of memory");
+            break;
+        }
+        const char *why = seize_index_name_problem(it[m].name, strlen(it[m].name));
+        if (why) {
+            char *s = shown(it[m].name);
+            m++;
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s' line %zu: gallery name '%s' %s (names must be UTF-8 text without control "
+                             "characters: rename the file or give a NAME<TAB>PATH line); nothing was encoded",
+                             list, i + 1, s ? s : "?", why);
+            free(s);
+            break;
+        }
         m++;
     }
     seize_lines_free(lines, n);
     free(base);
     if (!it) return seize_error(SEIZE_ENOMEM, "out of memory");
+    if (rc < 0) {
+        items_free(it, m);
+        return rc;
+    }
     *out = it;
     *n_out = m;
     return 0;
@@ -241,16 +267,121 @@ static int gather_dataset(const char *kind_name, const char *gallery, const char
     char *base = root ? strdup(root) : dir_of(gallery);
     build_item *it = calloc(g->n ? g->n : 1, sizeof *it);
     for (size_t i = 0; it && base && i < g->n; i++) {
+        const char *why = seize_index_name_problem(g->names[i], strlen(g->names[i]));
+        if (why && rc == 0) {
+            char *s = shown(g->names[i]);
+            rc = seize_error(SEIZE_EFORMAT, "'%s': gallery item %zu: name '%s' %s", gallery, i + 1, s ? s : "?", why);
+            free(s);
+        }
         it[i].name = strdup(g->names[i]);
         it[i].path = join_root(base, g->paths[i]);
     }
     size_t n = g->n;
     seize_gallery_list_free(g);
+    if (!it || !base) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     free(base);
-    if (!it) return seize_error(SEIZE_ENOMEM, "out of memory");
+    if (rc < 0) {
+        items_free(it, n);
+        return rc;
+    }
     *out = it;
     *n_out = n;
     return 0;
+}
+
+static int cmp_item_name(const void *a, const void *b)
+{
+    return strcmp((*(build_item *const *)a)->name, (*(build_item *const *)b)->name);
+}
+
+// Before anything is encoded: names unique; every image a regular file (a FIFO or device is
+// refused, never opened); a missing folder reported once by name (exit 1); missing images
+// reported in one summary line and marked (left out, listed in index.json, exit 3).
+static int check_items(build_item *it, size_t n, int quiet)
+{
+    build_item **by = malloc((n ? n : 1) * sizeof *by);
+    if (!by) return cli_fail(CMD, "out of memory");
+    for (size_t i = 0; i < n; i++) by[i] = &it[i];
+    qsort(by, n, sizeof *by, cmp_item_name);
+    size_t n_dup = 0;
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(by[i]->name, by[i - 1]->name)) {
+            if (!n_dup)
+                fprintf(stderr, "seize index: error: two images get the same gallery name:");
+            if (n_dup < 3) {
+                char *a = shown(by[i]->name), *p1 = shown(by[i - 1]->path), *p2 = shown(by[i]->path);
+                fprintf(stderr, "\n  '%s' for '%s' and '%s'", a ? a : "?", p1 ? p1 : "?", p2 ? p2 : "?");
+                free(a);
+                free(p1);
+                free(p2);
+            }
+            n_dup++;
+        }
+    free(by);
+    if (n_dup) {
+        if (n_dup > 3) fprintf(stderr, "\n  ... and %zu more", n_dup - 3);
+        fprintf(stderr, "\nnames must be unique (with --images the name is the file name without its "
+                        "extension: rename one of the files, or use --gallery FOLDER or a NAME<TAB>PATH "
+                        "--list); nothing was encoded\n");
+        return EXIT_FAIL;
+    }
+    size_t n_missing = 0, n_bad = 0;
+    char *last_dir = NULL;
+    int last_dir_ok = 1, dir_missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(it[i].path, &st) == 0) {
+            if (!S_ISREG(st.st_mode)) {
+                char *p = shown(it[i].path);
+                fprintf(stderr, "seize index: error: '%s' is %s, not an image file\n", p ? p : "?",
+                        S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file");
+                free(p);
+                n_bad++;
+            }
+            continue;
+        }
+        // missing: is its folder there? (each folder checked and reported once)
+        char *d = dir_of(it[i].path);
+        if (!d) return cli_fail(CMD, "out of memory");
+        if (!last_dir || strcmp(d, last_dir)) {
+            struct stat ds;
+            last_dir_ok = stat(d, &ds) == 0 && S_ISDIR(ds.st_mode);
+            if (!last_dir_ok) {
+                char *p = shown(d), *q = shown(it[i].name);
+                fprintf(stderr, "seize index: error: folder '%s' does not exist (it should hold gallery images, "
+                                "e.g. '%s'): check --root and the data layout\n", p ? p : "?", q ? q : "?");
+                free(p);
+                free(q);
+                dir_missing = 1;
+            }
+            free(last_dir);
+            last_dir = d;
+        } else {
+            free(d);
+        }
+        it[i].missing = 1;
+        n_missing++;
+    }
+    free(last_dir);
+    if (dir_missing || n_bad) {
+        fprintf(stderr, "seize index: nothing was encoded\n");
+        return EXIT_FAIL;
+    }
+    if (n_missing == n) return cli_fail(CMD, "none of the %zu images exists (first: '%s')", n, it[0].path);
+    if (n_missing && !quiet) {
+        fprintf(stderr, "seize index: %zu of %zu images are missing and will be left out (listed in index.json):",
+                n_missing, n);
+        size_t k = 0;
+        for (size_t i = 0; i < n && k < 5; i++)
+            if (it[i].missing) {
+                char *p = shown(it[i].path);
+                fprintf(stderr, "%s '%s'", k++ ? "," : "", p ? p : "?");
+                free(p);
+            }
+        fprintf(stderr, "%s\n", n_missing > k ? ", ..." : "");
+    }
+    return EXIT_OK;
 }
 
 typedef struct build {
@@ -259,15 +390,18 @@ typedef struct build {
     seize_preprocess_opts pre;
     FILE *partial;
     char *progress_path;
-    const char *model_sha, *list_sha;
-    json_t *failed; // [{"i", "name", "reason"}]
+    const char *model_sha, *list_sha, *params;
+    seize_sha256 rows_h; // of the rows in the partial file so far
+    json_t *failed;      // [{"i", "name", "reason"}]
     cli_progress *progress;
 } build;
 
 static int load_item(void *ud, size_t i, float *px)
 {
     build *b = ud;
-    return seize_image_load_preprocess(b->items[b->base + i].path, &b->pre, px);
+    const build_item *it = &b->items[b->base + i];
+    if (it->missing) return seize_error(SEIZE_EIO, "cannot open '%s': No such file or directory", it->path);
+    return seize_image_load_preprocess(it->path, &b->pre, px);
 }
 
 static void on_bad_item(void *ud, size_t i, int code, const char *msg)
@@ -275,17 +409,27 @@ static void on_bad_item(void *ud, size_t i, int code, const char *msg)
     build *b = ud;
     (void)code;
     size_t k = b->base + i;
-    if (b->progress->enabled) fputc('\n', stderr);
-    fprintf(stderr, "seize index: skipped '%s': %s\n", b->items[k].name, msg);
+    if (!b->items[k].missing) { // the missing ones were summed up before the start
+        if (b->progress->enabled) fputc('\n', stderr);
+        char *s = shown(b->items[k].name);
+        fprintf(stderr, "seize index: skipped '%s': %s\n", s ? s : "?", msg);
+        free(s);
+    }
     json_array_append_new(b->failed, json_pack("{s:I, s:s, s:s}", "i", (json_int_t)k, "name",
                                                b->items[k].name, "reason", msg));
 }
 
 static int write_progress(build *b, size_t done)
 {
-    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "model_sha256", b->model_sha,
-                          "list_sha256", b->list_sha, "count", (json_int_t)b->n, "dim",
-                          (json_int_t)b->dim, "done", (json_int_t)done, "failed", b->failed);
+    seize_sha256 h = b->rows_h; // a copy: the running hash goes on
+    uint8_t d[32];
+    char hex[65];
+    seize_sha256_final(&h, d);
+    seize_sha256_hex(d, hex);
+    json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "version", 2, "model_sha256",
+                          b->model_sha, "list_sha256", b->list_sha, "params", b->params, "count",
+                          (json_int_t)b->n, "dim", (json_int_t)b->dim, "done", (json_int_t)done,
+                          "rows_sha256", hex, "failed", b->failed);
     char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!t) return seize_error(SEIZE_ENOMEM, "out of memory");
@@ -302,6 +446,7 @@ static int on_batch_rows(void *ud, size_t first, size_t n, const float *rows, co
     if (fwrite(rows, sizeof(float) * b->dim, n, b->partial) != n || fflush(b->partial) != 0 ||
         fsync(fileno(b->partial)) != 0)
         return seize_error(SEIZE_EIO, "cannot write '%s.partial': %s", b->progress_path, strerror(errno));
+    seize_sha256_update(&b->rows_h, rows, n * b->dim * sizeof(float));
     return write_progress(b, b->base + first + n);
 }
 
@@ -326,6 +471,64 @@ static char *list_hash(const build_item *it, size_t n)
     seize_sha256_final(&s, d);
     if (hex) seize_sha256_hex(d, hex);
     return hex;
+}
+
+// Checks an unfinished build against this one: same model, list and preprocessing, and the
+// first `done` rows of the partial file hash to the recorded rows_sha256. Returns the rows to
+// keep (and *h the hash state after them), or 0 with *why set when the state must be discarded.
+static size_t verify_partial(const json_t *prog, const build *b, const char *partial_path, seize_sha256 *h,
+                             const char **why)
+{
+    const char *ms = json_string_value(json_object_get(prog, "model_sha256"));
+    const char *ls = json_string_value(json_object_get(prog, "list_sha256"));
+    const char *ps = json_string_value(json_object_get(prog, "params"));
+    const char *rs = json_string_value(json_object_get(prog, "rows_sha256"));
+    json_t *pd = json_object_get(prog, "done");
+    *why = NULL;
+    seize_sha256_init(h);
+    if (!ms || !ls || !ps || strcmp(ms, b->model_sha) || strcmp(ls, b->list_sha) || strcmp(ps, b->params) ||
+        json_integer_value(json_object_get(prog, "dim")) != (json_int_t)b->dim ||
+        json_integer_value(json_object_get(prog, "count")) != (json_int_t)b->n) {
+        *why = "it was for another model, image list or preprocessing";
+        return 0;
+    }
+    if (!json_is_integer(pd) || json_integer_value(pd) < 0 || (size_t)json_integer_value(pd) > b->n || !rs) {
+        *why = "its progress record is incomplete";
+        return 0;
+    }
+    size_t done = (size_t)json_integer_value(pd), row = b->dim * sizeof(float);
+    int fd = seize_open_regular(partial_path, NULL);
+    if (fd < 0) {
+        *why = "its rows file is missing or unreadable";
+        return 0;
+    }
+    struct stat st;
+    // a crash between writing rows and recording them leaves extra rows: those are dropped
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < done * row) {
+        close(fd);
+        *why = "its rows file is shorter than its progress record";
+        return 0;
+    }
+    char *buf = malloc(1 << 16);
+    size_t left = done * row;
+    while (buf && left) {
+        ssize_t r = read(fd, buf, left < (1u << 16) ? left : (1u << 16));
+        if (r <= 0) break;
+        seize_sha256_update(h, buf, (size_t)r);
+        left -= (size_t)r;
+    }
+    free(buf);
+    close(fd);
+    uint8_t d[32];
+    char hex[65];
+    seize_sha256 copy = *h;
+    seize_sha256_final(&copy, d);
+    seize_sha256_hex(d, hex);
+    if (left || strcmp(hex, rs)) {
+        *why = "its rows do not match its progress record (the rows file was changed)";
+        return 0;
+    }
+    return done;
 }
 
 static int index_build(int argc, char **argv)
@@ -380,7 +583,9 @@ static int index_build(int argc, char **argv)
     if (!model_dir || !out) return cli_usage(CMD, "--model and --out are required");
     if (!!images + !!list + !!gallery != 1)
         return cli_usage(CMD, "give exactly one of --images, --list and --gallery");
-    if (!!dataset != !!gallery) return cli_usage(CMD, "--dataset and --gallery go together");
+    if (dataset && !gallery) return cli_usage(CMD, "--dataset needs --gallery (the benchmark's gallery file)");
+    if (root && (images || (gallery && !dataset)))
+        return cli_usage(CMD, "--root goes with --list or --dataset");
 
     int rc = EXIT_FAIL;
     build_item *items = NULL;
@@ -389,6 +594,7 @@ static int index_build(int argc, char **argv)
     seize_clip *clip = NULL;
     char *partial_path = NULL, *progress_path = NULL, *list_sha = NULL;
     json_t *prog = NULL, *failed = json_array();
+    seize_lock lock = {0};
     FILE *pf = NULL;
     float *feats = NULL;
     seize_map map = {0};
@@ -397,13 +603,23 @@ static int index_build(int argc, char **argv)
     char model_sha[65];
     uint8_t digest[32];
 
-    int grc = images ? gather_folder(images, &items, &n)
+    int grc = images ? gather_folder(images, 0, quiet, &items, &n)
               : list ? gather_list(list, root, &items, &n)
-                     : gather_dataset(dataset, gallery, root, &items, &n);
+              : dataset ? gather_dataset(dataset, gallery, root, &items, &n)
+                        : gather_folder(gallery, 1, quiet, &items, &n);
     if (grc < 0) goto lib_fail;
     if (!n) {
-        rc = cli_fail(CMD, "no images to index");
+        rc = cli_fail(CMD, "no images to index%s", images || !dataset ? " (no .jpg, .jpeg or .png file in the folder)" : "");
         goto done;
+    }
+    if ((rc = check_items(items, n, quiet)) != EXIT_OK) goto done;
+    rc = EXIT_FAIL;
+    // one writer per index folder, for the whole build (a second build fails at once)
+    if (seize_mkdirs(out) < 0) goto lib_fail;
+    {
+        char what[4200];
+        snprintf(what, sizeof what, "index folder '%s'", out);
+        if (seize_lock_dir(out, what, &lock) < 0) goto lib_fail;
     }
     if (seize_model_load(model_dir, &m) < 0 ||
         seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0)
@@ -411,40 +627,50 @@ static int index_build(int argc, char **argv)
     if (seize_sha256_file(seize_model_weights_path(m), digest) < 0) goto lib_fail;
     seize_sha256_hex(digest, model_sha);
     size_t dim = seize_clip_embed_dim(clip);
-    if (seize_mkdirs(out) < 0) goto lib_fail;
     partial_path = seize_path_join(out, "build.partial");
     progress_path = seize_path_join(out, "build.progress.json");
     list_sha = list_hash(items, n);
     if (!partial_path || !progress_path || !list_sha || !failed) goto oom;
 
-    // resume?
+    build b = {.items = items, .n = n, .dim = dim, .pre = seize_preprocess_default_opts(),
+               .progress_path = progress_path, .model_sha = model_sha, .list_sha = list_sha,
+               .failed = failed, .progress = &progress};
+    b.pre.size = seize_clip_image_size(clip);
+    if (no_pad) b.pre.pad_ratio = 0;
+    char pre[128];
+    snprintf(pre, sizeof pre, "%s resize %d bicubic antialias, center crop %d, CLIP mean/std",
+             no_pad ? "no pad," : "TargetPad 1.25,", b.pre.size, b.pre.size);
+    b.params = pre;
+    seize_sha256_init(&b.rows_h);
+
+    // resume? only from a state that checks out; anything else is discarded (never mixed in)
     size_t done = 0;
     if (!restart && seize_path_exists(progress_path)) {
-        if (seize_json_load(progress_path, &prog) < 0) goto lib_fail;
-        const char *ms = json_string_value(json_object_get(prog, "model_sha256"));
-        const char *ls = json_string_value(json_object_get(prog, "list_sha256"));
-        json_int_t pd = json_integer_value(json_object_get(prog, "done"));
-        if (!ms || !ls || strcmp(ms, model_sha) || strcmp(ls, list_sha) ||
-            json_integer_value(json_object_get(prog, "dim")) != (json_int_t)dim || pd < 0 ||
-            (size_t)pd > n) {
-            rc = cli_fail(CMD, "'%s' holds an unfinished build of another model or image list; "
-                               "use --restart to discard it", out);
-            goto done;
+        const char *why = NULL;
+        if (seize_json_load(progress_path, &prog) < 0 || !json_is_object(prog)) why = "its progress record is unreadable";
+        else done = verify_partial(prog, &b, partial_path, &b.rows_h, &why);
+        if (why) {
+            done = 0;
+            seize_sha256_init(&b.rows_h);
+            fprintf(stderr, "seize index: note: discarding the unfinished build in '%s' (%s); starting over\n", out, why);
+        } else {
+            json_t *f;
+            size_t i;
+            json_array_foreach(json_object_get(prog, "failed"), i, f) {
+                json_int_t k = json_integer_value(json_object_get(f, "i"));
+                if (k >= 0 && (size_t)k < done && json_is_string(json_object_get(f, "name")) &&
+                    json_is_string(json_object_get(f, "reason")))
+                    json_array_append(failed, f);
+            }
+            if (!quiet) fprintf(stderr, "seize index: resuming after %zu of %zu images\n", done, n);
         }
-        struct stat st;
-        size_t have = stat(partial_path, &st) == 0 ? (size_t)st.st_size / (dim * sizeof(float)) : 0;
-        done = (size_t)pd < have ? (size_t)pd : have;
-        json_t *f;
-        size_t i;
-        json_array_foreach(json_object_get(prog, "failed"), i, f) {
-            json_int_t k = json_integer_value(json_object_get(f, "i"));
-            if (k >= 0 && (size_t)k < done) json_array_append(failed, f);
-        }
+    }
+    b.base = done;
+    if (done) {
         if (truncate(partial_path, (off_t)(done * dim * sizeof(float))) != 0) {
             rc = cli_fail(CMD, "cannot truncate '%s': %s", partial_path, strerror(errno));
             goto done;
         }
-        if (!quiet) fprintf(stderr, "seize index: resuming after %zu of %zu images\n", done, n);
     } else {
         FILE *t = fopen(partial_path, "wb");
         if (!t) {
@@ -457,11 +683,7 @@ static int index_build(int argc, char **argv)
         rc = cli_fail(CMD, "cannot open '%s': %s", partial_path, strerror(errno));
         goto done;
     }
-    build b = {.items = items, .n = n, .base = done, .dim = dim, .pre = seize_preprocess_default_opts(),
-               .partial = pf, .progress_path = progress_path, .model_sha = model_sha,
-               .list_sha = list_sha, .failed = failed, .progress = &progress};
-    b.pre.size = seize_clip_image_size(clip);
-    if (no_pad) b.pre.pad_ratio = 0;
+    b.partial = pf;
     if (write_progress(&b, done) < 0) goto lib_fail;
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_sigint;
@@ -508,6 +730,21 @@ static int index_build(int argc, char **argv)
         rc = cli_fail(CMD, "'%s' has %zu bytes, expected %zu", partial_path, map.size, n * dim * sizeof(float));
         goto done;
     }
+    {
+        // the rows read back are the rows written (the folder is locked; this catches the rest)
+        seize_sha256 h = b.rows_h, h2;
+        uint8_t d1[32], d2[32];
+        seize_sha256_final(&h, d1);
+        seize_sha256_init(&h2);
+        if (map.size) seize_sha256_update(&h2, map.data, map.size);
+        seize_sha256_final(&h2, d2);
+        if (memcmp(d1, d2, 32)) {
+            free(bad);
+            rc = cli_fail(CMD, "'%s' was changed while the build ran; run the command again with --restart",
+                          partial_path);
+            goto done;
+        }
+    }
     feats = seize_malloc(n, dim * sizeof *feats);
     names = calloc(n, sizeof *names);
     if (!feats || !names) {
@@ -525,11 +762,8 @@ static int index_build(int argc, char **argv)
         goto done;
     }
     char source[4200];
-    snprintf(source, sizeof source, "%s:%s", images ? "images" : list ? "list" : dataset,
+    snprintf(source, sizeof source, "%s:%s", images ? "images" : list ? "list" : dataset ? dataset : "gallery",
              images ? images : list ? list : gallery);
-    char pre[128];
-    snprintf(pre, sizeof pre, "%s resize %d bicubic antialias, center crop %d, CLIP mean/std",
-             no_pad ? "no pad," : "TargetPad 1.25,", b.pre.size, b.pre.size);
     seize_index_meta meta = {.model_path = seize_model_weights_path(m), .model_sha256 = model_sha,
                              .preprocess = pre, .source = source, .failed_names = fnames,
                              .failed_reasons = freasons, .n_failed = n_fail};
@@ -561,6 +795,7 @@ done:
     seize_clip_free(clip);
     seize_model_free(m);
     items_free(items, n);
+    seize_lock_release(&lock);
     return rc;
 }
 
