@@ -1,11 +1,13 @@
 // seize caption: caption each image N times with a vision LLM over an OpenAI-compatible API
 // (SEIZE step 1), with retries, a journal and resume.
-#include "cli.h"
+#include "llm_cli.h"
 
 #include "seize/core.h"
 #include "seize/data.h"
+#include "seize/image.h"
 #include "seize/net.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -17,6 +19,8 @@
 static const char *CMD = "caption";
 
 #define DEFAULT_PROMPT "Write a short caption for this image in one sentence."
+// Largest image sent (the base64 request is a third larger); bigger files are refused.
+#define MAX_IMAGE_BYTES ((size_t)20 << 20)
 
 static void usage(FILE *fp)
 {
@@ -42,7 +46,15 @@ static void usage(FILE *fp)
         "                        to DIR) locate the images\n"
         "Output:\n"
         "  --out FILE            written atomically once every image is complete\n"
-        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
+        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it.\n"
+        "                        Entries are keyed by the settings (model, endpoint without\n"
+        "                        credentials, prompt, -n, temperature, top-p, seed, max tokens):\n"
+        "                        a rerun with other settings asks again (old entries are kept\n"
+        "                        and reused if those settings come back). FILE.lock keeps a\n"
+        "                        second process off the same journal.\n"
+        "  OUT.settings.json     written with the output: model, endpoint (credentials\n"
+        "                        replaced by ***), temperature, top_p, seed, max_tokens, n,\n"
+        "                        prompt_sha256 and settings_hash\n"
         "Sampling:\n"
         "  -n N                  captions per image (default 15); sent as the `n` parameter,\n"
         "                        or as N requests when the server ignores or rejects it\n"
@@ -61,13 +73,22 @@ static void usage(FILE *fp)
         "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
         "  -q, --quiet           no progress or summary\n"
         "\n"
+        "Relative paths (images, --list and the paths in it, --input, --images, --out,\n"
+        "--journal) are taken from the current directory. Before any request every image is\n"
+        "checked: missing files (one summary line), FIFOs and devices stop the command; a file\n"
+        "that is not a JPEG, PNG, GIF or WebP image, a corrupt JPEG or PNG, or one over 20 MiB\n"
+        "is reported and skipped (exit 3). The API key and any user:password in the endpoint\n"
+        "never appear in messages or files (replaced by ***).\n"
+        "\n"
         "Exit status: 0 done; 1 error; 2 usage; 3 some images failed (named on stderr; a rerun\n"
-        "retries only those); 130 interrupted (a rerun resumes).\n",
+        "retries those that failed on network or server errors); 130 interrupted (a rerun\n"
+        "resumes).\n",
         DEFAULT_PROMPT);
 }
 
 typedef struct cap_ctx {
     char **paths;
+    char **bad; // per image: why it cannot be captioned (found before any request), or NULL
     size_t n;
     const char *prompt;
 } cap_ctx;
@@ -86,14 +107,34 @@ static int build_messages(void *vctx, size_t item, json_t **out)
 {
     cap_ctx *ctx = vctx;
     const char *path = ctx->paths[item];
+    if (ctx->bad && ctx->bad[item]) return seize_error(SEIZE_EFORMAT, "%s", ctx->bad[item]);
+    int fd = seize_open_regular(path, NULL); // still a regular file (not swapped for a FIFO)
+    if (fd < 0) return fd;
+    close(fd);
     seize_map m;
     int rc = seize_map_open(path, &m);
     if (rc < 0) return rc;
     const char *mime = mime_of(m.data, m.size, path);
     if (!mime) {
         seize_map_close(&m);
-        return seize_error(SEIZE_EFORMAT, "cannot caption '%s': not a JPEG, PNG, GIF or WebP file",
-                           path);
+        return seize_error(SEIZE_EFORMAT, "not a JPEG, PNG, GIF or WebP file");
+    }
+    if (m.size > MAX_IMAGE_BYTES) {
+        seize_map_close(&m);
+        return seize_error(SEIZE_EFORMAT, "%zu bytes, over the limit of %zu", m.size,
+                           MAX_IMAGE_BYTES);
+    }
+    if (!strcmp(mime, "image/jpeg") || !strcmp(mime, "image/png")) {
+        // A corrupt or truncated image is found here rather than paid for.
+        seize_image *img = NULL;
+        rc = seize_image_decode(m.data, m.size, path, SIZE_MAX, &img);
+        seize_image_free(img);
+        if (rc < 0) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", seize_errmsg());
+            seize_map_close(&m);
+            return seize_error(SEIZE_EFORMAT, "%s", msg);
+        }
     }
     char *b64 = seize_base64_encode(m.data, m.size);
     seize_map_close(&m);
@@ -142,6 +183,15 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     seize_dataset *ds = NULL;
     seize_gallery_list *g = NULL;
     int rc = seize_ds_kind_parse(dataset, &kind);
+    struct stat dst;
+    if (rc == 0 && (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode)))
+        return seize_error(SEIZE_ENOTFOUND, "image folder '%s' %s (expected %s)", dir,
+                           seize_path_exists(dir) ? "is not a folder" : "does not exist",
+                           kind == SEIZE_DS_CIRCO ? "the COCO 2017 unlabeled images, "
+                                                    "COCO2017_unlabeled/unlabeled2017/<id>.jpg"
+                           : kind == SEIZE_DS_CIRR ? "the CIRR images (with --split, the folder "
+                                                     "its paths start from)"
+                                                   : "the FashionIQ images, <name>.png or .jpg");
     if (rc == 0) rc = seize_dataset_load(kind, input, &ds);
     if (rc == 0 && split) rc = seize_gallery_list_load(kind, split, &g);
     json_t *where = json_object(), *seen = json_object();
@@ -175,6 +225,47 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     seize_gallery_list_free(g);
     seize_dataset_free(ds);
     return rc;
+}
+
+// Checks every image before any request: missing files are summarised in one error; FIFOs,
+// devices and folders stop the command; files that are not images or are too big are marked
+// in ctx->bad (reported as failed items, never sent).
+static int scan_images(cap_ctx *ctx)
+{
+    ctx->bad = seize_calloc(ctx->n ? ctx->n : 1, sizeof *ctx->bad);
+    if (!ctx->bad) return SEIZE_ENOMEM;
+    size_t n_missing = 0;
+    char first[600] = "";
+    for (size_t i = 0; i < ctx->n; i++) {
+        const char *path = ctx->paths[i];
+        struct stat st;
+        if (stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+            if (n_missing < 3) {
+                size_t l = strlen(first);
+                snprintf(first + l, sizeof first - l, "%s'%s'", l ? ", " : "", path);
+            }
+            n_missing++;
+            continue;
+        }
+        size_t size = 0;
+        int fd = seize_open_regular(path, &size);
+        if (fd < 0) return fd; // a FIFO, a device, a folder: named by seize_open_regular
+        unsigned char head[16];
+        ssize_t got = read(fd, head, sizeof head);
+        close(fd);
+        char msg[256] = "";
+        if (got < 0)
+            snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
+        else if (!mime_of(head, (size_t)got, path))
+            snprintf(msg, sizeof msg, "not a JPEG, PNG, GIF or WebP file");
+        else if (size > MAX_IMAGE_BYTES)
+            snprintf(msg, sizeof msg, "%zu bytes, over the limit of %zu", size, MAX_IMAGE_BYTES);
+        if (msg[0] && !(ctx->bad[i] = seize_strdup(msg))) return SEIZE_ENOMEM;
+    }
+    if (n_missing)
+        return seize_error(SEIZE_ENOTFOUND, "%zu of %zu images are missing (first: %s%s)",
+                           n_missing, ctx->n, first, n_missing > 3 ? ", ..." : "");
+    return 0;
 }
 
 static int is_space(char c)
@@ -349,6 +440,24 @@ int cmd_caption(int argc, char **argv)
     size_t cap = 0;
     seize_llm_batch *b = NULL;
     char *jpath = NULL;
+    seize_lock lock = {-1, NULL};
+    json_t *settings = NULL;
+    char settings_hash[65] = "";
+    journal = cli_llm_journal_path(out, journal, &jpath);
+    if (!journal) {
+        cli_fail(CMD, "out of memory");
+        goto done;
+    }
+    if (cli_llm_lock(CMD, journal, &lock)) goto done;
+    { // Everything that shapes an answer keys the journal and goes into OUT.settings.json.
+        char h_prompt[65];
+        cli_llm_sha256(prompt, h_prompt);
+        json_t *extra =
+            json_pack("{s:s, s:i}", "prompt_sha256", h_prompt, "n", (json_int_t)n_samples);
+        int src = extra ? cli_llm_settings(CMD, &p, extra, &settings, settings_hash) : EXIT_FAIL;
+        json_decref(extra);
+        if (src) goto done;
+    }
     if (list) {
         char **lines;
         size_t nl;
@@ -381,17 +490,12 @@ int cmd_caption(int argc, char **argv)
         json_decref(seen);
         ctx.n = w;
     }
-    // Missing files are reported up front rather than as failed items.
-    for (size_t i = 0; i < ctx.n; i++) {
-        struct stat st;
-        if (stat(ctx.paths[i], &st) != 0 || !S_ISREG(st.st_mode)) {
-            cli_fail(CMD, "cannot read '%s': no such file", ctx.paths[i]);
-            goto done;
-        }
+    if (scan_images(&ctx) < 0) {
+        cli_lib_fail(CMD);
+        goto done;
     }
-    journal = cli_llm_journal_path(out, journal, &jpath);
-    if (!journal) {
-        cli_fail(CMD, "out of memory");
+    if (cli_llm_interrupted()) {
+        ret = cli_llm_interrupt_exit(CMD, "no request was sent");
         goto done;
     }
     if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
@@ -424,11 +528,10 @@ int cmd_caption(int argc, char **argv)
     seize_llm_stats st;
     rc = cli_llm_run(CMD, b, 0, quiet, &st);
     if (rc == SEIZE_ECANCEL) {
-        fprintf(stderr,
-                "seize caption: interrupted: %zu of %zu images done, kept in '%s'; run the same "
-                "command again to resume\n",
-                st.items_done, st.items, journal);
-        ret = 130;
+        char detail[600];
+        snprintf(detail, sizeof detail, "%zu of %zu images done, kept in '%s'", st.items_done,
+                 st.items, journal);
+        ret = cli_llm_interrupt_exit(CMD, detail);
         goto done;
     }
     if (rc < 0 && (st.items_failed == 0 || st.items_done + st.items_failed < st.items)) {
@@ -440,33 +543,50 @@ int cmd_caption(int argc, char **argv)
         cli_lib_fail(CMD);
         goto done;
     }
+    if (cli_llm_save_settings(CMD, out, settings, settings_hash)) goto done;
+    if (!quiet)
+        fprintf(stderr, "seize caption: settings %.12s (in '%s.settings.json')\n", settings_hash,
+                out);
     if (st.items_failed) {
-        fprintf(stderr,
-                "seize caption: error: %zu of %zu images failed (the others are in '%s'); "
-                "rerun the same command to retry them:\n",
+        fprintf(stderr, "seize caption: error: %zu of %zu images failed (the others are in '%s')\n",
                 ctx.n - written, ctx.n, out);
-        size_t shown = 0, n_failed = 0;
-        for (size_t i = 0; i < ctx.n; i++) {
-            const char *err = seize_llm_batch_error(b, i);
-            if (!err) continue;
-            if (shown < 20) {
-                fprintf(stderr, "  %s: %s\n", ctx.paths[i], err);
-                shown++;
+        // Two groups: images that cannot be captioned (fix or remove them; a rerun will not
+        // help) and failures a rerun can fix (network, server).
+        for (int pass = 0; pass < 2; pass++) {
+            size_t shown = 0, n_group = 0;
+            for (size_t i = 0; i < ctx.n; i++) {
+                const char *err = seize_llm_batch_error(b, i);
+                if (!err || seize_llm_err_retryable(seize_llm_batch_error_kind(b, i)) != pass)
+                    continue;
+                if (n_group == 0)
+                    fprintf(stderr, pass == 0 ? "images that cannot be captioned (fix or remove "
+                                                "them):\n"
+                                              : "failed on network or server errors (rerun the "
+                                                "same command to retry them):\n");
+                if (shown < 20) {
+                    fprintf(stderr, "  %s: %s\n", ctx.paths[i], err);
+                    shown++;
+                }
+                n_group++;
             }
-            n_failed++;
+            if (n_group > shown)
+                fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n",
+                        n_group - shown, journal);
         }
-        if (n_failed > shown)
-            fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n", n_failed - shown,
-                    journal);
         ret = EXIT_PARTIAL;
         goto done;
     }
     ret = EXIT_OK;
 done:
     seize_llm_batch_free(b);
-    for (size_t i = 0; i < ctx.n; i++)
+    seize_lock_release(&lock);
+    json_decref(settings);
+    for (size_t i = 0; i < ctx.n; i++) {
         free(ctx.paths[i]);
+        if (ctx.bad) free(ctx.bad[i]);
+    }
     free(ctx.paths);
+    free(ctx.bad);
     free(jpath);
     return ret;
 }

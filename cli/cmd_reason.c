@@ -1,6 +1,6 @@
 // seize reason: rewrite every caption of every query according to its relative text with an LLM
 // (SEIZE step 2), over an OpenAI-compatible API, with retries, a journal and resume.
-#include "cli.h"
+#include "llm_cli.h"
 
 #include "seize/core.h"
 #include "seize/data.h"
@@ -45,9 +45,18 @@ static void usage(FILE *fp)
         "  --out FILE            JSON Lines: each input record plus \"edited\": [...] aligned "
         "with\n"
         "                        \"captions\"; written atomically once every query is complete\n"
-        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it\n"
+        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it.\n"
+        "                        Entries are keyed by the settings (model, endpoint without\n"
+        "                        credentials, prompt, temperature, top-p, seed, max tokens): a\n"
+        "                        rerun with other settings asks again (old entries are kept and\n"
+        "                        reused if those settings come back). FILE.lock keeps a second\n"
+        "                        process off the same journal.\n"
+        "  OUT.settings.json     written with the output: model, endpoint (credentials\n"
+        "                        replaced by ***), temperature, top_p, seed, max_tokens, n,\n"
+        "                        prompt_sha256, system_sha256 and settings_hash\n"
         "Prompt:\n"
         "  --prompt-file FILE    user message template with {caption} and {instruction}\n"
+        "                        (at most 64 KiB)\n"
         "                        ({{ and }} for braces); a line '---' separates an optional\n"
         "                        system message above it; trailing newlines are dropped\n"
         "  --system TEXT         system message (default: the authors'; '' for none)\n"
@@ -63,6 +72,11 @@ static void usage(FILE *fp)
         "honoured)\n"
         "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
         "  -q, --quiet           no progress or summary\n"
+        "\n"
+        "Relative paths are taken from the current directory. Inputs must be regular files; a\n"
+        "caption or relative text longer than 64 KiB is refused (naming the query) before any\n"
+        "request. The API key and any user:password in the endpoint never appear in messages\n"
+        "or files (replaced by ***).\n"
         "\n"
         "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
         "retries only those); 130 interrupted (a rerun resumes).\n");
@@ -213,7 +227,8 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
     json_t *ids = json_object();
     if (!q || !ids) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     const char *ckey = o->caption_key ? o->caption_key : "multi_caption_opt";
-    size_t i;
+    size_t i, n_nocap = 0;
+    char nocap[512] = "";
     json_t *v;
     json_array_foreach(arr, i, v)
     {
@@ -255,11 +270,18 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
             } else if (capmap) {
                 char *stem = ref ? image_stem(ref, circo) : NULL;
                 caps = stem ? json_object_get(capmap, stem) : NULL;
-                if (!caps)
-                    rc = seize_error(SEIZE_ENOTFOUND,
-                                     "%s: record %zu: no captions for reference image '%s' in '%s'",
-                                     o->input, i + 1, ref ? ref : "?", o->captions);
                 free(stem);
+                if (!caps) { // counted, reported once below
+                    if (n_nocap < 3) {
+                        size_t l = strlen(nocap);
+                        snprintf(nocap + l, sizeof nocap - l, "%s'%s'", l ? ", " : "",
+                                 ref ? ref : "?");
+                    }
+                    n_nocap++;
+                    json_decref(rec);
+                    free(text);
+                    continue;
+                }
             } else {
                 caps = json_object_get(rec, ckey);
                 if (!caps)
@@ -279,6 +301,22 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
         if (rc == 0) rc = check_captions(caps, o->input, i + 1);
         char *idt = rc == 0 ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         if (rc == 0 && !idt) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        // Bounded texts: one huge caption must not become gigabytes of requests.
+        size_t nc_used = json_array_size(caps);
+        if (o->n_captions > 0 && (size_t)o->n_captions < nc_used) nc_used = (size_t)o->n_captions;
+        if (rc == 0 && strlen(text) > CLI_LLM_MAX_TEXT)
+            rc = seize_error(SEIZE_EFORMAT,
+                             "%s: record %zu (query %s): the relative text is %zu bytes, over "
+                             "the limit of %zu",
+                             o->input, i + 1, idt, strlen(text), CLI_LLM_MAX_TEXT);
+        for (size_t k = 0; rc == 0 && k < nc_used; k++) {
+            size_t cl = json_string_length(json_array_get(caps, k));
+            if (cl > CLI_LLM_MAX_TEXT)
+                rc = seize_error(SEIZE_EFORMAT,
+                                 "%s: record %zu (query %s): caption %zu is %zu bytes, over the "
+                                 "limit of %zu",
+                                 o->input, i + 1, idt, k, cl, CLI_LLM_MAX_TEXT);
+        }
         if (rc == 0 && json_object_get(ids, idt))
             rc =
                 seize_error(SEIZE_EFORMAT, "%s: record %zu: duplicate id %s", o->input, i + 1, idt);
@@ -296,6 +334,11 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
         size_t nc = json_array_size(caps);
         q[i].n_caps = o->n_captions > 0 && (size_t)o->n_captions < nc ? (size_t)o->n_captions : nc;
     }
+    if (rc == 0 && n_nocap)
+        rc = seize_error(SEIZE_ENOTFOUND,
+                         "%s: no captions in '%s' for the reference images of %zu of %zu queries "
+                         "(first: %s); caption them with 'seize caption' first",
+                         o->input, o->captions, n_nocap, n, nocap);
     json_decref(ids);
     json_decref(capmap);
     seize_dataset_free(ds);
@@ -318,7 +361,7 @@ static int load_prompt_file(const char *path, char **system, char **user)
 {
     char *text;
     size_t len;
-    int rc = seize_read_file(path, &text, &len);
+    int rc = seize_read_file_max(path, CLI_LLM_MAX_TEXT, &text, &len);
     if (rc < 0) return rc;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = 0;
@@ -525,8 +568,43 @@ int cmd_reason(int argc, char **argv)
     size_t n_q = 0;
     seize_llm_batch *b = NULL;
     char *jpath = NULL;
+    seize_lock lock = {-1, NULL};
+    json_t *settings = NULL;
+    char settings_hash[65] = "";
+    journal = cli_llm_journal_path(out, journal, &jpath);
+    if (!journal) {
+        cli_fail(CMD, "out of memory");
+        goto done;
+    }
+    if (cli_llm_lock(CMD, journal, &lock)) goto done;
+    { // Everything that shapes an answer keys the journal and goes into OUT.settings.json.
+        char h_sys[65], h_user[65], h_both[65];
+        cli_llm_sha256(ctx.system, h_sys);
+        cli_llm_sha256(ctx.user, h_user);
+        size_t ls = strlen(ctx.system), lu = strlen(ctx.user);
+        char *both = malloc(ls + lu + 2);
+        if (!both) {
+            cli_fail(CMD, "out of memory");
+            goto done;
+        }
+        memcpy(both, ctx.system, ls + 1);
+        memcpy(both + ls + 1, ctx.user, lu + 1);
+        uint8_t d[32];
+        seize_sha256_buffer(both, ls + lu + 1, d);
+        seize_sha256_hex(d, h_both);
+        free(both);
+        json_t *extra = json_pack("{s:s, s:s, s:s, s:i}", "prompt_sha256", h_both,
+                                  "system_sha256", h_sys, "user_template_sha256", h_user, "n", 1);
+        int src = extra ? cli_llm_settings(CMD, &p, extra, &settings, settings_hash) : EXIT_FAIL;
+        json_decref(extra);
+        if (src) goto done;
+    }
     if (load_queries(&o, &q, &n_q) < 0) {
         cli_lib_fail(CMD);
+        goto done;
+    }
+    if (cli_llm_interrupted()) {
+        ret = cli_llm_interrupt_exit(CMD, "no request was sent");
         goto done;
     }
     size_t n_items = 0;
@@ -538,11 +616,6 @@ int cmd_reason(int argc, char **argv)
     ctx.item_c = seize_malloc(n_items ? n_items : 1, sizeof *ctx.item_c);
     if (!ctx.item_q || !ctx.item_c) {
         cli_lib_fail(CMD);
-        goto done;
-    }
-    journal = cli_llm_journal_path(out, journal, &jpath);
-    if (!journal) {
-        cli_fail(CMD, "out of memory");
         goto done;
     }
     if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
@@ -596,11 +669,10 @@ int cmd_reason(int argc, char **argv)
     int rc = cli_llm_run(CMD, b, 1, quiet, &st);
 
     if (rc == SEIZE_ECANCEL) {
-        fprintf(stderr,
-                "seize reason: interrupted: %zu of %zu requests done and kept in '%s'; run the "
-                "same command again to resume\n",
-                st.texts_done, st.texts_wanted, journal);
-        ret = 130;
+        char detail[600];
+        snprintf(detail, sizeof detail, "%zu of %zu requests done, kept in '%s'", st.texts_done,
+                 st.texts_wanted, journal);
+        ret = cli_llm_interrupt_exit(CMD, detail);
         goto done;
     }
     if (rc < 0 && (st.items_failed == 0 || st.items_done + st.items_failed < st.items)) {
@@ -612,12 +684,34 @@ int cmd_reason(int argc, char **argv)
         cli_lib_fail(CMD);
         goto done;
     }
+    if (cli_llm_save_settings(CMD, out, settings, settings_hash)) goto done;
+    if (!quiet)
+        fprintf(stderr, "seize reason: settings %.12s (in '%s.settings.json')\n", settings_hash,
+                out);
     if (st.items_failed) {
-        fprintf(stderr,
-                "seize reason: error: %zu of %zu queries failed (the others are in '%s'); "
-                "rerun the same command to retry them:\n",
+        // Failures a rerun can fix (network, server) and the others (the server rejected the
+        // request: the input must change first) are reported apart.
+        size_t n_failed = 0, n_retry = 0;
+        for (size_t i = 0; i < n_q; i++)
+            for (size_t cidx = 0; cidx < q[i].n_caps; cidx++)
+                if (seize_llm_batch_error(b, q[i].first_item + cidx)) {
+                    n_failed++;
+                    n_retry += seize_llm_err_retryable(
+                                   seize_llm_batch_error_kind(b, q[i].first_item + cidx)) != 0;
+                    break;
+                }
+        fprintf(stderr, "seize reason: error: %zu of %zu queries failed (the others are in '%s')",
                 n_q - written, n_q, out);
-        size_t shown = 0, n_failed = 0;
+        if (n_retry == n_failed)
+            fprintf(stderr, "; rerun the same command to retry them:\n");
+        else if (n_retry == 0)
+            fprintf(stderr, "; the server rejected them: fix what is named below (a rerun "
+                            "then sends only these):\n");
+        else
+            fprintf(stderr, "; %zu on network or server errors (a rerun retries them), %zu "
+                            "rejected by the server (fix them first):\n",
+                    n_retry, n_failed - n_retry);
+        size_t shown = 0;
         for (size_t i = 0; i < n_q; i++) {
             for (size_t cidx = 0; cidx < q[i].n_caps; cidx++) {
                 const char *err = seize_llm_batch_error(b, q[i].first_item + cidx);
@@ -626,7 +720,6 @@ int cmd_reason(int argc, char **argv)
                         fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx, err);
                         shown++;
                     }
-                    n_failed++;
                     break;
                 }
             }
@@ -640,6 +733,8 @@ int cmd_reason(int argc, char **argv)
     ret = EXIT_OK;
 done:
     seize_llm_batch_free(b);
+    seize_lock_release(&lock);
+    json_decref(settings);
     for (size_t i = 0; i < n_q; i++) {
         json_decref(q[i].rec);
         free(q[i].id_text);

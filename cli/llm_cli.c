@@ -1,6 +1,6 @@
 // Plumbing shared by seize caption and seize reason: client parameters from the environment,
 // the journal path, and running a batch with signals, a progress line and the summary.
-#include "cli.h"
+#include "llm_cli.h"
 
 #include "seize/net.h"
 
@@ -12,6 +12,7 @@
 static volatile sig_atomic_t g_cancel;
 static char g_stop_msg[160];
 static size_t g_stop_len;
+static int g_signals_installed;
 
 volatile sig_atomic_t *cli_llm_cancel_flag(void)
 {
@@ -34,7 +35,95 @@ int cli_llm_finish_params(const char *cmd, seize_llm_params *p)
     if (!p->model || !*p->model) return cli_usage(cmd, "--model is required");
     p->api_key = getenv("OPENAI_API_KEY");
     p->cancel = &g_cancel;
+    // Known from now on: no message or file of this process shows them.
+    seize_secret_add(p->api_key);
+    seize_secret_add_url(p->endpoint);
+    cli_llm_signals(cmd);
     return 0;
+}
+
+void cli_llm_signals(const char *cmd)
+{
+    if (g_signals_installed) return;
+    g_signals_installed = 1;
+    int n = snprintf(g_stop_msg, sizeof g_stop_msg,
+                     "\nseize %s: stopping: waiting for the requests in flight "
+                     "(interrupt again to abandon them)\n", cmd);
+    g_stop_len = n > 0 && (size_t)n < sizeof g_stop_msg ? (size_t)n : 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_llm_interrupted(void)
+{
+    return g_cancel != 0;
+}
+
+int cli_llm_interrupt_exit(const char *cmd, const char *detail)
+{
+    fprintf(stderr, "seize %s: interrupted; rerun to resume%s%s%s\n", cmd, detail ? " (" : "",
+            detail ? detail : "", detail ? ")" : "");
+    return 130;
+}
+
+int cli_llm_lock(const char *cmd, const char *journal, seize_lock *lock)
+{
+    size_t n = strlen(journal);
+    char *path = malloc(n + sizeof ".lock");
+    if (!path) return cli_fail(cmd, "out of memory");
+    memcpy(path, journal, n);
+    memcpy(path + n, ".lock", sizeof ".lock");
+    size_t wl = n + 32;
+    char *what = malloc(wl);
+    if (!what) {
+        free(path);
+        return cli_fail(cmd, "out of memory");
+    }
+    snprintf(what, wl, "journal '%s'", journal);
+    int rc = seize_lock_file(path, what, lock);
+    free(path);
+    free(what);
+    if (rc < 0) return cli_lib_fail(cmd);
+    return 0;
+}
+
+void cli_llm_sha256(const char *s, char hex[65])
+{
+    uint8_t d[32];
+    seize_sha256_buffer(s ? s : "", s ? strlen(s) : 0, d);
+    seize_sha256_hex(d, hex);
+}
+
+int cli_llm_settings(const char *cmd, seize_llm_params *p, json_t *extra, json_t **out,
+                     char hash[65])
+{
+    json_object_set_new(extra, "command", json_string(cmd));
+    if (seize_llm_settings(p, extra, out, hash) < 0) return cli_lib_fail(cmd);
+    p->settings = hash;
+    return 0;
+}
+
+int cli_llm_save_settings(const char *cmd, const char *out, json_t *settings, const char *hash)
+{
+    size_t n = strlen(out);
+    char *path = malloc(n + sizeof ".settings.json");
+    json_t *o = json_deep_copy(settings);
+    if (!path || !o) {
+        free(path);
+        json_decref(o);
+        return cli_fail(cmd, "out of memory");
+    }
+    memcpy(path, out, n);
+    memcpy(path + n, ".settings.json", sizeof ".settings.json");
+    json_object_set_new(o, "settings_hash", json_string(hash));
+    int rc = seize_json_save(path, o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(o);
+    free(path);
+    return rc < 0 ? cli_lib_fail(cmd) : 0;
 }
 
 const char *cli_llm_journal_path(const char *out, const char *journal, char **owned)
@@ -65,16 +154,7 @@ static void on_progress(void *vctx, const seize_llm_stats *st)
 
 int cli_llm_run(const char *cmd, seize_llm_batch *b, int by_texts, int quiet, seize_llm_stats *st)
 {
-    int n = snprintf(g_stop_msg, sizeof g_stop_msg,
-                     "\nseize %s: stopping: waiting for the requests in flight "
-                     "(interrupt again to abandon them)\n", cmd);
-    g_stop_len = n > 0 && (size_t)n < sizeof g_stop_msg ? (size_t)n : 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    cli_llm_signals(cmd); // (normally done by cli_llm_finish_params) kept until the end
     progress_ctx pc;
     seize_llm_stats st0 = seize_llm_batch_stats(b);
     pc.by_texts = by_texts;
@@ -83,8 +163,6 @@ int cli_llm_run(const char *cmd, seize_llm_batch *b, int by_texts, int quiet, se
                        by_texts ? st0.texts_wanted - st0.texts_done : st0.items - st0.items_done, quiet);
     int rc = seize_llm_batch_run(b, on_progress, &pc);
     cli_progress_end(&pc.bar);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     *st = seize_llm_batch_stats(b);
     if (!quiet) {
         char label[64];

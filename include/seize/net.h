@@ -14,10 +14,17 @@
  *     seize_llm_batch_free(b);
  *
  * Journal format (JSON Lines, one line per completed request, appended and fsync'd before the
- * request counts as done): {"key": K, "check": C, "texts": [..]} adds texts to item K;
- * {"key": K, "check": C, "error": "..."} records a failure (informational; the item is retried by
- * the next run). A torn last line (a crash mid-write) is ignored and cut off on the next open.
- * Lines whose "check" differs from the item's current check are ignored (the input changed).
+ * request counts as done): {"key": K, "check": C, "settings": S, "texts": [..]} adds texts to
+ * item K; {"key": K, "check": C, "settings": S, "error": "..."} records a failure (informational;
+ * the item is retried by the next run). A torn last line (a crash mid-write) is ignored and cut
+ * off on the next open. Lines whose "check" differs from the item's current check (the input
+ * changed) or whose "settings" differs from the batch's settings hash (another model, endpoint,
+ * prompt, sampling parameter...; see seize_llm_settings) are ignored; they stay in the file, so
+ * going back to the former settings reuses them.
+ *
+ * Secrets: the API key and the credentials of the endpoint URL are registered (seize_secret_add)
+ * when a batch is created, and every message built from server data, every URL shown and every
+ * text stored goes through seize_redact / seize_redact_secrets first.
  */
 #ifndef SEIZE_NET_H
 #define SEIZE_NET_H
@@ -45,8 +52,17 @@ enum {
     SEIZE_LLM_ERR_COUNT
 };
 
-/* Short name of an error kind ("connect", "timeout", "429", "5xx", "4xx", "malformed"). */
+/* Short name of an error kind ("connect", "timeout", "429", "5xx", "4xx", "malformed"; "input"
+ * for SEIZE_LLM_ERR_INPUT). */
 const char *seize_llm_err_name(int kind);
+
+/* The kind of an item that failed before any request: its messages could not be built (e.g. the
+ * file is not an image). Not counted in seize_llm_stats.errors. */
+#define SEIZE_LLM_ERR_INPUT (-1)
+
+/* Whether a rerun may fix a failure of this kind: 1 for connect, timeout, 429, 5xx and
+ * malformed replies; 0 for 4xx (the server rejected the request) and SEIZE_LLM_ERR_INPUT. */
+int seize_llm_err_retryable(int kind);
 
 typedef struct seize_llm_params {
     const char *endpoint; /* base URL; requests go to <endpoint>/chat/completions */
@@ -67,11 +83,24 @@ typedef struct seize_llm_params {
                              rejects it) */
     volatile sig_atomic_t *cancel; /* optional: 1 = stop issuing requests and let the ones in
                                       flight finish; >= 2 = abort those too */
+    const char *settings; /* settings hash (64 hex, seize_llm_settings with the caller's extra
+                             settings); journal lines carry it and only lines with the same value
+                             are reused. NULL: computed from the parameters alone */
 } seize_llm_params;
 
 /* Defaults: temperature/top_p/max_tokens/seed unset, timeout 60 s, concurrency 16, 6 attempts,
  * backoff 1 s .. 60 s, use_n auto. endpoint, api_key, model NULL. */
 seize_llm_params seize_llm_default_params(void);
+
+/* Canonical description of everything in `p` that shapes an answer: {"model", "endpoint"
+ * (seize_url_canonical: no credentials), "temperature", "top_p", "max_tokens", "seed"} (null
+ * when unset), plus every member of `extra` (may be NULL; command-specific settings such as
+ * prompt hashes and the number of samples), which wins over a member of the same name.
+ * *out (optional) receives the object (new reference); hash (optional) the SHA-256, in hex, of
+ * its compact text with sorted keys. Timeouts, concurrency and retry settings are left out:
+ * they do not change an answer. 0 or SEIZE_ENOMEM. */
+int seize_llm_settings(const seize_llm_params *p, const struct json_t *extra,
+                       struct json_t **out, char hash[65]);
 
 /* Sets one parameter from its command-line name and text value: "temperature", "top-p",
  * "max-tokens", "seed", "timeout", "concurrency", "max-attempts", "backoff-base",
@@ -178,6 +207,11 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
 const struct json_t *seize_llm_batch_texts(const seize_llm_batch *b, size_t item);
 /* The item's failure message, NULL when it has not failed. Borrowed. */
 const char *seize_llm_batch_error(const seize_llm_batch *b, size_t item);
+/* The kind of the item's failure (SEIZE_LLM_ERR_*, SEIZE_LLM_ERR_INPUT when its messages could
+ * not be built); meaningless when it has not failed. */
+int seize_llm_batch_error_kind(const seize_llm_batch *b, size_t item);
+/* The settings hash the batch keys its journal lines with (64 hex digits). Borrowed. */
+const char *seize_llm_batch_settings(const seize_llm_batch *b);
 /* Statistics of the run so far. */
 seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b);
 
@@ -213,6 +247,32 @@ uint64_t seize_journal_lines(seize_journal *j, uint64_t *synced, int *failed);
 int seize_journal_stop(seize_journal *j);
 /* Stops, syncs and closes; accepts NULL. Returns the sync status. */
 int seize_journal_close(seize_journal *j);
+
+/* --- secrets ------------------------------------------------------------------------------ */
+
+/* Registers a secret (an API key, a token) for this process: seize_redact and
+ * seize_redact_secrets replace it by "***". Strings shorter than 4 bytes are ignored (they would
+ * blank out ordinary words); at most 64 secrets. Thread safe. */
+void seize_secret_add(const char *secret);
+/* Registers the credentials found in a URL: the password and user:password of its userinfo
+ * (as written, percent-decoded, and base64 as Basic authentication sends them) and the values
+ * of query parameters whose name suggests a credential (key, token, secret, sig, password,
+ * auth). */
+void seize_secret_add_url(const char *url);
+/* The one redaction for messages: a heap copy of `s` with every registered secret replaced by
+ * "***", and also, registered or not, the credential after "Bearer " or "Basic " (an echoed
+ * Authorization header) and the password of any "scheme://user:password@host" (-> user:***).
+ * Used for every message built from server data and every URL shown. NULL only for NULL or out
+ * of memory. */
+char *seize_redact(const char *s);
+/* Only the registered secrets replaced (for model replies, where "Bearer ..." may be text). */
+char *seize_redact_secrets(const char *s);
+/* A URL for display: the password of its userinfo replaced ("http://user:***@host/v1") and
+ * secret query values redacted; registers the URL's secrets. Heap string. */
+char *seize_url_redact(const char *url);
+/* A URL for keys: scheme and host lowercased, userinfo dropped, trailing '/' of the path
+ * removed, secret query values replaced by "***"; registers the URL's secrets. Heap string. */
+char *seize_url_canonical(const char *url);
 
 /* --- SEIZE editing prompt (ARCHITECTURE.md §2) -------------------------------------------- */
 

@@ -26,7 +26,8 @@ typedef struct item {
     size_t n_out;
     json_t *texts;      // array of strings, durable in the journal (or about to be)
     size_t next_sample; // seed offset of the next single-sample request
-    char *error;        // set when the item failed
+    char *error;        // set when the item failed (redacted)
+    int err_kind;       // SEIZE_LLM_ERR_* of the failure
     int from_journal;   // complete before the run started
 } item;
 
@@ -49,7 +50,9 @@ typedef struct slot {
 
 struct seize_llm_batch {
     seize_llm_params p;
-    char *url;
+    char *url;       // the request URL (may hold credentials: never shown)
+    char *url_shown; // the same, redacted, for messages
+    char settings[65];
     seize_llm_build_fn build;
     void *ctx;
     seize_journal *journal;
@@ -118,6 +121,20 @@ int seize_llm_batch_new(const seize_llm_params *p, const char *journal_path,
     }
     memcpy(b->url, p->endpoint, el);
     memcpy(b->url + el, "/chat/completions", sizeof "/chat/completions");
+    // Everything shown or stored from here on is redacted with these secrets.
+    seize_secret_add(p->api_key);
+    seize_secret_add_url(p->endpoint);
+    b->url_shown = seize_url_redact(b->url);
+    int src = 0;
+    if (p->settings && strlen(p->settings) == 64)
+        memcpy(b->settings, p->settings, 65);
+    else
+        src = seize_llm_settings(p, NULL, NULL, b->settings);
+    if (!b->url_shown || src < 0) {
+        seize_llm_batch_free(b);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
+    }
+    b->p.settings = b->settings;
     if (journal_path) {
         int rc = seize_journal_open(journal_path, replay_line, b, &b->journal);
         if (rc < 0) {
@@ -143,6 +160,7 @@ void seize_llm_batch_free(seize_llm_batch *b)
     json_decref(b->replay);
     json_decref(b->index);
     free(b->url);
+    free(b->url_shown);
     free(b);
 }
 
@@ -176,6 +194,9 @@ int seize_llm_batch_add(seize_llm_batch *b, const char *key, const char *check, 
     {
         const char *c = json_string_value(json_object_get(line, "check"));
         if (!c || strcmp(c, it->check)) continue;
+        // Answers to other settings (model, endpoint, prompt, sampling) are not this item's.
+        const char *set = json_string_value(json_object_get(line, "settings"));
+        if (!set || strcmp(set, b->settings)) continue;
         json_t *texts = json_object_get(line, "texts"), *t;
         size_t k;
         json_array_foreach(texts, k, t)
@@ -207,6 +228,16 @@ const json_t *seize_llm_batch_texts(const seize_llm_batch *b, size_t i)
 const char *seize_llm_batch_error(const seize_llm_batch *b, size_t i)
 {
     return i < b->n_items ? b->items[i].error : NULL;
+}
+
+int seize_llm_batch_error_kind(const seize_llm_batch *b, size_t i)
+{
+    return i < b->n_items ? b->items[i].err_kind : SEIZE_LLM_ERR_INPUT;
+}
+
+const char *seize_llm_batch_settings(const seize_llm_batch *b)
+{
+    return b->settings;
 }
 
 seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b)
@@ -340,17 +371,18 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static void fail_item(run *R, size_t i, const char *msg)
+static void fail_item(run *R, size_t i, int kind, const char *msg)
 {
     seize_llm_batch *b = R->b;
     item *it = &b->items[i];
     if (it->error) return;
-    it->error = seize_strdup(msg);
+    it->error = seize_redact(msg); // messages may quote the server, which may quote the key
     if (!it->error) it->error = seize_strdup("out of memory");
+    it->err_kind = kind;
     b->st.items_failed++;
-    if (b->journal) {
-        json_t *line =
-            json_pack("{s:s, s:s, s:s}", "key", it->key, "check", it->check, "error", msg);
+    if (b->journal && it->error) {
+        json_t *line = json_pack("{s:s, s:s, s:s, s:s}", "key", it->key, "check", it->check,
+                                 "settings", b->settings, "error", it->error);
         if (line) seize_journal_add(b->journal, line); // informational: a failure is not fatal
         json_decref(line);
     }
@@ -369,7 +401,7 @@ static int start(run *R, req *r)
         json_t *messages = NULL;
         int rc = b->build(b->ctx, r->item, &messages);
         if (rc < 0) {
-            fail_item(R, r->item, seize_errmsg());
+            fail_item(R, r->item, SEIZE_LLM_ERR_INPUT, seize_errmsg());
             free_req(r);
             return 0;
         }
@@ -421,8 +453,16 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
     if (got > room) got = room;
     json_t *texts = json_array();
     if (!texts) return SEIZE_ENOMEM;
-    for (size_t k = 0; k < got; k++)
-        json_array_append_new(texts, json_string(rep->texts[k]));
+    for (size_t k = 0; k < got; k++) {
+        // A reply that quotes the API key (or the endpoint's password) is stored without it.
+        char *clean = seize_redact_secrets(rep->texts[k]);
+        if (!clean) {
+            json_decref(texts);
+            return SEIZE_ENOMEM;
+        }
+        json_array_append_new(texts, json_string(clean));
+        free(clean);
+    }
     if (json_array_size(texts) != got) { // not UTF-8: treat as malformed
         json_decref(texts);
         return 1;
@@ -431,8 +471,8 @@ static int take_reply(run *R, req *r, seize_chat_reply *rep)
         json_array_append(it->texts, json_array_get(texts, k));
     int item_done = json_array_size(it->texts) == it->n_out && !it->error;
     if (b->journal) {
-        json_t *line =
-            json_pack("{s:s, s:s, s:O}", "key", it->key, "check", it->check, "texts", texts);
+        json_t *line = json_pack("{s:s, s:s, s:s, s:O}", "key", it->key, "check", it->check,
+                                 "settings", b->settings, "texts", texts);
         int rc = line ? seize_journal_add(b->journal, line) : SEIZE_ENOMEM;
         json_decref(line);
         if (rc < 0) {
@@ -488,12 +528,13 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
             if (!R->fatal) {
                 R->fatal = 1;
                 snprintf(R->fatal_msg, sizeof R->fatal_msg,
-                         "cannot reach %s: %s (after %d attempts)", b->url, what, r->attempts);
+                         "cannot reach %s: %s (after %d attempts)", b->url_shown, what,
+                         r->attempts);
             }
         } else if (r->attempts >= b->p.max_attempts) {
             char msg[600];
             snprintf(msg, sizeof msg, "%s (after %d attempts)", what, r->attempts);
-            fail_item(R, r->item, msg);
+            fail_item(R, r->item, kind, msg);
         }
         free_req(r);
         return;
@@ -502,7 +543,7 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
     r->due = seize_now() + seize_llm_backoff(r->attempts, b->p.backoff_base, b->p.backoff_max,
                                              retry_after, rand_unit(b));
     if (push_delayed(R, r) < 0) {
-        fail_item(R, r->item, "out of memory");
+        fail_item(R, r->item, kind, "out of memory");
         free_req(r);
     }
 }
@@ -529,7 +570,7 @@ static int finish(run *R, slot *s, CURLcode res)
         case CURLE_URL_MALFORMAT:
         case CURLE_NOT_BUILT_IN:
             R->fatal = 1;
-            snprintf(R->fatal_msg, sizeof R->fatal_msg, "cannot use endpoint '%s': %s", b->url,
+            snprintf(R->fatal_msg, sizeof R->fatal_msg, "cannot use endpoint '%s': %s", b->url_shown,
                      curl_easy_strerror(res));
             free_req(r);
             return 0;
@@ -564,12 +605,16 @@ static int finish(run *R, slot *s, CURLcode res)
             }
             snprintf(what, sizeof what, "malformed reply: text is not valid UTF-8");
         } else {
-            snprintf(what, sizeof what, "malformed reply: %s", seize_errmsg());
+            char *m = seize_redact(seize_errmsg()); // a parse error may quote the body
+            snprintf(what, sizeof what, "malformed reply: %s", m ? m : "?");
+            free(m);
         }
         retry_or_fail(R, r, SEIZE_LLM_ERR_MALFORMED, 0, what);
         return 0;
     }
-    char *msg = seize_chat_error_message(s->resp, s->len);
+    char *raw = seize_chat_error_message(s->resp, s->len);
+    char *msg = seize_redact(raw); // error bodies may echo the Authorization header or the URL
+    free(raw);
     snprintf(what, sizeof what, "HTTP %ld: %s", status, msg ? msg : "");
     if (seize_llm_status_retryable(status)) {
         retry_or_fail(R, r, status == 429 ? SEIZE_LLM_ERR_429 : SEIZE_LLM_ERR_5XX,
@@ -578,7 +623,7 @@ static int finish(run *R, slot *s, CURLcode res)
         b->st.errors[SEIZE_LLM_ERR_4XX]++;
         if (!R->fatal) {
             R->fatal = 1;
-            snprintf(R->fatal_msg, sizeof R->fatal_msg, "%s: %s%s", b->url, what,
+            snprintf(R->fatal_msg, sizeof R->fatal_msg, "%s: %s%s", b->url_shown, what,
                      status == 401   ? " (check OPENAI_API_KEY)"
                      : status == 404 ? " (check --endpoint and --model)"
                                      : "");
@@ -593,7 +638,7 @@ static int finish(run *R, slot *s, CURLcode res)
         return queue_item(R, i, n);
     } else {
         b->st.errors[SEIZE_LLM_ERR_4XX]++;
-        fail_item(R, r->item, what);
+        fail_item(R, r->item, SEIZE_LLM_ERR_4XX, what);
         free_req(r);
     }
     free(msg);
@@ -820,7 +865,12 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     if (R.evfd >= 0) close(R.evfd);
     b->st.seconds = seize_now() - t0;
     if (rc < 0) return rc;
-    if (R.fatal) return seize_error(SEIZE_ENET, "%s", R.fatal_msg);
+    if (R.fatal) {
+        char *m = seize_redact(R.fatal_msg);
+        rc = seize_error(SEIZE_ENET, "%s", m ? m : "the endpoint is unusable");
+        free(m);
+        return rc;
+    }
     if (*cancel) return seize_error(SEIZE_ECANCEL, "interrupted");
     if (b->st.items_failed) {
         size_t first = 0;

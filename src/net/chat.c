@@ -91,7 +91,53 @@ const char *seize_llm_err_name(int kind)
 {
     static const char *names[SEIZE_LLM_ERR_COUNT] = {"connect", "timeout", "429",
                                                      "5xx",     "4xx",     "malformed"};
+    if (kind == SEIZE_LLM_ERR_INPUT) return "input";
     return kind >= 0 && kind < SEIZE_LLM_ERR_COUNT ? names[kind] : "?";
+}
+
+int seize_llm_err_retryable(int kind)
+{
+    return kind == SEIZE_LLM_ERR_CONNECT || kind == SEIZE_LLM_ERR_TIMEOUT ||
+           kind == SEIZE_LLM_ERR_429 || kind == SEIZE_LLM_ERR_5XX ||
+           kind == SEIZE_LLM_ERR_MALFORMED;
+}
+
+int seize_llm_settings(const seize_llm_params *p, const json_t *extra, json_t **out,
+                       char hash[65])
+{
+    json_t *o = json_object();
+    char *ep = p->endpoint ? seize_url_canonical(p->endpoint) : NULL;
+    if (!o || (p->endpoint && !ep)) {
+        json_decref(o);
+        free(ep);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
+    }
+    json_object_set_new(o, "model", p->model ? json_string(p->model) : json_null());
+    json_object_set_new(o, "endpoint", ep ? json_string(ep) : json_null());
+    free(ep);
+    json_object_set_new(o, "temperature",
+                        p->temperature >= 0 ? json_real(p->temperature) : json_null());
+    json_object_set_new(o, "top_p", p->top_p >= 0 ? json_real(p->top_p) : json_null());
+    json_object_set_new(o, "max_tokens",
+                        p->max_tokens > 0 ? json_integer(p->max_tokens) : json_null());
+    json_object_set_new(o, "seed", p->seed >= 0 ? json_integer(p->seed) : json_null());
+    if (extra) json_object_update(o, (json_t *)extra);
+    if (hash) {
+        char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (!text) {
+            json_decref(o);
+            return seize_error(SEIZE_ENOMEM, "out of memory");
+        }
+        uint8_t d[32];
+        seize_sha256_buffer(text, strlen(text), d);
+        seize_sha256_hex(d, hash);
+        free(text);
+    }
+    if (out)
+        *out = o;
+    else
+        json_decref(o);
+    return 0;
 }
 
 // --- replies ------------------------------------------------------------------------------

@@ -14,16 +14,25 @@ expect_status 2 seize caption a.jpg --out x.jsonl --endpoint http://127.0.0.1:1/
 expect_status 1 seize caption "$TMP/missing.jpg" --out x.jsonl --endpoint http://127.0.0.1:1/v1 --model m
 grep -q "missing.jpg" "$TMP/err" || fail "missing image not named"
 
-# Images: only their bytes matter (magic numbers pick the MIME type).
+# Images: valid JPEG and PNG files with distinct bytes (magic numbers pick the MIME type; corrupt
+# ones are refused before any request).
 mkdir -p "$TMP/img"
-"$PYTHON" - "$TMP/img" <<'EOF'
-import random, sys
+"$PYTHON" - "$TMP/img" "$FIX/images/rocket.jpg" <<'EOF'
+import os, random, struct, sys, zlib
 d = sys.argv[1]
+jpeg = open(sys.argv[2], "rb").read() if os.path.exists(sys.argv[2]) else None
+def png(w, h, data):
+    raw = b"".join(b"\0" + data[y * w * 3:(y + 1) * w * 3] for y in range(h))
+    chunk = lambda t, c: struct.pack(">I", len(c)) + t + c + struct.pack(">I", zlib.crc32(t + c))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 for i in range(6):
-    head = b"\xff\xd8\xff\xe0" if i % 2 == 0 else b"\x89PNG\r\n\x1a\n"
-    ext = "jpg" if i % 2 == 0 else "png"
-    with open(f"{d}/B00{i}.{ext}", "wb") as f:
-        f.write(head + random.Random(1234 + i).randbytes(3000 + 977 * i))
+    rnd = random.Random(1234 + i)
+    with open(f"{d}/B00{i}.{'jpg' if i % 2 == 0 else 'png'}", "wb") as f:
+        if i % 2 == 0 and jpeg:  # the same picture, told apart by bytes after its end marker
+            f.write(jpeg + rnd.randbytes(100 + 977 * i))
+        else:
+            f.write(png(16 + i, 12, rnd.randbytes((16 + i) * 12 * 3)))
 open(f"{d}/notes.txt", "w").write("not an image\n")
 EOF
 ls "$TMP"/img/B00* >"$TMP/list.txt"

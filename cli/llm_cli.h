@@ -1,0 +1,44 @@
+/*
+ * cli/llm_cli.h — more plumbing shared by seize caption and seize reason (cli/llm_cli.c), beside
+ * the cli_llm_* declarations in cli.h: signals for the whole command, the journal lock, the
+ * settings sidecar, and the messages for interrupts and failed items.
+ */
+#ifndef SEIZE_CLI_LLM_CLI_H
+#define SEIZE_CLI_LLM_CLI_H
+
+#include "cli.h"
+
+#include "seize/core.h"
+#include "seize/net.h"
+
+#include <jansson.h>
+
+/* Longest caption or relative text accepted (bytes); longer ones are refused before any
+ * request, naming the item. Also the limit on a --prompt-file. */
+#define CLI_LLM_MAX_TEXT ((size_t)64 << 10)
+
+/* Installs the SIGINT/SIGTERM handlers of cli_llm_run for the rest of the command, so that an
+ * interrupt while inputs load also ends with "interrupted; rerun to resume" and status 130. */
+void cli_llm_signals(const char *cmd);
+/* Whether an interrupt arrived. */
+int cli_llm_interrupted(void);
+/* Prints "seize CMD: interrupted; rerun to resume (DETAIL)" and returns 130. */
+int cli_llm_interrupt_exit(const char *cmd, const char *detail);
+
+/* Locks "<journal>.lock" for the rest of the process: a second caption/reason on the same
+ * journal (or the same output, whose default journal is OUT.journal) fails at once. 0, or
+ * EXIT_FAIL with the message printed. */
+int cli_llm_lock(const char *cmd, const char *journal, seize_lock *lock);
+
+/* The settings of a run (seize_llm_settings over p and `extra`, with "command" added): *out
+ * (new reference) and the hash in hash[65]. 0 or EXIT_FAIL (message printed). */
+int cli_llm_settings(const char *cmd, seize_llm_params *p, json_t *extra, json_t **out,
+                     char hash[65]);
+/* Writes "<out>.settings.json" atomically: the settings object plus "settings_hash". 0 or
+ * EXIT_FAIL (message printed). */
+int cli_llm_save_settings(const char *cmd, const char *out, json_t *settings, const char *hash);
+
+/* SHA-256 hex of a string (NULL hashes as ""). */
+void cli_llm_sha256(const char *s, char hex[65]);
+
+#endif
