@@ -84,23 +84,37 @@ bench: $(BIN) $(BENCHES)
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) bench/run.sh
 
 # libFuzzer targets: clang, with the library compiled for fuzzing in its own build folder.
+# UBSan findings abort (-fno-sanitize-recover) so that the fuzzer sees them as crashes.
 FUZZ_BUILD := build/fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -g $(SIMD)" \
-	    SANITIZE="-fsanitize=address,undefined,fuzzer-no-link" lib
+	    SANITIZE="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" lib
 	@mkdir -p $(FUZZ_BUILD)/bin
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/bin/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 $(SIMD) -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) \
-	    -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/libseize.a $(LDLIBS) \
+	    $(FUZZ_SAN) -fsanitize=fuzzer $$f $(FUZZ_BUILD)/libseize.a $(LDLIBS) \
 	    -o $(FUZZ_BUILD)/bin/$$n || exit 1; done
 
+# Runs each target (FUZZ_TARGETS="fuzz_npy fuzz_index" for some) for FUZZ_SECONDS, its output
+# in build/fuzz/log/<target>.log, crash inputs in fuzz-corpus/crashes/; fails when any target
+# found a crash, a leak or a timeout, after running the others.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(notdir $(FUZZ_SRC:.c=))
 fuzz-run: fuzz
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); mkdir -p fuzz-corpus/$$n; \
+	@mkdir -p $(FUZZ_BUILD)/log fuzz-corpus/crashes; failed=; \
+	for n in $(FUZZ_TARGETS); do mkdir -p fuzz-corpus/$$n; log=$(FUZZ_BUILD)/log/$$n.log; \
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 fuzz-corpus/$$n \
-	    $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>&1 | tail -3 || exit 1; done
+	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=fuzz-corpus/crashes/$$n- fuzz-corpus/$$n \
+	    $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) >$$log 2>&1; rc=$$?; \
+	  grep -E '^(Done [0-9]+ runs|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' $$log; \
+	  if [ $$rc -ne 0 ]; then failed="$$failed $$n"; \
+	    echo "$$n FAILED (exit $$rc), log $$log:"; grep -E -A24 'ERROR: |runtime error:' $$log | head -40; \
+	    grep -E 'Test unit written to' $$log; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-run: failed:$$failed"; exit 1; fi
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/seize/*.h
