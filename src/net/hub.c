@@ -2,9 +2,11 @@
 #include "seize/hub.h"
 
 #include "seize/core.h"
+#include "seize/net.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,12 +121,95 @@ static int verify_sha(const char *path, const char *want, const char *file)
     return 0;
 }
 
+static int ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+// What a downloaded file must look like before it replaces nothing and gets its final name:
+// a proxy, a captive portal or a mirror's error page can answer 200 with HTML.
+static int check_content(const char *path, const char *file, const char *url)
+{
+    size_t size = 0;
+    int fd = seize_open_regular(path, &size);
+    if (fd < 0) return fd;
+    char head[64] = "";
+    ssize_t got = pread(fd, head, sizeof head - 1, 0);
+    if (got < 0) got = 0;
+    head[got] = 0;
+    const char *what = NULL;
+    int rc = 0;
+    if (ends_with(file, ".safetensors")) {
+        // 8-byte little-endian header length, then that many bytes of JSON (an object).
+        uint64_t n = 0;
+        for (int i = 7; i >= 0 && got >= 8; i--)
+            n = n << 8 | (unsigned char)head[i];
+        if (got < 8 || n < 2 || n > size - 8 || n > ((uint64_t)100 << 20)) {
+            what = "not a safetensors file";
+        } else {
+            char *h = malloc((size_t)n);
+            if (!h) {
+                close(fd);
+                return seize_error(SEIZE_ENOMEM, "out of memory");
+            }
+            json_t *j = pread(fd, h, (size_t)n, 8) == (ssize_t)n
+                            ? json_loadb(h, (size_t)n, JSON_DISABLE_EOF_CHECK, NULL)
+                            : NULL;
+            if (!json_is_object(j)) what = "not a safetensors file (its header is not JSON)";
+            json_decref(j);
+            free(h);
+        }
+    } else if (ends_with(file, ".json")) {
+        close(fd);
+        fd = -1;
+        char *text = NULL;
+        size_t len = 0;
+        rc = seize_read_file(path, &text, &len);
+        if (rc < 0) return rc;
+        json_t *j = json_loadb(text, len, 0, NULL);
+        if (!json_is_object(j)) what = "not a JSON object";
+        json_decref(j);
+        free(text);
+    } else if (size == 0) {
+        what = "empty";
+    }
+    if (fd >= 0) close(fd);
+    if (!what) {
+        // A text file that starts like a web page is one.
+        const char *p = head;
+        while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+            p++;
+        if (!strncasecmp(p, "<!doctype", 9) || !strncasecmp(p, "<html", 5)) what = "an HTML page";
+    } else if (strcasestr(head, "<html") || strcasestr(head, "<!doctype")) {
+        what = "an HTML page";
+    }
+    if (!what) return 0;
+    char *shown = seize_url_redact(url);
+    rc = seize_error(SEIZE_EFORMAT,
+                     "the download of '%s' from %s is %s, not the model file (a proxy, captive "
+                     "portal or mirror error page?); it was not kept",
+                     file, shown ? shown : "the hub", what);
+    free(shown);
+    return rc;
+}
+
+// Whether a curl error means the hub cannot be reached at all (no network, wrong address).
+static int unreachable(CURLcode cc)
+{
+    return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY ||
+           cc == CURLE_COULDNT_CONNECT;
+}
+
 // Fetches url into dest (resuming dest.incomplete). Returns 0, or an error; *retry says whether
-// another attempt may help.
+// another attempt may help, *offline whether the hub could not be reached at all.
 static int fetch_once(CURL *c, const char *url, const char *dest, const char *file,
-                      const seize_hub_opts *o, int *retry)
+                      const seize_hub_opts *o, int *retry, int *offline)
 {
     *retry = 0;
+    *offline = 0;
+    char *shown = seize_url_redact(url);
+    if (!shown) return SEIZE_ENOMEM;
     size_t n = strlen(dest);
     char *part = seize_malloc(n + 16, 1);
     if (!part) return SEIZE_ENOMEM;
@@ -176,12 +261,14 @@ static int fetch_once(CURL *c, const char *url, const char *dest, const char *fi
     if (x.write_error) {
         rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", part, strerror(x.write_error));
     } else if (cc != CURLE_OK) {
-        rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: %s", file, url, curl_easy_strerror(cc));
+        rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: %s", file, shown,
+                         curl_easy_strerror(cc));
         *retry = 1;
+        *offline = unreachable(cc);
     } else if (x.status == 416 && offset > 0) {
         // the partial file already holds every byte; check it below
     } else if (x.status != 200 && x.status != 206) {
-        rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: HTTP status %ld%s", file, url,
+        rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: HTTP status %ld%s", file, shown,
                          x.status,
                          x.status == 401 || x.status == 403 ? " (a gated model? set HF_TOKEN)" :
                          x.status == 404 ? " (no such file in the repository)" : "");
@@ -191,9 +278,13 @@ static int fetch_once(CURL *c, const char *url, const char *dest, const char *fi
         rc = verify_sha(part, x.linked_etag, file);
         if (rc < 0) unlink(part); // corrupt: start from scratch next time
     }
+    if (rc == 0 && (rc = check_content(part, file, url)) < 0) unlink(part); // never kept
     if (rc == 0 && rename(part, dest) != 0)
         rc = seize_error(SEIZE_EIO, "cannot rename '%s': %s", part, strerror(errno));
+    // An attempt that got no byte leaves no empty partial file behind.
+    if (rc < 0 && stat(part, &st) == 0 && st.st_size == 0) unlink(part);
     free(part);
+    free(shown);
     return rc;
 }
 
@@ -230,6 +321,8 @@ int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out
     if (!o.endpoint) o.endpoint = getenv("HF_ENDPOINT");
     if (!o.endpoint || !*o.endpoint) o.endpoint = "https://huggingface.co";
     if (!o.token) o.token = getenv("HF_TOKEN");
+    seize_secret_add(o.token);
+    seize_secret_add_url(o.endpoint);
     if (!o.revision) o.revision = "main";
     if (o.max_attempts < 1) o.max_attempts = 1;
     char cbuf[1024];
@@ -280,8 +373,24 @@ int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out
         snprintf(url, ul, "%s%s%s/resolve/%s/%s", o.endpoint, sep, repo, o.revision, *files);
         double wait = o.retry_base;
         for (int attempt = 1;; attempt++) {
-            int retry;
-            rc = fetch_once(c, url, dest, *files, &o, &retry);
+            int retry, offline;
+            rc = fetch_once(c, url, dest, *files, &o, &retry, &offline);
+            // Offline (no name resolution, connection refused): one quick second try, then a
+            // clear message rather than minutes of backoff.
+            if (rc < 0 && offline && (attempt >= 2 || attempt >= o.max_attempts)) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s", seize_errmsg());
+                char *hub = seize_url_redact(o.endpoint);
+                const char *env = getenv("HF_ENDPOINT");
+                rc = seize_error(SEIZE_ENET,
+                                 "%s (%d attempt%s); the hub at %s cannot be reached: check the "
+                                 "network, or set $HF_ENDPOINT (%s) to a reachable mirror, or "
+                                 "pass a local model folder as --model instead of a name",
+                                 msg, attempt, attempt > 1 ? "s" : "", hub ? hub : "?",
+                                 env && *env ? "set now" : "not set");
+                free(hub);
+                break;
+            }
             if (rc == 0 || !retry || attempt >= o.max_attempts) break;
             struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
             nanosleep(&ts, NULL);

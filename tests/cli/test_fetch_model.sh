@@ -49,9 +49,35 @@ grep -q "model.safetensors" "$TMP/err" && grep -q "sha256" "$TMP/err" || fail "c
 expect_status 1 seize fetch-model someone/missing --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/c3" --quiet
 grep -q "config.json" "$TMP/err" && grep -q "404" "$TMP/err" || fail "404: $(cat "$TMP/err")"
 [ "$(wc -l <"$TMP/log")" -eq 1 ] || fail "404 was retried: $(cat "$TMP/log")"
+
+[ -z "$(find "$TMP/c3" -name '*.incomplete')" ] || fail "404 left a partial file: $(find "$TMP/c3" -name '*.incomplete')"
 stop_server
 
-# 5. usage errors
+# 5. a 200 with an HTML page (captive portal, proxy error) is never kept as the model file
+for f in model.safetensors config.json; do
+  start_server --html "$f"
+  expect_status 1 seize fetch-model ViT-B-32 --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/h-$f" --retry-base 0.01 --quiet
+  grep -q "'$f'" "$TMP/err" && grep -q "HTML page" "$TMP/err" || fail "HTML $f: $(cat "$TMP/err")"
+  grep -qi "retry\|rerun" "$TMP/err" && fail "HTML $f: suggests a retry: $(cat "$TMP/err")"
+  [ ! -e "$TMP/h-$f/models/ViT-B-32/$f" ] || fail "HTML page kept as $f"
+  [ -z "$(find "$TMP/h-$f" -name '*.incomplete')" ] || fail "HTML $f: partial file left"
+  [ "$(grep -c "resolve/main/$f" "$TMP/log")" -eq 1 ] || fail "HTML $f was fetched again: $(cat "$TMP/log")"
+  stop_server
+done
+
+# 6. offline (connection refused): fails after two attempts with a hint, leaves nothing behind,
+#    never shows the endpoint's password or the token
+"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$TMP/closed"
+CLOSED=$(cat "$TMP/closed")
+HF_TOKEN=hf_tok_SECRET123 expect_status 1 seize fetch-model ViT-B-32 \
+  --endpoint "http://someone:pw-SECRET-777@127.0.0.1:$CLOSED" --cache "$TMP/c5" --max-attempts 5 --retry-base 0.01 --quiet
+grep -q "2 attempts" "$TMP/err" || fail "offline: attempts not given: $(cat "$TMP/err")"
+grep -q "HF_ENDPOINT" "$TMP/err" && grep -q -- "--model" "$TMP/err" || fail "offline: no hint: $(cat "$TMP/err")"
+grep -q "pw-SECRET-777\|hf_tok_SECRET123" "$TMP/err" && fail "offline: a secret is shown: $(cat "$TMP/err")"
+grep -q "someone:\*\*\*@127.0.0.1" "$TMP/err" || fail "offline: the hub address is not shown redacted: $(cat "$TMP/err")"
+[ -z "$(find "$TMP/c5" -name '*.incomplete')" ] || fail "offline: empty partial files left"
+
+# 7. usage errors
 expect_status 2 seize fetch-model
 expect_status 2 seize fetch-model --layout bogus ViT-B-32
 expect_status 1 seize fetch-model NoSuchModel --cache "$TMP/c4" --quiet

@@ -6,6 +6,8 @@ Serves ROOT/<owner>/<name>/<file> at /<owner>/<name>/resolve/<rev>/<file>. Files
 X-Linked-Size; /cdn/ honours Range requests. Faults:
   --drop-after N   the first GET of each LFS file sends only N bytes, then drops the connection
   --corrupt FILE   serves FILE's bytes with one byte flipped (the X-Linked-Etag stays right)
+  --html FILE      answers requests for FILE with 200 and an HTML page (a captive portal or a
+                   proxy's error page), without X-Linked-Etag
 Writes one line per request to --log: METHOD PATH RANGE. Prints the port on stdout.
 """
 import argparse, hashlib, http.server, os, socketserver, sys, threading
@@ -16,6 +18,7 @@ ap.add_argument("--log", required=True)
 ap.add_argument("--lfs-min", type=int, default=100000)
 ap.add_argument("--drop-after", type=int, default=0)
 ap.add_argument("--corrupt", default="")
+ap.add_argument("--html", default="")
 args = ap.parse_args()
 
 lock = threading.Lock()
@@ -79,6 +82,15 @@ class H(http.server.BaseHTTPRequestHandler):
             return
         # /<owner>/<name>/resolve/<rev>/<file>
         if len(parts) >= 6 and parts[3] == "resolve":
+            if args.html and parts[-1] == args.html:
+                page = (b"<!DOCTYPE html>\n<html><head><title>Sign in to the network</title></head>"
+                        b"<body>Please accept the terms of use.</body></html>\n")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             path = os.path.join(args.root, parts[1], parts[2], *parts[5:])
             if os.path.isfile(path):
                 data = open(path, "rb").read()
