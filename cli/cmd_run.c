@@ -21,7 +21,8 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static const char usage_text[] =
     "usage: seize run DATASET --data-root ROOT --split val|test --model DIR --out RUN_DIR [options]\n"
@@ -95,10 +94,11 @@ typedef struct run_opts {
     const char *cap_endpoint, *cap_model, *llm_endpoint, *llm_model, *cap_prompt, *prompt_file;
     const char *temperature, *top_p, *seed, *concurrency, *timeout, *max_attempts, *fiq_join;
     const char *backoff_base; // hidden, for tests
+    const char *user_gallery, *user_queries, *user_out; // as given (for messages)
     const char *method;
     double pos, neg;
     int pos_set, neg_set, num_captions, k, batch, threads, no_pad, quiet;
-    int report_queries, report_k;
+    int report_queries, report_k, restart;
 } run_opts;
 
 typedef struct run_state {
@@ -109,6 +109,9 @@ typedef struct run_state {
     json_t *stages, *failed;
     char model_sha[65];
     int partial; // some items failed (exit 3)
+    int wrote;   // some stage ran (wrote files); a fully cached run writes nothing
+    char *owned[16]; // absolute paths made from the options
+    int n_owned;
 } run_state;
 
 // One benchmark split (one FashionIQ category) processed in `dir`.
@@ -123,7 +126,9 @@ typedef struct job {
     size_t n_q;
     char **q_id, **q_ref_name, **q_ref_path, **q_text, **q_target;
     size_t *q_ref_row; // gallery row of the reference, SIZE_MAX if not in the gallery
-    char **g_paths;    // absolute-ish gallery paths (image_root joined)
+    char **g_paths;    // absolute gallery paths (image_root joined)
+    uint8_t *g_missing; // 1 where the gallery image file does not exist (left out of the index)
+    size_t n_g_missing;
     char *key_captions, *key_edits, *key_index, *key_features, *key_search;
 } job;
 
@@ -163,6 +168,26 @@ static char *fmt(const char *f, ...)
     }
     va_end(ap);
     return s;
+}
+
+// A path as the user meant it: relative paths are taken from the current folder (the stages
+// read lists whose entries would otherwise be taken from the list's folder). Heap string.
+static char *absolute_path(const char *p)
+{
+    char *a;
+    if (p[0] == '/') a = seize_strdup(p);
+    else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) {
+            fprintf(stderr, "seize run: error: cannot find the current folder: %s\n", strerror(errno));
+            exit(EXIT_FAIL);
+        }
+        while (p[0] == '.' && p[1] == '/') p += 2 + strspn(p + 2, "/");
+        a = !strcmp(p, ".") || !p[0] ? seize_strdup(cwd) : join(cwd, p);
+    }
+    size_t n = strlen(a);
+    while (n > 1 && a[n - 1] == '/') a[--n] = 0;
+    return a;
 }
 
 // Key material: length-prefixed strings into a SHA-256.
@@ -239,10 +264,84 @@ static int cached(run_state *r, const char *stage, const char *key, const char *
     return 1;
 }
 
-static int record_key(run_state *r, const char *stage, const char *key)
+// A stage that must run: records its key as pending (an interrupted attempt is known by it)
+// and says whether it starts from scratch: --restart, or an earlier attempt (finished or not)
+// had another key, whose partial state (journals, a partial index) belongs to other inputs.
+static int begin_stage(run_state *r, const char *stage, const char *key, int *fresh)
 {
-    json_object_set_new(r->cache, stage, json_string(key));
+    char *pk = fmt("%s@pending", stage);
+    json_t *pend = json_object_get(r->cache, pk), *done = json_object_get(r->cache, stage);
+    *fresh = r->o.restart || (json_is_string(pend) && strcmp(json_string_value(pend), key) != 0) ||
+             (json_is_string(done) && strcmp(json_string_value(done), key) != 0);
+    json_object_del(r->cache, stage);
+    json_object_set_new(r->cache, pk, json_string(key));
+    free(pk);
+    r->wrote = 1;
     return save_cache(r);
+}
+
+// A finished stage: its key, and what produced its outputs (`by`, stolen; may be NULL).
+static int record_key(run_state *r, const char *stage, const char *key, json_t *by)
+{
+    char *pk = fmt("%s@pending", stage);
+    json_object_del(r->cache, pk);
+    free(pk);
+    json_object_set_new(r->cache, stage, json_string(key));
+    json_t *all = json_object_get(r->cache, "produced_by");
+    if (!json_is_object(all)) {
+        all = json_object();
+        json_object_set_new(r->cache, "produced_by", all);
+    }
+    if (by) json_object_set_new(all, stage, by);
+    else json_object_del(all, stage);
+    r->wrote = 1;
+    return save_cache(r);
+}
+
+// Removes a file and says nothing when it is absent.
+static void discard(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT)
+        fprintf(stderr, "seize run: warning: cannot remove '%s': %s\n", path, strerror(errno));
+}
+
+// A URL for messages and files: any user:password before '@' is replaced by "***".
+static char *redact_url(const char *s)
+{
+    if (!s) return NULL;
+    const char *p = strstr(s, "://");
+    if (!p) return seize_strdup(s);
+    const char *host = p + 3, *end = host + strcspn(host, "/?#"), *at = NULL;
+    for (const char *q = host; q < end; q++)
+        if (*q == '@') at = q;
+    if (!at) return seize_strdup(s);
+    return fmt("%.*s***%s", (int)(host - s), s, at);
+}
+
+static json_t *json_url(const char *s)
+{
+    if (!s) return json_null();
+    char *t = redact_url(s);
+    json_t *v = json_string(t);
+    free(t);
+    return v ? v : json_null();
+}
+
+// What produced a stage command's output: the sidecar OUT.settings.json that seize caption and
+// seize reason write when they have one, else what this run passed (`passed`, stolen).
+static json_t *producer(const char *out, json_t *passed)
+{
+    char *side = fmt("%s.settings.json", out);
+    json_t *v = NULL;
+    if (seize_path_exists(side) && seize_json_load(side, &v) == 0 && json_is_object(v)) {
+        json_object_set_new(v, "passed_by_run", passed);
+        passed = NULL;
+    } else {
+        json_decref(v);
+        v = passed;
+    }
+    free(side);
+    return v;
 }
 
 static void stage_log(run_state *r, const char *job, const char *stage, const char *status,
@@ -255,8 +354,49 @@ static void stage_log(run_state *r, const char *job, const char *stage, const ch
     say(r, "%s: %s %s (%.1f s)", job, stage, status, seconds);
 }
 
+// --- spawned stages and signals --------------------------------------------------------------------
+
+// The stage running now (0: none) and the signal that asked this run to stop (0: none).
+static volatile sig_atomic_t g_child, g_signal;
+
+static void interrupted(int sig)
+{
+    seize_tmp_unlink_all();
+    static const char msg[] = "seize run: interrupted; rerun to resume\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(128 + sig);
+}
+
+// SIGINT/SIGTERM/SIGHUP: with no stage running the run stops here (temporaries removed); with
+// one running, the stage gets the signal too and the run stops when it has ended. A terminal's
+// Ctrl-C already reaches the whole process group (si_code SI_KERNEL); a signal sent to this
+// process alone (kill: si_code <= 0) is passed on.
+static void on_run_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    g_signal = sig;
+    pid_t c = (pid_t)g_child;
+    if (c <= 0) interrupted(sig);
+    if (!si || si->si_code <= 0) kill(c, sig);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_run_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 // Runs this binary with argv (argv[0] = subcommand), stdout to `out_path` when not NULL.
-// Returns the exit status (or 1 with the message set when it cannot start).
+// The stage dies with this process (PR_SET_PDEATHSIG), so that a killed `seize run` never
+// leaves a stage writing into RUN_DIR behind it. Returns the exit status (or 1 with the
+// message set when it cannot start).
 static int spawn(run_state *r, const char *out_path, char **args)
 {
     size_t n = 0;
@@ -265,23 +405,42 @@ static int spawn(run_state *r, const char *out_path, char **args)
     if (!argv) return seize_error(SEIZE_ENOMEM, "out of memory"), 1;
     argv[0] = r->exe;
     for (size_t i = 0; i < n; i++) argv[i + 1] = args[i];
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (out_path) posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int e = posix_spawn(&pid, r->exe, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    int outfd = -1;
+    if (out_path && (outfd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        seize_error(SEIZE_EIO, "cannot write '%s': %s", out_path, strerror(errno));
+        free(argv);
+        return 1;
+    }
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        // the parent may have died before prctl took effect: then no signal would come
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(128 + SIGTERM);
+        if (outfd >= 0 && dup2(outfd, 1) < 0) _exit(127);
+        execv(r->exe, argv);
+        static const char msg[] = "seize run: cannot start a stage\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(127);
+    }
+    int e = errno;
+    if (pid > 0) g_child = pid;
+    if (outfd >= 0) close(outfd);
     free(argv);
-    if (e != 0) {
+    if (pid < 0) {
         seize_error(SEIZE_EIO, "cannot run '%s %s': %s", r->exe, args[0], strerror(e));
         return 1;
     }
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) {
+            g_child = 0;
             seize_error(SEIZE_EIO, "waiting for 'seize %s': %s", args[0], strerror(errno));
             return 1;
         }
+    g_child = 0;
+    if (g_signal) interrupted(g_signal);
     if (WIFSIGNALED(st)) {
         seize_error(SEIZE_EIO, "'seize %s' was killed by signal %d", args[0], WTERMSIG(st));
         return 128 + WTERMSIG(st);
@@ -289,6 +448,27 @@ static int spawn(run_state *r, const char *out_path, char **args)
     int code = WEXITSTATUS(st);
     if (code) seize_error(SEIZE_EIO, "'seize %s' failed (exit status %d)", args[0], code);
     return code;
+}
+
+// The run folder's lock: flock on the folder's own descriptor. It writes nothing (a fully
+// cached run on a read-only folder still takes it), is released by the kernel however this
+// process ends, and is not inherited by the stages (close-on-exec).
+static int lock_run_dir(const char *dir, int *fd_out)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return seize_error(SEIZE_EIO, "cannot open run folder '%s': %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return seize_error(SEIZE_EBUSY,
+                               "run folder '%s' is in use by another 'seize run'; wait for it to "
+                               "finish or stop it (one run per folder at a time)",
+                               dir);
+        return seize_error(SEIZE_EIO, "cannot lock run folder '%s': %s", dir, strerror(e));
+    }
+    *fd_out = fd;
+    return 0;
 }
 
 // A growable argv.
@@ -313,55 +493,6 @@ static void arg2(args *a, const char *flag, const char *value)
 
 // --- jobs: datasets and folders ------------------------------------------------------------------
 
-static int is_image_name(const char *n)
-{
-    const char *dot = strrchr(n, '.');
-    if (!dot) return 0;
-    return !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png");
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-// Lists image files under root (recursively), names relative to root, sorted.
-static int scan_folder(const char *root, const char *rel, char ***names, size_t *n, size_t *cap)
-{
-    char *dir = rel[0] ? join(root, rel) : seize_strdup(root);
-    DIR *d = opendir(dir);
-    if (!d) {
-        int rc = seize_error(SEIZE_EIO, "cannot open gallery folder '%s': %s", dir, strerror(errno));
-        free(dir);
-        return rc;
-    }
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *sub = rel[0] ? fmt("%s/%s", rel, e->d_name) : seize_strdup(e->d_name);
-        char *full = join(root, sub);
-        struct stat st;
-        if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rc = scan_folder(root, sub, names, n, cap);
-            free(sub);
-        } else if (is_image_name(e->d_name)) {
-            if (*n == *cap) {
-                *cap = *cap ? *cap * 2 : 256;
-                *names = realloc(*names, *cap * sizeof **names);
-                if (!*names) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-            }
-            if (rc == 0) (*names)[(*n)++] = sub;
-        } else {
-            free(sub);
-        }
-        free(full);
-    }
-    closedir(d);
-    free(dir);
-    return rc;
-}
-
 static void job_free(job *j)
 {
     for (size_t i = 0; i < j->n_q; i++) {
@@ -380,6 +511,7 @@ static void job_free(job *j)
     if (j->gl)
         for (size_t i = 0; i < j->gl->n; i++) free(j->g_paths[i]);
     free(j->g_paths);
+    free(j->g_missing);
     seize_gallery_list_free(j->gl);
     seize_dataset_free(j->ds);
     free(j->dir);
@@ -492,6 +624,11 @@ static int setup_dataset_job(run_state *r, job *j, const char *category)
         free(rel);
         j->image_root = join(root, "images");
     }
+    const char *need[] = {j->annotations, j->gallery_list};
+    for (int i = 0; i < 2; i++)
+        if (!seize_path_exists(need[i]))
+            return seize_error(SEIZE_EINVAL, "%s: missing file '%s' (see 'seize run --help' for the files each dataset needs under --data-root)",
+                               j->name, need[i]);
     seize_dataset_opts dso = {o->fiq_join ? o->fiq_join : ""};
     int rc = seize_dataset_load_ex(j->kind, j->annotations, &dso, &j->ds);
     if (rc < 0) return rc;
@@ -538,88 +675,300 @@ static int setup_dataset_job(run_state *r, job *j, const char *category)
     return 0;
 }
 
+// An image given by the user, checked without decoding: NULL when it is a regular file that
+// starts like a JPEG or PNG, else why not (a static string). *missing is set when it is absent.
+static const char *image_problem(const char *path, int *missing)
+{
+    struct stat st;
+    *missing = 0;
+    if (stat(path, &st) != 0) {
+        *missing = errno == ENOENT || errno == ENOTDIR;
+        return *missing ? "missing" : "cannot be examined";
+    }
+    if (S_ISDIR(st.st_mode)) return "a folder, not an image file";
+    if (!S_ISREG(st.st_mode)) return "not a regular file (a FIFO, socket or device)";
+    int fd = seize_open_regular(path, NULL);
+    if (fd < 0) return "cannot be opened";
+    unsigned char m[8] = {0};
+    ssize_t got = read(fd, m, sizeof m);
+    close(fd);
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (got >= 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff) return NULL;
+    if (got == 8 && !memcmp(m, png, 8)) return NULL;
+    return got <= 0 ? "an empty file, not an image" : "not a JPEG or PNG image";
+}
+
+typedef struct id_line {
+    const char *id;
+    size_t line;
+} id_line;
+
+static int cmp_id_line(const void *a, const void *b)
+{
+    const id_line *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
 static int setup_folder_job(run_state *r, job *j)
 {
     const run_opts *o = &r->o;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = scan_folder(o->gallery_dir, "", &names, &n, &cap);
-    if (rc < 0) return rc;
-    if (n == 0) {
-        free(names);
-        return seize_error(SEIZE_EINVAL, "gallery folder '%s' has no .jpg, .jpeg or .png images", o->gallery_dir);
+    const char *gshow = o->user_gallery ? o->user_gallery : o->gallery_dir;
+    // one scan: symlink loops and repeated files counted once, bad names refused up front
+    seize_folder_list fl;
+    int rc = seize_folder_scan(o->gallery_dir, &fl);
+    if (rc == 0 && fl.n_errors) {
+        char *msg = seize_folder_errors_message(&fl, gshow, 5);
+        rc = seize_error(SEIZE_EINVAL, "%s", msg ? msg : "the gallery folder has entries that cannot be indexed");
+        free(msg);
     }
-    qsort(names, n, sizeof *names, cmp_str);
+    if (rc == 0 && fl.n == 0) rc = seize_error(SEIZE_EINVAL, "gallery folder '%s' has no .jpg, .jpeg or .png images", gshow);
+    if (rc == 0 && fl.n_issues && !o->quiet)
+        fprintf(stderr, "seize run: note: %zu entr%s of gallery folder '%s' skipped (a linked folder already scanned, or another name of a file already listed), e.g. '%s': %s\n",
+                fl.n_issues, fl.n_issues == 1 ? "y" : "ies", gshow, fl.issues[0].name, fl.issues[0].reason);
+    if (rc < 0) {
+        seize_folder_list_free(&fl);
+        return rc;
+    }
+    size_t n = fl.n;
     j->gl = calloc(1, sizeof *j->gl);
-    j->g_paths = calloc(n + 1, sizeof *j->g_paths);
-    if (!j->gl || !j->g_paths) return seize_error(SEIZE_ENOMEM, "out of memory");
-    j->gl->n = n;
-    j->gl->names = names;
-    j->gl->paths = calloc(n + 1, sizeof(char *));
-    if (!j->gl->paths) return seize_error(SEIZE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        j->gl->paths[i] = seize_strdup(names[i]);
-        j->g_paths[i] = join(o->gallery_dir, names[i]);
+    char **rel = calloc(n + 1, sizeof *rel);
+    if (!j->gl || !rel) {
+        free(rel);
+        seize_folder_list_free(&fl);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
     }
-    json_t *qs;
-    if ((rc = seize_jsonl_load(o->queries_file, &qs)) < 0) return rc;
-    if ((rc = alloc_queries(j, json_array_size(qs))) < 0) {
-        json_decref(qs);
+    for (size_t i = 0; i < n; i++) rel[i] = seize_strdup(fl.names[i]);
+    // the list's arrays become the job's (the gallery folder is absolute: so are the paths)
+    j->gl->n = n;
+    j->gl->names = fl.names;
+    j->gl->paths = rel;
+    j->g_paths = fl.paths;
+    fl.names = fl.paths = NULL;
+    fl.n = 0;
+    seize_folder_list_free(&fl);
+    // the queries, one JSON object per line (line numbers as in the file)
+    char *text;
+    size_t len;
+    if ((rc = seize_read_file(o->queries_file, &text, &len)) < 0) return rc;
+    size_t n_lines = 1;
+    for (size_t i = 0; i < len; i++) n_lines += text[i] == '\n';
+    size_t *line_of = calloc(n_lines + 1, sizeof *line_of);
+    if (!line_of || (rc = alloc_queries(j, n_lines)) < 0) {
+        free(text);
+        free(line_of);
+        return rc < 0 ? rc : seize_error(SEIZE_ENOMEM, "out of memory");
+    }
+    j->n_q = 0;
+    name_map m;
+    if ((rc = build_map(j, &m)) < 0) {
+        free(text);
+        free(line_of);
         return rc;
     }
     char *groot = realpath(o->gallery_dir, NULL);
-    name_map m;
-    if ((rc = build_map(j, &m)) < 0) {
-        json_decref(qs);
-        free(groot);
-        return rc;
-    }
-    for (size_t i = 0; rc == 0 && i < j->n_q; i++) {
-        json_t *q = json_array_get(qs, i), *id = json_object_get(q, "id"),
-               *ref = json_object_get(q, "reference"), *txt = json_object_get(q, "relative_text"),
-               *tgt = json_object_get(q, "target");
-        if (!json_is_string(ref) || !json_is_string(txt)) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': line %zu: needs \"reference\" and \"relative_text\" strings",
-                             o->queries_file, i + 1);
+    const char *qf = o->user_queries ? o->user_queries : o->queries_file;
+    char *save = NULL, *ln = text;
+    for (size_t line = 1; rc == 0 && ln; line++) {
+        char *nl = strchr(ln, '\n');
+        if (nl) *nl = 0;
+        char *cur = ln;
+        ln = nl ? nl + 1 : NULL;
+        size_t k = strspn(cur, " \t\r");
+        if (!cur[k]) continue;
+        json_error_t je;
+        json_t *q = json_loads(cur, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(q)) {
+            json_decref(q);
+            rc = seize_error(SEIZE_EFORMAT, "'%s': line %zu: not a JSON object: %s", qf, line, je.text);
             break;
         }
-        j->q_id[i] = json_is_string(id) ? seize_strdup(json_string_value(id))
+        json_t *id = json_object_get(q, "id"), *ref = json_object_get(q, "reference"),
+               *txt = json_object_get(q, "relative_text"), *tgt = json_object_get(q, "target");
+        size_t i = j->n_q;
+        if (!json_is_string(ref) || !json_string_value(ref)[0] || !json_is_string(txt) ||
+            (tgt && !json_is_string(tgt) && !json_is_null(tgt)) ||
+            (id && !json_is_string(id) && !json_is_integer(id))) {
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s': line %zu: needs \"reference\" and \"relative_text\" strings (and "
+                             "optionally \"id\": a string or integer, \"target\": a gallery name)",
+                             qf, line);
+            json_decref(q);
+            break;
+        }
+        j->n_q++;
+        line_of[i] = line;
+        j->q_id[i] = json_is_string(id)    ? seize_strdup(json_string_value(id))
                      : json_is_integer(id) ? fmt("%lld", (long long)json_integer_value(id))
                                            : fmt("%zu", i);
         j->q_text[i] = seize_strdup(json_string_value(txt));
-        j->q_target[i] = json_is_string(tgt) ? seize_strdup(json_string_value(tgt)) : NULL;
-        // the reference: relative paths are taken from the queries file's folder, then the gallery
+        // the reference: a path relative to the current folder (as a shell user expects),
+        // else a gallery name
         const char *rp = json_string_value(ref);
         char *path = NULL;
         if (rp[0] == '/') path = seize_strdup(rp);
         else {
-            char *qdir = seize_strdup(o->queries_file);
-            char *slash = strrchr(qdir, '/');
-            if (slash) *slash = 0;
-            path = slash ? join(qdir, rp) : seize_strdup(rp);
-            free(qdir);
-            if (!seize_path_exists(path)) {
-                free(path);
-                path = join(o->gallery_dir, rp);
+            char *c = absolute_path(rp);
+            if (seize_path_exists(c)) path = c;
+            else {
+                free(c);
+                size_t row = name_row(j, &m, rp);
+                if (row != SIZE_MAX) path = seize_strdup(j->g_paths[row]);
             }
+        }
+        if (!path) {
+            rc = seize_error(SEIZE_EINVAL,
+                             "'%s': line %zu (query %s): reference image '%s' not found: neither a file "
+                             "(paths are relative to the current folder) nor a gallery name in '%s'",
+                             qf, line, j->q_id[i], rp, o->user_gallery ? o->user_gallery : o->gallery_dir);
+            json_decref(q);
+            break;
         }
         j->q_ref_path[i] = path;
         j->q_ref_row[i] = SIZE_MAX;
         char *real = realpath(path, NULL);
         size_t gl = groot ? strlen(groot) : 0;
-        if (real && groot && !strncmp(real, groot, gl) && real[gl] == '/') {
+        if (real && groot && !strncmp(real, groot, gl) && real[gl] == '/')
             j->q_ref_row[i] = name_row(j, &m, real + gl + 1);
-            j->q_ref_name[i] = seize_strdup(real + gl + 1);
+        if (j->q_ref_row[i] != SIZE_MAX) {
+            j->q_ref_name[i] = seize_strdup(j->gl->names[j->q_ref_row[i]]);
         } else {
             const char *base = strrchr(rp, '/');
             j->q_ref_name[i] = seize_strdup(base ? base + 1 : rp);
         }
         free(real);
+        if (json_is_string(tgt)) {
+            const char *t = json_string_value(tgt);
+            if (name_row(j, &m, t) == SIZE_MAX) {
+                rc = seize_error(SEIZE_EINVAL,
+                                 "'%s': line %zu (query %s): target '%s' is not a gallery name in '%s' "
+                                 "(names are paths inside the gallery folder, e.g. '%s')",
+                                 qf, line, j->q_id[i], t, o->user_gallery ? o->user_gallery : o->gallery_dir,
+                                 j->gl->names[0]);
+                json_decref(q);
+                break;
+            }
+            j->q_target[i] = seize_strdup(t);
+        }
+        json_decref(q);
     }
+    (void)save;
+    free(text);
+    if (rc == 0 && j->n_q == 0) rc = seize_error(SEIZE_EINVAL, "'%s' has no queries", qf);
+    // query ids are unique: the caption and edit files are matched by them
+    if (rc == 0) {
+        id_line *ids = malloc((j->n_q + 1) * sizeof *ids);
+        if (!ids) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        for (size_t i = 0; ids && i < j->n_q; i++) ids[i] = (id_line){j->q_id[i], line_of[i]};
+        if (ids) qsort(ids, j->n_q, sizeof *ids, cmp_id_line);
+        for (size_t i = 1; rc == 0 && ids && i < j->n_q; i++)
+            if (!strcmp(ids[i].id, ids[i - 1].id))
+                rc = seize_error(SEIZE_EINVAL, "'%s': line %zu: query id '%s' is already used on line %zu (ids must be unique)",
+                                 qf, ids[i].line, ids[i].id, ids[i - 1].line);
+        free(ids);
+    }
+    free(line_of);
     free_map(&m);
     free(groot);
-    json_decref(qs);
     return rc;
+}
+
+// Checks a job's files before anything is sent or encoded: every reference image exists and is
+// a JPEG or PNG file; the gallery images exist (a missing image folder is an error, named once;
+// some missing images are one summary line and are left out). Sets *permanent when the problem
+// is a bad file (exit status 3) rather than a missing one.
+static int validate_job(run_state *r, job *j, int *permanent)
+{
+    // gallery images that do not exist
+    j->g_missing = calloc(j->gl->n + 1, 1);
+    if (!j->g_missing) return seize_error(SEIZE_ENOMEM, "out of memory");
+    size_t first_missing = SIZE_MAX;
+    for (size_t i = 0; i < j->gl->n; i++) {
+        struct stat st;
+        if (stat(j->g_paths[i], &st) != 0) {
+            j->g_missing[i] = 1;
+            j->n_g_missing++;
+            if (first_missing == SIZE_MAX) first_missing = i;
+        }
+    }
+    if (j->n_g_missing && !j->folder) {
+        // the deepest existing folder above the first missing image names what is absent
+        char *d = seize_strdup(j->g_paths[first_missing]);
+        char *slash;
+        while ((slash = strrchr(d, '/')) && slash != d) {
+            *slash = 0;
+            if (seize_path_exists(d)) break;
+        }
+        char *want = seize_strdup(j->g_paths[first_missing]);
+        char *miss = want + strlen(d);
+        if (*miss == '/') miss++;
+        char *cut = strchr(miss, '/');
+        if (cut) {
+            *cut = 0; // a whole folder is missing
+            int rc = seize_error(SEIZE_EINVAL,
+                                 "%s: missing folder '%s' (%zu of the %zu gallery images should be in it; "
+                                 "see 'seize run --help' for the files each dataset needs)",
+                                 j->name, want, j->n_g_missing, j->gl->n);
+            free(d);
+            free(want);
+            return rc;
+        }
+        free(d);
+        free(want);
+    }
+    // reference images: missing ones are the error (the run cannot answer those queries)
+    size_t n_missing = 0, n_bad = 0;
+    char shown[512] = "", badshown[1024] = "";
+    for (size_t q = 0; q < j->n_q; q++) {
+        int dup = 0;
+        for (size_t p = q; p-- > 0 && p + 64 > q && !dup;) dup = !strcmp(j->q_ref_path[p], j->q_ref_path[q]);
+        if (dup) continue;
+        int missing;
+        const char *why = image_problem(j->q_ref_path[q], &missing);
+        if (!why) continue;
+        if (missing) {
+            if (n_missing++ < 3) {
+                size_t l = strlen(shown);
+                snprintf(shown + l, sizeof shown - l, "%s'%s' (query %s)", l ? ", " : "", j->q_ref_path[q], j->q_id[q]);
+            }
+        } else {
+            if (n_bad++ < 3) {
+                size_t l = strlen(badshown);
+                snprintf(badshown + l, sizeof badshown - l, "%s'%s' (query %s): %s", l ? "; " : "", j->q_ref_path[q],
+                         j->q_id[q], why);
+            }
+            json_array_append_new(r->failed, json_pack("{s:s, s:s, s:s, s:s}", "job", j->name, "stage", "validate",
+                                                       "item", j->q_ref_path[q], "error", why));
+        }
+    }
+    if (n_missing)
+        return seize_error(SEIZE_EINVAL, "%s: %zu reference image%s missing: %s%s", j->name, n_missing,
+                           n_missing == 1 ? " is" : "s are", shown, n_missing > 3 ? ", ..." : "");
+    if (n_bad) {
+        *permanent = 1;
+        return seize_error(SEIZE_EFORMAT,
+                           "%s: %zu reference image%s cannot be used: %s%s (a rerun will not change this: "
+                           "replace the file%s or remove the quer%s)",
+                           j->name, n_bad, n_bad == 1 ? "" : "s", badshown, n_bad > 3 ? "; ..." : "",
+                           n_bad == 1 ? "" : "s", n_bad == 1 ? "y" : "ies");
+    }
+    if (j->n_g_missing) {
+        char list[512] = "";
+        size_t shown_n = 0;
+        for (size_t i = 0; i < j->gl->n; i++) {
+            if (!j->g_missing[i]) continue;
+            if (shown_n++ < 5) {
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof list - l, "%s'%s'", l ? ", " : "", j->g_paths[i]);
+            }
+            json_array_append_new(r->failed, json_pack("{s:s, s:s, s:s, s:s}", "job", j->name, "stage", "index",
+                                                       "item", j->gl->names[i], "error", "missing"));
+        }
+        fprintf(stderr, "seize run: %s: %zu of the %zu gallery images are missing and left out: %s%s\n", j->name,
+                j->n_g_missing, j->gl->n, list, j->n_g_missing > 5 ? ", ..." : "");
+        r->partial = 1;
+    }
+    return 0;
 }
 
 // --- stage 1: captions and edits --------------------------------------------------------------------
@@ -767,9 +1116,13 @@ static int stage_captions(run_state *r, job *j)
                                                    j->q_ref_name[q], "captions",
                                                    str_array(from_file->captions[i], from_file->n_captions[i])));
         }
-        rc = write_jsonl(cap_out, lines);
+        int fresh;
+        rc = begin_stage(r, stage, j->key_captions, &fresh);
+        if (rc == 0) rc = write_jsonl(cap_out, lines);
         json_decref(lines);
-        if (rc == 0) rc = record_key(r, stage, j->key_captions);
+        if (rc == 0)
+            rc = record_key(r, stage, j->key_captions,
+                            json_pack("{s:s, s:s}", "source", "caption file", "file", j->captions_file));
         stage_log(r, j->name, "captions", "from file", seize_now() - t0,
                   json_pack("{s:I}", "queries", (json_int_t)j->n_q));
     } else {
@@ -786,8 +1139,14 @@ static int stage_captions(run_state *r, job *j)
             for (size_t u = 0; u < n_u && !seen; u++) seen = !strcmp(uniq[u], j->q_ref_path[q]);
             if (!seen) uniq[n_u++] = j->q_ref_path[q];
         }
-        rc = write_lines(list, uniq, n_u);
-        char *raw = join(j->dir, "captions.raw.jsonl");
+        char *raw = join(j->dir, "captions.raw.jsonl"), *journal = fmt("%s.journal", raw);
+        int fresh;
+        rc = begin_stage(r, stage, j->key_captions, &fresh);
+        if (rc == 0 && fresh) { // the journal of other inputs or settings is not resumed
+            discard(journal);
+            discard(raw);
+        }
+        if (rc == 0) rc = write_lines(list, uniq, n_u);
         char nbuf[32];
         snprintf(nbuf, sizeof nbuf, "%d", o->num_captions);
         args a = {0};
@@ -802,9 +1161,13 @@ static int stage_captions(run_state *r, job *j)
         arg2(&a, "--top-p", o->top_p ? o->top_p : "0.9");
         add_llm_opts(r, &a);
         int st = rc == 0 ? spawn(r, NULL, a.v) : 1;
-        if (rc == 0 && st != 0) {
+        if (rc == 0 && st == EXIT_PARTIAL) {
             rc = SEIZE_ENET;
-            seize_error(rc, "caption stage failed (seize caption exit %d); rerun to retry the failed images", st);
+            seize_error(rc, "caption stage: some images got no captions (named above by seize caption); "
+                            "rerun the same command to retry only those");
+        } else if (rc == 0 && st != 0) {
+            rc = SEIZE_ENET;
+            seize_error(rc, "caption stage failed (seize caption exit %d; its error is above)", st);
         }
         json_t *raw_rows = NULL;
         if (rc == 0) rc = seize_jsonl_load(raw, &raw_rows);
@@ -830,12 +1193,19 @@ static int stage_captions(run_state *r, job *j)
             json_decref(lines);
         }
         json_decref(raw_rows);
-        if (rc == 0) rc = record_key(r, stage, j->key_captions);
+        if (rc == 0) {
+            json_t *passed = json_pack("{s:s, s:o, s:s, s:s?, s:s, s:s, s:s?, s:i}", "source", "seize caption",
+                                       "endpoint", json_url(o->cap_endpoint), "model", o->cap_model, "prompt",
+                                       o->cap_prompt, "temperature", o->temperature ? o->temperature : "1.0",
+                                       "top_p", o->top_p ? o->top_p : "0.9", "seed", o->seed, "n", o->num_captions);
+            rc = record_key(r, stage, j->key_captions, producer(raw, passed));
+        }
         stage_log(r, j->name, "captions", rc == 0 ? "ran" : "failed", seize_now() - t0,
                   json_pack("{s:I}", "images", (json_int_t)n_u));
         free(uniq);
         free(list);
         free(raw);
+        free(journal);
     }
     if (rc < 0) goto done1;
 
@@ -866,9 +1236,13 @@ static int stage_captions(run_state *r, job *j)
                                                    str_array(from_file->captions[i], from_file->n_captions[i]),
                                                    "edited", str_array(from_file->edits[i], from_file->n_edits[i])));
         }
-        rc = write_jsonl(ed_out, lines);
+        int fresh;
+        rc = begin_stage(r, stage, j->key_edits, &fresh);
+        if (rc == 0) rc = write_jsonl(ed_out, lines);
         json_decref(lines);
-        if (rc == 0) rc = record_key(r, stage, j->key_edits);
+        if (rc == 0)
+            rc = record_key(r, stage, j->key_edits,
+                            json_pack("{s:s, s:s}", "source", "caption file", "file", j->captions_file));
         stage_log(r, j->name, "edits", "from file", seize_now() - t0, NULL);
     } else {
         if (!o->llm_endpoint || !o->llm_model) {
@@ -887,8 +1261,14 @@ static int stage_captions(run_state *r, job *j)
                                                    j->q_text[q], "captions", first));
         }
         json_decref(caps_rows);
-        char *qin = join(j->dir, "reason-input.jsonl");
-        rc = write_jsonl(qin, lines);
+        char *qin = join(j->dir, "reason-input.jsonl"), *journal = fmt("%s.journal", ed_out);
+        int fresh;
+        rc = begin_stage(r, stage, j->key_edits, &fresh);
+        if (rc == 0 && fresh) { // answers of another model, endpoint or prompt are not resumed
+            discard(journal);
+            discard(ed_out);
+        }
+        if (rc == 0) rc = write_jsonl(qin, lines);
         json_decref(lines);
         args a = {0};
         arg(&a, "reason");
@@ -899,14 +1279,24 @@ static int stage_captions(run_state *r, job *j)
         arg2(&a, "--prompt-file", o->prompt_file);
         add_llm_opts(r, &a);
         int st = rc == 0 ? spawn(r, NULL, a.v) : 1;
-        if (rc == 0 && st != 0) {
+        if (rc == 0 && st == EXIT_PARTIAL) {
             rc = SEIZE_ENET;
-            seize_error(rc, "editing stage failed (seize reason exit %d); rerun to retry the failed queries", st);
+            seize_error(rc, "editing stage: some queries got no edits (named above by seize reason); "
+                            "rerun the same command to retry only those");
+        } else if (rc == 0 && st != 0) {
+            rc = SEIZE_ENET;
+            seize_error(rc, "editing stage failed (seize reason exit %d; its error is above)", st);
         }
-        if (rc == 0) rc = record_key(r, stage, j->key_edits);
+        if (rc == 0) {
+            json_t *passed = json_pack("{s:s, s:o, s:s, s:s?, s:s?, s:i}", "source", "seize reason", "endpoint",
+                                       json_url(o->llm_endpoint), "model", o->llm_model, "prompt_file",
+                                       o->prompt_file, "seed", o->seed, "captions_per_query", o->num_captions);
+            rc = record_key(r, stage, j->key_edits, producer(ed_out, passed));
+        }
         stage_log(r, j->name, "edits", rc == 0 ? "ran" : "failed", seize_now() - t0,
                   json_pack("{s:I}", "queries", (json_int_t)j->n_q));
         free(qin);
+        free(journal);
     }
 done1:
     seize_captions_free(from_file);
@@ -978,13 +1368,18 @@ static int stage_index(run_state *r, job *j)
     if (cached(r, stage, j->key_index, outs)) {
         stage_log(r, j->name, "index", "cached", seize_now() - t0, NULL);
     } else {
-        // NAME<TAB>PATH per image, as seize index build --list reads it
+        int fresh;
+        rc = begin_stage(r, stage, j->key_index, &fresh);
+        // NAME<TAB>PATH per image, as seize index build --list reads it (absolute paths; the
+        // missing images, already reported, are left out)
         char *list = join(j->dir, "gallery-images.txt");
         char **lines = calloc(j->gl->n + 1, sizeof *lines);
+        size_t n_lines = 0;
         if (!lines) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        for (size_t i = 0; rc == 0 && i < j->gl->n; i++) lines[i] = fmt("%s\t%s", j->gl->names[i], j->g_paths[i]);
-        if (rc == 0) rc = write_lines(list, lines, j->gl->n);
-        for (size_t i = 0; lines && i < j->gl->n; i++) free(lines[i]);
+        for (size_t i = 0; rc == 0 && i < j->gl->n; i++)
+            if (!j->g_missing || !j->g_missing[i]) lines[n_lines++] = fmt("%s\t%s", j->gl->names[i], j->g_paths[i]);
+        if (rc == 0) rc = write_lines(list, lines, n_lines);
+        for (size_t i = 0; lines && i < n_lines; i++) free(lines[i]);
         free(lines);
         char bb[32], tb[32];
         snprintf(bb, sizeof bb, "%d", o->batch);
@@ -999,9 +1394,18 @@ static int stage_index(run_state *r, job *j)
         if (o->threads > 0) arg2(&a, "--threads", tb);
         if (o->no_pad) arg(&a, "--no-pad");
         if (o->quiet) arg(&a, "--quiet");
+        if (fresh) arg(&a, "--restart"); // a partial build of other images or another model
         int st = rc == 0 ? spawn(r, NULL, a.v) : 1;
-        if (rc == 0 && st != 0 && st != EXIT_PARTIAL) rc = seize_error(SEIZE_EIO, "index stage failed (seize index build exit %d)", st);
-        if (rc == 0) rc = record_key(r, stage, j->key_index);
+        if (rc == 0 && st != 0 && st != EXIT_PARTIAL)
+            rc = seize_error(SEIZE_EIO,
+                             "index stage failed (seize index build exit %d; its error is above); if the "
+                             "unfinished build in '%s' cannot be resumed, add --restart to start it over",
+                             st, dir);
+        if (rc == 0)
+            rc = record_key(r, stage, j->key_index,
+                            json_pack("{s:s, s:s, s:s, s:I}", "source", "seize index build", "model_sha256",
+                                      r->model_sha, "preprocess", o->no_pad ? "clip" : "targetpad-1.25", "images",
+                                      (json_int_t)(j->gl->n - j->n_g_missing)));
         stage_log(r, j->name, "index", rc == 0 ? "ran" : "failed", seize_now() - t0,
                   json_pack("{s:I}", "images", (json_int_t)j->gl->n));
         free(list);
@@ -1014,16 +1418,24 @@ static int stage_index(run_state *r, job *j)
             json_t *failed = json_object_get(meta, "failed");
             size_t i;
             json_t *v;
+            char list[768] = "";
             json_array_foreach(failed, i, v)
             {
                 const char *name = json_string_value(json_object_get(v, "name"));
                 const char *why = json_string_value(json_object_get(v, "reason"));
-                fprintf(stderr, "seize run: %s: gallery image %s left out: %s\n", j->name, name ? name : "?",
-                        why ? why : "?");
+                if (i < 3) {
+                    size_t l = strlen(list);
+                    snprintf(list + l, sizeof list - l, "%s%s (%s)", l ? "; " : "", name ? name : "?", why ? why : "?");
+                }
                 json_array_append_new(r->failed, json_pack("{s:s, s:s, s:s, s:s}", "job", j->name, "stage", "index",
                                                            "item", name ? name : "?", "error", why ? why : "?"));
                 r->partial = 1;
             }
+            size_t nf = json_array_size(failed);
+            if (nf)
+                fprintf(stderr, "seize run: %s: %zu gallery image%s left out (cannot be read; a rerun will not change "
+                                "that): %s%s\n",
+                        j->name, nf, nf == 1 ? "" : "s", list, nf > 3 ? "; ..." : "");
             json_decref(meta);
         }
         free(ij);
@@ -1058,6 +1470,8 @@ static int stage_features(run_state *r, job *j)
     if (rc == 0 && cached(r, stage, j->key_features, outs)) {
         stage_log(r, j->name, "features", "cached", seize_now() - t0, NULL);
     } else if (rc == 0) {
+        int fresh;
+        rc = begin_stage(r, stage, j->key_features, &fresh);
         // edits.jsonl holds the queries in order with "captions" and "edited"
         char nb[32], bb[32], tb[32];
         snprintf(nb, sizeof nb, "%d", o->num_captions);
@@ -1074,9 +1488,12 @@ static int stage_features(run_state *r, job *j)
         if (o->threads > 0) arg2(&a, "--threads", tb);
         if (ldre) arg(&a, "--per-caption");
         if (o->quiet) arg(&a, "--quiet");
-        int st = spawn(r, NULL, a.v);
-        if (st != 0) rc = seize_error(SEIZE_EIO, "query features failed (seize query-features exit %d)", st);
-        if (rc == 0) rc = record_key(r, stage, j->key_features);
+        int st = rc == 0 ? spawn(r, NULL, a.v) : 1;
+        if (rc == 0 && st != 0) rc = seize_error(SEIZE_EIO, "query features failed (seize query-features exit %d)", st);
+        if (rc == 0)
+            rc = record_key(r, stage, j->key_features,
+                            json_pack("{s:s, s:s, s:i, s:b}", "source", "seize query-features", "model_sha256",
+                                      r->model_sha, "captions_per_query", o->num_captions, "per_caption", ldre));
         stage_log(r, j->name, "features", rc == 0 ? "ran" : "failed", seize_now() - t0,
                   json_pack("{s:I}", "queries", (json_int_t)j->n_q));
     }
@@ -1084,6 +1501,24 @@ static int stage_features(run_state *r, job *j)
     free(ed);
     free(fa);
     free(fb);
+    return rc;
+}
+
+// Folder mode: each rankings row gets the user's query "id" beside seize search's "query".
+static int add_query_ids(job *j, const char *path)
+{
+    json_t *rows;
+    int rc = seize_jsonl_load(path, &rows);
+    if (rc < 0) return rc;
+    size_t i;
+    json_t *v;
+    json_array_foreach(rows, i, v)
+    {
+        json_int_t q = json_integer_value(json_object_get(v, "query"));
+        if (q >= 0 && (size_t)q < j->n_q) json_object_set_new(v, "id", json_string(j->q_id[q]));
+    }
+    rc = write_jsonl(path, rows);
+    json_decref(rows);
     return rc;
 }
 
@@ -1112,6 +1547,8 @@ static int stage_search(run_state *r, job *j)
     if (cached(r, stage, j->key_search, outs)) {
         stage_log(r, j->name, "search", "cached", seize_now() - t0, NULL);
     } else {
+        int fresh;
+        rc = begin_stage(r, stage, j->key_search, &fresh);
         // exclusions: the reference's gallery name, or an empty line when it is not in it
         char **ex = calloc(j->n_q + 1, sizeof *ex);
         if (!ex) rc = seize_error(SEIZE_ENOMEM, "out of memory");
@@ -1143,7 +1580,11 @@ static int stage_search(run_state *r, job *j)
         arg2(&a, "--out", out);
         int st = rc == 0 ? spawn(r, NULL, a.v) : 1;
         if (rc == 0 && st != 0) rc = seize_error(SEIZE_EIO, "search stage failed (seize search exit %d)", st);
-        if (rc == 0) rc = record_key(r, stage, j->key_search);
+        if (rc == 0 && j->folder) rc = add_query_ids(j, out);
+        if (rc == 0)
+            rc = record_key(r, stage, j->key_search,
+                            json_pack("{s:s, s:s, s:f, s:f, s:i}", "source", "seize search", "method", o->method, "pos",
+                                      o->pos, "neg", o->neg, "k", o->k));
         stage_log(r, j->name, "search", rc == 0 ? "ran" : "failed", seize_now() - t0,
                   json_pack("{s:I, s:I}", "queries", (json_int_t)j->n_q, "gallery", (json_int_t)j->gl->n));
     }
@@ -1195,78 +1636,151 @@ static int folder_metrics(run_state *r, job *j, const char *path)
     return rc;
 }
 
-static int stage_results(run_state *r, job *j, int *wrote_metrics)
+static int stage_results(run_state *r, job *j)
 {
     const run_opts *o = &r->o;
     double t0 = seize_now();
     int rc = 0, val = !strcmp(o->split, "val") || j->folder;
-    char *rk = join(j->dir, "rankings.jsonl");
-    *wrote_metrics = 0;
-    if (j->folder) {
-        char *mp = join(j->dir, "metrics.json");
-        rc = folder_metrics(r, j, mp);
-        *wrote_metrics = seize_path_exists(mp);
-        free(mp);
-    } else if (val && j->kind != SEIZE_DS_FASHIONIQ) {
-        char *mp = join(j->dir, "metrics.json"), *tmp = join(j->dir, "metrics.json.part");
-        args a = {0};
-        arg(&a, "eval");
-        arg(&a, seize_ds_kind_name(j->kind));
-        arg2(&a, "--annotations", j->annotations);
-        arg2(&a, "--rankings", rk);
-        arg(&a, "--json");
-        int st = spawn(r, tmp, a.v);
-        if (st != 0) rc = seize_error(SEIZE_EIO, "evaluation failed (seize eval exit %d)", st);
-        else if (rename(tmp, mp) != 0) rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", mp, strerror(errno));
-        else *wrote_metrics = 1;
-        unlink(tmp);
-        free(mp);
-        free(tmp);
-    } else if (!val && j->kind == SEIZE_DS_CIRCO) {
-        char *sp = join(j->dir, "submission.json");
-        args a = {0};
-        arg(&a, "submission");
-        arg(&a, "circo");
-        arg2(&a, "--rankings", rk);
-        arg2(&a, "--annotations", j->annotations);
-        arg2(&a, "--out", sp);
-        int st = spawn(r, NULL, a.v);
-        if (st != 0) rc = seize_error(SEIZE_EIO, "writing the submission failed (seize submission exit %d)", st);
-        free(sp);
-    } else if (!val && j->kind == SEIZE_DS_CIRR) {
-        char *sp = join(j->dir, "submission_recall.json"), *ss = join(j->dir, "submission_recall_subset.json");
-        args a = {0};
-        arg(&a, "submission");
-        arg(&a, "cirr");
-        arg2(&a, "--rankings", rk);
-        arg2(&a, "--annotations", j->annotations);
-        arg2(&a, "--out", sp);
-        arg2(&a, "--out-subset", ss);
-        int st = spawn(r, NULL, a.v);
-        if (st != 0) rc = seize_error(SEIZE_EIO, "writing the submissions failed (seize submission exit %d)", st);
-        free(sp);
-        free(ss);
+    char *rk = join(j->dir, "rankings.jsonl"), *mp = join(j->dir, "metrics.json"),
+         *sp = join(j->dir, "submission.json"), *sr = join(j->dir, "submission_recall.json"),
+         *ss = join(j->dir, "submission_recall_subset.json");
+    const char *outs[4] = {NULL, NULL, NULL, NULL};
+    int n_folder_targets = 0;
+    for (size_t q = 0; q < j->n_q; q++) n_folder_targets += j->folder && j->q_target[q];
+    if ((j->folder && n_folder_targets) || (val && !j->folder && j->kind != SEIZE_DS_FASHIONIQ)) outs[0] = mp;
+    else if (!val && j->kind == SEIZE_DS_CIRCO) outs[0] = sp;
+    else if (!val && j->kind == SEIZE_DS_CIRR) outs[0] = sr, outs[1] = ss;
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    k_str(&h, "results/1");
+    k_str(&h, j->key_search);
+    k_str(&h, o->split);
+    if (j->annotations) rc = k_file(&h, j->annotations, 1);
+    for (size_t q = 0; q < j->n_q; q++) k_str(&h, j->q_target[q]);
+    char *key = k_final(&h), *stage = fmt("%s/results", j->name);
+    const char *what = val ? "metrics" : "submission";
+    if (rc == 0 && cached(r, stage, key, outs)) {
+        stage_log(r, j->name, what, "cached", seize_now() - t0, NULL);
+    } else if (rc == 0) {
+        int fresh;
+        rc = begin_stage(r, stage, key, &fresh);
+        if (rc == 0 && j->folder) {
+            if (n_folder_targets) rc = folder_metrics(r, j, mp);
+        } else if (rc == 0 && val && j->kind != SEIZE_DS_FASHIONIQ) {
+            char *tmp = join(j->dir, "metrics.json.part");
+            seize_tmp_register(tmp);
+            args a = {0};
+            arg(&a, "eval");
+            arg(&a, seize_ds_kind_name(j->kind));
+            arg2(&a, "--annotations", j->annotations);
+            arg2(&a, "--rankings", rk);
+            arg(&a, "--json");
+            int st = spawn(r, tmp, a.v);
+            if (st != 0) rc = seize_error(SEIZE_EIO, "evaluation failed (seize eval exit %d)", st);
+            else if (rename(tmp, mp) != 0) rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", mp, strerror(errno));
+            unlink(tmp);
+            seize_tmp_unregister(tmp);
+            free(tmp);
+        } else if (rc == 0 && !val && j->kind == SEIZE_DS_CIRCO) {
+            args a = {0};
+            arg(&a, "submission");
+            arg(&a, "circo");
+            arg2(&a, "--rankings", rk);
+            arg2(&a, "--annotations", j->annotations);
+            arg2(&a, "--out", sp);
+            int st = spawn(r, NULL, a.v);
+            if (st != 0) rc = seize_error(SEIZE_EIO, "writing the submission failed (seize submission exit %d)", st);
+        } else if (rc == 0 && !val && j->kind == SEIZE_DS_CIRR) {
+            args a = {0};
+            arg(&a, "submission");
+            arg(&a, "cirr");
+            arg2(&a, "--rankings", rk);
+            arg2(&a, "--annotations", j->annotations);
+            arg2(&a, "--out", sr);
+            arg2(&a, "--out-subset", ss);
+            int st = spawn(r, NULL, a.v);
+            if (st != 0) rc = seize_error(SEIZE_EIO, "writing the submissions failed (seize submission exit %d)", st);
+        }
+        if (rc == 0) rc = record_key(r, stage, key, NULL);
+        stage_log(r, j->name, what, rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
     }
-    stage_log(r, j->name, val ? "metrics" : "submission", rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
+    free(key);
+    free(stage);
     free(rk);
+    free(mp);
+    free(sp);
+    free(sr);
+    free(ss);
     return rc;
 }
 
 // --- stage 6: report ---------------------------------------------------------------------------------
+
+// Numbers of a metrics object, flattened ("dress R@10"), into the page.
+static void flatten_metrics(json_t *m, const char *prefix, report_page *pg)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v)
+    {
+        char *name = prefix ? fmt("%s %s", prefix, k) : seize_strdup(k);
+        if (json_is_object(v)) flatten_metrics(v, name, pg);
+        else if (json_is_number(v) && strcmp(k, "queries") && pg->n_metrics < REPORT_MAX_METRICS) {
+            pg->metric_names[pg->n_metrics] = name;
+            pg->metric_values[pg->n_metrics++] = json_number_value(v);
+            name = NULL;
+        }
+        free(name);
+    }
+}
 
 static int stage_report(run_state *r, job *j)
 {
     const run_opts *o = &r->o;
     double t0 = seize_now();
     char *rk = join(j->dir, "rankings.jsonl"), *ed = join(j->dir, "edits.jsonl"), *out = join(j->dir, "report.html");
+    // the metrics shown: the job's own, else (FashionIQ) the run's over its categories
+    char *mp = join(j->dir, "metrics.json");
+    if (!seize_path_exists(mp)) {
+        free(mp);
+        mp = join(o->out_dir, "metrics.json");
+    }
+    // the images that failed, for this job
+    json_t *failed = json_array();
+    size_t fi;
+    json_t *fv;
+    json_array_foreach(r->failed, fi, fv) if (!strcmp(json_string_value(json_object_get(fv, "job")), j->name))
+        json_array_append(failed, fv);
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    k_str(&h, "report/2");
+    k_str(&h, j->key_search);
+    k_str(&h, j->key_edits);
+    k_str(&h, o->out_dir);
+    k_num(&h, o->report_queries);
+    k_num(&h, o->report_k);
+    int rc = k_file(&h, mp, 1);
+    char *fd = json_dumps(failed, JSON_COMPACT);
+    k_str(&h, fd ? fd : "");
+    free(fd);
+    char *key = k_final(&h), *stage = fmt("%s/report", j->name);
+    const char *outs[] = {out, NULL};
+    if (rc == 0 && cached(r, stage, key, outs)) {
+        stage_log(r, j->name, "report", "cached", seize_now() - t0, NULL);
+        goto done;
+    }
+    int fresh;
+    if (rc == 0) rc = begin_stage(r, stage, key, &fresh);
     json_t *rows = NULL, *eds = NULL;
-    int rc = seize_jsonl_load(rk, &rows);
+    if (rc == 0) rc = seize_jsonl_load(rk, &rows);
     if (rc == 0) rc = seize_jsonl_load(ed, &eds);
     size_t n = j->n_q < (size_t)o->report_queries ? j->n_q : (size_t)o->report_queries;
     report_query *qs = calloc(n + 1, sizeof *qs);
     name_map m = {0};
     if (rc == 0 && !qs) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     if (rc == 0) rc = build_map(j, &m);
+    int has_gt = 0;
+    for (size_t q = 0; q < j->n_q; q++) has_gt |= j->q_target[q] != NULL;
     for (size_t q = 0; rc == 0 && q < n; q++) {
         report_query *x = &qs[q];
         json_t *row = json_array_get(rows, q), *rank = json_object_get(row, "ranking"),
@@ -1288,17 +1802,36 @@ static int stage_report(run_state *r, job *j)
         const char **tn = calloc(x->k + 1, sizeof *tn), **tp = calloc(x->k + 1, sizeof *tp);
         float *ts = calloc(x->k + 1, sizeof *ts);
         uint8_t *gt = calloc(x->k + 1, 1);
+        const seize_query *dq = j->ds ? &j->ds->q[q] : NULL;
         for (size_t i = 0; tn && tp && ts && gt && i < x->k; i++) {
             tn[i] = json_string_value(json_array_get(rank, i));
             size_t row_i = tn[i] ? name_row(j, &m, tn[i]) : SIZE_MAX;
             tp[i] = row_i == SIZE_MAX ? NULL : j->g_paths[row_i];
             ts[i] = (float)json_number_value(json_array_get(scores, i));
-            if (j->ds && tn[i]) {
-                const seize_query *dq = &j->ds->q[q];
+            if (dq && tn[i]) {
                 for (size_t g = 0; g < dq->n_gt; g++)
                     if (!strcmp(dq->gt[g], tn[i])) gt[i] = 1;
             } else if (j->q_target[q] && tn[i]) {
                 gt[i] = !strcmp(j->q_target[q], tn[i]);
+            }
+        }
+        // where the target ranked (the best-ranked ground truth), also beyond the shown top k
+        if (j->q_target[q]) {
+            x->target_name = j->q_target[q];
+            x->target_rank = SIZE_MAX;
+            x->ranking_length = json_array_size(rank);
+            for (size_t i = 0; i < json_array_size(rank) && x->target_rank == SIZE_MAX; i++) {
+                const char *nm = json_string_value(json_array_get(rank, i));
+                if (!nm) continue;
+                if (dq) {
+                    for (size_t g = 0; g < dq->n_gt; g++)
+                        if (!strcmp(dq->gt[g], nm)) {
+                            x->target_rank = i + 1;
+                            x->target_name = dq->gt[g];
+                        }
+                } else if (!strcmp(j->q_target[q], nm)) {
+                    x->target_rank = i + 1;
+                }
             }
         }
         x->top_names = tn;
@@ -1308,12 +1841,34 @@ static int stage_report(run_state *r, job *j)
         x->has_gt = j->q_target[q] != NULL;
     }
     if (rc == 0) {
-        char *title = fmt("seize run: %s (%s)", j->name, j->folder ? "folder" : o->split);
-        char *summary = fmt("model %s\nmethod %s, pos %.4g, neg %.4g, %d captions per query\n%zu queries, %zu gallery images",
-                            o->model_dir, o->method, o->pos, o->neg, o->num_captions, j->n_q, j->gl->n);
-        rc = report_write(out, title, summary, qs, n, 128);
-        free(title);
-        free(summary);
+        report_page pg;
+        memset(&pg, 0, sizeof pg);
+        const char *ds = j->folder ? "folder" : seize_ds_kind_name(j->kind);
+        char *jname = j->kind == SEIZE_DS_FASHIONIQ && !j->folder ? fmt("fashioniq %s", j->name) : seize_strdup(ds);
+        pg.title = fmt("%s %s — %s", jname, j->folder ? (has_gt ? "with targets" : "queries") : o->split,
+                       o->user_out ? o->user_out : o->out_dir);
+        free(jname);
+        pg.summary = fmt("model %s (sha256 %.12s)\nmethod %s, pos %.4g, neg %.4g, %d captions per query\n"
+                         "%zu queries, %zu gallery images%s",
+                         o->model_dir, r->model_sha, o->method, o->pos, o->neg, o->num_captions, j->n_q, j->gl->n,
+                         n < j->n_q ? " (the first ones shown)" : "");
+        pg.has_gt = has_gt;
+        json_t *mj = NULL;
+        if (seize_path_exists(mp) && seize_json_load(mp, &mj) == 0 && json_is_object(mj)) flatten_metrics(mj, NULL, &pg);
+        json_decref(mj);
+        pg.n_failed = json_array_size(failed);
+        pg.failed_names = calloc(pg.n_failed + 1, sizeof *pg.failed_names);
+        pg.failed_reasons = calloc(pg.n_failed + 1, sizeof *pg.failed_reasons);
+        for (size_t i = 0; pg.failed_names && pg.failed_reasons && i < pg.n_failed; i++) {
+            pg.failed_names[i] = json_string_value(json_object_get(json_array_get(failed, i), "item"));
+            pg.failed_reasons[i] = json_string_value(json_object_get(json_array_get(failed, i), "error"));
+        }
+        rc = report_write(out, &pg, qs, n, 128);
+        free((void *)pg.title);
+        free((void *)pg.summary);
+        for (size_t i = 0; i < pg.n_metrics; i++) free((void *)pg.metric_names[i]);
+        free((void *)pg.failed_names);
+        free((void *)pg.failed_reasons);
     }
     for (size_t q = 0; qs && q < n; q++) {
         free((void *)qs[q].captions);
@@ -1327,7 +1882,13 @@ static int stage_report(run_state *r, job *j)
     free_map(&m);
     json_decref(rows);
     json_decref(eds);
+    if (rc == 0) rc = record_key(r, stage, key, NULL);
     stage_log(r, j->name, "report", rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
+done:
+    json_decref(failed);
+    free(key);
+    free(stage);
+    free(mp);
     free(rk);
     free(ed);
     free(out);
@@ -1338,14 +1899,59 @@ static int stage_report(run_state *r, job *j)
 
 static int run_job(run_state *r, job *j)
 {
-    int rc = seize_mkdirs(j->dir);
+    int rc = seize_path_exists(j->dir) ? 0 : seize_mkdirs(j->dir);
     if (rc == 0) rc = stage_captions(r, j);
     if (rc == 0) rc = stage_index(r, j);
     if (rc == 0) rc = stage_features(r, j);
     if (rc == 0) rc = stage_search(r, j);
-    int wrote = 0;
-    if (rc == 0) rc = stage_results(r, j, &wrote);
-    if (rc == 0) rc = stage_report(r, j);
+    if (rc == 0) rc = stage_results(r, j);
+    return rc;
+}
+
+// FashionIQ val: one metrics file over the categories run.
+static int fiq_metrics(run_state *r, job *jobs, size_t n_jobs)
+{
+    const run_opts *o = &r->o;
+    double t0 = seize_now();
+    char *mp = join(o->out_dir, "metrics.json"), *tmp = join(o->out_dir, "metrics.json.part");
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    k_str(&h, "fashioniq-metrics/1");
+    int rc = 0;
+    for (size_t i = 0; i < n_jobs && rc == 0; i++) {
+        k_str(&h, jobs[i].key_search);
+        rc = k_file(&h, jobs[i].annotations, 1);
+    }
+    char *key = k_final(&h);
+    const char *outs[] = {mp, NULL};
+    if (rc == 0 && cached(r, "fashioniq/metrics", key, outs)) {
+        stage_log(r, "fashioniq", "metrics", "cached", seize_now() - t0, NULL);
+    } else if (rc == 0) {
+        int fresh;
+        rc = begin_stage(r, "fashioniq/metrics", key, &fresh);
+        seize_tmp_register(tmp);
+        args a = {0};
+        arg(&a, "eval");
+        arg(&a, "fashioniq");
+        char *paths[3] = {0};
+        for (size_t i = 0; i < n_jobs; i++) {
+            paths[i] = join(jobs[i].dir, "rankings.jsonl");
+            arg2(&a, "--annotations", jobs[i].annotations);
+            arg2(&a, "--rankings", paths[i]);
+        }
+        arg(&a, "--json");
+        int st = rc == 0 ? spawn(r, tmp, a.v) : 1;
+        if (rc == 0 && st != 0) rc = seize_error(SEIZE_EIO, "evaluation failed (seize eval exit %d)", st);
+        else if (rc == 0 && rename(tmp, mp) != 0) rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", mp, strerror(errno));
+        unlink(tmp);
+        seize_tmp_unregister(tmp);
+        for (size_t i = 0; i < n_jobs; i++) free(paths[i]);
+        if (rc == 0) rc = record_key(r, "fashioniq/metrics", key, NULL);
+        stage_log(r, "fashioniq", "metrics", rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
+    }
+    free(key);
+    free(mp);
+    free(tmp);
     return rc;
 }
 
@@ -1362,9 +1968,9 @@ static json_t *params_json(const run_opts *o)
     S("queries", o->queries_file);
     S("captions", o->captions_file);
     S("category", o->category);
-    S("captioner_endpoint", o->cap_endpoint);
+    json_object_set_new(p, "captioner_endpoint", json_url(o->cap_endpoint));
     S("captioner_model", o->cap_model);
-    S("llm_endpoint", o->llm_endpoint);
+    json_object_set_new(p, "llm_endpoint", json_url(o->llm_endpoint));
     S("llm_model", o->llm_model);
     S("caption_prompt", o->cap_prompt);
     S("prompt_file", o->prompt_file);
@@ -1392,7 +1998,7 @@ int cmd_run(int argc, char **argv)
         O_ROOT = 256, O_SPLIT, O_MODEL, O_OUT, O_GALLERY, O_QUERIES, O_CAPTIONS, O_CATEGORY,
         O_CAP_EP, O_CAP_MODEL, O_LLM_EP, O_LLM_MODEL, O_CAP_PROMPT, O_PROMPT_FILE, O_TEMP, O_TOPP,
         O_SEED, O_CONC, O_TIMEOUT, O_ATTEMPTS, O_FIQ, O_NUMCAP, O_METHOD, O_POS, O_NEG, O_K,
-        O_NOPAD, O_BATCH, O_THREADS, O_RQ, O_RK, O_BACKOFF
+        O_NOPAD, O_BATCH, O_THREADS, O_RQ, O_RK, O_BACKOFF, O_RESTART
     };
     static const struct option opts[] = {
         {"data-root", required_argument, NULL, O_ROOT},
@@ -1427,6 +2033,7 @@ int cmd_run(int argc, char **argv)
         {"threads", required_argument, NULL, O_THREADS},
         {"report-queries", required_argument, NULL, O_RQ},
         {"report-k", required_argument, NULL, O_RK},
+        {"restart", no_argument, NULL, O_RESTART},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -1507,6 +2114,7 @@ int cmd_run(int argc, char **argv)
             if (cli_parse_int(optarg, 1, 1000, &n) < 0) return cli_usage("run", "--report-k needs a number");
             o->report_k = (int)n;
             break;
+        case O_RESTART: o->restart = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         default: return cli_usage("run", "invalid option");
@@ -1537,7 +2145,28 @@ int cmd_run(int argc, char **argv)
     ssize_t len = readlink("/proc/self/exe", R.exe, sizeof R.exe - 1);
     if (len <= 0) return cli_fail("run", "cannot find this program's path: %s", strerror(errno));
     R.exe[len] = 0;
-    if (seize_mkdirs(o->out_dir) < 0) return cli_lib_fail("run");
+    // endpoints default to $OPENAI_BASE_URL, as for seize caption and seize reason
+    const char *env_url = getenv("OPENAI_BASE_URL");
+    if (env_url && !env_url[0]) env_url = NULL;
+    if (!o->cap_endpoint) o->cap_endpoint = env_url;
+    if (!o->llm_endpoint) o->llm_endpoint = env_url;
+    // relative paths are the current folder's (the stages get absolute ones)
+    o->user_gallery = o->gallery_dir;
+    o->user_queries = o->queries_file;
+    o->user_out = o->out_dir;
+    const char **paths[] = {&o->data_root, &o->model_dir, &o->out_dir, &o->gallery_dir, &o->queries_file,
+                            &o->captions_file, &o->prompt_file};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (*paths[i] && R.n_owned < 16) *paths[i] = R.owned[R.n_owned++] = absolute_path(*paths[i]);
+
+    int rc = 0, permanent = 0, lock_fd = -1;
+    install_signals();
+    if (!seize_path_exists(o->out_dir) && seize_mkdirs(o->out_dir) < 0) rc = -1;
+    if (rc == 0) rc = lock_run_dir(o->out_dir, &lock_fd);
+    if (rc < 0) {
+        for (int i = 0; i < R.n_owned; i++) free(R.owned[i]);
+        return cli_lib_fail("run");
+    }
     char *cp = join(o->out_dir, ".seize-cache.json");
     if (!seize_path_exists(cp) || seize_json_load(cp, &R.cache) < 0 || !json_is_object(R.cache)) {
         json_decref(R.cache);
@@ -1552,7 +2181,6 @@ int cmd_run(int argc, char **argv)
     job jobs[3];
     memset(jobs, 0, sizeof jobs);
     size_t n_jobs = 1;
-    int rc = 0;
     if (folder) {
         jobs[0].name = "folder";
         jobs[0].folder = 1;
@@ -1582,36 +2210,23 @@ int cmd_run(int argc, char **argv)
         if (o->captions_file) jobs[0].captions_file = seize_strdup(o->captions_file);
         rc = setup_dataset_job(&R, &jobs[0], NULL);
     }
+    // everything that can be checked is checked before the first request: the inputs, then
+    // the model folder (a wrong --model costs nothing)
+    for (size_t i = 0; rc == 0 && i < n_jobs; i++) rc = validate_job(&R, &jobs[i], &permanent);
+    if (rc == 0 && !o->captions_file && (!o->cap_endpoint || !o->cap_model))
+        rc = seize_error(SEIZE_EINVAL, "no captions: give --captions FILE, or --captioner-endpoint (or $OPENAI_BASE_URL) and --captioner-model");
+    if (rc == 0 && !o->captions_file && (!o->llm_endpoint || !o->llm_model))
+        rc = seize_error(SEIZE_EINVAL, "no edits: give --llm-endpoint (or $OPENAI_BASE_URL) and --llm-model, or a caption file with edits");
+    if (rc == 0) rc = model_hash(&R);
     for (size_t i = 0; rc == 0 && i < n_jobs; i++) rc = run_job(&R, &jobs[i]);
-
-    // FashionIQ val: one metrics file over the categories run
-    if (rc == 0 && kind == SEIZE_DS_FASHIONIQ && !folder && !strcmp(o->split, "val")) {
-        char *mp = join(o->out_dir, "metrics.json"), *tmp = join(o->out_dir, "metrics.json.part");
-        args a = {0};
-        arg(&a, "eval");
-        arg(&a, "fashioniq");
-        char *paths[6] = {0};
-        for (size_t i = 0; i < n_jobs; i++) {
-            paths[2 * i] = jobs[i].annotations;
-            paths[2 * i + 1] = join(jobs[i].dir, "rankings.jsonl");
-            arg2(&a, "--annotations", paths[2 * i]);
-            arg2(&a, "--rankings", paths[2 * i + 1]);
-        }
-        arg(&a, "--json");
-        int st = spawn(&R, tmp, a.v);
-        if (st != 0) rc = seize_error(SEIZE_EIO, "evaluation failed (seize eval exit %d)", st);
-        else if (rename(tmp, mp) != 0) rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", mp, strerror(errno));
-        unlink(tmp);
-        for (size_t i = 0; i < n_jobs; i++) free(paths[2 * i + 1]);
-        free(mp);
-        free(tmp);
-    }
+    if (rc == 0 && kind == SEIZE_DS_FASHIONIQ && !folder && !strcmp(o->split, "val")) rc = fiq_metrics(&R, jobs, n_jobs);
+    for (size_t i = 0; rc == 0 && i < n_jobs; i++) rc = stage_report(&R, &jobs[i]);
 
     // manifest.json: what ran, with what, and what failed
     R.manifest = json_object();
     json_object_set_new(R.manifest, "seize_version", json_string(SEIZE_VERSION));
     json_t *cmd = json_array();
-    for (int i = 0; i < argc; i++) json_array_append_new(cmd, json_string(argv[i]));
+    for (int i = 0; i < argc; i++) json_array_append_new(cmd, json_url(argv[i]));
     json_object_set_new(R.manifest, "command", cmd);
     json_object_set_new(R.manifest, "status", json_string(rc == 0 ? (R.partial ? "partial" : "ok") : "failed"));
     if (rc < 0) json_object_set_new(R.manifest, "error", json_string(seize_errmsg()));
@@ -1619,17 +2234,27 @@ int cmd_run(int argc, char **argv)
                                                        R.model_sha[0] ? R.model_sha : NULL));
     json_object_set_new(R.manifest, "parameters", params_json(o));
     json_object_set_new(R.manifest, "seeds", json_pack("{s:s*}", "llm", o->seed));
+    json_t *by = json_object_get(R.cache, "produced_by");
+    json_object_set_new(R.manifest, "produced_by", json_is_object(by) ? json_deep_copy(by) : json_object());
     json_object_set_new(R.manifest, "stages", R.stages);
     json_object_set_new(R.manifest, "failed", R.failed);
     json_object_set_new(R.manifest, "seconds", json_real(seize_now() - t0));
     char *mpath = join(o->out_dir, "manifest.json");
     char errbuf[1024];
     snprintf(errbuf, sizeof errbuf, "%s", seize_errmsg());
-    int mrc = seize_json_save(mpath, R.manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    // a run that wrote nothing (everything cached, or stopped before its first stage) leaves
+    // the manifest of the run that produced the files as it is
+    int mrc = R.wrote || !seize_path_exists(mpath) ? seize_json_save(mpath, R.manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : 0;
     free(mpath);
     json_decref(R.manifest);
     json_decref(R.cache);
     for (size_t i = 0; i < n_jobs; i++) job_free(&jobs[i]);
+    for (int i = 0; i < R.n_owned; i++) free(R.owned[i]);
+    if (lock_fd >= 0) close(lock_fd);
+    if (rc < 0 && permanent) {
+        fprintf(stderr, "seize run: error: %s\n", errbuf);
+        return EXIT_PARTIAL;
+    }
     if (rc < 0) return cli_fail("run", "%s", errbuf);
     if (mrc < 0) return cli_lib_fail("run");
     if (R.partial) {

@@ -55,6 +55,17 @@ static void esc(buf *b, const char *s)
     }
 }
 
+// A name or path: escaped, with a line-break opportunity after each '/' so long paths wrap at
+// their separators.
+static void esc_name(buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        char one[2] = {*s, 0};
+        esc(b, one);
+        if (*s == '/') puts_(b, "<wbr>");
+    }
+}
+
 // --- thumbnails --------------------------------------------------------------------------------------
 
 typedef struct jerr {
@@ -124,7 +135,7 @@ static char *thumbnail(const char *path, int size)
 }
 
 static void image_cell(buf *b, const char *path, const char *name, int size, const char *cls,
-                       const char *caption)
+                       const char *prefix, const char *caption_name, const char *suffix)
 {
     char *b64 = thumbnail(path, size);
     puts_(b, "<figure class=\"");
@@ -139,11 +150,13 @@ static void image_cell(buf *b, const char *path, const char *name, int size, con
         free(b64);
     } else {
         puts_(b, "<div class=\"missing\">cannot read<br>");
-        esc(b, name);
+        esc_name(b, name);
         puts_(b, "</div>");
     }
     puts_(b, "<figcaption>");
-    esc(b, caption);
+    esc(b, prefix);
+    esc_name(b, caption_name);
+    esc(b, suffix);
     puts_(b, "</figcaption></figure>");
 }
 
@@ -152,13 +165,16 @@ static const char style[] =
     "h1{font-size:1.4em}.summary{white-space:pre-wrap;background:#f4f4f4;padding:.6em}"
     "section{border-top:1px solid #ccc;padding:.8em 0}"
     ".row{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start}"
-    "figure{margin:0;width:var(--t);font-size:.75em;word-break:break-all}"
+    "figure{margin:0;width:var(--t);font-size:.75em;overflow-wrap:anywhere}"
     "figure img{width:var(--t);height:var(--t);display:block;border:3px solid transparent}"
     "figure.gt img{border-color:#1a9c3a}figure.ref img{border-color:#555}"
     ".missing{width:var(--t);height:var(--t);background:#eee;display:flex;align-items:center;"
     "justify-content:center;text-align:center}"
     "ol.caps{font-size:.85em;margin:.3em 0}ol.caps .e{color:#0a5}"
-    ".legend span{display:inline-block;width:1em;height:1em;background:#1a9c3a;vertical-align:middle}";
+    ".legend span{display:inline-block;width:1em;height:1em;background:#1a9c3a;vertical-align:middle}"
+    "table.metrics{border-collapse:collapse}table.metrics td{padding:.15em .8em;border-bottom:1px solid #ddd}"
+    "table.metrics td.v{text-align:right;font-variant-numeric:tabular-nums}"
+    ".failed li{overflow-wrap:anywhere}.target{font-size:.9em;color:#555}";
 
 // Marks the page with how many thumbnails loaded, so that a broken page is visible (and
 // testable): <body data-images-loaded=N data-images-broken=M>.
@@ -171,13 +187,12 @@ static const char script[] =
     "if(bad){var p=document.createElement('p');p.textContent=bad+' images failed to load';"
     "document.body.insertBefore(p,document.body.firstChild);}});</script>";
 
-int report_write(const char *path, const char *title, const char *summary,
-                 const report_query *qs, size_t n, int thumb)
+int report_write(const char *path, const report_page *pg, const report_query *qs, size_t n, int thumb)
 {
     buf b = {0};
     char tmp[256];
     puts_(&b, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>");
-    esc(&b, title);
+    esc(&b, pg->title);
     puts_(&b, "</title><style>");
     puts_(&b, style);
     snprintf(tmp, sizeof tmp, ":root{--t:%dpx}", thumb);
@@ -185,18 +200,52 @@ int report_write(const char *path, const char *title, const char *summary,
     puts_(&b, "</style>");
     puts_(&b, script);
     puts_(&b, "</head><body><h1>");
-    esc(&b, title);
+    esc_name(&b, pg->title);
     puts_(&b, "</h1><div class=\"summary\">");
-    esc(&b, summary);
-    puts_(&b, "</div><p class=\"legend\"><span></span> ground truth</p>");
+    esc(&b, pg->summary);
+    puts_(&b, "</div>");
+    if (pg->n_metrics) {
+        puts_(&b, "<h2>metrics</h2><table class=\"metrics\">");
+        for (size_t i = 0; i < pg->n_metrics; i++) {
+            puts_(&b, "<tr><td>");
+            esc(&b, pg->metric_names[i]);
+            snprintf(tmp, sizeof tmp, "</td><td class=\"v\">%.2f</td></tr>", pg->metric_values[i]);
+            puts_(&b, tmp);
+        }
+        puts_(&b, "</table>");
+    }
+    if (pg->n_failed) {
+        snprintf(tmp, sizeof tmp, "<h2>%zu image%s failed</h2><ul class=\"failed\">", pg->n_failed,
+                 pg->n_failed == 1 ? "" : "s");
+        puts_(&b, tmp);
+        for (size_t i = 0; i < pg->n_failed; i++) {
+            puts_(&b, "<li><b>");
+            esc_name(&b, pg->failed_names ? pg->failed_names[i] : NULL);
+            puts_(&b, "</b>: ");
+            esc(&b, pg->failed_reasons ? pg->failed_reasons[i] : NULL);
+            puts_(&b, "</li>");
+        }
+        puts_(&b, "</ul>");
+    }
+    if (pg->has_gt) puts_(&b, "<p class=\"legend\"><span></span> ground truth</p>");
     for (size_t q = 0; q < n; q++) {
         const report_query *r = &qs[q];
         puts_(&b, "<section><h2>query ");
         esc(&b, r->id);
         puts_(&b, "</h2><p><b>relative text:</b> ");
         esc(&b, r->relative_text);
-        puts_(&b, "</p><div class=\"row\">");
-        image_cell(&b, r->ref_path, r->ref_name, thumb, "ref", "reference");
+        puts_(&b, "</p>");
+        if (r->target_rank) {
+            puts_(&b, "<p class=\"target\">target <b>");
+            esc_name(&b, r->target_name);
+            if (r->target_rank == SIZE_MAX) snprintf(tmp, sizeof tmp, "</b>: not in the top %zu", r->ranking_length);
+            else if (r->target_rank > r->k) snprintf(tmp, sizeof tmp, "</b>: ranked %zu (below the %zu shown)", r->target_rank, r->k);
+            else snprintf(tmp, sizeof tmp, "</b>: ranked %zu", r->target_rank);
+            puts_(&b, tmp);
+            puts_(&b, "</p>");
+        }
+        puts_(&b, "<div class=\"row\">");
+        image_cell(&b, r->ref_path, r->ref_name, thumb, "ref", "reference: ", r->ref_name, "");
         puts_(&b, "<ol class=\"caps\">");
         for (size_t i = 0; i < r->n_captions; i++) {
             puts_(&b, "<li>");
@@ -210,11 +259,12 @@ int report_write(const char *path, const char *title, const char *summary,
         }
         puts_(&b, "</ol></div><div class=\"row\">");
         for (size_t j = 0; j < r->k; j++) {
-            char cap[512];
-            snprintf(cap, sizeof cap, "%zu. %s (%.4f)%s", j + 1, r->top_names[j], (double)r->top_scores[j],
-                     r->top_gt && r->top_gt[j] ? " ✓" : "");
-            image_cell(&b, r->top_paths ? r->top_paths[j] : NULL, r->top_names[j], thumb,
-                       r->top_gt && r->top_gt[j] ? "gt" : "hit", cap);
+            char pre[32], suf[64];
+            int is_gt = r->top_gt && r->top_gt[j];
+            snprintf(pre, sizeof pre, "%zu. ", j + 1);
+            snprintf(suf, sizeof suf, " (%.4f)%s", (double)r->top_scores[j], is_gt ? " ✓" : "");
+            image_cell(&b, r->top_paths ? r->top_paths[j] : NULL, r->top_names[j], thumb, is_gt ? "gt" : "hit", pre,
+                       r->top_names[j], suf);
         }
         puts_(&b, "</div></section>");
     }
