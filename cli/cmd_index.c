@@ -23,7 +23,7 @@ static const char *CMD = "index";
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: seize index build --model DIR (--images FOLDER | --list FILE |\n"
+            "usage: seize index build --model DIR (--gallery FOLDER | --images FOLDER | --list FILE |\n"
             "                         --dataset circo|cirr|fashioniq --gallery FILE) --out INDEX\n"
             "                         [--root DIR] [--batch B] [--threads N] [--dtype f32|f16]\n"
             "                         [--no-pad] [--restart] [-q]\n"
@@ -31,15 +31,29 @@ static void usage(FILE *fp)
             "\n"
             "An index is a folder with features.npy (L2-normalised rows), names.txt (one gallery\n"
             "name per line, same order) and index.json (model identity, preprocessing, dtype,\n"
-            "count, failed images).\n"
+            "count, failed images). Gallery names are UTF-8 text without control characters (no\n"
+            "line break or tab) and unique; a file name that is not (e.g. a Latin-1 'r\\xe9sum\\xe9.jpg')\n"
+            "is refused before anything is encoded, named with its bytes as \\xNN: rename it.\n"
+            "Relative paths (--gallery, --images, --list, --root, --model, --out, ...) are taken\n"
+            "from the current folder, except the images of a --list or --dataset gallery file\n"
+            "(see --root).\n"
             "\n"
             "build: encodes gallery images with a CLIP model (SEIZE preprocessing: TargetPad 1.25,\n"
-            "        bicubic resize, center crop). Images that cannot be read are skipped and listed\n"
-            "        in index.json with the reason (exit status 3). Interrupted (Ctrl-C, a crash),\n"
-            "        the same command resumes after the last completed batch: INDEX/build.partial\n"
-            "        holds the rows done and INDEX/build.progress.json the position, both synced\n"
-            "        after each batch; the final files are written atomically at the end.\n"
+            "        bicubic resize, center crop). Images must be regular files (a FIFO or device\n"
+            "        is refused). Before encoding, a missing image folder is an error naming it;\n"
+            "        missing images are listed in one line and left out. Images that cannot be\n"
+            "        read are skipped and listed in index.json with the reason (exit status 3).\n"
+            "        One build at a time per INDEX folder: a second one fails at once (lock file\n"
+            "        INDEX/.seize.lock). Interrupted (Ctrl-C, a crash), the same command resumes\n"
+            "        after the last completed batch: INDEX/build.partial holds the rows done and\n"
+            "        INDEX/build.progress.json the position and a checksum of those rows, both\n"
+            "        synced after each batch; an unfinished build that does not check out (other\n"
+            "        model, images or preprocessing, changed rows) is discarded with a note. The\n"
+            "        final files are written atomically at the end.\n"
             "  --model DIR       CLIP model folder (transformers or open_clip layout)\n"
+            "  --gallery FOLDER  every .jpg/.jpeg/.png under FOLDER (recursive, any case), sorted;\n"
+            "                    the name is the path inside FOLDER (\"sub/x.jpg\", as seize run\n"
+            "                    folder); links are followed, each folder and file counted once\n"
             "  --images FOLDER   every .jpg/.jpeg/.png in FOLDER (not recursive), sorted; the name\n"
             "                    is the file name without its extension\n"
             "  --list FILE       one image per line: PATH, or NAME<TAB>PATH; relative paths are\n"
@@ -58,7 +72,8 @@ static void usage(FILE *fp)
             "import: reads [n, dim] features (float32 or float16 .npy) and n names, normalises each\n"
             "        row and writes the index.\n"
             "  --features FILE   .npy features\n"
-            "  --names FILE      gallery names, one per line (unique, non-empty)\n"
+            "  --names FILE      gallery names, one per line (unique, non-empty, UTF-8 without\n"
+            "                    control characters; a bad line is named as FILE line N)\n"
             "  --out DIR         index folder to write (files are replaced atomically)\n"
             "  --dtype T         stored dtype: f32 (default) or f16\n"
             "  -h, --help        this help\n");
@@ -98,8 +113,14 @@ static int index_import(int argc, char **argv)
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (!feats || !names || !out) return cli_usage(CMD, "--features, --names and --out are required");
-    if (seize_index_import(feats, names, out, dt) < 0) return cli_lib_fail(CMD);
-    return EXIT_OK;
+    if (seize_mkdirs(out) < 0) return cli_lib_fail(CMD);
+    char what[4200];
+    snprintf(what, sizeof what, "index folder '%s'", out);
+    seize_lock lock = {0};
+    if (seize_lock_dir(out, what, &lock) < 0) return cli_lib_fail(CMD);
+    int rc = seize_index_import(feats, names, out, dt) < 0 ? cli_lib_fail(CMD) : EXIT_OK;
+    seize_lock_release(&lock);
+    return rc;
 }
 
 // --- index build
@@ -369,7 +390,7 @@ static int check_items(build_item *it, size_t n, int quiet)
         return EXIT_FAIL;
     }
     if (n_missing == n) return cli_fail(CMD, "none of the %zu images exists (first: '%s')", n, it[0].path);
-    if (n_missing && !quiet) {
+    if (n_missing) {
         fprintf(stderr, "seize index: %zu of %zu images are missing and will be left out (listed in index.json):",
                 n_missing, n);
         size_t k = 0;

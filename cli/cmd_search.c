@@ -242,21 +242,32 @@ int cmd_search(int argc, char **argv)
     for (size_t q = 0; q < nq; q++) {
         json_t *o = json_object(), *rk = json_array(), *sc = json_array();
         json_object_set_new(o, "query", json_integer((json_int_t)q));
-        for (size_t j = 0; j < r->n_ranked[q]; j++) {
-            json_array_append_new(rk, json_string(seize_index_name(idx, r->index[q * r->k + j])));
-            json_array_append_new(sc, json_real(r->score[q * r->k + j]));
+        int bad = !o || !rk || !sc;
+        for (size_t j = 0; !bad && j < r->n_ranked[q]; j++) {
+            // names and scores stay aligned: a name JSON cannot hold stops the command (the
+            // index refuses such names when it is opened, so this is a last guard)
+            json_t *nm = json_string(seize_index_name(idx, r->index[q * r->k + j]));
+            bad = !nm || json_array_append_new(rk, nm) < 0 ||
+                  json_array_append_new(sc, json_real(r->score[q * r->k + j])) < 0;
         }
         json_object_set_new(o, "ranking", rk);
         json_object_set_new(o, "scores", sc);
         if (have_subsets) {
             json_t *sr = json_array(), *ss = json_array();
-            for (size_t j = 0; j < r->subset_n[q]; j++) {
+            for (size_t j = 0; !bad && j < r->subset_n[q]; j++) {
                 size_t off = r->subset_off[q] + j;
-                json_array_append_new(sr, json_string(seize_index_name(idx, r->subset_index[off])));
-                json_array_append_new(ss, json_real(r->subset_score[off]));
+                json_t *nm = json_string(seize_index_name(idx, r->subset_index[off]));
+                bad = !nm || json_array_append_new(sr, nm) < 0 ||
+                      json_array_append_new(ss, json_real(r->subset_score[off])) < 0;
             }
             json_object_set_new(o, "subset", sr);
             json_object_set_new(o, "subset_scores", ss);
+        }
+        if (bad) {
+            json_decref(o);
+            rc = cli_fail(CMD, "query %zu: a gallery name of index '%s' cannot be written as JSON text "
+                               "(not UTF-8?): rebuild the index", q, index_dir);
+            goto done;
         }
         if (json_dumpf(o, at.fp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) < 0) {
             json_decref(o);
