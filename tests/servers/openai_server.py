@@ -18,6 +18,11 @@ without reply), malformed (200 with broken JSON), truncate (Content-Length longe
 slow (reply after --slow seconds), empty (200 with no choices). A user message containing
 --reject-word always gets 400.
 
+--echo MODE makes the server quote the request's credentials back, as careless servers and
+proxies do: the Authorization header (and, for Basic authentication, its decoded user:password),
+the request path and Host, in a 400, 401 or 500 error body (error400, error401, error500), inside
+the reply text (reply), or in a 200 body that is not JSON (malformed).
+
 --log FILE appends one JSON line per request received (flushed): {"key", "caption",
 "instruction", "image", "n", "attempt", "fault", "model", "temperature", "top_p", "seed"}.
 --port 0 picks a free port; --port-file receives it once listening.
@@ -46,6 +51,7 @@ def parse_args():
     ap.add_argument("--reject-word", default="REJECT_ME")
     ap.add_argument("--n-mode", choices=["support", "ignore", "reject"], default="support")
     ap.add_argument("--require-key")
+    ap.add_argument("--echo", choices=["error400", "error401", "error500", "reply", "malformed"])
     return ap.parse_args()
 
 
@@ -112,8 +118,31 @@ def completion(texts, model):
     })
 
 
-async def handle_request(req, headers):
+def echo_text(headers, path):
+    auth = headers.get("authorization", "")
+    decoded = ""
+    if auth.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
+        except ValueError:
+            decoded = "?"
+    return (f"you sent Authorization: {auth} (decoded: {decoded}) to http://{decoded + '@' if decoded else ''}"
+            f"{headers.get('host', '')}{path}")
+
+
+async def handle_request(req, headers, path="/"):
     """Returns (bytes to send or None to drop, close_after)."""
+    if ARGS.echo:
+        if LOG:
+            LOG.write(json.dumps({"key": "echo", "echo": ARGS.echo, "model": req.get("model")}) + "\n")
+            LOG.flush()
+        text = echo_text(headers, path)
+        if ARGS.echo.startswith("error"):
+            return error(int(ARGS.echo[5:]), "bad request: " + text), False
+        if ARGS.echo == "malformed":  # starts with the bare credential: parsers quote it
+            cred = headers.get("authorization", "").split(" ", 1)[-1]
+            return response(200, cred + " " + text), False
+        return response(200, completion([text], req.get("model", ""))), False
     if ARGS.require_key and headers.get("authorization") != "Bearer " + ARGS.require_key:
         return error(401, "invalid api key"), False
     try:
@@ -220,7 +249,7 @@ async def serve(reader, writer):
                 writer.write(error(400, f"bad JSON: {e}"))
                 await writer.drain()
                 continue
-            out, close = await handle_request(req, headers)
+            out, close = await handle_request(req, headers, parts[1])
             if out is None:
                 writer.transport.abort()
                 return
