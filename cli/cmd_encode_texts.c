@@ -30,8 +30,14 @@ static const char usage_text[] =
     "  -q, --quiet         no progress display\n"
     "  -h, --help          show this help\n"
     "\n"
+    "Limits: a text may have at most 64 KiB (65536 bytes; a longer one is an error naming its\n"
+    "line), an --input at most 1 GiB, and it must be a regular file (a FIFO or device is\n"
+    "refused). Relative paths are taken from the current folder.\n"
+    "\n"
     "Speed: see seize encode-images --help about OPENBLAS_CORETYPE.\n";
 
+
+#define TEXT_MAX ((size_t)64 << 10) // bytes per text
 
 static int on_progress(void *ud, size_t done, size_t n_bad)
 {
@@ -106,6 +112,16 @@ int cmd_encode_texts(int argc, char **argv)
     } else {
         texts = (const char *const *)(argv + optind);
         n = (size_t)(argc - optind);
+    }
+    // a single huge text would cost far more than its size to tokenise: refused up front
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(texts[i]);
+        if (len > TEXT_MAX) {
+            rc = input ? cli_fail(cmd, "'%s' line %zu: %zu bytes, more than the limit of %zu per text", input, i + 1,
+                                  len, TEXT_MAX)
+                       : cli_fail(cmd, "text %zu: %zu bytes, more than the limit of %zu per text", i + 1, len, TEXT_MAX);
+            goto done;
+        }
     }
     cli_blas_note(quiet);
     if (seize_model_load(model_dir, &m) < 0 || seize_tokenizer_load(model_dir, &tok) < 0 ||

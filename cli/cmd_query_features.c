@@ -41,7 +41,22 @@ static void usage(FILE *fp)
             "  --batch B           texts per forward pass (default 64)\n"
             "  --threads N         threads (default: all cores)\n"
             "  -q, --quiet         no progress display\n"
-            "  -h, --help          this help\n");
+            "  -h, --help          this help\n"
+            "\n"
+            "Limits: each caption and edit used may have at most 64 KiB (65536 bytes; a longer one is\n"
+            "an error naming the query), a captions file at most 1 GiB, and it must be a regular file\n"
+            "(a FIFO or device is refused). Relative paths are taken from the current folder.\n");
+}
+
+#define TEXT_MAX ((size_t)64 << 10) // bytes per caption or edit
+
+// A caption longer than TEXT_MAX: an error naming the file, the query and the item.
+static int check_len(const char *path, size_t q, const char *qid, const char *what, size_t i, const char *t)
+{
+    size_t len = strlen(t);
+    if (len <= TEXT_MAX) return 0;
+    return cli_fail(CMD, "'%s': query %zu%s%s%s: %s %zu has %zu bytes, more than the limit of %zu", path, q,
+                    *qid ? " (id " : "", qid, *qid ? ")" : "", what, i + 1, len, TEXT_MAX);
 }
 
 static int on_progress(void *ud, size_t done, size_t n_bad)
@@ -139,6 +154,11 @@ int cmd_query_features(int argc, char **argv)
                           es->n_edits[q], per_caption ? "N of each with --per-caption" : "at least one of each");
             goto done;
         }
+        for (size_t i = 0; i < n_c[q]; i++)
+            if ((rc = check_len(caps_path, q, qid, "caption", i, cap->captions[q][i])) != 0) goto done;
+        for (size_t i = 0; i < n_e[q]; i++)
+            if ((rc = check_len(edits_path ? edits_path : caps_path, q, qid, "edit", i, es->edits[q][i])) != 0)
+                goto done;
         total += n_c[q] + n_e[q];
     }
     if (seize_model_load(model_dir, &m) < 0 || seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0 ||

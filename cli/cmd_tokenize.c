@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: seize tokenize --model MODEL_DIR [--context N] [--clean] [--input FILE [--jsonl] | TEXT...]\n"
@@ -28,7 +29,45 @@ static const char usage_text[] =
     "  -n, --context N    ids per text (default 77, at least 2)\n"
     "      --clean        print each cleaned, lowercased text (a JSON string) instead of ids\n"
     "                     (--model is not needed then)\n"
-    "  -h, --help         show this help\n";
+    "  -h, --help         show this help\n"
+    "\n"
+    "Limits: a text may have at most 64 KiB (65536 bytes; a longer one is an error naming\n"
+    "its line), an --input at most 1 GiB; FILE must be a regular file (a FIFO or device is\n"
+    "refused; use '-' to read a pipe). Relative paths are taken from the current folder.\n";
+
+#define TEXT_MAX ((size_t)64 << 10)  // bytes per text
+#define JSONL_LINE_MAX (6 * TEXT_MAX) // a JSON line may escape each byte of its text
+#define INPUT_MAX ((size_t)1 << 30)   // bytes per input
+
+// Reads one line (without its '\n') into *buf, never more than max bytes: 1 for a line, 0 at
+// the end of the input, -1 when the line is longer than max (*len = max + 1 then; the rest of
+// the line is not read), -2 on a read error.
+static int read_line_max(FILE *fp, char **buf, size_t *cap, size_t max, size_t *len, size_t *total)
+{
+    size_t n = 0;
+    int c, any = 0;
+    while ((c = getc_unlocked(fp)) != EOF) {
+        any = 1;
+        (*total)++;
+        if (c == '\n') break;
+        if (n == max) {
+            *len = max + 1;
+            return -1;
+        }
+        if (n + 1 >= *cap) {
+            size_t nc = *cap ? *cap * 2 : 256;
+            if (nc > max + 1) nc = max + 1;
+            char *t = realloc(*buf, nc);
+            if (!t) return -2;
+            *buf = t;
+            *cap = nc;
+        }
+        (*buf)[n++] = (char)c;
+    }
+    if (ferror(fp)) return -2;
+    *len = n;
+    return any ? 1 : 0;
+}
 
 // Prints s[0..len) as a JSON string.
 static void put_json_string(FILE *fp, const char *s, size_t len)
@@ -88,6 +127,11 @@ static int emit_json_line(const seize_tokenizer *tok, const char *line, size_t l
         return cli_fail("tokenize", "'%s' line %zu: expected a JSON string or {\"text\": ...}%s%s",
                         path, lineno, v ? "" : ": ", v ? "" : err.text);
     }
+    if (json_string_length(s) > TEXT_MAX) {
+        json_decref(v);
+        return cli_fail("tokenize", "'%s' line %zu: the text has more than the limit of %zu bytes", path, lineno,
+                        TEXT_MAX);
+    }
     int rc = emit(tok, json_string_value(s), json_string_length(s), context, clean, ids) < 0
                  ? cli_lib_fail("tokenize")
                  : EXIT_OK;
@@ -137,22 +181,47 @@ int cmd_tokenize(int argc, char **argv)
     }
     int rc = EXIT_OK;
     if (!input) {
-        for (int i = optind; i < argc && rc == EXIT_OK; i++)
-            if (emit(tok, argv[i], strlen(argv[i]), (int)context, clean, ids) < 0)
+        for (int i = optind; i < argc && rc == EXIT_OK; i++) {
+            size_t len = strlen(argv[i]);
+            if (len > TEXT_MAX)
+                rc = cli_fail("tokenize", "text %d has %zu bytes, more than the limit of %zu", i - optind + 1, len,
+                              TEXT_MAX);
+            else if (emit(tok, argv[i], len, (int)context, clean, ids) < 0)
                 rc = cli_lib_fail("tokenize");
+        }
     } else {
-        FILE *fp = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
-        if (!fp) {
-            rc = cli_fail("tokenize", "cannot open '%s': %s", input, strerror(errno));
+        // a file must be regular (a FIFO would block, /dev/zero never ends); '-' may be a pipe:
+        // lines and the whole input are bounded instead
+        FILE *fp = NULL;
+        if (!strcmp(input, "-")) {
+            fp = stdin;
         } else {
+            int fd = seize_open_regular(input, NULL);
+            if (fd < 0) rc = cli_lib_fail("tokenize");
+            else if (!(fp = fdopen(fd, "rb"))) {
+                close(fd);
+                rc = cli_fail("tokenize", "cannot open '%s': %s", input, strerror(errno));
+            }
+        }
+        if (fp) {
             char *line = NULL;
-            size_t cap = 0;
-            ssize_t n;
-            size_t lineno = 0;
-            while (rc == EXIT_OK && (n = getline(&line, &cap, fp)) >= 0) {
-                size_t len = (size_t)n;
+            size_t cap = 0, len = 0, lineno = 0, total = 0, max = jsonl ? JSONL_LINE_MAX : TEXT_MAX;
+            int r;
+            while (rc == EXIT_OK && (r = read_line_max(fp, &line, &cap, max, &len, &total)) != 0) {
                 lineno++;
-                if (len && line[len - 1] == '\n') len--;
+                if (r == -2) {
+                    rc = cli_fail("tokenize", "cannot read '%s': %s", input, strerror(errno));
+                    break;
+                }
+                if (r == -1) {
+                    rc = cli_fail("tokenize", "'%s' line %zu: longer than the limit of %zu bytes per %s",
+                                  input, lineno, max, jsonl ? "JSON line" : "text");
+                    break;
+                }
+                if (total > INPUT_MAX) {
+                    rc = cli_fail("tokenize", "'%s': more than the limit of %zu bytes of input", input, INPUT_MAX);
+                    break;
+                }
                 if (len && line[len - 1] == '\r') len--;
                 if (jsonl) {
                     rc = emit_json_line(tok, line, len, input, lineno, (int)context, clean, ids);
@@ -160,8 +229,6 @@ int cmd_tokenize(int argc, char **argv)
                 }
                 if (emit(tok, line, len, (int)context, clean, ids) < 0) rc = cli_lib_fail("tokenize");
             }
-            if (rc == EXIT_OK && ferror(fp))
-                rc = cli_fail("tokenize", "cannot read '%s': %s", input, strerror(errno));
             free(line);
             if (fp != stdin) fclose(fp);
         }

@@ -112,4 +112,34 @@ b = b / np.linalg.norm(b, axis=1, keepdims=True)
 # image 0 (FreshFlower.jpg) is far from square, so TargetPad matters for it
 assert np.abs(a[0] - b[0]).max() > 1e-3
 EOF
+
+# --- images must be regular files: a FIFO or /dev/zero is refused at once, named
+MT=$FIX/models/tiny-openai
+mkfifo "$TMP/pipe.jpg"
+expect_status 1 timeout 20 "$SEIZE_BIN" encode-images --model "$MT" --out "$TMP/f.npy" "$TMP/pipe.jpg"
+grep -q "pipe.jpg" "$TMP/err" && grep -q "FIFO" "$TMP/err" || fail "encode-images: FIFO not refused"
+expect_status 1 timeout 20 "$SEIZE_BIN" encode-images --model "$MT" --out "$TMP/f.npy" /dev/zero
+grep -q "/dev/zero" "$TMP/err" || fail "encode-images: /dev/zero not refused"
+
+# --- text inputs: FIFO/device refused; a text over 64 KiB refused naming its line, without
+# costing memory (a 100 MB caption under a 1.5 GB address-space limit)
+expect_status 1 timeout 20 "$SEIZE_BIN" encode-texts --model "$MT" --out "$TMP/t.npy" --input "$TMP/pipe.jpg"
+grep -q "FIFO" "$TMP/err" || fail "encode-texts: FIFO input not refused"
+expect_status 1 timeout 20 "$SEIZE_BIN" encode-texts --model "$MT" --out "$TMP/t.npy" --input /dev/zero
+grep -q "/dev/zero" "$TMP/err" || fail "encode-texts: /dev/zero not refused"
+$PYTHON -c 'import sys; sys.stdout.write("a dog\n" + "w " * 50000000 + "\n")' > "$TMP/huge.txt"
+# (not under valgrind or a sanitizer: they need a large address space themselves)
+if [ -z "$WRAP" ] && [ -z "${SEIZE_ASAN:-}" ] && ! ldd "$SEIZE_BIN" 2>/dev/null | grep -q "libasan\|libubsan"; then
+  ( ulimit -v 1500000; exec "$SEIZE_BIN" encode-texts --model "$MT" --out "$TMP/t.npy" --input "$TMP/huge.txt" -q ) 2>"$TMP/err"; st=$?
+  [ $st -eq 1 ] || { cat "$TMP/err" >&2; fail "encode-texts: huge text: exit $st"; }
+  grep -q "huge.txt' line 2" "$TMP/err" && grep -q "limit" "$TMP/err" || { cat "$TMP/err" >&2; fail "encode-texts: huge text not named"; }
+  $PYTHON -c 'import json; print(json.dumps({"id": 0, "captions": ["a", "w " * 50000000], "edited": ["b"]}))' > "$TMP/huge.jsonl"
+  ( ulimit -v 1500000; exec "$SEIZE_BIN" query-features --model "$MT" --captions "$TMP/huge.jsonl" \
+      --out-after "$TMP/a.npy" --out-before "$TMP/b.npy" -q ) 2>"$TMP/err"; st=$?
+  [ $st -eq 1 ] && grep -q "query 0" "$TMP/err" && grep -q "caption 2" "$TMP/err" || { cat "$TMP/err" >&2; fail "query-features: huge caption not refused (exit $st)"; }
+fi
+expect_status 1 seize encode-texts --model "$MT" --out "$TMP/t.npy" "$($PYTHON -c 'print("v" * 70000)')"
+grep -q "text 1" "$TMP/err" || fail "encode-texts: long argument not named"
+expect_status 1 timeout 20 "$SEIZE_BIN" query-features --model "$MT" --captions "$TMP/pipe.jpg" --out-after "$TMP/a.npy" --out-before "$TMP/b.npy"
+grep -q "FIFO" "$TMP/err" || fail "query-features: FIFO not refused"
 exit 0

@@ -86,4 +86,12 @@ expect_status 1 seize preprocess -q --keep-going --out "$TMP/none.npy" "$TMP/fak
 # The pixel limit.
 expect_status 1 seize preprocess -q --max-pixels 1000 --out "$TMP/lim.npy" "$FIX/images/rocket.jpg"
 grep -q "exceeds the limit of 1000 pixels" "$TMP/err" || fail "no pixel-limit message"
+
+# --- images must be regular files: a FIFO or /dev/zero is refused at once, named
+mkfifo "$TMP/pipe.png"
+expect_status 1 timeout 20 "$SEIZE_BIN" preprocess --out "$TMP/p.npy" "$TMP/pipe.png"
+grep -q "pipe.png" "$TMP/err" && grep -q "FIFO" "$TMP/err" || fail "FIFO not refused"
+expect_status 1 timeout 20 "$SEIZE_BIN" preprocess --out "$TMP/p.npy" /dev/zero
+grep -q "/dev/zero" "$TMP/err" || fail "/dev/zero not refused"
+[ -e "$TMP/p.npy" ] && fail "an output was written"
 exit 0

@@ -78,4 +78,22 @@ for i in bad[:5]:
     print("  %s\n  seize: %s\n  ref:   %s" % (ascii(cases[i]), c[i][:20], p[i][:20]), file=sys.stderr)
 assert not bad, "%d of %d differ" % (len(bad), len(c))
 EOF
+
+# --- inputs that never end or block: refused; a text over 64 KiB: refused naming its line
+mkfifo "$TMP/fifo"
+expect_status 1 timeout 20 "$SEIZE_BIN" tokenize -m "$M" --input "$TMP/fifo"
+grep -q "FIFO" "$TMP/err" || fail "a FIFO input is not refused"
+expect_status 1 timeout 20 "$SEIZE_BIN" tokenize -m "$M" --input /dev/zero
+grep -q "/dev/zero" "$TMP/err" || fail "/dev/zero is not refused"
+( exec < /dev/zero; timeout 20 "$SEIZE_BIN" tokenize -m "$M" --input - >/dev/null 2>"$TMP/err" ); st=$?
+[ $st -eq 1 ] && grep -q "line 1: longer than the limit" "$TMP/err" || fail "an endless standard input is not bounded (exit $st)"
+$PYTHON -c 'import sys; sys.stdout.write("short\n" + "x" * 70000 + "\nafter\n")' > "$TMP/long.txt"
+expect_status 1 seize tokenize -m "$M" --input "$TMP/long.txt"
+grep -q "long.txt' line 2" "$TMP/err" || fail "the over-long text is not named by its line"
+$PYTHON -c 'import json; print(json.dumps({"text": "y" * 70000}))' > "$TMP/long.jsonl"
+expect_status 1 seize tokenize -m "$M" --input "$TMP/long.jsonl" --jsonl
+grep -q "line 1" "$TMP/err" || fail "the over-long JSON text is not named by its line"
+$PYTHON -c 'import sys; sys.stdout.write("z" * 65536 + "\n")' > "$TMP/edge.txt"
+expect_status 0 seize tokenize -m "$M" --input "$TMP/edge.txt"   # exactly the limit is fine
+seize tokenize --help | grep -q "64 KiB" || fail "--help does not state the per-text limit"
 exit 0
