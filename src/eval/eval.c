@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,36 +132,62 @@ int seize_predictions_load_rankings(const seize_dataset *ds, const char *path, c
                                     seize_predictions **out)
 {
     *out = NULL;
-    json_t *root;
-    int rc = seize_jsonl_load(path, &root);
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = seize_read_file(path, &buf, &len);
     if (rc < 0) return rc;
     seize_predictions *p = pred_new(ds->n);
     unsigned char *seen = seize_calloc(ds->n ? ds->n : 1, 1);
+    size_t *seen_line = seize_calloc(ds->n ? ds->n : 1, sizeof *seen_line);
     rc = SEIZE_ENOMEM;
-    if (!p || !seen) goto done;
-    for (size_t l = 0; l < json_array_size(root); l++) {
-        json_t *o = json_array_get(root, l), *q = json_object_get(o, "query");
-        if (!json_is_integer(q)) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': record %zu: missing integer 'query'", path, l + 1);
+    if (!p || !seen || !seen_line) goto done;
+    // one JSON object per line; blank lines are skipped; every error names the line
+    size_t i = 0, line = 0;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) i = 3; // a UTF-8 byte-order mark
+    while (i < len) {
+        size_t j = i;
+        while (j < len && buf[j] != '\n') j++;
+        line++;
+        size_t a = i, e = j;
+        i = j + 1;
+        while (a < e && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r')) a++;
+        while (e > a && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r')) e--;
+        if (e == a) continue;
+        json_error_t err;
+        json_t *o = json_loadb(buf + a, e - a, JSON_REJECT_DUPLICATES, &err);
+        if (!o) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: not valid JSON: %s", path, line, err.text);
             goto done;
         }
-        json_int_t i = json_integer_value(q);
-        if (i < 0 || (size_t)i >= ds->n) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': record %zu: query %lld is not in the annotations (%zu queries)",
-                             path, l + 1, (long long)i, ds->n);
+        json_t *q = json_object_get(o, "query");
+        if (!json_is_object(o) || !json_is_integer(q)) {
+            json_decref(o);
+            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: expected an object with an integer \"query\" (the "
+                                            "query's position in the annotation file)", path, line);
             goto done;
         }
-        if (seen[i]) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': record %zu: duplicate query %lld", path, l + 1,
-                             (long long)i);
+        json_int_t k = json_integer_value(q);
+        if (k < 0 || (uint64_t)k >= ds->n) {
+            json_decref(o);
+            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: query %lld is not in the annotations (%zu queries)",
+                             path, line, (long long)k, ds->n);
             goto done;
         }
-        seen[i] = 1;
+        if (seen[k]) {
+            json_decref(o);
+            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: duplicate query %lld (first on line %zu)", path, line,
+                             (long long)k, seen_line[k]);
+            goto done;
+        }
+        seen[k] = 1;
+        seen_line[k] = line;
         json_t *list = json_object_get(o, field);
-        int r = list ? jutil_name_list(list, &p->items[i], &p->n_items[i]) : -1;
+        int r = list ? jutil_name_list(list, &p->items[k], &p->n_items[k]) : -1;
+        json_decref(o);
         if (r == SEIZE_ENOMEM) goto done;
         if (r < 0) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': record %zu: missing or bad '%s' list", path, l + 1, field);
+            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: missing or bad \"%s\" (a list of gallery names)", path,
+                             line, field);
             goto done;
         }
     }
@@ -170,8 +197,9 @@ int seize_predictions_load_rankings(const seize_dataset *ds, const char *path, c
     rc = 0;
 done:
     free(seen);
+    free(seen_line);
     seize_predictions_free(p);
-    json_decref(root);
+    free(buf);
     return rc;
 }
 

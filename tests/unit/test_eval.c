@@ -138,6 +138,36 @@ static void test_rankings_file(void)
     check_write_text(check_tmp("u.jsonl"), "{\"query\": 2, \"ranking\": []}\n");
     CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("u.jsonl"), "ranking", &p), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "query 2") != NULL);
+    // odd input: every error names the file and the line (blank lines count)
+    static const struct {
+        const char *text, *needle;
+    } odd[] = {{"{\"query\": 0, \"ranking\": []}\n\n{\"query\": 0, \"ranking\": []}\n", "o.jsonl' line 3: duplicate query 0 (first on line 1)"},
+               {"\n\n[1, 2]\n", "o.jsonl' line 3: expected an object"},
+               {"{\"query\": 0, \"ranking\": []}\n{\"query\": 1.0, \"ranking\": []}\n", "line 2: expected an object with an integer"},
+               {"{\"query\": -1, \"ranking\": []}\n", "line 1: query -1 is not in"},
+               {"{\"query\": 99999999999999999999, \"ranking\": []}\n", "line 1: not valid JSON"},
+               {"{\"query\": 0, \"ranking\": [\"a\", null]}\n", "line 1: missing or bad \"ranking\""},
+               {"{\"query\": 0, \"ranking\": \"a\"}\n", "line 1: missing or bad"},
+               {"{\"query\": 0}\n", "line 1: missing or bad"},
+               {"{\"query\": 0, \"ranking\": [\"a\\u0000b\"]}\n", "line 1: not valid JSON"},
+               {"{\"query\": 0, \"query\": 1, \"ranking\": []}\n", "line 1: not valid JSON"},
+               {"{\"query\": 0, \"ranking\": [\"a\"]}\n{\"query\": 1, \"rank", "line 2: not valid JSON"},
+               {"\xff\xfe{}\n", "line 1: not valid JSON"},
+               {"", "no predictions"}};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        check_write_text(check_tmp("o.jsonl"), odd[i].text);
+        p = (void *)1;
+        CHECK_MSG(seize_predictions_load_rankings(ds, check_tmp("o.jsonl"), "ranking", &p) == SEIZE_EFORMAT && !p,
+                  "case %zu", i);
+        CHECK_MSG(strstr(seize_errmsg(), odd[i].needle) != NULL, "case %zu: %s", i, seize_errmsg());
+    }
+    // blank lines, CRLF and a byte-order mark are fine
+    check_write_text(check_tmp("ok.jsonl"), "\xef\xbb\xbf{\"query\": 1, \"ranking\": [\"t1\"]}\r\n\n  \n{\"query\": 0, \"ranking\": [\"t0\"]}");
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("ok.jsonl"), "ranking", &p), 0);
+    seize_fiq_metrics m2;
+    CHECK_EQ(seize_eval_fashioniq(ds, p, &m2), 0);
+    CHECK_NEAR(m2.r10, 100, 1e-12);
+    seize_predictions_free(p);
     seize_dataset_free(ds);
 }
 
