@@ -230,7 +230,7 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
 // Checks every image before any request: missing files are summarised in one error; FIFOs,
 // devices and folders stop the command; files that are not images or are too big are marked
 // in ctx->bad (reported as failed items, never sent).
-static int scan_images(cap_ctx *ctx)
+static int scan_images(cap_ctx *ctx, const char *dataset_dir)
 {
     ctx->bad = seize_calloc(ctx->n ? ctx->n : 1, sizeof *ctx->bad);
     if (!ctx->bad) return SEIZE_ENOMEM;
@@ -262,8 +262,14 @@ static int scan_images(cap_ctx *ctx)
             snprintf(msg, sizeof msg, "%zu bytes, over the limit of %zu", size, MAX_IMAGE_BYTES);
         if (msg[0] && !(ctx->bad[i] = seize_strdup(msg))) return SEIZE_ENOMEM;
     }
+    if (n_missing && dataset_dir)
+        return seize_error(SEIZE_ENOTFOUND,
+                           "%zu of %zu reference images are missing from '%s' (first: %s%s); no "
+                           "request was sent",
+                           n_missing, ctx->n, dataset_dir, first, n_missing > 3 ? ", ..." : "");
     if (n_missing)
-        return seize_error(SEIZE_ENOTFOUND, "%zu of %zu images are missing (first: %s%s)",
+        return seize_error(SEIZE_ENOTFOUND,
+                           "%zu of %zu images are missing (first: %s%s); no request was sent",
                            n_missing, ctx->n, first, n_missing > 3 ? ", ..." : "");
     return 0;
 }
@@ -490,7 +496,7 @@ int cmd_caption(int argc, char **argv)
         json_decref(seen);
         ctx.n = w;
     }
-    if (scan_images(&ctx) < 0) {
+    if (scan_images(&ctx, dataset ? images : NULL) < 0) {
         cli_lib_fail(CMD);
         goto done;
     }

@@ -68,11 +68,36 @@ kill -INT "$pid"
 wait "$pid"
 rc=$?
 [ "$rc" -eq 130 ] || { cat "$TMP/err2" >&2; fail "SIGINT: exit $rc, expected 130"; }
-grep -q "interrupted" "$TMP/err2" || fail "SIGINT: no message"
+grep -q "seize reason: interrupted; rerun to resume" "$TMP/err2" || { cat "$TMP/err2" >&2; fail "SIGINT: no 'interrupted; rerun to resume' message"; }
+[ -z "$(find "$TMP" -name '*.tmp.*')" ] || fail "SIGINT: temporary files left: $(find "$TMP" -name '*.tmp.*')"
 [ -e "$OUT" ] && fail "SIGINT: output written for an unfinished run"
 n_int=$($CHK journal-keys "$OUT.journal" | wc -l)
 [ "$n_int" -ge 30 ] && [ "$n_int" -lt 200 ] || fail "SIGINT: $n_int items kept"
 expect_status 0 seize reason "${ARGS[@]}"
 $CHK reason "$TMP/q.jsonl" "$OUT" || fail "wrong edits after resuming from SIGINT"
 [ "$($CHK journal-keys "$OUT.journal" | wc -l)" -eq 200 ] || fail "journal after SIGINT + resume"
+[ -z "$(find "$TMP" -name '*.tmp.*')" ] || fail "temporary files left: $(find "$TMP" -name '*.tmp.*')"
+
+# --- SIGINT and SIGTERM of seize caption: the same message and exit status, nothing left behind
+mkdir -p "$TMP/img"
+"$PYTHON" - "$TMP/img" <<'EOF'
+import sys
+for i in range(40):  # GIF files are sent without decoding: only their bytes matter
+    open(f"{sys.argv[1]}/g{i:02d}.gif", "wb").write(b"GIF89a" + bytes([i]) * 50)
+EOF
+start_llm_server C --latency 0.2
+for sig in INT TERM; do
+  rm -f "$TMP/c.jsonl" "$TMP/c.jsonl.journal"
+  $WRAP "$SEIZE_BIN" caption "$TMP"/img/*.gif -n 1 --out "$TMP/c.jsonl" --endpoint "$C_URL" --model m \
+    --concurrency 2 -q 2>"$TMP/err3" &
+  pid=$!
+  for _ in $(seq 1 400); do [ -s "$TMP/c.jsonl.journal" ] && break; sleep 0.02; done
+  kill -$sig "$pid"
+  wait "$pid"
+  rc=$?
+  [ "$rc" -eq 130 ] || { cat "$TMP/err3" >&2; fail "caption SIG$sig: exit $rc, expected 130"; }
+  grep -q "seize caption: interrupted; rerun to resume" "$TMP/err3" || { cat "$TMP/err3" >&2; fail "caption SIG$sig: message"; }
+  [ -e "$TMP/c.jsonl" ] && fail "caption SIG$sig: output written for an unfinished run"
+  [ -z "$(find "$TMP" -name '*.tmp.*')" ] || fail "caption SIG$sig: temporary files left"
+done
 exit 0
