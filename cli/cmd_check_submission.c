@@ -23,7 +23,9 @@ static void usage(FILE *fp)
             "  --annotations FILE  the split's official annotation file\n"
             "  --submission FILE   the file to check\n"
             "  --gallery FILE      gallery names, one per line (e.g. an index's names.txt)\n"
-            "  -h, --help          this help\n");
+            "  -h, --help          this help\n"
+            "\n"
+            "Relative paths are taken from the current folder.\n");
 }
 
 int cmd_check_submission(int argc, char **argv)

@@ -34,7 +34,8 @@ static void usage(FILE *fp)
             "  --json                     print one JSON object instead of text\n"
             "  -h, --help                 this help\n"
             "\n"
-            "Predictions with a duplicate id, a missing query or an unknown query are rejected.\n");
+            "Predictions with a duplicate id, a missing query or an unknown query are rejected.\n"
+            "Relative paths are taken from the current folder.\n");
 }
 
 // fashioniq category from "…/cap.<cat>.<split>.json"

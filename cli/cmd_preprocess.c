@@ -30,7 +30,10 @@ static const char usage_text[] =
     "  -j, --threads N   worker threads (default: all cores, at most 64)\n"
     "  -q, --quiet       no progress display\n"
     "  -o, --out FILE    output .npy (required)\n"
-    "  -h, --help        show this help\n";
+    "  -h, --help        show this help\n"
+    "\n"
+    "Images must be regular files (a FIFO or device is refused, named). Relative paths are\n"
+    "taken from the current folder.\n";
 
 static char oom_msg[] = "out of memory";
 

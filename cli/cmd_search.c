@@ -43,7 +43,10 @@ static void usage(FILE *fp)
             "  --threads N        threads (default: all cores)\n"
             "  --block ROWS       gallery rows per block (default: automatic)\n"
             "  --out FILE         JSON Lines: {\"query\": i, \"ranking\": [K names], \"scores\": [K floats]}\n"
-            "  -h, --help         this help\n");
+            "  -h, --help         this help\n"
+            "\n"
+            "Relative paths are taken from the current folder. OUT is written through a temporary\n"
+            "file beside it (OUT.tmp.PID), renamed at the end and removed on Ctrl-C or SIGTERM.\n");
 }
 
 // Reads a [Q, D] (or [Q, N, D] when three_d) float array.

@@ -28,7 +28,9 @@ static void usage(FILE *fp)
             "  --annotations FILE  the split's official annotation file\n"
             "  --out FILE          the submission (recall file for cirr)\n"
             "  --out-subset FILE   cirr: the recall_subset file\n"
-            "  -h, --help          this help\n");
+            "  -h, --help          this help\n"
+            "\n"
+            "Relative paths are taken from the current folder.\n");
 }
 
 int cmd_submission(int argc, char **argv)

@@ -87,6 +87,10 @@ mkdir -p "$TMP/cwd/photos" && ok_images "$TMP/cwd/photos"
 ( cd "$TMP/cwd" && "$SEIZE_BIN" index build --model "$M" --gallery photos --out rel-ix -q ) 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "relative --gallery/--out"; }
 [ -s "$TMP/cwd/rel-ix/features.npy" ] || fail "relative --out not written in the current folder"
 
+for c in index search encode-images encode-texts preprocess tokenize query-features eval submission check-submission; do
+  seize $c --help 2>/dev/null | grep -q "current folder" || fail "$c --help does not state how relative paths resolve"
+done
+
 # --- a dataset whose image folder is missing: named once; missing images: one line
 mkdir -p "$TMP/fiq"
 printf '["a1", "a2", "a3"]' > "$TMP/fiq/split.dress.val.json"
