@@ -430,6 +430,52 @@ static void test_index_roundtrip(void)
     CHECK_EQ(seize_index_open(check_tmp("missing"), &idx), SEIZE_EIO);
 }
 
+// Names that cannot round-trip (not UTF-8, control characters) never reach or leave an index:
+// write refuses them by row, open and import by file:line, so names and rows stay aligned.
+static void test_index_bad_names(void)
+{
+    float feats[3 * 2] = {1, 0, 0, 1, 1, 1};
+    const char *ok[3] = {"a.jpg", "caf\xc3\xa9.jpg", "sub/b c.png"};
+    CHECK_EQ(seize_index_write(check_tmp("bn"), feats, 3, 2, ok, SEIZE_F32, NULL), 0);
+    seize_index *idx = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("bn"), &idx), 0);
+    CHECK_STREQ(seize_index_name(idx, 1), "caf\xc3\xa9.jpg");
+    seize_index_free(idx);
+    const char *bad[][3] = {{"a", "r\xe9sum\xe9.jpg", "c"}, {"a", "b", "two\nlines"}, {"a", "t\tab", "c"}, {"a", "", "c"}};
+    const char *needle[] = {"row 1: gallery name 'r\\xe9sum\\xe9.jpg' is not valid UTF-8", "row 2", "row 1", "row 1"};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(seize_index_write(check_tmp("bn2"), feats, 3, 2, bad[i], SEIZE_F32, NULL), SEIZE_EFORMAT);
+        CHECK_MSG(strstr(seize_errmsg(), needle[i]), "%d: %s", i, seize_errmsg());
+    }
+    // names.txt edited by hand: a Latin-1 line, a tab, a NUL byte, an empty line
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *needle;
+    } nt[] = {{"a.jpg\nr\xe9sum\xe9.jpg\nc\n", 19, "names.txt' line 2: gallery name 'r\\xe9sum\\xe9.jpg' is not valid UTF-8"},
+              {"a\tx\nb\nc\n", 8, "line 1: gallery name 'a\\x09x' contains a control character"},
+              {"a\nb\0z\nc\n", 8, "line 2: gallery name 'b\\x00z'"},
+              {"a\n\nc\n", 5, "line 2: gallery name '' is empty"}};
+    for (int i = 0; i < 4; i++) {
+        FILE *fp = fopen(check_tmp("bn/names.txt"), "wb");
+        CHECK(fp != NULL);
+        fwrite(nt[i].text, 1, nt[i].len, fp);
+        fclose(fp);
+        idx = (void *)1;
+        CHECK_EQ(seize_index_open(check_tmp("bn"), &idx), SEIZE_EFORMAT);
+        CHECK(idx == NULL);
+        CHECK_MSG(strstr(seize_errmsg(), nt[i].needle), "%d: %s", i, seize_errmsg());
+        CHECK_EQ(seize_index_import(check_tmp("bn/features.npy"), check_tmp("bn/names.txt"), check_tmp("bn3"), SEIZE_F32),
+                 SEIZE_EFORMAT);
+        CHECK_MSG(strstr(seize_errmsg(), nt[i].needle), "import %d: %s", i, seize_errmsg());
+    }
+    // CRLF line ends are read as line ends
+    check_write_text(check_tmp("bn/names.txt"), "a\r\nb\r\nc\r\n");
+    CHECK_EQ(seize_index_open(check_tmp("bn"), &idx), 0);
+    CHECK_STREQ(seize_index_name(idx, 2), "c");
+    seize_index_free(idx);
+}
+
 int main(void)
 {
     if (check_tmp_init("index") < 0) return 1;
@@ -439,6 +485,7 @@ int main(void)
     RUN(test_search_errors);
     RUN(test_ldre);
     RUN(test_index_roundtrip);
+    RUN(test_index_bad_names);
     check_tmp_cleanup();
     return check_summary("index");
 }
