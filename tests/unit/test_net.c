@@ -377,11 +377,6 @@ static int build_user(void *ctx, size_t item, json_t **out)
 static void test_batch_resume_from_journal(void)
 {
     const char *path = tmp_path("b1.journal");
-    check_write_text(path, "{\"key\":\"a\",\"check\":\"c1\",\"texts\":[\"A\"]}\n"
-                     "{\"key\":\"b\",\"check\":\"old\",\"texts\":[\"stale\"]}\n"
-                     "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"C1\",\"C2\"]}\n"
-                     "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"C3\"]}\n"
-                     "{\"key\":\"d\",\"check\":\"c4\",\"error\":\"HTTP 400\"}\n");
     seize_llm_params p = seize_llm_default_params();
     p.endpoint = "http://127.0.0.1:1/v1"; // nothing listens there
     p.model = "m";
@@ -389,6 +384,24 @@ static void test_batch_resume_from_journal(void)
     p.backoff_base = 0.001;
     p.backoff_max = 0.002;
     p.timeout = 2;
+    char h[65], other[65];
+    CHECK_EQ(seize_llm_settings(&p, NULL, NULL, h), 0);
+    p.model = "m2";
+    CHECK_EQ(seize_llm_settings(&p, NULL, NULL, other), 0);
+    p.model = "m";
+    // Lines of other settings (another model), or without settings (an older seize), are not
+    // this batch's answers, whatever their check.
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"key\":\"a\",\"check\":\"c1\",\"settings\":\"%s\",\"texts\":[\"A\"]}\n"
+             "{\"key\":\"b\",\"check\":\"old\",\"settings\":\"%s\",\"texts\":[\"stale\"]}\n"
+             "{\"key\":\"c\",\"check\":\"c3\",\"settings\":\"%s\",\"texts\":[\"OTHER\"]}\n"
+             "{\"key\":\"c\",\"check\":\"c3\",\"texts\":[\"LEGACY\"]}\n"
+             "{\"key\":\"c\",\"check\":\"c3\",\"settings\":\"%s\",\"texts\":[\"C1\",\"C2\"]}\n"
+             "{\"key\":\"c\",\"check\":\"c3\",\"settings\":\"%s\",\"texts\":[\"C3\"]}\n"
+             "{\"key\":\"d\",\"check\":\"c4\",\"settings\":\"%s\",\"error\":\"HTTP 400\"}\n",
+             h, h, other, h, h, h);
+    check_write_text(path, text);
     seize_llm_batch *b = NULL;
     CHECK_EQ(seize_llm_batch_new(&p, path, build_user, NULL, &b), 0);
     CHECK_EQ(seize_llm_batch_add(b, "a", "c1", 1), 0);
@@ -403,8 +416,33 @@ static void test_batch_resume_from_journal(void)
     CHECK_EQ(seize_llm_batch_stats(b).requests, 0);
     const json_t *t = seize_llm_batch_texts(b, 1);
     CHECK(t != NULL && json_array_size(t) == 3);
+    CHECK_STREQ(json_string_value(json_array_get(t, 0)), "C1");
     CHECK_STREQ(json_string_value(json_array_get(t, 2)), "C3");
+    CHECK_STREQ(seize_llm_batch_settings(b), h);
     seize_llm_batch_free(b);
+
+    // Another model: nothing is reused (the answers belong to "m").
+    p.model = "m2";
+    CHECK_EQ(seize_llm_batch_new(&p, path, build_user, NULL, &b), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "a", "c1", 1), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "c", "c3", 1), 0);
+    CHECK_EQ(seize_llm_batch_stats(b).items_from_journal, 1); // "c": its "OTHER" line
+    CHECK(seize_llm_batch_texts(b, 0) == NULL);
+    CHECK_STREQ(json_string_value(json_array_get(seize_llm_batch_texts(b, 1), 0)), "OTHER");
+    seize_llm_batch_free(b);
+    // Settings given by the caller (extra members: a prompt) key the journal instead.
+    p.model = "m";
+    json_t *extra = json_pack("{s:s}", "prompt_sha256", "abc");
+    char hx[65];
+    CHECK_EQ(seize_llm_settings(&p, extra, NULL, hx), 0);
+    json_decref(extra);
+    p.settings = hx;
+    CHECK_EQ(seize_llm_batch_new(&p, path, build_user, NULL, &b), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "a", "c1", 1), 0);
+    CHECK_EQ(seize_llm_batch_stats(b).items_from_journal, 0);
+    CHECK_STREQ(seize_llm_batch_settings(b), hx);
+    seize_llm_batch_free(b);
+    p.settings = NULL;
 
     // A changed check (input changed) and a recorded failure are not complete: they are
     // requested again. Nothing listens: once a request has used its attempts without any
@@ -452,6 +490,98 @@ static void test_batch_bad_endpoint(void)
     CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), SEIZE_EINVAL);
 }
 
+// --- secrets and settings ------------------------------------------------------------------
+
+static void check_redact(const char *in, const char *want)
+{
+    char *got = seize_redact(in);
+    CHECK(got != NULL);
+    if (got && strcmp(got, want)) fprintf(stderr, "  redact(%s) = '%s', expected '%s'\n", in, got, want);
+    CHECK(got && !strcmp(got, want));
+    free(got);
+}
+
+static void test_redact(void)
+{
+    seize_secret_add("sk-unit-SECRET-1");
+    seize_secret_add("ab"); // too short to register: ordinary text stays
+    check_redact("key sk-unit-SECRET-1 in the middle, sk-unit-SECRET-1", "key *** in the middle, ***");
+    check_redact("a cab", "a cab");
+    // Echoed Authorization headers, registered or not.
+    check_redact("you sent Authorization: Bearer tok-xyz-987 here", "you sent Authorization: Bearer *** here");
+    check_redact("Basic Ym9iOnB3", "Basic ***");
+    check_redact("a bearer of gifts", "a bearer of gifts");
+    // URL credentials anywhere in a message.
+    check_redact("cannot reach http://bob:pa55@host:8/v1: refused", "cannot reach http://bob:***@host:8/v1: refused");
+    check_redact("http://host/v1 and https://x.y/z", "http://host/v1 and https://x.y/z");
+    // Registering a URL registers its password, user:password, its Basic form and secret query
+    // values, which are then redacted wherever they appear.
+    seize_secret_add_url("http://alice:pw%21-unit-7@h:9/v1?api-key=qk-unit-55&v=2");
+    char *b64 = seize_base64_encode("alice:pw!-unit-7", 16);
+    char text[256];
+    snprintf(text, sizeof text, "[%s] [pw!-unit-7] [pw%%21-unit-7] [qk-unit-55] [v=2]", b64);
+    char *got = seize_redact_secrets(text);
+    CHECK(got && !strcmp(got, "[***] [***] [***] [***] [v=2]"));
+    free(got);
+    free(b64);
+    got = seize_url_redact("http://alice:pw%21-unit-7@h:9/v1?api-key=qk-unit-55&v=2");
+    CHECK(got && !strcmp(got, "http://alice:***@h:9/v1?api-key=***&v=2"));
+    free(got);
+    got = seize_url_redact("http://h:9/v1");
+    CHECK(got && !strcmp(got, "http://h:9/v1"));
+    free(got);
+    got = seize_url_canonical("HTTP://Bob:pw-unit-x@LocalHost:8000/V1/?token=tk-unit-123");
+    CHECK(got && !strcmp(got, "http://localhost:8000/V1?token=***"));
+    free(got);
+    got = seize_url_canonical("http://127.0.0.1:8000/v1//");
+    CHECK(got && !strcmp(got, "http://127.0.0.1:8000/v1"));
+    free(got);
+}
+
+static void test_settings(void)
+{
+    seize_llm_params p = seize_llm_default_params();
+    p.endpoint = "http://127.0.0.1:8000/v1";
+    p.model = "m";
+    char h0[65], h[65];
+    CHECK_EQ(seize_llm_settings(&p, NULL, NULL, h0), 0);
+    CHECK_EQ(strlen(h0), 64);
+    // Unchanged by what does not change an answer, and by how the endpoint is written.
+    p.timeout = 5;
+    p.concurrency = 3;
+    p.max_attempts = 1;
+    p.endpoint = "http://user:pw-unit-zz@127.0.0.1:8000/v1/";
+    CHECK_EQ(seize_llm_settings(&p, NULL, NULL, h), 0);
+    CHECK_STREQ(h, h0);
+    // Changed by everything that does.
+    const char *changes[] = {"model", "endpoint", "temperature", "top_p", "max_tokens", "seed"};
+    for (int k = 0; k < 6; k++) {
+        seize_llm_params q = p;
+        switch (k) {
+        case 0: q.model = "m2"; break;
+        case 1: q.endpoint = "http://127.0.0.1:8001/v1"; break;
+        case 2: q.temperature = 0.7; break;
+        case 3: q.top_p = 0.9; break;
+        case 4: q.max_tokens = 10; break;
+        default: q.seed = 0; break;
+        }
+        CHECK_EQ(seize_llm_settings(&q, NULL, NULL, h), 0);
+        if (!strcmp(h, h0)) fprintf(stderr, "  %s does not change the settings hash\n", changes[k]);
+        CHECK(strcmp(h, h0) != 0);
+    }
+    json_t *extra = json_pack("{s:i}", "n", 15), *o = NULL;
+    CHECK_EQ(seize_llm_settings(&p, extra, &o, h), 0);
+    CHECK(strcmp(h, h0) != 0);
+    CHECK(json_integer_value(json_object_get(o, "n")) == 15);
+    CHECK(json_is_null(json_object_get(o, "temperature")));
+    CHECK_STREQ(json_string_value(json_object_get(o, "endpoint")), "http://127.0.0.1:8000/v1");
+    json_decref(o);
+    json_decref(extra);
+    CHECK(seize_llm_err_retryable(SEIZE_LLM_ERR_5XX) && seize_llm_err_retryable(SEIZE_LLM_ERR_CONNECT));
+    CHECK(!seize_llm_err_retryable(SEIZE_LLM_ERR_4XX) && !seize_llm_err_retryable(SEIZE_LLM_ERR_INPUT));
+    CHECK_STREQ(seize_llm_err_name(SEIZE_LLM_ERR_INPUT), "input");
+}
+
 int main(void)
 {
     if (check_tmp_init("net") < 0) return 1;
@@ -469,6 +599,8 @@ int main(void)
     RUN(test_journal_committer);
     RUN(test_batch_resume_from_journal);
     RUN(test_batch_bad_endpoint);
+    RUN(test_redact);
+    RUN(test_settings);
     check_tmp_cleanup();
     return check_summary("net");
 }
