@@ -705,8 +705,8 @@ int cmd_reason(int argc, char **argv)
         if (n_retry == n_failed)
             fprintf(stderr, "; rerun the same command to retry them:\n");
         else if (n_retry == 0)
-            fprintf(stderr, "; the server rejected them: fix what is named below (a rerun "
-                            "then sends only these):\n");
+            fprintf(stderr, "; the server rejected them: fix what is named below (the next "
+                            "run sends only these):\n");
         else
             fprintf(stderr, "; %zu on network or server errors (a rerun retries them), %zu "
                             "rejected by the server (fix them first):\n",

@@ -127,6 +127,13 @@ expect_status 1 seize caption --dataset fashioniq --input "$TMP/fiq.json" --imag
 grep -q "4 of 6 reference images are missing from '$TMP/img' (first: .*m1.jpg.*m2.jpg.*m3.jpg.*, ...)" "$TMP/err" ||
   fail "missing images summary: $(cat "$TMP/err")"
 [ "$(requests)" -eq "$n0" ] || fail "a broken dataset layout sent requests"
+# seize reason --captions without captions for some reference images: one line, no request
+printf '{"image": "%s/img/a.png", "captions": ["c1", "c2"]}\n' "$TMP" >"$TMP/caps.jsonl"
+expect_status 1 seize reason --dataset fashioniq --input "$TMP/fiq.json" --captions "$TMP/caps.jsonl" "${R[@]}"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "reason --captions: more than one line: $(cat "$TMP/err")"
+grep -q "for the reference images of 5 of 6 queries (first: 'm1', 'm2', 'm3')" "$TMP/err" ||
+  fail "reason --captions summary: $(cat "$TMP/err")"
+[ "$(requests)" -eq "$n0" ] || fail "missing captions sent requests"
 
 # --- 6. images that cannot be captioned: named, exit 3, never sent, no rerun suggested
 printf 'hello\n' >"$TMP/img/notes.jpg"
