@@ -369,16 +369,17 @@ static void interrupted(int sig)
 }
 
 // SIGINT/SIGTERM/SIGHUP: with no stage running the run stops here (temporaries removed); with
-// one running, the stage gets the signal too and the run stops when it has ended. A terminal's
-// Ctrl-C already reaches the whole process group (si_code SI_KERNEL); a signal sent to this
-// process alone (kill: si_code <= 0) is passed on.
+// one running, the stage gets the signal once (it runs in its own process group, so a
+// terminal's Ctrl-C reaches this process only and is passed on from here) and the run stops
+// when the stage has ended (the LLM stages finish the requests in flight and keep them).
 static void on_run_signal(int sig, siginfo_t *si, void *uc)
 {
+    (void)si;
     (void)uc;
     g_signal = sig;
     pid_t c = (pid_t)g_child;
     if (c <= 0) interrupted(sig);
-    if (!si || si->si_code <= 0) kill(c, sig);
+    kill(c, sig);
 }
 
 static void install_signals(void)
@@ -417,6 +418,7 @@ static int spawn(run_state *r, const char *out_path, char **args)
     if (pid == 0) {
         // the parent may have died before prctl took effect: then no signal would come
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(128 + SIGTERM);
+        setpgid(0, 0); // signals come from the run, once
         if (outfd >= 0 && dup2(outfd, 1) < 0) _exit(127);
         execv(r->exe, argv);
         static const char msg[] = "seize run: cannot start a stage\n";
@@ -812,14 +814,22 @@ static int setup_folder_job(run_state *r, job *j)
             if (seize_path_exists(c)) path = c;
             else {
                 free(c);
-                size_t row = name_row(j, &m, rp);
-                if (row != SIZE_MAX) path = seize_strdup(j->g_paths[row]);
+                // the queries file's folder (queries_file is absolute: it has a '/')
+                const char *slash = strrchr(o->queries_file, '/');
+                c = fmt("%.*s/%s", (int)(slash - o->queries_file), o->queries_file, rp);
+                if (seize_path_exists(c)) path = c;
+                else {
+                    free(c);
+                    size_t row = name_row(j, &m, rp);
+                    if (row != SIZE_MAX) path = seize_strdup(j->g_paths[row]);
+                }
             }
         }
         if (!path) {
             rc = seize_error(SEIZE_EINVAL,
                              "'%s': line %zu (query %s): reference image '%s' not found: neither a file "
-                             "(paths are relative to the current folder) nor a gallery name in '%s'",
+                             "(relative paths are taken from the current folder, then from the queries "
+                             "file's folder) nor a gallery name in '%s'",
                              qf, line, j->q_id[i], rp, o->user_gallery ? o->user_gallery : o->gallery_dir);
             json_decref(q);
             break;
@@ -947,7 +957,7 @@ static int validate_job(run_state *r, job *j, int *permanent)
     if (n_bad) {
         *permanent = 1;
         return seize_error(SEIZE_EFORMAT,
-                           "%s: %zu reference image%s cannot be used: %s%s (a rerun will not change this: "
+                           "%s: %zu reference image%s cannot be used: %s%s (permanent: "
                            "replace the file%s or remove the quer%s)",
                            j->name, n_bad, n_bad == 1 ? "" : "s", badshown, n_bad > 3 ? "; ..." : "",
                            n_bad == 1 ? "" : "s", n_bad == 1 ? "y" : "ies");
@@ -1433,9 +1443,9 @@ static int stage_index(run_state *r, job *j)
             }
             size_t nf = json_array_size(failed);
             if (nf)
-                fprintf(stderr, "seize run: %s: %zu gallery image%s left out (cannot be read; a rerun will not change "
-                                "that): %s%s\n",
-                        j->name, nf, nf == 1 ? "" : "s", list, nf > 3 ? "; ..." : "");
+                fprintf(stderr, "seize run: %s: %zu gallery image%s left out (cannot be read; permanent, "
+                                "fix or remove the file%s): %s%s\n",
+                        j->name, nf, nf == 1 ? "" : "s", nf == 1 ? "" : "s", list, nf > 3 ? "; ..." : "");
             json_decref(meta);
         }
         free(ij);
@@ -2049,6 +2059,9 @@ int cmd_run(int argc, char **argv)
     int c;
     long n;
     double d;
+    // the command as given (getopt reorders argv)
+    char *given[argc + 1];
+    memcpy(given, argv, (size_t)argc * sizeof *argv);
     optind = 0;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
@@ -2225,8 +2238,8 @@ int cmd_run(int argc, char **argv)
     // manifest.json: what ran, with what, and what failed
     R.manifest = json_object();
     json_object_set_new(R.manifest, "seize_version", json_string(SEIZE_VERSION));
-    json_t *cmd = json_array();
-    for (int i = 0; i < argc; i++) json_array_append_new(cmd, json_url(argv[i]));
+    json_t *cmd = json_array(); // endpoints without their user:password
+    for (int i = 0; i < argc; i++) json_array_append_new(cmd, json_url(given[i]));
     json_object_set_new(R.manifest, "command", cmd);
     json_object_set_new(R.manifest, "status", json_string(rc == 0 ? (R.partial ? "partial" : "ok") : "failed"));
     if (rc < 0) json_object_set_new(R.manifest, "error", json_string(seize_errmsg()));
