@@ -137,7 +137,8 @@ void seize_tmp_unregister(const char *path);
 /* An exclusive advisory lock (flock) on a lock file, taken without waiting. It is released by
  * seize_lock_release, or by the kernel when the process ends in any way (SIGKILL included), so
  * a stale lock never blocks a later run. The descriptor is close-on-exec: spawned children do
- * not hold it. The lock file keeps the holder's pid (for the message) and is not removed. */
+ * not hold it. The lock file keeps the holder's pid (for the message); seize_lock_release removes
+ * it (a process that died leaves it behind, harmlessly: the next one locks it again). */
 typedef struct seize_lock {
     int fd;
     char *path;

@@ -205,34 +205,45 @@ int seize_lock_file(const char *path, const char *what, seize_lock *out)
 {
     out->fd = -1;
     out->path = NULL;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) return seize_error(SEIZE_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char pid[32] = "";
-        ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+    for (int attempt = 0;; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0)
+            return seize_error(SEIZE_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            char pid[32] = "";
+            ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+            close(fd);
+            if (got > 0) pid[got] = 0;
+            pid[strcspn(pid, "\n")] = 0;
+            if (e == EWOULDBLOCK)
+                return seize_error(SEIZE_EBUSY,
+                                   "%s is in use by another seize process (pid %s; lock '%s'); "
+                                   "wait for it to finish or stop it",
+                                   what, pid[0] ? pid : "unknown", path);
+            return seize_error(SEIZE_EIO, "cannot lock '%s': %s", path, strerror(e));
+        }
+        // The holder unlinks the file when it releases the lock: if that happened between our
+        // open and flock, we hold a lock on a dead inode. Retry on the live one.
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev) {
+            char pid[32];
+            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) < 0) {
+                // The pid is informational only; the lock itself is held.
+            }
+            out->path = seize_strdup(path);
+            if (!out->path) {
+                close(fd);
+                return SEIZE_ENOMEM;
+            }
+            out->fd = fd;
+            return 0;
+        }
         close(fd);
-        if (got > 0) pid[got] = 0;
-        pid[strcspn(pid, "\n")] = 0;
-        if (e == EWOULDBLOCK)
-            return seize_error(SEIZE_EBUSY,
-                               "%s is in use by another seize process (pid %s; lock '%s'); wait "
-                               "for it to finish or stop it",
-                               what, pid[0] ? pid : "unknown", path);
-        return seize_error(SEIZE_EIO, "cannot lock '%s': %s", path, strerror(e));
+        if (attempt > 100) return seize_error(SEIZE_EIO, "cannot lock '%s': keeps changing", path);
     }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) < 0) {
-        // The pid is informational only; the lock itself is held.
-    }
-    out->path = seize_strdup(path);
-    if (!out->path) {
-        close(fd);
-        return SEIZE_ENOMEM;
-    }
-    out->fd = fd;
-    return 0;
 }
 
 int seize_lock_dir(const char *dir, const char *what, seize_lock *out)
@@ -251,7 +262,12 @@ int seize_lock_dir(const char *dir, const char *what, seize_lock *out)
 void seize_lock_release(seize_lock *l)
 {
     if (!l) return;
-    if (l->path && l->fd >= 0) close(l->fd); // closing the only descriptor drops the flock
+    // Unlink while still holding the lock (a waiter that opened the old inode notices and
+    // retries), then close, which drops the flock.
+    if (l->path && l->fd >= 0) {
+        unlink(l->path);
+        close(l->fd);
+    }
     free(l->path);
     l->path = NULL;
     l->fd = -1;

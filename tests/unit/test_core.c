@@ -216,8 +216,11 @@ static void test_locks(void)
     CHECK(strstr(seize_errmsg(), pid) != NULL);
     seize_lock_release(&a);
     seize_lock_release(&a); // twice is fine
+    CHECK(!seize_path_exists(check_tmp(".seize.lock"))); // removed on release
     CHECK_EQ(seize_lock_dir(check_tmpdir, "scratch folder", &b), 0);
+    CHECK(seize_path_exists(check_tmp(".seize.lock")));
     seize_lock_release(&b);
+    CHECK(!seize_path_exists(check_tmp(".seize.lock")));
 }
 
 static void test_tmp_cleanup(void)
