@@ -89,6 +89,14 @@ assert os.path.getsize(os.path.join(run, "report.html")) > 10000
 PY
 n_cap=$(wc -l <"$CAP_LOG"); n_llm=$(wc -l <"$LLM_LOG")
 [ "$n_cap" -gt 0 ] && [ "$n_llm" -ge 12 ] || fail "servers saw $n_cap caption and $n_llm edit requests"
+# the report: a title naming dataset, split and run folder; the metrics; the image that failed and why
+grep -q "<title>circo val — $RUN</title>" "$RUN/report.html" || fail "report title: $(grep -o '<title>[^<]*' "$RUN/report.html")"
+grep -q '<td>mAP@10</td>' "$RUN/report.html" || fail "report: no metrics table"
+grep -q '<li><b>99</b>: cannot decode' "$RUN/report.html" || fail "report: the failed gallery image is not listed"
+grep -q 'ground truth' "$RUN/report.html" || fail "report: no ground-truth legend on val"
+grep -Eq 'class="target">target <b>[0-9]+</b>: (ranked [0-9]+|not in the top 50)' "$RUN/report.html" || fail "report: no target rank"
+# the corrupt image: one summary line, not one per image twice
+[ "$(grep -c "left out" "$TMP/err")" -eq 1 ] || fail "the left-out image is reported $(grep -c "left out" "$TMP/err") times: $(cat "$TMP/err")"
 # the metrics are those of seize eval on the same rankings
 seize eval circo --annotations "$ROOT/annotations/val.json" --rankings "$RUN/rankings.jsonl" --json >"$TMP/m2.json" || fail "seize eval"
 "$PYTHON" -c "import json,sys; a=json.load(open('$RUN/metrics.json')); b=json.load(open('$TMP/m2.json')); sys.exit(a != b)" || fail "metrics.json differs from seize eval"
@@ -175,6 +183,8 @@ assert ed[0]["edited"][0] == "a picture number 10 is a cat instead v0", ed[0]
 import os
 assert not os.path.exists(run + "/metrics.json")
 PY
+grep -q 'ground truth' "$RUN3/report.html" && fail "report: a ground-truth legend on the test split"
+grep -q 'class="target"' "$RUN3/report.html" && fail "report: target ranks on the test split"
 seize check-submission circo --annotations "$ROOT/annotations/test.json" --submission "$RUN3/submission.json" >/dev/null \
   || fail "check-submission rejects the run's submission"
 
