@@ -11,6 +11,7 @@
 
 #include "seize/core.h"
 #include "seize/data.h"
+#include "seize/image.h"
 #include "seize/index.h"
 #include "seize/model.h"
 
@@ -132,6 +133,7 @@ typedef struct run_state {
     char model_sha[65];
     int partial; // some items failed (exit 3)
     int wrote;   // some stage ran (wrote files); a fully cached run writes nothing
+    int permanent; // the error is a bad input file: exit 3, and no rerun can fix it
     char *owned[16]; // absolute paths made from the options
     int n_owned;
 } run_state;
@@ -909,7 +911,7 @@ static int setup_folder_job(run_state *r, job *j)
 // a JPEG or PNG file; the gallery images exist (a missing image folder is an error, named once;
 // some missing images are one summary line and are left out). Sets *permanent when the problem
 // is a bad file (exit status 3) rather than a missing one.
-static int validate_job(run_state *r, job *j, int *permanent)
+static int validate_job(run_state *r, job *j)
 {
     // gallery images that do not exist
     j->g_missing = calloc(j->gl->n + 1, 1);
@@ -977,7 +979,7 @@ static int validate_job(run_state *r, job *j, int *permanent)
         return seize_error(SEIZE_EINVAL, "%s: %zu reference image%s missing: %s%s", j->name, n_missing,
                            n_missing == 1 ? " is" : "s are", shown, n_missing > 3 ? ", ..." : "");
     if (n_bad) {
-        *permanent = 1;
+        r->permanent = 1;
         return seize_error(SEIZE_EFORMAT,
                            "%s: %zu reference image%s cannot be used: %s%s (permanent: "
                            "replace the file%s or remove the quer%s)",
@@ -1170,6 +1172,31 @@ static int stage_captions(run_state *r, job *j)
             int seen = 0;
             for (size_t u = 0; u < n_u && !seen; u++) seen = !strcmp(uniq[u], j->q_ref_path[q]);
             if (!seen) uniq[n_u++] = j->q_ref_path[q];
+        }
+        // every reference decodes before the first request: a corrupt one is no server failure
+        size_t n_bad = 0;
+        char shown[1024] = "";
+        for (size_t u = 0; u < n_u; u++) {
+            seize_image *img;
+            if (seize_image_load(uniq[u], SEIZE_IMAGE_MAX_PIXELS, &img) < 0) {
+                if (n_bad++ < 3) {
+                    size_t l = strlen(shown);
+                    snprintf(shown + l, sizeof shown - l, "%s%s", l ? "; " : "", seize_errmsg());
+                }
+                json_array_append_new(r->failed, json_pack("{s:s, s:s, s:s, s:s}", "job", j->name, "stage", "captions",
+                                                           "item", uniq[u], "error", seize_errmsg()));
+            } else {
+                seize_image_free(img);
+            }
+        }
+        if (n_bad) {
+            r->permanent = 1;
+            rc = seize_error(SEIZE_EFORMAT, "%s: %zu reference image%s cannot be decoded: %s%s (permanent: fix or replace the file%s, or remove the quer%s)",
+                             j->name, n_bad, n_bad == 1 ? "" : "s", shown, n_bad > 3 ? "; ..." : "", n_bad == 1 ? "" : "s",
+                             n_bad == 1 ? "y" : "ies");
+            free(uniq);
+            free(list);
+            goto done1;
         }
         char *raw = join(j->dir, "captions.raw.jsonl"), *journal = fmt("%s.journal", raw);
         int fresh;
@@ -2194,7 +2221,7 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (*paths[i] && R.n_owned < 16) *paths[i] = R.owned[R.n_owned++] = absolute_path(*paths[i]);
 
-    int rc = 0, permanent = 0, lock_fd = -1;
+    int rc = 0, lock_fd = -1;
     install_signals();
     if (!seize_path_exists(o->out_dir) && seize_mkdirs(o->out_dir) < 0) rc = -1;
     if (rc == 0) rc = lock_run_dir(o->out_dir, &lock_fd);
@@ -2247,7 +2274,7 @@ int cmd_run(int argc, char **argv)
     }
     // everything that can be checked is checked before the first request: the inputs, then
     // the model folder (a wrong --model costs nothing)
-    for (size_t i = 0; rc == 0 && i < n_jobs; i++) rc = validate_job(&R, &jobs[i], &permanent);
+    for (size_t i = 0; rc == 0 && i < n_jobs; i++) rc = validate_job(&R, &jobs[i]);
     if (rc == 0 && !o->captions_file && (!o->cap_endpoint || !o->cap_model))
         rc = seize_error(SEIZE_EINVAL, "no captions: give --captions FILE, or --captioner-endpoint (or $OPENAI_BASE_URL) and --captioner-model");
     if (rc == 0 && !o->captions_file && (!o->llm_endpoint || !o->llm_model))
@@ -2286,7 +2313,7 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < n_jobs; i++) job_free(&jobs[i]);
     for (int i = 0; i < R.n_owned; i++) free(R.owned[i]);
     if (lock_fd >= 0) close(lock_fd);
-    if (rc < 0 && permanent) {
+    if (rc < 0 && R.permanent) {
         fprintf(stderr, "seize run: error: %s\n", errbuf);
         return EXIT_PARTIAL;
     }

@@ -83,6 +83,11 @@ echo '{"id": "n", "reference": "notimage.jpg", "relative_text": "x"}' > notimage
 run_q 3 notimage.jsonl
 grep -q "notimage.jpg.*not a JPEG or PNG image" "$TMP/err" || fail "non-image reference: $(cat "$TMP/err")"
 grep -qi "retry\|rerun" "$TMP/err" && fail "a permanent failure suggests a rerun: $(cat "$TMP/err")"
+cp "$FIX/images/truncated.jpg" corrupt.jpg
+echo '{"id": "t", "reference": "corrupt.jpg", "relative_text": "x"}' > corrupt.jsonl
+run_q 3 corrupt.jsonl
+grep -q "reference image cannot be decoded: cannot decode '.*corrupt.jpg'" "$TMP/err" || fail "corrupt reference: $(cat "$TMP/err")"
+grep -qi "retry\|rerun" "$TMP/err" && fail "a corrupt image suggests a rerun: $(cat "$TMP/err")"
 mkfifo fifo.jpg
 echo '{"id": "f", "reference": "fifo.jpg", "relative_text": "x"}' > fifo.jsonl
 run_q 3 fifo.jsonl
