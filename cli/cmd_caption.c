@@ -446,7 +446,7 @@ int cmd_caption(int argc, char **argv)
     size_t cap = 0;
     seize_llm_batch *b = NULL;
     char *jpath = NULL;
-    seize_lock lock = {-1, NULL};
+    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
     json_t *settings = NULL;
     char settings_hash[65] = "";
     journal = cli_llm_journal_path(out, journal, &jpath);
@@ -454,7 +454,7 @@ int cmd_caption(int argc, char **argv)
         cli_fail(CMD, "out of memory");
         goto done;
     }
-    if (cli_llm_lock(CMD, journal, &lock)) goto done;
+    if (cli_llm_lock(CMD, out, journal, lock)) goto done;
     { // Everything that shapes an answer keys the journal and goes into OUT.settings.json.
         char h_prompt[65];
         cli_llm_sha256(prompt, h_prompt);
@@ -585,7 +585,7 @@ int cmd_caption(int argc, char **argv)
     ret = EXIT_OK;
 done:
     seize_llm_batch_free(b);
-    seize_lock_release(&lock);
+    cli_llm_unlock(lock);
     json_decref(settings);
     for (size_t i = 0; i < ctx.n; i++) {
         free(ctx.paths[i]);

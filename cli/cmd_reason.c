@@ -568,7 +568,7 @@ int cmd_reason(int argc, char **argv)
     size_t n_q = 0;
     seize_llm_batch *b = NULL;
     char *jpath = NULL;
-    seize_lock lock = {-1, NULL};
+    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
     json_t *settings = NULL;
     char settings_hash[65] = "";
     journal = cli_llm_journal_path(out, journal, &jpath);
@@ -576,7 +576,7 @@ int cmd_reason(int argc, char **argv)
         cli_fail(CMD, "out of memory");
         goto done;
     }
-    if (cli_llm_lock(CMD, journal, &lock)) goto done;
+    if (cli_llm_lock(CMD, out, journal, lock)) goto done;
     { // Everything that shapes an answer keys the journal and goes into OUT.settings.json.
         char h_sys[65], h_user[65], h_both[65];
         cli_llm_sha256(ctx.system, h_sys);
@@ -733,7 +733,7 @@ int cmd_reason(int argc, char **argv)
     ret = EXIT_OK;
 done:
     seize_llm_batch_free(b);
-    seize_lock_release(&lock);
+    cli_llm_unlock(lock);
     json_decref(settings);
     for (size_t i = 0; i < n_q; i++) {
         json_decref(q[i].rec);

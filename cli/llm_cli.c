@@ -70,25 +70,47 @@ int cli_llm_interrupt_exit(const char *cmd, const char *detail)
     return 130;
 }
 
-int cli_llm_lock(const char *cmd, const char *journal, seize_lock *lock)
+// Locks "<base>.lock"; `what` ("output 'x'") names it in the message of a second process.
+static int lock_one(const char *cmd, const char *base, const char *kind, const char *name,
+                    seize_lock *lock)
 {
-    size_t n = strlen(journal);
+    size_t n = strlen(base), wl = strlen(name) + 32;
     char *path = malloc(n + sizeof ".lock");
-    if (!path) return cli_fail(cmd, "out of memory");
-    memcpy(path, journal, n);
-    memcpy(path + n, ".lock", sizeof ".lock");
-    size_t wl = n + 32;
     char *what = malloc(wl);
-    if (!what) {
+    if (!path || !what) {
         free(path);
+        free(what);
         return cli_fail(cmd, "out of memory");
     }
-    snprintf(what, wl, "journal '%s'", journal);
+    memcpy(path, base, n);
+    memcpy(path + n, ".lock", sizeof ".lock");
+    snprintf(what, wl, "%s '%s'", kind, name);
     int rc = seize_lock_file(path, what, lock);
     free(path);
     free(what);
-    if (rc < 0) return cli_lib_fail(cmd);
-    return 0;
+    return rc < 0 ? cli_lib_fail(cmd) : 0;
+}
+
+int cli_llm_lock(const char *cmd, const char *out, const char *journal, seize_lock lock[2])
+{
+    lock[0].fd = lock[1].fd = -1;
+    lock[0].path = lock[1].path = NULL;
+    char *def = NULL;
+    const char *dj = cli_llm_journal_path(out, NULL, &def);
+    if (!dj) return cli_fail(cmd, "out of memory");
+    int same = !strcmp(dj, journal);
+    int rc = same ? lock_one(cmd, dj, "journal", journal, &lock[0])
+                  : lock_one(cmd, dj, "output", out, &lock[0]);
+    if (rc == 0 && !same) rc = lock_one(cmd, journal, "journal", journal, &lock[1]);
+    free(def);
+    if (rc) cli_llm_unlock(lock);
+    return rc;
+}
+
+void cli_llm_unlock(seize_lock lock[2])
+{
+    seize_lock_release(&lock[0]);
+    seize_lock_release(&lock[1]);
 }
 
 void cli_llm_sha256(const char *s, char hex[65])

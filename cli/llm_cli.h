@@ -25,10 +25,11 @@ int cli_llm_interrupted(void);
 /* Prints "seize CMD: interrupted; rerun to resume (DETAIL)" and returns 130. */
 int cli_llm_interrupt_exit(const char *cmd, const char *detail);
 
-/* Locks "<journal>.lock" for the rest of the process: a second caption/reason on the same
- * journal (or the same output, whose default journal is OUT.journal) fails at once. 0, or
- * EXIT_FAIL with the message printed. */
-int cli_llm_lock(const char *cmd, const char *journal, seize_lock *lock);
+/* Locks "<out>.journal.lock" and, when the journal is elsewhere, "<journal>.lock" too, for the
+ * rest of the process (released by cli_llm_unlock or at exit): a second caption/reason on the
+ * same output or the same journal fails at once. 0, or EXIT_FAIL with the message printed. */
+int cli_llm_lock(const char *cmd, const char *out, const char *journal, seize_lock lock[2]);
+void cli_llm_unlock(seize_lock lock[2]);
 
 /* The settings of a run (seize_llm_settings over p and `extra`, with "command" added): *out
  * (new reference) and the hash in hash[65]. 0 or EXIT_FAIL (message printed). */

@@ -40,6 +40,10 @@ grep -q "in use by another seize process (pid $pid" "$TMP/err" || { cat "$TMP/er
 expect_status 1 seize reason --input "$TMP/q.jsonl" --out "$TMP/l2.jsonl" --journal "$TMP/l.jsonl.journal" \
   --endpoint "$S_URL" --model m "${FAST[@]}"
 grep -q "in use" "$TMP/err" || fail "lock (same journal): $(cat "$TMP/err")"
+# the same output with another journal: refused too
+expect_status 1 seize reason --input "$TMP/q.jsonl" --out "$TMP/l.jsonl" --journal "$TMP/other.journal" \
+  --endpoint "$S_URL" --model m "${FAST[@]}"
+grep -q "output '$TMP/l.jsonl' is in use" "$TMP/err" || fail "lock (same output): $(cat "$TMP/err")"
 [ "$(requests)" -eq 0 ] || fail "a locked-out process sent requests"
 kill -INT "$pid"; kill -INT "$pid" 2>/dev/null; wait "$pid"
 # caption: the same
