@@ -49,8 +49,9 @@ static void usage(FILE *fp)
         "                        Entries are keyed by the settings (model, endpoint without\n"
         "                        credentials, prompt, temperature, top-p, seed, max tokens): a\n"
         "                        rerun with other settings asks again (old entries are kept and\n"
-        "                        reused if those settings come back). FILE.lock keeps a second\n"
-        "                        process off the same journal.\n"
+        "                        reused if those settings come back).\n"
+        "  OUT.journal.lock      (and FILE.lock for a --journal elsewhere) a second process on\n"
+        "                        the same output or journal fails at once\n"
         "  OUT.settings.json     written with the output: model, endpoint (credentials\n"
         "                        replaced by ***), temperature, top_p, seed, max_tokens, n,\n"
         "                        prompt_sha256, system_sha256 and settings_hash\n"
@@ -79,7 +80,8 @@ static void usage(FILE *fp)
         "or files (replaced by ***).\n"
         "\n"
         "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
-        "retries only those); 130 interrupted (a rerun resumes).\n");
+        "retries only those: network and server errors as they are, requests the server\n"
+        "rejected once their input is fixed); 130 interrupted (a rerun resumes).\n");
 }
 
 // --- queries ------------------------------------------------------------------------------
