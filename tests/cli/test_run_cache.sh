@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/servers/server.sh"
 need_fixtures
+FIX=$(cd "$FIX" && pwd) # the test changes folders
 MODEL="$FIX/models/tiny-openai"
 FAST=(--timeout 2 --backoff-base 0.01 --concurrency 4 --num-captions 2 --batch 8 --threads 2 --quiet)
 

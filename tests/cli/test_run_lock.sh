@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/servers/server.sh"
 need_fixtures
+FIX=$(cd "$FIX" && pwd) # the test changes folders
 MODEL="$FIX/models/tiny-openai"
 QUIET=(--num-captions 2 --threads 1 --quiet)
 
