@@ -157,10 +157,16 @@ static int load_blocks(seize_model *m, const names *nm, const char *prefix_fmt,
                        const seize_tower_config *tc, seize_block_weights **out)
 {
     long d = tc->width, f = tc->mlp_dim;
+    char name[256], prefix[160];
+    // the last configured block must exist before its array is allocated (layers < 2^24)
+    snprintf(prefix, sizeof prefix, prefix_fmt, tc->layers - 1);
+    snprintf(name, sizeof name, "%s%s", prefix, nm->ln1_w);
+    if (tc->layers > 0 && !seize_st_find(&m->st, name))
+        return seize_error(SEIZE_ESHAPE, "invalid '%s': the configuration has %d layers but there is no tensor '%s'",
+                           m->weights_path, tc->layers, name);
     seize_block_weights *b = calloc((size_t)(tc->layers ? tc->layers : 1), sizeof *b);
     if (!b) return seize_error(SEIZE_ENOMEM, "out of memory");
     *out = b;
-    char name[256], prefix[160];
     int rc = 0;
 #define T(field, suffix, ...)                                                                      \
     do {                                                                                           \
@@ -382,8 +388,12 @@ static int parse_openclip_config(const char *path, seize_model_config *c)
         return seize_error(SEIZE_EFORMAT, "invalid '%s': vision width %d is not a multiple of head_width %d",
                            path, c->vision.width, head_width);
     c->vision.heads = c->vision.width / head_width;
-    c->vision.mlp_dim = (int)(c->vision.width * vratio); // open_clip: int(width * mlp_ratio)
-    c->text.mlp_dim = (int)(c->text.width * tratio);
+    double vmlp = c->vision.width * vratio, tmlp = c->text.width * tratio;
+    if (!(vmlp >= 1 && vmlp < (1 << 24)) || !(tmlp >= 1 && tmlp < (1 << 24)))
+        return seize_error(SEIZE_EFORMAT, "invalid '%s': \"mlp_ratio\" gives an MLP width outside 1..%d",
+                           path, (1 << 24) - 1);
+    c->vision.mlp_dim = (int)vmlp; // open_clip: int(width * mlp_ratio)
+    c->text.mlp_dim = (int)tmlp;
     return 0;
 }
 

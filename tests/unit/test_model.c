@@ -363,6 +363,41 @@ static void test_bad_models(void)
               "%s", seize_errmsg());
 }
 
+// Found by fuzzing the configuration files: an mlp_ratio whose MLP width does not fit an int
+// (undefined float-to-int conversion), and a layer count far beyond the weights (its block
+// array was allocated, up to 2.7 GB, before the first missing layer was noticed).
+static void test_config_limits(void)
+{
+    NEED_FIXTURES();
+    seize_model *m = NULL;
+    const char *oc[] = {"open_clip_model.safetensors", NULL};
+    const char *dir = linked_folder("cfgbig_oc", "models/tiny-openai", oc);
+    CHECK(dir != NULL);
+    const char *ratios[] = {"1e30", "1e-9"};
+    for (int k = 0; k < 2; k++) {
+        char cfg[512];
+        snprintf(cfg, sizeof cfg,
+                 "{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": true, \"vision_cfg\": {\"image_size\": 224,"
+                 " \"layers\": 2, \"width\": 64, \"head_width\": 32, \"mlp_ratio\": %s, \"patch_size\": 32},"
+                 " \"text_cfg\": {\"width\": 64, \"heads\": 2, \"layers\": 2}}}", ratios[k]);
+        check_write_text(check_tmp("cfgbig_oc/open_clip_config.json"), cfg);
+        CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT && !m);
+        CHECK_MSG(strstr(seize_errmsg(), "mlp_ratio") && strstr(seize_errmsg(), "open_clip_config.json"),
+                  "%s", seize_errmsg());
+    }
+    const char *hf[] = {"model.safetensors", NULL};
+    dir = linked_folder("cfgbig_hf", "models/tiny-openai", hf);
+    CHECK(dir != NULL);
+    check_write_text(check_tmp("cfgbig_hf/config.json"),
+                     "{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 256,"
+                     " \"num_attention_heads\": 2, \"num_hidden_layers\": 2, \"hidden_act\": \"quick_gelu\"},"
+                     " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, \"num_attention_heads\": 2,"
+                     " \"num_hidden_layers\": 16000000, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}");
+    CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE && !m);
+    CHECK_MSG(strstr(seize_errmsg(), "16000000 layers") && strstr(seize_errmsg(), "layers.15999999.layer_norm1.weight"),
+              "%s", seize_errmsg());
+}
+
 int main(void)
 {
     if (check_tmp_init("model") < 0) return 1;
@@ -371,6 +406,7 @@ int main(void)
     RUN(test_presets);
     RUN(test_bad_safetensors);
     RUN(test_bad_models);
+    RUN(test_config_limits);
     check_tmp_cleanup();
     return check_summary("model");
 }
