@@ -82,4 +82,40 @@ m = json.load(open("runs/4/manifest.json"))
 assert m["status"] == "partial" and sorted(f["item"] for f in m["failed"]) == ["20", "21", "22"], m["failed"]
 assert json.load(open("runs/4/metrics.json"))["mAP@10"] >= 0
 PY
+
+# --- 5. FashionIQ val, every category: per-category runs, one metrics file, reports with it;
+# the rerun is fully cached and writes nothing
+"$PYTHON" - "$FIX" fiq <<'PY'
+import json, os, shutil, sys
+fix, root = sys.argv[1], sys.argv[2]
+for d in ("captions", "image_splits", "images"):
+    os.makedirs(os.path.join(root, d))
+names = [n for n in open(os.path.join(fix, "images.txt")).read().split() if n != "truncated.jpg"]
+for c, cat in enumerate(["dress", "shirt", "toptee"]):
+    gallery = [f"{cat}{i}" for i in range(6)]
+    for i, g in enumerate(gallery):
+        src = names[(i + c) % len(names)]
+        ext = ".png" if src.endswith(".png") else ".jpg"   # .jpg stands in for a missing .png
+        shutil.copy(os.path.join(fix, "images", src), os.path.join(root, "images", g + ext))
+    json.dump(gallery, open(os.path.join(root, "image_splits", f"split.{cat}.val.json"), "w"))
+    json.dump([{"candidate": gallery[0], "target": gallery[1], "captions": ["is red", "has sleeves"]},
+               {"candidate": gallery[2], "target": gallery[3], "captions": ["is longer", "is blue"]}],
+              open(os.path.join(root, "captions", f"cap.{cat}.val.json"), "w"))
+PY
+expect_status 0 seize run fashioniq --data-root fiq --split val --model "$MODEL" --out runs/fiq "${LLM[@]}" "${FAST[@]}"
+"$PYTHON" <<'PY' || fail "fashioniq outputs"
+import json
+m = json.load(open("runs/fiq/metrics.json"))
+assert set(m) >= {"dress", "shirt", "toptee", "average"}, m
+for cat in ("dress", "shirt", "toptee"):
+    assert len(open(f"runs/fiq/{cat}/rankings.jsonl").read().splitlines()) == 2
+    assert "<td>average R@10</td>" in open(f"runs/fiq/{cat}/report.html").read(), cat
+PY
+listing() { find "$1" -printf '%P %i %s %T@\n' | sort; }
+listing runs/fiq >"$TMP/fiq-before.txt"
+n_req=$(requests)
+expect_status 0 seize run fashioniq --data-root fiq --split val --model "$MODEL" --out runs/fiq "${LLM[@]}" "${FAST[@]}"
+listing runs/fiq >"$TMP/fiq-after.txt"
+diff "$TMP/fiq-before.txt" "$TMP/fiq-after.txt" >&2 || fail "fashioniq: the cached rerun wrote files"
+[ "$(requests)" -eq "$n_req" ] || fail "fashioniq: the cached rerun sent requests"
 exit 0

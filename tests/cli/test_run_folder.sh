@@ -131,4 +131,15 @@ expect_status 0 seize run folder --gallery photos --queries queries.jsonl --mode
     --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel \
     --out runs/loop "${FAST[@]}"
 [ "$(wc -l <runs/loop/index/names.txt)" -eq "$n_images" ] || fail "symlink loop: $(wc -l <runs/loop/index/names.txt) names for $n_images images"
+
+# --- 7. a gallery name that cannot round-trip (not UTF-8): refused up front, named, nothing sent
+mkdir -p photos2
+cp "$FIX/images/rocket.jpg" photos2/dog.jpg
+cp "$FIX/images/coffee.png" "photos2/$(printf 'r\xe9sum\xe9.png')"
+n_req=$(requests)
+expect_status 1 seize run folder --gallery photos2 --queries queries.jsonl --model "$MODEL" \
+    --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel \
+    --out runs/latin1 "${FAST[@]}"
+grep -q 'r\\xe9sum\\xe9.png.*UTF-8' "$TMP/err" || fail "non-UTF-8 gallery name: $(cat "$TMP/err")"
+[ "$(requests)" -eq "$n_req" ] || fail "a bad gallery name cost requests"
 exit 0
