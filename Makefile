@@ -97,8 +97,9 @@ fuzz:
 	    $(FUZZ_SAN) -fsanitize=fuzzer $$f $(FUZZ_BUILD)/libseize.a $(LDLIBS) \
 	    -o $(FUZZ_BUILD)/bin/$$n || exit 1; done
 
-# Runs each target (FUZZ_TARGETS="fuzz_npy fuzz_index" for some) for FUZZ_SECONDS, its output
-# in build/fuzz/log/<target>.log, crash inputs in fuzz-corpus/crashes/; fails when any target
+# Runs each target (FUZZ_TARGETS="fuzz_npy fuzz_index" for some) for FUZZ_SECONDS with its seeds
+# and dictionary (tests/fuzz/seeds/<target>/, tests/fuzz/<target>.dict), its output in
+# build/fuzz/log/<target>.log, crash inputs in fuzz-corpus/crashes/; fails when any target
 # found a crash, a leak or a timeout, after running the others.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= $(notdir $(FUZZ_SRC:.c=))
@@ -107,6 +108,7 @@ fuzz-run: fuzz
 	for n in $(FUZZ_TARGETS); do mkdir -p fuzz-corpus/$$n; log=$(FUZZ_BUILD)/log/$$n.log; \
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $$( [ -f tests/fuzz/$$n.dict ] && echo -dict=tests/fuzz/$$n.dict ) \
 	    -artifact_prefix=fuzz-corpus/crashes/$$n- fuzz-corpus/$$n \
 	    $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) >$$log 2>&1; rc=$$?; \
 	  grep -E '^(Done [0-9]+ runs|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' $$log; \
