@@ -190,7 +190,7 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
         n++;
     }
     closedir(d);
-    if (rc == 0) qsort(ents, n, sizeof *ents, cmp_cstr);
+    if (rc == 0 && n) qsort(ents, n, sizeof *ents, cmp_cstr);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *full = seize_path_join(dir, ents[i]);
         char *sub = rel[0] ? str_printf("%s/%s", rel, ents[i]) : seize_strdup(ents[i]);
@@ -291,7 +291,7 @@ int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *ou
     if ((rc = dirset_add(&s.dirs, st.st_dev, st.st_ino)) < 0) goto done;
     if ((rc = walk(&s, root, "", 0)) < 0) goto done;
     // sorted by name; then each file (dev, ino) once, under its first name
-    qsort(s.c, s.n_c, sizeof *s.c, cmp_cand_name);
+    if (s.n_c) qsort(s.c, s.n_c, sizeof *s.c, cmp_cand_name);
     for (size_t i = 0; i < s.n_c; i++) s.c[i].order = i;
     byfile = seize_malloc(s.n_c ? s.n_c : 1, sizeof *byfile);
     uint8_t *dup = calloc(s.n_c ? s.n_c : 1, 1);
@@ -303,7 +303,7 @@ int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *ou
         goto done;
     }
     for (size_t i = 0; i < s.n_c; i++) byfile[i] = &s.c[i];
-    qsort(byfile, s.n_c, sizeof *byfile, cmp_cand_file);
+    if (s.n_c) qsort(byfile, s.n_c, sizeof *byfile, cmp_cand_file);
     for (size_t i = 1; i < s.n_c; i++)
         if (byfile[i]->dev == byfile[i - 1]->dev && byfile[i]->ino == byfile[i - 1]->ino) {
             dup[byfile[i]->order] = 1;
