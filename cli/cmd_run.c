@@ -822,6 +822,12 @@ static int setup_folder_job(run_state *r, job *j)
             json_decref(q);
             break;
         }
+        if (json_string_length(txt) > SEIZE_MAX_CAPTION_BYTES) {
+            rc = seize_error(SEIZE_EFORMAT, "'%s': line %zu: \"relative_text\" is %zu bytes long (at most %zu)", qf, line,
+                             json_string_length(txt), SEIZE_MAX_CAPTION_BYTES);
+            json_decref(q);
+            break;
+        }
         j->n_q++;
         line_of[i] = line;
         j->q_id[i] = json_is_string(id)    ? seize_strdup(json_string_value(id))

@@ -98,6 +98,11 @@ void seize_gallery_list_free(seize_gallery_list *g);
 
 /* --- captions ---------------------------------------------------------------------------- */
 
+/* The longest caption or edit a caption file may hold, in bytes: a caption is a sentence (CLIP
+ * reads 77 tokens of it), so anything longer is a broken file, refused before it costs memory
+ * and time downstream. */
+#define SEIZE_MAX_CAPTION_BYTES ((size_t)64 << 10)
+
 /* Per-query captions of the reference image and their edited versions. */
 typedef struct seize_captions {
     size_t n;        /* queries, in file order */
@@ -115,7 +120,8 @@ typedef struct seize_captions {
  *      (the output of seize reason; "edits" is accepted for "edited").
  * Keys are configurable (NULL = the format's default). The id is taken from "id", "pairid" or
  * "query" when present. A key that is absent on a query gives zero items for it (a missing
- * captions key on every query is an error); items must be strings. */
+ * captions key on every query is an error); items must be strings of at most
+ * SEIZE_MAX_CAPTION_BYTES (SEIZE_EFORMAT naming the file, the query and the size otherwise). */
 int seize_captions_load(const char *path, const char *captions_key, const char *edits_key,
                         seize_captions **out);
 void seize_captions_free(seize_captions *c);

@@ -29,6 +29,12 @@ static int string_list(json_t *v, const char *key, const char *path, size_t i, c
     *out = NULL;
     *n = 0;
     if (!v || json_is_null(v)) return 0;
+    for (size_t t = 0; json_is_string(v) ? t < 1 : t < json_array_size(v); t++) {
+        json_t *item = json_is_string(v) ? v : json_array_get(v, t);
+        if (json_is_string(item) && json_string_length(item) > SEIZE_MAX_CAPTION_BYTES)
+            return seize_error(SEIZE_EFORMAT, "'%s': query %zu: a '%s' item is %zu bytes long (at most %zu: a caption is a sentence)",
+                               path, i, key, json_string_length(item), SEIZE_MAX_CAPTION_BYTES);
+    }
     if (json_is_string(v)) { // a single caption
         char **s = seize_malloc(1, sizeof *s);
         if (!s || !(s[0] = seize_strdup(json_string_value(v)))) {

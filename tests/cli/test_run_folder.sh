@@ -93,6 +93,9 @@ mkfifo fifo.jpg
 echo '{"id": "f", "reference": "fifo.jpg", "relative_text": "x"}' > fifo.jsonl
 run_q 3 fifo.jsonl
 grep -q "fifo.jpg.*not a regular file" "$TMP/err" || fail "FIFO reference: $(cat "$TMP/err")"
+"$PYTHON" -c 'import json; print(json.dumps({"id": "l", "reference": "photos/dog.jpg", "relative_text": "x" * 100000}))' > long.jsonl
+run_q 1 long.jsonl
+grep -q "line 1: \"relative_text\" is 100000 bytes long" "$TMP/err" || fail "long relative text: $(cat "$TMP/err")"
 # a wrong --model costs nothing either
 expect_status 1 seize run folder --gallery photos --queries queries.jsonl --model "$TMP/nosuch-model" \
     --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel \

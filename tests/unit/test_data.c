@@ -154,6 +154,31 @@ static void test_circo_gallery_and_jsonl(void)
     check_write_text(check_tmp("bad.jsonl"), "{\"captions\": [\"a\", 3]}\n");
     CHECK_EQ(seize_captions_load(check_tmp("bad.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "bad.jsonl") != NULL);
+    // a caption longer than SEIZE_MAX_CAPTION_BYTES: refused, named (the file and the size)
+    size_t big = SEIZE_MAX_CAPTION_BYTES + 1;
+    char *text = malloc(big + 64);
+    CHECK(text != NULL);
+    if (!text) return;
+    for (int edits = 0; edits < 2; edits++) {
+        int at = snprintf(text, 64, edits ? "{\"captions\": [\"a\"], \"edited\": \"" : "{\"captions\": [\"a\", \"");
+        memset(text + at, 'x', big);
+        strcpy(text + at + big, edits ? "\"}\n" : "\"]}\n");
+        check_write_text(check_tmp("long.jsonl"), text);
+        c = (void *)1;
+        CHECK_EQ(seize_captions_load(check_tmp("long.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
+        CHECK(c == NULL);
+        CHECK_MSG(strstr(seize_errmsg(), "long.jsonl") && strstr(seize_errmsg(), "65537 bytes"), "message '%s'",
+                  seize_errmsg());
+    }
+    // at the limit: accepted
+    int at = snprintf(text, 64, "{\"captions\": [\"");
+    memset(text + at, 'y', big - 1);
+    strcpy(text + at + big - 1, "\"]}\n");
+    check_write_text(check_tmp("long.jsonl"), text);
+    CHECK_EQ(seize_captions_load(check_tmp("long.jsonl"), NULL, NULL, &c), 0);
+    if (c) CHECK_EQ(strlen(c->captions[0][0]), SEIZE_MAX_CAPTION_BYTES);
+    seize_captions_free(c);
+    free(text);
 }
 
 static void test_bad_annotations(void)
