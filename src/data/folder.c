@@ -66,7 +66,8 @@ static int dirset_add(dirset *s, dev_t d, ino_t i)
         for (size_t k = 0; k < s->cap; k++)
             if (s->used[k]) {
                 size_t h = dir_hash(s->dev[k], s->ino[k], t.cap);
-                while (t.used[h]) h = (h + 1) & (t.cap - 1);
+                while (t.used[h])
+                    h = (h + 1) & (t.cap - 1);
                 t.used[h] = 1;
                 t.dev[h] = s->dev[k];
                 t.ino[h] = s->ino[k];
@@ -119,15 +120,19 @@ static int is_image_name(const char *n)
     const char *e = strrchr(n, '.');
     if (!e || e == n) return 0;
     char ext[8] = {0};
-    for (int i = 0; i < 7 && e[i + 1]; i++) ext[i] = (char)tolower((unsigned char)e[i + 1]);
+    for (int i = 0; i < 7 && e[i + 1]; i++)
+        ext[i] = (char)tolower((unsigned char)e[i + 1]);
     if (strlen(e + 1) > 4) return 0;
     return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png");
 }
 
 static const char *file_kind(mode_t m)
 {
-    return S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISCHR(m) ? "a character device"
-           : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+    return S_ISFIFO(m)   ? "a FIFO (named pipe)"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
 }
 
 // Records an issue; `reason` is taken over (freed here on failure).
@@ -144,7 +149,8 @@ static int add_issue(scan *s, seize_folder_issue_kind kind, const char *rel, cha
         s->cap_issues = cap;
     }
     o->issues[o->n_issues++] = (seize_folder_issue){kind, name, reason};
-    if (kind == SEIZE_FOLDER_BAD_NAME || kind == SEIZE_FOLDER_NOT_REGULAR || kind == SEIZE_FOLDER_UNREADABLE)
+    if (kind == SEIZE_FOLDER_BAD_NAME || kind == SEIZE_FOLDER_NOT_REGULAR ||
+        kind == SEIZE_FOLDER_UNREADABLE)
         o->n_errors++;
     return 0;
 oom:
@@ -153,7 +159,10 @@ oom:
     return seize_error(SEIZE_ENOMEM, "out of memory");
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 // --- the walk
 
@@ -162,9 +171,12 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        if (!rel[0]) return seize_error(SEIZE_EIO, "cannot open gallery folder '%s': %s", dir, strerror(errno));
+        if (!rel[0])
+            return seize_error(SEIZE_EIO, "cannot open gallery folder '%s': %s", dir,
+                               strerror(errno));
         return add_issue(s, SEIZE_FOLDER_UNREADABLE, rel,
-                         str_printf("cannot open this folder: %s (its images would be missing)", strerror(errno)));
+                         str_printf("cannot open this folder: %s (its images would be missing)",
+                                    strerror(errno)));
     }
     // the entries, sorted, so that the walk (and which of two paths wins) is deterministic
     char **ents = NULL;
@@ -208,34 +220,42 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
             struct stat lst;
             int link = lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode);
             if (image)
-                rc = add_issue(s, SEIZE_FOLDER_UNREADABLE, sub,
-                               str_printf("cannot read: %s%s", strerror(errno),
-                                          link ? " (a symbolic link to a missing file: fix or remove the link)" : ""));
+                rc = add_issue(
+                    s, SEIZE_FOLDER_UNREADABLE, sub,
+                    str_printf("cannot read: %s%s", strerror(errno),
+                               link ? " (a symbolic link to a missing file: fix or remove the link)"
+                                    : ""));
         } else if (S_ISDIR(st.st_mode)) {
             if (!(s->flags & SEIZE_FOLDER_FLAT)) {
                 int fresh = dirset_add(&s->dirs, st.st_dev, st.st_ino);
-                if (fresh < 0) rc = fresh;
+                if (fresh < 0)
+                    rc = fresh;
                 else if (!fresh)
-                    rc = add_issue(s, SEIZE_FOLDER_LOOP, sub,
-                                   str_printf("a link to a folder already scanned (itself, a parent or "
-                                              "another path): skipped, its images are counted once"));
+                    rc = add_issue(
+                        s, SEIZE_FOLDER_LOOP, sub,
+                        str_printf("a link to a folder already scanned (itself, a parent or "
+                                   "another path): skipped, its images are counted once"));
                 else if (depth + 1 >= MAX_DEPTH)
-                    rc = add_issue(s, SEIZE_FOLDER_UNREADABLE, sub,
-                                   str_printf("folders nested more than %d deep: not scanned", MAX_DEPTH));
+                    rc = add_issue(
+                        s, SEIZE_FOLDER_UNREADABLE, sub,
+                        str_printf("folders nested more than %d deep: not scanned", MAX_DEPTH));
                 else
                     rc = walk(s, full, sub, depth + 1);
             }
         } else if (image) {
             const char *why = seize_index_name_problem(sub, strlen(sub));
             if (why) {
-                rc = add_issue(s, SEIZE_FOLDER_BAD_NAME, sub,
-                               str_printf("the name %s; gallery names must be UTF-8 text without control "
-                                          "characters: rename the file (or folder)%s",
-                                          why, strstr(why, "UTF-8") ? ", e.g. with convmv -f latin1 -t utf8" : ""));
+                rc = add_issue(
+                    s, SEIZE_FOLDER_BAD_NAME, sub,
+                    str_printf("the name %s; gallery names must be UTF-8 text without control "
+                               "characters: rename the file (or folder)%s",
+                               why,
+                               strstr(why, "UTF-8") ? ", e.g. with convmv -f latin1 -t utf8" : ""));
             } else if (!S_ISREG(st.st_mode)) {
-                rc = add_issue(s, SEIZE_FOLDER_NOT_REGULAR, sub,
-                               str_printf("%s, not an image file: remove it from the gallery folder",
-                                          file_kind(st.st_mode)));
+                rc =
+                    add_issue(s, SEIZE_FOLDER_NOT_REGULAR, sub,
+                              str_printf("%s, not an image file: remove it from the gallery folder",
+                                         file_kind(st.st_mode)));
             } else {
                 if (s->n_c == s->cap_c) {
                     size_t c2 = s->cap_c ? s->cap_c * 2 : 256;
@@ -255,7 +275,8 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
         free(full);
         free(sub);
     }
-    for (size_t i = 0; i < n; i++) free(ents[i]);
+    for (size_t i = 0; i < n; i++)
+        free(ents[i]);
     free(ents);
     return rc;
 }
@@ -292,7 +313,8 @@ int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *ou
     if ((rc = walk(&s, root, "", 0)) < 0) goto done;
     // sorted by name; then each file (dev, ino) once, under its first name
     if (s.n_c) qsort(s.c, s.n_c, sizeof *s.c, cmp_cand_name);
-    for (size_t i = 0; i < s.n_c; i++) s.c[i].order = i;
+    for (size_t i = 0; i < s.n_c; i++)
+        s.c[i].order = i;
     byfile = seize_malloc(s.n_c ? s.n_c : 1, sizeof *byfile);
     uint8_t *dup = calloc(s.n_c ? s.n_c : 1, 1);
     out->names = seize_calloc(s.n_c + 1, sizeof *out->names);
@@ -302,18 +324,22 @@ int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *ou
         rc = seize_error(SEIZE_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < s.n_c; i++) byfile[i] = &s.c[i];
+    for (size_t i = 0; i < s.n_c; i++)
+        byfile[i] = &s.c[i];
     if (s.n_c) qsort(byfile, s.n_c, sizeof *byfile, cmp_cand_file);
     for (size_t i = 1; i < s.n_c; i++)
         if (byfile[i]->dev == byfile[i - 1]->dev && byfile[i]->ino == byfile[i - 1]->ino) {
             dup[byfile[i]->order] = 1;
             // name the kept one: the first of this run of equal files
             size_t k = i;
-            while (k > 0 && byfile[k - 1]->dev == byfile[i]->dev && byfile[k - 1]->ino == byfile[i]->ino) k--;
+            while (k > 0 && byfile[k - 1]->dev == byfile[i]->dev &&
+                   byfile[k - 1]->ino == byfile[i]->ino)
+                k--;
             char *kept = seize_index_name_escape(byfile[k]->name, strlen(byfile[k]->name));
-            rc = add_issue(&s, SEIZE_FOLDER_DUPLICATE, byfile[i]->name,
-                           str_printf("the same file as '%s' (a link): counted once, under that name",
-                                      kept ? kept : "?"));
+            rc = add_issue(
+                &s, SEIZE_FOLDER_DUPLICATE, byfile[i]->name,
+                str_printf("the same file as '%s' (a link): counted once, under that name",
+                           kept ? kept : "?"));
             free(kept);
             if (rc < 0) {
                 free(dup);
@@ -370,7 +396,8 @@ char *seize_folder_errors_message(const seize_folder_list *l, const char *root, 
         if (!piece_) goto oom;                                                                     \
         size_t pl_ = strlen(piece_);                                                               \
         if (len + pl_ + 1 > cap) {                                                                 \
-            while (len + pl_ + 1 > cap) cap *= 2;                                                  \
+            while (len + pl_ + 1 > cap)                                                            \
+                cap *= 2;                                                                          \
             char *t_ = realloc(m, cap);                                                            \
             if (!t_) {                                                                             \
                 free(piece_);                                                                      \

@@ -8,17 +8,25 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-static void mk(const char *rel) { mkdir(check_tmp(rel), 0755); }
-static void touch(const char *rel) { check_write_text(check_tmp(rel), "x"); }
+static void mk(const char *rel)
+{
+    mkdir(check_tmp(rel), 0755);
+}
+static void touch(const char *rel)
+{
+    check_write_text(check_tmp(rel), "x");
+}
 static void link_to(const char *target, const char *rel)
 {
-    if (symlink(target, check_tmp(rel)) != 0) fprintf(stderr, "symlink %s: %s\n", rel, strerror(errno));
+    if (symlink(target, check_tmp(rel)) != 0)
+        fprintf(stderr, "symlink %s: %s\n", rel, strerror(errno));
 }
 
 static size_t count_kind(const seize_folder_list *l, seize_folder_issue_kind k)
 {
     size_t n = 0;
-    for (size_t i = 0; i < l->n_issues; i++) n += l->issues[i].kind == k;
+    for (size_t i = 0; i < l->n_issues; i++)
+        n += l->issues[i].kind == k;
     return n;
 }
 
@@ -78,7 +86,7 @@ static void test_links(void)
     touch("g2/top.png");
     link_to(".", "g2/self");
     link_to("..", "g2/a/up");
-    link_to("../b", "g2/a/zz_to_b");   // a/zz_to_b is scanned before b: b's folder is the repeat
+    link_to("../b", "g2/a/zz_to_b");    // a/zz_to_b is scanned before b: b's folder is the repeat
     link_to("top.png", "g2/alias.png"); // alias.png < top.png: the alias is the kept name
     if (link(check_tmp("g2/b/two.jpg"), check_tmp("g2/b/two_hard.jpg")) != 0) CHECK(0);
     seize_folder_list l;
@@ -110,7 +118,7 @@ static void test_bad_entries(void)
     touch("g3/line\nbreak.jpg");
     touch("g3/tab\there.png");
     touch("g3/d\xff/inner.jpg");
-    touch("g3/caf\xc3\xa9.jpg"); // valid UTF-8
+    touch("g3/caf\xc3\xa9.jpg");  // valid UTF-8
     touch("g3/r\xe9sum\xe9.txt"); // not an image: ignored
     CHECK_EQ(mkfifo(check_tmp("g3/pipe.jpg"), 0644), 0);
     link_to("/nonexistent/seize/x.jpg", "g3/dangling.jpg");
