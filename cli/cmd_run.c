@@ -443,6 +443,9 @@ static int spawn(run_state *r, const char *out_path, char **args)
         // the parent may have died before prctl took effect: then no signal would come
         if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(128 + SIGTERM);
         setpgid(0, 0); // signals come from the run, once
+        // out of the terminal's foreground group, progress lines must still reach it (with
+        // `stty tostop` a write would otherwise stop the stage)
+        signal(SIGTTOU, SIG_IGN);
         if (outfd >= 0 && dup2(outfd, 1) < 0) _exit(127);
         execv(r->exe, argv);
         static const char msg[] = "seize run: cannot start a stage\n";
