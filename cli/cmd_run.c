@@ -288,20 +288,30 @@ static int cached(run_state *r, const char *stage, const char *key, const char *
     return 1;
 }
 
-// A stage that must run: records its key as pending (an interrupted attempt is known by it)
-// and says whether it starts from scratch: --restart, or an earlier attempt (finished or not)
-// had another key, whose partial state (journals, a partial index) belongs to other inputs.
-static int begin_stage(run_state *r, const char *stage, const char *key, int *fresh)
+// A stage that must run: records its key as pending and says whether it starts from scratch:
+// --restart, or the earlier attempt (finished or not) had other settings (`settings`: what
+// makes its partial state, a journal or a partial index, belong to other inputs; NULL: the
+// key). The LLM stages pass their settings only: their journals check each item's input, so a
+// changed or added query keeps the answers of the others, while another model or prompt
+// discards them.
+static int begin_stage_ex(run_state *r, const char *stage, const char *key, const char *settings, int *fresh)
 {
-    char *pk = fmt("%s@pending", stage);
-    json_t *pend = json_object_get(r->cache, pk), *done = json_object_get(r->cache, stage);
-    *fresh = r->o.restart || (json_is_string(pend) && strcmp(json_string_value(pend), key) != 0) ||
-             (json_is_string(done) && strcmp(json_string_value(done), key) != 0);
+    if (!settings) settings = key;
+    char *sk = fmt("%s@settings", stage), *pk = fmt("%s@pending", stage);
+    json_t *old = json_object_get(r->cache, sk);
+    *fresh = r->o.restart || (json_is_string(old) && strcmp(json_string_value(old), settings) != 0);
     json_object_del(r->cache, stage);
     json_object_set_new(r->cache, pk, json_string(key));
+    json_object_set_new(r->cache, sk, json_string(settings));
+    free(sk);
     free(pk);
     r->wrote = 1;
     return save_cache(r);
+}
+
+static int begin_stage(run_state *r, const char *stage, const char *key, int *fresh)
+{
+    return begin_stage_ex(r, stage, key, NULL, fresh);
 }
 
 // A finished stage: its key, and what produced its outputs (`by`, stolen; may be NULL).
@@ -1098,6 +1108,29 @@ static int stage_captions(run_state *r, job *j)
     int rc = 0;
     double t0 = seize_now();
     seize_sha256 h;
+    // what the journals' answers depend on besides each item (an image; a query's caption)
+    seize_sha256_init(&h);
+    k_str(&h, "caption-settings/1");
+    k_str(&h, o->cap_endpoint);
+    k_str(&h, o->cap_model);
+    k_str(&h, o->cap_prompt);
+    k_str(&h, o->temperature);
+    k_str(&h, o->top_p);
+    k_str(&h, o->seed);
+    k_num(&h, o->num_captions);
+    char *cap_settings = k_final(&h);
+    seize_sha256_init(&h);
+    k_str(&h, "edit-settings/1");
+    k_str(&h, o->llm_endpoint);
+    k_str(&h, o->llm_model);
+    k_str(&h, o->seed);
+    if (o->prompt_file && (rc = k_file(&h, o->prompt_file, 1)) < 0) {
+        free(cap_settings);
+        free(cap_out);
+        free(ed_out);
+        return rc;
+    }
+    char *ed_settings = k_final(&h);
     // ---- captions
     seize_sha256_init(&h);
     k_str(&h, "captions/1");
@@ -1113,6 +1146,7 @@ static int stage_captions(run_state *r, job *j)
         k_str(&h, o->seed);
         k_num(&h, o->num_captions);
     }
+
     for (size_t q = 0; q < j->n_q; q++) {
         k_str(&h, j->q_id[q]);
         k_str(&h, j->q_text[q]);
@@ -1209,8 +1243,8 @@ static int stage_captions(run_state *r, job *j)
         }
         char *raw = join(j->dir, "captions.raw.jsonl"), *journal = fmt("%s.journal", raw);
         int fresh;
-        rc = begin_stage(r, stage, j->key_captions, &fresh);
-        if (rc == 0 && fresh) { // the journal of other inputs or settings is not resumed
+        rc = begin_stage_ex(r, stage, j->key_captions, cap_settings, &fresh);
+        if (rc == 0 && fresh) { // answers of another model, endpoint, prompt or sampling
             discard(journal);
             discard(raw);
         }
@@ -1280,8 +1314,9 @@ static int stage_captions(run_state *r, job *j)
     // ---- edits
     t0 = seize_now();
     seize_sha256_init(&h);
-    k_str(&h, "edits/1");
-    k_str(&h, j->key_captions);
+    k_str(&h, "edits/2");
+    // the captions themselves: sampled captions differ from one captioning to the next
+    if ((rc = k_file(&h, cap_out, 1)) < 0) goto done1;
     if (!have_edits_in_file) {
         k_str(&h, o->llm_endpoint);
         k_str(&h, o->llm_model);
@@ -1331,7 +1366,7 @@ static int stage_captions(run_state *r, job *j)
         json_decref(caps_rows);
         char *qin = join(j->dir, "reason-input.jsonl"), *journal = fmt("%s.journal", ed_out);
         int fresh;
-        rc = begin_stage(r, stage, j->key_edits, &fresh);
+        rc = begin_stage_ex(r, stage, j->key_edits, ed_settings, &fresh);
         if (rc == 0 && fresh) { // answers of another model, endpoint or prompt are not resumed
             discard(journal);
             discard(ed_out);
@@ -1371,6 +1406,8 @@ done1:
     free(rows);
     free(stage);
 done:
+    free(cap_settings);
+    free(ed_settings);
     free(cap_out);
     free(ed_out);
     return rc;

@@ -78,8 +78,16 @@ n_after=$(count "$FLAKY_LOG" model capD)
 expect_status 1 run "$FLAKY_URL" capD llm2 --max-attempts 2
 [ "$(count "$FLAKY_LOG" model capD)" -eq "$n_after" ] || fail "a plain rerun asked again for answers it had"
 
-# --- 4. a fully cached run writes nothing, also on a read-only folder
+# --- 4. back to capC: captioned anew (sampled captions differ), so the edits are made again
+# from these captions; then a fully cached run writes nothing, also on a read-only folder
 expect_status 0 run "$CAP_URL" capC llm2
+"$PYTHON" - "$RUN" <<'PY' || fail "edits do not belong to the current captions"
+import json, sys
+run = sys.argv[1]
+caps = [json.loads(l)["captions"] for l in open(run + "/captions.jsonl")]
+eds = [json.loads(l)["captions"] for l in open(run + "/edits.jsonl")]
+assert caps == eds, (caps, eds)
+PY
 listing() { find "$1" -printf '%P %i %s %T@ %m\n' | sort; }
 chmod -R a-w "$RUN"
 listing "$RUN" >"$TMP/before.txt"
@@ -103,4 +111,13 @@ if command -v setpriv >/dev/null && setpriv --reuid=nobody --regid=nogroup --cle
   fi
 fi
 chmod -R u+w "$RUN"
+
+# --- 5. one more query: only its image is captioned and only its captions edited (the journals
+# check each item's input; a changed query set does not discard the others' answers)
+echo '{"id": "e", "reference": "logo.png", "relative_text": "in gold"}' >>"$TMP/q.jsonl"
+n_cap=$(count "$CAP_LOG" model capC); n_llm=$(count "$LLM_LOG" model llm2)
+expect_status 0 run "$CAP_URL" capC llm2
+[ $(( $(count "$CAP_LOG" model capC) - n_cap )) -eq 1 ] || fail "one more query: $(( $(count "$CAP_LOG" model capC) - n_cap )) caption requests, expected 1"
+[ $(( $(count "$LLM_LOG" model llm2) - n_llm )) -eq 2 ] || fail "one more query: $(( $(count "$LLM_LOG" model llm2) - n_llm )) edit requests, expected 2"
+[ "$(wc -l <"$RUN/rankings.jsonl")" -eq 5 ] || fail "one more query: rankings"
 exit 0
