@@ -107,7 +107,7 @@ fuzz-run: fuzz
 	@mkdir -p $(FUZZ_BUILD)/log fuzz-corpus/crashes; failed=; \
 	for n in $(FUZZ_TARGETS); do mkdir -p fuzz-corpus/$$n; log=$(FUZZ_BUILD)/log/$$n.log; \
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_BUILD)/bin/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    $$( [ -f tests/fuzz/$$n.dict ] && echo -dict=tests/fuzz/$$n.dict ) \
 	    -artifact_prefix=fuzz-corpus/crashes/$$n- fuzz-corpus/$$n \
 	    $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) >$$log 2>&1; rc=$$?; \

@@ -543,8 +543,8 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
     size_t n_vocab = 0;
     int rc = seize_map_open(vocab_path, &jm);
     if (rc < 0) goto done;
-    c = (struct json_cursor){(const char *)jm.data, (const char *)jm.data + jm.size,
-                             (const char *)jm.data, vocab_path, NULL, 0};
+    const char *js = jm.size ? (const char *)jm.data : ""; // an empty file maps to NULL
+    c = (struct json_cursor){js, js + jm.size, js, vocab_path, NULL, 0};
     size_t cap = jm.size / 5 + 1;
     if (!(v = big_alloc(cap * sizeof *v))) {
         rc = seize_error(SEIZE_ENOMEM, "out of memory");
@@ -584,7 +584,7 @@ static int load_hf(seize_tokenizer *t, const char *vocab_path, const char *merge
 
     // merges.txt: an optional "#version" line, then one merge per line (blank lines skipped)
     if ((rc = seize_map_open(merges_path, &mm)) < 0) goto done;
-    const char *text = (const char *)mm.data;
+    const char *text = mm.size ? (const char *)mm.data : "";
     size_t n_lines = 1;
     for (const char *p = text; p && (p = memchr(p, '\n', (size_t)(text + mm.size - p))); p++)
         n_lines++;

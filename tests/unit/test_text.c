@@ -342,6 +342,13 @@ static void test_loader_errors(void)
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "integer"));
     check_write_text(check_tmp("errs/vocab.json"), "{\"a\": 0} x");
     CHECK(load_fails_with(d, SEIZE_EFORMAT, "after the object"));
+    // empty files (mapped as NULL: no pointer arithmetic on it, found by fuzz_tokenize)
+    check_write_text(check_tmp("errs/vocab.json"), "");
+    CHECK(load_fails_with(d, SEIZE_EFORMAT, "vocab.json"));
+    write_vocab(d, ok, 1);
+    check_write_text(check_tmp("errs/merges.txt"), "");
+    CHECK_EQ(seize_tokenizer_load(d, &t), 0);
+    seize_tokenizer_free(t);
     write_vocab(d, ok, 1);
     unlink(check_tmp("errs/merges.txt"));
     CHECK(load_fails_with(d, SEIZE_EIO, "merges.txt"));
