@@ -300,6 +300,12 @@ static int cached(run_state *r, const char *stage, const char *key, const char *
 static int begin_stage_ex(run_state *r, const char *stage, const char *key, const char *settings, int *fresh)
 {
     if (!settings) settings = key;
+    if (access(r->o.out_dir, W_OK) != 0)
+        return seize_error(SEIZE_EIO,
+                           "run folder '%s' is not writable (%s), and stage %s must run (its inputs or "
+                           "settings are not those of its outputs there); make it writable or give "
+                           "another --out",
+                           r->o.user_out ? r->o.user_out : r->o.out_dir, strerror(errno), stage);
     char *sk = fmt("%s@settings", stage), *pk = fmt("%s@pending", stage);
     json_t *old = json_object_get(r->cache, sk);
     *fresh = r->o.restart || (json_is_string(old) && strcmp(json_string_value(old), settings) != 0);

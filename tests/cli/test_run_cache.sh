@@ -106,6 +106,12 @@ if command -v setpriv >/dev/null && setpriv --reuid=nobody --regid=nogroup --cle
       --llm-endpoint "$LLM_URL" --llm-model llm2 "${FAST[@]}"
     listing "$RUN" >"$TMP/after2.txt"
     diff "$TMP/before.txt" "$TMP/after2.txt" >&2 || fail "the unprivileged cached run changed the folder"
+    # a stage that must run on the read-only folder: one clear error naming it
+    expect_status 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$SEIZE_BIN" run folder --gallery "$G" \
+      --queries "$TMP/q.jsonl" --model "$MODEL" --out "$RUN" --captioner-endpoint "$CAP_URL" --captioner-model capC \
+      --llm-endpoint "$LLM_URL" --llm-model llm2 "${FAST[@]}" --pos 0.5
+    grep -q "run folder '.*' is not writable (Permission denied), and stage folder/search must run" "$TMP/err" \
+      || fail "read-only folder, stage to run: $(cat "$TMP/err")"
   else
     echo "  note: the build or the fixtures are not readable by nobody; read-only run as root only" >&2
   fi
