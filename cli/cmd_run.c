@@ -816,7 +816,7 @@ static int setup_folder_job(run_state *r, job *j)
     }
     char *groot = realpath(o->gallery_dir, NULL);
     const char *qf = o->user_queries ? o->user_queries : o->queries_file;
-    char *save = NULL, *ln = text;
+    char *ln = text;
     for (size_t line = 1; rc == 0 && ln; line++) {
         char *nl = strchr(ln, '\n');
         if (nl) *nl = 0;
@@ -914,7 +914,6 @@ static int setup_folder_job(run_state *r, job *j)
         }
         json_decref(q);
     }
-    (void)save;
     free(text);
     if (rc == 0 && j->n_q == 0) rc = seize_error(SEIZE_EINVAL, "'%s' has no queries", qf);
     // query ids are unique: the caption and edit files are matched by them
@@ -968,7 +967,7 @@ static int validate_job(run_state *r, job *j)
         if (cut) {
             *cut = 0; // a whole folder is missing
             int rc = seize_error(SEIZE_EINVAL,
-                                 "%s: missing folder '%s' (%zu of the %zu gallery images should be in it; "
+                                 "%s: missing folder '%s' (%zu of the %zu gallery images are missing; "
                                  "see 'seize run --help' for the files each dataset needs)",
                                  j->name, want, j->n_g_missing, j->gl->n);
             free(d);
