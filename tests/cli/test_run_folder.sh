@@ -30,7 +30,8 @@ cd "$W" || fail "cd"
 cat > queries.jsonl <<'EOF'
 {"id": "q1", "reference": "photos/dog.jpg", "relative_text": "same dog, but on a beach at night"}
 EOF
-expect_status 0 seize run folder --gallery photos/ --queries queries.jsonl --model "$MODEL" \
+mkdir models && ln -s "$MODEL" models/tiny   # a model folder given relative, as a user would
+expect_status 0 seize run folder --gallery photos/ --queries queries.jsonl --model models/tiny \
     --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel --out runs/mine \
     "${FAST[@]}"
 [ -s runs/mine/rankings.jsonl ] && [ -s runs/mine/report.html ] || fail "README example: no rankings or report"
@@ -50,7 +51,7 @@ n_req=$(requests)
 
 # --- 2. the same from another current folder with absolute paths: the same answers, nothing sent
 cd "$TMP" || fail "cd"
-expect_status 0 seize run folder --gallery "$W/photos" --queries "$W/queries.jsonl" --model "$MODEL" \
+expect_status 0 seize run folder --gallery "$W/photos" --queries "$W/queries.jsonl" --model "$W/models/tiny" \
     --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel \
     --out "$W/runs/mine" "${FAST[@]}"
 [ "$(requests)" -eq "$n_req" ] || fail "absolute paths: requests sent again"
