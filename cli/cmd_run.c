@@ -2364,6 +2364,7 @@ int cmd_run(int argc, char **argv)
     free(mpath);
     json_decref(R.manifest);
     json_decref(R.cache);
+    if (rc == 0 && mrc == 0 && !R.partial) say(&R, "done in %.1f s: %s", seize_now() - t0, o->out_dir);
     for (size_t i = 0; i < n_jobs; i++) job_free(&jobs[i]);
     for (int i = 0; i < R.n_owned; i++) free(R.owned[i]);
     if (lock_fd >= 0) close(lock_fd);
@@ -2377,6 +2378,5 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "seize run: finished, but some items failed (see manifest.json)\n");
         return EXIT_PARTIAL;
     }
-    say(&R, "done in %.1f s: %s", seize_now() - t0, o->out_dir);
     return EXIT_OK;
 }

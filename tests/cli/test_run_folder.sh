@@ -35,6 +35,14 @@ expect_status 0 seize run folder --gallery photos/ --queries queries.jsonl --mod
     --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel --out runs/mine \
     "${FAST[@]}"
 [ -s runs/mine/rankings.jsonl ] && [ -s runs/mine/report.html ] || fail "README example: no rankings or report"
+# a cached rerun, not quiet: its closing line names the run folder as given (it once printed
+# freed memory)
+NOQUIET=()
+for a in "${FAST[@]}"; do [ "$a" = --quiet ] || NOQUIET+=("$a"); done
+expect_status 0 seize run folder --gallery photos/ --queries queries.jsonl --model models/tiny \
+    --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel --out runs/mine \
+    "${NOQUIET[@]}"
+tail -1 "$TMP/err" | grep -qx 'seize run: done in [0-9.]* s: /.*/runs/mine' || fail "closing line: $(tail -1 "$TMP/err" | od -c | head -3)"
 "$PYTHON" - "$n_images" <<'PY' || fail "README example outputs"
 import json, sys
 rows = [json.loads(l) for l in open("runs/mine/rankings.jsonl")]
