@@ -792,8 +792,7 @@ static int index_build(int argc, char **argv)
     unlink(partial_path);
     unlink(progress_path);
     if (!quiet)
-        fprintf(stderr, "seize index: %zu images indexed in %s%s%zu skipped\n", n_ok, out,
-                n_fail ? ", " : "", n_fail);
+        fprintf(stderr, "seize index: %zu images indexed in %s; %zu skipped\n", n_ok, out, n_fail);
     rc = n_fail ? EXIT_PARTIAL : EXIT_OK;
     goto done;
 oom:
