@@ -2,6 +2,7 @@
 #
 #   make            library (build/libseize.a) and the tool (build/seize)
 #   make test       installs missing Debian packages, builds, runs every test
+#   make check      include layering (scripts/check-layering.sh, ARCHITECTURE.md §9)
 #   make asan       the same suite under AddressSanitizer + UBSan (no recovery)
 #   make valgrind   the same suite under valgrind memcheck
 #   make bench      benchmarks, each reporting a ratio against a limit measured in the same run
@@ -9,7 +10,7 @@
 #
 # Every top-level target first runs scripts/install-deps.sh (a no-op when all is installed).
 
-TOP_TARGETS := all lib test asan valgrind bench fuzz fuzz-run clean format
+TOP_TARGETS := all lib test check asan valgrind bench fuzz fuzz-run clean format
 .PHONY: $(TOP_TARGETS)
 
 ifndef SEIZE_DEPS_OK
@@ -27,7 +28,7 @@ SIMD    := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc
 OPT     ?= -O2 -g $(SIMD)
 PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl zlib
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-           -pthread -Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) $(OPT)
+           -pthread -Iinclude $(shell pkg-config --cflags $(PKGS)) $(OPT)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 LDFLAGS += $(SANITIZE)
 
@@ -49,9 +50,15 @@ BIN       := $(BUILD)/seize
 all: $(BIN) $(TESTS)
 lib: $(LIB)
 
+# Layering (ARCHITECTURE.md §9): a file sees the public headers (include/) and its own folder
+# only, so src/<module>/x.c cannot include another module's private header, nor cli/ a module's.
+# Unit tests may test private headers (tests/unit/test_clip.c uses nn/backend.h): they keep -Isrc.
+# scripts/check-layering.sh checks the order of the public headers (make check).
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANITIZE) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) -I$(patsubst %/,%,$(dir $<)) $(SANITIZE) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/unit/%.o: CFLAGS += -Isrc
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -70,6 +77,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 
 test: $(BIN) $(TESTS)
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) WRAP="$(WRAP)" tests/run.sh
+
+check:
+	@scripts/check-layering.sh --self-test
+	@scripts/check-layering.sh
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:

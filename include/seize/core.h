@@ -1,5 +1,6 @@
 /*
- * seize/core.h — errors, allocation, files, .npy arrays, JSON helpers and a thread pool.
+ * seize/core.h — errors, allocation, containers, files, .npy arrays, JSON helpers, a thread
+ * pool, cancellation and hashing.
  *
  * Every other module builds on these. Typical use:
  *
@@ -78,6 +79,68 @@ void *seize_alloc_aligned(size_t n, size_t size);
 char *seize_strdup(const char *s);
 /* Overflow-checked multiplication: 0 and *out set, or SEIZE_ENOMEM. */
 int seize_mul_size(size_t a, size_t b, size_t *out);
+
+/* --- containers: string map, string vector, byte buffer ---------------------------------- */
+
+/* A string -> size_t hash map (open addressing, FNV-1a) with borrowed keys: the caller keeps the
+ * strings alive and unchanged while they are in the map. Plain data owned by the caller
+ * (`seize_strmap m = {0};` is an empty map that seize_strmap_get accepts); one writer at a time,
+ * concurrent readers are fine. The fields are private. */
+typedef struct seize_strmap {
+    const char **keys;
+    size_t *vals;
+    size_t cap, n;
+} seize_strmap;
+/* Prepares an empty map sized for about `expect` keys. 0 or SEIZE_ENOMEM. */
+int seize_strmap_init(seize_strmap *m, size_t expect);
+/* Frees the map's arrays (not the keys) and zeroes it; accepts a zeroed map. */
+void seize_strmap_free(seize_strmap *m);
+/* Adds key -> val (the map grows as needed, also from a zeroed map). Returns 0 when added, 1 when
+ * the key was already present (*old, when non-NULL, set to its value; the map unchanged), or
+ * SEIZE_ENOMEM. */
+int seize_strmap_put(seize_strmap *m, const char *key, size_t val, size_t *old);
+/* 1 and *val (when non-NULL) when found, else 0. */
+int seize_strmap_get(const seize_strmap *m, const char *key, size_t *val);
+/* Number of keys. */
+static inline size_t seize_strmap_count(const seize_strmap *m) { return m->n; }
+
+/* A growable array of owned heap strings. `seize_strvec v = {0};` is empty; v.v[0..v.n) are
+ * the strings. Every growth is overflow-checked and every allocation checked (SEIZE_ENOMEM with
+ * the message set; the vector is unchanged on failure). */
+typedef struct seize_strvec {
+    char **v;
+    size_t n, cap;
+} seize_strvec;
+/* Appends a copy of s. 0 or SEIZE_ENOMEM. */
+int seize_strvec_push(seize_strvec *sv, const char *s);
+/* Appends a copy of s[0..len) (NUL-terminated in the vector). 0 or SEIZE_ENOMEM. */
+int seize_strvec_pushn(seize_strvec *sv, const char *s, size_t len);
+/* Appends the heap string s and takes it over (freed also when the push fails). */
+int seize_strvec_push_owned(seize_strvec *sv, char *s);
+/* Hands the array over (*n gets the count; free it with seize_strv_free) and empties the vector.
+ * An empty vector gives NULL. */
+char **seize_strvec_release(seize_strvec *sv, size_t *n);
+/* Frees the strings and the array, and zeroes the vector. */
+void seize_strvec_free(seize_strvec *sv);
+/* Frees n heap strings and the array holding them (accepts NULL). */
+void seize_strv_free(char **v, size_t n);
+
+/* A growable byte buffer, kept NUL-terminated once anything was added (data[len] == 0).
+ * `seize_buf b = {0};` is empty (data NULL). Growth is overflow-checked; on failure the buffer
+ * keeps its old contents and SEIZE_ENOMEM is returned. */
+typedef struct seize_buf {
+    char *data;
+    size_t len, cap;
+} seize_buf;
+/* Makes room for `extra` more bytes (plus the NUL). 0 or SEIZE_ENOMEM. */
+int seize_buf_reserve(seize_buf *b, size_t extra);
+int seize_buf_append(seize_buf *b, const void *p, size_t n);
+int seize_buf_puts(seize_buf *b, const char *s);
+int seize_buf_printf(seize_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the heap string over (never NULL after a successful add; NULL for an empty buffer)
+ * and empties the buffer. */
+char *seize_buf_release(seize_buf *b);
+void seize_buf_free(seize_buf *b);
 
 /* --- files ------------------------------------------------------------------------------- */
 
@@ -216,6 +279,12 @@ int seize_json_parse(const char *text, size_t len, const char *name, struct json
 /* Reads a JSON Lines file (blank lines skipped) into a jansson array (*out, new reference);
  * errors name the file and line. */
 int seize_jsonl_load(const char *path, struct json_t **out);
+/* A name from a JSON string (copied) or integer (its decimal text) into the heap string *out.
+ * 0, -1 when v is another type (no message set), or SEIZE_ENOMEM. */
+int seize_json_name(const struct json_t *v, char **out);
+/* A list of names from a JSON array whose elements are strings or integers: *out (free with
+ * seize_strv_free) and *n. 0, -1 when v is not such an array, or SEIZE_ENOMEM. */
+int seize_json_name_list(const struct json_t *v, char ***out, size_t *n);
 /* Writes a JSON value atomically (see seize_write_file_atomic), followed by a newline.
  * `flags` are jansson's json_dumps flags (e.g. JSON_INDENT(2) | JSON_PRESERVE_ORDER). */
 int seize_json_save(const char *path, const struct json_t *j, size_t flags);

@@ -408,40 +408,26 @@ int seize_read_lines(const char *path, char ***lines, size_t *n_lines)
     size_t len;
     int rc = seize_read_file(path, &buf, &len);
     if (rc < 0) return rc;
-    size_t cap = 0, n = 0;
-    char **v = NULL;
+    seize_strvec v = {0};
     size_t i = 0;
     while (i < len) {
         size_t j = i;
         while (j < len && buf[j] != '\n') j++;
         size_t e = j;
         if (e > i && buf[e - 1] == '\r') e--;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nv = seize_realloc(v, cap, sizeof *v);
-            if (!nv) goto oom;
-            v = nv;
+        if (seize_strvec_pushn(&v, buf + i, e - i) < 0) {
+            seize_strvec_free(&v);
+            free(buf);
+            return seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
         }
-        v[n] = seize_malloc(e - i + 1, 1);
-        if (!v[n]) goto oom;
-        memcpy(v[n], buf + i, e - i);
-        v[n][e - i] = 0;
-        n++;
         i = j + 1;
     }
     free(buf);
-    *lines = v;
-    *n_lines = n;
+    *lines = seize_strvec_release(&v, n_lines);
     return 0;
-oom:
-    seize_lines_free(v, n);
-    free(buf);
-    return seize_error(SEIZE_ENOMEM, "out of memory reading '%s'", path);
 }
 
 void seize_lines_free(char **lines, size_t n_lines)
 {
-    if (!lines) return;
-    for (size_t i = 0; i < n_lines; i++) free(lines[i]);
-    free(lines);
+    seize_strv_free(lines, n_lines);
 }

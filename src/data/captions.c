@@ -1,8 +1,6 @@
 // Caption files: the authors' annotation-with-captions JSON and our JSON Lines.
 #include "seize/data.h"
 
-#include "data/jutil.h"
-
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +10,8 @@ void seize_captions_free(seize_captions *c)
     if (!c) return;
     for (size_t i = 0; i < c->n; i++) {
         if (c->ids) free(c->ids[i]);
-        if (c->captions) jutil_strv_free(c->captions[i], c->n_captions[i]);
-        if (c->edits) jutil_strv_free(c->edits[i], c->n_edits[i]);
+        if (c->captions) seize_strv_free(c->captions[i], c->n_captions[i]);
+        if (c->edits) seize_strv_free(c->edits[i], c->n_edits[i]);
     }
     free(c->ids);
     free(c->captions);
@@ -48,7 +46,7 @@ static int string_list(json_t *v, const char *key, const char *path, size_t i, c
     if (!json_is_array(v)) goto bad;
     for (size_t t = 0; t < json_array_size(v); t++)
         if (!json_is_string(json_array_get(v, t))) goto bad;
-    int rc = jutil_name_list(v, out, n);
+    int rc = seize_json_name_list(v, out, n);
     return rc < 0 ? SEIZE_ENOMEM : 0;
 bad:
     return seize_error(SEIZE_EFORMAT, "'%s': query %zu: '%s' must be a list of strings", path, i, key);
@@ -96,7 +94,7 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
         json_t *id = json_object_get(o, "id");
         if (!id) id = json_object_get(o, "pairid");
         if (!id) id = json_object_get(o, "query");
-        if (id && jutil_name(id, &c->ids[i]) < 0) {
+        if (id && seize_json_name(id, &c->ids[i]) < 0) {
             rc = seize_error(SEIZE_EFORMAT, "'%s': query %zu: id must be a string or an integer", path, i);
             goto done;
         }

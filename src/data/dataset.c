@@ -1,9 +1,6 @@
 // Benchmark annotation files and gallery lists (CIRCO, CIRR, FashionIQ).
 #include "seize/data.h"
 
-#include "data/jutil.h"
-#include "index/strmap.h"
-
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +30,10 @@ static void query_free(seize_query *q)
     free(q->text);
     free(q->shared_concept);
     free(q->target);
-    jutil_strv_free(q->gt, q->n_gt);
-    jutil_strv_free(q->members, q->n_members);
-    jutil_strv_free(q->aspects, q->n_aspects);
-    jutil_strv_free(q->texts, q->n_texts);
+    seize_strv_free(q->gt, q->n_gt);
+    seize_strv_free(q->members, q->n_members);
+    seize_strv_free(q->aspects, q->n_aspects);
+    seize_strv_free(q->texts, q->n_texts);
 }
 
 void seize_dataset_free(seize_dataset *ds)
@@ -45,7 +42,7 @@ void seize_dataset_free(seize_dataset *ds)
     for (size_t i = 0; i < ds->n; i++) query_free(&ds->q[i]);
     free(ds->q);
     if (ds->priv) {
-        strmap_free(ds->priv);
+        seize_strmap_free(ds->priv);
         free(ds->priv);
     }
     free(ds);
@@ -53,7 +50,7 @@ void seize_dataset_free(seize_dataset *ds)
 
 int seize_dataset_find(const seize_dataset *ds, const char *id, size_t *pos)
 {
-    if (ds->priv && strmap_get(ds->priv, id, pos)) return 0;
+    if (ds->priv && seize_strmap_get(ds->priv, id, pos)) return 0;
     return seize_error(SEIZE_ENOTFOUND, "no query with id '%s'", id);
 }
 
@@ -62,7 +59,7 @@ static int need_name(json_t *o, const char *key, const char *file, size_t i, cha
 {
     json_t *v = json_object_get(o, key);
     if (!v) return seize_error(SEIZE_EFORMAT, "'%s': query %zu: missing '%s'", file, i, key);
-    if (jutil_name(v, out) < 0)
+    if (seize_json_name(v, out) < 0)
         return seize_error(SEIZE_EFORMAT, "'%s': query %zu: '%s' must be a string or an integer",
                            file, i, key);
     return 0;
@@ -82,7 +79,7 @@ static int name_list(json_t *v, const char *key, const char *file, size_t i, cha
     *out = NULL;
     *n = 0;
     if (!v) return 0;
-    if (jutil_name_list(v, out, n) < 0)
+    if (seize_json_name_list(v, out, n) < 0)
         return seize_error(SEIZE_EFORMAT, "'%s': query %zu: '%s' must be a list of strings or integers",
                            file, i, key);
     return 0;
@@ -161,15 +158,15 @@ static int from_json(seize_ds_kind kind, json_t *root, const char *name,
     size_t n = json_array_size(root);
     int rc = SEIZE_ENOMEM;
     ds->q = seize_calloc(n ? n : 1, sizeof *ds->q);
-    ds->priv = seize_calloc(1, sizeof(strmap));
-    if (!ds->q || !ds->priv || strmap_init(ds->priv, n) < 0) goto fail;
+    ds->priv = seize_calloc(1, sizeof(seize_strmap));
+    if (!ds->q || !ds->priv || seize_strmap_init(ds->priv, n) < 0) goto fail;
     ds->has_targets = n > 0;
     for (size_t i = 0; i < n; i++) {
         ds->n = i + 1;
         if ((rc = parse_query(kind, json_array_get(root, i), i, name, opts, &ds->q[i])) < 0) goto fail;
         if (!ds->q[i].target) ds->has_targets = 0;
         size_t old;
-        rc = strmap_put(ds->priv, ds->q[i].id, i, &old);
+        rc = seize_strmap_put(ds->priv, ds->q[i].id, i, &old);
         if (rc < 0) goto fail;
         if (rc == 1) {
             rc = seize_error(SEIZE_EFORMAT, "'%s': queries %zu and %zu have the same id '%s'", name,
@@ -219,8 +216,8 @@ int seize_dataset_load(seize_ds_kind kind, const char *path, seize_dataset **out
 void seize_gallery_list_free(seize_gallery_list *g)
 {
     if (!g) return;
-    jutil_strv_free(g->names, g->n);
-    jutil_strv_free(g->paths, g->n);
+    seize_strv_free(g->names, g->n);
+    seize_strv_free(g->paths, g->n);
     free(g);
 }
 
@@ -241,7 +238,7 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
     int rc = seize_json_load(path, &root);
     if (rc < 0) return rc;
     seize_gallery_list *g = seize_calloc(1, sizeof *g);
-    strmap seen = {0};
+    seize_strmap seen = {0};
     rc = SEIZE_ENOMEM;
     if (!g) goto done;
     json_t *list = root;
@@ -259,7 +256,7 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
     size_t n = json_is_array(list) ? json_array_size(list) : json_object_size(list);
     g->names = seize_calloc(n ? n : 1, sizeof *g->names);
     g->paths = seize_calloc(n ? n : 1, sizeof *g->paths);
-    if (!g->names || !g->paths || strmap_init(&seen, n) < 0) goto done;
+    if (!g->names || !g->paths || seize_strmap_init(&seen, n) < 0) goto done;
     if (kind == SEIZE_DS_CIRR) {
         const char *key;
         json_t *v;
@@ -279,7 +276,7 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
             if (kind == SEIZE_DS_CIRCO) {
                 json_t *id = json_is_object(e) ? json_object_get(e, "id") : NULL;
                 json_t *fn = json_is_object(e) ? json_object_get(e, "file_name") : NULL;
-                if (!id || jutil_name(id, &g->names[i]) < 0) {
+                if (!id || seize_json_name(id, &g->names[i]) < 0) {
                     rc = seize_error(SEIZE_EFORMAT, "'%s': images[%zu]: missing or bad 'id'", path, i);
                     goto done;
                 }
@@ -296,7 +293,7 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
                                                        : concat(g->names[i], ".jpg");
                 if (!g->paths[i]) goto done;
             } else {
-                if (jutil_name(e, &g->names[i]) < 0) {
+                if (seize_json_name(e, &g->names[i]) < 0) {
                     rc = seize_error(SEIZE_EFORMAT, "'%s': item %zu is not a name", path, i);
                     goto done;
                 }
@@ -307,7 +304,7 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
     }
     for (size_t i = 0; i < g->n; i++) {
         size_t old;
-        int r = strmap_put(&seen, g->names[i], i, &old);
+        int r = seize_strmap_put(&seen, g->names[i], i, &old);
         if (r < 0) goto done;
         if (r == 1) {
             rc = seize_error(SEIZE_EFORMAT, "'%s': gallery name '%s' appears twice", path, g->names[i]);
@@ -318,7 +315,7 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
     g = NULL;
     rc = 0;
 done:
-    strmap_free(&seen);
+    seize_strmap_free(&seen);
     seize_gallery_list_free(g);
     json_decref(root);
     return rc;

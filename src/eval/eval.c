@@ -1,9 +1,6 @@
 // Predictions, official metrics (CIRCO, CIRR, FashionIQ), submission files and their checks.
 #include "seize/eval.h"
 
-#include "data/jutil.h"
-#include "index/strmap.h"
-
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -19,7 +16,7 @@ const int seize_cirr_subset_ks[3] = {1, 2, 3};
 void seize_predictions_free(seize_predictions *p)
 {
     if (!p) return;
-    for (size_t i = 0; i < p->n; i++) jutil_strv_free(p->items[i], p->n_items[i]);
+    for (size_t i = 0; i < p->n; i++) seize_strv_free(p->items[i], p->n_items[i]);
     free(p->items);
     free(p->n_items);
     free(p->metric);
@@ -85,7 +82,7 @@ static int from_object(const seize_dataset *ds, json_t *root, const char *name,
             goto done;
         }
         seen[i] = 1;
-        int r = jutil_name_list(v, &p->items[i], &p->n_items[i]);
+        int r = seize_json_name_list(v, &p->items[i], &p->n_items[i]);
         if (r == SEIZE_ENOMEM) goto done;
         if (r < 0) {
             rc = seize_error(SEIZE_EFORMAT, "'%s': query '%s': expected a list of image ids", name, key);
@@ -182,7 +179,7 @@ int seize_predictions_load_rankings(const seize_dataset *ds, const char *path, c
         seen[k] = 1;
         seen_line[k] = line;
         json_t *list = json_object_get(o, field);
-        int r = list ? jutil_name_list(list, &p->items[k], &p->n_items[k]) : -1;
+        int r = list ? seize_json_name_list(list, &p->items[k], &p->n_items[k]) : -1;
         json_decref(o);
         if (r == SEIZE_ENOMEM) goto done;
         if (r < 0) {
@@ -207,12 +204,12 @@ done:
 
 static int has_duplicate(char *const *v, size_t n, size_t *which)
 {
-    strmap m;
-    if (strmap_init(&m, n) < 0) return SEIZE_ENOMEM;
+    seize_strmap m;
+    if (seize_strmap_init(&m, n) < 0) return SEIZE_ENOMEM;
     int dup = 0;
     for (size_t i = 0; i < n && !dup; i++)
-        if (strmap_put(&m, v[i], i, NULL) == 1) dup = 1, *which = i;
-    strmap_free(&m);
+        if (seize_strmap_put(&m, v[i], i, NULL) == 1) dup = 1, *which = i;
+    seize_strmap_free(&m);
     return dup;
 }
 
@@ -231,7 +228,7 @@ static const char *const official_aspects[] = {
 void seize_circo_metrics_release(seize_circo_metrics *m)
 {
     if (!m) return;
-    jutil_strv_free(m->aspects, m->n_aspects);
+    seize_strv_free(m->aspects, m->n_aspects);
     free(m->semantic_map10);
     memset(m, 0, sizeof *m);
 }
@@ -404,7 +401,7 @@ static void problem(problems *pb, const char *fmt, ...)
 
 // Checks the list of query i: count, uniqueness, reference, members, gallery.
 static void check_list(const seize_dataset *ds, size_t i, char *const *v, size_t n, size_t want,
-                       int members_only, const strmap *gallery, problems *pb)
+                       int members_only, const seize_strmap *gallery, problems *pb)
 {
     const seize_query *q = &ds->q[i];
     if (n != want) problem(pb, "query %s: %zu ids, expected %zu", q->id, n, want);
@@ -416,7 +413,7 @@ static void check_list(const seize_dataset *ds, size_t i, char *const *v, size_t
             problem(pb, "query %s: the reference image '%s' is ranked (position %zu)", q->id, v[j], j + 1);
         if (members_only && !in_list(v[j], q->members, q->n_members))
             problem(pb, "query %s: '%s' is not in img_set.members", q->id, v[j]);
-        if (gallery && !strmap_get(gallery, v[j], NULL))
+        if (gallery && !seize_strmap_get(gallery, v[j], NULL))
             problem(pb, "query %s: '%s' is not in the gallery", q->id, v[j]);
     }
 }
@@ -472,7 +469,7 @@ int seize_submission_check(const seize_dataset *ds, const char *path, const char
     int rc = seize_json_load(path, &root);
     if (rc < 0) return rc;
     seize_predictions *p = NULL;
-    strmap gm = {0};
+    seize_strmap gm = {0};
     int subset = 0;
     if (ds->kind == SEIZE_DS_CIRR) {
         json_t *v = json_object_get(root, "version"), *m = json_object_get(root, "metric");
@@ -495,8 +492,8 @@ int seize_submission_check(const seize_dataset *ds, const char *path, const char
     }
     if ((rc = from_object(ds, root, path, &p)) < 0) goto done;
     if (gallery) {
-        if ((rc = strmap_init(&gm, n_gallery)) < 0) goto done;
-        for (size_t i = 0; i < n_gallery; i++) strmap_put(&gm, gallery[i], i, NULL);
+        if ((rc = seize_strmap_init(&gm, n_gallery)) < 0) goto done;
+        for (size_t i = 0; i < n_gallery; i++) seize_strmap_put(&gm, gallery[i], i, NULL);
     }
     problems pb = {0};
     size_t want = ds->kind == SEIZE_DS_CIRCO ? 50 : subset ? 3 : 50;
@@ -510,7 +507,7 @@ int seize_submission_check(const seize_dataset *ds, const char *path, const char
     if (n_queries) *n_queries = ds->n;
     rc = 0;
 done:
-    strmap_free(&gm);
+    seize_strmap_free(&gm);
     seize_predictions_free(p);
     json_decref(root);
     return rc;

@@ -6,7 +6,7 @@
 // between setjmp and longjmp.
 #include "seize/image.h"
 
-#include "image/internal.h"
+#include "internal.h"
 
 #include <limits.h>
 #include <setjmp.h>

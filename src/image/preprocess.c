@@ -12,7 +12,7 @@
 // output rows whose windows contain it. Memory: O(size² + image width).
 #include "seize/image.h"
 
-#include "image/internal.h"
+#include "internal.h"
 
 #include <limits.h>
 #include <math.h>

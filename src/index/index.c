@@ -1,8 +1,6 @@
 // Index folders: features.npy + names.txt + index.json (see seize/index.h).
 #include "seize/index.h"
 
-#include "index/strmap.h"
-
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -124,7 +122,7 @@ struct seize_index {
     seize_npy *feats;
     char **names;
     size_t n_names;
-    strmap map;
+    seize_strmap map;
     json_t *json;
     char *dir;
 };
@@ -134,7 +132,7 @@ void seize_index_free(seize_index *idx)
     if (!idx) return;
     seize_npy_free(idx->feats);
     seize_lines_free(idx->names, idx->n_names);
-    strmap_free(&idx->map);
+    seize_strmap_free(&idx->map);
     json_decref(idx->json);
     free(idx->dir);
     free(idx);
@@ -154,7 +152,7 @@ seize_gallery seize_index_gallery(const seize_index *idx)
 
 int seize_index_find(const seize_index *idx, const char *name, size_t *row)
 {
-    if (strmap_get(&idx->map, name, row)) return 0;
+    if (seize_strmap_get(&idx->map, name, row)) return 0;
     return seize_error(SEIZE_ENOTFOUND, "'%s' is not in the gallery of index '%s'", name,
                        idx->dir);
 }
@@ -191,10 +189,10 @@ int seize_index_open(const char *dir, seize_index **out)
                          dir);
         goto fail;
     }
-    if ((rc = strmap_init(&idx->map, idx->n_names)) < 0) goto fail;
+    if ((rc = seize_strmap_init(&idx->map, idx->n_names)) < 0) goto fail;
     for (size_t i = 0; i < idx->n_names; i++) {
         size_t old;
-        int r = strmap_put(&idx->map, idx->names[i], i, &old);
+        int r = seize_strmap_put(&idx->map, idx->names[i], i, &old);
         if (r < 0) {
             rc = r;
             goto fail;
@@ -226,8 +224,8 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
     if (dtype != SEIZE_F32 && dtype != SEIZE_F16)
         return seize_error(SEIZE_EINVAL, "index dtype must be f32 or f16");
     if (!dim) return seize_error(SEIZE_EINVAL, "index dimension must be positive");
-    strmap seen;
-    int rc = strmap_init(&seen, n);
+    seize_strmap seen;
+    int rc = seize_strmap_init(&seen, n);
     if (rc < 0) return rc;
     for (size_t i = 0; i < n; i++) {
         const char *s = names[i];
@@ -235,24 +233,24 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
         const char *why = seize_index_name_problem(s, s ? strlen(s) : 0);
         if (why) {
             char *shown = s ? seize_index_name_escape(s, strlen(s)) : NULL;
-            strmap_free(&seen);
+            seize_strmap_free(&seen);
             rc = seize_error(SEIZE_EFORMAT, "row %zu: gallery name '%s' %s", i, shown ? shown : "",
                              why);
             free(shown);
             return rc;
         }
-        if (strmap_put(&seen, s, i, &old) == 1) {
-            strmap_free(&seen);
+        if (seize_strmap_put(&seen, s, i, &old) == 1) {
+            seize_strmap_free(&seen);
             return seize_error(SEIZE_EFORMAT, "gallery name '%s' appears in rows %zu and %zu", s,
                                old, i);
         }
         for (size_t j = 0; j < dim; j++)
             if (!isfinite(feats[i * dim + j])) {
-                strmap_free(&seen);
+                seize_strmap_free(&seen);
                 return seize_error(SEIZE_EFORMAT, "row %zu ('%s'): non-finite feature value", i, s);
             }
     }
-    strmap_free(&seen);
+    seize_strmap_free(&seen);
     if ((rc = seize_mkdirs(dir)) < 0) return rc;
     char *fp = seize_path_join(dir, "features.npy");
     char *np = seize_path_join(dir, "names.txt");

@@ -7,7 +7,7 @@
 // after each product, which on a machine with as many threads as cores would take the cores
 // from the pool's next step (measured: attention and activations then ran no faster on two
 // threads than on one); with single-threaded calls they are never started.
-#include "nn/backend.h"
+#include "backend.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -2,7 +2,7 @@
 // (src/nn/backend.h), which does all arithmetic.
 #include "seize/clip.h"
 
-#include "nn/backend.h"
+#include "backend.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 //
 // Everything works on arrays of code points (cpbuf) so that "one character" means what it
 // means in Python. Unicode properties, normalisation and case come from utf8proc.
-#include "text/text_internal.h"
+#include "text_internal.h"
 
 #include "seize/core.h"
 

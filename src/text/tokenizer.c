@@ -4,7 +4,7 @@
 #include "seize/text.h"
 
 #include "seize/core.h"
-#include "text/text_internal.h"
+#include "text_internal.h"
 
 #include <errno.h>
 #include <stdatomic.h>

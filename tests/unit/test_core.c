@@ -1,4 +1,4 @@
-// Unit tests for src/core: errors, files, .npy, JSON, thread pool.
+// Unit tests for src/core: errors, containers, files, .npy, JSON, thread pool.
 #include "check.h"
 
 #include "seize/core.h"
@@ -271,6 +271,116 @@ static void test_pool(void)
     seize_pool_free(p);
 }
 
+static void test_strmap(void)
+{
+    seize_strmap m = {0};
+    size_t v = 99;
+    CHECK_EQ(seize_strmap_get(&m, "x", &v), 0); // a zeroed map is empty
+    char keys[1000][8];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        CHECK_EQ(seize_strmap_put(&m, keys[i], (size_t)i * 3, NULL), 0); // grows from zero
+    }
+    CHECK_EQ(seize_strmap_count(&m), 1000);
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ(seize_strmap_get(&m, keys[i], &v), 1);
+        CHECK_EQ(v, (size_t)i * 3);
+    }
+    size_t old = 0;
+    CHECK_EQ(seize_strmap_put(&m, "k7", 1, &old), 1); // present: unchanged, old value back
+    CHECK_EQ(old, 21);
+    CHECK_EQ(seize_strmap_get(&m, "k7", &v), 1);
+    CHECK_EQ(v, 21);
+    CHECK_EQ(seize_strmap_get(&m, "k1000", NULL), 0);
+    CHECK_EQ(seize_strmap_get(&m, "", NULL), 0);
+    seize_strmap_free(&m);
+    seize_strmap_free(&m); // twice is fine (zeroed)
+    CHECK_EQ(seize_strmap_init(&m, 3), 0);
+    CHECK_EQ(seize_strmap_put(&m, "", 5, NULL), 0); // the empty string is a key like any other
+    CHECK_EQ(seize_strmap_get(&m, "", &v), 1);
+    CHECK_EQ(v, 5);
+    seize_strmap_free(&m);
+    CHECK(seize_strmap_init(&m, SIZE_MAX / 2) == SEIZE_ENOMEM); // no overflow, a clear error
+    CHECK(strstr(seize_errmsg(), "too large") || strstr(seize_errmsg(), "out of memory"));
+}
+
+static void test_strvec(void)
+{
+    seize_strvec sv = {0};
+    size_t n = 7;
+    CHECK(seize_strvec_release(&sv, &n) == NULL && n == 0);
+    for (int i = 0; i < 100; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "s%d", i);
+        CHECK_EQ(seize_strvec_push(&sv, b), 0);
+    }
+    CHECK_EQ(seize_strvec_pushn(&sv, "abcdef", 3), 0);
+    CHECK_EQ(seize_strvec_push_owned(&sv, seize_strdup("owned")), 0);
+    CHECK_EQ(seize_strvec_push_owned(&sv, NULL), SEIZE_ENOMEM); // a failed strdup passes through
+    CHECK_EQ(sv.n, 102);
+    CHECK_STREQ(sv.v[0], "s0");
+    CHECK_STREQ(sv.v[99], "s99");
+    CHECK_STREQ(sv.v[100], "abc");
+    CHECK_STREQ(sv.v[101], "owned");
+    char **v = seize_strvec_release(&sv, &n);
+    CHECK(sv.v == NULL && sv.n == 0 && n == 102);
+    CHECK_STREQ(v[1], "s1");
+    seize_strv_free(v, n);
+    seize_strv_free(NULL, 3);
+    CHECK_EQ(seize_strvec_push(&sv, "x"), 0);
+    seize_strvec_free(&sv);
+    CHECK(sv.v == NULL && sv.n == 0);
+}
+
+static void test_buf(void)
+{
+    seize_buf b = {0};
+    CHECK(seize_buf_release(&b) == NULL);
+    CHECK_EQ(seize_buf_puts(&b, ""), 0);
+    CHECK_STREQ(b.data, ""); // NUL-terminated once anything was added
+    for (int i = 0; i < 1000; i++) CHECK_EQ(seize_buf_printf(&b, "%d,", i % 10), 0);
+    CHECK_EQ(b.len, 2000);
+    CHECK_EQ(b.data[2000], 0);
+    CHECK(!strncmp(b.data, "0,1,2,", 6));
+    CHECK_EQ(seize_buf_append(&b, "\0z", 2), 0); // binary data
+    CHECK_EQ(b.len, 2002);
+    CHECK_EQ(b.data[2001], 'z');
+    size_t cap = b.cap, len = b.len;
+    CHECK_EQ(seize_buf_reserve(&b, SIZE_MAX - 1), SEIZE_ENOMEM); // overflow: refused, unchanged
+    CHECK(b.cap == cap && b.len == len && b.data[len] == 0);
+    char *s = seize_buf_release(&b);
+    CHECK(b.data == NULL && b.len == 0);
+    CHECK(!strncmp(s, "0,1,", 4));
+    free(s);
+    CHECK_EQ(seize_buf_puts(&b, "abc"), 0);
+    seize_buf_free(&b);
+    CHECK(b.data == NULL);
+}
+
+static void test_json_names(void)
+{
+    json_t *a = json_loads("[\"x\", 12, -3, \"\"]", 0, NULL);
+    char **v = NULL, *one = NULL;
+    size_t n = 0;
+    CHECK_EQ(seize_json_name_list(a, &v, &n), 0);
+    CHECK_EQ(n, 4);
+    CHECK_STREQ(v[0], "x");
+    CHECK_STREQ(v[1], "12");
+    CHECK_STREQ(v[2], "-3");
+    CHECK_STREQ(v[3], "");
+    seize_strv_free(v, n);
+    CHECK_EQ(seize_json_name(json_array_get(a, 1), &one), 0);
+    CHECK_STREQ(one, "12");
+    free(one);
+    json_decref(a);
+    a = json_loads("[\"x\", 1.5]", 0, NULL);
+    CHECK_EQ(seize_json_name_list(a, &v, &n), -1);
+    CHECK(v == NULL && n == 0);
+    CHECK_EQ(seize_json_name(a, &one), -1);
+    CHECK(one == NULL);
+    json_decref(a);
+}
+
 int main(void)
 {
     if (check_tmp_init("core") < 0) return 1;
@@ -286,6 +396,10 @@ int main(void)
     RUN(test_locks);
     RUN(test_tmp_cleanup);
     RUN(test_pool);
+    RUN(test_strmap);
+    RUN(test_strvec);
+    RUN(test_buf);
+    RUN(test_json_names);
     check_tmp_cleanup();
     return check_summary("core");
 }

@@ -1,6 +1,4 @@
-// A string -> size_t hash map with borrowed keys (see strmap.h).
-#include "index/strmap.h"
-
+// A string -> size_t hash map with borrowed keys (see seize_strmap in core.h).
 #include "seize/core.h"
 
 #include <stdint.h>
@@ -14,47 +12,47 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-int strmap_init(strmap *m, size_t expect)
+int seize_strmap_init(seize_strmap *m, size_t expect)
 {
     memset(m, 0, sizeof *m);
     size_t cap = 16;
-    while (cap < expect * 2 + 1) {
+    while (cap / 2 <= expect) { // cap > 2 * expect, without overflow
         if (cap > SIZE_MAX / 4) return seize_error(SEIZE_ENOMEM, "hash map too large");
         cap *= 2;
     }
     m->keys = seize_calloc(cap, sizeof *m->keys);
     m->vals = seize_calloc(cap, sizeof *m->vals);
     if (!m->keys || !m->vals) {
-        strmap_free(m);
+        seize_strmap_free(m);
         return SEIZE_ENOMEM;
     }
     m->cap = cap;
     return 0;
 }
 
-void strmap_free(strmap *m)
+void seize_strmap_free(seize_strmap *m)
 {
     free(m->keys);
     free(m->vals);
     memset(m, 0, sizeof *m);
 }
 
-static int grow(strmap *m)
+static int grow(seize_strmap *m)
 {
-    strmap bigger;
-    int rc = strmap_init(&bigger, m->cap);
+    seize_strmap bigger;
+    int rc = seize_strmap_init(&bigger, m->cap);
     if (rc < 0) return rc;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i]) strmap_put(&bigger, m->keys[i], m->vals[i], NULL);
-    strmap_free(m);
+        if (m->keys[i]) seize_strmap_put(&bigger, m->keys[i], m->vals[i], NULL);
+    seize_strmap_free(m);
     *m = bigger;
     return 0;
 }
 
-int strmap_put(strmap *m, const char *key, size_t val, size_t *old)
+int seize_strmap_put(seize_strmap *m, const char *key, size_t val, size_t *old)
 {
     if ((m->n + 1) * 2 > m->cap) {
-        int rc = grow(m);
+        int rc = m->cap ? grow(m) : seize_strmap_init(m, 8);
         if (rc < 0) return rc;
     }
     size_t i = hash(key) & (m->cap - 1);
@@ -71,7 +69,7 @@ int strmap_put(strmap *m, const char *key, size_t val, size_t *old)
     return 0;
 }
 
-int strmap_get(const strmap *m, const char *key, size_t *val)
+int seize_strmap_get(const seize_strmap *m, const char *key, size_t *val)
 {
     if (!m->cap) return 0;
     size_t i = hash(key) & (m->cap - 1);
