@@ -2,7 +2,7 @@
 // (800 queries over a 123,403 × 1280 gallery, k = 50, 2 threads) against one cblas_sgemm of the
 // same M, N, K (800 × 123403 × 1280) and one of the stacked a/b size (1600 × 123403 × 1280),
 // measured in the same run. Also reports the peak memory the search added.
-#include "seize/index.h"
+#include "seize/retrieval.h"
 
 #include <cblas.h>
 #include <stdio.h>

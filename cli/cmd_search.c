@@ -2,7 +2,7 @@
 #include "cli.h"
 
 #include "seize/data.h"
-#include "seize/index.h"
+#include "seize/retrieval.h"
 
 #include <getopt.h>
 #include <jansson.h>

@@ -371,3 +371,17 @@ done:
     seize_lines_free(names, n_names);
     return rc;
 }
+
+// --- rows
+
+void seize_normalize_rows(float *x, size_t n, size_t dim)
+{
+    for (size_t r = 0; r < n; r++) {
+        float *v = x + r * dim;
+        double ss = 0;
+        for (size_t j = 0; j < dim; j++) ss += (double)v[j] * v[j];
+        float nrm = (float)sqrt(ss);
+        if (nrm < 1e-12f) nrm = 1e-12f;
+        for (size_t j = 0; j < dim; j++) v[j] /= nrm;
+    }
+}

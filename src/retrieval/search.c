@@ -1,6 +1,6 @@
 // The semantic editing search: one sgemm per gallery block for a and b, a streaming top-k per
 // query, optional exclusion and candidate subsets; LDRE on top of the same scan.
-#include "seize/index.h"
+#include "seize/retrieval.h"
 
 #include <cblas.h>
 #if defined(__AVX2__) && defined(__FMA__)
@@ -111,18 +111,6 @@ seize_search_params seize_search_default_params(void)
 {
     seize_search_params p = {.pos = 0.13f, .neg = 2.1f, .k = 50, .n_threads = 0, .block_rows = 0};
     return p;
-}
-
-void seize_normalize_rows(float *x, size_t n, size_t dim)
-{
-    for (size_t r = 0; r < n; r++) {
-        float *v = x + r * dim;
-        double ss = 0;
-        for (size_t j = 0; j < dim; j++) ss += (double)v[j] * v[j];
-        float nrm = (float)sqrt(ss);
-        if (nrm < 1e-12f) nrm = 1e-12f;
-        for (size_t j = 0; j < dim; j++) v[j] /= nrm;
-    }
 }
 
 enum { QUERY_CHUNK = 2048 };

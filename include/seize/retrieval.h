@@ -1,0 +1,115 @@
+/*
+ * seize/retrieval.h — the semantic editing search (ARCHITECTURE.md §1): SEIZE, mean and LDRE
+ * rankings of a gallery for query vectors.
+ *
+ *     seize_index *idx = NULL;
+ *     if (seize_index_open("circo-index", &idx) < 0) { ...seize_errmsg()... }
+ *     seize_search_params p = seize_search_default_params();
+ *     p.pos = 0.13f; p.neg = 2.1f; p.k = 50;
+ *     seize_search_result *r = NULL;
+ *     seize_gallery g = seize_index_gallery(idx);
+ *     if (seize_search(&g, A, B, n_queries, exclude, NULL, &p, &r) < 0) { ... }
+ *     for (size_t q = 0; q < r->n_queries; q++)
+ *         for (size_t j = 0; j < r->n_ranked[q]; j++)
+ *             printf("%s %f\n", seize_index_name(idx, r->index[q * r->k + j]),
+ *                    r->score[q * r->k + j]);
+ *     seize_search_result_free(r);
+ *     seize_index_free(idx);
+ *
+ * Score of gallery row g for a query (A, B normalised, g as stored):
+ *   a = A·g, b = B·g, d = a − b, score = a + neg·min(d, 0) + pos·max(d, 0)
+ * evaluated in float32 in exactly this order. Rankings: score descending, then gallery row
+ * ascending; an excluded row (the reference image) is removed from the ranking.
+ * The gallery is walked in blocks with a bounded top-k per query, so memory is O(Q·k + block).
+ * With neg >= pos (every default), score <= s1 = ((1+pos)A − pos·B)·g exactly, so one sgemm of
+ * the Q rows P = (1+pos)A − pos·B per block bounds all scores, and only rows whose bound (plus
+ * a float-rounding margin) reaches the current k-th score are scored exactly (a and b by dot
+ * products in a fixed order): the result is the exact top k of the formula. With neg < pos
+ * a and b come from one sgemm of the stacked [A; B] for every row.
+ */
+#ifndef SEIZE_RETRIEVAL_H
+#define SEIZE_RETRIEVAL_H
+
+#include "seize/core.h"
+#include "seize/index.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- search ------------------------------------------------------------------------------ */
+
+typedef enum {
+    SEIZE_METHOD_SEIZE = 0, /* the score above with (pos, neg) */
+    SEIZE_METHOD_MEAN = 1,  /* pos = neg = 0: plain similarity to A */
+    SEIZE_METHOD_LDRE = 2   /* LDRE weighting of per-caption features (seize_search_ldre) */
+} seize_method;
+
+typedef struct seize_search_params {
+    float pos, neg;    /* SEIZE weights (ignored by MEAN) */
+    size_t k;          /* ranking length (clipped to the gallery size minus exclusions) */
+    int n_threads;     /* threads for the scan and for BLAS; 0 = all cores */
+    size_t block_rows; /* gallery rows per block; 0 = automatic (~32 MiB of scores) */
+    int no_prune;      /* 1: compute a and b for every row even when neg >= pos (for tests and
+                          benchmarks; the rankings are the same) */
+    size_t *stats_exact; /* if not NULL: receives the number of rows scored exactly (pruned
+                            search) */
+} seize_search_params;
+
+/* pos 0.13, neg 2.1 (CIRCO defaults), k 50, all cores, automatic blocks. */
+seize_search_params seize_search_default_params(void);
+
+/* Per-query candidate subsets (CIRR img_set.members): n_rows[q] gallery rows for query q.
+ * The subset ranking of q is its global ranking restricted to these rows minus the excluded
+ * row; the scores are the very values the global scan computed. */
+typedef struct seize_subsets {
+    const size_t *const *rows;
+    const size_t *n_rows;
+} seize_subsets;
+
+/* Rankings for n_queries queries. For query q the ranking is index[q*k .. q*k + n_ranked[q])
+ * (gallery rows) with score[...] alongside. With subsets, subset_index/subset_score hold
+ * subset_n[q] entries from subset_off[q]. */
+typedef struct seize_search_result {
+    size_t n_queries, k;
+    size_t *n_ranked;
+    uint32_t *index;
+    float *score;
+    size_t *subset_off, *subset_n;
+    uint32_t *subset_index;
+    float *subset_score;
+} seize_search_result;
+void seize_search_result_free(seize_search_result *r);
+
+/* The semantic editing search. `after` (A) and `before` (B) are [n_queries, dim] float32
+ * query vectors; they are L2-normalised internally (eps 1e-12) and not modified. `before`
+ * may be NULL only when pos == neg == 0. `exclude` (NULL for none) gives per query a gallery
+ * row to remove from the ranking, or SIZE_MAX for none. `subsets` may be NULL.
+ * *out is owned by the caller. Memory: the result plus one block of scores and one converted
+ * gallery block, independent of n_queries × gallery size. Non-finite query values are
+ * rejected (SEIZE_EINVAL naming the query). Thread-safe for distinct outputs (it sets the
+ * BLAS thread count). */
+int seize_search(const seize_gallery *g, const float *after, const float *before,
+                 size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
+                 const seize_search_params *p, seize_search_result **out);
+
+/* LDRE (ARCHITECTURE.md §1): `after` and `before` are per-caption raw text features
+ * [n_queries, n_captions, dim] (edited captions e_i and captions c_i). Per caption index i,
+ * f_i = normalize(e_i), h_i = normalize(c_i), D_i = f_i·g − h_i·g over the whole gallery; for
+ * each query the 5 largest drops max(−D_i, 0) are summed over all queries into v_i;
+ * w = softmax(v / max(v) / 0.04) (uniform when max(v) = 0); the query vector is
+ * normalize(Σ_i w_i f_i), ranked by similarity (pos = neg = 0) with the same exclusion,
+ * subsets and tie rule as seize_search. If `weights` is not NULL it receives the n_captions
+ * weights. */
+int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
+                      size_t n_queries, size_t n_captions, const size_t *exclude,
+                      const seize_subsets *subsets, const seize_search_params *p,
+                      float *weights, seize_search_result **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

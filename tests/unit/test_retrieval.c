@@ -1,0 +1,383 @@
+// Unit tests for src/retrieval: the semantic editing search (SEIZE, mean, LDRE), checked against
+// a direct double-precision evaluation of the §1 formula.
+#include "check.h"
+
+#include "seize/retrieval.h"
+
+#include <stdint.h>
+#include <unistd.h>
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float nrand(void) { return (float)((urand() + urand() + urand() + urand() - 2.0) * 1.7); }
+
+// --- reference: the formula evaluated directly in double, sorted by (score desc, row asc)
+
+typedef struct {
+    double s;
+    size_t i;
+} ref_item;
+
+static int ref_cmp(const void *x, const void *y)
+{
+    const ref_item *a = x, *b = y;
+    if (a->s != b->s) return a->s > b->s ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static void normalize_d(const float *x, double *y, size_t dim)
+{
+    double ss = 0;
+    for (size_t j = 0; j < dim; j++) ss += (double)x[j] * x[j];
+    double n = sqrt(ss);
+    if (n < 1e-12) n = 1e-12;
+    for (size_t j = 0; j < dim; j++) y[j] = x[j] / n;
+}
+
+// Full reference ranking of query q (excluded row removed); returns its length.
+static size_t ref_rank(const float *G, size_t n, size_t dim, const float *A, const float *B,
+                       double pos, double neg, size_t ex, ref_item *out)
+{
+    double *a = malloc(dim * sizeof *a), *b = malloc(dim * sizeof *b), *g = malloc(dim * sizeof *g);
+    normalize_d(A, a, dim);
+    normalize_d(B ? B : A, b, dim);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == ex) continue;
+        // gallery rows are used as stored (already normalised by the caller)
+        for (size_t j = 0; j < dim; j++) g[j] = G[i * dim + j];
+        double sa = 0, sb = 0;
+        for (size_t j = 0; j < dim; j++) sa += a[j] * g[j], sb += b[j] * g[j];
+        double d = sa - sb;
+        out[m++] = (ref_item){sa + neg * (d < 0 ? d : 0) + pos * (d > 0 ? d : 0), i};
+    }
+    qsort(out, m, sizeof *out, ref_cmp);
+    free(a);
+    free(b);
+    free(g);
+    return m;
+}
+
+static void random_unit_rows(float *x, size_t n, size_t dim)
+{
+    for (size_t i = 0; i < n * dim; i++) x[i] = nrand();
+    seize_normalize_rows(x, n, dim);
+}
+
+// Compares a search result with the reference: scores to 1e-5 and, position by position, the
+// same row unless the two rows' reference scores are within float rounding of each other.
+static int compare_random(const float *G, size_t n, size_t dim, const float *A, const float *B,
+                          size_t n_q, const size_t *ex, double pos, double neg,
+                          const seize_search_result *r, size_t k)
+{
+    ref_item *ref = malloc(n * sizeof *ref);
+    double *full = malloc(n * sizeof *full);
+    int bad = 0;
+    for (size_t q = 0; q < n_q && !bad; q++) {
+        size_t e = ex ? ex[q] : SIZE_MAX;
+        size_t m = ref_rank(G, n, dim, A + q * dim, B ? B + q * dim : NULL, pos, neg, e, ref);
+        size_t want = k < m ? k : m;
+        if (r->n_ranked[q] != want) {
+            fprintf(stderr, "  query %zu: %zu ranked, expected %zu\n", q, r->n_ranked[q], want);
+            bad = 1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) full[i] = NAN;
+        for (size_t i = 0; i < m; i++) full[ref[i].i] = ref[i].s;
+        for (size_t j = 0; j < want; j++) {
+            uint32_t got = r->index[q * r->k + j];
+            float s = r->score[q * r->k + j];
+            if (got == e || isnan(full[got]) || fabs(full[got] - s) > 1e-5 ||
+                fabs(ref[j].s - s) > 1e-5) {
+                fprintf(stderr, "  query %zu pos %zu: row %u score %.8f, reference row %zu %.8f\n",
+                        q, j, got, s, ref[j].i, ref[j].s);
+                bad = 1;
+                break;
+            }
+            if (got != ref[j].i && fabs(full[got] - ref[j].s) > 1e-6) {
+                fprintf(stderr, "  query %zu pos %zu: row %u, reference row %zu (not a near tie)\n",
+                        q, j, got, ref[j].i);
+                bad = 1;
+                break;
+            }
+            if (j > 0) { // our own order must be consistent with our scores and the tie rule
+                float ps = r->score[q * r->k + j - 1];
+                uint32_t pi = r->index[q * r->k + j - 1];
+                if (ps < s || (ps == s && pi > got)) {
+                    fprintf(stderr, "  query %zu: output not sorted at %zu\n", q, j);
+                    bad = 1;
+                    break;
+                }
+            }
+        }
+    }
+    free(ref);
+    free(full);
+    return bad;
+}
+
+static void test_search_random(void)
+{
+    const size_t n = 1500, dim = 37, n_q = 11;
+    float *G = malloc(n * dim * sizeof *G), *A = malloc(n_q * dim * sizeof *A),
+          *B = malloc(n_q * dim * sizeof *B);
+    size_t ex[11];
+    random_unit_rows(G, n, dim);
+    for (size_t i = 0; i < n_q * dim; i++) A[i] = nrand() * 3, B[i] = nrand();
+    for (size_t q = 0; q < n_q; q++) ex[q] = q % 3 == 2 ? SIZE_MAX : (size_t)(urand() * n);
+    const double pn[][2] = {{0.13, 2.1}, {0.22, 1.0}, {0, 0}, {1.5, 0.3}, {0.5, 0.5}, {0, 3}};
+    const size_t blocks[] = {0, 64, 1000, 7};
+    seize_gallery g = {G, SEIZE_F32, n, dim};
+    for (size_t c = 0; c < sizeof pn / sizeof pn[0]; c++)
+        for (int v = 0; v < 4; v++) {
+            int use_ex = v & 1, no_prune = v >> 1;
+            seize_search_params p = seize_search_default_params();
+            p.pos = (float)pn[c][0];
+            p.neg = (float)pn[c][1];
+            p.k = c == 3 ? n : 25; // one case ranks the whole gallery
+            p.block_rows = blocks[c % 4];
+            p.n_threads = 1 + (int)(c % 2);
+            p.no_prune = no_prune;
+            size_t n_exact = 0;
+            p.stats_exact = &n_exact;
+            seize_search_result *r = NULL;
+            CHECK_EQ(seize_search(&g, A, B, n_q, use_ex ? ex : NULL, NULL, &p, &r), 0);
+            int bad = compare_random(G, n, dim, A, B, n_q, use_ex ? ex : NULL, p.pos, p.neg, r, p.k);
+            seize_search_result_free(r);
+            CHECK_MSG(!bad, "pos %g neg %g exclude %d no_prune %d", pn[c][0], pn[c][1], use_ex,
+                      no_prune);
+            // the pruned search scores only a fraction of the rows exactly
+            if (p.pos <= p.neg && p.pos + p.neg > 0 && !no_prune && p.k == 25)
+                CHECK_MSG(n_exact < n_q * n / 2, "%zu exact scores of %zu", n_exact, n_q * n);
+        }
+    free(G);
+    free(A);
+    free(B);
+}
+
+// Dyadic data: unit rows whose entries are ±1, ±1/2 (4 entries) or ±1/4 (16 entries) and
+// dyadic (pos, neg): every product and sum is exact in float and double, so the rankings
+// must agree exactly, exact ties included (broken by row).
+static void dyadic_rows(float *x, size_t n, size_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = x + i * dim;
+        memset(v, 0, dim * sizeof *v);
+        int kind = (int)(urand() * 3);
+        size_t cnt = kind == 0 ? 1 : kind == 1 ? 4 : 16;
+        float val = kind == 0 ? 1.0f : kind == 1 ? 0.5f : 0.25f;
+        for (size_t c = 0; c < cnt; c++) { // cnt distinct positions
+            size_t j;
+            do j = (size_t)(urand() * dim);
+            while (v[j] != 0);
+            v[j] = urand() < 0.5 ? val : -val;
+        }
+    }
+}
+
+static void test_search_exact_dyadic(void)
+{
+    const size_t n = 700, dim = 16, n_q = 9;
+    float *G = malloc(n * dim * sizeof *G), *A = malloc(n_q * dim * sizeof *A),
+          *B = malloc(n_q * dim * sizeof *B);
+    uint16_t *H = malloc(n * dim * sizeof *H);
+    dyadic_rows(G, n, dim);
+    dyadic_rows(A, n_q, dim);
+    dyadic_rows(B, n_q, dim);
+    for (size_t i = 0; i < n * dim; i++) H[i] = seize_f32_to_f16(G[i]);
+    size_t ex[9];
+    for (size_t q = 0; q < n_q; q++) ex[q] = q == 4 ? SIZE_MAX : (size_t)(urand() * n);
+    const double pn[][2] = {{0.125, 2.0}, {0.25, 1.0}, {0, 0}, {0.5, 0.5}, {2.0, 0.25}};
+    ref_item *ref = malloc(n * sizeof *ref);
+    size_t n_ties = 0;
+    for (size_t c = 0; c < sizeof pn / sizeof pn[0]; c++)
+        for (int half = 0; half < 2; half++)
+            for (int v = 0; v < 4; v++) {
+                int use_ex = v & 1;
+                seize_gallery g = {half ? (const void *)H : (const void *)G,
+                                   half ? SEIZE_F16 : SEIZE_F32, n, dim};
+                seize_search_params p = seize_search_default_params();
+                p.pos = (float)pn[c][0];
+                p.neg = (float)pn[c][1];
+                p.k = 60;
+                p.block_rows = c == 1 ? 33 : 0;
+                p.no_prune = v >> 1;
+                seize_search_result *r = NULL;
+                CHECK_EQ(seize_search(&g, A, B, n_q, use_ex ? ex : NULL, NULL, &p, &r), 0);
+                for (size_t q = 0; q < n_q; q++) {
+                    size_t e = use_ex ? ex[q] : SIZE_MAX;
+                    size_t m = ref_rank(G, n, dim, A + q * dim, B + q * dim, p.pos, p.neg, e, ref);
+                    CHECK_EQ(r->n_ranked[q], m < 60 ? m : 60);
+                    for (size_t j = 0; j < r->n_ranked[q]; j++) {
+                        CHECK_MSG(r->index[q * r->k + j] == ref[j].i,
+                                  "case %zu half %d ex %d query %zu pos %zu: %u vs %zu", c, half,
+                                  use_ex, q, j, r->index[q * r->k + j], ref[j].i);
+                        CHECK(r->score[q * r->k + j] == (float)ref[j].s);
+                        if (j && ref[j].s == ref[j - 1].s) n_ties++;
+                    }
+                }
+                seize_search_result_free(r);
+            }
+    free(ref);
+    free(G);
+    free(H);
+    free(A);
+    free(B);
+    CHECK(n_ties > 100); // the data really exercises the tie rule
+}
+
+static void test_search_chunks_and_subsets(void)
+{
+    // more queries than one chunk (2048), full rankings, subsets = restriction of the ranking
+    const size_t n = 97, dim = 8, n_q = 2100;
+    float *G = malloc(n * dim * sizeof *G), *A = malloc(n_q * dim * sizeof *A),
+          *B = malloc(n_q * dim * sizeof *B);
+    random_unit_rows(G, n, dim);
+    for (size_t i = 0; i < n_q * dim; i++) A[i] = nrand(), B[i] = nrand();
+    size_t *ex = malloc(n_q * sizeof *ex), *sub = malloc(n_q * 6 * sizeof *sub),
+           *n_sub = malloc(n_q * sizeof *n_sub);
+    const size_t **rows = malloc(n_q * sizeof *rows);
+    for (size_t q = 0; q < n_q; q++) {
+        ex[q] = (size_t)(urand() * n);
+        n_sub[q] = 6;
+        sub[q * 6] = ex[q]; // the reference is a member, as in CIRR
+        for (int i = 1; i < 6; i++) sub[q * 6 + i] = (size_t)(urand() * n);
+        rows[q] = sub + q * 6;
+    }
+    seize_subsets S = {rows, n_sub};
+    seize_search_params p = seize_search_default_params();
+    p.pos = 0.22f;
+    p.neg = 1.0f;
+    p.k = n;
+    p.block_rows = 40;
+    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_search_result *r = NULL;
+    CHECK_EQ(seize_search(&g, A, B, n_q, ex, &S, &p, &r), 0);
+    CHECK(!compare_random(G, n, dim, A, B, n_q, ex, p.pos, p.neg, r, n));
+    for (size_t q = 0; q < n_q; q++) {
+        CHECK_EQ(r->n_ranked[q], n - 1);
+        // expected subset: walk the global ranking and keep members
+        size_t want[6], m = 0;
+        for (size_t j = 0; j < r->n_ranked[q]; j++) {
+            uint32_t row = r->index[q * r->k + j];
+            for (int i = 1; i < 6; i++)
+                if (sub[q * 6 + i] == row) {
+                    want[m++] = row;
+                    break;
+                }
+        }
+        CHECK_EQ(r->subset_n[q], m);
+        for (size_t i = 0; i < m; i++) CHECK_EQ(r->subset_index[r->subset_off[q] + i], want[i]);
+    }
+    seize_search_result_free(r);
+    free(G);
+    free(A);
+    free(B);
+    free(ex);
+    free(sub);
+    free(n_sub);
+    free(rows);
+}
+
+static void test_search_errors(void)
+{
+    float G[8] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
+    float A[2] = {1, NAN};
+    seize_gallery g = {G, SEIZE_F32, 4, 2};
+    seize_search_params p = seize_search_default_params();
+    seize_search_result *r = (void *)1;
+    CHECK_EQ(seize_search(&g, A, A, 1, NULL, NULL, &p, &r), SEIZE_EINVAL);
+    CHECK(r == NULL);
+    CHECK(strstr(seize_errmsg(), "non-finite") != NULL);
+    float Q[2] = {1, 0};
+    size_t ex = 9;
+    CHECK_EQ(seize_search(&g, Q, Q, 1, &ex, NULL, &p, &r), SEIZE_EINVAL);
+    CHECK_EQ(seize_search(&g, Q, NULL, 1, NULL, NULL, &p, &r), SEIZE_EINVAL);
+    // k larger than the gallery minus the exclusion, and a zero query (all scores 0: by row)
+    ex = 0;
+    p.k = 10;
+    p.pos = p.neg = 0;
+    float Z[2] = {0, 0};
+    CHECK_EQ(seize_search(&g, Z, NULL, 1, &ex, NULL, &p, &r), 0);
+    CHECK_EQ(r->n_ranked[0], 3);
+    CHECK_EQ(r->index[0], 1);
+    CHECK_EQ(r->index[1], 2);
+    CHECK_EQ(r->index[2], 3);
+    seize_search_result_free(r);
+}
+
+static void test_ldre(void)
+{
+    const size_t n = 300, dim = 12, n_q = 5, n_c = 4;
+    float *G = malloc(n * dim * sizeof *G), *E = malloc(n_q * n_c * dim * sizeof *E),
+          *C = malloc(n_q * n_c * dim * sizeof *C);
+    random_unit_rows(G, n, dim);
+    for (size_t i = 0; i < n_q * n_c * dim; i++) E[i] = nrand() * 2, C[i] = nrand();
+    // reference weights
+    double v[4] = {0};
+    double *f = malloc(dim * sizeof *f), *h = malloc(dim * sizeof *h);
+    double *D = malloc(n * sizeof *D);
+    for (size_t q = 0; q < n_q; q++)
+        for (size_t i = 0; i < n_c; i++) {
+            normalize_d(E + (q * n_c + i) * dim, f, dim);
+            normalize_d(C + (q * n_c + i) * dim, h, dim);
+            for (size_t j = 0; j < n; j++) {
+                double s = 0;
+                for (size_t t = 0; t < dim; t++) s += (f[t] - h[t]) * G[j * dim + t];
+                D[j] = -s > 0 ? -s : 0; // drop
+            }
+            for (int top = 0; top < 5; top++) { // 5 largest drops
+                size_t best = 0;
+                for (size_t j = 1; j < n; j++)
+                    if (D[j] > D[best]) best = j;
+                v[i] += D[best];
+                D[best] = -1;
+            }
+        }
+    double vmax = 0, w[4], sum = 0;
+    for (size_t i = 0; i < n_c; i++) vmax = v[i] > vmax ? v[i] : vmax;
+    for (size_t i = 0; i < n_c; i++) sum += (w[i] = exp(v[i] / vmax / 0.04));
+    for (size_t i = 0; i < n_c; i++) w[i] /= sum;
+    // reference query vectors and rankings
+    float *Qv = calloc(n_q * dim, sizeof *Qv);
+    for (size_t q = 0; q < n_q; q++)
+        for (size_t i = 0; i < n_c; i++) {
+            normalize_d(E + (q * n_c + i) * dim, f, dim);
+            for (size_t t = 0; t < dim; t++) Qv[q * dim + t] += (float)(w[i] * f[t]);
+        }
+    size_t ex[5] = {3, SIZE_MAX, 100, 299, 0};
+    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_search_params p = seize_search_default_params();
+    p.k = 30;
+    float got_w[4];
+    seize_search_result *r = NULL;
+    CHECK_EQ(seize_search_ldre(&g, E, C, n_q, n_c, ex, NULL, &p, got_w, &r), 0);
+    for (size_t i = 0; i < n_c; i++) CHECK_NEAR(got_w[i], w[i], 1e-5);
+    CHECK(!compare_random(G, n, dim, Qv, NULL, n_q, ex, 0, 0, r, 30));
+    seize_search_result_free(r);
+    free(G);
+    free(E);
+    free(C);
+    free(f);
+    free(h);
+    free(D);
+    free(Qv);
+}
+
+int main(void)
+{
+    if (check_tmp_init("retrieval") < 0) return 1;
+    RUN(test_search_random);
+    RUN(test_search_exact_dyadic);
+    RUN(test_search_chunks_and_subsets);
+    RUN(test_search_errors);
+    RUN(test_ldre);
+    check_tmp_cleanup();
+    return check_summary("retrieval");
+}
