@@ -7,6 +7,12 @@
  * A failing CHECK prints file:line and the values, marks the current test failed and returns
  * from it. SKIP(...) marks it skipped (for absent fixtures) and returns. check_summary prints
  * "# <name>: N passed, N failed, N skipped" (read by tests/run.sh) and returns the exit status.
+ *
+ * Running some test cases only: name them as arguments, or in $CHECK_ONLY (comma- or
+ * space-separated), e.g. `build/tests/test_core test_locks test_pool` or
+ * `CHECK_ONLY=test_locks build/tests/test_core`. The others are not run and not counted; a name
+ * that matches no RUN(...) fails the binary (a typo never passes silently). Cases that depend on
+ * an earlier case's files need it named too.
  */
 #ifndef SEIZE_CHECK_H
 #define SEIZE_CHECK_H
@@ -19,6 +25,43 @@
 #include <unistd.h>
 
 static int check_failed_now, check_skipped_now, check_n_pass, check_n_fail, check_n_skip;
+
+/* --- selecting test cases by name (arguments or $CHECK_ONLY) ----------------------------- */
+
+#define CHECK_MAX_ONLY 64
+static char check_only_buf[4096];
+static const char *check_only[CHECK_MAX_ONLY];
+static int check_n_only, check_only_hit[CHECK_MAX_ONLY];
+static size_t check_only_used;
+
+static void check_only_add(const char *list)
+{
+    size_t len = strlen(list);
+    if (check_only_used + len + 1 > sizeof check_only_buf) return;
+    char *s = check_only_buf + check_only_used;
+    memcpy(s, list, len + 1);
+    check_only_used += len + 1;
+    for (char *tok = strtok(s, ", "); tok && check_n_only < CHECK_MAX_ONLY; tok = strtok(NULL, ", "))
+        check_only[check_n_only++] = tok;
+}
+
+/* glibc passes (argc, argv) to constructors, so main(void) test binaries take names too. */
+__attribute__((constructor)) static void check_args_init(int argc, char **argv)
+{
+    const char *env = getenv("CHECK_ONLY");
+    if (env && *env) check_only_add(env);
+    for (int i = 1; i < argc && argv; i++) check_only_add(argv[i]);
+}
+
+/* 1 if the case named `name` is to run (no selection, or it is selected). */
+static inline int check_selected(const char *name)
+{
+    if (!check_n_only) return 1;
+    int hit = 0;
+    for (int i = 0; i < check_n_only; i++)
+        if (!strcmp(check_only[i], name)) hit = check_only_hit[i] = 1;
+    return hit;
+}
 
 #define CHECK(cond)                                                                               \
     do {                                                                                          \
@@ -85,6 +128,7 @@ static int check_failed_now, check_skipped_now, check_n_pass, check_n_fail, chec
 
 #define RUN(fn)                                                                                   \
     do {                                                                                          \
+        if (!check_selected(#fn)) break;                                                          \
         check_failed_now = check_skipped_now = 0;                                                 \
         fn();                                                                                     \
         if (check_failed_now) {                                                                   \
@@ -101,6 +145,11 @@ static int check_failed_now, check_skipped_now, check_n_pass, check_n_fail, chec
 
 static inline int check_summary(const char *name)
 {
+    for (int i = 0; i < check_n_only; i++)
+        if (!check_only_hit[i]) {
+            fprintf(stderr, "FAIL no test case named '%s' in %s\n", check_only[i], name);
+            check_n_fail++;
+        }
     printf("# %s: %d passed, %d failed, %d skipped\n", name, check_n_pass, check_n_fail,
            check_n_skip);
     fflush(stdout);

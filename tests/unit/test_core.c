@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void write_bytes(const char *path, const void *data, size_t n)
@@ -381,6 +382,33 @@ static void test_json_names(void)
     json_decref(a);
 }
 
+// check.h: named cases run alone (arguments or $CHECK_ONLY); an unknown name fails.
+static int run_self(const char *args, const char *env, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s /proc/%d/exe %s 2>&1", env, (int)getpid(), args);
+    FILE *fp = popen(cmd, "r");
+    if (!fp) return -1;
+    size_t n = fread(out, 1, cap - 1, fp);
+    out[n] = 0;
+    int st = pclose(fp);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_check_select(void)
+{
+    if (getenv("CHECK_ONLY")) SKIP("running under a selection");
+    char out[8192];
+    CHECK_EQ(run_self("test_utf8 test_f16", "CHECK_ONLY=", out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "# core: 2 passed, 0 failed, 0 skipped"), "%s", out);
+    CHECK(strstr(out, "ok   test_utf8") && strstr(out, "ok   test_f16") && !strstr(out, "test_pool"));
+    CHECK_EQ(run_self("", "CHECK_ONLY=test_pool,test_utf8", out, sizeof out), 0);
+    CHECK_MSG(strstr(out, "# core: 2 passed, 0 failed, 0 skipped"), "%s", out);
+    CHECK_EQ(run_self("test_utf8 test_no_such", "CHECK_ONLY=", out, sizeof out), 1);
+    CHECK_MSG(strstr(out, "no test case named 'test_no_such'"), "%s", out);
+    CHECK(strstr(out, "1 passed, 1 failed"));
+}
+
 int main(void)
 {
     if (check_tmp_init("core") < 0) return 1;
@@ -400,6 +428,7 @@ int main(void)
     RUN(test_strvec);
     RUN(test_buf);
     RUN(test_json_names);
+    RUN(test_check_select);
     check_tmp_cleanup();
     return check_summary("core");
 }
