@@ -9,7 +9,8 @@
 #     retrieval.h, ...);
 #   - a file in src/, cli/ or include/ includes another folder's private header ("nn/backend.h";
 #     the build enforces this too: src/<module>/ compiles with -Iinclude -Isrc/<module> only);
-#   - a public header or a src/ folder is not in the table below (add it there).
+#   - a public header or a src/ folder is not in the table below (add it there);
+#   - the umbrella include/seize/seize.h misses a public header.
 # The umbrella seize/seize.h is for applications (cli/, server/, tests, bench) only.
 # Usage: scripts/check-layering.sh [repository root]   (run by `make check` and .ci/run)
 #        scripts/check-layering.sh --self-test          (checks that violations are caught)
@@ -24,6 +25,8 @@ if [ "${1:-}" = --self-test ]; then
     printf '#include <stdio.h>\n' >"$t/include/seize/core.h"
     printf '#include "seize/core.h"\n' >"$t/include/seize/index.h"
     printf '#include "seize/core.h"\n' >"$t/include/seize/retrieval.h"
+    printf '#include "seize/core.h"\n#include "seize/clip.h"\n' >"$t/include/seize/seize.h"
+    printf '#include "seize/seize.h"\n' >"$t/src/core/c.c"
     printf '#include "seize/image.h"\n' >"$t/src/core/a.c"
     printf '#include "seize/retrieval.h"\n#include "nn/backend.h"\n' >"$t/src/index/b.c"
     printf '#include "seize/retrieval.h"\n#include "cli.h"\n' >"$t/cli/ok.c"
@@ -31,9 +34,12 @@ if [ "${1:-}" = --self-test ]; then
     for want in "include/seize/clip.h (nn) includes \"seize/index.h\"" \
                 "src/core/a.c (core) includes \"seize/image.h\"" \
                 "src/index/b.c (index) includes \"seize/retrieval.h\"" \
-                "src/index/b.c includes \"nn/backend.h\": another folder's private header"; do
+                "src/index/b.c includes \"nn/backend.h\": another folder's private header" \
+                "src/core/c.c: library code includes the umbrella" \
+                "(the umbrella) does not include \"seize/index.h\""; do
         case "$out" in *"$want"*) ;; *) echo "self-test: missing '$want' in:\n$out" >&2; exit 1 ;; esac
     done
+    case "$out" in *"seize/core.h\""*) echo "self-test: core.h flagged:\n$out" >&2; exit 1 ;; esac
     case "$out" in *cli/ok.c*) echo "self-test: cli/ok.c flagged:\n$out" >&2; exit 1 ;; esac
     echo "check-layering: self-test ok"
     exit 0
@@ -100,6 +106,10 @@ check_file() { # file module
 
 for h in include/seize/*.h; do
     n=$(basename "$h" .h)
+    if [ "$n" != seize ] && [ -e include/seize/seize.h ] &&
+        ! grep -q "^#include \"seize/$n.h\"" include/seize/seize.h; then
+        err "include/seize/seize.h (the umbrella) does not include \"seize/$n.h\""
+    fi
     m=$(header_module "$n")
     if [ -z "$m" ]; then err "$h: public header missing from the table in $0"; continue; fi
     check_file "$h" "$m"
