@@ -196,6 +196,50 @@ void seize_folder_list_free(seize_folder_list *l); /* accepts a zeroed list */
  * scan found no error or on allocation failure. */
 char *seize_folder_errors_message(const seize_folder_list *l, const char *root, size_t max_show);
 
+/* --- data layout: where a benchmark's or a folder's files and images are ----------------- */
+
+/* The one image-path rule (used by seize run; caption, index and serve are to use it too).
+ * Under a benchmark's data root (ROOT), for a split (and a FashionIQ category):
+ *  CIRCO:     annotations/<split>.json; gallery COCO2017_unlabeled/annotations/
+ *             image_info_unlabeled2017.json; images under COCO2017_unlabeled/
+ *  CIRR:      captions/cap.rc2.<split>.json; gallery image_splits/split.rc2.<split>.json;
+ *             images under ROOT as the split file gives them (CIRR's test split is "test1":
+ *             "test" is taken as it)
+ *  FashionIQ: captions/cap.<category>.<split>.json; gallery image_splits/
+ *             split.<category>.<split>.json; images/<name>.png, or .jpg where the .png is absent
+ * A folder of images: no annotation or gallery file; its images are the folder's own
+ * (seize_folder_scan), named by their path inside it.
+ * All strings are heap copies owned by the layout (seize_layout_free). */
+typedef struct seize_layout {
+    seize_ds_kind kind; /* the benchmark (SEIZE_DS_CIRCO for a folder) */
+    int is_folder;      /* 1: a folder of images (annotations and gallery_list NULL) */
+    char *annotations;  /* the queries file */
+    char *gallery_list; /* the gallery file (seize_gallery_list_load) */
+    char *image_root;   /* the folder that gallery paths are relative to */
+} seize_layout;
+
+/* The layout of a benchmark split under `root` (category: FashionIQ only, else ignored).
+ * 0, SEIZE_EINVAL (no split, or FashionIQ without a category) or SEIZE_ENOMEM; *out is
+ * zeroed first and owned by the caller also after a failure. Paths start with `root` as
+ * given. Nothing is read: seize_layout_check looks at the files. */
+int seize_layout_benchmark(seize_ds_kind kind, const char *root, const char *split,
+                           const char *category, seize_layout *out);
+/* The layout of a folder of images. 0 or SEIZE_ENOMEM. */
+int seize_layout_folder(const char *folder, seize_layout *out);
+/* The file of a gallery entry whose path (seize_gallery_list paths[i]) is `rel`: image_root
+ * joined with it (a leading "./" dropped); FashionIQ: the .jpg when the .png does not exist
+ * but the .jpg does. Heap string, NULL when out of memory. */
+char *seize_layout_image_path(const seize_layout *l, const char *rel);
+/* Checks that the layout's annotation file, gallery file and image folder exist, in that
+ * order. 0, or SEIZE_ENOTFOUND with "missing file 'P'" / "missing folder 'P'" and *missing
+ * (when not NULL) pointing at the path (borrowed from the layout). */
+int seize_layout_check(const seize_layout *l, const char **missing);
+/* The shortest leading part of `path` that does not exist ("a/b" for "a/b/c/x.jpg" when "a"
+ * exists and "a/b" does not): what to name when files are missing. Heap string; NULL when
+ * `path` exists or when out of memory. */
+char *seize_layout_first_missing(const char *path);
+void seize_layout_free(seize_layout *l); /* accepts a zeroed layout */
+
 #ifdef __cplusplus
 }
 #endif
