@@ -61,9 +61,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nq * dim; i++) A[i] = frand(), B[i] = A[i] + 0.5f * frand();
     for (size_t q = 0; q < nq; q++) ex[q] = (q * 7919) % n;
     seize_gallery g = {G, SEIZE_F32, n, dim};
+    // the application plans the threads: one pool for the scans, BLAS on as many threads
+    seize_pool *pool = NULL;
+    if (seize_pool_new(threads, &pool) < 0) {
+        fprintf(stderr, "bench_search: %s\n", seize_errmsg());
+        return 1;
+    }
+    openblas_set_num_threads(threads);
     seize_search_params p = seize_search_default_params();
     p.k = k;
-    p.n_threads = threads;
+    p.pool = pool;
 
     // search (best of reps), with the memory it adds on top of gallery and queries
     double before = peak_mib(), t_search = 1e30;
@@ -97,7 +104,6 @@ int main(int argc, char **argv)
     }
 
     // the sgemm limits (the output matrices are what a non-streaming search would hold)
-    openblas_set_num_threads(threads);
     float *C = seize_alloc_aligned(2 * nq * n, sizeof *C);
     float *AB = seize_alloc_aligned(2 * nq * dim, sizeof *AB);
     if (!C || !AB) {
@@ -118,6 +124,7 @@ int main(int argc, char **argv)
     printf("search without pruning (a and b for every row): %.3f s, %.2f x sgemm %zux%zux%zu "
            "(%.3f s)\n",
            t_full, t_full / t_gemm2, 2 * nq, n, dim, t_gemm2);
+    seize_pool_free(pool);
     free(C);
     free(AB);
     free(G);

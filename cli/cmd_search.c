@@ -11,6 +11,9 @@
 
 static const char *CMD = "search";
 
+// OpenBLAS (pthreads build): the command plans BLAS threads together with its own.
+void openblas_set_num_threads(int n);
+
 static void usage(FILE *fp)
 {
     fprintf(fp,
@@ -136,6 +139,7 @@ int cmd_search(int argc, char **argv)
     size_t *ex = NULL, *sub_rows = NULL, *sub_n = NULL;
     const size_t **sub_ptr = NULL;
     seize_search_result *r = NULL;
+    seize_pool *pool = NULL;
     seize_atomic at = {0};
     if (seize_index_open(index_dir, &idx) < 0) goto lib_fail;
     if (load_queries(after, m_ldre, &A) < 0) goto lib_fail;
@@ -229,7 +233,11 @@ int cmd_search(int argc, char **argv)
     p.pos = (float)pos;
     p.neg = (float)neg;
     p.k = (size_t)k;
-    p.n_threads = (int)threads;
+    // the threads are planned here: the scan's pool, and BLAS on as many for the products
+    int n_threads = cli_threads(threads);
+    if (seize_pool_new(n_threads, &pool) < 0) goto lib_fail;
+    openblas_set_num_threads(n_threads);
+    p.pool = pool;
     p.block_rows = (size_t)block;
     seize_subsets S = {sub_ptr, sub_n};
     const float *a = A->data, *b = B ? B->data : NULL;
@@ -291,6 +299,7 @@ lib_fail:
 done:
     seize_atomic_abort(&at);
     seize_search_result_free(r);
+    seize_pool_free(pool);
     seize_index_free(idx);
     seize_npy_free(A);
     seize_npy_free(B);

@@ -51,7 +51,9 @@ typedef enum {
 typedef struct seize_search_params {
     float pos, neg;    /* SEIZE weights (ignored by MEAN) */
     size_t k;          /* ranking length (clipped to the gallery size minus exclusions) */
-    int n_threads;     /* threads for the scan and for BLAS; 0 = all cores */
+    seize_pool *pool;  /* borrowed: the threads of the scan (used by one call at a time), or
+                          NULL for a pool of n_threads made for the call */
+    int n_threads;     /* threads when pool is NULL; 0 = all cores (at most 64) */
     size_t block_rows; /* gallery rows per block; 0 = automatic (~32 MiB of scores) */
     int no_prune;      /* 1: compute a and b for every row even when neg >= pos (for tests and
                           benchmarks; the rankings are the same) */
@@ -59,7 +61,7 @@ typedef struct seize_search_params {
                             search) */
 } seize_search_params;
 
-/* pos 0.13, neg 2.1 (CIRCO defaults), k 50, all cores, automatic blocks. */
+/* pos 0.13, neg 2.1 (CIRCO defaults), k 50, no pool (all cores), automatic blocks. */
 seize_search_params seize_search_default_params(void);
 
 /* Per-query candidate subsets (CIRR img_set.members): n_rows[q] gallery rows for query q.
@@ -90,8 +92,10 @@ void seize_search_result_free(seize_search_result *r);
  * row to remove from the ranking, or SIZE_MAX for none. `subsets` may be NULL.
  * *out is owned by the caller. Memory: the result plus one block of scores and one converted
  * gallery block, independent of n_queries × gallery size. Non-finite query values are
- * rejected (SEIZE_EINVAL naming the query). Thread-safe for distinct outputs (it sets the
- * BLAS thread count). */
+ * rejected (SEIZE_EINVAL naming the query). Thread-safe for distinct outputs and pools.
+ * Threads: the scan runs on p->pool; the gallery products are one cblas_sgemm per block, run
+ * with the BLAS thread count the application chose (the library never changes it: a
+ * command-line tool sets it to its thread count, a server with its own pools may keep 1). */
 int seize_search(const seize_gallery *g, const float *after, const float *before,
                  size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
                  const seize_search_params *p, seize_search_result **out);

@@ -7,13 +7,8 @@
 #include <immintrin.h>
 #endif
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-// OpenBLAS (pthreads build) lets us plan its threads together with ours.
-void openblas_set_num_threads(int n);
 
 // --- top-k heap: the root is the worst kept item (lowest score, then highest row)
 
@@ -58,53 +53,6 @@ static int better_first(const void *x, const void *y)
     return 0;
 }
 
-// --- a parallel for over [0, n) on `threads` threads (the caller takes part). Threads are
-// started per call: a call covers a whole block of queries or rows, so the start cost is small
-// next to the work.
-
-typedef struct par {
-    void (*fn)(void *ctx, size_t i, int thread);
-    void *ctx;
-    size_t n;
-    atomic_size_t next;
-} par;
-
-typedef struct par_arg {
-    par *p;
-    int id;
-} par_arg;
-
-static void par_run(par *p, int id)
-{
-    for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;) p->fn(p->ctx, i, id);
-}
-
-static void *par_thread(void *arg)
-{
-    par_arg *a = arg;
-    par_run(a->p, a->id);
-    return NULL;
-}
-
-static void par_for(int threads, size_t n, void (*fn)(void *, size_t, int), void *ctx)
-{
-    enum { MAX_T = 64 };
-    par p = {.fn = fn, .ctx = ctx, .n = n};
-    atomic_init(&p.next, 0);
-    pthread_t t[MAX_T];
-    par_arg a[MAX_T];
-    int started = 0;
-    if (threads > MAX_T) threads = MAX_T;
-    if ((size_t)threads > n) threads = (int)n;
-    for (int i = 1; i < threads; i++) {
-        a[i] = (par_arg){&p, i};
-        if (pthread_create(&t[i], NULL, par_thread, &a[i]) != 0) break; // the others finish it
-        started = i;
-    }
-    par_run(&p, 0);
-    for (int i = 1; i <= started; i++) pthread_join(t[i], NULL);
-}
-
 // --- the scan
 
 seize_search_params seize_search_default_params(void)
@@ -142,6 +90,8 @@ typedef struct scan {
     const float *S; // [chunk rows, nb]: a of the chunk's queries, then b
     size_t q0, qc;  // current query chunk
     size_t j0, nb;
+    float *block; // [n_rows, nb_max] the product of a block (S points here)
+    float *crows; // [n_rows, dim] the rows multiplied with the gallery
     float *conv;  // F16 conversion scratch [nb_max, dim]
     float *tmp;   // per thread score scratch [threads, nb_max]
     // pruned mode (pair with neg >= pos): S holds s1 = P·g only, P = (1+pos)A − pos·B, an upper
@@ -150,6 +100,8 @@ typedef struct scan {
     float eps;     // bound on |float score − float s1| beyond the exact inequality
     cand *cands;   // per thread candidate scratch [threads, nb_max]
     size_t *n_exact; // per thread count of exact evaluations (statistics)
+    seize_pool *pool; // borrowed; NULL runs the loops on the calling thread
+    int threads;      // seize_pool_threads(pool): per-thread scratch slots
 } scan;
 
 static float score_of(float a, float b, float pos, float neg)
@@ -365,15 +317,192 @@ void seize_search_result_free(seize_search_result *r)
     free(r);
 }
 
-// Runs the blocked scan for prepared rows and fills a result.
+// --- the scan driver
+
+// Gallery rows per block: about 32 MiB of scores for the chunk's query rows, unless given.
+static size_t block_rows_for(const seize_search_params *p, size_t n_rows, size_t n)
+{
+    size_t nb = p->block_rows;
+    if (!nb) {
+        nb = ((size_t)32 << 20) / (sizeof(float) * (n_rows ? n_rows : 1));
+        nb = nb < 256 ? 256 : nb > 16384 ? 16384 : nb;
+    }
+    if (nb > n) nb = n ? n : 1;
+    return nb;
+}
+
+// The result arrays and the scan's scratch: heaps, one score block, per-thread buffers.
+static int scan_alloc(scan *s, seize_search_result *r, size_t nb)
+{
+    size_t n_q = s->n_q, qk, threads = (size_t)s->threads;
+    if (seize_mul_size(n_q, s->k ? s->k : 1, &qk) < 0) return SEIZE_ENOMEM;
+    r->n_ranked = seize_calloc(n_q ? n_q : 1, sizeof *r->n_ranked);
+    r->index = seize_malloc(qk, sizeof *r->index);
+    r->score = seize_malloc(qk, sizeof *r->score);
+    s->heaps = seize_malloc(qk, sizeof *s->heaps);
+    s->fill = seize_calloc(n_q ? n_q : 1, sizeof *s->fill);
+    s->block = seize_alloc_aligned((s->n_rows ? s->n_rows : 1) * nb, sizeof(float));
+    s->crows = seize_alloc_aligned((s->n_rows ? s->n_rows : 1) * s->dim, sizeof(float));
+    s->tmp = seize_malloc(threads * nb, sizeof *s->tmp);
+    s->cands = seize_malloc(threads * nb, sizeof *s->cands);
+    s->n_exact = seize_calloc(threads, sizeof *s->n_exact);
+    if (!r->n_ranked || !r->index || !r->score || !s->heaps || !s->fill || !s->block ||
+        !s->tmp || !s->crows || !s->cands || !s->n_exact)
+        return SEIZE_ENOMEM;
+    if (s->g->dtype == SEIZE_F16 && !(s->conv = seize_alloc_aligned(nb * s->dim, sizeof(float))))
+        return SEIZE_ENOMEM;
+    if (s->g->dtype != SEIZE_F16 && s->g->dtype != SEIZE_F32)
+        return seize_error(SEIZE_EINVAL, "gallery features must be float32 or float16");
+    return 0;
+}
+
+// Per query: the subset rows sorted, without the excluded row and duplicates.
+static int subsets_prepare(scan *s, seize_search_result *r)
+{
+    const seize_subsets *subsets = s->subsets;
+    size_t n_q = s->n_q, n = s->g->n;
+    r->subset_off = seize_calloc(n_q + 1, sizeof *r->subset_off);
+    r->subset_n = seize_calloc(n_q ? n_q : 1, sizeof *r->subset_n);
+    s->sub_sorted = seize_calloc(n_q ? n_q : 1, sizeof *s->sub_sorted);
+    s->sub_n = seize_calloc(n_q ? n_q : 1, sizeof *s->sub_n);
+    s->sub_pos = seize_calloc(n_q ? n_q : 1, sizeof *s->sub_pos);
+    s->sub_score = seize_calloc(n_q ? n_q : 1, sizeof *s->sub_score);
+    if (!r->subset_off || !r->subset_n || !s->sub_sorted || !s->sub_n || !s->sub_pos ||
+        !s->sub_score)
+        return SEIZE_ENOMEM;
+    for (size_t q = 0; q < n_q; q++) {
+        size_t m = subsets->n_rows[q], w = 0;
+        s->sub_sorted[q] = seize_malloc(m ? m : 1, sizeof(size_t));
+        s->sub_score[q] = seize_malloc(m ? m : 1, sizeof(float));
+        if (!s->sub_sorted[q] || !s->sub_score[q]) return SEIZE_ENOMEM;
+        for (size_t i = 0; i < m; i++) {
+            size_t row = subsets->rows[q][i];
+            if (row >= n)
+                return seize_error(SEIZE_EINVAL, "query %zu: subset row %zu out of range", q, row);
+            if (s->exclude && row == s->exclude[q]) continue;
+            s->sub_sorted[q][w++] = row;
+        }
+        qsort(s->sub_sorted[q], w, sizeof(size_t), cmp_size);
+        size_t u = 0; // drop duplicates
+        for (size_t i = 0; i < w; i++)
+            if (!u || s->sub_sorted[q][u - 1] != s->sub_sorted[q][i])
+                s->sub_sorted[q][u++] = s->sub_sorted[q][i];
+        s->sub_n[q] = u;
+        r->subset_off[q + 1] = r->subset_off[q] + u;
+    }
+    size_t tot = r->subset_off[n_q];
+    r->subset_index = seize_malloc(tot ? tot : 1, sizeof *r->subset_index);
+    r->subset_score = seize_malloc(tot ? tot : 1, sizeof *r->subset_score);
+    return r->subset_index && r->subset_score ? 0 : SEIZE_ENOMEM;
+}
+
+// The rows multiplied with the gallery for queries [q0, q0 + qc): P = (1+pos)A − pos·B when
+// pruning, else the chunk's A rows and (pair) B rows stacked, so that one sgemm gives a and b.
+static size_t chunk_rows(scan *s, size_t q0, size_t qc)
+{
+    size_t dim = s->dim, n_q = s->n_q;
+    float *crows = s->crows;
+    if (s->prune) {
+        double pos = s->pos;
+        for (size_t q = 0; q < qc; q++) {
+            const float *A = s->rows + (q0 + q) * dim, *B = s->rows + (n_q + q0 + q) * dim;
+            for (size_t j = 0; j < dim; j++)
+                crows[q * dim + j] = (float)((1.0 + pos) * A[j] - pos * B[j]);
+        }
+        return qc;
+    }
+    memcpy(crows, s->rows + q0 * dim, qc * dim * sizeof *crows);
+    if (s->pair) memcpy(crows + qc * dim, s->rows + (n_q + q0) * dim, qc * dim * sizeof *crows);
+    return s->pair ? 2 * qc : qc;
+}
+
+// Walks the gallery in blocks of nb rows for every chunk of at most qc_max queries.
+static void scan_blocks(scan *s, size_t nb, size_t qc_max)
+{
+    size_t n = s->g->n, n_q = s->n_q, dim = s->dim;
+    s->S = s->block;
+    for (size_t q0 = 0; q0 < n_q && n > 0 && (s->k > 0 || s->subsets); q0 += qc_max) {
+        size_t qc = n_q - q0 < qc_max ? n_q - q0 : qc_max;
+        s->q0 = q0;
+        s->qc = qc;
+        size_t m_rows = chunk_rows(s, q0, qc);
+        for (size_t j0 = 0; j0 < n; j0 += nb) {
+            size_t m = n - j0 < nb ? n - j0 : nb;
+            s->j0 = j0;
+            s->nb = m;
+            const float *G;
+            if (s->g->dtype == SEIZE_F16) {
+                seize_pool_for(s->pool, m, convert_rows, s);
+                G = s->conv;
+            } else {
+                G = (const float *)s->g->data + j0 * dim;
+            }
+            // S[m_rows, m] = chunk rows · G_blockᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)m, (int)dim,
+                        1.0f, s->crows, (int)dim, G, (int)dim, 0.0f, s->block, (int)m);
+            seize_pool_for(s->pool, qc, s->prune ? scan_query_prune : scan_query, s);
+        }
+    }
+}
+
+// Sorts each query's heap (and subset scores) into the result.
+static int scan_collect(scan *s, seize_search_result *r)
+{
+    size_t k = s->k;
+    for (size_t q = 0; q < s->n_q; q++) {
+        item *h = s->heaps + q * k;
+        size_t f = s->fill[q];
+        qsort(h, f, sizeof *h, better_first);
+        r->n_ranked[q] = f;
+        for (size_t j = 0; j < f; j++) {
+            r->index[q * k + j] = h[j].i;
+            r->score[q * k + j] = h[j].s;
+        }
+        if (!s->subsets) continue;
+        size_t m = s->sub_n[q];
+        item *t = seize_malloc(m ? m : 1, sizeof *t);
+        if (!t) return SEIZE_ENOMEM;
+        for (size_t i = 0; i < m; i++) t[i] = (item){s->sub_score[q][i], (uint32_t)s->sub_sorted[q][i]};
+        qsort(t, m, sizeof *t, better_first);
+        size_t off = r->subset_off[q];
+        r->subset_n[q] = m;
+        for (size_t i = 0; i < m; i++) {
+            r->subset_index[off + i] = t[i].i;
+            r->subset_score[off + i] = t[i].s;
+        }
+        free(t);
+    }
+    return 0;
+}
+
+static void scan_release(scan *s)
+{
+    free(s->block);
+    free(s->crows);
+    free(s->tmp);
+    free(s->cands);
+    free(s->n_exact);
+    free(s->conv);
+    free(s->heaps);
+    free(s->fill);
+    if (s->sub_sorted)
+        for (size_t q = 0; q < s->n_q; q++) {
+            free(s->sub_sorted[q]);
+            free(s->sub_score[q]);
+        }
+    free(s->sub_sorted);
+    free(s->sub_score);
+    free(s->sub_n);
+    free(s->sub_pos);
+}
+
+// Runs the blocked scan for prepared rows (normalised; in pair mode A rows then B rows) on
+// `pool` and fills a result.
 static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int pair, float pos,
                     float neg, const size_t *exclude, const seize_subsets *subsets,
-                    const seize_search_params *p, seize_search_result **out)
+                    const seize_search_params *p, seize_pool *pool, seize_search_result **out)
 {
-    int rc = SEIZE_ENOMEM;
     size_t n = g->n, dim = g->dim;
-    size_t k = p->k;
-    if (k > n) k = n;
     // queries are processed in chunks so that the score block stays bounded for any Q
     size_t qc_max = n_q < QUERY_CHUNK ? n_q : QUERY_CHUNK;
     // With neg >= pos the score is at most s1 = a + pos·d = ((1+pos)A − pos·B)·g (for d < 0,
@@ -382,171 +511,31 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     // product of the stacked [A; B].
     int prune = pair && neg >= pos && !p->no_prune;
     size_t n_rows = pair && !prune ? 2 * qc_max : qc_max;
-    int threads = p->n_threads > 0 ? p->n_threads : seize_cpu_count();
-    size_t nb = p->block_rows;
-    if (!nb) {
-        nb = ((size_t)32 << 20) / (sizeof(float) * (n_rows ? n_rows : 1));
-        nb = nb < 256 ? 256 : nb > 16384 ? 16384 : nb;
-    }
-    if (nb > n) nb = n ? n : 1;
-
+    size_t nb = block_rows_for(p, n_rows, n);
     scan s = {.g = g, .rows = rows, .n_q = n_q, .n_rows = n_rows, .dim = dim, .pair = pair,
-              .pos = pos, .neg = neg, .k = k, .exclude = exclude, .subsets = subsets,
-              .prune = prune};
+              .pos = pos, .neg = neg, .k = p->k > n ? n : p->k, .exclude = exclude,
+              .subsets = subsets, .prune = prune, .pool = pool,
+              .threads = seize_pool_threads(pool)};
     // Float error bound: each of s1, a, b is a dot product of unit-norm-ish vectors of length
     // dim (|error| <= dim·u·|P|·|g| with u = 2^-24); the score combines a and b with weights up
     // to 1 + 2·neg. Take four times that, plus the rounding of P itself.
     s.eps = (float)(4.0 * (double)dim * 5.96e-8 * (3.0 + 2.0 * pos + 2.0 * neg) + 1e-6);
     seize_search_result *r = seize_calloc(1, sizeof *r);
-    float *S = NULL, *crows = NULL;
     if (!r) return SEIZE_ENOMEM;
     r->n_queries = n_q;
-    r->k = k;
-    size_t qk;
-    if (seize_mul_size(n_q, k ? k : 1, &qk) < 0) goto done;
-    r->n_ranked = seize_calloc(n_q ? n_q : 1, sizeof *r->n_ranked);
-    r->index = seize_malloc(qk, sizeof *r->index);
-    r->score = seize_malloc(qk, sizeof *r->score);
-    s.heaps = seize_malloc(qk, sizeof *s.heaps);
-    s.fill = seize_calloc(n_q ? n_q : 1, sizeof *s.fill);
-    S = seize_alloc_aligned((n_rows ? n_rows : 1) * nb, sizeof *S);
-    crows = seize_alloc_aligned((n_rows ? n_rows : 1) * dim, sizeof *crows);
-    s.tmp = seize_malloc((size_t)threads * nb, sizeof *s.tmp);
-    s.cands = seize_malloc((size_t)threads * nb, sizeof *s.cands);
-    s.n_exact = seize_calloc((size_t)threads, sizeof *s.n_exact);
-    if (!r->n_ranked || !r->index || !r->score || !s.heaps || !s.fill || !S || !s.tmp || !crows ||
-        !s.cands || !s.n_exact)
-        goto done;
-    if (g->dtype == SEIZE_F16 && !(s.conv = seize_alloc_aligned(nb * dim, sizeof(float))))
-        goto done;
-    if (g->dtype != SEIZE_F16 && g->dtype != SEIZE_F32) {
-        rc = seize_error(SEIZE_EINVAL, "gallery features must be float32 or float16");
-        goto done;
+    r->k = s.k;
+    int rc = scan_alloc(&s, r, nb);
+    if (rc == 0 && subsets) rc = subsets_prepare(&s, r);
+    if (rc == 0) {
+        scan_blocks(&s, nb, qc_max);
+        rc = scan_collect(&s, r);
     }
-    if (subsets) {
-        r->subset_off = seize_calloc(n_q + 1, sizeof *r->subset_off);
-        r->subset_n = seize_calloc(n_q ? n_q : 1, sizeof *r->subset_n);
-        s.sub_sorted = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_sorted);
-        s.sub_n = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_n);
-        s.sub_pos = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_pos);
-        s.sub_score = seize_calloc(n_q ? n_q : 1, sizeof *s.sub_score);
-        if (!r->subset_off || !r->subset_n || !s.sub_sorted || !s.sub_n || !s.sub_pos ||
-            !s.sub_score)
-            goto done;
-        for (size_t q = 0; q < n_q; q++) {
-            size_t m = subsets->n_rows[q], w = 0;
-            s.sub_sorted[q] = seize_malloc(m ? m : 1, sizeof(size_t));
-            s.sub_score[q] = seize_malloc(m ? m : 1, sizeof(float));
-            if (!s.sub_sorted[q] || !s.sub_score[q]) goto done;
-            for (size_t i = 0; i < m; i++) {
-                size_t row = subsets->rows[q][i];
-                if (row >= n) {
-                    rc = seize_error(SEIZE_EINVAL, "query %zu: subset row %zu out of range", q,
-                                     row);
-                    goto done;
-                }
-                if (exclude && row == exclude[q]) continue;
-                s.sub_sorted[q][w++] = row;
-            }
-            qsort(s.sub_sorted[q], w, sizeof(size_t), cmp_size);
-            size_t u = 0; // drop duplicates
-            for (size_t i = 0; i < w; i++)
-                if (!u || s.sub_sorted[q][u - 1] != s.sub_sorted[q][i])
-                    s.sub_sorted[q][u++] = s.sub_sorted[q][i];
-            s.sub_n[q] = u;
-            r->subset_off[q + 1] = r->subset_off[q] + u;
-        }
-        size_t tot = r->subset_off[n_q];
-        r->subset_index = seize_malloc(tot ? tot : 1, sizeof *r->subset_index);
-        r->subset_score = seize_malloc(tot ? tot : 1, sizeof *r->subset_score);
-        if (!r->subset_index || !r->subset_score) goto done;
-    }
-    openblas_set_num_threads(threads);
-    s.S = S;
-    for (size_t q0 = 0; q0 < n_q && n > 0 && (k > 0 || subsets); q0 += qc_max) {
-        size_t qc = n_q - q0 < qc_max ? n_q - q0 : qc_max, m_rows = pair ? 2 * qc : qc;
-        s.q0 = q0;
-        s.qc = qc;
-        if (prune) {
-            m_rows = qc;
-            for (size_t q = 0; q < qc; q++) {
-                const float *A = rows + (q0 + q) * dim, *B = rows + (n_q + q0 + q) * dim;
-                for (size_t j = 0; j < dim; j++)
-                    crows[q * dim + j] = (float)((1.0 + pos) * A[j] - (double)pos * B[j]);
-            }
-        } else {
-            // stack the chunk's A rows and B rows so that one sgemm gives a and b
-            memcpy(crows, rows + q0 * dim, qc * dim * sizeof *crows);
-            if (pair) memcpy(crows + qc * dim, rows + (n_q + q0) * dim, qc * dim * sizeof *crows);
-        }
-        for (size_t j0 = 0; j0 < n; j0 += nb) {
-            size_t m = n - j0 < nb ? n - j0 : nb;
-            s.j0 = j0;
-            s.nb = m;
-            const float *G;
-            if (g->dtype == SEIZE_F16) {
-                par_for(threads, m, convert_rows, &s);
-                G = s.conv;
-            } else {
-                G = (const float *)g->data + j0 * dim;
-            }
-            // S[m_rows, m] = chunk rows · G_blockᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m_rows, (int)m, (int)dim,
-                        1.0f, crows, (int)dim, G, (int)dim, 0.0f, S, (int)m);
-            par_for(threads, qc, prune ? scan_query_prune : scan_query, &s);
-        }
-    }
-    for (size_t q = 0; q < n_q; q++) {
-        item *h = s.heaps + q * k;
-        size_t f = s.fill[q];
-        qsort(h, f, sizeof *h, better_first);
-        r->n_ranked[q] = f;
-        for (size_t j = 0; j < f; j++) {
-            r->index[q * k + j] = h[j].i;
-            r->score[q * k + j] = h[j].s;
-        }
-        if (subsets) {
-            size_t m = s.sub_n[q];
-            item *t = seize_malloc(m ? m : 1, sizeof *t);
-            if (!t) {
-                rc = SEIZE_ENOMEM;
-                goto done;
-            }
-            for (size_t i = 0; i < m; i++) t[i] = (item){s.sub_score[q][i], (uint32_t)s.sub_sorted[q][i]};
-            qsort(t, m, sizeof *t, better_first);
-            size_t off = r->subset_off[q];
-            r->subset_n[q] = m;
-            for (size_t i = 0; i < m; i++) {
-                r->subset_index[off + i] = t[i].i;
-                r->subset_score[off + i] = t[i].s;
-            }
-            free(t);
-        }
-    }
-    rc = 0;
-done:
-    free(S);
-    free(crows);
     if (p->stats_exact) {
         size_t tot = 0;
-        for (int t = 0; t < threads; t++) tot += s.n_exact[t];
+        for (int t = 0; s.n_exact && t < s.threads; t++) tot += s.n_exact[t];
         *p->stats_exact = tot;
     }
-    free(s.tmp);
-    free(s.cands);
-    free(s.n_exact);
-    free(s.conv);
-    free(s.heaps);
-    free(s.fill);
-    if (s.sub_sorted)
-        for (size_t q = 0; q < n_q; q++) {
-            free(s.sub_sorted[q]);
-            free(s.sub_score[q]);
-        }
-    free(s.sub_sorted);
-    free(s.sub_score);
-    free(s.sub_n);
-    free(s.sub_pos);
+    scan_release(&s);
     if (rc < 0) {
         seize_search_result_free(r);
         r = NULL;
@@ -582,6 +571,19 @@ static int check_finite(const float *x, size_t n_q, size_t per_q, const char *wh
     return 0;
 }
 
+// The pool of the parameters, or (*own) one of p->n_threads threads (0 = all cores, at most
+// 64) made for this call.
+static int pool_of(const seize_search_params *p, seize_pool **pool, seize_pool **own)
+{
+    *own = NULL;
+    *pool = p->pool;
+    if (p->pool) return 0;
+    int threads = p->n_threads > 0 ? p->n_threads : seize_cpu_count();
+    int rc = seize_pool_new(threads > 64 ? 64 : threads, own);
+    *pool = *own;
+    return rc;
+}
+
 int seize_search(const seize_gallery *g, const float *after, const float *before,
                  size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
                  const seize_search_params *p, seize_search_result **out)
@@ -599,17 +601,68 @@ int seize_search(const seize_gallery *g, const float *after, const float *before
     if (pair && (rc = check_finite(before, n_queries, dim, "before")) < 0) return rc;
     size_t n_rows = pair ? 2 * n_queries : n_queries, total;
     if (seize_mul_size(n_rows ? n_rows : 1, dim, &total) < 0) return SEIZE_ENOMEM;
+    seize_pool *pool, *own;
+    if ((rc = pool_of(p, &pool, &own)) < 0) return rc;
     float *rows = seize_alloc_aligned(total, sizeof(float));
-    if (!rows) return SEIZE_ENOMEM;
+    if (!rows) {
+        seize_pool_free(own);
+        return SEIZE_ENOMEM;
+    }
     memcpy(rows, after, n_queries * dim * sizeof(float));
     if (pair) memcpy(rows + n_queries * dim, before, n_queries * dim * sizeof(float));
     seize_normalize_rows(rows, n_rows, dim);
-    rc = run_scan(g, rows, n_queries, pair, p->pos, p->neg, exclude, subsets, p, out);
+    rc = run_scan(g, rows, n_queries, pair, p->pos, p->neg, exclude, subsets, p, pool, out);
     free(rows);
+    seize_pool_free(own);
     return rc;
 }
 
 // --- LDRE
+
+// w = softmax(v / max(v) / 0.04) over the captions (uniform when max(v) = 0), where v_i sums
+// the positive top-5 drops of caption i over all queries.
+static int ldre_weights(const seize_search_result *drops, size_t n_queries, size_t n_captions,
+                        double *w)
+{
+    double *v = seize_calloc(n_captions, sizeof *v);
+    if (!v) return SEIZE_ENOMEM;
+    for (size_t q = 0; q < n_queries; q++)
+        for (size_t i = 0; i < n_captions; i++) {
+            size_t row = q * n_captions + i;
+            for (size_t j = 0; j < drops->n_ranked[row]; j++) {
+                float d = drops->score[row * drops->k + j];
+                if (d > 0) v[i] += d;
+            }
+        }
+    double vmax = 0;
+    for (size_t i = 0; i < n_captions; i++) vmax = v[i] > vmax ? v[i] : vmax;
+    if (vmax > 0) {
+        double zmax = -INFINITY, sum = 0;
+        for (size_t i = 0; i < n_captions; i++) {
+            w[i] = v[i] / vmax / 0.04;
+            zmax = w[i] > zmax ? w[i] : zmax;
+        }
+        for (size_t i = 0; i < n_captions; i++) sum += (w[i] = exp(w[i] - zmax));
+        for (size_t i = 0; i < n_captions; i++) w[i] /= sum;
+    } else {
+        for (size_t i = 0; i < n_captions; i++) w[i] = 1.0 / (double)n_captions;
+    }
+    free(v);
+    return 0;
+}
+
+// Query vectors normalize(Σ_i w_i f_i) from the normalised per-caption rows f.
+static void ldre_queries(const float *f, const double *w, size_t n_queries, size_t n_captions,
+                         size_t dim, float *qv)
+{
+    for (size_t q = 0; q < n_queries; q++)
+        for (size_t j = 0; j < dim; j++) {
+            double acc = 0;
+            for (size_t i = 0; i < n_captions; i++) acc += w[i] * f[(q * n_captions + i) * dim + j];
+            qv[q * dim + j] = (float)acc;
+        }
+    seize_normalize_rows(qv, n_queries, dim);
+}
 
 int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
                       size_t n_queries, size_t n_captions, const size_t *exclude,
@@ -625,15 +678,15 @@ int seize_search_ldre(const seize_gallery *g, const float *after, const float *b
         return SEIZE_ENOMEM;
     if ((rc = check_finite(after, n_queries, per_q, "after")) < 0) return rc;
     if ((rc = check_finite(before, n_queries, per_q, "before")) < 0) return rc;
+    seize_pool *pool, *own;
+    if ((rc = pool_of(p, &pool, &own)) < 0) return rc;
     float *f = seize_alloc_aligned(total ? total : 1, sizeof(float));
     float *diff = seize_alloc_aligned(total ? total : 1, sizeof(float));
-    double *v = seize_calloc(n_captions, sizeof *v);
+    double *w = seize_calloc(n_captions, sizeof *w);
     float *qv = seize_alloc_aligned((n_queries ? n_queries : 1) * dim, sizeof(float));
     seize_search_result *drops = NULL;
-    if (!f || !diff || !v || !qv) {
-        rc = SEIZE_ENOMEM;
-        goto done;
-    }
+    rc = SEIZE_ENOMEM;
+    if (!f || !diff || !w || !qv) goto done;
     memcpy(f, after, total * sizeof(float));
     memcpy(diff, before, total * sizeof(float));
     seize_normalize_rows(f, n_queries * n_captions, dim);
@@ -642,50 +695,19 @@ int seize_search_ldre(const seize_gallery *g, const float *after, const float *b
     for (size_t i = 0; i < total; i++) diff[i] = diff[i] - f[i];
     seize_search_params dp = *p;
     dp.k = 5;
-    if ((rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, &drops)) < 0)
+    if ((rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, pool, &drops)) < 0 ||
+        (rc = ldre_weights(drops, n_queries, n_captions, w)) < 0)
         goto done;
-    for (size_t q = 0; q < n_queries; q++)
-        for (size_t i = 0; i < n_captions; i++) {
-            size_t row = q * n_captions + i;
-            for (size_t j = 0; j < drops->n_ranked[row]; j++) {
-                float d = drops->score[row * drops->k + j];
-                if (d > 0) v[i] += d;
-            }
-        }
-    double vmax = 0;
-    for (size_t i = 0; i < n_captions; i++) vmax = v[i] > vmax ? v[i] : vmax;
-    double *w = seize_malloc(n_captions, sizeof *w);
-    if (!w) {
-        rc = SEIZE_ENOMEM;
-        goto done;
-    }
-    if (vmax > 0) {
-        double zmax = -INFINITY, sum = 0;
-        for (size_t i = 0; i < n_captions; i++) {
-            w[i] = v[i] / vmax / 0.04;
-            zmax = w[i] > zmax ? w[i] : zmax;
-        }
-        for (size_t i = 0; i < n_captions; i++) sum += (w[i] = exp(w[i] - zmax));
-        for (size_t i = 0; i < n_captions; i++) w[i] /= sum;
-    } else {
-        for (size_t i = 0; i < n_captions; i++) w[i] = 1.0 / (double)n_captions;
-    }
     if (weights)
         for (size_t i = 0; i < n_captions; i++) weights[i] = (float)w[i];
-    for (size_t q = 0; q < n_queries; q++)
-        for (size_t j = 0; j < dim; j++) {
-            double acc = 0;
-            for (size_t i = 0; i < n_captions; i++) acc += w[i] * f[(q * n_captions + i) * dim + j];
-            qv[q * dim + j] = (float)acc;
-        }
-    free(w);
-    seize_normalize_rows(qv, n_queries, dim);
-    rc = run_scan(g, qv, n_queries, 0, 0, 0, exclude, subsets, p, out);
+    ldre_queries(f, w, n_queries, n_captions, dim, qv);
+    rc = run_scan(g, qv, n_queries, 0, 0, 0, exclude, subsets, p, pool, out);
 done:
     seize_search_result_free(drops);
+    seize_pool_free(own);
     free(f);
     free(diff);
-    free(v);
+    free(w);
     free(qv);
     return rc;
 }

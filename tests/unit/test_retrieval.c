@@ -370,6 +370,44 @@ static void test_ldre(void)
     free(Qv);
 }
 
+// The scan runs on the caller's pool, and the library leaves the BLAS thread count to the
+// application (it once set it to the scan's thread count on every call).
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int n);
+
+static void test_search_pool_and_blas(void)
+{
+    const size_t n = 400, dim = 24, n_q = 7;
+    float *G = malloc(n * dim * sizeof *G), *A = malloc(n_q * dim * sizeof *A),
+          *B = malloc(n_q * dim * sizeof *B);
+    random_unit_rows(G, n, dim);
+    for (size_t i = 0; i < n_q * dim; i++) A[i] = nrand(), B[i] = nrand();
+    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_pool *pool = NULL;
+    CHECK_EQ(seize_pool_new(3, &pool), 0);
+    openblas_set_num_threads(1);
+    seize_search_params p = seize_search_default_params();
+    p.k = 20;
+    p.pool = pool;
+    p.block_rows = 50;
+    seize_search_result *r = NULL;
+    for (int rep = 0; rep < 3; rep++) { // one pool, several searches
+        CHECK_EQ(seize_search(&g, A, B, n_q, NULL, NULL, &p, &r), 0);
+        int bad = compare_random(G, n, dim, A, B, n_q, NULL, p.pos, p.neg, r, p.k);
+        seize_search_result_free(r);
+        CHECK(!bad);
+    }
+    p.pool = NULL;
+    p.n_threads = 4;
+    CHECK_EQ(seize_search(&g, A, B, n_q, NULL, NULL, &p, &r), 0);
+    seize_search_result_free(r);
+    CHECK_EQ(openblas_get_num_threads(), 1);
+    seize_pool_free(pool);
+    free(G);
+    free(A);
+    free(B);
+}
+
 int main(void)
 {
     if (check_tmp_init("retrieval") < 0) return 1;
@@ -378,6 +416,7 @@ int main(void)
     RUN(test_search_chunks_and_subsets);
     RUN(test_search_errors);
     RUN(test_ldre);
+    RUN(test_search_pool_and_blas);
     check_tmp_cleanup();
     return check_summary("retrieval");
 }
