@@ -226,7 +226,7 @@ static void baseline_free(baseline *b)
 static double baseline_pass(baseline *b, int threads, double *flops_out)
 {
     const seize_model_config *cfg = b->cfg;
-    openblas_set_num_threads(threads);
+    seize_blas_threads_set(threads); // plain BLAS: one call per product, BLAS's threads
     size_t g = (size_t)(cfg->image_size / cfg->patch_size), np = g * g, T = 1 + np;
     size_t d = (size_t)cfg->vision.width, mlp = (size_t)cfg->vision.mlp_dim, L = (size_t)cfg->vision.layers;
     size_t p3 = 3 * (size_t)cfg->patch_size * (size_t)cfg->patch_size, M = (size_t)b->B * T;
@@ -245,8 +245,10 @@ static double baseline_pass(baseline *b, int threads, double *flops_out)
         GEMM(M, d, mlp, wl + 4 * d * d + d * mlp);
     }
 #undef GEMM
+    double t = seize_now() - t0;
+    seize_blas_threads_set(1); // back to the engine's policy (as the CLI sets it)
     *flops_out = flops;
-    return seize_now() - t0;
+    return t;
 }
 
 // --- the child: the engine's own numbers ---------------------------------------------------------
@@ -255,6 +257,7 @@ static int child(const char *dir, const char *results)
 {
     int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
     int runs = env_int("SEIZE_BENCH_RUNS", 5), TB = env_int("SEIZE_BENCH_TEXT_BATCH", 128);
+    seize_blas_threads_set(1); // the application's BLAS policy for the model (as the CLI's)
     seize_model *m = NULL;
     seize_clip *c = NULL;
     if (seize_model_load(dir, &m) < 0 || seize_clip_new(m, B, threads, &c) < 0) {

@@ -75,5 +75,9 @@ void cli_blas_note(int quiet);
 
 /* Number of threads to use: `requested` if > 0, else all online cores. */
 int cli_threads(long requested);
+/* The same for a command that runs the CLIP model, which also sets the process's BLAS thread
+ * policy for it (seize_blas_threads_set(1): the model's own pool threads each make
+ * single-threaded BLAS calls). The one place the CLI sets BLAS threads for the model. */
+int cli_model_threads(long requested);
 
 #endif

@@ -125,7 +125,7 @@ int cmd_encode_texts(int argc, char **argv)
     }
     cli_blas_note(quiet);
     if (seize_model_load(model_dir, &m) < 0 || seize_tokenizer_load(model_dir, &tok) < 0 ||
-        seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0) {
+        seize_clip_new(m, (int)batch, cli_model_threads(threads), &clip) < 0) {
         rc = cli_lib_fail(cmd);
         goto done;
     }

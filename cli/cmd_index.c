@@ -643,7 +643,7 @@ static int index_build(int argc, char **argv)
         if (seize_lock_dir(out, what, &lock) < 0) goto lib_fail;
     }
     if (seize_model_load(model_dir, &m) < 0 ||
-        seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0)
+        seize_clip_new(m, (int)batch, cli_model_threads(threads), &clip) < 0)
         goto lib_fail;
     if (seize_sha256_file(seize_model_weights_path(m), digest) < 0) goto lib_fail;
     seize_sha256_hex(digest, model_sha);

@@ -104,6 +104,12 @@ int cli_threads(long requested)
     return requested > 0 ? (int)requested : seize_cpu_count();
 }
 
+int cli_model_threads(long requested)
+{
+    seize_blas_threads_set(1); // the CLIP state's pool makes one single-threaded call per thread
+    return cli_threads(requested);
+}
+
 void cli_blas_note(int quiet)
 {
     const char *core = seize_clip_blas_better_core();

@@ -47,7 +47,9 @@ typedef struct seize_clip seize_clip;
  * `max_batch` inputs per forward pass (larger requests are split) on `n_threads` threads
  * (≤ 0: all online cores). Allocates every buffer now. Errors: SEIZE_EINVAL (bad arguments or
  * an image size that the patch size does not divide), SEIZE_ENOMEM. Not thread-safe: use one
- * state per thread. */
+ * state per thread. Speed: the state's products are fastest with single-threaded BLAS calls,
+ * one per thread of its pool: call seize_blas_threads_set(1) first (core.h; the state never
+ * changes the BLAS thread count itself). */
 int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_clip **out);
 
 /* Frees the state (not the model). Accepts NULL. */

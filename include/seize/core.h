@@ -289,17 +289,41 @@ int seize_json_name_list(const struct json_t *v, char ***out, size_t *n);
  * `flags` are jansson's json_dumps flags (e.g. JSON_INDENT(2) | JSON_PRESERVE_ORDER). */
 int seize_json_save(const char *path, const struct json_t *j, size_t flags);
 
-/* --- thread pool ------------------------------------------------------------------------- */
+/* --- threads: pool, BLAS -------------------------------------------------------------------- */
 
 /* A fixed set of worker threads that run parallel-for loops. The calling thread takes part,
- * so a pool of n threads has n-1 workers. One loop at a time per pool. */
+ * so a pool of n threads has n-1 workers. One loop at a time per pool; a pool is used by one
+ * thread at a time (the one that owns it). This is the library's only thread pool: model
+ * kernels, list encoders and search all run on one (each owner sizes its own). */
 typedef struct seize_pool seize_pool;
 typedef void (*seize_pool_fn)(void *ctx, size_t i, int thread);
 int seize_pool_new(int n_threads, seize_pool **out);
+/* Flags of seize_pool_new_ex. SEIZE_POOL_IDLE: the workers run at SCHED_IDLE priority (best
+ * effort): background work (loading the next batch) that takes only cores left idle. */
+#define SEIZE_POOL_IDLE 1
+int seize_pool_new_ex(int n_threads, int flags, seize_pool **out);
+/* Waits for a started loop (see seize_pool_start), stops the workers and frees; accepts NULL. */
 void seize_pool_free(seize_pool *p);
 int seize_pool_threads(const seize_pool *p);
 /* Runs fn(ctx, i, thread) for i in [0, n); returns when all are done. thread in [0, threads). */
 void seize_pool_for(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx);
+/* The same loop in two halves, for work that overlaps the caller's: start hands [0, n) to the
+ * workers and returns at once; wait makes the caller take part (as thread 0) and returns when
+ * every item is done. fn and ctx must stay valid until wait returns. A pool of one thread runs
+ * the whole loop in wait. Every start needs its wait before the next start or for. */
+void seize_pool_start(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx);
+void seize_pool_wait(seize_pool *p); /* no-op when nothing was started */
+
+/* The BLAS thread policy, set once by the application (the library never changes it):
+ * n = the threads one BLAS call may use. The CLIP backend calls BLAS from each thread of its own
+ * pool when this is 1 (the fastest plan: set 1 before running a model, as the CLI does), and
+ * makes one BLAS call per product, letting BLAS use its threads, when it is more. A search over
+ * a large gallery is one big product: n = the cores suits it. n < 1 means the number of cores.
+ * Not thread-safe against concurrent BLAS calls: set it before starting work. */
+void seize_blas_threads_set(int n);
+/* The threads one BLAS call may use now (OpenBLAS's own default until set: $OPENBLAS_NUM_THREADS
+ * or the cores). */
+int seize_blas_threads(void);
 /* Number of online cores. */
 int seize_cpu_count(void);
 

@@ -2,6 +2,7 @@
 #include "seize/core.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@ struct seize_pool {
     size_t n;
     atomic_size_t next;
     int generation, n_busy, quit;
+    int started; // a loop was started and not yet waited for
 };
 
 static void run_items(seize_pool *p, int thread)
@@ -30,15 +32,23 @@ static void run_items(seize_pool *p, int thread)
 
 typedef struct {
     seize_pool *p;
-    int id;
+    int id, idle;
 } worker_arg;
 
 static void *worker(void *arg)
 {
     worker_arg *wa = arg;
     seize_pool *p = wa->p;
-    int id = wa->id;
+    int id = wa->id, idle = wa->idle;
     free(wa);
+#ifdef SCHED_IDLE
+    if (idle) {
+        struct sched_param sp = {0};
+        pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp); // best effort
+    }
+#else
+    (void)idle;
+#endif
     int seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -55,6 +65,11 @@ static void *worker(void *arg)
 }
 
 int seize_pool_new(int n_threads, seize_pool **out)
+{
+    return seize_pool_new_ex(n_threads, 0, out);
+}
+
+int seize_pool_new_ex(int n_threads, int flags, seize_pool **out)
 {
     *out = NULL;
     if (n_threads < 1) n_threads = 1;
@@ -74,6 +89,7 @@ int seize_pool_new(int n_threads, seize_pool **out)
         if (wa) {
             wa->p = p; // set before the thread starts: it reads them at once
             wa->id = i;
+            wa->idle = !!(flags & SEIZE_POOL_IDLE);
         }
         if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
             free(wa);
@@ -89,6 +105,7 @@ int seize_pool_new(int n_threads, seize_pool **out)
 void seize_pool_free(seize_pool *p)
 {
     if (!p) return;
+    seize_pool_wait(p); // a started loop finishes first
     pthread_mutex_lock(&p->mu);
     p->quit = 1;
     pthread_cond_broadcast(&p->start);
@@ -106,25 +123,41 @@ int seize_pool_threads(const seize_pool *p)
     return p ? p->n_threads : 1;
 }
 
+void seize_pool_start(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx)
+{
+    SEIZE_ASSERT(p && !p->started);
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    atomic_store(&p->next, 0);
+    p->started = 1;
+    if (p->n_threads > 1) {
+        p->n_busy = p->n_threads - 1;
+        p->generation++;
+        pthread_cond_broadcast(&p->start);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void seize_pool_wait(seize_pool *p)
+{
+    if (!p || !p->started) return;
+    run_items(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->n_threads > 1 && p->n_busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    p->started = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void seize_pool_for(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx)
 {
     if (!p || p->n_threads == 1 || n <= 1) {
         for (size_t i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    atomic_store(&p->next, 0);
-    p->n_busy = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->mu);
-    run_items(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->n_busy > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    seize_pool_start(p, n, fn, ctx);
+    seize_pool_wait(p);
 }
 
 int seize_cpu_count(void)

@@ -1,12 +1,15 @@
 // The CPU backend of src/nn/backend.h: OpenBLAS sgemm for the linear layers, our own kernels
 // for attention, layer norm, activations and the embeddings, all run by one thread pool.
 //
-// Thread plan: every parallel step runs on our pool of n_threads (the caller included); BLAS
-// is always called single-threaded, each pool thread computing a slice of the product (rows,
-// or output columns when there are few rows). OpenBLAS's own workers busy-wait for a while
-// after each product, which on a machine with as many threads as cores would take the cores
-// from the pool's next step (measured: attention and activations then ran no faster on two
-// threads than on one); with single-threaded calls they are never started.
+// Thread plan: every parallel step runs on our pool of n_threads (the caller included). The BLAS
+// thread count is the application's policy (seize_blas_threads_set; the backend never changes
+// it). At 1, the plan the CLI sets, each pool thread computes a slice of a product with its own
+// single-threaded BLAS call (rows, or output columns when there are few rows): OpenBLAS's own
+// workers busy-wait for a while after each product, which on a machine with as many threads as
+// cores would take the cores from the pool's next step (measured: attention and activations then
+// ran no faster on two threads than on one); with single-threaded calls they are never started.
+// At more than 1, a product is one BLAS call from the caller's thread, threaded by BLAS (correct,
+// never oversubscribed, but slower for the reason above).
 #include "backend.h"
 
 #include <cblas.h>
@@ -30,12 +33,6 @@ typedef struct cpu_backend {
 static cpu_backend *cpu(nn_backend *b)
 {
     return (cpu_backend *)b;
-}
-
-// OpenBLAS keeps one process-wide thread count; set it only when it changes.
-static void blas_threads(int n)
-{
-    if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
 }
 
 // Splits [0, n) into about 4 chunks per thread for seize_pool_for.
@@ -322,7 +319,11 @@ static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float 
 {
     cpu_backend *c = cpu(b);
     if (m == 0 || n == 0) return;
-    blas_threads(1);
+    if (c->n_threads == 1 || seize_blas_threads() > 1) { // one call: BLAS threads it, or no one
+        gemm_ctx a = {m, n, k, ldx, ldy, m, 1, x, w, bias, beta, y};
+        gemm_part(&a, 0, 0);
+        return;
+    }
     size_t T = (size_t)c->n_threads;
     // one slice per thread, like BLAS's own static split: rows when there are enough of them
     // (each thread packs all of w once, a small cost next to the product), else columns

@@ -382,6 +382,18 @@ static void test_batch_and_thread_invariance(void)
     for (int i = 0; i < 8; i++) CHECK_EQ(seize_clip_encode_tokens(c1, ids + i * 77, 1, one + i * E), 0);
     CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), 0);
     for (size_t i = 0; i < 8 * E; i++) CHECK_NEAR(one[i], many[i], 1e-5 * (1 + fabs(one[i])));
+    // the BLAS thread count is the application's: the state never changes it, and both plans
+    // (one threaded BLAS call per product, or single-threaded calls per pool thread) agree
+    int blas_was = seize_blas_threads();
+    seize_blas_threads_set(3);
+    float threaded[8 * 64];
+    CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, threaded), 0);
+    CHECK_EQ(seize_blas_threads(), 3);
+    seize_blas_threads_set(1);
+    CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), 0);
+    CHECK_EQ(seize_blas_threads(), 1);
+    seize_blas_threads_set(blas_was);
+    for (size_t i = 0; i < 8 * E; i++) CHECK_NEAR(threaded[i], many[i], 1e-5 * (1 + fabs(many[i])));
     // bad ids are refused, naming the text and the position
     ids[3 * 77 + 5] = 49408;
     CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), SEIZE_EINVAL);

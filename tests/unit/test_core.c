@@ -272,6 +272,45 @@ static void test_pool(void)
     seize_pool_free(p);
 }
 
+// seize_pool_start/wait: the workers run the loop while the caller does other work; the caller
+// joins in at wait; idle pools, one-thread pools and a free after a start all finish the loop.
+static void test_pool_start_wait(void)
+{
+    int threads[] = {1, 2, 4};
+    for (int t = 0; t < 3; t++)
+        for (int flags = 0; flags < 2; flags++) {
+            seize_pool *p;
+            CHECK_EQ(seize_pool_new_ex(threads[t], flags ? SEIZE_POOL_IDLE : 0, &p), 0);
+            long out[500];
+            for (int rep = 0; rep < 10; rep++) {
+                memset(out, 0, sizeof out);
+                seize_pool_start(p, 500, add_square, out);
+                long mine = 0;
+                for (long i = 0; i < 100000; i++) mine += i & 1; // the caller's own work
+                seize_pool_wait(p);
+                CHECK_EQ(mine, 50000);
+                for (long i = 0; i < 500; i++) CHECK_EQ(out[i], i * i);
+            }
+            seize_pool_wait(p); // nothing started: no-op
+            memset(out, 0, sizeof out);
+            seize_pool_start(p, 500, add_square, out);
+            seize_pool_free(p); // waits for the started loop
+            for (long i = 0; i < 500; i++) CHECK_EQ(out[i], i * i);
+        }
+}
+
+static void test_blas_threads(void)
+{
+    int was = seize_blas_threads();
+    CHECK(was >= 1);
+    seize_blas_threads_set(1);
+    CHECK_EQ(seize_blas_threads(), 1);
+    seize_blas_threads_set(0); // the cores
+    CHECK_EQ(seize_blas_threads(), seize_cpu_count());
+    seize_blas_threads_set(was);
+    CHECK_EQ(seize_blas_threads(), was);
+}
+
 static void test_strmap(void)
 {
     seize_strmap m = {0};
@@ -424,6 +463,8 @@ int main(void)
     RUN(test_locks);
     RUN(test_tmp_cleanup);
     RUN(test_pool);
+    RUN(test_pool_start_wait);
+    RUN(test_blas_threads);
     RUN(test_strmap);
     RUN(test_strvec);
     RUN(test_buf);
