@@ -1,16 +1,11 @@
 // seize query-features: per-query vectors from captions and edited captions (SEIZE step 3).
 #include "cli.h"
 
-#include "seize/clip.h"
-#include "seize/data.h"
-#include "seize/index.h"
 #include "seize/model.h"
-#include "seize/text.h"
+#include "seize/retrieval.h"
 
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 static const char *CMD = "query-features";
 
@@ -48,24 +43,20 @@ static void usage(FILE *fp)
             "(a FIFO or device is refused). Relative paths are taken from the current folder.\n");
 }
 
-#define TEXT_MAX ((size_t)64 << 10) // bytes per caption or edit
-
-// A caption longer than TEXT_MAX: an error naming the file, the query and the item.
-static int check_len(const char *path, size_t q, const char *qid, const char *what, size_t i, const char *t)
-{
-    size_t len = strlen(t);
-    if (len <= TEXT_MAX) return 0;
-    return cli_fail(CMD, "'%s': query %zu%s%s%s: %s %zu has %zu bytes, more than the limit of %zu", path, q,
-                    *qid ? " (id " : "", qid, *qid ? ")" : "", what, i + 1, len, TEXT_MAX);
-}
-
 static int on_progress(void *ud, size_t done, size_t n_bad)
 {
     cli_progress_update(ud, done, n_bad);
     return 0;
 }
 
-int cmd_query_features(int argc, char **argv)
+typedef struct qf_opts {
+    const char *model_dir, *caps_path, *edits_path, *out_a, *out_b, *ckey, *ekey;
+    long N, batch, threads;
+    int per_caption, quiet;
+} qf_opts;
+
+// Parses the options into *o: EXIT_OK to go on, else the exit code (usage printed).
+static int parse(int argc, char **argv, qf_opts *o, int *done)
 {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"captions", required_argument, 0, 'c'},
@@ -81,151 +72,82 @@ int cmd_query_features(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model_dir = NULL, *caps_path = NULL, *edits_path = NULL, *out_a = NULL,
-               *out_b = NULL, *ckey = NULL, *ekey = NULL;
-    long N = 15, batch = 64, threads = 0;
-    int per_caption = 0, quiet = 0, c;
+    *o = (qf_opts){.N = 15, .batch = 64};
+    *done = 0;
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_dir = optarg; break;
-        case 'c': caps_path = optarg; break;
-        case 'e': edits_path = optarg; break;
-        case 'A': out_a = optarg; break;
-        case 'B': out_b = optarg; break;
-        case 'C': ckey = optarg; break;
-        case 'E': ekey = optarg; break;
+        case 'm': o->model_dir = optarg; break;
+        case 'c': o->caps_path = optarg; break;
+        case 'e': o->edits_path = optarg; break;
+        case 'A': o->out_a = optarg; break;
+        case 'B': o->out_b = optarg; break;
+        case 'C': o->ckey = optarg; break;
+        case 'E': o->ekey = optarg; break;
         case 'n':
-            if (cli_parse_int(optarg, 1, 10000, &N) < 0) return cli_usage(CMD, "bad --num-captions '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 10000, &o->N) < 0) return cli_usage(CMD, "bad --num-captions '%s'", optarg);
             break;
-        case 'p': per_caption = 1; break;
+        case 'p': o->per_caption = 1; break;
         case 'b':
-            if (cli_parse_int(optarg, 1, 65536, &batch) < 0) return cli_usage(CMD, "bad --batch '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 65536, &o->batch) < 0) return cli_usage(CMD, "bad --batch '%s'", optarg);
             break;
         case 't':
-            if (cli_parse_int(optarg, 1, 1024, &threads) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1024, &o->threads) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
             break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'q': o->quiet = 1; break;
+        case 'h': usage(stdout); *done = 1; return EXIT_OK;
         default: return cli_usage(CMD, "unknown option");
         }
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!model_dir || !caps_path || !out_a || !out_b)
+    if (!o->model_dir || !o->caps_path || !o->out_a || !o->out_b)
         return cli_usage(CMD, "--model, --captions, --out-after and --out-before are required");
+    return EXIT_OK;
+}
 
-    int rc = EXIT_FAIL;
+int cmd_query_features(int argc, char **argv)
+{
+    qf_opts o;
+    int done, rc = parse(argc, argv, &o, &done);
+    if (rc != EXIT_OK || done) return rc;
     seize_captions *cap = NULL, *ed = NULL;
     seize_model *m = NULL;
     seize_clip *clip = NULL;
     seize_tokenizer *tok = NULL;
-    const char **texts = NULL;
-    int32_t *ids = NULL;
-    float *emb = NULL, *A = NULL, *B = NULL;
-    size_t *n_c = NULL, *n_e = NULL;
+    seize_query_vectors v = {0};
     cli_progress progress = {0};
-    if (seize_captions_load(caps_path, ckey, ekey, &cap) < 0) goto lib_fail;
-    const seize_captions *es = cap;
-    if (edits_path) {
-        if (seize_captions_load(edits_path, ekey ? ekey : ckey, ekey, &ed) < 0) goto lib_fail;
-        if (ed->n != cap->n) {
-            rc = cli_fail(CMD, "'%s' has %zu queries but '%s' has %zu", edits_path, ed->n, caps_path, cap->n);
-            goto done;
-        }
-        for (size_t q = 0; q < cap->n; q++)
-            if (cap->ids[q] && ed->ids[q] && strcmp(cap->ids[q], ed->ids[q])) {
-                rc = cli_fail(CMD, "query %zu: id '%s' in '%s' but '%s' in '%s'", q, cap->ids[q],
-                              caps_path, ed->ids[q], edits_path);
-                goto done;
-            }
-        es = ed;
-    }
-    size_t Q = cap->n, total = 0;
-    n_c = calloc(Q ? Q : 1, sizeof *n_c);
-    n_e = calloc(Q ? Q : 1, sizeof *n_e);
-    if (!n_c || !n_e) goto oom;
-    for (size_t q = 0; q < Q; q++) {
-        n_c[q] = cap->n_captions[q] < (size_t)N ? cap->n_captions[q] : (size_t)N;
-        n_e[q] = es->n_edits[q] < (size_t)N ? es->n_edits[q] : (size_t)N;
-        const char *qid = cap->ids[q] ? cap->ids[q] : "";
-        if (!n_c[q] || !n_e[q] || (per_caption && (n_c[q] < (size_t)N || n_e[q] < (size_t)N))) {
-            rc = cli_fail(CMD, "query %zu%s%s%s: %zu captions and %zu edits (need %s)", q,
-                          *qid ? " (id " : "", qid, *qid ? ")" : "", cap->n_captions[q],
-                          es->n_edits[q], per_caption ? "N of each with --per-caption" : "at least one of each");
-            goto done;
-        }
-        for (size_t i = 0; i < n_c[q]; i++)
-            if ((rc = check_len(caps_path, q, qid, "caption", i, cap->captions[q][i])) != 0) goto done;
-        for (size_t i = 0; i < n_e[q]; i++)
-            if ((rc = check_len(edits_path ? edits_path : caps_path, q, qid, "edit", i, es->edits[q][i])) != 0)
-                goto done;
-        total += n_c[q] + n_e[q];
-    }
-    if (seize_model_load(model_dir, &m) < 0 || seize_clip_new(m, (int)batch, cli_threads(threads), &clip) < 0 ||
-        seize_tokenizer_load(model_dir, &tok) < 0)
-        goto lib_fail;
-    size_t D = seize_clip_embed_dim(clip), ctx = (size_t)seize_clip_context_length(clip);
-    texts = malloc((total ? total : 1) * sizeof *texts);
-    ids = seize_malloc(total ? total : 1, ctx * sizeof *ids);
-    emb = seize_malloc(total ? total : 1, D * sizeof *emb);
-    size_t per = per_caption ? (size_t)N * D : D;
-    A = seize_calloc(Q ? Q : 1, per * sizeof *A);
-    B = seize_calloc(Q ? Q : 1, per * sizeof *B);
-    if (!texts || !ids || !emb || !A || !B) goto oom;
-    size_t t = 0;
-    for (size_t q = 0; q < Q; q++) {
-        for (size_t i = 0; i < n_e[q]; i++) texts[t++] = es->edits[q][i];
-        for (size_t i = 0; i < n_c[q]; i++) texts[t++] = cap->captions[q][i];
-    }
-    if (seize_tokenizer_encode_batch(tok, texts, total, (int)ctx, ids) < 0) goto lib_fail;
-    cli_progress_start(&progress, CMD, total, quiet);
-    int erc = seize_clip_encode_token_list(clip, ids, total, emb, on_progress, &progress);
+    seize_query_vectors_params p = seize_query_vectors_default_params();
+    p.n_use = (size_t)o.N;
+    p.per_caption = o.per_caption;
+    p.captions_name = o.caps_path;
+    p.edits_name = o.edits_path;
+    p.on_progress = on_progress;
+    p.progress_ud = &progress;
+    size_t total = 0;
+    // the inputs are checked before the model is loaded
+    if (seize_captions_load(o.caps_path, o.ckey, o.ekey, &cap) < 0 ||
+        (o.edits_path && seize_captions_load(o.edits_path, o.ekey ? o.ekey : o.ckey, o.ekey, &ed) < 0) ||
+        seize_query_vectors_check(cap, ed, &p, &total) < 0 || seize_model_load(o.model_dir, &m) < 0 ||
+        seize_clip_new(m, (int)o.batch, cli_threads(o.threads), &clip) < 0 ||
+        seize_tokenizer_load(o.model_dir, &tok) < 0)
+        goto fail;
+    cli_progress_start(&progress, CMD, total, o.quiet);
+    int erc = seize_query_vectors_encode(clip, tok, cap, ed, &p, &v);
     cli_progress_end(&progress);
-    if (erc < 0) goto lib_fail;
-    t = 0;
-    double *acc = malloc(D * sizeof *acc);
-    if (!acc) goto oom;
-    for (size_t q = 0; q < Q; q++) {
-        for (int side = 0; side < 2; side++) { // 0: edits -> A, 1: captions -> B
-            size_t cnt = side ? n_c[q] : n_e[q];
-            float *dst = (side ? B : A) + q * per;
-            if (per_caption) {
-                memcpy(dst, emb + t * D, cnt * D * sizeof *dst);
-                t += cnt;
-                continue;
-            }
-            for (size_t j = 0; j < D; j++) acc[j] = 0;
-            for (size_t i = 0; i < cnt; i++, t++)
-                for (size_t j = 0; j < D; j++) acc[j] += emb[t * D + j];
-            for (size_t j = 0; j < D; j++) dst[j] = (float)(acc[j] / (double)cnt);
-            seize_normalize_rows(dst, 1, D);
-        }
-    }
-    free(acc);
-    size_t shape[3] = {Q, per_caption ? (size_t)N : D, D};
-    int nd = per_caption ? 3 : 2;
-    if (seize_npy_save(out_a, SEIZE_F32, nd, shape, A) < 0 || seize_npy_save(out_b, SEIZE_F32, nd, shape, B) < 0)
-        goto lib_fail;
-    if (!quiet) fprintf(stderr, "seize query-features: %zu queries, %zu texts, dim %zu\n", Q, total, D);
+    if (erc < 0 || seize_query_vectors_save(&v, o.out_a, o.out_b) < 0) goto fail;
+    if (!o.quiet)
+        fprintf(stderr, "seize query-features: %zu queries, %zu texts, dim %zu\n", v.n_queries, v.n_texts, v.dim);
     rc = EXIT_OK;
-    goto done;
-oom:
-    rc = cli_fail(CMD, "out of memory");
-    goto done;
-lib_fail:
+    goto out;
+fail:
     rc = cli_lib_fail(CMD);
-done:
+out:
+    seize_query_vectors_release(&v);
     seize_captions_free(cap);
     seize_captions_free(ed);
     seize_tokenizer_free(tok);
     seize_clip_free(clip);
     seize_model_free(m);
-    free(texts);
-    free(ids);
-    free(emb);
-    free(A);
-    free(B);
-    free(n_c);
-    free(n_e);
     return rc;
 }

@@ -30,8 +30,11 @@
 #ifndef SEIZE_RETRIEVAL_H
 #define SEIZE_RETRIEVAL_H
 
+#include "seize/clip.h"
 #include "seize/core.h"
+#include "seize/data.h"
 #include "seize/index.h"
+#include "seize/text.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -112,6 +115,64 @@ int seize_search_ldre(const seize_gallery *g, const float *after, const float *b
                       size_t n_queries, size_t n_captions, const size_t *exclude,
                       const seize_subsets *subsets, const seize_search_params *p,
                       float *weights, seize_search_result **out);
+
+/* --- query vectors ----------------------------------------------------------------------- */
+
+/* Options of seize_query_vectors_check / _encode. */
+typedef struct seize_query_vectors_params {
+    size_t n_use;        /* captions and edits used per query: the first n_use of each (15) */
+    int per_caption;     /* 1: the raw per-caption embeddings [Q, n_use, D] (LDRE input); every
+                            query then needs n_use captions and n_use edits */
+    const char *captions_name; /* file names for messages (NULL: "captions" / "edits") */
+    const char *edits_name;
+    /* called after each encoded batch with the texts done so far (may be NULL); a non-zero
+       return stops the encoding with SEIZE_ECANCEL */
+    int (*on_progress)(void *ud, size_t done, size_t n_bad);
+    void *progress_ud;
+} seize_query_vectors_params;
+
+/* n_use 15, mean vectors, no names, no progress. */
+seize_query_vectors_params seize_query_vectors_default_params(void);
+
+/* Query vectors: `after` and `before` are [n_queries, n_per_query, dim] float32 (n_per_query =
+ * 1 for the means; per_caption: n_use raw embeddings). Owned; seize_query_vectors_release. */
+typedef struct seize_query_vectors {
+    size_t n_queries, n_per_query, dim;
+    int per_caption;
+    size_t n_texts; /* texts encoded */
+    float *after;   /* A from the edited captions */
+    float *before;  /* B from the captions */
+} seize_query_vectors;
+void seize_query_vectors_release(seize_query_vectors *v);
+
+/* Checks what seize_query_vectors_encode would encode, without a model, so that a bad input
+ * fails before the model is loaded: `edits` (NULL: the edits of `caps`) must have as many
+ * queries as `caps` and the same ids where both have one; every query needs at least one
+ * caption and one edit among its first n_use (per_caption: n_use of each); each text used is at
+ * most SEIZE_MAX_CAPTION_BYTES. Errors are SEIZE_EFORMAT naming the file, the query (number
+ * and id) and the problem. *n_texts (may be NULL) receives the number of texts to encode. */
+int seize_query_vectors_check(const seize_captions *caps, const seize_captions *edits,
+                              const seize_query_vectors_params *p, size_t *n_texts);
+
+/* ARCHITECTURE.md §1: for each query, with c_i its captions and e_i its edits (the first n_use;
+ * duplicates count as often as they occur), A = normalize(mean_i text(e_i)) and
+ * B = normalize(mean_i text(c_i)), text() the raw projected CLIP embedding (mean in double,
+ * L2 with eps 1e-12); per_caption: the raw text(e_i) and text(c_i). Tokenises with `tok` and
+ * encodes on `clip` (its threads; one call at a time per clip state). Checks as
+ * seize_query_vectors_check first. *out is filled (zeroed on error). Errors: the check's,
+ * the encoder's, SEIZE_ECANCEL (on_progress), SEIZE_ENOMEM. */
+int seize_query_vectors_encode(seize_clip *clip, const seize_tokenizer *tok,
+                               const seize_captions *caps, const seize_captions *edits,
+                               const seize_query_vectors_params *p, seize_query_vectors *out);
+
+/* One query vector: out = normalize(mean of the n rows of emb [n, dim]) in the order and
+ * precision seize_query_vectors_encode uses (for a caller with its own embeddings). */
+void seize_query_vector_mean(const float *emb, size_t n, size_t dim, float *out);
+
+/* Writes after and before as .npy float32 ([Q, D], or [Q, N, D] when per_caption), each
+ * atomically. */
+int seize_query_vectors_save(const seize_query_vectors *v, const char *after_npy,
+                             const char *before_npy);
 
 #ifdef __cplusplus
 }

@@ -408,6 +408,164 @@ static void test_search_pool_and_blas(void)
     free(B);
 }
 
+// --- query vectors
+
+static char *qa_caps[2][3] = {{"a dog on a sofa", "a dog on a sofa", "a cat"}, {"a red car", "a street", "x"}};
+static char *qa_eds[2][3] = {{"a dog on a bed", "a puppy", "a tiger"}, {"a blue car", "a road at night", "y"}};
+static char *qa_ids[2] = {"q7", "q9"};
+
+// Two in-memory queries (3 captions and 3 edits each; n_edits[1] can be lowered by the test).
+static void qa_fill(seize_captions *c, char **caps[2], char **eds[2], size_t nc[2], size_t ne[2])
+{
+    for (int q = 0; q < 2; q++) caps[q] = qa_caps[q], eds[q] = qa_eds[q], nc[q] = ne[q] = 3;
+    *c = (seize_captions){.n = 2, .ids = qa_ids, .captions = caps, .n_captions = nc, .edits = eds, .n_edits = ne};
+}
+
+static void test_query_vectors_check(void)
+{
+    seize_captions c, e;
+    char **caps[2], **eds[2], **caps2[2], **eds2[2];
+    size_t nc[2], ne[2], nc2[2], ne2[2], total = 0;
+    qa_fill(&c, caps, eds, nc, ne);
+    qa_fill(&e, caps2, eds2, nc2, ne2);
+    seize_query_vectors_params p = seize_query_vectors_default_params();
+    CHECK_EQ(p.n_use, 15);
+    p.captions_name = "c.jsonl";
+    p.edits_name = "e.jsonl";
+    CHECK_EQ(seize_query_vectors_check(&c, NULL, &p, &total), 0);
+    CHECK_EQ(total, 12);
+    p.n_use = 2;
+    CHECK_EQ(seize_query_vectors_check(&c, &e, &p, &total), 0);
+    CHECK_EQ(total, 8);
+    // per caption: every query needs n_use of each
+    ne2[1] = 1;
+    p.per_caption = 1;
+    CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), SEIZE_EFORMAT);
+    CHECK_STREQ(seize_errmsg(), "query 1 (id q9): 3 captions and 1 edits (need N of each with --per-caption)");
+    p.per_caption = 0;
+    CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), 0);
+    ne2[1] = 0;
+    CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), SEIZE_EFORMAT);
+    CHECK_STREQ(seize_errmsg(), "query 1 (id q9): 3 captions and 0 edits (need at least one of each)");
+    ne2[1] = 3;
+    // the two files must pair up
+    char *other_ids[2] = {"q7", "q8"};
+    e.ids = other_ids;
+    CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), SEIZE_EFORMAT);
+    CHECK_STREQ(seize_errmsg(), "query 1: id 'q9' in 'c.jsonl' but 'q8' in 'e.jsonl'");
+    e.ids = qa_ids;
+    e.n = 1;
+    CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), SEIZE_EFORMAT);
+    CHECK_STREQ(seize_errmsg(), "'e.jsonl' has 1 queries but 'c.jsonl' has 2");
+    // a text over the limit (captions built in memory: the loader refuses them from files)
+    size_t big = SEIZE_MAX_CAPTION_BYTES + 1;
+    char *huge = malloc(big + 1);
+    memset(huge, 'a', big);
+    huge[big] = 0;
+    char *hc[3] = {"x", huge, "z"};
+    caps[0] = hc;
+    c.ids = NULL;
+    int rc = seize_query_vectors_check(&c, NULL, &p, NULL);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", seize_errmsg());
+    free(huge);
+    CHECK_EQ(rc, SEIZE_EFORMAT);
+    CHECK_STREQ(msg, "'c.jsonl': query 0: caption 2 has 65537 bytes, more than the limit of 65536");
+}
+
+static void test_query_vector_mean(void)
+{
+    float emb[3 * 2] = {3, 0, 3, 0, 0, 8}, out[2];
+    seize_query_vector_mean(emb, 3, 2, out); // mean (2, 8/3), then L2
+    double n = sqrt(4.0 + 64.0 / 9.0);
+    CHECK_NEAR(out[0], 2.0 / n, 1e-7);
+    CHECK_NEAR(out[1], (8.0 / 3.0) / n, 1e-7);
+}
+
+// A folder with one layout of a fixture model (the fixture folder holds both).
+static const char *model_dir(const char *model)
+{
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", check_tmp(""), model);
+    mkdir(dir, 0755);
+    const char *files[] = {"model.safetensors", "config.json", "vocab.json", "merges.txt"};
+    for (int i = 0; i < 4; i++) {
+        char rel[512], src[2048], dst[2048], cwd[1024];
+        snprintf(rel, sizeof rel, "models/%s/%s", model, files[i]);
+        const char *p = check_fixture_path(rel);
+        if (p[0] == '/') snprintf(src, sizeof src, "%s", p);
+        else if (getcwd(cwd, sizeof cwd)) snprintf(src, sizeof src, "%s/%s", cwd, p);
+        else return NULL;
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        unlink(dst);
+        if (symlink(src, dst) != 0) return NULL;
+    }
+    return dir;
+}
+
+// A and B against each text encoded on its own and averaged here; per-caption rows are the
+// raw embeddings of the first n_use texts.
+static void test_query_vectors_encode(void)
+{
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0) SKIP("no fixtures");
+    const char *dir = model_dir("tiny-openai");
+    CHECK(dir != NULL);
+    seize_model *m = NULL;
+    seize_clip *clip = NULL;
+    seize_tokenizer *tok = NULL;
+    CHECK_EQ(seize_model_load(dir, &m), 0);
+    CHECK_EQ(seize_clip_new(m, 4, 2, &clip), 0);
+    CHECK_EQ(seize_tokenizer_load(dir, &tok), 0);
+    seize_captions c;
+    char **caps[2], **eds[2];
+    size_t nc[2], ne[2];
+    qa_fill(&c, caps, eds, nc, ne);
+    nc[1] = 2; // the second query has 2 captions
+    size_t D = seize_clip_embed_dim(clip), ctx = (size_t)seize_clip_context_length(clip);
+    seize_query_vectors_params p = seize_query_vectors_default_params();
+    seize_query_vectors v = {0}, w = {0};
+    CHECK_EQ(seize_query_vectors_encode(clip, tok, &c, NULL, &p, &v), 0);
+    CHECK_EQ(v.n_queries, 2);
+    CHECK_EQ(v.n_per_query, 1);
+    CHECK_EQ(v.dim, D);
+    CHECK_EQ(v.n_texts, 11);
+    float *one = malloc(3 * D * sizeof *one), *want = malloc(D * sizeof *want);
+    int32_t *ids = malloc(3 * ctx * sizeof *ids);
+    int bad = 0;
+    for (size_t q = 0; q < 2 && !bad; q++)
+        for (int side = 0; side < 2 && !bad; side++) {
+            size_t cnt = side ? nc[q] : ne[q];
+            char **t = side ? caps[q] : eds[q];
+            bad |= seize_tokenizer_encode_batch(tok, (const char *const *)t, cnt, (int)ctx, ids) < 0;
+            bad |= seize_clip_encode_tokens(clip, ids, cnt, one) < 0;
+            seize_query_vector_mean(one, cnt, D, want);
+            const float *got = (side ? v.before : v.after) + q * D;
+            for (size_t j = 0; j < D; j++) bad |= fabsf(got[j] - want[j]) > 1e-6f;
+        }
+    CHECK(!bad);
+    // per caption, the first 2 of each
+    p.per_caption = 1;
+    p.n_use = 2;
+    CHECK_EQ(seize_query_vectors_encode(clip, tok, &c, NULL, &p, &w), 0);
+    CHECK_EQ(w.n_per_query, 2);
+    CHECK_EQ(seize_tokenizer_encode_batch(tok, (const char *const *)caps[1], 2, (int)ctx, ids), 0);
+    CHECK_EQ(seize_clip_encode_tokens(clip, ids, 2, one), 0);
+    for (size_t j = 0; j < 2 * D; j++) CHECK_NEAR(w.before[2 * D + j], one[j], 1e-6);
+    CHECK_EQ(seize_query_vectors_save(&w, check_tmp("a.npy"), check_tmp("b.npy")), 0);
+    seize_npy *a = NULL;
+    CHECK_EQ(seize_npy_load(check_tmp("b.npy"), &a), 0);
+    CHECK(a->ndim == 3 && a->shape[0] == 2 && a->shape[1] == 2 && a->shape[2] == D);
+    seize_npy_free(a);
+    free(one);
+    free(want);
+    free(ids);
+    seize_query_vectors_release(&v);
+    seize_query_vectors_release(&w);
+    seize_tokenizer_free(tok);
+    seize_clip_free(clip);
+    seize_model_free(m);
+}
+
 int main(void)
 {
     if (check_tmp_init("retrieval") < 0) return 1;
@@ -417,6 +575,9 @@ int main(void)
     RUN(test_search_errors);
     RUN(test_ldre);
     RUN(test_search_pool_and_blas);
+    RUN(test_query_vectors_check);
+    RUN(test_query_vector_mean);
+    RUN(test_query_vectors_encode);
     check_tmp_cleanup();
     return check_summary("retrieval");
 }
