@@ -40,4 +40,6 @@
 
 #include "seize/eval.h"
 
+#include "seize/pipeline.h"
+
 #endif

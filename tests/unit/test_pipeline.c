@@ -4,6 +4,16 @@
 
 #include "seize/core.h"
 #include "seize/data.h"
+#include "seize/pipeline.h"
+
+// the library's private pieces (unit tests see src/)
+#include "pipeline/report.h"
+#include "pipeline/run_int.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sys/file.h>
+#include <fcntl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +100,8 @@ static void test_layout_check(void)
     const char *missing = NULL;
     CHECK_EQ(seize_layout_check(&l, &missing), SEIZE_ENOTFOUND);
     CHECK(missing == l.annotations);
-    CHECK(strstr(seize_errmsg(), "missing file '") && strstr(seize_errmsg(), "annotations/val.json"));
+    CHECK(strstr(seize_errmsg(), "missing file '") &&
+          strstr(seize_errmsg(), "annotations/val.json"));
     char d[500];
     snprintf(d, sizeof d, "%s/annotations", root);
     CHECK_EQ(seize_mkdirs(d), 0);
@@ -122,12 +133,307 @@ static void test_layout_check(void)
     seize_layout_free(&l);
 }
 
+// --- stage cache keys
+// ------------------------------------------------------------------------------
+
+static char *key_of(const char *a, const char *b)
+{
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    pl_key_str(&h, a);
+    pl_key_str(&h, b);
+    return pl_key_final(&h);
+}
+
+static void test_cache_keys(void)
+{
+    char *k1 = key_of("ab", "c"), *k2 = key_of("a", "bc"), *k3 = key_of("ab", "c"),
+         *k4 = key_of("ab", NULL), *k5 = key_of("ab", "");
+    CHECK_EQ(strlen(k1), (size_t)64);
+    CHECK_STREQ(k1, k3);        // deterministic
+    CHECK(strcmp(k1, k2) != 0); // length-prefixed: no ambiguity at the joints
+    CHECK(strcmp(k4, k5) != 0); // NULL (an unset option) is not ""
+    free(k1), free(k2), free(k3), free(k4), free(k5);
+    // numbers by their shortest exact text; files by content or identity
+    seize_sha256 a, b;
+    seize_sha256_init(&a);
+    seize_sha256_init(&b);
+    pl_key_num(&a, 0.13);
+    pl_key_str(&b, "0.13"); // %.17g: 17 significant digits, trailing zeros dropped
+    char *ka = pl_key_final(&a), *kb = pl_key_final(&b);
+    CHECK_STREQ(ka, kb);
+    free(ka), free(kb);
+    const char *f = check_tmp("keyfile.txt");
+    FILE *fp = fopen(f, "w");
+    fputs("hello", fp);
+    fclose(fp);
+    seize_sha256_init(&a);
+    CHECK_EQ(pl_key_file(&a, f, 1), 0);
+    char *c1 = pl_key_final(&a);
+    fp = fopen(f, "w");
+    fputs("hellO", fp);
+    fclose(fp);
+    seize_sha256_init(&a);
+    CHECK_EQ(pl_key_file(&a, f, 1), 0);
+    char *c2 = pl_key_final(&a);
+    CHECK(strcmp(c1, c2) != 0); // content keys see a changed byte
+    seize_sha256_init(&a);
+    CHECK_EQ(pl_key_file(&a, check_tmp("absent"), 1), 0); // a missing file is a value, not an error
+    char *c3 = pl_key_final(&a);
+    CHECK(strcmp(c3, c2) != 0);
+    free(c1), free(c2), free(c3);
+}
+
+static void test_redact_url(void)
+{
+    char *s = pl_redact_url("http://user:secret@host:8080/v1?x=1");
+    CHECK_STREQ(s, "http://***@host:8080/v1?x=1");
+    free(s);
+    s = pl_redact_url("http://host/v1/a@b"); // an '@' in the path is not a password
+    CHECK_STREQ(s, "http://host/v1/a@b");
+    free(s);
+    s = pl_redact_url("--model");
+    CHECK_STREQ(s, "--model");
+    free(s);
+    CHECK(pl_redact_url(NULL) == NULL);
+    json_t *j = pl_json_url(NULL);
+    CHECK(json_is_null(j));
+    json_decref(j);
+}
+
+// A run folder's cache: pending until recorded, cached only with every output, fresh when the
+// settings change or on --restart.
+static void test_stage_cache(void)
+{
+    pl_run r;
+    memset(&r, 0, sizeof r);
+    const char *dir = check_tmp("run1");
+    CHECK_EQ(seize_mkdirs(dir), 0);
+    r.o.out_dir = dir;
+    pl_load_cache(&r);
+    CHECK(json_is_object(r.cache));
+    char out[512];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    const char *outs[] = {out, NULL};
+    int fresh = -1;
+    CHECK_EQ(pl_begin_stage(&r, "x/search", "K1", NULL, &fresh), 0);
+    CHECK_EQ(fresh, 0);
+    CHECK(r.wrote);
+    CHECK(!pl_cached(&r, "x/search", "K1", outs)); // pending
+    CHECK_EQ(pl_record_key(&r, "x/search", "K1", json_pack("{s:s}", "source", "test")), 0);
+    CHECK(!pl_cached(&r, "x/search", "K1", outs)); // no output yet
+    FILE *fp = fopen(out, "w");
+    fclose(fp);
+    CHECK(pl_cached(&r, "x/search", "K1", outs));
+    CHECK(!pl_cached(&r, "x/search", "K2", outs));
+    json_decref(r.cache);
+    r.cache = NULL;
+    pl_load_cache(&r); // from the file
+    CHECK(pl_cached(&r, "x/search", "K1", outs));
+    CHECK_STREQ(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(r.cache, "produced_by"), "x/search"), "source")),
+        "test");
+    CHECK_EQ(pl_begin_stage(&r, "x/edits", "E1", "S1", &fresh), 0);
+    CHECK_EQ(fresh, 0);
+    CHECK_EQ(pl_begin_stage(&r, "x/edits", "E2", "S1", &fresh), 0); // same settings: resume
+    CHECK_EQ(fresh, 0);
+    CHECK_EQ(pl_begin_stage(&r, "x/edits", "E2", "S2", &fresh), 0); // other settings: start over
+    CHECK_EQ(fresh, 1);
+    r.o.restart = 1;
+    CHECK_EQ(pl_begin_stage(&r, "x/edits", "E2", "S2", &fresh), 0);
+    CHECK_EQ(fresh, 1);
+    json_decref(r.cache);
+}
+
+// manifest.json: written by a run that wrote something (command redacted), left alone by one
+// that wrote nothing.
+static void test_manifest(void)
+{
+    pl_run r;
+    memset(&r, 0, sizeof r);
+    const char *dir = check_tmp("run2");
+    CHECK_EQ(seize_mkdirs(dir), 0);
+    seize_run_params p = seize_run_default_params();
+    const char *cmd[] = {"run", "--llm-endpoint", "http://me:pw@h/v1"};
+    p.command = cmd;
+    p.n_command = 3;
+    r.p = &p;
+    r.o.out_dir = dir;
+    r.o.method = "seize";
+    r.o.seed = "7";
+    r.cache = json_object();
+    r.stages = json_array();
+    r.failed = json_array();
+    r.partial = 1;
+    CHECK_EQ(pl_write_manifest(&r, 0, "", 1.5), 0); // none yet: written
+    char path[512];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    json_t *m = NULL;
+    CHECK_EQ(seize_json_load(path, &m), 0);
+    CHECK_STREQ(json_string_value(json_object_get(m, "status")), "partial");
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(m, "command"), 2)),
+                "http://***@h/v1");
+    CHECK_STREQ(json_string_value(json_object_get(json_object_get(m, "seeds"), "llm")), "7");
+    CHECK(json_is_object(json_object_get(m, "produced_by")));
+    json_decref(m);
+    r.partial = 0;
+    CHECK_EQ(pl_write_manifest(&r, SEIZE_EINVAL, "bad", 1.0), 0); // wrote nothing: kept
+    CHECK_EQ(seize_json_load(path, &m), 0);
+    CHECK_STREQ(json_string_value(json_object_get(m, "status")), "partial");
+    json_decref(m);
+    r.wrote = 1;
+    CHECK_EQ(pl_write_manifest(&r, SEIZE_EINVAL, "bad", 1.0), 0);
+    CHECK_EQ(seize_json_load(path, &m), 0);
+    CHECK_STREQ(json_string_value(json_object_get(m, "status")), "failed");
+    CHECK_STREQ(json_string_value(json_object_get(m, "error")), "bad");
+    json_decref(m);
+    json_decref(r.cache);
+    json_decref(r.stages);
+    json_decref(r.failed);
+}
+
+// The report escapes what it shows and names an image it cannot decode.
+static void test_report_page(void)
+{
+    const char *caps[] = {"a <b> cat"}, *eds[] = {"a dog & co"};
+    const char *names[] = {"g1"}, *paths[] = {"/nonexistent/g1.jpg"};
+    float scores[] = {0.5f};
+    report_query q = {.id = "q0",
+                      .ref_name = "r",
+                      .ref_path = "/nonexistent/r.jpg",
+                      .relative_text = "x",
+                      .captions = caps,
+                      .edits = eds,
+                      .n_captions = 1,
+                      .top_names = names,
+                      .top_paths = paths,
+                      .top_scores = scores,
+                      .k = 1};
+    report_page pg = {.title = "circo val — <runs>", .summary = "s"};
+    const char *out = check_tmp("report.html");
+    CHECK_EQ(pl_report_write(out, &pg, &q, 1, 32), 0);
+    char *html;
+    size_t len;
+    CHECK_EQ(seize_read_file(out, &html, &len), 0);
+    CHECK(strstr(html, "circo val — &lt;runs&gt;"));
+    CHECK(strstr(html, "a &lt;b&gt; cat"));
+    CHECK(strstr(html, "a dog &amp; co"));
+    CHECK(!strstr(html, "<b> cat"));
+    free(html);
+}
+
+// --- seize_run
+// -------------------------------------------------------------------------------------
+
+static void test_run_params(void)
+{
+    seize_run_params p = seize_run_default_params();
+    CHECK_STREQ(p.method, "seize");
+    CHECK(isnan(p.pos) && isnan(p.neg));
+    CHECK_EQ(p.num_captions, 15);
+    CHECK_EQ(p.k, 50);
+    CHECK_EQ(p.batch, 32);
+    CHECK_EQ(p.report_queries, 10);
+    CHECK_EQ(p.report_k, 10);
+    CHECK(p.on_event == NULL && p.cancel == NULL && p.stage_program == NULL);
+    seize_run_result res;
+    p.dataset = "nosuch";
+    p.model_dir = "m";
+    p.out_dir = check_tmp("run3");
+    CHECK_EQ(seize_run(&p, &res), SEIZE_EINVAL);
+    CHECK_EQ(res.status, SEIZE_RUN_FAILED);
+    CHECK(strstr(res.error, "nosuch"));
+    CHECK(!seize_path_exists(check_tmp("run3"))); // nothing made
+}
+
+// One run per folder: a held lock is SEIZE_EBUSY before anything is read or written.
+static void test_run_lock(void)
+{
+    const char *dir = check_tmp("run4");
+    CHECK_EQ(seize_mkdirs(dir), 0);
+    int fd = -1;
+    CHECK_EQ(pl_lock_run_dir(dir, &fd), 0);
+    seize_run_params p = seize_run_default_params();
+    p.dataset = "folder";
+    p.gallery_dir = "g";
+    p.queries_file = "q.jsonl";
+    p.model_dir = "m";
+    p.out_dir = dir;
+    seize_run_result res;
+    CHECK_EQ(seize_run(&p, &res), SEIZE_EBUSY);
+    CHECK(strstr(res.error, "in use by another"));
+    close(fd);
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/.seize-cache.json", dir);
+    CHECK(!seize_path_exists(cache));
+}
+
+typedef struct events {
+    int n, n_warn;
+    char last[512];
+} events;
+
+static void on_event(void *user, const seize_run_event *ev)
+{
+    events *e = user;
+    e->n++;
+    e->n_warn += ev->level == SEIZE_RUN_WARNING;
+    snprintf(e->last, sizeof e->last, "%s", ev->message);
+}
+
+// A folder run that fails validation: the error names the query, the manifest says so, and
+// the library printed nothing (events only).
+static void test_run_folder_validation(void)
+{
+    const char *g = check_tmp("gallery");
+    CHECK_EQ(seize_mkdirs(g), 0);
+    char img[512], q[512];
+    snprintf(img, sizeof img, "%s/a.png", g);
+    FILE *fp = fopen(img, "wb");
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, fp);
+    fclose(fp);
+    snprintf(q, sizeof q, "%s", check_tmp("q.jsonl"));
+    fp = fopen(q, "w");
+    fputs("{\"id\": \"q1\", \"reference\": \"a.png\", \"relative_text\": \"x\", \"target\": "
+          "\"b.png\"}\n",
+          fp);
+    fclose(fp);
+    seize_run_params p = seize_run_default_params();
+    p.dataset = "folder";
+    p.gallery_dir = g;
+    p.queries_file = q;
+    p.model_dir = check_tmp("nomodel");
+    p.out_dir = check_tmp("run5");
+    events e = {0};
+    p.on_event = on_event;
+    p.event_user = &e;
+    seize_run_result res;
+    CHECK_EQ(seize_run(&p, &res), SEIZE_EINVAL);
+    CHECK(strstr(res.error, "target 'b.png' is not a gallery name"));
+    CHECK(strstr(res.error, "query q1"));
+    char man[512];
+    snprintf(man, sizeof man, "%s/manifest.json", check_tmp("run5"));
+    json_t *m = NULL;
+    CHECK_EQ(seize_json_load(man, &m), 0);
+    CHECK_STREQ(json_string_value(json_object_get(m, "status")), "failed");
+    json_decref(m);
+}
+
 int main(void)
 {
     if (check_tmp_init("pipeline") < 0) return 1;
     RUN(test_layout_paths);
     RUN(test_layout_fashioniq_jpg);
     RUN(test_layout_check);
+    RUN(test_cache_keys);
+    RUN(test_redact_url);
+    RUN(test_stage_cache);
+    RUN(test_manifest);
+    RUN(test_report_page);
+    RUN(test_run_params);
+    RUN(test_run_lock);
+    RUN(test_run_folder_validation);
     check_tmp_cleanup();
     return check_summary("pipeline");
 }

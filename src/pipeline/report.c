@@ -1,5 +1,5 @@
 // The self-contained HTML report of `seize run`: reference, texts, top-k with ground truth.
-#include "run.h"
+#include "report.h"
 
 #include "seize/core.h"
 #include "seize/image.h"
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// --- a growing string ------------------------------------------------------------------------------
+// --- a growing string ----------------------------------------------------------------------------
 
 typedef struct buf {
     char *s;
@@ -45,12 +45,23 @@ static void esc(buf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': puts_(b, "&lt;"); break;
-        case '>': puts_(b, "&gt;"); break;
-        case '&': puts_(b, "&amp;"); break;
-        case '"': puts_(b, "&quot;"); break;
-        case '\'': puts_(b, "&#39;"); break;
-        default: put(b, s, 1);
+        case '<':
+            puts_(b, "&lt;");
+            break;
+        case '>':
+            puts_(b, "&gt;");
+            break;
+        case '&':
+            puts_(b, "&amp;");
+            break;
+        case '"':
+            puts_(b, "&quot;");
+            break;
+        case '\'':
+            puts_(b, "&#39;");
+            break;
+        default:
+            put(b, s, 1);
         }
     }
 }
@@ -66,7 +77,7 @@ static void esc_name(buf *b, const char *s)
     }
 }
 
-// --- thumbnails --------------------------------------------------------------------------------------
+// --- thumbnails ----------------------------------------------------------------------------------
 
 typedef struct jerr {
     struct jpeg_error_mgr mgr;
@@ -171,8 +182,10 @@ static const char style[] =
     ".missing{width:var(--t);height:var(--t);background:#eee;display:flex;align-items:center;"
     "justify-content:center;text-align:center}"
     "ol.caps{font-size:.85em;margin:.3em 0}ol.caps .e{color:#0a5}"
-    ".legend span{display:inline-block;width:1em;height:1em;background:#1a9c3a;vertical-align:middle}"
-    "table.metrics{border-collapse:collapse}table.metrics td{padding:.15em .8em;border-bottom:1px solid #ddd}"
+    ".legend "
+    "span{display:inline-block;width:1em;height:1em;background:#1a9c3a;vertical-align:middle}"
+    "table.metrics{border-collapse:collapse}table.metrics td{padding:.15em .8em;border-bottom:1px "
+    "solid #ddd}"
     "table.metrics td.v{text-align:right;font-variant-numeric:tabular-nums}"
     ".failed li{overflow-wrap:anywhere}.target{font-size:.9em;color:#555}";
 
@@ -187,7 +200,8 @@ static const char script[] =
     "if(bad){var p=document.createElement('p');p.textContent=bad+' images failed to load';"
     "document.body.insertBefore(p,document.body.firstChild);}});</script>";
 
-int report_write(const char *path, const report_page *pg, const report_query *qs, size_t n, int thumb)
+int pl_report_write(const char *path, const report_page *pg, const report_query *qs, size_t n,
+                    int thumb)
 {
     buf b = {0};
     char tmp[256];
@@ -238,9 +252,13 @@ int report_write(const char *path, const report_page *pg, const report_query *qs
         if (r->target_rank) {
             puts_(&b, "<p class=\"target\">target <b>");
             esc_name(&b, r->target_name);
-            if (r->target_rank == SIZE_MAX) snprintf(tmp, sizeof tmp, "</b>: not in the top %zu", r->ranking_length);
-            else if (r->target_rank > r->k) snprintf(tmp, sizeof tmp, "</b>: ranked %zu (below the %zu shown)", r->target_rank, r->k);
-            else snprintf(tmp, sizeof tmp, "</b>: ranked %zu", r->target_rank);
+            if (r->target_rank == SIZE_MAX)
+                snprintf(tmp, sizeof tmp, "</b>: not in the top %zu", r->ranking_length);
+            else if (r->target_rank > r->k)
+                snprintf(tmp, sizeof tmp, "</b>: ranked %zu (below the %zu shown)", r->target_rank,
+                         r->k);
+            else
+                snprintf(tmp, sizeof tmp, "</b>: ranked %zu", r->target_rank);
             puts_(&b, tmp);
             puts_(&b, "</p>");
         }
@@ -263,8 +281,8 @@ int report_write(const char *path, const report_page *pg, const report_query *qs
             int is_gt = r->top_gt && r->top_gt[j];
             snprintf(pre, sizeof pre, "%zu. ", j + 1);
             snprintf(suf, sizeof suf, " (%.4f)%s", (double)r->top_scores[j], is_gt ? " ✓" : "");
-            image_cell(&b, r->top_paths ? r->top_paths[j] : NULL, r->top_names[j], thumb, is_gt ? "gt" : "hit", pre,
-                       r->top_names[j], suf);
+            image_cell(&b, r->top_paths ? r->top_paths[j] : NULL, r->top_names[j], thumb,
+                       is_gt ? "gt" : "hit", pre, r->top_names[j], suf);
         }
         puts_(&b, "</div></section>");
     }

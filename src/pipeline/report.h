@@ -1,8 +1,8 @@
 /*
- * cli/run.h — pieces of `seize run` (cli/cmd_run.c): the HTML report.
+ * src/pipeline/report.h — the HTML report of a run (report.html), private to src/pipeline/.
  */
-#ifndef SEIZE_CLI_RUN_H
-#define SEIZE_CLI_RUN_H
+#ifndef SEIZE_PIPELINE_REPORT_H
+#define SEIZE_PIPELINE_REPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +42,7 @@ typedef struct report_page {
 /* Writes a self-contained HTML page (thumbnails embedded as JPEG data URLs) atomically.
  * Images that cannot be decoded are shown as a placeholder naming the file; names wrap after
  * '/'. Returns 0 or a SEIZE_E* code (message set). */
-int report_write(const char *path, const report_page *page, const report_query *queries, size_t n_queries,
-                 int thumb_size);
+int pl_report_write(const char *path, const report_page *page, const report_query *queries,
+                    size_t n_queries, int thumb_size);
 
 #endif

@@ -1,0 +1,160 @@
+/*
+ * seize/pipeline.h — the whole SEIZE pipeline as one library call: caption → edit → index →
+ * query features → search → metrics or submission → report, each stage cached in a run
+ * folder by a key of what it depends on (what `seize run` does).
+ *
+ *     static void on_event(void *user, const seize_run_event *ev)
+ *     {
+ *         fprintf(stderr, "run: %s\n", ev->message);
+ *     }
+ *     ...
+ *     seize_run_params p = seize_run_default_params();
+ *     p.dataset = "circo";
+ *     p.data_root = "data/circo";
+ *     p.split = "val";
+ *     p.model_dir = "models/ViT-L-14";
+ *     p.out_dir = "runs/circo-val";
+ *     p.captions_file = "data/circo/val_with_captions.jsonl";
+ *     p.on_event = on_event;
+ *     seize_run_result res;
+ *     int rc = seize_run(&p, &res);
+ *     if (rc < 0) fprintf(stderr, "error: %s\n", res.error);
+ *     else if (res.status == SEIZE_RUN_PARTIAL) fprintf(stderr, "some items failed\n");
+ *
+ * The run folder (out_dir) receives captions.jsonl, edits.jsonl, index/, rankings.jsonl,
+ * metrics.json or the submission files, manifest.json and report.html (per FashionIQ category
+ * in a subfolder), and .seize-cache.json with the stage keys. One run at a time per folder
+ * (an flock on the folder itself: a second run fails at once with SEIZE_EBUSY). A rerun whose
+ * stages are all cached writes nothing at all. The stages whose code lives only in the CLI
+ * today (captioning and editing through a server, index build, query features, search,
+ * evaluation, submission) run as commands of the program given by stage_program (this
+ * process's own executable by default), in their own process group, dying with the caller;
+ * they are reached through a table of stage functions (src/pipeline/stages.h) that later
+ * commits replace one by one with in-process calls.
+ *
+ * The library never prints: what a command-line tool would print reaches on_event.
+ */
+#ifndef SEIZE_PIPELINE_H
+#define SEIZE_PIPELINE_H
+
+#include "seize/core.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- events ------------------------------------------------------------------------------ */
+
+typedef enum {
+    SEIZE_RUN_INFO = 0,   /* progress: a stage line ("circo: index cached (0.0 s)"), a note */
+    SEIZE_RUN_WARNING = 1 /* something the user must see also when quiet: images left out, a
+                             file that cannot be removed */
+} seize_run_level;
+
+/* One line for the user. Strings are borrowed for the duration of the callback. */
+typedef struct seize_run_event {
+    seize_run_level level;
+    const char *message; /* one line, no newline; e.g. "circo: captions ran (1.2 s)" */
+    /* stage lines only (else NULL and 0): the job ("circo", "dress", "folder"), the stage
+     * ("captions", "edits", "index", "features", "search", "metrics", "submission", "report")
+     * and how it ended ("cached", "ran", "from file", "failed") */
+    const char *job, *stage, *status;
+    double seconds;
+} seize_run_event;
+
+typedef void (*seize_run_event_fn)(void *user, const seize_run_event *ev);
+
+/* --- cancellation ------------------------------------------------------------------------ */
+
+/* Shared with a signal handler (every field is sig_atomic_t). The handler sets `requested`
+ * to the signal number and, when `stage_pid` > 0, passes the signal on to that stage process
+ * (which runs in its own process group, so that a terminal's Ctrl-C reaches the caller only);
+ * with no stage running it may end the process itself. seize_run stops after the running stage
+ * has ended (the LLM stages finish the requests in flight and keep their answers) and returns
+ * SEIZE_ECANCEL with status SEIZE_RUN_CANCELLED; it writes no manifest then. */
+typedef struct seize_run_cancel {
+    volatile sig_atomic_t requested; /* 0, or the signal that asked the run to stop */
+    volatile sig_atomic_t stage_pid; /* the stage process running now, 0 when none */
+} seize_run_cancel;
+
+/* --- parameters -------------------------------------------------------------------------- */
+
+typedef struct seize_run_params {
+    /* what to run: dataset "circo", "cirr", "fashioniq" (data_root and split "val", "test" or
+     * "test1" (CIRR's test split; "test" is taken as it), category NULL = all three) or
+     * "folder" (gallery_dir and queries_file: JSON Lines {"id", "reference",
+     * "relative_text"[, "target"]}). Relative paths are the current folder's. */
+    const char *dataset, *data_root, *split, *category;
+    const char *gallery_dir, *queries_file;
+    const char *model_dir; /* CLIP model folder */
+    const char *out_dir;   /* the run folder (made when absent) */
+    /* captions and edits: a caption file (for fashioniq "{category}" in it is replaced), or the
+     * servers (endpoints are taken as given: the caller applies $OPENAI_BASE_URL) */
+    const char *captions_file;
+    const char *captioner_endpoint, *captioner_model, *caption_prompt;
+    const char *llm_endpoint, *llm_model, *prompt_file;
+    /* passed to the LLM stages as written (NULL: their defaults; temperature 1.0, top_p 0.9) */
+    const char *temperature, *top_p, *seed, *concurrency, *timeout, *max_attempts, *backoff_base;
+    const char *fiq_join; /* FashionIQ: text between the two captions (NULL: none) */
+    /* retrieval */
+    const char *method; /* "seize" (default), "mean" or "ldre" */
+    double pos, neg;    /* SEIZE weights; NAN (the default): the dataset's (ARCHITECTURE.md §1) */
+    int num_captions;   /* captions per query (15) */
+    int k;              /* ranking length (50) */
+    int no_pad;         /* 1: plain CLIP preprocessing (default: TargetPad 1.25) */
+    int batch, threads; /* encoding batch (32) and threads (0: all cores) */
+    int report_queries; /* queries shown in report.html (10) */
+    int report_k;       /* ranked images shown per query (10) */
+    int restart;        /* 1: unfinished stages discard their partial state */
+    int quiet;          /* 1: the stage commands print no progress (events still come) */
+    /* the command as the user gave it, for manifest.json (endpoints' passwords are redacted);
+     * may be NULL */
+    const char *const *command;
+    int n_command;
+    seize_run_event_fn on_event; /* may be NULL */
+    void *event_user;
+    seize_run_cancel *cancel;  /* may be NULL */
+    const char *stage_program; /* the executable whose commands run the stages; NULL: this
+                                  process's own (/proc/self/exe) */
+} seize_run_params;
+
+/* The defaults above, by value (whisper.cpp style): every pointer NULL, method "seize",
+ * pos = neg = NAN, num_captions 15, k 50, batch 32, report_queries 10, report_k 10. */
+seize_run_params seize_run_default_params(void);
+
+/* --- running ----------------------------------------------------------------------------- */
+
+typedef enum {
+    SEIZE_RUN_OK = 0,       /* every stage done */
+    SEIZE_RUN_PARTIAL = 1,  /* done, but some gallery images failed (listed in manifest.json) */
+    SEIZE_RUN_FAILED = 2,   /* stopped on an error (res.error; also in manifest.json) */
+    SEIZE_RUN_CANCELLED = 3 /* stopped by params.cancel (res.signal) */
+} seize_run_status;
+
+typedef struct seize_run_result {
+    seize_run_status status;
+    int permanent;      /* FAILED on a bad input file (a reference that is not an image): no rerun
+                           fixes it (the CLI's exit status 3) */
+    int signal;         /* CANCELLED: cancel->requested */
+    int wrote;          /* 1 when a stage ran (a fully cached run writes nothing) */
+    double seconds;     /* wall time */
+    char out_dir[4096]; /* the run folder as an absolute path */
+    char error[1024];   /* FAILED: the message (also seize_errmsg()); else "" */
+} seize_run_result;
+
+/* Runs the pipeline of `p` into p->out_dir. Checks everything it can before the first request
+ * (the dataset's files, every reference image, query ids and targets, the model folder), then
+ * runs or reuses each stage, then writes manifest.json (unless nothing was written and one
+ * exists). Returns 0 with res->status OK or PARTIAL; SEIZE_ECANCEL (CANCELLED); another
+ * SEIZE_E* code (FAILED; SEIZE_EBUSY when another run holds the folder, SEIZE_EINVAL for
+ * parameters that do not fit together). Never exits, never prints. Not thread-safe: one run
+ * per process at a time (the stage processes and the folder lock are process-wide). */
+int seize_run(const seize_run_params *p, seize_run_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

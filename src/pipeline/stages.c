@@ -1,0 +1,422 @@
+// Stages 2-5 of a run: the gallery index, the query features, the search, and the metrics or
+// submission files. Each decides by its key whether to run, then calls the stage seam.
+#include "stages.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_PARTIAL_STAGE 3
+
+// --- stage 2: the gallery index ------------------------------------------------------------------
+
+static int build_index(pl_run *r, job *j, const char *stage, const char *dir)
+{
+    int fresh;
+    int rc = pl_begin_stage(r, stage, j->key_index, NULL, &fresh);
+    // NAME<TAB>PATH per image, as seize index build --list reads it (absolute paths; the
+    // missing images, already reported, are left out)
+    char *list = pl_join(j->dir, "gallery-images.txt");
+    char **lines = calloc(j->gl->n + 1, sizeof *lines);
+    size_t n_lines = 0;
+    if (!lines) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < j->gl->n; i++)
+        if (!j->g_missing || !j->g_missing[i])
+            lines[n_lines++] = pl_fmt("%s\t%s", j->gl->names[i], j->g_paths[i]);
+    if (rc == 0) rc = pl_write_lines(list, lines, n_lines);
+    for (size_t i = 0; lines && i < n_lines; i++)
+        free(lines[i]);
+    free(lines);
+    pl_index_io io = {list, dir, fresh}; // fresh: a partial build of other images or another model
+    int st = rc == 0 ? r->ops->index_build(r, &io) : 0;
+    if (rc == 0 && st < 0)
+        rc = st;
+    else if (rc == 0 && st != 0 && st != EXIT_PARTIAL_STAGE)
+        rc = seize_error(
+            SEIZE_EIO,
+            "index stage failed (seize index build exit %d; its error is above); if the "
+            "unfinished build in '%s' cannot be resumed, add --restart to start it over",
+            st, dir);
+    if (rc == 0)
+        rc = pl_record_key(r, stage, j->key_index,
+                           json_pack("{s:s, s:s, s:s, s:I}", "source", "seize index build",
+                                     "model_sha256", r->model_sha, "preprocess",
+                                     r->o.no_pad ? "clip" : "targetpad-1.25", "images",
+                                     (json_int_t)(j->gl->n - j->n_g_missing)));
+    free(list);
+    return rc;
+}
+
+// Failed gallery images, from index.json (also when cached: the manifest lists them).
+static void index_failures(pl_run *r, job *j, const char *dir)
+{
+    char *ij = pl_join(dir, "index.json");
+    json_t *meta;
+    if (seize_json_load(ij, &meta) == 0) {
+        json_t *failed = json_object_get(meta, "failed"), *v;
+        size_t i;
+        char list[768] = "";
+        json_array_foreach(failed, i, v)
+        {
+            const char *name = json_string_value(json_object_get(v, "name"));
+            const char *why = json_string_value(json_object_get(v, "reason"));
+            if (i < 3) {
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof list - l, "%s%s (%s)", l ? "; " : "", name ? name : "?",
+                         why ? why : "?");
+            }
+            json_array_append_new(r->failed, json_pack("{s:s, s:s, s:s, s:s}", "job", j->name,
+                                                       "stage", "index", "item", name ? name : "?",
+                                                       "error", why ? why : "?"));
+            r->partial = 1;
+        }
+        size_t nf = json_array_size(failed);
+        if (nf)
+            pl_warn(r,
+                    "%s: %zu gallery image%s left out (cannot be read; permanent, fix or remove "
+                    "the file%s): %s%s",
+                    j->name, nf, nf == 1 ? "" : "s", nf == 1 ? "" : "s", list,
+                    nf > 3 ? "; ..." : "");
+        json_decref(meta);
+    }
+    free(ij);
+}
+
+int pl_stage_index(pl_run *r, job *j)
+{
+    const run_opts *o = &r->o;
+    double t0 = seize_now();
+    int rc = pl_model_hash(r);
+    if (rc < 0) return rc;
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    pl_key_str(&h, "index/1");
+    pl_key_str(&h, r->model_sha);
+    pl_key_num(&h, o->no_pad);
+    for (size_t i = 0; i < j->gl->n; i++) {
+        pl_key_str(&h, j->gl->names[i]);
+        if ((rc = pl_key_file(&h, j->g_paths[i], 0)) < 0) return rc;
+    }
+    j->key_index = pl_key_final(&h);
+    char *dir = pl_join(j->dir, "index"), *feat = pl_join(dir, "features.npy"),
+         *names = pl_join(dir, "names.txt");
+    char *stage = pl_fmt("%s/index", j->name);
+    const char *outs[] = {feat, names, NULL};
+    if (pl_cached(r, stage, j->key_index, outs)) {
+        pl_stage_log(r, j->name, "index", "cached", seize_now() - t0, NULL);
+    } else {
+        rc = build_index(r, j, stage, dir);
+        pl_stage_log(r, j->name, "index", rc == 0 ? "ran" : "failed", seize_now() - t0,
+                     json_pack("{s:I}", "images", (json_int_t)j->gl->n));
+    }
+    if (rc == 0) index_failures(r, j, dir);
+    free(stage);
+    free(dir);
+    free(feat);
+    free(names);
+    return rc;
+}
+
+// --- stage 3: query features ---------------------------------------------------------------------
+
+int pl_stage_features(pl_run *r, job *j)
+{
+    const run_opts *o = &r->o;
+    double t0 = seize_now();
+    char *ed = pl_join(j->dir, "edits.jsonl"), *fa = pl_join(j->dir, "query-after.npy"),
+         *fb = pl_join(j->dir, "query-before.npy");
+    int ldre = !strcmp(o->method, "ldre");
+    int rc = pl_model_hash(r);
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    pl_key_str(&h, "features/1");
+    pl_key_str(&h, r->model_sha);
+    if (rc == 0) rc = pl_key_file(&h, ed, 1);
+    pl_key_num(&h, o->num_captions);
+    pl_key_num(&h, ldre);
+    j->key_features = pl_key_final(&h);
+    char *stage = pl_fmt("%s/features", j->name);
+    const char *outs[] = {fa, fb, NULL};
+    if (rc == 0 && pl_cached(r, stage, j->key_features, outs)) {
+        pl_stage_log(r, j->name, "features", "cached", seize_now() - t0, NULL);
+    } else if (rc == 0) {
+        int fresh;
+        rc = pl_begin_stage(r, stage, j->key_features, NULL, &fresh);
+        pl_features_io io = {ed, fa, fb, ldre}; // edits.jsonl: the queries in order
+        int st = rc == 0 ? r->ops->query_features(r, &io) : 0;
+        if (rc == 0 && st < 0)
+            rc = st;
+        else if (rc == 0 && st != 0)
+            rc = seize_error(SEIZE_EIO, "query features failed (seize query-features exit %d)", st);
+        if (rc == 0)
+            rc = pl_record_key(r, stage, j->key_features,
+                               json_pack("{s:s, s:s, s:i, s:b}", "source", "seize query-features",
+                                         "model_sha256", r->model_sha, "captions_per_query",
+                                         o->num_captions, "per_caption", ldre));
+        pl_stage_log(r, j->name, "features", rc == 0 ? "ran" : "failed", seize_now() - t0,
+                     json_pack("{s:I}", "queries", (json_int_t)j->n_q));
+    }
+    free(stage);
+    free(ed);
+    free(fa);
+    free(fb);
+    return rc;
+}
+
+// --- stage 4: search -----------------------------------------------------------------------------
+
+// Folder mode: each rankings row gets the user's query "id" beside the search's "query".
+static int add_query_ids(job *j, const char *path)
+{
+    json_t *rows;
+    int rc = seize_jsonl_load(path, &rows);
+    if (rc < 0) return rc;
+    size_t i;
+    json_t *v;
+    json_array_foreach(rows, i, v)
+    {
+        json_int_t q = json_integer_value(json_object_get(v, "query"));
+        if (q >= 0 && (size_t)q < j->n_q) json_object_set_new(v, "id", json_string(j->q_id[q]));
+    }
+    rc = pl_write_jsonl(path, rows);
+    json_decref(rows);
+    return rc;
+}
+
+static int search(pl_run *r, job *j, const char *stage, const char *out)
+{
+    char *fa = pl_join(j->dir, "query-after.npy"), *fb = pl_join(j->dir, "query-before.npy"),
+         *idx = pl_join(j->dir, "index"), *refs = pl_join(j->dir, "query-references.txt");
+    int fresh;
+    int rc = pl_begin_stage(r, stage, j->key_search, NULL, &fresh);
+    // exclusions: the reference's gallery name, or an empty line when it is not in it
+    char **ex = calloc(j->n_q + 1, sizeof *ex);
+    if (!ex) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t q = 0; rc == 0 && q < j->n_q; q++)
+        ex[q] = j->q_ref_row[q] == SIZE_MAX ? "" : j->gl->names[j->q_ref_row[q]];
+    if (rc == 0) rc = pl_write_lines(refs, ex, j->n_q);
+    free(ex);
+    int cirr = j->kind == SEIZE_DS_CIRR && !j->folder; // subsets (img_set.members) and exclusions
+    pl_search_io io = {idx, fa, fb, cirr ? NULL : refs, cirr ? j->layout.annotations : NULL, out};
+    int st = rc == 0 ? r->ops->search(r, &io) : 0;
+    if (rc == 0 && st < 0)
+        rc = st;
+    else if (rc == 0 && st != 0)
+        rc = seize_error(SEIZE_EIO, "search stage failed (seize search exit %d)", st);
+    if (rc == 0 && j->folder) rc = add_query_ids(j, out);
+    const run_opts *o = &r->o;
+    if (rc == 0)
+        rc = pl_record_key(r, stage, j->key_search,
+                           json_pack("{s:s, s:s, s:f, s:f, s:i}", "source", "seize search",
+                                     "method", o->method, "pos", o->pos, "neg", o->neg, "k", o->k));
+    free(fa);
+    free(fb);
+    free(idx);
+    free(refs);
+    return rc;
+}
+
+int pl_stage_search(pl_run *r, job *j)
+{
+    const run_opts *o = &r->o;
+    double t0 = seize_now();
+    char *out = pl_join(j->dir, "rankings.jsonl");
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    pl_key_str(&h, "search/1");
+    pl_key_str(&h, j->key_index);
+    pl_key_str(&h, j->key_features);
+    pl_key_str(&h, o->method);
+    pl_key_num(&h, o->pos);
+    pl_key_num(&h, o->neg);
+    pl_key_num(&h, o->k);
+    j->key_search = pl_key_final(&h);
+    char *stage = pl_fmt("%s/search", j->name);
+    const char *outs[] = {out, NULL};
+    int rc = 0;
+    if (pl_cached(r, stage, j->key_search, outs)) {
+        pl_stage_log(r, j->name, "search", "cached", seize_now() - t0, NULL);
+    } else {
+        rc = search(r, j, stage, out);
+        pl_stage_log(r, j->name, "search", rc == 0 ? "ran" : "failed", seize_now() - t0,
+                     json_pack("{s:I, s:I}", "queries", (json_int_t)j->n_q, "gallery",
+                               (json_int_t)j->gl->n));
+    }
+    free(stage);
+    free(out);
+    return rc;
+}
+
+// --- stage 5: metrics or submissions -------------------------------------------------------------
+
+// Recall@k for folder queries with a "target" (the gallery name).
+static int folder_metrics(job *j, const char *path)
+{
+    char *rk = pl_join(j->dir, "rankings.jsonl");
+    json_t *rows;
+    int rc = seize_jsonl_load(rk, &rows);
+    free(rk);
+    if (rc < 0) return rc;
+    static const int ks[] = {1, 5, 10, 50};
+    double hits[4] = {0};
+    size_t n = 0;
+    for (size_t q = 0; q < j->n_q; q++) {
+        if (!j->q_target[q]) continue;
+        n++;
+        json_t *rank = json_object_get(json_array_get(rows, q), "ranking");
+        for (size_t i = 0; i < json_array_size(rank); i++) {
+            const char *s = json_string_value(json_array_get(rank, i));
+            if (!s || strcmp(s, j->q_target[q]) != 0) continue;
+            for (int t = 0; t < 4; t++)
+                if ((int)i < ks[t]) hits[t] += 1;
+            break;
+        }
+    }
+    json_decref(rows);
+    if (n == 0) return 0;
+    json_t *m = json_object();
+    for (int t = 0; t < 4; t++) {
+        char key[32];
+        snprintf(key, sizeof key, "Recall@%d", ks[t]);
+        json_object_set_new(m, key, json_real(100.0 * hits[t] / (double)n));
+    }
+    rc = seize_json_save(path, m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(m);
+    return rc;
+}
+
+// The eval stage into `mp` through a temporary (removed however the run ends).
+static int eval_to(pl_run *r, pl_eval_io *io, const char *dir, const char *mp)
+{
+    char *tmp = pl_join(dir, "metrics.json.part");
+    seize_tmp_register(tmp);
+    io->out_json = tmp;
+    int rc = 0, st = r->ops->eval(r, io);
+    if (st < 0)
+        rc = st;
+    else if (st != 0)
+        rc = seize_error(SEIZE_EIO, "evaluation failed (seize eval exit %d)", st);
+    else if (rename(tmp, mp) != 0)
+        rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", mp, strerror(errno));
+    unlink(tmp);
+    seize_tmp_unregister(tmp);
+    free(tmp);
+    return rc;
+}
+
+typedef struct results_paths {
+    char *rk, *mp, *sp, *sr, *ss;
+} results_paths;
+
+static int write_results(pl_run *r, job *j, const results_paths *p, int val, int n_targets)
+{
+    const char *ann = j->layout.annotations;
+    int st = 0;
+    if (j->folder) return n_targets ? folder_metrics(j, p->mp) : 0;
+    if (val && j->kind != SEIZE_DS_FASHIONIQ) {
+        pl_eval_io io = {seize_ds_kind_name(j->kind), {ann}, {p->rk}, 1, NULL};
+        return eval_to(r, &io, j->dir, p->mp);
+    }
+    if (!val && j->kind == SEIZE_DS_CIRCO) {
+        pl_submission_io io = {"circo", p->rk, ann, p->sp, NULL};
+        if ((st = r->ops->submission(r, &io)) < 0) return st;
+        if (st)
+            return seize_error(SEIZE_EIO,
+                               "writing the submission failed (seize submission exit %d)", st);
+    } else if (!val && j->kind == SEIZE_DS_CIRR) {
+        pl_submission_io io = {"cirr", p->rk, ann, p->sr, p->ss};
+        if ((st = r->ops->submission(r, &io)) < 0) return st;
+        if (st)
+            return seize_error(SEIZE_EIO,
+                               "writing the submissions failed (seize submission exit %d)", st);
+    }
+    return 0;
+}
+
+int pl_stage_results(pl_run *r, job *j)
+{
+    const run_opts *o = &r->o;
+    double t0 = seize_now();
+    int rc = 0, val = !strcmp(o->split, "val") || j->folder;
+    results_paths p = {pl_join(j->dir, "rankings.jsonl"), pl_join(j->dir, "metrics.json"),
+                       pl_join(j->dir, "submission.json"),
+                       pl_join(j->dir, "submission_recall.json"),
+                       pl_join(j->dir, "submission_recall_subset.json")};
+    const char *outs[4] = {NULL, NULL, NULL, NULL};
+    int n_targets = 0;
+    for (size_t q = 0; q < j->n_q; q++)
+        n_targets += j->folder && j->q_target[q];
+    if ((j->folder && n_targets) || (val && !j->folder && j->kind != SEIZE_DS_FASHIONIQ))
+        outs[0] = p.mp;
+    else if (!val && j->kind == SEIZE_DS_CIRCO)
+        outs[0] = p.sp;
+    else if (!val && j->kind == SEIZE_DS_CIRR)
+        outs[0] = p.sr, outs[1] = p.ss;
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    pl_key_str(&h, "results/1");
+    pl_key_str(&h, j->key_search);
+    pl_key_str(&h, o->split);
+    if (j->layout.annotations) rc = pl_key_file(&h, j->layout.annotations, 1);
+    for (size_t q = 0; q < j->n_q; q++)
+        pl_key_str(&h, j->q_target[q]);
+    char *key = pl_key_final(&h), *stage = pl_fmt("%s/results", j->name);
+    const char *what = val ? "metrics" : "submission";
+    if (rc == 0 && pl_cached(r, stage, key, outs)) {
+        pl_stage_log(r, j->name, what, "cached", seize_now() - t0, NULL);
+    } else if (rc == 0) {
+        int fresh;
+        rc = pl_begin_stage(r, stage, key, NULL, &fresh);
+        if (rc == 0) rc = write_results(r, j, &p, val, n_targets);
+        if (rc == 0) rc = pl_record_key(r, stage, key, NULL);
+        pl_stage_log(r, j->name, what, rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
+    }
+    free(key);
+    free(stage);
+    free(p.rk);
+    free(p.mp);
+    free(p.sp);
+    free(p.sr);
+    free(p.ss);
+    return rc;
+}
+
+// FashionIQ val: one metrics file over the categories run.
+int pl_fiq_metrics(pl_run *r, job *jobs, size_t n_jobs)
+{
+    double t0 = seize_now();
+    char *mp = pl_join(r->o.out_dir, "metrics.json");
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    pl_key_str(&h, "fashioniq-metrics/1");
+    int rc = 0;
+    for (size_t i = 0; i < n_jobs && rc == 0; i++) {
+        pl_key_str(&h, jobs[i].key_search);
+        rc = pl_key_file(&h, jobs[i].layout.annotations, 1);
+    }
+    char *key = pl_key_final(&h);
+    const char *outs[] = {mp, NULL};
+    if (rc == 0 && pl_cached(r, "fashioniq/metrics", key, outs)) {
+        pl_stage_log(r, "fashioniq", "metrics", "cached", seize_now() - t0, NULL);
+    } else if (rc == 0) {
+        int fresh;
+        rc = pl_begin_stage(r, "fashioniq/metrics", key, NULL, &fresh);
+        pl_eval_io io = {"fashioniq", {0}, {0}, n_jobs, NULL};
+        char *paths[3] = {0};
+        for (size_t i = 0; i < n_jobs && i < 3; i++) {
+            paths[i] = pl_join(jobs[i].dir, "rankings.jsonl");
+            io.annotations[i] = jobs[i].layout.annotations;
+            io.rankings[i] = paths[i];
+        }
+        if (rc == 0) rc = eval_to(r, &io, r->o.out_dir, mp);
+        for (size_t i = 0; i < 3; i++)
+            free(paths[i]);
+        if (rc == 0) rc = pl_record_key(r, "fashioniq/metrics", key, NULL);
+        pl_stage_log(r, "fashioniq", "metrics", rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
+    }
+    free(key);
+    free(mp);
+    return rc;
+}
