@@ -57,7 +57,7 @@ void cli_progress_end(cli_progress *p);
 struct seize_llm_params;
 struct seize_llm_batch;
 struct seize_llm_stats;
-/* Endpoint from $OPENAI_BASE_URL when not given, key from $OPENAI_API_KEY, the cancel flag of
+/* Endpoint from $OPENAI_BASE_URL when not given, key from $OPENAI_API_KEY, the cancel token of
  * cli_llm_run; checks that endpoint and model are set. 0, or EXIT_USAGE (message printed). */
 int cli_llm_finish_params(const char *cmd, struct seize_llm_params *p);
 /* `journal`, or "<out>.journal" (heap, returned in *owned for the caller to free); NULL when

@@ -130,11 +130,10 @@ typedef struct build_item {
     int missing; // absent at the check before encoding (reported once, in the summary)
 } build_item;
 
-static volatile sig_atomic_t interrupted;
+static seize_cancel interrupted; // the build stops after the batch in the towers
 static void on_sigint(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    seize_cancel_request(&interrupted, sig);
 }
 
 static void items_free(build_item *it, size_t n)
@@ -476,7 +475,7 @@ static int on_build_progress(void *ud, size_t done, size_t n_bad)
     build *b = ud;
     cli_progress_update(b->progress, b->base + done, json_array_size(b->failed));
     (void)n_bad;
-    return interrupted;
+    return 0;
 }
 
 static char *list_hash(const build_item *it, size_t n)
@@ -711,7 +710,8 @@ static int index_build(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     seize_clip_list_opts lo = {.skip_bad = 1, .on_bad = on_bad_item, .on_batch = on_batch_rows,
-                               .on_progress = on_build_progress, .ud = &b};
+                               .on_progress = on_build_progress, .ud = &b,
+                               .cancel = &interrupted};
     cli_progress_start(&progress, "index", n, quiet);
     int lrc = n > done ? seize_clip_encode_image_list(clip, n - done, load_item, &lo, NULL, NULL, NULL) : 0;
     cli_progress_end(&progress);
@@ -719,7 +719,7 @@ static int index_build(int argc, char **argv)
     sigaction(SIGTERM, &old_term, NULL);
     fclose(pf);
     pf = NULL;
-    if (lrc == SEIZE_ECANCEL || interrupted) {
+    if (lrc == SEIZE_ECANCEL || seize_cancel_level(&interrupted)) {
         rc = cli_fail(CMD, "interrupted; the finished batches are kept in '%s': run the same command again to resume",
                       out);
         goto done;

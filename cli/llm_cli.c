@@ -9,22 +9,18 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_cancel;
+static seize_cancel g_cancel;
 static char g_stop_msg[160];
 static size_t g_stop_len;
 static int g_signals_installed;
 
-volatile sig_atomic_t *cli_llm_cancel_flag(void)
-{
-    return &g_cancel;
-}
-
 // First interrupt: finish the requests in flight; second: abandon them.
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (g_cancel < 2) g_cancel++;
-    if (g_cancel == 1 && write(STDERR_FILENO, g_stop_msg, g_stop_len) < 0) g_cancel = 1;
+    if (seize_cancel_request(&g_cancel, sig) == 1) {
+        ssize_t w = write(STDERR_FILENO, g_stop_msg, g_stop_len);
+        (void)w;
+    }
 }
 
 int cli_llm_finish_params(const char *cmd, seize_llm_params *p)
@@ -60,7 +56,7 @@ void cli_llm_signals(const char *cmd)
 
 int cli_llm_interrupted(void)
 {
-    return g_cancel != 0;
+    return seize_cancel_level(&g_cancel) != 0;
 }
 
 int cli_llm_interrupt_exit(const char *cmd, const char *detail)

@@ -99,6 +99,10 @@ typedef struct seize_clip_list_opts {
      * failed) and failures so far. Return non-zero to stop (SEIZE_ECANCEL). */
     int (*on_progress)(void *ud, size_t done, size_t n_bad);
     void *ud;
+    /* Optional (core.h): once a stop is requested (any level), the items not yet loading are
+     * left, the list stops after the batch in the towers (its on_batch still runs) and returns
+     * SEIZE_ECANCEL. */
+    const seize_cancel *cancel;
 } seize_clip_list_opts;
 
 /* Encodes n images obtained through `load`: the loading and preprocessing of the next batch
@@ -106,7 +110,8 @@ typedef struct seize_clip_list_opts {
  * idle cores (SCHED_IDLE); when a forward pass ends, every thread of the state helps finish
  * the next batch. Results go to `out` ((n, embed), may be NULL when on_batch consumes them)
  * and `ok` (n flags, may be NULL). *n_bad (may be NULL) receives the number of failed items.
- * Errors: the loader's (without skip_bad), on_batch's, SEIZE_ECANCEL, SEIZE_ENOMEM. */
+ * Errors: the loader's (without skip_bad), on_batch's, SEIZE_ECANCEL (opts->cancel or
+ * on_progress), SEIZE_ENOMEM. */
 int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn load,
                                  const seize_clip_list_opts *opts, float *out, uint8_t *ok,
                                  size_t *n_bad);

@@ -327,6 +327,33 @@ int seize_blas_threads(void);
 /* Number of online cores. */
 int seize_cpu_count(void);
 
+/* --- cancellation ------------------------------------------------------------------------- */
+
+/* A cancellation token shared by whoever asks work to stop (often a signal handler) and the
+ * long-running calls that honour it (seize_llm_batch_run, seize_clip_encode_image_list, ...).
+ * Two levels: 1 = start nothing new and finish what is in flight (keeping its results); 2 = also
+ * abandon the work in flight. `seize_cancel c = {0};` is a token with nothing requested; it is
+ * plain data owned by the caller and must outlive the calls it is given to. The fields are
+ * private: use the functions (lock-free atomics, visible across threads at once). */
+typedef struct seize_cancel {
+    int level, signal;
+} seize_cancel;
+/* Raises the level by one (at most 2) and records `sig` when it is the first request (0: not a
+ * signal). Async-signal-safe and thread-safe: call it from a SIGINT/SIGTERM handler, so that a
+ * first Ctrl-C stops gently and a second abandons. Returns the new level. */
+int seize_cancel_request(seize_cancel *c, int sig);
+/* Level 2 at once (abandon in-flight work). Async-signal-safe. */
+void seize_cancel_abort(seize_cancel *c, int sig);
+/* The level now: 0, 1 or 2 (0 for a NULL token). Async-signal-safe. */
+int seize_cancel_level(const seize_cancel *c);
+/* The signal given with the first request (0 when none, or not from a signal). */
+int seize_cancel_signal(const seize_cancel *c);
+/* 0, or SEIZE_ECANCEL with the message "interrupted" once a stop was requested: the check for
+ * library loops (not async-signal-safe: it sets the message). NULL never cancels. */
+int seize_cancel_check(const seize_cancel *c);
+/* Back to nothing requested (for a token reused across runs; not while calls are using it). */
+void seize_cancel_reset(seize_cancel *c);
+
 /* --- time -------------------------------------------------------------------------------- */
 
 /* Monotonic seconds. */

@@ -31,7 +31,6 @@
 
 #include "seize/core.h"
 
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,8 +80,8 @@ typedef struct seize_llm_params {
     int use_n;            /* 1: always send `n`; 0: never (n separate requests); -1: auto (send
                              `n`, fall back to separate requests if the server ignores or
                              rejects it) */
-    volatile sig_atomic_t *cancel; /* optional: 1 = stop issuing requests and let the ones in
-                                      flight finish; >= 2 = abort those too */
+    const seize_cancel *cancel; /* optional (core.h): level 1 = stop issuing requests and let
+                                   the ones in flight finish; 2 = abort those too */
     const char *settings; /* settings hash (64 hex, seize_llm_settings with the caller's extra
                              settings); journal lines carry it and only lines with the same value
                              are reused. NULL: computed from the parameters alone */

@@ -519,7 +519,7 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
 {
     seize_llm_batch *b = R->b;
     b->st.errors[kind]++;
-    int cancelled = b->p.cancel && *b->p.cancel;
+    int cancelled = seize_cancel_level(b->p.cancel) > 0;
     if (r->attempts >= b->p.max_attempts || cancelled) {
         if (r->attempts >= b->p.max_attempts && b->st.replies_ok == 0 &&
             (kind == SEIZE_LLM_ERR_CONNECT || kind == SEIZE_LLM_ERR_TIMEOUT)) {
@@ -724,7 +724,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     R.ep = R.evfd = -1;
     R.curl_due = -1;
     int rc = 0;
-    volatile sig_atomic_t no_cancel = 0, *cancel = b->p.cancel ? b->p.cancel : &no_cancel;
+    const seize_cancel *cancel = b->p.cancel; // may be NULL: never cancelled
 
     for (size_t i = 0; i < b->n_items && rc == 0; i++) {
         size_t have = json_array_size(b->items[i].texts);
@@ -774,8 +774,8 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
 
     while (rc == 0) {
         double now = seize_now();
-        if (*cancel >= 2 || R.fatal) break;
-        if (!*cancel) {
+        if (seize_cancel_level(cancel) >= 2 || R.fatal) break;
+        if (!seize_cancel_level(cancel)) {
             // Move requests whose backoff has elapsed to the ready queue.
             for (size_t k = 0; k < R.d_len;) {
                 if (R.delayed[k]->due <= now) {
@@ -795,7 +795,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         }
         if (rc == 0) rc = settle(&R);
         if (rc < 0) break;
-        if (R.n_busy == 0 && (*cancel || (R.r_len == 0 && R.d_len == 0))) break;
+        if (R.n_busy == 0 && (seize_cancel_level(cancel) || (R.r_len == 0 && R.d_len == 0))) break;
         // Wait for socket activity, curl's timer, a backoff, the committer, or 100 ms (to
         // notice a cancel).
         double wait = 0.1;
@@ -805,7 +805,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
             double d = R.delayed[k]->due - now;
             if (d < wait) wait = d;
         }
-        if (R.n_busy + (int)R.p_len < R.n_slots && R.r_len && !*cancel) wait = 0;
+        if (R.n_busy + (int)R.p_len < R.n_slots && R.r_len && !seize_cancel_level(cancel)) wait = 0;
         struct epoll_event evs[128];
         int n_ev = epoll_wait(R.ep, evs, 128, wait <= 0 ? 0 : (int)ceil(wait * 1000));
         int running = 0;
@@ -871,7 +871,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         free(m);
         return rc;
     }
-    if (*cancel) return seize_error(SEIZE_ECANCEL, "interrupted");
+    if (seize_cancel_level(cancel)) return seize_error(SEIZE_ECANCEL, "interrupted");
     if (b->st.items_failed) {
         size_t first = 0;
         while (first < b->n_items && !b->items[first].error)

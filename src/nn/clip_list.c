@@ -16,6 +16,7 @@ typedef struct loader {
     void *ud;
     size_t per;       // floats per image
     atomic_int quit;  // set on failure: the items left return at once
+    const seize_cancel *cancel; // the caller's: a stop request does the same
 } loader;
 
 typedef struct job {
@@ -31,7 +32,10 @@ static void load_item(void *ctx, size_t i, int thread)
 {
     job *j = ctx;
     loader *ld = j->ld;
-    if (atomic_load(&ld->quit)) return;
+    if (atomic_load(&ld->quit) || seize_cancel_level(ld->cancel)) {
+        j->rc[i] = SEIZE_ECANCEL; // left: the list stops before this batch is used
+        return;
+    }
     float *px = j->pix + i * ld->per;
     int rc = ld->load(ld->ud, j->first + i, px);
     if (rc < 0) {
@@ -104,7 +108,7 @@ int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn loa
     if (B > n) B = n;
 
     int rc = 0, loading = 0;
-    loader ld = {.load = load, .ud = opts->ud, .per = per};
+    loader ld = {.load = load, .ud = opts->ud, .per = per, .cancel = opts->cancel};
     atomic_store(&ld.quit, 0);
     job jobs[2];
     memset(jobs, 0, sizeof jobs);
@@ -131,6 +135,7 @@ int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn loa
         job *j = &jobs[b % 2];
         seize_pool_wait(pool); // the caller helps finish batch b
         loading = 0;
+        if ((rc = seize_cancel_check(opts->cancel)) < 0) goto done; // items of b may be left
         size_t first = j->first, cnt = j->count, good = 0;
         if (b + 1 < n_batches) { // batch b + 1 loads while batch b goes through the towers
             size_t f2 = first + cnt;
@@ -147,7 +152,8 @@ int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn loa
         if (ok) memcpy(ok + first, bok, cnt);
         if (opts->on_batch && (rc = opts->on_batch(opts->ud, first, cnt, dst, bok)) < 0) goto done;
         rc = 0;
-        if (opts->on_progress && opts->on_progress(opts->ud, first + cnt, n_bad)) {
+        if (seize_cancel_level(opts->cancel) ||
+            (opts->on_progress && opts->on_progress(opts->ud, first + cnt, n_bad))) {
             rc = seize_error(SEIZE_ECANCEL, "interrupted");
             goto done;
         }

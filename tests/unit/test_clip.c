@@ -436,9 +436,13 @@ static void on_bad(void *ud, size_t i, int code, const char *msg)
     if (code == SEIZE_EFORMAT && strstr(msg, want) && u->n_bad_seen < 16) u->bad_seen[u->n_bad_seen++] = i;
 }
 
+static seize_cancel list_cancel; // requested by on_batch after batch `cancel_after` (when > 0)
+static size_t cancel_after;
+
 static int on_batch(void *ud, size_t first, size_t n, const float *rows, const uint8_t *ok)
 {
     list_ud *u = ud;
+    if (cancel_after && u->batches + 1 == cancel_after) seize_cancel_request(&list_cancel, 0);
     if (first != u->next_first) u->order_ok = 0;
     u->next_first = first + n;
     u->batches++;
@@ -500,6 +504,20 @@ static void test_image_list_pipeline(void)
     seize_clip_list_opts o2 = {.ud = &u2};
     CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o2, out, NULL, NULL), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "'item2.jpg'") != NULL);
+    // a cancel token requested during batch 2 (as by a signal): the list stops after it
+    list_ud u4 = {.pixels = pix, .n_src = 12, .order_ok = 1};
+    seize_clip_list_opts o4 = {.skip_bad = 1, .on_batch = on_batch, .ud = &u4, .cancel = &list_cancel};
+    cancel_after = 2;
+    CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o4, out, NULL, NULL), SEIZE_ECANCEL);
+    cancel_after = 0;
+    CHECK_STREQ(seize_errmsg(), "interrupted");
+    CHECK_EQ(u4.batches, 2);
+    // requested before the call: no batch at all
+    list_ud u5 = {.pixels = pix, .n_src = 12, .order_ok = 1};
+    o4.ud = &u5;
+    CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o4, out, NULL, NULL), SEIZE_ECANCEL);
+    CHECK_EQ(u5.batches, 0);
+    seize_cancel_reset(&list_cancel);
     free(direct);
     free(out);
     seize_npy_free(px);

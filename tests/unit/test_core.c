@@ -4,6 +4,7 @@
 #include "seize/core.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -448,6 +449,46 @@ static void test_check_select(void)
     CHECK(strstr(out, "1 passed, 1 failed"));
 }
 
+static seize_cancel sig_token;
+static void on_test_signal(int sig)
+{
+    seize_cancel_request(&sig_token, sig);
+}
+
+// seize_cancel: levels 1 and 2, the first signal kept, requests from a real signal handler,
+// NULL never cancelled, and the check's message.
+static void test_cancel(void)
+{
+    seize_cancel c = {0};
+    CHECK_EQ(seize_cancel_level(&c), 0);
+    CHECK_EQ(seize_cancel_check(&c), 0);
+    CHECK_EQ(seize_cancel_level(NULL), 0);
+    CHECK_EQ(seize_cancel_check(NULL), 0);
+    CHECK_EQ(seize_cancel_request(&c, 15), 1);
+    CHECK_EQ(seize_cancel_check(&c), SEIZE_ECANCEL);
+    CHECK_STREQ(seize_errmsg(), "interrupted");
+    CHECK_EQ(seize_cancel_request(&c, 2), 2);
+    CHECK_EQ(seize_cancel_request(&c, 2), 2); // stays at 2
+    CHECK_EQ(seize_cancel_signal(&c), 15);    // the first request's
+    seize_cancel_reset(&c);
+    CHECK_EQ(seize_cancel_level(&c), 0);
+    CHECK_EQ(seize_cancel_signal(&c), 0);
+    seize_cancel_abort(&c, 0);
+    CHECK_EQ(seize_cancel_level(&c), 2);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_test_signal;
+    sigemptyset(&sa.sa_mask);
+    CHECK_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+    raise(SIGUSR1);
+    CHECK_EQ(seize_cancel_level(&sig_token), 1);
+    CHECK_EQ(seize_cancel_signal(&sig_token), SIGUSR1);
+    raise(SIGUSR1);
+    raise(SIGUSR1);
+    sigaction(SIGUSR1, &old, NULL);
+    CHECK_EQ(seize_cancel_level(&sig_token), 2);
+}
+
 int main(void)
 {
     if (check_tmp_init("core") < 0) return 1;
@@ -465,6 +506,7 @@ int main(void)
     RUN(test_pool);
     RUN(test_pool_start_wait);
     RUN(test_blas_threads);
+    RUN(test_cancel);
     RUN(test_strmap);
     RUN(test_strvec);
     RUN(test_buf);

@@ -469,6 +469,50 @@ static void test_batch_resume_from_journal(void)
     seize_llm_batch_free(b);
 }
 
+// A cancel token (core.h): requested before the run, nothing is sent; requested from inside
+// the run (here by the body builder, as a signal handler would), the request in flight ends
+// and is not retried, and the run returns SEIZE_ECANCEL.
+static int build_and_cancel(void *ctx, size_t item, json_t **out)
+{
+    seize_cancel_request(ctx, 0);
+    return build_user(NULL, item, out);
+}
+
+static void test_batch_cancel(void)
+{
+    seize_llm_params p = seize_llm_default_params();
+    p.endpoint = "http://127.0.0.1:1/v1"; // nothing listens there
+    p.model = "m";
+    p.concurrency = 1;
+    p.max_attempts = 5;
+    p.backoff_base = 0.001;
+    p.backoff_max = 0.002;
+    seize_cancel cancel = {0};
+    p.cancel = &cancel;
+    for (int level = 1; level <= 2; level++) {
+        seize_cancel_reset(&cancel);
+        for (int k = 0; k < level; k++) seize_cancel_request(&cancel, 2);
+        seize_llm_batch *b = NULL;
+        CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), 0);
+        CHECK_EQ(seize_llm_batch_add(b, "x", "", 1), 0);
+        n_built = 0;
+        CHECK_EQ(seize_llm_batch_run(b, NULL, NULL), SEIZE_ECANCEL);
+        CHECK_STREQ(seize_errmsg(), "interrupted");
+        CHECK_EQ(seize_llm_batch_stats(b).requests, 0);
+        CHECK_EQ(n_built, 0);
+        seize_llm_batch_free(b);
+    }
+    seize_cancel_reset(&cancel);
+    seize_llm_batch *b = NULL;
+    CHECK_EQ(seize_llm_batch_new(&p, NULL, build_and_cancel, &cancel, &b), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "x", "", 1), 0);
+    CHECK_EQ(seize_llm_batch_add(b, "y", "", 1), 0);
+    CHECK_EQ(seize_llm_batch_run(b, NULL, NULL), SEIZE_ECANCEL);
+    CHECK_EQ(seize_llm_batch_stats(b).requests, 1); // no retry, no second item
+    CHECK_EQ(seize_cancel_level(&cancel), 1);
+    seize_llm_batch_free(b);
+}
+
 static void test_batch_bad_endpoint(void)
 {
     seize_llm_params p = seize_llm_default_params();
@@ -599,6 +643,7 @@ int main(void)
     RUN(test_journal_committer);
     RUN(test_batch_resume_from_journal);
     RUN(test_batch_bad_endpoint);
+    RUN(test_batch_cancel);
     RUN(test_redact);
     RUN(test_settings);
     check_tmp_cleanup();
