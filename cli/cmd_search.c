@@ -5,7 +5,6 @@
 #include "seize/retrieval.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,7 +139,6 @@ int cmd_search(int argc, char **argv)
     const size_t **sub_ptr = NULL;
     seize_search_result *r = NULL;
     seize_pool *pool = NULL;
-    seize_atomic at = {0};
     if (seize_index_open(index_dir, &idx) < 0) goto lib_fail;
     if (load_queries(after, m_ldre, &A) < 0) goto lib_fail;
     if (before && !m_mean && load_queries(before, m_ldre, &B) < 0) goto lib_fail;
@@ -249,46 +247,7 @@ int cmd_search(int argc, char **argv)
         src = seize_search(&g, a, b, nq, ex, have_subsets ? &S : NULL, &p, &r);
     }
     if (src < 0) goto lib_fail;
-    if (seize_atomic_open(out, &at) < 0) goto lib_fail;
-    for (size_t q = 0; q < nq; q++) {
-        json_t *o = json_object(), *rk = json_array(), *sc = json_array();
-        json_object_set_new(o, "query", json_integer((json_int_t)q));
-        int bad = !o || !rk || !sc;
-        for (size_t j = 0; !bad && j < r->n_ranked[q]; j++) {
-            // names and scores stay aligned: a name JSON cannot hold stops the command (the
-            // index refuses such names when it is opened, so this is a last guard)
-            json_t *nm = json_string(seize_index_name(idx, r->index[q * r->k + j]));
-            bad = !nm || json_array_append_new(rk, nm) < 0 ||
-                  json_array_append_new(sc, json_real(r->score[q * r->k + j])) < 0;
-        }
-        json_object_set_new(o, "ranking", rk);
-        json_object_set_new(o, "scores", sc);
-        if (have_subsets) {
-            json_t *sr = json_array(), *ss = json_array();
-            for (size_t j = 0; !bad && j < r->subset_n[q]; j++) {
-                size_t off = r->subset_off[q] + j;
-                json_t *nm = json_string(seize_index_name(idx, r->subset_index[off]));
-                bad = !nm || json_array_append_new(sr, nm) < 0 ||
-                      json_array_append_new(ss, json_real(r->subset_score[off])) < 0;
-            }
-            json_object_set_new(o, "subset", sr);
-            json_object_set_new(o, "subset_scores", ss);
-        }
-        if (bad) {
-            json_decref(o);
-            rc = cli_fail(CMD, "query %zu: a gallery name of index '%s' cannot be written as JSON text "
-                               "(not UTF-8?): rebuild the index", q, index_dir);
-            goto done;
-        }
-        if (json_dumpf(o, at.fp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) < 0) {
-            json_decref(o);
-            rc = cli_fail(CMD, "cannot write '%s'", out);
-            goto done;
-        }
-        fputc('\n', at.fp);
-        json_decref(o);
-    }
-    if (seize_atomic_commit(&at) < 0) goto lib_fail;
+    if (seize_rankings_write(out, r, idx, index_dir, NULL) < 0) goto lib_fail;
     rc = EXIT_OK;
     goto done;
 oom:
@@ -297,7 +256,6 @@ oom:
 lib_fail:
     rc = cli_lib_fail(CMD);
 done:
-    seize_atomic_abort(&at);
     seize_search_result_free(r);
     seize_pool_free(pool);
     seize_index_free(idx);

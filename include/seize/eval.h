@@ -23,6 +23,7 @@
 #define SEIZE_EVAL_H
 
 #include "seize/data.h"
+#include "seize/retrieval.h"
 
 #include <stddef.h>
 
@@ -50,8 +51,9 @@ int seize_predictions_load_json(const seize_dataset *ds, const char *path,
 int seize_predictions_parse_json(const seize_dataset *ds, const char *text, size_t len,
                                  const char *name, seize_predictions **out);
 /* Reads the rankings of seize search (JSON Lines {"query": i, "ranking": [...], ...}) where i
- * is the query's position in the dataset. `field` selects the list ("ranking" or "subset").
- * The same errors as above (duplicate, missing or out-of-range query numbers). */
+ * is the query's position in the dataset, with seize_rankings_read (seize/retrieval.h: the
+ * format and every error, each naming the file and line). `field` selects the list ("ranking"
+ * or "subset"). */
 int seize_predictions_load_rankings(const seize_dataset *ds, const char *path, const char *field,
                                     seize_predictions **out);
 void seize_predictions_free(seize_predictions *p);

@@ -174,6 +174,41 @@ void seize_query_vector_mean(const float *emb, size_t n, size_t dim, float *out)
 int seize_query_vectors_save(const seize_query_vectors *v, const char *after_npy,
                              const char *before_npy);
 
+/* --- rankings files ---------------------------------------------------------------------- */
+
+/* The rankings file of seize search (JSON Lines, one row per query, in query order):
+ *   {"query": q, "ranking": [k gallery names], "scores": [k floats],
+ *    "subset": [names], "subset_scores": [floats],   (when the search had subsets)
+ *    "id": "<query id>"}                              (when query ids were given)
+ * q is the query's position in the input (for a benchmark: in the annotation file); scores are
+ * written with 9 significant digits (float32 round-trips). */
+
+/* Writes the rankings of `r` with the gallery names of `idx`, atomically (a temporary beside
+ * `path`, removed on error or on SIGINT/SIGTERM through seize_tmp). `query_ids` (may be NULL,
+ * else r->n_queries strings, NULL entries skipped) adds "id" to each row. Errors: the file's
+ * (SEIZE_EIO), SEIZE_EFORMAT naming the query and `index_name` when a gallery name cannot be
+ * JSON text (the index refuses such names when opened: a last guard). */
+int seize_rankings_write(const char *path, const seize_search_result *r, const seize_index *idx,
+                         const char *index_name, const char *const *query_ids);
+
+/* Rankings read back for the queries of a dataset: items[q] holds n_items[q] gallery names
+ * (the list of the chosen field) for query q (ds->q[q]). */
+typedef struct seize_rankings {
+    size_t n;
+    char ***items;
+    size_t *n_items;
+} seize_rankings;
+
+/* Reads `path` (blank lines skipped, a UTF-8 byte-order mark accepted) taking from each row
+ * `field` ("ranking" or "subset"; names may be strings or integers). Every query of `ds` must
+ * have exactly one row. Errors are SEIZE_EFORMAT naming the file and line: not JSON, no
+ * integer "query", a query number outside the annotations, a duplicate (with the line of the
+ * first), a missing or bad list; then the count of queries without a row and the id of the
+ * first. *out (NULL on error) is freed with seize_rankings_free. */
+int seize_rankings_read(const seize_dataset *ds, const char *path, const char *field,
+                        seize_rankings **out);
+void seize_rankings_free(seize_rankings *r);
+
 #ifdef __cplusplus
 }
 #endif

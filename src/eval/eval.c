@@ -129,75 +129,20 @@ int seize_predictions_load_rankings(const seize_dataset *ds, const char *path, c
                                     seize_predictions **out)
 {
     *out = NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = seize_read_file(path, &buf, &len);
+    seize_rankings *r = NULL;
+    int rc = seize_rankings_read(ds, path, field, &r);
     if (rc < 0) return rc;
-    seize_predictions *p = pred_new(ds->n);
-    unsigned char *seen = seize_calloc(ds->n ? ds->n : 1, 1);
-    size_t *seen_line = seize_calloc(ds->n ? ds->n : 1, sizeof *seen_line);
-    rc = SEIZE_ENOMEM;
-    if (!p || !seen || !seen_line) goto done;
-    // one JSON object per line; blank lines are skipped; every error names the line
-    size_t i = 0, line = 0;
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) i = 3; // a UTF-8 byte-order mark
-    while (i < len) {
-        size_t j = i;
-        while (j < len && buf[j] != '\n') j++;
-        line++;
-        size_t a = i, e = j;
-        i = j + 1;
-        while (a < e && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r')) a++;
-        while (e > a && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r')) e--;
-        if (e == a) continue;
-        json_error_t err;
-        json_t *o = json_loadb(buf + a, e - a, JSON_REJECT_DUPLICATES, &err);
-        if (!o) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: not valid JSON: %s", path, line, err.text);
-            goto done;
-        }
-        json_t *q = json_object_get(o, "query");
-        if (!json_is_object(o) || !json_is_integer(q)) {
-            json_decref(o);
-            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: expected an object with an integer \"query\" (the "
-                                            "query's position in the annotation file)", path, line);
-            goto done;
-        }
-        json_int_t k = json_integer_value(q);
-        if (k < 0 || (uint64_t)k >= ds->n) {
-            json_decref(o);
-            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: query %lld is not in the annotations (%zu queries)",
-                             path, line, (long long)k, ds->n);
-            goto done;
-        }
-        if (seen[k]) {
-            json_decref(o);
-            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: duplicate query %lld (first on line %zu)", path, line,
-                             (long long)k, seen_line[k]);
-            goto done;
-        }
-        seen[k] = 1;
-        seen_line[k] = line;
-        json_t *list = json_object_get(o, field);
-        int r = list ? seize_json_name_list(list, &p->items[k], &p->n_items[k]) : -1;
-        json_decref(o);
-        if (r == SEIZE_ENOMEM) goto done;
-        if (r < 0) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: missing or bad \"%s\" (a list of gallery names)", path,
-                             line, field);
-            goto done;
-        }
+    seize_predictions *p = seize_calloc(1, sizeof *p);
+    if (!p) {
+        seize_rankings_free(r);
+        return SEIZE_ENOMEM;
     }
-    if ((rc = check_coverage(ds, p, seen, path)) < 0) goto done;
+    p->n = r->n; // the lists are taken over
+    p->items = r->items;
+    p->n_items = r->n_items;
+    free(r);
     *out = p;
-    p = NULL;
-    rc = 0;
-done:
-    free(seen);
-    free(seen_line);
-    seize_predictions_free(p);
-    free(buf);
-    return rc;
+    return 0;
 }
 
 // --- metrics

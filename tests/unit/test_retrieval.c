@@ -566,6 +566,75 @@ static void test_query_vectors_encode(void)
     seize_model_free(m);
 }
 
+// --- rankings files
+
+static const char *cirr_ann =
+    "[{\"pairid\": 5, \"reference\": \"r\", \"caption\": \"c\", \"target_hard\": \"t\","
+    "  \"img_set\": {\"members\": [\"r\", \"t\", \"m\"]}},"
+    " {\"pairid\": 7, \"reference\": \"t\", \"caption\": \"d\", \"target_hard\": \"m\","
+    "  \"img_set\": {\"members\": [\"t\", \"m\", \"r\"]}}]";
+
+// A search with subsets written, then read back by field: the same names in the same order.
+static void test_rankings_roundtrip(void)
+{
+    float G[4 * 2] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
+    const char *names[4] = {"r", "t", "m", "x"};
+    CHECK_EQ(seize_index_write(check_tmp("rix"), G, 4, 2, names, SEIZE_F32, NULL), 0);
+    seize_index *idx = NULL;
+    seize_dataset *ds = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("rix"), &idx), 0);
+    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds), 0);
+    float A[2 * 2] = {0.8f, 0.6f, -0.2f, 1};
+    size_t ex[2] = {0, 1}, rows0[3] = {0, 1, 2}, rows1[3] = {1, 2, 0}, n_rows[2] = {3, 3};
+    const size_t *rows[2] = {rows0, rows1};
+    seize_subsets S = {rows, n_rows};
+    seize_search_params p = seize_search_default_params();
+    p.pos = p.neg = 0;
+    p.k = 3;
+    p.n_threads = 1;
+    seize_search_result *r = NULL;
+    seize_gallery g = seize_index_gallery(idx);
+    CHECK_EQ(seize_search(&g, A, NULL, 2, ex, &S, &p, &r), 0);
+    const char *ids[2] = {"5", NULL};
+    CHECK_EQ(seize_rankings_write(check_tmp("r.jsonl"), r, idx, "rix", ids), 0);
+    seize_rankings *rk = NULL, *sub = NULL;
+    CHECK_EQ(seize_rankings_read(ds, check_tmp("r.jsonl"), "ranking", &rk), 0);
+    CHECK_EQ(seize_rankings_read(ds, check_tmp("r.jsonl"), "subset", &sub), 0);
+    int bad = rk->n != 2 || sub->n != 2;
+    for (size_t q = 0; q < 2 && !bad; q++) {
+        bad |= rk->n_items[q] != r->n_ranked[q] || sub->n_items[q] != r->subset_n[q];
+        for (size_t j = 0; !bad && j < rk->n_items[q]; j++)
+            bad |= strcmp(rk->items[q][j], names[r->index[q * r->k + j]]) != 0;
+        for (size_t j = 0; !bad && j < sub->n_items[q]; j++)
+            bad |= strcmp(sub->items[q][j], names[r->subset_index[r->subset_off[q] + j]]) != 0;
+    }
+    seize_rankings_free(rk);
+    seize_rankings_free(sub);
+    CHECK(!bad);
+    CHECK_EQ(r->n_ranked[0], 3);
+    CHECK_EQ(r->subset_n[0], 2); // members minus the reference
+    // the row as written: query number, lists, the id only where given
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ(seize_read_file(check_tmp("r.jsonl"), &text, &len), 0);
+    int ok = strncmp(text, "{\"query\":0,\"ranking\":[", 22) == 0 && strstr(text, "\"subset_scores\":[") &&
+             strstr(text, ",\"id\":\"5\"}\n{\"query\":1,") && !strstr(strchr(text, '\n') + 1, "\"id\"");
+    free(text);
+    CHECK(ok);
+    // a file that misses a query: the count and the first id
+    check_write_text(check_tmp("m.jsonl"), "\n{\"query\": 1, \"ranking\": [\"r\"]}\n");
+    rk = (void *)1;
+    CHECK_EQ(seize_rankings_read(ds, check_tmp("m.jsonl"), "ranking", &rk), SEIZE_EFORMAT);
+    CHECK(rk == NULL);
+    CHECK(strstr(seize_errmsg(), "m.jsonl': 1 of 2 queries have no predictions (first: query id 5)"));
+    check_write_text(check_tmp("d.jsonl"), "{\"query\": 1, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n{\"query\": 1}\n");
+    CHECK_EQ(seize_rankings_read(ds, check_tmp("d.jsonl"), "ranking", &rk), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "d.jsonl' line 3: duplicate query 1 (first on line 1)"));
+    seize_search_result_free(r);
+    seize_dataset_free(ds);
+    seize_index_free(idx);
+}
+
 int main(void)
 {
     if (check_tmp_init("retrieval") < 0) return 1;
@@ -578,6 +647,7 @@ int main(void)
     RUN(test_query_vectors_check);
     RUN(test_query_vector_mean);
     RUN(test_query_vectors_encode);
+    RUN(test_rankings_roundtrip);
     check_tmp_cleanup();
     return check_summary("retrieval");
 }
