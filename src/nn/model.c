@@ -246,7 +246,10 @@ static int load_weights(seize_model *m, const names *nm)
     t->blocks = m->tblocks;
     m->w.logit_scale = 0;
     const seize_st_tensor *ls = seize_st_find(&m->st, "logit_scale");
-    if (ls && ls->count == 1 && (rc = tensor(m, "logit_scale", &tmp, ls->ndim, 1L)) == 0)
+    // One size argument per dimension (count 1: every dimension is 1), up to SEIZE_ST_MAX_DIMS.
+    _Static_assert(SEIZE_ST_MAX_DIMS == 8, "one 1L per possible dimension below");
+    if (ls && ls->count == 1 && ls->ndim <= 8 &&
+        (rc = tensor(m, "logit_scale", &tmp, ls->ndim, 1L, 1L, 1L, 1L, 1L, 1L, 1L, 1L)) == 0)
         m->w.logit_scale = tmp[0];
     // a block past the configured depth means the configuration is wrong for these weights
     char name[200];
