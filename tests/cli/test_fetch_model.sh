@@ -12,7 +12,7 @@ start_server() { # start_server EXTRA_ARGS...
   : >"$TMP/log"
   "$PYTHON" "$TOP/tests/servers/hub_server.py" "$TMP/hub" --log "$TMP/log" "$@" >"$TMP/port" &
   SERVER=$!
-  for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+  for _ in $(seq 1200); do [ -s "$TMP/port" ] && break; sleep 0.05; done
   PORT=$(cat "$TMP/port")
   [ -n "$PORT" ] || fail "hub server did not start"
 }
