@@ -233,7 +233,8 @@ int seize_run(const seize_run_params *p, seize_run_result *res)
     memset(&R, 0, sizeof R);
     pl_run *r = &R;
     r->p = p;
-    r->ops = &pl_spawned_stages;
+    pl_stage_ops table = pl_stage_table(); // lives as long as the run
+    r->ops = &table;
     copy_params(p, &r->o);
     int folder, lock_fd = -1, rc;
     seize_ds_kind kind;

@@ -2,9 +2,10 @@
  * src/pipeline/stages.h — the stage-runner seam of seize_run.
  *
  * The pipeline decides what to run (cache keys, inputs, outputs) and calls each stage's work
- * through this table. Today every entry runs the stage's command of the stage program as a
- * child process (spawn.c: pl_spawned_stages); a later commit replaces one entry at a time
- * with an in-process library call, without touching the rest of the pipeline.
+ * through this table. An entry is either an in-process library call (inproc.c: today the
+ * query features) or runs the stage's command of the stage program as a child process
+ * (spawn.c: pl_spawned_stages); later commits move one entry at a time into inproc.c without
+ * touching the rest of the pipeline.
  *
  * Each function returns 0 when the stage is done, a positive status when it ended otherwise
  * (the command's exit status: 3 = done, but some items failed; others = failed, its message
@@ -70,5 +71,10 @@ typedef struct pl_stage_ops {
 
 // Every stage as a command of r->exe (spawn.c).
 extern const pl_stage_ops pl_spawned_stages;
+// The stages that are library calls already, run in this process (inproc.c); NULL entries are
+// not (yet).
+extern const pl_stage_ops pl_inproc_stages;
+// The table of a run: each stage in-process where pl_inproc_stages has it, else spawned.
+pl_stage_ops pl_stage_table(void);
 
 #endif

@@ -420,6 +420,96 @@ static void test_run_folder_validation(void)
     json_decref(m);
 }
 
+static int file_has_line(const char *path, const char *line)
+{
+    char *text;
+    size_t len;
+    if (seize_read_file(path, &text, &len) < 0) return 0;
+    int found = 0;
+    for (char *l = strtok(text, "\n"); l && !found; l = strtok(NULL, "\n"))
+        found = !strcmp(l, line);
+    free(text);
+    return found;
+}
+
+// A folder run from a caption file, end to end through the library, with the stage program a
+// spy that logs each command it runs: the query features are computed in-process (no
+// 'query-features' command), the other stages still run as commands; the events carry the
+// stage lines; a rerun is fully cached, runs no command and writes nothing.
+static void test_run_inprocess_features(void)
+{
+    const char *fix = getenv("SEIZE_FIXTURES") ? getenv("SEIZE_FIXTURES") : "../shared/fixtures";
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char model[512], bin[1100], cwd[512];
+    if (!getcwd(cwd, sizeof cwd)) SKIP("no current folder");
+    snprintf(model, sizeof model, "%s/models/tiny-openai", fix);
+    snprintf(bin, sizeof bin, "%s/%s/seize", cwd, build);
+    if (!seize_path_exists(model)) SKIP("fixtures not found at %s", fix);
+    if (access(bin, X_OK) != 0) SKIP("no %s", bin);
+    char g[512], cmd[2048], q[512], caps[512], spy[512], log[512];
+    snprintf(g, sizeof g, "%s", check_tmp("photos"));
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s/images/astronaut.png' '%s/images/camera.png' "
+             "'%s/images/chelsea.png' '%s/'",
+             g, fix, fix, fix, g);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(q, sizeof q, "%s", check_tmp("queries6.jsonl"));
+    snprintf(caps, sizeof caps, "%s", check_tmp("captions6.jsonl"));
+    snprintf(spy, sizeof spy, "%s", check_tmp("spy.sh"));
+    snprintf(log, sizeof log, "%s", check_tmp("spy.log"));
+    FILE *fp = fopen(q, "w");
+    fprintf(fp,
+            "{\"id\": \"q1\", \"reference\": \"%s/astronaut.png\", \"relative_text\": \"x\", "
+            "\"target\": \"camera.png\"}\n",
+            g);
+    fclose(fp);
+    fp = fopen(caps, "w");
+    fputs("{\"id\": \"q1\", \"captions\": [\"a person\", \"a suit\"], \"edited\": [\"a camera\", "
+          "\"a man\"]}\n",
+          fp);
+    fclose(fp);
+    fp = fopen(spy, "w");
+    fprintf(fp, "#!/bin/sh\necho \"$1\" >> '%s'\nexec '%s' \"$@\"\n", log, bin);
+    fclose(fp);
+    CHECK_EQ(chmod(spy, 0755), 0);
+    seize_run_params p = seize_run_default_params();
+    p.dataset = "folder";
+    p.gallery_dir = g;
+    p.queries_file = q;
+    p.captions_file = caps;
+    p.model_dir = model;
+    p.out_dir = check_tmp("run6");
+    p.num_captions = 2;
+    p.batch = 8;
+    p.threads = 2;
+    p.quiet = 1;
+    p.stage_program = spy;
+    events e = {0};
+    p.on_event = on_event;
+    p.event_user = &e;
+    seize_run_result res;
+    int rc = seize_run(&p, &res);
+    CHECK_MSG(rc == 0, "seize_run: %d %s", rc, res.error);
+    CHECK_EQ(res.status, SEIZE_RUN_OK);
+    CHECK(res.wrote);
+    CHECK(file_has_line(log, "index") && file_has_line(log, "search"));
+    CHECK(!file_has_line(log, "query-features"));
+    char path[600];
+    snprintf(path, sizeof path, "%s/query-after.npy", check_tmp("run6"));
+    CHECK(seize_path_exists(path));
+    snprintf(path, sizeof path, "%s/metrics.json", check_tmp("run6")); // the query has a target
+    CHECK(seize_path_exists(path));
+    CHECK(e.n >= 7 && e.n_warn == 0);
+    CHECK(strstr(e.last, "folder: report ran"));
+    // rerun: everything cached, no command, nothing written
+    CHECK_EQ(unlink(log), 0);
+    e = (events){0};
+    CHECK_EQ(seize_run(&p, &res), 0);
+    CHECK(!res.wrote);
+    CHECK(!seize_path_exists(log));
+    CHECK(strstr(e.last, "folder: report cached"));
+}
+
 int main(void)
 {
     if (check_tmp_init("pipeline") < 0) return 1;
@@ -434,6 +524,7 @@ int main(void)
     RUN(test_run_params);
     RUN(test_run_lock);
     RUN(test_run_folder_validation);
+    RUN(test_run_inprocess_features);
     check_tmp_cleanup();
     return check_summary("pipeline");
 }
