@@ -147,6 +147,78 @@ void seize_llm_fingerprint(const void *data, size_t len, char out[17]);
 /* Standard base64 (with padding) of `len` bytes: heap string (NULL on allocation failure). */
 char *seize_base64_encode(const void *data, size_t len);
 
+/* --- event loop and asynchronous chat calls ------------------------------------------------ */
+
+/* One thread's event loop: epoll over libcurl's sockets (its multi_socket interface), one-shot
+ * timers, and a wake-up that other threads may send. Calls on it run concurrently; every
+ * callback runs on the loop's thread, inside seize_loop_run_once. Only seize_loop_wake may be
+ * called from another thread. The batch client below is one user; a server answering queries
+ * is another.
+ *
+ *     seize_loop *loop;
+ *     if (seize_loop_new(&loop) < 0) return -1;
+ *     seize_chat_request rq = {url, body, api_key, 60.0};
+ *     seize_chat_async(loop, &rq, on_done, ctx, NULL);      // on_done(ctx, result) later
+ *     while (seize_loop_pending(loop)) seize_loop_run_once(loop, 1.0);
+ *     seize_loop_free(loop);
+ */
+typedef struct seize_loop seize_loop;
+/* 0, or SEIZE_ENET (libcurl or epoll set-up failed) / SEIZE_ENOMEM. */
+int seize_loop_new(seize_loop **out);
+/* Abandons the calls in flight (no callbacks) and the timers; accepts NULL. */
+void seize_loop_free(seize_loop *l);
+/* Makes a seize_loop_run_once that is waiting return soon. Thread-safe, async-signal-safe. */
+void seize_loop_wake(seize_loop *l);
+/* Waits at most max_wait seconds (0: only polls) for socket activity, libcurl's timer, a due
+ * timer or a wake-up, then drives the transfers and runs the callbacks of the calls that ended
+ * and of the timers that are due. 0, or SEIZE_ENET when waiting failed. */
+int seize_loop_run_once(seize_loop *l, double max_wait);
+/* Calls in flight plus timers not yet fired. */
+size_t seize_loop_pending(const seize_loop *l);
+
+typedef void (*seize_loop_timer_fn)(void *ctx);
+/* Runs fn(ctx) once, on the loop's thread, at monotonic time `due` (seize_now()) or later.
+ * Returns the timer's id (> 0), or SEIZE_ENOMEM. */
+long seize_loop_timer_add(seize_loop *l, double due, seize_loop_timer_fn fn, void *ctx);
+/* Removes a pending timer; ids of fired or cancelled timers are ignored. */
+void seize_loop_timer_cancel(seize_loop *l, long id);
+
+/* One chat completions request. Strings are copied by seize_chat_async. */
+typedef struct seize_chat_request {
+    const char *url;     /* the full URL (…/chat/completions); may hold credentials */
+    const char *body;    /* JSON body (seize_chat_request_body) */
+    const char *api_key; /* NULL or "": no Authorization header */
+    double timeout;      /* seconds for the whole transfer */
+} seize_chat_request;
+
+/* How a call ended at the transport level. */
+enum {
+    SEIZE_CHAT_OK = 0,     /* an HTTP reply arrived (any status: see `status`) */
+    SEIZE_CHAT_EURL,       /* the URL or its protocol is unusable (not http/https, malformed) */
+    SEIZE_CHAT_ETIMEOUT,   /* the whole transfer took longer than the timeout */
+    SEIZE_CHAT_ETRUNCATED, /* the reply was cut short or its encoding is broken */
+    SEIZE_CHAT_ECONNECT,   /* other transport errors (refused, reset, DNS, TLS, ...) */
+    SEIZE_CHAT_ETOOBIG     /* the reply is larger than 16 MiB */
+};
+typedef struct seize_chat_result {
+    int transport;      /* SEIZE_CHAT_* */
+    const char *error;  /* transport error text ("" for SEIZE_CHAT_OK); may quote the URL */
+    long status;        /* HTTP status (SEIZE_CHAT_OK) */
+    double retry_after; /* seconds asked by a Retry-After header, 0 when none */
+    const char *body;   /* the reply body, NUL-terminated (seize_chat_parse it) */
+    size_t len;
+} seize_chat_result;
+/* Called once per call, on the loop's thread; `res` and its strings are valid during the call
+ * only. The callback may start or cancel calls and add timers. */
+typedef void (*seize_chat_done_fn)(void *ctx, const seize_chat_result *res);
+typedef struct seize_chat_call seize_chat_call;
+/* Starts one POST on the loop; done(ctx, res) runs when it ends. *out (may be NULL) receives a
+ * handle valid until done runs (for seize_chat_cancel). 0, SEIZE_ENOMEM or SEIZE_ENET. */
+int seize_chat_async(seize_loop *l, const seize_chat_request *req, seize_chat_done_fn done,
+                     void *ctx, seize_chat_call **out);
+/* Abandons a call in flight: its callback never runs. Accepts NULL. */
+void seize_chat_cancel(seize_chat_call *c);
+
 /* --- the batch client --------------------------------------------------------------------- */
 
 /* Builds the "messages" array for item `item` (called when a request is about to start; the

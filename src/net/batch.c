@@ -1,25 +1,23 @@
-// The batch client: many chat requests over one libcurl multi handle, `concurrency` in flight,
-// retries with backoff, a journal written (and fsync'd) before a request counts as done.
+// The batch client: many chat requests as asynchronous calls on one event loop (seize_loop,
+// loop.c), `concurrency` in flight, retries with backoff, a journal written (and fsync'd) before
+// a request counts as done.
 //
-// One thread drives everything: build a body, start it, poll, read completions, classify,
+// One thread drives everything: build a body, start it, run the loop, take completions, classify,
 // journal, schedule retries. Requests waiting out a backoff sit in `delayed`; requests ready to
 // start sit in a FIFO. A request asks for `n` texts of its item; an item is complete when it holds
 // n_out texts.
 #include "seize/net.h"
 
-#include <curl/curl.h>
+#include "net_internal.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MAX_REPLY_BYTES ((size_t)16 << 20)
 
 typedef struct item {
     char *key, *check;
@@ -40,12 +38,11 @@ typedef struct req {
     char *body;    // built at the first start, kept for retries
 } req;
 
+struct run;
 typedef struct slot {
-    CURL *h;
+    struct run *R;
+    seize_chat_call *call; // in flight when r is set
     req *r;
-    char *resp;
-    size_t len, cap;
-    int too_big;
 } slot;
 
 struct seize_llm_batch {
@@ -67,13 +64,6 @@ struct seize_llm_batch {
 };
 
 // --- setup --------------------------------------------------------------------------------
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void replay_line(void *ctx, json_t *line)
 {
@@ -97,10 +87,8 @@ int seize_llm_batch_new(const seize_llm_params *p, const char *journal_path,
     if (!p->model || !*p->model) return seize_error(SEIZE_EINVAL, "no model (set --model)");
     if (p->concurrency < 1 || p->max_attempts < 1 || !(p->timeout > 0))
         return seize_error(SEIZE_EINVAL, "invalid client parameters");
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return seize_error(SEIZE_ENET, "cannot initialise libcurl: %s",
-                           curl_easy_strerror(curl_init_rc));
+    int crc = net_curl_init();
+    if (crc < 0) return crc;
     seize_llm_batch *b = calloc(1, sizeof *b);
     if (!b) return seize_error(SEIZE_ENOMEM, "out of memory");
     b->p = *p;
@@ -249,11 +237,8 @@ seize_llm_stats seize_llm_batch_stats(const seize_llm_batch *b)
 
 typedef struct run {
     seize_llm_batch *b;
-    CURLM *multi;
-    int ep;          // epoll set of curl's sockets and `evfd`
-    int evfd;        // written by the journal committer after each sync
-    double curl_due; // when curl wants its timeout action (-1: none)
-    struct curl_slist *headers;
+    seize_loop *loop; // curl's transfers; woken by the journal committer after each sync
+    int rc;           // a failure inside a completion callback (stops the run)
     slot *slots;
     int n_slots, n_busy;
     req **ready; // ring buffer
@@ -348,29 +333,6 @@ static int queue_item(run *R, size_t i, size_t missing)
     return 0;
 }
 
-static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
-{
-    slot *s = ud;
-    size_t n = size * nmemb;
-    if (s->len + n > MAX_REPLY_BYTES) {
-        s->too_big = 1;
-        return 0;
-    }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(s->resp, cap);
-        if (!nb) return 0;
-        s->resp = nb;
-        s->cap = cap;
-    }
-    memcpy(s->resp + s->len, data, n);
-    s->len += n;
-    s->resp[s->len] = 0;
-    return n;
-}
-
 static void fail_item(run *R, size_t i, int kind, const char *msg)
 {
     seize_llm_batch *b = R->b;
@@ -387,6 +349,8 @@ static void fail_item(run *R, size_t i, int kind, const char *msg)
         json_decref(line);
     }
 }
+
+static void on_done(void *ctx, const seize_chat_result *res);
 
 // Starts request r on a free slot. 0 when started or when r was consumed (item failed to build).
 static int start(run *R, req *r)
@@ -416,27 +380,10 @@ static int start(run *R, req *r)
             break;
         }
     SEIZE_ASSERT(s != NULL);
+    seize_chat_request q = {b->url, r->body, b->p.api_key, b->p.timeout};
+    int rc = seize_chat_async(R->loop, &q, on_done, s, &s->call);
+    if (rc < 0) return rc;
     s->r = r;
-    s->len = 0;
-    s->too_big = 0;
-    CURL *h = s->h;
-    curl_easy_setopt(h, CURLOPT_URL, b->url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, R->headers);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(b->p.timeout * 1000 + 0.5));
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "seize/" SEIZE_VERSION);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLMcode mc = curl_multi_add_handle(R->multi, h);
-    if (mc != CURLM_OK) {
-        s->r = NULL;
-        return seize_error(SEIZE_ENET, "cannot start a request: %s", curl_multi_strerror(mc));
-    }
     r->attempts++;
     b->st.requests++;
     R->n_busy++;
@@ -548,50 +495,43 @@ static void retry_or_fail(run *R, req *r, int kind, double retry_after, const ch
     }
 }
 
-static int finish(run *R, slot *s, CURLcode res)
+static int finish(run *R, slot *s, const seize_chat_result *res)
 {
     seize_llm_batch *b = R->b;
     req *r = s->r;
     s->r = NULL;
+    s->call = NULL;
     R->n_busy--;
-    curl_multi_remove_handle(R->multi, s->h);
-    long status = 0;
-    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
-    curl_off_t ra = -1;
-    curl_easy_getinfo(s->h, CURLINFO_RETRY_AFTER, &ra);
+    long status = res->status;
     char what[400];
-    if (res != CURLE_OK) {
-        if (s->too_big) {
-            retry_or_fail(R, r, SEIZE_LLM_ERR_MALFORMED, 0, "reply larger than 16 MiB");
-            return 0;
-        }
-        switch (res) {
-        case CURLE_UNSUPPORTED_PROTOCOL:
-        case CURLE_URL_MALFORMAT:
-        case CURLE_NOT_BUILT_IN:
-            R->fatal = 1;
-            snprintf(R->fatal_msg, sizeof R->fatal_msg, "cannot use endpoint '%s': %s", b->url_shown,
-                     curl_easy_strerror(res));
-            free_req(r);
-            return 0;
-        case CURLE_OPERATION_TIMEDOUT:
-            snprintf(what, sizeof what, "timed out after %g s", b->p.timeout);
-            retry_or_fail(R, r, SEIZE_LLM_ERR_TIMEOUT, 0, what);
-            return 0;
-        case CURLE_PARTIAL_FILE:
-        case CURLE_BAD_CONTENT_ENCODING:
-            snprintf(what, sizeof what, "truncated reply: %s", curl_easy_strerror(res));
-            retry_or_fail(R, r, SEIZE_LLM_ERR_MALFORMED, 0, what);
-            return 0;
-        default:
-            snprintf(what, sizeof what, "%s", curl_easy_strerror(res));
-            retry_or_fail(R, r, SEIZE_LLM_ERR_CONNECT, 0, what);
-            return 0;
-        }
+    switch (res->transport) {
+    case SEIZE_CHAT_OK:
+        break;
+    case SEIZE_CHAT_ETOOBIG:
+        retry_or_fail(R, r, SEIZE_LLM_ERR_MALFORMED, 0, res->error);
+        return 0;
+    case SEIZE_CHAT_EURL:
+        R->fatal = 1;
+        snprintf(R->fatal_msg, sizeof R->fatal_msg, "cannot use endpoint '%s': %s", b->url_shown,
+                 res->error);
+        free_req(r);
+        return 0;
+    case SEIZE_CHAT_ETIMEOUT:
+        snprintf(what, sizeof what, "timed out after %g s", b->p.timeout);
+        retry_or_fail(R, r, SEIZE_LLM_ERR_TIMEOUT, 0, what);
+        return 0;
+    case SEIZE_CHAT_ETRUNCATED:
+        snprintf(what, sizeof what, "truncated reply: %s", res->error);
+        retry_or_fail(R, r, SEIZE_LLM_ERR_MALFORMED, 0, what);
+        return 0;
+    default:
+        snprintf(what, sizeof what, "%s", res->error);
+        retry_or_fail(R, r, SEIZE_LLM_ERR_CONNECT, 0, what);
+        return 0;
     }
     if (status >= 200 && status < 300) {
         seize_chat_reply rep;
-        int rc = seize_chat_parse(s->resp ? s->resp : "", s->len, &rep);
+        int rc = seize_chat_parse(res->body, res->len, &rep);
         if (rc == 0) {
             rc = take_reply(R, r, &rep);
             seize_chat_reply_free(&rep);
@@ -612,13 +552,13 @@ static int finish(run *R, slot *s, CURLcode res)
         retry_or_fail(R, r, SEIZE_LLM_ERR_MALFORMED, 0, what);
         return 0;
     }
-    char *raw = seize_chat_error_message(s->resp, s->len);
+    char *raw = seize_chat_error_message(res->body, res->len);
     char *msg = seize_redact(raw); // error bodies may echo the Authorization header or the URL
     free(raw);
     snprintf(what, sizeof what, "HTTP %ld: %s", status, msg ? msg : "");
     if (seize_llm_status_retryable(status)) {
         retry_or_fail(R, r, status == 429 ? SEIZE_LLM_ERR_429 : SEIZE_LLM_ERR_5XX,
-                      ra > 0 ? (double)ra : 0, what);
+                      res->retry_after, what);
     } else if (status == 401 || status == 403 || status == 404) {
         b->st.errors[SEIZE_LLM_ERR_4XX]++;
         if (!R->fatal) {
@@ -645,12 +585,22 @@ static int finish(run *R, slot *s, CURLcode res)
     return 0;
 }
 
+// A call ended: its completion is handled at once (a failure stops the run).
+static void on_done(void *ctx, const seize_chat_result *res)
+{
+    slot *s = ctx;
+    run *R = s->R;
+    int rc = finish(R, s, res);
+    if (rc < 0 && R->rc == 0) R->rc = rc;
+}
+
 static void abort_in_flight(run *R)
 {
     for (int k = 0; k < R->n_slots; k++) {
         slot *s = &R->slots[k];
         if (!s->r) continue;
-        curl_multi_remove_handle(R->multi, s->h);
+        seize_chat_cancel(s->call);
+        s->call = NULL;
         free_req(s->r);
         s->r = NULL;
         R->n_busy--;
@@ -676,41 +626,96 @@ static int settle(run *R)
     return 0;
 }
 
-// --- event loop plumbing (curl's multi_socket interface over epoll) -------------------------
-
 static void wake(void *ctx)
 {
-    run *R = ctx;
-    uint64_t one = 1;
-    if (write(R->evfd, &one, sizeof one) < 0) { /* already signalled (counter full): fine */
-    }
+    seize_loop_wake(((run *)ctx)->loop);
 }
 
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+// Queues what every item still needs and sets up the slots, the loop and the journal's committer.
+static int run_setup(run *R)
 {
-    (void)e;
-    (void)socketp;
-    run *R = userp;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(R->ep, EPOLL_CTL_DEL, fd, NULL);
-        return 0;
+    seize_llm_batch *b = R->b;
+    int rc = 0;
+    for (size_t i = 0; i < b->n_items && rc == 0; i++) {
+        size_t have = json_array_size(b->items[i].texts);
+        if (have < b->items[i].n_out) rc = queue_item(R, i, b->items[i].n_out - have);
     }
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.data.fd = fd;
-    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-    if (epoll_ctl(R->ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
-        epoll_ctl(R->ep, EPOLL_CTL_ADD, fd, &ev);
-    return 0;
+    if (rc < 0) return rc;
+    R->n_slots = b->p.concurrency;
+    R->slots = seize_calloc((size_t)R->n_slots, sizeof *R->slots);
+    if (!R->slots) return SEIZE_ENOMEM;
+    for (int k = 0; k < R->n_slots; k++)
+        R->slots[k].R = R;
+    if ((rc = seize_loop_new(&R->loop)) < 0) return rc;
+    // Journal lines are made durable by a committer thread, so fdatasync never stalls the loop;
+    // a completion counts (progress, items_done) once its line is durable.
+    if (b->journal) rc = seize_journal_start(b->journal, wake, R);
+    return rc;
 }
 
-static int on_timer(CURLM *m, long timeout_ms, void *userp)
+// Starts what may start: requests whose backoff has elapsed, then ready ones while slots are
+// free. A completion keeps its place until its journal line is durable, so that a crash never
+// loses more than `concurrency` requests.
+static int start_ready(run *R, double now)
 {
-    (void)m;
-    run *R = userp;
-    R->curl_due = timeout_ms < 0 ? -1 : seize_now() + (double)timeout_ms / 1000;
-    return 0;
+    int rc = 0;
+    for (size_t k = 0; k < R->d_len;) {
+        if (R->delayed[k]->due <= now) {
+            if ((rc = push_ready(R, R->delayed[k])) < 0) return rc;
+            R->delayed[k] = R->delayed[--R->d_len];
+        } else {
+            k++;
+        }
+    }
+    while (rc == 0 && R->n_busy + (int)R->p_len < R->n_slots && R->r_len) {
+        req *r = pop_ready(R);
+        if ((rc = start(R, r)) < 0) free_req(r);
+    }
+    return rc;
+}
+
+// The loop of a run: start, wait for the loop (sockets, curl's timer, the committer, a backoff,
+// or 100 ms to notice a cancel), take completions (in on_done), count durable ones.
+static int run_loop(run *R, seize_llm_progress_fn progress, void *pctx, double t0)
+{
+    seize_llm_batch *b = R->b;
+    const seize_cancel *cancel = b->p.cancel; // may be NULL: never cancelled
+    int rc = 0;
+    while (rc == 0) {
+        if (seize_cancel_level(cancel) >= 2 || R->fatal) break;
+        if (!seize_cancel_level(cancel) && (rc = start_ready(R, seize_now())) < 0) break;
+        if ((rc = settle(R)) < 0) break;
+        if (R->n_busy == 0 && (seize_cancel_level(cancel) || (R->r_len == 0 && R->d_len == 0)))
+            break;
+        double wait = 0.1, now = seize_now();
+        for (size_t k = 0; k < R->d_len; k++) {
+            double d = R->delayed[k]->due - now;
+            if (d < wait) wait = d;
+        }
+        if (R->n_busy + (int)R->p_len < R->n_slots && R->r_len && !seize_cancel_level(cancel))
+            wait = 0;
+        rc = seize_loop_run_once(R->loop, wait < 0 ? 0 : wait);
+        if (rc == 0) rc = R->rc;
+        if (rc == 0) rc = settle(R);
+        b->st.seconds = seize_now() - t0;
+        if (progress) progress(pctx, &b->st);
+        if (rc < 0 || R->fatal) break;
+    }
+    return rc;
+}
+
+static void run_free(run *R)
+{
+    req *r; // leftover requests (cancel or fatal): dropped; their items stay incomplete
+    while ((r = pop_ready(R)))
+        free_req(r);
+    for (size_t k = 0; k < R->d_len; k++)
+        free_req(R->delayed[k]);
+    free(R->ready);
+    free(R->delayed);
+    free(R->pend);
+    free(R->slots);
+    seize_loop_free(R->loop);
 }
 
 int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void *pctx)
@@ -721,148 +726,15 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
     run R;
     memset(&R, 0, sizeof R);
     R.b = b;
-    R.ep = R.evfd = -1;
-    R.curl_due = -1;
-    int rc = 0;
-    const seize_cancel *cancel = b->p.cancel; // may be NULL: never cancelled
-
-    for (size_t i = 0; i < b->n_items && rc == 0; i++) {
-        size_t have = json_array_size(b->items[i].texts);
-        if (have < b->items[i].n_out) rc = queue_item(&R, i, b->items[i].n_out - have);
-    }
-    R.multi = curl_multi_init();
-    R.n_slots = b->p.concurrency;
-    R.slots = seize_calloc((size_t)R.n_slots, sizeof *R.slots);
-    if (rc == 0 && (!R.multi || !R.slots)) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-    for (int k = 0; rc == 0 && k < R.n_slots; k++)
-        if (!(R.slots[k].h = curl_easy_init()))
-            rc = seize_error(SEIZE_ENET, "curl_easy_init failed");
-    if (rc == 0) {
-        curl_multi_setopt(R.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)R.n_slots);
-        R.headers = curl_slist_append(NULL, "Content-Type: application/json");
-        R.headers = curl_slist_append(R.headers, "Accept: application/json");
-        R.headers = curl_slist_append(R.headers, "Expect:");
-        if (b->p.api_key && *b->p.api_key) {
-            size_t kl = strlen(b->p.api_key);
-            char *auth = malloc(kl + 32);
-            if (auth) {
-                snprintf(auth, kl + 32, "Authorization: Bearer %s", b->p.api_key);
-                R.headers = curl_slist_append(R.headers, auth);
-                memset(auth, 0, kl + 32);
-                free(auth);
-            }
-        }
-        if (!R.headers) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-    }
-    if (rc == 0) {
-        R.ep = epoll_create1(EPOLL_CLOEXEC);
-        R.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        struct epoll_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN;
-        ev.data.fd = R.evfd;
-        if (R.ep < 0 || R.evfd < 0 || epoll_ctl(R.ep, EPOLL_CTL_ADD, R.evfd, &ev) < 0)
-            rc = seize_error(SEIZE_ENET, "cannot set up the event loop: %s", strerror(errno));
-        curl_multi_setopt(R.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-        curl_multi_setopt(R.multi, CURLMOPT_SOCKETDATA, &R);
-        curl_multi_setopt(R.multi, CURLMOPT_TIMERFUNCTION, on_timer);
-        curl_multi_setopt(R.multi, CURLMOPT_TIMERDATA, &R);
-    }
-    // Journal lines are made durable by a committer thread, so fdatasync never stalls the loop;
-    // a completion counts (progress, items_done) once its line is durable.
-    if (rc == 0 && b->journal) rc = seize_journal_start(b->journal, wake, &R);
-
-    while (rc == 0) {
-        double now = seize_now();
-        if (seize_cancel_level(cancel) >= 2 || R.fatal) break;
-        if (!seize_cancel_level(cancel)) {
-            // Move requests whose backoff has elapsed to the ready queue.
-            for (size_t k = 0; k < R.d_len;) {
-                if (R.delayed[k]->due <= now) {
-                    if ((rc = push_ready(&R, R.delayed[k])) < 0) break;
-                    R.delayed[k] = R.delayed[--R.d_len];
-                } else {
-                    k++;
-                }
-            }
-            // A completion keeps its place until its journal line is durable, so that a crash
-            // never loses more than `concurrency` requests.
-            while (rc == 0 && R.n_busy + (int)R.p_len < R.n_slots && R.r_len) {
-                req *r = pop_ready(&R);
-                if ((rc = start(&R, r)) < 0) free_req(r);
-            }
-            if (rc < 0) break;
-        }
-        if (rc == 0) rc = settle(&R);
-        if (rc < 0) break;
-        if (R.n_busy == 0 && (seize_cancel_level(cancel) || (R.r_len == 0 && R.d_len == 0))) break;
-        // Wait for socket activity, curl's timer, a backoff, the committer, or 100 ms (to
-        // notice a cancel).
-        double wait = 0.1;
-        now = seize_now();
-        if (R.curl_due >= 0 && R.curl_due - now < wait) wait = R.curl_due - now;
-        for (size_t k = 0; k < R.d_len; k++) {
-            double d = R.delayed[k]->due - now;
-            if (d < wait) wait = d;
-        }
-        if (R.n_busy + (int)R.p_len < R.n_slots && R.r_len && !seize_cancel_level(cancel)) wait = 0;
-        struct epoll_event evs[128];
-        int n_ev = epoll_wait(R.ep, evs, 128, wait <= 0 ? 0 : (int)ceil(wait * 1000));
-        int running = 0;
-        for (int k = 0; k < n_ev; k++) {
-            if (evs[k].data.fd == R.evfd) {
-                uint64_t v;
-                if (read(R.evfd, &v, sizeof v) < 0) { /* nothing to read: fine */
-                }
-                continue;
-            }
-            int flags = 0;
-            if (evs[k].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-            if (evs[k].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-            if (evs[k].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(R.multi, evs[k].data.fd, flags, &running);
-        }
-        if (R.curl_due >= 0 && seize_now() >= R.curl_due) {
-            R.curl_due = -1; // the action may set a new one
-            curl_multi_socket_action(R.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-        CURLMsg *m;
-        int left;
-        while (rc == 0 && (m = curl_multi_info_read(R.multi, &left))) {
-            if (m->msg != CURLMSG_DONE) continue;
-            slot *s = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-            rc = finish(&R, s, m->data.result);
-        }
-        if (rc == 0) rc = settle(&R);
-        b->st.seconds = seize_now() - t0;
-        if (progress) progress(pctx, &b->st);
-        if (rc < 0 || R.fatal) break;
-    }
-    abort_in_flight(&R);
+    int rc = run_setup(&R);
+    if (rc == 0) rc = run_loop(&R, progress, pctx, t0);
+    if (R.slots) abort_in_flight(&R);
     if (b->journal) {
         int jrc = seize_journal_stop(b->journal); // all lines durable, committer gone
         if (rc == 0) rc = jrc < 0 ? jrc : settle(&R);
     }
     if (progress) progress(pctx, &b->st);
-    // Leftover requests (cancel or fatal): dropped; their items stay incomplete.
-    req *r;
-    while ((r = pop_ready(&R)))
-        free_req(r);
-    for (size_t k = 0; k < R.d_len; k++)
-        free_req(R.delayed[k]);
-    free(R.ready);
-    free(R.delayed);
-    free(R.pend);
-    for (int k = 0; R.slots && k < R.n_slots; k++) {
-        if (R.slots[k].h) curl_easy_cleanup(R.slots[k].h);
-        free(R.slots[k].resp);
-    }
-    free(R.slots);
-    curl_slist_free_all(R.headers);
-    if (R.multi) curl_multi_cleanup(R.multi);
-    if (R.ep >= 0) close(R.ep);
-    if (R.evfd >= 0) close(R.evfd);
+    run_free(&R);
     b->st.seconds = seize_now() - t0;
     if (rc < 0) return rc;
     if (R.fatal) {
@@ -871,7 +743,7 @@ int seize_llm_batch_run(seize_llm_batch *b, seize_llm_progress_fn progress, void
         free(m);
         return rc;
     }
-    if (seize_cancel_level(cancel)) return seize_error(SEIZE_ECANCEL, "interrupted");
+    if (seize_cancel_level(b->p.cancel)) return seize_error(SEIZE_ECANCEL, "interrupted");
     if (b->st.items_failed) {
         size_t first = 0;
         while (first < b->n_items && !b->items[first].error)

@@ -1,13 +1,19 @@
 // Unit tests of src/net: prompt, post-processing, reply parsing, request bodies, retry policy,
-// base64, journal replay and the batch client's offline paths (journal resume, refused
-// connections, bad endpoints). Tests against a live server are in tests/cli/test_reason*.sh.
+// base64, journal replay, the batch client's offline paths (journal resume, refused
+// connections, bad endpoints), and the event loop with asynchronous chat calls against a tiny
+// HTTP server on a thread of this test. Batch tests against a live server are in
+// tests/cli/test_reason*.sh.
 #include "check.h"
 
 #include "seize/net.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static const char *tmp_path(const char *name)
@@ -534,6 +540,209 @@ static void test_batch_bad_endpoint(void)
     CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), SEIZE_EINVAL);
 }
 
+// --- the event loop and asynchronous chat calls ---------------------------------------------
+
+static int fired[8], n_fired;
+static void on_timer_fire(void *ctx)
+{
+    if (n_fired < 8) fired[n_fired++] = (int)(intptr_t)ctx;
+}
+
+static void *wake_later(void *arg)
+{
+    usleep(20000);
+    seize_loop_wake(arg);
+    return NULL;
+}
+
+// Timers fire once, in due order, not when cancelled; a wake-up from another thread ends a
+// long wait (the 60 s timer has not fired when run_once returns).
+static void test_loop_timers_and_wake(void)
+{
+    seize_loop *l = NULL;
+    CHECK_EQ(seize_loop_new(&l), 0);
+    double now = seize_now();
+    n_fired = 0;
+    long a = seize_loop_timer_add(l, now + 0.02, on_timer_fire, (void *)1);
+    long b = seize_loop_timer_add(l, now - 1, on_timer_fire, (void *)2);
+    long c = seize_loop_timer_add(l, now + 0.01, on_timer_fire, (void *)3);
+    CHECK(a > 0 && b > 0 && c > 0 && a != b && b != c);
+    seize_loop_timer_cancel(l, a);
+    seize_loop_timer_cancel(l, 12345); // unknown: ignored
+    CHECK_EQ(seize_loop_pending(l), 2);
+    while (seize_loop_pending(l)) CHECK_EQ(seize_loop_run_once(l, 1.0), 0);
+    CHECK_EQ(n_fired, 2);
+    CHECK_EQ(fired[0], 2);
+    CHECK_EQ(fired[1], 3);
+    long far = seize_loop_timer_add(l, seize_now() + 60, on_timer_fire, (void *)4);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, wake_later, l), 0);
+    CHECK_EQ(seize_loop_run_once(l, 60), 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(n_fired, 2);
+    seize_loop_timer_cancel(l, far);
+    CHECK_EQ(seize_loop_pending(l), 0);
+    seize_loop_free(l);
+    seize_loop_free(NULL);
+}
+
+// A tiny HTTP/1.1 server, one thread per connection: POST /ok answers a chat completion,
+// /busy 429 with Retry-After: 7, /hang never answers (until the server stops). Connection: close.
+typedef struct mini_server {
+    int fd, port, stop, active;
+    pthread_t th;
+} mini_server;
+
+typedef struct mini_conn {
+    mini_server *sv;
+    int fd;
+} mini_conn;
+
+static void *mini_handle(void *arg)
+{
+    mini_conn *mc = arg;
+    mini_server *sv = mc->sv;
+    int c = mc->fd;
+    free(mc);
+    char buf[8192];
+    size_t n = 0;
+    ssize_t k;
+    buf[0] = 0;
+    while (n < sizeof buf - 1 && (k = read(c, buf + n, sizeof buf - 1 - n)) > 0) {
+        n += (size_t)k;
+        buf[n] = 0;
+        char *end = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "content-length:");
+        if (end && (!cl || n >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 15))) break;
+    }
+    const char *reply = NULL;
+    if (strstr(buf, "POST /ok "))
+        reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                "Content-Length: 58\r\n\r\n"
+                "{\"choices\":[{\"message\":{\"content\":\"a red car at night\"}}]}";
+    else if (strstr(buf, "POST /busy "))
+        reply = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nConnection: close\r\n"
+                "Content-Length: 2\r\n\r\n{}";
+    if (reply) {
+        ssize_t w = write(c, reply, strlen(reply));
+        (void)w;
+    } else {
+        while (!__atomic_load_n(&sv->stop, __ATOMIC_SEQ_CST)) usleep(5000); // /hang
+    }
+    close(c);
+    __atomic_fetch_sub(&sv->active, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *mini_serve(void *arg)
+{
+    mini_server *sv = arg;
+    while (!__atomic_load_n(&sv->stop, __ATOMIC_SEQ_CST)) {
+        int c = accept(sv->fd, NULL, NULL);
+        if (c < 0) continue;
+        mini_conn *mc = malloc(sizeof *mc);
+        pthread_t th;
+        __atomic_fetch_add(&sv->active, 1, __ATOMIC_SEQ_CST);
+        if (mc) *mc = (mini_conn){sv, c};
+        if (!mc || pthread_create(&th, NULL, mini_handle, mc) != 0) {
+            free(mc);
+            close(c);
+            __atomic_fetch_sub(&sv->active, 1, __ATOMIC_SEQ_CST);
+            continue;
+        }
+        pthread_detach(th);
+    }
+    return NULL;
+}
+
+static int mini_start(mini_server *sv)
+{
+    memset(sv, 0, sizeof *sv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    sv->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (sv->fd < 0 || bind(sv->fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(sv->fd, 16) < 0 ||
+        getsockname(sv->fd, (struct sockaddr *)&a, &len) < 0)
+        return -1;
+    sv->port = ntohs(a.sin_port);
+    return pthread_create(&sv->th, NULL, mini_serve, sv) == 0 ? 0 : -1;
+}
+
+static void mini_stop(mini_server *sv)
+{
+    __atomic_store_n(&sv->stop, 1, __ATOMIC_SEQ_CST);
+    shutdown(sv->fd, SHUT_RDWR); // ends a blocked accept
+    pthread_join(sv->th, NULL);
+    while (__atomic_load_n(&sv->active, __ATOMIC_SEQ_CST)) usleep(1000); // connection threads
+    close(sv->fd);
+}
+
+typedef struct chat_seen {
+    int calls, transport;
+    long status;
+    double retry_after;
+    char text[128];
+} chat_seen;
+
+static void on_chat(void *ctx, const seize_chat_result *res)
+{
+    chat_seen *c = ctx;
+    c->calls++;
+    c->transport = res->transport;
+    c->status = res->status;
+    c->retry_after = res->retry_after;
+    seize_chat_reply rep;
+    if (res->transport == SEIZE_CHAT_OK && res->status == 200 &&
+        seize_chat_parse(res->body, res->len, &rep) == 0) {
+        if (rep.n_texts) snprintf(c->text, sizeof c->text, "%s", rep.texts[0]);
+        seize_chat_reply_free(&rep);
+    }
+}
+
+// Concurrent calls on one loop, each with its own callback: a reply, a 429 with Retry-After, a
+// refused connection, an unusable URL, and a call cancelled in flight (no callback).
+static void test_chat_async(void)
+{
+    mini_server sv;
+    CHECK_EQ(mini_start(&sv), 0);
+    seize_loop *l = NULL;
+    CHECK_EQ(seize_loop_new(&l), 0);
+    char ok_url[64], busy_url[64], hang_url[64], closed_url[64];
+    snprintf(ok_url, sizeof ok_url, "http://127.0.0.1:%d/ok", sv.port);
+    snprintf(busy_url, sizeof busy_url, "http://127.0.0.1:%d/busy", sv.port);
+    snprintf(hang_url, sizeof hang_url, "http://127.0.0.1:%d/hang", sv.port);
+    snprintf(closed_url, sizeof closed_url, "http://127.0.0.1:1/v1/chat/completions");
+    const char *body = "{\"model\":\"m\",\"messages\":[]}";
+    chat_seen ok = {0}, busy = {0}, hang = {0}, closed = {0}, bad = {0};
+    seize_chat_request q = {ok_url, body, "sk-test", 20};
+    CHECK_EQ(seize_chat_async(l, &q, on_chat, &ok, NULL), 0);
+    q.url = busy_url;
+    CHECK_EQ(seize_chat_async(l, &q, on_chat, &busy, NULL), 0);
+    q.url = closed_url;
+    CHECK_EQ(seize_chat_async(l, &q, on_chat, &closed, NULL), 0);
+    q.url = "ftp://127.0.0.1:1/x";
+    CHECK_EQ(seize_chat_async(l, &q, on_chat, &bad, NULL), 0);
+    seize_chat_call *h = NULL;
+    q.url = hang_url;
+    CHECK_EQ(seize_chat_async(l, &q, on_chat, &hang, &h), 0);
+    CHECK(h != NULL);
+    CHECK_EQ(seize_loop_pending(l), 5);
+    while (seize_loop_pending(l) > 1) CHECK_EQ(seize_loop_run_once(l, 1.0), 0);
+    seize_chat_cancel(h);
+    CHECK_EQ(seize_loop_pending(l), 0);
+    CHECK(ok.calls == 1 && ok.transport == SEIZE_CHAT_OK && ok.status == 200);
+    CHECK_STREQ(ok.text, "a red car at night");
+    CHECK(busy.calls == 1 && busy.transport == SEIZE_CHAT_OK && busy.status == 429);
+    CHECK_NEAR(busy.retry_after, 7, 0);
+    CHECK(closed.calls == 1 && closed.transport == SEIZE_CHAT_ECONNECT);
+    CHECK(bad.calls == 1 && bad.transport == SEIZE_CHAT_EURL);
+    CHECK_EQ(hang.calls, 0);
+    // freeing a loop with a call in flight abandons it without a callback
+    CHECK_EQ(seize_chat_async(l, &q, on_chat, &hang, NULL), 0);
+    seize_loop_free(l);
+    CHECK_EQ(hang.calls, 0);
+    mini_stop(&sv);
+}
+
 // --- secrets and settings ------------------------------------------------------------------
 
 static void check_redact(const char *in, const char *want)
@@ -644,6 +853,8 @@ int main(void)
     RUN(test_batch_resume_from_journal);
     RUN(test_batch_bad_endpoint);
     RUN(test_batch_cancel);
+    RUN(test_loop_timers_and_wake);
+    RUN(test_chat_async);
     RUN(test_redact);
     RUN(test_settings);
     check_tmp_cleanup();
