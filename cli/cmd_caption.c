@@ -162,25 +162,11 @@ static int build_messages(void *vctx, size_t item, json_t **out)
     return 0;
 }
 
-static int add_path(char ***paths, size_t *n, size_t *cap, const char *p)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        char **np = seize_realloc(*paths, nc, sizeof *np);
-        if (!np) return SEIZE_ENOMEM;
-        *paths = np;
-        *cap = nc;
-    }
-    if (!((*paths)[*n] = seize_strdup(p))) return SEIZE_ENOMEM;
-    (*n)++;
-    return 0;
-}
-
 // The reference images of a benchmark's queries, each once, in first-use order. The queries
 // come from the data module's loader; `split` (CIRR, optional) maps names to the files'
 // paths under `dir`, as the split file gives them.
 static int dataset_paths(const char *dataset, const char *input, const char *dir, const char *split,
-                         char ***paths, size_t *n, size_t *cap)
+                         seize_strvec *paths)
 {
     seize_ds_kind kind;
     seize_dataset *ds = NULL;
@@ -221,7 +207,7 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
         }
         if (json_object_get(seen, name)) continue;
         json_object_set_new(seen, name, json_true());
-        rc = add_path(paths, n, cap, name);
+        rc = seize_strvec_push(paths, name);
     }
     json_decref(where);
     json_decref(seen);
@@ -446,7 +432,7 @@ int cmd_caption(int argc, char **argv)
     int ret = EXIT_FAIL, rc = 0;
     cap_ctx ctx = {0};
     ctx.prompt = prompt;
-    size_t cap = 0;
+    seize_strvec paths = {0}; // the images as given, in order (ctx.paths once collected)
     seize_llm_batch *b = NULL;
     char *jpath = NULL;
     seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
@@ -472,15 +458,16 @@ int cmd_caption(int argc, char **argv)
         size_t nl;
         if ((rc = seize_read_lines(list, &lines, &nl)) == 0) {
             for (size_t i = 0; i < nl && rc == 0; i++)
-                if (lines[i][0]) rc = add_path(&ctx.paths, &ctx.n, &cap, lines[i]);
+                if (lines[i][0]) rc = seize_strvec_push(&paths, lines[i]);
             seize_lines_free(lines, nl);
         }
     } else if (dataset) {
-        rc = dataset_paths(dataset, input, images, split, &ctx.paths, &ctx.n, &cap);
+        rc = dataset_paths(dataset, input, images, split, &paths);
     } else {
         for (int i = optind; i < argc && rc == 0; i++)
-            rc = add_path(&ctx.paths, &ctx.n, &cap, argv[i]);
+            rc = seize_strvec_push(&paths, argv[i]);
     }
+    ctx.paths = seize_strvec_release(&paths, &ctx.n); // freed with ctx
     if (rc < 0) {
         cli_lib_fail(CMD);
         goto done;
