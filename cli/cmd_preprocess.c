@@ -6,8 +6,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,40 +37,21 @@ static char oom_msg[] = "out of memory";
 
 struct work {
     char **paths;
-    size_t first, m;
-    atomic_size_t next;
+    size_t first;
     const seize_preprocess_opts *o;
     float *out;    // (chunk, 3, S, S)
     char **errors; // per item, NULL when it went well
 };
 
-// Worker: preprocesses items of the current chunk until none is left. (Plain threads rather
-// than seize_pool: each chunk is a short parallel loop over independent files.)
-static void *run_items(void *ctx)
+// Item i of the current chunk, on a thread of the pool.
+static void preprocess_item(void *ctx, size_t i, int thread)
 {
     struct work *w = ctx;
     size_t per = 3 * (size_t)w->o->size * (size_t)w->o->size;
-    for (;;) {
-        size_t i = atomic_fetch_add(&w->next, 1);
-        if (i >= w->m) break;
-        if (seize_image_load_preprocess(w->paths[w->first + i], w->o, w->out + i * per) < 0) {
-            w->errors[i] = strdup(seize_errmsg());
-            if (!w->errors[i]) w->errors[i] = oom_msg;
-        }
+    if (seize_image_load_preprocess(w->paths[w->first + i], w->o, w->out + i * per) < 0) {
+        w->errors[i] = strdup(seize_errmsg());
+        if (!w->errors[i]) w->errors[i] = oom_msg;
     }
-    return NULL;
-}
-
-static void run_chunk(struct work *w, int n_threads)
-{
-    pthread_t th[64];
-    int started = 0;
-    atomic_store(&w->next, 0);
-    for (int t = 1; t < n_threads && t < 64 && (size_t)t < w->m; t++)
-        if (pthread_create(&th[started], NULL, run_items, w) == 0) started++;
-    run_items(w);
-    for (int t = 0; t < started; t++)
-        pthread_join(th[t], NULL);
 }
 
 static void free_error(char **e)
@@ -185,9 +164,10 @@ int cmd_preprocess(int argc, char **argv)
     float *buf = seize_malloc(chunk, per * sizeof(float));
     char **errors = seize_calloc(chunk, sizeof *errors);
     seize_atomic dst = {0};
+    seize_pool *pool = NULL;
     int rc = EXIT_OK;
     size_t n_ok = 0, n_bad = 0, hdr = 0;
-    if (!buf || !errors) {
+    if (!buf || !errors || seize_pool_new(n_threads, &pool) < 0) {
         rc = cli_lib_fail("preprocess");
         goto done;
     }
@@ -205,9 +185,8 @@ int cmd_preprocess(int argc, char **argv)
     cli_progress_start(&p, "preprocess", n, quiet);
     for (size_t first = 0; first < n && rc == EXIT_OK; first += chunk) {
         size_t m = n - first < chunk ? n - first : chunk;
-        struct work w = {
-            .paths = paths, .first = first, .m = m, .o = &o, .out = buf, .errors = errors};
-        run_chunk(&w, n_threads);
+        struct work w = {.paths = paths, .first = first, .o = &o, .out = buf, .errors = errors};
+        seize_pool_for(pool, m, preprocess_item, &w);
         for (size_t i = 0; i < m; i++) {
             if (errors[i]) {
                 n_bad++;
@@ -250,5 +229,6 @@ done:
             free_error(&errors[i]);
     free(errors);
     free(buf);
+    seize_pool_free(pool);
     return rc;
 }
