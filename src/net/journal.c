@@ -208,6 +208,8 @@ int seize_journal_start(seize_journal *j, void (*notify)(void *ctx), void *ctx)
     j->notify_ctx = ctx;
     j->async = 1;
     j->stop = 0;
+    // Its own thread rather than seize_pool (the library's one pool is for parallel loops): the
+    // committer is one long-lived consumer that blocks in fdatasync while the event loop runs.
     if (pthread_create(&j->thread, NULL, committer, j) != 0) {
         j->async = 0;
         return seize_error(SEIZE_EIO, "cannot start the journal thread");
