@@ -1,9 +1,10 @@
 // The stages that already exist as library calls, run in this process behind the stage seam
 // (stages.h), and the table seize_run uses: today the query features are in-process, the
-// other stages are still the spawned commands (spawn.c).
+// submission files too; the other stages are still the spawned commands (spawn.c).
 #include "stages.h"
 
 #include "seize/clip.h"
+#include "seize/eval.h"
 #include "seize/model.h"
 #include "seize/retrieval.h"
 #include "seize/text.h"
@@ -53,9 +54,34 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     return rc;
 }
 
+// The test-server files from the rankings, as seize submission writes them.
+static int inproc_submission(pl_run *r, const pl_submission_io *io)
+{
+    (void)r;
+    seize_ds_kind kind;
+    int rc = seize_ds_kind_parse(io->dataset, &kind);
+    if (rc == 0 && kind == SEIZE_DS_FASHIONIQ)
+        rc = seize_error(SEIZE_EINVAL, "submission files exist for circo and cirr");
+    seize_dataset *ds = NULL;
+    seize_predictions *p = NULL, *s = NULL;
+    if (rc == 0) rc = seize_dataset_load(kind, io->annotations, &ds);
+    if (rc == 0) rc = seize_predictions_load_rankings(ds, io->rankings, "ranking", &p);
+    if (rc == 0 && kind == SEIZE_DS_CIRCO) rc = seize_submission_write_circo(ds, p, io->out);
+    if (rc == 0 && kind == SEIZE_DS_CIRR) {
+        if (io->out_subset) rc = seize_predictions_load_rankings(ds, io->rankings, "subset", &s);
+        if (rc == 0) rc = seize_submission_write_cirr(ds, p, 0, io->out);
+        if (rc == 0 && io->out_subset) rc = seize_submission_write_cirr(ds, s, 1, io->out_subset);
+    }
+    seize_predictions_free(p);
+    seize_predictions_free(s);
+    seize_dataset_free(ds);
+    return rc;
+}
+
 // The in-process stages (NULL: not yet a library call).
 const pl_stage_ops pl_inproc_stages = {
     .query_features = inproc_query_features,
+    .submission = inproc_submission,
 };
 
 pl_stage_ops pl_stage_table(void)

@@ -9,6 +9,7 @@
 // the library's private pieces (unit tests see src/)
 #include "pipeline/report.h"
 #include "pipeline/run_int.h"
+#include "pipeline/stages.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -510,6 +511,46 @@ static void test_run_inprocess_features(void)
     CHECK(strstr(e.last, "folder: report cached"));
 }
 
+// The in-process submission stage writes CIRR's two files (no CLI test runs CIRR's test split).
+static void test_submission_stage_cirr(void)
+{
+    char ann[512], rk[512], out[512], sub[512];
+    snprintf(ann, sizeof ann, "%s", check_tmp("cap.rc2.test1.json"));
+    snprintf(rk, sizeof rk, "%s", check_tmp("rankings7.jsonl"));
+    snprintf(out, sizeof out, "%s", check_tmp("submission_recall.json"));
+    snprintf(sub, sizeof sub, "%s", check_tmp("submission_recall_subset.json"));
+    FILE *fp = fopen(ann, "w");
+    fputs("[{\"pairid\": 7, \"reference\": \"r\", \"caption\": \"c\", \"img_set\": {\"members\": "
+          "[\"r\", \"m1\", \"m2\", \"m3\", \"m4\", \"m5\"]}}]",
+          fp);
+    fclose(fp);
+    fp = fopen(rk, "w");
+    fputs("{\"query\": 0, \"ranking\": [", fp);
+    for (int i = 0; i < 50; i++)
+        fprintf(fp, "%s\"g%d\"", i ? ", " : "", i);
+    fputs("], \"subset\": [\"m3\", \"m1\", \"m2\", \"m5\", \"m4\"]}\n", fp);
+    fclose(fp);
+    pl_run r;
+    memset(&r, 0, sizeof r);
+    pl_stage_ops ops = pl_stage_table();
+    CHECK(ops.submission != pl_spawned_stages.submission); // in-process
+    pl_submission_io io = {"cirr", rk, ann, out, sub};
+    CHECK_EQ(ops.submission(&r, &io), 0);
+    json_t *a = NULL, *b = NULL;
+    CHECK_EQ(seize_json_load(out, &a), 0);
+    CHECK_EQ(seize_json_load(sub, &b), 0);
+    CHECK_STREQ(json_string_value(json_object_get(a, "metric")), "recall");
+    CHECK_STREQ(json_string_value(json_object_get(b, "metric")), "recall_subset");
+    CHECK_EQ(json_array_size(json_object_get(a, "7")), (size_t)50);
+    CHECK_EQ(json_array_size(json_object_get(b, "7")), (size_t)3);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(b, "7"), 0)), "m3");
+    json_decref(a);
+    json_decref(b);
+    io.rankings = check_tmp("absent.jsonl"); // the library's own message, not an exit status
+    CHECK(ops.submission(&r, &io) < 0);
+    CHECK(strstr(seize_errmsg(), "absent.jsonl"));
+}
+
 int main(void)
 {
     if (check_tmp_init("pipeline") < 0) return 1;
@@ -525,6 +566,7 @@ int main(void)
     RUN(test_run_lock);
     RUN(test_run_folder_validation);
     RUN(test_run_inprocess_features);
+    RUN(test_submission_stage_cirr);
     check_tmp_cleanup();
     return check_summary("pipeline");
 }
