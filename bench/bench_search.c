@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void openblas_set_num_threads(int n);
-
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float frand(void)
 {
@@ -67,7 +65,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_search: %s\n", seize_errmsg());
         return 1;
     }
-    openblas_set_num_threads(threads);
+    seize_blas_threads_set(threads);
     seize_search_params p = seize_search_default_params();
     p.k = k;
     p.pool = pool;

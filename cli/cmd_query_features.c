@@ -129,7 +129,7 @@ int cmd_query_features(int argc, char **argv)
     if (seize_captions_load(o.caps_path, o.ckey, o.ekey, &cap) < 0 ||
         (o.edits_path && seize_captions_load(o.edits_path, o.ekey ? o.ekey : o.ckey, o.ekey, &ed) < 0) ||
         seize_query_vectors_check(cap, ed, &p, &total) < 0 || seize_model_load(o.model_dir, &m) < 0 ||
-        seize_clip_new(m, (int)o.batch, cli_threads(o.threads), &clip) < 0 ||
+        seize_clip_new(m, (int)o.batch, cli_model_threads(o.threads), &clip) < 0 ||
         seize_tokenizer_load(o.model_dir, &tok) < 0)
         goto fail;
     cli_progress_start(&progress, CMD, total, o.quiet);

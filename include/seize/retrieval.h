@@ -1,20 +1,26 @@
 /*
- * seize/retrieval.h — the semantic editing search (ARCHITECTURE.md §1): SEIZE, mean and LDRE
- * rankings of a gallery for query vectors.
+ * seize/retrieval.h — from captions to rankings (ARCHITECTURE.md §1): query vectors, the
+ * benchmark's exclusions and subsets, the SEIZE / mean / LDRE search, and the rankings file.
  *
- *     seize_index *idx = NULL;
- *     if (seize_index_open("circo-index", &idx) < 0) { ...seize_errmsg()... }
+ *     // A and B for each query (captions and edits of seize/data.h, a CLIP text tower)
+ *     seize_query_vectors_params qp = seize_query_vectors_default_params();
+ *     seize_query_vectors v;
+ *     if (seize_query_vectors_encode(clip, tok, caps, NULL, &qp, &v) < 0) { ...seize_errmsg()... }
+ *     // what the benchmark asks: references excluded, CIRR subsets, the authors' weights
+ *     seize_search_inputs in;
+ *     if (seize_search_inputs_dataset(ds, idx, &in) < 0) { ... }
+ *     seize_search_weights w = seize_search_weights_for(ds->kind);
  *     seize_search_params p = seize_search_default_params();
- *     p.pos = 0.13f; p.neg = 2.1f; p.k = 50;
- *     seize_search_result *r = NULL;
+ *     p.pos = (float)w.pos; p.neg = (float)w.neg; p.k = 50; p.pool = pool;
  *     seize_gallery g = seize_index_gallery(idx);
- *     if (seize_search(&g, A, B, n_queries, exclude, NULL, &p, &r) < 0) { ... }
- *     for (size_t q = 0; q < r->n_queries; q++)
- *         for (size_t j = 0; j < r->n_ranked[q]; j++)
- *             printf("%s %f\n", seize_index_name(idx, r->index[q * r->k + j]),
- *                    r->score[q * r->k + j]);
+ *     seize_search_result *r = NULL;
+ *     if (seize_search(&g, v.after, v.before, v.n_queries, in.exclude,
+ *                      in.has_subsets ? &in.subsets : NULL, &p, &r) < 0) { ... }
+ *     seize_rankings_write("rankings.jsonl", r, idx, "circo-index", NULL);
+ *     // r->index[q * r->k + j] is the j-th gallery row of query q, r->score[...] its score
  *     seize_search_result_free(r);
- *     seize_index_free(idx);
+ *     seize_search_inputs_release(&in);
+ *     seize_query_vectors_release(&v);
  *
  * Score of gallery row g for a query (A, B normalised, g as stored):
  *   a = A·g, b = B·g, d = a − b, score = a + neg·min(d, 0) + pos·max(d, 0)
@@ -97,8 +103,8 @@ void seize_search_result_free(seize_search_result *r);
  * gallery block, independent of n_queries × gallery size. Non-finite query values are
  * rejected (SEIZE_EINVAL naming the query). Thread-safe for distinct outputs and pools.
  * Threads: the scan runs on p->pool; the gallery products are one cblas_sgemm per block, run
- * with the BLAS thread count the application chose (the library never changes it: a
- * command-line tool sets it to its thread count, a server with its own pools may keep 1). */
+ * with the BLAS threads the application chose (seize_blas_threads_set; the library never
+ * changes it: seize search sets its thread count, since the products dominate). */
 int seize_search(const seize_gallery *g, const float *after, const float *before,
                  size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
                  const seize_search_params *p, seize_search_result **out);
@@ -115,6 +121,48 @@ int seize_search_ldre(const seize_gallery *g, const float *after, const float *b
                       size_t n_queries, size_t n_captions, const size_t *exclude,
                       const seize_subsets *subsets, const seize_search_params *p,
                       float *weights, seize_search_result **out);
+
+/* --- benchmark inputs -------------------------------------------------------------------- */
+
+/* The authors' SEIZE weights per benchmark (ARCHITECTURE.md §1), the one table of them:
+ * CIRCO pos 0.13 neg 2.1, CIRR 0.22 / 1.0, FashionIQ as CIRCO (none were tuned for it). A
+ * folder gallery (no benchmark) takes CIRCO's. Doubles, so that 0.13 is recorded as 0.13.
+ * Thread-safe. */
+typedef struct seize_search_weights {
+    double pos, neg;
+} seize_search_weights;
+seize_search_weights seize_search_weights_for(seize_ds_kind kind);
+
+/* The exclusions and subsets of a search, as seize_search takes them. exclude[q] is the
+ * gallery row of query q's reference or SIZE_MAX; `subsets` is valid when has_subsets. The
+ * remaining fields are the storage (owned; seize_search_inputs_release). */
+typedef struct seize_search_inputs {
+    size_t n_queries;
+    size_t *exclude;
+    int has_subsets;
+    seize_subsets subsets;
+    size_t *sub_rows, *sub_n;
+    const size_t **sub_ptr;
+} seize_search_inputs;
+void seize_search_inputs_release(seize_search_inputs *in);
+
+/* A benchmark's inputs for its ds->n queries (in annotation order) on `idx`: every query's
+ * reference (CIRCO reference_img_id, CIRR reference, FashionIQ candidate) is excluded; CIRR
+ * queries get their img_set.members as subset (the search removes the reference from it).
+ * Errors: a name that is not in the index (SEIZE_ENOTFOUND, "query <id>: reference: ..." or
+ * "query <id>: member: ..."), SEIZE_ENOMEM. *out is zeroed on error. Thread-safe (the index
+ * and dataset are only read). */
+int seize_search_inputs_dataset(const seize_dataset *ds, const seize_index *idx,
+                                seize_search_inputs *out);
+
+/* Inputs from text files (either may be NULL): `exclude_txt` has one gallery name per query
+ * or an empty line (blanks around ignored; the last line may be missing when its query has
+ * none); `subsets_txt` one line per query of names separated by spaces or tabs. Errors name
+ * the file and line: a line count that does not match n_queries (SEIZE_EFORMAT), a name that
+ * is not in the index (SEIZE_ENOTFOUND), the file's own errors. *out is zeroed on error.
+ * Thread-safe. */
+int seize_search_inputs_files(const seize_index *idx, size_t n_queries, const char *exclude_txt,
+                              const char *subsets_txt, seize_search_inputs *out);
 
 /* --- query vectors ----------------------------------------------------------------------- */
 
@@ -187,7 +235,8 @@ int seize_query_vectors_save(const seize_query_vectors *v, const char *after_npy
  * `path`, removed on error or on SIGINT/SIGTERM through seize_tmp). `query_ids` (may be NULL,
  * else r->n_queries strings, NULL entries skipped) adds "id" to each row. Errors: the file's
  * (SEIZE_EIO), SEIZE_EFORMAT naming the query and `index_name` when a gallery name cannot be
- * JSON text (the index refuses such names when opened: a last guard). */
+ * JSON text (the index refuses such names when opened: a last guard). Thread-safe for
+ * distinct paths. */
 int seize_rankings_write(const char *path, const seize_search_result *r, const seize_index *idx,
                          const char *index_name, const char *const *query_ids);
 
@@ -204,7 +253,7 @@ typedef struct seize_rankings {
  * have exactly one row. Errors are SEIZE_EFORMAT naming the file and line: not JSON, no
  * integer "query", a query number outside the annotations, a duplicate (with the line of the
  * first), a missing or bad list; then the count of queries without a row and the id of the
- * first. *out (NULL on error) is freed with seize_rankings_free. */
+ * first. *out (NULL on error) is freed with seize_rankings_free. Thread-safe. */
 int seize_rankings_read(const seize_dataset *ds, const char *path, const char *field,
                         seize_rankings **out);
 void seize_rankings_free(seize_rankings *r);
