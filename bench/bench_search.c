@@ -48,16 +48,20 @@ int main(int argc, char **argv)
     int threads = 2, reps = 2;
     if (argc > 1 && !strcmp(argv[1], "--quick")) n = 20000, reps = 1; // smoke run
     float *G = seize_alloc_aligned(n * dim, sizeof *G);
-    float *A = seize_alloc_aligned(nq * dim, sizeof *A), *B = seize_alloc_aligned(nq * dim, sizeof *B);
+    float *A = seize_alloc_aligned(nq * dim, sizeof *A),
+          *B = seize_alloc_aligned(nq * dim, sizeof *B);
     size_t *ex = malloc(nq * sizeof *ex);
     if (!G || !A || !B || !ex) {
         fprintf(stderr, "bench_search: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < n * dim; i++) G[i] = frand();
+    for (size_t i = 0; i < n * dim; i++)
+        G[i] = frand();
     seize_normalize_rows(G, n, dim);
-    for (size_t i = 0; i < nq * dim; i++) A[i] = frand(), B[i] = A[i] + 0.5f * frand();
-    for (size_t q = 0; q < nq; q++) ex[q] = (q * 7919) % n;
+    for (size_t i = 0; i < nq * dim; i++)
+        A[i] = frand(), B[i] = A[i] + 0.5f * frand();
+    for (size_t q = 0; q < nq; q++)
+        ex[q] = (q * 7919) % n;
     seize_gallery g = {G, SEIZE_F32, n, dim};
     // the application plans the threads: one pool for the scans, BLAS on as many threads
     seize_pool *pool = NULL;
@@ -116,9 +120,9 @@ int main(int argc, char **argv)
     printf("search %zu queries x %zu x %zu (seize pos 0.13 neg 2.1, k=%zu, %d threads): %.3f s, "
            "%.2f x sgemm %zux%zux%zu (%.3f s, %.0f GFLOP/s); %zu rows scored exactly (%.2f%%); "
            "search added %.0f MiB peak (a full score matrix: %.0f MiB)\n",
-           nq, n, dim, k, threads, t_search, t_search / t_gemm, nq, n, dim, t_gemm,
-           gflop / t_gemm, n_exact, 100.0 * (double)n_exact / ((double)nq * (double)n),
-           search_extra, 2.0 * (double)nq * (double)n * 4 / 1048576.0);
+           nq, n, dim, k, threads, t_search, t_search / t_gemm, nq, n, dim, t_gemm, gflop / t_gemm,
+           n_exact, 100.0 * (double)n_exact / ((double)nq * (double)n), search_extra,
+           2.0 * (double)nq * (double)n * 4 / 1048576.0);
     printf("search without pruning (a and b for every row): %.3f s, %.2f x sgemm %zux%zux%zu "
            "(%.3f s)\n",
            t_full, t_full / t_gemm2, 2 * nq, n, dim, t_gemm2);

@@ -9,43 +9,45 @@
 
 static const char *CMD = "search";
 
+static const char usage_text[] =
+    "usage: seize search --index INDEX --after A.npy [--before B.npy] --out RESULTS.jsonl\n"
+    "                    [--method seize|mean|ldre] [--pos P] [--neg N] [--k K]\n"
+    "                    [--exclude REFS.txt] [--subsets SUBSETS.txt]\n"
+    "                    [--dataset circo|cirr|fashioniq --annotations FILE]\n"
+    "                    [--threads N] [--block ROWS]\n"
+    "\n"
+    "Ranks the gallery of INDEX for each query. With A = normalize(after), B = normalize(before)\n"
+    "and g a gallery row: a = A.g, b = B.g, d = a - b,\n"
+    "  score = a + neg*min(d, 0) + pos*max(d, 0)\n"
+    "ranked by score descending, then gallery row ascending; the excluded reference is removed.\n"
+    "\n"
+    "  --index DIR        index folder (seize index build / import)\n"
+    "  --after FILE       .npy query vectors from the edited captions: [Q, D] (seize, mean) or\n"
+    "                     [Q, N, D] raw per-caption features (ldre)\n"
+    "  --before FILE      .npy query vectors from the captions, same shape (not needed by mean)\n"
+    "  --method M         seize (default), mean (pos = neg = 0), ldre (LDRE caption weighting;\n"
+    "                     per-caption inputs, see above)\n"
+    "  --pos P, --neg N   SEIZE weights (default 0.13 and 2.1, the CIRCO values; with\n"
+    "                     --dataset cirr 0.22 and 1.0)\n"
+    "  --k K              ranking length (default 50)\n"
+    "  --exclude FILE     one gallery name per query (its reference image) or an empty line\n"
+    "  --subsets FILE     one line per query: candidate gallery names separated by spaces; the\n"
+    "                     output gets \"subset\" (the ranking restricted to them, minus the\n"
+    "                     excluded name) and \"subset_scores\"\n"
+    "  --dataset D        with --annotations: take exclusions (the reference images) and, for\n"
+    "  --annotations F    cirr, subsets (img_set.members) from the annotation file\n"
+    "  --threads N        threads (default: all cores)\n"
+    "  --block ROWS       gallery rows per block (default: automatic)\n"
+    "  --out FILE         JSON Lines: {\"query\": i, \"ranking\": [K names], \"scores\": [K "
+    "floats]}\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "Relative paths are taken from the current folder. OUT is written through a temporary\n"
+    "file beside it (OUT.tmp.PID), renamed at the end and removed on Ctrl-C or SIGTERM.\n";
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: seize search --index INDEX --after A.npy [--before B.npy] --out RESULTS.jsonl\n"
-            "                    [--method seize|mean|ldre] [--pos P] [--neg N] [--k K]\n"
-            "                    [--exclude REFS.txt] [--subsets SUBSETS.txt]\n"
-            "                    [--dataset circo|cirr|fashioniq --annotations FILE]\n"
-            "                    [--threads N] [--block ROWS]\n"
-            "\n"
-            "Ranks the gallery of INDEX for each query. With A = normalize(after), B = normalize(before)\n"
-            "and g a gallery row: a = A.g, b = B.g, d = a - b,\n"
-            "  score = a + neg*min(d, 0) + pos*max(d, 0)\n"
-            "ranked by score descending, then gallery row ascending; the excluded reference is removed.\n"
-            "\n"
-            "  --index DIR        index folder (seize index build / import)\n"
-            "  --after FILE       .npy query vectors from the edited captions: [Q, D] (seize, mean) or\n"
-            "                     [Q, N, D] raw per-caption features (ldre)\n"
-            "  --before FILE      .npy query vectors from the captions, same shape (not needed by mean)\n"
-            "  --method M         seize (default), mean (pos = neg = 0), ldre (LDRE caption weighting;\n"
-            "                     per-caption inputs, see above)\n"
-            "  --pos P, --neg N   SEIZE weights (default 0.13 and 2.1, the CIRCO values; with\n"
-            "                     --dataset cirr 0.22 and 1.0)\n"
-            "  --k K              ranking length (default 50)\n"
-            "  --exclude FILE     one gallery name per query (its reference image) or an empty line\n"
-            "  --subsets FILE     one line per query: candidate gallery names separated by spaces; the\n"
-            "                     output gets \"subset\" (the ranking restricted to them, minus the\n"
-            "                     excluded name) and \"subset_scores\"\n"
-            "  --dataset D        with --annotations: take exclusions (the reference images) and, for\n"
-            "  --annotations F    cirr, subsets (img_set.members) from the annotation file\n"
-            "  --threads N        threads (default: all cores)\n"
-            "  --block ROWS       gallery rows per block (default: automatic)\n"
-            "  --out FILE         JSON Lines: {\"query\": i, \"ranking\": [K names], \"scores\": [K floats]}\n"
-            "  -h, --help         this help\n"
-            "\n"
-            "Relative paths are taken from the current folder. OUT is written through a temporary\n"
-            "file beside it (OUT.tmp.PID), renamed at the end and removed on Ctrl-C or SIGTERM.\n");
+    fputs(usage_text, fp);
 }
 
 // Reads a [Q, D] (or [Q, N, D] when three_d) float array.
@@ -63,7 +65,8 @@ static int load_queries(const char *path, int three_d, seize_npy **out)
 }
 
 typedef struct search_opts {
-    const char *index_dir, *after, *before, *method, *exclude, *subsets, *dataset, *annotations, *out;
+    const char *index_dir, *after, *before, *method, *exclude, *subsets, *dataset, *annotations,
+        *out;
     double pos, neg;
     long k, threads, block;
     int ldre;
@@ -73,47 +76,81 @@ typedef struct search_opts {
 // Parses the options into *o: EXIT_OK to go on (*help: --help was printed), else the exit code.
 static int parse(int argc, char **argv, search_opts *o, int *help)
 {
-    static const struct option opts[] = {
-        {"index", required_argument, 0, 'i'},   {"after", required_argument, 0, 'A'},
-        {"before", required_argument, 0, 'B'},  {"method", required_argument, 0, 'm'},
-        {"pos", required_argument, 0, 'P'},     {"neg", required_argument, 0, 'N'},
-        {"k", required_argument, 0, 'k'},       {"exclude", required_argument, 0, 'x'},
-        {"subsets", required_argument, 0, 's'}, {"dataset", required_argument, 0, 'd'},
-        {"annotations", required_argument, 0, 'a'}, {"threads", required_argument, 0, 't'},
-        {"block", required_argument, 0, 'b'},   {"out", required_argument, 0, 'o'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"index", required_argument, 0, 'i'},
+                                         {"after", required_argument, 0, 'A'},
+                                         {"before", required_argument, 0, 'B'},
+                                         {"method", required_argument, 0, 'm'},
+                                         {"pos", required_argument, 0, 'P'},
+                                         {"neg", required_argument, 0, 'N'},
+                                         {"k", required_argument, 0, 'k'},
+                                         {"exclude", required_argument, 0, 'x'},
+                                         {"subsets", required_argument, 0, 's'},
+                                         {"dataset", required_argument, 0, 'd'},
+                                         {"annotations", required_argument, 0, 'a'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"block", required_argument, 0, 'b'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     *o = (search_opts){.method = "seize", .pos = -1, .neg = -1, .k = 50};
     *help = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': o->index_dir = optarg; break;
-        case 'A': o->after = optarg; break;
-        case 'B': o->before = optarg; break;
-        case 'm': o->method = optarg; break;
+        case 'i':
+            o->index_dir = optarg;
+            break;
+        case 'A':
+            o->after = optarg;
+            break;
+        case 'B':
+            o->before = optarg;
+            break;
+        case 'm':
+            o->method = optarg;
+            break;
         case 'P':
-            if (cli_parse_float(optarg, &o->pos) < 0) return cli_usage(CMD, "bad --pos '%s'", optarg);
+            if (cli_parse_float(optarg, &o->pos) < 0)
+                return cli_usage(CMD, "bad --pos '%s'", optarg);
             break;
         case 'N':
-            if (cli_parse_float(optarg, &o->neg) < 0) return cli_usage(CMD, "bad --neg '%s'", optarg);
+            if (cli_parse_float(optarg, &o->neg) < 0)
+                return cli_usage(CMD, "bad --neg '%s'", optarg);
             break;
         case 'k':
-            if (cli_parse_int(optarg, 1, 1000000000, &o->k) < 0) return cli_usage(CMD, "bad --k '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1000000000, &o->k) < 0)
+                return cli_usage(CMD, "bad --k '%s'", optarg);
             break;
-        case 'x': o->exclude = optarg; break;
-        case 's': o->subsets = optarg; break;
-        case 'd': o->dataset = optarg; break;
-        case 'a': o->annotations = optarg; break;
+        case 'x':
+            o->exclude = optarg;
+            break;
+        case 's':
+            o->subsets = optarg;
+            break;
+        case 'd':
+            o->dataset = optarg;
+            break;
+        case 'a':
+            o->annotations = optarg;
+            break;
         case 't':
-            if (cli_parse_int(optarg, 1, 1024, &o->threads) < 0) return cli_usage(CMD, "bad --threads '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1024, &o->threads) < 0)
+                return cli_usage(CMD, "bad --threads '%s'", optarg);
             break;
         case 'b':
-            if (cli_parse_int(optarg, 1, 1L << 30, &o->block) < 0) return cli_usage(CMD, "bad --block '%s'", optarg);
+            if (cli_parse_int(optarg, 1, 1L << 30, &o->block) < 0)
+                return cli_usage(CMD, "bad --block '%s'", optarg);
             break;
-        case 'o': o->out = optarg; break;
-        case 'h': usage(stdout); *help = 1; return EXIT_OK;
-        default: return cli_usage(CMD, "unknown option");
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            *help = 1;
+            return EXIT_OK;
+        default:
+            return cli_usage(CMD, "unknown option");
         }
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
@@ -123,16 +160,20 @@ static int parse(int argc, char **argv, search_opts *o, int *help)
 // Checks the combination of options and fills in the method's weights.
 static int check_opts(search_opts *o)
 {
-    if (!o->index_dir || !o->after || !o->out) return cli_usage(CMD, "--index, --after and --out are required");
+    if (!o->index_dir || !o->after || !o->out)
+        return cli_usage(CMD, "--index, --after and --out are required");
     int m_seize = !strcmp(o->method, "seize"), m_mean = !strcmp(o->method, "mean");
     o->ldre = !strcmp(o->method, "ldre");
     if (!m_seize && !m_mean && !o->ldre) return cli_usage(CMD, "unknown --method '%s'", o->method);
-    if ((m_seize || o->ldre) && !o->before) return cli_usage(CMD, "--method %s needs --before", o->method);
-    if (!!o->dataset != !!o->annotations) return cli_usage(CMD, "--dataset and --annotations go together");
+    if ((m_seize || o->ldre) && !o->before)
+        return cli_usage(CMD, "--method %s needs --before", o->method);
+    if (!!o->dataset != !!o->annotations)
+        return cli_usage(CMD, "--dataset and --annotations go together");
     if (o->annotations && (o->exclude || o->subsets))
         return cli_usage(CMD, "--annotations replaces --exclude and --subsets");
     o->kind = SEIZE_DS_CIRCO;
-    if (o->dataset && seize_ds_kind_parse(o->dataset, &o->kind) < 0) return cli_usage(CMD, "%s", seize_errmsg());
+    if (o->dataset && seize_ds_kind_parse(o->dataset, &o->kind) < 0)
+        return cli_usage(CMD, "%s", seize_errmsg());
     if (o->pos < 0 && o->pos != -1) return cli_usage(CMD, "--pos must be >= 0");
     if (o->neg < 0 && o->neg != -1) return cli_usage(CMD, "--neg must be >= 0");
     seize_search_weights w = seize_search_weights_for(o->kind); // CIRCO's without --dataset
@@ -144,22 +185,29 @@ static int check_opts(search_opts *o)
 
 // The exclusions and subsets: from the annotations (which must have one query per row of
 // A) or from --exclude / --subsets.
-static int search_inputs(const search_opts *o, const seize_index *idx, size_t nq, seize_search_inputs *in)
+static int search_inputs(const search_opts *o, const seize_index *idx, size_t nq,
+                         seize_search_inputs *in)
 {
-    if (!o->annotations) return seize_search_inputs_files(idx, nq, o->exclude, o->subsets, in) < 0 ? cli_lib_fail(CMD) : 0;
+    if (!o->annotations)
+        return seize_search_inputs_files(idx, nq, o->exclude, o->subsets, in) < 0
+                   ? cli_lib_fail(CMD)
+                   : 0;
     seize_dataset *ds = NULL;
     int rc = 0;
-    if (seize_dataset_load(o->kind, o->annotations, &ds) < 0) rc = cli_lib_fail(CMD);
+    if (seize_dataset_load(o->kind, o->annotations, &ds) < 0)
+        rc = cli_lib_fail(CMD);
     else if (ds->n != nq)
-        rc = cli_fail(CMD, "'%s' has %zu queries but '%s' has %zu rows", o->annotations, ds->n, o->after, nq);
-    else if (seize_search_inputs_dataset(ds, idx, in) < 0) rc = cli_lib_fail(CMD);
+        rc = cli_fail(CMD, "'%s' has %zu queries but '%s' has %zu rows", o->annotations, ds->n,
+                      o->after, nq);
+    else if (seize_search_inputs_dataset(ds, idx, in) < 0)
+        rc = cli_lib_fail(CMD);
     seize_dataset_free(ds);
     return rc;
 }
 
 // The search on a pool of the command's threads, BLAS on as many for the gallery products.
-static int run_search(const search_opts *o, const seize_index *idx, const seize_npy *A, const seize_npy *B,
-                      const seize_search_inputs *in, seize_search_result **r)
+static int run_search(const search_opts *o, const seize_index *idx, const seize_npy *A,
+                      const seize_npy *B, const seize_search_inputs *in, seize_search_result **r)
 {
     seize_search_params p = seize_search_default_params();
     p.pos = (float)o->pos;
@@ -172,7 +220,8 @@ static int run_search(const search_opts *o, const seize_index *idx, const seize_
     const seize_subsets *S = in->has_subsets ? &in->subsets : NULL;
     const float *b = B ? B->data : NULL;
     seize_gallery g = seize_index_gallery(idx);
-    int rc = o->ldre ? seize_search_ldre(&g, A->data, b, A->shape[0], A->shape[1], in->exclude, S, &p, NULL, r)
+    int rc = o->ldre ? seize_search_ldre(&g, A->data, b, A->shape[0], A->shape[1], in->exclude, S,
+                                         &p, NULL, r)
                      : seize_search(&g, A->data, b, A->shape[0], in->exclude, S, &p, r);
     seize_pool_free(p.pool);
     return rc;
@@ -195,7 +244,8 @@ int cmd_search(int argc, char **argv)
     }
     size_t nq = A->shape[0], dim = A->shape[A->ndim - 1];
     if (dim != seize_index_dim(idx)) {
-        rc = cli_fail(CMD, "'%s' has dimension %zu but the index has %zu", o.after, dim, seize_index_dim(idx));
+        rc = cli_fail(CMD, "'%s' has dimension %zu but the index has %zu", o.after, dim,
+                      seize_index_dim(idx));
         goto done;
     }
     if (B && memcmp(A->shape, B->shape, sizeof A->shape)) {
@@ -203,7 +253,8 @@ int cmd_search(int argc, char **argv)
         goto done;
     }
     if ((rc = search_inputs(&o, idx, nq, &in)) != 0) goto done;
-    if (run_search(&o, idx, A, B, &in, &r) < 0 || seize_rankings_write(o.out, r, idx, o.index_dir, NULL) < 0)
+    if (run_search(&o, idx, A, B, &in, &r) < 0 ||
+        seize_rankings_write(o.out, r, idx, o.index_dir, NULL) < 0)
         rc = cli_lib_fail(CMD);
 done:
     seize_search_result_free(r);

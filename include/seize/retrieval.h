@@ -58,14 +58,14 @@ typedef enum {
 } seize_method;
 
 typedef struct seize_search_params {
-    float pos, neg;    /* SEIZE weights (ignored by MEAN) */
-    size_t k;          /* ranking length (clipped to the gallery size minus exclusions) */
-    seize_pool *pool;  /* borrowed: the threads of the scan (used by one call at a time), or
-                          NULL for a pool of n_threads made for the call */
-    int n_threads;     /* threads when pool is NULL; 0 = all cores (at most 64) */
-    size_t block_rows; /* gallery rows per block; 0 = automatic (~32 MiB of scores) */
-    int no_prune;      /* 1: compute a and b for every row even when neg >= pos (for tests and
-                          benchmarks; the rankings are the same) */
+    float pos, neg;      /* SEIZE weights (ignored by MEAN) */
+    size_t k;            /* ranking length (clipped to the gallery size minus exclusions) */
+    seize_pool *pool;    /* borrowed: the threads of the scan (used by one call at a time), or
+                            NULL for a pool of n_threads made for the call */
+    int n_threads;       /* threads when pool is NULL; 0 = all cores (at most 64) */
+    size_t block_rows;   /* gallery rows per block; 0 = automatic (~32 MiB of scores) */
+    int no_prune;        /* 1: compute a and b for every row even when neg >= pos (for tests and
+                            benchmarks; the rankings are the same) */
     size_t *stats_exact; /* if not NULL: receives the number of rows scored exactly (pruned
                             search) */
 } seize_search_params;
@@ -105,9 +105,9 @@ void seize_search_result_free(seize_search_result *r);
  * Threads: the scan runs on p->pool; the gallery products are one cblas_sgemm per block, run
  * with the BLAS threads the application chose (seize_blas_threads_set; the library never
  * changes it: seize search sets its thread count, since the products dominate). */
-int seize_search(const seize_gallery *g, const float *after, const float *before,
-                 size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
-                 const seize_search_params *p, seize_search_result **out);
+int seize_search(const seize_gallery *g, const float *after, const float *before, size_t n_queries,
+                 const size_t *exclude, const seize_subsets *subsets, const seize_search_params *p,
+                 seize_search_result **out);
 
 /* LDRE (ARCHITECTURE.md §1): `after` and `before` are per-caption raw text features
  * [n_queries, n_captions, dim] (edited captions e_i and captions c_i). Per caption index i,
@@ -119,8 +119,8 @@ int seize_search(const seize_gallery *g, const float *after, const float *before
  * weights. */
 int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
                       size_t n_queries, size_t n_captions, const size_t *exclude,
-                      const seize_subsets *subsets, const seize_search_params *p,
-                      float *weights, seize_search_result **out);
+                      const seize_subsets *subsets, const seize_search_params *p, float *weights,
+                      seize_search_result **out);
 
 /* --- benchmark inputs -------------------------------------------------------------------- */
 
@@ -168,9 +168,9 @@ int seize_search_inputs_files(const seize_index *idx, size_t n_queries, const ch
 
 /* Options of seize_query_vectors_check / _encode. */
 typedef struct seize_query_vectors_params {
-    size_t n_use;        /* captions and edits used per query: the first n_use of each (15) */
-    int per_caption;     /* 1: the raw per-caption embeddings [Q, n_use, D] (LDRE input); every
-                            query then needs n_use captions and n_use edits */
+    size_t n_use;    /* captions and edits used per query: the first n_use of each (15) */
+    int per_caption; /* 1: the raw per-caption embeddings [Q, n_use, D] (LDRE input); every
+                        query then needs n_use captions and n_use edits */
     const char *captions_name; /* file names for messages (NULL: "captions" / "edits") */
     const char *edits_name;
     /* called after each encoded batch with the texts done so far (may be NULL); a non-zero

@@ -50,7 +50,8 @@ static int inputs_init(seize_search_inputs *in, size_t n_queries, size_t cap_row
         seize_search_inputs_release(in);
         return SEIZE_ENOMEM;
     }
-    for (size_t q = 0; q < n_queries; q++) in->exclude[q] = SIZE_MAX;
+    for (size_t q = 0; q < n_queries; q++)
+        in->exclude[q] = SIZE_MAX;
     in->subsets = (seize_subsets){in->sub_ptr, in->sub_n};
     return 0;
 }
@@ -73,7 +74,8 @@ int seize_search_inputs_dataset(const seize_dataset *ds, const seize_index *idx,
                                 seize_search_inputs *out)
 {
     size_t tot = 0;
-    for (size_t q = 0; q < ds->n; q++) tot += ds->q[q].n_members;
+    for (size_t q = 0; q < ds->n; q++)
+        tot += ds->q[q].n_members;
     int rc = inputs_init(out, ds->n, tot);
     if (rc < 0) return rc;
     int cirr = ds->kind == SEIZE_DS_CIRR;
@@ -98,10 +100,12 @@ static int exclude_file(const char *path, const seize_index *idx, seize_search_i
     if (rc < 0) return rc;
     // a final query without a reference may have lost its empty line
     if (n != nq && !(n + 1 == nq && nq))
-        rc = seize_error(SEIZE_EFORMAT, "'%s' has %zu lines but there are %zu queries", path, n, nq);
+        rc =
+            seize_error(SEIZE_EFORMAT, "'%s' has %zu lines but there are %zu queries", path, n, nq);
     for (size_t q = 0; q < n && rc == 0; q++) {
         const char *name = lines[q];
-        while (*name == ' ' || *name == '\t') name++;
+        while (*name == ' ' || *name == '\t')
+            name++;
         if (*name && seize_index_find(idx, name, &in->exclude[q]) < 0)
             rc = seize_error_prefix(SEIZE_ENOTFOUND, "'%s' line %zu", path, q + 1);
     }
@@ -116,8 +120,11 @@ static int subsets_file(const char *path, const seize_index *idx, seize_search_i
     size_t n = 0, nq = in->n_queries, tot = 0;
     int rc = seize_read_lines(path, &lines, &n);
     if (rc < 0) return rc;
-    if (n != nq) rc = seize_error(SEIZE_EFORMAT, "'%s' has %zu lines but there are %zu queries", path, n, nq);
-    for (size_t q = 0; q < n && rc == 0; q++) tot += strlen(lines[q]) / 2 + 1; // names per line, at most
+    if (n != nq)
+        rc =
+            seize_error(SEIZE_EFORMAT, "'%s' has %zu lines but there are %zu queries", path, n, nq);
+    for (size_t q = 0; q < n && rc == 0; q++)
+        tot += strlen(lines[q]) / 2 + 1; // names per line, at most
     free(in->sub_rows);
     in->sub_rows = rc == 0 ? seize_malloc(tot ? tot : 1, sizeof *in->sub_rows) : NULL;
     if (rc == 0 && !in->sub_rows) rc = SEIZE_ENOMEM;
@@ -125,7 +132,8 @@ static int subsets_file(const char *path, const seize_index *idx, seize_search_i
     for (size_t q = 0; q < n && rc == 0; q++) {
         in->sub_ptr[q] = in->sub_rows + tot;
         char *save = NULL;
-        for (char *tok = strtok_r(lines[q], " \t", &save); tok && rc == 0; tok = strtok_r(NULL, " \t", &save)) {
+        for (char *tok = strtok_r(lines[q], " \t", &save); tok && rc == 0;
+             tok = strtok_r(NULL, " \t", &save)) {
             if (seize_index_find(idx, tok, &in->sub_rows[tot]) < 0) {
                 rc = seize_error_prefix(SEIZE_ENOTFOUND, "'%s' line %zu", path, q + 1);
                 break;

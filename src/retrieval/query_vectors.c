@@ -26,7 +26,8 @@ void seize_query_vector_mean(const float *emb, size_t n, size_t dim, float *out)
 {
     for (size_t j = 0; j < dim; j++) {
         double acc = 0; // the rows in order, in double, as the reference pipeline's sum
-        for (size_t i = 0; i < n; i++) acc += emb[i * dim + j];
+        for (size_t i = 0; i < n; i++)
+            acc += emb[i * dim + j];
         out[j] = (float)(acc / (double)(n ? n : 1));
     }
     seize_normalize_rows(out, 1, dim);
@@ -34,7 +35,10 @@ void seize_query_vector_mean(const float *emb, size_t n, size_t dim, float *out)
 
 // --- checks
 
-static const char *name_or(const char *name, const char *dflt) { return name ? name : dflt; }
+static const char *name_or(const char *name, const char *dflt)
+{
+    return name ? name : dflt;
+}
 
 // The id of query q, or "" when it has none; messages write it as " (id X)" after the number.
 static const char *qid_of(const seize_captions *c, size_t q)
@@ -51,7 +55,9 @@ static int check_len(const char *path, size_t q, const char *qid, const char *wh
 {
     size_t len = strlen(t);
     if (len <= SEIZE_MAX_CAPTION_BYTES) return 0;
-    return seize_error(SEIZE_EFORMAT, "'%s': query %zu" ID_FMT ": %s %zu has %zu bytes, more than the limit of %zu",
+    return seize_error(SEIZE_EFORMAT,
+                       "'%s': query %zu" ID_FMT
+                       ": %s %zu has %zu bytes, more than the limit of %zu",
                        path, q, ID_ARGS(qid), what, i + 1, len, SEIZE_MAX_CAPTION_BYTES);
 }
 
@@ -93,9 +99,10 @@ int seize_query_vectors_check(const seize_captions *caps, const seize_captions *
         counts(caps, es, q, N, &n_c, &n_e);
         const char *qid = qid_of(caps, q);
         if (!n_c || !n_e || (p->per_caption && (n_c < N || n_e < N)))
-            return seize_error(SEIZE_EFORMAT, "query %zu" ID_FMT ": %zu captions and %zu edits (need %s)", q,
-                               ID_ARGS(qid), caps->n_captions[q], es->n_edits[q],
-                               p->per_caption ? "N of each with --per-caption" : "at least one of each");
+            return seize_error(
+                SEIZE_EFORMAT, "query %zu" ID_FMT ": %zu captions and %zu edits (need %s)", q,
+                ID_ARGS(qid), caps->n_captions[q], es->n_edits[q],
+                p->per_caption ? "N of each with --per-caption" : "at least one of each");
         for (size_t i = 0; i < n_c; i++)
             if ((rc = check_len(cn, q, qid, "caption", i, caps->captions[q][i])) < 0) return rc;
         for (size_t i = 0; i < n_e; i++)
@@ -121,8 +128,10 @@ static int encode_all(seize_clip *clip, const seize_tokenizer *tok, const seize_
     for (size_t q = 0; q < caps->n; q++) {
         size_t n_c, n_e;
         counts(caps, es, q, p->n_use, &n_c, &n_e);
-        for (size_t i = 0; i < n_e; i++) texts[t++] = es->edits[q][i];
-        for (size_t i = 0; i < n_c; i++) texts[t++] = caps->captions[q][i];
+        for (size_t i = 0; i < n_e; i++)
+            texts[t++] = es->edits[q][i];
+        for (size_t i = 0; i < n_c; i++)
+            texts[t++] = caps->captions[q][i];
     }
     if ((rc = seize_tokenizer_encode_batch(tok, texts, total, (int)ctx, ids)) < 0) goto done;
     rc = seize_clip_encode_token_list(clip, ids, total, emb, p->on_progress, p->progress_ud);
@@ -156,8 +165,10 @@ int seize_query_vectors_encode(seize_clip *clip, const seize_tokenizer *tok,
         for (int side = 0; side < 2; side++) { // 0: edits -> A, 1: captions -> B
             size_t cnt = side ? n_c : n_e;
             float *dst = (side ? out->before : out->after) + q * per;
-            if (p->per_caption) memcpy(dst, emb + t * D, cnt * D * sizeof *dst);
-            else seize_query_vector_mean(emb + t * D, cnt, D, dst);
+            if (p->per_caption)
+                memcpy(dst, emb + t * D, cnt * D * sizeof *dst);
+            else
+                seize_query_vector_mean(emb + t * D, cnt, D, dst);
             t += cnt;
         }
     }

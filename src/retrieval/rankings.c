@@ -32,15 +32,17 @@ static json_t *ranking_row(const seize_search_result *r, const seize_index *idx,
 {
     json_t *o = json_object(), *rk = json_array(), *sc = json_array();
     json_object_set_new(o, "query", json_integer((json_int_t)q));
-    int bad = !o || !rk || !sc ||
-              append_ranked(rk, sc, idx, r->index + q * r->k, r->score + q * r->k, r->n_ranked[q]) < 0;
+    int bad =
+        !o || !rk || !sc ||
+        append_ranked(rk, sc, idx, r->index + q * r->k, r->score + q * r->k, r->n_ranked[q]) < 0;
     json_object_set_new(o, "ranking", rk);
     json_object_set_new(o, "scores", sc);
     if (r->subset_n) {
         json_t *sr = json_array(), *ss = json_array();
         size_t off = r->subset_off[q];
         bad = bad || !sr || !ss ||
-              append_ranked(sr, ss, idx, r->subset_index + off, r->subset_score + off, r->subset_n[q]) < 0;
+              append_ranked(sr, ss, idx, r->subset_index + off, r->subset_score + off,
+                            r->subset_n[q]) < 0;
         json_object_set_new(o, "subset", sr);
         json_object_set_new(o, "subset_scores", ss);
     }
@@ -64,9 +66,10 @@ int seize_rankings_write(const char *path, const seize_search_result *r, const s
     for (size_t q = 0; q < r->n_queries; q++) {
         json_t *o = ranking_row(r, idx, query_ids, q);
         if (!o) {
-            rc = seize_error(SEIZE_EFORMAT, "query %zu: a gallery name of index '%s' cannot be written as "
-                                            "JSON text (not UTF-8?): rebuild the index", q,
-                             index_name ? index_name : "(index)");
+            rc = seize_error(SEIZE_EFORMAT,
+                             "query %zu: a gallery name of index '%s' cannot be written as "
+                             "JSON text (not UTF-8?): rebuild the index",
+                             q, index_name ? index_name : "(index)");
             goto fail;
         }
         int wrc = json_dumpf(o, at.fp, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
@@ -87,7 +90,8 @@ fail:
 void seize_rankings_free(seize_rankings *r)
 {
     if (!r) return;
-    for (size_t i = 0; r->items && r->n_items && i < r->n; i++) seize_strv_free(r->items[i], r->n_items[i]);
+    for (size_t i = 0; r->items && r->n_items && i < r->n; i++)
+        seize_strv_free(r->items[i], r->n_items[i]);
     free(r->items);
     free(r->n_items);
     free(r);
@@ -106,31 +110,38 @@ static int read_row(reader *rd, const char *text, size_t len, size_t line)
     const char *path = rd->path;
     json_error_t err;
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    if (!o) return seize_error(SEIZE_EFORMAT, "'%s' line %zu: not valid JSON: %s", path, line, err.text);
+    if (!o)
+        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: not valid JSON: %s", path, line,
+                           err.text);
     int rc = 0;
     json_t *q = json_object_get(o, "query");
     if (!json_is_object(o) || !json_is_integer(q)) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: expected an object with an integer \"query\" (the "
-                                        "query's position in the annotation file)", path, line);
+        rc = seize_error(SEIZE_EFORMAT,
+                         "'%s' line %zu: expected an object with an integer \"query\" (the "
+                         "query's position in the annotation file)",
+                         path, line);
         goto done;
     }
     json_int_t k = json_integer_value(q);
     if (k < 0 || (uint64_t)k >= rd->ds->n) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: query %lld is not in the annotations (%zu queries)",
-                         path, line, (long long)k, rd->ds->n);
+        rc = seize_error(SEIZE_EFORMAT,
+                         "'%s' line %zu: query %lld is not in the annotations (%zu queries)", path,
+                         line, (long long)k, rd->ds->n);
         goto done;
     }
     if (rd->seen_line[k]) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: duplicate query %lld (first on line %zu)", path, line,
-                         (long long)k, rd->seen_line[k]);
+        rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: duplicate query %lld (first on line %zu)",
+                         path, line, (long long)k, rd->seen_line[k]);
         goto done;
     }
     rd->seen_line[k] = line;
     json_t *list = json_object_get(o, rd->field);
     int r = list ? seize_json_name_list(list, &rd->r->items[k], &rd->r->n_items[k]) : -1;
-    if (r == SEIZE_ENOMEM) rc = r;
+    if (r == SEIZE_ENOMEM)
+        rc = r;
     else if (r < 0)
-        rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: missing or bad \"%s\" (a list of gallery names)", path,
+        rc = seize_error(SEIZE_EFORMAT,
+                         "'%s' line %zu: missing or bad \"%s\" (a list of gallery names)", path,
                          line, rd->field);
 done:
     json_decref(o);
@@ -144,12 +155,15 @@ static int read_lines(reader *rd, const char *buf, size_t len)
     if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) i = 3; // a UTF-8 byte-order mark
     while (i < len) {
         size_t j = i;
-        while (j < len && buf[j] != '\n') j++;
+        while (j < len && buf[j] != '\n')
+            j++;
         line++;
         size_t a = i, e = j;
         i = j + 1;
-        while (a < e && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r')) a++;
-        while (e > a && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r')) e--;
+        while (a < e && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r'))
+            a++;
+        while (e > a && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r'))
+            e--;
         if (e == a) continue;
         int rc = read_row(rd, buf + a, e - a, line);
         if (rc < 0) return rc;
@@ -159,7 +173,8 @@ static int read_lines(reader *rd, const char *buf, size_t len)
     for (size_t q = 0; q < rd->ds->n; q++)
         if (!rd->seen_line[q] && !missing++) first = q;
     if (missing)
-        return seize_error(SEIZE_EFORMAT, "'%s': %zu of %zu queries have no predictions (first: query id %s)",
+        return seize_error(SEIZE_EFORMAT,
+                           "'%s': %zu of %zu queries have no predictions (first: query id %s)",
                            rd->path, missing, rd->ds->n, rd->ds->q[first].id);
     return 0;
 }
@@ -182,8 +197,10 @@ int seize_rankings_read(const seize_dataset *ds, const char *path, const char *f
         rd.r->n_items = seize_calloc(n ? n : 1, sizeof *rd.r->n_items);
     }
     if (rd.r && rd.r->items && rd.r->n_items && rd.seen_line) rc = read_lines(&rd, buf, len);
-    if (rc == 0) *out = rd.r;
-    else seize_rankings_free(rd.r);
+    if (rc == 0)
+        *out = rd.r;
+    else
+        seize_rankings_free(rd.r);
     free(rd.seen_line);
     free(buf);
     return rc;

@@ -17,7 +17,10 @@ typedef struct {
     uint32_t i;
 } item;
 
-static int worse(item x, item y) { return x.s < y.s || (x.s == y.s && x.i > y.i); }
+static int worse(item x, item y)
+{
+    return x.s < y.s || (x.s == y.s && x.i > y.i);
+}
 
 static void sift_down(item *h, size_t n, size_t r)
 {
@@ -80,9 +83,9 @@ typedef struct scan {
     const size_t *exclude;
     const seize_subsets *subsets;
     // per query state
-    item *heaps;   // n_q * k
-    size_t *fill;  // n_q
-    size_t *sub_pos; // n_q: how many subset rows of q are already scored (rows sorted)
+    item *heaps;         // n_q * k
+    size_t *fill;        // n_q
+    size_t *sub_pos;     // n_q: how many subset rows of q are already scored (rows sorted)
     size_t **sub_sorted; // n_q sorted copies of the subset rows (without the excluded row)
     size_t *sub_n;
     float **sub_score;
@@ -97,9 +100,9 @@ typedef struct scan {
     // pruned mode (pair with neg >= pos): S holds s1 = P·g only, P = (1+pos)A − pos·B, an upper
     // bound of the score; rows whose bound can still enter the top k are scored exactly.
     int prune;
-    float eps;     // bound on |float score − float s1| beyond the exact inequality
-    cand *cands;   // per thread candidate scratch [threads, nb_max]
-    size_t *n_exact; // per thread count of exact evaluations (statistics)
+    float eps;        // bound on |float score − float s1| beyond the exact inequality
+    cand *cands;      // per thread candidate scratch [threads, nb_max]
+    size_t *n_exact;  // per thread count of exact evaluations (statistics)
     seize_pool *pool; // borrowed; NULL runs the loops on the calling thread
     int threads;      // seize_pool_threads(pool): per-thread scratch slots
 } scan;
@@ -129,9 +132,11 @@ static void dot2(const float *A, const float *B, const float *g, size_t dim, flo
     float ta[8], tb[8];
     _mm256_storeu_ps(ta, _mm256_add_ps(va0, va1));
     _mm256_storeu_ps(tb, _mm256_add_ps(vb0, vb1));
-    for (int l = 0; l < 8; l++) sa += ta[l], sb += tb[l];
+    for (int l = 0; l < 8; l++)
+        sa += ta[l], sb += tb[l];
 #endif
-    for (; j < dim; j++) sa += A[j] * g[j], sb += B[j] * g[j];
+    for (; j < dim; j++)
+        sa += A[j] * g[j], sb += B[j] * g[j];
     *a = sa;
     *b = sb;
 }
@@ -165,9 +170,12 @@ static void select_top(cand *c, size_t m, size_t top)
                 i++;
             }
         }
-        if (top < lt) hi = lt;
-        else if (top >= gt) lo = gt;
-        else return;
+        if (top < lt)
+            hi = lt;
+        else if (top >= gt)
+            lo = gt;
+        else
+            return;
     }
 }
 
@@ -251,7 +259,8 @@ static void scan_query(void *ctx, size_t qi, int thread)
     if (s->pair) {
         const float *rb = s->S + (s->qc + qi) * nb;
         float pos = s->pos, neg = s->neg;
-        for (size_t j = 0; j < nb; j++) sc[j] = score_of(ra[j], rb[j], pos, neg);
+        for (size_t j = 0; j < nb; j++)
+            sc[j] = score_of(ra[j], rb[j], pos, neg);
     } else {
         memcpy(sc, ra, nb * sizeof *sc);
     }
@@ -268,8 +277,10 @@ static void scan_query(void *ctx, size_t qi, int thread)
     item *h = s->heaps + q * k;
     size_t n = s->fill[q];
     if (!k) return;
-    if (ex >= s->j0 && ex < s->j0 + nb) ex -= s->j0;
-    else ex = SIZE_MAX;
+    if (ex >= s->j0 && ex < s->j0 + nb)
+        ex -= s->j0;
+    else
+        ex = SIZE_MAX;
     size_t j = 0;
     for (; j < nb && n < k; j++) {
         if (j == ex) continue;
@@ -295,7 +306,8 @@ static void convert_rows(void *ctx, size_t r, int thread)
     scan *s = ctx;
     const uint16_t *src = (const uint16_t *)s->g->data + (s->j0 + r) * s->dim;
     float *dst = s->conv + r * s->dim;
-    for (size_t j = 0; j < s->dim; j++) dst[j] = seize_f16_to_f32(src[j]);
+    for (size_t j = 0; j < s->dim; j++)
+        dst[j] = seize_f16_to_f32(src[j]);
 }
 
 static int cmp_size(const void *x, const void *y)
@@ -346,8 +358,8 @@ static int scan_alloc(scan *s, seize_search_result *r, size_t nb)
     s->tmp = seize_malloc(threads * nb, sizeof *s->tmp);
     s->cands = seize_malloc(threads * nb, sizeof *s->cands);
     s->n_exact = seize_calloc(threads, sizeof *s->n_exact);
-    if (!r->n_ranked || !r->index || !r->score || !s->heaps || !s->fill || !s->block ||
-        !s->tmp || !s->crows || !s->cands || !s->n_exact)
+    if (!r->n_ranked || !r->index || !r->score || !s->heaps || !s->fill || !s->block || !s->tmp ||
+        !s->crows || !s->cands || !s->n_exact)
         return SEIZE_ENOMEM;
     if (s->g->dtype == SEIZE_F16 && !(s->conv = seize_alloc_aligned(nb * s->dim, sizeof(float))))
         return SEIZE_ENOMEM;
@@ -462,7 +474,8 @@ static int scan_collect(scan *s, seize_search_result *r)
         size_t m = s->sub_n[q];
         item *t = seize_malloc(m ? m : 1, sizeof *t);
         if (!t) return SEIZE_ENOMEM;
-        for (size_t i = 0; i < m; i++) t[i] = (item){s->sub_score[q][i], (uint32_t)s->sub_sorted[q][i]};
+        for (size_t i = 0; i < m; i++)
+            t[i] = (item){s->sub_score[q][i], (uint32_t)s->sub_sorted[q][i]};
         qsort(t, m, sizeof *t, better_first);
         size_t off = r->subset_off[q];
         r->subset_n[q] = m;
@@ -512,9 +525,19 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     int prune = pair && neg >= pos && !p->no_prune;
     size_t n_rows = pair && !prune ? 2 * qc_max : qc_max;
     size_t nb = block_rows_for(p, n_rows, n);
-    scan s = {.g = g, .rows = rows, .n_q = n_q, .n_rows = n_rows, .dim = dim, .pair = pair,
-              .pos = pos, .neg = neg, .k = p->k > n ? n : p->k, .exclude = exclude,
-              .subsets = subsets, .prune = prune, .pool = pool,
+    scan s = {.g = g,
+              .rows = rows,
+              .n_q = n_q,
+              .n_rows = n_rows,
+              .dim = dim,
+              .pair = pair,
+              .pos = pos,
+              .neg = neg,
+              .k = p->k > n ? n : p->k,
+              .exclude = exclude,
+              .subsets = subsets,
+              .prune = prune,
+              .pool = pool,
               .threads = seize_pool_threads(pool)};
     // Float error bound: each of s1, a, b is a dot product of unit-norm-ish vectors of length
     // dim (|error| <= dim·u·|P|·|g| with u = 2^-24); the score combines a and b with weights up
@@ -532,7 +555,8 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     }
     if (p->stats_exact) {
         size_t tot = 0;
-        for (int t = 0; s.n_exact && t < s.threads; t++) tot += s.n_exact[t];
+        for (int t = 0; s.n_exact && t < s.threads; t++)
+            tot += s.n_exact[t];
         *p->stats_exact = tot;
     }
     scan_release(&s);
@@ -566,8 +590,8 @@ static int check_finite(const float *x, size_t n_q, size_t per_q, const char *wh
     for (size_t q = 0; q < n_q; q++)
         for (size_t j = 0; j < per_q; j++)
             if (!isfinite(x[q * per_q + j]))
-                return seize_error(SEIZE_EINVAL, "query %zu: %s features contain a non-finite value",
-                                   q, what);
+                return seize_error(SEIZE_EINVAL,
+                                   "query %zu: %s features contain a non-finite value", q, what);
     return 0;
 }
 
@@ -584,9 +608,9 @@ static int pool_of(const seize_search_params *p, seize_pool **pool, seize_pool *
     return rc;
 }
 
-int seize_search(const seize_gallery *g, const float *after, const float *before,
-                 size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
-                 const seize_search_params *p, seize_search_result **out)
+int seize_search(const seize_gallery *g, const float *after, const float *before, size_t n_queries,
+                 const size_t *exclude, const seize_subsets *subsets, const seize_search_params *p,
+                 seize_search_result **out)
 {
     *out = NULL;
     int rc = check_common(g, n_queries, exclude, p);
@@ -635,17 +659,21 @@ static int ldre_weights(const seize_search_result *drops, size_t n_queries, size
             }
         }
     double vmax = 0;
-    for (size_t i = 0; i < n_captions; i++) vmax = v[i] > vmax ? v[i] : vmax;
+    for (size_t i = 0; i < n_captions; i++)
+        vmax = v[i] > vmax ? v[i] : vmax;
     if (vmax > 0) {
         double zmax = -INFINITY, sum = 0;
         for (size_t i = 0; i < n_captions; i++) {
             w[i] = v[i] / vmax / 0.04;
             zmax = w[i] > zmax ? w[i] : zmax;
         }
-        for (size_t i = 0; i < n_captions; i++) sum += (w[i] = exp(w[i] - zmax));
-        for (size_t i = 0; i < n_captions; i++) w[i] /= sum;
+        for (size_t i = 0; i < n_captions; i++)
+            sum += (w[i] = exp(w[i] - zmax));
+        for (size_t i = 0; i < n_captions; i++)
+            w[i] /= sum;
     } else {
-        for (size_t i = 0; i < n_captions; i++) w[i] = 1.0 / (double)n_captions;
+        for (size_t i = 0; i < n_captions; i++)
+            w[i] = 1.0 / (double)n_captions;
     }
     free(v);
     return 0;
@@ -658,7 +686,8 @@ static void ldre_queries(const float *f, const double *w, size_t n_queries, size
     for (size_t q = 0; q < n_queries; q++)
         for (size_t j = 0; j < dim; j++) {
             double acc = 0;
-            for (size_t i = 0; i < n_captions; i++) acc += w[i] * f[(q * n_captions + i) * dim + j];
+            for (size_t i = 0; i < n_captions; i++)
+                acc += w[i] * f[(q * n_captions + i) * dim + j];
             qv[q * dim + j] = (float)acc;
         }
     seize_normalize_rows(qv, n_queries, dim);
@@ -666,8 +695,8 @@ static void ldre_queries(const float *f, const double *w, size_t n_queries, size
 
 int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
                       size_t n_queries, size_t n_captions, const size_t *exclude,
-                      const seize_subsets *subsets, const seize_search_params *p,
-                      float *weights, seize_search_result **out)
+                      const seize_subsets *subsets, const seize_search_params *p, float *weights,
+                      seize_search_result **out)
 {
     *out = NULL;
     int rc = check_common(g, n_queries, exclude, p);
@@ -692,14 +721,17 @@ int seize_search_ldre(const seize_gallery *g, const float *after, const float *b
     seize_normalize_rows(f, n_queries * n_captions, dim);
     seize_normalize_rows(diff, n_queries * n_captions, dim);
     // rows h_i − f_i: their top-5 similarities are the 5 largest drops −D_i
-    for (size_t i = 0; i < total; i++) diff[i] = diff[i] - f[i];
+    for (size_t i = 0; i < total; i++)
+        diff[i] = diff[i] - f[i];
     seize_search_params dp = *p;
     dp.k = 5;
-    if ((rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, pool, &drops)) < 0 ||
+    if ((rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, pool, &drops)) <
+            0 ||
         (rc = ldre_weights(drops, n_queries, n_captions, w)) < 0)
         goto done;
     if (weights)
-        for (size_t i = 0; i < n_captions; i++) weights[i] = (float)w[i];
+        for (size_t i = 0; i < n_captions; i++)
+            weights[i] = (float)w[i];
     ldre_queries(f, w, n_queries, n_captions, dim, qv);
     rc = run_scan(g, qv, n_queries, 0, 0, 0, exclude, subsets, p, pool, out);
 done:

@@ -15,7 +15,10 @@ static double urand(void)
     rng ^= rng << 17;
     return (double)(rng >> 11) / 9007199254740992.0;
 }
-static float nrand(void) { return (float)((urand() + urand() + urand() + urand() - 2.0) * 1.7); }
+static float nrand(void)
+{
+    return (float)((urand() + urand() + urand() + urand() - 2.0) * 1.7);
+}
 
 // --- reference: the formula evaluated directly in double, sorted by (score desc, row asc)
 
@@ -34,10 +37,12 @@ static int ref_cmp(const void *x, const void *y)
 static void normalize_d(const float *x, double *y, size_t dim)
 {
     double ss = 0;
-    for (size_t j = 0; j < dim; j++) ss += (double)x[j] * x[j];
+    for (size_t j = 0; j < dim; j++)
+        ss += (double)x[j] * x[j];
     double n = sqrt(ss);
     if (n < 1e-12) n = 1e-12;
-    for (size_t j = 0; j < dim; j++) y[j] = x[j] / n;
+    for (size_t j = 0; j < dim; j++)
+        y[j] = x[j] / n;
 }
 
 // Full reference ranking of query q (excluded row removed); returns its length.
@@ -51,9 +56,11 @@ static size_t ref_rank(const float *G, size_t n, size_t dim, const float *A, con
     for (size_t i = 0; i < n; i++) {
         if (i == ex) continue;
         // gallery rows are used as stored (already normalised by the caller)
-        for (size_t j = 0; j < dim; j++) g[j] = G[i * dim + j];
+        for (size_t j = 0; j < dim; j++)
+            g[j] = G[i * dim + j];
         double sa = 0, sb = 0;
-        for (size_t j = 0; j < dim; j++) sa += a[j] * g[j], sb += b[j] * g[j];
+        for (size_t j = 0; j < dim; j++)
+            sa += a[j] * g[j], sb += b[j] * g[j];
         double d = sa - sb;
         out[m++] = (ref_item){sa + neg * (d < 0 ? d : 0) + pos * (d > 0 ? d : 0), i};
     }
@@ -66,7 +73,8 @@ static size_t ref_rank(const float *G, size_t n, size_t dim, const float *A, con
 
 static void random_unit_rows(float *x, size_t n, size_t dim)
 {
-    for (size_t i = 0; i < n * dim; i++) x[i] = nrand();
+    for (size_t i = 0; i < n * dim; i++)
+        x[i] = nrand();
     seize_normalize_rows(x, n, dim);
 }
 
@@ -88,8 +96,10 @@ static int compare_random(const float *G, size_t n, size_t dim, const float *A, 
             bad = 1;
             break;
         }
-        for (size_t i = 0; i < n; i++) full[i] = NAN;
-        for (size_t i = 0; i < m; i++) full[ref[i].i] = ref[i].s;
+        for (size_t i = 0; i < n; i++)
+            full[i] = NAN;
+        for (size_t i = 0; i < m; i++)
+            full[ref[i].i] = ref[i].s;
         for (size_t j = 0; j < want; j++) {
             uint32_t got = r->index[q * r->k + j];
             float s = r->score[q * r->k + j];
@@ -129,8 +139,10 @@ static void test_search_random(void)
           *B = malloc(n_q * dim * sizeof *B);
     size_t ex[11];
     random_unit_rows(G, n, dim);
-    for (size_t i = 0; i < n_q * dim; i++) A[i] = nrand() * 3, B[i] = nrand();
-    for (size_t q = 0; q < n_q; q++) ex[q] = q % 3 == 2 ? SIZE_MAX : (size_t)(urand() * n);
+    for (size_t i = 0; i < n_q * dim; i++)
+        A[i] = nrand() * 3, B[i] = nrand();
+    for (size_t q = 0; q < n_q; q++)
+        ex[q] = q % 3 == 2 ? SIZE_MAX : (size_t)(urand() * n);
     const double pn[][2] = {{0.13, 2.1}, {0.22, 1.0}, {0, 0}, {1.5, 0.3}, {0.5, 0.5}, {0, 3}};
     const size_t blocks[] = {0, 64, 1000, 7};
     seize_gallery g = {G, SEIZE_F32, n, dim};
@@ -148,7 +160,8 @@ static void test_search_random(void)
             p.stats_exact = &n_exact;
             seize_search_result *r = NULL;
             CHECK_EQ(seize_search(&g, A, B, n_q, use_ex ? ex : NULL, NULL, &p, &r), 0);
-            int bad = compare_random(G, n, dim, A, B, n_q, use_ex ? ex : NULL, p.pos, p.neg, r, p.k);
+            int bad =
+                compare_random(G, n, dim, A, B, n_q, use_ex ? ex : NULL, p.pos, p.neg, r, p.k);
             seize_search_result_free(r);
             CHECK_MSG(!bad, "pos %g neg %g exclude %d no_prune %d", pn[c][0], pn[c][1], use_ex,
                       no_prune);
@@ -174,7 +187,8 @@ static void dyadic_rows(float *x, size_t n, size_t dim)
         float val = kind == 0 ? 1.0f : kind == 1 ? 0.5f : 0.25f;
         for (size_t c = 0; c < cnt; c++) { // cnt distinct positions
             size_t j;
-            do j = (size_t)(urand() * dim);
+            do
+                j = (size_t)(urand() * dim);
             while (v[j] != 0);
             v[j] = urand() < 0.5 ? val : -val;
         }
@@ -190,9 +204,11 @@ static void test_search_exact_dyadic(void)
     dyadic_rows(G, n, dim);
     dyadic_rows(A, n_q, dim);
     dyadic_rows(B, n_q, dim);
-    for (size_t i = 0; i < n * dim; i++) H[i] = seize_f32_to_f16(G[i]);
+    for (size_t i = 0; i < n * dim; i++)
+        H[i] = seize_f32_to_f16(G[i]);
     size_t ex[9];
-    for (size_t q = 0; q < n_q; q++) ex[q] = q == 4 ? SIZE_MAX : (size_t)(urand() * n);
+    for (size_t q = 0; q < n_q; q++)
+        ex[q] = q == 4 ? SIZE_MAX : (size_t)(urand() * n);
     const double pn[][2] = {{0.125, 2.0}, {0.25, 1.0}, {0, 0}, {0.5, 0.5}, {2.0, 0.25}};
     ref_item *ref = malloc(n * sizeof *ref);
     size_t n_ties = 0;
@@ -239,7 +255,8 @@ static void test_search_chunks_and_subsets(void)
     float *G = malloc(n * dim * sizeof *G), *A = malloc(n_q * dim * sizeof *A),
           *B = malloc(n_q * dim * sizeof *B);
     random_unit_rows(G, n, dim);
-    for (size_t i = 0; i < n_q * dim; i++) A[i] = nrand(), B[i] = nrand();
+    for (size_t i = 0; i < n_q * dim; i++)
+        A[i] = nrand(), B[i] = nrand();
     size_t *ex = malloc(n_q * sizeof *ex), *sub = malloc(n_q * 6 * sizeof *sub),
            *n_sub = malloc(n_q * sizeof *n_sub);
     const size_t **rows = malloc(n_q * sizeof *rows);
@@ -247,7 +264,8 @@ static void test_search_chunks_and_subsets(void)
         ex[q] = (size_t)(urand() * n);
         n_sub[q] = 6;
         sub[q * 6] = ex[q]; // the reference is a member, as in CIRR
-        for (int i = 1; i < 6; i++) sub[q * 6 + i] = (size_t)(urand() * n);
+        for (int i = 1; i < 6; i++)
+            sub[q * 6 + i] = (size_t)(urand() * n);
         rows[q] = sub + q * 6;
     }
     seize_subsets S = {rows, n_sub};
@@ -273,7 +291,8 @@ static void test_search_chunks_and_subsets(void)
                 }
         }
         CHECK_EQ(r->subset_n[q], m);
-        for (size_t i = 0; i < m; i++) CHECK_EQ(r->subset_index[r->subset_off[q] + i], want[i]);
+        for (size_t i = 0; i < m; i++)
+            CHECK_EQ(r->subset_index[r->subset_off[q] + i], want[i]);
     }
     seize_search_result_free(r);
     free(G);
@@ -318,7 +337,8 @@ static void test_ldre(void)
     float *G = malloc(n * dim * sizeof *G), *E = malloc(n_q * n_c * dim * sizeof *E),
           *C = malloc(n_q * n_c * dim * sizeof *C);
     random_unit_rows(G, n, dim);
-    for (size_t i = 0; i < n_q * n_c * dim; i++) E[i] = nrand() * 2, C[i] = nrand();
+    for (size_t i = 0; i < n_q * n_c * dim; i++)
+        E[i] = nrand() * 2, C[i] = nrand();
     // reference weights
     double v[4] = {0};
     double *f = malloc(dim * sizeof *f), *h = malloc(dim * sizeof *h);
@@ -329,7 +349,8 @@ static void test_ldre(void)
             normalize_d(C + (q * n_c + i) * dim, h, dim);
             for (size_t j = 0; j < n; j++) {
                 double s = 0;
-                for (size_t t = 0; t < dim; t++) s += (f[t] - h[t]) * G[j * dim + t];
+                for (size_t t = 0; t < dim; t++)
+                    s += (f[t] - h[t]) * G[j * dim + t];
                 D[j] = -s > 0 ? -s : 0; // drop
             }
             for (int top = 0; top < 5; top++) { // 5 largest drops
@@ -341,15 +362,19 @@ static void test_ldre(void)
             }
         }
     double vmax = 0, w[4], sum = 0;
-    for (size_t i = 0; i < n_c; i++) vmax = v[i] > vmax ? v[i] : vmax;
-    for (size_t i = 0; i < n_c; i++) sum += (w[i] = exp(v[i] / vmax / 0.04));
-    for (size_t i = 0; i < n_c; i++) w[i] /= sum;
+    for (size_t i = 0; i < n_c; i++)
+        vmax = v[i] > vmax ? v[i] : vmax;
+    for (size_t i = 0; i < n_c; i++)
+        sum += (w[i] = exp(v[i] / vmax / 0.04));
+    for (size_t i = 0; i < n_c; i++)
+        w[i] /= sum;
     // reference query vectors and rankings
     float *Qv = calloc(n_q * dim, sizeof *Qv);
     for (size_t q = 0; q < n_q; q++)
         for (size_t i = 0; i < n_c; i++) {
             normalize_d(E + (q * n_c + i) * dim, f, dim);
-            for (size_t t = 0; t < dim; t++) Qv[q * dim + t] += (float)(w[i] * f[t]);
+            for (size_t t = 0; t < dim; t++)
+                Qv[q * dim + t] += (float)(w[i] * f[t]);
         }
     size_t ex[5] = {3, SIZE_MAX, 100, 299, 0};
     seize_gallery g = {G, SEIZE_F32, n, dim};
@@ -358,7 +383,8 @@ static void test_ldre(void)
     float got_w[4];
     seize_search_result *r = NULL;
     CHECK_EQ(seize_search_ldre(&g, E, C, n_q, n_c, ex, NULL, &p, got_w, &r), 0);
-    for (size_t i = 0; i < n_c; i++) CHECK_NEAR(got_w[i], w[i], 1e-5);
+    for (size_t i = 0; i < n_c; i++)
+        CHECK_NEAR(got_w[i], w[i], 1e-5);
     CHECK(!compare_random(G, n, dim, Qv, NULL, n_q, ex, 0, 0, r, 30));
     seize_search_result_free(r);
     free(G);
@@ -378,7 +404,8 @@ static void test_search_pool_and_blas(void)
     float *G = malloc(n * dim * sizeof *G), *A = malloc(n_q * dim * sizeof *A),
           *B = malloc(n_q * dim * sizeof *B);
     random_unit_rows(G, n, dim);
-    for (size_t i = 0; i < n_q * dim; i++) A[i] = nrand(), B[i] = nrand();
+    for (size_t i = 0; i < n_q * dim; i++)
+        A[i] = nrand(), B[i] = nrand();
     seize_gallery g = {G, SEIZE_F32, n, dim};
     seize_pool *pool = NULL;
     CHECK_EQ(seize_pool_new(3, &pool), 0);
@@ -410,15 +437,19 @@ static void test_search_pool_and_blas(void)
 
 // --- query vectors
 
-static char *qa_caps[2][3] = {{"a dog on a sofa", "a dog on a sofa", "a cat"}, {"a red car", "a street", "x"}};
-static char *qa_eds[2][3] = {{"a dog on a bed", "a puppy", "a tiger"}, {"a blue car", "a road at night", "y"}};
+static char *qa_caps[2][3] = {{"a dog on a sofa", "a dog on a sofa", "a cat"},
+                              {"a red car", "a street", "x"}};
+static char *qa_eds[2][3] = {{"a dog on a bed", "a puppy", "a tiger"},
+                             {"a blue car", "a road at night", "y"}};
 static char *qa_ids[2] = {"q7", "q9"};
 
 // Two in-memory queries (3 captions and 3 edits each; n_edits[1] can be lowered by the test).
 static void qa_fill(seize_captions *c, char **caps[2], char **eds[2], size_t nc[2], size_t ne[2])
 {
-    for (int q = 0; q < 2; q++) caps[q] = qa_caps[q], eds[q] = qa_eds[q], nc[q] = ne[q] = 3;
-    *c = (seize_captions){.n = 2, .ids = qa_ids, .captions = caps, .n_captions = nc, .edits = eds, .n_edits = ne};
+    for (int q = 0; q < 2; q++)
+        caps[q] = qa_caps[q], eds[q] = qa_eds[q], nc[q] = ne[q] = 3;
+    *c = (seize_captions){
+        .n = 2, .ids = qa_ids, .captions = caps, .n_captions = nc, .edits = eds, .n_edits = ne};
 }
 
 static void test_query_vectors_check(void)
@@ -441,12 +472,14 @@ static void test_query_vectors_check(void)
     ne2[1] = 1;
     p.per_caption = 1;
     CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), SEIZE_EFORMAT);
-    CHECK_STREQ(seize_errmsg(), "query 1 (id q9): 3 captions and 1 edits (need N of each with --per-caption)");
+    CHECK_STREQ(seize_errmsg(),
+                "query 1 (id q9): 3 captions and 1 edits (need N of each with --per-caption)");
     p.per_caption = 0;
     CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), 0);
     ne2[1] = 0;
     CHECK_EQ(seize_query_vectors_check(&c, &e, &p, NULL), SEIZE_EFORMAT);
-    CHECK_STREQ(seize_errmsg(), "query 1 (id q9): 3 captions and 0 edits (need at least one of each)");
+    CHECK_STREQ(seize_errmsg(),
+                "query 1 (id q9): 3 captions and 0 edits (need at least one of each)");
     ne2[1] = 3;
     // the two files must pair up
     char *other_ids[2] = {"q7", "q8"};
@@ -493,9 +526,12 @@ static const char *model_dir(const char *model)
         char rel[512], src[2048], dst[2048], cwd[1024];
         snprintf(rel, sizeof rel, "models/%s/%s", model, files[i]);
         const char *p = check_fixture_path(rel);
-        if (p[0] == '/') snprintf(src, sizeof src, "%s", p);
-        else if (getcwd(cwd, sizeof cwd)) snprintf(src, sizeof src, "%s/%s", cwd, p);
-        else return NULL;
+        if (p[0] == '/')
+            snprintf(src, sizeof src, "%s", p);
+        else if (getcwd(cwd, sizeof cwd))
+            snprintf(src, sizeof src, "%s/%s", cwd, p);
+        else
+            return NULL;
         snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
         unlink(dst);
         if (symlink(src, dst) != 0) return NULL;
@@ -507,7 +543,8 @@ static const char *model_dir(const char *model)
 // raw embeddings of the first n_use texts.
 static void test_query_vectors_encode(void)
 {
-    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0) SKIP("no fixtures");
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0)
+        SKIP("no fixtures");
     const char *dir = model_dir("tiny-openai");
     CHECK(dir != NULL);
     seize_model *m = NULL;
@@ -538,11 +575,13 @@ static void test_query_vectors_encode(void)
         for (int side = 0; side < 2 && !bad; side++) {
             size_t cnt = side ? nc[q] : ne[q];
             char **t = side ? caps[q] : eds[q];
-            bad |= seize_tokenizer_encode_batch(tok, (const char *const *)t, cnt, (int)ctx, ids) < 0;
+            bad |=
+                seize_tokenizer_encode_batch(tok, (const char *const *)t, cnt, (int)ctx, ids) < 0;
             bad |= seize_clip_encode_tokens(clip, ids, cnt, one) < 0;
             seize_query_vector_mean(one, cnt, D, want);
             const float *got = (side ? v.before : v.after) + q * D;
-            for (size_t j = 0; j < D; j++) bad |= fabsf(got[j] - want[j]) > 1e-6f;
+            for (size_t j = 0; j < D; j++)
+                bad |= fabsf(got[j] - want[j]) > 1e-6f;
         }
     CHECK(!bad);
     // per caption, the first 2 of each
@@ -552,7 +591,8 @@ static void test_query_vectors_encode(void)
     CHECK_EQ(w.n_per_query, 2);
     CHECK_EQ(seize_tokenizer_encode_batch(tok, (const char *const *)caps[1], 2, (int)ctx, ids), 0);
     CHECK_EQ(seize_clip_encode_tokens(clip, ids, 2, one), 0);
-    for (size_t j = 0; j < 2 * D; j++) CHECK_NEAR(w.before[2 * D + j], one[j], 1e-5); // raw, other batches
+    for (size_t j = 0; j < 2 * D; j++)
+        CHECK_NEAR(w.before[2 * D + j], one[j], 1e-5); // raw, other batches
     CHECK_EQ(seize_query_vectors_save(&w, check_tmp("a.npy"), check_tmp("b.npy")), 0);
     seize_npy *a = NULL;
     CHECK_EQ(seize_npy_load(check_tmp("b.npy"), &a), 0);
@@ -586,7 +626,8 @@ static void test_rankings_roundtrip(void)
     seize_index *idx = NULL;
     seize_dataset *ds = NULL;
     CHECK_EQ(seize_index_open(check_tmp("rix"), &idx), 0);
-    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds), 0);
+    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds),
+             0);
     float A[2 * 2] = {0.8f, 0.6f, -0.2f, 1};
     size_t ex[2] = {0, 1}, rows0[3] = {0, 1, 2}, rows1[3] = {1, 2, 0}, n_rows[2] = {3, 3};
     const size_t *rows[2] = {rows0, rows1};
@@ -620,8 +661,9 @@ static void test_rankings_roundtrip(void)
     char *text = NULL;
     size_t len = 0;
     CHECK_EQ(seize_read_file(check_tmp("r.jsonl"), &text, &len), 0);
-    int ok = strncmp(text, "{\"query\":0,\"ranking\":[", 22) == 0 && strstr(text, "\"subset_scores\":[") &&
-             strstr(text, ",\"id\":\"5\"}\n{\"query\":1,") && !strstr(strchr(text, '\n') + 1, "\"id\"");
+    int ok = strncmp(text, "{\"query\":0,\"ranking\":[", 22) == 0 &&
+             strstr(text, "\"subset_scores\":[") && strstr(text, ",\"id\":\"5\"}\n{\"query\":1,") &&
+             !strstr(strchr(text, '\n') + 1, "\"id\"");
     free(text);
     CHECK(ok);
     // a file that misses a query: the count and the first id
@@ -629,8 +671,11 @@ static void test_rankings_roundtrip(void)
     rk = (void *)1;
     CHECK_EQ(seize_rankings_read(ds, check_tmp("m.jsonl"), "ranking", &rk), SEIZE_EFORMAT);
     CHECK(rk == NULL);
-    CHECK(strstr(seize_errmsg(), "m.jsonl': 1 of 2 queries have no predictions (first: query id 5)"));
-    check_write_text(check_tmp("d.jsonl"), "{\"query\": 1, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n{\"query\": 1}\n");
+    CHECK(
+        strstr(seize_errmsg(), "m.jsonl': 1 of 2 queries have no predictions (first: query id 5)"));
+    check_write_text(
+        check_tmp("d.jsonl"),
+        "{\"query\": 1, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n{\"query\": 1}\n");
     CHECK_EQ(seize_rankings_read(ds, check_tmp("d.jsonl"), "ranking", &rk), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "d.jsonl' line 3: duplicate query 1 (first on line 1)"));
     seize_search_result_free(r);
@@ -658,29 +703,32 @@ static void test_search_inputs(void)
     seize_index *idx = NULL;
     seize_dataset *ds = NULL;
     CHECK_EQ(seize_index_open(check_tmp("iix"), &idx), 0);
-    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds), 0);
+    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds),
+             0);
     seize_search_inputs in;
     CHECK_EQ(seize_search_inputs_dataset(ds, idx, &in), 0);
     int ok = in.n_queries == 2 && in.exclude[0] == 0 && in.exclude[1] == 1 && in.has_subsets &&
-             in.subsets.n_rows[0] == 3 && in.subsets.rows[0][1] == 1 && in.subsets.rows[1][0] == 1 &&
-             in.subsets.rows[1][2] == 0;
+             in.subsets.n_rows[0] == 3 && in.subsets.rows[0][1] == 1 &&
+             in.subsets.rows[1][0] == 1 && in.subsets.rows[1][2] == 0;
     seize_search_inputs_release(&in);
     CHECK(ok);
     // a reference that is not in the gallery: the query id and the name
     seize_dataset_free(ds);
-    const char *bad = "[{\"pairid\": 5, \"reference\": \"zz\", \"caption\": \"c\", \"img_set\": {\"members\": [\"r\"]}}]";
+    const char *bad = "[{\"pairid\": 5, \"reference\": \"zz\", \"caption\": \"c\", \"img_set\": "
+                      "{\"members\": [\"r\"]}}]";
     CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, bad, strlen(bad), "cirr.json", NULL, &ds), 0);
     CHECK_EQ(seize_search_inputs_dataset(ds, idx, &in), SEIZE_ENOTFOUND);
     CHECK(in.exclude == NULL);
-    CHECK_MSG(strstr(seize_errmsg(), "query 5: reference: ") && strstr(seize_errmsg(), "zz"), "%s", seize_errmsg());
+    CHECK_MSG(strstr(seize_errmsg(), "query 5: reference: ") && strstr(seize_errmsg(), "zz"), "%s",
+              seize_errmsg());
     seize_dataset_free(ds);
     // files: an empty line (no reference), the last line missing; subsets split on blanks
     check_write_text(check_tmp("ex.txt"), "  t\n\nm\n");
     check_write_text(check_tmp("sub.txt"), "r t\tm\n\nx\nr\n");
     CHECK_EQ(seize_search_inputs_files(idx, 4, check_tmp("ex.txt"), check_tmp("sub.txt"), &in), 0);
-    ok = in.exclude[0] == 1 && in.exclude[1] == SIZE_MAX && in.exclude[2] == 2 && in.exclude[3] == SIZE_MAX &&
-         in.has_subsets && in.subsets.n_rows[0] == 3 && in.subsets.rows[0][2] == 2 && in.subsets.n_rows[1] == 0 &&
-         in.subsets.rows[2][0] == 3;
+    ok = in.exclude[0] == 1 && in.exclude[1] == SIZE_MAX && in.exclude[2] == 2 &&
+         in.exclude[3] == SIZE_MAX && in.has_subsets && in.subsets.n_rows[0] == 3 &&
+         in.subsets.rows[0][2] == 2 && in.subsets.n_rows[1] == 0 && in.subsets.rows[2][0] == 3;
     seize_search_inputs_release(&in);
     CHECK(ok);
     CHECK_EQ(seize_search_inputs_files(idx, 4, NULL, NULL, &in), 0);
@@ -693,7 +741,8 @@ static void test_search_inputs(void)
     CHECK(strstr(seize_errmsg(), "sub.txt' has 4 lines but there are 3 queries"));
     check_write_text(check_tmp("sub2.txt"), "r\nr nope\n");
     CHECK_EQ(seize_search_inputs_files(idx, 2, NULL, check_tmp("sub2.txt"), &in), SEIZE_ENOTFOUND);
-    CHECK_MSG(strstr(seize_errmsg(), "sub2.txt' line 2: ") && strstr(seize_errmsg(), "nope"), "%s", seize_errmsg());
+    CHECK_MSG(strstr(seize_errmsg(), "sub2.txt' line 2: ") && strstr(seize_errmsg(), "nope"), "%s",
+              seize_errmsg());
     seize_index_free(idx);
 }
 
