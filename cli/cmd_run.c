@@ -97,7 +97,7 @@ static const char usage_text[] =
     "fails at once (the lock is an flock on the folder itself, so it writes nothing). A rerun\n"
     "whose stages are all cached writes nothing at all (RUN_DIR may then be read-only) and\n"
     "leaves manifest.json as the run that produced the files wrote it. The caption, editing,\n"
-    "index, search and evaluation stages run as this program's commands (the query features and\n"
+    "index and evaluation stages run as this program's commands (the query features, search and\n"
     "submission files are computed by seize run itself); they end when seize run ends, however\n"
     "it ends.\n"
     "Exit status: 0 done; 1 error; 2 usage; 3 done, but some gallery images failed, or a\n"
@@ -240,76 +240,68 @@ static int float_opt(const char *what, double *out)
     return cli_parse_float(optarg, out) < 0 ? cli_usage("run", "%s needs a number", what) : 0;
 }
 
-// One option into p: 0, -1 for --help (printed), or the usage error's exit status.
-static int one_option(int c, seize_run_params *p)
+// The options that take a string as given, and where it goes.
+static const char **string_option(int c, seize_run_params *p)
 {
     switch (c) {
     case O_ROOT:
-        p->data_root = optarg;
-        return 0;
+        return &p->data_root;
     case O_SPLIT:
-        p->split = optarg;
-        return 0;
+        return &p->split;
     case O_MODEL:
-        p->model_dir = optarg;
-        return 0;
+        return &p->model_dir;
     case O_OUT:
-        p->out_dir = optarg;
-        return 0;
+        return &p->out_dir;
     case O_GALLERY:
-        p->gallery_dir = optarg;
-        return 0;
+        return &p->gallery_dir;
     case O_QUERIES:
-        p->queries_file = optarg;
-        return 0;
+        return &p->queries_file;
     case O_CAPTIONS:
-        p->captions_file = optarg;
-        return 0;
+        return &p->captions_file;
     case O_CATEGORY:
-        p->category = optarg;
-        return 0;
+        return &p->category;
     case O_CAP_EP:
-        p->captioner_endpoint = optarg;
-        return 0;
+        return &p->captioner_endpoint;
     case O_CAP_MODEL:
-        p->captioner_model = optarg;
-        return 0;
+        return &p->captioner_model;
     case O_LLM_EP:
-        p->llm_endpoint = optarg;
-        return 0;
+        return &p->llm_endpoint;
     case O_LLM_MODEL:
-        p->llm_model = optarg;
-        return 0;
+        return &p->llm_model;
     case O_CAP_PROMPT:
-        p->caption_prompt = optarg;
-        return 0;
+        return &p->caption_prompt;
     case O_PROMPT_FILE:
-        p->prompt_file = optarg;
-        return 0;
+        return &p->prompt_file;
     case O_TEMP:
-        p->temperature = optarg;
-        return 0;
+        return &p->temperature;
     case O_TOPP:
-        p->top_p = optarg;
-        return 0;
+        return &p->top_p;
     case O_SEED:
-        p->seed = optarg;
-        return 0;
+        return &p->seed;
     case O_CONC:
-        p->concurrency = optarg;
-        return 0;
+        return &p->concurrency;
     case O_TIMEOUT:
-        p->timeout = optarg;
-        return 0;
+        return &p->timeout;
     case O_ATTEMPTS:
-        p->max_attempts = optarg;
-        return 0;
+        return &p->max_attempts;
     case O_BACKOFF:
-        p->backoff_base = optarg;
-        return 0;
+        return &p->backoff_base;
     case O_FIQ:
-        p->fiq_join = optarg;
+        return &p->fiq_join;
+    default:
+        return NULL;
+    }
+}
+
+// One option into p: 0, -1 for --help (printed), or the usage error's exit status.
+static int one_option(int c, seize_run_params *p)
+{
+    const char **s = string_option(c, p);
+    if (s) {
+        *s = optarg;
         return 0;
+    }
+    switch (c) {
     case O_NUMCAP:
         return int_opt("--num-captions", 1, 1000, 1, &p->num_captions);
     case O_METHOD:
@@ -323,9 +315,6 @@ static int one_option(int c, seize_run_params *p)
         return float_opt("--neg", &p->neg);
     case O_K:
         return int_opt("--k", 1, 100000, 1, &p->k);
-    case O_NOPAD:
-        p->no_pad = 1;
-        return 0;
     case O_BATCH:
         return int_opt("--batch", 1, 4096, 1, &p->batch);
     case O_THREADS:
@@ -334,6 +323,9 @@ static int one_option(int c, seize_run_params *p)
         return int_opt("--report-queries", 0, 100000, 0, &p->report_queries);
     case O_RK:
         return int_opt("--report-k", 1, 1000, 0, &p->report_k);
+    case O_NOPAD:
+        p->no_pad = 1;
+        return 0;
     case O_RESTART:
         p->restart = 1;
         return 0;

@@ -26,13 +26,14 @@
  * in a subfolder), and .seize-cache.json with the stage keys. One run at a time per folder
  * (an flock on the folder itself: a second run fails at once with SEIZE_EBUSY). A rerun whose
  * stages are all cached writes nothing at all. The query features
- * (seize_query_vectors_encode; BLAS set to one thread per call for it) and the submission
- * files (seize_submission_write_*) are computed in this process. The stages whose code lives
- * only in the CLI today (captioning and editing through a server, index build, search,
- * evaluation) run as commands of the program given by stage_program (this process's own
- * executable by default), in their own process group, dying with the caller; they are reached
- * through a table of stage functions (src/pipeline/stages.h) that later commits replace one
- * by one with in-process calls.
+ * (seize_query_vectors_encode), the search (seize_search, seize_rankings_write) and the
+ * submission files (seize_submission_write_*) are computed in this process; seize_run sets the
+ * BLAS thread count for each (one per call for CLIP encoding, the run's threads for the
+ * search). The stages whose code lives only in the CLI today (captioning and editing through
+ * a server, index build, evaluation) run as commands of the program given by stage_program
+ * (this process's own executable by default), in their own process group, dying with the
+ * caller; they are reached through a table of stage functions (src/pipeline/stages.h) that
+ * later commits replace one by one with in-process calls.
  *
  * The library never prints: what a command-line tool would print reaches on_event.
  */

@@ -1,13 +1,17 @@
 // The stages that already exist as library calls, run in this process behind the stage seam
-// (stages.h), and the table seize_run uses: today the query features are in-process, the
-// submission files too; the other stages are still the spawned commands (spawn.c).
+// (stages.h), and the table seize_run uses: the query features, the search and the
+// submission files are in-process; captioning, editing, the index build and the evaluation
+// are still the spawned commands (spawn.c).
 #include "stages.h"
 
 #include "seize/clip.h"
 #include "seize/eval.h"
+#include "seize/index.h"
 #include "seize/model.h"
 #include "seize/retrieval.h"
 #include "seize/text.h"
+
+#include <string.h>
 
 // A cancelled run stops the encoding between batches.
 static int features_progress(void *ud, size_t done, size_t n_bad)
@@ -54,6 +58,88 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     return rc;
 }
 
+// Query vectors from a .npy file: [queries, dim], or [queries, captions, dim] for LDRE.
+static int load_queries(const char *path, int three_d, seize_npy **out)
+{
+    int rc = seize_npy_load(path, out);
+    if (rc < 0) return rc;
+    seize_npy *a = *out;
+    if (a->dtype == SEIZE_I32 || a->ndim != (three_d ? 3 : 2))
+        return seize_error(SEIZE_ESHAPE, "'%s': expected a float array of shape %s", path,
+                           three_d ? "[queries, captions, dim]" : "[queries, dim]");
+    seize_npy_f32(a);
+    return 0;
+}
+
+// The exclusions and subsets: CIRR's from its annotations (one query per row of A), else the
+// references' names from the exclude file.
+static int search_inputs(const pl_search_io *io, const seize_index *idx, size_t nq,
+                         seize_search_inputs *in)
+{
+    if (!io->cirr_annotations) return seize_search_inputs_files(idx, nq, io->exclude, NULL, in);
+    seize_dataset *ds = NULL;
+    int rc = seize_dataset_load(SEIZE_DS_CIRR, io->cirr_annotations, &ds);
+    if (rc == 0 && ds->n != nq)
+        rc = seize_error(SEIZE_ESHAPE, "'%s' has %zu queries but '%s' has %zu rows",
+                         io->cirr_annotations, ds->n, io->after, nq);
+    if (rc == 0) rc = seize_search_inputs_dataset(ds, idx, in);
+    seize_dataset_free(ds);
+    return rc;
+}
+
+// The search on a pool of the run's threads, BLAS on as many for the gallery products.
+static int search_rankings(pl_run *r, const seize_index *idx, const seize_npy *A,
+                           const seize_npy *B, const seize_search_inputs *in,
+                           seize_search_result **res)
+{
+    const run_opts *o = &r->o;
+    seize_search_params p = seize_search_default_params();
+    p.pos = (float)o->pos;
+    p.neg = (float)o->neg;
+    p.k = (size_t)o->k;
+    int n_threads = o->threads > 0 ? o->threads : seize_cpu_count();
+    int rc = seize_pool_new(n_threads, &p.pool);
+    if (rc < 0) return rc;
+    seize_blas_threads_set(n_threads); // one big product per block: BLAS threads it
+    const seize_subsets *S = in->has_subsets ? &in->subsets : NULL;
+    const float *b = B ? B->data : NULL;
+    seize_gallery g = seize_index_gallery(idx);
+    rc = !strcmp(o->method, "ldre")
+             ? seize_search_ldre(&g, A->data, b, A->shape[0], A->shape[1], in->exclude, S, &p, NULL,
+                                 res)
+             : seize_search(&g, A->data, b, A->shape[0], in->exclude, S, &p, res);
+    seize_pool_free(p.pool);
+    return rc;
+}
+
+// rankings.jsonl, as seize search writes it (with the query ids of a folder run).
+static int inproc_search(pl_run *r, const pl_search_io *io)
+{
+    int ldre = !strcmp(r->o.method, "ldre"), mean = !strcmp(r->o.method, "mean");
+    seize_index *idx = NULL;
+    seize_npy *A = NULL, *B = NULL;
+    seize_search_inputs in = {0};
+    seize_search_result *res = NULL;
+    int rc = seize_index_open(io->index_dir, &idx);
+    if (rc == 0) rc = load_queries(io->after, ldre, &A);
+    if (rc == 0 && !mean) rc = load_queries(io->before, ldre, &B);
+    if (rc == 0 && A->shape[A->ndim - 1] != seize_index_dim(idx))
+        rc = seize_error(SEIZE_ESHAPE, "'%s' has dimension %zu but the index has %zu", io->after,
+                         A->shape[A->ndim - 1], seize_index_dim(idx));
+    if (rc == 0 && B && memcmp(A->shape, B->shape, sizeof A->shape))
+        rc =
+            seize_error(SEIZE_ESHAPE, "'%s' and '%s' have different shapes", io->after, io->before);
+    if (rc == 0) rc = search_inputs(io, idx, A->shape[0], &in);
+    if (rc == 0) rc = search_rankings(r, idx, A, B, &in, &res);
+    if (rc == 0) rc = seize_rankings_write(io->out, res, idx, io->index_dir, io->query_ids);
+    seize_search_result_free(res);
+    seize_search_inputs_release(&in);
+    seize_index_free(idx);
+    seize_npy_free(A);
+    seize_npy_free(B);
+    return rc;
+}
+
 // The test-server files from the rankings, as seize submission writes them.
 static int inproc_submission(pl_run *r, const pl_submission_io *io)
 {
@@ -81,6 +167,7 @@ static int inproc_submission(pl_run *r, const pl_submission_io *io)
 // The in-process stages (NULL: not yet a library call).
 const pl_stage_ops pl_inproc_stages = {
     .query_features = inproc_query_features,
+    .search = inproc_search,
     .submission = inproc_submission,
 };
 

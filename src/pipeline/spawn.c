@@ -218,6 +218,25 @@ static int spawned_query_features(pl_run *r, const pl_features_io *io)
     return spawn(r, NULL, a.v);
 }
 
+// Each rankings row gets its query's "id" beside the search's "query" (ids[q] for row q).
+static int add_query_ids(const char *const *ids, const char *path)
+{
+    json_t *rows;
+    int rc = seize_jsonl_load(path, &rows);
+    if (rc < 0) return rc;
+    size_t i;
+    json_t *v;
+    json_array_foreach(rows, i, v)
+    {
+        json_int_t q = json_integer_value(json_object_get(v, "query"));
+        if (q >= 0 && (size_t)q < json_array_size(rows))
+            json_object_set_new(v, "id", json_string(ids[q]));
+    }
+    rc = pl_write_jsonl(path, rows);
+    json_decref(rows);
+    return rc;
+}
+
 static int spawned_search(pl_run *r, const pl_search_io *io)
 {
     const run_opts *o = &r->o;
@@ -242,7 +261,9 @@ static int spawned_search(pl_run *r, const pl_search_io *io)
     }
     arg2(&a, "--exclude", io->exclude);
     arg2(&a, "--out", io->out);
-    return spawn(r, NULL, a.v);
+    int st = spawn(r, NULL, a.v);
+    if (st == 0 && io->query_ids) st = add_query_ids(io->query_ids, io->out);
+    return st;
 }
 
 static int spawned_eval(pl_run *r, const pl_eval_io *io)

@@ -167,24 +167,6 @@ int pl_stage_features(pl_run *r, job *j)
 
 // --- stage 4: search -----------------------------------------------------------------------------
 
-// Folder mode: each rankings row gets the user's query "id" beside the search's "query".
-static int add_query_ids(job *j, const char *path)
-{
-    json_t *rows;
-    int rc = seize_jsonl_load(path, &rows);
-    if (rc < 0) return rc;
-    size_t i;
-    json_t *v;
-    json_array_foreach(rows, i, v)
-    {
-        json_int_t q = json_integer_value(json_object_get(v, "query"));
-        if (q >= 0 && (size_t)q < j->n_q) json_object_set_new(v, "id", json_string(j->q_id[q]));
-    }
-    rc = pl_write_jsonl(path, rows);
-    json_decref(rows);
-    return rc;
-}
-
 static int search(pl_run *r, job *j, const char *stage, const char *out)
 {
     char *fa = pl_join(j->dir, "query-after.npy"), *fb = pl_join(j->dir, "query-before.npy"),
@@ -199,13 +181,18 @@ static int search(pl_run *r, job *j, const char *stage, const char *out)
     if (rc == 0) rc = pl_write_lines(refs, ex, j->n_q);
     free(ex);
     int cirr = j->kind == SEIZE_DS_CIRR && !j->folder; // subsets (img_set.members) and exclusions
-    pl_search_io io = {idx, fa, fb, cirr ? NULL : refs, cirr ? j->layout.annotations : NULL, out};
+    pl_search_io io = {idx,
+                       fa,
+                       fb,
+                       cirr ? NULL : refs,
+                       cirr ? j->layout.annotations : NULL,
+                       out,
+                       j->folder ? (const char *const *)j->q_id : NULL};
     int st = rc == 0 ? r->ops->search(r, &io) : 0;
     if (rc == 0 && st < 0)
         rc = st;
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_EIO, "search stage failed (seize search exit %d)", st);
-    if (rc == 0 && j->folder) rc = add_query_ids(j, out);
     const run_opts *o = &r->o;
     if (rc == 0)
         rc = pl_record_key(r, stage, j->key_search,

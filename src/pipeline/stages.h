@@ -44,6 +44,7 @@ typedef struct pl_search_io {
     const char *exclude;          // the reference's gallery name per query (or NULL)
     const char *cirr_annotations; // CIRR: subsets and exclusions from the annotations (or NULL)
     const char *out;              // rankings.jsonl
+    const char *const *query_ids; // each row's "id" (folder queries), or NULL
 } pl_search_io;
 
 typedef struct pl_eval_io {

@@ -434,9 +434,10 @@ static int file_has_line(const char *path, const char *line)
 }
 
 // A folder run from a caption file, end to end through the library, with the stage program a
-// spy that logs each command it runs: the query features are computed in-process (no
-// 'query-features' command), the other stages still run as commands; the events carry the
-// stage lines; a rerun is fully cached, runs no command and writes nothing.
+// spy that logs each command it runs: the query features and the search are computed
+// in-process (no 'query-features' or 'search' command; the rankings carry the query ids), the
+// index build still runs as a command; the events carry the stage lines; a rerun is
+// fully cached, runs no command and writes nothing.
 static void test_run_inprocess_features(void)
 {
     const char *fix = getenv("SEIZE_FIXTURES") ? getenv("SEIZE_FIXTURES") : "../shared/fixtures";
@@ -493,13 +494,20 @@ static void test_run_inprocess_features(void)
     CHECK_MSG(rc == 0, "seize_run: %d %s", rc, res.error);
     CHECK_EQ(res.status, SEIZE_RUN_OK);
     CHECK(res.wrote);
-    CHECK(file_has_line(log, "index") && file_has_line(log, "search"));
-    CHECK(!file_has_line(log, "query-features"));
+    CHECK(file_has_line(log, "index")); // folder metrics are the pipeline's own
+    CHECK(!file_has_line(log, "query-features") && !file_has_line(log, "search"));
     char path[600];
     snprintf(path, sizeof path, "%s/query-after.npy", check_tmp("run6"));
     CHECK(seize_path_exists(path));
     snprintf(path, sizeof path, "%s/metrics.json", check_tmp("run6")); // the query has a target
     CHECK(seize_path_exists(path));
+    snprintf(path, sizeof path, "%s/rankings.jsonl", check_tmp("run6"));
+    json_t *rows = NULL;
+    CHECK_EQ(seize_jsonl_load(path, &rows), 0);
+    json_t *row = json_array_get(rows, 0);
+    CHECK_STREQ(json_string_value(json_object_get(row, "id")), "q1");      // the folder query's id
+    CHECK_EQ(json_array_size(json_object_get(row, "ranking")), (size_t)2); // the reference left out
+    json_decref(rows);
     CHECK(e.n >= 7 && e.n_warn == 0);
     CHECK(strstr(e.last, "folder: report ran"));
     // rerun: everything cached, no command, nothing written
