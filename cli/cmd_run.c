@@ -123,7 +123,7 @@ static void interrupted(int sig)
 // when the stage has ended (the LLM stages finish the requests in flight and keep them).
 static void on_run_signal(int sig)
 {
-    g_cancel.requested = sig;
+    seize_cancel_request(&g_cancel.token, sig);
     pid_t c = (pid_t)g_cancel.stage_pid;
     if (c <= 0) interrupted(sig);
     kill(c, sig);

@@ -72,14 +72,16 @@ typedef void (*seize_run_event_fn)(void *user, const seize_run_event *ev);
 
 /* --- cancellation ------------------------------------------------------------------------ */
 
-/* Shared with a signal handler (every field is sig_atomic_t). The handler sets `requested`
- * to the signal number and, when `stage_pid` > 0, passes the signal on to that stage process
- * (which runs in its own process group, so that a terminal's Ctrl-C reaches the caller only);
- * with no stage running it may end the process itself. seize_run stops after the running stage
- * has ended (the LLM stages finish the requests in flight and keep their answers) and returns
- * SEIZE_ECANCEL with status SEIZE_RUN_CANCELLED; it writes no manifest then. */
+/* Shared with a signal handler. The handler asks the run to stop with
+ * seize_cancel_request(&c->token, sig) (async-signal-safe, core.h) and, when `stage_pid` > 0,
+ * passes the signal on to that stage process (which runs in its own process group, so that a
+ * terminal's Ctrl-C reaches the caller only); with no stage process running it may end the
+ * process itself. seize_run stops after the running stage has ended (the LLM stages finish the
+ * requests in flight and keep their answers; the in-process query features stop between
+ * batches) and returns SEIZE_ECANCEL with status SEIZE_RUN_CANCELLED; it writes no manifest
+ * then. `seize_run_cancel c = {0};` is a run with nothing requested. */
 typedef struct seize_run_cancel {
-    volatile sig_atomic_t requested; /* 0, or the signal that asked the run to stop */
+    seize_cancel token;              /* the request (level and signal) */
     volatile sig_atomic_t stage_pid; /* the stage process running now, 0 when none */
 } seize_run_cancel;
 
@@ -141,7 +143,7 @@ typedef struct seize_run_result {
     seize_run_status status;
     int permanent;      /* FAILED on a bad input file (a reference that is not an image): no rerun
                            fixes it (the CLI's exit status 3) */
-    int signal;         /* CANCELLED: cancel->requested */
+    int signal;         /* CANCELLED: the signal of the request (seize_cancel_signal), or 0 */
     int wrote;          /* 1 when a stage ran (a fully cached run writes nothing) */
     double seconds;     /* wall time */
     char out_dir[4096]; /* the run folder as an absolute path */

@@ -179,10 +179,8 @@ static int run_job(pl_run *r, job *j)
     int rc = seize_path_exists(j->dir) ? 0 : seize_mkdirs(j->dir);
     int (*stages[])(pl_run *, job *) = {pl_stage_captions, pl_stage_index, pl_stage_features,
                                         pl_stage_search, pl_stage_results};
-    for (size_t s = 0; rc == 0 && s < sizeof stages / sizeof stages[0]; s++) {
-        rc = stages[s](r, j);
-        if (rc == 0 && pl_cancelled(r)) rc = seize_error(SEIZE_ECANCEL, "interrupted");
-    }
+    for (size_t s = 0; rc == 0 && s < sizeof stages / sizeof stages[0]; s++)
+        rc = pl_cancelled(r) ? seize_error(SEIZE_ECANCEL, "interrupted") : stages[s](r, j);
     return rc;
 }
 
@@ -207,7 +205,7 @@ static int finish(pl_run *r, int rc, seize_run_result *res, double t0)
     res->permanent = rc < 0 && r->permanent;
     if (rc == SEIZE_ECANCEL || (rc < 0 && pl_cancelled(r))) {
         res->status = SEIZE_RUN_CANCELLED;
-        res->signal = r->p->cancel ? r->p->cancel->requested : 0;
+        res->signal = r->p->cancel ? seize_cancel_signal(&r->p->cancel->token) : 0;
         res->error[0] = 0;
         res->wrote = r->wrote;
         res->seconds = seize_now() - t0;

@@ -140,5 +140,5 @@ void pl_discard(pl_run *r, const char *path)
 
 int pl_cancelled(const pl_run *r)
 {
-    return r->p && r->p->cancel && r->p->cancel->requested;
+    return r->p && r->p->cancel && seize_cancel_level(&r->p->cancel->token) > 0;
 }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <fcntl.h>
 
@@ -517,6 +518,17 @@ static void test_run_inprocess_features(void)
     CHECK(!res.wrote);
     CHECK(!seize_path_exists(log));
     CHECK(strstr(e.last, "folder: report cached"));
+    // a run asked to stop before its first stage: cancelled, nothing run, no manifest
+    seize_run_cancel c = {0};
+    seize_cancel_request(&c.token, SIGINT);
+    p.cancel = &c;
+    p.out_dir = check_tmp("run6b");
+    CHECK_EQ(seize_run(&p, &res), SEIZE_ECANCEL);
+    CHECK_EQ(res.status, SEIZE_RUN_CANCELLED);
+    CHECK_EQ(res.signal, SIGINT);
+    CHECK(!seize_path_exists(log));
+    snprintf(path, sizeof path, "%s/manifest.json", check_tmp("run6b"));
+    CHECK(!seize_path_exists(path));
 }
 
 // The in-process submission stage writes CIRR's two files (no CLI test runs CIRR's test split).
