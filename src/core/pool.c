@@ -17,8 +17,9 @@ struct seize_pool {
     void *ctx;
     size_t n;
     atomic_size_t next;
-    int generation, n_busy, quit;
+    int generation, quit;
     int started; // a loop was started and not yet waited for
+    int active;  // workers inside the current loop (they joined it; see worker)
 };
 
 static void run_items(seize_pool *p, int thread)
@@ -49,16 +50,21 @@ static void *worker(void *arg)
 #else
     (void)idle;
 #endif
+    // A worker joins a loop only while it is running (`started`): the caller waits for the
+    // workers that joined, never for one that has not woken up yet (a SCHED_IDLE worker on a
+    // busy machine may not run for a long time; the caller then finishes the items alone).
     int seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
+        while (!p->quit && (p->generation == seen || !p->started))
+            pthread_cond_wait(&p->start, &p->mu);
         if (p->quit) break;
         seen = p->generation;
+        p->active++;
         pthread_mutex_unlock(&p->mu);
         run_items(p, id);
         pthread_mutex_lock(&p->mu);
-        if (--p->n_busy == 0) pthread_cond_signal(&p->done);
+        if (--p->active == 0) pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -133,7 +139,6 @@ void seize_pool_start(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx)
     atomic_store(&p->next, 0);
     p->started = 1;
     if (p->n_threads > 1) {
-        p->n_busy = p->n_threads - 1;
         p->generation++;
         pthread_cond_broadcast(&p->start);
     }
@@ -143,9 +148,9 @@ void seize_pool_start(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx)
 void seize_pool_wait(seize_pool *p)
 {
     if (!p || !p->started) return;
-    run_items(p, 0);
+    run_items(p, 0); // returns once every item is taken; those still running are the workers'
     pthread_mutex_lock(&p->mu);
-    while (p->n_threads > 1 && p->n_busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    while (p->active > 0) pthread_cond_wait(&p->done, &p->mu);
     p->started = 0;
     pthread_mutex_unlock(&p->mu);
 }
