@@ -28,24 +28,28 @@ int seize_layout_benchmark(seize_ds_kind kind, const char *root, const char *spl
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
-    if (!root || !split || !split[0]) return seize_error(SEIZE_EINVAL, "a benchmark layout needs a data root and a split");
+    if (!root || !split || !split[0])
+        return seize_error(SEIZE_EINVAL, "a benchmark layout needs a data root and a split");
     if (kind == SEIZE_DS_CIRCO) {
         out->annotations = under(root, "annotations/%s.json", split);
-        out->gallery_list = under(root, "COCO2017_unlabeled/annotations/image_info_unlabeled2017.json");
+        out->gallery_list =
+            under(root, "COCO2017_unlabeled/annotations/image_info_unlabeled2017.json");
         out->image_root = under(root, "COCO2017_unlabeled");
     } else if (kind == SEIZE_DS_CIRR) {
         out->annotations = under(root, "captions/cap.rc2.%s.json", split);
         out->gallery_list = under(root, "image_splits/split.rc2.%s.json", split);
         out->image_root = seize_strdup(root);
     } else if (kind == SEIZE_DS_FASHIONIQ) {
-        if (!category || !category[0]) return seize_error(SEIZE_EINVAL, "a FashionIQ layout needs a category");
+        if (!category || !category[0])
+            return seize_error(SEIZE_EINVAL, "a FashionIQ layout needs a category");
         out->annotations = under(root, "captions/cap.%s.%s.json", category, split);
         out->gallery_list = under(root, "image_splits/split.%s.%s.json", category, split);
         out->image_root = under(root, "images");
     } else {
         return seize_error(SEIZE_EINVAL, "unknown dataset kind %d", (int)kind);
     }
-    if (!out->annotations || !out->gallery_list || !out->image_root) return seize_error(SEIZE_ENOMEM, "out of memory");
+    if (!out->annotations || !out->gallery_list || !out->image_root)
+        return seize_error(SEIZE_ENOMEM, "out of memory");
     return 0;
 }
 
