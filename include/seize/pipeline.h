@@ -159,6 +159,155 @@ typedef struct seize_run_result {
  * per process at a time (the stage processes and the folder lock are process-wide). */
 int seize_run(const seize_run_params *p, seize_run_result *res);
 
+/* --- stage interfaces: captioning and editing --------------------------------------------- */
+
+/* A captioner writes N captions per image (SEIZE step 1); a reasoner writes the edited
+ * description of each (caption, relative text) pair (step 2). Each is a table of functions
+ * plus an instance pointer, in the style of SQLite's sqlite3_io_methods: the
+ * OpenAI-compatible clients below are the first implementations, a native captioner can be
+ * another. Journals, resume, retries and their keys stay inside the implementation.
+ *
+ *     seize_captioner *c;
+ *     if (seize_captioner_openai_new(&llm, &copt, &c) < 0) ...
+ *     seize_stage_item *res = calloc(n, sizeof *res);
+ *     seize_caption_job job = {images, n, 15, on_progress, ctx, &cancel};
+ *     int rc = seize_captioner_caption(c, &job, res);   // 0, SEIZE_ENET: some failed, ...
+ *     ...res[i].texts or res[i].error...
+ *     seize_stage_items_release(res, n);
+ *     seize_captioner_free(c);
+ */
+
+/* Progress of one call, reported now and then (on the calling thread). */
+typedef struct seize_stage_progress {
+    size_t total;       /* units of work of the call (images, pairs) */
+    size_t done;        /* units done so far, including those taken from a journal */
+    size_t done_before; /* of those, taken from a journal (not work of this call) */
+    size_t failed;      /* units that failed for good in this call */
+    size_t errors;      /* failed attempts so far (retried or not) */
+} seize_stage_progress;
+typedef void (*seize_stage_progress_fn)(void *user, const seize_stage_progress *p);
+
+/* The outcome of one item: texts when done, else an error. Owned by the caller once
+ * returned; release with seize_stage_items_release. */
+typedef struct seize_stage_item {
+    char **texts; /* captions (N) or the edited description (1), post-processed; NULL when
+                     failed or not attempted (a cancelled call) */
+    size_t n_texts;
+    char *error;   /* why it failed (redacted), NULL when done or not attempted */
+    int retryable; /* failed: 1 when a rerun may fix it (network, server), 0 when the input
+                      must change first (not an image, a request the server rejected) */
+} seize_stage_item;
+/* Frees the texts and errors of items[0..n) and zeroes them (not the array). */
+void seize_stage_items_release(seize_stage_item *items, size_t n);
+
+typedef struct seize_caption_job {
+    const char *const *images; /* image paths (distinct) */
+    size_t n;
+    size_t n_captions;                   /* captions per image (>= 1) */
+    seize_stage_progress_fn on_progress; /* may be NULL */
+    void *progress_user;
+    const seize_cancel
+        *cancel; /* may be NULL: level 1 finishes the work in flight, 2 abandons it */
+} seize_caption_job;
+
+typedef struct seize_reason_job {
+    const char *const *captions; /* pair i: captions[i] edited by texts[i] */
+    const char *const *texts;    /* relative texts */
+    const char *const *keys;     /* a stable, unique name per pair (journal key; e.g. "id#c"),
+                                    or NULL: the pair's position */
+    size_t n;
+    seize_stage_progress_fn on_progress; /* may be NULL */
+    void *progress_user;
+    const seize_cancel *cancel; /* may be NULL */
+} seize_reason_job;
+
+/* The functions of an implementation. `self` is the instance's own state. */
+typedef struct seize_captioner_methods {
+    const char *name; /* "openai" */
+    /* Captions job->images into items[0..job->n) (zeroed by the caller). 0 when every item is
+     * done; SEIZE_ENET when some failed (the others are done); SEIZE_ECANCEL when cancelled
+     * (the items done so far are filled); another SEIZE_E* code when nothing could run.
+     * Checks every image before any work: a missing file or one that is not a regular file
+     * stops the call (SEIZE_ENOTFOUND, SEIZE_EINVAL); one that is not an image fails alone. */
+    int (*caption)(void *self, const seize_caption_job *job, seize_stage_item *items);
+    /* The settings that shape the captions: *out (optional, new reference) and the hash in
+     * hash[65] (optional); 0 or SEIZE_ENOMEM. */
+    int (*settings)(void *self, struct json_t **out, char hash[65]);
+    void (*destroy)(void *self);
+} seize_captioner_methods;
+
+typedef struct seize_captioner {
+    const seize_captioner_methods *methods;
+    void *self;
+} seize_captioner;
+
+typedef struct seize_reasoner_methods {
+    const char *name; /* "openai" */
+    /* Edits each pair of job into items[0..job->n) (one text each); returns as caption. */
+    int (*reason)(void *self, const seize_reason_job *job, seize_stage_item *items);
+    int (*settings)(void *self, struct json_t **out, char hash[65]);
+    void (*destroy)(void *self);
+} seize_reasoner_methods;
+
+typedef struct seize_reasoner {
+    const seize_reasoner_methods *methods;
+    void *self;
+} seize_reasoner;
+
+/* The calls through the tables (NULL-safe free). */
+int seize_captioner_caption(seize_captioner *c, const seize_caption_job *job,
+                            seize_stage_item *items);
+int seize_captioner_settings(seize_captioner *c, struct json_t **out, char hash[65]);
+void seize_captioner_free(seize_captioner *c);
+int seize_reasoner_reason(seize_reasoner *r, const seize_reason_job *job, seize_stage_item *items);
+int seize_reasoner_settings(seize_reasoner *r, struct json_t **out, char hash[65]);
+void seize_reasoner_free(seize_reasoner *r);
+
+/* --- the OpenAI-compatible implementations ------------------------------------------------- */
+
+struct seize_llm_params; /* seize/net.h */
+struct seize_llm_stats;
+
+typedef struct seize_captioner_openai_opts {
+    const char *prompt;  /* the instruction sent with each image; NULL: the default
+                            ("Write a short caption for this image in one sentence.") */
+    const char *journal; /* progress journal (NULL: none); a later call resumes from it */
+    size_t n_captions;   /* captions per image the settings hash names (the jobs' n_captions) */
+    const char *command; /* "command" member of the settings (e.g. "caption"), or NULL */
+} seize_captioner_openai_opts;
+
+/* A captioner over an OpenAI-compatible vision chat API (the image as a base64 data URL in an
+ * image_url part). `p` is copied (its strings must outlive the captioner); its api_key and the
+ * endpoint's credentials are registered as secrets. Journal keys: the path; checks: the
+ * prompt, the path, the file's size and modification time; settings: seize_llm_settings with
+ * prompt_sha256 and n. SEIZE_EINVAL, SEIZE_EIO (journal), SEIZE_ENET, SEIZE_ENOMEM. */
+int seize_captioner_openai_new(const struct seize_llm_params *p,
+                               const seize_captioner_openai_opts *o, seize_captioner **out);
+/* The client's counters of the last call (NULL-safe; zeroed for another implementation). */
+void seize_captioner_openai_stats(const seize_captioner *c, struct seize_llm_stats *out);
+
+typedef struct seize_reasoner_openai_opts {
+    const char *system;  /* system message; NULL: the authors' (SEIZE_REASON_SYSTEM); "": none */
+    const char *user;    /* user template with {caption} and {instruction}; NULL: the authors' */
+    const char *journal; /* progress journal (NULL: none) */
+    const char *command; /* "command" member of the settings, or NULL */
+} seize_reasoner_openai_opts;
+
+/* A reasoner over an OpenAI-compatible chat API with the SEIZE editing prompt; replies are
+ * cleaned with seize_reason_clean. Checks: the exact system and user messages; settings:
+ * seize_llm_settings with prompt_sha256, system_sha256, user_template_sha256 and n = 1. */
+int seize_reasoner_openai_new(const struct seize_llm_params *p, const seize_reasoner_openai_opts *o,
+                              seize_reasoner **out);
+void seize_reasoner_openai_stats(const seize_reasoner *r, struct seize_llm_stats *out);
+
+/* Longest caption, relative text or prompt file accepted (bytes). */
+#define SEIZE_STAGE_MAX_TEXT ((size_t)64 << 10)
+
+/* Reads a prompt file: an optional system part above a line "---", then the user template,
+ * which must hold {caption} and {instruction} (SEIZE_EINVAL otherwise). Trailing newlines are
+ * dropped. *system is NULL when there is no "---" line. At most SEIZE_STAGE_MAX_TEXT bytes. */
+int seize_prompt_file_load(const char *path, char **system, char **user);
+
 #ifdef __cplusplus
 }
 #endif
