@@ -207,7 +207,9 @@ typedef struct seize_caption_job {
     seize_stage_progress_fn on_progress; /* may be NULL */
     void *progress_user;
     const seize_cancel
-        *cancel; /* may be NULL: level 1 finishes the work in flight, 2 abandons it */
+        *cancel;           /* may be NULL: level 1 finishes the work in flight, 2 abandons it */
+    const char *image_dir; /* the folder the images come from (a benchmark's), named in the
+                              message about missing files; may be NULL */
 } seize_caption_job;
 
 typedef struct seize_reason_job {
