@@ -98,6 +98,63 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
 int seize_index_import(const char *features_npy, const char *names_txt, const char *dir,
                        seize_dtype dtype);
 
+/* --- building an index from images (src/index/build.c) ---------------------------------- */
+
+struct seize_model;
+struct seize_clip;
+
+/* One gallery image of a build: its name (unique, as seize_index_name_problem accepts) and
+ * its file. `missing`: known to be absent (the caller checked): recorded as failed ("cannot
+ * open ...: No such file or directory") without being opened, and not passed to on_bad. */
+typedef struct seize_build_item {
+    const char *name, *path;
+    int missing;
+} seize_build_item;
+
+typedef struct seize_index_build_params {
+    const char *out_dir;   /* the index folder (created; locked for the whole build) */
+    const char *model_dir; /* CLIP model folder, loaded when `clip` is NULL */
+    /* Or a loaded model and its CLIP state (borrowed; both or neither). */
+    const struct seize_model *model;
+    struct seize_clip *clip;
+    int batch, threads;  /* when loading: images per forward pass (16), threads (0: all cores) */
+    seize_dtype dtype;   /* stored dtype (SEIZE_F32) */
+    int no_pad;          /* plain CLIP preprocessing (no TargetPad 1.25) */
+    int restart;         /* discard an unfinished build instead of resuming it */
+    const char *source;  /* index.json "source" (may be NULL) */
+    /* Optional, on the caller's thread. on_resume: once, before encoding, when an unfinished
+     * build was found: `discarded` NULL when it is resumed after `done` of `n` images, else
+     * why it was discarded (the build starts over). on_bad: an image that could not be read
+     * (item index, the reason; it is left out and listed in index.json). on_progress: after
+     * each batch (images done of n, failures so far); non-zero stops (SEIZE_ECANCEL). */
+    void (*on_resume)(void *ud, size_t done, size_t n, const char *discarded);
+    void (*on_bad)(void *ud, size_t i, const char *reason);
+    int (*on_progress)(void *ud, size_t done, size_t n, size_t n_failed);
+    void *ud;
+    const seize_cancel *cancel; /* may be NULL: a stop ends the build after the batch in flight */
+} seize_index_build_params;
+
+typedef struct seize_index_build_result {
+    size_t n_ok, n_failed; /* rows written; images left out (missing or unreadable) */
+    size_t resumed;        /* images taken from an unfinished build */
+} seize_index_build_result;
+
+seize_index_build_params seize_index_build_default_params(void);
+
+/* Encodes items[0..n) with a CLIP model (SEIZE preprocessing) into the index folder
+ * p->out_dir, resumably: out_dir/build.partial holds the rows done and build.progress.json
+ * (version 2) the position, the model's SHA-256, a hash of the list and of the rows, and the
+ * failures, both synced after each batch. A rerun with the same model, list and preprocessing
+ * resumes after the last recorded batch; any other unfinished state is discarded (never mixed
+ * in, on_resume says why). The final files are written atomically (seize_index_write, only
+ * the rows that loaded, in list order) and the build state removed. One build per folder
+ * (SEIZE_EBUSY naming the holder). Returns 0 (res->n_failed may be > 0), SEIZE_ECANCEL
+ * ("interrupted; the finished batches are kept in ...": the same call resumes), or another
+ * negative code with the message set. Prints nothing. The caller sets the BLAS threads
+ * (one per CLIP thread: seize_blas_threads_set(1)). `res` may be NULL. */
+int seize_index_build(const seize_index_build_params *p, const seize_build_item *items, size_t n,
+                      seize_index_build_result *res);
+
 /* --- rows ------------------------------------------------------------------------------- */
 
 /* L2-normalises n rows of dim floats in place (x / max(‖x‖, 1e-12)), in float32 with a
