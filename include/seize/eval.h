@@ -94,6 +94,47 @@ typedef struct seize_fiq_metrics {
 int seize_eval_fashioniq(const seize_dataset *ds, const seize_predictions *p,
                          seize_fiq_metrics *out);
 
+/* Recall@k of ranked lists against targets, the one Recall@k of the library (CIRR and
+ * FashionIQ use it; a folder run's metrics too): out[t] = 100 × (queries whose target is among
+ * the first ks[t] names of items[q]) / (queries with a target). Queries whose targets[q] is
+ * NULL are not counted; *n_counted (may be NULL) receives how many were. Lists may be shorter
+ * than k. With no query counted every out[t] is 0. Thread-safe. */
+void seize_eval_recall(char **const *items, const size_t *n_items, const char *const *targets,
+                       size_t n, const int *ks, size_t n_ks, double *out, size_t *n_counted);
+
+/* --- metrics as JSON (seize eval --json, a run's metrics.json) --------------------------- */
+
+/* One annotation file and what to score against it. */
+typedef struct seize_eval_files {
+    const char *annotations;        /* the official file (a split with ground truth) */
+    const char *predictions;        /* submission-style JSON (CIRCO, CIRR), or NULL */
+    const char *rankings;           /* seize search rankings, or NULL; exactly one of the two */
+    const char *subset_predictions; /* CIRR: a recall_subset file; NULL: the rankings' "subset"
+                                       lists when their first row has one */
+    const char *category;           /* FashionIQ: the category; NULL: from the file name
+                                       cap.<category>.<split>.json */
+} seize_eval_files;
+
+/* The metrics object of `seize eval --json`, keys in this order:
+ *   circo:     "mAP@5".."mAP@50", "Recall@5".."Recall@50", "semantic_mAP@10": {aspect: value},
+ *              "queries"
+ *   cirr:      "Recall@1".."Recall@50", ["Recall_subset@1".."@3"], "queries"
+ *   fashioniq: {category: {"R@10", "R@50", "queries"}} per file, then
+ *              "average": {"R@10", "R@50", "mean"}
+ * CIRCO and CIRR take n = 1 file, FashionIQ n ≥ 1 (rankings only). *out (a new jansson
+ * reference, NULL on error). Errors: SEIZE_EINVAL for files that do not fit the benchmark, and
+ * those of seize_dataset_load, the predictions' loaders and seize_eval_*. Thread-safe. */
+int seize_eval_metrics(seize_ds_kind kind, const seize_eval_files *f, size_t n,
+                       struct json_t **out);
+/* The object as seize eval --json prints it (indent 1, keys in order, 17 digits; no final
+ * newline): a heap string, NULL when out of memory. */
+char *seize_eval_metrics_dump(const struct json_t *m);
+/* Writes that text and a newline to `path`, atomically. */
+int seize_eval_metrics_save(const char *path, const struct json_t *m);
+/* The plain-text table of seize eval for the same object (heap string ending with a newline,
+ * NULL when out of memory). */
+char *seize_eval_metrics_text(seize_ds_kind kind, const struct json_t *m);
+
 /* --- submissions ------------------------------------------------------------------------- */
 
 /* CIRCO test submission: {"<query id>": ["<image id>" × 50], ...}; needs 50 unique names per

@@ -16,7 +16,8 @@ const int seize_cirr_subset_ks[3] = {1, 2, 3};
 void seize_predictions_free(seize_predictions *p)
 {
     if (!p) return;
-    for (size_t i = 0; i < p->n; i++) seize_strv_free(p->items[i], p->n_items[i]);
+    for (size_t i = 0; i < p->n; i++)
+        seize_strv_free(p->items[i], p->n_items[i]);
     free(p->items);
     free(p->n_items);
     free(p->metric);
@@ -46,7 +47,8 @@ static int check_coverage(const seize_dataset *ds, const seize_predictions *p,
         if (!seen[i] && !missing++) first = i;
     (void)p;
     if (missing)
-        return seize_error(SEIZE_EFORMAT, "'%s': %zu of %zu queries have no predictions (first: query id %s)",
+        return seize_error(SEIZE_EFORMAT,
+                           "'%s': %zu of %zu queries have no predictions (first: query id %s)",
                            name, missing, ds->n, ds->q[first].id);
     return 0;
 }
@@ -62,7 +64,8 @@ static int from_object(const seize_dataset *ds, json_t *root, const char *name,
     if (!p || !seen) goto done;
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (!strcmp(key, "version")) continue;
         if (!strcmp(key, "metric")) {
             if (!json_is_string(v) || !(p->metric = seize_strdup(json_string_value(v)))) {
@@ -85,7 +88,8 @@ static int from_object(const seize_dataset *ds, json_t *root, const char *name,
         int r = seize_json_name_list(v, &p->items[i], &p->n_items[i]);
         if (r == SEIZE_ENOMEM) goto done;
         if (r < 0) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': query '%s': expected a list of image ids", name, key);
+            rc = seize_error(SEIZE_EFORMAT, "'%s': query '%s': expected a list of image ids", name,
+                             key);
             goto done;
         }
     }
@@ -112,8 +116,7 @@ int seize_predictions_parse_json(const seize_dataset *ds, const char *text, size
     return rc;
 }
 
-int seize_predictions_load_json(const seize_dataset *ds, const char *path,
-                                seize_predictions **out)
+int seize_predictions_load_json(const seize_dataset *ds, const char *path, seize_predictions **out)
 {
     *out = NULL;
     char *buf;
@@ -165,10 +168,15 @@ static int in_list(const char *s, char *const *v, size_t n)
     return 0;
 }
 
-static const char *const official_aspects[] = {
-    "cardinality", "addition", "negation", "direct_addressing", "compare_change",
-    "comparative_statement", "statement_with_conjunction", "spatial_relations_background",
-    "viewpoint"};
+static const char *const official_aspects[] = {"cardinality",
+                                               "addition",
+                                               "negation",
+                                               "direct_addressing",
+                                               "compare_change",
+                                               "comparative_statement",
+                                               "statement_with_conjunction",
+                                               "spatial_relations_background",
+                                               "viewpoint"};
 
 void seize_circo_metrics_release(seize_circo_metrics *m)
 {
@@ -181,8 +189,10 @@ void seize_circo_metrics_release(seize_circo_metrics *m)
 static int need_gt(const seize_dataset *ds, const seize_predictions *p, const char *what)
 {
     if (!ds->has_targets)
-        return seize_error(SEIZE_EINVAL, "%s evaluation needs ground truth (a val split); the annotations have no targets",
-                           what);
+        return seize_error(
+            SEIZE_EINVAL,
+            "%s evaluation needs ground truth (a val split); the annotations have no targets",
+            what);
     if (p->n != ds->n) return seize_error(SEIZE_EINVAL, "predictions do not match the annotations");
     return 0;
 }
@@ -194,7 +204,8 @@ int seize_eval_circo(const seize_dataset *ds, const seize_predictions *p, seize_
     if (rc < 0) return rc;
     // aspect list: official order, then any others in order of appearance
     size_t n_off = sizeof official_aspects / sizeof official_aspects[0], cap = n_off;
-    for (size_t i = 0; i < ds->n; i++) cap += ds->q[i].n_aspects;
+    for (size_t i = 0; i < ds->n; i++)
+        cap += ds->q[i].n_aspects;
     out->aspects = seize_calloc(cap, sizeof *out->aspects);
     double *sum = seize_calloc(cap, sizeof *sum);
     size_t *cnt = seize_calloc(cap, sizeof *cnt);
@@ -210,7 +221,8 @@ int seize_eval_circo(const seize_dataset *ds, const seize_predictions *p, seize_
         int d = has_duplicate(pr, np, &dup);
         if (d < 0) goto done;
         if (d) {
-            rc = seize_error(SEIZE_EFORMAT, "query %s has duplicate predictions ('%s')", q->id, pr[dup]);
+            rc = seize_error(SEIZE_EFORMAT, "query %s has duplicate predictions ('%s')", q->id,
+                             pr[dup]);
             goto done;
         }
         double ap[4] = {0}, prec_sum = 0;
@@ -230,7 +242,8 @@ int seize_eval_circo(const seize_dataset *ds, const seize_predictions *p, seize_
                 kk++;
             }
         }
-        for (size_t t = kk; t < 4; t++) ap[t] = prec_sum; // fewer predictions than k
+        for (size_t t = kk; t < 4; t++)
+            ap[t] = prec_sum; // fewer predictions than k
         for (int t = 0; t < 4; t++) {
             size_t k = (size_t)seize_circo_ks[t];
             ap[t] /= (double)(q->n_gt < k ? q->n_gt : k);
@@ -241,7 +254,8 @@ int seize_eval_circo(const seize_dataset *ds, const seize_predictions *p, seize_
             size_t slot = out->n_aspects;
             for (size_t b = 0; b < out->n_aspects; b++)
                 if (!strcmp(out->aspects[b], q->aspects[a])) slot = b;
-            if (slot == out->n_aspects && !(out->aspects[out->n_aspects++] = seize_strdup(q->aspects[a])))
+            if (slot == out->n_aspects &&
+                !(out->aspects[out->n_aspects++] = seize_strdup(q->aspects[a])))
                 goto done;
             sum[slot] += ap[1];
             cnt[slot]++;
@@ -264,12 +278,52 @@ done:
     return rc;
 }
 
-// Position of `target` in the first `limit` items (SIZE_MAX if absent).
+// Position of `target` among the n items (SIZE_MAX if absent).
 static size_t rank_of(char *const *v, size_t n, const char *target)
 {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i], target)) return i;
+        if (v[i] && !strcmp(v[i], target)) return i;
     return SIZE_MAX;
+}
+
+void seize_eval_recall(char **const *items, const size_t *n_items, const char *const *targets,
+                       size_t n, const int *ks, size_t n_ks, double *out, size_t *n_counted)
+{
+    size_t counted = 0;
+    for (size_t t = 0; t < n_ks; t++)
+        out[t] = 0;
+    for (size_t q = 0; q < n; q++) {
+        if (!targets[q]) continue;
+        counted++;
+        size_t at = rank_of(items[q], n_items[q], targets[q]);
+        for (size_t t = 0; t < n_ks; t++)
+            out[t] += at < (size_t)ks[t];
+    }
+    for (size_t t = 0; t < n_ks; t++)
+        out[t] = counted ? out[t] / (double)counted * 100 : 0;
+    if (n_counted) *n_counted = counted;
+}
+
+// The queries' targets (borrowed), for seize_eval_recall.
+static const char **targets_of(const seize_dataset *ds)
+{
+    const char **t = seize_calloc(ds->n ? ds->n : 1, sizeof *t);
+    for (size_t i = 0; t && i < ds->n; i++)
+        t[i] = ds->q[i].target;
+    return t;
+}
+
+static int check_duplicates(const seize_dataset *ds, const seize_predictions *p)
+{
+    for (size_t i = 0; i < ds->n; i++) {
+        size_t dup;
+        int d = has_duplicate(p->items[i], p->n_items[i], &dup);
+        if (d < 0) return d;
+        if (d)
+            return seize_error(SEIZE_EFORMAT, "query %s has duplicate predictions ('%s')",
+                               ds->q[i].id, p->items[i][dup]);
+    }
+    return 0;
 }
 
 int seize_eval_cirr(const seize_dataset *ds, const seize_predictions *p,
@@ -280,23 +334,14 @@ int seize_eval_cirr(const seize_dataset *ds, const seize_predictions *p,
     if (rc < 0) return rc;
     if (subset && subset->n != ds->n)
         return seize_error(SEIZE_EINVAL, "subset predictions do not match the annotations");
-    double r[4] = {0}, rs[3] = {0};
-    for (size_t i = 0; i < ds->n; i++) {
-        size_t dup;
-        int d = has_duplicate(p->items[i], p->n_items[i], &dup);
-        if (d < 0) return d;
-        if (d)
-            return seize_error(SEIZE_EFORMAT, "query %s has duplicate predictions ('%s')", ds->q[i].id,
-                               p->items[i][dup]);
-        size_t at = rank_of(p->items[i], p->n_items[i], ds->q[i].target);
-        for (int t = 0; t < 4; t++) r[t] += at < (size_t)seize_cirr_ks[t];
-        if (subset) {
-            at = rank_of(subset->items[i], subset->n_items[i], ds->q[i].target);
-            for (int t = 0; t < 3; t++) rs[t] += at < (size_t)seize_cirr_subset_ks[t];
-        }
-    }
-    for (int t = 0; t < 4; t++) out->recall[t] = ds->n ? r[t] / (double)ds->n * 100 : 0;
-    for (int t = 0; t < 3; t++) out->recall_subset[t] = ds->n ? rs[t] / (double)ds->n * 100 : 0;
+    if ((rc = check_duplicates(ds, p)) < 0) return rc;
+    const char **t = targets_of(ds);
+    if (!t) return SEIZE_ENOMEM;
+    seize_eval_recall(p->items, p->n_items, t, ds->n, seize_cirr_ks, 4, out->recall, NULL);
+    if (subset)
+        seize_eval_recall(subset->items, subset->n_items, t, ds->n, seize_cirr_subset_ks, 3,
+                          out->recall_subset, NULL);
+    free(t);
     out->has_subset = subset != NULL;
     out->n_queries = ds->n;
     return 0;
@@ -308,14 +353,14 @@ int seize_eval_fashioniq(const seize_dataset *ds, const seize_predictions *p,
     memset(out, 0, sizeof *out);
     int rc = need_gt(ds, p, "FashionIQ");
     if (rc < 0) return rc;
-    double r10 = 0, r50 = 0;
-    for (size_t i = 0; i < ds->n; i++) {
-        size_t at = rank_of(p->items[i], p->n_items[i], ds->q[i].target);
-        r10 += at < 10;
-        r50 += at < 50;
-    }
-    out->r10 = ds->n ? r10 / (double)ds->n * 100 : 0;
-    out->r50 = ds->n ? r50 / (double)ds->n * 100 : 0;
+    const char **t = targets_of(ds);
+    if (!t) return SEIZE_ENOMEM;
+    static const int ks[2] = {10, 50};
+    double r[2];
+    seize_eval_recall(p->items, p->n_items, t, ds->n, ks, 2, r, NULL);
+    free(t);
+    out->r10 = r[0];
+    out->r50 = r[1];
     out->n_queries = ds->n;
     return 0;
 }
@@ -341,7 +386,8 @@ static void problem(problems *pb, const char *fmt, ...)
     va_start(ap, fmt);
     int w = vsnprintf(pb->buf + pb->len, sizeof pb->buf - pb->len, fmt, ap);
     va_end(ap);
-    if (w > 0) pb->len += (size_t)w < sizeof pb->buf - pb->len ? (size_t)w : sizeof pb->buf - pb->len - 1;
+    if (w > 0)
+        pb->len += (size_t)w < sizeof pb->buf - pb->len ? (size_t)w : sizeof pb->buf - pb->len - 1;
 }
 
 // Checks the list of query i: count, uniqueness, reference, members, gallery.
@@ -355,7 +401,8 @@ static void check_list(const seize_dataset *ds, size_t i, char *const *v, size_t
     if (d > 0) problem(pb, "query %s: '%s' appears twice", q->id, v[dup]);
     for (size_t j = 0; j < n; j++) {
         if (!strcmp(v[j], q->reference))
-            problem(pb, "query %s: the reference image '%s' is ranked (position %zu)", q->id, v[j], j + 1);
+            problem(pb, "query %s: the reference image '%s' is ranked (position %zu)", q->id, v[j],
+                    j + 1);
         if (members_only && !in_list(v[j], q->members, q->n_members))
             problem(pb, "query %s: '%s' is not in img_set.members", q->id, v[j]);
         if (gallery && !seize_strmap_get(gallery, v[j], NULL))
@@ -371,7 +418,8 @@ static int build_submission(const seize_dataset *ds, const seize_predictions *p,
         size_t n = p->n_items[i] < want ? p->n_items[i] : want;
         check_list(ds, i, p->items[i], n, want, members_only, NULL, &pb);
         json_t *arr = json_array();
-        for (size_t j = 0; j < n; j++) json_array_append_new(arr, json_string(p->items[i][j]));
+        for (size_t j = 0; j < n; j++)
+            json_array_append_new(arr, json_string(p->items[i][j]));
         json_object_set_new(root, ds->q[i].id, arr);
     }
     if (pb.n)
@@ -384,7 +432,8 @@ int seize_submission_write_circo(const seize_dataset *ds, const seize_prediction
                                  const char *path)
 {
     if (ds->kind != SEIZE_DS_CIRCO || p->n != ds->n)
-        return seize_error(SEIZE_EINVAL, "CIRCO submission needs CIRCO annotations and matching predictions");
+        return seize_error(SEIZE_EINVAL,
+                           "CIRCO submission needs CIRCO annotations and matching predictions");
     json_t *root = json_object();
     int rc = build_submission(ds, p, 50, 0, root, path);
     if (rc == 0) rc = seize_json_save(path, root, JSON_PRESERVE_ORDER | JSON_COMPACT);
@@ -396,7 +445,8 @@ int seize_submission_write_cirr(const seize_dataset *ds, const seize_predictions
                                 const char *path)
 {
     if (ds->kind != SEIZE_DS_CIRR || p->n != ds->n)
-        return seize_error(SEIZE_EINVAL, "CIRR submission needs CIRR annotations and matching predictions");
+        return seize_error(SEIZE_EINVAL,
+                           "CIRR submission needs CIRR annotations and matching predictions");
     json_t *root = json_object();
     json_object_set_new(root, "version", json_string("rc2"));
     json_object_set_new(root, "metric", json_string(subset ? "recall_subset" : "recall"));
@@ -424,7 +474,8 @@ int seize_submission_check(const seize_dataset *ds, const char *path, const char
         }
         if (!json_is_string(m) || (strcmp(json_string_value(m), "recall") &&
                                    strcmp(json_string_value(m), "recall_subset"))) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': \"metric\" must be \"recall\" or \"recall_subset\"", path);
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s': \"metric\" must be \"recall\" or \"recall_subset\"", path);
             goto done;
         }
         subset = !strcmp(json_string_value(m), "recall_subset");
@@ -432,21 +483,23 @@ int seize_submission_check(const seize_dataset *ds, const char *path, const char
         rc = seize_error(SEIZE_EINVAL, "submission files exist for CIRCO and CIRR only");
         goto done;
     } else if (json_object_get(root, "version") || json_object_get(root, "metric")) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s': a CIRCO submission has only query ids as keys", path);
+        rc =
+            seize_error(SEIZE_EFORMAT, "'%s': a CIRCO submission has only query ids as keys", path);
         goto done;
     }
     if ((rc = from_object(ds, root, path, &p)) < 0) goto done;
     if (gallery) {
         if ((rc = seize_strmap_init(&gm, n_gallery)) < 0) goto done;
-        for (size_t i = 0; i < n_gallery; i++) seize_strmap_put(&gm, gallery[i], i, NULL);
+        for (size_t i = 0; i < n_gallery; i++)
+            seize_strmap_put(&gm, gallery[i], i, NULL);
     }
     problems pb = {0};
     size_t want = ds->kind == SEIZE_DS_CIRCO ? 50 : subset ? 3 : 50;
     for (size_t i = 0; i < ds->n; i++)
         check_list(ds, i, p->items[i], p->n_items[i], want, subset, gallery ? &gm : NULL, &pb);
     if (pb.n) {
-        rc = seize_error(SEIZE_EFORMAT, "'%s': %zu problem%s: %s%s", path, pb.n, pb.n == 1 ? "" : "s",
-                         pb.buf, pb.n > 10 ? "; ..." : "");
+        rc = seize_error(SEIZE_EFORMAT, "'%s': %zu problem%s: %s%s", path, pb.n,
+                         pb.n == 1 ? "" : "s", pb.buf, pb.n > 10 ? "; ..." : "");
         goto done;
     }
     if (n_queries) *n_queries = ds->n;

@@ -1,6 +1,6 @@
 // The stages that already exist as library calls, run in this process behind the stage seam
-// (stages.h), and the table seize_run uses: the query features, the search and the
-// submission files are in-process; captioning, editing, the index build and the evaluation
+// (stages.h), and the table seize_run uses: the query features, the search, the submission
+// files and the metrics are in-process; captioning, editing and the index build
 // are still the spawned commands (spawn.c).
 #include "stages.h"
 
@@ -11,6 +11,7 @@
 #include "seize/retrieval.h"
 #include "seize/text.h"
 
+#include <jansson.h>
 #include <string.h>
 
 // A cancelled run stops the encoding between batches.
@@ -164,10 +165,29 @@ static int inproc_submission(pl_run *r, const pl_submission_io *io)
     return rc;
 }
 
+// metrics.json from the rankings, as seize eval --json prints it (the same bytes).
+static int inproc_eval(pl_run *r, const pl_eval_io *io)
+{
+    (void)r;
+    seize_ds_kind kind;
+    int rc = seize_ds_kind_parse(io->dataset, &kind);
+    seize_eval_files f[3] = {{0}};
+    for (size_t i = 0; i < io->n && i < 3; i++) {
+        f[i].annotations = io->annotations[i];
+        f[i].rankings = io->rankings[i];
+    }
+    json_t *m = NULL;
+    if (rc == 0) rc = seize_eval_metrics(kind, f, io->n < 3 ? io->n : 3, &m);
+    if (rc == 0) rc = seize_eval_metrics_save(io->out_json, m);
+    json_decref(m);
+    return rc;
+}
+
 // The in-process stages (NULL: not yet a library call).
 const pl_stage_ops pl_inproc_stages = {
     .query_features = inproc_query_features,
     .search = inproc_search,
+    .eval = inproc_eval,
     .submission = inproc_submission,
 };
 

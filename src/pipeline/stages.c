@@ -2,6 +2,8 @@
 // submission files. Each decides by its key whether to run, then calls the stage seam.
 #include "stages.h"
 
+#include "seize/eval.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,7 +240,7 @@ int pl_stage_search(pl_run *r, job *j)
 
 // --- stage 5: metrics or submissions -------------------------------------------------------------
 
-// Recall@k for folder queries with a "target" (the gallery name).
+// Recall@k (seize_eval_recall) for folder queries with a "target" (the gallery name).
 static int folder_metrics(job *j, const char *path)
 {
     char *rk = pl_join(j->dir, "rankings.jsonl");
@@ -246,28 +248,31 @@ static int folder_metrics(job *j, const char *path)
     int rc = seize_jsonl_load(rk, &rows);
     free(rk);
     if (rc < 0) return rc;
-    static const int ks[] = {1, 5, 10, 50};
-    double hits[4] = {0};
-    size_t n = 0;
-    for (size_t q = 0; q < j->n_q; q++) {
-        if (!j->q_target[q]) continue;
-        n++;
+    char ***items = calloc(j->n_q + 1, sizeof *items);
+    size_t *n_items = calloc(j->n_q + 1, sizeof *n_items);
+    if (!items || !n_items) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t q = 0; rc == 0 && q < j->n_q; q++) {
         json_t *rank = json_object_get(json_array_get(rows, q), "ranking");
-        for (size_t i = 0; i < json_array_size(rank); i++) {
-            const char *s = json_string_value(json_array_get(rank, i));
-            if (!s || strcmp(s, j->q_target[q]) != 0) continue;
-            for (int t = 0; t < 4; t++)
-                if ((int)i < ks[t]) hits[t] += 1;
-            break;
-        }
+        if (rank && seize_json_name_list(rank, &items[q], &n_items[q]) == SEIZE_ENOMEM)
+            rc = SEIZE_ENOMEM;
     }
     json_decref(rows);
-    if (n == 0) return 0;
+    static const int ks[] = {1, 5, 10, 50};
+    double recall[4];
+    size_t n = 0;
+    if (rc == 0)
+        seize_eval_recall(items, n_items, (const char *const *)j->q_target, j->n_q, ks, 4, recall,
+                          &n);
+    for (size_t q = 0; items && q < j->n_q; q++)
+        seize_strv_free(items[q], n_items[q]);
+    free(items);
+    free(n_items);
+    if (rc < 0 || n == 0) return rc;
     json_t *m = json_object();
     for (int t = 0; t < 4; t++) {
         char key[32];
         snprintf(key, sizeof key, "Recall@%d", ks[t]);
-        json_object_set_new(m, key, json_real(100.0 * hits[t] / (double)n));
+        json_object_set_new(m, key, json_real(recall[t]));
     }
     rc = seize_json_save(path, m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(m);

@@ -272,6 +272,77 @@ static void test_circo_submission(void)
     seize_dataset_free(ds);
 }
 
+// The one Recall@k: queries without a target are not counted, short lists, ties of ks.
+static void test_recall(void)
+{
+    char *l0[] = {"a", "b", "t0"}, *l1[] = {"x"}, *l2[] = {"t2", "y"};
+    char **items[] = {l0, l1, l2, l1};
+    size_t n_items[] = {3, 1, 2, 1};
+    const char *targets[] = {"t0", NULL, "t2", "zz"};
+    static const int ks[] = {1, 3, 50};
+    double r[3];
+    size_t n = 99;
+    seize_eval_recall(items, n_items, targets, 4, ks, 3, r, &n);
+    CHECK_EQ(n, 3);
+    CHECK_NEAR(r[0], 100.0 / 3, 1e-12);
+    CHECK_NEAR(r[1], 200.0 / 3, 1e-12);
+    CHECK_NEAR(r[2], 200.0 / 3, 1e-12);
+    const char *none[] = {NULL, NULL};
+    seize_eval_recall(items, n_items, none, 2, ks, 3, r, &n);
+    CHECK_EQ(n, 0);
+    CHECK_NEAR(r[2], 0, 0);
+}
+
+// The metrics object from files: CIRR rankings with subset lists give Recall_subset, keys in
+// order; its dump is seize eval --json's text; the text table; files that do not fit.
+static void test_metrics_json(void)
+{
+    char dir[] = "/tmp/seize-evalXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char ann[256], rk[256];
+    snprintf(ann, sizeof ann, "%s/cap.json", dir);
+    snprintf(rk, sizeof rk, "%s/r.jsonl", dir);
+    FILE *f = fopen(ann, "w");
+    fputs("[{\"pairid\": 5, \"reference\": \"r\", \"caption\": \"c\", \"target_hard\": \"t\","
+          " \"img_set\": {\"members\": [\"r\", \"t\", \"m\"]}}]",
+          f);
+    fclose(f);
+    f = fopen(rk, "w");
+    fputs("{\"query\": 0, \"ranking\": [\"a\", \"t\"], \"subset\": [\"t\", \"m\"]}\n", f);
+    fclose(f);
+    seize_eval_files files = {ann, NULL, rk, NULL, NULL};
+    json_t *m = NULL;
+    CHECK_EQ(seize_eval_metrics(SEIZE_DS_CIRR, &files, 1, &m), 0);
+    CHECK(m != NULL);
+    const char *want[] = {"Recall@1",        "Recall@5",        "Recall@10",       "Recall@50",
+                          "Recall_subset@1", "Recall_subset@2", "Recall_subset@3", "queries"};
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v) CHECK_STREQ(k, want[i++]);
+    CHECK_EQ(i, 8);
+    CHECK_NEAR(json_real_value(json_object_get(m, "Recall@1")), 0, 0);
+    CHECK_NEAR(json_real_value(json_object_get(m, "Recall@5")), 100, 0);
+    CHECK_NEAR(json_real_value(json_object_get(m, "Recall_subset@1")), 100, 0);
+    char *d = seize_eval_metrics_dump(m);
+    CHECK(d && !strncmp(d, "{\n \"Recall@1\": 0.0,\n", 20));
+    char *t = seize_eval_metrics_text(SEIZE_DS_CIRR, m);
+    CHECK(t && !strncmp(t, "CIRR (1 queries)\nRecall@1 ", 26));
+    CHECK(t && strstr(t, "Recall_subset@3    100.0000\n"));
+    free(d);
+    free(t);
+    json_decref(m);
+    CHECK_EQ(seize_eval_metrics(SEIZE_DS_CIRCO, &files, 0, &m), SEIZE_EINVAL);
+    files.predictions = rk; // both predictions and rankings
+    CHECK_EQ(seize_eval_metrics(SEIZE_DS_CIRR, &files, 1, &m), SEIZE_EINVAL);
+    CHECK(m == NULL);
+    files.rankings = NULL; // FashionIQ takes rankings only
+    CHECK_EQ(seize_eval_metrics(SEIZE_DS_FASHIONIQ, &files, 1, &m), SEIZE_EINVAL);
+    unlink(ann);
+    unlink(rk);
+    rmdir(dir);
+}
+
 int main(void)
 {
     if (check_tmp_init("eval") < 0) return 1;
@@ -280,6 +351,8 @@ int main(void)
     RUN(test_rankings_file);
     RUN(test_cirr_metrics_and_submission);
     RUN(test_circo_submission);
+    RUN(test_recall);
+    RUN(test_metrics_json);
     check_tmp_cleanup();
     return check_summary("eval");
 }
