@@ -3,6 +3,8 @@
 
 #include "seize/eval.h"
 
+#include "pipeline/stages.h"
+
 #include <jansson.h>
 #include <unistd.h>
 
@@ -343,6 +345,49 @@ static void test_metrics_json(void)
     rmdir(dir);
 }
 
+// A run's eval stage is in-process (no seize eval command): metrics.json holds the bytes of
+// seize eval --json; a missing rankings file is the library's own message.
+static void test_eval_stage_inprocess(void)
+{
+    char dir[] = "/tmp/seize-evalstageXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char ann[256], rk[256], out[256];
+    snprintf(ann, sizeof ann, "%s/cap.json", dir);
+    snprintf(rk, sizeof rk, "%s/r.jsonl", dir);
+    snprintf(out, sizeof out, "%s/metrics.json", dir);
+    FILE *f = fopen(ann, "w");
+    fputs("[{\"pairid\": 5, \"reference\": \"r\", \"caption\": \"c\", \"target_hard\": \"t\","
+          " \"img_set\": {\"members\": [\"r\", \"t\", \"m\"]}}]",
+          f);
+    fclose(f);
+    f = fopen(rk, "w");
+    fputs("{\"query\": 0, \"ranking\": [\"a\", \"b\", \"t\"]}\n", f);
+    fclose(f);
+    pl_stage_ops ops = pl_stage_table();
+    CHECK(ops.eval != pl_spawned_stages.eval);
+    pl_run r;
+    memset(&r, 0, sizeof r);
+    pl_eval_io io = {"cirr", {ann}, {rk}, 1, out};
+    CHECK_EQ(ops.eval(&r, &io), 0);
+    seize_eval_files files = {ann, NULL, rk, NULL, NULL};
+    json_t *m = NULL;
+    CHECK_EQ(seize_eval_metrics(SEIZE_DS_CIRR, &files, 1, &m), 0);
+    char *want = seize_eval_metrics_dump(m), *got = NULL;
+    size_t len = 0;
+    CHECK_EQ(seize_read_file(out, &got, &len), 0);
+    CHECK(want && got && len == strlen(want) + 1 && !strncmp(got, want, len - 1) &&
+          got[len - 1] == '\n');
+    free(want);
+    free(got);
+    json_decref(m);
+    unlink(out);
+    unlink(rk);
+    CHECK(ops.eval(&r, &io) < 0);
+    CHECK(strstr(seize_errmsg(), "r.jsonl") != NULL);
+    unlink(ann);
+    rmdir(dir);
+}
+
 int main(void)
 {
     if (check_tmp_init("eval") < 0) return 1;
@@ -353,6 +398,7 @@ int main(void)
     RUN(test_circo_submission);
     RUN(test_recall);
     RUN(test_metrics_json);
+    RUN(test_eval_stage_inprocess);
     check_tmp_cleanup();
     return check_summary("eval");
 }
