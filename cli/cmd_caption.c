@@ -87,81 +87,6 @@ static void usage(FILE *fp)
         DEFAULT_PROMPT);
 }
 
-typedef struct cap_ctx {
-    char **paths;
-    char **bad; // per image: why it cannot be captioned (found before any request), or NULL
-    size_t n;
-    const char *prompt;
-} cap_ctx;
-
-static const char *mime_of(const unsigned char *d, size_t n, const char *path)
-{
-    if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return "image/jpeg";
-    if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) return "image/png";
-    if (n >= 6 && (!memcmp(d, "GIF87a", 6) || !memcmp(d, "GIF89a", 6))) return "image/gif";
-    if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return "image/webp";
-    (void)path;
-    return NULL;
-}
-
-static int build_messages(void *vctx, size_t item, json_t **out)
-{
-    cap_ctx *ctx = vctx;
-    const char *path = ctx->paths[item];
-    if (ctx->bad && ctx->bad[item]) return seize_error(SEIZE_EFORMAT, "%s", ctx->bad[item]);
-    int fd = seize_open_regular(path, NULL); // still a regular file (not swapped for a FIFO)
-    if (fd < 0) return fd;
-    close(fd);
-    seize_map m;
-    int rc = seize_map_open(path, &m);
-    if (rc < 0) return rc;
-    const char *mime = mime_of(m.data, m.size, path);
-    if (!mime) {
-        seize_map_close(&m);
-        return seize_error(SEIZE_EFORMAT, "not a JPEG, PNG, GIF or WebP file");
-    }
-    if (m.size > MAX_IMAGE_BYTES) {
-        seize_map_close(&m);
-        return seize_error(SEIZE_EFORMAT, "%zu bytes, over the limit of %zu", m.size,
-                           MAX_IMAGE_BYTES);
-    }
-    if (!strcmp(mime, "image/jpeg") || !strcmp(mime, "image/png")) {
-        // A corrupt or truncated image is found here rather than paid for.
-        // Pixel cap: a decompression bomb must not take gigabytes here; an image over it is
-        // sent unchecked (SEIZE_EINVAL) and left to the server.
-        seize_image *img = NULL;
-        rc = seize_image_decode(m.data, m.size, path, (size_t)1 << 26, &img);
-        seize_image_free(img);
-        if (rc < 0 && rc != SEIZE_EINVAL) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", seize_errmsg());
-            seize_map_close(&m);
-            return seize_error(SEIZE_EFORMAT, "%s", msg);
-        }
-    }
-    char *b64 = seize_base64_encode(m.data, m.size);
-    seize_map_close(&m);
-    if (!b64) return SEIZE_ENOMEM;
-    size_t ml = strlen(mime), bl = strlen(b64);
-    char *url = malloc(ml + bl + 16);
-    if (!url) {
-        free(b64);
-        return seize_error(SEIZE_ENOMEM, "out of memory");
-    }
-    memcpy(url, "data:", 5);
-    memcpy(url + 5, mime, ml);
-    memcpy(url + 5 + ml, ";base64,", 8);
-    memcpy(url + 13 + ml, b64, bl + 1);
-    free(b64);
-    json_t *content = json_pack("[{s:s, s:s}, {s:s, s:{s:s}}]", "type", "text", "text", ctx->prompt,
-                                "type", "image_url", "image_url", "url", url);
-    free(url);
-    json_t *msgs = content ? json_pack("[{s:s, s:o}]", "role", "user", "content", content) : NULL;
-    if (!msgs) return seize_error(SEIZE_ENOMEM, "cannot build a request for '%s'", path);
-    *out = msgs;
-    return 0;
-}
-
 // The reference images of a benchmark's queries, each once, in first-use order. The queries
 // come from the data module's loader; `split` (CIRR, optional) maps names to the files'
 // paths under `dir`, as the split file gives them.
@@ -176,8 +101,8 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     if (rc == 0 && (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode)))
         return seize_error(SEIZE_ENOTFOUND, "image folder '%s' %s (expected %s)", dir,
                            seize_path_exists(dir) ? "is not a folder" : "does not exist",
-                           kind == SEIZE_DS_CIRCO ? "the COCO 2017 unlabeled images, "
-                                                    "COCO2017_unlabeled/unlabeled2017/<id>.jpg"
+                           kind == SEIZE_DS_CIRCO  ? "the COCO 2017 unlabeled images, "
+                                                     "COCO2017_unlabeled/unlabeled2017/<id>.jpg"
                            : kind == SEIZE_DS_CIRR ? "the CIRR images (with --split, the folder "
                                                      "its paths start from)"
                                                    : "the FashionIQ images, <name>.png or .jpg");
@@ -216,80 +141,20 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     return rc;
 }
 
-// Checks every image before any request: missing files are summarised in one error; FIFOs,
-// devices and folders stop the command; files that are not images or are too big are marked
-// in ctx->bad (reported as failed items, never sent).
-static int scan_images(cap_ctx *ctx, const char *dataset_dir)
-{
-    ctx->bad = seize_calloc(ctx->n ? ctx->n : 1, sizeof *ctx->bad);
-    if (!ctx->bad) return SEIZE_ENOMEM;
-    size_t n_missing = 0;
-    char first[600] = "";
-    for (size_t i = 0; i < ctx->n; i++) {
-        const char *path = ctx->paths[i];
-        struct stat st;
-        if (stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
-            if (n_missing < 3) {
-                size_t l = strlen(first);
-                snprintf(first + l, sizeof first - l, "%s'%s'", l ? ", " : "", path);
-            }
-            n_missing++;
-            continue;
-        }
-        size_t size = 0;
-        int fd = seize_open_regular(path, &size);
-        if (fd < 0) return fd; // a FIFO, a device, a folder: named by seize_open_regular
-        unsigned char head[16];
-        ssize_t got = read(fd, head, sizeof head);
-        close(fd);
-        char msg[256] = "";
-        if (got < 0)
-            snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
-        else if (!mime_of(head, (size_t)got, path))
-            snprintf(msg, sizeof msg, "not a JPEG, PNG, GIF or WebP file");
-        else if (size > MAX_IMAGE_BYTES)
-            snprintf(msg, sizeof msg, "%zu bytes, over the limit of %zu", size, MAX_IMAGE_BYTES);
-        if (msg[0] && !(ctx->bad[i] = seize_strdup(msg))) return SEIZE_ENOMEM;
-    }
-    if (n_missing && dataset_dir)
-        return seize_error(SEIZE_ENOTFOUND,
-                           "%zu of %zu reference images are missing from '%s' (first: %s%s); no "
-                           "request was sent",
-                           n_missing, ctx->n, dataset_dir, first, n_missing > 3 ? ", ..." : "");
-    if (n_missing)
-        return seize_error(SEIZE_ENOTFOUND,
-                           "%zu of %zu images are missing (first: %s%s); no request was sent",
-                           n_missing, ctx->n, first, n_missing > 3 ? ", ..." : "");
-    return 0;
-}
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b, size_t *n_written)
+// Captions one JSON Lines record per image done, in input order.
+static int write_output(const char *path, char **paths, const seize_stage_item *res, size_t n,
+                        size_t *n_written)
 {
     seize_atomic a;
     int rc = seize_atomic_open(path, &a);
     if (rc < 0) return rc;
     *n_written = 0;
-    for (size_t i = 0; i < ctx->n; i++) {
-        const json_t *t = seize_llm_batch_texts(b, i);
-        if (!t) continue;
-        json_t *caps = json_array(), *x;
-        size_t k;
-        json_array_foreach(t, k, x)
-        {
-            const char *s = json_string_value(x);
-            const char *e = s + strlen(s);
-            while (s < e && is_space(*s))
-                s++;
-            while (e > s && is_space(e[-1]))
-                e--;
-            json_array_append_new(caps, json_stringn(s, (size_t)(e - s)));
-        }
-        json_t *rec = json_pack("{s:s, s:o}", "image", ctx->paths[i], "captions", caps);
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].texts) continue;
+        json_t *caps = json_array();
+        for (size_t k = 0; k < res[i].n_texts; k++)
+            json_array_append_new(caps, json_string(res[i].texts[k]));
+        json_t *rec = json_pack("{s:s, s:o}", "image", paths[i], "captions", caps);
         char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(rec);
         if (!s || fputs(s, a.fp) < 0 || fputc('\n', a.fp) < 0) {
@@ -301,6 +166,141 @@ static int write_output(const char *path, const cap_ctx *ctx, seize_llm_batch *b
         (*n_written)++;
     }
     return seize_atomic_commit(&a);
+}
+
+// Two groups: images that cannot be captioned (fix or remove them; a rerun will not help) and
+// failures a rerun can fix (network, server).
+static void print_failures(char **paths, const seize_stage_item *res, size_t n, const char *journal)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        size_t shown = 0, n_group = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!res[i].error || res[i].retryable != pass) continue;
+            if (n_group == 0)
+                fprintf(stderr, pass == 0 ? "images that cannot be captioned (fix or remove "
+                                            "them):\n"
+                                          : "failed on network or server errors (rerun the "
+                                            "same command to retry them):\n");
+            if (shown < 20) {
+                fprintf(stderr, "  %s: %s\n", paths[i], res[i].error);
+                shown++;
+            }
+            n_group++;
+        }
+        if (n_group > shown)
+            fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n", n_group - shown,
+                    journal);
+    }
+}
+
+// The images as given, in order, each once.
+static int collect_paths(const char *list, const char *dataset, const char *input,
+                         const char *images, const char *split, char **argv, int argc,
+                         seize_strvec *paths)
+{
+    int rc = 0;
+    seize_strvec all = {0};
+    if (list) {
+        char **lines;
+        size_t nl;
+        if ((rc = seize_read_lines(list, &lines, &nl)) == 0) {
+            for (size_t i = 0; i < nl && rc == 0; i++)
+                if (lines[i][0]) rc = seize_strvec_push(&all, lines[i]);
+            seize_lines_free(lines, nl);
+        }
+    } else if (dataset) {
+        rc = dataset_paths(dataset, input, images, split, &all);
+    } else {
+        for (int i = 0; i < argc && rc == 0; i++)
+            rc = seize_strvec_push(&all, argv[i]);
+    }
+    json_t *seen = json_object();
+    if (!seen && rc == 0) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < all.n; i++) {
+        if (json_object_get(seen, all.v[i])) continue;
+        json_object_set_new(seen, all.v[i], json_true());
+        rc = seize_strvec_push(paths, all.v[i]);
+    }
+    json_decref(seen);
+    seize_strvec_free(&all);
+    return rc;
+}
+
+// Prints the outcome of a call that ran; returns the exit status.
+static int finish(seize_captioner *c, int rc, const seize_llm_stats *st, char **paths,
+                  const seize_stage_item *res, size_t n, const char *out, const char *journal,
+                  int quiet)
+{
+    if (rc == SEIZE_ECANCEL) {
+        if (st->items == 0) return cli_llm_interrupt_exit(CMD, "no request was sent");
+        char detail[600];
+        snprintf(detail, sizeof detail, "%zu of %zu images done, kept in '%s'", st->items_done,
+                 st->items, journal);
+        return cli_llm_interrupt_exit(CMD, detail);
+    }
+    if (rc < 0 && rc != SEIZE_ENET) return cli_lib_fail(CMD);
+    size_t written = 0, n_failed = 0;
+    for (size_t i = 0; i < n; i++)
+        n_failed += res[i].error != NULL;
+    if (rc == SEIZE_ENET && n_failed == 0) return cli_lib_fail(CMD);
+    if (write_output(out, paths, res, n, &written) < 0) return cli_lib_fail(CMD);
+    json_t *settings = NULL;
+    char hash[65];
+    if (seize_captioner_settings(c, &settings, hash) < 0) return cli_lib_fail(CMD);
+    int src = cli_llm_save_settings(CMD, out, settings, hash);
+    json_decref(settings);
+    if (src) return src;
+    if (!quiet)
+        fprintf(stderr, "seize caption: settings %.12s (in '%s.settings.json')\n", hash, out);
+    if (!n_failed) return EXIT_OK;
+    fprintf(stderr, "seize caption: error: %zu of %zu images failed (the others are in '%s')\n",
+            n - written, n, out);
+    print_failures(paths, res, n, journal);
+    return EXIT_PARTIAL;
+}
+
+// Locks the output, collects the images and captions them through the captioner.
+static int run_caption(const seize_llm_params *p, const char *prompt, size_t n_samples,
+                       const char *out, const char *journal, int quiet, const char *list,
+                       const char *dataset, const char *input, const char *images,
+                       const char *split, char **argv, int argc)
+{
+    int ret = EXIT_FAIL;
+    char *jpath = NULL;
+    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
+    seize_strvec paths = {0};
+    seize_captioner *c = NULL;
+    seize_stage_item *res = NULL;
+    journal = cli_llm_journal_path(out, journal, &jpath);
+    if (!journal) {
+        cli_fail(CMD, "out of memory");
+        goto done;
+    }
+    if (cli_llm_lock(CMD, out, journal, lock)) goto done;
+    seize_captioner_openai_opts co = {prompt, journal, n_samples, CMD};
+    if (seize_captioner_openai_new(p, &co, &c) < 0 ||
+        collect_paths(list, dataset, input, images, split, argv, argc, &paths) < 0 ||
+        !(res = seize_calloc(paths.n ? paths.n : 1, sizeof *res))) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    cli_llm_progress pc = {.cmd = CMD, .quiet = quiet};
+    seize_caption_job job = {(const char *const *)paths.v, paths.n, n_samples,
+                             cli_llm_progress_fn,          &pc,     cli_llm_cancel(),
+                             dataset ? images : NULL};
+    int rc = seize_captioner_caption(c, &job, res);
+    seize_llm_stats st;
+    seize_captioner_openai_stats(c, &st);
+    cli_llm_progress_end(&pc, &st);
+    ret = finish(c, rc, &st, paths.v, res, paths.n, out, journal, quiet);
+done:
+    seize_stage_items_release(res, paths.n);
+    free(res);
+    seize_captioner_free(c);
+    cli_llm_unlock(lock);
+    seize_strvec_free(&paths);
+    free(jpath);
+    return ret;
 }
 
 enum {
@@ -429,160 +429,6 @@ int cmd_caption(int argc, char **argv)
     int usage_rc = cli_llm_finish_params(CMD, &p);
     if (usage_rc) return usage_rc;
 
-    int ret = EXIT_FAIL, rc = 0;
-    cap_ctx ctx = {0};
-    ctx.prompt = prompt;
-    seize_strvec paths = {0}; // the images as given, in order (ctx.paths once collected)
-    seize_llm_batch *b = NULL;
-    char *jpath = NULL;
-    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
-    json_t *settings = NULL;
-    char settings_hash[65] = "";
-    journal = cli_llm_journal_path(out, journal, &jpath);
-    if (!journal) {
-        cli_fail(CMD, "out of memory");
-        goto done;
-    }
-    if (cli_llm_lock(CMD, out, journal, lock)) goto done;
-    { // Everything that shapes an answer keys the journal and goes into OUT.settings.json.
-        char h_prompt[65];
-        cli_llm_sha256(prompt, h_prompt);
-        json_t *extra =
-            json_pack("{s:s, s:i}", "prompt_sha256", h_prompt, "n", (json_int_t)n_samples);
-        int src = extra ? cli_llm_settings(CMD, &p, extra, &settings, settings_hash) : EXIT_FAIL;
-        json_decref(extra);
-        if (src) goto done;
-    }
-    if (list) {
-        char **lines;
-        size_t nl;
-        if ((rc = seize_read_lines(list, &lines, &nl)) == 0) {
-            for (size_t i = 0; i < nl && rc == 0; i++)
-                if (lines[i][0]) rc = seize_strvec_push(&paths, lines[i]);
-            seize_lines_free(lines, nl);
-        }
-    } else if (dataset) {
-        rc = dataset_paths(dataset, input, images, split, &paths);
-    } else {
-        for (int i = optind; i < argc && rc == 0; i++)
-            rc = seize_strvec_push(&paths, argv[i]);
-    }
-    ctx.paths = seize_strvec_release(&paths, &ctx.n); // freed with ctx
-    if (rc < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    { // An image listed twice is captioned once.
-        json_t *seen = json_object();
-        size_t w = 0;
-        for (size_t i = 0; i < ctx.n; i++) {
-            if (json_object_get(seen, ctx.paths[i])) {
-                free(ctx.paths[i]);
-                continue;
-            }
-            json_object_set_new(seen, ctx.paths[i], json_true());
-            ctx.paths[w++] = ctx.paths[i];
-        }
-        json_decref(seen);
-        ctx.n = w;
-    }
-    if (scan_images(&ctx, dataset ? images : NULL) < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    if (cli_llm_interrupted()) {
-        ret = cli_llm_interrupt_exit(CMD, "no request was sent");
-        goto done;
-    }
-    if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    for (size_t i = 0; i < ctx.n; i++) {
-        // The check pins the prompt and the file (size and modification time).
-        struct stat st;
-        memset(&st, 0, sizeof st);
-        stat(ctx.paths[i], &st);
-        size_t dl = strlen(prompt) + strlen(ctx.paths[i]) + 96;
-        char *desc = malloc(dl), check[17] = "";
-        if (desc) {
-            int w = snprintf(desc, dl, "%s%c%s%c%lld%c%lld.%09ld", prompt, 0, ctx.paths[i], 0,
-                             (long long)st.st_size, 0, (long long)st.st_mtim.tv_sec,
-                             (long)st.st_mtim.tv_nsec);
-            seize_llm_fingerprint(desc, (size_t)w, check);
-            free(desc);
-        }
-        rc = check[0] ? seize_llm_batch_add(b, ctx.paths[i], check, (size_t)n_samples)
-                      : SEIZE_ENOMEM;
-        if (rc < 0) break;
-    }
-    if (rc < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-
-    seize_llm_stats st;
-    rc = cli_llm_run(CMD, b, 0, quiet, &st);
-    if (rc == SEIZE_ECANCEL) {
-        char detail[600];
-        snprintf(detail, sizeof detail, "%zu of %zu images done, kept in '%s'", st.items_done,
-                 st.items, journal);
-        ret = cli_llm_interrupt_exit(CMD, detail);
-        goto done;
-    }
-    if (rc < 0 && (st.items_failed == 0 || st.items_done + st.items_failed < st.items)) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    size_t written = 0;
-    if (write_output(out, &ctx, b, &written) < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    if (cli_llm_save_settings(CMD, out, settings, settings_hash)) goto done;
-    if (!quiet)
-        fprintf(stderr, "seize caption: settings %.12s (in '%s.settings.json')\n", settings_hash,
-                out);
-    if (st.items_failed) {
-        fprintf(stderr, "seize caption: error: %zu of %zu images failed (the others are in '%s')\n",
-                ctx.n - written, ctx.n, out);
-        // Two groups: images that cannot be captioned (fix or remove them; a rerun will not
-        // help) and failures a rerun can fix (network, server).
-        for (int pass = 0; pass < 2; pass++) {
-            size_t shown = 0, n_group = 0;
-            for (size_t i = 0; i < ctx.n; i++) {
-                const char *err = seize_llm_batch_error(b, i);
-                if (!err || seize_llm_err_retryable(seize_llm_batch_error_kind(b, i)) != pass)
-                    continue;
-                if (n_group == 0)
-                    fprintf(stderr, pass == 0 ? "images that cannot be captioned (fix or remove "
-                                                "them):\n"
-                                              : "failed on network or server errors (rerun the "
-                                                "same command to retry them):\n");
-                if (shown < 20) {
-                    fprintf(stderr, "  %s: %s\n", ctx.paths[i], err);
-                    shown++;
-                }
-                n_group++;
-            }
-            if (n_group > shown)
-                fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n",
-                        n_group - shown, journal);
-        }
-        ret = EXIT_PARTIAL;
-        goto done;
-    }
-    ret = EXIT_OK;
-done:
-    seize_llm_batch_free(b);
-    cli_llm_unlock(lock);
-    json_decref(settings);
-    for (size_t i = 0; i < ctx.n; i++) {
-        free(ctx.paths[i]);
-        if (ctx.bad) free(ctx.bad[i]);
-    }
-    free(ctx.paths);
-    free(ctx.bad);
-    free(jpath);
-    return ret;
+    return run_caption(&p, prompt, (size_t)n_samples, out, journal, quiet, list, dataset, input,
+                       images, split, argv + optind, argc - optind);
 }

@@ -44,7 +44,8 @@ void cli_llm_signals(const char *cmd)
     g_signals_installed = 1;
     int n = snprintf(g_stop_msg, sizeof g_stop_msg,
                      "\nseize %s: stopping: waiting for the requests in flight "
-                     "(interrupt again to abandon them)\n", cmd);
+                     "(interrupt again to abandon them)\n",
+                     cmd);
     g_stop_len = n > 0 && (size_t)n < sizeof g_stop_msg ? (size_t)n : 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -166,8 +167,10 @@ static void on_progress(void *vctx, const seize_llm_stats *st)
 {
     progress_ctx *pc = vctx;
     size_t errs = 0;
-    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++) errs += st->errors[k];
-    cli_progress_update(&pc->bar, (pc->by_texts ? st->texts_done : st->items_done) - pc->base, errs);
+    for (int k = 0; k < SEIZE_LLM_ERR_COUNT; k++)
+        errs += st->errors[k];
+    cli_progress_update(&pc->bar, (pc->by_texts ? st->texts_done : st->items_done) - pc->base,
+                        errs);
 }
 
 int cli_llm_run(const char *cmd, seize_llm_batch *b, int by_texts, int quiet, seize_llm_stats *st)
@@ -178,7 +181,8 @@ int cli_llm_run(const char *cmd, seize_llm_batch *b, int by_texts, int quiet, se
     pc.by_texts = by_texts;
     pc.base = by_texts ? st0.texts_done : st0.items_done;
     cli_progress_start(&pc.bar, cmd,
-                       by_texts ? st0.texts_wanted - st0.texts_done : st0.items - st0.items_done, quiet);
+                       by_texts ? st0.texts_wanted - st0.texts_done : st0.items - st0.items_done,
+                       quiet);
     int rc = seize_llm_batch_run(b, on_progress, &pc);
     cli_progress_end(&pc.bar);
     *st = seize_llm_batch_stats(b);
@@ -188,4 +192,30 @@ int cli_llm_run(const char *cmd, seize_llm_batch *b, int by_texts, int quiet, se
         seize_llm_stats_print(stderr, label, st);
     }
     return rc;
+}
+
+void cli_llm_progress_fn(void *user, const seize_stage_progress *p)
+{
+    cli_llm_progress *pc = user;
+    if (!pc->started) {
+        cli_progress_start(&pc->bar, pc->cmd, p->total - p->done_before, pc->quiet);
+        pc->started = 1;
+    }
+    cli_progress_update(&pc->bar, p->done - p->done_before, p->errors);
+}
+
+void cli_llm_progress_end(cli_llm_progress *pc, const seize_llm_stats *st)
+{
+    if (!pc->started) return;
+    cli_progress_end(&pc->bar);
+    if (!pc->quiet) {
+        char label[64];
+        snprintf(label, sizeof label, "seize %s", pc->cmd);
+        seize_llm_stats_print(stderr, label, st);
+    }
+}
+
+const seize_cancel *cli_llm_cancel(void)
+{
+    return &g_cancel;
 }

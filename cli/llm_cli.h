@@ -10,6 +10,7 @@
 
 #include "seize/core.h"
 #include "seize/net.h"
+#include "seize/pipeline.h"
 
 #include <jansson.h>
 
@@ -38,6 +39,20 @@ int cli_llm_settings(const char *cmd, seize_llm_params *p, json_t *extra, json_t
 /* Writes "<out>.settings.json" atomically: the settings object plus "settings_hash". 0 or
  * EXIT_FAIL (message printed). */
 int cli_llm_save_settings(const char *cmd, const char *out, json_t *settings, const char *hash);
+
+/* The progress line of a stage call (seize_stage_progress_fn; the user pointer is a
+ * cli_llm_progress), started at its first report. */
+typedef struct cli_llm_progress {
+    cli_progress bar;
+    const char *cmd;
+    int quiet, started;
+} cli_llm_progress;
+void cli_llm_progress_fn(void *user, const seize_stage_progress *p);
+/* Ends the line and, unless quiet and when the call reported progress, prints the client's
+ * summary (seize_llm_stats_print). */
+void cli_llm_progress_end(cli_llm_progress *p, const seize_llm_stats *st);
+/* The command's cancel token (set by the signal handlers of cli_llm_signals). */
+const seize_cancel *cli_llm_cancel(void);
 
 /* SHA-256 hex of a string (NULL hashes as ""). */
 void cli_llm_sha256(const char *s, char hex[65]);
