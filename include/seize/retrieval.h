@@ -109,6 +109,14 @@ int seize_search(const seize_gallery *g, const float *after, const float *before
                  const size_t *exclude, const seize_subsets *subsets, const seize_search_params *p,
                  seize_search_result **out);
 
+/* a = A·g and b = B·g of one query for the n gallery rows `rows`, computed as seize_search's
+ * exact scoring does (A and B L2-normalised the same way, the same fixed-order dot products):
+ * with neg >= pos (every default) a result's score is exactly
+ * a + neg·min(a − b, 0) + pos·max(a − b, 0) of these. `after` and `before` are [dim] float32.
+ * Errors: SEIZE_EINVAL (a row out of range), SEIZE_ENOMEM. Thread-safe. */
+int seize_search_ab(const seize_gallery *g, const float *after, const float *before,
+                    const uint32_t *rows, size_t n, float *a, float *b);
+
 /* LDRE (ARCHITECTURE.md §1): `after` and `before` are per-caption raw text features
  * [n_queries, n_captions, dim] (edited captions e_i and captions c_i). Per caption index i,
  * f_i = normalize(e_i), h_i = normalize(c_i), D_i = f_i·g − h_i·g over the whole gallery; for

@@ -641,6 +641,34 @@ int seize_search(const seize_gallery *g, const float *after, const float *before
     return rc;
 }
 
+int seize_search_ab(const seize_gallery *g, const float *after, const float *before,
+                    const uint32_t *rows, size_t n, float *a, float *b)
+{
+    size_t dim = g->dim;
+    float *q = seize_alloc_aligned(dim ? 3 * dim : 1, sizeof(float));
+    if (!q) return SEIZE_ENOMEM;
+    memcpy(q, after, dim * sizeof(float));
+    memcpy(q + dim, before, dim * sizeof(float));
+    seize_normalize_rows(q, 2, dim);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (rows[i] >= g->n) {
+            rc = seize_error(SEIZE_EINVAL, "search: row %u is not in the gallery", rows[i]);
+            break;
+        }
+        const float *row = (const float *)g->data + (size_t)rows[i] * dim;
+        if (g->dtype == SEIZE_F16) {
+            const uint16_t *src = (const uint16_t *)g->data + (size_t)rows[i] * dim;
+            for (size_t j = 0; j < dim; j++)
+                q[2 * dim + j] = seize_f16_to_f32(src[j]);
+            row = q + 2 * dim;
+        }
+        dot2(q, q + dim, row, dim, &a[i], &b[i]);
+    }
+    free(q);
+    return rc;
+}
+
 // --- LDRE
 
 // w = softmax(v / max(v) / 0.04) over the captions (uniform when max(v) = 0), where v_i sums
