@@ -94,33 +94,9 @@ typedef struct query {
     char *id_text;     // id as JSON text, for messages and keys
 } query;
 
-typedef struct reason_ctx {
-    query *q;
-    size_t n_q;
-    size_t *item_q; // item -> query
-    size_t *item_c; // item -> caption index
-    const char *system, *user;
-} reason_ctx;
-
 static const char *caption_at(const query *q, size_t c)
 {
     return json_string_value(json_array_get(json_object_get(q->rec, "captions"), c));
-}
-
-static int build_messages(void *vctx, size_t item, json_t **out)
-{
-    reason_ctx *ctx = vctx;
-    const query *q = &ctx->q[ctx->item_q[item]];
-    char *user = seize_prompt_format(ctx->user, caption_at(q, ctx->item_c[item]), q->text);
-    if (!user) return SEIZE_ENOMEM;
-    json_t *m = json_array();
-    if (ctx->system && *ctx->system)
-        json_array_append_new(m, json_pack("{s:s, s:s}", "role", "system", "content", ctx->system));
-    json_array_append_new(m,
-                          json_pack("{s:s, s:s%}", "role", "user", "content", user, strlen(user)));
-    free(user);
-    *out = m;
-    return 0;
 }
 
 static char *image_stem(const char *path, int numeric)
@@ -358,47 +334,8 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
     return 0;
 }
 
-// Reads a prompt file: optional system part above a '---' line, then the user template.
-static int load_prompt_file(const char *path, char **system, char **user)
-{
-    char *text;
-    size_t len;
-    int rc = seize_read_file_max(path, CLI_LLM_MAX_TEXT, &text, &len);
-    if (rc < 0) return rc;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        text[--len] = 0;
-    *system = NULL;
-    char *u = text;
-    for (char *p = text; p && *p;) {
-        char *nl = strchr(p, '\n');
-        size_t ll = nl ? (size_t)(nl - p) : strlen(p);
-        if (ll >= 3 && !strncmp(p, "---", 3) && (ll == 3 || (ll == 4 && p[3] == '\r'))) {
-            size_t sl = (size_t)(p - text);
-            while (sl > 0 && (text[sl - 1] == '\n' || text[sl - 1] == '\r'))
-                sl--;
-            *system = malloc(sl + 1);
-            if (*system) {
-                memcpy(*system, text, sl);
-                (*system)[sl] = 0;
-            }
-            u = nl ? nl + 1 : p + ll;
-            break;
-        }
-        p = nl ? nl + 1 : NULL;
-    }
-    *user = seize_strdup(u);
-    free(text);
-    if (!*user) return SEIZE_ENOMEM;
-    if (!strstr(*user, "{caption}") || !strstr(*user, "{instruction}")) {
-        free(*user);
-        free(*system);
-        return seize_error(SEIZE_EINVAL,
-                           "prompt file '%s' must contain {caption} and {instruction}", path);
-    }
-    return 0;
-}
-
-static int write_output(const char *path, query *q, size_t n_q, seize_llm_batch *b,
+// The queries' records with "edited", in input order; a query with a failed pair is left out.
+static int write_output(const char *path, query *q, size_t n_q, const seize_stage_item *res,
                         size_t *n_written)
 {
     seize_atomic a;
@@ -406,23 +343,14 @@ static int write_output(const char *path, query *q, size_t n_q, seize_llm_batch 
     if (rc < 0) return rc;
     *n_written = 0;
     for (size_t i = 0; i < n_q; i++) {
-        json_t *edited = json_array();
+        const seize_stage_item *it = &res[q[i].first_item];
         int ok = 1;
-        for (size_t c = 0; c < q[i].n_caps; c++) {
-            const json_t *t = seize_llm_batch_texts(b, q[i].first_item + c);
-            if (!t) {
-                ok = 0;
-                break;
-            }
-            char *clean = seize_reason_clean(json_string_value(json_array_get(t, 0)));
-            json_array_append_new(edited, json_string(clean ? clean : ""));
-            free(clean);
-        }
-        if (!ok) {
-            json_decref(edited);
-            continue;
-        }
-        json_t *rec = q[i].rec;
+        for (size_t c = 0; c < q[i].n_caps; c++)
+            ok &= it[c].n_texts > 0;
+        if (!ok) continue;
+        json_t *edited = json_array(), *rec = q[i].rec;
+        for (size_t c = 0; c < q[i].n_caps; c++)
+            json_array_append_new(edited, json_string(it[c].texts[0]));
         if (q[i].n_caps < json_array_size(json_object_get(rec, "captions"))) {
             json_t *caps = json_array();
             for (size_t c = 0; c < q[i].n_caps; c++)
@@ -440,6 +368,173 @@ static int write_output(const char *path, query *q, size_t n_q, seize_llm_batch 
         (*n_written)++;
     }
     return seize_atomic_commit(&a);
+}
+
+// The first failed pair of query i, or NULL.
+static const seize_stage_item *first_failure(const query *q, const seize_stage_item *res,
+                                             size_t *cidx)
+{
+    for (size_t c = 0; c < q->n_caps; c++)
+        if (res[q->first_item + c].error) {
+            *cidx = c;
+            return &res[q->first_item + c];
+        }
+    return NULL;
+}
+
+// Failures a rerun can fix (network, server) and the others (the server rejected the request:
+// the input must change first) are reported apart.
+static void print_failures(const query *q, size_t n_q, const seize_stage_item *res, size_t written,
+                           const char *out, const char *journal)
+{
+    size_t n_failed = 0, n_retry = 0, shown = 0, c;
+    for (size_t i = 0; i < n_q; i++) {
+        const seize_stage_item *f = first_failure(&q[i], res, &c);
+        n_failed += f != NULL;
+        n_retry += f && f->retryable;
+    }
+    fprintf(stderr, "seize reason: error: %zu of %zu queries failed (the others are in '%s')",
+            n_q - written, n_q, out);
+    if (n_retry == n_failed)
+        fprintf(stderr, "; rerun the same command to retry them:\n");
+    else if (n_retry == 0)
+        fprintf(stderr, "; the server rejected them: fix what is named below (the next "
+                        "run sends only these):\n");
+    else
+        fprintf(stderr,
+                "; %zu on network or server errors (a rerun retries them), %zu "
+                "rejected by the server (fix them first):\n",
+                n_retry, n_failed - n_retry);
+    for (size_t i = 0; i < n_q && shown < 20; i++) {
+        const seize_stage_item *f = first_failure(&q[i], res, &c);
+        if (!f) continue;
+        fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, c, f->error);
+        shown++;
+    }
+    if (n_failed > shown)
+        fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n", n_failed - shown,
+                journal);
+}
+
+// The pairs of the queries: captions, texts and journal keys ("<id>#<caption>").
+typedef struct pairs {
+    const char **captions, **texts;
+    char **keys;
+    size_t n;
+} pairs;
+
+static void pairs_free(pairs *pr)
+{
+    for (size_t i = 0; pr->keys && i < pr->n; i++)
+        free(pr->keys[i]);
+    free(pr->keys);
+    free(pr->captions);
+    free(pr->texts);
+}
+
+static int make_pairs(query *q, size_t n_q, pairs *pr)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_q; i++)
+        n += q[i].n_caps;
+    pr->captions = seize_calloc(n ? n : 1, sizeof *pr->captions);
+    pr->texts = seize_calloc(n ? n : 1, sizeof *pr->texts);
+    pr->keys = seize_calloc(n ? n : 1, sizeof *pr->keys);
+    if (!pr->captions || !pr->texts || !pr->keys) return SEIZE_ENOMEM;
+    for (size_t i = 0; i < n_q; i++) {
+        q[i].first_item = pr->n;
+        for (size_t c = 0; c < q[i].n_caps; c++, pr->n++) {
+            size_t kl = strlen(q[i].id_text) + 32;
+            if (!(pr->keys[pr->n] = malloc(kl))) return seize_error(SEIZE_ENOMEM, "out of memory");
+            snprintf(pr->keys[pr->n], kl, "%s#%zu", q[i].id_text, c);
+            pr->captions[pr->n] = caption_at(&q[i], c);
+            pr->texts[pr->n] = q[i].text;
+        }
+    }
+    return 0;
+}
+
+// Prints the outcome of a call that ran; returns the exit status.
+static int finish(seize_reasoner *r, int rc, const seize_llm_stats *st, query *q, size_t n_q,
+                  const seize_stage_item *res, size_t n, const char *out, const char *journal,
+                  int quiet)
+{
+    if (rc == SEIZE_ECANCEL) {
+        if (st->items == 0) return cli_llm_interrupt_exit(CMD, "no request was sent");
+        char detail[600];
+        snprintf(detail, sizeof detail, "%zu of %zu requests done, kept in '%s'", st->texts_done,
+                 st->texts_wanted, journal);
+        return cli_llm_interrupt_exit(CMD, detail);
+    }
+    size_t n_failed = 0, written = 0;
+    for (size_t i = 0; i < n; i++)
+        n_failed += res[i].error != NULL;
+    if ((rc < 0 && rc != SEIZE_ENET) || (rc == SEIZE_ENET && !n_failed)) return cli_lib_fail(CMD);
+    if (write_output(out, q, n_q, res, &written) < 0) return cli_lib_fail(CMD);
+    json_t *settings = NULL;
+    char hash[65];
+    if (seize_reasoner_settings(r, &settings, hash) < 0) return cli_lib_fail(CMD);
+    int src = cli_llm_save_settings(CMD, out, settings, hash);
+    json_decref(settings);
+    if (src) return src;
+    if (!quiet)
+        fprintf(stderr, "seize reason: settings %.12s (in '%s.settings.json')\n", hash, out);
+    if (!n_failed) return EXIT_OK;
+    print_failures(q, n_q, res, written, out, journal);
+    return EXIT_PARTIAL;
+}
+
+// Locks the output, loads the queries and edits every (caption, relative text) pair.
+static int run_reason(const seize_llm_params *p, const opts *o, const char *out,
+                      const char *journal, const char *prompt_file, const char *system_opt,
+                      int quiet)
+{
+    char *sys_file = NULL, *user_file = NULL, *jpath = NULL;
+    if (prompt_file && seize_prompt_file_load(prompt_file, &sys_file, &user_file) < 0)
+        return cli_lib_fail(CMD);
+    int ret = EXIT_FAIL;
+    query *q = NULL;
+    size_t n_q = 0;
+    pairs pr = {0};
+    seize_reasoner *r = NULL;
+    seize_stage_item *res = NULL;
+    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
+    journal = cli_llm_journal_path(out, journal, &jpath);
+    if (!journal) {
+        cli_fail(CMD, "out of memory");
+        goto done;
+    }
+    if (cli_llm_lock(CMD, out, journal, lock)) goto done;
+    seize_reasoner_openai_opts ro = {system_opt ? system_opt : sys_file, user_file, journal, CMD};
+    if (seize_reasoner_openai_new(p, &ro, &r) < 0 || load_queries(o, &q, &n_q) < 0 ||
+        make_pairs(q, n_q, &pr) < 0 || !(res = seize_calloc(pr.n ? pr.n : 1, sizeof *res))) {
+        cli_lib_fail(CMD);
+        goto done;
+    }
+    cli_llm_progress pc = {.cmd = CMD, .quiet = quiet};
+    seize_reason_job job = {
+        pr.captions, pr.texts,        (const char *const *)pr.keys, pr.n, cli_llm_progress_fn,
+        &pc,         cli_llm_cancel()};
+    int rc = seize_reasoner_reason(r, &job, res);
+    seize_llm_stats st;
+    seize_reasoner_openai_stats(r, &st);
+    cli_llm_progress_end(&pc, &st);
+    ret = finish(r, rc, &st, q, n_q, res, pr.n, out, journal, quiet);
+done:
+    seize_stage_items_release(res, pr.n);
+    free(res);
+    pairs_free(&pr);
+    seize_reasoner_free(r);
+    cli_llm_unlock(lock);
+    for (size_t i = 0; i < n_q; i++) {
+        json_decref(q[i].rec);
+        free(q[i].id_text);
+    }
+    free(q);
+    free(jpath);
+    free(sys_file);
+    free(user_file);
+    return ret;
 }
 
 enum {
@@ -558,194 +653,5 @@ int cmd_reason(int argc, char **argv)
     int usage_rc = cli_llm_finish_params(CMD, &p);
     if (usage_rc) return usage_rc;
 
-    char *sys_file = NULL, *user_file = NULL;
-    if (prompt_file && load_prompt_file(prompt_file, &sys_file, &user_file) < 0)
-        return cli_lib_fail(CMD);
-    reason_ctx ctx = {0};
-    ctx.system = system_opt ? system_opt : sys_file ? sys_file : SEIZE_REASON_SYSTEM;
-    ctx.user = user_file ? user_file : SEIZE_REASON_USER;
-
-    int ret = EXIT_FAIL;
-    query *q = NULL;
-    size_t n_q = 0;
-    seize_llm_batch *b = NULL;
-    char *jpath = NULL;
-    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
-    json_t *settings = NULL;
-    char settings_hash[65] = "";
-    journal = cli_llm_journal_path(out, journal, &jpath);
-    if (!journal) {
-        cli_fail(CMD, "out of memory");
-        goto done;
-    }
-    if (cli_llm_lock(CMD, out, journal, lock)) goto done;
-    { // Everything that shapes an answer keys the journal and goes into OUT.settings.json.
-        char h_sys[65], h_user[65], h_both[65];
-        cli_llm_sha256(ctx.system, h_sys);
-        cli_llm_sha256(ctx.user, h_user);
-        size_t ls = strlen(ctx.system), lu = strlen(ctx.user);
-        char *both = malloc(ls + lu + 2);
-        if (!both) {
-            cli_fail(CMD, "out of memory");
-            goto done;
-        }
-        memcpy(both, ctx.system, ls + 1);
-        memcpy(both + ls + 1, ctx.user, lu + 1);
-        uint8_t d[32];
-        seize_sha256_buffer(both, ls + lu + 1, d);
-        seize_sha256_hex(d, h_both);
-        free(both);
-        json_t *extra = json_pack("{s:s, s:s, s:s, s:i}", "prompt_sha256", h_both,
-                                  "system_sha256", h_sys, "user_template_sha256", h_user, "n", 1);
-        int src = extra ? cli_llm_settings(CMD, &p, extra, &settings, settings_hash) : EXIT_FAIL;
-        json_decref(extra);
-        if (src) goto done;
-    }
-    if (load_queries(&o, &q, &n_q) < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    if (cli_llm_interrupted()) {
-        ret = cli_llm_interrupt_exit(CMD, "no request was sent");
-        goto done;
-    }
-    size_t n_items = 0;
-    for (size_t i = 0; i < n_q; i++)
-        n_items += q[i].n_caps;
-    ctx.q = q;
-    ctx.n_q = n_q;
-    ctx.item_q = seize_malloc(n_items ? n_items : 1, sizeof *ctx.item_q);
-    ctx.item_c = seize_malloc(n_items ? n_items : 1, sizeof *ctx.item_c);
-    if (!ctx.item_q || !ctx.item_c) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    if (seize_llm_batch_new(&p, journal, build_messages, &ctx, &b) < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    size_t item = 0;
-    for (size_t i = 0; i < n_q; i++) {
-        q[i].first_item = item;
-        for (size_t cidx = 0; cidx < q[i].n_caps; cidx++, item++) {
-            ctx.item_q[item] = i;
-            ctx.item_c[item] = cidx;
-            char key[64 + 32];
-            char *key_heap = NULL;
-            const char *k = key;
-            if (strlen(q[i].id_text) < 64) {
-                snprintf(key, sizeof key, "%s#%zu", q[i].id_text, cidx);
-            } else {
-                size_t kl = strlen(q[i].id_text) + 32;
-                key_heap = malloc(kl);
-                if (!key_heap) {
-                    cli_fail(CMD, "out of memory");
-                    goto done;
-                }
-                snprintf(key_heap, kl, "%s#%zu", q[i].id_text, cidx);
-                k = key_heap;
-            }
-            // The check pins the exact prompt: a changed caption, text or template is redone.
-            char *user = seize_prompt_format(ctx.user, caption_at(&q[i], cidx), q[i].text);
-            size_t sl = strlen(ctx.system), ul = user ? strlen(user) : 0;
-            char *both = user ? malloc(sl + ul + 2) : NULL;
-            char check[17] = "";
-            if (both) {
-                memcpy(both, ctx.system, sl);
-                both[sl] = 0;
-                memcpy(both + sl + 1, user, ul + 1);
-                seize_llm_fingerprint(both, sl + ul + 1, check);
-            }
-            free(both);
-            free(user);
-            int rc = check[0] ? seize_llm_batch_add(b, k, check, 1) : SEIZE_ENOMEM;
-            free(key_heap);
-            if (rc < 0) {
-                cli_lib_fail(CMD);
-                goto done;
-            }
-        }
-    }
-
-    seize_llm_stats st;
-    int rc = cli_llm_run(CMD, b, 1, quiet, &st);
-
-    if (rc == SEIZE_ECANCEL) {
-        char detail[600];
-        snprintf(detail, sizeof detail, "%zu of %zu requests done, kept in '%s'", st.texts_done,
-                 st.texts_wanted, journal);
-        ret = cli_llm_interrupt_exit(CMD, detail);
-        goto done;
-    }
-    if (rc < 0 && (st.items_failed == 0 || st.items_done + st.items_failed < st.items)) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    size_t written = 0;
-    if (write_output(out, q, n_q, b, &written) < 0) {
-        cli_lib_fail(CMD);
-        goto done;
-    }
-    if (cli_llm_save_settings(CMD, out, settings, settings_hash)) goto done;
-    if (!quiet)
-        fprintf(stderr, "seize reason: settings %.12s (in '%s.settings.json')\n", settings_hash,
-                out);
-    if (st.items_failed) {
-        // Failures a rerun can fix (network, server) and the others (the server rejected the
-        // request: the input must change first) are reported apart.
-        size_t n_failed = 0, n_retry = 0;
-        for (size_t i = 0; i < n_q; i++)
-            for (size_t cidx = 0; cidx < q[i].n_caps; cidx++)
-                if (seize_llm_batch_error(b, q[i].first_item + cidx)) {
-                    n_failed++;
-                    n_retry += seize_llm_err_retryable(
-                                   seize_llm_batch_error_kind(b, q[i].first_item + cidx)) != 0;
-                    break;
-                }
-        fprintf(stderr, "seize reason: error: %zu of %zu queries failed (the others are in '%s')",
-                n_q - written, n_q, out);
-        if (n_retry == n_failed)
-            fprintf(stderr, "; rerun the same command to retry them:\n");
-        else if (n_retry == 0)
-            fprintf(stderr, "; the server rejected them: fix what is named below (the next "
-                            "run sends only these):\n");
-        else
-            fprintf(stderr, "; %zu on network or server errors (a rerun retries them), %zu "
-                            "rejected by the server (fix them first):\n",
-                    n_retry, n_failed - n_retry);
-        size_t shown = 0;
-        for (size_t i = 0; i < n_q; i++) {
-            for (size_t cidx = 0; cidx < q[i].n_caps; cidx++) {
-                const char *err = seize_llm_batch_error(b, q[i].first_item + cidx);
-                if (err) {
-                    if (shown < 20) {
-                        fprintf(stderr, "  query %s (caption %zu): %s\n", q[i].id_text, cidx, err);
-                        shown++;
-                    }
-                    break;
-                }
-            }
-        }
-        if (n_failed > shown)
-            fprintf(stderr, "  ... and %zu more (their errors are in '%s')\n", n_failed - shown,
-                    journal);
-        ret = EXIT_PARTIAL;
-        goto done;
-    }
-    ret = EXIT_OK;
-done:
-    seize_llm_batch_free(b);
-    cli_llm_unlock(lock);
-    json_decref(settings);
-    for (size_t i = 0; i < n_q; i++) {
-        json_decref(q[i].rec);
-        free(q[i].id_text);
-    }
-    free(q);
-    free(ctx.item_q);
-    free(ctx.item_c);
-    free(jpath);
-    free(sys_file);
-    free(user_file);
-    return ret;
+    return run_reason(&p, &o, out, journal, prompt_file, system_opt, quiet);
 }
