@@ -4,6 +4,8 @@
 
 #include "seize/core.h"
 #include "seize/data.h"
+#include "seize/index.h"
+#include "seize/net.h"
 #include "seize/pipeline.h"
 
 // the library's private pieces (unit tests see src/)
@@ -495,8 +497,9 @@ static void test_run_inprocess_features(void)
     CHECK_MSG(rc == 0, "seize_run: %d %s", rc, res.error);
     CHECK_EQ(res.status, SEIZE_RUN_OK);
     CHECK(res.wrote);
-    CHECK(file_has_line(log, "index")); // folder metrics are the pipeline's own
-    CHECK(!file_has_line(log, "query-features") && !file_has_line(log, "search"));
+    // every stage in-process (the index build too): the stage program never ran
+    CHECK(!file_has_line(log, "index"));
+    CHECK(!seize_path_exists(log));
     char path[600];
     snprintf(path, sizeof path, "%s/query-after.npy", check_tmp("run6"));
     CHECK(seize_path_exists(path));
@@ -512,7 +515,6 @@ static void test_run_inprocess_features(void)
     CHECK(e.n >= 7 && e.n_warn == 0);
     CHECK(strstr(e.last, "folder: report ran"));
     // rerun: everything cached, no command, nothing written
-    CHECK_EQ(unlink(log), 0);
     e = (events){0};
     CHECK_EQ(seize_run(&p, &res), 0);
     CHECK(!res.wrote);
@@ -571,6 +573,225 @@ static void test_submission_stage_cirr(void)
     CHECK(strstr(seize_errmsg(), "absent.jsonl"));
 }
 
+// --- stage interfaces ----------------------------------------------------------------------------
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+// A fake captioner: "cap k of NAME" per image; an image named "bad" fails for good.
+typedef struct fake_cap {
+    int calls, destroyed;
+} fake_cap;
+
+static int fake_caption(void *self, const seize_caption_job *job, seize_stage_item *items)
+{
+    fake_cap *f = self;
+    f->calls++;
+    int failed = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        if (!strcmp(job->images[i], "bad")) {
+            items[i].error = strdup("not an image");
+            failed = 1;
+            continue;
+        }
+        items[i].texts = calloc(job->n_captions, sizeof *items[i].texts);
+        for (size_t k = 0; k < job->n_captions; k++) {
+            char t[64];
+            snprintf(t, sizeof t, "cap %zu of %s", k, job->images[i]);
+            items[i].texts[k] = strdup(t);
+        }
+        items[i].n_texts = job->n_captions;
+        seize_stage_progress p = {job->n, i + 1, 0, 0, 0};
+        if (job->on_progress) job->on_progress(job->progress_user, &p);
+    }
+    return failed ? SEIZE_ENET : 0;
+}
+
+static int fake_settings(void *self, json_t **out, char hash[65])
+{
+    (void)self;
+    if (out) *out = json_pack("{s:s}", "model", "fake");
+    if (hash) memset(hash, 'a', 64), hash[64] = 0;
+    return 0;
+}
+
+static void fake_destroy(void *self)
+{
+    ((fake_cap *)self)->destroyed = 1;
+}
+
+static void count_progress(void *user, const seize_stage_progress *p)
+{
+    *(size_t *)user = p->done;
+}
+
+static void test_captioner_table(void)
+{
+    static const seize_captioner_methods m = {"fake", fake_caption, fake_settings, fake_destroy};
+    fake_cap f = {0};
+    seize_captioner *c = calloc(1, sizeof *c);
+    c->methods = &m;
+    c->self = &f;
+    const char *imgs[] = {"a.jpg", "bad", "b.jpg"};
+    seize_stage_item res[3] = {{0}};
+    size_t done = 0;
+    seize_caption_job job = {imgs, 3, 2, count_progress, &done, NULL, NULL};
+    CHECK_EQ(seize_captioner_caption(c, &job, res), SEIZE_ENET);
+    CHECK_EQ(f.calls, 1);
+    CHECK_EQ(done, 3);
+    CHECK_EQ(res[0].n_texts, 2);
+    CHECK_STREQ(res[2].texts[1], "cap 1 of b.jpg");
+    CHECK(res[1].texts == NULL && !strcmp(res[1].error, "not an image"));
+    char hash[65];
+    CHECK_EQ(seize_captioner_settings(c, NULL, hash), 0);
+    CHECK_EQ(hash[0], 'a');
+    seize_stage_items_release(res, 3);
+    CHECK(res[0].texts == NULL && res[1].error == NULL && res[0].n_texts == 0);
+    seize_captioner_free(c);
+    CHECK_EQ(f.destroyed, 1);
+    seize_captioner_free(NULL);
+    seize_reasoner_free(NULL);
+}
+
+static seize_llm_params local_params(void)
+{
+    seize_llm_params p = seize_llm_default_params();
+    p.endpoint = "http://127.0.0.1:1/v1"; // never reached in these tests
+    p.model = "m";
+    p.max_attempts = 1;
+    return p;
+}
+
+// Inputs are checked before any request: a missing file stops the call and is named; a file
+// that is not an image fails alone, for good, without a request.
+static void test_captioner_openai_inputs(void)
+{
+    seize_llm_params p = local_params();
+    seize_captioner_openai_opts o = {NULL, NULL, 3, "caption"};
+    seize_captioner *c = NULL;
+    CHECK_EQ(seize_captioner_openai_new(&p, &o, &c), 0);
+    char text[256];
+    snprintf(text, sizeof text, "%s", check_tmp("notimage.jpg"));
+    put(text, "hello, not a picture");
+    const char *missing[] = {text, check_tmp("nosuch.jpg")};
+    seize_stage_item res[2] = {{0}};
+    seize_caption_job job = {missing, 2, 3, NULL, NULL, NULL, check_tmp("")};
+    CHECK_EQ(seize_captioner_caption(c, &job, res), SEIZE_ENOTFOUND);
+    CHECK(strstr(seize_errmsg(), "1 of 2 reference images are missing") != NULL);
+    CHECK(strstr(seize_errmsg(), "nosuch.jpg") != NULL);
+    const char *bad[] = {text};
+    seize_caption_job job2 = {bad, 1, 3, NULL, NULL, NULL, NULL};
+    CHECK_EQ(seize_captioner_caption(c, &job2, res), SEIZE_ENET);
+    CHECK(res[0].texts == NULL && res[0].error != NULL && res[0].retryable == 0);
+    CHECK(strstr(res[0].error, "not a JPEG, PNG, GIF or WebP file") != NULL);
+    seize_llm_stats st;
+    seize_captioner_openai_stats(c, &st);
+    CHECK_EQ(st.requests, 0);
+    CHECK_EQ(st.items_failed, 1);
+    seize_stage_items_release(res, 2);
+    seize_captioner_free(c);
+}
+
+// The settings hash names the prompt and the number of captions; a cancelled call sends
+// nothing.
+static void test_stage_openai_settings_cancel(void)
+{
+    seize_llm_params p = local_params();
+    char h1[65], h2[65], h3[65];
+    seize_captioner *c = NULL;
+    seize_captioner_openai_opts o = {NULL, NULL, 15, "caption"};
+    CHECK_EQ(seize_captioner_openai_new(&p, &o, &c), 0);
+    json_t *s = NULL;
+    CHECK_EQ(seize_captioner_settings(c, &s, h1), 0);
+    CHECK_EQ(json_integer_value(json_object_get(s, "n")), 15);
+    CHECK_STREQ(json_string_value(json_object_get(s, "command")), "caption");
+    json_decref(s);
+    seize_captioner_free(c);
+    o.prompt = "Describe it.";
+    CHECK_EQ(seize_captioner_openai_new(&p, &o, &c), 0);
+    CHECK_EQ(seize_captioner_settings(c, NULL, h2), 0);
+    seize_captioner_free(c);
+    CHECK(strcmp(h1, h2) != 0);
+
+    seize_reasoner *r = NULL;
+    seize_reasoner_openai_opts ro = {NULL, NULL, NULL, "reason"};
+    CHECK_EQ(seize_reasoner_openai_new(&p, &ro, &r), 0);
+    CHECK_EQ(seize_reasoner_settings(r, NULL, h3), 0);
+    CHECK(strcmp(h3, h1) != 0);
+    seize_cancel cancel = {0};
+    seize_cancel_request(&cancel, SIGINT);
+    const char *caps[] = {"a dog"}, *texts[] = {"make it a cat"};
+    seize_stage_item res[1] = {{0}};
+    seize_reason_job job = {caps, texts, NULL, 1, NULL, NULL, &cancel};
+    CHECK_EQ(seize_reasoner_reason(r, &job, res), SEIZE_ECANCEL);
+    CHECK(res[0].texts == NULL && res[0].error == NULL);
+    seize_llm_stats st;
+    seize_reasoner_openai_stats(r, &st);
+    CHECK_EQ(st.requests, 0);
+    seize_reasoner_free(r);
+}
+
+static void test_prompt_file_load(void)
+{
+    const char *path = check_tmp("prompt.txt");
+    char *sys = NULL, *user = NULL;
+    put(path, "You edit.\n\n---\nEdit {caption} by {instruction}\n\n");
+    CHECK_EQ(seize_prompt_file_load(path, &sys, &user), 0);
+    CHECK_STREQ(sys, "You edit.");
+    CHECK_STREQ(user, "Edit {caption} by {instruction}");
+    free(sys);
+    free(user);
+    put(path, "Only {caption} and {instruction}\r\n");
+    CHECK_EQ(seize_prompt_file_load(path, &sys, &user), 0);
+    CHECK(sys == NULL);
+    CHECK_STREQ(user, "Only {caption} and {instruction}");
+    free(user);
+    put(path, "sys\n---\nno placeholders\n");
+    CHECK_EQ(seize_prompt_file_load(path, &sys, &user), SEIZE_EINVAL);
+    CHECK(sys == NULL && user == NULL);
+    CHECK(strstr(seize_errmsg(), "{caption} and {instruction}") != NULL);
+}
+
+// The index stage is a library call: the run's cancel token stops it, the same call resumes.
+static void test_index_stage_inprocess(void)
+{
+    NEED_FIXTURES();
+    char a[600], b[600], c[600];
+    snprintf(a, sizeof a, "%s", check_fixture_path("images/astronaut.png"));
+    snprintf(b, sizeof b, "%s", check_fixture_path("images/camera.png"));
+    snprintf(c, sizeof c, "%s", check_fixture_path("images/chelsea.png"));
+    seize_build_item items[3] = {{"a", a, 0}, {"b", b, 0}, {"c", c, 0}};
+    pl_run r;
+    memset(&r, 0, sizeof r);
+    r.o.model_dir = check_fixture_path("models/tiny-openai");
+    r.o.batch = 1;
+    r.o.threads = 1;
+    seize_run_cancel cancel = {0};
+    seize_run_params rp = seize_run_default_params();
+    rp.cancel = &cancel;
+    r.p = &rp;
+    pl_stage_ops ops = pl_stage_table();
+    CHECK(ops.index_build != pl_spawned_stages.index_build); // in-process
+    pl_index_io io = {check_tmp("gallery-images.txt"), check_tmp("ix8"), 0, items, 3};
+    seize_cancel_request(&cancel.token, SIGINT); // stopped: nothing encoded, state kept
+    CHECK_EQ(ops.index_build(&r, &io), SEIZE_ECANCEL);
+    CHECK(seize_path_exists(check_tmp("ix8/build.progress.json")));
+    seize_cancel_reset(&cancel.token);
+    CHECK_EQ(ops.index_build(&r, &io), 0);
+    seize_index *idx = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("ix8"), &idx), 0);
+    CHECK_EQ(seize_index_count(idx), (size_t)3);
+    const char *src = json_string_value(json_object_get(seize_index_json(idx), "source"));
+    CHECK(src && !strncmp(src, "list:", 5)); // as seize index build --list wrote it
+    seize_index_free(idx);
+}
+
 int main(void)
 {
     if (check_tmp_init("pipeline") < 0) return 1;
@@ -587,6 +808,11 @@ int main(void)
     RUN(test_run_folder_validation);
     RUN(test_run_inprocess_features);
     RUN(test_submission_stage_cirr);
+    RUN(test_index_stage_inprocess);
+    RUN(test_captioner_table);
+    RUN(test_captioner_openai_inputs);
+    RUN(test_stage_openai_settings_cancel);
+    RUN(test_prompt_file_load);
     check_tmp_cleanup();
     return check_summary("pipeline");
 }
