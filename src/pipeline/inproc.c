@@ -1,7 +1,7 @@
 // The stages that already exist as library calls, run in this process behind the stage seam
 // (stages.h), and the table seize_run uses: the query features, the search, the submission
-// files and the metrics are in-process; captioning, editing and the index build
-// are still the spawned commands (spawn.c).
+// files, the metrics and the index build are in-process; captioning and editing are still the
+// spawned commands (spawn.c).
 #include "stages.h"
 
 #include "seize/clip.h"
@@ -12,6 +12,7 @@
 #include "seize/text.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 // A cancelled run stops the encoding between batches.
@@ -20,6 +21,41 @@ static int features_progress(void *ud, size_t done, size_t n_bad)
     (void)done;
     (void)n_bad;
     return pl_cancelled(ud);
+}
+
+// Notes of the in-process index build: a resumed or discarded unfinished build.
+static void index_resume_note(void *ud, size_t done, size_t n, const char *discarded)
+{
+    pl_run *r = ud;
+    if (discarded)
+        pl_say(r, "note: discarding the unfinished index build (%s); starting over", discarded);
+    else
+        pl_say(r, "index: resuming after %zu of %zu images", done, n);
+}
+
+// The gallery index, as seize index build --list writes it (the same library call, so the same
+// bytes, and the same build state: a build left by either resumes in the other).
+static int inproc_index_build(pl_run *r, const pl_index_io *io)
+{
+    const run_opts *o = &r->o;
+    seize_index_build_params p = seize_index_build_default_params();
+    p.out_dir = io->out_dir;
+    p.model_dir = o->model_dir;
+    p.batch = o->batch;
+    p.threads = o->threads;
+    p.no_pad = o->no_pad;
+    p.restart = io->restart;
+    char *source = pl_fmt("list:%s", io->list);
+    p.source = source;
+    p.on_resume = index_resume_note;
+    p.ud = r;
+    p.cancel = r->p && r->p->cancel ? &r->p->cancel->token : NULL;
+    // the CLIP state's pool makes one single-threaded BLAS call per thread (clip.h)
+    seize_blas_threads_set(1);
+    int rc = source ? seize_index_build(&p, io->items, io->n, NULL)
+                    : seize_error(SEIZE_ENOMEM, "out of memory");
+    free(source);
+    return rc;
 }
 
 // Query vectors A and B (per caption for LDRE) from edits.jsonl, as seize query-features
@@ -185,6 +221,7 @@ static int inproc_eval(pl_run *r, const pl_eval_io *io)
 
 // The in-process stages (NULL: not yet a library call).
 const pl_stage_ops pl_inproc_stages = {
+    .index_build = inproc_index_build,
     .query_features = inproc_query_features,
     .search = inproc_search,
     .eval = inproc_eval,

@@ -22,16 +22,20 @@ static int build_index(pl_run *r, job *j, const char *stage, const char *dir)
     // missing images, already reported, are left out)
     char *list = pl_join(j->dir, "gallery-images.txt");
     char **lines = calloc(j->gl->n + 1, sizeof *lines);
+    seize_build_item *items = calloc(j->gl->n + 1, sizeof *items);
     size_t n_lines = 0;
-    if (!lines) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    if (!lines || !items) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < j->gl->n; i++)
-        if (!j->g_missing || !j->g_missing[i])
+        if (!j->g_missing || !j->g_missing[i]) {
+            items[n_lines] = (seize_build_item){j->gl->names[i], j->g_paths[i], 0};
             lines[n_lines++] = pl_fmt("%s\t%s", j->gl->names[i], j->g_paths[i]);
+        }
     if (rc == 0) rc = pl_write_lines(list, lines, n_lines);
     for (size_t i = 0; lines && i < n_lines; i++)
         free(lines[i]);
     free(lines);
-    pl_index_io io = {list, dir, fresh}; // fresh: a partial build of other images or another model
+    // fresh: a partial build of other images or another model
+    pl_index_io io = {list, dir, fresh, items, n_lines};
     int st = rc == 0 ? r->ops->index_build(r, &io) : 0;
     if (rc == 0 && st < 0)
         rc = st;
@@ -47,6 +51,7 @@ static int build_index(pl_run *r, job *j, const char *stage, const char *dir)
                                      "model_sha256", r->model_sha, "preprocess",
                                      r->o.no_pad ? "clip" : "targetpad-1.25", "images",
                                      (json_int_t)(j->gl->n - j->n_g_missing)));
+    free(items);
     free(list);
     return rc;
 }

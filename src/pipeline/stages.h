@@ -17,6 +17,8 @@
 
 #include "run_int.h"
 
+#include "seize/index.h"
+
 typedef struct pl_caption_io {
     const char *list; // the images to caption, one path per line
     const char *out;  // JSON Lines {"image", "captions"} (a journal beside it)
@@ -28,9 +30,11 @@ typedef struct pl_reason_io {
 } pl_reason_io;
 
 typedef struct pl_index_io {
-    const char *list;    // NAME<TAB>PATH per image
-    const char *out_dir; // the index folder
-    int restart;         // discard a partial build
+    const char *list;              // NAME<TAB>PATH per image
+    const char *out_dir;           // the index folder
+    int restart;                   // discard a partial build
+    const seize_build_item *items; // the same images (in-process build)
+    size_t n;
 } pl_index_io;
 
 typedef struct pl_features_io {

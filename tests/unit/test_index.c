@@ -4,6 +4,9 @@
 #include "seize/index.h"
 
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -11,8 +14,8 @@ static void test_index_roundtrip(void)
 {
     float feats[3 * 4] = {3, 0, 0, 4, 1, 1, 1, 1, 0, 0, 2, 0};
     const char *names[3] = {"img-a", "12345", "c.jpg"};
-    seize_index_meta meta = {.model_path = "m.safetensors", .model_sha256 = "ab12",
-                             .preprocess = "targetpad-1.25"};
+    seize_index_meta meta = {
+        .model_path = "m.safetensors", .model_sha256 = "ab12", .preprocess = "targetpad-1.25"};
     const char *fn[1] = {"bad.jpg"}, *fr[1] = {"truncated JPEG data"};
     meta.failed_names = fn;
     meta.failed_reasons = fr;
@@ -34,8 +37,8 @@ static void test_index_roundtrip(void)
     CHECK_NEAR(x[4], 0.5, 1e-7);
     const json_t *j = seize_index_json(idx);
     CHECK_STREQ(json_string_value(json_object_get(json_object_get(j, "model"), "sha256")), "ab12");
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(json_object_get(j, "failed"), 0),
-                                                  "reason")),
+    CHECK_STREQ(json_string_value(
+                    json_object_get(json_array_get(json_object_get(j, "failed"), 0), "reason")),
                 "truncated JPEG data");
     seize_index_free(idx);
 
@@ -45,7 +48,8 @@ static void test_index_roundtrip(void)
     FILE *fp = fopen(check_tmp("n.txt"), "w");
     fputs("x\ny\nz\n", fp);
     fclose(fp);
-    CHECK_EQ(seize_index_import(check_tmp("f.npy"), check_tmp("n.txt"), check_tmp("ih"), SEIZE_F16), 0);
+    CHECK_EQ(seize_index_import(check_tmp("f.npy"), check_tmp("n.txt"), check_tmp("ih"), SEIZE_F16),
+             0);
     CHECK_EQ(seize_index_open(check_tmp("ih"), &idx), 0);
     CHECK_EQ(seize_index_dtype(idx), SEIZE_F16);
     g = seize_index_gallery(idx);
@@ -56,12 +60,15 @@ static void test_index_roundtrip(void)
     fp = fopen(check_tmp("n2.txt"), "w");
     fputs("x\ny\n", fp);
     fclose(fp);
-    CHECK_EQ(seize_index_import(check_tmp("f.npy"), check_tmp("n2.txt"), check_tmp("bad"), SEIZE_F32), SEIZE_ESHAPE);
+    CHECK_EQ(
+        seize_index_import(check_tmp("f.npy"), check_tmp("n2.txt"), check_tmp("bad"), SEIZE_F32),
+        SEIZE_ESHAPE);
     const char *dup[3] = {"a", "b", "a"};
     CHECK_EQ(seize_index_write(check_tmp("bad"), feats, 3, 4, dup, SEIZE_F32, NULL), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "'a'") != NULL);
     feats[5] = NAN;
-    CHECK_EQ(seize_index_write(check_tmp("bad"), feats, 3, 4, names, SEIZE_F32, NULL), SEIZE_EFORMAT);
+    CHECK_EQ(seize_index_write(check_tmp("bad"), feats, 3, 4, names, SEIZE_F32, NULL),
+             SEIZE_EFORMAT);
     CHECK(!seize_path_exists(check_tmp("bad/features.npy")));
     CHECK_EQ(seize_index_open(check_tmp("missing"), &idx), SEIZE_EIO);
 }
@@ -77,10 +84,15 @@ static void test_index_bad_names(void)
     CHECK_EQ(seize_index_open(check_tmp("bn"), &idx), 0);
     CHECK_STREQ(seize_index_name(idx, 1), "caf\xc3\xa9.jpg");
     seize_index_free(idx);
-    const char *bad[][3] = {{"a", "r\xe9sum\xe9.jpg", "c"}, {"a", "b", "two\nlines"}, {"a", "t\tab", "c"}, {"a", "", "c"}};
-    const char *needle[] = {"row 1: gallery name 'r\\xe9sum\\xe9.jpg' is not valid UTF-8", "row 2", "row 1", "row 1"};
+    const char *bad[][3] = {{"a", "r\xe9sum\xe9.jpg", "c"},
+                            {"a", "b", "two\nlines"},
+                            {"a", "t\tab", "c"},
+                            {"a", "", "c"}};
+    const char *needle[] = {"row 1: gallery name 'r\\xe9sum\\xe9.jpg' is not valid UTF-8", "row 2",
+                            "row 1", "row 1"};
     for (int i = 0; i < 4; i++) {
-        CHECK_EQ(seize_index_write(check_tmp("bn2"), feats, 3, 2, bad[i], SEIZE_F32, NULL), SEIZE_EFORMAT);
+        CHECK_EQ(seize_index_write(check_tmp("bn2"), feats, 3, 2, bad[i], SEIZE_F32, NULL),
+                 SEIZE_EFORMAT);
         CHECK_MSG(strstr(seize_errmsg(), needle[i]), "%d: %s", i, seize_errmsg());
     }
     // names.txt edited by hand: a Latin-1 line, a tab, a NUL byte, an empty line
@@ -88,7 +100,8 @@ static void test_index_bad_names(void)
         const char *text;
         size_t len;
         const char *needle;
-    } nt[] = {{"a.jpg\nr\xe9sum\xe9.jpg\nc\n", 19, "names.txt' line 2: gallery name 'r\\xe9sum\\xe9.jpg' is not valid UTF-8"},
+    } nt[] = {{"a.jpg\nr\xe9sum\xe9.jpg\nc\n", 19,
+               "names.txt' line 2: gallery name 'r\\xe9sum\\xe9.jpg' is not valid UTF-8"},
               {"a\tx\nb\nc\n", 8, "line 1: gallery name 'a\\x09x' contains a control character"},
               {"a\nb\0z\nc\n", 8, "line 2: gallery name 'b\\x00z'"},
               {"a\n\nc\n", 5, "line 2: gallery name '' is empty"}};
@@ -101,7 +114,8 @@ static void test_index_bad_names(void)
         CHECK_EQ(seize_index_open(check_tmp("bn"), &idx), SEIZE_EFORMAT);
         CHECK(idx == NULL);
         CHECK_MSG(strstr(seize_errmsg(), nt[i].needle), "%d: %s", i, seize_errmsg());
-        CHECK_EQ(seize_index_import(check_tmp("bn/features.npy"), check_tmp("bn/names.txt"), check_tmp("bn3"), SEIZE_F32),
+        CHECK_EQ(seize_index_import(check_tmp("bn/features.npy"), check_tmp("bn/names.txt"),
+                                    check_tmp("bn3"), SEIZE_F32),
                  SEIZE_EFORMAT);
         CHECK_MSG(strstr(seize_errmsg(), nt[i].needle), "import %d: %s", i, seize_errmsg());
     }
@@ -112,11 +126,152 @@ static void test_index_bad_names(void)
     seize_index_free(idx);
 }
 
+// --- the resumable build ---------------------------------------------------------------------
+
+typedef struct build_log {
+    seize_cancel *stop; // requested after the first batch when set
+    size_t resumed, n_bad, n_resume_calls;
+    const char *discarded;
+} build_log;
+
+static void log_resume(void *ud, size_t done, size_t n, const char *discarded)
+{
+    build_log *l = ud;
+    (void)n;
+    l->resumed = done;
+    l->discarded = discarded;
+    l->n_resume_calls++;
+}
+
+static void log_bad(void *ud, size_t i, const char *reason)
+{
+    build_log *l = ud;
+    (void)i;
+    (void)reason;
+    l->n_bad++;
+}
+
+static int log_progress(void *ud, size_t done, size_t n, size_t n_failed)
+{
+    build_log *l = ud;
+    (void)n;
+    (void)n_failed;
+    if (l->stop && done >= 1) seize_cancel_request(l->stop, 0);
+    return 0;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    int same = seize_read_file(a, &x, &nx) == 0 && seize_read_file(b, &y, &ny) == 0 && nx == ny &&
+               !memcmp(x, y, nx);
+    free(x);
+    free(y);
+    return same;
+}
+
+// A build stopped through the cancel token after its first batch, then run again, resumes and
+// gives the bytes of a clean build; an unreadable image and a missing one are left out.
+static void test_index_build_resume(void)
+{
+    NEED_FIXTURES();
+    static const char *files[] = {"astronaut.png", "camera.png", "truncated.jpg", "chelsea.png",
+                                  "coffee.png",    "horse.png",  "gone.png"};
+    enum { N = 7 };
+    char paths[N][600];
+    seize_build_item items[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s", check_fixture_path("images"));
+        snprintf(paths[i] + strlen(paths[i]), sizeof paths[i] - strlen(paths[i]), "/%s", files[i]);
+        items[i] = (seize_build_item){files[i], paths[i], i == N - 1};
+    }
+    seize_index_build_params p = seize_index_build_default_params();
+    p.model_dir = check_fixture_path("models/tiny-openai");
+    p.batch = 1;
+    p.threads = 1;
+    p.source = "test";
+    p.on_resume = log_resume;
+    p.on_bad = log_bad;
+    p.on_progress = log_progress;
+    build_log clean = {0}, cut = {0};
+    seize_index_build_result res;
+    p.out_dir = check_tmp("clean");
+    p.ud = &clean;
+    CHECK_EQ(seize_index_build(&p, items, N, &res), 0);
+    CHECK_EQ(res.n_ok, (size_t)5);
+    CHECK_EQ(res.n_failed, (size_t)2);
+    CHECK_EQ(clean.n_bad, (size_t)1); // the missing one is the caller's to report
+    CHECK_EQ(clean.n_resume_calls, (size_t)0);
+    // stopped after the first batch: the rows done stay in the folder
+    seize_cancel stop = {0};
+    cut.stop = &stop;
+    p.out_dir = check_tmp("cut");
+    p.ud = &cut;
+    p.cancel = &stop;
+    CHECK_EQ(seize_index_build(&p, items, N, &res), SEIZE_ECANCEL);
+    CHECK(strstr(seize_errmsg(), "run the same command again to resume"));
+    CHECK(seize_path_exists(check_tmp("cut/build.progress.json")));
+    CHECK(!seize_path_exists(check_tmp("cut/features.npy")));
+    // the same call again resumes and gives the clean build's bytes
+    seize_cancel_reset(&stop);
+    cut.stop = NULL;
+    CHECK_EQ(seize_index_build(&p, items, N, &res), 0);
+    CHECK_EQ(cut.n_resume_calls, (size_t)1);
+    CHECK(cut.discarded == NULL);
+    CHECK(cut.resumed >= 1 && cut.resumed < N);
+    CHECK_EQ(res.resumed, cut.resumed);
+    CHECK_EQ(res.n_failed, (size_t)2);
+    CHECK(same_file(check_tmp("clean/features.npy"), check_tmp("cut/features.npy")));
+    CHECK(same_file(check_tmp("clean/names.txt"), check_tmp("cut/names.txt")));
+    CHECK(same_file(check_tmp("clean/index.json"), check_tmp("cut/index.json")));
+    CHECK(!seize_path_exists(check_tmp("cut/build.partial")));
+    CHECK(!seize_path_exists(check_tmp("cut/build.progress.json")));
+}
+
+// An unfinished build for another list is discarded with the reason, never mixed in.
+static void test_index_build_discard(void)
+{
+    NEED_FIXTURES();
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s", check_fixture_path("images/astronaut.png"));
+    snprintf(b, sizeof b, "%s", check_fixture_path("images/camera.png"));
+    seize_build_item items[2] = {{"a", a, 0}, {"b", b, 0}};
+    seize_index_build_params p = seize_index_build_default_params();
+    p.model_dir = check_fixture_path("models/tiny-openai");
+    p.out_dir = check_tmp("disc");
+    p.batch = 1;
+    p.threads = 1;
+    p.on_resume = log_resume;
+    p.on_progress = log_progress;
+    seize_cancel stop = {0};
+    build_log l = {.stop = &stop};
+    p.ud = &l;
+    p.cancel = &stop;
+    CHECK_EQ(seize_index_build(&p, items, 2, NULL), SEIZE_ECANCEL);
+    seize_cancel_reset(&stop);
+    l.stop = NULL;
+    items[1].name = "b2"; // another list
+    CHECK_EQ(seize_index_build(&p, items, 2, NULL), 0);
+    CHECK_EQ(l.n_resume_calls, (size_t)1);
+    CHECK(l.discarded && strstr(l.discarded, "another model, image list"));
+    seize_index *idx = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("disc"), &idx), 0);
+    CHECK_STREQ(seize_index_name(idx, 1), "b2");
+    seize_index_free(idx);
+    // no images, no model: refused before anything is created
+    CHECK_EQ(seize_index_build(&p, items, 0, NULL), SEIZE_EINVAL);
+    p.model_dir = NULL;
+    CHECK_EQ(seize_index_build(&p, items, 2, NULL), SEIZE_EINVAL);
+}
+
 int main(void)
 {
     if (check_tmp_init("index") < 0) return 1;
     RUN(test_index_roundtrip);
     RUN(test_index_bad_names);
+    RUN(test_index_build_resume);
+    RUN(test_index_build_discard);
     check_tmp_cleanup();
     return check_summary("index");
 }
