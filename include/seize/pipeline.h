@@ -310,6 +310,91 @@ void seize_reasoner_openai_stats(const seize_reasoner *r, struct seize_llm_stats
  * dropped. *system is NULL when there is no "---" line. At most SEIZE_STAGE_MAX_TEXT bytes. */
 int seize_prompt_file_load(const char *path, char **system, char **user);
 
+/* --- seize_query: one query at a time, in-process ---------------------------------------- */
+
+/* (The call is seize_engine_query: `seize_query` is data.h's annotation query type.) */
+
+/* An engine holds what every query reads: the CLIP model, its tokenizer and the gallery
+ * index, loaded once by seize_engine_open and only read afterwards, so that several threads
+ * may call seize_engine_query on one engine at once (each call makes its own CLIP state, search
+ * scratch and results). The captioner and reasoner are the caller's, per call.
+ *
+ *     seize_engine *e;
+ *     if (seize_engine_open("models/ViT-L-14", "runs/photos/index", "photos", &e) < 0) ...
+ *     seize_query_options o = seize_query_default_options();
+ *     o.captioner = cap;  o.reasoner = rsn;
+ *     seize_query_result r;
+ *     if (seize_engine_query(e, "dog.jpg", "make it a cat", &o, &r) == 0)
+ *         for (size_t i = 0; i < r.n_hits; i++)
+ *             printf("%s %.4f (a %.4f, b %.4f)\n", r.hits[i].name, r.hits[i].score,
+ *                    r.hits[i].a, r.hits[i].b);
+ *     seize_query_result_release(&r);
+ *     seize_engine_free(e);
+ */
+typedef struct seize_engine seize_engine;
+struct seize_index;
+
+/* Loads the model and tokenizer of `model_dir` and the index of `index_dir` (its dimension
+ * must be the model's). `gallery_dir` (may be NULL) is where a gallery name's image is
+ * (gallery_dir/name), for captioning a gallery reference. Errors: the loaders' (naming the
+ * folder), SEIZE_ESHAPE (dimensions), SEIZE_ENOMEM. */
+int seize_engine_open(const char *model_dir, const char *index_dir, const char *gallery_dir,
+                      seize_engine **out);
+void seize_engine_free(seize_engine *e); /* accepts NULL */
+/* The files the engine has loaded (model, tokenizer, index: 3 after a successful open); no
+ * later call loads any, so this never grows (a test checks it). */
+unsigned seize_engine_loads(const seize_engine *e);
+const struct seize_index *seize_engine_index(const seize_engine *e); /* borrowed */
+
+typedef struct seize_query_options {
+    seize_captioner *captioner; /* required: captions the reference */
+    seize_reasoner *reasoner;   /* required: edits each caption with the relative text */
+    size_t n_captions;          /* captions of the reference (15) */
+    size_t k;                   /* results (50; at most the gallery minus the reference) */
+    double pos, neg;            /* SEIZE weights (NAN: a folder's, seize_search_weights_for) */
+    int n_threads;              /* CLIP encoding and search threads (1); BLAS threads are the
+                                   application's (seize_blas_threads_set) */
+    const seize_cancel *cancel; /* may be NULL; passed to the captioner and reasoner */
+} seize_query_options;
+
+/* n_captions 15, k 50, pos = neg = NAN, one thread, no captioner or reasoner. */
+seize_query_options seize_query_default_options(void);
+
+typedef struct seize_query_hit {
+    const char *name; /* gallery name (borrowed from the engine's index) */
+    size_t row;       /* gallery row */
+    float score;      /* SEIZE's score (seize_search), what the ranking is sorted by */
+    float a, b;       /* A·g and B·g (seize_search_ab) */
+    float increment;  /* a − b: how much the edit moved the query towards this image */
+} seize_query_hit;
+
+typedef struct seize_query_result {
+    char **captions; /* the reference's captions (n_captions) */
+    size_t n_captions;
+    char **edits;          /* edits[i]: captions[i] edited, NULL where the reasoner failed on it */
+    size_t n_edits;        /* = n_captions */
+    seize_query_hit *hits; /* ranked: score descending, then gallery row */
+    size_t n_hits;
+    size_t reference_row;  /* the excluded gallery row of a gallery-name reference, or
+                              SIZE_MAX */
+    float *after, *before; /* A and B as searched ([dim] each, normalised) */
+    size_t dim;
+} seize_query_result;
+void seize_query_result_release(seize_query_result *r); /* frees the members, zeroes *r */
+
+/* Answers one query as SEIZE does (ARCHITECTURE.md §1): `reference` is a gallery name of the
+ * engine's index (excluded from the ranking; its image is gallery_dir/name) or else an image
+ * path; the captioner writes o->n_captions captions of it, the reasoner edits each with
+ * `relative_text`, A and B are the mean CLIP text embeddings of the edits and captions
+ * (seize_query_vectors_encode, in batches of 32 as a run's query features; CLIP's numbers
+ * depend on the batch), and the gallery is ranked by seize_search. *out is zeroed on
+ * error. Errors: SEIZE_EINVAL (no captioner or reasoner, a gallery name with no gallery_dir,
+ * empty or too long text), the captioner's (its item error as the message; SEIZE_ENET when
+ * it failed), SEIZE_ENET when every edit failed, SEIZE_ECANCEL, the encoder's and search's.
+ * Thread-safe for distinct results, captioners and reasoners. */
+int seize_engine_query(const seize_engine *e, const char *reference, const char *relative_text,
+                       const seize_query_options *o, seize_query_result *out);
+
 #ifdef __cplusplus
 }
 #endif

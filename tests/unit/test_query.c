@@ -1,0 +1,269 @@
+// Unit tests for seize_engine_query: one query in-process with a model, tokenizer and index
+// loaded once, fake deterministic captioner and reasoner behind the stage interfaces.
+#include "check.h"
+
+#include "seize/core.h"
+#include "seize/index.h"
+#include "seize/model.h"
+#include "seize/pipeline.h"
+#include "seize/retrieval.h"
+#include "seize/text.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// --- fakes: captions "<image> view <i>", edits "<caption>, <text>"; they count their calls
+
+typedef struct fake {
+    int calls;
+    char last_image[512];
+} fake;
+
+static char *fmt_str(const char *a, const char *sep, const char *b)
+{
+    size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, "%s%s%s", a, sep, b);
+    return s;
+}
+
+static int fake_caption(void *self, const seize_caption_job *job, seize_stage_item *items)
+{
+    fake *f = self;
+    f->calls++;
+    for (size_t i = 0; i < job->n; i++) {
+        const char *base = strrchr(job->images[i], '/');
+        base = base ? base + 1 : job->images[i];
+        snprintf(f->last_image, sizeof f->last_image, "%s", job->images[i]);
+        items[i].texts = calloc(job->n_captions, sizeof(char *));
+        items[i].n_texts = job->n_captions;
+        for (size_t c = 0; c < job->n_captions; c++) {
+            char num[32];
+            snprintf(num, sizeof num, " view %zu", c);
+            items[i].texts[c] = fmt_str("a photo of", " ", base);
+            char *t = fmt_str(items[i].texts[c], "", num);
+            free(items[i].texts[c]);
+            items[i].texts[c] = t;
+        }
+    }
+    return 0;
+}
+
+// The second pair fails (a partial answer: the other edits are used).
+static int fake_reason(void *self, const seize_reason_job *job, seize_stage_item *items)
+{
+    fake *f = self;
+    f->calls++;
+    for (size_t i = 0; i < job->n; i++) {
+        if (i == 1) {
+            items[i].error = strdup("fake failure");
+            continue;
+        }
+        items[i].texts = calloc(1, sizeof(char *));
+        items[i].n_texts = 1;
+        items[i].texts[0] = fmt_str(job->captions[i], ", ", job->texts[i]);
+    }
+    return job->n > 1 ? SEIZE_ENET : 0;
+}
+
+static int fake_settings(void *self, struct json_t **out, char hash[65])
+{
+    if (out) *out = NULL;
+    if (hash) hash[0] = 0;
+    return 0;
+}
+
+static void fake_destroy(void *self) {}
+
+static const seize_captioner_methods cap_methods = {"fake", fake_caption, fake_settings,
+                                                    fake_destroy};
+static const seize_reasoner_methods rsn_methods = {"fake", fake_reason, fake_settings,
+                                                   fake_destroy};
+
+// --- helpers
+
+// A small index of n rows (deterministic features) in `dir`, names img<i>.png.
+static int make_index(const char *dir, size_t n, size_t dim)
+{
+    float *f = malloc(n * dim * sizeof *f);
+    char **names = calloc(n, sizeof *names);
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n * dim; i++) {
+        s = s * 1664525u + 1013904223u;
+        f[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
+    }
+    for (size_t i = 0; i < n; i++) {
+        names[i] = malloc(32);
+        snprintf(names[i], 32, "img%zu.png", i);
+    }
+    int rc = seize_index_write(dir, f, n, dim, (const char *const *)names, SEIZE_F32, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(f);
+    return rc;
+}
+
+// The ranking seize_search gives on the result's own A and B, on an index opened anew.
+static void check_same_as_search(const char *index_dir, const seize_query_result *r, size_t k)
+{
+    seize_index *idx = NULL;
+    CHECK_EQ(seize_index_open(index_dir, &idx), 0);
+    if (!idx) return;
+    seize_gallery g = seize_index_gallery(idx);
+    seize_search_weights w = seize_search_weights_for(SEIZE_DS_CIRCO);
+    seize_search_params p = seize_search_default_params();
+    p.pos = (float)w.pos;
+    p.neg = (float)w.neg;
+    p.k = k;
+    p.n_threads = 1;
+    size_t ex = r->reference_row;
+    seize_search_result *s = NULL;
+    CHECK_EQ(seize_search(&g, r->after, r->before, 1, &ex, NULL, &p, &s), 0);
+    CHECK_EQ(s->n_ranked[0], r->n_hits);
+    for (size_t i = 0; i < r->n_hits && i < s->n_ranked[0]; i++) {
+        const seize_query_hit *h = &r->hits[i];
+        CHECK_EQ(h->row, (size_t)s->index[i]);
+        CHECK(h->score == s->score[i]);
+        CHECK_STREQ(h->name, seize_index_name(idx, h->row));
+        float d = h->a - h->b;
+        CHECK(h->increment == d);
+        CHECK(h->score == h->a + p.neg * fminf(d, 0.0f) + p.pos * fmaxf(d, 0.0f));
+    }
+    seize_search_result_free(s);
+    seize_index_free(idx);
+}
+
+// A from the answered edits and B from the captions, as a run's query features encode them.
+static void check_vectors(const char *model_dir, const seize_query_result *r)
+{
+    seize_model *m = NULL;
+    seize_tokenizer *tok = NULL;
+    seize_clip *clip = NULL;
+    CHECK_EQ(seize_model_load(model_dir, &m), 0);
+    CHECK_EQ(seize_tokenizer_load(model_dir, &tok), 0);
+    CHECK_EQ(seize_clip_new(m, 32, 1, &clip), 0);
+    char *done[8];
+    size_t n_done = 0;
+    for (size_t i = 0; i < r->n_edits && n_done < 8; i++)
+        if (r->edits[i]) done[n_done++] = r->edits[i];
+    char **dp = done;
+    size_t n_caps = r->n_captions;
+    char **caps = r->captions;
+    seize_captions c = {1, NULL, &caps, &n_caps, &dp, &n_done};
+    seize_query_vectors_params p = seize_query_vectors_default_params();
+    seize_query_vectors v = {0};
+    CHECK_EQ(seize_query_vectors_encode(clip, tok, &c, NULL, &p, &v), 0);
+    CHECK_EQ(v.dim, r->dim);
+    CHECK(v.after && !memcmp(v.after, r->after, r->dim * sizeof(float)));
+    CHECK(v.before && !memcmp(v.before, r->before, r->dim * sizeof(float)));
+    seize_query_vectors_release(&v);
+    seize_clip_free(clip);
+    seize_tokenizer_free(tok);
+    seize_model_free(m);
+}
+
+static int same_hits(const seize_query_result *x, const seize_query_result *y)
+{
+    if (x->n_hits != y->n_hits) return 0;
+    for (size_t i = 0; i < x->n_hits; i++)
+        if (x->hits[i].row != y->hits[i].row || x->hits[i].score != y->hits[i].score ||
+            x->hits[i].a != y->hits[i].a || x->hits[i].b != y->hits[i].b)
+            return 0;
+    return 1;
+}
+
+// One engine answers a gallery-name query twice: the second call loads nothing (the engine's
+// counter stays at 3 and its model and index folders are gone by then), both answers are
+// equal, the reference is excluded, the ranking is seize_search's on the same A and B with a
+// and b per result, A and B are the query features of a run; an image path is not excluded.
+static void test_query_twice(void)
+{
+    NEED_FIXTURES();
+    char model[600], index[600], cmd[1500];
+    snprintf(model, sizeof model, "%s", check_tmp("model"));
+    snprintf(index, sizeof index, "%s", check_tmp("index"));
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", check_fixture_path("models/tiny-openai"), model);
+    CHECK_EQ(system(cmd), 0);
+    seize_model *m = NULL;
+    CHECK_EQ(seize_model_load(model, &m), 0);
+    if (!m) return;
+    size_t dim = (size_t)seize_model_get_config(m)->embed_dim;
+    seize_model_free(m);
+    CHECK_EQ(make_index(index, 6, dim), 0);
+    seize_engine *e = NULL;
+    CHECK_EQ(seize_engine_open(model, index, "/gallery", &e), 0);
+    if (!e) return;
+    CHECK_EQ(seize_engine_loads(e), 3u);
+    fake fc = {0}, fr = {0};
+    seize_captioner cap = {&cap_methods, &fc};
+    seize_reasoner rsn = {&rsn_methods, &fr};
+    seize_query_options o = seize_query_default_options();
+    o.captioner = &cap;
+    o.reasoner = &rsn;
+    o.n_captions = 3;
+    o.k = 10;
+    seize_query_result r1, r2, r3;
+    CHECK_EQ(seize_engine_query(e, "img2.png", "make it red", &o, &r1), 0);
+    CHECK_STREQ(fc.last_image, "/gallery/img2.png");
+    CHECK_EQ(r1.n_captions, 3);
+    CHECK_STREQ(r1.captions[1], "a photo of img2.png view 1");
+    CHECK_EQ(r1.n_edits, 3);
+    CHECK(r1.edits[1] == NULL); // the failed edit
+    CHECK_STREQ(r1.edits[2], "a photo of img2.png view 2, make it red");
+    CHECK_EQ(r1.reference_row, 2);
+    CHECK_EQ(r1.n_hits, 5);
+    for (size_t i = 0; i < r1.n_hits; i++)
+        CHECK(r1.hits[i].row != 2);
+    check_same_as_search(index, &r1, 10);
+    check_vectors(model, &r1);
+    // the second call: nothing left to load from
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", model, index);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(seize_engine_query(e, "img2.png", "make it red", &o, &r2), 0);
+    CHECK_EQ(seize_engine_loads(e), 3u);
+    CHECK(same_hits(&r1, &r2));
+    CHECK(!memcmp(r1.after, r2.after, dim * sizeof(float)));
+    CHECK_EQ(fc.calls, 2);
+    CHECK_EQ(fr.calls, 2);
+    // an image path: captioned as given, nothing excluded
+    CHECK_EQ(seize_engine_query(e, "/photos/dog.jpg", "make it red", &o, &r3), 0);
+    CHECK_STREQ(fc.last_image, "/photos/dog.jpg");
+    CHECK_EQ(r3.reference_row, SIZE_MAX);
+    CHECK_EQ(r3.n_hits, 6);
+    seize_query_result_release(&r1);
+    seize_query_result_release(&r2);
+    seize_query_result_release(&r3);
+    // errors: no reasoner; no relative text
+    o.reasoner = NULL;
+    CHECK_EQ(seize_engine_query(e, "img2.png", "x", &o, &r1), SEIZE_EINVAL);
+    CHECK(r1.hits == NULL && r1.captions == NULL);
+    o.reasoner = &rsn;
+    CHECK_EQ(seize_engine_query(e, "img2.png", "", &o, &r1), SEIZE_EINVAL);
+    seize_engine_free(e);
+}
+
+// An engine without a gallery folder cannot caption a gallery-name reference; a missing index
+// fails the open with the loader's message.
+static void test_engine_errors(void)
+{
+    NEED_FIXTURES();
+    seize_engine *e = NULL;
+    char index[600];
+    snprintf(index, sizeof index, "%s", check_tmp("absent-index"));
+    CHECK(seize_engine_open(check_fixture_path("models/tiny-openai"), index, NULL, &e) < 0);
+    CHECK(e == NULL);
+    CHECK(strstr(seize_errmsg(), "absent-index") != NULL);
+}
+
+int main(void)
+{
+    if (check_tmp_init("query") < 0) return 1;
+    RUN(test_query_twice);
+    RUN(test_engine_errors);
+    check_tmp_cleanup();
+    return check_summary("query");
+}
