@@ -10,6 +10,7 @@
 #include "seize/text.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,10 +177,52 @@ static int same_hits(const seize_query_result *x, const seize_query_result *y)
     return 1;
 }
 
+typedef struct worker {
+    const seize_engine *e;
+    seize_query_options o;
+    fake fc, fr;
+    seize_captioner cap;
+    seize_reasoner rsn;
+    seize_query_result r;
+    int rc;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    w->cap = (seize_captioner){&cap_methods, &w->fc};
+    w->rsn = (seize_reasoner){&rsn_methods, &w->fr};
+    w->o.captioner = &w->cap;
+    w->o.reasoner = &w->rsn;
+    w->rc = seize_engine_query(w->e, "img2.png", "make it red", &w->o, &w->r);
+    return NULL;
+}
+
+// Threads sharing one engine, each with its own captioner and reasoner, get the same answer.
+static void check_threads(const seize_engine *e, const seize_query_options *o,
+                          const seize_query_result *want)
+{
+    worker w[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].e = e;
+        w[i].o = *o;
+        CHECK_EQ(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ(w[i].rc, 0);
+        CHECK(same_hits(&w[i].r, want));
+        seize_query_result_release(&w[i].r);
+    }
+}
+
 // One engine answers a gallery-name query twice: the second call loads nothing (the engine's
-// counter stays at 3 and its model and index folders are gone by then), both answers are
-// equal, the reference is excluded, the ranking is seize_search's on the same A and B with a
-// and b per result, A and B are the query features of a run; an image path is not excluded.
+// counter stays at 3 and its model and index folders are gone by then), both answers are equal
+// (also from three threads at once), the reference is excluded, the ranking is seize_search's
+// on the same A and B with a and b per result, A and B are the query features of a run; an
+// image path is not excluded.
 static void test_query_twice(void)
 {
     NEED_FIXTURES();
@@ -229,6 +272,8 @@ static void test_query_twice(void)
     CHECK(!memcmp(r1.after, r2.after, dim * sizeof(float)));
     CHECK_EQ(fc.calls, 2);
     CHECK_EQ(fr.calls, 2);
+    check_threads(e, &o, &r1);
+    CHECK_EQ(seize_engine_loads(e), 3u);
     // an image path: captioned as given, nothing excluded
     CHECK_EQ(seize_engine_query(e, "/photos/dog.jpg", "make it red", &o, &r3), 0);
     CHECK_STREQ(fc.last_image, "/photos/dog.jpg");
