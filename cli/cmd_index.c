@@ -6,7 +6,6 @@
 
 #include <ctype.h>
 #include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -311,7 +310,11 @@ static int gather_dataset(const char *kind_name, const char *gallery, const char
             free(s);
         }
         it[i].name = strdup(g->names[i]);
-        it[i].path = join_root(base, g->paths[i]);
+        // the data-layout rule: FashionIQ's .jpg where the .png is absent, as seize run
+        seize_layout l = {.kind = kind, .image_root = base};
+        it[i].path = seize_layout_image_path(&l, g->paths[i]);
+        if ((!it[i].name || !it[i].path) && rc == 0)
+            rc = seize_error(SEIZE_ENOMEM, "out of memory");
     }
     size_t n = g->n;
     seize_gallery_list_free(g);
