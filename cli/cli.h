@@ -55,19 +55,12 @@ void cli_progress_end(cli_progress *p);
 
 /* --- shared by seize caption and seize reason (cli/llm_cli.c) --- */
 struct seize_llm_params;
-struct seize_llm_batch;
-struct seize_llm_stats;
 /* Endpoint from $OPENAI_BASE_URL when not given, key from $OPENAI_API_KEY, the cancel token of
- * cli_llm_run; checks that endpoint and model are set. 0, or EXIT_USAGE (message printed). */
+ * cli_llm_cancel; checks that endpoint and model are set. 0, or EXIT_USAGE (message printed). */
 int cli_llm_finish_params(const char *cmd, struct seize_llm_params *p);
 /* `journal`, or "<out>.journal" (heap, returned in *owned for the caller to free); NULL when
  * out of memory. */
 const char *cli_llm_journal_path(const char *out, const char *journal, char **owned);
-/* Runs the batch with SIGINT/SIGTERM handled (the first lets the requests in flight finish,
- * the second abandons them), a progress line counting items or texts (by_texts), and the
- * summary on stderr unless quiet. Returns seize_llm_batch_run's status; *st the final stats. */
-int cli_llm_run(const char *cmd, struct seize_llm_batch *b, int by_texts, int quiet,
-                struct seize_llm_stats *st);
 
 /* A note on stderr (unless quiet) when the loaded OpenBLAS uses slower kernels than the CPU
  * allows (seize_clip_blas_better_core). */

@@ -141,33 +141,6 @@ static int dataset_paths(const char *dataset, const char *input, const char *dir
     return rc;
 }
 
-// Captions one JSON Lines record per image done, in input order.
-static int write_output(const char *path, char **paths, const seize_stage_item *res, size_t n,
-                        size_t *n_written)
-{
-    seize_atomic a;
-    int rc = seize_atomic_open(path, &a);
-    if (rc < 0) return rc;
-    *n_written = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!res[i].texts) continue;
-        json_t *caps = json_array();
-        for (size_t k = 0; k < res[i].n_texts; k++)
-            json_array_append_new(caps, json_string(res[i].texts[k]));
-        json_t *rec = json_pack("{s:s, s:o}", "image", paths[i], "captions", caps);
-        char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(rec);
-        if (!s || fputs(s, a.fp) < 0 || fputc('\n', a.fp) < 0) {
-            free(s);
-            seize_atomic_abort(&a);
-            return seize_error(SEIZE_EIO, "cannot write '%s'", path);
-        }
-        free(s);
-        (*n_written)++;
-    }
-    return seize_atomic_commit(&a);
-}
-
 // Two groups: images that cannot be captioned (fix or remove them; a rerun will not help) and
 // failures a rerun can fix (network, server).
 static void print_failures(char **paths, const seize_stage_item *res, size_t n, const char *journal)
@@ -243,7 +216,8 @@ static int finish(seize_captioner *c, int rc, const seize_llm_stats *st, char **
     for (size_t i = 0; i < n; i++)
         n_failed += res[i].error != NULL;
     if (rc == SEIZE_ENET && n_failed == 0) return cli_lib_fail(CMD);
-    if (write_output(out, paths, res, n, &written) < 0) return cli_lib_fail(CMD);
+    if (seize_captions_items_write(out, (const char *const *)paths, res, n, &written) < 0)
+        return cli_lib_fail(CMD);
     json_t *settings = NULL;
     char hash[65];
     if (seize_captioner_settings(c, &settings, hash) < 0) return cli_lib_fail(CMD);

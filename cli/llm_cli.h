@@ -16,7 +16,7 @@
 
 /* Longest caption or relative text accepted (bytes); longer ones are refused before any
  * request, naming the item. Also the limit on a --prompt-file. */
-#define CLI_LLM_MAX_TEXT ((size_t)64 << 10)
+#define CLI_LLM_MAX_TEXT SEIZE_STAGE_MAX_TEXT
 
 /* Installs the SIGINT/SIGTERM handlers of cli_llm_run for the rest of the command, so that an
  * interrupt while inputs load also ends with "interrupted; rerun to resume" and status 130. */
@@ -32,10 +32,6 @@ int cli_llm_interrupt_exit(const char *cmd, const char *detail);
 int cli_llm_lock(const char *cmd, const char *out, const char *journal, seize_lock lock[2]);
 void cli_llm_unlock(seize_lock lock[2]);
 
-/* The settings of a run (seize_llm_settings over p and `extra`, with "command" added): *out
- * (new reference) and the hash in hash[65]. 0 or EXIT_FAIL (message printed). */
-int cli_llm_settings(const char *cmd, seize_llm_params *p, json_t *extra, json_t **out,
-                     char hash[65]);
 /* Writes "<out>.settings.json" atomically: the settings object plus "settings_hash". 0 or
  * EXIT_FAIL (message printed). */
 int cli_llm_save_settings(const char *cmd, const char *out, json_t *settings, const char *hash);
@@ -53,8 +49,5 @@ void cli_llm_progress_fn(void *user, const seize_stage_progress *p);
 void cli_llm_progress_end(cli_llm_progress *p, const seize_llm_stats *st);
 /* The command's cancel token (set by the signal handlers of cli_llm_signals). */
 const seize_cancel *cli_llm_cancel(void);
-
-/* SHA-256 hex of a string (NULL hashes as ""). */
-void cli_llm_sha256(const char *s, char hex[65]);
 
 #endif

@@ -395,6 +395,20 @@ void seize_query_result_release(seize_query_result *r); /* frees the members, ze
 int seize_engine_query(const seize_engine *e, const char *reference, const char *relative_text,
                        const seize_query_options *o, seize_query_result *out);
 
+/* --- the stages' files (shared by seize caption / seize reason and seize_run) ------------- */
+
+/* Locks "<out>.journal.lock" and, when the journal is not "<out>.journal", "<journal>.lock"
+ * too (until seize_stage_unlock): a second process on the same output or journal fails at once
+ * with SEIZE_EBUSY naming it ("output 'OUT'" or "journal 'J'"). lock[2] need no set-up. */
+int seize_stage_lock(const char *out, const char *journal, seize_lock lock[2]);
+void seize_stage_unlock(seize_lock lock[2]);
+/* Writes "<out>.settings.json" atomically: the settings object plus "settings_hash". */
+int seize_stage_settings_save(const char *out, const struct json_t *settings, const char *hash);
+/* Writes the captions of the images done as JSON Lines {"image", "captions"}, in order,
+ * atomically; *n_written (optional) receives how many. */
+int seize_captions_items_write(const char *out, const char *const *images,
+                               const seize_stage_item *items, size_t n, size_t *n_written);
+
 #ifdef __cplusplus
 }
 #endif
