@@ -221,6 +221,8 @@ static int inproc_eval(pl_run *r, const pl_eval_io *io)
 
 // The in-process stages (NULL: not yet a library call).
 const pl_stage_ops pl_inproc_stages = {
+    .caption = pl_inproc_caption,
+    .reason = pl_inproc_reason,
     .index_build = inproc_index_build,
     .query_features = inproc_query_features,
     .search = inproc_search,

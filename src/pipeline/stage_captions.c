@@ -264,7 +264,7 @@ static int caption_server(cap_ctx *c, const char *stage, char **uniq, size_t n_u
     else if (rc == 0 && st == EXIT_PARTIAL_STAGE)
         rc = seize_error(
             SEIZE_ENET,
-            "caption stage: some images got no captions (named above by seize caption); "
+            "caption stage: some images got no captions (named above); "
             "rerun the same command to retry only those");
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_ENET,
@@ -360,7 +360,7 @@ static int edits_from_server(cap_ctx *c, const char *stage, double t0)
         rc = st;
     else if (rc == 0 && st == EXIT_PARTIAL_STAGE)
         rc = seize_error(SEIZE_ENET,
-                         "editing stage: some queries got no edits (named above by seize reason); "
+                         "editing stage: some queries got no edits (named above); "
                          "rerun the same command to retry only those");
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_ENET,

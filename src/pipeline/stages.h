@@ -79,6 +79,10 @@ extern const pl_stage_ops pl_spawned_stages;
 // The stages that are library calls already, run in this process (inproc.c); NULL entries are
 // not (yet).
 extern const pl_stage_ops pl_inproc_stages;
+// The caption and editing stages through the OpenAI-compatible captioner and reasoner
+// (stage_llm.c).
+int pl_inproc_caption(pl_run *r, const pl_caption_io *io);
+int pl_inproc_reason(pl_run *r, const pl_reason_io *io);
 // The table of a run: each stage in-process where pl_inproc_stages has it, else spawned.
 pl_stage_ops pl_stage_table(void);
 
