@@ -573,8 +573,6 @@ static void test_submission_stage_cirr(void)
     CHECK(strstr(seize_errmsg(), "absent.jsonl"));
 }
 
-// --- stage interfaces ----------------------------------------------------------------------------
-
 static void put(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -583,6 +581,54 @@ static void put(const char *path, const char *text)
         fclose(f);
     }
 }
+
+// The caption stage runs in this process through the OpenAI captioner: with the server down
+// the run fails with the stage's own error (named "caption stage") and the stage program never
+// runs.
+static void test_run_inprocess_caption(void)
+{
+    const char *fix = getenv("SEIZE_FIXTURES") ? getenv("SEIZE_FIXTURES") : "../shared/fixtures";
+    char model[512], g[512], q[512], spy[512], log[512], cmd[2048];
+    snprintf(model, sizeof model, "%s/models/tiny-openai", fix);
+    if (!seize_path_exists(model)) SKIP("fixtures not found at %s", fix);
+    snprintf(g, sizeof g, "%s", check_tmp("photos7"));
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s/images/astronaut.png' '%s/images/camera.png' '%s/'", g, fix,
+             fix, g);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(q, sizeof q, "%s", check_tmp("queries7.jsonl"));
+    snprintf(spy, sizeof spy, "%s", check_tmp("spy7.sh"));
+    snprintf(log, sizeof log, "%s", check_tmp("spy7.log"));
+    snprintf(cmd, sizeof cmd,
+             "{\"id\": \"q1\", \"reference\": \"%s/astronaut.png\", \"relative_text\": \"x\"}\n",
+             g);
+    put(q, cmd);
+    snprintf(cmd, sizeof cmd, "#!/bin/sh\necho \"$1\" >> '%s'\nexit 1\n", log);
+    put(spy, cmd);
+    CHECK_EQ(chmod(spy, 0755), 0);
+    seize_run_params p = seize_run_default_params();
+    p.dataset = "folder";
+    p.gallery_dir = g;
+    p.queries_file = q;
+    p.model_dir = model;
+    p.out_dir = check_tmp("run7");
+    p.captioner_endpoint = "http://127.0.0.1:1/v1";
+    p.captioner_model = "m";
+    p.llm_endpoint = "http://127.0.0.1:1/v1";
+    p.llm_model = "m";
+    p.max_attempts = "1";
+    p.num_captions = 2;
+    p.quiet = 1;
+    p.stage_program = spy;
+    seize_run_result res;
+    CHECK(seize_run(&p, &res) < 0);
+    CHECK_EQ(res.status, SEIZE_RUN_FAILED);
+    CHECK_MSG(strstr(res.error, "caption stage") != NULL, "%s", res.error);
+    CHECK(!seize_path_exists(log));
+}
+
+// --- stage interfaces ----------------------------------------------------------------------------
+
 
 // A fake captioner: "cap k of NAME" per image; an image named "bad" fails for good.
 typedef struct fake_cap {
@@ -809,6 +855,7 @@ int main(void)
     RUN(test_run_inprocess_features);
     RUN(test_submission_stage_cirr);
     RUN(test_index_stage_inprocess);
+    RUN(test_run_inprocess_caption);
     RUN(test_captioner_table);
     RUN(test_captioner_openai_inputs);
     RUN(test_stage_openai_settings_cancel);
