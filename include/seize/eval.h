@@ -46,8 +46,7 @@ typedef struct seize_predictions {
  * files; the CIRR "version" and "metric" fields are read and skipped). Names may be strings or
  * integers. Errors (SEIZE_EFORMAT, naming the file and the query): a duplicate id, a query of
  * the dataset that is missing, an id that is not in the dataset, a value that is not a list. */
-int seize_predictions_load_json(const seize_dataset *ds, const char *path,
-                                seize_predictions **out);
+int seize_predictions_load_json(const seize_dataset *ds, const char *path, seize_predictions **out);
 int seize_predictions_parse_json(const seize_dataset *ds, const char *text, size_t len,
                                  const char *name, seize_predictions **out);
 /* Reads the rankings of seize search (JSON Lines {"query": i, "ranking": [...], ...}) where i
@@ -64,7 +63,7 @@ typedef struct seize_circo_metrics {
     double map[4];    /* mAP@5, @10, @25, @50 */
     double recall[4]; /* Recall@5, @10, @25, @50 */
     size_t n_aspects;
-    char **aspects;   /* aspect names: the official order first, then others as met */
+    char **aspects; /* aspect names: the official order first, then others as met */
     double *semantic_map10;
     size_t n_queries;
 } seize_circo_metrics;
@@ -145,6 +144,16 @@ int seize_submission_write_circo(const seize_dataset *ds, const seize_prediction
  * metric "recall_subset" and 3 names. `subset` selects which. */
 int seize_submission_write_cirr(const seize_dataset *ds, const seize_predictions *p, int subset,
                                 const char *path);
+
+/* The test-server files from seize search rankings (what seize submission and a run's test
+ * split write): CIRCO's submission to `out`; CIRR's recall file to `out` and, when
+ * `out_subset` is not NULL, the recall_subset file from the rankings' "subset" lists.
+ * *n_queries (may be NULL) receives the query count. Errors: SEIZE_EINVAL (FashionIQ, or
+ * out_subset for CIRCO), those of seize_dataset_load, seize_predictions_load_rankings and the
+ * writers. */
+int seize_submission_from_rankings(seize_ds_kind kind, const char *annotations,
+                                   const char *rankings, const char *out, const char *out_subset,
+                                   size_t *n_queries);
 
 /* Validates a submission file before upload against its annotations: every query present, no
  * unknown or duplicate ids, the expected count per query (CIRCO 50, CIRR recall 50, CIRR

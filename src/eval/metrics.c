@@ -1,4 +1,5 @@
-// The metrics object of seize eval --json (also a run's metrics.json) and its text table.
+// The metrics object of seize eval --json (also a run's metrics.json) and its text table; the
+// submission files from rankings.
 #include "seize/eval.h"
 
 #include <jansson.h>
@@ -169,6 +170,33 @@ char *seize_eval_metrics_dump(const json_t *m)
 int seize_eval_metrics_save(const char *path, const json_t *m)
 {
     return seize_json_save(path, m, METRICS_FLAGS);
+}
+
+// --- submissions from rankings
+
+int seize_submission_from_rankings(seize_ds_kind kind, const char *annotations,
+                                   const char *rankings, const char *out, const char *out_subset,
+                                   size_t *n_queries)
+{
+    if (kind == SEIZE_DS_FASHIONIQ)
+        return seize_error(SEIZE_EINVAL, "submission files exist for circo and cirr");
+    if (out_subset && kind != SEIZE_DS_CIRR)
+        return seize_error(SEIZE_EINVAL, "a subset submission is for cirr");
+    seize_dataset *ds = NULL;
+    seize_predictions *p = NULL, *s = NULL;
+    int rc = seize_dataset_load(kind, annotations, &ds);
+    if (rc == 0) rc = seize_predictions_load_rankings(ds, rankings, "ranking", &p);
+    if (rc == 0 && kind == SEIZE_DS_CIRCO) rc = seize_submission_write_circo(ds, p, out);
+    if (rc == 0 && kind == SEIZE_DS_CIRR) {
+        if (out_subset) rc = seize_predictions_load_rankings(ds, rankings, "subset", &s);
+        if (rc == 0) rc = seize_submission_write_cirr(ds, p, 0, out);
+        if (rc == 0 && out_subset) rc = seize_submission_write_cirr(ds, s, 1, out_subset);
+    }
+    if (rc == 0 && n_queries) *n_queries = ds->n;
+    seize_predictions_free(p);
+    seize_predictions_free(s);
+    seize_dataset_free(ds);
+    return rc;
 }
 
 // --- the text table

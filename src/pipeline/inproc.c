@@ -183,21 +183,9 @@ static int inproc_submission(pl_run *r, const pl_submission_io *io)
     (void)r;
     seize_ds_kind kind;
     int rc = seize_ds_kind_parse(io->dataset, &kind);
-    if (rc == 0 && kind == SEIZE_DS_FASHIONIQ)
-        rc = seize_error(SEIZE_EINVAL, "submission files exist for circo and cirr");
-    seize_dataset *ds = NULL;
-    seize_predictions *p = NULL, *s = NULL;
-    if (rc == 0) rc = seize_dataset_load(kind, io->annotations, &ds);
-    if (rc == 0) rc = seize_predictions_load_rankings(ds, io->rankings, "ranking", &p);
-    if (rc == 0 && kind == SEIZE_DS_CIRCO) rc = seize_submission_write_circo(ds, p, io->out);
-    if (rc == 0 && kind == SEIZE_DS_CIRR) {
-        if (io->out_subset) rc = seize_predictions_load_rankings(ds, io->rankings, "subset", &s);
-        if (rc == 0) rc = seize_submission_write_cirr(ds, p, 0, io->out);
-        if (rc == 0 && io->out_subset) rc = seize_submission_write_cirr(ds, s, 1, io->out_subset);
-    }
-    seize_predictions_free(p);
-    seize_predictions_free(s);
-    seize_dataset_free(ds);
+    if (rc == 0)
+        rc = seize_submission_from_rankings(kind, io->annotations, io->rankings, io->out,
+                                            io->out_subset, NULL);
     return rc;
 }
 

@@ -32,8 +32,11 @@ static void test_circo_official_example(void)
     seize_predictions *p = NULL;
     json_t *exp = NULL;
     CHECK_EQ(seize_dataset_load(SEIZE_DS_CIRCO, check_data_path("circo/val.json"), &ds), 0);
-    CHECK_EQ(seize_predictions_load_json(ds, check_data_path("circo/submission_val_example.json"), &p), 0);
-    CHECK_EQ(seize_json_load(check_data_path("circo/submission_val_example.expected.json"), &exp), 0);
+    CHECK_EQ(
+        seize_predictions_load_json(ds, check_data_path("circo/submission_val_example.json"), &p),
+        0);
+    CHECK_EQ(seize_json_load(check_data_path("circo/submission_val_example.expected.json"), &exp),
+             0);
     seize_circo_metrics m;
     CHECK_EQ(seize_eval_circo(ds, p, &m), 0);
     char key[8];
@@ -49,7 +52,8 @@ static void test_circo_official_example(void)
     size_t a = 0;
     const char *name;
     json_t *v;
-    json_object_foreach(sem, name, v) {
+    json_object_foreach(sem, name, v)
+    {
         CHECK_STREQ(m.aspects[a], name); // same order as the official output
         CHECK_MSG(fabs(m.semantic_map10[a] - json_number_value(v)) <= 1e-9, "%s", name);
         a++;
@@ -63,7 +67,8 @@ static void test_circo_official_example(void)
 
 static void test_circo_by_hand(void)
 {
-    seize_dataset *ds = parse(SEIZE_DS_CIRCO,
+    seize_dataset *ds = parse(
+        SEIZE_DS_CIRCO,
         "[{\"id\": 7, \"reference_img_id\": 1, \"relative_caption\": \"x\", \"target_img_id\": 10,"
         "  \"gt_img_ids\": [10, 11, 12], \"semantic_aspects\": [\"negation\", \"zoom\"]},"
         " {\"id\": 8, \"reference_img_id\": 2, \"relative_caption\": \"y\", \"target_img_id\": 20,"
@@ -106,7 +111,8 @@ static void test_circo_by_hand(void)
                {"[1, 2]", "object"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         seize_predictions *q = (void *)1;
-        int rc = seize_predictions_parse_json(ds, bad[i].text, strlen(bad[i].text), "pred.json", &q);
+        int rc =
+            seize_predictions_parse_json(ds, bad[i].text, strlen(bad[i].text), "pred.json", &q);
         CHECK_MSG(rc == SEIZE_EFORMAT && q == NULL, "case %zu", i);
         CHECK_MSG(strstr(seize_errmsg(), bad[i].needle) != NULL, "case %zu: %s", i, seize_errmsg());
     }
@@ -115,13 +121,15 @@ static void test_circo_by_hand(void)
 
 static void test_rankings_file(void)
 {
-    seize_dataset *ds = parse(SEIZE_DS_FASHIONIQ,
-        "[{\"candidate\": \"c0\", \"target\": \"t0\", \"captions\": [\"a\", \"b\"]},"
-        " {\"candidate\": \"c1\", \"target\": \"t1\", \"captions\": [\"a\", \"b\"]}]");
+    seize_dataset *ds =
+        parse(SEIZE_DS_FASHIONIQ,
+              "[{\"candidate\": \"c0\", \"target\": \"t0\", \"captions\": [\"a\", \"b\"]},"
+              " {\"candidate\": \"c1\", \"target\": \"t1\", \"captions\": [\"a\", \"b\"]}]");
     CHECK(ds != NULL);
     // query 1: target at rank 11 (R@10 miss, R@50 hit); query 0: at rank 1
     char line[2048] = "{\"query\": 1, \"ranking\": [";
-    for (int i = 0; i < 10; i++) sprintf(line + strlen(line), "\"x%d\", ", i);
+    for (int i = 0; i < 10; i++)
+        sprintf(line + strlen(line), "\"x%d\", ", i);
     strcat(line, "\"t1\"], \"scores\": []}\n{\"query\": 0, \"ranking\": [\"t0\"]}\n");
     check_write_text(check_tmp("r.jsonl"), line);
     seize_predictions *p = NULL;
@@ -131,40 +139,51 @@ static void test_rankings_file(void)
     CHECK_NEAR(m.r10, 50, 1e-12);
     CHECK_NEAR(m.r50, 100, 1e-12);
     seize_predictions_free(p);
-    check_write_text(check_tmp("d.jsonl"), "{\"query\": 0, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n");
-    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("d.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    check_write_text(check_tmp("d.jsonl"),
+                     "{\"query\": 0, \"ranking\": []}\n{\"query\": 0, \"ranking\": []}\n");
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("d.jsonl"), "ranking", &p),
+             SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "duplicate query 0") != NULL);
     check_write_text(check_tmp("m.jsonl"), "{\"query\": 1, \"ranking\": []}\n");
-    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("m.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("m.jsonl"), "ranking", &p),
+             SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "no predictions") != NULL);
     check_write_text(check_tmp("u.jsonl"), "{\"query\": 2, \"ranking\": []}\n");
-    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("u.jsonl"), "ranking", &p), SEIZE_EFORMAT);
+    CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("u.jsonl"), "ranking", &p),
+             SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "query 2") != NULL);
     // odd input: every error names the file and the line (blank lines count)
     static const struct {
         const char *text, *needle;
-    } odd[] = {{"{\"query\": 0, \"ranking\": []}\n\n{\"query\": 0, \"ranking\": []}\n", "o.jsonl' line 3: duplicate query 0 (first on line 1)"},
-               {"\n\n[1, 2]\n", "o.jsonl' line 3: expected an object"},
-               {"{\"query\": 0, \"ranking\": []}\n{\"query\": 1.0, \"ranking\": []}\n", "line 2: expected an object with an integer"},
-               {"{\"query\": -1, \"ranking\": []}\n", "line 1: query -1 is not in"},
-               {"{\"query\": 99999999999999999999, \"ranking\": []}\n", "line 1: not valid JSON"},
-               {"{\"query\": 0, \"ranking\": [\"a\", null]}\n", "line 1: missing or bad \"ranking\""},
-               {"{\"query\": 0, \"ranking\": \"a\"}\n", "line 1: missing or bad"},
-               {"{\"query\": 0}\n", "line 1: missing or bad"},
-               {"{\"query\": 0, \"ranking\": [\"a\\u0000b\"]}\n", "line 1: not valid JSON"},
-               {"{\"query\": 0, \"query\": 1, \"ranking\": []}\n", "line 1: not valid JSON"},
-               {"{\"query\": 0, \"ranking\": [\"a\"]}\n{\"query\": 1, \"rank", "line 2: not valid JSON"},
-               {"\xff\xfe{}\n", "line 1: not valid JSON"},
-               {"", "no predictions"}};
+    } odd[] = {
+        {"{\"query\": 0, \"ranking\": []}\n\n{\"query\": 0, \"ranking\": []}\n",
+         "o.jsonl' line 3: duplicate query 0 (first on line 1)"},
+        {"\n\n[1, 2]\n", "o.jsonl' line 3: expected an object"},
+        {"{\"query\": 0, \"ranking\": []}\n{\"query\": 1.0, \"ranking\": []}\n",
+         "line 2: expected an object with an integer"},
+        {"{\"query\": -1, \"ranking\": []}\n", "line 1: query -1 is not in"},
+        {"{\"query\": 99999999999999999999, \"ranking\": []}\n", "line 1: not valid JSON"},
+        {"{\"query\": 0, \"ranking\": [\"a\", null]}\n", "line 1: missing or bad \"ranking\""},
+        {"{\"query\": 0, \"ranking\": \"a\"}\n", "line 1: missing or bad"},
+        {"{\"query\": 0}\n", "line 1: missing or bad"},
+        {"{\"query\": 0, \"ranking\": [\"a\\u0000b\"]}\n", "line 1: not valid JSON"},
+        {"{\"query\": 0, \"query\": 1, \"ranking\": []}\n", "line 1: not valid JSON"},
+        {"{\"query\": 0, \"ranking\": [\"a\"]}\n{\"query\": 1, \"rank", "line 2: not valid JSON"},
+        {"\xff\xfe{}\n", "line 1: not valid JSON"},
+        {"", "no predictions"}};
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
         check_write_text(check_tmp("o.jsonl"), odd[i].text);
         p = (void *)1;
-        CHECK_MSG(seize_predictions_load_rankings(ds, check_tmp("o.jsonl"), "ranking", &p) == SEIZE_EFORMAT && !p,
+        CHECK_MSG(seize_predictions_load_rankings(ds, check_tmp("o.jsonl"), "ranking", &p) ==
+                          SEIZE_EFORMAT &&
+                      !p,
                   "case %zu", i);
         CHECK_MSG(strstr(seize_errmsg(), odd[i].needle) != NULL, "case %zu: %s", i, seize_errmsg());
     }
     // blank lines, CRLF and a byte-order mark are fine
-    check_write_text(check_tmp("ok.jsonl"), "\xef\xbb\xbf{\"query\": 1, \"ranking\": [\"t1\"]}\r\n\n  \n{\"query\": 0, \"ranking\": [\"t0\"]}");
+    check_write_text(check_tmp("ok.jsonl"),
+                     "\xef\xbb\xbf{\"query\": 1, \"ranking\": [\"t1\"]}\r\n\n  \n{\"query\": 0, "
+                     "\"ranking\": [\"t0\"]}");
     CHECK_EQ(seize_predictions_load_rankings(ds, check_tmp("ok.jsonl"), "ranking", &p), 0);
     seize_fiq_metrics m2;
     CHECK_EQ(seize_eval_fashioniq(ds, p, &m2), 0);
@@ -175,22 +194,26 @@ static void test_rankings_file(void)
 
 static void test_cirr_metrics_and_submission(void)
 {
-    seize_dataset *ds = parse(SEIZE_DS_CIRR,
-        "[{\"pairid\": 5, \"reference\": \"r\", \"caption\": \"c\", \"target_hard\": \"t\","
-        "  \"img_set\": {\"members\": [\"r\", \"t\", \"m1\", \"m2\", \"m3\", \"m4\"]}},"
-        " {\"pairid\": 6, \"reference\": \"m1\", \"caption\": \"d\", \"target_hard\": \"m2\","
-        "  \"img_set\": {\"members\": [\"r\", \"t\", \"m1\", \"m2\", \"m3\", \"m4\"]}}]");
+    seize_dataset *ds =
+        parse(SEIZE_DS_CIRR,
+              "[{\"pairid\": 5, \"reference\": \"r\", \"caption\": \"c\", \"target_hard\": \"t\","
+              "  \"img_set\": {\"members\": [\"r\", \"t\", \"m1\", \"m2\", \"m3\", \"m4\"]}},"
+              " {\"pairid\": 6, \"reference\": \"m1\", \"caption\": \"d\", \"target_hard\": \"m2\","
+              "  \"img_set\": {\"members\": [\"r\", \"t\", \"m1\", \"m2\", \"m3\", \"m4\"]}}]");
     CHECK(ds != NULL);
     char text[4096];
     // query 5: target at rank 3; query 6: at rank 7
     strcpy(text, "{\"version\": \"rc2\", \"metric\": \"recall\", \"5\": [\"a\", \"b\", \"t\"");
-    for (int i = 0; i < 47; i++) sprintf(text + strlen(text), ", \"g%d\"", i);
+    for (int i = 0; i < 47; i++)
+        sprintf(text + strlen(text), ", \"g%d\"", i);
     strcat(text, "], \"6\": [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"m2\"");
-    for (int i = 0; i < 43; i++) sprintf(text + strlen(text), ", \"g%d\"", i);
+    for (int i = 0; i < 43; i++)
+        sprintf(text + strlen(text), ", \"g%d\"", i);
     strcat(text, "]}");
     seize_predictions *p = preds(ds, text);
-    seize_predictions *s = preds(ds, "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
-                                     " \"5\": [\"t\", \"m1\", \"m2\"], \"6\": [\"t\", \"m3\", \"m2\"]}");
+    seize_predictions *s =
+        preds(ds, "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
+                  " \"5\": [\"t\", \"m1\", \"m2\"], \"6\": [\"t\", \"m3\", \"m2\"]}");
     CHECK(p && s);
     CHECK_STREQ(s->metric, "recall_subset");
     seize_cirr_metrics m;
@@ -220,8 +243,9 @@ static void test_cirr_metrics_and_submission(void)
     const char *gallery[3] = {"t", "m1", "m2"};
     CHECK_EQ(seize_submission_check(ds, check_tmp("subset.json"), gallery, 3, &nq), SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "'m3' is not in the gallery") != NULL);
-    check_write_text(check_tmp("bad.json"), "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
-                                " \"5\": [\"t\", \"x\", \"r\"], \"6\": [\"t\", \"t\"]}");
+    check_write_text(check_tmp("bad.json"),
+                     "{\"version\": \"rc2\", \"metric\": \"recall_subset\","
+                     " \"5\": [\"t\", \"x\", \"r\"], \"6\": [\"t\", \"t\"]}");
     CHECK_EQ(seize_submission_check(ds, check_tmp("bad.json"), NULL, 0, &nq), SEIZE_EFORMAT);
     const char *msg = seize_errmsg();
     CHECK(strstr(msg, "'x' is not in img_set.members") != NULL);
@@ -250,7 +274,8 @@ static void test_circo_submission(void)
     FILE *fp = fopen(check_tmp("r.jsonl"), "w");
     for (size_t i = 0; i < ds->n; i++) {
         fprintf(fp, "{\"query\": %zu, \"ranking\": [", i);
-        for (int j = 0; j < 50; j++) fprintf(fp, "%s\"%zu\"", j ? ", " : "", 1000000 + i * 100 + (size_t)j);
+        for (int j = 0; j < 50; j++)
+            fprintf(fp, "%s\"%zu\"", j ? ", " : "", 1000000 + i * 100 + (size_t)j);
         fprintf(fp, "]}\n");
     }
     fclose(fp);
@@ -388,6 +413,44 @@ static void test_eval_stage_inprocess(void)
     rmdir(dir);
 }
 
+// Submission files from rankings: CIRR's two files; what does not fit is SEIZE_EINVAL.
+static void test_submission_from_rankings(void)
+{
+    char dir[] = "/tmp/seize-subXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char ann[256], rk[256], out[256], sub[256];
+    snprintf(ann, sizeof ann, "%s/cap.json", dir);
+    snprintf(rk, sizeof rk, "%s/r.jsonl", dir);
+    snprintf(out, sizeof out, "%s/recall.json", dir);
+    snprintf(sub, sizeof sub, "%s/subset.json", dir);
+    FILE *f = fopen(ann, "w");
+    fputs("[{\"pairid\": 7, \"reference\": \"r\", \"caption\": \"c\", \"img_set\": {\"members\": "
+          "[\"r\", \"m1\", \"m2\", \"m3\"]}}]",
+          f);
+    fclose(f);
+    f = fopen(rk, "w");
+    fputs("{\"query\": 0, \"ranking\": [", f);
+    for (int i = 0; i < 50; i++)
+        fprintf(f, "%s\"g%d\"", i ? ", " : "", i);
+    fputs("], \"subset\": [\"m3\", \"m1\", \"m2\"]}\n", f);
+    fclose(f);
+    size_t n = 0;
+    CHECK_EQ(seize_submission_from_rankings(SEIZE_DS_CIRR, ann, rk, out, sub, &n), 0);
+    CHECK_EQ(n, 1);
+    json_t *b = NULL;
+    CHECK_EQ(seize_json_load(sub, &b), 0);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(b, "7"), 0)), "m3");
+    json_decref(b);
+    CHECK_EQ(seize_submission_from_rankings(SEIZE_DS_FASHIONIQ, ann, rk, out, NULL, NULL),
+             SEIZE_EINVAL);
+    CHECK_EQ(seize_submission_from_rankings(SEIZE_DS_CIRCO, ann, rk, out, sub, NULL), SEIZE_EINVAL);
+    unlink(ann);
+    unlink(rk);
+    unlink(out);
+    unlink(sub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     if (check_tmp_init("eval") < 0) return 1;
@@ -399,6 +462,7 @@ int main(void)
     RUN(test_recall);
     RUN(test_metrics_json);
     RUN(test_eval_stage_inprocess);
+    RUN(test_submission_from_rankings);
     check_tmp_cleanup();
     return check_summary("eval");
 }
