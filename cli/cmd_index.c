@@ -498,6 +498,16 @@ static int run_build(seize_index_build_params *p, build_item *items, size_t n, b
     free(v);
     return rc;
 }
+// The options of index build.
+typedef struct build_args {
+    const char *model_dir, *images, *list, *dataset, *gallery, *root, *out;
+    long batch, threads;
+    int no_pad, restart, quiet;
+    seize_dtype dt;
+} build_args;
+
+static int build_gallery(const build_args *a);
+
 static int index_build(int argc, char **argv)
 {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
@@ -515,55 +525,52 @@ static int index_build(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model_dir = NULL, *images = NULL, *list = NULL, *dataset = NULL, *gallery = NULL,
-               *root = NULL, *out = NULL;
-    long batch = 16, threads = 0;
-    int no_pad = 0, restart = 0, quiet = 0, c;
-    seize_dtype dt = SEIZE_F32;
+    build_args a = {.batch = 16, .dt = SEIZE_F32};
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
-            model_dir = optarg;
+            a.model_dir = optarg;
             break;
         case 'I':
-            images = optarg;
+            a.images = optarg;
             break;
         case 'l':
-            list = optarg;
+            a.list = optarg;
             break;
         case 'D':
-            dataset = optarg;
+            a.dataset = optarg;
             break;
         case 'g':
-            gallery = optarg;
+            a.gallery = optarg;
             break;
         case 'R':
-            root = optarg;
+            a.root = optarg;
             break;
         case 'o':
-            out = optarg;
+            a.out = optarg;
             break;
         case 'b':
-            if (cli_parse_int(optarg, 1, 4096, &batch) < 0)
+            if (cli_parse_int(optarg, 1, 4096, &a.batch) < 0)
                 return cli_usage(CMD, "bad --batch '%s'", optarg);
             break;
         case 't':
-            if (cli_parse_int(optarg, 1, 1024, &threads) < 0)
+            if (cli_parse_int(optarg, 1, 1024, &a.threads) < 0)
                 return cli_usage(CMD, "bad --threads '%s'", optarg);
             break;
         case 'd':
-            if (parse_dtype(optarg, &dt) < 0)
+            if (parse_dtype(optarg, &a.dt) < 0)
                 return cli_usage(CMD, "bad --dtype '%s' (f32 or f16)", optarg);
             break;
         case 'P':
-            no_pad = 1;
+            a.no_pad = 1;
             break;
         case 'r':
-            restart = 1;
+            a.restart = 1;
             break;
         case 'q':
-            quiet = 1;
+            a.quiet = 1;
             break;
         case 'h':
             usage(stdout);
@@ -573,56 +580,63 @@ static int index_build(int argc, char **argv)
         }
     }
     if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!model_dir || !out) return cli_usage(CMD, "--model and --out are required");
-    if (!!images + !!list + !!gallery != 1)
+    if (!a.model_dir || !a.out) return cli_usage(CMD, "--model and --out are required");
+    if (!!a.images + !!a.list + !!a.gallery != 1)
         return cli_usage(CMD, "give exactly one of --images, --list and --gallery");
-    if (dataset && !gallery)
+    if (a.dataset && !a.gallery)
         return cli_usage(CMD, "--dataset needs --gallery (the benchmark's gallery file)");
-    if (root && (images || (gallery && !dataset)))
+    if (a.root && (a.images || (a.gallery && !a.dataset)))
         return cli_usage(CMD, "--root goes with --list or --dataset");
 
+    return build_gallery(&a);
+}
+
+// Gathers the images, checks them, builds the index and reports.
+static int build_gallery(const build_args *a)
+{
     build_item *items = NULL;
     size_t n = 0;
-    int rc = images    ? gather_folder(images, 0, quiet, &items, &n)
-             : list    ? gather_list(list, root, &items, &n)
-             : dataset ? gather_dataset(dataset, gallery, root, &items, &n)
-                       : gather_folder(gallery, 1, quiet, &items, &n);
+    int rc = a->images    ? gather_folder(a->images, 0, a->quiet, &items, &n)
+             : a->list    ? gather_list(a->list, a->root, &items, &n)
+             : a->dataset ? gather_dataset(a->dataset, a->gallery, a->root, &items, &n)
+                          : gather_folder(a->gallery, 1, a->quiet, &items, &n);
     if (rc < 0) return cli_lib_fail(CMD);
     if (!n)
         rc = cli_fail(CMD, "no images to index%s",
-                      images || !dataset ? " (no .jpg, .jpeg or .png file in the folder)" : "");
+                      a->images || !a->dataset ? " (no .jpg, .jpeg or .png file in the folder)"
+                                               : "");
     else
-        rc = check_items(items, n, quiet);
+        rc = check_items(items, n, a->quiet);
     if (rc != EXIT_OK) {
         items_free(items, n);
         return rc;
     }
     char source[4200];
     snprintf(source, sizeof source, "%s:%s",
-             images    ? "images"
-             : list    ? "list"
-             : dataset ? dataset
-                       : "gallery",
-             images ? images
-             : list ? list
-                    : gallery);
+             a->images    ? "images"
+             : a->list    ? "list"
+             : a->dataset ? a->dataset
+                          : "gallery",
+             a->images ? a->images
+             : a->list ? a->list
+                       : a->gallery);
     seize_index_build_params p = seize_index_build_default_params();
-    p.out_dir = out;
-    p.model_dir = model_dir;
-    p.batch = (int)batch;
-    p.threads = cli_model_threads(threads);
-    p.dtype = dt;
-    p.no_pad = no_pad;
-    p.restart = restart;
+    p.out_dir = a->out;
+    p.model_dir = a->model_dir;
+    p.batch = (int)a->batch;
+    p.threads = cli_model_threads(a->threads);
+    p.dtype = a->dt;
+    p.no_pad = a->no_pad;
+    p.restart = a->restart;
     p.source = source;
-    build_ui ui = {.out = out, .quiet = quiet, .items = items};
+    build_ui ui = {.out = a->out, .quiet = a->quiet, .items = items};
     seize_index_build_result res;
     if (run_build(&p, items, n, &ui, &res) < 0) {
         rc = cli_lib_fail(CMD);
     } else {
-        if (!quiet)
-            fprintf(stderr, "seize index: %zu images indexed in %s; %zu skipped\n", res.n_ok, out,
-                    res.n_failed);
+        if (!a->quiet)
+            fprintf(stderr, "seize index: %zu images indexed in %s; %zu skipped\n", res.n_ok,
+                    a->out, res.n_failed);
         rc = res.n_failed ? EXIT_PARTIAL : EXIT_OK;
     }
     items_free(items, n);
