@@ -167,6 +167,80 @@ typedef struct opts {
     long n_captions;
 } opts;
 
+// A benchmark record's id, relative text (the loader's) and captions (from the caption file
+// by the reference's name, or the record's caption key), set in `rec` as a JSON Lines input
+// has them. 1 when the caption file has none for its reference.
+static int dataset_record(const opts *o, const seize_dataset *ds, seize_ds_kind kind,
+                          json_t *capmap, size_t i, json_t *rec, json_t **id_out, char **text_out,
+                          json_t **caps_out)
+{
+    const seize_query *dq = &ds->q[i];
+    const char *ref = dq->reference, *ckey = o->caption_key ? o->caption_key : "multi_caption_opt";
+    json_t *id, *caps = NULL;
+    char *text = seize_strdup(dq->text);
+    *text_out = text;
+    if (kind == SEIZE_DS_FASHIONIQ) {
+        // No id in the file: the position. Its "captions" are the two relative captions: keep
+        // them as "relative_captions".
+        id = json_integer((json_int_t)i);
+        json_object_set_new(rec, "id", id);
+        json_object_set(rec, "relative_captions", json_object_get(rec, "captions"));
+        json_object_del(rec, "captions");
+    } else if (kind == SEIZE_DS_CIRR) {
+        id = json_object_get(rec, "pairid"); // copied to "id", as JSON Lines inputs have
+        if (id && !json_object_get(rec, "id")) json_object_set(rec, "id", id);
+    } else {
+        id = json_object_get(rec, "id");
+    }
+    *id_out = id;
+    if (!text)
+        return seize_error(SEIZE_EFORMAT, "%s: record %zu: no relative text", o->input, i + 1);
+    if (capmap) {
+        char *stem = ref ? image_stem(ref, kind == SEIZE_DS_CIRCO) : NULL;
+        caps = stem ? json_object_get(capmap, stem) : NULL;
+        free(stem);
+        if (!caps) return 1;
+    } else if (!(caps = json_object_get(rec, ckey))) {
+        return seize_error(SEIZE_ENOTFOUND,
+                           "%s: record %zu: no \"%s\" (use --caption-key or --captions)", o->input,
+                           i + 1, ckey);
+    }
+    json_object_set(rec, "captions", caps);
+    *caps_out = json_object_get(rec, "captions");
+    json_object_set_new(rec, "relative_text", json_string(text));
+    return 0;
+}
+
+// Bounded texts: one huge caption must not become gigabytes of requests.
+static int check_lengths(const opts *o, size_t i, const char *idt, const char *text, json_t *caps)
+{
+    size_t nc_used = json_array_size(caps);
+    if (o->n_captions > 0 && (size_t)o->n_captions < nc_used) nc_used = (size_t)o->n_captions;
+    if (strlen(text) > CLI_LLM_MAX_TEXT)
+        return seize_error(SEIZE_EFORMAT,
+                           "%s: record %zu (query %s): the relative text is %zu bytes, over "
+                           "the limit of %zu",
+                           o->input, i + 1, idt, strlen(text), CLI_LLM_MAX_TEXT);
+    for (size_t k = 0; k < nc_used; k++) {
+        size_t cl = json_string_length(json_array_get(caps, k));
+        if (cl > CLI_LLM_MAX_TEXT)
+            return seize_error(SEIZE_EFORMAT,
+                               "%s: record %zu (query %s): caption %zu is %zu bytes, over the "
+                               "limit of %zu",
+                               o->input, i + 1, idt, k, cl, CLI_LLM_MAX_TEXT);
+    }
+    return 0;
+}
+
+static void queries_free(query *q, size_t n)
+{
+    for (size_t k = 0; q && k < n; k++) {
+        json_decref(q[k].rec);
+        free(q[k].id_text);
+    }
+    free(q);
+}
+
 // Turns the input into output records {id, relative_text, captions, ...}.
 static int load_queries(const opts *o, query **out, size_t *n_out)
 {
@@ -204,7 +278,6 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
     query *q = seize_calloc(n ? n : 1, sizeof *q);
     json_t *ids = json_object();
     if (!q || !ids) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-    const char *ckey = o->caption_key ? o->caption_key : "multi_caption_opt";
     size_t i, n_nocap = 0;
     char nocap[512] = "";
     json_t *v;
@@ -226,51 +299,17 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
                 rc = seize_error(SEIZE_EFORMAT, "%s: line %zu: missing \"relative_text\"", o->input,
                                  i + 1);
         } else {
-            const seize_query *dq = &ds->q[i];
-            const char *ref = dq->reference;
-            text = seize_strdup(dq->text);
-            if (kind == SEIZE_DS_FASHIONIQ) {
-                // No id in the file: the position. Its "captions" are the two relative
-                // captions: keep them as "relative_captions".
-                id = json_integer((json_int_t)i);
-                json_object_set_new(rec, "id", id);
-                json_object_set(rec, "relative_captions", json_object_get(rec, "captions"));
-                json_object_del(rec, "captions");
-            } else if (kind == SEIZE_DS_CIRR) {
-                id = json_object_get(rec, "pairid"); // copied to "id", as JSON Lines inputs have
-                if (id && !json_object_get(rec, "id")) json_object_set(rec, "id", id);
-            } else {
-                id = json_object_get(rec, "id");
-            }
-            if (!text) {
-                rc =
-                    seize_error(SEIZE_EFORMAT, "%s: record %zu: no relative text", o->input, i + 1);
-            } else if (capmap) {
-                char *stem = ref ? image_stem(ref, circo) : NULL;
-                caps = stem ? json_object_get(capmap, stem) : NULL;
-                free(stem);
-                if (!caps) { // counted, reported once below
-                    if (n_nocap < 3) {
-                        size_t l = strlen(nocap);
-                        snprintf(nocap + l, sizeof nocap - l, "%s'%s'", l ? ", " : "",
-                                 ref ? ref : "?");
-                    }
-                    n_nocap++;
-                    json_decref(rec);
-                    free(text);
-                    continue;
+            rc = dataset_record(o, ds, kind, capmap, i, rec, &id, &text, &caps);
+            if (rc == 1) { // no captions for its reference: counted, reported once below
+                const char *ref = ds->q[i].reference;
+                if (n_nocap++ < 3) {
+                    size_t l = strlen(nocap);
+                    snprintf(nocap + l, sizeof nocap - l, "%s'%s'", l ? ", " : "", ref ? ref : "?");
                 }
-            } else {
-                caps = json_object_get(rec, ckey);
-                if (!caps)
-                    rc = seize_error(SEIZE_ENOTFOUND,
-                                     "%s: record %zu: no \"%s\" (use --caption-key or --captions)",
-                                     o->input, i + 1, ckey);
-            }
-            if (rc == 0) {
-                json_object_set(rec, "captions", caps);
-                caps = json_object_get(rec, "captions");
-                json_object_set_new(rec, "relative_text", json_string(text));
+                json_decref(rec);
+                free(text);
+                rc = 0;
+                continue;
             }
         }
         if (rc == 0 && !(json_is_integer(id) || json_is_string(id)))
@@ -279,22 +318,7 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
         if (rc == 0) rc = check_captions(caps, o->input, i + 1);
         char *idt = rc == 0 ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         if (rc == 0 && !idt) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        // Bounded texts: one huge caption must not become gigabytes of requests.
-        size_t nc_used = json_array_size(caps);
-        if (o->n_captions > 0 && (size_t)o->n_captions < nc_used) nc_used = (size_t)o->n_captions;
-        if (rc == 0 && strlen(text) > CLI_LLM_MAX_TEXT)
-            rc = seize_error(SEIZE_EFORMAT,
-                             "%s: record %zu (query %s): the relative text is %zu bytes, over "
-                             "the limit of %zu",
-                             o->input, i + 1, idt, strlen(text), CLI_LLM_MAX_TEXT);
-        for (size_t k = 0; rc == 0 && k < nc_used; k++) {
-            size_t cl = json_string_length(json_array_get(caps, k));
-            if (cl > CLI_LLM_MAX_TEXT)
-                rc = seize_error(SEIZE_EFORMAT,
-                                 "%s: record %zu (query %s): caption %zu is %zu bytes, over the "
-                                 "limit of %zu",
-                                 o->input, i + 1, idt, k, cl, CLI_LLM_MAX_TEXT);
-        }
+        if (rc == 0) rc = check_lengths(o, i, idt, text, caps);
         if (rc == 0 && json_object_get(ids, idt))
             rc =
                 seize_error(SEIZE_EFORMAT, "%s: record %zu: duplicate id %s", o->input, i + 1, idt);
@@ -322,11 +346,7 @@ static int load_queries(const opts *o, query **out, size_t *n_out)
     seize_dataset_free(ds);
     json_decref(arr);
     if (rc < 0) {
-        for (size_t k = 0; q && k < n; k++) {
-            json_decref(q[k].rec);
-            free(q[k].id_text);
-        }
-        free(q);
+        queries_free(q, n);
         return rc;
     }
     *out = q;
@@ -526,11 +546,7 @@ done:
     pairs_free(&pr);
     seize_reasoner_free(r);
     cli_llm_unlock(lock);
-    for (size_t i = 0; i < n_q; i++) {
-        json_decref(q[i].rec);
-        free(q[i].id_text);
-    }
-    free(q);
+    queries_free(q, n_q);
     free(jpath);
     free(sys_file);
     free(user_file);
