@@ -329,94 +329,66 @@ static int gather_dataset(const char *kind_name, const char *gallery, const char
     return 0;
 }
 
-static int cmp_item_name(const void *a, const void *b)
-{
-    return strcmp((*(build_item *const *)a)->name, (*(build_item *const *)b)->name);
-}
+// What seize_index_build_check found, as the build reports it.
+typedef struct check_ui {
+    const build_item *items;
+    int n_dup; // duplicate pairs shown
+} check_ui;
 
-// Before anything is encoded: names unique; every image a regular file (a FIFO or device is
-// refused, never opened); a missing folder reported once by name (exit 1); missing images
-// reported in one summary line and marked (left out, listed in index.json, exit 3).
-static int check_items(build_item *it, size_t n, int quiet)
+static void on_issue(void *ud, const seize_build_issue *is)
 {
-    build_item **by = malloc((n ? n : 1) * sizeof *by);
-    if (!by) return cli_fail(CMD, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        by[i] = &it[i];
-    qsort(by, n, sizeof *by, cmp_item_name);
-    size_t n_dup = 0;
-    for (size_t i = 1; i < n; i++)
-        if (!strcmp(by[i]->name, by[i - 1]->name)) {
-            if (!n_dup)
-                fprintf(stderr, "seize index: error: two images get the same gallery name:");
-            if (n_dup < 3) {
-                char *a = shown(by[i]->name), *p1 = shown(by[i - 1]->path),
-                     *p2 = shown(by[i]->path);
-                fprintf(stderr, "\n  '%s' for '%s' and '%s'", a ? a : "?", p1 ? p1 : "?",
-                        p2 ? p2 : "?");
-                free(a);
-                free(p1);
-                free(p2);
-            }
-            n_dup++;
-        }
-    free(by);
-    if (n_dup) {
-        if (n_dup > 3) fprintf(stderr, "\n  ... and %zu more", n_dup - 3);
+    check_ui *u = ud;
+    const build_item *it = u->items;
+    if (is->kind == SEIZE_BUILD_DUPLICATE && is->i != (size_t)-1) {
+        char *a = shown(it[is->i].name), *p1 = shown(it[is->other].path),
+             *p2 = shown(it[is->i].path);
+        if (!u->n_dup++)
+            fprintf(stderr, "seize index: error: two images get the same gallery name:");
+        fprintf(stderr, "\n  '%s' for '%s' and '%s'", a ? a : "?", p1 ? p1 : "?", p2 ? p2 : "?");
+        free(a);
+        free(p1);
+        free(p2);
+    } else if (is->kind == SEIZE_BUILD_DUPLICATE) {
+        if (is->count > 3) fprintf(stderr, "\n  ... and %zu more", is->count - 3);
         fprintf(stderr,
                 "\nnames must be unique (with --images the name is the file name without its "
                 "extension: rename one of the files, or use --gallery FOLDER or a NAME<TAB>PATH "
                 "--list); nothing was encoded\n");
-        return EXIT_FAIL;
+    } else if (is->kind == SEIZE_BUILD_NOT_FILE) {
+        char *p = shown(it[is->i].path);
+        fprintf(stderr, "seize index: error: '%s' is %s, not an image file\n", p ? p : "?",
+                is->what);
+        free(p);
+    } else {
+        char *p = shown(is->what), *q = shown(it[is->i].name);
+        fprintf(stderr,
+                "seize index: error: folder '%s' does not exist (it should hold gallery images, "
+                "e.g. '%s'): check --root and the data layout\n",
+                p ? p : "?", q ? q : "?");
+        free(p);
+        free(q);
     }
-    size_t n_missing = 0, n_bad = 0;
-    char *last_dir = NULL;
-    int last_dir_ok = 1, dir_missing = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(it[i].path, &st) == 0) {
-            if (!S_ISREG(st.st_mode)) {
-                char *p = shown(it[i].path);
-                fprintf(stderr, "seize index: error: '%s' is %s, not an image file\n", p ? p : "?",
-                        S_ISDIR(st.st_mode)                          ? "a folder"
-                        : S_ISFIFO(st.st_mode)                       ? "a FIFO (named pipe)"
-                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                                     : "not a regular file");
-                free(p);
-                n_bad++;
-            }
-            continue;
-        }
-        // missing: is its folder there? (each folder checked and reported once)
-        char *d = dir_of(it[i].path);
-        if (!d) return cli_fail(CMD, "out of memory");
-        if (!last_dir || strcmp(d, last_dir)) {
-            struct stat ds;
-            last_dir_ok = stat(d, &ds) == 0 && S_ISDIR(ds.st_mode);
-            if (!last_dir_ok) {
-                char *p = shown(d), *q = shown(it[i].name);
-                fprintf(stderr,
-                        "seize index: error: folder '%s' does not exist (it should hold gallery "
-                        "images, "
-                        "e.g. '%s'): check --root and the data layout\n",
-                        p ? p : "?", q ? q : "?");
-                free(p);
-                free(q);
-                dir_missing = 1;
-            }
-            free(last_dir);
-            last_dir = d;
-        } else {
-            free(d);
-        }
-        it[i].missing = 1;
-        n_missing++;
-    }
-    free(last_dir);
-    if (dir_missing || n_bad) {
-        fprintf(stderr, "seize index: nothing was encoded\n");
-        return EXIT_FAIL;
-    }
+}
+
+// Before anything is encoded (seize_index_build_check): names unique; every image a regular
+// file (a FIFO or device is refused, never opened); a missing folder reported once by name
+// (exit 1); missing images reported in one summary line and marked (left out, listed in
+// index.json, exit 3).
+static int check_items(build_item *it, size_t n)
+{
+    seize_build_item *v = calloc(n ? n : 1, sizeof *v);
+    if (!v) return cli_fail(CMD, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = (seize_build_item){it[i].name, it[i].path, 0};
+    check_ui u = {.items = it};
+    size_t n_missing = 0;
+    int problems = seize_index_build_check(v, n, on_issue, &u, &n_missing);
+    for (size_t i = 0; i < n; i++)
+        it[i].missing = v[i].missing;
+    free(v);
+    if (problems < 0) return cli_lib_fail(CMD);
+    if (problems && !u.n_dup) fprintf(stderr, "seize index: nothing was encoded\n");
+    if (problems) return EXIT_FAIL;
     if (n_missing == n)
         return cli_fail(CMD, "none of the %zu images exists (first: '%s')", n, it[0].path);
     if (n_missing) {
@@ -606,7 +578,7 @@ static int build_gallery(const build_args *a)
                       a->images || !a->dataset ? " (no .jpg, .jpeg or .png file in the folder)"
                                                : "");
     else
-        rc = check_items(items, n, a->quiet);
+        rc = check_items(items, n);
     if (rc != EXIT_OK) {
         items_free(items, n);
         return rc;

@@ -139,6 +139,30 @@ typedef struct seize_index_build_result {
     size_t resumed;        /* images taken from an unfinished build */
 } seize_index_build_result;
 
+/* A problem seize_index_build_check found before anything is encoded. */
+typedef enum seize_build_issue_kind {
+    SEIZE_BUILD_DUPLICATE, /* items[i] has the name of items[other] (first three pairs, then
+                            * one call with i = other = (size_t)-1 and `count` the total) */
+    SEIZE_BUILD_NOT_FILE,  /* items[i].path is `what` ("a folder", "a FIFO (named pipe)",
+                            * "a device", "not a regular file"): never opened */
+    SEIZE_BUILD_NO_FOLDER  /* the folder `what` of items[i].path does not exist (once each) */
+} seize_build_issue_kind;
+
+typedef struct seize_build_issue {
+    seize_build_issue_kind kind;
+    size_t i, other, count;
+    const char *what;
+} seize_build_issue;
+
+/* Checks items before a build: names unique (else only the duplicates are reported), every
+ * image a regular file, the folder of every missing image present. Marks the missing images
+ * (items[i].missing = 1: left out, listed as failed) and counts them in *n_missing. Calls
+ * on_issue (may be NULL) for each problem. Returns the number of problems (0: build), or
+ * SEIZE_ENOMEM. */
+int seize_index_build_check(seize_build_item *items, size_t n,
+                            void (*on_issue)(void *ud, const seize_build_issue *issue), void *ud,
+                            size_t *n_missing);
+
 seize_index_build_params seize_index_build_default_params(void);
 
 /* Encodes items[0..n) with a CLIP model (SEIZE preprocessing) into the index folder

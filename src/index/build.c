@@ -27,6 +27,98 @@ typedef struct build {
     json_t *failed;      // [{"i", "name", "reason"}]
 } build;
 
+// --- the check before a build ------------------------------------------------------------
+
+typedef struct checker {
+    void (*on_issue)(void *ud, const seize_build_issue *issue);
+    void *ud;
+} checker;
+
+static void issue(const checker *c, seize_build_issue_kind kind, size_t i, size_t other,
+                  size_t count, const char *what)
+{
+    seize_build_issue is = {kind, i, other, count, what};
+    if (c->on_issue) c->on_issue(c->ud, &is);
+}
+
+static int cmp_by_name(const void *a, const void *b, void *items)
+{
+    const seize_build_item *it = items;
+    return strcmp(it[*(const size_t *)a].name, it[*(const size_t *)b].name);
+}
+
+// Pairs of items with the same name (the first three, then the count). -1 when out of memory.
+static long check_duplicates(const seize_build_item *it, size_t n, const checker *c)
+{
+    size_t *by = malloc((n ? n : 1) * sizeof *by), n_dup = 0;
+    if (!by) return -1;
+    for (size_t i = 0; i < n; i++)
+        by[i] = i;
+    qsort_r(by, n, sizeof *by, cmp_by_name, (void *)it);
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(it[by[i]].name, it[by[i - 1]].name) && n_dup++ < 3)
+            issue(c, SEIZE_BUILD_DUPLICATE, by[i], by[i - 1], 0, NULL);
+    free(by);
+    if (n_dup) issue(c, SEIZE_BUILD_DUPLICATE, (size_t)-1, (size_t)-1, n_dup, NULL);
+    return (long)n_dup;
+}
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)                 ? "a folder"
+           : S_ISFIFO(m)              ? "a FIFO (named pipe)"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+                                      : "not a regular file";
+}
+
+int seize_index_build_check(seize_build_item *it, size_t n,
+                            void (*on_issue)(void *ud, const seize_build_issue *issue), void *ud,
+                            size_t *n_missing)
+{
+    checker c = {on_issue, ud};
+    *n_missing = 0;
+    long n_dup = check_duplicates(it, n, &c);
+    if (n_dup) return n_dup < 0 ? seize_error(SEIZE_ENOMEM, "out of memory") : (int)n_dup;
+    int problems = 0;
+    char *last_dir = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(it[i].path, &st) == 0) {
+            if (!S_ISREG(st.st_mode)) {
+                issue(&c, SEIZE_BUILD_NOT_FILE, i, 0, 0, file_kind(st.st_mode));
+                problems++;
+            }
+            continue;
+        }
+        // missing: is its folder there? (each folder checked and reported once)
+        const char *slash = strrchr(it[i].path, '/');
+        char *d = !slash                ? strdup(".")
+                  : slash == it[i].path ? strdup("/")
+                                        : strndup(it[i].path, (size_t)(slash - it[i].path));
+        if (!d) {
+            free(last_dir);
+            return seize_error(SEIZE_ENOMEM, "out of memory");
+        }
+        if (!last_dir || strcmp(d, last_dir)) {
+            struct stat ds;
+            if (stat(d, &ds) != 0 || !S_ISDIR(ds.st_mode)) {
+                issue(&c, SEIZE_BUILD_NO_FOLDER, i, 0, 0, d);
+                problems++;
+            }
+            free(last_dir);
+            last_dir = d;
+        } else {
+            free(d);
+        }
+        it[i].missing = 1;
+        (*n_missing)++;
+    }
+    free(last_dir);
+    return problems;
+}
+
+// --- the build ---------------------------------------------------------------------------
+
 seize_index_build_params seize_index_build_default_params(void)
 {
     seize_index_build_params p = {0};

@@ -265,6 +265,55 @@ static void test_index_build_discard(void)
     CHECK_EQ(seize_index_build(&p, items, 2, NULL), SEIZE_EINVAL);
 }
 
+typedef struct issues {
+    size_t n_dup_pairs, dup_total, n_not_file, n_no_folder;
+    char what[64];
+} issues;
+
+static void count_issue(void *ud, const seize_build_issue *is)
+{
+    issues *c = ud;
+    if (is->kind == SEIZE_BUILD_DUPLICATE && is->i != (size_t)-1) c->n_dup_pairs++;
+    if (is->kind == SEIZE_BUILD_DUPLICATE && is->i == (size_t)-1) c->dup_total = is->count;
+    if (is->kind == SEIZE_BUILD_NOT_FILE) {
+        c->n_not_file++;
+        snprintf(c->what, sizeof c->what, "%s", is->what);
+    }
+    if (is->kind == SEIZE_BUILD_NO_FOLDER) c->n_no_folder++;
+}
+
+// The check before a build: duplicate names first; then a folder given as an image, a missing
+// folder (once), and missing images marked.
+static void test_index_build_check(void)
+{
+    NEED_FIXTURES();
+    char a[600], dir[600], gone1[700], gone2[700], nodir[700];
+    snprintf(a, sizeof a, "%s", check_fixture_path("images/astronaut.png"));
+    snprintf(dir, sizeof dir, "%s", check_fixture_path("images"));
+    snprintf(gone1, sizeof gone1, "%s/gone1.png", dir);
+    snprintf(gone2, sizeof gone2, "%s/gone2.png", dir);
+    snprintf(nodir, sizeof nodir, "%s/nowhere/x.png", dir);
+    seize_build_item dup[4] = {{"x", a, 0}, {"y", a, 0}, {"x", dir, 0}, {"x", gone1, 0}};
+    issues c = {0};
+    size_t n_missing = 99;
+    CHECK_EQ(seize_index_build_check(dup, 4, count_issue, &c, &n_missing), 2);
+    CHECK_EQ(c.n_dup_pairs, (size_t)2);
+    CHECK_EQ(c.dup_total, (size_t)2);
+    CHECK_EQ(c.n_not_file, (size_t)0); // only the duplicates are reported
+    seize_build_item it[5] = {
+        {"a", a, 0}, {"d", dir, 0}, {"g1", gone1, 0}, {"g2", gone2, 0}, {"n", nodir, 0}};
+    c = (issues){0};
+    CHECK_EQ(seize_index_build_check(it, 5, count_issue, &c, &n_missing), 2);
+    CHECK_EQ(c.n_not_file, (size_t)1);
+    CHECK_STREQ(c.what, "a folder");
+    CHECK_EQ(c.n_no_folder, (size_t)1);
+    CHECK_EQ(n_missing, (size_t)3);
+    CHECK(!it[0].missing && !it[1].missing && it[2].missing && it[3].missing && it[4].missing);
+    CHECK_EQ(seize_index_build_check(it, 3, NULL, NULL, &n_missing), 1);
+    CHECK_EQ(seize_index_build_check(it, 1, NULL, NULL, &n_missing), 0);
+    CHECK_EQ(n_missing, (size_t)0);
+}
+
 int main(void)
 {
     if (check_tmp_init("index") < 0) return 1;
@@ -272,6 +321,7 @@ int main(void)
     RUN(test_index_bad_names);
     RUN(test_index_build_resume);
     RUN(test_index_build_discard);
+    RUN(test_index_build_check);
     check_tmp_cleanup();
     return check_summary("index");
 }
