@@ -291,6 +291,23 @@ enum {
     OPT_MODEL
 };
 
+// The image source: exactly one of images, --list and --dataset, with what each needs.
+static int check_sources(int have_args, const char *list, const char *dataset, const char *input,
+                         const char *images, const char *split)
+{
+    int n_sources = (have_args != 0) + (list != NULL) + (dataset != NULL);
+    if (n_sources != 1)
+        return cli_usage(CMD, "give images, --list FILE or --dataset (exactly one of them)");
+    if (dataset && strcmp(dataset, "circo") && strcmp(dataset, "cirr") &&
+        strcmp(dataset, "fashioniq"))
+        return cli_usage(CMD, "unknown --dataset '%s' (circo, cirr or fashioniq)", dataset);
+    if (dataset && (!input || !images))
+        return cli_usage(CMD, "--dataset needs --input ANNOTATIONS and --images DIR");
+    if (split && (!dataset || strcmp(dataset, "cirr")))
+        return cli_usage(CMD, "--split goes with --dataset cirr");
+    return 0;
+}
+
 int cmd_caption(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -389,16 +406,8 @@ int cmd_caption(int argc, char **argv)
             return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    int n_sources = (optind < argc) + (list != NULL) + (dataset != NULL);
-    if (n_sources != 1)
-        return cli_usage(CMD, "give images, --list FILE or --dataset (exactly one of them)");
-    if (dataset && strcmp(dataset, "circo") && strcmp(dataset, "cirr") &&
-        strcmp(dataset, "fashioniq"))
-        return cli_usage(CMD, "unknown --dataset '%s' (circo, cirr or fashioniq)", dataset);
-    if (dataset && (!input || !images))
-        return cli_usage(CMD, "--dataset needs --input ANNOTATIONS and --images DIR");
-    if (split && (!dataset || strcmp(dataset, "cirr")))
-        return cli_usage(CMD, "--split goes with --dataset cirr");
+    int bad = check_sources(optind < argc, list, dataset, input, images, split);
+    if (bad) return bad;
     if (!out) return cli_usage(CMD, "--out is required");
     int usage_rc = cli_llm_finish_params(CMD, &p);
     if (usage_rc) return usage_rc;
