@@ -46,10 +46,10 @@ typedef struct seize_index seize_index;
 
 /* Metadata written to index.json. All strings may be NULL. */
 typedef struct seize_index_meta {
-    const char *model_path;   /* the weights file the features came from */
-    const char *model_sha256; /* its SHA-256 in hex */
-    const char *preprocess;   /* e.g. "targetpad-1.25" */
-    const char *source;       /* e.g. "images:/data/coco" or "import:feats.npy" */
+    const char *model_path;            /* the weights file the features came from */
+    const char *model_sha256;          /* its SHA-256 in hex */
+    const char *preprocess;            /* e.g. "targetpad-1.25" */
+    const char *source;                /* e.g. "images:/data/coco" or "import:feats.npy" */
     const char *const *failed_names;   /* n_failed images that could not be encoded ... */
     const char *const *failed_reasons; /* ... and why */
     size_t n_failed;
@@ -94,7 +94,8 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
                       const char *const *names, seize_dtype dtype, const seize_index_meta *meta);
 
 /* `seize index import`: reads features (.npy [n, dim], f32 or f16) and names (text, one per
- * line, n lines; a bad name is SEIZE_EFORMAT naming the file and line) and writes a normalised index folder with seize_index_write. */
+ * line, n lines; a bad name is SEIZE_EFORMAT naming the file and line) and writes a normalised
+ * index folder with seize_index_write. */
 int seize_index_import(const char *features_npy, const char *names_txt, const char *dir,
                        seize_dtype dtype);
 
@@ -117,11 +118,11 @@ typedef struct seize_index_build_params {
     /* Or a loaded model and its CLIP state (borrowed; both or neither). */
     const struct seize_model *model;
     struct seize_clip *clip;
-    int batch, threads;  /* when loading: images per forward pass (16), threads (0: all cores) */
-    seize_dtype dtype;   /* stored dtype (SEIZE_F32) */
-    int no_pad;          /* plain CLIP preprocessing (no TargetPad 1.25) */
-    int restart;         /* discard an unfinished build instead of resuming it */
-    const char *source;  /* index.json "source" (may be NULL) */
+    int batch, threads; /* when loading: images per forward pass (16), threads (0: all cores) */
+    seize_dtype dtype;  /* stored dtype (SEIZE_F32) */
+    int no_pad;         /* plain CLIP preprocessing (no TargetPad 1.25) */
+    int restart;        /* discard an unfinished build instead of resuming it */
+    const char *source; /* index.json "source" (may be NULL) */
     /* Optional, on the caller's thread. on_resume: once, before encoding, when an unfinished
      * build was found: `discarded` NULL when it is resumed after `done` of `n` images, else
      * why it was discarded (the build starts over). on_bad: an image that could not be read
