@@ -81,6 +81,7 @@ test: $(BIN) $(TESTS)
 check:
 	@scripts/check-layering.sh --self-test
 	@scripts/check-layering.sh
+	@scripts/check-format.sh
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
@@ -130,7 +131,7 @@ fuzz-run: fuzz
 	if [ -n "$$failed" ]; then echo "fuzz-run: failed:$$failed"; exit 1; fi
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/seize/*.h
+	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf build

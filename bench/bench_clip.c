@@ -55,7 +55,8 @@ typedef struct tensor_spec {
 static size_t spec_count(const tensor_spec *t)
 {
     size_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
     return n;
 }
 
@@ -69,12 +70,13 @@ static void add(tensor_spec *t, size_t *n, const char *name, int kind, int ndim,
     s->kind = kind;
 }
 
-static void add_blocks(tensor_spec *t, size_t *n, const char *prefix, int layers, size_t d, size_t mlp)
+static void add_blocks(tensor_spec *t, size_t *n, const char *prefix, int layers, size_t d,
+                       size_t mlp)
 {
     char nm[96];
     for (int l = 0; l < layers; l++) {
 #define B(suffix, kind, ndim, a, b)                                                                \
-    snprintf(nm, sizeof nm, "%s%d.%s", prefix, l, suffix);                                          \
+    snprintf(nm, sizeof nm, "%s%d.%s", prefix, l, suffix);                                         \
     add(t, n, nm, kind, ndim, a, b, 0, 0)
         B("ln_1.weight", 1, 1, d, 0);
         B("ln_1.bias", 2, 1, d, 0);
@@ -103,7 +105,8 @@ static size_t write_model(const char *dir, const seize_model_config *cfg)
 {
     size_t cap = 16 + 12 * (size_t)(cfg->vision.layers + cfg->text.layers), n = 0;
     tensor_spec *t = calloc(cap, sizeof *t);
-    size_t dv = (size_t)cfg->vision.width, dt = (size_t)cfg->text.width, p = (size_t)cfg->patch_size;
+    size_t dv = (size_t)cfg->vision.width, dt = (size_t)cfg->text.width,
+           p = (size_t)cfg->patch_size;
     size_t g = (size_t)(cfg->image_size / cfg->patch_size), E = (size_t)cfg->embed_dim;
     add(t, &n, "visual.conv1.weight", 0, 4, dv, 3, p, p);
     add(t, &n, "visual.class_embedding", 0, 1, dv, 0, 0, 0);
@@ -119,7 +122,8 @@ static size_t write_model(const char *dir, const seize_model_config *cfg)
     add(t, &n, "ln_final.bias", 2, 1, dt, 0, 0, 0);
     add(t, &n, "text_projection", 0, 2, dt, E, 0, 0);
     add(t, &n, "logit_scale", 1, 0, 0, 0, 0, 0);
-    add_blocks(t, &n, "visual.transformer.resblocks.", cfg->vision.layers, dv, (size_t)cfg->vision.mlp_dim);
+    add_blocks(t, &n, "visual.transformer.resblocks.", cfg->vision.layers, dv,
+               (size_t)cfg->vision.mlp_dim);
     add_blocks(t, &n, "transformer.resblocks.", cfg->text.layers, dt, (size_t)cfg->text.mlp_dim);
     qsort(t, n, sizeof *t, cmp_spec);
 
@@ -129,15 +133,17 @@ static size_t write_model(const char *dir, const seize_model_config *cfg)
     hlen += (size_t)snprintf(h + hlen, hcap - hlen, "{");
     for (size_t i = 0; i < n; i++) {
         size_t bytes = spec_count(&t[i]) * 4;
-        hlen += (size_t)snprintf(h + hlen, hcap - hlen, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", i ? "," : "",
-                                 t[i].name);
+        hlen += (size_t)snprintf(h + hlen, hcap - hlen, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
+                                 i ? "," : "", t[i].name);
         for (int k = 0; k < t[i].ndim; k++)
             hlen += (size_t)snprintf(h + hlen, hcap - hlen, "%s%zu", k ? "," : "", t[i].shape[k]);
-        hlen += (size_t)snprintf(h + hlen, hcap - hlen, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
+        hlen += (size_t)snprintf(h + hlen, hcap - hlen, "],\"data_offsets\":[%zu,%zu]}", off,
+                                 off + bytes);
         off += bytes;
     }
     hlen += (size_t)snprintf(h + hlen, hcap - hlen, "}");
-    while (hlen % 8) h[hlen++] = ' '; // keeps the data 8-byte aligned
+    while (hlen % 8)
+        h[hlen++] = ' '; // keeps the data 8-byte aligned
 
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
@@ -172,21 +178,23 @@ static size_t write_model(const char *dir, const seize_model_config *cfg)
     snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
     fp = fopen(path, "w");
     if (!fp) return 0;
-    fprintf(fp,
-            "{\"model_cfg\": {\"embed_dim\": %d, \"quick_gelu\": true,\n"
-            " \"vision_cfg\": {\"image_size\": %d, \"layers\": %d, \"width\": %d, \"patch_size\": %d, "
-            "\"head_width\": %d, \"mlp_ratio\": %g},\n"
-            " \"text_cfg\": {\"context_length\": %d, \"vocab_size\": %d, \"width\": %d, \"heads\": %d, "
-            "\"layers\": %d, \"mlp_ratio\": %g}}}\n",
-            cfg->embed_dim, cfg->image_size, cfg->vision.layers, cfg->vision.width, cfg->patch_size,
-            cfg->vision.width / cfg->vision.heads, (double)cfg->vision.mlp_dim / cfg->vision.width,
-            cfg->context_length, cfg->vocab_size, cfg->text.width, cfg->text.heads, cfg->text.layers,
-            (double)cfg->text.mlp_dim / cfg->text.width);
+    fprintf(
+        fp,
+        "{\"model_cfg\": {\"embed_dim\": %d, \"quick_gelu\": true,\n"
+        " \"vision_cfg\": {\"image_size\": %d, \"layers\": %d, \"width\": %d, \"patch_size\": %d, "
+        "\"head_width\": %d, \"mlp_ratio\": %g},\n"
+        " \"text_cfg\": {\"context_length\": %d, \"vocab_size\": %d, \"width\": %d, \"heads\": %d, "
+        "\"layers\": %d, \"mlp_ratio\": %g}}}\n",
+        cfg->embed_dim, cfg->image_size, cfg->vision.layers, cfg->vision.width, cfg->patch_size,
+        cfg->vision.width / cfg->vision.heads, (double)cfg->vision.mlp_dim / cfg->vision.width,
+        cfg->context_length, cfg->vocab_size, cfg->text.width, cfg->text.heads, cfg->text.layers,
+        (double)cfg->text.mlp_dim / cfg->text.width);
     fclose(fp);
     return off + 8 + hlen;
 }
 
-// --- the BLAS baseline ------------------------------------------------------------------------------
+// --- the BLAS baseline
+// ------------------------------------------------------------------------------
 
 // cblas_sgemm over the linear layers of the vision tower at batch B (x · wᵀ, distinct
 // weights per layer), as the forward pass calls them: one pass, its seconds and FLOPs.
@@ -202,16 +210,20 @@ static int baseline_init(baseline *b, const seize_model_config *cfg, int B)
     b->cfg = cfg;
     b->B = B;
     size_t g = (size_t)(cfg->image_size / cfg->patch_size), T = 1 + g * g;
-    size_t d = (size_t)cfg->vision.width, mlp = (size_t)cfg->vision.mlp_dim, L = (size_t)cfg->vision.layers;
+    size_t d = (size_t)cfg->vision.width, mlp = (size_t)cfg->vision.mlp_dim,
+           L = (size_t)cfg->vision.layers;
     size_t p3 = 3 * (size_t)cfg->patch_size * (size_t)cfg->patch_size, M = (size_t)B * T;
     b->wsz = 3 * d * d + d * d + 2 * d * mlp;
-    size_t nw = L * b->wsz + d * p3, nx = M * (mlp > p3 ? mlp : p3), ny = M * (mlp > 3 * d ? mlp : 3 * d);
+    size_t nw = L * b->wsz + d * p3, nx = M * (mlp > p3 ? mlp : p3),
+           ny = M * (mlp > 3 * d ? mlp : 3 * d);
     b->w = malloc(nw * sizeof(float));
     b->x = malloc(nx * sizeof(float));
     b->y = malloc(ny * sizeof(float));
     if (!b->w || !b->x || !b->y) return -1;
-    for (size_t i = 0; i < nw; i++) b->w[i] = (float)((i * 2654435761u) % 1000) * 1e-5f;
-    for (size_t i = 0; i < nx; i++) b->x[i] = (float)((i * 40503u) % 1000) * 1e-3f;
+    for (size_t i = 0; i < nw; i++)
+        b->w[i] = (float)((i * 2654435761u) % 1000) * 1e-5f;
+    for (size_t i = 0; i < nx; i++)
+        b->x[i] = (float)((i * 40503u) % 1000) * 1e-3f;
     memset(b->y, 0, ny * sizeof(float));
     return 0;
 }
@@ -228,13 +240,14 @@ static double baseline_pass(baseline *b, int threads, double *flops_out)
     const seize_model_config *cfg = b->cfg;
     seize_blas_threads_set(threads); // plain BLAS: one call per product, BLAS's threads
     size_t g = (size_t)(cfg->image_size / cfg->patch_size), np = g * g, T = 1 + np;
-    size_t d = (size_t)cfg->vision.width, mlp = (size_t)cfg->vision.mlp_dim, L = (size_t)cfg->vision.layers;
+    size_t d = (size_t)cfg->vision.width, mlp = (size_t)cfg->vision.mlp_dim,
+           L = (size_t)cfg->vision.layers;
     size_t p3 = 3 * (size_t)cfg->patch_size * (size_t)cfg->patch_size, M = (size_t)b->B * T;
     float *x = b->x, *y = b->y, *w = b->w;
     double flops = 0, t0 = seize_now();
-#define GEMM(m_, n_, k_, wp)                                                                        \
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m_), (int)(n_), (int)(k_), 1.0f, x,   \
-                (int)(k_), (wp), (int)(k_), 0.0f, y, (int)(n_));                                    \
+#define GEMM(m_, n_, k_, wp)                                                                       \
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m_), (int)(n_), (int)(k_), 1.0f, x, \
+                (int)(k_), (wp), (int)(k_), 0.0f, y, (int)(n_));                                   \
     flops += 2.0 * (double)(m_) * (double)(n_) * (double)(k_)
     GEMM((size_t)b->B * np, d, p3, w + L * b->wsz);
     for (size_t l = 0; l < L; l++) {
@@ -276,7 +289,8 @@ static int child(const char *dir, const char *results)
     }
     seize_clip_encode_images(c, px, (size_t)B, feat); // warm-up
     int finite = 1;
-    for (size_t i = 0; i < (size_t)B * E; i++) finite &= isfinite(feat[i]);
+    for (size_t i = 0; i < (size_t)B * E; i++)
+        finite &= isfinite(feat[i]);
     fprintf(out, "img_finite %d\nimg_n %d\n", finite, B);
     free(px);
     free(feat);
@@ -290,7 +304,8 @@ static int child(const char *dir, const char *results)
     }
     const char *data = getenv("SEIZE_DATA");
     char cap_path[PATH_MAX];
-    snprintf(cap_path, sizeof cap_path, "%s/circo/test_with_seize_captions.json", data && *data ? data : "../shared/data");
+    snprintf(cap_path, sizeof cap_path, "%s/circo/test_with_seize_captions.json",
+             data && *data ? data : "../shared/data");
     json_t *root = NULL;
     seize_tokenizer *tok = NULL;
     if (env_int("SEIZE_BENCH_TEXTS", 1) && seize_json_load(cap_path, &root) == 0 &&
@@ -312,7 +327,8 @@ static int child(const char *dir, const char *results)
             json_t *caps = json_object_get(q, "multi_gpt-3.5_opt");
             size_t ci;
             json_t *cv;
-            json_array_foreach(caps, ci, cv) if (json_is_string(cv) && n < cap) texts[n++] = json_string_value(cv);
+            json_array_foreach(caps, ci, cv) if (json_is_string(cv) && n < cap) texts[n++] =
+                json_string_value(cv);
         }
         size_t ctx = (size_t)seize_clip_context_length(c);
         int32_t *ids = malloc(n * ctx * sizeof *ids);
@@ -330,7 +346,8 @@ static int child(const char *dir, const char *results)
             flops += seize_clip_text_flops(m, (int)best + 1);
         }
         if (rc == 0)
-            fprintf(out, "txt_n %zu\ntxt_tok_s %.6f\ntxt_enc_s %.6f\ntxt_flops %.6g\n", n, t2 - t1, t3 - t2, flops);
+            fprintf(out, "txt_n %zu\ntxt_tok_s %.6f\ntxt_enc_s %.6f\ntxt_flops %.6g\n", n, t2 - t1,
+                    t3 - t2, flops);
         free(ids);
         free(tf);
         free(texts);
@@ -391,7 +408,8 @@ static double result(const char *path, const char *key)
 static double executed_image_flops(const seize_model *m)
 {
     const seize_model_config *c = seize_model_get_config(m);
-    double g = c->image_size / c->patch_size, T = 1 + g * g, d = c->vision.width, mlp = c->vision.mlp_dim;
+    double g = c->image_size / c->patch_size, T = 1 + g * g, d = c->vision.width,
+           mlp = c->vision.mlp_dim;
     double full_last = 2 * T * d * d + 4 * T * T * d + 4 * T * d * mlp; // out, attention, MLP
     double one_last = 2 * d * d + 4 * T * d + 4 * d * mlp;
     return seize_clip_image_flops(m) - full_last + one_last;
@@ -445,7 +463,8 @@ int main(int argc, char **argv)
     double nominal = seize_clip_image_flops(m), executed = executed_image_flops(m);
     double base = result(results, "base_flops") / result(results, "base_s") / 1e9;
     double ips = img_n / img_s, gf_nom = ips * nominal / 1e9, gf_exe = ips * executed / 1e9;
-    printf("clip ViT-B-32 encode-images forward (batch %d, %d threads, random weights): %.2f images/s; "
+    printf("clip ViT-B-32 encode-images forward (batch %d, %d threads, random weights): %.2f "
+           "images/s; "
            "%.2f GFLOP/image -> %.1f GFLOP/s; BLAS sgemm of the same shapes: %.1f GFLOP/s; "
            "ratio %.3f\n",
            B, threads, ips, nominal / 1e9, gf_nom, base, gf_nom / base);
@@ -457,18 +476,22 @@ int main(int argc, char **argv)
     if (!isnan(tn)) {
         double tt = result(results, "txt_tok_s"), te = result(results, "txt_enc_s");
         double tf = result(results, "txt_flops");
-        printf("clip ViT-B-32 encode-texts (%.0f CIRCO edited captions, batch %d, %d threads): %.1f texts/s "
-               "(tokenize %.2f s + encode %.2f s); text tower %.1f GFLOP/s (%.3f of the sgemm figure)\n",
-               tn, env_int("SEIZE_BENCH_TEXT_BATCH", 128), threads, tn / (tt + te), tt, te, tf / te / 1e9,
-               tf / te / 1e9 / base);
+        printf("clip ViT-B-32 encode-texts (%.0f CIRCO edited captions, batch %d, %d threads): "
+               "%.1f texts/s "
+               "(tokenize %.2f s + encode %.2f s); text tower %.1f GFLOP/s (%.3f of the sgemm "
+               "figure)\n",
+               tn, env_int("SEIZE_BENCH_TEXT_BATCH", 128), threads, tn / (tt + te), tt, te,
+               tf / te / 1e9, tf / te / 1e9 / base);
     } else {
-        printf("clip ViT-B-32 encode-texts: skipped (captions file or tokenizer files not found)\n");
+        printf(
+            "clip ViT-B-32 encode-texts: skipped (captions file or tokenizer files not found)\n");
     }
     double rss = result(results, "maxrss_kb") * 1024.0, wb = result(results, "weight_bytes");
     double limit = 1.3 * wb + 256.0 * 1048576.0;
-    printf("clip ViT-B-32 peak memory: %.0f MB for %.0f MB of weights (limit 1.3 x weights + 256 MB = "
-           "%.0f MB): %s\n",
-           rss / 1048576.0, wb / 1048576.0, limit / 1048576.0, rss <= limit ? "ok" : "OVER");
+    printf(
+        "clip ViT-B-32 peak memory: %.0f MB for %.0f MB of weights (limit 1.3 x weights + 256 MB = "
+        "%.0f MB): %s\n",
+        rss / 1048576.0, wb / 1048576.0, limit / 1048576.0, rss <= limit ? "ok" : "OVER");
     seize_model_free(m);
 
     // seize encode-images end to end on the fixture images (decoding overlapped)
@@ -478,19 +501,25 @@ int main(int argc, char **argv)
     snprintf(imgs, sizeof imgs, "%s/images.txt", fx);
     char **names = NULL;
     size_t n_names = 0;
-    if (bin && *bin && access(bin, X_OK) == 0 && seize_read_lines(imgs, &names, &n_names) == 0 && n_names) {
+    if (bin && *bin && access(bin, X_OK) == 0 && seize_read_lines(imgs, &names, &n_names) == 0 &&
+        n_names) {
         FILE *fp = fopen(list, "w");
         size_t n_in = 96;
-        for (size_t i = 0; fp && i < n_in; i++) fprintf(fp, "%s/images/%s\n", fx, names[i % n_names]);
+        for (size_t i = 0; fp && i < n_in; i++)
+            fprintf(fp, "%s/images/%s\n", fx, names[i % n_names]);
         if (fp) fclose(fp);
-        snprintf(cmd, sizeof cmd, "'%s' encode-images -q --model '%s' --out '%s/e2e.npy' --batch %d --threads %d --list '%s'",
+        snprintf(cmd, sizeof cmd,
+                 "'%s' encode-images -q --model '%s' --out '%s/e2e.npy' --batch %d --threads %d "
+                 "--list '%s'",
                  bin, dir, dir, B, threads, list);
         double t0 = seize_now();
         int st = system(cmd);
         double t = seize_now() - t0;
         if (st == 0)
-            printf("clip ViT-B-32 seize encode-images end to end (%zu fixture images incl. a 1600x1203 JPEG, "
-                   "decode + preprocess overlapped, model load included): %.2f images/s (%.3f of the forward-only rate)\n",
+            printf("clip ViT-B-32 seize encode-images end to end (%zu fixture images incl. a "
+                   "1600x1203 JPEG, "
+                   "decode + preprocess overlapped, model load included): %.2f images/s (%.3f of "
+                   "the forward-only rate)\n",
                    n_in, n_in / t, n_in / t / ips);
         else
             printf("clip ViT-B-32 seize encode-images end to end: FAILED (status %d)\n", st);

@@ -106,8 +106,10 @@ int main(void)
         json_decref(s);
     }
     fclose(fp);
-    snprintf(cmd, sizeof cmd, "'%s' bench/ref_tokenize.py --vocab '%s/vocab.json' --merges '%s/merges.txt' < '%s' > '%s'",
-             py, model, model, in, out);
+    snprintf(
+        cmd, sizeof cmd,
+        "'%s' bench/ref_tokenize.py --vocab '%s/vocab.json' --merges '%s/merges.txt' < '%s' > '%s'",
+        py, model, model, in, out);
     double cc0 = cpu_children();
     t0 = seize_now();
     int rc = system(cmd);
@@ -142,11 +144,12 @@ int main(void)
                warm, rc);
         return 1;
     }
-    printf("tokenize: %zu CIRCO captions, 1 thread | seize: load %.0f ms, first pass %.0f "
-           "texts/s, warm %.0f texts/s | Python reference, start-up included: %.0f texts/s | ids "
-           "agree %zu/%zu | ratio load+first pass vs reference %.1fx (CPU time %.1fx), warm %.1fx\n",
-           n, t_load * 1e3, (double)n / t_cold, warm, ref, agree, n, ours_e2e / ref,
-           cpu_ref / cpu_ours, warm / ref);
+    printf(
+        "tokenize: %zu CIRCO captions, 1 thread | seize: load %.0f ms, first pass %.0f "
+        "texts/s, warm %.0f texts/s | Python reference, start-up included: %.0f texts/s | ids "
+        "agree %zu/%zu | ratio load+first pass vs reference %.1fx (CPU time %.1fx), warm %.1fx\n",
+        n, t_load * 1e3, (double)n / t_cold, warm, ref, agree, n, ours_e2e / ref,
+        cpu_ref / cpu_ours, warm / ref);
     free(ids);
     free(texts);
     seize_tokenizer_free(tok);

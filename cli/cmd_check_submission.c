@@ -10,22 +10,25 @@ static const char *CMD = "check-submission";
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: seize check-submission circo|cirr --annotations FILE --submission SUB.json\n"
-            "                              [--gallery NAMES.txt]\n"
-            "\n"
-            "Checks a test-server submission before upload: every query of the annotations present,\n"
-            "no unknown or duplicate query ids, 50 ids per query (CIRCO, CIRR recall) or 3 (CIRR\n"
-            "recall_subset, told by its \"metric\"), no repeated id within a query, the reference image\n"
-            "absent, CIRR subset ids among img_set.members, and with --gallery every id in the gallery.\n"
-            "Prints \"ok\" and exits 0, or lists the problems and exits 1.\n"
-            "\n"
-            "  --annotations FILE  the split's official annotation file\n"
-            "  --submission FILE   the file to check\n"
-            "  --gallery FILE      gallery names, one per line (e.g. an index's names.txt)\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "Relative paths are taken from the current folder.\n");
+    fprintf(
+        fp,
+        "usage: seize check-submission circo|cirr --annotations FILE --submission SUB.json\n"
+        "                              [--gallery NAMES.txt]\n"
+        "\n"
+        "Checks a test-server submission before upload: every query of the annotations present,\n"
+        "no unknown or duplicate query ids, 50 ids per query (CIRCO, CIRR recall) or 3 (CIRR\n"
+        "recall_subset, told by its \"metric\"), no repeated id within a query, the reference "
+        "image\n"
+        "absent, CIRR subset ids among img_set.members, and with --gallery every id in the "
+        "gallery.\n"
+        "Prints \"ok\" and exits 0, or lists the problems and exits 1.\n"
+        "\n"
+        "  --annotations FILE  the split's official annotation file\n"
+        "  --submission FILE   the file to check\n"
+        "  --gallery FILE      gallery names, one per line (e.g. an index's names.txt)\n"
+        "  -h, --help          this help\n"
+        "\n"
+        "Relative paths are taken from the current folder.\n");
 }
 
 int cmd_check_submission(int argc, char **argv)
@@ -40,11 +43,20 @@ int cmd_check_submission(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'a': ann = optarg; break;
-        case 's': sub = optarg; break;
-        case 'g': gal = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_usage(CMD, "unknown option");
+        case 'a':
+            ann = optarg;
+            break;
+        case 's':
+            sub = optarg;
+            break;
+        case 'g':
+            gal = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage(CMD, "unknown option");
         }
     }
     if (optind >= argc) return cli_usage(CMD, "missing the benchmark (circo or cirr)");

@@ -113,28 +113,47 @@ int cmd_encode_images(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:l:b:j:qh", opts, NULL)) != -1) {
         switch (opt) {
-        case 'm': model_dir = optarg; break;
-        case 'o': out = optarg; break;
-        case 'l': list = optarg; break;
-        case 'P': no_pad = 1; break;
+        case 'm':
+            model_dir = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'l':
+            list = optarg;
+            break;
+        case 'P':
+            no_pad = 1;
+            break;
         case 'b':
             if (cli_parse_int(optarg, 1, 4096, &batch) < 0)
                 return cli_usage(cmd, "--batch: expected an integer in 1..4096, got '%s'", optarg);
             break;
         case 'j':
             if (cli_parse_int(optarg, 1, 1024, &threads) < 0)
-                return cli_usage(cmd, "--threads: expected an integer in 1..1024, got '%s'", optarg);
+                return cli_usage(cmd, "--threads: expected an integer in 1..1024, got '%s'",
+                                 optarg);
             break;
-        case 'N': normalize = 1; break;
-        case 'S': skip_bad = 1; break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: return cli_usage(cmd, "invalid option");
+        case 'N':
+            normalize = 1;
+            break;
+        case 'S':
+            skip_bad = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage(cmd, "invalid option");
         }
     }
     if (!model_dir) return cli_usage(cmd, "--model is required");
     if (!out) return cli_usage(cmd, "--out is required");
-    if (list && optind < argc) return cli_usage(cmd, "give images either as arguments or with --list, not both");
+    if (list && optind < argc)
+        return cli_usage(cmd, "give images either as arguments or with --list, not both");
     if (!list && optind >= argc) return cli_usage(cmd, "no images given");
 
     int rc = EXIT_FAIL;
@@ -175,7 +194,8 @@ int cmd_encode_images(int argc, char **argv)
         goto done;
     }
     if (skip_bad) {
-        if (!(names_path = side_path(out, ".names.txt")) || !(failed_path = side_path(out, ".failed.txt"))) {
+        if (!(names_path = side_path(out, ".names.txt")) ||
+            !(failed_path = side_path(out, ".failed.txt"))) {
             rc = cli_fail(cmd, "out of memory");
             goto done;
         }
@@ -185,12 +205,14 @@ int cmd_encode_images(int argc, char **argv)
         }
     }
 
-    ctx c = {.paths = paths, .pre = seize_preprocess_default_opts(), .progress = &progress,
+    ctx c = {.paths = paths,
+             .pre = seize_preprocess_default_opts(),
+             .progress = &progress,
              .failed = failed.fp};
     c.pre.size = seize_clip_image_size(clip);
     if (no_pad) c.pre.pad_ratio = 0;
-    seize_clip_list_opts lo = {.skip_bad = skip_bad, .on_bad = on_bad, .on_progress = on_progress,
-                               .ud = &c};
+    seize_clip_list_opts lo = {
+        .skip_bad = skip_bad, .on_bad = on_bad, .on_progress = on_progress, .ud = &c};
     cli_progress_start(&progress, cmd, n, quiet);
     int lrc = seize_clip_encode_image_list(clip, n, load_image, &lo, feats, ok, &n_bad);
     cli_progress_end(&progress);
@@ -227,8 +249,9 @@ int cmd_encode_images(int argc, char **argv)
             goto done;
         }
     }
-    if (n_bad) fprintf(stderr, "seize %s: %zu of %zu images could not be read (listed in %s)\n", cmd,
-                       n_bad, n, failed_path);
+    if (n_bad)
+        fprintf(stderr, "seize %s: %zu of %zu images could not be read (listed in %s)\n", cmd,
+                n_bad, n, failed_path);
     rc = n_bad ? EXIT_PARTIAL : EXIT_OK;
 done:
     seize_atomic_abort(&names);

@@ -36,7 +36,6 @@ static const char usage_text[] =
     "\n"
     "Speed: see seize encode-images --help about OPENBLAS_CORETYPE.\n";
 
-
 #define TEXT_MAX ((size_t)64 << 10) // bytes per text
 
 static int on_progress(void *ud, size_t done, size_t n_bad)
@@ -69,26 +68,41 @@ int cmd_encode_texts(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:i:b:j:qh", opts, NULL)) != -1) {
         switch (opt) {
-        case 'm': model_dir = optarg; break;
-        case 'o': out = optarg; break;
-        case 'i': input = optarg; break;
+        case 'm':
+            model_dir = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'i':
+            input = optarg;
+            break;
         case 'b':
             if (cli_parse_int(optarg, 1, 4096, &batch) < 0)
                 return cli_usage(cmd, "--batch: expected an integer in 1..4096, got '%s'", optarg);
             break;
         case 'j':
             if (cli_parse_int(optarg, 1, 1024, &threads) < 0)
-                return cli_usage(cmd, "--threads: expected an integer in 1..1024, got '%s'", optarg);
+                return cli_usage(cmd, "--threads: expected an integer in 1..1024, got '%s'",
+                                 optarg);
             break;
-        case 'N': normalize = 1; break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: return cli_usage(cmd, "invalid option");
+        case 'N':
+            normalize = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage(cmd, "invalid option");
         }
     }
     if (!model_dir) return cli_usage(cmd, "--model is required");
     if (!out) return cli_usage(cmd, "--out is required");
-    if (input && optind < argc) return cli_usage(cmd, "give texts either as arguments or with --input, not both");
+    if (input && optind < argc)
+        return cli_usage(cmd, "give texts either as arguments or with --input, not both");
     if (!input && optind >= argc) return cli_usage(cmd, "no texts given");
 
     int rc = EXIT_FAIL;
@@ -117,9 +131,11 @@ int cmd_encode_texts(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(texts[i]);
         if (len > TEXT_MAX) {
-            rc = input ? cli_fail(cmd, "'%s' line %zu: %zu bytes, more than the limit of %zu per text", input, i + 1,
-                                  len, TEXT_MAX)
-                       : cli_fail(cmd, "text %zu: %zu bytes, more than the limit of %zu per text", i + 1, len, TEXT_MAX);
+            rc = input ? cli_fail(cmd,
+                                  "'%s' line %zu: %zu bytes, more than the limit of %zu per text",
+                                  input, i + 1, len, TEXT_MAX)
+                       : cli_fail(cmd, "text %zu: %zu bytes, more than the limit of %zu per text",
+                                  i + 1, len, TEXT_MAX);
             goto done;
         }
     }
@@ -135,7 +151,8 @@ int cmd_encode_texts(int argc, char **argv)
                       seize_tokenizer_vocab_size(tok), seize_model_get_config(m)->vocab_size);
         goto done;
     }
-    if (!(ids = seize_malloc(n, ctx * sizeof *ids)) || !(feats = seize_malloc(n, E * sizeof *feats))) {
+    if (!(ids = seize_malloc(n, ctx * sizeof *ids)) ||
+        !(feats = seize_malloc(n, E * sizeof *feats))) {
         rc = cli_lib_fail(cmd);
         goto done;
     }

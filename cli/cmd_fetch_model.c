@@ -51,8 +51,11 @@ static void on_progress(void *ctx, const char *file, size_t done, size_t total)
     double now = seize_now();
     if (now - p->last < 0.2 && done != total) return;
     p->last = now;
-    if (total) fprintf(stderr, "\r%s  %.1f / %.1f MB\033[K", file, (double)done / 1e6, (double)total / 1e6);
-    else fprintf(stderr, "\r%s  %.1f MB\033[K", file, (double)done / 1e6);
+    if (total)
+        fprintf(stderr, "\r%s  %.1f / %.1f MB\033[K", file, (double)done / 1e6,
+                (double)total / 1e6);
+    else
+        fprintf(stderr, "\r%s  %.1f MB\033[K", file, (double)done / 1e6);
 }
 
 int cmd_fetch_model(int argc, char **argv)
@@ -76,9 +79,15 @@ int cmd_fetch_model(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case O_CACHE: o.cache_dir = optarg; break;
-        case O_ENDPOINT: o.endpoint = optarg; break;
-        case O_REVISION: o.revision = optarg; break;
+        case O_CACHE:
+            o.cache_dir = optarg;
+            break;
+        case O_ENDPOINT:
+            o.endpoint = optarg;
+            break;
+        case O_REVISION:
+            o.revision = optarg;
+            break;
         case O_LAYOUT:
             if (strcmp(optarg, "hf") && strcmp(optarg, "open_clip"))
                 return cli_usage("fetch-model", "--layout must be hf or open_clip");
@@ -94,9 +103,14 @@ int cmd_fetch_model(int argc, char **argv)
                 return cli_usage("fetch-model", "--retry-base needs a non-negative number");
             o.retry_base = d;
             break;
-        case O_QUIET: quiet = 1; break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: return cli_usage("fetch-model", "invalid option");
+        case O_QUIET:
+            quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage("fetch-model", "invalid option");
         }
     }
     if (optind != argc - 1) return cli_usage("fetch-model", "expected exactly one model NAME");

@@ -20,8 +20,10 @@ static const char usage_text[] =
     "\n"
     "  --json      print exactly one JSON object:\n"
     "              {\"layout\", \"dtype\", \"activation\", \"embed_dim\", \"parameters\",\n"
-    "               \"vision\": {\"image_size\", \"patch_size\", \"width\", \"layers\", \"heads\", \"mlp_dim\"},\n"
-    "               \"text\": {\"context_length\", \"vocab_size\", \"width\", \"layers\", \"heads\", \"mlp_dim\"}}\n"
+    "               \"vision\": {\"image_size\", \"patch_size\", \"width\", \"layers\", \"heads\", "
+    "\"mlp_dim\"},\n"
+    "               \"text\": {\"context_length\", \"vocab_size\", \"width\", \"layers\", "
+    "\"heads\", \"mlp_dim\"}}\n"
     "  -h, --help  show this help\n";
 
 int cmd_inspect(int argc, char **argv)
@@ -31,11 +33,13 @@ int cmd_inspect(int argc, char **argv)
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'j') json = 1;
+        if (c == 'j')
+            json = 1;
         else if (c == 'h') {
             fputs(usage_text, stdout);
             return EXIT_OK;
-        } else return cli_usage("inspect", "invalid option");
+        } else
+            return cli_usage("inspect", "invalid option");
     }
     if (optind != argc - 1) return cli_usage("inspect", "expected exactly one MODEL_DIR");
     seize_model *m;
@@ -44,17 +48,16 @@ int cmd_inspect(int argc, char **argv)
     const char *act = cfg->act == SEIZE_ACT_GELU ? "gelu" : "quick_gelu";
     if (seize_model_note(m)) fprintf(stderr, "seize inspect: note: %s\n", seize_model_note(m));
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:{s:i, s:i, s:i, s:i, s:i, s:i}, "
-                              "s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
-                              "layout", seize_model_layout(m), "dtype", seize_model_dtype(m),
-                              "activation", act, "embed_dim", cfg->embed_dim, "parameters",
-                              (json_int_t)seize_model_parameters(m), "vision", "image_size",
-                              cfg->image_size, "patch_size", cfg->patch_size, "width",
-                              cfg->vision.width, "layers", cfg->vision.layers, "heads",
-                              cfg->vision.heads, "mlp_dim", cfg->vision.mlp_dim, "text",
-                              "context_length", cfg->context_length, "vocab_size", cfg->vocab_size,
-                              "width", cfg->text.width, "layers", cfg->text.layers, "heads",
-                              cfg->text.heads, "mlp_dim", cfg->text.mlp_dim);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:i, s:I, s:{s:i, s:i, s:i, s:i, s:i, s:i}, "
+            "s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
+            "layout", seize_model_layout(m), "dtype", seize_model_dtype(m), "activation", act,
+            "embed_dim", cfg->embed_dim, "parameters", (json_int_t)seize_model_parameters(m),
+            "vision", "image_size", cfg->image_size, "patch_size", cfg->patch_size, "width",
+            cfg->vision.width, "layers", cfg->vision.layers, "heads", cfg->vision.heads, "mlp_dim",
+            cfg->vision.mlp_dim, "text", "context_length", cfg->context_length, "vocab_size",
+            cfg->vocab_size, "width", cfg->text.width, "layers", cfg->text.layers, "heads",
+            cfg->text.heads, "mlp_dim", cfg->text.mlp_dim);
         char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
         if (!s) {
             json_decref(o);

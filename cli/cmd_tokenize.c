@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: seize tokenize --model MODEL_DIR [--context N] [--clean] [--input FILE [--jsonl] | TEXT...]\n"
+    "usage: seize tokenize --model MODEL_DIR [--context N] [--clean] [--input FILE [--jsonl] | "
+    "TEXT...]\n"
     "\n"
     "Tokenises texts exactly as open_clip's CLIP tokenizer does (ftfy-style cleaning, HTML\n"
     "unescaping, lowercasing, byte-level BPE) and prints one line per text: a JSON array of\n"
@@ -35,7 +36,7 @@ static const char usage_text[] =
     "its line), an --input at most 1 GiB; FILE must be a regular file (a FIFO or device is\n"
     "refused; use '-' to read a pipe). Relative paths are taken from the current folder.\n";
 
-#define TEXT_MAX ((size_t)64 << 10)  // bytes per text
+#define TEXT_MAX ((size_t)64 << 10)   // bytes per text
 #define JSONL_LINE_MAX (6 * TEXT_MAX) // a JSON line may escape each byte of its text
 #define INPUT_MAX ((size_t)1 << 30)   // bytes per input
 
@@ -75,18 +76,24 @@ static void put_json_string(FILE *fp, const char *s, size_t len)
     fputc('"', fp);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(fp, "\\%c", c);
-        else if (c == '\n') fputs("\\n", fp);
-        else if (c == '\t') fputs("\\t", fp);
-        else if (c == '\r') fputs("\\r", fp);
-        else if (c < 0x20 || c == 0x7F) fprintf(fp, "\\u%04x", c);
-        else fputc(c, fp);
+        if (c == '"' || c == '\\')
+            fprintf(fp, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", fp);
+        else if (c == '\t')
+            fputs("\\t", fp);
+        else if (c == '\r')
+            fputs("\\r", fp);
+        else if (c < 0x20 || c == 0x7F)
+            fprintf(fp, "\\u%04x", c);
+        else
+            fputc(c, fp);
     }
     fputc('"', fp);
 }
 
-static int emit(const seize_tokenizer *tok, const char *text, size_t len, int context,
-                int clean, int32_t *ids)
+static int emit(const seize_tokenizer *tok, const char *text, size_t len, int context, int clean,
+                int32_t *ids)
 {
     if (clean) {
         char *s;
@@ -103,7 +110,8 @@ static int emit(const seize_tokenizer *tok, const char *text, size_t len, int co
     for (int i = 0; i < context; i++) { // "%d" without printf: ids are non-negative
         char *p = buf + sizeof buf;
         uint32_t v = (uint32_t)ids[i];
-        do *--p = (char)('0' + v % 10);
+        do
+            *--p = (char)('0' + v % 10);
         while (v /= 10);
         if (i) *--p = ' ', *--p = ',';
         fwrite(p, 1, (size_t)(buf + sizeof buf - p), stdout);
@@ -117,7 +125,8 @@ static int emit_json_line(const seize_tokenizer *tok, const char *line, size_t l
                           const char *path, size_t lineno, int context, int clean, int32_t *ids)
 {
     size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
     if (i == len) return EXIT_OK;
     json_error_t err;
     json_t *v = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
@@ -129,8 +138,8 @@ static int emit_json_line(const seize_tokenizer *tok, const char *line, size_t l
     }
     if (json_string_length(s) > TEXT_MAX) {
         json_decref(v);
-        return cli_fail("tokenize", "'%s' line %zu: the text has more than the limit of %zu bytes", path, lineno,
-                        TEXT_MAX);
+        return cli_fail("tokenize", "'%s' line %zu: the text has more than the limit of %zu bytes",
+                        path, lineno, TEXT_MAX);
     }
     int rc = emit(tok, json_string_value(s), json_string_length(s), context, clean, ids) < 0
                  ? cli_lib_fail("tokenize")
@@ -154,22 +163,35 @@ int cmd_tokenize(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:i:n:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'i': input = optarg; break;
-        case 'c': clean = 1; break;
-        case 'j': jsonl = 1; break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'i':
+            input = optarg;
+            break;
+        case 'c':
+            clean = 1;
+            break;
+        case 'j':
+            jsonl = 1;
+            break;
         case 'n':
             if (cli_parse_int(optarg, 2, 1 << 20, &context) < 0)
                 return cli_usage("tokenize", "--context wants an integer from 2 to %d, not '%s'",
                                  1 << 20, optarg);
             break;
-        case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        default: return cli_usage("tokenize", "invalid option");
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage("tokenize", "invalid option");
         }
     }
     if (!model && !clean) return cli_usage("tokenize", "--model is required");
-    if (input && optind < argc) return cli_usage("tokenize", "give either --input or TEXT arguments");
-    if (!input && optind >= argc) return cli_usage("tokenize", "no texts: give --input FILE or TEXT...");
+    if (input && optind < argc)
+        return cli_usage("tokenize", "give either --input or TEXT arguments");
+    if (!input && optind >= argc)
+        return cli_usage("tokenize", "no texts: give --input FILE or TEXT...");
     if (jsonl && !input) return cli_usage("tokenize", "--jsonl needs --input");
 
     seize_tokenizer *tok = NULL;
@@ -184,8 +206,8 @@ int cmd_tokenize(int argc, char **argv)
         for (int i = optind; i < argc && rc == EXIT_OK; i++) {
             size_t len = strlen(argv[i]);
             if (len > TEXT_MAX)
-                rc = cli_fail("tokenize", "text %d has %zu bytes, more than the limit of %zu", i - optind + 1, len,
-                              TEXT_MAX);
+                rc = cli_fail("tokenize", "text %d has %zu bytes, more than the limit of %zu",
+                              i - optind + 1, len, TEXT_MAX);
             else if (emit(tok, argv[i], len, (int)context, clean, ids) < 0)
                 rc = cli_lib_fail("tokenize");
         }
@@ -197,7 +219,8 @@ int cmd_tokenize(int argc, char **argv)
             fp = stdin;
         } else {
             int fd = seize_open_regular(input, NULL);
-            if (fd < 0) rc = cli_lib_fail("tokenize");
+            if (fd < 0)
+                rc = cli_lib_fail("tokenize");
             else if (!(fp = fdopen(fd, "rb"))) {
                 close(fd);
                 rc = cli_fail("tokenize", "cannot open '%s': %s", input, strerror(errno));
@@ -214,12 +237,14 @@ int cmd_tokenize(int argc, char **argv)
                     break;
                 }
                 if (r == -1) {
-                    rc = cli_fail("tokenize", "'%s' line %zu: longer than the limit of %zu bytes per %s",
-                                  input, lineno, max, jsonl ? "JSON line" : "text");
+                    rc = cli_fail("tokenize",
+                                  "'%s' line %zu: longer than the limit of %zu bytes per %s", input,
+                                  lineno, max, jsonl ? "JSON line" : "text");
                     break;
                 }
                 if (total > INPUT_MAX) {
-                    rc = cli_fail("tokenize", "'%s': more than the limit of %zu bytes of input", input, INPUT_MAX);
+                    rc = cli_fail("tokenize", "'%s': more than the limit of %zu bytes of input",
+                                  input, INPUT_MAX);
                     break;
                 }
                 if (len && line[len - 1] == '\r') len--;
@@ -227,7 +252,8 @@ int cmd_tokenize(int argc, char **argv)
                     rc = emit_json_line(tok, line, len, input, lineno, (int)context, clean, ids);
                     continue;
                 }
-                if (emit(tok, line, len, (int)context, clean, ids) < 0) rc = cli_lib_fail("tokenize");
+                if (emit(tok, line, len, (int)context, clean, ids) < 0)
+                    rc = cli_lib_fail("tokenize");
             }
             free(line);
             if (fp != stdin) fclose(fp);

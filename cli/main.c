@@ -46,12 +46,15 @@ static void on_fatal_signal(int sig)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: seize <command> [options]\n\n"
-                "seize: SEIZE composed image retrieval (reference image + change text -> ranking)\n\n"
-                "commands:\n");
+    fprintf(fp,
+            "usage: seize <command> [options]\n\n"
+            "seize: SEIZE composed image retrieval (reference image + change text -> ranking)\n\n"
+            "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(fp, "  %-18s %s\n", commands[i].name, commands[i].summary);
-    fprintf(fp, "\n'seize <command> --help' describes a command. 'seize --version' prints the version.\n");
+    fprintf(
+        fp,
+        "\n'seize <command> --help' describes a command. 'seize --version' prints the version.\n");
 }
 
 int main(int argc, char **argv)

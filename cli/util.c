@@ -114,6 +114,8 @@ void cli_blas_note(int quiet)
 {
     const char *core = seize_clip_blas_better_core();
     if (core && !quiet)
-        fprintf(stderr, "seize: note: OpenBLAS uses slower kernels than this CPU allows; "
-                        "OPENBLAS_CORETYPE=%s may be about twice as fast\n", core);
+        fprintf(stderr,
+                "seize: note: OpenBLAS uses slower kernels than this CPU allows; "
+                "OPENBLAS_CORETYPE=%s may be about twice as fast\n",
+                core);
 }

@@ -122,8 +122,7 @@ int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn loa
  * (its n_bad is always 0); a non-zero return stops with SEIZE_ECANCEL. Errors: as
  * seize_clip_encode_tokens, SEIZE_ENOMEM, SEIZE_ECANCEL. */
 int seize_clip_encode_token_list(seize_clip *c, const int32_t *ids, size_t n, float *out,
-                                 int (*on_progress)(void *ud, size_t done, size_t n_bad),
-                                 void *ud);
+                                 int (*on_progress)(void *ud, size_t done, size_t n_bad), void *ud);
 
 /* --- performance helpers ------------------------------------------------------------------ */
 

@@ -34,13 +34,13 @@ extern "C" {
 
 enum {
     SEIZE_OK = 0,
-    SEIZE_EIO = -1,      /* a file could not be opened, read or written */
-    SEIZE_EFORMAT = -2,  /* input is malformed (bad header, bad JSON, corrupt image, ...) */
-    SEIZE_ENOMEM = -3,   /* allocation failed or a size overflowed */
-    SEIZE_EINVAL = -4,   /* invalid argument or unsupported option */
-    SEIZE_ESHAPE = -5,   /* shapes disagree (tensor vs config, query dims vs index, ...) */
-    SEIZE_ENET = -6,     /* network / server failure */
-    SEIZE_ECANCEL = -7,  /* interrupted by the user */
+    SEIZE_EIO = -1,       /* a file could not be opened, read or written */
+    SEIZE_EFORMAT = -2,   /* input is malformed (bad header, bad JSON, corrupt image, ...) */
+    SEIZE_ENOMEM = -3,    /* allocation failed or a size overflowed */
+    SEIZE_EINVAL = -4,    /* invalid argument or unsupported option */
+    SEIZE_ESHAPE = -5,    /* shapes disagree (tensor vs config, query dims vs index, ...) */
+    SEIZE_ENET = -6,      /* network / server failure */
+    SEIZE_ECANCEL = -7,   /* interrupted by the user */
     SEIZE_ENOTFOUND = -8, /* a named item does not exist */
     SEIZE_EBUSY = -9      /* another process holds the lock on a folder or file */
 };
@@ -62,9 +62,9 @@ const char *seize_strerror(int code);
 
 /* An assertion that stays on in release builds and reports file:line before aborting.
  * For invariants only: bad input must never reach one. */
-#define SEIZE_ASSERT(cond)                                                                        \
-    do {                                                                                          \
-        if (!(cond)) seize_assert_fail(__FILE__, __LINE__, #cond);                                \
+#define SEIZE_ASSERT(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) seize_assert_fail(__FILE__, __LINE__, #cond);                                 \
     } while (0)
 void seize_assert_fail(const char *file, int line, const char *expr) __attribute__((noreturn));
 
@@ -102,7 +102,10 @@ int seize_strmap_put(seize_strmap *m, const char *key, size_t val, size_t *old);
 /* 1 and *val (when non-NULL) when found, else 0. */
 int seize_strmap_get(const seize_strmap *m, const char *key, size_t *val);
 /* Number of keys. */
-static inline size_t seize_strmap_count(const seize_strmap *m) { return m->n; }
+static inline size_t seize_strmap_count(const seize_strmap *m)
+{
+    return m->n;
+}
 
 /* A growable array of owned heap strings. `seize_strvec v = {0};` is empty; v.v[0..v.n) are
  * the strings. Every growth is overflow-checked and every allocation checked (SEIZE_ENOMEM with

@@ -105,8 +105,8 @@ void seize_gallery_list_free(seize_gallery_list *g);
 
 /* Per-query captions of the reference image and their edited versions. */
 typedef struct seize_captions {
-    size_t n;        /* queries, in file order */
-    char **ids;      /* per query id string, or NULL when the file has none */
+    size_t n;   /* queries, in file order */
+    char **ids; /* per query id string, or NULL when the file has none */
     char ***captions;
     size_t *n_captions;
     char ***edits;

@@ -60,7 +60,7 @@ typedef struct seize_st_tensor {
     seize_st_dtype dtype;
     int ndim;
     size_t shape[SEIZE_ST_MAX_DIMS];
-    size_t count;       /* product of shape */
+    size_t count;        /* product of shape */
     const uint8_t *data; /* into the mapping */
     size_t nbytes;
 } seize_st_tensor;
@@ -108,13 +108,13 @@ int seize_model_preset(const char *name, seize_model_config *out);
 /* --- weights ----------------------------------------------------------------------------- */
 
 typedef struct seize_block_weights {
-    const float *ln1_w, *ln1_b;              /* (d) */
-    const float *q_w, *k_w, *v_w;            /* (d, d) each; contiguous when stored fused */
-    const float *q_b, *k_b, *v_b;            /* (d) each */
-    const float *out_w, *out_b;              /* (d, d), (d) */
-    const float *ln2_w, *ln2_b;              /* (d) */
-    const float *fc1_w, *fc1_b;              /* (mlp, d), (mlp) */
-    const float *fc2_w, *fc2_b;              /* (d, mlp), (d) */
+    const float *ln1_w, *ln1_b;   /* (d) */
+    const float *q_w, *k_w, *v_w; /* (d, d) each; contiguous when stored fused */
+    const float *q_b, *k_b, *v_b; /* (d) each */
+    const float *out_w, *out_b;   /* (d, d), (d) */
+    const float *ln2_w, *ln2_b;   /* (d) */
+    const float *fc1_w, *fc1_b;   /* (mlp, d), (mlp) */
+    const float *fc2_w, *fc2_b;   /* (d, mlp), (d) */
 } seize_block_weights;
 
 typedef struct seize_tower_weights {

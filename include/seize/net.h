@@ -82,9 +82,9 @@ typedef struct seize_llm_params {
                              rejects it) */
     const seize_cancel *cancel; /* optional (core.h): level 1 = stop issuing requests and let
                                    the ones in flight finish; 2 = abort those too */
-    const char *settings; /* settings hash (64 hex, seize_llm_settings with the caller's extra
-                             settings); journal lines carry it and only lines with the same value
-                             are reused. NULL: computed from the parameters alone */
+    const char *settings;       /* settings hash (64 hex, seize_llm_settings with the caller's extra
+                                   settings); journal lines carry it and only lines with the same value
+                                   are reused. NULL: computed from the parameters alone */
 } seize_llm_params;
 
 /* Defaults: temperature/top_p/max_tokens/seed unset, timeout 60 s, concurrency 16, 6 attempts,
@@ -98,8 +98,8 @@ seize_llm_params seize_llm_default_params(void);
  * *out (optional) receives the object (new reference); hash (optional) the SHA-256, in hex, of
  * its compact text with sorted keys. Timeouts, concurrency and retry settings are left out:
  * they do not change an answer. 0 or SEIZE_ENOMEM. */
-int seize_llm_settings(const seize_llm_params *p, const struct json_t *extra,
-                       struct json_t **out, char hash[65]);
+int seize_llm_settings(const seize_llm_params *p, const struct json_t *extra, struct json_t **out,
+                       char hash[65]);
 
 /* Sets one parameter from its command-line name and text value: "temperature", "top-p",
  * "max-tokens", "seed", "timeout", "concurrency", "max-attempts", "backoff-base",

@@ -8,8 +8,8 @@
  *     }
  *     int32_t ids[77];
  *     const char *s = "A man’s “red” hat";
- *     seize_tokenizer_encode(tok, s, strlen(s), ids, 77);  // 49406, 320, 786, 568, ..., 49407, 0...
- *     seize_tokenizer_free(tok);
+ *     seize_tokenizer_encode(tok, s, strlen(s), ids, 77);  // 49406, 320, 786, 568, ..., 49407,
+ * 0... seize_tokenizer_free(tok);
  *
  * Token ids match open_clip's SimpleTokenizer (with the real ftfy) exactly:
  *

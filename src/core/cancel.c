@@ -6,9 +6,8 @@ _Static_assert(__atomic_always_lock_free(sizeof(int), 0), "int atomics must be l
 int seize_cancel_request(seize_cancel *c, int sig)
 {
     int old = __atomic_load_n(&c->level, __ATOMIC_SEQ_CST);
-    while (old < 2 &&
-           !__atomic_compare_exchange_n(&c->level, &old, old + 1, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST)) {
+    while (old < 2 && !__atomic_compare_exchange_n(&c->level, &old, old + 1, 0, __ATOMIC_SEQ_CST,
+                                                   __ATOMIC_SEQ_CST)) {
     }
     if (old == 0) {
         int none = 0;

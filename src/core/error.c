@@ -46,16 +46,26 @@ int seize_error_prefix(int code, const char *fmt, ...)
 const char *seize_strerror(int code)
 {
     switch (code) {
-    case SEIZE_OK: return "ok";
-    case SEIZE_EIO: return "I/O error";
-    case SEIZE_EFORMAT: return "bad format";
-    case SEIZE_ENOMEM: return "out of memory";
-    case SEIZE_EINVAL: return "invalid argument";
-    case SEIZE_ESHAPE: return "shape mismatch";
-    case SEIZE_ENET: return "network error";
-    case SEIZE_ECANCEL: return "cancelled";
-    case SEIZE_ENOTFOUND: return "not found";
-    case SEIZE_EBUSY: return "in use";
+    case SEIZE_OK:
+        return "ok";
+    case SEIZE_EIO:
+        return "I/O error";
+    case SEIZE_EFORMAT:
+        return "bad format";
+    case SEIZE_ENOMEM:
+        return "out of memory";
+    case SEIZE_EINVAL:
+        return "invalid argument";
+    case SEIZE_ESHAPE:
+        return "shape mismatch";
+    case SEIZE_ENET:
+        return "network error";
+    case SEIZE_ECANCEL:
+        return "cancelled";
+    case SEIZE_ENOTFOUND:
+        return "not found";
+    case SEIZE_EBUSY:
+        return "in use";
     }
     return "unknown error";
 }

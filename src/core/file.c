@@ -155,10 +155,14 @@ int seize_utf8_valid(const char *str, size_t len)
         }
         size_t n;
         unsigned cp, min;
-        if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07, min = 0x10000;
-        else return 0;
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, cp = c & 0x1F, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, cp = c & 0x0F, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return 0;
         if (len - i <= n) return 0;
         for (size_t k = 1; k <= n; k++) {
             if ((s[i + k] & 0xC0) != 0x80) return 0;
@@ -323,8 +327,10 @@ int seize_atomic_commit(seize_atomic *a)
     if (rc == 0 && rename(a->tmp, a->path) != 0)
         rc = seize_error(SEIZE_EIO, "cannot rename '%s' to '%s': %s", a->tmp, a->path,
                          strerror(errno));
-    if (rc != 0) unlink(a->tmp);
-    else fsync_dir_of(a->path);
+    if (rc != 0)
+        unlink(a->tmp);
+    else
+        fsync_dir_of(a->path);
     free(a->path);
     free(a->tmp);
     a->path = a->tmp = NULL;
@@ -412,7 +418,8 @@ int seize_read_lines(const char *path, char ***lines, size_t *n_lines)
     size_t i = 0;
     while (i < len) {
         size_t j = i;
-        while (j < len && buf[j] != '\n') j++;
+        while (j < len && buf[j] != '\n')
+            j++;
         size_t e = j;
         if (e > i && buf[e - 1] == '\r') e--;
         if (seize_strvec_pushn(&v, buf + i, e - i) < 0) {

@@ -18,7 +18,10 @@ static const uint32_t K[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static uint32_t rotr(uint32_t x, int n)
+{
+    return (x >> n) | (x << (32 - n));
+}
 
 static void compress(uint32_t h[8], const uint8_t blk[64])
 {
@@ -83,7 +86,8 @@ void seize_sha256_update(seize_sha256 *s, const void *data, size_t len)
         compress(s->h, s->buf);
         s->n_buf = 0;
     }
-    for (; len >= 64; p += 64, len -= 64) compress(s->h, p);
+    for (; len >= 64; p += 64, len -= 64)
+        compress(s->h, p);
     memcpy(s->buf, p, len);
     s->n_buf = len;
 }
@@ -93,7 +97,8 @@ void seize_sha256_final(seize_sha256 *s, uint8_t digest[32])
     uint64_t bits = s->n_bytes * 8;
     uint8_t pad[72] = {0x80};
     size_t n_pad = (s->n_buf < 56 ? 56 : 120) - s->n_buf;
-    for (int i = 0; i < 8; i++) pad[n_pad + i] = (uint8_t)(bits >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        pad[n_pad + i] = (uint8_t)(bits >> (56 - 8 * i));
     seize_sha256_update(s, pad, n_pad + 8);
     for (int i = 0; i < 8; i++) {
         digest[4 * i] = (uint8_t)(s->h[i] >> 24);
@@ -134,7 +139,8 @@ int seize_sha256_file(const char *path, uint8_t digest[32])
     seize_sha256_init(&s);
     static _Thread_local uint8_t buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) seize_sha256_update(&s, buf, n);
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        seize_sha256_update(&s, buf, n);
     int bad = ferror(fp);
     fclose(fp);
     if (bad) return seize_error(SEIZE_EIO, "cannot read '%s': read error", path);

@@ -42,11 +42,14 @@ int seize_jsonl_load(const char *path, json_t **out)
     size_t i = 0, line = 0;
     while (i < len) {
         size_t j = i;
-        while (j < len && buf[j] != '\n') j++;
+        while (j < len && buf[j] != '\n')
+            j++;
         line++;
         size_t s = i, e = j;
-        while (s < e && (buf[s] == ' ' || buf[s] == '\t' || buf[s] == '\r')) s++;
-        while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r')) e--;
+        while (s < e && (buf[s] == ' ' || buf[s] == '\t' || buf[s] == '\r'))
+            s++;
+        while (e > s && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r'))
+            e--;
         if (e > s) {
             json_error_t err;
             json_t *v = json_loadb(buf + s, e - s, JSON_REJECT_DUPLICATES, &err);

@@ -82,12 +82,15 @@ static const char *find_key(const char *h, size_t n, const char *key)
 {
     size_t k = strlen(key);
     for (size_t i = 0; i + k + 2 <= n; i++) {
-        if ((h[i] == '\'' || h[i] == '"') && memcmp(h + i + 1, key, k) == 0 && h[i + 1 + k] == h[i]) {
+        if ((h[i] == '\'' || h[i] == '"') && memcmp(h + i + 1, key, k) == 0 &&
+            h[i + 1 + k] == h[i]) {
             const char *p = h + i + k + 2;
-            while (p < h + n && isspace((unsigned char)*p)) p++;
+            while (p < h + n && isspace((unsigned char)*p))
+                p++;
             if (p < h + n && *p == ':') {
                 p++;
-                while (p < h + n && isspace((unsigned char)*p)) p++;
+                while (p < h + n && isspace((unsigned char)*p))
+                    p++;
                 return p;
             }
         }
@@ -124,9 +127,12 @@ int seize_npy_parse(const void *buf, size_t len, const char *name, seize_npy **o
     seize_dtype dt;
     const char *end = h + hlen;
     if (end - p >= 5 && (p[0] == '\'' || p[0] == '"') && p[4] == p[0]) {
-        if (memcmp(p + 1, "<f4", 3) == 0) dt = SEIZE_F32;
-        else if (memcmp(p + 1, "<f2", 3) == 0) dt = SEIZE_F16;
-        else if (memcmp(p + 1, "<i4", 3) == 0) dt = SEIZE_I32;
+        if (memcmp(p + 1, "<f4", 3) == 0)
+            dt = SEIZE_F32;
+        else if (memcmp(p + 1, "<f2", 3) == 0)
+            dt = SEIZE_F16;
+        else if (memcmp(p + 1, "<i4", 3) == 0)
+            dt = SEIZE_I32;
         else
             return seize_error(SEIZE_EFORMAT,
                                "cannot read '%s': unsupported dtype %.3s (need <f4, <f2 or <i4)",
@@ -135,7 +141,8 @@ int seize_npy_parse(const void *buf, size_t len, const char *name, seize_npy **o
         return seize_error(SEIZE_EFORMAT, "cannot read '%s': unsupported dtype", name);
     }
     p = find_key(h, hlen, "fortran_order");
-    if (!p) return seize_error(SEIZE_EFORMAT, "cannot read '%s': header has no 'fortran_order'", name);
+    if (!p)
+        return seize_error(SEIZE_EFORMAT, "cannot read '%s': header has no 'fortran_order'", name);
     if (end - p < 5 || memcmp(p, "False", 5) != 0)
         return seize_error(SEIZE_EFORMAT, "cannot read '%s': Fortran order is not supported", name);
     p = find_key(h, hlen, "shape");
@@ -147,7 +154,8 @@ int seize_npy_parse(const void *buf, size_t len, const char *name, seize_npy **o
     a->dtype = dt;
     size_t count = 1;
     for (;;) {
-        while (p < end && (isspace((unsigned char)*p) || *p == ',')) p++;
+        while (p < end && (isspace((unsigned char)*p) || *p == ','))
+            p++;
         if (p >= end) goto bad_shape;
         if (*p == ')') break;
         if (!isdigit((unsigned char)*p)) goto bad_shape;
@@ -206,7 +214,8 @@ float *seize_npy_f32(seize_npy *a)
         return NULL;
     }
     const uint16_t *h = a->data;
-    for (size_t i = 0; i < a->count; i++) f[i] = seize_f16_to_f32(h[i]);
+    for (size_t i = 0; i < a->count; i++)
+        f[i] = seize_f16_to_f32(h[i]);
     free(a->data);
     a->data = f;
     a->dtype = SEIZE_F32;
@@ -250,7 +259,8 @@ static size_t make_header(uint8_t *buf, size_t cap, seize_dtype dt, int ndim, co
         buf[8] = (uint8_t)(hlen & 0xff);
         buf[9] = (uint8_t)(hlen >> 8);
     } else {
-        for (int i = 0; i < 4; i++) buf[8 + i] = (uint8_t)(hlen >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            buf[8 + i] = (uint8_t)(hlen >> (8 * i));
     }
     memcpy(buf + pre, dict, (size_t)dl);
     memset(buf + pre + dl, ' ', total - pre - (size_t)dl - 1);

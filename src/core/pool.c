@@ -116,7 +116,8 @@ void seize_pool_free(seize_pool *p)
     p->quit = 1;
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 1; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
@@ -150,7 +151,8 @@ void seize_pool_wait(seize_pool *p)
     if (!p || !p->started) return;
     run_items(p, 0); // returns once every item is taken; those still running are the workers'
     pthread_mutex_lock(&p->mu);
-    while (p->active > 0) pthread_cond_wait(&p->done, &p->mu);
+    while (p->active > 0)
+        pthread_cond_wait(&p->done, &p->mu);
     p->started = 0;
     pthread_mutex_unlock(&p->mu);
 }
@@ -158,7 +160,8 @@ void seize_pool_wait(seize_pool *p)
 void seize_pool_for(seize_pool *p, size_t n, seize_pool_fn fn, void *ctx)
 {
     if (!p || p->n_threads == 1 || n <= 1) {
-        for (size_t i = 0; i < n; i++) fn(ctx, i, 0);
+        for (size_t i = 0; i < n; i++)
+            fn(ctx, i, 0);
         return;
     }
     seize_pool_start(p, n, fn, ctx);

@@ -67,7 +67,8 @@ void seize_strvec_free(seize_strvec *sv)
 void seize_strv_free(char **v, size_t n)
 {
     if (!v) return;
-    for (size_t i = 0; i < n; i++) free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
     free(v);
 }
 
@@ -79,7 +80,8 @@ int seize_buf_reserve(seize_buf *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *d = seize_realloc(b->data, cap, 1);
     if (!d) return SEIZE_ENOMEM;
     b->data = d;

@@ -30,7 +30,9 @@ static int string_list(json_t *v, const char *key, const char *path, size_t i, c
     for (size_t t = 0; json_is_string(v) ? t < 1 : t < json_array_size(v); t++) {
         json_t *item = json_is_string(v) ? v : json_array_get(v, t);
         if (json_is_string(item) && json_string_length(item) > SEIZE_MAX_CAPTION_BYTES)
-            return seize_error(SEIZE_EFORMAT, "'%s': query %zu: a '%s' item is %zu bytes long (at most %zu: a caption is a sentence)",
+            return seize_error(SEIZE_EFORMAT,
+                               "'%s': query %zu: a '%s' item is %zu bytes long (at most %zu: a "
+                               "caption is a sentence)",
                                path, i, key, json_string_length(item), SEIZE_MAX_CAPTION_BYTES);
     }
     if (json_is_string(v)) { // a single caption
@@ -49,7 +51,8 @@ static int string_list(json_t *v, const char *key, const char *path, size_t i, c
     int rc = seize_json_name_list(v, out, n);
     return rc < 0 ? SEIZE_ENOMEM : 0;
 bad:
-    return seize_error(SEIZE_EFORMAT, "'%s': query %zu: '%s' must be a list of strings", path, i, key);
+    return seize_error(SEIZE_EFORMAT, "'%s': query %zu: '%s' must be a list of strings", path, i,
+                       key);
 }
 
 int seize_captions_load(const char *path, const char *captions_key, const char *edits_key,
@@ -61,7 +64,8 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
     int rc = seize_read_file(path, &buf, &len);
     if (rc < 0) return rc;
     size_t p = 0;
-    while (p < len && (buf[p] == ' ' || buf[p] == '\t' || buf[p] == '\n' || buf[p] == '\r')) p++;
+    while (p < len && (buf[p] == ' ' || buf[p] == '\t' || buf[p] == '\n' || buf[p] == '\r'))
+        p++;
     json_t *root = NULL;
     int authors = p < len && buf[p] == '[';
     if (authors) rc = seize_json_parse(buf, len, path, &root);
@@ -95,7 +99,8 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
         if (!id) id = json_object_get(o, "pairid");
         if (!id) id = json_object_get(o, "query");
         if (id && seize_json_name(id, &c->ids[i]) < 0) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': query %zu: id must be a string or an integer", path, i);
+            rc = seize_error(SEIZE_EFORMAT, "'%s': query %zu: id must be a string or an integer",
+                             path, i);
             goto done;
         }
         json_t *cv = json_object_get(o, ck);
@@ -108,7 +113,8 @@ int seize_captions_load(const char *path, const char *captions_key, const char *
     if (n && !any_caps) {
         // a file of edits only (e.g. the output of seize reason) is fine when edits are present
         int any_edits = 0;
-        for (size_t i = 0; i < n; i++) any_edits |= c->n_edits[i] > 0;
+        for (size_t i = 0; i < n; i++)
+            any_edits |= c->n_edits[i] > 0;
         if (!any_edits) {
             rc = seize_error(SEIZE_EFORMAT, "'%s': no query has '%s' or '%s'", path, ck, ek);
             goto done;

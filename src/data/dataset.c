@@ -7,9 +7,12 @@
 
 int seize_ds_kind_parse(const char *name, seize_ds_kind *out)
 {
-    if (!strcmp(name, "circo")) *out = SEIZE_DS_CIRCO;
-    else if (!strcmp(name, "cirr")) *out = SEIZE_DS_CIRR;
-    else if (!strcmp(name, "fashioniq") || !strcmp(name, "fiq")) *out = SEIZE_DS_FASHIONIQ;
+    if (!strcmp(name, "circo"))
+        *out = SEIZE_DS_CIRCO;
+    else if (!strcmp(name, "cirr"))
+        *out = SEIZE_DS_CIRR;
+    else if (!strcmp(name, "fashioniq") || !strcmp(name, "fiq"))
+        *out = SEIZE_DS_FASHIONIQ;
     else
         return seize_error(SEIZE_EINVAL, "unknown dataset '%s' (expected circo, cirr or fashioniq)",
                            name);
@@ -39,7 +42,8 @@ static void query_free(seize_query *q)
 void seize_dataset_free(seize_dataset *ds)
 {
     if (!ds) return;
-    for (size_t i = 0; i < ds->n; i++) query_free(&ds->q[i]);
+    for (size_t i = 0; i < ds->n; i++)
+        query_free(&ds->q[i]);
     free(ds->q);
     if (ds->priv) {
         seize_strmap_free(ds->priv);
@@ -73,15 +77,15 @@ static int opt_name(json_t *o, const char *key, const char *file, size_t i, char
     return need_name(o, key, file, i, out);
 }
 
-static int name_list(json_t *v, const char *key, const char *file, size_t i, char ***out,
-                     size_t *n)
+static int name_list(json_t *v, const char *key, const char *file, size_t i, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     if (!v) return 0;
     if (seize_json_name_list(v, out, n) < 0)
-        return seize_error(SEIZE_EFORMAT, "'%s': query %zu: '%s' must be a list of strings or integers",
-                           file, i, key);
+        return seize_error(SEIZE_EFORMAT,
+                           "'%s': query %zu: '%s' must be a list of strings or integers", file, i,
+                           key);
     return 0;
 }
 
@@ -89,23 +93,27 @@ static int parse_query(seize_ds_kind kind, json_t *o, size_t i, const char *file
                        const seize_dataset_opts *opts, seize_query *q)
 {
     int rc;
-    if (!json_is_object(o)) return seize_error(SEIZE_EFORMAT, "'%s': query %zu is not an object", file, i);
+    if (!json_is_object(o))
+        return seize_error(SEIZE_EFORMAT, "'%s': query %zu is not an object", file, i);
     if (kind == SEIZE_DS_CIRCO) {
         if ((rc = need_name(o, "id", file, i, &q->id)) < 0) return rc;
         if ((rc = need_name(o, "reference_img_id", file, i, &q->reference)) < 0) return rc;
         if ((rc = need_name(o, "relative_caption", file, i, &q->text)) < 0) return rc;
         if ((rc = opt_name(o, "shared_concept", file, i, &q->shared_concept)) < 0) return rc;
         if ((rc = opt_name(o, "target_img_id", file, i, &q->target)) < 0) return rc;
-        if ((rc = name_list(json_object_get(o, "gt_img_ids"), "gt_img_ids", file, i, &q->gt, &q->n_gt)) < 0)
+        if ((rc = name_list(json_object_get(o, "gt_img_ids"), "gt_img_ids", file, i, &q->gt,
+                            &q->n_gt)) < 0)
             return rc;
         if ((rc = name_list(json_object_get(o, "semantic_aspects"), "semantic_aspects", file, i,
                             &q->aspects, &q->n_aspects)) < 0)
             return rc;
         if (q->target && !q->n_gt)
-            return seize_error(SEIZE_EFORMAT, "'%s': query %zu: has 'target_img_id' but no 'gt_img_ids'", file, i);
+            return seize_error(SEIZE_EFORMAT,
+                               "'%s': query %zu: has 'target_img_id' but no 'gt_img_ids'", file, i);
         if (q->target && strcmp(q->gt[0], q->target))
-            return seize_error(SEIZE_EFORMAT, "'%s': query %zu: target %s is not the first of gt_img_ids",
-                               file, i, q->target);
+            return seize_error(SEIZE_EFORMAT,
+                               "'%s': query %zu: target %s is not the first of gt_img_ids", file, i,
+                               q->target);
     } else if (kind == SEIZE_DS_CIRR) {
         if ((rc = need_name(o, "pairid", file, i, &q->id)) < 0) return rc;
         if ((rc = need_name(o, "reference", file, i, &q->reference)) < 0) return rc;
@@ -113,8 +121,11 @@ static int parse_query(seize_ds_kind kind, json_t *o, size_t i, const char *file
         if ((rc = opt_name(o, "target_hard", file, i, &q->target)) < 0) return rc;
         json_t *set = json_object_get(o, "img_set");
         json_t *mem = json_is_object(set) ? json_object_get(set, "members") : NULL;
-        if (!mem) return seize_error(SEIZE_EFORMAT, "'%s': query %zu: missing 'img_set.members'", file, i);
-        if ((rc = name_list(mem, "img_set.members", file, i, &q->members, &q->n_members)) < 0) return rc;
+        if (!mem)
+            return seize_error(SEIZE_EFORMAT, "'%s': query %zu: missing 'img_set.members'", file,
+                               i);
+        if ((rc = name_list(mem, "img_set.members", file, i, &q->members, &q->n_members)) < 0)
+            return rc;
     } else {
         char buf[32];
         snprintf(buf, sizeof buf, "%zu", i);
@@ -122,11 +133,13 @@ static int parse_query(seize_ds_kind kind, json_t *o, size_t i, const char *file
         if ((rc = need_name(o, "candidate", file, i, &q->reference)) < 0) return rc;
         if ((rc = opt_name(o, "target", file, i, &q->target)) < 0) return rc;
         json_t *caps = json_object_get(o, "captions");
-        if (!caps) return seize_error(SEIZE_EFORMAT, "'%s': query %zu: missing 'captions'", file, i);
+        if (!caps)
+            return seize_error(SEIZE_EFORMAT, "'%s': query %zu: missing 'captions'", file, i);
         if ((rc = name_list(caps, "captions", file, i, &q->texts, &q->n_texts)) < 0) return rc;
         const char *j = opts && opts->fiq_joiner ? opts->fiq_joiner : "";
         size_t len = 1;
-        for (size_t t = 0; t < q->n_texts; t++) len += strlen(q->texts[t]) + strlen(j);
+        for (size_t t = 0; t < q->n_texts; t++)
+            len += strlen(q->texts[t]) + strlen(j);
         if (!(q->text = seize_malloc(len, 1))) return SEIZE_ENOMEM;
         q->text[0] = 0;
         for (size_t t = 0; t < q->n_texts; t++) {
@@ -135,7 +148,8 @@ static int parse_query(seize_ds_kind kind, json_t *o, size_t i, const char *file
         }
     }
     if (kind != SEIZE_DS_FASHIONIQ) {
-        if (!(q->texts = seize_malloc(1, sizeof *q->texts)) || !(q->texts[0] = seize_strdup(q->text)))
+        if (!(q->texts = seize_malloc(1, sizeof *q->texts)) ||
+            !(q->texts[0] = seize_strdup(q->text)))
             return SEIZE_ENOMEM;
         q->n_texts = 1;
     }
@@ -163,7 +177,8 @@ static int from_json(seize_ds_kind kind, json_t *root, const char *name,
     ds->has_targets = n > 0;
     for (size_t i = 0; i < n; i++) {
         ds->n = i + 1;
-        if ((rc = parse_query(kind, json_array_get(root, i), i, name, opts, &ds->q[i])) < 0) goto fail;
+        if ((rc = parse_query(kind, json_array_get(root, i), i, name, opts, &ds->q[i])) < 0)
+            goto fail;
         if (!ds->q[i].target) ds->has_targets = 0;
         size_t old;
         rc = seize_strmap_put(ds->priv, ds->q[i].id, i, &old);
@@ -245,7 +260,8 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
     if (kind == SEIZE_DS_CIRCO) {
         list = json_is_object(root) ? json_object_get(root, "images") : NULL;
         if (!json_is_array(list)) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': expected {\"images\": [...]} (COCO image info)", path);
+            rc = seize_error(SEIZE_EFORMAT, "'%s': expected {\"images\": [...]} (COCO image info)",
+                             path);
             goto done;
         }
     } else if (kind == SEIZE_DS_CIRR ? !json_is_object(root) : !json_is_array(root)) {
@@ -260,14 +276,16 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
     if (kind == SEIZE_DS_CIRR) {
         const char *key;
         json_t *v;
-        json_object_foreach(list, key, v) {
+        json_object_foreach(list, key, v)
+        {
             if (!json_is_string(v)) {
                 rc = seize_error(SEIZE_EFORMAT, "'%s': '%s': path must be a string", path, key);
                 goto done;
             }
             const char *p = json_string_value(v);
             if (!strncmp(p, "./", 2)) p += 2;
-            if (!(g->names[g->n] = seize_strdup(key)) || !(g->paths[g->n] = seize_strdup(p))) goto done;
+            if (!(g->names[g->n] = seize_strdup(key)) || !(g->paths[g->n] = seize_strdup(p)))
+                goto done;
             g->n++;
         }
     } else {
@@ -277,7 +295,8 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
                 json_t *id = json_is_object(e) ? json_object_get(e, "id") : NULL;
                 json_t *fn = json_is_object(e) ? json_object_get(e, "file_name") : NULL;
                 if (!id || seize_json_name(id, &g->names[i]) < 0) {
-                    rc = seize_error(SEIZE_EFORMAT, "'%s': images[%zu]: missing or bad 'id'", path, i);
+                    rc = seize_error(SEIZE_EFORMAT, "'%s': images[%zu]: missing or bad 'id'", path,
+                                     i);
                     goto done;
                 }
                 g->n = i + 1;
@@ -289,8 +308,8 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
                 if (json_is_integer(id))
                     snprintf(file, sizeof file, "%012lld.jpg", (long long)json_integer_value(id));
                 g->paths[i] = fn ? concat("unlabeled2017/", json_string_value(fn))
-                                 : json_is_integer(id) ? concat("unlabeled2017/", file)
-                                                       : concat(g->names[i], ".jpg");
+                              : json_is_integer(id) ? concat("unlabeled2017/", file)
+                                                    : concat(g->names[i], ".jpg");
                 if (!g->paths[i]) goto done;
             } else {
                 if (seize_json_name(e, &g->names[i]) < 0) {
@@ -307,7 +326,8 @@ int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_
         int r = seize_strmap_put(&seen, g->names[i], i, &old);
         if (r < 0) goto done;
         if (r == 1) {
-            rc = seize_error(SEIZE_EFORMAT, "'%s': gallery name '%s' appears twice", path, g->names[i]);
+            rc = seize_error(SEIZE_EFORMAT, "'%s': gallery name '%s' appears twice", path,
+                             g->names[i]);
             goto done;
         }
     }

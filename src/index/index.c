@@ -14,17 +14,23 @@
 // *cp gets its code point.
 static size_t utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
 {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-                 : (s[0] & 0xF8) == 0xF0                  ? 4
-                                                          : 0;
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xE0) == 0xC0 ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
     if (!len || len > n || !seize_utf8_valid((const char *)s, len)) return 0;
     uint32_t c = len == 1 ? s[0] : len == 2 ? s[0] & 0x1Fu : len == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
-    for (size_t i = 1; i < len; i++) c = (c << 6) | (s[i] & 0x3Fu);
+    for (size_t i = 1; i < len; i++)
+        c = (c << 6) | (s[i] & 0x3Fu);
     *cp = c;
     return len;
 }
 
-static int is_control(uint32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
+static int is_control(uint32_t c)
+{
+    return c < 0x20 || (c >= 0x7F && c <= 0x9F);
+}
 
 const char *seize_index_name_problem(const char *name, size_t len)
 {
@@ -59,7 +65,8 @@ char *seize_index_name_escape(const char *name, size_t len)
         } else {
             // an invalid byte, or each byte of a control character
             size_t m = l ? l : 1;
-            for (size_t j = 0; j < m; j++, k += 4) snprintf(o + k, 5, "\\x%02x", s[i + j]);
+            for (size_t j = 0; j < m; j++, k += 4)
+                snprintf(o + k, 5, "\\x%02x", s[i + j]);
             i += m;
         }
     }
@@ -81,16 +88,18 @@ static int read_names(const char *path, char ***out, size_t *n_out)
     char **v = NULL;
     for (size_t i = 0; i < len;) {
         size_t j = i;
-        while (j < len && buf[j] != '\n') j++;
+        while (j < len && buf[j] != '\n')
+            j++;
         size_t e = j;
         if (e > i && buf[e - 1] == '\r') e--;
         const char *why = seize_index_name_problem(buf + i, e - i);
         if (why) {
             char *shown = seize_index_name_escape(buf + i, e - i);
-            rc = seize_error(SEIZE_EFORMAT,
-                             "'%s' line %zu: gallery name '%s' %s (names must be UTF-8 text without "
-                             "control characters: rename the image and rebuild the index)",
-                             path, n + 1, shown ? shown : "?", why);
+            rc =
+                seize_error(SEIZE_EFORMAT,
+                            "'%s' line %zu: gallery name '%s' %s (names must be UTF-8 text without "
+                            "control characters: rename the image and rebuild the index)",
+                            path, n + 1, shown ? shown : "?", why);
             free(shown);
             goto fail;
         }
@@ -138,11 +147,26 @@ void seize_index_free(seize_index *idx)
     free(idx);
 }
 
-size_t seize_index_count(const seize_index *idx) { return idx->n_names; }
-size_t seize_index_dim(const seize_index *idx) { return idx->feats->shape[1]; }
-seize_dtype seize_index_dtype(const seize_index *idx) { return idx->feats->dtype; }
-const char *seize_index_name(const seize_index *idx, size_t i) { return idx->names[i]; }
-const json_t *seize_index_json(const seize_index *idx) { return idx->json; }
+size_t seize_index_count(const seize_index *idx)
+{
+    return idx->n_names;
+}
+size_t seize_index_dim(const seize_index *idx)
+{
+    return idx->feats->shape[1];
+}
+seize_dtype seize_index_dtype(const seize_index *idx)
+{
+    return idx->feats->dtype;
+}
+const char *seize_index_name(const seize_index *idx, size_t i)
+{
+    return idx->names[i];
+}
+const json_t *seize_index_json(const seize_index *idx)
+{
+    return idx->json;
+}
 
 seize_gallery seize_index_gallery(const seize_index *idx)
 {
@@ -153,8 +177,7 @@ seize_gallery seize_index_gallery(const seize_index *idx)
 int seize_index_find(const seize_index *idx, const char *name, size_t *row)
 {
     if (seize_strmap_get(&idx->map, name, row)) return 0;
-    return seize_error(SEIZE_ENOTFOUND, "'%s' is not in the gallery of index '%s'", name,
-                       idx->dir);
+    return seize_error(SEIZE_ENOTFOUND, "'%s' is not in the gallery of index '%s'", name, idx->dir);
 }
 
 int seize_index_open(const char *dir, seize_index **out)
@@ -178,15 +201,16 @@ int seize_index_open(const char *dir, seize_index **out)
     }
     if ((rc = read_names(np, &idx->names, &idx->n_names)) < 0) goto fail;
     if (idx->n_names != idx->feats->shape[0]) {
-        rc = seize_error(SEIZE_ESHAPE, "index '%s': names.txt has %zu names but features.npy has %zu rows",
-                         dir, idx->n_names, idx->feats->shape[0]);
+        rc = seize_error(SEIZE_ESHAPE,
+                         "index '%s': names.txt has %zu names but features.npy has %zu rows", dir,
+                         idx->n_names, idx->feats->shape[0]);
         goto fail;
     }
     json_t *c = json_object_get(idx->json, "count"), *d = json_object_get(idx->json, "dim");
     if ((c && (!json_is_integer(c) || (size_t)json_integer_value(c) != idx->n_names)) ||
         (d && (!json_is_integer(d) || (size_t)json_integer_value(d) != idx->feats->shape[1]))) {
-        rc = seize_error(SEIZE_ESHAPE, "index '%s': index.json count/dim disagree with features.npy",
-                         dir);
+        rc = seize_error(SEIZE_ESHAPE,
+                         "index '%s': index.json count/dim disagree with features.npy", dir);
         goto fail;
     }
     if ((rc = seize_strmap_init(&idx->map, idx->n_names)) < 0) goto fail;
@@ -216,7 +240,10 @@ fail:
     return rc;
 }
 
-static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
 
 int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
                       const char *const *names, seize_dtype dtype, const seize_index_meta *meta)
@@ -269,7 +296,8 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
         memcpy(row, feats + i * dim, dim * sizeof *row);
         seize_normalize_rows(row, 1, dim);
         if (dtype == SEIZE_F16) {
-            for (size_t k = 0; k < dim; k++) half[k] = seize_f32_to_f16(row[k]);
+            for (size_t k = 0; k < dim; k++)
+                half[k] = seize_f32_to_f16(row[k]);
             rc = seize_npy_writer_rows(w, half, 1);
         } else {
             rc = seize_npy_writer_rows(w, row, 1);
@@ -281,7 +309,8 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
     if (rc < 0) goto done;
     // names
     if ((rc = seize_atomic_open(np, &at)) < 0) goto done;
-    for (size_t i = 0; i < n; i++) fprintf(at.fp, "%s\n", names[i]);
+    for (size_t i = 0; i < n; i++)
+        fprintf(at.fp, "%s\n", names[i]);
     if ((rc = seize_atomic_commit(&at)) < 0) goto done;
     // metadata
     j = json_object();
@@ -379,9 +408,11 @@ void seize_normalize_rows(float *x, size_t n, size_t dim)
     for (size_t r = 0; r < n; r++) {
         float *v = x + r * dim;
         double ss = 0;
-        for (size_t j = 0; j < dim; j++) ss += (double)v[j] * v[j];
+        for (size_t j = 0; j < dim; j++)
+            ss += (double)v[j] * v[j];
         float nrm = (float)sqrt(ss);
         if (nrm < 1e-12f) nrm = 1e-12f;
-        for (size_t j = 0; j < dim; j++) v[j] /= nrm;
+        for (size_t j = 0; j < dim; j++)
+            v[j] /= nrm;
     }
 }

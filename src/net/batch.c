@@ -557,8 +557,8 @@ static int finish(run *R, slot *s, const seize_chat_result *res)
     free(raw);
     snprintf(what, sizeof what, "HTTP %ld: %s", status, msg ? msg : "");
     if (seize_llm_status_retryable(status)) {
-        retry_or_fail(R, r, status == 429 ? SEIZE_LLM_ERR_429 : SEIZE_LLM_ERR_5XX,
-                      res->retry_after, what);
+        retry_or_fail(R, r, status == 429 ? SEIZE_LLM_ERR_429 : SEIZE_LLM_ERR_5XX, res->retry_after,
+                      what);
     } else if (status == 401 || status == 403 || status == 404) {
         b->st.errors[SEIZE_LLM_ERR_4XX]++;
         if (!R->fatal) {

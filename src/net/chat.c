@@ -102,8 +102,7 @@ int seize_llm_err_retryable(int kind)
            kind == SEIZE_LLM_ERR_MALFORMED;
 }
 
-int seize_llm_settings(const seize_llm_params *p, const json_t *extra, json_t **out,
-                       char hash[65])
+int seize_llm_settings(const seize_llm_params *p, const json_t *extra, json_t **out, char hash[65])
 {
     json_t *o = json_object();
     char *ep = p->endpoint ? seize_url_canonical(p->endpoint) : NULL;

@@ -25,7 +25,8 @@ static const struct {
     {"ViT-bigG-14", "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", "open_clip"},
 };
 
-static const char *hf_files[] = {"config.json", "vocab.json", "merges.txt", "model.safetensors", NULL};
+static const char *hf_files[] = {"config.json", "vocab.json", "merges.txt", "model.safetensors",
+                                 NULL};
 static const char *oc_files[] = {"open_clip_config.json", "vocab.json", "merges.txt",
                                  "open_clip_model.safetensors", NULL};
 
@@ -50,7 +51,8 @@ int seize_hub_lookup(const char *name, const char **repo, const char **layout)
     return seize_error(SEIZE_ENOTFOUND, "unknown model name '%s'", name);
 }
 
-// --- one transfer ---------------------------------------------------------------------------------
+// --- one transfer
+// ---------------------------------------------------------------------------------
 
 typedef struct xfer {
     FILE *fp;
@@ -75,8 +77,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ctx)
         const char *p = buf + 14, *end = buf + len;
         size_t k = 0;
         for (; p < end && k + 1 < sizeof x->linked_etag; p++)
-            if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) x->linked_etag[k++] = *p;
-            else if (k) break;
+            if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))
+                x->linked_etag[k++] = *p;
+            else if (k)
+                break;
         x->linked_etag[k] = 0;
         if (k != 64) x->linked_etag[0] = 0; // not a sha256 (e.g. a git blob id)
     } else if (len > 15 && !strncasecmp(buf, "content-range:", 14)) {
@@ -256,7 +260,8 @@ static int fetch_once(CURL *c, const char *url, const char *dest, const char *fi
     curl_slist_free_all(hdrs);
     free(auth);
     int rc = 0;
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) x.write_error = x.write_error ? x.write_error : errno;
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+        x.write_error = x.write_error ? x.write_error : errno;
     fclose(fp);
     if (x.write_error) {
         rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", part, strerror(x.write_error));
@@ -270,8 +275,9 @@ static int fetch_once(CURL *c, const char *url, const char *dest, const char *fi
     } else if (x.status != 200 && x.status != 206) {
         rc = seize_error(SEIZE_ENET, "cannot download '%s' from %s: HTTP status %ld%s", file, shown,
                          x.status,
-                         x.status == 401 || x.status == 403 ? " (a gated model? set HF_TOKEN)" :
-                         x.status == 404 ? " (no such file in the repository)" : "");
+                         x.status == 401 || x.status == 403 ? " (a gated model? set HF_TOKEN)"
+                         : x.status == 404                  ? " (no such file in the repository)"
+                                                            : "");
         *retry = x.status == 408 || x.status == 429 || x.status >= 500;
     }
     if (rc == 0 && x.linked_etag[0]) {
@@ -311,7 +317,8 @@ int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out
         if (!strchr(name, '/') || name[0] == '/' || strstr(name, ".."))
             return seize_error(SEIZE_ENOTFOUND,
                                "unknown model '%s' (known: ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14, "
-                               "ViT-g-14, ViT-bigG-14, or a hub repository id owner/name)", name);
+                               "ViT-g-14, ViT-bigG-14, or a hub repository id owner/name)",
+                               name);
         repo = name;
         layout = "hf";
     }

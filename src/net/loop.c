@@ -35,8 +35,8 @@ struct seize_chat_call {
 };
 
 struct seize_loop {
-    int ep;          // epoll set of curl's sockets and evfd
-    int evfd;        // seize_loop_wake
+    int ep;   // epoll set of curl's sockets and evfd
+    int evfd; // seize_loop_wake
     CURLM *multi;
     double curl_due; // when curl wants its timeout action (-1: none)
     timer *timers;
@@ -124,7 +124,8 @@ int seize_loop_new(seize_loop **out)
 void seize_loop_free(seize_loop *l)
 {
     if (!l) return;
-    while (l->calls) seize_chat_cancel(l->calls);
+    while (l->calls)
+        seize_chat_cancel(l->calls);
     if (l->multi) curl_multi_cleanup(l->multi);
     if (l->ep >= 0) close(l->ep);
     if (l->evfd >= 0) close(l->evfd);
@@ -176,7 +177,8 @@ static void run_timers(seize_loop *l)
         double now = seize_now();
         size_t best = l->n_timers;
         for (size_t k = 0; k < l->n_timers; k++)
-            if (l->timers[k].due <= now && (best == l->n_timers || l->timers[k].due < l->timers[best].due))
+            if (l->timers[k].due <= now &&
+                (best == l->n_timers || l->timers[k].due < l->timers[best].due))
                 best = k;
         if (best == l->n_timers) return;
         timer t = l->timers[best];
@@ -204,7 +206,8 @@ int seize_loop_run_once(seize_loop *l, double max_wait)
     double wait = wait_time(l, max_wait);
     struct epoll_event evs[128];
     int n_ev = epoll_wait(l->ep, evs, 128, wait <= 0 ? 0 : (int)ceil(wait * 1000));
-    if (n_ev < 0 && errno != EINTR) return seize_error(SEIZE_ENET, "epoll_wait: %s", strerror(errno));
+    if (n_ev < 0 && errno != EINTR)
+        return seize_error(SEIZE_ENET, "epoll_wait: %s", strerror(errno));
     int running = 0;
     for (int k = 0; k < n_ev; k++) {
         if (evs[k].data.fd == l->evfd) {
@@ -251,8 +254,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
 static void unlink_call(seize_chat_call *c)
 {
     seize_loop *l = c->l;
-    if (c->prev) c->prev->next = c->next;
-    else l->calls = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->calls = c->next;
     if (c->next) c->next->prev = c->prev;
     l->n_calls--;
 }

@@ -46,9 +46,8 @@ typedef struct nn_backend_ops {
     /* Per row r of x (rows × d, stride ldx): when add is not NULL, x[r] += add first (in
      * place; fuses the bias of the previous residual GEMM); then
      * y[r] = (x[r] − mean) / sqrt(var + eps) · g + beta, biased variance. y may equal x. */
-    void (*layernorm)(nn_backend *b, size_t rows, size_t d, float *x, size_t ldx,
-                      const float *add, const float *g, const float *beta, float eps, float *y,
-                      size_t ldy);
+    void (*layernorm)(nn_backend *b, size_t rows, size_t d, float *x, size_t ldx, const float *add,
+                      const float *g, const float *beta, float eps, float *y, size_t ldy);
     /* x(rows, n) = act(x + bias) in place (contiguous rows). */
     void (*bias_act)(nn_backend *b, size_t rows, size_t n, float *x, const float *bias,
                      seize_act act);
@@ -64,17 +63,16 @@ typedef struct nn_backend_ops {
      * q_rows given: only row q_rows[s] of sequence s is a query (keys and values still use
      * all T rows) and out is (n_seq, d) — used by the last block, whose other rows are
      * never read. */
-    void (*attention)(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head,
-                      float *qkv, const float *q_b, const float *k_b, const float *v_b,
-                      int causal, const size_t *q_rows, float *out);
+    void (*attention)(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head, float *qkv,
+                      const float *q_b, const float *k_b, const float *v_b, int causal,
+                      const size_t *q_rows, float *out);
     /* Vision: im2col. pixels (n, 3, S, S) → cols (n·g·g, 3·p·p) with g = S/p, patch rows in
      * raster order, each patch laid out (c, ky, kx) like the conv weight. */
     void (*patchify)(nn_backend *b, size_t n, int S, int p, const float *pixels, float *cols);
     /* Vision: x (n·T, d) with T = 1 + n_patch: row 0 = class + pos[0], row 1+j = patches[j] +
      * pos[1+j] where patches is (n·n_patch, d). */
-    void (*embed_patches)(nn_backend *b, size_t n, size_t n_patch, size_t d,
-                          const float *patches, const float *class_emb, const float *pos,
-                          float *x);
+    void (*embed_patches)(nn_backend *b, size_t n, size_t n_patch, size_t d, const float *patches,
+                          const float *class_emb, const float *pos, float *x);
     /* Text: x (n·T, d) row (i, t) = tok_emb[ids[i·ld_ids + t]] + pos[t]. ids must be valid. */
     void (*embed_tokens)(nn_backend *b, size_t n, size_t T, size_t d, const int32_t *ids,
                          size_t ld_ids, const float *tok_emb, const float *pos, float *x);

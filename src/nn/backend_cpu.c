@@ -83,7 +83,8 @@ static inline __m256 exp8(__m256 x)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -118,12 +119,13 @@ static inline __m256 gelu8(__m256 x)
 #define MAP8(x, n, f)                                                                              \
     do {                                                                                           \
         size_t i_ = 0;                                                                             \
-        for (; i_ + 8 <= (n); i_ += 8) _mm256_storeu_ps((x) + i_, f(_mm256_loadu_ps((x) + i_)));  \
+        for (; i_ + 8 <= (n); i_ += 8)                                                             \
+            _mm256_storeu_ps((x) + i_, f(_mm256_loadu_ps((x) + i_)));                              \
         if (i_ < (n)) {                                                                            \
             float t_[8] = {0};                                                                     \
-            memcpy(t_, (x) + i_, ((n) - i_) * sizeof(float));                                      \
+            memcpy(t_, (x) + i_, ((n)-i_) * sizeof(float));                                        \
             _mm256_storeu_ps(t_, f(_mm256_loadu_ps(t_)));                                          \
-            memcpy((x) + i_, t_, ((n) - i_) * sizeof(float));                                      \
+            memcpy((x) + i_, t_, ((n)-i_) * sizeof(float));                                        \
         }                                                                                          \
     } while (0)
 
@@ -148,15 +150,18 @@ static inline float exp1(float x)
 }
 void nn_cpu_exp(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = exp1(x[i]);
+    for (size_t i = 0; i < n; i++)
+        x[i] = exp1(x[i]);
 }
 void nn_cpu_quick_gelu(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp1(-1.702f * x[i]));
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] / (1.0f + exp1(-1.702f * x[i]));
 }
 void nn_cpu_gelu(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 #endif
 
@@ -173,9 +178,11 @@ static float row_sum(const float *x, size_t n)
     }
     float t[8];
     _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    for (int k = 0; k < 8; k++) s += t[k];
+    for (int k = 0; k < 8; k++)
+        s += t[k];
 #endif
-    for (; i < n; i++) s += x[i];
+    for (; i < n; i++)
+        s += x[i];
     return s;
 }
 
@@ -193,9 +200,11 @@ static float row_sqdev(const float *x, size_t n, float mean)
     }
     float t[8];
     _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    for (int k = 0; k < 8; k++) s += t[k];
+    for (int k = 0; k < 8; k++)
+        s += t[k];
 #endif
-    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+    for (; i < n; i++)
+        s += (x[i] - mean) * (x[i] - mean);
     return s;
 }
 
@@ -206,7 +215,8 @@ static void add_inplace(float *restrict y, const float *restrict x, size_t n)
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
 #endif
-    for (; i < n; i++) y[i] += x[i];
+    for (; i < n; i++)
+        y[i] += x[i];
 }
 
 // y = (x − mean)·inv·g + b over n floats (y may equal x).
@@ -221,7 +231,8 @@ static void ln_apply(float *y, const float *x, size_t n, float mean, float inv, 
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(g + i), _mm256_loadu_ps(b + i)));
     }
 #endif
-    for (; i < n; i++) y[i] = (x[i] - mean) * inv * g[i] + b[i];
+    for (; i < n; i++)
+        y[i] = (x[i] - mean) * inv * g[i] + b[i];
 }
 
 // --- memory --------------------------------------------------------------------------------------
@@ -273,8 +284,9 @@ static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_he
     if (max_dh < c->max_dh) max_dh = c->max_dh;
     if (max_heads < c->max_heads) max_heads = c->max_heads;
     if (max_T > (1u << 20) || max_dh > (1u << 16) || max_heads > (1u << 12))
-        return seize_error(SEIZE_EINVAL, "attention of %zu tokens with %zu heads of %zu is too large",
-                           max_T, max_heads, max_dh);
+        return seize_error(SEIZE_EINVAL,
+                           "attention of %zu tokens with %zu heads of %zu is too large", max_T,
+                           max_heads, max_dh);
     size_t per = attn_scratch_floats(max_T, max_dh, max_heads), n;
     if (seize_mul_size(per, (size_t)c->n_threads, &n) < 0) return SEIZE_ENOMEM;
     float *s = seize_alloc_aligned(n, sizeof(float));
@@ -288,7 +300,8 @@ static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_he
     return 0;
 }
 
-// --- linear ---------------------------------------------------------------------------------------
+// --- linear
+// ---------------------------------------------------------------------------------------
 
 typedef struct gemm_ctx {
     size_t m, n, k, ldx, ldy, chunk;
@@ -311,7 +324,8 @@ static void gemm_part(void *ctx, size_t i, int thread)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)a->k, 1.0f, x,
                 (int)a->ldx, w, (int)a->k, a->beta, y, (int)a->ldy);
     if (bias)
-        for (size_t r = 0; r < m; r++) add_inplace(y + r * a->ldy, bias, n);
+        for (size_t r = 0; r < m; r++)
+            add_inplace(y + r * a->ldy, bias, n);
 }
 
 static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float *x, size_t ldx,
@@ -334,7 +348,8 @@ static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float 
     seize_pool_for(c->pool, (total + chunk - 1) / chunk, gemm_part, &a);
 }
 
-// --- layer norm ------------------------------------------------------------------------------------
+// --- layer norm
+// ------------------------------------------------------------------------------------
 
 typedef struct ln_ctx {
     size_t rows, d, ldx, ldy, n_chunk;
@@ -399,7 +414,8 @@ static void cpu_bias_act(nn_backend *b, size_t rows, size_t n, float *x, const f
     seize_pool_for(c->pool, a.n_chunk, act_chunk, &a);
 }
 
-// --- attention -------------------------------------------------------------------------------------
+// --- attention
+// -------------------------------------------------------------------------------------
 
 // C (m, n16) = A (m, k; stride lda) · Bm (k, n16; stride ldb) for the small products of one
 // attention head, n16 a multiple of 16, in 4 × 16 register blocks. With causal rows (row i
@@ -417,8 +433,8 @@ static void small_gemm(size_t m, size_t n16, size_t k, const float *A, size_t ld
         for (size_t j = 0; j < nc; j += 16) {
 #ifdef HAVE_AVX2
             // rows past m repeat the last row (their results are not stored)
-            const float *a0 = A + i * lda, *a1 = r > 1 ? a0 + lda : a0, *a2 = r > 2 ? a0 + 2 * lda : a0,
-                        *a3 = r > 3 ? a0 + 3 * lda : a0;
+            const float *a0 = A + i * lda, *a1 = r > 1 ? a0 + lda : a0,
+                        *a2 = r > 2 ? a0 + 2 * lda : a0, *a3 = r > 3 ? a0 + 3 * lda : a0;
             __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
                    c30 = c00, c31 = c00;
             const float *bp = Bm + j;
@@ -457,7 +473,8 @@ static void small_gemm(size_t m, size_t n16, size_t k, const float *A, size_t ld
                 float acc[16] = {0};
                 for (size_t e = 0; e < kk; e++) {
                     float av = A[(i + q) * lda + e];
-                    for (int t = 0; t < 16; t++) acc[t] += av * Bm[e * ldb + j + t];
+                    for (int t = 0; t < 16; t++)
+                        acc[t] += av * Bm[e * ldb + j + t];
                 }
                 memcpy(C + (i + q) * ldc + j, acc, sizeof acc);
             }
@@ -484,11 +501,14 @@ static void copy_bias(float *restrict dst, const float *restrict src, const floa
 #ifdef HAVE_AVX2
     __m256 sc = _mm256_set1_ps(scale);
     for (; e + 8 <= n; e += 8)
-        _mm256_storeu_ps(dst + e, _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(src + e),
-                                                              _mm256_loadu_ps(bias + e)), sc));
+        _mm256_storeu_ps(
+            dst + e,
+            _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(src + e), _mm256_loadu_ps(bias + e)), sc));
 #endif
-    for (; e < n; e++) dst[e] = (src[e] + bias[e]) * scale;
-    for (; e < npad; e++) dst[e] = 0.0f;
+    for (; e < n; e++)
+        dst[e] = (src[e] + bias[e]) * scale;
+    for (; e < npad; e++)
+        dst[e] = 0.0f;
 }
 
 // Scores S (nq4, ·; stride lds) = Q (nq4, dhp) · K (nk2, dhp)ᵀ, as dot products over rows of
@@ -503,7 +523,8 @@ static void attn_scores(size_t nq, size_t nk, size_t dhp, const float *Q, const 
             const float *q0 = Q + i * dhp, *k0 = K + j * dhp;
 #ifdef HAVE_AVX2
             // named accumulators (an array would live on the stack)
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+                   a7 = a0;
             const float *q1 = q0 + dhp, *q2 = q1 + dhp, *q3 = q2 + dhp, *k1 = k0 + dhp;
             for (size_t e = 0; e < dhp; e += 8) {
                 __m256 ka = _mm256_loadu_ps(k0 + e), kb = _mm256_loadu_ps(k1 + e), qv;
@@ -533,7 +554,8 @@ static void attn_scores(size_t nq, size_t nk, size_t dhp, const float *Q, const 
             for (int r = 0; r < 4; r++)
                 for (int c = 0; c < 2; c++) {
                     float acc = 0;
-                    for (size_t e = 0; e < dhp; e++) acc += q0[r * dhp + e] * k0[c * dhp + e];
+                    for (size_t e = 0; e < dhp; e++)
+                        acc += q0[r * dhp + e] * k0[c * dhp + e];
                     out[2 * r + c] = acc;
                 }
 #endif
@@ -553,12 +575,15 @@ static void softmax_row(float *row, size_t n, size_t npad)
 #ifdef HAVE_AVX2
     if (n >= 8) {
         __m256 m8 = _mm256_loadu_ps(row);
-        for (j = 8; j + 8 <= n; j += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(row + j));
+        for (j = 8; j + 8 <= n; j += 8)
+            m8 = _mm256_max_ps(m8, _mm256_loadu_ps(row + j));
         float t[8];
         _mm256_storeu_ps(t, m8);
-        for (int k = 0; k < 8; k++) mx = t[k] > mx ? t[k] : mx;
+        for (int k = 0; k < 8; k++)
+            mx = t[k] > mx ? t[k] : mx;
     }
-    for (; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    for (; j < n; j++)
+        mx = row[j] > mx ? row[j] : mx;
     __m256 mv = _mm256_set1_ps(mx), s8 = _mm256_setzero_ps();
     for (j = 0; j + 8 <= n; j += 8) {
         __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), mv));
@@ -567,24 +592,33 @@ static void softmax_row(float *row, size_t n, size_t npad)
     }
     float t[8];
     _mm256_storeu_ps(t, s8);
-    for (int k = 0; k < 8; k++) sum += t[k];
+    for (int k = 0; k < 8; k++)
+        sum += t[k];
     if (j < n) {
         float u[8] = {0};
         memcpy(u, row + j, (n - j) * sizeof *u);
         _mm256_storeu_ps(u, exp8(_mm256_sub_ps(_mm256_loadu_ps(u), mv)));
-        for (size_t k = 0; k < n - j; k++) sum += row[j + k] = u[k];
+        for (size_t k = 0; k < n - j; k++)
+            sum += row[j + k] = u[k];
     }
     __m256 inv = _mm256_set1_ps(1.0f / sum);
-    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inv));
-    for (; j < n; j++) row[j] *= 1.0f / sum;
+    for (j = 0; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inv));
+    for (; j < n; j++)
+        row[j] *= 1.0f / sum;
 #else
-    for (j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    for (j = 0; j < n; j++) row[j] -= mx;
+    for (j = 1; j < n; j++)
+        mx = row[j] > mx ? row[j] : mx;
+    for (j = 0; j < n; j++)
+        row[j] -= mx;
     nn_cpu_exp(row, n);
-    for (j = 0; j < n; j++) sum += row[j];
-    for (j = 0; j < n; j++) row[j] *= 1.0f / sum;
+    for (j = 0; j < n; j++)
+        sum += row[j];
+    for (j = 0; j < n; j++)
+        row[j] *= 1.0f / sum;
 #endif
-    for (j = n; j < npad; j++) row[j] = 0.0f;
+    for (j = n; j < npad; j++)
+        row[j] = 0.0f;
 }
 
 // One sequence and a group of its heads. The group's Q (biased, scaled), K and V (biased)
@@ -613,10 +647,10 @@ static void attn_item(void *ctx, size_t item, int thread)
     size_t nq4 = round4(nq), nk2 = (nk + 1) & ~(size_t)1, Tp = round16(nk), dhp = round16(dh);
     size_t q_sz = nq4 * dhp, kv_sz = Tp * dhp;
     float *Q = a->c->scratch + (size_t)thread * a->c->per_thread; // nh × (nq4, dhp)
-    float *K = Q + nh * q_sz;                                      // nh × (Tp, dhp)
-    float *V = K + nh * kv_sz;                                     // nh × (Tp, dhp)
-    float *S = V + nh * kv_sz;                                     // (nq4, Tp)
-    float *O = S + nq4 * Tp;                                       // (nq4, dhp)
+    float *K = Q + nh * q_sz;                                     // nh × (Tp, dhp)
+    float *V = K + nh * kv_sz;                                    // nh × (Tp, dhp)
+    float *S = V + nh * kv_sz;                                    // (nq4, Tp)
+    float *O = S + nq4 * Tp;                                      // (nq4, dhp)
     float scale = 1.0f / sqrtf((float)dh);
 
     for (size_t j = 0; j < nk; j++) {
@@ -638,15 +672,17 @@ static void attn_item(void *ctx, size_t item, int thread)
 
     for (size_t h = h0; h < h1; h++) {
         attn_scores(nq, nk2, dhp, Q + (h - h0) * q_sz, K + (h - h0) * kv_sz, S, Tp, causal_rows);
-        for (size_t i = 0; i < nq; i++) softmax_row(S + i * Tp, causal_rows ? i + 1 : nk, Tp);
+        for (size_t i = 0; i < nq; i++)
+            softmax_row(S + i * Tp, causal_rows ? i + 1 : nk, Tp);
         small_gemm(nq, dhp, nk, S, Tp, V + (h - h0) * kv_sz, dhp, O, dhp, causal_rows ? 2 : 0);
-        for (size_t i = 0; i < nq; i++) memcpy(o + i * d + h * dh, O + i * dhp, dh * sizeof *o);
+        for (size_t i = 0; i < nq; i++)
+            memcpy(o + i * d + h * dh, O + i * dhp, dh * sizeof *o);
     }
 }
 
-static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head,
-                          float *qkv, const float *q_b, const float *k_b, const float *v_b,
-                          int causal, const size_t *q_rows, float *out)
+static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head, float *qkv,
+                          const float *q_b, const float *k_b, const float *v_b, int causal,
+                          const size_t *q_rows, float *out)
 {
     cpu_backend *c = cpu(b);
     SEIZE_ASSERT(T <= c->max_T && (size_t)d_head <= c->max_dh && (size_t)n_head <= c->max_heads);
@@ -656,11 +692,13 @@ static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int
     if (n_group > (size_t)n_head) n_group = (size_t)n_head;
     size_t per_group = ((size_t)n_head + n_group - 1) / n_group;
     n_group = ((size_t)n_head + per_group - 1) / per_group;
-    attn_ctx a = {c, T, n_group, per_group, n_head, d_head, causal, qkv, out, q_b, k_b, v_b, q_rows};
+    attn_ctx a = {c,   T,   n_group, per_group, n_head, d_head, causal,
+                  qkv, out, q_b,     k_b,       v_b,    q_rows};
     seize_pool_for(c->pool, n_seq * n_group, attn_item, &a);
 }
 
-// --- embeddings --------------------------------------------------------------------------------------
+// --- embeddings
+// --------------------------------------------------------------------------------------
 
 typedef struct patch_ctx {
     int S, p;
@@ -702,11 +740,13 @@ static void embed_patch_item(void *ctx, size_t i, int thread)
     embed_ctx *a = ctx;
     size_t d = a->d, T = a->n_patch + 1;
     float *x = a->x + i * T * d;
-    for (size_t j = 0; j < d; j++) x[j] = a->class_emb[j] + a->pos[j];
+    for (size_t j = 0; j < d; j++)
+        x[j] = a->class_emb[j] + a->pos[j];
     for (size_t t = 1; t < T; t++) {
         const float *src = a->patches + (i * a->n_patch + t - 1) * d, *pos = a->pos + t * d;
         float *dst = x + t * d;
-        for (size_t j = 0; j < d; j++) dst[j] = src[j] + pos[j];
+        for (size_t j = 0; j < d; j++)
+            dst[j] = src[j] + pos[j];
     }
 }
 
@@ -725,7 +765,8 @@ static void embed_token_item(void *ctx, size_t i, int thread)
     for (size_t t = 0; t < a->T; t++) {
         const float *e = a->tok_emb + (size_t)a->ids[i * a->ld_ids + t] * d, *pos = a->pos + t * d;
         float *dst = a->x + (i * a->T + t) * d;
-        for (size_t j = 0; j < d; j++) dst[j] = e[j] + pos[j];
+        for (size_t j = 0; j < d; j++)
+            dst[j] = e[j] + pos[j];
     }
 }
 
@@ -739,10 +780,12 @@ static void cpu_embed_tokens(nn_backend *b, size_t n, size_t T, size_t d, const 
 static void cpu_gather_rows(nn_backend *b, size_t n, size_t d, const float *x, size_t ldx,
                             const size_t *rows, float *y)
 {
-    for (size_t i = 0; i < n; i++) memcpy(y + i * d, x + rows[i] * ldx, d * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        memcpy(y + i * d, x + rows[i] * ldx, d * sizeof(float));
 }
 
-// --- the table ---------------------------------------------------------------------------------------
+// --- the table
+// ---------------------------------------------------------------------------------------
 
 static void cpu_free(nn_backend *b)
 {

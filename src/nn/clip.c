@@ -17,18 +17,19 @@ struct seize_clip {
     int max_batch, n_threads;
     size_t embed;
     // activations (backend buffers), sized for max_batch of either tower
-    float *x;       // (B·T, d)        residual stream
-    float *h;       // (B·T, d)        layer-norm output, then attention output
-    float *qkv;     // (B·T, 3d)
-    float *hid;     // (B·T, mlp)      MLP hidden; also the patch-embedding output
-    float *cols;    // (B·g², 3p²)     image patches
-    float *xc;      // (B, d)          last block: the rows that are pooled
-    float *feat;    // (B, embed)
-    size_t *rows;   // (B)             host: row of the pooled token, per sequence
-    size_t *sel;    // (B)             host: pooled token position, per sequence
+    float *x;     // (B·T, d)        residual stream
+    float *h;     // (B·T, d)        layer-norm output, then attention output
+    float *qkv;   // (B·T, 3d)
+    float *hid;   // (B·T, mlp)      MLP hidden; also the patch-embedding output
+    float *cols;  // (B·g², 3p²)     image patches
+    float *xc;    // (B, d)          last block: the rows that are pooled
+    float *feat;  // (B, embed)
+    size_t *rows; // (B)             host: row of the pooled token, per sequence
+    size_t *sel;  // (B)             host: pooled token position, per sequence
 };
 
-// --- creation ---------------------------------------------------------------------------------------
+// --- creation
+// ---------------------------------------------------------------------------------------
 
 static size_t max_sz(size_t a, size_t b)
 {
@@ -102,7 +103,8 @@ int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_cli
     *out = c;
     return 0;
 fail:
-    if (rc == SEIZE_ENOMEM) seize_error(SEIZE_ENOMEM, "out of memory for a CLIP state of batch %d", max_batch);
+    if (rc == SEIZE_ENOMEM)
+        seize_error(SEIZE_ENOMEM, "out of memory for a CLIP state of batch %d", max_batch);
     seize_clip_free(c);
     return rc;
 }
@@ -147,7 +149,8 @@ int seize_clip_threads(const seize_clip *c)
     return c->n_threads;
 }
 
-// --- the transformer ---------------------------------------------------------------------------------
+// --- the transformer
+// ---------------------------------------------------------------------------------
 
 // Runs the blocks of a tower over x (n·T, d) and writes the projected features of token
 // sel[s] of each sequence s to c->feat (n, embed). Every block but the last works on all rows;
@@ -162,7 +165,8 @@ static void tower_forward(seize_clip *c, const seize_tower_weights *tw,
     int dh = tc->width / tc->heads;
     float eps = c->cfg.ln_eps > 0 ? c->cfg.ln_eps : 1e-5f;
     const float *pending = NULL; // a bias not yet added to the residual stream
-    for (size_t s = 0; s < n; s++) c->rows[s] = s * T + c->sel[s];
+    for (size_t s = 0; s < n; s++)
+        c->rows[s] = s * T + c->sel[s];
 
     if (tw->n_layers == 0) o->gather_rows(be, n, d, c->x, d, c->rows, c->xc);
     for (int l = 0; l < tw->n_layers; l++) {
@@ -182,13 +186,13 @@ static void tower_forward(seize_clip *c, const seize_tower_weights *tw,
         float *xr = c->x;
         if (last) {
             // attention for the pooled rows only → h (n, d); their residual rows → xc (n, d)
-            o->attention(be, n, T, tc->heads, dh, c->qkv, bw->q_b, bw->k_b, bw->v_b, causal,
-                         c->sel, c->h);
+            o->attention(be, n, T, tc->heads, dh, c->qkv, bw->q_b, bw->k_b, bw->v_b, causal, c->sel,
+                         c->h);
             o->gather_rows(be, n, d, c->x, d, c->rows, c->xc);
             xr = c->xc;
         } else {
-            o->attention(be, n, T, tc->heads, dh, c->qkv, bw->q_b, bw->k_b, bw->v_b, causal,
-                         NULL, c->h);
+            o->attention(be, n, T, tc->heads, dh, c->qkv, bw->q_b, bw->k_b, bw->v_b, causal, NULL,
+                         c->h);
         }
         // x += attn · out_wᵀ   (out_b is added by the next layer norm)
         o->linear(be, R, d, d, c->h, d, bw->out_w, NULL, 1.0f, xr, d);
@@ -215,13 +219,14 @@ static void images_batch(seize_clip *c, const float *pixels, size_t n, float *ou
     int S = c->cfg.image_size, p = c->cfg.patch_size;
     size_t g = (size_t)(S / p), np = g * g, d = (size_t)c->cfg.vision.width, T = 1 + np;
     // patch embedding: a conv with stride = kernel is a product with the unfolded patches
-    o->patchify(be, n, S, p, pixels, c->cols);                               // (n·np, 3p²)
+    o->patchify(be, n, S, p, pixels, c->cols); // (n·np, 3p²)
     o->linear(be, n * np, d, 3 * (size_t)p * (size_t)p, c->cols, 3 * (size_t)p * (size_t)p,
-              tw->patch_w, NULL, 0.0f, c->hid, d);                           // (n·np, d)
+              tw->patch_w, NULL, 0.0f, c->hid, d);                            // (n·np, d)
     o->embed_patches(be, n, np, d, c->hid, tw->class_emb, tw->pos_emb, c->x); // (n·T, d)
     o->layernorm(be, n * T, d, c->x, d, NULL, tw->ln_pre_w, tw->ln_pre_b,
                  c->cfg.ln_eps > 0 ? c->cfg.ln_eps : 1e-5f, c->x, d);
-    for (size_t s = 0; s < n; s++) c->sel[s] = 0; // the class token
+    for (size_t s = 0; s < n; s++)
+        c->sel[s] = 0; // the class token
     tower_forward(c, tw, &c->cfg.vision, n, T, 0);
     o->download(be, out, c->feat, n * c->embed);
 }
@@ -252,8 +257,10 @@ static int check_ids(const seize_clip *c, const int32_t *ids, size_t n, size_t f
         for (size_t t = 0; t < ctx; t++) {
             int32_t v = ids[i * ctx + t];
             if (v < 0 || v >= c->cfg.vocab_size)
-                return seize_error(SEIZE_EINVAL, "text %zu: token id %d at position %zu is outside the vocabulary (%d)",
-                                   first + i, (int)v, t, c->cfg.vocab_size);
+                return seize_error(
+                    SEIZE_EINVAL,
+                    "text %zu: token id %d at position %zu is outside the vocabulary (%d)",
+                    first + i, (int)v, t, c->cfg.vocab_size);
         }
     return 0;
 }
@@ -285,7 +292,8 @@ int seize_clip_encode_tokens(seize_clip *c, const int32_t *ids, size_t n, float 
     return 0;
 }
 
-// --- lists of texts -----------------------------------------------------------------------------------
+// --- lists of texts
+// -----------------------------------------------------------------------------------
 
 typedef struct len_idx {
     size_t len, i;
@@ -311,7 +319,8 @@ int seize_clip_encode_token_list(seize_clip *c, const int32_t *ids, size_t n, fl
         rc = SEIZE_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < n; i++) order[i] = (len_idx){eot_pos(ids + i * ctx, ctx), i};
+    for (size_t i = 0; i < n; i++)
+        order[i] = (len_idx){eot_pos(ids + i * ctx, ctx), i};
     qsort(order, n, sizeof *order, by_len);
     for (size_t i = 0; i < n; i += B) {
         size_t k = n - i < B ? n - i : B;
@@ -332,15 +341,16 @@ done:
     return rc;
 }
 
-// --- FLOP counts ------------------------------------------------------------------------------------
+// --- FLOP counts
+// ------------------------------------------------------------------------------------
 
 static double blocks_flops(const seize_tower_config *t, double T)
 {
     double d = t->width, mlp = t->mlp_dim;
-    double per = 2 * T * d * 3 * d       // q, k, v
-                 + 2 * 2 * T * T * d     // q·kᵀ and p·v over all heads
-                 + 2 * T * d * d         // out_proj
-                 + 2 * 2 * T * d * mlp;  // fc1, fc2
+    double per = 2 * T * d * 3 * d      // q, k, v
+                 + 2 * 2 * T * T * d    // q·kᵀ and p·v over all heads
+                 + 2 * T * d * d        // out_proj
+                 + 2 * 2 * T * d * mlp; // fc1, fc2
     return per * t->layers;
 }
 
@@ -358,7 +368,8 @@ double seize_clip_text_flops(const seize_model *m, int n_tokens)
     return blocks_flops(&c->text, n_tokens) + 2.0 * c->text.width * c->embed_dim;
 }
 
-// --- OpenBLAS kernel advice -----------------------------------------------------------------------
+// --- OpenBLAS kernel advice
+// -----------------------------------------------------------------------
 
 const char *seize_clip_blas_better_core(void)
 {
@@ -372,8 +383,9 @@ const char *seize_clip_blas_better_core(void)
         return NULL;
     const char *core = openblas_get_corename();
     if (!core) return NULL;
-    if (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen") || !strcasecmp(core, "sandybridge") ||
-        !strcasecmp(core, "prescott") || !strcasecmp(core, "nehalem") || !strcasecmp(core, "core2"))
+    if (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen") ||
+        !strcasecmp(core, "sandybridge") || !strcasecmp(core, "prescott") ||
+        !strcasecmp(core, "nehalem") || !strcasecmp(core, "core2"))
         return "SkylakeX";
 #endif
     return NULL;

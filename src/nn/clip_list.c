@@ -14,16 +14,16 @@
 typedef struct loader {
     seize_clip_load_fn load;
     void *ud;
-    size_t per;       // floats per image
-    atomic_int quit;  // set on failure: the items left return at once
+    size_t per;                 // floats per image
+    atomic_int quit;            // set on failure: the items left return at once
     const seize_cancel *cancel; // the caller's: a stop request does the same
 } loader;
 
 typedef struct job {
     loader *ld;
-    float *pix;   // (B, 3·S·S)
-    int *rc;      // (B) per item
-    char **msg;   // (B) per failed item, heap
+    float *pix; // (B, 3·S·S)
+    int *rc;    // (B) per item
+    char **msg; // (B) per failed item, heap
     size_t first, count;
 } job;
 
@@ -88,9 +88,11 @@ static int check_batch(job *j, const seize_clip_list_opts *opts, uint8_t *bok, s
             (*good)++;
             continue;
         }
-        if (!opts->skip_bad) return seize_error(j->rc[i], "%s", j->msg[i] ? j->msg[i] : "cannot load item");
+        if (!opts->skip_bad)
+            return seize_error(j->rc[i], "%s", j->msg[i] ? j->msg[i] : "cannot load item");
         (*n_bad)++;
-        if (opts->on_bad) opts->on_bad(opts->ud, j->first + i, j->rc[i], j->msg[i] ? j->msg[i] : "");
+        if (opts->on_bad)
+            opts->on_bad(opts->ud, j->first + i, j->rc[i], j->msg[i] ? j->msg[i] : "");
     }
     return 0;
 }
@@ -125,7 +127,8 @@ int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn loa
         jobs[k].msg = seize_calloc(B, sizeof(char *));
         if (!jobs[k].pix || !jobs[k].rc || !jobs[k].msg) rc = SEIZE_ENOMEM;
     }
-    if (!(feat = seize_malloc(B * E, sizeof *feat)) || !(bok = seize_malloc(B, 1))) rc = SEIZE_ENOMEM;
+    if (!(feat = seize_malloc(B * E, sizeof *feat)) || !(bok = seize_malloc(B, 1)))
+        rc = SEIZE_ENOMEM;
     if (rc < 0 || (rc = loader_pool(c, &pool)) < 0) goto done;
 
     size_t n_bad = 0, n_batches = (n + B - 1) / B;

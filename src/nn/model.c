@@ -25,12 +25,42 @@ static const struct {
     const char *name;
     seize_model_config cfg;
 } presets[] = {
-    {"ViT-B-32", {512, 224, 32, {768, 12, 12, 3072}, 77, 49408, {512, 12, 8, 2048}, SEIZE_ACT_QUICK_GELU, 1e-5f}},
-    {"ViT-B-16", {512, 224, 16, {768, 12, 12, 3072}, 77, 49408, {512, 12, 8, 2048}, SEIZE_ACT_QUICK_GELU, 1e-5f}},
-    {"ViT-L-14", {768, 224, 14, {1024, 24, 16, 4096}, 77, 49408, {768, 12, 12, 3072}, SEIZE_ACT_QUICK_GELU, 1e-5f}},
-    {"ViT-H-14", {1024, 224, 14, {1280, 32, 16, 5120}, 77, 49408, {1024, 24, 16, 4096}, SEIZE_ACT_GELU, 1e-5f}},
-    {"ViT-g-14", {1024, 224, 14, {1408, 40, 16, 6144}, 77, 49408, {1024, 24, 16, 4096}, SEIZE_ACT_GELU, 1e-5f}},
-    {"ViT-bigG-14", {1280, 224, 14, {1664, 48, 16, 8192}, 77, 49408, {1280, 32, 20, 5120}, SEIZE_ACT_GELU, 1e-5f}},
+    {"ViT-B-32",
+     {512,
+      224,
+      32,
+      {768, 12, 12, 3072},
+      77,
+      49408,
+      {512, 12, 8, 2048},
+      SEIZE_ACT_QUICK_GELU,
+      1e-5f}},
+    {"ViT-B-16",
+     {512,
+      224,
+      16,
+      {768, 12, 12, 3072},
+      77,
+      49408,
+      {512, 12, 8, 2048},
+      SEIZE_ACT_QUICK_GELU,
+      1e-5f}},
+    {"ViT-L-14",
+     {768,
+      224,
+      14,
+      {1024, 24, 16, 4096},
+      77,
+      49408,
+      {768, 12, 12, 3072},
+      SEIZE_ACT_QUICK_GELU,
+      1e-5f}},
+    {"ViT-H-14",
+     {1024, 224, 14, {1280, 32, 16, 5120}, 77, 49408, {1024, 24, 16, 4096}, SEIZE_ACT_GELU, 1e-5f}},
+    {"ViT-g-14",
+     {1024, 224, 14, {1408, 40, 16, 6144}, 77, 49408, {1024, 24, 16, 4096}, SEIZE_ACT_GELU, 1e-5f}},
+    {"ViT-bigG-14",
+     {1280, 224, 14, {1664, 48, 16, 8192}, 77, 49408, {1280, 32, 20, 5120}, SEIZE_ACT_GELU, 1e-5f}},
 };
 
 int seize_model_preset(const char *name, seize_model_config *out)
@@ -47,37 +77,85 @@ int seize_model_preset(const char *name, seize_model_config *out)
 
 typedef struct names {
     // printf formats; %d is the block index
-    const char *v_patch, *v_class, *v_pos, *v_ln_pre_w, *v_ln_pre_b, *v_ln_post_w, *v_ln_post_b, *v_proj;
+    const char *v_patch, *v_class, *v_pos, *v_ln_pre_w, *v_ln_pre_b, *v_ln_post_w, *v_ln_post_b,
+        *v_proj;
     const char *t_tok, *t_pos, *t_ln_w, *t_ln_b, *t_proj;
     const char *v_block, *t_block; // prefix of a block, e.g. "visual.transformer.resblocks.%d."
     const char *ln1_w, *ln1_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b, *out_w, *out_b;
-    const char *qkv_w, *qkv_b;                          // fused (open_clip), or NULL
-    const char *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;      // split (transformers)
-    int proj_transposed; // stored (width, embed)
+    const char *qkv_w, *qkv_b;                     // fused (open_clip), or NULL
+    const char *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; // split (transformers)
+    int proj_transposed;                           // stored (width, embed)
 } names;
 
-static const names openclip_names = {
-    "visual.conv1.weight", "visual.class_embedding", "visual.positional_embedding",
-    "visual.ln_pre.weight", "visual.ln_pre.bias", "visual.ln_post.weight", "visual.ln_post.bias",
-    "visual.proj", "token_embedding.weight", "positional_embedding", "ln_final.weight",
-    "ln_final.bias", "text_projection", "visual.transformer.resblocks.%d.",
-    "transformer.resblocks.%d.", "ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias",
-    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
-    "attn.out_proj.weight", "attn.out_proj.bias", "attn.in_proj_weight", "attn.in_proj_bias",
-    NULL, NULL, NULL, NULL, NULL, NULL, 1};
+static const names openclip_names = {"visual.conv1.weight",
+                                     "visual.class_embedding",
+                                     "visual.positional_embedding",
+                                     "visual.ln_pre.weight",
+                                     "visual.ln_pre.bias",
+                                     "visual.ln_post.weight",
+                                     "visual.ln_post.bias",
+                                     "visual.proj",
+                                     "token_embedding.weight",
+                                     "positional_embedding",
+                                     "ln_final.weight",
+                                     "ln_final.bias",
+                                     "text_projection",
+                                     "visual.transformer.resblocks.%d.",
+                                     "transformer.resblocks.%d.",
+                                     "ln_1.weight",
+                                     "ln_1.bias",
+                                     "ln_2.weight",
+                                     "ln_2.bias",
+                                     "mlp.c_fc.weight",
+                                     "mlp.c_fc.bias",
+                                     "mlp.c_proj.weight",
+                                     "mlp.c_proj.bias",
+                                     "attn.out_proj.weight",
+                                     "attn.out_proj.bias",
+                                     "attn.in_proj_weight",
+                                     "attn.in_proj_bias",
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     1};
 
-static const names hf_names = {
-    "vision_model.embeddings.patch_embedding.weight", "vision_model.embeddings.class_embedding",
-    "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.weight",
-    "vision_model.pre_layrnorm.bias", "vision_model.post_layernorm.weight",
-    "vision_model.post_layernorm.bias", "visual_projection.weight",
-    "text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight",
-    "text_model.final_layer_norm.weight", "text_model.final_layer_norm.bias", "text_projection.weight",
-    "vision_model.encoder.layers.%d.", "text_model.encoder.layers.%d.", "layer_norm1.weight",
-    "layer_norm1.bias", "layer_norm2.weight", "layer_norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
-    "mlp.fc2.weight", "mlp.fc2.bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias", NULL,
-    NULL, "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight",
-    "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias", 0};
+static const names hf_names = {"vision_model.embeddings.patch_embedding.weight",
+                               "vision_model.embeddings.class_embedding",
+                               "vision_model.embeddings.position_embedding.weight",
+                               "vision_model.pre_layrnorm.weight",
+                               "vision_model.pre_layrnorm.bias",
+                               "vision_model.post_layernorm.weight",
+                               "vision_model.post_layernorm.bias",
+                               "visual_projection.weight",
+                               "text_model.embeddings.token_embedding.weight",
+                               "text_model.embeddings.position_embedding.weight",
+                               "text_model.final_layer_norm.weight",
+                               "text_model.final_layer_norm.bias",
+                               "text_projection.weight",
+                               "vision_model.encoder.layers.%d.",
+                               "text_model.encoder.layers.%d.",
+                               "layer_norm1.weight",
+                               "layer_norm1.bias",
+                               "layer_norm2.weight",
+                               "layer_norm2.bias",
+                               "mlp.fc1.weight",
+                               "mlp.fc1.bias",
+                               "mlp.fc2.weight",
+                               "mlp.fc2.bias",
+                               "self_attn.out_proj.weight",
+                               "self_attn.out_proj.bias",
+                               NULL,
+                               NULL,
+                               "self_attn.q_proj.weight",
+                               "self_attn.q_proj.bias",
+                               "self_attn.k_proj.weight",
+                               "self_attn.k_proj.bias",
+                               "self_attn.v_proj.weight",
+                               "self_attn.v_proj.bias",
+                               0};
 
 // --- helpers -------------------------------------------------------------------------------------
 
@@ -101,14 +179,18 @@ static int own(seize_model *m, void *p)
 static int tensor(seize_model *m, const char *name, const float **out, int ndim, ...)
 {
     const seize_st_tensor *t = seize_st_find(&m->st, name);
-    if (!t) return seize_error(SEIZE_EFORMAT, "invalid '%s': missing tensor '%s'", m->weights_path, name);
+    if (!t)
+        return seize_error(SEIZE_EFORMAT, "invalid '%s': missing tensor '%s'", m->weights_path,
+                           name);
     long want[SEIZE_ST_MAX_DIMS];
     va_list ap;
     va_start(ap, ndim);
-    for (int i = 0; i < ndim; i++) want[i] = va_arg(ap, long);
+    for (int i = 0; i < ndim; i++)
+        want[i] = va_arg(ap, long);
     va_end(ap);
     int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = want[i] < 0 || (size_t)want[i] == t->shape[i];
+    for (int i = 0; ok && i < ndim; i++)
+        ok = want[i] < 0 || (size_t)want[i] == t->shape[i];
     if (!ok) {
         char got[128] = "", exp[128] = "";
         size_t a = 0, b = 0;
@@ -125,16 +207,20 @@ static int tensor(seize_model *m, const char *name, const float **out, int ndim,
         return 0;
     }
     if (t->dtype != SEIZE_ST_F32 && t->dtype != SEIZE_ST_F16 && t->dtype != SEIZE_ST_BF16)
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': tensor '%s' has dtype %s (need F32, F16 or BF16)",
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': tensor '%s' has dtype %s (need F32, F16 or BF16)",
                            m->weights_path, name, seize_st_dtype_name(t->dtype));
     float *f = seize_alloc_aligned(t->count, sizeof(float));
     if (!f) return SEIZE_ENOMEM;
     const uint8_t *p = t->data;
     for (size_t i = 0; i < t->count; i++) {
         uint16_t h = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
-        if (t->dtype == SEIZE_ST_F32) memcpy(&f[i], p + 4 * i, 4);
-        else if (t->dtype == SEIZE_ST_F16) f[i] = seize_f16_to_f32(h);
-        else f[i] = seize_bf16_to_f32(h);
+        if (t->dtype == SEIZE_ST_F32)
+            memcpy(&f[i], p + 4 * i, 4);
+        else if (t->dtype == SEIZE_ST_F16)
+            f[i] = seize_f16_to_f32(h);
+        else
+            f[i] = seize_bf16_to_f32(h);
     }
     int rc = own(m, f);
     if (rc < 0) return rc;
@@ -147,7 +233,8 @@ static int transposed(seize_model *m, const float *src, size_t rows, size_t cols
     float *d = seize_alloc_aligned(rows * cols, sizeof(float));
     if (!d) return SEIZE_ENOMEM;
     for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++) d[c * rows + r] = src[r * cols + c];
+        for (size_t c = 0; c < cols; c++)
+            d[c * rows + r] = src[r * cols + c];
     int rc = own(m, d);
     if (rc == 0) *out = d;
     return rc;
@@ -162,8 +249,10 @@ static int load_blocks(seize_model *m, const names *nm, const char *prefix_fmt,
     snprintf(prefix, sizeof prefix, prefix_fmt, tc->layers - 1);
     snprintf(name, sizeof name, "%s%s", prefix, nm->ln1_w);
     if (tc->layers > 0 && !seize_st_find(&m->st, name))
-        return seize_error(SEIZE_ESHAPE, "invalid '%s': the configuration has %d layers but there is no tensor '%s'",
-                           m->weights_path, tc->layers, name);
+        return seize_error(
+            SEIZE_ESHAPE,
+            "invalid '%s': the configuration has %d layers but there is no tensor '%s'",
+            m->weights_path, tc->layers, name);
     seize_block_weights *b = calloc((size_t)(tc->layers ? tc->layers : 1), sizeof *b);
     if (!b) return seize_error(SEIZE_ENOMEM, "out of memory");
     *out = b;
@@ -256,12 +345,15 @@ static int load_weights(seize_model *m, const names *nm)
     snprintf(name, sizeof name, nm->v_block, c->vision.layers);
     snprintf(name + strlen(name), sizeof name - strlen(name), "%s", nm->ln1_w);
     if (seize_st_find(&m->st, name))
-        return seize_error(SEIZE_ESHAPE, "invalid '%s': has tensor '%s' but the configuration has %d vision layers",
-                           m->weights_path, name, c->vision.layers);
+        return seize_error(
+            SEIZE_ESHAPE,
+            "invalid '%s': has tensor '%s' but the configuration has %d vision layers",
+            m->weights_path, name, c->vision.layers);
     snprintf(name, sizeof name, nm->t_block, c->text.layers);
     snprintf(name + strlen(name), sizeof name - strlen(name), "%s", nm->ln1_w);
     if (seize_st_find(&m->st, name))
-        return seize_error(SEIZE_ESHAPE, "invalid '%s': has tensor '%s' but the configuration has %d text layers",
+        return seize_error(SEIZE_ESHAPE,
+                           "invalid '%s': has tensor '%s' but the configuration has %d text layers",
                            m->weights_path, name, c->text.layers);
     return 0;
 }
@@ -301,10 +393,13 @@ static int parse_act(json_t *o, const char *path, seize_act *act)
     json_t *a = json_object_get(o, "hidden_act");
     if (!a) return 0;
     const char *s = json_string_value(a);
-    if (s && !strcmp(s, "quick_gelu")) *act = SEIZE_ACT_QUICK_GELU;
-    else if (s && !strcmp(s, "gelu")) *act = SEIZE_ACT_GELU;
+    if (s && !strcmp(s, "quick_gelu"))
+        *act = SEIZE_ACT_QUICK_GELU;
+    else if (s && !strcmp(s, "gelu"))
+        *act = SEIZE_ACT_GELU;
     else
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': unsupported hidden_act '%s' (need quick_gelu or gelu)",
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': unsupported hidden_act '%s' (need quick_gelu or gelu)",
                            path, s ? s : "?");
     return 0;
 }
@@ -323,7 +418,8 @@ static int parse_hf_config(const char *path, seize_model_config *c)
     seize_act tact = SEIZE_ACT_QUICK_GELU, vact = SEIZE_ACT_QUICK_GELU;
     if ((tc && !json_is_object(tc)) || (vc && !json_is_object(vc))) {
         json_decref(root);
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': text_config/vision_config must be objects", path);
+        return seize_error(SEIZE_EFORMAT, "invalid '%s': text_config/vision_config must be objects",
+                           path);
     }
     memset(c, 0, sizeof *c);
     c->ln_eps = 1e-5f;
@@ -340,13 +436,15 @@ static int parse_hf_config(const char *path, seize_model_config *c)
         (rc = get_int(vc, "num_hidden_layers", 12, &c->vision.layers, path)) < 0 ||
         (rc = get_int(vc, "image_size", 224, &c->image_size, path)) < 0 ||
         (rc = get_int(vc, "patch_size", 32, &c->patch_size, path)) < 0 ||
-        (tc && (rc = parse_act(tc, path, &tact)) < 0) || (vc && (rc = parse_act(vc, path, &vact)) < 0)) {
+        (tc && (rc = parse_act(tc, path, &tact)) < 0) ||
+        (vc && (rc = parse_act(vc, path, &vact)) < 0)) {
         json_decref(root);
         return rc;
     }
     json_decref(root);
     if (tact != vact)
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': text and vision towers use different activations", path);
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': text and vision towers use different activations", path);
     c->act = tact;
     return 0;
 }
@@ -362,7 +460,8 @@ static int parse_openclip_config(const char *path, seize_model_config *c)
     json_t *vc = json_object_get(mc, "vision_cfg"), *tc = json_object_get(mc, "text_cfg");
     if (!json_is_object(mc) || !json_is_object(vc) || !json_is_object(tc)) {
         json_decref(root);
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': needs model_cfg with vision_cfg and text_cfg", path);
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': needs model_cfg with vision_cfg and text_cfg", path);
     }
     memset(c, 0, sizeof *c);
     c->ln_eps = 1e-5f;
@@ -388,13 +487,15 @@ static int parse_openclip_config(const char *path, seize_model_config *c)
     c->act = json_is_true(qg) ? SEIZE_ACT_QUICK_GELU : SEIZE_ACT_GELU;
     json_decref(root);
     if (c->vision.width % head_width)
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': vision width %d is not a multiple of head_width %d",
-                           path, c->vision.width, head_width);
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': vision width %d is not a multiple of head_width %d", path,
+                           c->vision.width, head_width);
     c->vision.heads = c->vision.width / head_width;
     double vmlp = c->vision.width * vratio, tmlp = c->text.width * tratio;
     if (!(vmlp >= 1 && vmlp < (1 << 24)) || !(tmlp >= 1 && tmlp < (1 << 24)))
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': \"mlp_ratio\" gives an MLP width outside 1..%d",
-                           path, (1 << 24) - 1);
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': \"mlp_ratio\" gives an MLP width outside 1..%d", path,
+                           (1 << 24) - 1);
     c->vision.mlp_dim = (int)vmlp; // open_clip: int(width * mlp_ratio)
     c->text.mlp_dim = (int)tmlp;
     return 0;
@@ -403,10 +504,12 @@ static int parse_openclip_config(const char *path, seize_model_config *c)
 static int check_config(const seize_model_config *c, const char *path)
 {
     if (c->image_size % c->patch_size)
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': image size %d is not a multiple of patch size %d",
-                           path, c->image_size, c->patch_size);
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': image size %d is not a multiple of patch size %d", path,
+                           c->image_size, c->patch_size);
     if (c->vision.width % c->vision.heads || c->text.width % c->text.heads)
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': width is not a multiple of the number of heads", path);
+        return seize_error(SEIZE_EFORMAT,
+                           "invalid '%s': width is not a multiple of the number of heads", path);
     return 0;
 }
 
@@ -416,8 +519,10 @@ static int match_preset(seize_model *m, const names *nm)
     const seize_st_tensor *patch = seize_st_find(&m->st, nm->v_patch),
                           *tok = seize_st_find(&m->st, nm->t_tok);
     if (!patch || !tok || patch->ndim != 4 || tok->ndim != 2)
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': no configuration file and no CLIP tensors to match a preset",
-                           m->weights_path);
+        return seize_error(
+            SEIZE_EFORMAT,
+            "invalid '%s': no configuration file and no CLIP tensors to match a preset",
+            m->weights_path);
     int vl = 0, tl = 0;
     char name[200];
     for (;; vl++) {
@@ -432,17 +537,19 @@ static int match_preset(seize_model *m, const names *nm)
     }
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         const seize_model_config *c = &presets[i].cfg;
-        if (patch->shape[0] == (size_t)c->vision.width && patch->shape[2] == (size_t)c->patch_size &&
-            tok->shape[1] == (size_t)c->text.width && vl == c->vision.layers && tl == c->text.layers) {
+        if (patch->shape[0] == (size_t)c->vision.width &&
+            patch->shape[2] == (size_t)c->patch_size && tok->shape[1] == (size_t)c->text.width &&
+            vl == c->vision.layers && tl == c->text.layers) {
             m->cfg = *c;
             m->preset = presets[i].name;
             return 0;
         }
     }
-    return seize_error(SEIZE_EFORMAT,
-                       "invalid '%s': no configuration file, and the tensor shapes (vision width %zu, "
-                       "patch %zu, %d layers; text width %zu, %d layers) match no built-in preset",
-                       m->weights_path, patch->shape[0], patch->shape[2], vl, tok->shape[1], tl);
+    return seize_error(
+        SEIZE_EFORMAT,
+        "invalid '%s': no configuration file, and the tensor shapes (vision width %zu, "
+        "patch %zu, %d layers; text width %zu, %d layers) match no built-in preset",
+        m->weights_path, patch->shape[0], patch->shape[2], vl, tok->shape[1], tl);
 }
 
 // --- loading -------------------------------------------------------------------------------------
@@ -457,12 +564,15 @@ static int file_in(const char *dir, const char *name, char **out)
 int seize_model_load(const char *dir, seize_model **out)
 {
     *out = NULL;
-    if (!seize_path_exists(dir)) return seize_error(SEIZE_EIO, "cannot open model folder '%s': No such file or directory", dir);
+    if (!seize_path_exists(dir))
+        return seize_error(SEIZE_EIO, "cannot open model folder '%s': No such file or directory",
+                           dir);
     seize_model *m = calloc(1, sizeof *m);
     if (!m) return seize_error(SEIZE_ENOMEM, "out of memory");
     int rc = 0;
     char *hf_w = NULL, *hf_c = NULL, *oc_w = NULL, *oc_c = NULL;
-    int has_hf_w = file_in(dir, "model.safetensors", &hf_w), has_hf_c = file_in(dir, "config.json", &hf_c),
+    int has_hf_w = file_in(dir, "model.safetensors", &hf_w),
+        has_hf_c = file_in(dir, "config.json", &hf_c),
         has_oc_w = file_in(dir, "open_clip_model.safetensors", &oc_w),
         has_oc_c = file_in(dir, "open_clip_config.json", &oc_c);
     m->dir = seize_strdup(dir);
@@ -479,7 +589,8 @@ int seize_model_load(const char *dir, seize_model **out)
         hf_w = NULL;
         if (has_hf_c) cfg_path = hf_c;
         if (has_oc_w) {
-            const char *msg = "folder has both the transformers and the open_clip layout; using the transformers one (model.safetensors)";
+            const char *msg = "folder has both the transformers and the open_clip layout; using "
+                              "the transformers one (model.safetensors)";
             m->note = seize_strdup(msg);
         }
     } else if (has_oc_w) {
@@ -489,13 +600,17 @@ int seize_model_load(const char *dir, seize_model **out)
         oc_w = NULL;
         if (has_oc_c) cfg_path = oc_c;
     } else {
-        rc = seize_error(SEIZE_EIO, "cannot load model '%s': no model.safetensors or open_clip_model.safetensors in the folder", dir);
+        rc = seize_error(SEIZE_EIO,
+                         "cannot load model '%s': no model.safetensors or "
+                         "open_clip_model.safetensors in the folder",
+                         dir);
         goto done;
     }
     if ((rc = seize_st_open(m->weights_path, &m->st)) < 0) goto done;
     m->weight_bytes = m->st.map.size;
     if (cfg_path) {
-        rc = nm == &hf_names ? parse_hf_config(cfg_path, &m->cfg) : parse_openclip_config(cfg_path, &m->cfg);
+        rc = nm == &hf_names ? parse_hf_config(cfg_path, &m->cfg)
+                             : parse_openclip_config(cfg_path, &m->cfg);
         if (rc == 0) rc = check_config(&m->cfg, cfg_path);
     } else {
         rc = match_preset(m, nm);
@@ -511,7 +626,9 @@ int seize_model_load(const char *dir, seize_model **out)
             bytes[t->dtype == SEIZE_ST_F32 ? 0 : t->dtype == SEIZE_ST_F16 ? 1 : 2] += t->nbytes;
         }
     }
-    m->dtype = bytes[0] >= bytes[1] && bytes[0] >= bytes[2] ? "F32" : bytes[1] >= bytes[2] ? "F16" : "BF16";
+    m->dtype = bytes[0] >= bytes[1] && bytes[0] >= bytes[2] ? "F32"
+               : bytes[1] >= bytes[2]                       ? "F16"
+                                                            : "BF16";
 done:
     free(hf_w);
     free(hf_c);
@@ -528,7 +645,8 @@ done:
 void seize_model_free(seize_model *m)
 {
     if (!m) return;
-    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
     free(m->owned);
     free(m->vblocks);
     free(m->tblocks);
@@ -539,13 +657,43 @@ void seize_model_free(seize_model *m)
     free(m);
 }
 
-const seize_model_config *seize_model_get_config(const seize_model *m) { return &m->cfg; }
-const seize_model_weights *seize_model_get_weights(const seize_model *m) { return &m->w; }
-const char *seize_model_layout(const seize_model *m) { return m->layout; }
-const char *seize_model_dtype(const seize_model *m) { return m->dtype; }
-const char *seize_model_dir(const seize_model *m) { return m->dir; }
-const char *seize_model_weights_path(const seize_model *m) { return m->weights_path; }
-const char *seize_model_preset_name(const seize_model *m) { return m->preset; }
-const char *seize_model_note(const seize_model *m) { return m->note; }
-size_t seize_model_parameters(const seize_model *m) { return m->parameters; }
-size_t seize_model_weight_bytes(const seize_model *m) { return m->weight_bytes; }
+const seize_model_config *seize_model_get_config(const seize_model *m)
+{
+    return &m->cfg;
+}
+const seize_model_weights *seize_model_get_weights(const seize_model *m)
+{
+    return &m->w;
+}
+const char *seize_model_layout(const seize_model *m)
+{
+    return m->layout;
+}
+const char *seize_model_dtype(const seize_model *m)
+{
+    return m->dtype;
+}
+const char *seize_model_dir(const seize_model *m)
+{
+    return m->dir;
+}
+const char *seize_model_weights_path(const seize_model *m)
+{
+    return m->weights_path;
+}
+const char *seize_model_preset_name(const seize_model *m)
+{
+    return m->preset;
+}
+const char *seize_model_note(const seize_model *m)
+{
+    return m->note;
+}
+size_t seize_model_parameters(const seize_model *m)
+{
+    return m->parameters;
+}
+size_t seize_model_weight_bytes(const seize_model *m)
+{
+    return m->weight_bytes;
+}

@@ -14,9 +14,9 @@ static const struct {
     seize_st_dtype dtype;
     size_t size;
 } dtypes[] = {
-    {"F32", SEIZE_ST_F32, 4}, {"F16", SEIZE_ST_F16, 2}, {"BF16", SEIZE_ST_BF16, 2},
-    {"F64", SEIZE_ST_F64, 8}, {"I64", SEIZE_ST_I64, 8}, {"I32", SEIZE_ST_I32, 4},
-    {"I16", SEIZE_ST_I16, 2}, {"I8", SEIZE_ST_I8, 1},   {"U8", SEIZE_ST_U8, 1},
+    {"F32", SEIZE_ST_F32, 4},   {"F16", SEIZE_ST_F16, 2}, {"BF16", SEIZE_ST_BF16, 2},
+    {"F64", SEIZE_ST_F64, 8},   {"I64", SEIZE_ST_I64, 8}, {"I32", SEIZE_ST_I32, 4},
+    {"I16", SEIZE_ST_I16, 2},   {"I8", SEIZE_ST_I8, 1},   {"U8", SEIZE_ST_U8, 1},
     {"BOOL", SEIZE_ST_BOOL, 1},
 };
 
@@ -34,14 +34,16 @@ static int cmp_name(const void *a, const void *b)
 
 static int cmp_offset(const void *a, const void *b)
 {
-    const seize_st_tensor *x = *(const seize_st_tensor *const *)a, *y = *(const seize_st_tensor *const *)b;
+    const seize_st_tensor *x = *(const seize_st_tensor *const *)a,
+                          *y = *(const seize_st_tensor *const *)b;
     return x->data < y->data ? -1 : x->data > y->data;
 }
 
 void seize_st_close(seize_st_file *f)
 {
     if (!f) return;
-    for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    for (size_t i = 0; i < f->n_tensors; i++)
+        free(f->tensors[i].name);
     free(f->tensors);
     seize_map_close(&f->map);
     memset(f, 0, sizeof *f);
@@ -51,13 +53,15 @@ static int parse_tensor(const char *name, const char *key, json_t *v, const uint
                         size_t data_len, seize_st_tensor *t)
 {
     if (!json_is_object(v))
-        return seize_error(SEIZE_EFORMAT, "invalid '%s': tensor '%s': entry is not an object", name, key);
+        return seize_error(SEIZE_EFORMAT, "invalid '%s': tensor '%s': entry is not an object", name,
+                           key);
     json_t *jd = json_object_get(v, "dtype"), *js = json_object_get(v, "shape"),
            *jo = json_object_get(v, "data_offsets");
     if (!json_is_string(jd) || !json_is_array(js) || !json_is_array(jo) || json_array_size(jo) != 2)
-        return seize_error(SEIZE_EFORMAT,
-                           "invalid '%s': tensor '%s': needs \"dtype\", \"shape\" and two \"data_offsets\"",
-                           name, key);
+        return seize_error(
+            SEIZE_EFORMAT,
+            "invalid '%s': tensor '%s': needs \"dtype\", \"shape\" and two \"data_offsets\"", name,
+            key);
     size_t esize = 0;
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (!strcmp(json_string_value(jd), dtypes[i].name)) {
@@ -78,7 +82,8 @@ static int parse_tensor(const char *name, const char *key, json_t *v, const uint
             return seize_error(SEIZE_EFORMAT, "invalid '%s': tensor '%s': bad shape", name, key);
         t->shape[i] = (size_t)json_integer_value(d);
         if (seize_mul_size(count, t->shape[i], &count) < 0)
-            return seize_error(SEIZE_EFORMAT, "invalid '%s': tensor '%s': shape overflows", name, key);
+            return seize_error(SEIZE_EFORMAT, "invalid '%s': tensor '%s': shape overflows", name,
+                               key);
     }
     t->count = count;
     json_t *b = json_array_get(jo, 0), *e = json_array_get(jo, 1);
@@ -88,15 +93,17 @@ static int parse_tensor(const char *name, const char *key, json_t *v, const uint
     unsigned long long ob = (unsigned long long)json_integer_value(b),
                        oe = (unsigned long long)json_integer_value(e);
     if (oe > data_len)
-        return seize_error(SEIZE_EFORMAT,
-                           "invalid '%s': tensor '%s': data_offsets [%llu, %llu] past the end of the "
-                           "data (%zu bytes; truncated file?)",
-                           name, key, ob, oe, data_len);
+        return seize_error(
+            SEIZE_EFORMAT,
+            "invalid '%s': tensor '%s': data_offsets [%llu, %llu] past the end of the "
+            "data (%zu bytes; truncated file?)",
+            name, key, ob, oe, data_len);
     size_t nbytes;
     if (seize_mul_size(count, esize, &nbytes) < 0 || nbytes != oe - ob)
-        return seize_error(SEIZE_EFORMAT,
-                           "invalid '%s': tensor '%s': %llu bytes of data for shape of %zu %s elements",
-                           name, key, oe - ob, count, json_string_value(jd));
+        return seize_error(
+            SEIZE_EFORMAT,
+            "invalid '%s': tensor '%s': %llu bytes of data for shape of %zu %s elements", name, key,
+            oe - ob, count, json_string_value(jd));
     t->data = data + ob;
     t->nbytes = nbytes;
     return 0;
@@ -109,11 +116,13 @@ int seize_st_parse(const uint8_t *buf, size_t len, const char *name, seize_st_fi
         return seize_error(SEIZE_EFORMAT, "invalid '%s': %zu bytes is too short for safetensors",
                            name, len);
     uint64_t n = 0;
-    for (int i = 0; i < 8; i++) n |= (uint64_t)buf[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        n |= (uint64_t)buf[i] << (8 * i);
     if (n > len - 8)
-        return seize_error(SEIZE_EFORMAT,
-                           "invalid '%s': header length %llu is past the end of the file (%zu bytes)",
-                           name, (unsigned long long)n, len);
+        return seize_error(
+            SEIZE_EFORMAT,
+            "invalid '%s': header length %llu is past the end of the file (%zu bytes)", name,
+            (unsigned long long)n, len);
     if (n > MAX_HEADER)
         return seize_error(SEIZE_EFORMAT, "invalid '%s': absurd header length %llu", name,
                            (unsigned long long)n);
@@ -141,7 +150,8 @@ int seize_st_parse(const uint8_t *buf, size_t len, const char *name, seize_st_fi
     {
         if (!strcmp(key, "__metadata__")) {
             if (!json_is_object(v)) {
-                rc = seize_error(SEIZE_EFORMAT, "invalid '%s': __metadata__ is not an object", name);
+                rc =
+                    seize_error(SEIZE_EFORMAT, "invalid '%s': __metadata__ is not an object", name);
                 break;
             }
             continue;
@@ -161,7 +171,8 @@ int seize_st_parse(const uint8_t *buf, size_t len, const char *name, seize_st_fi
         // no two tensors may share bytes
         const seize_st_tensor **byoff = malloc(out->n_tensors * sizeof *byoff);
         if (!byoff) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        for (size_t i = 0; rc == 0 && i < out->n_tensors; i++) byoff[i] = &out->tensors[i];
+        for (size_t i = 0; rc == 0 && i < out->n_tensors; i++)
+            byoff[i] = &out->tensors[i];
         if (rc == 0) qsort(byoff, out->n_tensors, sizeof *byoff, cmp_offset);
         for (size_t i = 1; rc == 0 && i < out->n_tensors; i++)
             if (byoff[i - 1]->data + byoff[i - 1]->nbytes > byoff[i]->data)
@@ -203,8 +214,10 @@ const seize_st_tensor *seize_st_find(const seize_st_file *f, const char *name)
         size_t mid = (lo + hi) / 2;
         int c = strcmp(f->tensors[mid].name, name);
         if (c == 0) return &f->tensors[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

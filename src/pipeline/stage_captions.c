@@ -262,10 +262,8 @@ static int caption_server(cap_ctx *c, const char *stage, char **uniq, size_t n_u
     if (rc == 0 && st < 0)
         rc = st;
     else if (rc == 0 && st == EXIT_PARTIAL_STAGE)
-        rc = seize_error(
-            SEIZE_ENET,
-            "caption stage: some images got no captions (named above); "
-            "rerun the same command to retry only those");
+        rc = seize_error(SEIZE_ENET, "caption stage: some images got no captions (named above); "
+                                     "rerun the same command to retry only those");
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_ENET,
                          "caption stage failed (seize caption exit %d; its error is above)", st);
@@ -359,9 +357,8 @@ static int edits_from_server(cap_ctx *c, const char *stage, double t0)
     if (rc == 0 && st < 0)
         rc = st;
     else if (rc == 0 && st == EXIT_PARTIAL_STAGE)
-        rc = seize_error(SEIZE_ENET,
-                         "editing stage: some queries got no edits (named above); "
-                         "rerun the same command to retry only those");
+        rc = seize_error(SEIZE_ENET, "editing stage: some queries got no edits (named above); "
+                                     "rerun the same command to retry only those");
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_ENET,
                          "editing stage failed (seize reason exit %d; its error is above)", st);

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define TRY(x)                                                                                    \
-    do {                                                                                          \
-        int rc_ = (x);                                                                            \
-        if (rc_ < 0) return rc_;                                                                  \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ < 0) return rc_;                                                                   \
     } while (0)
 
 // ftfy's segment length limit (TextFixerConfig.max_decode_length).
@@ -106,8 +106,10 @@ int text_is_letter(uint32_t c)
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO: return 1;
-    default: return 0;
+    case UTF8PROC_CATEGORY_LO:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -117,8 +119,10 @@ int text_is_number(uint32_t c)
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return 1;
-    default: return 0;
+    case UTF8PROC_CATEGORY_NO:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -210,8 +214,10 @@ static int invalid_codepoint(uint32_t c)
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (html_invalid_codepoints[mid] == c) return 1;
-        if (html_invalid_codepoints[mid] < c) lo = mid + 1;
-        else hi = mid;
+        if (html_invalid_codepoints[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return 0;
 }
@@ -262,7 +268,8 @@ static int html_unescape(const uint32_t *s, size_t n, cpbuf *out)
     while (i < n) {
         if (s[i] != '&') {
             size_t j = i;
-            while (j < n && s[j] != '&') j++;
+            while (j < n && s[j] != '&')
+                j++;
             TRY(push_n(out, s + i, j - i));
             i = j;
             continue;
@@ -294,7 +301,8 @@ static int html_unescape(const uint32_t *s, size_t n, cpbuf *out)
             continue;
         }
         size_t m = 0;
-        while (m < 32 && j + m < n && !named_excluded(s[j + m])) m++;
+        while (m < 32 && j + m < n && !named_excluded(s[j + m]))
+            m++;
         if (m == 0) {
             TRY(push(out, '&'));
             i++;
@@ -337,7 +345,8 @@ static int ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out, cpbuf *small)
     while (i < n) {
         if (s[i] != '&') {
             size_t j = i;
-            while (j < n && s[j] != '&') j++;
+            while (j < n && s[j] != '&')
+                j++;
             TRY(push_n(out, s + i, j - i));
             i = j;
             continue;
@@ -346,7 +355,8 @@ static int ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out, cpbuf *small)
         int num = k < n && s[k] == '#';
         k += (size_t)num;
         size_t m = 0;
-        while (k + m < n && is_ascii_alnum(s[k + m])) m++;
+        while (k + m < n && is_ascii_alnum(s[k + m]))
+            m++;
         if (m < 1 || m > 24 || k + m >= n || s[k + m] != ';') {
             TRY(push(out, '&'));
             i++;
@@ -364,9 +374,12 @@ static int ftfy_unescape(const uint32_t *s, size_t n, cpbuf *out, cpbuf *small)
             small->n = 0;
             TRY(html_unescape(s + i, end - i, small));
             int semi = 0;
-            for (size_t q = 0; q < small->n; q++) semi |= small->p[q] == ';';
-            if (semi) TRY(push_n(out, s + i, end - i));
-            else TRY(push_n(out, small->p, small->n));
+            for (size_t q = 0; q < small->n; q++)
+                semi |= small->p[q] == ';';
+            if (semi)
+                TRY(push_n(out, s + i, end - i));
+            else
+                TRY(push_n(out, small->p, small->n));
         } else {
             TRY(push_n(out, s + i, end - i));
         }
@@ -383,12 +396,12 @@ static const struct {
     uint32_t c;
     uint32_t to[3];
 } ligatures[] = {
-    {0x0132, {'I', 'J'}},    {0x0133, {'i', 'j'}},    {0x0149, {0x02BC, 'n'}},
-    {0x01C4, {'D', 0x017D}}, {0x01C5, {'D', 0x017E}}, {0x01C6, {'d', 0x017E}},
-    {0x01C7, {'L', 'J'}},    {0x01C8, {'L', 'j'}},    {0x01C9, {'l', 'j'}},
-    {0x01CA, {'N', 'J'}},    {0x01CB, {'N', 'j'}},    {0x01CC, {'n', 'j'}},
-    {0x01F1, {'D', 'Z'}},    {0x01F2, {'D', 'z'}},    {0x01F3, {'d', 'z'}},
-    {0xFB00, {'f', 'f'}},    {0xFB01, {'f', 'i'}},    {0xFB02, {'f', 'l'}},
+    {0x0132, {'I', 'J'}},      {0x0133, {'i', 'j'}},      {0x0149, {0x02BC, 'n'}},
+    {0x01C4, {'D', 0x017D}},   {0x01C5, {'D', 0x017E}},   {0x01C6, {'d', 0x017E}},
+    {0x01C7, {'L', 'J'}},      {0x01C8, {'L', 'j'}},      {0x01C9, {'l', 'j'}},
+    {0x01CA, {'N', 'J'}},      {0x01CB, {'N', 'j'}},      {0x01CC, {'n', 'j'}},
+    {0x01F1, {'D', 'Z'}},      {0x01F2, {'D', 'z'}},      {0x01F3, {'d', 'z'}},
+    {0xFB00, {'f', 'f'}},      {0xFB01, {'f', 'i'}},      {0xFB02, {'f', 'l'}},
     {0xFB03, {'f', 'f', 'i'}}, {0xFB04, {'f', 'f', 'l'}}, {0xFB05, {0x017F, 't'}},
     {0xFB06, {'s', 't'}},
 };
@@ -428,10 +441,8 @@ static void canonical_order(utf8proc_int32_t *b, size_t n)
 static int nfkc_char(uint32_t c, uint32_t out[32])
 {
     utf8proc_int32_t b[32];
-    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)c, b, 32,
-                                                 UTF8PROC_COMPAT | UTF8PROC_COMPOSE |
-                                                     UTF8PROC_STABLE,
-                                                 NULL);
+    utf8proc_ssize_t n = utf8proc_decompose_char(
+        (utf8proc_int32_t)c, b, 32, UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_STABLE, NULL);
     if (n < 0 || n > 32) {
         out[0] = c;
         return 1;
@@ -442,7 +453,8 @@ static int nfkc_char(uint32_t c, uint32_t out[32])
         out[0] = c;
         return 1;
     }
-    for (utf8proc_ssize_t i = 0; i < n; i++) out[i] = (uint32_t)b[i];
+    for (utf8proc_ssize_t i = 0; i < n; i++)
+        out[i] = (uint32_t)b[i];
     return (int)n;
 }
 
@@ -477,9 +489,12 @@ static int fix_chars(const cpbuf *in, cpbuf *out)
             uint32_t w[32];
             int nw = 1;
             w[0] = l[a];
-            if (l[a] == 0x3000) w[0] = ' ';
-            else if (l[a] >= 0xFF01 && l[a] <= 0xFFEF) nw = nfkc_char(l[a], w);
-            for (int b = 0; b < nw; b++) TRY(push(out, uncurl(w[b])));
+            if (l[a] == 0x3000)
+                w[0] = ' ';
+            else if (l[a] >= 0xFF01 && l[a] <= 0xFFEF)
+                nw = nfkc_char(l[a], w);
+            for (int b = 0; b < nw; b++)
+                TRY(push(out, uncurl(w[b])));
         }
     }
     return 0;
@@ -504,7 +519,8 @@ static int fix_controls(const cpbuf *in, cpbuf *out)
         uint32_t c = s[i];
         if (c == 0x1B && i + 1 < n && s[i + 1] == '[') { // \033\[((?:\d|;)*)([a-zA-Z])
             size_t j = i + 2;
-            while (j < n && (s[j] == ';' || is_decimal(s[j]))) j++;
+            while (j < n && (s[j] == ';' || is_decimal(s[j])))
+                j++;
             if (j < n && s[j] < 0x80 && (s[j] | 0x20) >= 'a' && (s[j] | 0x20) <= 'z') {
                 i = j;
                 continue;
@@ -527,24 +543,24 @@ static int fix_controls(const cpbuf *in, cpbuf *out)
 static int nfc(const cpbuf *in, cpbuf *out)
 {
     size_t i = 0;
-    while (i < in->n && in->p[i] < 0x300) i++;
+    while (i < in->n && in->p[i] < 0x300)
+        i++;
     out->n = 0;
     if (i == in->n) return push_n(out, in->p, in->n);
     TRY(cpbuf_reserve(out, in->n + 32));
     size_t k = 0;
     for (i = 0; i < in->n; i++) {
         if (out->cap - k < 32) TRY(cpbuf_reserve(out, k + 32));
-        utf8proc_ssize_t r = utf8proc_decompose_char((utf8proc_int32_t)in->p[i],
-                                                     (utf8proc_int32_t *)out->p + k, 32,
-                                                     UTF8PROC_COMPOSE | UTF8PROC_STABLE, NULL);
-        if (r < 0 || r > 32) return seize_error(SEIZE_EINVAL, "cannot normalise U+%04X",
-                                                (unsigned)in->p[i]);
+        utf8proc_ssize_t r =
+            utf8proc_decompose_char((utf8proc_int32_t)in->p[i], (utf8proc_int32_t *)out->p + k, 32,
+                                    UTF8PROC_COMPOSE | UTF8PROC_STABLE, NULL);
+        if (r < 0 || r > 32)
+            return seize_error(SEIZE_EINVAL, "cannot normalise U+%04X", (unsigned)in->p[i]);
         k += (size_t)r;
     }
     canonical_order((utf8proc_int32_t *)out->p, k);
-    utf8proc_ssize_t r =
-        utf8proc_normalize_utf32((utf8proc_int32_t *)out->p, (utf8proc_ssize_t)k,
-                                 UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+    utf8proc_ssize_t r = utf8proc_normalize_utf32((utf8proc_int32_t *)out->p, (utf8proc_ssize_t)k,
+                                                  UTF8PROC_COMPOSE | UTF8PROC_STABLE);
     if (r < 0) return seize_error(SEIZE_EINVAL, "cannot normalise text");
     out->n = (size_t)r;
     return 0;
@@ -601,7 +617,8 @@ static int ftfy_fix_text(const cpbuf *in, cpbuf *out, text_work *w)
     size_t pos = 0;
     while (pos < in->n) {
         size_t end = pos;
-        while (end < in->n && in->p[end] != '\n') end++;
+        while (end < in->n && in->p[end] != '\n')
+            end++;
         end = end < in->n ? end + 1 : in->n;
         if (end - pos > FTFY_MAX_SEGMENT) end = pos + FTFY_MAX_SEGMENT;
         if (unescape)
@@ -656,18 +673,36 @@ static int is_cased(uint32_t c)
 static int is_case_ignorable(uint32_t c)
 {
     switch (c) {
-    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
-    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A: return 1;
-    default: break;
+    case 0x27:
+    case 0x2E:
+    case 0x3A:
+    case 0xB7:
+    case 0x387:
+    case 0x55F:
+    case 0x5F4:
+    case 0x2018:
+    case 0x2019:
+    case 0x2024:
+    case 0x2027:
+    case 0xFE13:
+    case 0xFE52:
+    case 0xFE55:
+    case 0xFF07:
+    case 0xFF0E:
+    case 0xFF1A:
+        return 1;
+    default:
+        break;
     }
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_MN:
     case UTF8PROC_CATEGORY_ME:
     case UTF8PROC_CATEGORY_CF:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_SK: return 1;
-    default: return 0;
+    case UTF8PROC_CATEGORY_SK:
+        return 1;
+    default:
+        return 0;
     }
 }
 

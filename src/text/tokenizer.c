@@ -15,10 +15,10 @@
 #include <utf8proc.h>
 #include <zlib.h>
 
-#define TRY(x)                                                                                    \
-    do {                                                                                          \
-        int rc_ = (x);                                                                            \
-        if (rc_ < 0) return rc_;                                                                  \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ < 0) return rc_;                                                                   \
     } while (0)
 
 // open_clip reads merges[1 : 49152 - 256 - 2 + 1] of its gzip file.
@@ -52,7 +52,8 @@ static inline uint64_t hash_bytes(const void *p, size_t n)
         h = mix64(h ^ w);
     }
     w = 0;
-    for (size_t i = 0; i < n; i++) w |= (uint64_t)s[i] << (8 * i);
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)s[i] << (8 * i);
     return mix64(h ^ w);
 }
 
@@ -116,8 +117,8 @@ static const struct cache_entry *cache_lookup(const seize_tokenizer *t, uint64_t
 
 // Publishes a result; silently gives up (the word is simply not cached) when the table is
 // half full, the probe run is long, or another thread got there first.
-static void cache_insert(const seize_tokenizer *t, uint64_t h, const unsigned char *key,
-                         size_t len, const int32_t *ids, size_t n_ids)
+static void cache_insert(const seize_tokenizer *t, uint64_t h, const unsigned char *key, size_t len,
+                         const int32_t *ids, size_t n_ids)
 {
     size_t mask = ((size_t)1 << CACHE_BITS) - 1;
     seize_tokenizer *mt = (seize_tokenizer *)t; // only the atomic members are written
@@ -171,9 +172,12 @@ static void byte_alphabet(uint32_t cp[256], int order[256])
 {
     int k = 0, extra = 0;
     int printable[256] = {0};
-    for (int b = '!'; b <= '~'; b++) printable[b] = 1;
-    for (int b = 0xA1; b <= 0xAC; b++) printable[b] = 1;
-    for (int b = 0xAE; b <= 0xFF; b++) printable[b] = 1;
+    for (int b = '!'; b <= '~'; b++)
+        printable[b] = 1;
+    for (int b = 0xA1; b <= 0xAC; b++)
+        printable[b] = 1;
+    for (int b = 0xAE; b <= 0xFF; b++)
+        printable[b] = 1;
     for (int b = 0; b < 256; b++)
         if (printable[b]) {
             cp[b] = (uint32_t)b;
@@ -203,7 +207,8 @@ struct strmap {
 static int strmap_init(struct strmap *m, size_t n)
 {
     size_t cap = 1024;
-    while (cap < 2 * n + 1) cap *= 2;
+    while (cap < 2 * n + 1)
+        cap *= 2;
     m->slots = big_alloc(cap * sizeof *m->slots);
     if (!m->slots) return seize_error(SEIZE_ENOMEM, "out of memory");
     memset(m->slots, 0, cap * sizeof *m->slots);
@@ -219,8 +224,7 @@ static struct strslot *strmap_find(const struct strmap *m, const char *key, size
     *tag = (uint16_t)(h >> 48);
     for (;;) {
         struct strslot *s = &m->slots[i];
-        if (!s->key || (s->tag == *tag && s->len == len && memcmp(s->key, key, len) == 0))
-            return s;
+        if (!s->key || (s->tag == *tag && s->len == len && memcmp(s->key, key, len) == 0)) return s;
         i = (i + 1) & m->mask;
     }
 }
@@ -249,10 +253,12 @@ static void strmap_set(struct strmap *m, const char *key, size_t len, int32_t id
 static int pairs_init(seize_tokenizer *t, size_t n)
 {
     size_t cap = 1024;
-    while (cap < 2 * n + 1) cap *= 2;
+    while (cap < 2 * n + 1)
+        cap *= 2;
     t->pairs = big_alloc(cap * sizeof *t->pairs);
     if (!t->pairs) return seize_error(SEIZE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < cap; i++) t->pairs[i].key = PAIR_EMPTY;
+    for (size_t i = 0; i < cap; i++)
+        t->pairs[i].key = PAIR_EMPTY;
     t->pair_mask = cap - 1;
     return 0;
 }
@@ -261,7 +267,8 @@ static void pairs_set(seize_tokenizer *t, int32_t a, int32_t b, int32_t rank, in
 {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     size_t i = (size_t)mix64(key) & t->pair_mask;
-    while (t->pairs[i].key != PAIR_EMPTY && t->pairs[i].key != key) i = (i + 1) & t->pair_mask;
+    while (t->pairs[i].key != PAIR_EMPTY && t->pairs[i].key != key)
+        i = (i + 1) & t->pair_mask;
     t->pairs[i].key = key;
     t->pairs[i].rank = rank; // a repeated pair takes its last rank, like dict(zip(merges, ...))
     t->pairs[i].merged = merged;
@@ -303,10 +310,12 @@ static int split_merge(const char *s, size_t len, const char **a, size_t *na, co
     int k = 0;
     size_t i = 0;
     for (;;) {
-        while (i < len && is_blank(s[i])) i++;
+        while (i < len && is_blank(s[i]))
+            i++;
         if (i >= len) break;
         size_t start = i;
-        while (i < len && !is_blank(s[i])) i++;
+        while (i < len && !is_blank(s[i]))
+            i++;
         if (k == 2) return -1;
         part[k] = s + start;
         plen[k] = i - start;
@@ -333,8 +342,9 @@ static int add_merge(seize_tokenizer *t, const struct strmap *vocab, const char 
     const char *a, *b;
     size_t na, nb;
     if (split_merge(s, len, &a, &na, &b, &nb) < 0)
-        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: expected two symbols separated by a space",
-                           path, lineno);
+        return seize_error(SEIZE_EFORMAT,
+                           "'%s' line %zu: expected two symbols separated by a space", path,
+                           lineno);
     char buf[512];
     if (na + nb > sizeof buf)
         return seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, lineno);
@@ -367,8 +377,8 @@ static int byte_symbols(seize_tokenizer *t, const struct strmap *vocab, const ch
         memcpy(s + n, "</w>", 4);
         int32_t id = strmap_get(vocab, s, (size_t)n), id_end = strmap_get(vocab, s, (size_t)n + 4);
         if (id < 0 || id_end < 0)
-            return seize_error(SEIZE_EFORMAT, "'%s' has no entry for byte 0x%02X ('%.*s%s')",
-                               path, b, n, s, id < 0 ? "" : "</w>");
+            return seize_error(SEIZE_EFORMAT, "'%s' has no entry for byte 0x%02X ('%.*s%s')", path,
+                               b, n, s, id < 0 ? "" : "</w>");
         t->byte_id[b] = id;
         t->byte_end_id[b] = id_end;
     }
@@ -397,8 +407,10 @@ static int json_fail(const struct json_cursor *c, const char *what)
 {
     size_t line = 1, col = 1;
     for (const char *p = c->base; p < c->s && p < c->end; p++) {
-        if (*p == '\n') line++, col = 1;
-        else col++;
+        if (*p == '\n')
+            line++, col = 1;
+        else
+            col++;
     }
     return seize_error(SEIZE_EFORMAT, "'%s' line %zu column %zu: %s", c->path, line, col, what);
 }
@@ -429,7 +441,8 @@ static int json_key(struct json_cursor *c, const char **key, size_t *len)
 {
     if (c->s >= c->end || *c->s != '"') return json_fail(c, "expected a string");
     const char *p = ++c->s;
-    while (p < c->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) p++;
+    while (p < c->end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+        p++;
     if (p < c->end && *p == '"') { // no escapes: point into the file
         *key = c->s;
         *len = (size_t)(p - c->s);
@@ -465,8 +478,8 @@ static int json_key(struct json_cursor *c, const char **key, size_t *len)
             return json_fail(c, "invalid escape in a string");
         c->s += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (c->end - c->s < 6 || c->s[0] != '\\' || c->s[1] != 'u' ||
-                hex4(c->s + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+            if (c->end - c->s < 6 || c->s[0] != '\\' || c->s[1] != 'u' || hex4(c->s + 2, &lo) < 0 ||
+                lo < 0xDC00 || lo > 0xDFFF)
                 return json_fail(c, "unpaired surrogate escape in a string");
             c->s += 6;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -488,7 +501,8 @@ static int parse_vocab(struct json_cursor *c, struct vocab_entry *v, size_t cap,
 {
     size_t n = 0;
     json_ws(c);
-    if (c->s >= c->end || *c->s != '{') return json_fail(c, "expected a JSON object of token -> id");
+    if (c->s >= c->end || *c->s != '{')
+        return json_fail(c, "expected a JSON object of token -> id");
     c->s++;
     json_ws(c);
     if (c->s < c->end && *c->s == '}') {
@@ -508,8 +522,8 @@ static int parse_vocab(struct json_cursor *c, struct vocab_entry *v, size_t cap,
             while (c->s < c->end && *c->s >= '0' && *c->s <= '9' && id < INT32_MAX)
                 id = id * 10 + (*c->s++ - '0');
             if (c->s == d || id >= INT32_MAX ||
-                (c->s < c->end && (*c->s == '.' || *c->s == 'e' || *c->s == 'E' ||
-                                   (*c->s >= '0' && *c->s <= '9'))))
+                (c->s < c->end &&
+                 (*c->s == '.' || *c->s == 'e' || *c->s == 'E' || (*c->s >= '0' && *c->s <= '9'))))
                 return json_fail(c, "expected a non-negative integer id");
             if (len > STRMAP_MAX_KEY) return json_fail(c, "token longer than 65535 bytes");
             if (n == cap) return json_fail(c, "too many entries");
@@ -646,7 +660,8 @@ static int read_gz(const char *path, char **out, size_t *len)
             cap *= 2;
             continue;
         }
-        int got = gzread(gz, buf + n, (unsigned)(cap - n - 1 > INT32_MAX ? INT32_MAX : cap - n - 1));
+        int got =
+            gzread(gz, buf + n, (unsigned)(cap - n - 1 > INT32_MAX ? INT32_MAX : cap - n - 1));
         if (got < 0) {
             int zerr;
             const char *msg = gzerror(gz, &zerr);
@@ -759,7 +774,8 @@ int seize_tokenizer_load(const char *model_dir, seize_tokenizer **out)
         free(t);
         return seize_error(SEIZE_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n_slots; i++) atomic_init(&t->cache[i], NULL);
+    for (size_t i = 0; i < n_slots; i++)
+        atomic_init(&t->cache[i], NULL);
     atomic_init(&t->cache_count, 0);
     int rc;
     if (!S_ISDIR(st.st_mode)) {
@@ -768,9 +784,12 @@ int seize_tokenizer_load(const char *model_dir, seize_tokenizer **out)
         char *vocab = seize_path_join(model_dir, "vocab.json");
         char *merges = seize_path_join(model_dir, "merges.txt");
         char *gz = seize_path_join(model_dir, "bpe_simple_vocab_16e6.txt.gz");
-        if (!vocab || !merges || !gz) rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        else if (seize_path_exists(vocab)) rc = load_hf(t, vocab, merges);
-        else if (seize_path_exists(gz)) rc = load_openclip(t, gz);
+        if (!vocab || !merges || !gz)
+            rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        else if (seize_path_exists(vocab))
+            rc = load_hf(t, vocab, merges);
+        else if (seize_path_exists(gz))
+            rc = load_openclip(t, gz);
         else
             rc = seize_error(SEIZE_ENOTFOUND,
                              "no tokenizer in '%s': expected vocab.json and merges.txt, or "
@@ -799,9 +818,18 @@ void seize_tokenizer_free(seize_tokenizer *t)
     free(t);
 }
 
-int seize_tokenizer_vocab_size(const seize_tokenizer *t) { return t->n_vocab; }
-int32_t seize_tokenizer_sot(const seize_tokenizer *t) { return t->sot; }
-int32_t seize_tokenizer_eot(const seize_tokenizer *t) { return t->eot; }
+int seize_tokenizer_vocab_size(const seize_tokenizer *t)
+{
+    return t->n_vocab;
+}
+int32_t seize_tokenizer_sot(const seize_tokenizer *t)
+{
+    return t->sot;
+}
+int32_t seize_tokenizer_eot(const seize_tokenizer *t)
+{
+    return t->eot;
+}
 
 // --- BPE --------------------------------------------------------------------------------------
 
@@ -814,7 +842,8 @@ static size_t bpe_simple(const seize_tokenizer *t, int32_t *sym, size_t n)
     int32_t nrank[BPE_SIMPLE_MAX], nmerged[BPE_SIMPLE_MAX];
     uint8_t fresh[BPE_SIMPLE_MAX];
     size_t src[BPE_SIMPLE_MAX];
-    for (size_t i = 0; i + 1 < n; i++) rank[i] = pair_lookup(t, sym[i], sym[i + 1], &merged[i]);
+    for (size_t i = 0; i + 1 < n; i++)
+        rank[i] = pair_lookup(t, sym[i], sym[i + 1], &merged[i]);
     while (n > 1) {
         size_t best = 0;
         int32_t r = -1;
@@ -903,7 +932,8 @@ static int bpe_heap(const seize_tokenizer *t, int32_t *sym, size_t n, size_t *n_
     while (nh) {
         uint32_t r = (uint32_t)(heap[0] >> 32);
         size_t nb = 0;
-        while (nh && (uint32_t)(heap[0] >> 32) == r) batch[nb++] = (uint32_t)heap_pop(heap, &nh);
+        while (nh && (uint32_t)(heap[0] >> 32) == r)
+            batch[nb++] = (uint32_t)heap_pop(heap, &nh);
         for (size_t k = 0; k < nb; k++) {
             uint32_t p = batch[k];
             if (sym[p] < 0 || next[p] < 0) continue;
@@ -921,7 +951,8 @@ static int bpe_heap(const seize_tokenizer *t, int32_t *sym, size_t n, size_t *n_
         }
     }
     size_t o = 0;
-    for (int32_t i = 0; i >= 0; i = next[i]) sym[o++] = sym[i];
+    for (int32_t i = 0; i >= 0; i = next[i])
+        sym[o++] = sym[i];
     *n_out = o;
     free(next), free(prev), free(heap), free(batch);
     return 0;
@@ -947,7 +978,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return 0;
     size_t nc = *cap ? *cap : 64;
-    while (nc < need) nc *= 2;
+    while (nc < need)
+        nc *= 2;
     void *q = seize_realloc(*p, nc, elem);
     if (!q) return SEIZE_ENOMEM;
     *p = q;
@@ -956,8 +988,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 }
 
 // BPE ids of one word (its UTF-8 bytes), through the cache. *ids is valid until the next call.
-static int bpe_word(const seize_tokenizer *t, struct enc_state *st, size_t len,
-                    const int32_t **ids, size_t *n_ids)
+static int bpe_word(const seize_tokenizer *t, struct enc_state *st, size_t len, const int32_t **ids,
+                    size_t *n_ids)
 {
     unsigned char *w = st->bytes;
     uint64_t h = 0;
@@ -979,11 +1011,14 @@ static int bpe_word(const seize_tokenizer *t, struct enc_state *st, size_t len,
     }
     TRY(grow((void **)&st->sym, &st->sym_cap, len, sizeof *st->sym));
     int32_t *sym = st->sym;
-    for (size_t i = 0; i + 1 < len; i++) sym[i] = t->byte_id[w[i]];
+    for (size_t i = 0; i + 1 < len; i++)
+        sym[i] = t->byte_id[w[i]];
     sym[len - 1] = t->byte_end_id[w[len - 1]];
     size_t n;
-    if (len <= BPE_SIMPLE_MAX) n = bpe_simple(t, sym, len);
-    else TRY(bpe_heap(t, sym, len, &n));
+    if (len <= BPE_SIMPLE_MAX)
+        n = bpe_simple(t, sym, len);
+    else
+        TRY(bpe_heap(t, sym, len, &n));
     if (len <= CACHE_MAX_KEY) cache_insert(t, h, w, len, sym, n);
     *ids = sym;
     *n_ids = n;
@@ -1057,8 +1092,8 @@ static size_t contraction(const uint32_t *s, size_t n)
     return 0;
 }
 
-static int encode_one(const seize_tokenizer *t, struct enc_state *st, const char *text,
-                      size_t len, int32_t *out, int context)
+static int encode_one(const seize_tokenizer *t, struct enc_state *st, const char *text, size_t len,
+                      int32_t *out, int context)
 {
     const cpbuf *clean;
     TRY(text_clean(text, len, &st->w, &clean));
@@ -1097,24 +1132,29 @@ static int encode_one(const seize_tokenizer *t, struct enc_state *st, const char
             if (k0 == CLS_NUMBER) {
                 j = i + 1;
             } else {
-                for (j = i + 1; j < n && classify(s[j]) == k0; j++) {}
+                for (j = i + 1; j < n && classify(s[j]) == k0; j++) {
+                }
             }
         }
         // the piece's UTF-8 bytes (the buffer was sized for the whole text)
         size_t nb = 0;
         unsigned char *bytes = st->bytes;
         for (size_t q = i; q < j; q++) {
-            if (s[q] < 0x80) bytes[nb++] = (unsigned char)s[q];
-            else nb += (size_t)text_utf8_put(s[q], bytes + nb);
+            if (s[q] < 0x80)
+                bytes[nb++] = (unsigned char)s[q];
+            else
+                nb += (size_t)text_utf8_put(s[q], bytes + nb);
         }
         const int32_t *ids;
         size_t n_ids;
         TRY(bpe_word(t, st, nb, &ids, &n_ids));
-        for (size_t q = 0; q < n_ids && k < max; q++) out[1 + k++] = ids[q];
+        for (size_t q = 0; q < n_ids && k < max; q++)
+            out[1 + k++] = ids[q];
         i = j;
     }
     out[1 + k] = t->eot;
-    for (size_t q = k + 2; q < (size_t)context; q++) out[q] = 0;
+    for (size_t q = k + 2; q < (size_t)context; q++)
+        out[q] = 0;
     return 0;
 }
 
@@ -1157,7 +1197,8 @@ int seize_text_clean(const char *text, size_t len, char **out, size_t *out_len)
             rc = SEIZE_ENOMEM;
         } else {
             size_t nb = 0;
-            for (size_t i = 0; i < c->n; i++) nb += (size_t)text_utf8_put(c->p[i], (unsigned char *)*out + nb);
+            for (size_t i = 0; i < c->n; i++)
+                nb += (size_t)text_utf8_put(c->p[i], (unsigned char *)*out + nb);
             (*out)[nb] = 0;
             if (out_len) *out_len = nb;
         }

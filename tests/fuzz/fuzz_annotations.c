@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             seize_circo_metrics m;
             if (seize_eval_circo(ds, p, &m) == 0) {
                 for (int t = 0; t < 4; t++)
-                    if (!(m.map[t] >= 0 && m.map[t] <= 100 + 1e-9) || !(m.recall[t] >= 0 && m.recall[t] <= 100))
+                    if (!(m.map[t] >= 0 && m.map[t] <= 100 + 1e-9) ||
+                        !(m.recall[t] >= 0 && m.recall[t] <= 100))
                         abort();
                 seize_circo_metrics_release(&m);
             }

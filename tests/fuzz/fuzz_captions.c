@@ -22,8 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (c->ids[i]) fuzz_touch(c->ids[i]);
             if (c->n_captions[i] && !c->captions[i]) abort();
             if (c->n_edits[i] && !c->edits[i]) abort();
-            for (size_t k = 0; k < c->n_captions[i]; k++) fuzz_touch(c->captions[i][k]);
-            for (size_t k = 0; k < c->n_edits[i]; k++) fuzz_touch(c->edits[i][k]);
+            for (size_t k = 0; k < c->n_captions[i]; k++)
+                fuzz_touch(c->captions[i][k]);
+            for (size_t k = 0; k < c->n_edits[i]; k++)
+                fuzz_touch(c->edits[i][k]);
         }
         seize_captions_free(c);
     } else if (c) {

@@ -35,7 +35,10 @@ static inline void fuzz_rm_tree(const char *dir, int depth)
     rmdir(dir);
 }
 
-static inline void fuzz_dir_remove(void) { fuzz_rm_tree(fuzz_dir, 0); }
+static inline void fuzz_dir_remove(void)
+{
+    fuzz_rm_tree(fuzz_dir, 0);
+}
 
 // Creates the scratch folder once; aborts when it cannot (the target would test nothing).
 static inline void fuzz_dir_init(const char *target)
@@ -67,8 +70,8 @@ static inline const char *fuzz_write(int slot, const char *name, const void *dat
 
 // Splits data at the first max-1 FUZZ_SEP separators: returns the number of parts (1..max);
 // the last part takes the rest of the input.
-static inline size_t fuzz_split(const uint8_t *data, size_t size, const uint8_t **part,
-                                 size_t *len, size_t max)
+static inline size_t fuzz_split(const uint8_t *data, size_t size, const uint8_t **part, size_t *len,
+                                size_t max)
 {
     const size_t sl = sizeof FUZZ_SEP - 1;
     size_t n = 0, start = 0;

@@ -20,8 +20,8 @@ enum { DIM = 4, MAX_ROWS = 4096 };
 static uint8_t *make_npy(size_t rows, size_t *len)
 {
     char dict[128];
-    int dl = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }",
-                      rows, DIM);
+    int dl = snprintf(dict, sizeof dict,
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }", rows, DIM);
     size_t hl = 10 + (size_t)dl + 1;
     size_t pad = (64 - hl % 64) % 64;
     size_t header = (size_t)dl + pad + 1;
@@ -35,7 +35,8 @@ static uint8_t *make_npy(size_t rows, size_t *len)
     memset(b + 10 + dl, ' ', pad);
     b[10 + header - 1] = '\n';
     float *f = (float *)(b + 10 + header);
-    for (size_t r = 0; r < rows; r++) f[r * DIM + r % DIM] = 1.0f;
+    for (size_t r = 0; r < rows; r++)
+        f[r * DIM + r % DIM] = 1.0f;
     return b;
 }
 
@@ -54,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *npy = NULL;
     if (n < 3) {
         size_t rows = 0; // lines as seize_read_lines counts them
-        for (size_t i = 0; i < len[1]; i++) rows += part[1][i] == '\n';
+        for (size_t i = 0; i < len[1]; i++)
+            rows += part[1][i] == '\n';
         if (len[1] && part[1][len[1] - 1] != '\n') rows++;
         if (rows > MAX_ROWS) rows = MAX_ROWS;
         npy = make_npy(rows, &len[2]);
@@ -73,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seize_gallery g = seize_index_gallery(idx);
     if (g.n != count || g.dim != dim) abort();
     size_t es = g.dtype == SEIZE_F16 ? 2 : 4;
-    if (count && dim) (void)*(volatile const uint8_t *)((const uint8_t *)g.data + count * dim * es - 1);
+    if (count && dim)
+        (void)*(volatile const uint8_t *)((const uint8_t *)g.data + count * dim * es - 1);
     for (size_t i = 0; i < count; i++) {
         const char *name = seize_index_name(idx, i);
         fuzz_touch(name);

@@ -41,14 +41,22 @@ static const spec hf[] = {
     {NULL, 0, {0}},
 };
 static const spec hf_block[] = {
-    {"layer_norm1.weight", 1, {W}},      {"layer_norm1.bias", 1, {W}},
-    {"layer_norm2.weight", 1, {W}},      {"layer_norm2.bias", 1, {W}},
-    {"mlp.fc1.weight", 2, {F, W}},       {"mlp.fc1.bias", 1, {F}},
-    {"mlp.fc2.weight", 2, {W, F}},       {"mlp.fc2.bias", 1, {W}},
-    {"self_attn.out_proj.weight", 2, {W, W}}, {"self_attn.out_proj.bias", 1, {W}},
-    {"self_attn.q_proj.weight", 2, {W, W}},   {"self_attn.q_proj.bias", 1, {W}},
-    {"self_attn.k_proj.weight", 2, {W, W}},   {"self_attn.k_proj.bias", 1, {W}},
-    {"self_attn.v_proj.weight", 2, {W, W}},   {"self_attn.v_proj.bias", 1, {W}},
+    {"layer_norm1.weight", 1, {W}},
+    {"layer_norm1.bias", 1, {W}},
+    {"layer_norm2.weight", 1, {W}},
+    {"layer_norm2.bias", 1, {W}},
+    {"mlp.fc1.weight", 2, {F, W}},
+    {"mlp.fc1.bias", 1, {F}},
+    {"mlp.fc2.weight", 2, {W, F}},
+    {"mlp.fc2.bias", 1, {W}},
+    {"self_attn.out_proj.weight", 2, {W, W}},
+    {"self_attn.out_proj.bias", 1, {W}},
+    {"self_attn.q_proj.weight", 2, {W, W}},
+    {"self_attn.q_proj.bias", 1, {W}},
+    {"self_attn.k_proj.weight", 2, {W, W}},
+    {"self_attn.k_proj.bias", 1, {W}},
+    {"self_attn.v_proj.weight", 2, {W, W}},
+    {"self_attn.v_proj.bias", 1, {W}},
     {NULL, 0, {0}},
 };
 static const spec oc[] = {
@@ -69,12 +77,18 @@ static const spec oc[] = {
     {NULL, 0, {0}},
 };
 static const spec oc_block[] = {
-    {"ln_1.weight", 1, {W}},           {"ln_1.bias", 1, {W}},
-    {"ln_2.weight", 1, {W}},           {"ln_2.bias", 1, {W}},
-    {"mlp.c_fc.weight", 2, {F, W}},    {"mlp.c_fc.bias", 1, {F}},
-    {"mlp.c_proj.weight", 2, {W, F}},  {"mlp.c_proj.bias", 1, {W}},
-    {"attn.out_proj.weight", 2, {W, W}}, {"attn.out_proj.bias", 1, {W}},
-    {"attn.in_proj_weight", 2, {3 * W, W}}, {"attn.in_proj_bias", 1, {3 * W}},
+    {"ln_1.weight", 1, {W}},
+    {"ln_1.bias", 1, {W}},
+    {"ln_2.weight", 1, {W}},
+    {"ln_2.bias", 1, {W}},
+    {"mlp.c_fc.weight", 2, {F, W}},
+    {"mlp.c_fc.bias", 1, {F}},
+    {"mlp.c_proj.weight", 2, {W, F}},
+    {"mlp.c_proj.bias", 1, {W}},
+    {"attn.out_proj.weight", 2, {W, W}},
+    {"attn.out_proj.bias", 1, {W}},
+    {"attn.in_proj_weight", 2, {3 * W, W}},
+    {"attn.in_proj_bias", 1, {3 * W}},
     {NULL, 0, {0}},
 };
 
@@ -97,10 +111,11 @@ static void put(buf *b, const void *p, size_t n)
 static void tensor(buf *hdr, buf *dat, const char *prefix, const spec *s, unsigned *seed)
 {
     size_t count = 1;
-    for (int i = 0; i < s->ndim; i++) count *= (size_t)s->shape[i];
+    for (int i = 0; i < s->ndim; i++)
+        count *= (size_t)s->shape[i];
     char e[512];
-    int n = snprintf(e, sizeof e, "%s\"%s%s\": {\"dtype\": \"F32\", \"shape\": [", hdr->n > 1 ? ", " : "",
-                     prefix, s->name);
+    int n = snprintf(e, sizeof e, "%s\"%s%s\": {\"dtype\": \"F32\", \"shape\": [",
+                     hdr->n > 1 ? ", " : "", prefix, s->name);
     put(hdr, e, (size_t)n);
     for (int i = 0; i < s->ndim; i++) {
         n = snprintf(e, sizeof e, "%s%d", i ? ", " : "", s->shape[i]);
@@ -117,23 +132,28 @@ static void tensor(buf *hdr, buf *dat, const char *prefix, const spec *s, unsign
     }
 }
 
-static void write_weights(const char *dir_name, const char *file, const spec *top, const spec *block,
-                          const char *vprefix, const char *tprefix)
+static void write_weights(const char *dir_name, const char *file, const spec *top,
+                          const spec *block, const char *vprefix, const char *tprefix)
 {
     buf hdr = {0}, dat = {0};
     unsigned seed = 1;
     put(&hdr, "{", 1);
-    for (const spec *s = top; s->name; s++) tensor(&hdr, &dat, "", s, &seed);
-    for (const spec *s = block; s->name; s++) tensor(&hdr, &dat, vprefix, s, &seed);
-    for (const spec *s = block; s->name; s++) tensor(&hdr, &dat, tprefix, s, &seed);
+    for (const spec *s = top; s->name; s++)
+        tensor(&hdr, &dat, "", s, &seed);
+    for (const spec *s = block; s->name; s++)
+        tensor(&hdr, &dat, vprefix, s, &seed);
+    for (const spec *s = block; s->name; s++)
+        tensor(&hdr, &dat, tprefix, s, &seed);
     put(&hdr, "}", 1);
-    while (hdr.n % 8) put(&hdr, " ", 1);
+    while (hdr.n % 8)
+        put(&hdr, " ", 1);
     char name[256];
     snprintf(name, sizeof name, "%s/%s", dir_name, file);
     buf all = {0};
     uint64_t hl = hdr.n;
     uint8_t le[8];
-    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(hl >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(hl >> (8 * i));
     put(&all, le, 8);
     put(&all, hdr.s, hdr.n);
     put(&all, dat.s, dat.n);
@@ -181,7 +201,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seize_clip *clip = NULL;
     if (seize_clip_new(m, 1, 1, &clip) == 0) {
         float pixels[3 * IMG * IMG], out[E];
-        for (int i = 0; i < 3 * IMG * IMG; i++) pixels[i] = (float)(i % 7) / 7.0f - 0.5f;
+        for (int i = 0; i < 3 * IMG * IMG; i++)
+            pixels[i] = (float)(i % 7) / 7.0f - 0.5f;
         seize_clip_encode_images(clip, pixels, 1, out);
         for (int i = 0; i < E; i++)
             if (!isfinite(out[i])) abort();

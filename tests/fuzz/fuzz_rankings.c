@@ -29,7 +29,8 @@ static seize_dataset *ds[3];
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     for (int k = 0; k < 3; k++)
-        if (seize_dataset_parse((seize_ds_kind)k, ann[k], strlen(ann[k]), "ann.json", NULL, &ds[k]) < 0) {
+        if (seize_dataset_parse((seize_ds_kind)k, ann[k], strlen(ann[k]), "ann.json", NULL,
+                                &ds[k]) < 0) {
             fprintf(stderr, "fuzz_rankings: %s\n", seize_errmsg());
             abort();
         }
@@ -51,13 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!p || p->n != d->n) abort();
     for (size_t i = 0; i < p->n; i++)
-        for (size_t j = 0; j < p->n_items[i]; j++) fuzz_touch(p->items[i][j]);
+        for (size_t j = 0; j < p->n_items[i]; j++)
+            fuzz_touch(p->items[i][j]);
     const size_t n_gallery = sizeof gallery / sizeof gallery[0];
     if (kind == SEIZE_DS_CIRCO) {
         seize_circo_metrics m;
         if (seize_eval_circo(d, p, &m) == 0) {
             for (int t = 0; t < 4; t++)
-                if (!(m.map[t] >= 0 && m.map[t] <= 100 + 1e-9) || !(m.recall[t] >= 0 && m.recall[t] <= 100))
+                if (!(m.map[t] >= 0 && m.map[t] <= 100 + 1e-9) ||
+                    !(m.recall[t] >= 0 && m.recall[t] <= 100))
                     abort();
             seize_circo_metrics_release(&m);
         }

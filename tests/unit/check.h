@@ -41,7 +41,8 @@ static void check_only_add(const char *list)
     char *s = check_only_buf + check_only_used;
     memcpy(s, list, len + 1);
     check_only_used += len + 1;
-    for (char *tok = strtok(s, ", "); tok && check_n_only < CHECK_MAX_ONLY; tok = strtok(NULL, ", "))
+    for (char *tok = strtok(s, ", "); tok && check_n_only < CHECK_MAX_ONLY;
+         tok = strtok(NULL, ", "))
         check_only[check_n_only++] = tok;
 }
 
@@ -50,7 +51,8 @@ __attribute__((constructor)) static void check_args_init(int argc, char **argv)
 {
     const char *env = getenv("CHECK_ONLY");
     if (env && *env) check_only_add(env);
-    for (int i = 1; i < argc && argv; i++) check_only_add(argv[i]);
+    for (int i = 1; i < argc && argv; i++)
+        check_only_add(argv[i]);
 }
 
 /* 1 if the case named `name` is to run (no selection, or it is selected). */
@@ -63,84 +65,84 @@ static inline int check_selected(const char *name)
     return hit;
 }
 
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);            \
-            check_failed_now = 1;                                                                 \
-            return;                                                                               \
-        }                                                                                         \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);             \
+            check_failed_now = 1;                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                                      \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);            \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fputc('\n', stderr);                                                                  \
-            check_failed_now = 1;                                                                 \
-            return;                                                                               \
-        }                                                                                         \
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);             \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            check_failed_now = 1;                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                            \
-    do {                                                                                          \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                           \
-        if (check_a_ != check_b_) {                                                               \
-            fprintf(stderr, "  %s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", __FILE__,         \
-                    __LINE__, #a, #b, check_a_, check_b_);                                        \
-            check_failed_now = 1;                                                                 \
-            return;                                                                               \
-        }                                                                                         \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        if (check_a_ != check_b_) {                                                                \
+            fprintf(stderr, "  %s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", __FILE__,          \
+                    __LINE__, #a, #b, check_a_, check_b_);                                         \
+            check_failed_now = 1;                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STREQ(a, b)                                                                         \
-    do {                                                                                          \
-        const char *check_a_ = (a), *check_b_ = (b);                                              \
-        if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                          \
-            fprintf(stderr, "  %s:%d: CHECK_STREQ(%s, %s) failed: \"%s\" != \"%s\"\n", __FILE__,  \
-                    __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",                             \
-                    check_b_ ? check_b_ : "(null)");                                              \
-            check_failed_now = 1;                                                                 \
-            return;                                                                               \
-        }                                                                                         \
+#define CHECK_STREQ(a, b)                                                                          \
+    do {                                                                                           \
+        const char *check_a_ = (a), *check_b_ = (b);                                               \
+        if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                           \
+            fprintf(stderr, "  %s:%d: CHECK_STREQ(%s, %s) failed: \"%s\" != \"%s\"\n", __FILE__,   \
+                    __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",                              \
+                    check_b_ ? check_b_ : "(null)");                                               \
+            check_failed_now = 1;                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                                     \
-    do {                                                                                          \
-        double check_a_ = (double)(a), check_b_ = (double)(b);                                    \
-        if (!(fabs(check_a_ - check_b_) <= (tol))) {                                              \
-            fprintf(stderr, "  %s:%d: CHECK_NEAR(%s, %s, %s) failed: %.9g vs %.9g\n", __FILE__,   \
-                    __LINE__, #a, #b, #tol, check_a_, check_b_);                                  \
-            check_failed_now = 1;                                                                 \
-            return;                                                                               \
-        }                                                                                         \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double check_a_ = (double)(a), check_b_ = (double)(b);                                     \
+        if (!(fabs(check_a_ - check_b_) <= (tol))) {                                               \
+            fprintf(stderr, "  %s:%d: CHECK_NEAR(%s, %s, %s) failed: %.9g vs %.9g\n", __FILE__,    \
+                    __LINE__, #a, #b, #tol, check_a_, check_b_);                                   \
+            check_failed_now = 1;                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define SKIP(...)                                                                                 \
-    do {                                                                                          \
-        fprintf(stderr, "  skipped: ");                                                           \
-        fprintf(stderr, __VA_ARGS__);                                                             \
-        fputc('\n', stderr);                                                                      \
-        check_skipped_now = 1;                                                                    \
-        return;                                                                                   \
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "  skipped: ");                                                            \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fputc('\n', stderr);                                                                       \
+        check_skipped_now = 1;                                                                     \
+        return;                                                                                    \
     } while (0)
 
-#define RUN(fn)                                                                                   \
-    do {                                                                                          \
-        if (!check_selected(#fn)) break;                                                          \
-        check_failed_now = check_skipped_now = 0;                                                 \
-        fn();                                                                                     \
-        if (check_failed_now) {                                                                   \
-            check_n_fail++;                                                                       \
-            fprintf(stderr, "FAIL %s\n", #fn);                                                    \
-        } else if (check_skipped_now) {                                                           \
-            check_n_skip++;                                                                       \
-            fprintf(stderr, "SKIP %s\n", #fn);                                                    \
-        } else {                                                                                  \
-            check_n_pass++;                                                                       \
-            fprintf(stderr, "ok   %s\n", #fn);                                                    \
-        }                                                                                         \
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        if (!check_selected(#fn)) break;                                                           \
+        check_failed_now = check_skipped_now = 0;                                                  \
+        fn();                                                                                      \
+        if (check_failed_now) {                                                                    \
+            check_n_fail++;                                                                        \
+            fprintf(stderr, "FAIL %s\n", #fn);                                                     \
+        } else if (check_skipped_now) {                                                            \
+            check_n_skip++;                                                                        \
+            fprintf(stderr, "SKIP %s\n", #fn);                                                     \
+        } else {                                                                                   \
+            check_n_pass++;                                                                        \
+            fprintf(stderr, "ok   %s\n", #fn);                                                     \
+        }                                                                                          \
     } while (0)
 
 static inline int check_summary(const char *name)
@@ -177,9 +179,9 @@ static inline const char *check_fixture_path(const char *rel)
     return buf[k];
 }
 
-#define NEED_FIXTURES()                                                                           \
-    do {                                                                                          \
-        if (!check_fixtures())                                                                    \
+#define NEED_FIXTURES()                                                                            \
+    do {                                                                                           \
+        if (!check_fixtures())                                                                     \
             SKIP("fixtures folder not found (set SEIZE_FIXTURES; default ../shared/fixtures)");    \
     } while (0)
 
@@ -234,10 +236,10 @@ static inline const char *check_data_path(const char *rel)
     return buf[k];
 }
 
-#define NEED_DATA(rel)                                                                            \
-    do {                                                                                          \
-        if (access(check_data_path(rel), R_OK) != 0)                                              \
-            SKIP("%s not found (set SEIZE_DATA)", check_data_path(rel));                          \
+#define NEED_DATA(rel)                                                                             \
+    do {                                                                                           \
+        if (access(check_data_path(rel), R_OK) != 0)                                               \
+            SKIP("%s not found (set SEIZE_DATA)", check_data_path(rel));                           \
     } while (0)
 
 #endif

@@ -23,7 +23,8 @@
 
 static char tmpdir[256];
 
-// --- helpers ---------------------------------------------------------------------------------------
+// --- helpers
+// ---------------------------------------------------------------------------------------
 
 static float frand(uint32_t *s)
 {
@@ -114,7 +115,8 @@ static void test_activations_match_libm(void)
     enum { N = 4099 };
     static float x[N], y[N];
     double worst_exp = 0, worst_q = 0, worst_g = 0;
-    for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+    for (int i = 0; i < N; i++)
+        x[i] = -12.0f + 24.0f * (float)i / (N - 1);
     memcpy(y, x, sizeof x);
     nn_cpu_exp(y, N);
     for (int i = 0; i < N; i++) {
@@ -136,7 +138,8 @@ static void test_activations_match_libm(void)
         double e = fabs(y[i] - r) / (fabs(x[i]) + 1e-3); // erf is within 1.5e-7 absolute
         if (e > worst_g) worst_g = e;
     }
-    fprintf(stderr, "  exp rel %.3g, quick_gelu rel %.3g, gelu %.3g\n", worst_exp, worst_q, worst_g);
+    fprintf(stderr, "  exp rel %.3g, quick_gelu rel %.3g, gelu %.3g\n", worst_exp, worst_q,
+            worst_g);
     CHECK(worst_exp < 4e-7);
     CHECK(worst_q < 1e-6);
     CHECK(worst_g < 2e-7);
@@ -157,11 +160,15 @@ static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const s
     uint32_t seed = 7 + (uint32_t)T;
     size_t n_qkv = (size_t)NS * T * 3 * D;
     float *qkv = malloc(n_qkv * sizeof *qkv), *qkv2 = malloc(n_qkv * sizeof *qkv);
-    float *bias = malloc(3 * (size_t)D * sizeof *bias), *out = malloc((size_t)NS * T * D * sizeof *out);
-    float *out1 = malloc((size_t)NS * D * sizeof *out1), *ref = malloc((size_t)NS * T * D * sizeof *ref);
+    float *bias = malloc(3 * (size_t)D * sizeof *bias),
+          *out = malloc((size_t)NS * T * D * sizeof *out);
+    float *out1 = malloc((size_t)NS * D * sizeof *out1),
+          *ref = malloc((size_t)NS * T * D * sizeof *ref);
     double *sc = malloc((size_t)T * sizeof *sc);
-    for (size_t i = 0; i < n_qkv; i++) qkv[i] = frand(&seed);
-    for (int j = 0; j < 3 * D; j++) bias[j] = frand(&seed) * 0.5f;
+    for (size_t i = 0; i < n_qkv; i++)
+        qkv[i] = frand(&seed);
+    for (int j = 0; j < 3 * D; j++)
+        bias[j] = frand(&seed) * 0.5f;
     int bad = 0;
     for (int causal = 0; causal < 2 && !bad; causal++) {
         for (int s = 0; s < NS; s++)
@@ -179,28 +186,34 @@ static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const s
                         sc[j] = dot / sqrt((double)DH);
                         if (sc[j] > mx) mx = sc[j];
                     }
-                    for (int j = 0; j < nk; j++) sum += (sc[j] = exp(sc[j] - mx));
+                    for (int j = 0; j < nk; j++)
+                        sum += (sc[j] = exp(sc[j] - mx));
                     for (int e = 0; e < DH; e++) {
                         int c = h * DH + e;
                         double acc = 0;
                         for (int j = 0; j < nk; j++)
-                            acc += sc[j] / sum * (qkv[((size_t)s * T + j) * 3 * D + 2 * D + c] + bias[2 * D + c]);
+                            acc += sc[j] / sum *
+                                   (qkv[((size_t)s * T + j) * 3 * D + 2 * D + c] + bias[2 * D + c]);
                         ref[((size_t)s * T + i) * D + c] = (float)acc;
                     }
                 }
         memcpy(qkv2, qkv, n_qkv * sizeof *qkv);
-        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal, NULL, out);
+        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal,
+                     NULL, out);
         if (memcmp(qkv2, qkv, n_qkv * sizeof *qkv) != 0) bad = 1; // qkv is only read
         for (size_t i = 0; i < (size_t)NS * T * D && !bad; i++)
             if (fabs(out[i] - ref[i]) > 1e-5) {
-                fprintf(stderr, "  attention T=%d DH=%d causal=%d: out[%zu] %g vs %g\n", T, DH, causal, i, out[i], ref[i]);
+                fprintf(stderr, "  attention T=%d DH=%d causal=%d: out[%zu] %g vs %g\n", T, DH,
+                        causal, i, out[i], ref[i]);
                 bad = 1;
             }
-        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal, q_rows, out1);
+        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal,
+                     q_rows, out1);
         for (int s = 0; s < NS && !bad; s++)
             for (int c = 0; c < D; c++)
                 if (fabs(out1[s * D + c] - ref[((size_t)s * T + q_rows[s]) * D + c]) > 1e-5) {
-                    fprintf(stderr, "  attention T=%d DH=%d causal=%d: pooled row of %d differs\n", T, DH, causal, s);
+                    fprintf(stderr, "  attention T=%d DH=%d causal=%d: pooled row of %d differs\n",
+                            T, DH, causal, s);
                     bad = 1;
                     break;
                 }
@@ -235,7 +248,8 @@ static void test_backend_ops_match_loops(void)
     // layer norm with a fused bias, in place and out of place, odd width
     enum { R = 5, W = 37 };
     static float x[R * W], x2[R * W], y[R * W], g[W], b[W], add[W];
-    for (int i = 0; i < R * W; i++) x[i] = frand(&seed) * 3 + 1;
+    for (int i = 0; i < R * W; i++)
+        x[i] = frand(&seed) * 3 + 1;
     for (int j = 0; j < W; j++) {
         g[j] = frand(&seed);
         b[j] = frand(&seed);
@@ -245,9 +259,11 @@ static void test_backend_ops_match_loops(void)
     o->layernorm(be, R, W, x2, W, add, g, b, 1e-5f, y, W);
     for (int r = 0; r < R; r++) {
         double m = 0, v = 0;
-        for (int j = 0; j < W; j++) m += x[r * W + j] + add[j];
+        for (int j = 0; j < W; j++)
+            m += x[r * W + j] + add[j];
         m /= W;
-        for (int j = 0; j < W; j++) v += (x[r * W + j] + add[j] - m) * (x[r * W + j] + add[j] - m);
+        for (int j = 0; j < W; j++)
+            v += (x[r * W + j] + add[j] - m) * (x[r * W + j] + add[j] - m);
         v /= W;
         for (int j = 0; j < W; j++) {
             CHECK_NEAR(x2[r * W + j], x[r * W + j] + add[j], 1e-6);
@@ -258,27 +274,35 @@ static void test_backend_ops_match_loops(void)
     // linear with bias and beta = 1
     enum { M = 9, K = 11, N = 6 };
     static float a[M * K], w[N * K], bb[N], yy[M * N], y0[M * N];
-    for (int i = 0; i < M * K; i++) a[i] = frand(&seed);
-    for (int i = 0; i < N * K; i++) w[i] = frand(&seed);
-    for (int i = 0; i < N; i++) bb[i] = frand(&seed);
-    for (int i = 0; i < M * N; i++) y0[i] = yy[i] = frand(&seed);
+    for (int i = 0; i < M * K; i++)
+        a[i] = frand(&seed);
+    for (int i = 0; i < N * K; i++)
+        w[i] = frand(&seed);
+    for (int i = 0; i < N; i++)
+        bb[i] = frand(&seed);
+    for (int i = 0; i < M * N; i++)
+        y0[i] = yy[i] = frand(&seed);
     o->linear(be, M, N, K, a, K, w, bb, 1.0f, yy, N);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double acc = y0[i * N + j] + bb[j];
-            for (int k = 0; k < K; k++) acc += (double)a[i * K + k] * w[j * K + k];
+            for (int k = 0; k < K; k++)
+                acc += (double)a[i * K + k] * w[j * K + k];
             CHECK_NEAR(yy[i * N + j], acc, 1e-5);
         }
     // few rows, many outputs: the product is split by output columns (w rows 0..39 reused)
     enum { M2 = 2, N2 = 40 };
     static float w2[N2 * K], b2[N2], y2[M2 * N2];
-    for (int i = 0; i < N2 * K; i++) w2[i] = frand(&seed);
-    for (int i = 0; i < N2; i++) b2[i] = frand(&seed);
+    for (int i = 0; i < N2 * K; i++)
+        w2[i] = frand(&seed);
+    for (int i = 0; i < N2; i++)
+        b2[i] = frand(&seed);
     o->linear(be, M2, N2, K, a, K, w2, b2, 0.0f, y2, N2);
     for (int i = 0; i < M2; i++)
         for (int j = 0; j < N2; j++) {
             double acc = b2[j];
-            for (int k = 0; k < K; k++) acc += (double)a[i * K + k] * w2[j * K + k];
+            for (int k = 0; k < K; k++)
+                acc += (double)a[i * K + k] * w2[j * K + k];
             CHECK_NEAR(y2[i * N2 + j], acc, 1e-5);
         }
     o->free(be);
@@ -379,9 +403,11 @@ static void test_batch_and_thread_invariance(void)
     CHECK(nt >= 8);
     float one[8 * 64], many[8 * 64];
     CHECK(E <= 64);
-    for (int i = 0; i < 8; i++) CHECK_EQ(seize_clip_encode_tokens(c1, ids + i * 77, 1, one + i * E), 0);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(seize_clip_encode_tokens(c1, ids + i * 77, 1, one + i * E), 0);
     CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), 0);
-    for (size_t i = 0; i < 8 * E; i++) CHECK_NEAR(one[i], many[i], 1e-5 * (1 + fabs(one[i])));
+    for (size_t i = 0; i < 8 * E; i++)
+        CHECK_NEAR(one[i], many[i], 1e-5 * (1 + fabs(one[i])));
     // the BLAS thread count is the application's: the state never changes it, and both plans
     // (one threaded BLAS call per product, or single-threaded calls per pool thread) agree
     int blas_was = seize_blas_threads();
@@ -393,7 +419,8 @@ static void test_batch_and_thread_invariance(void)
     CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), 0);
     CHECK_EQ(seize_blas_threads(), 1);
     seize_blas_threads_set(blas_was);
-    for (size_t i = 0; i < 8 * E; i++) CHECK_NEAR(threaded[i], many[i], 1e-5 * (1 + fabs(many[i])));
+    for (size_t i = 0; i < 8 * E; i++)
+        CHECK_NEAR(threaded[i], many[i], 1e-5 * (1 + fabs(many[i])));
     // bad ids are refused, naming the text and the position
     ids[3 * 77 + 5] = 49408;
     CHECK_EQ(seize_clip_encode_tokens(c8, ids, 8, many), SEIZE_EINVAL);
@@ -423,7 +450,8 @@ typedef struct list_ud {
 static int load_item(void *ud, size_t i, float *px)
 {
     list_ud *u = ud;
-    if (i == 2 || i == 9) return seize_error(SEIZE_EFORMAT, "cannot decode 'item%zu.jpg': broken", i);
+    if (i == 2 || i == 9)
+        return seize_error(SEIZE_EFORMAT, "cannot decode 'item%zu.jpg': broken", i);
     memcpy(px, u->pixels + (i % u->n_src) * 3 * 224 * 224, 3 * 224 * 224 * sizeof *px);
     return 0;
 }
@@ -433,7 +461,8 @@ static void on_bad(void *ud, size_t i, int code, const char *msg)
     list_ud *u = ud;
     char want[64];
     snprintf(want, sizeof want, "'item%zu.jpg'", i);
-    if (code == SEIZE_EFORMAT && strstr(msg, want) && u->n_bad_seen < 16) u->bad_seen[u->n_bad_seen++] = i;
+    if (code == SEIZE_EFORMAT && strstr(msg, want) && u->n_bad_seen < 16)
+        u->bad_seen[u->n_bad_seen++] = i;
 }
 
 static seize_cancel list_cancel; // requested by on_batch after batch `cancel_after` (when > 0)
@@ -473,8 +502,11 @@ static void test_image_list_pipeline(void)
     CHECK_EQ(seize_clip_encode_images(c, pix, 12, direct), 0);
 
     list_ud u = {.pixels = pix, .n_src = 12, .order_ok = 1};
-    seize_clip_list_opts o = {.skip_bad = 1, .on_bad = on_bad, .on_batch = on_batch,
-                              .on_progress = on_progress, .ud = &u};
+    seize_clip_list_opts o = {.skip_bad = 1,
+                              .on_bad = on_bad,
+                              .on_batch = on_batch,
+                              .on_progress = on_progress,
+                              .ud = &u};
     size_t n_bad = 0;
     CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o, out, ok, &n_bad), 0);
     CHECK_EQ(n_bad, 2);
@@ -506,7 +538,8 @@ static void test_image_list_pipeline(void)
     CHECK(strstr(seize_errmsg(), "'item2.jpg'") != NULL);
     // a cancel token requested during batch 2 (as by a signal): the list stops after it
     list_ud u4 = {.pixels = pix, .n_src = 12, .order_ok = 1};
-    seize_clip_list_opts o4 = {.skip_bad = 1, .on_batch = on_batch, .ud = &u4, .cancel = &list_cancel};
+    seize_clip_list_opts o4 = {
+        .skip_bad = 1, .on_batch = on_batch, .ud = &u4, .cancel = &list_cancel};
     cancel_after = 2;
     CHECK_EQ(seize_clip_encode_image_list(c, N, load_item, &o4, out, NULL, NULL), SEIZE_ECANCEL);
     cancel_after = 0;
@@ -532,7 +565,8 @@ static void test_flops_and_bad_args(void)
     CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 0), &m), 0);
     // tiny-openai vision: 49 patches of 3·32·32, width 64, 2 layers, mlp 256, T = 50, embed 32
     double T = 50, d = 64, mlp = 256;
-    double want = 2 * 49 * 3072 * d + 2 * (2 * T * d * 3 * d + 4 * T * T * d + 2 * T * d * d + 4 * T * d * mlp) +
+    double want = 2 * 49 * 3072 * d +
+                  2 * (2 * T * d * 3 * d + 4 * T * T * d + 2 * T * d * d + 4 * T * d * mlp) +
                   2 * d * 32;
     CHECK_NEAR(seize_clip_image_flops(m), want, 1);
     seize_clip *c = NULL;

@@ -42,7 +42,8 @@ static void test_npy_roundtrip(void)
     seize_npy_free(a);
     // f16 through the streaming writer
     uint16_t h[6];
-    for (int i = 0; i < 6; i++) h[i] = seize_f32_to_f16(v[i]);
+    for (int i = 0; i < 6; i++)
+        h[i] = seize_f32_to_f16(v[i]);
     seize_npy_writer *w;
     CHECK_EQ(seize_npy_writer_open(check_tmp("h.npy"), SEIZE_F16, 2, 3, &w), 0);
     CHECK_EQ(seize_npy_writer_rows(w, h, 1), 0);
@@ -52,7 +53,8 @@ static void test_npy_roundtrip(void)
     CHECK_EQ(a->dtype, SEIZE_F16);
     float *f = seize_npy_f32(a);
     CHECK(f != NULL);
-    for (int i = 0; i < 6; i++) CHECK_NEAR(f[i], v[i], 0);
+    for (int i = 0; i < 6; i++)
+        CHECK_NEAR(f[i], v[i], 0);
     seize_npy_free(a);
     // a writer closed early leaves no file
     CHECK_EQ(seize_npy_writer_open(check_tmp("short.npy"), SEIZE_F32, 2, 3, &w), 0);
@@ -114,10 +116,11 @@ static void test_npy_bad(void)
     CHECK(seize_npy_parse(buf, len, "hlen.npy", &a) == SEIZE_EFORMAT);
     free(buf);
     // unsupported dtype and fortran order
-    const char *bad[] = {"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
-                         "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }",
-                         "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
-                         "{'descr': '<f4', 'fortran_order': False, 'shape': (1, }"};
+    const char *bad[] = {
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1, }"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t b[200];
         memset(b, ' ', sizeof b);
@@ -198,11 +201,11 @@ static void test_utf8(void)
     CHECK(seize_utf8_valid("abc", 3));
     CHECK(seize_utf8_valid("r\xc3\xa9sum\xc3\xa9", 8));
     CHECK(seize_utf8_valid("\xf0\x9f\x90\xb6", 4));
-    CHECK(!seize_utf8_valid("r\xe9sum\xe9", 6));      // Latin-1
-    CHECK(!seize_utf8_valid("\xc0\xaf", 2));          // overlong '/'
-    CHECK(!seize_utf8_valid("\xed\xa0\x80", 3));      // surrogate
+    CHECK(!seize_utf8_valid("r\xe9sum\xe9", 6));     // Latin-1
+    CHECK(!seize_utf8_valid("\xc0\xaf", 2));         // overlong '/'
+    CHECK(!seize_utf8_valid("\xed\xa0\x80", 3));     // surrogate
     CHECK(!seize_utf8_valid("\xf4\x90\x80\x80", 4)); // past U+10FFFF
-    CHECK(!seize_utf8_valid("\xc3", 1));              // truncated
+    CHECK(!seize_utf8_valid("\xc3", 1));             // truncated
 }
 
 static void test_locks(void)
@@ -217,7 +220,7 @@ static void test_locks(void)
     snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
     CHECK(strstr(seize_errmsg(), pid) != NULL);
     seize_lock_release(&a);
-    seize_lock_release(&a); // twice is fine
+    seize_lock_release(&a);                              // twice is fine
     CHECK(!seize_path_exists(check_tmp(".seize.lock"))); // removed on release
     CHECK_EQ(seize_lock_dir(check_tmpdir, "scratch folder", &b), 0);
     CHECK(seize_path_exists(check_tmp(".seize.lock")));
@@ -268,7 +271,8 @@ static void test_pool(void)
     for (int rep = 0; rep < 20; rep++) {
         memset(out, 0, sizeof out);
         seize_pool_for(p, 1000, add_square, out);
-        for (long i = 0; i < 1000; i++) CHECK_EQ(out[i], i * i);
+        for (long i = 0; i < 1000; i++)
+            CHECK_EQ(out[i], i * i);
     }
     seize_pool_free(p);
 }
@@ -287,16 +291,19 @@ static void test_pool_start_wait(void)
                 memset(out, 0, sizeof out);
                 seize_pool_start(p, 500, add_square, out);
                 long mine = 0;
-                for (long i = 0; i < 100000; i++) mine += i & 1; // the caller's own work
+                for (long i = 0; i < 100000; i++)
+                    mine += i & 1; // the caller's own work
                 seize_pool_wait(p);
                 CHECK_EQ(mine, 50000);
-                for (long i = 0; i < 500; i++) CHECK_EQ(out[i], i * i);
+                for (long i = 0; i < 500; i++)
+                    CHECK_EQ(out[i], i * i);
             }
             seize_pool_wait(p); // nothing started: no-op
             memset(out, 0, sizeof out);
             seize_pool_start(p, 500, add_square, out);
             seize_pool_free(p); // waits for the started loop
-            for (long i = 0; i < 500; i++) CHECK_EQ(out[i], i * i);
+            for (long i = 0; i < 500; i++)
+                CHECK_EQ(out[i], i * i);
         }
 }
 
@@ -379,7 +386,8 @@ static void test_buf(void)
     CHECK(seize_buf_release(&b) == NULL);
     CHECK_EQ(seize_buf_puts(&b, ""), 0);
     CHECK_STREQ(b.data, ""); // NUL-terminated once anything was added
-    for (int i = 0; i < 1000; i++) CHECK_EQ(seize_buf_printf(&b, "%d,", i % 10), 0);
+    for (int i = 0; i < 1000; i++)
+        CHECK_EQ(seize_buf_printf(&b, "%d,", i % 10), 0);
     CHECK_EQ(b.len, 2000);
     CHECK_EQ(b.data[2000], 0);
     CHECK(!strncmp(b.data, "0,1,2,", 6));
@@ -441,7 +449,8 @@ static void test_check_select(void)
     char out[8192];
     CHECK_EQ(run_self("test_utf8 test_f16", "CHECK_ONLY=", out, sizeof out), 0);
     CHECK_MSG(strstr(out, "# core: 2 passed, 0 failed, 0 skipped"), "%s", out);
-    CHECK(strstr(out, "ok   test_utf8") && strstr(out, "ok   test_f16") && !strstr(out, "test_pool"));
+    CHECK(strstr(out, "ok   test_utf8") && strstr(out, "ok   test_f16") &&
+          !strstr(out, "test_pool"));
     CHECK_EQ(run_self("", "CHECK_ONLY=test_pool,test_utf8", out, sizeof out), 0);
     CHECK_MSG(strstr(out, "# core: 2 passed, 0 failed, 0 skipped"), "%s", out);
     CHECK_EQ(run_self("test_utf8 test_no_such", "CHECK_ONLY=", out, sizeof out), 1);

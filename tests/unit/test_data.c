@@ -42,7 +42,9 @@ static void test_circo_test_and_captions(void)
     seize_dataset_free(ds);
 
     seize_captions *c = NULL;
-    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), NULL, NULL, &c), 0);
+    CHECK_EQ(
+        seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), NULL, NULL, &c),
+        0);
     CHECK_EQ(c->n, 800);
     CHECK_STREQ(c->ids[0], "0");
     CHECK_EQ(c->n_captions[0], 15);
@@ -54,15 +56,16 @@ static void test_circo_test_and_captions(void)
     }
     seize_captions_free(c);
     // configurable keys: the single-caption fields of the same file
-    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), "blip2_caption",
-                                 "gpt-3.5-turbo", &c),
+    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"),
+                                 "blip2_caption", "gpt-3.5-turbo", &c),
              0);
     CHECK_EQ(c->n_captions[0], 1);
     CHECK_STREQ(c->captions[0][0], "a man sitting on a toilet on the side of the road");
     CHECK_STREQ(c->edits[0][0],
                 "a man sitting on a clean toilet on the side of the road during the daytime.");
     seize_captions_free(c);
-    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), "nope", "nada", &c),
+    CHECK_EQ(seize_captions_load(check_data_path("circo/test_with_seize_captions.json"), "nope",
+                                 "nada", &c),
              SEIZE_EFORMAT);
 }
 
@@ -80,7 +83,9 @@ static void test_cirr(void)
     CHECK_STREQ(ds->q[0].members[5], "test1-83-0-img1");
     seize_dataset_free(ds);
     seize_gallery_list *g = NULL;
-    CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRR, check_data_path("cirr/split.rc2.test1.json"), &g), 0);
+    CHECK_EQ(
+        seize_gallery_list_load(SEIZE_DS_CIRR, check_data_path("cirr/split.rc2.test1.json"), &g),
+        0);
     CHECK_EQ(g->n, 2315);
     CHECK_STREQ(g->names[0], "test1-147-1-img1");
     CHECK_STREQ(g->paths[0], "test1/test1-147-1-img1.png");
@@ -115,15 +120,18 @@ static void test_fashioniq(void)
     }
     seize_dataset_opts o = {.fiq_joiner = " and "};
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_dataset_load_ex(SEIZE_DS_FASHIONIQ, check_data_path("fashioniq/cap.dress.val.json"), &o, &ds), 0);
+    CHECK_EQ(seize_dataset_load_ex(SEIZE_DS_FASHIONIQ,
+                                   check_data_path("fashioniq/cap.dress.val.json"), &o, &ds),
+             0);
     CHECK_STREQ(ds->q[0].text, "is shiny and silver with shorter sleeves and fit and flare");
     seize_dataset_free(ds);
 }
 
 static void test_circo_gallery_and_jsonl(void)
 {
-    check_write_text(check_tmp("coco.json"), "{\"info\": {}, \"images\": [{\"id\": 8, \"file_name\": "
-                                 "\"000000000008.jpg\"}, {\"id\": 123, \"width\": 3}]}");
+    check_write_text(check_tmp("coco.json"),
+                     "{\"info\": {}, \"images\": [{\"id\": 8, \"file_name\": "
+                     "\"000000000008.jpg\"}, {\"id\": 123, \"width\": 3}]}");
     seize_gallery_list *g = NULL;
     CHECK_EQ(seize_gallery_list_load(SEIZE_DS_CIRCO, check_tmp("coco.json"), &g), 0);
     CHECK_EQ(g->n, 2);
@@ -136,9 +144,10 @@ static void test_circo_gallery_and_jsonl(void)
     CHECK(strstr(seize_errmsg(), "'8'") != NULL);
 
     // our JSON Lines captions
-    check_write_text(check_tmp("c.jsonl"), "{\"id\": 4, \"captions\": [\"a\", \"b\"], \"edits\": [\"A\"]}\n\n"
-                               "{\"id\": \"x\", \"captions\": \"one\", \"edited\": [\"E1\", \"E2\"]}\n"
-                               "{\"captions\": [\"z\"]}\n");
+    check_write_text(check_tmp("c.jsonl"),
+                     "{\"id\": 4, \"captions\": [\"a\", \"b\"], \"edits\": [\"A\"]}\n\n"
+                     "{\"id\": \"x\", \"captions\": \"one\", \"edited\": [\"E1\", \"E2\"]}\n"
+                     "{\"captions\": [\"z\"]}\n");
     seize_captions *c = NULL;
     CHECK_EQ(seize_captions_load(check_tmp("c.jsonl"), NULL, NULL, &c), 0);
     CHECK_EQ(c->n, 3);
@@ -160,15 +169,17 @@ static void test_circo_gallery_and_jsonl(void)
     CHECK(text != NULL);
     if (!text) return;
     for (int edits = 0; edits < 2; edits++) {
-        int at = snprintf(text, 64, edits ? "{\"captions\": [\"a\"], \"edited\": \"" : "{\"captions\": [\"a\", \"");
+        int at = snprintf(text, 64,
+                          edits ? "{\"captions\": [\"a\"], \"edited\": \""
+                                : "{\"captions\": [\"a\", \"");
         memset(text + at, 'x', big);
         strcpy(text + at + big, edits ? "\"}\n" : "\"]}\n");
         check_write_text(check_tmp("long.jsonl"), text);
         c = (void *)1;
         CHECK_EQ(seize_captions_load(check_tmp("long.jsonl"), NULL, NULL, &c), SEIZE_EFORMAT);
         CHECK(c == NULL);
-        CHECK_MSG(strstr(seize_errmsg(), "long.jsonl") && strstr(seize_errmsg(), "65537 bytes"), "message '%s'",
-                  seize_errmsg());
+        CHECK_MSG(strstr(seize_errmsg(), "long.jsonl") && strstr(seize_errmsg(), "65537 bytes"),
+                  "message '%s'", seize_errmsg());
     }
     // at the limit: accepted
     int at = snprintf(text, 64, "{\"captions\": [\"");
@@ -189,17 +200,20 @@ static void test_bad_annotations(void)
     } cases[] = {
         {SEIZE_DS_CIRCO, "{}", "array"},
         {SEIZE_DS_CIRCO, "[{\"id\": 0, \"relative_caption\": \"x\"}]", "reference_img_id"},
-        {SEIZE_DS_CIRCO, "[{\"id\": 0, \"reference_img_id\": 1, \"relative_caption\": \"x\"},"
-                         " {\"id\": 0, \"reference_img_id\": 2, \"relative_caption\": \"y\"}]",
+        {SEIZE_DS_CIRCO,
+         "[{\"id\": 0, \"reference_img_id\": 1, \"relative_caption\": \"x\"},"
+         " {\"id\": 0, \"reference_img_id\": 2, \"relative_caption\": \"y\"}]",
          "same id"},
-        {SEIZE_DS_CIRCO, "[{\"id\": 0, \"reference_img_id\": 1, \"relative_caption\": \"x\", "
-                         "\"target_img_id\": 5, \"gt_img_ids\": [6, 5]}]",
+        {SEIZE_DS_CIRCO,
+         "[{\"id\": 0, \"reference_img_id\": 1, \"relative_caption\": \"x\", "
+         "\"target_img_id\": 5, \"gt_img_ids\": [6, 5]}]",
          "first"},
         {SEIZE_DS_CIRCO, "[{\"id\": 0, \"reference_img_id\": [1], \"relative_caption\": \"x\"}]",
          "string or an integer"},
         {SEIZE_DS_CIRR, "[{\"pairid\": 1, \"reference\": \"a\", \"caption\": \"c\"}]", "members"},
-        {SEIZE_DS_CIRR, "[{\"pairid\": 1, \"reference\": \"a\", \"caption\": \"c\", "
-                        "\"img_set\": {\"members\": [{}]}}]",
+        {SEIZE_DS_CIRR,
+         "[{\"pairid\": 1, \"reference\": \"a\", \"caption\": \"c\", "
+         "\"img_set\": {\"members\": [{}]}}]",
          "members"},
         {SEIZE_DS_FASHIONIQ, "[{\"candidate\": \"a\", \"target\": \"b\"}]", "captions"},
         {SEIZE_DS_FASHIONIQ, "[{\"candidate\": \"a\", \"captions\": [\"x\"] ", "parse"},

@@ -31,7 +31,8 @@ typedef struct {
 static void add(hdr *h, const char *name, int ndim, const size_t *shape)
 {
     size_t count = 1;
-    for (int i = 0; i < ndim; i++) count *= shape[i];
+    for (int i = 0; i < ndim; i++)
+        count *= shape[i];
     if (h->len + 512 > h->cap) {
         h->cap = h->cap * 2 + 4096;
         h->json = realloc(h->json, h->cap);
@@ -46,10 +47,10 @@ static void add(hdr *h, const char *name, int ndim, const size_t *shape)
     h->first = 0;
 }
 
-#define ADD(h, name, ...)                                                                         \
-    do {                                                                                          \
-        size_t s_[] = {__VA_ARGS__};                                                              \
-        add(h, name, (int)(sizeof s_ / sizeof s_[0]), s_);                                        \
+#define ADD(h, name, ...)                                                                          \
+    do {                                                                                           \
+        size_t s_[] = {__VA_ARGS__};                                                               \
+        add(h, name, (int)(sizeof s_ / sizeof s_[0]), s_);                                         \
     } while (0)
 
 // An HF-layout model with the given config and no config file (zeros as weights).
@@ -58,7 +59,8 @@ static int write_hf_model(const char *path, const seize_model_config *c)
     hdr h = {malloc(4096), 1, 4096, 0, 1};
     h.json[0] = '{';
     size_t vw = (size_t)c->vision.width, tw = (size_t)c->text.width, e = (size_t)c->embed_dim;
-    size_t p = (size_t)c->patch_size, np = 1 + (size_t)(c->image_size / c->patch_size) * (size_t)(c->image_size / c->patch_size);
+    size_t p = (size_t)c->patch_size, np = 1 + (size_t)(c->image_size / c->patch_size) *
+                                                   (size_t)(c->image_size / c->patch_size);
     char n[256];
     ADD(&h, "vision_model.embeddings.patch_embedding.weight", vw, 3, p, p);
     ADD(&h, "vision_model.embeddings.class_embedding", vw);
@@ -79,10 +81,10 @@ static int write_hf_model(const char *path, const seize_model_config *c)
         const char *pre = tower ? "text_model" : "vision_model";
         size_t d = (size_t)t->width, f = (size_t)t->mlp_dim;
         for (int i = 0; i < t->layers; i++) {
-#define L(suffix, ...)                                                                            \
-    do {                                                                                          \
+#define L(suffix, ...)                                                                             \
+    do {                                                                                           \
         snprintf(n, sizeof n, "%s.encoder.layers.%d.%s", pre, i, suffix);                          \
-        ADD(&h, n, __VA_ARGS__);                                                                  \
+        ADD(&h, n, __VA_ARGS__);                                                                   \
     } while (0)
             L("layer_norm1.weight", d);
             L("layer_norm1.bias", d);
@@ -127,7 +129,8 @@ static const char *linked_folder(const char *name, const char *fixture_model, co
     return dir;
 }
 
-// --- tests ----------------------------------------------------------------------------------------
+// --- tests
+// ----------------------------------------------------------------------------------------
 
 static void test_fixture_layouts(void)
 {
@@ -140,7 +143,8 @@ static void test_fixture_layouts(void)
         seize_act act;
     } cases[] = {
         {"models/tiny-openai", NULL, "hf", "F32", 32, 64, 2, 256, 32, 2, SEIZE_ACT_QUICK_GELU},
-        {"models/tiny-openai", "oa-oc", "open_clip", "F32", 32, 64, 2, 256, 32, 2, SEIZE_ACT_QUICK_GELU},
+        {"models/tiny-openai", "oa-oc", "open_clip", "F32", 32, 64, 2, 256, 32, 2,
+         SEIZE_ACT_QUICK_GELU},
         {"models/tiny-openai", "oa-hf", "hf", "F32", 32, 64, 2, 256, 32, 2, SEIZE_ACT_QUICK_GELU},
         {"models/tiny-laion", NULL, "hf", "F16", 48, 128, 4, 320, 14, 3, SEIZE_ACT_GELU},
         {"models/tiny-laion", "la-oc", "open_clip", "BF16", 48, 128, 4, 320, 14, 3, SEIZE_ACT_GELU},
@@ -188,12 +192,14 @@ static void test_layouts_agree(void)
         CHECK_MSG(seize_model_load(check_fixture_path(models[k]), &hf) == 0, "%s", seize_errmsg());
         CHECK_MSG(seize_model_load(oc_dir, &oc) == 0, "%s", seize_errmsg());
         const seize_model_config *c = seize_model_get_config(hf);
-        const seize_model_weights *a = seize_model_get_weights(hf), *b = seize_model_get_weights(oc);
+        const seize_model_weights *a = seize_model_get_weights(hf),
+                                  *b = seize_model_get_weights(oc);
         CHECK_EQ(seize_model_parameters(hf), seize_model_parameters(oc));
         size_t vw = (size_t)c->vision.width, tw = (size_t)c->text.width, e = (size_t)c->embed_dim;
         CHECK(memcmp(a->vision.proj, b->vision.proj, e * vw * 4) == 0);
         CHECK(memcmp(a->text.proj, b->text.proj, e * tw * 4) == 0);
-        CHECK(memcmp(a->vision.patch_w, b->vision.patch_w, vw * 3 * (size_t)(c->patch_size * c->patch_size) * 4) == 0);
+        CHECK(memcmp(a->vision.patch_w, b->vision.patch_w,
+                     vw * 3 * (size_t)(c->patch_size * c->patch_size) * 4) == 0);
         CHECK(memcmp(a->text.tok_emb + 1000 * tw, b->text.tok_emb + 1000 * tw, tw * 4) == 0);
         for (int l = 0; l < c->vision.layers; l++) {
             const seize_block_weights *x = &a->vision.blocks[l], *y = &b->vision.blocks[l];
@@ -211,7 +217,8 @@ static void test_layouts_agree(void)
 
 static void test_presets(void)
 {
-    static const char *names[] = {"ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14", "ViT-g-14", "ViT-bigG-14"};
+    static const char *names[] = {"ViT-B-32", "ViT-B-16", "ViT-L-14",
+                                  "ViT-H-14", "ViT-g-14", "ViT-bigG-14"};
     for (int i = 0; i < 6; i++) {
         seize_model_config c;
         CHECK_EQ(seize_model_preset(names[i], &c), 0);
@@ -250,7 +257,8 @@ static void expect_st_error(const char *file, const char *needle)
     int rc = seize_st_open(file, &f);
     if (rc == 0) seize_st_close(&f);
     if (rc >= 0 || !strstr(seize_errmsg(), needle) || !strstr(seize_errmsg(), file)) {
-        fprintf(stderr, "  %s: rc %d, message '%s', wanted '%s'\n", file, rc, seize_errmsg(), needle);
+        fprintf(stderr, "  %s: rc %d, message '%s', wanted '%s'\n", file, rc, seize_errmsg(),
+                needle);
         check_failed_now = 1;
     }
 }
@@ -287,23 +295,32 @@ static void test_bad_safetensors(void)
     CHECK_EQ(write_raw(check_tmp("array.safetensors"), "[1, 2]", 0), 0);
     expect_st_error(check_tmp("array.safetensors"), "not a JSON object");
     CHECK_EQ(write_raw(check_tmp("past.safetensors"),
-                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,240]}}", 24), 0);
+                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,240]}}", 24),
+             0);
     expect_st_error(check_tmp("past.safetensors"), "past the end of the data");
     CHECK_EQ(write_raw(check_tmp("size.safetensors"),
-                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,24]}}", 24), 0);
+                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,24]}}", 24),
+             0);
     expect_st_error(check_tmp("size.safetensors"), "bytes of data for shape");
     CHECK_EQ(write_raw(check_tmp("overlap.safetensors"),
                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                       "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[8,16]}}", 16), 0);
+                       "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[8,16]}}",
+                       16),
+             0);
     expect_st_error(check_tmp("overlap.safetensors"), "overlap");
     CHECK_EQ(write_raw(check_tmp("dtype.safetensors"),
-                       "{\"a\":{\"dtype\":\"F8_E9\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4), 0);
+                       "{\"a\":{\"dtype\":\"F8_E9\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4),
+             0);
     expect_st_error(check_tmp("dtype.safetensors"), "unsupported dtype");
     CHECK_EQ(write_raw(check_tmp("neg.safetensors"),
-                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4), 0);
+                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4),
+             0);
     expect_st_error(check_tmp("neg.safetensors"), "bad shape");
     CHECK_EQ(write_raw(check_tmp("ovf.safetensors"),
-                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,4]}}", 4), 0);
+                       "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_"
+                       "offsets\":[0,4]}}",
+                       4),
+             0);
     expect_st_error(check_tmp("ovf.safetensors"), "overflow");
     expect_st_error(check_tmp("missing.safetensors"), "No such file");
 }
@@ -322,20 +339,27 @@ static void test_bad_models(void)
     const char *dir = linked_folder("cfgbad", "models/tiny-openai", w);
     CHECK(dir != NULL);
     FILE *fp = fopen(check_tmp("cfgbad/config.json"), "w");
-    fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 128,"
+    fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": "
+          "128,"
           " \"num_attention_heads\": 2, \"num_hidden_layers\": 2, \"hidden_act\": \"quick_gelu\"},"
-          " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, \"num_attention_heads\": 2,"
-          " \"num_hidden_layers\": 2, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}", fp);
+          " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, "
+          "\"num_attention_heads\": 2,"
+          " \"num_hidden_layers\": 2, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}",
+          fp);
     fclose(fp);
     CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE);
-    CHECK_MSG(strstr(seize_errmsg(), "model.safetensors") && strstr(seize_errmsg(), "mlp.fc1.weight"),
+    CHECK_MSG(strstr(seize_errmsg(), "model.safetensors") &&
+                  strstr(seize_errmsg(), "mlp.fc1.weight"),
               "%s", seize_errmsg());
     // too few layers in the config
     fp = fopen(check_tmp("cfgbad/config.json"), "w");
-    fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 256,"
+    fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": "
+          "256,"
           " \"num_attention_heads\": 2, \"num_hidden_layers\": 1, \"hidden_act\": \"quick_gelu\"},"
-          " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, \"num_attention_heads\": 2,"
-          " \"num_hidden_layers\": 2, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}", fp);
+          " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, "
+          "\"num_attention_heads\": 2,"
+          " \"num_hidden_layers\": 2, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}",
+          fp);
     fclose(fp);
     CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE);
     CHECK_MSG(strstr(seize_errmsg(), "text layers"), "%s", seize_errmsg());
@@ -356,10 +380,12 @@ static void test_bad_models(void)
     snprintf(src, sizeof src, "%s/model.safetensors", check_fixture_path("models/tiny-openai"));
     mkdir(check_tmp("trunc"), 0777);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s'", src, check_tmp("trunc/model.safetensors"));
+    snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s'", src,
+             check_tmp("trunc/model.safetensors"));
     CHECK(system(cmd) == 0);
     CHECK(seize_model_load(check_tmp("trunc"), &m) == SEIZE_EFORMAT);
-    CHECK_MSG(strstr(seize_errmsg(), "trunc/model.safetensors") && strstr(seize_errmsg(), "past the end"),
+    CHECK_MSG(strstr(seize_errmsg(), "trunc/model.safetensors") &&
+                  strstr(seize_errmsg(), "past the end"),
               "%s", seize_errmsg());
 }
 
@@ -377,24 +403,32 @@ static void test_config_limits(void)
     for (int k = 0; k < 2; k++) {
         char cfg[512];
         snprintf(cfg, sizeof cfg,
-                 "{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": true, \"vision_cfg\": {\"image_size\": 224,"
-                 " \"layers\": 2, \"width\": 64, \"head_width\": 32, \"mlp_ratio\": %s, \"patch_size\": 32},"
-                 " \"text_cfg\": {\"width\": 64, \"heads\": 2, \"layers\": 2}}}", ratios[k]);
+                 "{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": true, \"vision_cfg\": "
+                 "{\"image_size\": 224,"
+                 " \"layers\": 2, \"width\": 64, \"head_width\": 32, \"mlp_ratio\": %s, "
+                 "\"patch_size\": 32},"
+                 " \"text_cfg\": {\"width\": 64, \"heads\": 2, \"layers\": 2}}}",
+                 ratios[k]);
         check_write_text(check_tmp("cfgbig_oc/open_clip_config.json"), cfg);
         CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT && !m);
-        CHECK_MSG(strstr(seize_errmsg(), "mlp_ratio") && strstr(seize_errmsg(), "open_clip_config.json"),
+        CHECK_MSG(strstr(seize_errmsg(), "mlp_ratio") &&
+                      strstr(seize_errmsg(), "open_clip_config.json"),
                   "%s", seize_errmsg());
     }
     const char *hf[] = {"model.safetensors", NULL};
     dir = linked_folder("cfgbig_hf", "models/tiny-openai", hf);
     CHECK(dir != NULL);
-    check_write_text(check_tmp("cfgbig_hf/config.json"),
-                     "{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": 256,"
-                     " \"num_attention_heads\": 2, \"num_hidden_layers\": 2, \"hidden_act\": \"quick_gelu\"},"
-                     " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, \"num_attention_heads\": 2,"
-                     " \"num_hidden_layers\": 16000000, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}");
+    check_write_text(
+        check_tmp("cfgbig_hf/config.json"),
+        "{\"projection_dim\": 32, \"text_config\": {\"hidden_size\": 64, \"intermediate_size\": "
+        "256,"
+        " \"num_attention_heads\": 2, \"num_hidden_layers\": 2, \"hidden_act\": \"quick_gelu\"},"
+        " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, "
+        "\"num_attention_heads\": 2,"
+        " \"num_hidden_layers\": 16000000, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}");
     CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE && !m);
-    CHECK_MSG(strstr(seize_errmsg(), "16000000 layers") && strstr(seize_errmsg(), "layers.15999999.layer_norm1.weight"),
+    CHECK_MSG(strstr(seize_errmsg(), "16000000 layers") &&
+                  strstr(seize_errmsg(), "layers.15999999.layer_norm1.weight"),
               "%s", seize_errmsg());
 }
 

@@ -497,7 +497,8 @@ static void test_batch_cancel(void)
     p.cancel = &cancel;
     for (int level = 1; level <= 2; level++) {
         seize_cancel_reset(&cancel);
-        for (int k = 0; k < level; k++) seize_cancel_request(&cancel, 2);
+        for (int k = 0; k < level; k++)
+            seize_cancel_request(&cancel, 2);
         seize_llm_batch *b = NULL;
         CHECK_EQ(seize_llm_batch_new(&p, NULL, build_user, NULL, &b), 0);
         CHECK_EQ(seize_llm_batch_add(b, "x", "", 1), 0);
@@ -570,7 +571,8 @@ static void test_loop_timers_and_wake(void)
     seize_loop_timer_cancel(l, a);
     seize_loop_timer_cancel(l, 12345); // unknown: ignored
     CHECK_EQ(seize_loop_pending(l), 2);
-    while (seize_loop_pending(l)) CHECK_EQ(seize_loop_run_once(l, 1.0), 0);
+    while (seize_loop_pending(l))
+        CHECK_EQ(seize_loop_run_once(l, 1.0), 0);
     CHECK_EQ(n_fired, 2);
     CHECK_EQ(fired[0], 2);
     CHECK_EQ(fired[1], 3);
@@ -626,7 +628,8 @@ static void *mini_handle(void *arg)
         ssize_t w = write(c, reply, strlen(reply));
         (void)w;
     } else {
-        while (!__atomic_load_n(&sv->stop, __ATOMIC_SEQ_CST)) usleep(5000); // /hang
+        while (!__atomic_load_n(&sv->stop, __ATOMIC_SEQ_CST))
+            usleep(5000); // /hang
     }
     close(c);
     __atomic_fetch_sub(&sv->active, 1, __ATOMIC_SEQ_CST);
@@ -672,7 +675,8 @@ static void mini_stop(mini_server *sv)
     __atomic_store_n(&sv->stop, 1, __ATOMIC_SEQ_CST);
     shutdown(sv->fd, SHUT_RDWR); // ends a blocked accept
     pthread_join(sv->th, NULL);
-    while (__atomic_load_n(&sv->active, __ATOMIC_SEQ_CST)) usleep(1000); // connection threads
+    while (__atomic_load_n(&sv->active, __ATOMIC_SEQ_CST))
+        usleep(1000); // connection threads
     close(sv->fd);
 }
 
@@ -726,7 +730,8 @@ static void test_chat_async(void)
     CHECK_EQ(seize_chat_async(l, &q, on_chat, &hang, &h), 0);
     CHECK(h != NULL);
     CHECK_EQ(seize_loop_pending(l), 5);
-    while (seize_loop_pending(l) > 1) CHECK_EQ(seize_loop_run_once(l, 1.0), 0);
+    while (seize_loop_pending(l) > 1)
+        CHECK_EQ(seize_loop_run_once(l, 1.0), 0);
     seize_chat_cancel(h);
     CHECK_EQ(seize_loop_pending(l), 0);
     CHECK(ok.calls == 1 && ok.transport == SEIZE_CHAT_OK && ok.status == 200);
@@ -749,7 +754,8 @@ static void check_redact(const char *in, const char *want)
 {
     char *got = seize_redact(in);
     CHECK(got != NULL);
-    if (got && strcmp(got, want)) fprintf(stderr, "  redact(%s) = '%s', expected '%s'\n", in, got, want);
+    if (got && strcmp(got, want))
+        fprintf(stderr, "  redact(%s) = '%s', expected '%s'\n", in, got, want);
     CHECK(got && !strcmp(got, want));
     free(got);
 }
@@ -758,14 +764,17 @@ static void test_redact(void)
 {
     seize_secret_add("sk-unit-SECRET-1");
     seize_secret_add("ab"); // too short to register: ordinary text stays
-    check_redact("key sk-unit-SECRET-1 in the middle, sk-unit-SECRET-1", "key *** in the middle, ***");
+    check_redact("key sk-unit-SECRET-1 in the middle, sk-unit-SECRET-1",
+                 "key *** in the middle, ***");
     check_redact("a cab", "a cab");
     // Echoed Authorization headers, registered or not.
-    check_redact("you sent Authorization: Bearer tok-xyz-987 here", "you sent Authorization: Bearer *** here");
+    check_redact("you sent Authorization: Bearer tok-xyz-987 here",
+                 "you sent Authorization: Bearer *** here");
     check_redact("Basic Ym9iOnB3", "Basic ***");
     check_redact("a bearer of gifts", "a bearer of gifts");
     // URL credentials anywhere in a message.
-    check_redact("cannot reach http://bob:pa55@host:8/v1: refused", "cannot reach http://bob:***@host:8/v1: refused");
+    check_redact("cannot reach http://bob:pa55@host:8/v1: refused",
+                 "cannot reach http://bob:***@host:8/v1: refused");
     check_redact("http://host/v1 and https://x.y/z", "http://host/v1 and https://x.y/z");
     // Registering a URL registers its password, user:password, its Basic form and secret query
     // values, which are then redacted wherever they appear.
@@ -811,12 +820,24 @@ static void test_settings(void)
     for (int k = 0; k < 6; k++) {
         seize_llm_params q = p;
         switch (k) {
-        case 0: q.model = "m2"; break;
-        case 1: q.endpoint = "http://127.0.0.1:8001/v1"; break;
-        case 2: q.temperature = 0.7; break;
-        case 3: q.top_p = 0.9; break;
-        case 4: q.max_tokens = 10; break;
-        default: q.seed = 0; break;
+        case 0:
+            q.model = "m2";
+            break;
+        case 1:
+            q.endpoint = "http://127.0.0.1:8001/v1";
+            break;
+        case 2:
+            q.temperature = 0.7;
+            break;
+        case 3:
+            q.top_p = 0.9;
+            break;
+        case 4:
+            q.max_tokens = 10;
+            break;
+        default:
+            q.seed = 0;
+            break;
         }
         CHECK_EQ(seize_llm_settings(&q, NULL, NULL, h), 0);
         if (!strcmp(h, h0)) fprintf(stderr, "  %s does not change the settings hash\n", changes[k]);
@@ -830,8 +851,10 @@ static void test_settings(void)
     CHECK_STREQ(json_string_value(json_object_get(o, "endpoint")), "http://127.0.0.1:8000/v1");
     json_decref(o);
     json_decref(extra);
-    CHECK(seize_llm_err_retryable(SEIZE_LLM_ERR_5XX) && seize_llm_err_retryable(SEIZE_LLM_ERR_CONNECT));
-    CHECK(!seize_llm_err_retryable(SEIZE_LLM_ERR_4XX) && !seize_llm_err_retryable(SEIZE_LLM_ERR_INPUT));
+    CHECK(seize_llm_err_retryable(SEIZE_LLM_ERR_5XX) &&
+          seize_llm_err_retryable(SEIZE_LLM_ERR_CONNECT));
+    CHECK(!seize_llm_err_retryable(SEIZE_LLM_ERR_4XX) &&
+          !seize_llm_err_retryable(SEIZE_LLM_ERR_INPUT));
     CHECK_STREQ(seize_llm_err_name(SEIZE_LLM_ERR_INPUT), "input");
 }
 

@@ -629,7 +629,6 @@ static void test_run_inprocess_caption(void)
 
 // --- stage interfaces ----------------------------------------------------------------------------
 
-
 // A fake captioner: "cap k of NAME" per image; an image named "bad" fails for good.
 typedef struct fake_cap {
     int calls, destroyed;

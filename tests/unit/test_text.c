@@ -96,7 +96,8 @@ static void test_fixture_batch(void)
     CHECK_EQ(bad, 0);
 }
 
-// --- special inputs -------------------------------------------------------------------------------
+// --- special inputs
+// -------------------------------------------------------------------------------
 
 static void test_empty_and_context(void)
 {
@@ -106,7 +107,8 @@ static void test_empty_and_context(void)
     encode_str(fixture_tok, "", 0, ids);
     CHECK_EQ(ids[0], 49406);
     CHECK_EQ(ids[1], 49407);
-    for (int i = 2; i < SEIZE_CONTEXT; i++) CHECK_EQ(ids[i], 0);
+    for (int i = 2; i < SEIZE_CONTEXT; i++)
+        CHECK_EQ(ids[i], 0);
     encode_str(fixture_tok, NULL, 0, ids); // no text at all is the empty text
     CHECK_EQ(ids[1], 49407);
     encode_str(fixture_tok, " \t\n\r\f\v ", 7, ids); // only whitespace
@@ -118,7 +120,8 @@ static void test_empty_and_context(void)
     int32_t small[5];
     CHECK_EQ(seize_tokenizer_encode(fixture_tok, s, strlen(s), small, 5), 0);
     int32_t want5[5] = {49406, 320, 1929, 593, 49407};
-    for (int i = 0; i < 5; i++) CHECK_EQ(small[i], want5[i]);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(small[i], want5[i]);
     CHECK_EQ(seize_tokenizer_encode(fixture_tok, s, strlen(s), small, 2), 0);
     CHECK_EQ(small[0], 49406);
     CHECK_EQ(small[1], 49407);
@@ -131,10 +134,12 @@ static void test_empty_and_context(void)
 
     // A long text keeps the first 75 content ids and ends with the end id at position 76.
     char long_text[4000] = "";
-    for (int i = 0; i < 200; i++) strcat(long_text, "dog ");
+    for (int i = 0; i < 200; i++)
+        strcat(long_text, "dog ");
     encode_str(fixture_tok, long_text, strlen(long_text), ids);
     CHECK_EQ(ids[0], 49406);
-    for (int i = 1; i < 76; i++) CHECK_EQ(ids[i], 1929);
+    for (int i = 1; i < 76; i++)
+        CHECK_EQ(ids[i], 1929);
     CHECK_EQ(ids[76], 49407);
 }
 
@@ -155,12 +160,12 @@ static void test_invalid_utf8(void)
     // Each maximal ill-formed subsequence becomes one U+FFFD (EF BF BD), as in Python.
     CHECK(SAME("\xff", "\xef\xbf\xbd"));
     CHECK(SAME("a\x80z", "a\xef\xbf\xbdz"));
-    CHECK(SAME("\xe2\x82", "\xef\xbf\xbd"));                            // truncated 3-byte
+    CHECK(SAME("\xe2\x82", "\xef\xbf\xbd")); // truncated 3-byte
     CHECK(SAME("\xe2\x82x", "\xef\xbf\xbdx"));
     CHECK(SAME("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")); // surrogate: 3 units
     CHECK(SAME("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"));                 // overlong
     CHECK(SAME("\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));
-    CHECK(SAME("\xf0\x9f\x90", "\xef\xbf\xbd"));                         // truncated 4-byte
+    CHECK(SAME("\xf0\x9f\x90", "\xef\xbf\xbd")); // truncated 4-byte
     CHECK(!SAME("\xef\xbf\xbd", "x"));
     // NUL and other control characters are removed (ftfy), joining the letters around them.
     CHECK(SAME("do\0g", "dog"));
@@ -194,7 +199,8 @@ static void test_special_strings(void)
     CHECK(!same_ids("?'s", 3, "? 's", 4));
 }
 
-// --- cleaning -------------------------------------------------------------------------------------
+// --- cleaning
+// -------------------------------------------------------------------------------------
 
 static int clean_is(const char *in, size_t len, const char *want)
 {
@@ -214,15 +220,17 @@ static void test_clean(void)
     CHECK(CLEAN_IS("A man\xe2\x80\x99s \xe2\x80\x9cred\xe2\x80\x9d hat", "a man's \"red\" hat"));
     CHECK(CLEAN_IS("\xef\xac\x81sh \xef\xac\x82ying \xef\xac\x85 \xc5\x89 \xc7\x84",
                    "fish flying \xc5\xbft 'n d\xc5\xbe"));
-    CHECK(CLEAN_IS("\xef\xbc\xa6\xef\xbc\xb5\xef\xbc\xac\xef\xbc\xac\xe3\x80\x80x \xef\xbd\xb6\xef\xbe\x9e",
-                   "full x \xe3\x82\xac"));
+    CHECK(CLEAN_IS(
+        "\xef\xbc\xa6\xef\xbc\xb5\xef\xbc\xac\xef\xbc\xac\xe3\x80\x80x \xef\xbd\xb6\xef\xbe\x9e",
+        "full x \xe3\x82\xac"));
     // ftfy decodes entities to a fixed point (and all-caps ones); html.unescape twice after.
     CHECK(CLEAN_IS("caf&eacute; &amp;amp;amp;lt; &EACUTE;", "caf\xc3\xa9 < \xc3\xa9"));
     // ... but not in a line with '<' nor in any line after it; html.unescape has no &EACUTE;.
     CHECK(CLEAN_IS("<&EACUTE; &amp;amp;", "<&eacute; &"));
     CHECK(CLEAN_IS("&EACUTE;\n<b>\n&EACUTE;", "\xc3\xa9 <b> &eacute;"));
     // numeric references: C1 range as Windows-1252, NUL as U+FFFD, invalid ones dropped
-    CHECK(CLEAN_IS("&#x85;|&#0;|&#1;|&#x110000;|&#xD800;|&#65", "\xe2\x80\xa6|\xef\xbf\xbd||\xef\xbf\xbd|\xef\xbf\xbd|a"));
+    CHECK(CLEAN_IS("&#x85;|&#0;|&#1;|&#x110000;|&#xD800;|&#65",
+                   "\xe2\x80\xa6|\xef\xbf\xbd||\xef\xbf\xbd|\xef\xbf\xbd|a"));
     // named references without ';' and with a longer name (html.unescape's prefix rule)
     CHECK(CLEAN_IS("&amp &ampx; &notit; &lt", "& &x; \xc2\xacit; <"));
     // str.lower: final sigma, dotted capital I
@@ -230,14 +238,25 @@ static void test_clean(void)
                    "\xce\xbf\xce\xb4\xce\xbf\xcf\x82 \xcf\x83\xce\xb1\xcf\x82. i\xcc\x87stanbul"));
     // terminal escapes, C1 controls, line breaks, control characters, whitespace
     CHECK(CLEAN_IS("\x1b[31mred\x1b[0m \xc2\x85 x", "red \xe2\x80\xa6 x"));
-    CHECK(CLEAN_IS("  a\r\nb\xe2\x80\xa8" "c\xe3\x80\x80" "d\xc2\xa0" "e  ", "a b c d e"));
-    CHECK(clean_is("\0a\x01" "b\xef\xbb\xbf" "c\xe2\x80\x8b" "d", 12, "abc\xe2\x80\x8b" "d"));
+    CHECK(CLEAN_IS("  a\r\nb\xe2\x80\xa8"
+                   "c\xe3\x80\x80"
+                   "d\xc2\xa0"
+                   "e  ",
+                   "a b c d e"));
+    CHECK(clean_is("\0a\x01"
+                   "b\xef\xbb\xbf"
+                   "c\xe2\x80\x8b"
+                   "d",
+                   12,
+                   "abc\xe2\x80\x8b"
+                   "d"));
     // NFC
     CHECK(CLEAN_IS("e\xcc\x81 A\xcc\x8a", "\xc3\xa9 \xc3\xa5"));
     CHECK(CLEAN_IS("", ""));
 }
 
-// --- loaders ----------------------------------------------------------------------------------------
+// --- loaders
+// ----------------------------------------------------------------------------------------
 
 // open_clip's bytes_to_unicode: the symbol of each byte, as UTF-8.
 static void byte_symbol(int b, char out[8])
@@ -250,8 +269,10 @@ static void byte_symbol(int b, char out[8])
             if (!((x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE))) n++;
         cp = 256 + n;
     }
-    if (cp < 0x80) out[0] = (char)cp, out[1] = 0;
-    else out[0] = (char)(0xC0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3F)), out[2] = 0;
+    if (cp < 0x80)
+        out[0] = (char)cp, out[1] = 0;
+    else
+        out[0] = (char)(0xC0 | (cp >> 6)), out[1] = (char)(0x80 | (cp & 0x3F)), out[2] = 0;
 }
 
 // A small vocabulary: the 512 byte symbols, then `merges` (pairs of strings), then the specials.
@@ -372,7 +393,8 @@ static void test_openclip_gz(void)
     CHECK(load_fixtures());
     char *merges;
     size_t len;
-    CHECK_EQ(seize_read_file(check_fixture_path("models/tiny-openai/merges.txt"), &merges, &len), 0);
+    CHECK_EQ(seize_read_file(check_fixture_path("models/tiny-openai/merges.txt"), &merges, &len),
+             0);
     char d[512];
     snprintf(d, sizeof d, "%s", check_tmp("oc"));
     mkdir(d, 0755);
@@ -427,7 +449,8 @@ static int naive_bpe(const char *word, const char *const (*merges)[2], int n_mer
         int best = -1;
         for (int i = 0; i + 1 < n; i++)
             for (int r = n_merges - 1; r >= 0; r--) // the last rank of a repeated pair counts
-                if (!strcmp(naive_sym[i], merges[r][0]) && !strcmp(naive_sym[i + 1], merges[r][1])) {
+                if (!strcmp(naive_sym[i], merges[r][0]) &&
+                    !strcmp(naive_sym[i + 1], merges[r][1])) {
                     if (best < 0 || r < best) best = r;
                     break;
                 }
@@ -436,7 +459,8 @@ static int naive_bpe(const char *word, const char *const (*merges)[2], int n_mer
         for (int i = 0; i < n;) {
             if (i + 1 < n && !strcmp(naive_sym[i], merges[best][0]) &&
                 !strcmp(naive_sym[i + 1], merges[best][1])) {
-                snprintf(naive_sym[o], sizeof naive_sym[o], "%s%s", merges[best][0], merges[best][1]);
+                snprintf(naive_sym[o], sizeof naive_sym[o], "%s%s", merges[best][0],
+                         merges[best][1]);
                 o++;
                 i += 2;
             } else {
@@ -461,7 +485,8 @@ static void test_bpe_random(void)
     char pool[200][64];
     int n_pool = 0;
     const char *base[] = {"a", "b", "c", "a</w>", "b</w>", "c</w>"};
-    for (int i = 0; i < 6; i++) strcpy(pool[n_pool++], base[i]);
+    for (int i = 0; i < 6; i++)
+        strcpy(pool[n_pool++], base[i]);
     unsigned seed = 12345;
 #define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
     for (int k = 0; k < N_MERGES; k++) {
@@ -491,7 +516,8 @@ static void test_bpe_random(void)
     for (int trial = 0; trial < 400 && !bad; trial++) {
         int len = 1 + (int)(RND() % (trial < 300 ? 60 : 200));
         char word[256];
-        for (int i = 0; i < len; i++) word[i] = (char)('a' + RND() % 3);
+        for (int i = 0; i < len; i++)
+            word[i] = (char)('a' + RND() % 3);
         word[len] = 0;
         int n = naive_bpe(word, merges, N_MERGES);
         int32_t *ids = malloc((size_t)(len + 2) * sizeof *ids);
@@ -509,7 +535,8 @@ static void test_bpe_random(void)
     CHECK_EQ(bad, 0);
 }
 
-// --- threads ------------------------------------------------------------------------------------------
+// --- threads
+// ------------------------------------------------------------------------------------------
 
 struct thread_arg {
     const seize_tokenizer *t;
@@ -525,8 +552,8 @@ static void *thread_main(void *p)
             json_t *c = json_array_get(fixture_cases, (k + (size_t)a->offset) % n);
             json_t *text = json_object_get(c, "text");
             int32_t got[SEIZE_CONTEXT];
-            if (seize_tokenizer_encode(a->t, json_string_value(text), json_string_length(text),
-                                       got, SEIZE_CONTEXT) < 0 ||
+            if (seize_tokenizer_encode(a->t, json_string_value(text), json_string_length(text), got,
+                                       SEIZE_CONTEXT) < 0 ||
                 diff_ids(got, json_object_get(c, "ids")) >= 0)
                 a->bad++;
         }
