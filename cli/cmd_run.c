@@ -96,10 +96,8 @@ static const char usage_text[] =
     "report.html (per category for fashioniq). One seize run at a time per RUN_DIR: a second one\n"
     "fails at once (the lock is an flock on the folder itself, so it writes nothing). A rerun\n"
     "whose stages are all cached writes nothing at all (RUN_DIR may then be read-only) and\n"
-    "leaves manifest.json as the run that produced the files wrote it. The caption, editing,\n"
-    "index and evaluation stages run as this program's commands (the query features, search and\n"
-    "submission files are computed by seize run itself); they end when seize run ends, however\n"
-    "it ends.\n"
+    "leaves manifest.json as the run that produced the files wrote it. Every stage runs inside\n"
+    "seize run itself (no other process is started).\n"
     "Exit status: 0 done; 1 error; 2 usage; 3 done, but some gallery images failed, or a\n"
     "reference image is not an image (permanent: listed on stderr and in manifest.json);\n"
     "128+N stopped by signal N (130: Ctrl-C; rerun to resume).\n";

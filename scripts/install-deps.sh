@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh        (no-op when everything is present)
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libjpeg62-turbo-dev libpng-dev
-libcurl4-openssl-dev libutf8proc-dev libjansson-dev zlib1g-dev valgrind clang libclang-rt-14-dev clang-format
+libcurl4-openssl-dev libutf8proc-dev libjansson-dev zlib1g-dev valgrind clang libclang-rt-14-dev clang-format strace
 python3-numpy python3-pil chromium"
 missing=""
 for p in $pkgs; do

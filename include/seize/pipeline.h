@@ -29,11 +29,9 @@
  * (seize_query_vectors_encode), the search (seize_search, seize_rankings_write) and the
  * submission files (seize_submission_write_*) are computed in this process; seize_run sets the
  * BLAS thread count for each (one per call for CLIP encoding, the run's threads for the
- * search). The stages whose code lives only in the CLI today (captioning and editing through
- * a server, index build, evaluation) run as commands of the program given by stage_program
- * (this process's own executable by default), in their own process group, dying with the
- * caller; they are reached through a table of stage functions (src/pipeline/stages.h) that
- * later commits replace one by one with in-process calls.
+ * search). Every stage runs in this process (captioning and editing through the
+ * OpenAI-compatible seize_captioner and seize_reasoner, the index build through
+ * seize_index_build, the metrics through seize_eval_metrics): seize_run starts no process.
  *
  * The library never prints: what a command-line tool would print reaches on_event.
  */
@@ -121,9 +119,7 @@ typedef struct seize_run_params {
     int n_command;
     seize_run_event_fn on_event; /* may be NULL */
     void *event_user;
-    seize_run_cancel *cancel;  /* may be NULL */
-    const char *stage_program; /* the executable whose commands run the stages; NULL: this
-                                  process's own (/proc/self/exe) */
+    seize_run_cancel *cancel; /* may be NULL */
 } seize_run_params;
 
 /* The defaults above, by value (whisper.cpp style): every pointer NULL, method "seize",

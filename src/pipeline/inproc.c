@@ -207,7 +207,7 @@ static int inproc_eval(pl_run *r, const pl_eval_io *io)
     return rc;
 }
 
-// The in-process stages (NULL: not yet a library call).
+// The stages of a run, all in this process.
 const pl_stage_ops pl_inproc_stages = {
     .caption = pl_inproc_caption,
     .reason = pl_inproc_reason,
@@ -220,13 +220,5 @@ const pl_stage_ops pl_inproc_stages = {
 
 pl_stage_ops pl_stage_table(void)
 {
-    pl_stage_ops t = pl_spawned_stages;
-    if (pl_inproc_stages.caption) t.caption = pl_inproc_stages.caption;
-    if (pl_inproc_stages.reason) t.reason = pl_inproc_stages.reason;
-    if (pl_inproc_stages.index_build) t.index_build = pl_inproc_stages.index_build;
-    if (pl_inproc_stages.query_features) t.query_features = pl_inproc_stages.query_features;
-    if (pl_inproc_stages.search) t.search = pl_inproc_stages.search;
-    if (pl_inproc_stages.eval) t.eval = pl_inproc_stages.eval;
-    if (pl_inproc_stages.submission) t.submission = pl_inproc_stages.submission;
-    return t;
+    return pl_inproc_stages;
 }

@@ -3,6 +3,8 @@
 #include "stages.h"
 
 #include <errno.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,28 @@ static void copy_params(const seize_run_params *p, run_opts *o)
     o->restart = p->restart;
 }
 
+// The run folder's lock: flock on the folder's own descriptor. It writes nothing (a fully
+// cached run on a read-only folder still takes it) and is released by the kernel however the
+// process ends.
+int pl_lock_run_dir(const char *dir, int *fd_out)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return seize_error(SEIZE_EIO, "cannot open run folder '%s': %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return seize_error(SEIZE_EBUSY,
+                               "run folder '%s' is in use by another 'seize run'; wait for it to "
+                               "finish or stop it (one run per folder at a time)",
+                               dir);
+        return seize_error(SEIZE_EIO, "cannot lock run folder '%s': %s", dir, strerror(e));
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 static int check_params(run_opts *o, int *folder, seize_ds_kind *kind)
 {
     *folder = o->dataset && !strcmp(o->dataset, "folder");
@@ -97,19 +121,6 @@ static int absolute_paths(pl_run *r)
         if (!a) return SEIZE_EIO;
         *paths[i] = r->owned[r->n_owned++] = a;
     }
-    return 0;
-}
-
-static int stage_program(pl_run *r)
-{
-    if (r->p->stage_program) {
-        snprintf(r->exe, sizeof r->exe, "%s", r->p->stage_program);
-        return 0;
-    }
-    ssize_t len = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
-    if (len <= 0)
-        return seize_error(SEIZE_EIO, "cannot find this program's path: %s", strerror(errno));
-    r->exe[len] = 0;
     return 0;
 }
 
@@ -240,9 +251,7 @@ int seize_run(const seize_run_params *p, seize_run_result *res)
     memset(jobs, 0, sizeof jobs);
     size_t n_jobs = 0;
     double t0 = seize_now();
-    if ((rc = check_params(&r->o, &folder, &kind)) < 0 || (rc = absolute_paths(r)) < 0 ||
-        (rc = stage_program(r)) < 0)
-        goto out;
+    if ((rc = check_params(&r->o, &folder, &kind)) < 0 || (rc = absolute_paths(r)) < 0) goto out;
     snprintf(res->out_dir, sizeof res->out_dir, "%s", r->o.out_dir);
     if (!seize_path_exists(r->o.out_dir) && (rc = seize_mkdirs(r->o.out_dir)) < 0) goto out;
     if ((rc = pl_lock_run_dir(r->o.out_dir, &lock_fd)) < 0) goto out;

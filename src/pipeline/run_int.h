@@ -37,7 +37,6 @@ typedef struct run_opts {
 typedef struct pl_run {
     run_opts o;
     const seize_run_params *p; // the caller's (events, cancellation, command)
-    char exe[PATH_MAX];        // the stage program
     const struct pl_stage_ops *ops;
     json_t *cache; // RUN_DIR/.seize-cache.json: stage keys and the model hash
     json_t *stages, *failed;

@@ -2,10 +2,9 @@
  * src/pipeline/stages.h — the stage-runner seam of seize_run.
  *
  * The pipeline decides what to run (cache keys, inputs, outputs) and calls each stage's work
- * through this table. An entry is either an in-process library call (inproc.c: today the
- * query features) or runs the stage's command of the stage program as a child process
- * (spawn.c: pl_spawned_stages); later commits move one entry at a time into inproc.c without
- * touching the rest of the pipeline.
+ * through this table. Every entry is an in-process library call (inproc.c, stage_llm.c):
+ * seize_run starts no process. Another implementation of a stage (a native captioner, a
+ * sharded index build) is another entry, without touching the rest of the pipeline.
  *
  * Each function returns 0 when the stage is done, a positive status when it ended otherwise
  * (the command's exit status: 3 = done, but some items failed; others = failed, its message
@@ -74,16 +73,13 @@ typedef struct pl_stage_ops {
     int (*submission)(pl_run *r, const pl_submission_io *io);
 } pl_stage_ops;
 
-// Every stage as a command of r->exe (spawn.c).
-extern const pl_stage_ops pl_spawned_stages;
-// The stages that are library calls already, run in this process (inproc.c); NULL entries are
-// not (yet).
+// The stages, run in this process (inproc.c).
 extern const pl_stage_ops pl_inproc_stages;
 // The caption and editing stages through the OpenAI-compatible captioner and reasoner
 // (stage_llm.c).
 int pl_inproc_caption(pl_run *r, const pl_caption_io *io);
 int pl_inproc_reason(pl_run *r, const pl_reason_io *io);
-// The table of a run: each stage in-process where pl_inproc_stages has it, else spawned.
+// The table of a run (pl_inproc_stages).
 pl_stage_ops pl_stage_table(void);
 
 #endif
