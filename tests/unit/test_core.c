@@ -324,7 +324,7 @@ static void test_strmap(void)
     seize_strmap m = {0};
     size_t v = 99;
     CHECK_EQ(seize_strmap_get(&m, "x", &v), 0); // a zeroed map is empty
-    char keys[1000][8];
+    char keys[1000][16];
     for (int i = 0; i < 1000; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
         CHECK_EQ(seize_strmap_put(&m, keys[i], (size_t)i * 3, NULL), 0); // grows from zero
