@@ -65,6 +65,7 @@ static const char usage_text[] =
     "  --concurrency N            requests in flight (default 16)\n"
     "  --timeout SEC              per request (default 60)\n"
     "  --max-attempts N           per request (default 6)\n"
+    "  --backoff-base SEC         first retry delay (default 1; full jitter, as seize reason)\n"
     "  --prompt-file FILE         editing prompt template (see seize reason --help)\n"
     "  --fiq-join STR             FashionIQ: text between its two captions (default none)\n"
     "Retrieval:\n"
