@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXIT_PARTIAL_STAGE 3 // a stage command's "done, but some items failed"
-
 typedef struct cap_ctx {
     pl_run *r;
     job *j;
@@ -264,6 +262,11 @@ static int caption_server(cap_ctx *c, const char *stage, char **uniq, size_t n_u
     else if (rc == 0 && st == EXIT_PARTIAL_STAGE)
         rc = seize_error(SEIZE_ENET, "caption stage: some images got no captions (named above); "
                                      "rerun the same command to retry only those");
+    else if (rc == 0 && st == EXIT_REJECTED_STAGE)
+        rc = seize_error(SEIZE_ENET,
+                         "caption stage: the server rejected some images (named "
+                         "above); running again would send the same requests: fix those images "
+                         "or the captioner settings (model, endpoint)");
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_ENET,
                          "caption stage failed (seize caption exit %d; its error is above)", st);
@@ -359,6 +362,12 @@ static int edits_from_server(cap_ctx *c, const char *stage, double t0)
     else if (rc == 0 && st == EXIT_PARTIAL_STAGE)
         rc = seize_error(SEIZE_ENET, "editing stage: some queries got no edits (named above); "
                                      "rerun the same command to retry only those");
+    else if (rc == 0 && st == EXIT_REJECTED_STAGE)
+        rc = seize_error(SEIZE_ENET,
+                         "editing stage: the server rejected some queries (named "
+                         "above); running again would send the same requests: fix those captions "
+                         "or relative texts, or the editing settings (model, endpoint, "
+                         "prompt)");
     else if (rc == 0 && st != 0)
         rc = seize_error(SEIZE_ENET,
                          "editing stage failed (seize reason exit %d; its error is above)", st);

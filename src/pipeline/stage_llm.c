@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXIT_PARTIAL_STAGE 3 // done, but some items failed
-
 // The client parameters as the stage commands took them (string options parsed the same way).
 static int llm_params(const run_opts *o, const char *endpoint, const char *model, int sampling,
                       seize_llm_params *p)
@@ -40,23 +38,27 @@ static const seize_cancel *run_cancel(const pl_run *r)
     return r->p && r->p->cancel ? &r->p->cancel->token : NULL;
 }
 
-// Names the failed items (at most 20) as warnings; returns how many failed.
+// Names the failed items (at most 20) as warnings; returns how many failed, *n_retry how many
+// of those a rerun may fix.
 static size_t warn_failures(pl_run *r, const char *what, const char *const *names,
-                            const seize_stage_item *res, size_t n)
+                            const seize_stage_item *res, size_t n, size_t *n_retry)
 {
     size_t n_failed = 0;
+    *n_retry = 0;
     for (size_t i = 0; i < n; i++) {
         if (!res[i].error) continue;
+        if (res[i].retryable) (*n_retry)++;
         if (n_failed++ < 20) pl_warn(r, "%s %s: %s", what, names[i], res[i].error);
     }
     if (n_failed > 20) pl_warn(r, "... and %zu more", n_failed - 20);
     return n_failed;
 }
 
-// The outcome of a call: 0, EXIT_PARTIAL_STAGE, or a negative code (message set).
-static int call_status(int rc, size_t n_failed)
+// The outcome of a call: 0, EXIT_PARTIAL_STAGE, EXIT_REJECTED_STAGE (no failure a rerun can
+// fix), or a negative code (message set).
+static int call_status(int rc, size_t n_failed, size_t n_retry)
 {
-    if (rc == SEIZE_ENET && n_failed) return EXIT_PARTIAL_STAGE;
+    if (rc == SEIZE_ENET && n_failed) return n_retry ? EXIT_PARTIAL_STAGE : EXIT_REJECTED_STAGE;
     return rc;
 }
 
@@ -67,10 +69,11 @@ static int caption_call(pl_run *r, seize_captioner *c, char **paths, size_t n, c
     seize_caption_job job = {
         (const char *const *)paths, n, (size_t)r->o.num_captions, NULL, NULL, run_cancel(r), NULL};
     int rc = seize_captioner_caption(c, &job, res);
+    size_t n_retry = 0;
     size_t n_failed = rc == 0 || rc == SEIZE_ENET
-                          ? warn_failures(r, "image", (const char *const *)paths, res, n)
+                          ? warn_failures(r, "image", (const char *const *)paths, res, n, &n_retry)
                           : 0;
-    rc = call_status(rc, n_failed);
+    rc = call_status(rc, n_failed, n_retry);
     json_t *settings = NULL;
     char hash[65];
     if (rc >= 0) {
@@ -203,10 +206,12 @@ static int reason_call(pl_run *r, seize_reasoner *rs, const reason_in *in, const
     seize_reason_job job = {in->caps, in->texts,    (const char *const *)in->keys.v, in->n, NULL,
                             NULL,     run_cancel(r)};
     int rc = seize_reasoner_reason(rs, &job, res);
-    size_t n_failed = rc == 0 || rc == SEIZE_ENET
-                          ? warn_failures(r, "query", (const char *const *)in->keys.v, res, in->n)
-                          : 0;
-    rc = call_status(rc, n_failed);
+    size_t n_retry = 0;
+    size_t n_failed =
+        rc == 0 || rc == SEIZE_ENET
+            ? warn_failures(r, "query", (const char *const *)in->keys.v, res, in->n, &n_retry)
+            : 0;
+    rc = call_status(rc, n_failed, n_retry);
     json_t *settings = NULL;
     char hash[65];
     if (rc >= 0) {

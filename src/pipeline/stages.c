@@ -10,8 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXIT_PARTIAL_STAGE 3
-
 // --- stage 2: the gallery index ------------------------------------------------------------------
 
 static int build_index(pl_run *r, job *j, const char *stage, const char *dir)

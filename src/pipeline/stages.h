@@ -18,6 +18,11 @@
 
 #include "seize/index.h"
 
+// A stage's positive statuses: done, but some items failed; or failed items that the server
+// rejected (none of them retryable: a rerun would send the same requests for the same answer).
+#define EXIT_PARTIAL_STAGE 3
+#define EXIT_REJECTED_STAGE 4
+
 typedef struct pl_caption_io {
     const char *list; // the images to caption, one path per line
     const char *out;  // JSON Lines {"image", "captions"} (a journal beside it)
