@@ -1,54 +1,29 @@
 // seize search: rank an index for query vectors with the semantic editing score (or mean, LDRE).
 #include "cli.h"
+#include "opt.h"
 
 #include "seize/retrieval.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *CMD = "search";
 
-static const char usage_text[] =
-    "usage: seize search --index INDEX --after A.npy [--before B.npy] --out RESULTS.jsonl\n"
-    "                    [--method seize|mean|ldre] [--pos P] [--neg N] [--k K]\n"
-    "                    [--exclude REFS.txt] [--subsets SUBSETS.txt]\n"
-    "                    [--dataset circo|cirr|fashioniq --annotations FILE]\n"
-    "                    [--threads N] [--block ROWS]\n"
-    "\n"
+static const char synopsis[] = "--index INDEX --after A.npy [--before B.npy] --out RESULTS.jsonl\n"
+                               "[--method seize|mean|ldre] [--pos P] [--neg N] [--k K]\n"
+                               "[--exclude REFS.txt] [--subsets SUBSETS.txt]\n"
+                               "[--dataset circo|cirr|fashioniq --annotations FILE]\n"
+                               "[--threads N] [--block ROWS]";
+
+static const char about[] =
     "Ranks the gallery of INDEX for each query. With A = normalize(after), B = normalize(before)\n"
     "and g a gallery row: a = A.g, b = B.g, d = a - b,\n"
     "  score = a + neg*min(d, 0) + pos*max(d, 0)\n"
-    "ranked by score descending, then gallery row ascending; the excluded reference is removed.\n"
-    "\n"
-    "  --index DIR        index folder (seize index build / import)\n"
-    "  --after FILE       .npy query vectors from the edited captions: [Q, D] (seize, mean) or\n"
-    "                     [Q, N, D] raw per-caption features (ldre)\n"
-    "  --before FILE      .npy query vectors from the captions, same shape (not needed by mean)\n"
-    "  --method M         seize (default), mean (pos = neg = 0), ldre (LDRE caption weighting;\n"
-    "                     per-caption inputs, see above)\n"
-    "  --pos P, --neg N   SEIZE weights (default 0.13 and 2.1, the CIRCO values; with\n"
-    "                     --dataset cirr 0.22 and 1.0)\n"
-    "  --k K              ranking length (default 50)\n"
-    "  --exclude FILE     one gallery name per query (its reference image) or an empty line\n"
-    "  --subsets FILE     one line per query: candidate gallery names separated by spaces; the\n"
-    "                     output gets \"subset\" (the ranking restricted to them, minus the\n"
-    "                     excluded name) and \"subset_scores\"\n"
-    "  --dataset D        with --annotations: take exclusions (the reference images) and, for\n"
-    "  --annotations F    cirr, subsets (img_set.members) from the annotation file\n"
-    "  --threads N        threads (default: all cores)\n"
-    "  --block ROWS       gallery rows per block (default: automatic)\n"
-    "  --out FILE         JSON Lines: {\"query\": i, \"ranking\": [K names], \"scores\": [K "
-    "floats]}\n"
-    "  -h, --help         this help\n"
-    "\n"
-    "Relative paths are taken from the current folder. OUT is written through a temporary\n"
-    "file beside it (OUT.tmp.PID), renamed at the end and removed on Ctrl-C or SIGTERM.\n";
+    "ranked by score descending, then gallery row ascending; the excluded reference is removed.";
 
-static void usage(FILE *fp)
-{
-    fputs(usage_text, fp);
-}
+static const char footer[] =
+    "Relative paths are taken from the current folder. OUT is written through a temporary\n"
+    "file beside it (OUT.tmp.PID), renamed at the end and removed on Ctrl-C or SIGTERM.";
 
 // Reads a [Q, D] (or [Q, N, D] when three_d) float array.
 static int load_queries(const char *path, int three_d, seize_npy **out)
@@ -73,88 +48,43 @@ typedef struct search_opts {
     seize_ds_kind kind;
 } search_opts;
 
-// Parses the options into *o: EXIT_OK to go on (*help: --help was printed), else the exit code.
-static int parse(int argc, char **argv, search_opts *o, int *help)
+// Parses the options into *o: -1 to go on, else the exit status (--help printed: EXIT_OK).
+static int parse(int argc, char **argv, search_opts *o)
 {
-    static const struct option opts[] = {{"index", required_argument, 0, 'i'},
-                                         {"after", required_argument, 0, 'A'},
-                                         {"before", required_argument, 0, 'B'},
-                                         {"method", required_argument, 0, 'm'},
-                                         {"pos", required_argument, 0, 'P'},
-                                         {"neg", required_argument, 0, 'N'},
-                                         {"k", required_argument, 0, 'k'},
-                                         {"exclude", required_argument, 0, 'x'},
-                                         {"subsets", required_argument, 0, 's'},
-                                         {"dataset", required_argument, 0, 'd'},
-                                         {"annotations", required_argument, 0, 'a'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"block", required_argument, 0, 'b'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     *o = (search_opts){.method = "seize", .pos = -1, .neg = -1, .k = 50};
-    *help = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            o->index_dir = optarg;
-            break;
-        case 'A':
-            o->after = optarg;
-            break;
-        case 'B':
-            o->before = optarg;
-            break;
-        case 'm':
-            o->method = optarg;
-            break;
-        case 'P':
-            if (cli_parse_float(optarg, &o->pos) < 0)
-                return cli_usage(CMD, "bad --pos '%s'", optarg);
-            break;
-        case 'N':
-            if (cli_parse_float(optarg, &o->neg) < 0)
-                return cli_usage(CMD, "bad --neg '%s'", optarg);
-            break;
-        case 'k':
-            if (cli_parse_int(optarg, 1, 1000000000, &o->k) < 0)
-                return cli_usage(CMD, "bad --k '%s'", optarg);
-            break;
-        case 'x':
-            o->exclude = optarg;
-            break;
-        case 's':
-            o->subsets = optarg;
-            break;
-        case 'd':
-            o->dataset = optarg;
-            break;
-        case 'a':
-            o->annotations = optarg;
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 1, 1024, &o->threads) < 0)
-                return cli_usage(CMD, "bad --threads '%s'", optarg);
-            break;
-        case 'b':
-            if (cli_parse_int(optarg, 1, 1L << 30, &o->block) < 0)
-                return cli_usage(CMD, "bad --block '%s'", optarg);
-            break;
-        case 'o':
-            o->out = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            *help = 1;
-            return EXIT_OK;
-        default:
-            return cli_usage(CMD, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    return EXIT_OK;
+    const cli_opt opts[] = {
+        CLI_STR("index", 0, "DIR", &o->index_dir, "index folder (seize index build / import)"),
+        CLI_STR("after", 0, "FILE", &o->after,
+                ".npy query vectors from the edited captions: [Q, D] (seize, mean) or\n"
+                "[Q, N, D] raw per-caption features (ldre)"),
+        CLI_STR("before", 0, "FILE", &o->before,
+                ".npy query vectors from the captions, same shape (not needed by mean)"),
+        CLI_CHOICE("method", 0, "M", &o->method, "seize|mean|ldre",
+                   "seize (default), mean (pos = neg = 0), ldre (LDRE caption weighting;\n"
+                   "per-caption inputs, see above)"),
+        CLI_FLOAT("pos", 0, "P", &o->pos, 0, INFINITY,
+                  "SEIZE weights (default 0.13 and 2.1, the CIRCO values; with\n"
+                  "--dataset cirr 0.22 and 1.0)"),
+        CLI_FLOAT("neg", 0, "N", &o->neg, 0, INFINITY, "(see --pos)"),
+        CLI_INT("k", 0, "K", &o->k, 1, 1000000000, "ranking length (default 50)"),
+        CLI_STR("exclude", 0, "FILE", &o->exclude,
+                "one gallery name per query (its reference image) or an empty line"),
+        CLI_STR("subsets", 0, "FILE", &o->subsets,
+                "one line per query: candidate gallery names separated by spaces; the\n"
+                "output gets \"subset\" (the ranking restricted to them, minus the\n"
+                "excluded name) and \"subset_scores\""),
+        CLI_CHOICE("dataset", 0, "D", &o->dataset, "circo|cirr|fashioniq",
+                   "with --annotations: take exclusions (the reference images) and, for"),
+        CLI_STR("annotations", 0, "F", &o->annotations,
+                "cirr, subsets (img_set.members) from the annotation file"),
+        CLI_INT("threads", 0, "N", &o->threads, 1, 1024, "threads (default: all cores)"),
+        CLI_INT("block", 0, "ROWS", &o->block, 1, 1L << 30,
+                "gallery rows per block (default: automatic)"),
+        CLI_STR("out", 0, "FILE", &o->out,
+                "JSON Lines: {\"query\": i, \"ranking\": [K names], \"scores\": [K floats]}"),
+        CLI_END};
+    const cli_spec spec = {CMD, synopsis, about, opts, footer};
+    return cli_parse(&spec, argc, argv, NULL);
 }
 
 // Checks the combination of options and fills in the method's weights.
@@ -174,8 +104,6 @@ static int check_opts(search_opts *o)
     o->kind = SEIZE_DS_CIRCO;
     if (o->dataset && seize_ds_kind_parse(o->dataset, &o->kind) < 0)
         return cli_usage(CMD, "%s", seize_errmsg());
-    if (o->pos < 0 && o->pos != -1) return cli_usage(CMD, "--pos must be >= 0");
-    if (o->neg < 0 && o->neg != -1) return cli_usage(CMD, "--neg must be >= 0");
     seize_search_weights w = seize_search_weights_for(o->kind); // CIRCO's without --dataset
     if (o->pos == -1) o->pos = w.pos;
     if (o->neg == -1) o->neg = w.neg;
@@ -230,8 +158,8 @@ static int run_search(const search_opts *o, const seize_index *idx, const seize_
 int cmd_search(int argc, char **argv)
 {
     search_opts o;
-    int help, rc = parse(argc, argv, &o, &help);
-    if (rc != EXIT_OK || help || (rc = check_opts(&o)) != EXIT_OK) return rc;
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0 || (rc = check_opts(&o)) != EXIT_OK) return rc;
     rc = EXIT_FAIL;
     seize_index *idx = NULL;
     seize_npy *A = NULL, *B = NULL;
