@@ -174,6 +174,16 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args)
     return -1;
 }
 
+int cli_opts_join(cli_opt *out, size_t cap, const cli_opt *a, const cli_opt *b)
+{
+    size_t na = count_opts(a), nb = count_opts(b);
+    if (na + nb + 1 > cap) return -1;
+    memcpy(out, a, na * sizeof *a);
+    memcpy(out + na, b, nb * sizeof *b);
+    out[na + nb] = (cli_opt)CLI_END;
+    return 0;
+}
+
 // "text" up to each '\n', the lines after the first indented by `indent`.
 static void put_indented(FILE *fp, const char *text, int indent)
 {

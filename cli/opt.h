@@ -119,6 +119,15 @@ typedef struct cli_spec {
  * EXIT_USAGE after printing the problem and "Try 'seize CMD --help'." to stderr. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args);
 
+/* Options most commands share, one line each in a table. */
+#define CLI_THREADS(dst) CLI_INT("threads", 0, "N", dst, 1, 1024, "threads (default: all cores)")
+#define CLI_QUIET(dst) CLI_FLAG("quiet", 'q', dst, "no progress line")
+
+/* Copies table a then table b (each ending with CLI_END) into out, which holds cap entries, and
+ * ends it with CLI_END: a shared group of options (e.g. the LLM client's) joins a command's
+ * own. 0, or -1 when cap is too small (a programming error: nothing is written). */
+int cli_opts_join(cli_opt *out, size_t cap, const cli_opt *a, const cli_opt *b);
+
 /* Prints the --help text of spec to fp. */
 void cli_help(const cli_spec *spec, FILE *fp);
 
