@@ -71,6 +71,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# The CLI's option parser is tested on its own, linked with the CLI helpers it uses.
+$(BUILD)/tests/test_cli_opt: $(BUILD)/obj/tests/unit/test_cli_opt.o $(BUILD)/obj/cli/opt.o \
+                             $(BUILD)/obj/cli/util.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
