@@ -60,42 +60,20 @@ typedef struct cli_opt {
     const char *help; /* NULL: accepted but not listed */
 } cli_opt;
 
-#define CLI_FLAG(name, sh, dst, help_)                                                             \
-    {                                                                                              \
-        CLI_K_FLAG, name, sh, NULL, (int *){dst}, .help = help_                                    \
-    }
-#define CLI_STR(name, sh, arg, dst, help_)                                                         \
-    {                                                                                              \
-        CLI_K_STR, name, sh, arg, (const char **){dst}, .help = help_                              \
-    }
+// clang-format off
+#define CLI_FLAG(name, sh, dst, help_) {CLI_K_FLAG, name, sh, NULL, (int *){dst}, .help = help_}
+#define CLI_STR(name, sh, arg, dst, help_) {CLI_K_STR, name, sh, arg, (const char **){dst}, .help = help_}
 #define CLI_CHOICE(name, sh, arg, dst, choices_, help_)                                            \
-    {                                                                                              \
-        CLI_K_CHOICE, name, sh, arg, (const char **){dst}, .choices = choices_, .help = help_      \
-    }
+    {CLI_K_CHOICE, name, sh, arg, (const char **){dst}, .choices = choices_, .help = help_}
 #define CLI_INT(name, sh, arg, dst, lo, hi, help_)                                                 \
-    {                                                                                              \
-        CLI_K_INT, name, sh, arg, (long *){dst}, .min = lo, .max = hi, .help = help_               \
-    }
+    {CLI_K_INT, name, sh, arg, (long *){dst}, .min = lo, .max = hi, .help = help_}
 #define CLI_FLOAT(name, sh, arg, dst, lo, hi, help_)                                               \
-    {                                                                                              \
-        CLI_K_FLOAT, name, sh, arg, (double *){dst}, .fmin = lo, .fmax = hi, .help = help_         \
-    }
-#define CLI_LIST(name, sh, arg, dst, help_)                                                        \
-    {                                                                                              \
-        CLI_K_LIST, name, sh, arg, (cli_list *){dst}, .help = help_                                \
-    }
-#define CLI_CALL(name, sh, arg, dst, fn_, help_)                                                   \
-    {                                                                                              \
-        CLI_K_CALL, name, sh, arg, dst, .fn = fn_, .help = help_                                   \
-    }
-#define CLI_TEXT(text_)                                                                            \
-    {                                                                                              \
-        CLI_K_TEXT, .help = text_                                                                  \
-    }
-#define CLI_END                                                                                    \
-    {                                                                                              \
-        CLI_K_END                                                                                  \
-    }
+    {CLI_K_FLOAT, name, sh, arg, (double *){dst}, .fmin = lo, .fmax = hi, .help = help_}
+#define CLI_LIST(name, sh, arg, dst, help_) {CLI_K_LIST, name, sh, arg, (cli_list *){dst}, .help = help_}
+#define CLI_CALL(name, sh, arg, dst, fn_, help_) {CLI_K_CALL, name, sh, arg, dst, .fn = fn_, .help = help_}
+#define CLI_TEXT(text_) {CLI_K_TEXT, .help = text_}
+#define CLI_END {CLI_K_END}
+// clang-format on
 
 /* Positional arguments, in order (pointers into argv). */
 typedef struct cli_args {
