@@ -74,9 +74,6 @@ rank() {
     echo ""
 }
 
-# Known exceptions, "file:header", each one a reported violation to fix (not a rule).
-KNOWN="src/data/folder.c:index"
-
 fail=0
 err() { echo "check-layering: $*" >&2; fail=1; }
 
@@ -93,12 +90,8 @@ check_file() { # file module
                     continue
                 fi
                 hr=$(rank "$hm")
-                if [ "$hr" -gt "$r" ]; then
-                    case " $KNOWN " in
-                        *" $f:$hm "*) echo "check-layering: known exception: $f ($mod) includes \"$inc\" ($hm)" >&2 ;;
-                        *) err "$f ($mod) includes \"$inc\" of module '$hm', which comes later (order: $ORDER)" ;;
-                    esac
-                fi ;;
+                [ "$hr" -gt "$r" ] &&
+                    err "$f ($mod) includes \"$inc\" of module '$hm', which comes later (order: $ORDER)" ;;
             */*) err "$f includes \"$inc\": another folder's private header (use public headers only)" ;;
         esac
     done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")

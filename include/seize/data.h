@@ -96,6 +96,22 @@ typedef struct seize_gallery_list {
 int seize_gallery_list_load(seize_ds_kind kind, const char *path, seize_gallery_list **out);
 void seize_gallery_list_free(seize_gallery_list *g);
 
+/* --- gallery names ----------------------------------------------------------------------- */
+
+/* Gallery names are valid UTF-8 text without control characters (U+0000-U+001F and
+ * U+007F-U+009F: no line break, tab or NUL), non-empty: any such name round-trips unchanged
+ * through names.txt, JSON rankings, TSV lists and reports (seize_folder_scan lists only such
+ * names; an index refuses others). Returns NULL for a good name, else a static phrase saying
+ * what is wrong ("is empty", "is not valid UTF-8", "contains a control character (line break,
+ * tab, ...)"). Thread-safe. */
+const char *seize_gallery_name_problem(const char *name, size_t len);
+/* A printable copy of name[0..len) for messages: bytes that are not part of a valid UTF-8
+ * character, and control characters, are written as \xNN (heap string; NULL on allocation
+ * failure). */
+char *seize_gallery_name_escape(const char *name, size_t len);
+/* The same for a NUL-terminated name (NULL: ""). */
+char *seize_gallery_name_shown(const char *name);
+
 /* --- captions ---------------------------------------------------------------------------- */
 
 /* The longest caption or edit a caption file may hold, in bytes: a caption is a sentence (CLIP

@@ -55,15 +55,10 @@ typedef struct seize_index_meta {
     size_t n_failed;
 } seize_index_meta;
 
-/* Gallery names are valid UTF-8 text without control characters (U+0000-U+001F and
- * U+007F-U+009F: no line break, tab or NUL), non-empty: any such name round-trips unchanged
- * through names.txt, JSON rankings, TSV lists and reports. Returns NULL for a good name, else
- * a static phrase saying what is wrong ("is empty", "is not valid UTF-8", "contains a control
- * character (line break, tab, ...)"). Thread-safe. */
+/* The gallery-name rule of the data module (seize_gallery_name_problem and
+ * seize_gallery_name_escape in seize/data.h), under the names index users know: names.txt,
+ * seize_index_write and seize_index_build accept exactly the names it accepts. */
 const char *seize_index_name_problem(const char *name, size_t len);
-/* A printable copy of name[0..len) for messages: bytes that are not part of a valid UTF-8
- * character, and control characters, are written as \xNN (heap string; NULL on allocation
- * failure). */
 char *seize_index_name_escape(const char *name, size_t len);
 
 /* Loads an index folder (features.npy, names.txt, index.json) and checks that they agree

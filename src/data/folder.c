@@ -1,6 +1,5 @@
 // Gallery folder scanning (see the "folder scanning" section of seize/data.h).
 #include "seize/data.h"
-#include "seize/index.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -139,7 +138,7 @@ static const char *file_kind(mode_t m)
 static int add_issue(scan *s, seize_folder_issue_kind kind, const char *rel, char *reason)
 {
     seize_folder_list *o = s->out;
-    char *name = seize_index_name_escape(rel, strlen(rel));
+    char *name = seize_gallery_name_escape(rel, strlen(rel));
     if (!name || !reason) goto oom;
     if (o->n_issues == s->cap_issues) {
         size_t cap = s->cap_issues ? s->cap_issues * 2 : 16;
@@ -166,24 +165,16 @@ static int cmp_cstr(const void *a, const void *b)
 
 // --- the walk
 
-// Scans the folder `dir` (root joined with rel; rel "" for root itself).
-static int walk(scan *s, const char *dir, const char *rel, int depth)
+static int walk(scan *s, const char *dir, const char *rel, int depth);
+
+// The entries of d that are not hidden ('.' and '..' included), sorted, so that the walk (and
+// which of two paths wins) is deterministic. Closes d.
+static int read_entries(DIR *d, char ***out, size_t *n_out)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (!rel[0])
-            return seize_error(SEIZE_EIO, "cannot open gallery folder '%s': %s", dir,
-                               strerror(errno));
-        return add_issue(s, SEIZE_FOLDER_UNREADABLE, rel,
-                         str_printf("cannot open this folder: %s (its images would be missing)",
-                                    strerror(errno)));
-    }
-    // the entries, sorted, so that the walk (and which of two paths wins) is deterministic
     char **ents = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
     struct dirent *e;
-    errno = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue; // hidden files and folders, '.' and '..'
         if (n == cap) {
@@ -203,78 +194,102 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
     }
     closedir(d);
     if (rc == 0 && n) qsort(ents, n, sizeof *ents, cmp_cstr);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *full = seize_path_join(dir, ents[i]);
-        char *sub = rel[0] ? str_printf("%s/%s", rel, ents[i]) : seize_strdup(ents[i]);
-        if (!full || !sub) {
-            free(full);
-            free(sub);
-            rc = seize_error(SEIZE_ENOMEM, "out of memory");
-            break;
-        }
-        int image = is_image_name(ents[i]);
-        struct stat st;
-        if (stat(full, &st) != 0) {
-            // a dangling link or an entry we may not examine: an error only where an image
-            // would be lost
-            struct stat lst;
-            int link = lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode);
-            if (image)
-                rc = add_issue(
-                    s, SEIZE_FOLDER_UNREADABLE, sub,
-                    str_printf("cannot read: %s%s", strerror(errno),
-                               link ? " (a symbolic link to a missing file: fix or remove the link)"
-                                    : ""));
-        } else if (S_ISDIR(st.st_mode)) {
-            if (!(s->flags & SEIZE_FOLDER_FLAT)) {
-                int fresh = dirset_add(&s->dirs, st.st_dev, st.st_ino);
-                if (fresh < 0)
-                    rc = fresh;
-                else if (!fresh)
-                    rc = add_issue(
-                        s, SEIZE_FOLDER_LOOP, sub,
-                        str_printf("a link to a folder already scanned (itself, a parent or "
-                                   "another path): skipped, its images are counted once"));
-                else if (depth + 1 >= MAX_DEPTH)
-                    rc = add_issue(
-                        s, SEIZE_FOLDER_UNREADABLE, sub,
-                        str_printf("folders nested more than %d deep: not scanned", MAX_DEPTH));
-                else
-                    rc = walk(s, full, sub, depth + 1);
-            }
-        } else if (image) {
-            const char *why = seize_index_name_problem(sub, strlen(sub));
-            if (why) {
-                rc = add_issue(
-                    s, SEIZE_FOLDER_BAD_NAME, sub,
-                    str_printf("the name %s; gallery names must be UTF-8 text without control "
-                               "characters: rename the file (or folder)%s",
-                               why,
-                               strstr(why, "UTF-8") ? ", e.g. with convmv -f latin1 -t utf8" : ""));
-            } else if (!S_ISREG(st.st_mode)) {
-                rc =
-                    add_issue(s, SEIZE_FOLDER_NOT_REGULAR, sub,
-                              str_printf("%s, not an image file: remove it from the gallery folder",
-                                         file_kind(st.st_mode)));
-            } else {
-                if (s->n_c == s->cap_c) {
-                    size_t c2 = s->cap_c ? s->cap_c * 2 : 256;
-                    cand *t = seize_realloc(s->c, c2, sizeof *t);
-                    if (!t) {
-                        rc = seize_error(SEIZE_ENOMEM, "out of memory");
-                        goto next;
-                    }
-                    s->c = t;
-                    s->cap_c = c2;
-                }
-                s->c[s->n_c++] = (cand){sub, full, st.st_dev, st.st_ino, 0};
-                sub = full = NULL;
-            }
-        }
-    next:
-        free(full);
-        free(sub);
+    *out = ents;
+    *n_out = n;
+    return rc;
+}
+
+// A subfolder: entered once (a link to a folder already scanned is a note), to MAX_DEPTH.
+static int enter_folder(scan *s, const struct stat *st, const char *full, const char *sub,
+                        int depth)
+{
+    if (s->flags & SEIZE_FOLDER_FLAT) return 0;
+    int fresh = dirset_add(&s->dirs, st->st_dev, st->st_ino);
+    if (fresh < 0) return fresh;
+    if (!fresh)
+        return add_issue(s, SEIZE_FOLDER_LOOP, sub,
+                         str_printf("a link to a folder already scanned (itself, a parent or "
+                                    "another path): skipped, its images are counted once"));
+    if (depth + 1 >= MAX_DEPTH)
+        return add_issue(s, SEIZE_FOLDER_UNREADABLE, sub,
+                         str_printf("folders nested more than %d deep: not scanned", MAX_DEPTH));
+    return walk(s, full, sub, depth + 1);
+}
+
+// An entry named like an image: listed when its name is good and it is a regular file (then
+// *full and *sub are taken over and set to NULL), else an error issue.
+static int add_image(scan *s, const struct stat *st, char **full, char **sub)
+{
+    const char *why = seize_gallery_name_problem(*sub, strlen(*sub));
+    if (why)
+        return add_issue(
+            s, SEIZE_FOLDER_BAD_NAME, *sub,
+            str_printf("the name %s; gallery names must be UTF-8 text without control "
+                       "characters: rename the file (or folder)%s",
+                       why, strstr(why, "UTF-8") ? ", e.g. with convmv -f latin1 -t utf8" : ""));
+    if (!S_ISREG(st->st_mode))
+        return add_issue(s, SEIZE_FOLDER_NOT_REGULAR, *sub,
+                         str_printf("%s, not an image file: remove it from the gallery folder",
+                                    file_kind(st->st_mode)));
+    if (s->n_c == s->cap_c) {
+        size_t c2 = s->cap_c ? s->cap_c * 2 : 256;
+        cand *t = seize_realloc(s->c, c2, sizeof *t);
+        if (!t) return seize_error(SEIZE_ENOMEM, "out of memory");
+        s->c = t;
+        s->cap_c = c2;
     }
+    s->c[s->n_c++] = (cand){*sub, *full, st->st_dev, st->st_ino, 0};
+    *sub = *full = NULL;
+    return 0;
+}
+
+// One entry `name` of the folder `dir` (rel inside root).
+static int visit(scan *s, const char *dir, const char *rel, const char *name, int depth)
+{
+    char *full = seize_path_join(dir, name);
+    char *sub = rel[0] ? str_printf("%s/%s", rel, name) : seize_strdup(name);
+    int rc = 0, image = is_image_name(name);
+    struct stat st;
+    if (!full || !sub) {
+        rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    } else if (stat(full, &st) != 0) {
+        // a dangling link or an entry we may not examine: an error only where an image would
+        // be lost
+        struct stat lst;
+        int link = lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode);
+        if (image)
+            rc = add_issue(
+                s, SEIZE_FOLDER_UNREADABLE, sub,
+                str_printf("cannot read: %s%s", strerror(errno),
+                           link ? " (a symbolic link to a missing file: fix or remove the link)"
+                                : ""));
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = enter_folder(s, &st, full, sub, depth);
+    } else if (image) {
+        rc = add_image(s, &st, &full, &sub);
+    }
+    free(full);
+    free(sub);
+    return rc;
+}
+
+// Scans the folder `dir` (root joined with rel; rel "" for root itself).
+static int walk(scan *s, const char *dir, const char *rel, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (!rel[0])
+            return seize_error(SEIZE_EIO, "cannot open gallery folder '%s': %s", dir,
+                               strerror(errno));
+        return add_issue(s, SEIZE_FOLDER_UNREADABLE, rel,
+                         str_printf("cannot open this folder: %s (its images would be missing)",
+                                    strerror(errno)));
+    }
+    char **ents;
+    size_t n;
+    int rc = read_entries(d, &ents, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = visit(s, dir, rel, ents[i], depth);
     for (size_t i = 0; i < n; i++)
         free(ents[i]);
     free(ents);
@@ -335,7 +350,7 @@ int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *ou
             while (k > 0 && byfile[k - 1]->dev == byfile[i]->dev &&
                    byfile[k - 1]->ino == byfile[i]->ino)
                 k--;
-            char *kept = seize_index_name_escape(byfile[k]->name, strlen(byfile[k]->name));
+            char *kept = seize_gallery_name_escape(byfile[k]->name, strlen(byfile[k]->name));
             rc = add_issue(
                 &s, SEIZE_FOLDER_DUPLICATE, byfile[i]->name,
                 str_printf("the same file as '%s' (a link): counted once, under that name",
@@ -409,7 +424,7 @@ char *seize_folder_errors_message(const seize_folder_list *l, const char *root, 
         len += pl_;                                                                                \
         free(piece_);                                                                              \
     } while (0)
-    char *shown_root = seize_index_name_escape(root, strlen(root));
+    char *shown_root = seize_gallery_name_escape(root, strlen(root));
     APPEND("gallery folder '%s' has %zu entr%s that cannot be indexed:",
            shown_root ? shown_root : root, l->n_errors, l->n_errors == 1 ? "y" : "ies");
     size_t shown = 0;

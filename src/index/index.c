@@ -1,6 +1,8 @@
 // Index folders: features.npy + names.txt + index.json (see seize/index.h).
 #include "seize/index.h"
 
+#include "seize/data.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,70 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-// --- gallery names
-
-// Length of the well-formed UTF-8 character at s (n bytes left), 0 if none starts there;
-// *cp gets its code point.
-static size_t utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    size_t len = s[0] < 0x80             ? 1
-                 : (s[0] & 0xE0) == 0xC0 ? 2
-                 : (s[0] & 0xF0) == 0xE0 ? 3
-                 : (s[0] & 0xF8) == 0xF0 ? 4
-                                         : 0;
-    if (!len || len > n || !seize_utf8_valid((const char *)s, len)) return 0;
-    uint32_t c = len == 1 ? s[0] : len == 2 ? s[0] & 0x1Fu : len == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
-    for (size_t i = 1; i < len; i++)
-        c = (c << 6) | (s[i] & 0x3Fu);
-    *cp = c;
-    return len;
-}
-
-static int is_control(uint32_t c)
-{
-    return c < 0x20 || (c >= 0x7F && c <= 0x9F);
-}
+// --- gallery names: the rule is the data module's (seize/data.h)
 
 const char *seize_index_name_problem(const char *name, size_t len)
 {
-    if (!name || !len) return "is empty";
-    if (!seize_utf8_valid(name, len)) return "is not valid UTF-8";
-    const unsigned char *s = (const unsigned char *)name;
-    for (size_t i = 0; i < len;) {
-        uint32_t c = 0;
-        size_t l = utf8_char(s + i, len - i, &c);
-        if (!l) return "is not valid UTF-8";
-        if (is_control(c)) return "contains a control character (line break, tab, ...)";
-        i += l;
-    }
-    return NULL;
+    return seize_gallery_name_problem(name, len);
 }
 
 char *seize_index_name_escape(const char *name, size_t len)
 {
-    size_t cap;
-    if (seize_mul_size(len, 4, &cap) < 0) return NULL;
-    char *o = seize_malloc(cap + 1, 1);
-    if (!o) return NULL;
-    const unsigned char *s = (const unsigned char *)name;
-    size_t k = 0;
-    for (size_t i = 0; i < len;) {
-        uint32_t c = 0;
-        size_t l = utf8_char(s + i, len - i, &c);
-        if (l && !is_control(c)) {
-            memcpy(o + k, s + i, l);
-            k += l;
-            i += l;
-        } else {
-            // an invalid byte, or each byte of a control character
-            size_t m = l ? l : 1;
-            for (size_t j = 0; j < m; j++, k += 4)
-                snprintf(o + k, 5, "\\x%02x", s[i + j]);
-            i += m;
-        }
-    }
-    o[k] = 0;
-    return o;
+    return seize_gallery_name_escape(name, len);
 }
 
 // Reads names.txt-style files: one name per line (\n, or \r\n), each checked with
@@ -245,54 +193,44 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
-                      const char *const *names, seize_dtype dtype, const seize_index_meta *meta)
+// The rows seize_index_write accepts: good, unique names and finite values.
+static int check_rows(const float *feats, size_t n, size_t dim, const char *const *names)
 {
-    if (dtype != SEIZE_F32 && dtype != SEIZE_F16)
-        return seize_error(SEIZE_EINVAL, "index dtype must be f32 or f16");
-    if (!dim) return seize_error(SEIZE_EINVAL, "index dimension must be positive");
     seize_strmap seen;
     int rc = seize_strmap_init(&seen, n);
     if (rc < 0) return rc;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         const char *s = names[i];
         size_t old;
-        const char *why = seize_index_name_problem(s, s ? strlen(s) : 0);
+        const char *why = seize_gallery_name_problem(s, s ? strlen(s) : 0);
         if (why) {
-            char *shown = s ? seize_index_name_escape(s, strlen(s)) : NULL;
-            seize_strmap_free(&seen);
+            char *shown = seize_gallery_name_shown(s);
             rc = seize_error(SEIZE_EFORMAT, "row %zu: gallery name '%s' %s", i, shown ? shown : "",
                              why);
             free(shown);
-            return rc;
+        } else if (seize_strmap_put(&seen, s, i, &old) == 1) {
+            rc = seize_error(SEIZE_EFORMAT, "gallery name '%s' appears in rows %zu and %zu", s, old,
+                             i);
         }
-        if (seize_strmap_put(&seen, s, i, &old) == 1) {
-            seize_strmap_free(&seen);
-            return seize_error(SEIZE_EFORMAT, "gallery name '%s' appears in rows %zu and %zu", s,
-                               old, i);
-        }
-        for (size_t j = 0; j < dim; j++)
-            if (!isfinite(feats[i * dim + j])) {
-                seize_strmap_free(&seen);
-                return seize_error(SEIZE_EFORMAT, "row %zu ('%s'): non-finite feature value", i, s);
-            }
+        for (size_t j = 0; rc == 0 && j < dim; j++)
+            if (!isfinite(feats[i * dim + j]))
+                rc = seize_error(SEIZE_EFORMAT, "row %zu ('%s'): non-finite feature value", i, s);
     }
     seize_strmap_free(&seen);
-    if ((rc = seize_mkdirs(dir)) < 0) return rc;
-    char *fp = seize_path_join(dir, "features.npy");
-    char *np = seize_path_join(dir, "names.txt");
-    char *jp = seize_path_join(dir, "index.json");
+    return rc;
+}
+
+// features.npy: each row normalised, stored as dtype.
+static int write_features(const char *path, const float *feats, size_t n, size_t dim,
+                          seize_dtype dtype)
+{
     float *row = seize_malloc(dim, sizeof *row);
     uint16_t *half = seize_malloc(dim, sizeof *half);
     seize_npy_writer *w = NULL;
-    seize_atomic at = {0};
-    json_t *j = NULL;
-    char *text = NULL;
-    rc = SEIZE_ENOMEM;
-    if (!fp || !np || !jp || !row || !half) goto done;
-    // features, row by row
-    if ((rc = seize_npy_writer_open(fp, dtype, n, dim, &w)) < 0) goto done;
-    for (size_t i = 0; i < n; i++) {
+    int rc = !row || !half ? seize_error(SEIZE_ENOMEM, "out of memory")
+                           : seize_npy_writer_open(path, dtype, n, dim, &w);
+    if (rc < 0) goto done;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         memcpy(row, feats + i * dim, dim * sizeof *row);
         seize_normalize_rows(row, 1, dim);
         if (dtype == SEIZE_F16) {
@@ -302,61 +240,94 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
         } else {
             rc = seize_npy_writer_rows(w, row, 1);
         }
-        if (rc < 0) goto done;
     }
-    rc = seize_npy_writer_close(w);
-    w = NULL;
+    if (rc == 0) {
+        rc = seize_npy_writer_close(w);
+        w = NULL;
+    }
+done:
+    if (w) seize_npy_writer_abort(w);
+    free(row);
+    free(half);
+    return rc;
+}
+
+// The index.json object (NULL when out of memory).
+static json_t *meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_index_meta *meta)
+{
+    json_t *j = json_object(), *failed = json_array(), *model = json_null();
+    if (meta && (meta->model_path || meta->model_sha256)) {
+        json_decref(model);
+        model = json_pack("{s:o, s:o}", "path", str_or_null(meta->model_path), "sha256",
+                          str_or_null(meta->model_sha256));
+    }
+    int bad = !j || !failed || !model;
+    bad = bad || json_object_set_new(j, "format", json_string("seize-index"));
+    bad = bad || json_object_set_new(j, "version", json_integer(1));
+    bad = bad || json_object_set_new(j, "count", json_integer((json_int_t)n));
+    bad = bad || json_object_set_new(j, "dim", json_integer((json_int_t)dim));
+    bad = bad || json_object_set_new(j, "dtype", json_string(dtype == SEIZE_F16 ? "f16" : "f32"));
+    bad = bad || json_object_set_new(j, "normalized", json_true());
+    bad = bad || json_object_set(j, "model", model);
+    bad = bad || json_object_set_new(j, "preprocess", str_or_null(meta ? meta->preprocess : NULL));
+    bad = bad || json_object_set_new(j, "source", str_or_null(meta ? meta->source : NULL));
+    for (size_t i = 0; !bad && meta && i < meta->n_failed; i++)
+        bad = json_array_append_new(failed, json_pack("{s:o, s:o}", "name",
+                                                      str_or_null(meta->failed_names[i]), "reason",
+                                                      str_or_null(meta->failed_reasons[i])));
+    bad = bad || json_object_set(j, "failed", failed);
+    json_decref(model);
+    json_decref(failed);
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+// index.json, with a final line break.
+static int write_meta(const char *path, size_t n, size_t dim, seize_dtype dtype,
+                      const seize_index_meta *meta)
+{
+    json_t *j = meta_json(n, dim, dtype, meta);
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text) return seize_error(SEIZE_ENOMEM, "cannot serialise index.json");
+    size_t len = strlen(text);
+    char *with_nl = seize_malloc(len + 2, 1);
+    int rc = with_nl ? 0 : seize_error(SEIZE_ENOMEM, "out of memory");
+    if (with_nl) {
+        memcpy(with_nl, text, len);
+        with_nl[len] = '\n';
+        rc = seize_write_file_atomic(path, with_nl, len + 1);
+    }
+    free(with_nl);
+    free(text);
+    return rc;
+}
+
+int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
+                      const char *const *names, seize_dtype dtype, const seize_index_meta *meta)
+{
+    if (dtype != SEIZE_F32 && dtype != SEIZE_F16)
+        return seize_error(SEIZE_EINVAL, "index dtype must be f32 or f16");
+    if (!dim) return seize_error(SEIZE_EINVAL, "index dimension must be positive");
+    int rc = check_rows(feats, n, dim, names);
+    if (rc < 0 || (rc = seize_mkdirs(dir)) < 0) return rc;
+    char *fp = seize_path_join(dir, "features.npy");
+    char *np = seize_path_join(dir, "names.txt");
+    char *jp = seize_path_join(dir, "index.json");
+    seize_atomic at = {0};
+    rc = !fp || !np || !jp ? seize_error(SEIZE_ENOMEM, "out of memory")
+                           : write_features(fp, feats, n, dim, dtype);
     if (rc < 0) goto done;
-    // names
     if ((rc = seize_atomic_open(np, &at)) < 0) goto done;
     for (size_t i = 0; i < n; i++)
         fprintf(at.fp, "%s\n", names[i]);
     if ((rc = seize_atomic_commit(&at)) < 0) goto done;
-    // metadata
-    j = json_object();
-    json_t *failed = json_array();
-    json_object_set_new(j, "format", json_string("seize-index"));
-    json_object_set_new(j, "version", json_integer(1));
-    json_object_set_new(j, "count", json_integer((json_int_t)n));
-    json_object_set_new(j, "dim", json_integer((json_int_t)dim));
-    json_object_set_new(j, "dtype", json_string(dtype == SEIZE_F16 ? "f16" : "f32"));
-    json_object_set_new(j, "normalized", json_true());
-    if (meta && (meta->model_path || meta->model_sha256)) {
-        json_t *m = json_object();
-        json_object_set_new(m, "path", str_or_null(meta->model_path));
-        json_object_set_new(m, "sha256", str_or_null(meta->model_sha256));
-        json_object_set_new(j, "model", m);
-    } else {
-        json_object_set_new(j, "model", json_null());
-    }
-    json_object_set_new(j, "preprocess", str_or_null(meta ? meta->preprocess : NULL));
-    json_object_set_new(j, "source", str_or_null(meta ? meta->source : NULL));
-    for (size_t i = 0; meta && i < meta->n_failed; i++) {
-        json_t *e = json_object();
-        json_object_set_new(e, "name", str_or_null(meta->failed_names[i]));
-        json_object_set_new(e, "reason", str_or_null(meta->failed_reasons[i]));
-        json_array_append_new(failed, e);
-    }
-    json_object_set_new(j, "failed", failed);
-    text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!text) {
-        rc = seize_error(SEIZE_ENOMEM, "cannot serialise index.json");
-        goto done;
-    }
-    size_t len = strlen(text);
-    char *with_nl = seize_malloc(len + 2, 1);
-    if (!with_nl) goto done;
-    memcpy(with_nl, text, len);
-    with_nl[len] = '\n';
-    rc = seize_write_file_atomic(jp, with_nl, len + 1);
-    free(with_nl);
+    rc = write_meta(jp, n, dim, dtype, meta);
 done:
-    if (w) seize_npy_writer_abort(w);
     seize_atomic_abort(&at);
-    json_decref(j);
-    free(text);
-    free(row);
-    free(half);
     free(fp);
     free(np);
     free(jp);

@@ -179,6 +179,27 @@ static void test_name_checks(void)
     free(e);
 }
 
+// The rule lives in data (seize/data.h); index's names are the same rule.
+static void test_gallery_names(void)
+{
+    const char *names[] = {"a/b c.jpg", "caf\xc3\xa9", "",         "r\xe9sum\xe9",
+                           "a\nb",      "a\x7f",       "a\xc2\x85"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t len = strlen(names[i]);
+        CHECK(seize_gallery_name_problem(names[i], len) == seize_index_name_problem(names[i], len));
+    }
+    CHECK(seize_gallery_name_problem("caf\xc3\xa9", 5) == NULL);
+    CHECK(strstr(seize_gallery_name_problem("a\tb", 3), "control"));
+    CHECK(strstr(seize_gallery_name_problem("\xff", 1), "UTF-8"));
+    CHECK(strstr(seize_gallery_name_problem(NULL, 0), "empty"));
+    char *e = seize_gallery_name_shown("x\x01\xe9");
+    CHECK_STREQ(e, "x\\x01\\xe9");
+    free(e);
+    e = seize_gallery_name_shown(NULL);
+    CHECK_STREQ(e, "");
+    free(e);
+}
+
 int main(void)
 {
     if (check_tmp_init("folder") != 0) return 1;
@@ -187,6 +208,7 @@ int main(void)
     RUN(test_bad_entries);
     RUN(test_root_errors);
     RUN(test_name_checks);
+    RUN(test_gallery_names);
     check_tmp_cleanup();
     return check_summary("folder");
 }
