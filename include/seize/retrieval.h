@@ -172,6 +172,41 @@ int seize_search_inputs_dataset(const seize_dataset *ds, const seize_index *idx,
 int seize_search_inputs_files(const seize_index *idx, size_t n_queries, const char *exclude_txt,
                               const char *subsets_txt, seize_search_inputs *out);
 
+/* Loads the query vectors of a search (seize search, seize run): `after` and, when not NULL,
+ * `before`, float .npy arrays of shape [Q, D] ([Q, N, D] raw per-caption features when
+ * per_caption), converted to float32. Both must have the same shape and D must equal `dim`
+ * (0: any). Errors name the file: SEIZE_ESHAPE ("'a.npy': expected a float array of shape
+ * [queries, dim]", "'a.npy' has dimension 5 but the index has 32", "'a.npy' and 'b.npy' have
+ * different shapes"), the loader's. *A and *B (freed with seize_npy_free) are NULL on error.
+ * Thread-safe. */
+int seize_search_queries_load(const char *after, const char *before, int per_caption, size_t dim,
+                              seize_npy **A, seize_npy **B);
+
+/* A whole search from files (seize search, seize run): what it reads and writes. */
+typedef struct seize_search_files {
+    const char *index_dir;         /* index folder (seize/index.h) */
+    const char *after, *before;    /* query arrays (seize_search_queries_load); before is not
+                                      read by MEAN and needed by the others */
+    const char *out;               /* the rankings file (seize_rankings_write) */
+    const char *exclude, *subsets; /* text files of seize_search_inputs_files (may be NULL) */
+    const char *annotations;       /* or: the benchmark's annotation file (kind) for
+                                      seize_search_inputs_dataset; it needs one query per row */
+    seize_ds_kind kind;
+    seize_method method;
+    seize_search_params params;   /* MEAN sets pos = neg = 0 */
+    const char *const *query_ids; /* "id" of each rankings row (may be NULL) */
+} seize_search_files;
+
+/* Method SEIZE, kind CIRCO, seize_search_default_params(), nothing else set. */
+seize_search_files seize_search_files_default(void);
+
+/* Opens the index, loads the query arrays, takes the exclusions and subsets from the
+ * annotations or the text files, searches with f->method and writes f->out. Errors: each
+ * step's (naming its file), SEIZE_ESHAPE "'ann.json' has 5 queries but 'a.npy' has 4 rows".
+ * Thread-safe for distinct outputs (the BLAS thread count is the application's, as for
+ * seize_search). */
+int seize_search_files_run(const seize_search_files *f);
+
 /* --- query vectors ----------------------------------------------------------------------- */
 
 /* Options of seize_query_vectors_check / _encode. */

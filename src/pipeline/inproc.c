@@ -96,18 +96,6 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
 }
 
 // Query vectors from a .npy file: [queries, dim], or [queries, captions, dim] for LDRE.
-static int load_queries(const char *path, int three_d, seize_npy **out)
-{
-    int rc = seize_npy_load(path, out);
-    if (rc < 0) return rc;
-    seize_npy *a = *out;
-    if (a->dtype == SEIZE_I32 || a->ndim != (three_d ? 3 : 2))
-        return seize_error(SEIZE_ESHAPE, "'%s': expected a float array of shape %s", path,
-                           three_d ? "[queries, captions, dim]" : "[queries, dim]");
-    seize_npy_f32(a);
-    return 0;
-}
-
 // The exclusions and subsets: CIRR's from its annotations (one query per row of A), else the
 // references' names from the exclude file.
 static int search_inputs(const pl_search_io *io, const seize_index *idx, size_t nq,
@@ -158,14 +146,9 @@ static int inproc_search(pl_run *r, const pl_search_io *io)
     seize_search_inputs in = {0};
     seize_search_result *res = NULL;
     int rc = seize_index_open(io->index_dir, &idx);
-    if (rc == 0) rc = load_queries(io->after, ldre, &A);
-    if (rc == 0 && !mean) rc = load_queries(io->before, ldre, &B);
-    if (rc == 0 && A->shape[A->ndim - 1] != seize_index_dim(idx))
-        rc = seize_error(SEIZE_ESHAPE, "'%s' has dimension %zu but the index has %zu", io->after,
-                         A->shape[A->ndim - 1], seize_index_dim(idx));
-    if (rc == 0 && B && memcmp(A->shape, B->shape, sizeof A->shape))
-        rc =
-            seize_error(SEIZE_ESHAPE, "'%s' and '%s' have different shapes", io->after, io->before);
+    if (rc == 0)
+        rc = seize_search_queries_load(io->after, mean ? NULL : io->before, ldre,
+                                       seize_index_dim(idx), &A, &B);
     if (rc == 0) rc = search_inputs(io, idx, A->shape[0], &in);
     if (rc == 0) rc = search_rankings(r, idx, A, B, &in, &res);
     if (rc == 0) rc = seize_rankings_write(io->out, res, idx, io->index_dir, io->query_ids);

@@ -157,3 +157,37 @@ int seize_search_inputs_files(const seize_index *idx, size_t n_queries, const ch
     if (rc < 0) seize_search_inputs_release(out);
     return rc;
 }
+
+// --- query arrays
+
+// A [Q, D] (or [Q, N, D] when per_caption) float array, converted to float32.
+static int load_query_array(const char *path, int per_caption, seize_npy **out)
+{
+    int rc = seize_npy_load(path, out);
+    if (rc < 0) return rc;
+    seize_npy *a = *out;
+    if (a->dtype == SEIZE_I32 || a->ndim != (per_caption ? 3 : 2))
+        return seize_error(SEIZE_ESHAPE, "'%s': expected a float array of shape %s", path,
+                           per_caption ? "[queries, captions, dim]" : "[queries, dim]");
+    seize_npy_f32(a);
+    return 0;
+}
+
+int seize_search_queries_load(const char *after, const char *before, int per_caption, size_t dim,
+                              seize_npy **A, seize_npy **B)
+{
+    *A = *B = NULL;
+    int rc = load_query_array(after, per_caption, A);
+    if (rc == 0 && before) rc = load_query_array(before, per_caption, B);
+    if (rc == 0 && dim && (*A)->shape[(*A)->ndim - 1] != dim)
+        rc = seize_error(SEIZE_ESHAPE, "'%s' has dimension %zu but the index has %zu", after,
+                         (*A)->shape[(*A)->ndim - 1], dim);
+    if (rc == 0 && *B && memcmp((*A)->shape, (*B)->shape, sizeof(*A)->shape))
+        rc = seize_error(SEIZE_ESHAPE, "'%s' and '%s' have different shapes", after, before);
+    if (rc < 0) {
+        seize_npy_free(*A);
+        seize_npy_free(*B);
+        *A = *B = NULL;
+    }
+    return rc;
+}
