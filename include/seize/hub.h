@@ -28,7 +28,8 @@ typedef struct seize_hub_opts {
                               models go to <cache_dir>/models/<name> */
     const char *token;     /* default $HF_TOKEN; sent as a Bearer token, never logged */
     const char *revision;  /* default "main" */
-    const char *layout;    /* "hf", "open_clip" or NULL for the model's usual layout */
+    const char *layout;    /* "transformers" ("hf" is an alias), "open_clip" or NULL for the
+                              model's usual layout */
     int max_attempts;      /* per file, default 5 */
     double retry_base;     /* seconds before the first retry, doubled each time; default 1 */
     /* Called as bytes arrive (may be NULL): file name, bytes so far, total (0 if unknown). */

@@ -147,7 +147,7 @@ void seize_model_free(seize_model *m);
 /* Borrowed views, valid until seize_model_free. */
 const seize_model_config *seize_model_get_config(const seize_model *m);
 const seize_model_weights *seize_model_get_weights(const seize_model *m);
-const char *seize_model_layout(const seize_model *m);       /* "open_clip" or "hf" */
+const char *seize_model_layout(const seize_model *m);       /* "open_clip" or "transformers" */
 const char *seize_model_dtype(const seize_model *m);        /* "F32", "F16" or "BF16" */
 const char *seize_model_dir(const seize_model *m);          /* the folder given to load */
 const char *seize_model_weights_path(const seize_model *m); /* the safetensors file used */

@@ -17,15 +17,15 @@
 static const struct {
     const char *name, *repo, *layout;
 } known[] = {
-    {"ViT-B-32", "openai/clip-vit-base-patch32", "hf"},
-    {"ViT-B-16", "openai/clip-vit-base-patch16", "hf"},
-    {"ViT-L-14", "openai/clip-vit-large-patch14", "hf"},
+    {"ViT-B-32", "openai/clip-vit-base-patch32", "transformers"},
+    {"ViT-B-16", "openai/clip-vit-base-patch16", "transformers"},
+    {"ViT-L-14", "openai/clip-vit-large-patch14", "transformers"},
     {"ViT-H-14", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "open_clip"},
     {"ViT-g-14", "laion/CLIP-ViT-g-14-laion2B-s12B-b42K", "open_clip"},
     {"ViT-bigG-14", "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", "open_clip"},
 };
 
-static const char *hf_files[] = {"config.json", "vocab.json", "merges.txt", "model.safetensors",
+static const char *tf_files[] = {"config.json", "vocab.json", "merges.txt", "model.safetensors",
                                  NULL};
 static const char *oc_files[] = {"open_clip_config.json", "vocab.json", "merges.txt",
                                  "open_clip_model.safetensors", NULL};
@@ -308,34 +308,38 @@ static const char *default_cache(char *buf, size_t n)
     return buf;
 }
 
-int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out)
+// The repository and layout of `name` (a known name or "owner/name"; "hf" is the older
+// name of the transformers layout) and the options' defaults filled in.
+static int resolve(const char *name, seize_hub_opts *o, const char **repo, const char **layout)
 {
-    *dir_out = NULL;
-    seize_hub_opts o = opts ? *opts : seize_hub_default_opts();
-    const char *repo = NULL, *layout = NULL;
-    if (seize_hub_lookup(name, &repo, &layout) < 0) {
+    if (seize_hub_lookup(name, repo, layout) < 0) {
         if (!strchr(name, '/') || name[0] == '/' || strstr(name, ".."))
             return seize_error(SEIZE_ENOTFOUND,
                                "unknown model '%s' (known: ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14, "
                                "ViT-g-14, ViT-bigG-14, or a hub repository id owner/name)",
                                name);
-        repo = name;
-        layout = "hf";
+        *repo = name;
+        *layout = "transformers";
     }
-    if (o.layout) layout = o.layout;
-    if (strcmp(layout, "hf") && strcmp(layout, "open_clip"))
-        return seize_error(SEIZE_EINVAL, "unknown layout '%s' (hf or open_clip)", layout);
-    if (!o.endpoint) o.endpoint = getenv("HF_ENDPOINT");
-    if (!o.endpoint || !*o.endpoint) o.endpoint = "https://huggingface.co";
-    if (!o.token) o.token = getenv("HF_TOKEN");
-    seize_secret_add(o.token);
-    seize_secret_add_url(o.endpoint);
-    if (!o.revision) o.revision = "main";
-    if (o.max_attempts < 1) o.max_attempts = 1;
-    char cbuf[1024];
-    const char *cache = o.cache_dir ? o.cache_dir : default_cache(cbuf, sizeof cbuf);
-    // the folder name: the known name, or the repository id with '/' replaced
-    char sub[600];
+    if (o->layout) *layout = !strcmp(o->layout, "hf") ? "transformers" : o->layout;
+    if (strcmp(*layout, "transformers") && strcmp(*layout, "open_clip"))
+        return seize_error(SEIZE_EINVAL, "unknown layout '%s' (transformers or open_clip)",
+                           *layout);
+    if (!o->endpoint) o->endpoint = getenv("HF_ENDPOINT");
+    if (!o->endpoint || !*o->endpoint) o->endpoint = "https://huggingface.co";
+    if (!o->token) o->token = getenv("HF_TOKEN");
+    seize_secret_add(o->token);
+    seize_secret_add_url(o->endpoint);
+    if (!o->revision) o->revision = "main";
+    if (o->max_attempts < 1) o->max_attempts = 1;
+    return 0;
+}
+
+// The model's folder, created: <cache>/models/<name> with each '/' of a repository id as "--".
+static int model_dir(const char *name, const seize_hub_opts *o, char **dir)
+{
+    char cbuf[1024], sub[600];
+    const char *cache = o->cache_dir ? o->cache_dir : default_cache(cbuf, sizeof cbuf);
     size_t k = (size_t)snprintf(sub, sizeof sub, "models/");
     for (const char *p = name; *p && k + 3 < sizeof sub; p++) {
         if (*p == '/') {
@@ -346,64 +350,75 @@ int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out
         }
     }
     sub[k] = 0;
-    char *dir = seize_path_join(cache, sub);
-    if (!dir) return SEIZE_ENOMEM;
-    int rc = seize_mkdirs(dir);
+    *dir = seize_path_join(cache, sub);
+    if (!*dir) return SEIZE_ENOMEM;
+    int rc = seize_mkdirs(*dir);
     if (rc < 0) {
-        free(dir);
-        return rc;
+        free(*dir);
+        *dir = NULL;
     }
+    return rc;
+}
+
+// One file of the repository to dest, retried with backoff on network errors. Offline (no name
+// resolution, connection refused): one quick second try, then a clear message rather than
+// minutes of backoff.
+static int fetch_file(CURL *c, const char *repo, const char *file, const char *dest,
+                      const seize_hub_opts *o)
+{
+    size_t ul = strlen(o->endpoint) + strlen(repo) + strlen(o->revision) + strlen(file) + 32;
+    char *url = seize_malloc(ul, 1);
+    if (!url) return SEIZE_ENOMEM;
+    const char *sep = o->endpoint[strlen(o->endpoint) - 1] == '/' ? "" : "/";
+    snprintf(url, ul, "%s%s%s/resolve/%s/%s", o->endpoint, sep, repo, o->revision, file);
+    double wait = o->retry_base;
+    int rc;
+    for (int attempt = 1;; attempt++) {
+        int retry, offline;
+        rc = fetch_once(c, url, dest, file, o, &retry, &offline);
+        if (rc < 0 && offline && (attempt >= 2 || attempt >= o->max_attempts)) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", seize_errmsg());
+            char *hub = seize_url_redact(o->endpoint);
+            const char *env = getenv("HF_ENDPOINT");
+            rc = seize_error(SEIZE_ENET,
+                             "%s (%d attempt%s); the hub at %s cannot be reached: check the "
+                             "network, or set $HF_ENDPOINT (%s) to a reachable mirror, or "
+                             "pass a local model folder as --model instead of a name",
+                             msg, attempt, attempt > 1 ? "s" : "", hub ? hub : "?",
+                             env && *env ? "set now" : "not set");
+            free(hub);
+            break;
+        }
+        if (rc == 0 || !retry || attempt >= o->max_attempts) break;
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&ts, NULL);
+        wait *= 2;
+    }
+    free(url);
+    return rc;
+}
+
+int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out)
+{
+    *dir_out = NULL;
+    seize_hub_opts o = opts ? *opts : seize_hub_default_opts();
+    const char *repo = NULL, *layout = NULL;
+    char *dir = NULL;
+    int rc = resolve(name, &o, &repo, &layout);
+    if (rc < 0 || (rc = model_dir(name, &o, &dir)) < 0) return rc;
     CURL *c = curl_easy_init();
     if (!c) {
         free(dir);
         return seize_error(SEIZE_ENET, "cannot initialise libcurl");
     }
-    const char **files = !strcmp(layout, "hf") ? hf_files : oc_files;
+    const char **files = !strcmp(layout, "transformers") ? tf_files : oc_files;
     for (; rc == 0 && *files; files++) {
         char *dest = seize_path_join(dir, *files);
-        if (!dest) {
+        if (!dest)
             rc = SEIZE_ENOMEM;
-            break;
-        }
-        if (seize_path_exists(dest)) {
-            free(dest);
-            continue;
-        }
-        size_t ul = strlen(o.endpoint) + strlen(repo) + strlen(o.revision) + strlen(*files) + 32;
-        char *url = seize_malloc(ul, 1);
-        if (!url) {
-            free(dest);
-            rc = SEIZE_ENOMEM;
-            break;
-        }
-        const char *sep = o.endpoint[strlen(o.endpoint) - 1] == '/' ? "" : "/";
-        snprintf(url, ul, "%s%s%s/resolve/%s/%s", o.endpoint, sep, repo, o.revision, *files);
-        double wait = o.retry_base;
-        for (int attempt = 1;; attempt++) {
-            int retry, offline;
-            rc = fetch_once(c, url, dest, *files, &o, &retry, &offline);
-            // Offline (no name resolution, connection refused): one quick second try, then a
-            // clear message rather than minutes of backoff.
-            if (rc < 0 && offline && (attempt >= 2 || attempt >= o.max_attempts)) {
-                char msg[1024];
-                snprintf(msg, sizeof msg, "%s", seize_errmsg());
-                char *hub = seize_url_redact(o.endpoint);
-                const char *env = getenv("HF_ENDPOINT");
-                rc = seize_error(SEIZE_ENET,
-                                 "%s (%d attempt%s); the hub at %s cannot be reached: check the "
-                                 "network, or set $HF_ENDPOINT (%s) to a reachable mirror, or "
-                                 "pass a local model folder as --model instead of a name",
-                                 msg, attempt, attempt > 1 ? "s" : "", hub ? hub : "?",
-                                 env && *env ? "set now" : "not set");
-                free(hub);
-                break;
-            }
-            if (rc == 0 || !retry || attempt >= o.max_attempts) break;
-            struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-            nanosleep(&ts, NULL);
-            wait *= 2;
-        }
-        free(url);
+        else if (!seize_path_exists(dest))
+            rc = fetch_file(c, repo, *files, dest, &o);
         free(dest);
     }
     curl_easy_cleanup(c);

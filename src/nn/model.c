@@ -583,7 +583,7 @@ int seize_model_load(const char *dir, seize_model **out)
     const names *nm;
     const char *cfg_path = NULL;
     if (has_hf_w) {
-        m->layout = "hf";
+        m->layout = "transformers";
         nm = &hf_names;
         m->weights_path = hf_w;
         hf_w = NULL;

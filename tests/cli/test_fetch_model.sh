@@ -35,6 +35,14 @@ seize inspect --json "$dir" >/dev/null || fail "the downloaded folder does not l
 : >"$TMP/log"
 expect_status 0 seize fetch-model ViT-B-32 --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/cache" --quiet
 [ ! -s "$TMP/log" ] || fail "rerun sent requests: $(cat "$TMP/log")"
+
+# 2b. --layout transformers fetches the transformers files; "hf" is its older name
+for layout in transformers hf; do
+  expect_status 0 seize fetch-model openai/clip-vit-base-patch32 --layout "$layout" \
+    --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/l-$layout" --quiet
+  cmp -s "$repo/model.safetensors" "$TMP/l-$layout/models/openai--clip-vit-base-patch32/model.safetensors" ||
+    fail "--layout $layout: model.safetensors not fetched"
+done
 stop_server
 
 # 3. a corrupt transfer is caught by the checksum, named, and not kept
@@ -80,6 +88,7 @@ grep -q "someone:\*\*\*@127.0.0.1" "$TMP/err" || fail "offline: the hub address 
 # 7. usage errors
 expect_status 2 seize fetch-model
 expect_status 2 seize fetch-model --layout bogus ViT-B-32
+grep -q "transformers" "$TMP/err" || fail "--layout bogus: the layouts are not named: $(cat "$TMP/err")"
 expect_status 1 seize fetch-model NoSuchModel --cache "$TMP/c4" --quiet
 grep -q "unknown model" "$TMP/err" || fail "unknown name: $(cat "$TMP/err")"
 expect_status 0 seize fetch-model --help

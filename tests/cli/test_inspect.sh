@@ -45,11 +45,11 @@ PY
 }
 p_oa=$(params "$FIX/models/tiny-openai/model.safetensors")
 p_la=$(params "$FIX/models/tiny-laion/open_clip_model.safetensors")
-check "$FIX/models/tiny-openai" "{'layout': 'hf', 'dtype': 'F32', 'activation': 'quick_gelu', 'embed_dim': 32, 'parameters': $p_oa, 'vision': $oa_vis, 'text': $txt}"
+check "$FIX/models/tiny-openai" "{'layout': 'transformers', 'dtype': 'F32', 'activation': 'quick_gelu', 'embed_dim': 32, 'parameters': $p_oa, 'vision': $oa_vis, 'text': $txt}"
 grep -q "transformers" "$TMP/e" || fail "no note about both layouts"
 check "$TMP/oa-oc" "{'layout': 'open_clip', 'dtype': 'F32', 'activation': 'quick_gelu', 'embed_dim': 32, 'parameters': $p_oa, 'vision': $oa_vis, 'text': $txt}"
 check "$TMP/la-oc" "{'layout': 'open_clip', 'dtype': 'BF16', 'activation': 'gelu', 'embed_dim': 48, 'parameters': $p_la, 'vision': $la_vis, 'text': $la_txt}"
-check "$TMP/la-hf" "{'layout': 'hf', 'dtype': 'F16', 'activation': 'gelu', 'embed_dim': 48, 'parameters': $p_la, 'vision': $la_vis, 'text': $la_txt}"
+check "$TMP/la-hf" "{'layout': 'transformers', 'dtype': 'F16', 'activation': 'gelu', 'embed_dim': 48, 'parameters': $p_la, 'vision': $la_vis, 'text': $la_txt}"
 
 # human-readable output
 seize inspect "$TMP/la-oc" >"$TMP/h" || fail "inspect (text)"

@@ -23,7 +23,7 @@ typedef struct spec {
     int shape[4];
 } spec;
 
-static const spec hf[] = {
+static const spec tf[] = {
     {"vision_model.embeddings.patch_embedding.weight", 4, {W, 3, P, P}},
     {"vision_model.embeddings.class_embedding", 1, {W}},
     {"vision_model.embeddings.position_embedding.weight", 2, {NPOS, W}},
@@ -40,7 +40,7 @@ static const spec hf[] = {
     {"logit_scale", 0, {0}},
     {NULL, 0, {0}},
 };
-static const spec hf_block[] = {
+static const spec tf_block[] = {
     {"layer_norm1.weight", 1, {W}},
     {"layer_norm1.bias", 1, {W}},
     {"layer_norm2.weight", 1, {W}},
@@ -168,12 +168,12 @@ static char dirs[2][600];
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     fuzz_dir_init("fuzz_model_config");
-    const char *sub[2] = {"hf", "oc"};
+    const char *sub[2] = {"tf", "oc"};
     for (int k = 0; k < 2; k++) {
         snprintf(dirs[k], sizeof dirs[k], "%s/%s", fuzz_dir, sub[k]);
         if (mkdir(dirs[k], 0700) < 0 && errno != EEXIST) abort();
     }
-    write_weights("hf", "model.safetensors", hf, hf_block, "vision_model.encoder.layers.0.",
+    write_weights("tf", "model.safetensors", tf, tf_block, "vision_model.encoder.layers.0.",
                   "text_model.encoder.layers.0.");
     write_weights("oc", "open_clip_model.safetensors", oc, oc_block,
                   "visual.transformer.resblocks.0.", "transformer.resblocks.0.");
@@ -184,12 +184,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     int open_clip = data[0] & 1;
-    fuzz_write(0, open_clip ? "oc/open_clip_config.json" : "hf/config.json", data + 1, size - 1);
+    fuzz_write(0, open_clip ? "oc/open_clip_config.json" : "tf/config.json", data + 1, size - 1);
     seize_model *m = NULL;
     if (seize_model_load(dirs[open_clip], &m) < 0) {
         if (m) abort(); // an error leaves *out NULL
         return 0;
     }
+    // the layout is the weights file's: "transformers" (model.safetensors) or "open_clip"
+    if (strcmp(seize_model_layout(m), open_clip ? "open_clip" : "transformers")) abort();
     const seize_model_config *c = seize_model_get_config(m);
     // the tiny weights fix every shape; only the head counts and the activation may vary
     if (c->embed_dim != E || c->image_size != IMG || c->patch_size != P || c->vision.width != W ||

@@ -318,7 +318,7 @@ static void check_model(const char *model, int hf)
     seize_model *m = NULL;
     int rc = seize_model_load(dir, &m);
     CHECK_MSG(rc == 0, "%s", seize_errmsg());
-    CHECK_STREQ(seize_model_layout(m), hf ? "hf" : "open_clip");
+    CHECK_STREQ(seize_model_layout(m), hf ? "transformers" : "open_clip");
     seize_clip *c = NULL;
     // batch 5: 12 images and 73 texts go through full and partial batches
     CHECK_EQ(seize_clip_new(m, 5, 2, &c), 0);

@@ -142,19 +142,22 @@ static void test_fixture_layouts(void)
         int embed, vwidth, vheads, vmlp, patch, tlayers;
         seize_act act;
     } cases[] = {
-        {"models/tiny-openai", NULL, "hf", "F32", 32, 64, 2, 256, 32, 2, SEIZE_ACT_QUICK_GELU},
+        {"models/tiny-openai", NULL, "transformers", "F32", 32, 64, 2, 256, 32, 2,
+         SEIZE_ACT_QUICK_GELU},
         {"models/tiny-openai", "oa-oc", "open_clip", "F32", 32, 64, 2, 256, 32, 2,
          SEIZE_ACT_QUICK_GELU},
-        {"models/tiny-openai", "oa-hf", "hf", "F32", 32, 64, 2, 256, 32, 2, SEIZE_ACT_QUICK_GELU},
-        {"models/tiny-laion", NULL, "hf", "F16", 48, 128, 4, 320, 14, 3, SEIZE_ACT_GELU},
+        {"models/tiny-openai", "oa-hf", "transformers", "F32", 32, 64, 2, 256, 32, 2,
+         SEIZE_ACT_QUICK_GELU},
+        {"models/tiny-laion", NULL, "transformers", "F16", 48, 128, 4, 320, 14, 3, SEIZE_ACT_GELU},
         {"models/tiny-laion", "la-oc", "open_clip", "BF16", 48, 128, 4, 320, 14, 3, SEIZE_ACT_GELU},
-        {"models/tiny-laion", "la-hf", "hf", "F16", 48, 128, 4, 320, 14, 3, SEIZE_ACT_GELU},
+        {"models/tiny-laion", "la-hf", "transformers", "F16", 48, 128, 4, 320, 14, 3,
+         SEIZE_ACT_GELU},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *dir = check_fixture_path(cases[i].model);
         if (cases[i].dir)
             dir = linked_folder(cases[i].dir, cases[i].model,
-                                !strcmp(cases[i].layout, "hf") ? hf_files : oc_files);
+                                !strcmp(cases[i].layout, "transformers") ? hf_files : oc_files);
         CHECK(dir != NULL);
         seize_model *m;
         CHECK_MSG(seize_model_load(dir, &m) == 0, "%s: %s", dir, seize_errmsg());

@@ -5,6 +5,7 @@
 // tests/cli/test_reason*.sh.
 #include "check.h"
 
+#include "seize/hub.h"
 #include "seize/net.h"
 
 #include <arpa/inet.h>
@@ -858,6 +859,28 @@ static void test_settings(void)
     CHECK_STREQ(seize_llm_err_name(SEIZE_LLM_ERR_INPUT), "input");
 }
 
+// --- hub: layout names -----------------------------------------------------------------------
+
+// The known names' layouts are "transformers" or "open_clip"; --layout takes either, and "hf"
+// as the older name of the transformers layout; any other is refused before any network use.
+static void test_hub_layouts(void)
+{
+    const char *repo, *layout;
+    CHECK(seize_hub_lookup("ViT-B-32", &repo, &layout) == 0);
+    CHECK_STREQ(repo, "openai/clip-vit-base-patch32");
+    CHECK_STREQ(layout, "transformers");
+    CHECK(seize_hub_lookup("ViT-bigG-14", &repo, &layout) == 0);
+    CHECK_STREQ(layout, "open_clip");
+    CHECK(seize_hub_lookup("ViT-X", &repo, &layout) == SEIZE_ENOTFOUND);
+    seize_hub_opts o = seize_hub_default_opts();
+    o.layout = "bogus";
+    o.cache_dir = tmp_path("hub-cache");
+    char *dir = (char *)"unchanged";
+    CHECK(seize_hub_fetch("ViT-B-32", &o, &dir) == SEIZE_EINVAL);
+    CHECK(dir == NULL);
+    CHECK(strstr(seize_errmsg(), "transformers or open_clip") != NULL);
+}
+
 int main(void)
 {
     if (check_tmp_init("net") < 0) return 1;
@@ -880,6 +903,7 @@ int main(void)
     RUN(test_chat_async);
     RUN(test_redact);
     RUN(test_settings);
+    RUN(test_hub_layouts);
     check_tmp_cleanup();
     return check_summary("net");
 }
