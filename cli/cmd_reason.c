@@ -6,7 +6,6 @@
 #include "seize/data.h"
 #include "seize/net.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,75 +13,6 @@
 #include <unistd.h>
 
 static const char *CMD = "reason";
-
-static void usage(FILE *fp)
-{
-    fprintf(
-        fp,
-        "usage: seize reason --input Q.jsonl --out E.jsonl --endpoint URL --model NAME [options]\n"
-        "       seize reason --dataset circo|cirr|fashioniq --input ANNOTATIONS.json\n"
-        "                    [--captions C.jsonl | --caption-key KEY] --out E.jsonl ...\n"
-        "\n"
-        "Asks an LLM to rewrite each caption of each query according to the query's relative\n"
-        "text (SEIZE step 2, the authors' prompt), one chat request per caption.\n"
-        "\n"
-        "Input:\n"
-        "  --input FILE          JSON Lines {\"id\", \"relative_text\", \"captions\": [...]} "
-        "(other\n"
-        "                        keys are kept), or with --dataset the benchmark annotation file\n"
-        "  --dataset NAME        read the annotation file with the benchmark's loader: circo\n"
-        "                        (relative_caption, id), cirr (caption, pairid, copied to id)\n"
-        "                        or fashioniq (captions[0] + JOIN + captions[1], kept as\n"
-        "                        relative_captions; id = position in the file)\n"
-        "  --caption-key KEY     with --dataset: captions from this key of each record\n"
-        "                        (default multi_caption_opt, as in test_with_seize_captions.json)\n"
-        "  --captions FILE       with --dataset: captions from 'seize caption' output, matched\n"
-        "                        by the reference image's file name (without extension)\n"
-        "  --fiq-join STR        FashionIQ: text between the two captions (default none, as the\n"
-        "                        authors did; e.g. \" and \")\n"
-        "  --n-captions N        use only the first N captions of each query\n"
-        "Output:\n"
-        "  --out FILE            JSON Lines: each input record plus \"edited\": [...] aligned "
-        "with\n"
-        "                        \"captions\"; written atomically once every query is complete\n"
-        "  --journal FILE        progress journal (default OUT.journal); a rerun resumes from it.\n"
-        "                        Entries are keyed by the settings (model, endpoint without\n"
-        "                        credentials, prompt, temperature, top-p, seed, max tokens): a\n"
-        "                        rerun with other settings asks again (old entries are kept and\n"
-        "                        reused if those settings come back).\n"
-        "  OUT.journal.lock      (and FILE.lock for a --journal elsewhere) a second process on\n"
-        "                        the same output or journal fails at once\n"
-        "  OUT.settings.json     written with the output: model, endpoint (credentials\n"
-        "                        replaced by ***), temperature, top_p, seed, max_tokens, n,\n"
-        "                        prompt_sha256, system_sha256 and settings_hash\n"
-        "Prompt:\n"
-        "  --prompt-file FILE    user message template with {caption} and {instruction}\n"
-        "                        (at most 64 KiB)\n"
-        "                        ({{ and }} for braces); a line '---' separates an optional\n"
-        "                        system message above it; trailing newlines are dropped\n"
-        "  --system TEXT         system message (default: the authors'; '' for none)\n"
-        "Client:\n"
-        "  --endpoint URL        API base URL (default $OPENAI_BASE_URL); key from "
-        "$OPENAI_API_KEY\n"
-        "  --model NAME          model name (required)\n"
-        "  --temperature T, --top-p P, --max-tokens N, --seed S   sampling (not sent if unset)\n"
-        "  --timeout SEC         per request (default 60)\n"
-        "  --concurrency N       requests in flight (default 16)\n"
-        "  --max-attempts N      attempts per request (default 6); retried: connection errors,\n"
-        "                        timeouts, 408/409/429/5xx, malformed replies (Retry-After "
-        "honoured)\n"
-        "  --backoff-base SEC, --backoff-max SEC   retry delays (default 1, 60; full jitter)\n"
-        "  -q, --quiet           no progress or summary\n"
-        "\n"
-        "Relative paths are taken from the current directory. Inputs must be regular files; a\n"
-        "caption or relative text longer than 64 KiB is refused (naming the query) before any\n"
-        "request. The API key and any user:password in the endpoint never appear in messages\n"
-        "or files (replaced by ***).\n"
-        "\n"
-        "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
-        "retries only those: network and server errors as they are, requests the server\n"
-        "rejected once their input is fixed); 130 interrupted (a rerun resumes).\n");
-}
 
 // --- queries ------------------------------------------------------------------------------
 
@@ -553,121 +483,75 @@ done:
     return ret;
 }
 
-enum {
-    OPT_CLIENT = 1000,
-    OPT_DATASET = 500,
-    OPT_CAPKEY,
-    OPT_CAPTIONS,
-    OPT_FIQ,
-    OPT_NCAP,
-    OPT_JOURNAL,
-    OPT_PROMPT,
-    OPT_SYSTEM,
-    OPT_ENDPOINT,
-    OPT_MODEL
-};
+static const char *synopsis =
+    "--input Q.jsonl --out E.jsonl --endpoint URL --model NAME [options]\n"
+    "--dataset circo|cirr|fashioniq --input ANNOTATIONS.json\n"
+    "[--captions C.jsonl | --caption-key KEY] --out E.jsonl ...";
+static const char *about =
+    "Asks an LLM to rewrite each caption of each query according to the query's relative\n"
+    "text (SEIZE step 2, the authors' prompt), one chat request per caption.";
+static const char *footer =
+    "Relative paths are taken from the current directory. Inputs must be regular files; a\n"
+    "caption or relative text longer than 64 KiB is refused (naming the query) before any\n"
+    "request. The API key and any user:password in the endpoint never appear in messages\n"
+    "or files (replaced by ***).\n"
+    "\n"
+    "Exit status: 0 done; 1 error; 2 usage; 3 some queries failed (named on stderr; a rerun\n"
+    "retries only those: network and server errors as they are, requests the server\n"
+    "rejected once their input is fixed); 130 interrupted (a rerun resumes).";
 
 int cmd_reason(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"input", required_argument, NULL, 'i'},
-        {"out", required_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"dataset", required_argument, NULL, OPT_DATASET},
-        {"caption-key", required_argument, NULL, OPT_CAPKEY},
-        {"captions", required_argument, NULL, OPT_CAPTIONS},
-        {"fiq-join", required_argument, NULL, OPT_FIQ},
-        {"n-captions", required_argument, NULL, OPT_NCAP},
-        {"journal", required_argument, NULL, OPT_JOURNAL},
-        {"prompt-file", required_argument, NULL, OPT_PROMPT},
-        {"system", required_argument, NULL, OPT_SYSTEM},
-        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
-        {"model", required_argument, NULL, OPT_MODEL},
-        {"temperature", required_argument, NULL, OPT_CLIENT},
-        {"top-p", required_argument, NULL, OPT_CLIENT},
-        {"max-tokens", required_argument, NULL, OPT_CLIENT},
-        {"seed", required_argument, NULL, OPT_CLIENT},
-        {"timeout", required_argument, NULL, OPT_CLIENT},
-        {"concurrency", required_argument, NULL, OPT_CLIENT},
-        {"max-attempts", required_argument, NULL, OPT_CLIENT},
-        {"backoff-base", required_argument, NULL, OPT_CLIENT},
-        {"backoff-max", required_argument, NULL, OPT_CLIENT},
-        {NULL, 0, NULL, 0},
-    };
-    seize_llm_params p = seize_llm_default_params();
     opts o = {0};
-    const char *out = NULL, *journal = NULL, *prompt_file = NULL, *system_opt = NULL;
-    int quiet = 0, c, idx;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hi:o:q", longopts, &idx)) != -1) {
-        switch (c) {
-        case 'h':
-            usage(stdout);
-            return EXIT_OK;
-        case 'i':
-            o.input = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case OPT_DATASET:
-            o.dataset = optarg;
-            break;
-        case OPT_CAPKEY:
-            o.caption_key = optarg;
-            break;
-        case OPT_CAPTIONS:
-            o.captions = optarg;
-            break;
-        case OPT_FIQ:
-            o.fiq_join = optarg;
-            break;
-        case OPT_NCAP:
-            if (cli_parse_int(optarg, 1, 1000000, &o.n_captions))
-                return cli_usage(CMD, "invalid --n-captions '%s'", optarg);
-            break;
-        case OPT_JOURNAL:
-            journal = optarg;
-            break;
-        case OPT_PROMPT:
-            prompt_file = optarg;
-            break;
-        case OPT_SYSTEM:
-            system_opt = optarg;
-            break;
-        case OPT_ENDPOINT:
-            p.endpoint = optarg;
-            break;
-        case OPT_MODEL:
-            p.model = optarg;
-            break;
-        case OPT_CLIENT:
-            if (seize_llm_param_set(&p, longopts[idx].name, optarg) < 0)
-                return cli_usage(CMD, "%s", seize_errmsg());
-            break;
-        case ':':
-            return cli_usage(CMD, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cli_usage(CMD, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    cli_llm g;
+    const char *out = NULL, *prompt_file = NULL, *system_opt = NULL;
+    cli_opt llm[CLI_LLM_N_OPTS], all[40];
+    cli_llm_init(&g, -1, -1, llm);
+    const cli_opt own[] = {
+        CLI_TEXT("Input:"),
+        CLI_STR("input", 'i', "FILE", &o.input,
+                "JSON Lines {\"id\", \"relative_text\", \"captions\": [...]} (other\nkeys are "
+                "kept), or with --dataset the benchmark annotation file"),
+        CLI_CHOICE(
+            "dataset", 0, "NAME", &o.dataset, "circo|cirr|fashioniq",
+            "read the annotation file with the benchmark's loader: circo\n(relative_caption, "
+            "id), cirr (caption, pairid, copied to id)\nor fashioniq (captions[0] + JOIN + "
+            "captions[1], kept as\nrelative_captions; id = position in the file)"),
+        CLI_STR("caption-key", 0, "KEY", &o.caption_key,
+                "with --dataset: captions from this key of each record\n(default "
+                "multi_caption_opt, as in test_with_seize_captions.json)"),
+        CLI_STR("captions", 0, "FILE", &o.captions,
+                "with --dataset: captions from 'seize caption' output, matched\nby the reference "
+                "image's file name (without extension)"),
+        CLI_STR("fiq-join", 0, "STR", &o.fiq_join,
+                "FashionIQ: text between the two captions (default none, as the\nauthors did; "
+                "e.g. \" and \")"),
+        CLI_INT("n-captions", 0, "N", &o.n_captions, 1, 1000000,
+                "use only the first N captions of each query"),
+        CLI_TEXT("Output:"),
+        CLI_STR("out", 'o', "FILE", &out,
+                "JSON Lines: each input record plus \"edited\": [...] aligned with\n\"captions\"; "
+                "written atomically once every query is complete"),
+        CLI_TEXT("Prompt:"),
+        CLI_STR("prompt-file", 0, "FILE", &prompt_file,
+                "user message template with {caption} and {instruction}\n(at most 64 KiB; {{ and "
+                "}} for braces); a line '---' separates an\noptional system message above it; "
+                "trailing newlines are dropped"),
+        CLI_STR("system", 0, "TEXT", &system_opt,
+                "system message (default: the authors'; '' for none)"),
+        CLI_TEXT("Client:"),
+        CLI_END};
+    if (cli_opts_join(all, sizeof all / sizeof *all, own, llm) < 0)
+        return cli_fail(CMD, "too many options");
+    const cli_spec spec = {CMD, synopsis, about, all, footer};
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc >= 0) return rc;
     if (!o.input) return cli_usage(CMD, "--input is required");
     if (!out) return cli_usage(CMD, "--out is required");
-    if (o.dataset && strcmp(o.dataset, "circo") && strcmp(o.dataset, "cirr") &&
-        strcmp(o.dataset, "fashioniq"))
-        return cli_usage(CMD, "unknown --dataset '%s' (circo, cirr or fashioniq)", o.dataset);
     if (!o.dataset && (o.captions || o.caption_key))
         return cli_usage(CMD, "--captions and --caption-key need --dataset");
     if (o.captions && o.caption_key)
         return cli_usage(CMD, "give --captions or --caption-key, not both");
-    int usage_rc = cli_llm_finish_params(CMD, &p);
-    if (usage_rc) return usage_rc;
-
-    return run_reason(&p, &o, out, journal, prompt_file, system_opt, quiet);
+    if ((rc = cli_llm_finish(CMD, &g))) return rc;
+    return run_reason(&g.p, &o, out, g.journal, prompt_file, system_opt, g.quiet);
 }

@@ -1,8 +1,6 @@
-// Plumbing shared by seize caption and seize reason: client parameters from the environment,
-// the journal path, and running a batch with signals, a progress line and the summary.
+// What seize caption and seize reason share (llm_cli.h): the LLM client's options, signals and
+// the progress line.
 #include "llm_cli.h"
-
-#include "seize/net.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +12,53 @@ static char g_stop_msg[160];
 static size_t g_stop_len;
 static int g_signals_installed;
 
+static void sampling_help(char *buf, size_t n, const char *what, double v)
+{
+    if (v < 0)
+        snprintf(buf, n, "%s (not sent if unset)", what);
+    else
+        snprintf(buf, n, "%s (default %g)", what, v);
+}
+
+void cli_llm_init(cli_llm *g, double temperature, double top_p, cli_opt *opts)
+{
+    memset(g, 0, sizeof *g);
+    g->p = seize_llm_default_params();
+    g->p.temperature = temperature;
+    g->p.top_p = top_p;
+    g->seed = -1, g->concurrency = g->p.concurrency, g->attempts = g->p.max_attempts;
+    sampling_help(g->temp_help, sizeof g->temp_help, "sampling temperature", temperature);
+    sampling_help(g->top_help, sizeof g->top_help, "nucleus sampling", top_p);
+    const cli_opt t[CLI_LLM_N_OPTS] = {
+        CLI_STR("endpoint", 0, "URL", &g->p.endpoint,
+                "API base URL (default $OPENAI_BASE_URL); key from $OPENAI_API_KEY"),
+        CLI_STR("model", 0, "NAME", &g->p.model, "model name (required)"),
+        CLI_FLOAT("temperature", 0, "T", &g->p.temperature, 0, 2, g->temp_help),
+        CLI_FLOAT("top-p", 0, "P", &g->p.top_p, 0, 1, g->top_help),
+        CLI_INT("max-tokens", 0, "N", &g->p.max_tokens, 1, 1000000, "(not sent if unset)"),
+        CLI_INT("seed", 0, "S", &g->seed, 0, 1L << 53,
+                "(not sent if unset; with N requests sample k gets S + k)"),
+        CLI_FLOAT("timeout", 0, "SEC", &g->p.timeout, 0.001, 86400, "per request (default 60)"),
+        CLI_INT("concurrency", 0, "N", &g->concurrency, 1, 4096, "requests in flight (default 16)"),
+        CLI_INT("max-attempts", 0, "N", &g->attempts, 1, 1000,
+                "attempts per request (default 6); retried: connection errors,\ntimeouts, "
+                "408/409/429/5xx, malformed replies (Retry-After honoured)"),
+        CLI_FLOAT("backoff-base", 0, "SEC", &g->p.backoff_base, 0, 3600,
+                  "first retry delay (default 1; doubling, full jitter)"),
+        CLI_FLOAT("backoff-max", 0, "SEC", &g->p.backoff_max, 0, 3600,
+                  "longest delay (default 60)"),
+        CLI_STR("journal", 0, "FILE", &g->journal,
+                "progress journal (default OUT.journal); a rerun resumes from it.\nEntries are "
+                "keyed by the settings (model, endpoint, prompt, sampling:\nOUT.settings.json, "
+                "written with the output, credentials as ***);\na rerun with other settings asks "
+                "again (old entries are kept and\nreused if those settings come back). "
+                "OUT.journal.lock (and\nFILE.lock): a second process on the same output or "
+                "journal fails"),
+        CLI_FLAG("quiet", 'q', &g->quiet, "no progress or summary"),
+        CLI_END};
+    memcpy(opts, t, sizeof t);
+}
+
 // First interrupt: finish the requests in flight; second: abandon them.
 static void on_signal(int sig)
 {
@@ -21,6 +66,14 @@ static void on_signal(int sig)
         ssize_t w = write(STDERR_FILENO, g_stop_msg, g_stop_len);
         (void)w;
     }
+}
+
+int cli_llm_finish(const char *cmd, cli_llm *g)
+{
+    g->p.seed = g->seed;
+    g->p.concurrency = (int)g->concurrency;
+    g->p.max_attempts = (int)g->attempts;
+    return cli_llm_finish_params(cmd, &g->p);
 }
 
 int cli_llm_finish_params(const char *cmd, seize_llm_params *p)
