@@ -266,27 +266,21 @@ static double baseline_pass(baseline *b, int threads, double *flops_out)
 
 // --- the child: the engine's own numbers ---------------------------------------------------------
 
-static int child(const char *dir, const char *results)
+// Random pixels in [-2, 2) from the generator state *s (a linear congruential generator).
+static void fill_pixels(float *px, size_t n, uint32_t *s)
 {
-    int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
-    int runs = env_int("SEIZE_BENCH_RUNS", 5), TB = env_int("SEIZE_BENCH_TEXT_BATCH", 128);
-    seize_blas_threads_set(1); // the application's BLAS policy for the model (as the CLI's)
-    seize_model *m = NULL;
-    seize_clip *c = NULL;
-    if (seize_model_load(dir, &m) < 0 || seize_clip_new(m, B, threads, &c) < 0) {
-        fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
-        return 1;
+    for (size_t i = 0; i < n; i++) {
+        *s = *s * 1664525u + 1013904223u;
+        px[i] = (float)(*s >> 8) / 4194304.0f - 2.0f;
     }
-    FILE *out = fopen(results, "w");
-    if (!out) return 1;
-    size_t S = (size_t)seize_clip_image_size(c), E = seize_clip_embed_dim(c);
-    size_t per = 3 * S * S;
+}
+
+// One warm-up batch of B random images: are the features finite?
+static void child_images_warmup(seize_clip *c, int B, uint32_t *s, FILE *out)
+{
+    size_t S = (size_t)seize_clip_image_size(c), E = seize_clip_embed_dim(c), per = 3 * S * S;
     float *px = malloc((size_t)B * per * sizeof *px), *feat = malloc((size_t)B * E * sizeof *feat);
-    uint32_t s = 99;
-    for (size_t i = 0; i < (size_t)B * per; i++) {
-        s = s * 1664525u + 1013904223u;
-        px[i] = (float)(s >> 8) / 4194304.0f - 2.0f;
-    }
+    fill_pixels(px, (size_t)B * per, s);
     seize_clip_encode_images(c, px, (size_t)B, feat); // warm-up
     int finite = 1;
     for (size_t i = 0; i < (size_t)B * E; i++)
@@ -294,11 +288,69 @@ static int child(const char *dir, const char *results)
     fprintf(out, "img_finite %d\nimg_n %d\n", finite, B);
     free(px);
     free(feat);
+}
 
-    // texts: the CIRCO edited captions, with a state of the encode-texts batch size
-    seize_clip_free(c);
-    c = NULL;
-    if (seize_clip_new(m, TB, threads, &c) < 0) {
+// Every edited caption of a captions file (a list of queries or an object of queries), up to
+// cap; *list is the array they come from (to be freed when it is not root).
+static size_t edited_captions(json_t *root, const char **texts, size_t cap, json_t **list)
+{
+    size_t n = 0, qi;
+    json_t *q;
+    *list = root;
+    if (json_is_object(root)) {
+        *list = json_array();
+        const char *k;
+        json_t *v;
+        json_object_foreach(root, k, v) json_array_append(*list, v);
+    }
+    json_array_foreach(*list, qi, q)
+    {
+        json_t *caps = json_object_get(q, "multi_gpt-3.5_opt");
+        size_t ci;
+        json_t *cv;
+        json_array_foreach(caps, ci, cv) if (json_is_string(cv) && n < cap) texts[n++] =
+            json_string_value(cv);
+    }
+    return n;
+}
+
+// Tokenizes and encodes the CIRCO edited captions with state c; their time and text FLOPs.
+static void child_texts_run(const seize_model *m, seize_clip *c, seize_tokenizer *tok, json_t *root,
+                            FILE *out)
+{
+    size_t cap = 16384, E = seize_clip_embed_dim(c);
+    const char **texts = malloc(cap * sizeof *texts);
+    json_t *list;
+    size_t n = edited_captions(root, texts, cap, &list);
+    size_t ctx = (size_t)seize_clip_context_length(c);
+    int32_t *ids = malloc(n * ctx * sizeof *ids);
+    float *tf = malloc(n * E * sizeof *tf);
+    double t1 = seize_now();
+    int rc = seize_tokenizer_encode_batch(tok, texts, n, (int)ctx, ids);
+    double t2 = seize_now();
+    if (rc == 0) rc = seize_clip_encode_token_list(c, ids, n, tf, NULL, NULL);
+    double t3 = seize_now();
+    double flops = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t best = 0;
+        for (size_t t = 1; t < ctx; t++)
+            if (ids[i * ctx + t] > ids[i * ctx + best]) best = t;
+        flops += seize_clip_text_flops(m, (int)best + 1);
+    }
+    if (rc == 0)
+        fprintf(out, "txt_n %zu\ntxt_tok_s %.6f\ntxt_enc_s %.6f\ntxt_flops %.6g\n", n, t2 - t1,
+                t3 - t2, flops);
+    free(ids);
+    free(tf);
+    free(texts);
+    if (list != root) json_decref(list);
+}
+
+// texts: the CIRCO edited captions, with a state of the encode-texts batch size
+static int child_texts(const seize_model *m, const char *dir, int threads, FILE *out)
+{
+    seize_clip *c = NULL;
+    if (seize_clip_new(m, env_int("SEIZE_BENCH_TEXT_BATCH", 128), threads, &c) < 0) {
         fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
         return 1;
     }
@@ -309,68 +361,25 @@ static int child(const char *dir, const char *results)
     json_t *root = NULL;
     seize_tokenizer *tok = NULL;
     if (env_int("SEIZE_BENCH_TEXTS", 1) && seize_json_load(cap_path, &root) == 0 &&
-        seize_tokenizer_load(dir, &tok) == 0) {
-        size_t n = 0, cap = 16384;
-        const char **texts = malloc(cap * sizeof *texts);
-        size_t qi;
-        json_t *q;
-        // the file is a list of queries or an object of queries; take every edited caption
-        json_t *list = root;
-        if (json_is_object(root)) {
-            list = json_array();
-            const char *k;
-            json_t *v;
-            json_object_foreach(root, k, v) json_array_append(list, v);
-        }
-        json_array_foreach(list, qi, q)
-        {
-            json_t *caps = json_object_get(q, "multi_gpt-3.5_opt");
-            size_t ci;
-            json_t *cv;
-            json_array_foreach(caps, ci, cv) if (json_is_string(cv) && n < cap) texts[n++] =
-                json_string_value(cv);
-        }
-        size_t ctx = (size_t)seize_clip_context_length(c);
-        int32_t *ids = malloc(n * ctx * sizeof *ids);
-        float *tf = malloc(n * E * sizeof *tf);
-        double t1 = seize_now();
-        int rc = seize_tokenizer_encode_batch(tok, texts, n, (int)ctx, ids);
-        double t2 = seize_now();
-        if (rc == 0) rc = seize_clip_encode_token_list(c, ids, n, tf, NULL, NULL);
-        double t3 = seize_now();
-        double flops = 0;
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            size_t best = 0;
-            for (size_t t = 1; t < ctx; t++)
-                if (ids[i * ctx + t] > ids[i * ctx + best]) best = t;
-            flops += seize_clip_text_flops(m, (int)best + 1);
-        }
-        if (rc == 0)
-            fprintf(out, "txt_n %zu\ntxt_tok_s %.6f\ntxt_enc_s %.6f\ntxt_flops %.6g\n", n, t2 - t1,
-                    t3 - t2, flops);
-        free(ids);
-        free(tf);
-        free(texts);
-        if (list != root) json_decref(list);
-    }
+        seize_tokenizer_load(dir, &tok) == 0)
+        child_texts_run(m, c, tok, root, out);
     json_decref(root);
     seize_tokenizer_free(tok);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    fprintf(out, "maxrss_kb %ld\nweight_bytes %zu\n", ru.ru_maxrss, seize_model_weight_bytes(m));
-
-    // forward passes and BLAS baseline passes in turn (the machine may be shared: best of each)
     seize_clip_free(c);
-    c = NULL;
+    return 0;
+}
+
+// forward passes and BLAS baseline passes in turn (the machine may be shared: best of each)
+static int child_forward(const seize_model *m, int B, int threads, uint32_t *s, FILE *out)
+{
+    int runs = env_int("SEIZE_BENCH_RUNS", 5);
+    seize_clip *c = NULL;
     if (seize_clip_new(m, B, threads, &c) < 0) return 1;
     baseline bl;
     if (baseline_init(&bl, seize_model_get_config(m), B) < 0) return 1;
-    px = malloc((size_t)B * per * sizeof *px);
-    feat = malloc((size_t)B * E * sizeof *feat);
-    for (size_t i = 0; i < (size_t)B * per; i++) {
-        s = s * 1664525u + 1013904223u;
-        px[i] = (float)(s >> 8) / 4194304.0f - 2.0f;
-    }
+    size_t S = (size_t)seize_clip_image_size(c), E = seize_clip_embed_dim(c), per = 3 * S * S;
+    float *px = malloc((size_t)B * per * sizeof *px), *feat = malloc((size_t)B * E * sizeof *feat);
+    fill_pixels(px, (size_t)B * per, s);
     double best_fwd = 1e30, best_base = 1e30, base_flops = 0;
     baseline_pass(&bl, threads, &base_flops); // warm-up
     for (int r = 0; r < runs; r++) {
@@ -385,8 +394,31 @@ static int child(const char *dir, const char *results)
     baseline_free(&bl);
     free(px);
     free(feat);
-    fclose(out);
     seize_clip_free(c);
+    return 0;
+}
+
+static int child(const char *dir, const char *results)
+{
+    int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
+    seize_blas_threads_set(1); // the application's BLAS policy for the model (as the CLI's)
+    seize_model *m = NULL;
+    seize_clip *c = NULL;
+    if (seize_model_load(dir, &m) < 0 || seize_clip_new(m, B, threads, &c) < 0) {
+        fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
+        return 1;
+    }
+    FILE *out = fopen(results, "w");
+    if (!out) return 1;
+    uint32_t s = 99;
+    child_images_warmup(c, B, &s, out);
+    seize_clip_free(c);
+    if (child_texts(m, dir, threads, out)) return 1;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(out, "maxrss_kb %ld\nweight_bytes %zu\n", ru.ru_maxrss, seize_model_weight_bytes(m));
+    if (child_forward(m, B, threads, &s, out)) return 1;
+    fclose(out);
     seize_model_free(m);
     return 0;
 }
@@ -415,28 +447,17 @@ static double executed_image_flops(const seize_model *m)
     return seize_clip_image_flops(m) - full_last + one_last;
 }
 
-int main(int argc, char **argv)
+// The model folder: a random ViT-B-32 with the fixtures' tokenizer files (the real CLIP BPE,
+// for the captions); fx gets the fixtures' real path. The weights' size, or 0.
+static size_t prepare(const char *dir, char *fx)
 {
-    if (argc == 4 && !strcmp(argv[1], "--child")) return child(argv[2], argv[3]);
-    int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
-    const char *tmpbase = getenv("TMPDIR");
-    char dir[PATH_MAX], results[PATH_MAX + 32], cmd[4 * PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/seize-bench-clip-XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("bench_clip: mkdtemp");
-        return 1;
-    }
-    snprintf(results, sizeof results, "%s/results.txt", dir);
     seize_model_config cfg;
     seize_model_preset("ViT-B-32", &cfg);
     size_t wbytes = write_model(dir, &cfg);
-    int rc = 1;
     if (!wbytes) {
         fprintf(stderr, "bench_clip: cannot write the model to %s\n", dir);
-        goto done;
+        return 0;
     }
-    // the tokenizer files of the fixtures (the real CLIP BPE), for the captions
-    char fx[PATH_MAX];
     if (realpath(fixtures(), fx)) {
         for (int i = 0; i < 2; i++) {
             const char *f = i ? "merges.txt" : "vocab.json";
@@ -446,28 +467,24 @@ int main(int argc, char **argv)
             if (symlink(src, dst) != 0) perror("bench_clip: symlink");
         }
     }
-    snprintf(cmd, sizeof cmd, "/proc/%d/exe", (int)getpid());
-    char self[PATH_MAX];
-    ssize_t k = readlink(cmd, self, sizeof self - 1);
-    if (k <= 0) goto done;
-    self[k] = 0;
-    snprintf(cmd, sizeof cmd, "'%s' --child '%s' '%s'", self, dir, results);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "bench_clip: the child run failed\n");
-        goto done;
-    }
+    return wbytes;
+}
 
+// The child's numbers as the report's lines; the forward-only images per second in *ips.
+static int report(const char *dir, const char *results, int B, int threads, double *ips)
+{
     seize_model *m = NULL;
-    if (seize_model_load(dir, &m) < 0) goto done;
+    if (seize_model_load(dir, &m) < 0) return -1;
     double img_s = result(results, "img_s"), img_n = result(results, "img_n");
     double nominal = seize_clip_image_flops(m), executed = executed_image_flops(m);
     double base = result(results, "base_flops") / result(results, "base_s") / 1e9;
-    double ips = img_n / img_s, gf_nom = ips * nominal / 1e9, gf_exe = ips * executed / 1e9;
+    *ips = img_n / img_s;
+    double gf_nom = *ips * nominal / 1e9, gf_exe = *ips * executed / 1e9;
     printf("clip ViT-B-32 encode-images forward (batch %d, %d threads, random weights): %.2f "
            "images/s; "
            "%.2f GFLOP/image -> %.1f GFLOP/s; BLAS sgemm of the same shapes: %.1f GFLOP/s; "
            "ratio %.3f\n",
-           B, threads, ips, nominal / 1e9, gf_nom, base, gf_nom / base);
+           B, threads, *ips, nominal / 1e9, gf_nom, base, gf_nom / base);
     printf("clip ViT-B-32 encode-images forward, counting only executed FLOPs (%.2f GFLOP/image, "
            "last block pruned to the class token): %.1f GFLOP/s; ratio %.3f\n",
            executed / 1e9, gf_exe, gf_exe / base);
@@ -493,38 +510,71 @@ int main(int argc, char **argv)
         "%.0f MB): %s\n",
         rss / 1048576.0, wb / 1048576.0, limit / 1048576.0, rss <= limit ? "ok" : "OVER");
     seize_model_free(m);
+    return 0;
+}
 
-    // seize encode-images end to end on the fixture images (decoding overlapped)
+// seize encode-images end to end on the fixture images (decoding overlapped)
+static void end_to_end(const char *dir, const char *fx, int B, int threads, double ips)
+{
     const char *bin = getenv("SEIZE_BIN");
-    char list[PATH_MAX + 32], imgs[2 * PATH_MAX];
+    char list[PATH_MAX + 32], imgs[2 * PATH_MAX], cmd[4 * PATH_MAX];
     snprintf(list, sizeof list, "%s/list.txt", dir);
     snprintf(imgs, sizeof imgs, "%s/images.txt", fx);
     char **names = NULL;
     size_t n_names = 0;
-    if (bin && *bin && access(bin, X_OK) == 0 && seize_read_lines(imgs, &names, &n_names) == 0 &&
-        n_names) {
-        FILE *fp = fopen(list, "w");
-        size_t n_in = 96;
-        for (size_t i = 0; fp && i < n_in; i++)
-            fprintf(fp, "%s/images/%s\n", fx, names[i % n_names]);
-        if (fp) fclose(fp);
-        snprintf(cmd, sizeof cmd,
-                 "'%s' encode-images -q --model '%s' --out '%s/e2e.npy' --batch %d --threads %d "
-                 "--list '%s'",
-                 bin, dir, dir, B, threads, list);
-        double t0 = seize_now();
-        int st = system(cmd);
-        double t = seize_now() - t0;
-        if (st == 0)
-            printf("clip ViT-B-32 seize encode-images end to end (%zu fixture images incl. a "
-                   "1600x1203 JPEG, "
-                   "decode + preprocess overlapped, model load included): %.2f images/s (%.3f of "
-                   "the forward-only rate)\n",
-                   n_in, n_in / t, n_in / t / ips);
-        else
-            printf("clip ViT-B-32 seize encode-images end to end: FAILED (status %d)\n", st);
-        seize_lines_free(names, n_names);
+    if (!bin || !*bin || access(bin, X_OK) != 0 || seize_read_lines(imgs, &names, &n_names) != 0 ||
+        !n_names)
+        return;
+    FILE *fp = fopen(list, "w");
+    size_t n_in = 96;
+    for (size_t i = 0; fp && i < n_in; i++)
+        fprintf(fp, "%s/images/%s\n", fx, names[i % n_names]);
+    if (fp) fclose(fp);
+    snprintf(cmd, sizeof cmd,
+             "'%s' encode-images -q --model '%s' --out '%s/e2e.npy' --batch %d --threads %d "
+             "--list '%s'",
+             bin, dir, dir, B, threads, list);
+    double t0 = seize_now();
+    int st = system(cmd);
+    double t = seize_now() - t0;
+    if (st == 0)
+        printf("clip ViT-B-32 seize encode-images end to end (%zu fixture images incl. a "
+               "1600x1203 JPEG, "
+               "decode + preprocess overlapped, model load included): %.2f images/s (%.3f of "
+               "the forward-only rate)\n",
+               n_in, n_in / t, n_in / t / ips);
+    else
+        printf("clip ViT-B-32 seize encode-images end to end: FAILED (status %d)\n", st);
+    seize_lines_free(names, n_names);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "--child")) return child(argv[2], argv[3]);
+    int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
+    const char *tmpbase = getenv("TMPDIR");
+    char dir[PATH_MAX], results[PATH_MAX + 32], cmd[4 * PATH_MAX], fx[PATH_MAX] = "";
+    snprintf(dir, sizeof dir, "%s/seize-bench-clip-XXXXXX", tmpbase && *tmpbase ? tmpbase : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("bench_clip: mkdtemp");
+        return 1;
     }
+    snprintf(results, sizeof results, "%s/results.txt", dir);
+    int rc = 1;
+    double ips = 0;
+    if (!prepare(dir, fx)) goto done;
+    snprintf(cmd, sizeof cmd, "/proc/%d/exe", (int)getpid());
+    char self[PATH_MAX];
+    ssize_t k = readlink(cmd, self, sizeof self - 1);
+    if (k <= 0) goto done;
+    self[k] = 0;
+    snprintf(cmd, sizeof cmd, "'%s' --child '%s' '%s'", self, dir, results);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_clip: the child run failed\n");
+        goto done;
+    }
+    if (report(dir, results, B, threads, &ips) < 0) goto done;
+    end_to_end(dir, fx, B, threads, ips);
     rc = 0;
 done:
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -38,6 +38,90 @@ static const char *env(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+// The first PER_QUERY edited captions of every query (*n of them; the strings are root's).
+static const char **edited_captions(json_t *root, size_t *n)
+{
+    size_t cap = json_array_size(root) * PER_QUERY, qi;
+    const char **texts = calloc(cap ? cap : 1, sizeof *texts);
+    json_t *q;
+    *n = 0;
+    json_array_foreach(root, qi, q)
+    {
+        json_t *caps = json_object_get(q, "multi_gpt-3.5_opt");
+        for (size_t k = 0; k < PER_QUERY && k < json_array_size(caps); k++)
+            if (json_is_string(json_array_get(caps, k)))
+                texts[(*n)++] = json_string_value(json_array_get(caps, k));
+    }
+    return texts;
+}
+
+// How many of the reference's id lines (file `out`, one text a line) equal ours; the lines read
+// in *lines.
+static size_t count_agreeing(const char *out, const int32_t *ids, size_t n, size_t *lines)
+{
+    size_t agree = 0;
+    FILE *fp = fopen(out, "r");
+    *lines = 0;
+    if (!fp) return 0;
+    char buf[4096];
+    while (*lines < n && fgets(buf, sizeof buf, fp)) {
+        const int32_t *row = ids + *lines * SEIZE_CONTEXT;
+        char *p = buf;
+        int ok = 1;
+        for (int k = 0; k < SEIZE_CONTEXT; k++) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v != row[k]) ok = 0;
+            p = end;
+        }
+        agree += ok;
+        (*lines)++;
+    }
+    fclose(fp);
+    return agree;
+}
+
+typedef struct ref_run {
+    int rc;              // the reference's exit status (system())
+    double t, cpu;       // wall and CPU seconds, start-up included
+    size_t agree, lines; // texts whose ids agree with ours; id lines read
+} ref_run;
+
+// The Python reference, start-up included, on the same texts (JSON Lines in, ids out).
+static int run_reference(const char *py, const char *model, const char **texts, size_t n,
+                         const int32_t *ids, ref_run *r)
+{
+    char dir[] = "/tmp/seize_bench_tok_XXXXXX";
+    if (!mkdtemp(dir)) return -1;
+    char in[600], out[600], cmd[16384];
+    snprintf(in, sizeof in, "%s/texts.jsonl", dir);
+    snprintf(out, sizeof out, "%s/ids.txt", dir);
+    FILE *fp = fopen(in, "w");
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_string(texts[i]);
+        char *line = json_dumps(s, JSON_ENCODE_ANY);
+        fprintf(fp, "%s\n", line);
+        free(line);
+        json_decref(s);
+    }
+    fclose(fp);
+    snprintf(
+        cmd, sizeof cmd,
+        "'%s' bench/ref_tokenize.py --vocab '%s/vocab.json' --merges '%s/merges.txt' < '%s' > '%s'",
+        py, model, model, in, out);
+    double cc0 = cpu_children();
+    double t0 = seize_now();
+    r->rc = system(cmd);
+    r->t = seize_now() - t0;
+    r->cpu = cpu_children() - cc0;
+    r->lines = 0;
+    r->agree = r->rc == 0 ? count_agreeing(out, ids, n, &r->lines) : 0;
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+    return 0;
+}
+
 int main(void)
 {
     const char *fix = env("SEIZE_FIXTURES", "../shared/fixtures");
@@ -52,17 +136,8 @@ int main(void)
         printf("tokenize: skipped (%s)\n", root ? "not a JSON array" : seize_errmsg());
         return 0;
     }
-    size_t n = 0, cap = json_array_size(root) * PER_QUERY;
-    const char **texts = calloc(cap ? cap : 1, sizeof *texts);
-    size_t qi;
-    json_t *q;
-    json_array_foreach(root, qi, q)
-    {
-        json_t *caps = json_object_get(q, "multi_gpt-3.5_opt");
-        for (size_t k = 0; k < PER_QUERY && k < json_array_size(caps); k++)
-            if (json_is_string(json_array_get(caps, k)))
-                texts[n++] = json_string_value(json_array_get(caps, k));
-    }
+    size_t n;
+    const char **texts = edited_captions(root, &n);
 
     // seize: load, then a pass with an empty word cache, then passes with a warm one.
     double c0 = cpu_self();
@@ -91,68 +166,23 @@ int main(void)
     } while (el < SECONDS);
     double warm = (double)done / el;
 
-    // The Python reference, start-up included, on the same texts (JSON Lines in, ids out).
-    char dir[] = "/tmp/seize_bench_tok_XXXXXX";
-    if (!mkdtemp(dir)) return 1;
-    char in[600], out[600], cmd[16384];
-    snprintf(in, sizeof in, "%s/texts.jsonl", dir);
-    snprintf(out, sizeof out, "%s/ids.txt", dir);
-    FILE *fp = fopen(in, "w");
-    for (size_t i = 0; i < n; i++) {
-        json_t *s = json_string(texts[i]);
-        char *line = json_dumps(s, JSON_ENCODE_ANY);
-        fprintf(fp, "%s\n", line);
-        free(line);
-        json_decref(s);
-    }
-    fclose(fp);
-    snprintf(
-        cmd, sizeof cmd,
-        "'%s' bench/ref_tokenize.py --vocab '%s/vocab.json' --merges '%s/merges.txt' < '%s' > '%s'",
-        py, model, model, in, out);
-    double cc0 = cpu_children();
-    t0 = seize_now();
-    int rc = system(cmd);
-    double t_ref = seize_now() - t0;
-    double cpu_ref = cpu_children() - cc0;
-    size_t agree = 0, lines = 0;
-    fp = rc == 0 ? fopen(out, "r") : NULL;
-    if (fp) {
-        char buf[4096];
-        while (lines < n && fgets(buf, sizeof buf, fp)) {
-            const int32_t *row = ids + lines * SEIZE_CONTEXT;
-            char *p = buf;
-            int ok = 1;
-            for (int k = 0; k < SEIZE_CONTEXT; k++) {
-                char *end;
-                long v = strtol(p, &end, 10);
-                if (end == p || v != row[k]) ok = 0;
-                p = end;
-            }
-            agree += ok;
-            lines++;
-        }
-        fclose(fp);
-    }
-    unlink(in);
-    unlink(out);
-    rmdir(dir);
-
-    double ours_e2e = (double)n / (t_load + t_cold), ref = (double)n / t_ref;
-    if (rc != 0 || lines != n) {
+    ref_run r;
+    if (run_reference(py, model, texts, n, ids, &r) < 0) return 1;
+    double ours_e2e = (double)n / (t_load + t_cold), ref = (double)n / r.t;
+    if (r.rc != 0 || r.lines != n) {
         printf("tokenize: %zu texts, seize %.0f texts/s warm; Python reference FAILED (%d)\n", n,
-               warm, rc);
+               warm, r.rc);
         return 1;
     }
     printf(
         "tokenize: %zu CIRCO captions, 1 thread | seize: load %.0f ms, first pass %.0f "
         "texts/s, warm %.0f texts/s | Python reference, start-up included: %.0f texts/s | ids "
         "agree %zu/%zu | ratio load+first pass vs reference %.1fx (CPU time %.1fx), warm %.1fx\n",
-        n, t_load * 1e3, (double)n / t_cold, warm, ref, agree, n, ours_e2e / ref,
-        cpu_ref / cpu_ours, warm / ref);
+        n, t_load * 1e3, (double)n / t_cold, warm, ref, r.agree, n, ours_e2e / ref,
+        r.cpu / cpu_ours, warm / ref);
     free(ids);
     free(texts);
     seize_tokenizer_free(tok);
     json_decref(root);
-    return agree == n ? 0 : 1;
+    return r.agree == n ? 0 : 1;
 }
