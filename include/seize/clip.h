@@ -56,10 +56,12 @@ int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_cli
 void seize_clip_free(seize_clip *c);
 
 /* Dimensions: embedding size (rows written per input), image size S (inputs are 3·S·S
- * floats), text context (ids per text), the max_batch and thread count given at creation. */
+ * floats), text context (ids per text), text vocabulary (ids the text tower accepts), the
+ * max_batch and thread count given at creation. */
 size_t seize_clip_embed_dim(const seize_clip *c);
 int seize_clip_image_size(const seize_clip *c);
 int seize_clip_context_length(const seize_clip *c);
+int seize_clip_vocab_size(const seize_clip *c);
 int seize_clip_max_batch(const seize_clip *c);
 int seize_clip_threads(const seize_clip *c);
 

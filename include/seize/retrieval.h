@@ -265,6 +265,62 @@ void seize_query_vector_mean(const float *emb, size_t n, size_t dim, float *out)
 int seize_query_vectors_save(const seize_query_vectors *v, const char *after_npy,
                              const char *before_npy);
 
+/* --- embedding files (seize encode-images / encode-texts) ------------------------------- */
+
+typedef struct seize_encode_params {
+    int normalize;    /* L2-normalise each row (default: the raw projected embeddings) */
+    double pad_ratio; /* images: SEIZE's TargetPad ratio (default 1.25; 0: plain CLIP) */
+    int skip_bad;     /* images: see seize_encode_images_npy */
+    /* Optional, on the caller's thread in list order: each image left out (skip_bad), with
+       the loader's message naming it. */
+    void (*on_bad)(void *ud, const char *path, const char *msg);
+    /* Optional, after each batch: items done and failed so far; non-zero stops
+       (SEIZE_ECANCEL). */
+    int (*on_progress)(void *ud, size_t done, size_t n_bad);
+    void *ud;
+    const seize_cancel *cancel; /* optional (images) */
+    int max_batch, n_threads;   /* the _dir calls' CLIP state (seize_clip_new) */
+    const char *texts_file;     /* texts: the file whose lines they are, for messages (NULL:
+                                   "text I") */
+} seize_encode_params;
+
+/* No normalisation, pad ratio 1.25, the first bad image stops, no callbacks, batches of 32,
+ * all cores. */
+seize_encode_params seize_encode_default_params(void);
+
+/* "OUT.npy" → "OUT<suffix>" (a trailing ".npy" replaced, else appended): the side files'
+ * names. Heap (free()), or NULL (SEIZE_ENOMEM set). */
+char *seize_encode_side_path(const char *out_npy, const char *suffix);
+
+/* Encodes n image files (decoded and preprocessed as ARCHITECTURE.md §5, at the state's image
+ * size, with p->pad_ratio) on `clip` and writes float32 [rows, embed] to out_npy atomically,
+ * one row per image in input order. Without skip_bad the first image that cannot be read
+ * (in list order) is the error and nothing is written. With skip_bad such images are left
+ * out (reported through on_bad; *n_bad, may be NULL, gets their count) and two side files are
+ * written with the .npy: OUT.names.txt, the paths of the kept rows, and OUT.failed.txt,
+ * "path TAB message" per failed image (seize_encode_side_path). Errors: the encoder's, the
+ * files', SEIZE_ECANCEL, SEIZE_ENOMEM; nothing is left behind then. One call at a time per
+ * clip state. */
+int seize_encode_images_npy(seize_clip *clip, const char *const *paths, size_t n,
+                            const char *out_npy, const seize_encode_params *p, size_t *n_bad);
+
+/* Tokenises n NUL-terminated texts with `tok` (context of the model), encodes them with the
+ * text tower (texts of similar length batched together) and writes float32 [n, embed] to
+ * out_npy atomically, in input order. Errors: a text longer than SEIZE_TEXT_MAX_BYTES (checked
+ * first, seize_texts_check_length with p->texts_file), SEIZE_EINVAL when the tokenizer has more
+ * ids than the model's vocabulary, the tokenizer's, the encoder's, the file's, SEIZE_ECANCEL.
+ * One call at a time per clip state. */
+int seize_encode_texts_npy(seize_clip *clip, const seize_tokenizer *tok, const char *const *texts,
+                           size_t n, const char *out_npy, const seize_encode_params *p);
+
+/* The same with the CLIP model of `model_dir` (and for texts its tokenizer), loaded for the
+ * call with a state of p->max_batch inputs on p->n_threads threads. Errors: the loaders', then
+ * as above. Thread-safe for distinct outputs. */
+int seize_encode_images_dir(const char *model_dir, const char *const *paths, size_t n,
+                            const char *out_npy, const seize_encode_params *p, size_t *n_bad);
+int seize_encode_texts_dir(const char *model_dir, const char *const *texts, size_t n,
+                           const char *out_npy, const seize_encode_params *p);
+
 /* --- rankings files ---------------------------------------------------------------------- */
 
 /* The rankings file of seize search (JSON Lines, one row per query, in query order):

@@ -48,6 +48,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,6 +94,37 @@ int32_t seize_tokenizer_eot(const seize_tokenizer *t);
  * UTF-8 heap string in *out (caller frees; *out_len without the NUL, may be NULL). For
  * inspection and tests. Returns 0 or SEIZE_ENOMEM. Thread-safe. */
 int seize_text_clean(const char *text, size_t len, char **out, size_t *out_len);
+
+/* --- texts as lines (seize tokenize, seize encode-texts) --------------------------------- */
+
+/* The longest text, in bytes, that the commands accept (64 KiB). */
+#define SEIZE_TEXT_MAX_BYTES ((size_t)64 << 10)
+
+/* 0 when each of the n NUL-terminated texts has at most SEIZE_TEXT_MAX_BYTES, else SEIZE_EINVAL
+ * naming the first longer one: "'FILE' line L: N bytes, more than the limit of 65536 per text"
+ * when `file` is given (the texts are its lines), else "text I: ..." (I from 1). */
+int seize_texts_check_length(const char *const *texts, size_t n, const char *file);
+
+typedef struct seize_tokenize_opts {
+    int context; /* ids per text (>= 2) */
+    int clean;   /* 1: the cleaned text (a JSON string) instead of ids; no tokenizer needed */
+    int jsonl;   /* seize_tokenize_file: each non-blank line is a JSON string or an object with
+                    a "text" string (for texts with line breaks) */
+} seize_tokenize_opts;
+
+/* Writes one line for `len` bytes of `text` to `out`: its `context` ids as a JSON array
+ * ("[49406, 320, 49407, 0, ...]"), or with o->clean its cleaned text as a JSON string. Errors:
+ * the tokenizer's, SEIZE_ENOMEM (write errors are left in `out`'s error flag). Thread-safe for
+ * distinct streams. */
+int seize_tokenize_write(const seize_tokenizer *t, const char *text, size_t len,
+                         const seize_tokenize_opts *o, FILE *out);
+
+/* seize_tokenize_write for each line of `path` ("-": standard input; otherwise a regular file,
+ * a FIFO or device is refused), a trailing '\r' dropped. A line may have SEIZE_TEXT_MAX_BYTES
+ * (six times that as JSON), the input 1 GiB: errors name the file and line ("'x.txt' line 2:
+ * longer than the limit of 65536 bytes per text"), a bad JSON line, a read error. */
+int seize_tokenize_file(const seize_tokenizer *t, const char *path, const seize_tokenize_opts *o,
+                        FILE *out);
 
 #ifdef __cplusplus
 }

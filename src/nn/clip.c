@@ -140,6 +140,10 @@ int seize_clip_context_length(const seize_clip *c)
 {
     return c->cfg.context_length;
 }
+int seize_clip_vocab_size(const seize_clip *c)
+{
+    return c->cfg.vocab_size;
+}
 int seize_clip_max_batch(const seize_clip *c)
 {
     return c->max_batch;
