@@ -152,6 +152,33 @@ int seize_image_load_preprocess_u8(const char *path, const seize_preprocess_opts
 int seize_image_decode_preprocess_u8(const void *buf, size_t len, const char *name,
                                      const seize_preprocess_opts *o, uint8_t *out);
 
+/* --- many files into one .npy (seize preprocess) ----------------------------------------- */
+
+typedef struct seize_preprocess_files_params {
+    seize_preprocess_opts pre; /* the pipeline (default: seize_preprocess_default_opts()) */
+    int n_threads;             /* ≤ 0: all cores; at most 64 are used */
+    int keep_going;            /* 1: images that cannot be read are reported (on_bad) and left out;
+                                  0: the first one (in list order) is the error, nothing is written */
+    /* Optional, on the caller's thread in list order: item i left out, with its message. */
+    void (*on_bad)(void *ud, size_t i, const char *msg);
+    /* Optional, after each chunk: items done and failed so far; non-zero stops
+       (SEIZE_ECANCEL). */
+    int (*on_progress)(void *ud, size_t done, size_t n_bad);
+    void *ud;
+} seize_preprocess_files_params;
+
+/* The SEIZE pipeline, all cores, stop at the first bad image, no callbacks. */
+seize_preprocess_files_params seize_preprocess_files_default_params(void);
+
+/* Decodes and preprocesses (seize_image_load_preprocess) the n files `paths` on a pool of
+ * threads and writes float32 [rows, 3, S, S] to out_npy atomically (a temporary beside it,
+ * removed on error), rows in list order. *n_ok (may be NULL) receives the rows written.
+ * Errors: the first bad image's (without keep_going), SEIZE_EFORMAT "no image could be read;
+ * 'x.npy' not written", the file's (SEIZE_EIO), SEIZE_ECANCEL, SEIZE_ENOMEM. Thread-safe for
+ * distinct outputs. */
+int seize_preprocess_files(const char *const *paths, size_t n, const char *out_npy,
+                           const seize_preprocess_files_params *p, size_t *n_ok);
+
 #ifdef __cplusplus
 }
 #endif
