@@ -5,7 +5,7 @@
  *
  *     static void on_event(void *user, const seize_run_event *ev)
  *     {
- *         fprintf(stderr, "run: %s\n", ev->message);
+ *         if (ev->level != SEIZE_RUN_PROGRESS) fprintf(stderr, "run: %s\n", ev->message);
  *     }
  *     ...
  *     seize_run_params p = seize_run_default_params();
@@ -50,37 +50,47 @@ extern "C" {
 /* --- events ------------------------------------------------------------------------------ */
 
 typedef enum {
-    SEIZE_RUN_INFO = 0,   /* progress: a stage line ("circo: index cached (0.0 s)"), a note */
-    SEIZE_RUN_WARNING = 1 /* something the user must see also when quiet: images left out, a
-                             file that cannot be removed */
+    SEIZE_RUN_INFO = 0,    /* a stage line ("circo: index cached (0.0 s)"), a note, an LLM stage's
+                              request summary */
+    SEIZE_RUN_WARNING = 1, /* something the user must see also when quiet: images left out, a
+                              file that cannot be removed */
+    SEIZE_RUN_PROGRESS = 2 /* how far the running stage is (often: a caller that prints lines
+                              draws these as one progress line, or skips them) */
 } seize_run_level;
 
-/* One line for the user. Strings are borrowed for the duration of the callback. */
+struct seize_llm_stats; /* seize/net.h */
+
+/* One event for the user. Strings and pointers are borrowed for the duration of the callback. */
 typedef struct seize_run_event {
     seize_run_level level;
     const char *message; /* one line, no newline; e.g. "circo: captions ran (1.2 s)" */
-    /* stage lines only (else NULL and 0): the job ("circo", "dress", "folder"), the stage
-     * ("captions", "edits", "index", "features", "search", "metrics", "submission", "report")
-     * and how it ended ("cached", "ran", "from file", "failed") */
+    /* stage lines, progress and summaries (else NULL): the job ("circo", "dress", "folder"),
+     * the stage ("captions", "edits", "index", "features", "search", "metrics", "submission",
+     * "report"); stage lines only: how it ended ("cached", "ran", "from file", "failed") and
+     * its wall time */
     const char *job, *stage, *status;
     double seconds;
+    /* PROGRESS: units of the stage's work done of `total` (images for captions and index,
+     * caption pairs for edits, texts for features; the LLM stages leave out what their
+     * journal already held), and failed attempts or images so far */
+    size_t done, total, errors;
+    /* an LLM stage's request summary (INFO, after its call; the message says the same as
+     * seize_llm_stats_print: "circo captions: 4/4 items complete ..."), else NULL */
+    const struct seize_llm_stats *llm;
 } seize_run_event;
 
 typedef void (*seize_run_event_fn)(void *user, const seize_run_event *ev);
 
 /* --- cancellation ------------------------------------------------------------------------ */
 
-/* Shared with a signal handler. The handler asks the run to stop with
- * seize_cancel_request(&c->token, sig) (async-signal-safe, core.h) and, when `stage_pid` > 0,
- * passes the signal on to that stage process (which runs in its own process group, so that a
- * terminal's Ctrl-C reaches the caller only); with no stage process running it may end the
- * process itself. seize_run stops after the running stage has ended (the LLM stages finish the
- * requests in flight and keep their answers; the in-process query features stop between
- * batches) and returns SEIZE_ECANCEL with status SEIZE_RUN_CANCELLED; it writes no manifest
- * then. `seize_run_cancel c = {0};` is a run with nothing requested. */
+/* Shared with a signal handler, which asks the run to stop with
+ * seize_cancel_request(&c->token, sig) (async-signal-safe, core.h). seize_run stops after the
+ * running stage has ended (the LLM stages finish the requests in flight and keep their
+ * answers; the index build and the query features stop between batches) and returns
+ * SEIZE_ECANCEL with status SEIZE_RUN_CANCELLED; it writes no manifest then.
+ * `seize_run_cancel c = {0};` is a run with nothing requested. */
 typedef struct seize_run_cancel {
-    seize_cancel token;              /* the request (level and signal) */
-    volatile sig_atomic_t stage_pid; /* the stage process running now, 0 when none */
+    seize_cancel token; /* the request (level and signal) */
 } seize_run_cancel;
 
 /* --- parameters -------------------------------------------------------------------------- */
@@ -112,7 +122,7 @@ typedef struct seize_run_params {
     int report_queries; /* queries shown in report.html (10) */
     int report_k;       /* ranked images shown per query (10) */
     int restart;        /* 1: unfinished stages discard their partial state */
-    int quiet;          /* 1: the stage commands print no progress (events still come) */
+    int quiet;          /* 1: no PROGRESS events (the other events still come) */
     /* the command as the user gave it, for manifest.json (endpoints' passwords are redacted);
      * may be NULL */
     const char *const *command;
@@ -152,7 +162,7 @@ typedef struct seize_run_result {
  * exists). Returns 0 with res->status OK or PARTIAL; SEIZE_ECANCEL (CANCELLED); another
  * SEIZE_E* code (FAILED; SEIZE_EBUSY when another run holds the folder, SEIZE_EINVAL for
  * parameters that do not fit together). Never exits, never prints. Not thread-safe: one run
- * per process at a time (the stage processes and the folder lock are process-wide). */
+ * per process at a time (the BLAS thread count and the folder lock are process-wide). */
 int seize_run(const seize_run_params *p, seize_run_result *res);
 
 /* --- stage interfaces: captioning and editing --------------------------------------------- */

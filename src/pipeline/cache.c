@@ -96,6 +96,9 @@ int pl_begin_stage(pl_run *r, const char *stage, const char *key, const char *se
             "settings are not those of its outputs there); make it writable or give "
             "another --out",
             r->o.user_out ? r->o.user_out : r->o.out_dir, strerror(errno), stage);
+    const char *slash = strrchr(stage, '/'); // "job/stage"
+    snprintf(r->at_job, sizeof r->at_job, "%.*s", slash ? (int)(slash - stage) : 0, stage);
+    snprintf(r->at_stage, sizeof r->at_stage, "%s", slash ? slash + 1 : stage);
     char *sk = pl_fmt("%s@settings", stage), *pk = pl_fmt("%s@pending", stage);
     json_t *old = json_object_get(r->cache, sk);
     *fresh = r->o.restart || (json_is_string(old) && strcmp(json_string_value(old), settings) != 0);

@@ -1,7 +1,6 @@
-// The stages that already exist as library calls, run in this process behind the stage seam
-// (stages.h), and the table seize_run uses: the query features, the search, the submission
-// files, the metrics and the index build are in-process; captioning and editing are still the
-// spawned commands (spawn.c).
+// The stages that exist as library calls, run in this process behind the stage seam
+// (stages.h), and the table seize_run uses: the index build, the query features, the search,
+// the submission files and the metrics here; captioning and editing in stage_llm.c.
 #include "stages.h"
 
 #include "seize/clip.h"
@@ -15,12 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-// A cancelled run stops the encoding between batches.
+// The query features' progress (texts) for a run, which stops the encoding between batches
+// when cancelled.
+typedef struct features_ctx {
+    pl_run *r;
+    size_t total; // texts to encode
+} features_ctx;
+
 static int features_progress(void *ud, size_t done, size_t n_bad)
 {
-    (void)done;
-    (void)n_bad;
-    return pl_cancelled(ud);
+    features_ctx *c = ud;
+    pl_progress(c->r, done, c->total, n_bad);
+    return pl_cancelled(c->r);
+}
+
+static int index_progress(void *ud, size_t done, size_t n, size_t n_failed)
+{
+    pl_progress(ud, done, n, n_failed);
+    return 0; // a cancelled run stops the build through p.cancel
 }
 
 // Notes of the in-process index build: a resumed or discarded unfinished build.
@@ -48,6 +59,7 @@ static int inproc_index_build(pl_run *r, const pl_index_io *io)
     char *source = pl_fmt("list:%s", io->list);
     p.source = source;
     p.on_resume = index_resume_note;
+    p.on_progress = index_progress;
     p.ud = r;
     p.cancel = r->p && r->p->cancel ? &r->p->cancel->token : NULL;
     // the CLIP state's pool makes one single-threaded BLAS call per thread (clip.h)
@@ -72,11 +84,12 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     p.n_use = (size_t)o->num_captions;
     p.per_caption = io->per_caption;
     p.captions_name = io->captions;
+    features_ctx ctx = {r, 0};
     p.on_progress = features_progress;
-    p.progress_ud = r;
+    p.progress_ud = &ctx;
     // the inputs are checked before the model is loaded
     int rc = seize_captions_load(io->captions, NULL, NULL, &cap);
-    if (rc == 0) rc = seize_query_vectors_check(cap, NULL, &p, NULL);
+    if (rc == 0) rc = seize_query_vectors_check(cap, NULL, &p, &ctx.total);
     if (rc == 0) rc = seize_model_load(o->model_dir, &m);
     if (rc == 0) {
         // the CLIP state's pool makes one single-threaded BLAS call per thread (clip.h)

@@ -46,6 +46,7 @@ typedef struct pl_run {
     int permanent;   // the error is a bad input file: no rerun can fix it
     char *owned[16]; // absolute paths made from the parameters
     int n_owned;
+    char at_job[64], at_stage[32]; // the stage begun last (pl_begin_stage), for its progress
 } pl_run;
 
 // One benchmark split (one FashionIQ category) or the folder, processed in `dir`.
@@ -80,6 +81,13 @@ void pl_warn(pl_run *r, const char *f, ...) __attribute__((format(printf, 2, 3))
 // A stage line (event and manifest "stages" entry); `counts` stolen, may be NULL.
 void pl_stage_log(pl_run *r, const char *job, const char *stage, const char *status, double seconds,
                   json_t *counts);
+// How far the stage begun last is (a PROGRESS event; none when the run is quiet).
+void pl_progress(pl_run *r, size_t done, size_t total, size_t errors);
+// The same from an LLM stage call (a seize_stage_progress_fn; `user` is the pl_run): what its
+// journal held is left out.
+void pl_llm_progress(void *user, const seize_stage_progress *p);
+// An LLM stage's request summary (an INFO event), after its call.
+void pl_llm_summary(pl_run *r, const struct seize_llm_stats *st);
 int pl_write_lines(const char *path, char *const *lines, size_t n);
 int pl_write_jsonl(const char *path, json_t *rows);
 json_t *pl_str_array(char **v, size_t n);
@@ -138,7 +146,7 @@ json_t *pl_params_json(const run_opts *o);
 // Writes RUN_DIR/manifest.json unless the run wrote nothing and one exists. 0 or an error.
 int pl_write_manifest(pl_run *r, int rc, const char *error, double seconds);
 
-// --- spawn.c: the run folder's lock ---
+// --- run.c: the run folder's lock ---
 int pl_lock_run_dir(const char *dir, int *fd_out);
 
 #endif

@@ -66,9 +66,17 @@ static int caption_call(pl_run *r, seize_captioner *c, char **paths, size_t n, c
 {
     seize_stage_item *res = seize_calloc(n ? n : 1, sizeof *res);
     if (!res) return SEIZE_ENOMEM;
-    seize_caption_job job = {
-        (const char *const *)paths, n, (size_t)r->o.num_captions, NULL, NULL, run_cancel(r), NULL};
+    seize_caption_job job = {(const char *const *)paths,
+                             n,
+                             (size_t)r->o.num_captions,
+                             pl_llm_progress,
+                             r,
+                             run_cancel(r),
+                             NULL};
     int rc = seize_captioner_caption(c, &job, res);
+    seize_llm_stats st;
+    seize_captioner_openai_stats(c, &st);
+    if (st.items) pl_llm_summary(r, &st);
     size_t n_retry = 0;
     size_t n_failed = rc == 0 || rc == SEIZE_ENET
                           ? warn_failures(r, "image", (const char *const *)paths, res, n, &n_retry)
@@ -203,9 +211,13 @@ static int reason_call(pl_run *r, seize_reasoner *rs, const reason_in *in, const
 {
     seize_stage_item *res = seize_calloc(in->n + 1, sizeof *res);
     if (!res) return SEIZE_ENOMEM;
-    seize_reason_job job = {in->caps, in->texts,    (const char *const *)in->keys.v, in->n, NULL,
-                            NULL,     run_cancel(r)};
+    seize_reason_job job = {in->caps,     in->texts,       (const char *const *)in->keys.v,
+                            in->n,        pl_llm_progress, r,
+                            run_cancel(r)};
     int rc = seize_reasoner_reason(rs, &job, res);
+    seize_llm_stats st;
+    seize_reasoner_openai_stats(rs, &st);
+    if (st.items) pl_llm_summary(r, &st);
     size_t n_retry = 0;
     size_t n_failed =
         rc == 0 || rc == SEIZE_ENET

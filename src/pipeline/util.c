@@ -1,6 +1,8 @@
 // Small pieces of seize_run: strings, paths, files, events.
 #include "run_int.h"
 
+#include "seize/net.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,6 +93,43 @@ void pl_stage_log(pl_run *r, const char *job, const char *stage, const char *sta
     char *msg = pl_fmt("%s: %s %s (%.1f s)", job, stage, status, seconds);
     seize_run_event ev = {SEIZE_RUN_INFO, msg, job, stage, status, seconds};
     emit(r, &ev);
+    free(msg);
+}
+
+void pl_progress(pl_run *r, size_t done, size_t total, size_t errors)
+{
+    if (!r->p || r->p->quiet || !r->p->on_event) return;
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s: %s %zu/%zu", r->at_job, r->at_stage, done, total);
+    seize_run_event ev = {.level = SEIZE_RUN_PROGRESS,
+                          .message = msg,
+                          .job = r->at_job,
+                          .stage = r->at_stage,
+                          .done = done,
+                          .total = total,
+                          .errors = errors};
+    emit(r, &ev);
+}
+
+void pl_llm_progress(void *user, const seize_stage_progress *p)
+{
+    pl_progress(user, p->done - p->done_before, p->total - p->done_before, p->errors);
+}
+
+void pl_llm_summary(pl_run *r, const seize_llm_stats *st)
+{
+    char label[128], *msg = NULL;
+    size_t len = 0;
+    snprintf(label, sizeof label, "%s %s", r->at_job, r->at_stage);
+    FILE *fp = open_memstream(&msg, &len);
+    if (!fp) return; // out of memory: no summary
+    seize_llm_stats_print(fp, label, st);
+    if (fclose(fp) == 0 && msg) {
+        while (len && msg[len - 1] == '\n')
+            msg[--len] = 0;
+        seize_run_event ev = {SEIZE_RUN_INFO, msg, r->at_job, r->at_stage, .llm = st};
+        emit(r, &ev);
+    }
     free(msg);
 }
 
