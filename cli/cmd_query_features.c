@@ -1,183 +1,78 @@
 // seize query-features: per-query vectors from captions and edited captions (SEIZE step 3).
 #include "cli.h"
-
-#include "seize/model.h"
+#include "opt.h"
 #include "seize/retrieval.h"
 
-#include <getopt.h>
-#include <stdlib.h>
-
 static const char *CMD = "query-features";
+static int quiet;
 
-static const char usage_text[] =
-    "usage: seize query-features --model DIR --captions FILE [--edits FILE]\n"
-    "                            --out-after A.npy --out-before B.npy\n"
-    "                            [--num-captions N] [--captions-key K] [--edits-key K]\n"
-    "                            [--per-caption] [--batch B] [--threads N] [-q]\n"
-    "\n"
+static const char about[] =
     "Encodes each query's captions c_i and edited captions e_i with the CLIP text tower and\n"
-    "writes, for the first N of each (N = 15 by default; duplicates count as often as they\n"
+    "writes, for the first N of each (N = 15 by default; duplicates count as often as they "
     "occur):\n"
     "  A = normalize(mean_i text(e_i))  -> --out-after   [Q, D] float32\n"
     "  B = normalize(mean_i text(c_i))  -> --out-before  [Q, D] float32\n"
     "where text() is the raw projected embedding. With --per-caption the raw embeddings are\n"
     "written instead, [Q, N, D] (the input of seize search --method ldre); every query must\n"
-    "then have at least N captions and N edits.\n"
-    "\n"
-    "  --captions FILE     the authors' JSON (an annotation array with \"multi_caption_opt\"\n"
-    "                      and \"multi_gpt-3.5_opt\") or JSON Lines ({\"captions\": [...],\n"
-    "                      \"edited\": [...]}, the output of seize reason)\n"
-    "  --edits FILE        take the edits from this file instead (same query order)\n"
-    "  --captions-key K    key of the captions (default per format, see above)\n"
-    "  --edits-key K       key of the edits\n"
-    "  --num-captions N    captions and edits used per query (default 15)\n"
-    "  --batch B           texts per forward pass (default 64)\n"
-    "  --threads N         threads (default: all cores)\n"
-    "  -q, --quiet         no progress display\n"
-    "  -h, --help          this help\n"
-    "\n"
+    "then have at least N captions and N edits.";
+
+static const char footer[] =
     "Limits: each caption and edit used may have at most 64 KiB (65536 bytes; a longer one is\n"
     "an error naming the query), a captions file at most 1 GiB, and it must be a regular file\n"
-    "(a FIFO or device is refused). Relative paths are taken from the current folder.\n";
+    "(a FIFO or device is refused). Relative paths are taken from the current folder.";
 
-static void usage(FILE *fp)
+static void on_start(void *ud, size_t n_texts)
 {
-    fputs(usage_text, fp);
+    cli_progress_start(ud, CMD, n_texts, quiet);
 }
 
 static int on_progress(void *ud, size_t done, size_t n_bad)
 {
-    cli_progress_update(ud, done, n_bad);
-    return 0;
-}
-
-typedef struct qf_opts {
-    const char *model_dir, *caps_path, *edits_path, *out_a, *out_b, *ckey, *ekey;
-    long N, batch, threads;
-    int per_caption, quiet;
-} qf_opts;
-
-// Parses the options into *o: EXIT_OK to go on, else the exit code (usage printed).
-static int parse(int argc, char **argv, qf_opts *o, int *done)
-{
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"captions", required_argument, 0, 'c'},
-                                         {"edits", required_argument, 0, 'e'},
-                                         {"out-after", required_argument, 0, 'A'},
-                                         {"out-before", required_argument, 0, 'B'},
-                                         {"num-captions", required_argument, 0, 'n'},
-                                         {"captions-key", required_argument, 0, 'C'},
-                                         {"edits-key", required_argument, 0, 'E'},
-                                         {"per-caption", no_argument, 0, 'p'},
-                                         {"batch", required_argument, 0, 'b'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    *o = (qf_opts){.N = 15, .batch = 64};
-    *done = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            o->model_dir = optarg;
-            break;
-        case 'c':
-            o->caps_path = optarg;
-            break;
-        case 'e':
-            o->edits_path = optarg;
-            break;
-        case 'A':
-            o->out_a = optarg;
-            break;
-        case 'B':
-            o->out_b = optarg;
-            break;
-        case 'C':
-            o->ckey = optarg;
-            break;
-        case 'E':
-            o->ekey = optarg;
-            break;
-        case 'n':
-            if (cli_parse_int(optarg, 1, 10000, &o->N) < 0)
-                return cli_usage(CMD, "bad --num-captions '%s'", optarg);
-            break;
-        case 'p':
-            o->per_caption = 1;
-            break;
-        case 'b':
-            if (cli_parse_int(optarg, 1, 65536, &o->batch) < 0)
-                return cli_usage(CMD, "bad --batch '%s'", optarg);
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 1, 1024, &o->threads) < 0)
-                return cli_usage(CMD, "bad --threads '%s'", optarg);
-            break;
-        case 'q':
-            o->quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            *done = 1;
-            return EXIT_OK;
-        default:
-            return cli_usage(CMD, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!o->model_dir || !o->caps_path || !o->out_a || !o->out_b)
-        return cli_usage(CMD, "--model, --captions, --out-after and --out-before are required");
-    return EXIT_OK;
+    return cli_progress_update(ud, done, n_bad), 0; // never stops
 }
 
 int cmd_query_features(int argc, char **argv)
 {
-    qf_opts o;
-    int done, rc = parse(argc, argv, &o, &done);
-    if (rc != EXIT_OK || done) return rc;
-    seize_captions *cap = NULL, *ed = NULL;
-    seize_model *m = NULL;
-    seize_clip *clip = NULL;
-    seize_tokenizer *tok = NULL;
+    seize_query_vectors_files f = {.params = seize_query_vectors_default_params()};
+    long n_use = 15, batch = 64, threads = 0;
+    const cli_opt opts[] = {
+        CLI_STR("model", 0, "DIR", &f.model_dir, "CLIP model folder"),
+        CLI_STR("captions", 0, "FILE", &f.captions,
+                "the authors' JSON (an annotation array with \"multi_caption_opt\"\n"
+                "and \"multi_gpt-3.5_opt\") or JSON Lines ({\"captions\": [...],\n"
+                "\"edited\": [...]}, the output of seize reason)"),
+        CLI_STR("edits", 0, "FILE", &f.edits, "take the edits from this file (same query order)"),
+        CLI_STR("out-after", 0, "FILE", &f.out_after, "A (above)"),
+        CLI_STR("out-before", 0, "FILE", &f.out_before, "B (above)"),
+        CLI_STR("captions-key", 0, "K", &f.captions_key,
+                "key of the captions (default per format)"),
+        CLI_STR("edits-key", 0, "K", &f.edits_key, "key of the edits"),
+        CLI_INT("num-captions", 0, "N", &n_use, 1, 10000, "N above (default 15)"),
+        CLI_FLAG("per-caption", 0, &f.params.per_caption, "raw per-caption embeddings (above)"),
+        CLI_INT("batch", 0, "B", &batch, 1, 65536, "texts per forward pass (default 64)"),
+        CLI_THREADS(&threads),
+        CLI_QUIET(&quiet),
+        CLI_END};
+    const cli_spec spec = {CMD,
+                           "--model DIR --captions FILE [--edits FILE]\n"
+                           "--out-after A.npy --out-before B.npy [OPTION...]",
+                           about, opts, footer};
+    quiet = 0;
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc >= 0) return rc;
+    if (!f.model_dir || !f.captions || !f.out_after || !f.out_before)
+        return cli_usage(CMD, "--model, --captions, --out-after and --out-before are required");
+    cli_progress pr = {0};
+    f.params.n_use = (size_t)n_use, f.max_batch = (int)batch;
+    f.params.on_start = on_start, f.params.on_progress = on_progress, f.params.progress_ud = &pr;
+    f.n_threads = cli_model_threads(threads);
     seize_query_vectors v = {0};
-    cli_progress progress = {0};
-    seize_query_vectors_params p = seize_query_vectors_default_params();
-    p.n_use = (size_t)o.N;
-    p.per_caption = o.per_caption;
-    p.captions_name = o.caps_path;
-    p.edits_name = o.edits_path;
-    p.on_progress = on_progress;
-    p.progress_ud = &progress;
-    size_t total = 0;
-    // the inputs are checked before the model is loaded
-    if (seize_captions_load(o.caps_path, o.ckey, o.ekey, &cap) < 0 ||
-        (o.edits_path &&
-         seize_captions_load(o.edits_path, o.ekey ? o.ekey : o.ckey, o.ekey, &ed) < 0) ||
-        seize_query_vectors_check(cap, ed, &p, &total) < 0 ||
-        seize_model_load(o.model_dir, &m) < 0 ||
-        seize_clip_new(m, (int)o.batch, cli_model_threads(o.threads), &clip) < 0 ||
-        seize_tokenizer_load(o.model_dir, &tok) < 0)
-        goto fail;
-    cli_progress_start(&progress, CMD, total, o.quiet);
-    int erc = seize_query_vectors_encode(clip, tok, cap, ed, &p, &v);
-    cli_progress_end(&progress);
-    if (erc < 0 || seize_query_vectors_save(&v, o.out_a, o.out_b) < 0) goto fail;
-    if (!o.quiet)
-        fprintf(stderr, "seize query-features: %zu queries, %zu texts, dim %zu\n", v.n_queries,
-                v.n_texts, v.dim);
-    rc = EXIT_OK;
-    goto out;
-fail:
-    rc = cli_lib_fail(CMD);
-out:
+    rc = seize_query_vectors_files_run(&f, &v);
+    cli_progress_end(&pr);
+    if (rc < 0) return cli_lib_fail(CMD);
+    if (!quiet)
+        fprintf(stderr, "seize %s: %zu queries, %zu texts, dim %zu\n", CMD, v.n_queries, v.n_texts,
+                v.dim);
     seize_query_vectors_release(&v);
-    seize_captions_free(cap);
-    seize_captions_free(ed);
-    seize_tokenizer_free(tok);
-    seize_clip_free(clip);
-    seize_model_free(m);
-    return rc;
+    return EXIT_OK;
 }

@@ -220,6 +220,8 @@ typedef struct seize_query_vectors_params {
        return stops the encoding with SEIZE_ECANCEL */
     int (*on_progress)(void *ud, size_t done, size_t n_bad);
     void *progress_ud;
+    /* called once before the first batch with the number of texts to encode (may be NULL) */
+    void (*on_start)(void *ud, size_t n_texts);
 } seize_query_vectors_params;
 
 /* n_use 15, mean vectors, no names, no progress. */
@@ -255,6 +257,22 @@ int seize_query_vectors_check(const seize_captions *caps, const seize_captions *
 int seize_query_vectors_encode(seize_clip *clip, const seize_tokenizer *tok,
                                const seize_captions *caps, const seize_captions *edits,
                                const seize_query_vectors_params *p, seize_query_vectors *out);
+
+/* The whole step from files (seize query-features): what it reads and writes. */
+typedef struct seize_query_vectors_files {
+    const char *model_dir;                /* CLIP model and tokenizer */
+    const char *captions, *edits;         /* seize_captions_load files (edits may be NULL) */
+    const char *captions_key, *edits_key; /* keys (NULL: per format); the edits file takes its
+                                             captions from edits_key too, else captions_key */
+    const char *out_after, *out_before;   /* seize_query_vectors_save */
+    int max_batch, n_threads;             /* the CLIP state (seize_clip_new) */
+    seize_query_vectors_params params;    /* the file names are set from the fields above */
+} seize_query_vectors_files;
+
+/* Loads the captions (and edits), checks them (seize_query_vectors_check) before the model is
+ * loaded, encodes them (seize_query_vectors_encode) and saves A and B. *out gets the vectors
+ * (seize_query_vectors_release; zeroed on error). Errors: each step's, naming its file. */
+int seize_query_vectors_files_run(const seize_query_vectors_files *f, seize_query_vectors *out);
 
 /* One query vector: out = normalize(mean of the n rows of emb [n, dim]) in the order and
  * precision seize_query_vectors_encode uses (for a caller with its own embeddings). */

@@ -149,6 +149,7 @@ int seize_query_vectors_encode(seize_clip *clip, const seize_tokenizer *tok,
     size_t total = 0;
     int rc = seize_query_vectors_check(caps, edits, p, &total);
     if (rc < 0) return rc;
+    if (p->on_start) p->on_start(p->progress_ud, total);
     const seize_captions *es = edits ? edits : caps;
     size_t Q = caps->n, D = seize_clip_embed_dim(clip), n_per = p->per_caption ? p->n_use : 1;
     size_t per = n_per * D;
