@@ -114,6 +114,17 @@ typedef struct seize_eval_files {
                                        cap.<category>.<split>.json */
 } seize_eval_files;
 
+/* The file sets of one evaluation from lists of files, in f (n_annotations entries): FashionIQ
+ * pairs each annotations file with a rankings file (same count) and a category (categories
+ * given once per annotations file, or none: from the file names), and takes no predictions;
+ * CIRCO and CIRR take one annotations file and exactly one of predictions and rankings, subset
+ * predictions for CIRR only. 0, or SEIZE_EINVAL saying what is wrong (f untouched). */
+int seize_eval_files_set(seize_ds_kind kind, const char *const *annotations, size_t n_annotations,
+                         const char *const *rankings, size_t n_rankings,
+                         const char *const *categories, size_t n_categories,
+                         const char *predictions, const char *subset_predictions,
+                         seize_eval_files *f);
+
 /* The metrics object of `seize eval --json`, keys in this order:
  *   circo:     "mAP@5".."mAP@50", "Recall@5".."Recall@50", "semantic_mAP@10": {aspect: value},
  *              "queries"
@@ -163,6 +174,10 @@ int seize_submission_from_rankings(seize_ds_kind kind, const char *annotations,
  * their total count. *n_queries (if not NULL) receives the number of queries checked. */
 int seize_submission_check(const seize_dataset *ds, const char *path, const char *const *gallery,
                            size_t n_gallery, size_t *n_queries);
+/* The same with the annotations (of `kind`: CIRCO or CIRR) and the gallery names (one per line,
+ * e.g. an index's names.txt; NULL: not checked) read from files. */
+int seize_submission_check_files(seize_ds_kind kind, const char *annotations, const char *path,
+                                 const char *gallery, size_t *n_queries);
 
 #ifdef __cplusplus
 }

@@ -510,3 +510,21 @@ done:
     json_decref(root);
     return rc;
 }
+
+int seize_submission_check_files(seize_ds_kind kind, const char *annotations, const char *path,
+                                 const char *gallery, size_t *n_queries)
+{
+    if (n_queries) *n_queries = 0;
+    if (kind == SEIZE_DS_FASHIONIQ)
+        return seize_error(SEIZE_EINVAL, "submission files exist for circo and cirr");
+    seize_dataset *ds = NULL;
+    char **names = NULL;
+    size_t n_names = 0;
+    int rc = seize_dataset_load(kind, annotations, &ds);
+    if (rc == 0 && gallery) rc = seize_read_lines(gallery, &names, &n_names);
+    if (rc == 0)
+        rc = seize_submission_check(ds, path, (const char *const *)names, n_names, n_queries);
+    seize_lines_free(names, n_names);
+    seize_dataset_free(ds);
+    return rc;
+}

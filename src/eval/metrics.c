@@ -141,6 +141,40 @@ static int fiq_json(const seize_eval_files *f, size_t n, json_t *o)
     return 0;
 }
 
+int seize_eval_files_set(seize_ds_kind kind, const char *const *annotations, size_t n_annotations,
+                         const char *const *rankings, size_t n_rankings,
+                         const char *const *categories, size_t n_categories,
+                         const char *predictions, const char *subset_predictions,
+                         seize_eval_files *f)
+{
+    const char *name = seize_ds_kind_name(kind);
+    if (!n_annotations) return seize_error(SEIZE_EINVAL, "an annotations file is required");
+    if (kind == SEIZE_DS_FASHIONIQ) {
+        if (predictions || subset_predictions)
+            return seize_error(SEIZE_EINVAL, "%s takes rankings only", name);
+        if (n_rankings != n_annotations)
+            return seize_error(SEIZE_EINVAL, "%s needs one rankings file per annotations file",
+                               name);
+        if (n_categories && n_categories != n_annotations)
+            return seize_error(SEIZE_EINVAL,
+                               "give a category once per annotations file or not at all");
+        for (size_t i = 0; i < n_annotations; i++)
+            f[i] = (seize_eval_files){annotations[i], NULL, rankings[i], NULL,
+                                      n_categories ? categories[i] : NULL};
+        return 0;
+    }
+    if (n_annotations > 1 || n_rankings > 1)
+        return seize_error(SEIZE_EINVAL, "give one annotations file and one predictions file");
+    if (!!predictions + !!n_rankings != 1)
+        return seize_error(SEIZE_EINVAL, "give exactly one of predictions and rankings");
+    if (subset_predictions && kind != SEIZE_DS_CIRR)
+        return seize_error(SEIZE_EINVAL, "subset predictions are for cirr");
+    if (n_categories) return seize_error(SEIZE_EINVAL, "a category is for fashioniq");
+    f[0] = (seize_eval_files){annotations[0], predictions, n_rankings ? rankings[0] : NULL,
+                              subset_predictions, NULL};
+    return 0;
+}
+
 int seize_eval_metrics(seize_ds_kind kind, const seize_eval_files *f, size_t n, json_t **out)
 {
     *out = NULL;

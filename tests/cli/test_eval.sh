@@ -10,6 +10,16 @@ $PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available 
 expect_status 0 seize eval --help
 expect_status 2 seize eval
 expect_status 2 seize eval nope --annotations x
+# option combinations (seize_eval_files_set): usage errors that name the problem
+expect_status 2 seize eval circo --annotations x --rankings r --category dress
+grep -q "category is for fashioniq" "$TMP/err" || fail "eval --category with circo: $(cat "$TMP/err")"
+expect_status 2 seize eval fashioniq --annotations a --annotations b --rankings r
+grep -q "one rankings file per annotations file" "$TMP/err" || fail "fashioniq pairs: $(cat "$TMP/err")"
+for c in submission check-submission; do
+  expect_status 0 seize $c --help
+  expect_status 2 seize $c fashioniq --annotations a
+  grep -q "circo and cirr" "$TMP/err" || fail "$c fashioniq: $(cat "$TMP/err")"
+done
 
 # --- CIRCO: the official example submission, as JSON and as rankings
 C=$DATA/circo

@@ -451,6 +451,81 @@ static void test_submission_from_rankings(void)
     rmdir(dir);
 }
 
+// seize eval's file sets: FashionIQ pairs annotations with rankings (and categories), CIRCO and
+// CIRR take one annotations file and one of predictions and rankings; anything else is refused.
+static void test_eval_files_set(void)
+{
+    const char *ann[2] = {"cap.dress.val.json", "cap.shirt.val.json"}, *rk[2] = {"a", "b"};
+    const char *cats[2] = {"dress", "shirt"};
+    seize_eval_files f[2] = {{0}};
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 2, NULL, NULL, f), 0);
+    CHECK_STREQ(f[1].annotations, "cap.shirt.val.json");
+    CHECK_STREQ(f[1].rankings, "b");
+    CHECK_STREQ(f[1].category, "shirt");
+    CHECK(f[1].predictions == NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, NULL, 0, NULL, NULL, f), 0);
+    CHECK(f[0].category == NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 1, NULL, 0, NULL, NULL, f),
+             SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "one rankings file per annotations file") != NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 1, NULL, NULL, f),
+             SEIZE_EINVAL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 1, rk, 1, NULL, 0, "p", NULL, f),
+             SEIZE_EINVAL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 1, NULL, 0, NULL, 0, "p", "s", f), 0);
+    CHECK_STREQ(f[0].predictions, "p");
+    CHECK_STREQ(f[0].subset_predictions, "s");
+    CHECK(f[0].rankings == NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, NULL, NULL, f), 0);
+    CHECK_STREQ(f[0].rankings, "a");
+    CHECK(f[0].predictions == NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, NULL, 0, NULL, 0, "p", "s", f),
+             SEIZE_EINVAL); // subset predictions: CIRR only
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, "p", NULL, f),
+             SEIZE_EINVAL); // both
+    CHECK(strstr(seize_errmsg(), "exactly one of predictions and rankings") != NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, NULL, 0, NULL, 0, NULL, NULL, f),
+             SEIZE_EINVAL); // neither
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 2, rk, 2, NULL, 0, NULL, NULL, f),
+             SEIZE_EINVAL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 0, rk, 1, NULL, 0, NULL, NULL, f),
+             SEIZE_EINVAL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, cats, 1, NULL, NULL, f),
+             SEIZE_EINVAL); // a category: FashionIQ only
+}
+
+// A submission checked from files: the annotations and the gallery names read, FashionIQ refused.
+static void test_submission_check_files(void)
+{
+    check_write_text(check_tmp("sc_cap.json"),
+                     "[{\"pairid\": 7, \"reference\": \"r\", \"caption\": \"c\", "
+                     "\"img_set\": {\"members\": [\"r\", \"m1\", \"m2\", \"m3\"]}}]");
+    check_write_text(check_tmp("sc_sub.json"),
+                     "{\"version\": \"rc2\", \"metric\": "
+                     "\"recall_subset\", \"7\": [\"m3\", \"m1\", \"m2\"]}");
+    check_write_text(check_tmp("sc_all.txt"), "r\nm1\nm2\nm3\n");
+    check_write_text(check_tmp("sc_some.txt"), "m1\nm2\n");
+    size_t n = 0;
+    CHECK_EQ(seize_submission_check_files(SEIZE_DS_CIRR, check_tmp("sc_cap.json"),
+                                          check_tmp("sc_sub.json"), NULL, &n),
+             0);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(seize_submission_check_files(SEIZE_DS_CIRR, check_tmp("sc_cap.json"),
+                                          check_tmp("sc_sub.json"), check_tmp("sc_all.txt"), &n),
+             0);
+    CHECK_EQ(seize_submission_check_files(SEIZE_DS_CIRR, check_tmp("sc_cap.json"),
+                                          check_tmp("sc_sub.json"), check_tmp("sc_some.txt"), &n),
+             SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "'m3' is not in the gallery") != NULL);
+    CHECK(seize_submission_check_files(SEIZE_DS_CIRR, check_tmp("sc_cap.json"),
+                                       check_tmp("sc_sub.json"), check_tmp("sc_none.txt"), &n) < 0);
+    CHECK(seize_submission_check_files(SEIZE_DS_CIRR, check_tmp("sc_none.json"),
+                                       check_tmp("sc_sub.json"), NULL, &n) < 0);
+    CHECK_EQ(seize_submission_check_files(SEIZE_DS_FASHIONIQ, check_tmp("sc_cap.json"),
+                                          check_tmp("sc_sub.json"), NULL, &n),
+             SEIZE_EINVAL);
+}
+
 int main(void)
 {
     if (check_tmp_init("eval") < 0) return 1;
@@ -463,6 +538,8 @@ int main(void)
     RUN(test_metrics_json);
     RUN(test_eval_stage_inprocess);
     RUN(test_submission_from_rankings);
+    RUN(test_eval_files_set);
+    RUN(test_submission_check_files);
     check_tmp_cleanup();
     return check_summary("eval");
 }
