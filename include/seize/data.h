@@ -212,6 +212,52 @@ void seize_folder_list_free(seize_folder_list *l); /* accepts a zeroed list */
  * scan found no error or on allocation failure. */
 char *seize_folder_errors_message(const seize_folder_list *l, const char *root, size_t max_show);
 
+/* Notes of a scan (links skipped: SEIZE_FOLDER_LOOP, SEIZE_FOLDER_DUPLICATE) in one line: "2
+ * entries of 'photos' skipped (a linked folder or file already counted: each is indexed once):
+ * 'a', 'b'" with at most max_show named (", ..." after them). Heap string, NULL when there is
+ * none or on allocation failure. */
+char *seize_folder_notes_message(const seize_folder_list *l, const char *root, size_t max_show);
+
+/* --- gallery images: the images of an index build, from one of four sources -------------- */
+
+typedef enum seize_images_from {
+    SEIZE_IMAGES_TREE = 0, /* a folder, recursive (seize_folder_scan): names are the paths
+                            * inside it ("sub/x.jpg") */
+    SEIZE_IMAGES_FLAT,     /* a folder's own images: names are the file names without extension */
+    SEIZE_IMAGES_LIST,     /* a list file, one image per line: PATH, or NAME<TAB>PATH (empty
+                            * lines skipped); the name defaults to the file name without
+                            * extension */
+    SEIZE_IMAGES_DATASET   /* a benchmark's gallery file (seize_gallery_list_load), the images
+                            * by the data-layout rule (seize_layout_image_path) */
+} seize_images_from;
+
+typedef struct seize_images_source {
+    seize_images_from from;
+    const char *path;   /* the folder, list file or gallery file */
+    const char *root;   /* LIST, DATASET: the folder relative image paths are taken from (an
+                         * absolute one as it is); NULL: the file's own folder */
+    seize_ds_kind kind; /* DATASET: the benchmark */
+} seize_images_source;
+
+/* n images: names[i] (a gallery name) and paths[i] (the file to open). */
+typedef struct seize_image_list {
+    char **names, **paths;
+    size_t n;
+    char *notes; /* a folder scan's notes (seize_folder_notes_message), or NULL */
+} seize_image_list;
+
+/* The images of a source, in its order (a folder's sorted). Refused before anything is used:
+ * a folder's bad entries (SEIZE_EFORMAT with seize_folder_errors_message), a name the
+ * gallery-name rule refuses (SEIZE_EFORMAT naming the list file and line, or the gallery file
+ * and item). Names are not checked for uniqueness here (seize_index_build_check does). A
+ * folder that cannot be opened is SEIZE_EIO; a file that cannot be read, its loader's error.
+ * *out is zeroed first; owned by the caller (seize_image_list_free). Thread-safe. */
+int seize_image_list_gather(const seize_images_source *src, seize_image_list *out);
+void seize_image_list_free(seize_image_list *l); /* accepts a zeroed list */
+/* "gallery:PATH", "images:PATH", "list:PATH" or "<dataset>:PATH" (an index's "source"). Heap
+ * string; NULL when out of memory. */
+char *seize_images_source_label(const seize_images_source *src);
+
 /* --- data layout: where a benchmark's or a folder's files and images are ----------------- */
 
 /* The one image-path rule (used by seize run; caption, index and serve are to use it too).

@@ -22,6 +22,7 @@
 #define SEIZE_INDEX_H
 
 #include "seize/core.h"
+#include "seize/data.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -90,7 +91,8 @@ int seize_index_write(const char *dir, const float *feats, size_t n, size_t dim,
 
 /* `seize index import`: reads features (.npy [n, dim], f32 or f16) and names (text, one per
  * line, n lines; a bad name is SEIZE_EFORMAT naming the file and line) and writes a normalised
- * index folder with seize_index_write. */
+ * index folder with seize_index_write, holding the folder's lock (created if needed; a second
+ * writer fails at once with SEIZE_EBUSY, as seize_index_build). */
 int seize_index_import(const char *features_npy, const char *names_txt, const char *dir,
                        seize_dtype dtype);
 
@@ -158,6 +160,37 @@ typedef struct seize_build_issue {
 int seize_index_build_check(seize_build_item *items, size_t n,
                             void (*on_issue)(void *ud, const seize_build_issue *issue), void *ud,
                             size_t *n_missing);
+
+/* seize_index_build_check with its findings as text for a person; returns what the check
+ * returns, or 1 when every image is missing. With problems, *errors (heap) says what to fix:
+ *   "two images get the same gallery name:\n  'x' for 'a/x.jpg' and 'b/x.png'\n  ... and N
+ *   more\nnames must be unique (DUP_ADVICE)", else a line per image that is not a file ("'p'
+ *   is a FIFO (named pipe), not an image file") and per missing folder ("folder 'd' does not
+ *   exist (it should hold gallery images, e.g. 'name'): FOLDER_ADVICE"; five lines, then "...
+ *   and N more"), or "none of the N
+ *   images exists (first: 'p')".
+ * Without problems, *missing (heap, NULL when none is missing): "K of N images are missing and
+ * will be left out (listed in index.json): 'p1', 'p2', ..." (at most five named). Names and
+ * paths are shown with seize_gallery_name_shown. The advice strings may be NULL. */
+int seize_index_build_check_text(seize_build_item *items, size_t n, const char *dup_advice,
+                                 const char *folder_advice, char **errors, char **missing);
+
+/* The images of a build from a source (seize/data.h), gathered and checked. */
+typedef struct seize_build_images {
+    seize_image_list list;   /* names and paths; list.notes: a folder scan's notes, or NULL */
+    seize_build_item *items; /* list.n items for seize_index_build, the missing ones marked */
+    char *missing;           /* the summary line of missing images (check_text), or NULL */
+    char *source;            /* seize_images_source_label: index.json's "source" */
+} seize_build_images;
+
+/* Gathers the images of a source (seize_image_list_gather) and checks them before a build
+ * (seize_index_build_check_text with the two advice strings). 0, or a negative code with the
+ * message set: what the gathering refused and the check's errors (SEIZE_EFORMAT) end with
+ * "\nnothing was encoded"; no image at all is SEIZE_ENOTFOUND ("no images to index"). *out is
+ * zeroed first and owned by the caller, also after a failure (seize_build_images_release). */
+int seize_build_images_prepare(const seize_images_source *src, const char *dup_advice,
+                               const char *folder_advice, seize_build_images *out);
+void seize_build_images_release(seize_build_images *b); /* accepts a zeroed one */
 
 seize_index_build_params seize_index_build_default_params(void);
 

@@ -398,48 +398,58 @@ void seize_folder_list_free(seize_folder_list *l)
     memset(l, 0, sizeof *l);
 }
 
+static int is_note(seize_folder_issue_kind k)
+{
+    return k == SEIZE_FOLDER_LOOP || k == SEIZE_FOLDER_DUPLICATE;
+}
+
 char *seize_folder_errors_message(const seize_folder_list *l, const char *root, size_t max_show)
 {
     if (!l || !l->n_errors) return NULL;
-    size_t cap = 256, len = 0;
-    char *m = malloc(cap);
-    if (!m) return NULL;
-    m[0] = 0;
-#define APPEND(...)                                                                                \
-    do {                                                                                           \
-        char *piece_ = str_printf(__VA_ARGS__);                                                    \
-        if (!piece_) goto oom;                                                                     \
-        size_t pl_ = strlen(piece_);                                                               \
-        if (len + pl_ + 1 > cap) {                                                                 \
-            while (len + pl_ + 1 > cap)                                                            \
-                cap *= 2;                                                                          \
-            char *t_ = realloc(m, cap);                                                            \
-            if (!t_) {                                                                             \
-                free(piece_);                                                                      \
-                goto oom;                                                                          \
-            }                                                                                      \
-            m = t_;                                                                                \
-        }                                                                                          \
-        memcpy(m + len, piece_, pl_ + 1);                                                          \
-        len += pl_;                                                                                \
-        free(piece_);                                                                              \
-    } while (0)
-    char *shown_root = seize_gallery_name_escape(root, strlen(root));
-    APPEND("gallery folder '%s' has %zu entr%s that cannot be indexed:",
-           shown_root ? shown_root : root, l->n_errors, l->n_errors == 1 ? "y" : "ies");
+    char *shown_root = seize_gallery_name_shown(root);
+    seize_buf b = {0};
+    int rc = shown_root ? seize_buf_printf(&b,
+                                           "gallery folder '%s' has %zu entr%s that cannot be "
+                                           "indexed:",
+                                           shown_root, l->n_errors, l->n_errors == 1 ? "y" : "ies")
+                        : SEIZE_ENOMEM;
     size_t shown = 0;
-    for (size_t i = 0; i < l->n_issues && shown < max_show; i++) {
+    for (size_t i = 0; rc == 0 && i < l->n_issues && shown < max_show; i++) {
         const seize_folder_issue *is = &l->issues[i];
-        if (is->kind == SEIZE_FOLDER_LOOP || is->kind == SEIZE_FOLDER_DUPLICATE) continue;
-        APPEND("\n  '%s': %s", is->name, is->reason);
+        if (is_note(is->kind)) continue;
+        rc = seize_buf_printf(&b, "\n  '%s': %s", is->name, is->reason);
         shown++;
     }
-    if (l->n_errors > shown) APPEND("\n  ... and %zu more", l->n_errors - shown);
+    if (rc == 0 && l->n_errors > shown)
+        rc = seize_buf_printf(&b, "\n  ... and %zu more", l->n_errors - shown);
     free(shown_root);
-    return m;
-oom:
+    if (rc < 0) {
+        seize_buf_free(&b);
+        return NULL;
+    }
+    return seize_buf_release(&b);
+}
+
+char *seize_folder_notes_message(const seize_folder_list *l, const char *root, size_t max_show)
+{
+    size_t n = l ? l->n_issues - l->n_errors : 0;
+    if (!n) return NULL;
+    char *shown_root = seize_gallery_name_shown(root);
+    seize_buf b = {0};
+    int rc = shown_root ? seize_buf_printf(&b,
+                                           "%zu entr%s of '%s' skipped (a linked folder or file "
+                                           "already counted: each is indexed once):",
+                                           n, n == 1 ? "y" : "ies", shown_root)
+                        : SEIZE_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < l->n_issues && k < max_show; i++)
+        if (is_note(l->issues[i].kind))
+            rc = seize_buf_printf(&b, "%s '%s'", k++ ? "," : "", l->issues[i].name);
+    if (rc == 0 && n > k) rc = seize_buf_puts(&b, ", ...");
     free(shown_root);
-    free(m);
-    return NULL;
-#undef APPEND
+    if (rc < 0) {
+        seize_buf_free(&b);
+        return NULL;
+    }
+    return seize_buf_release(&b);
 }

@@ -341,6 +341,8 @@ int seize_index_import(const char *features_npy, const char *names_txt, const ch
     seize_npy *a = NULL;
     char **names = NULL;
     size_t n_names = 0;
+    seize_lock lock = {0};
+    seize_buf src = {0};
     int rc = seize_npy_load(features_npy, &a);
     if (rc < 0) return rc;
     if (a->ndim != 2 || a->dtype == SEIZE_I32) {
@@ -355,18 +357,18 @@ int seize_index_import(const char *features_npy, const char *names_txt, const ch
         goto done;
     }
     float *f = seize_npy_f32(a);
-    size_t len = strlen(features_npy) + 8;
-    char *src = seize_malloc(len, 1);
-    if (!src) {
-        rc = SEIZE_ENOMEM;
+    char what[4200];
+    snprintf(what, sizeof what, "index folder '%s'", dir);
+    // one writer per index folder, as seize_index_build
+    if ((rc = seize_buf_printf(&src, "import:%s", features_npy)) < 0 ||
+        (rc = seize_mkdirs(dir)) < 0 || (rc = seize_lock_dir(dir, what, &lock)) < 0)
         goto done;
-    }
-    snprintf(src, len, "import:%s", features_npy);
-    seize_index_meta meta = {.source = src};
+    seize_index_meta meta = {.source = src.data};
     rc = seize_index_write(dir, f, a->shape[0], a->shape[1], (const char *const *)names, dtype,
                            &meta);
-    free(src);
 done:
+    seize_buf_free(&src);
+    seize_lock_release(&lock);
     seize_npy_free(a);
     seize_lines_free(names, n_names);
     return rc;

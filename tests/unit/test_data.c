@@ -3,6 +3,7 @@
 
 #include "seize/data.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_circo_val(void)
@@ -229,6 +230,74 @@ static void test_bad_annotations(void)
     }
 }
 
+// The four sources of a build's images (seize_image_list_gather).
+static void test_image_sources(void)
+{
+    mkdir(check_tmp("src"), 0755);
+    mkdir(check_tmp("src/sub"), 0755);
+    check_write_text(check_tmp("src/b.PNG"), "x");
+    check_write_text(check_tmp("src/a.jpg"), "x");
+    check_write_text(check_tmp("src/sub/c.jpeg"), "x");
+    seize_image_list l;
+    char dir[512], lst[512], bad[512], split[512], img[512];
+    snprintf(dir, sizeof dir, "%s", check_tmp("src"));
+    snprintf(lst, sizeof lst, "%s", check_tmp("src/list.txt"));
+    snprintf(bad, sizeof bad, "%s", check_tmp("src/bad.txt"));
+    snprintf(split, sizeof split, "%s", check_tmp("src/split.json"));
+    snprintf(img, sizeof img, "%s", check_tmp("src/img"));
+    seize_images_source tree = {SEIZE_IMAGES_TREE, dir, NULL};
+    CHECK_EQ(seize_image_list_gather(&tree, &l), 0);
+    CHECK_EQ(l.n, 3);
+    CHECK_STREQ(l.names[2], "sub/c.jpeg");
+    CHECK_STREQ(l.paths[0], check_tmp("src/a.jpg"));
+    CHECK(l.notes == NULL);
+    seize_image_list_free(&l);
+    seize_images_source flat = {SEIZE_IMAGES_FLAT, dir, NULL};
+    CHECK_EQ(seize_image_list_gather(&flat, &l), 0);
+    CHECK_EQ(l.n, 2);
+    CHECK_STREQ(l.names[0], "a");
+    CHECK_STREQ(l.names[1], "b");
+    seize_image_list_free(&l);
+    char *label = seize_images_source_label(&flat);
+    CHECK(label && !strncmp(label, "images:", 7));
+    free(label);
+
+    // a list: PATH (named by its stem) or NAME<TAB>PATH, relative to the list's folder or root
+    check_write_text(lst, "sub/c.jpeg\n\nmine\t/abs/x.png\n");
+    seize_images_source list = {SEIZE_IMAGES_LIST, lst, NULL};
+    CHECK_EQ(seize_image_list_gather(&list, &l), 0);
+    CHECK_EQ(l.n, 2);
+    CHECK_STREQ(l.names[0], "c");
+    CHECK_STREQ(l.paths[0], check_tmp("src/sub/c.jpeg"));
+    CHECK_STREQ(l.names[1], "mine");
+    CHECK_STREQ(l.paths[1], "/abs/x.png");
+    seize_image_list_free(&l);
+    list.root = "elsewhere";
+    CHECK_EQ(seize_image_list_gather(&list, &l), 0);
+    CHECK_STREQ(l.paths[0], "elsewhere/sub/c.jpeg");
+    seize_image_list_free(&l);
+    check_write_text(bad, "ok.png\nbad\001name\tx.png\n");
+    list = (seize_images_source){SEIZE_IMAGES_LIST, bad, NULL};
+    CHECK_EQ(seize_image_list_gather(&list, &l), SEIZE_EFORMAT);
+    CHECK_MSG(strstr(seize_errmsg(), "bad.txt' line 2") && strstr(seize_errmsg(), "bad\\x01name"),
+              "%s", seize_errmsg());
+    CHECK_EQ(l.n, 0);
+
+    // a FashionIQ gallery file: <name>.png, or the .jpg where the .png is absent
+    mkdir(img, 0755);
+    check_write_text(check_tmp("src/img/B1.jpg"), "x");
+    check_write_text(split, "[\"B1\", \"B2\"]");
+    seize_images_source ds = {SEIZE_IMAGES_DATASET, split, img, SEIZE_DS_FASHIONIQ};
+    CHECK_EQ(seize_image_list_gather(&ds, &l), 0);
+    CHECK_EQ(l.n, 2);
+    CHECK_STREQ(l.paths[0], check_tmp("src/img/B1.jpg"));
+    CHECK_STREQ(l.paths[1], check_tmp("src/img/B2.png"));
+    seize_image_list_free(&l);
+    label = seize_images_source_label(&ds);
+    CHECK(label && !strncmp(label, "fashioniq:", 10));
+    free(label);
+}
+
 int main(void)
 {
     if (check_tmp_init("data") < 0) return 1;
@@ -238,6 +307,7 @@ int main(void)
     RUN(test_fashioniq);
     RUN(test_circo_gallery_and_jsonl);
     RUN(test_bad_annotations);
+    RUN(test_image_sources);
     check_tmp_cleanup();
     return check_summary("data");
 }

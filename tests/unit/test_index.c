@@ -4,10 +4,13 @@
 #include "seize/index.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_index_roundtrip(void)
@@ -314,6 +317,103 @@ static void test_index_build_check(void)
     CHECK_EQ(n_missing, (size_t)0);
 }
 
+// The check's findings as text, and a build's images gathered and checked in one call.
+static void test_index_build_check_text(void)
+{
+    NEED_FIXTURES();
+    char a[PATH_MAX + 32], dir[600], gone[PATH_MAX + 32], nodir[700];
+    snprintf(a, sizeof a, "%s", check_fixture_path("images/astronaut.png"));
+    snprintf(dir, sizeof dir, "%s", check_fixture_path("images"));
+    snprintf(gone, sizeof gone, "%s/gone.png", dir);
+    snprintf(nodir, sizeof nodir, "%s/nowhere/x.png", dir);
+    char *err = NULL, *missing = NULL;
+    seize_build_item dup[3] = {{"x", a, 0}, {"x", dir, 0}, {"y", a, 0}};
+    CHECK_EQ(seize_index_build_check_text(dup, 3, "rename one", NULL, &err, &missing), 1);
+    CHECK_MSG(err && strstr(err, "two images get the same gallery name:\n  'x' for '") &&
+                  strstr(err, "names must be unique (rename one)"),
+              "%s", err ? err : "(null)");
+    CHECK(missing == NULL);
+    free(err);
+    seize_build_item it[4] = {{"a", a, 0}, {"d", dir, 0}, {"g", gone, 0}, {"n", nodir, 0}};
+    CHECK_EQ(seize_index_build_check_text(it, 4, NULL, "check --root", &err, &missing), 2);
+    CHECK_MSG(err && strstr(err, "is a folder, not an image file\nfolder '") &&
+                  strstr(err, "nowhere' does not exist (it should hold gallery images, e.g. "
+                              "'n'): check --root"),
+              "%s", err ? err : "(null)");
+    free(err);
+    CHECK_EQ(seize_index_build_check_text(it, 3, NULL, NULL, &err, &missing), 1);
+    free(err);
+    seize_build_item some[2] = {{"a", a, 0}, {"g", gone, 0}};
+    CHECK_EQ(seize_index_build_check_text(some, 2, NULL, NULL, &err, &missing), 0);
+    CHECK(err == NULL && some[1].missing);
+    CHECK_MSG(missing && strstr(missing, "1 of 2 images are missing") &&
+                  strstr(missing, "gone.png"),
+              "%s", missing ? missing : "(null)");
+    free(missing);
+    CHECK_EQ(seize_index_build_check_text(some + 1, 1, NULL, NULL, &err, &missing), 1);
+    CHECK(err && strstr(err, "none of the 1 images exists"));
+    free(err);
+
+    // prepare: gathered, checked, labelled; refusals end with "nothing was encoded"
+    mkdir(check_tmp("prep"), 0755);
+    char list[600], abs_a[PATH_MAX];
+    snprintf(list, sizeof list, "%s", check_tmp("prep/list.txt"));
+    CHECK(realpath(a, abs_a) != NULL); // the list's relative paths are taken from its folder
+    snprintf(a, sizeof a, "%s", abs_a);
+    snprintf(gone, sizeof gone, "%s.gone.png", abs_a);
+    FILE *fp = fopen(list, "w");
+    fprintf(fp, "%s\n%s\n", a, gone);
+    fclose(fp);
+    seize_images_source src = {SEIZE_IMAGES_LIST, list, NULL};
+    seize_build_images im;
+    CHECK_EQ(seize_build_images_prepare(&src, NULL, NULL, &im), 0);
+    CHECK_EQ(im.list.n, 2);
+    CHECK_STREQ(im.items[0].name, "astronaut");
+    CHECK(im.items[1].missing && im.missing && !strncmp(im.source, "list:", 5));
+    seize_build_images_release(&im);
+    fp = fopen(list, "w");
+    fprintf(fp, "%s\nastronaut\t%s\n", a, a); // the same name twice
+    fclose(fp);
+    CHECK_EQ(seize_build_images_prepare(&src, NULL, NULL, &im), SEIZE_EFORMAT);
+    CHECK_EQ(im.list.n, 1 + 1);
+    seize_build_images_release(&im);
+    fp = fopen(list, "w");
+    fprintf(fp, "%s\nast\001\t%s\n", a, a);
+    fclose(fp);
+    CHECK_EQ(seize_build_images_prepare(&src, NULL, NULL, &im), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "line 2") && strstr(seize_errmsg(), "\nnothing was encoded"));
+    seize_build_images_release(&im);
+    src = (seize_images_source){SEIZE_IMAGES_TREE, check_tmp("prep"), NULL};
+    CHECK_EQ(seize_build_images_prepare(&src, NULL, NULL, &im), SEIZE_ENOTFOUND);
+    CHECK(strstr(seize_errmsg(), "no images to index"));
+    seize_build_images_release(&im);
+}
+
+// seize_index_import holds the folder's lock: a second writer fails at once.
+static void test_index_import_lock(void)
+{
+    float feats[2] = {1, 0};
+    size_t shape[2] = {1, 2};
+    CHECK_EQ(seize_npy_save(check_tmp("lf.npy"), SEIZE_F32, 2, shape, feats), 0);
+    check_write_text(check_tmp("ln.txt"), "one\n");
+    mkdir(check_tmp("locked"), 0755);
+    seize_lock lock = {0};
+    CHECK_EQ(seize_lock_dir(check_tmp("locked"), "index folder", &lock), 0);
+    pid_t pid = fork();
+    if (pid == 0) // flock is per open file: another process sees the lock
+        _exit(seize_index_import(check_tmp("lf.npy"), check_tmp("ln.txt"), check_tmp("locked"),
+                                 SEIZE_F32) == SEIZE_EBUSY
+                  ? 0
+                  : 1);
+    int st = -1;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    seize_lock_release(&lock);
+    CHECK_EQ(seize_index_import(check_tmp("lf.npy"), check_tmp("ln.txt"), check_tmp("locked"),
+                                SEIZE_F32),
+             0);
+}
+
 int main(void)
 {
     if (check_tmp_init("index") < 0) return 1;
@@ -322,6 +422,8 @@ int main(void)
     RUN(test_index_build_resume);
     RUN(test_index_build_discard);
     RUN(test_index_build_check);
+    RUN(test_index_build_check_text);
+    RUN(test_index_import_lock);
     check_tmp_cleanup();
     return check_summary("index");
 }
