@@ -156,6 +156,14 @@ const char *seize_model_note(const seize_model *m);         /* e.g. both layouts
 size_t seize_model_parameters(const seize_model *m);        /* elements of the used tensors */
 size_t seize_model_weight_bytes(const seize_model *m);      /* bytes of the weights file */
 
+/* The summary `seize inspect` prints (no final newline), a heap string; NULL when out of memory.
+ * As text: lines "model", "weights" (path, layout, dtype, MB), "config" (a matched preset),
+ * "parameters", "embedding", "vision", "text", "note". As JSON (as_json), one object:
+ *   {"layout", "dtype", "activation", "embed_dim", "parameters",
+ *    "vision": {"image_size", "patch_size", "width", "layers", "heads", "mlp_dim"},
+ *    "text": {"context_length", "vocab_size", "width", "layers", "heads", "mlp_dim"}} */
+char *seize_model_summary(const seize_model *m, int as_json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
 #include "seize/model.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -435,6 +436,38 @@ static void test_config_limits(void)
               "%s", seize_errmsg());
 }
 
+// The summary seize inspect prints: JSON with the layout's name and the configuration, and the
+// text lines (the note about a folder with both layouts among them).
+static void test_summary(void)
+{
+    seize_model *m;
+    CHECK_MSG(seize_model_load(check_fixture_path("models/tiny-laion"), &m) == 0, "%s",
+              seize_errmsg());
+    char *s = seize_model_summary(m, 1);
+    CHECK(s != NULL && !strchr(s, '\n'));
+    json_t *j = json_loads(s ? s : "", 0, NULL);
+    CHECK(j != NULL);
+    CHECK_STREQ(json_string_value(json_object_get(j, "layout")), "transformers");
+    CHECK_STREQ(json_string_value(json_object_get(j, "dtype")), "F16");
+    CHECK_STREQ(json_string_value(json_object_get(j, "activation")), "gelu");
+    CHECK_EQ(json_integer_value(json_object_get(j, "embed_dim")), 48);
+    CHECK_EQ((size_t)json_integer_value(json_object_get(j, "parameters")),
+             seize_model_parameters(m));
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "vision"), "heads")), 4);
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "text"), "layers")), 3);
+    CHECK_EQ(json_object_size(j), 7);
+    json_decref(j);
+    free(s);
+    s = seize_model_summary(m, 0);
+    CHECK(s != NULL);
+    CHECK(strstr(s ? s : "", "(transformers layout, F16,") != NULL);
+    CHECK(strstr(s ? s : "", "\nvision     image 224, patch 14, width 128, layers 2, heads 4") !=
+          NULL);
+    CHECK(strstr(s ? s : "", "\nnote       folder has both") != NULL);
+    free(s);
+    seize_model_free(m);
+}
+
 int main(void)
 {
     if (check_tmp_init("model") < 0) return 1;
@@ -444,6 +477,7 @@ int main(void)
     RUN(test_bad_safetensors);
     RUN(test_bad_models);
     RUN(test_config_limits);
+    RUN(test_summary);
     check_tmp_cleanup();
     return check_summary("model");
 }
