@@ -30,6 +30,15 @@ static void touch(const char *path)
     if (f) fclose(f);
 }
 
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
 // --- data layout ---------------------------------------------------------------------------------
 
 static void test_layout_paths(void)
@@ -375,13 +384,40 @@ static void test_run_lock(void)
 }
 
 typedef struct events {
-    int n, n_warn;
+    int n, n_warn, n_progress, bad_progress;
     char last[512];
+    char stage[64];                   // the stage of the last progress event
+    size_t done, total;               // its counts
+    size_t index_done, index_total;   // the index stage's last counts
+    size_t feat_done, feat_total;     // the features stage's
+    int index_events, feature_events; // progress events of each
 } events;
+
+// Progress: counts that never go back within a stage and never pass the total.
+static void on_progress(events *e, const seize_run_event *ev)
+{
+    e->n_progress++;
+    char stage[64];
+    snprintf(stage, sizeof stage, "%s/%s", ev->job ? ev->job : "?", ev->stage ? ev->stage : "?");
+    if (!ev->job || !ev->stage || ev->done > ev->total ||
+        (!strcmp(stage, e->stage) && (ev->done < e->done || ev->total != e->total)))
+        e->bad_progress++;
+    snprintf(e->stage, sizeof e->stage, "%s", stage);
+    e->done = ev->done;
+    e->total = ev->total;
+    if (ev->stage && !strcmp(ev->stage, "index"))
+        e->index_done = ev->done, e->index_total = ev->total, e->index_events++;
+    if (ev->stage && !strcmp(ev->stage, "features"))
+        e->feat_done = ev->done, e->feat_total = ev->total, e->feature_events++;
+}
 
 static void on_event(void *user, const seize_run_event *ev)
 {
     events *e = user;
+    if (ev->level == SEIZE_RUN_PROGRESS) {
+        on_progress(e, ev);
+        return;
+    }
     e->n++;
     e->n_warn += ev->level == SEIZE_RUN_WARNING;
     snprintf(e->last, sizeof e->last, "%s", ev->message);
@@ -434,46 +470,52 @@ static long child_faults(void)
     return u.ru_minflt + u.ru_majflt;
 }
 
-// A folder run from a caption file, end to end through the library: every stage runs in this
-// process (no child process; the rankings carry the query ids); the events carry the stage
-// lines; a rerun is fully cached, runs nothing and writes nothing.
-static void test_run_inprocess_features(void)
+// A folder run from a caption file (3 gallery images, one query with 2 captions and edits)
+// into *p; its strings live in static buffers. 0, or -1 when the fixtures are absent.
+static int folder_run_params(const char *tag, seize_run_params *p)
 {
     const char *fix = getenv("SEIZE_FIXTURES") ? getenv("SEIZE_FIXTURES") : "../shared/fixtures";
-    char model[512];
+    static char model[512], g[512], q[512], caps[512];
+    char cmd[2048];
     snprintf(model, sizeof model, "%s/models/tiny-openai", fix);
-    if (!seize_path_exists(model)) SKIP("fixtures not found at %s", fix);
-    char g[512], cmd[2048], q[512], caps[512];
+    if (!seize_path_exists(model)) return -1;
     snprintf(g, sizeof g, "%s", check_tmp("photos"));
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s' && cp '%s/images/astronaut.png' '%s/images/camera.png' "
              "'%s/images/chelsea.png' '%s/'",
              g, fix, fix, fix, g);
-    CHECK_EQ(system(cmd), 0);
+    if (system(cmd) != 0) return -1;
     snprintf(q, sizeof q, "%s", check_tmp("queries6.jsonl"));
     snprintf(caps, sizeof caps, "%s", check_tmp("captions6.jsonl"));
-    FILE *fp = fopen(q, "w");
-    fprintf(fp,
-            "{\"id\": \"q1\", \"reference\": \"%s/astronaut.png\", \"relative_text\": \"x\", "
-            "\"target\": \"camera.png\"}\n",
-            g);
-    fclose(fp);
-    fp = fopen(caps, "w");
-    fputs("{\"id\": \"q1\", \"captions\": [\"a person\", \"a suit\"], \"edited\": [\"a camera\", "
-          "\"a man\"]}\n",
-          fp);
-    fclose(fp);
-    seize_run_params p = seize_run_default_params();
-    p.dataset = "folder";
-    p.gallery_dir = g;
-    p.queries_file = q;
-    p.captions_file = caps;
-    p.model_dir = model;
-    p.out_dir = check_tmp("run6");
-    p.num_captions = 2;
-    p.batch = 8;
-    p.threads = 2;
-    p.quiet = 1;
+    snprintf(cmd, sizeof cmd,
+             "{\"id\": \"q1\", \"reference\": \"%s/astronaut.png\", \"relative_text\": \"x\", "
+             "\"target\": \"camera.png\"}\n",
+             g);
+    put(q, cmd);
+    put(caps, "{\"id\": \"q1\", \"captions\": [\"a person\", \"a suit\"], \"edited\": "
+              "[\"a camera\", \"a man\"]}\n");
+    *p = seize_run_default_params();
+    p->dataset = "folder";
+    p->gallery_dir = g;
+    p->queries_file = q;
+    p->captions_file = caps;
+    p->model_dir = model;
+    p->out_dir = check_tmp(tag);
+    p->num_captions = 2;
+    p->batch = 1;
+    p->threads = 2;
+    p->quiet = 1;
+    return 0;
+}
+
+// A folder run from a caption file, end to end through the library: every stage runs in this
+// process (no child process; the rankings carry the query ids); the events carry the stage
+// lines (no progress: the run is quiet); a rerun is fully cached, runs nothing and writes
+// nothing.
+static void test_run_inprocess_features(void)
+{
+    seize_run_params p;
+    if (folder_run_params("run6", &p) < 0) SKIP("fixtures not found");
     events e = {0};
     p.on_event = on_event;
     p.event_user = &e;
@@ -498,6 +540,7 @@ static void test_run_inprocess_features(void)
     CHECK_EQ(json_array_size(json_object_get(row, "ranking")), (size_t)2); // the reference left out
     json_decref(rows);
     CHECK(e.n >= 7 && e.n_warn == 0);
+    CHECK_EQ(e.n_progress, 0); // quiet
     CHECK(strstr(e.last, "folder: report ran"));
     // rerun: everything cached, no command, nothing written
     e = (events){0};
@@ -516,6 +559,34 @@ static void test_run_inprocess_features(void)
     CHECK_EQ(child_faults(), faults);
     snprintf(path, sizeof path, "%s/manifest.json", check_tmp("run6b"));
     CHECK(!seize_path_exists(path));
+}
+
+// A run that is not quiet reports each stage's progress as events: the index stage counts the
+// 3 gallery images (one batch each), the features stage the 4 texts (2 captions, 2 edits);
+// counts never go back or pass the total, and the stage line comes after them.
+static void test_run_progress_events(void)
+{
+    seize_run_params p;
+    if (folder_run_params("run6p", &p) < 0) SKIP("fixtures not found");
+    events e = {0};
+    p.on_event = on_event;
+    p.event_user = &e;
+    p.quiet = 0;
+    seize_run_result res;
+    int rc = seize_run(&p, &res);
+    CHECK_MSG(rc == 0, "seize_run: %d %s", rc, res.error);
+    CHECK_EQ(e.bad_progress, 0);
+    CHECK_EQ(e.index_total, 3);
+    CHECK_EQ(e.index_done, 3);
+    CHECK(e.index_events >= 3); // after each batch of one
+    CHECK_EQ(e.feat_total, 4);
+    CHECK_EQ(e.feat_done, 4);
+    CHECK(e.feature_events >= 1);
+    CHECK(strstr(e.last, "folder: report ran"));
+    // a cached rerun runs no stage: no progress
+    e = (events){0};
+    CHECK_EQ(seize_run(&p, &res), 0);
+    CHECK_EQ(e.n_progress, 0);
 }
 
 // The in-process submission stage writes CIRR's two files (no CLI test runs CIRR's test split).
@@ -556,15 +627,6 @@ static void test_submission_stage_cirr(void)
     io.rankings = check_tmp("absent.jsonl"); // the library's own message, not an exit status
     CHECK(ops.submission(&r, &io) < 0);
     CHECK(strstr(seize_errmsg(), "absent.jsonl"));
-}
-
-static void put(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
 }
 
 // The caption stage runs in this process through the OpenAI captioner: with the server down
@@ -832,6 +894,7 @@ int main(void)
     RUN(test_run_lock);
     RUN(test_run_folder_validation);
     RUN(test_run_inprocess_features);
+    RUN(test_run_progress_events);
     RUN(test_submission_stage_cirr);
     RUN(test_index_stage_inprocess);
     RUN(test_run_inprocess_caption);
