@@ -39,6 +39,7 @@
 #define SEIZE_PIPELINE_H
 
 #include "seize/core.h"
+#include "seize/net.h" /* seize_llm_stats in seize_reason_file_result */
 
 #include <signal.h>
 #include <stddef.h>
@@ -414,6 +415,91 @@ int seize_stage_settings_save(const char *out, const struct json_t *settings, co
  * atomically; *n_written (optional) receives how many. */
 int seize_captions_items_write(const char *out, const char *const *images,
                                const seize_stage_item *items, size_t n, size_t *n_written);
+
+/* --- editing a file of queries (seize reason, and seize_run's editing stage) ------------- */
+
+/*     seize_reason_file_job job = {.input = "q.jsonl", .out = "e.jsonl"};
+ *     seize_reason_file_result res;
+ *     int rc = seize_reason_file(&llm, &job, &res);  // 0, SEIZE_ENET: some failed, ...
+ *     ...res.in.ids.v[q], res.items[res.in.first[q] + c].error...
+ *     seize_reason_file_result_release(&res);
+ */
+
+typedef struct seize_reason_input_opts {
+    /* NULL: JSON Lines {"id", "relative_text", "captions": [...]} (other keys kept); "circo",
+     * "cirr", "fashioniq": the benchmark's annotation file, read by its loader (data.h): the id
+     * (CIRR's pairid copied to "id", FashionIQ's position, its two captions kept as
+     * "relative_captions"), the relative text, and the captions from: */
+    const char *dataset;
+    const char *caption_key; /* this key of each record (NULL: "multi_caption_opt"), or */
+    const char *captions; /* a `seize caption` file ({"image", "captions"} lines), by the reference
+                             image's file name without extension (CIRCO: without leading zeros) */
+    const char *fiq_join; /* FashionIQ: text between the two captions (NULL: none) */
+    size_t n_captions;    /* the first N captions of each query only (0: all) */
+} seize_reason_input_opts;
+
+/* Queries as output records and their (caption, relative text) pairs. */
+typedef struct seize_reason_input {
+    struct json_t *records; /* per query: {"id", "relative_text", "captions" (the first N), other
+                               keys}, in file order */
+    seize_strvec ids;       /* per query: its id as JSON text (12 or "a"); ids.n queries */
+    size_t *first;          /* query q's pairs are first[q] .. first[q + 1] - 1 */
+    size_t n;               /* pairs */
+    const char **captions, **texts; /* pair i: captions[i] edited by texts[i] (borrowed) */
+    seize_strvec keys;              /* pair i: "<id>#<caption index>", its journal key */
+} seize_reason_input;
+
+/* Reads the queries of `path` (o may be NULL: JSON Lines). Every record is checked before any
+ * request: an object, an integer or string id (no duplicates), a relative text, a non-empty
+ * array of string captions, texts within SEIZE_STAGE_MAX_TEXT (naming the query); with a caption
+ * file, the references it has no captions for are counted and named (the first 3).
+ * SEIZE_EFORMAT, SEIZE_ENOTFOUND, the loaders' errors, SEIZE_ENOMEM; *in is empty on error. */
+int seize_reason_input_load(const char *path, const seize_reason_input_opts *o,
+                            seize_reason_input *in);
+void seize_reason_input_free(seize_reason_input *in); /* zeroes it; accepts a zeroed one */
+/* Writes the records of the queries whose pairs are all done (items[0..in->n)) with "edited":
+ * [...] aligned with "captions", in order, JSON Lines, atomically; *n_written (may be NULL)
+ * receives how many. */
+int seize_reason_output_write(const char *out, const seize_reason_input *in,
+                              const seize_stage_item *items, size_t *n_written);
+
+typedef struct seize_reason_file_job {
+    const char *input; /* the queries (seize_reason_input_load with `in`) */
+    seize_reason_input_opts in;
+    const char *out;                     /* the edits (seize_reason_output_write) */
+    const char *journal;                 /* NULL: "<out>.journal" */
+    const char *prompt_file;             /* NULL: the authors' prompt (seize_prompt_file_load) */
+    const char *system;                  /* NULL: the prompt file's or the authors'; "": none */
+    const char *command;                 /* "command" member of the settings, or NULL */
+    seize_stage_progress_fn on_progress; /* may be NULL */
+    void *progress_user;
+    const seize_cancel *cancel; /* may be NULL */
+} seize_reason_file_job;
+
+typedef struct seize_reason_file_result {
+    seize_reason_input in;    /* the queries (empty when they could not be read) */
+    seize_stage_item *items;  /* per pair (in.n): texts or the error */
+    size_t n_written;         /* queries in the output */
+    size_t n_failed, n_retry; /* queries failed; of those, the ones whose first failed
+                                 pair failed on a network or server error (retryable) */
+    seize_llm_stats stats;    /* the client's counters of the call */
+    char hash[65];            /* settings hash (when written) */
+    char *journal;            /* the journal's path */
+} seize_reason_file_result;
+
+/* Query q's first failed pair (its caption index in *caption), or NULL. */
+const seize_stage_item *seize_reason_file_failure(const seize_reason_file_result *res, size_t q,
+                                                  size_t *caption);
+/* Edits every pair of job->input with the OpenAI-compatible reasoner of `p`: reads the prompt
+ * file, locks the output and journal (seize_stage_lock), reads the queries, runs, then writes
+ * the output and "<out>.settings.json" (seize_stage_settings_save). 0: every query done;
+ * SEIZE_ENET with res->n_failed > 0: some queries failed (the output holds the others; with
+ * none failed, the client failed as a whole and nothing is written); SEIZE_ECANCEL
+ * (nothing written; the journal keeps the answers); another error (nothing written). *res is
+ * filled as far as the call got; release it in every case. */
+int seize_reason_file(const struct seize_llm_params *p, const seize_reason_file_job *job,
+                      seize_reason_file_result *res);
+void seize_reason_file_result_release(seize_reason_file_result *res);
 
 #ifdef __cplusplus
 }
