@@ -746,6 +746,217 @@ static void test_search_inputs(void)
     seize_index_free(idx);
 }
 
+// --- files: query arrays, a whole search, embedding files, query vectors
+
+static void test_search_queries_load(void)
+{
+    float a[6] = {1, 0, 0, 1, 1, 1}, c[12] = {0};
+    int32_t ints[6] = {0};
+    size_t s32[2] = {3, 2}, s22[2] = {2, 2}, s322[3] = {3, 2, 2};
+    CHECK_EQ(seize_npy_save(check_tmp("qa.npy"), SEIZE_F32, 2, s32, a), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("qb.npy"), SEIZE_F32, 2, s32, a), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("q22.npy"), SEIZE_F32, 2, s22, a), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("q3d.npy"), SEIZE_F32, 3, s322, c), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("qi.npy"), SEIZE_I32, 2, s32, ints), 0);
+    seize_npy *A = NULL, *B = NULL;
+    CHECK_EQ(seize_search_queries_load(check_tmp("qa.npy"), check_tmp("qb.npy"), 0, 2, &A, &B), 0);
+    int ok = A && B && A->shape[0] == 3 && B->shape[1] == 2 && ((float *)B->data)[5] == 1;
+    seize_npy_free(A);
+    seize_npy_free(B);
+    CHECK(ok);
+    CHECK_EQ(seize_search_queries_load(check_tmp("qa.npy"), NULL, 0, 0, &A, &B), 0);
+    ok = A && !B;
+    seize_npy_free(A);
+    CHECK(ok);
+    CHECK_EQ(seize_search_queries_load(check_tmp("qa.npy"), NULL, 0, 5, &A, &B), SEIZE_ESHAPE);
+    CHECK(A == NULL && strstr(seize_errmsg(), "qa.npy' has dimension 2 but the index has 5"));
+    CHECK_EQ(seize_search_queries_load(check_tmp("qa.npy"), check_tmp("q22.npy"), 0, 2, &A, &B),
+             SEIZE_ESHAPE);
+    CHECK(A == NULL && B == NULL && strstr(seize_errmsg(), "q22.npy' have different shapes"));
+    CHECK_EQ(seize_search_queries_load(check_tmp("qi.npy"), NULL, 0, 2, &A, &B), SEIZE_ESHAPE);
+    CHECK(strstr(seize_errmsg(), "qi.npy': expected a float array of shape [queries, dim]"));
+    CHECK_EQ(seize_search_queries_load(check_tmp("q3d.npy"), NULL, 0, 2, &A, &B), SEIZE_ESHAPE);
+    CHECK_EQ(seize_search_queries_load(check_tmp("q3d.npy"), check_tmp("q3d.npy"), 1, 2, &A, &B),
+             0);
+    ok = A->ndim == 3 && B->ndim == 3;
+    seize_npy_free(A);
+    seize_npy_free(B);
+    CHECK(ok);
+    CHECK_EQ(seize_search_queries_load(check_tmp("qa.npy"), NULL, 1, 2, &A, &B), SEIZE_ESHAPE);
+    CHECK(strstr(seize_errmsg(), "[queries, captions, dim]"));
+}
+
+// The whole search from files: the same rankings as seize_search on the arrays.
+static void test_search_files_run(void)
+{
+    float G[4 * 2] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0}, A[2 * 2] = {1, 0, 0, 1};
+    const char *names[4] = {"r", "t", "m", "x"};
+    size_t shape[2] = {2, 2};
+    CHECK_EQ(seize_index_write(check_tmp("fix"), G, 4, 2, names, SEIZE_F32, NULL), 0);
+    CHECK_EQ(seize_npy_save(check_tmp("fa.npy"), SEIZE_F32, 2, shape, A), 0);
+    check_write_text(check_tmp("fex.txt"), "r\n\n");
+    seize_search_files f = seize_search_files_default();
+    f.index_dir = check_tmp("fix");
+    f.after = check_tmp("fa.npy");
+    f.out = check_tmp("f.jsonl");
+    f.exclude = check_tmp("fex.txt");
+    f.method = SEIZE_METHOD_MEAN;
+    f.params.n_threads = 1;
+    CHECK_EQ(seize_search_files_run(&f), 0);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ(seize_read_file(check_tmp("f.jsonl"), &text, &len), 0);
+    // query 0 (A = [1, 0], "r" excluded): m (0.6), t (0), x (-1); query 1: t, m, r, x
+    int ok = strstr(text, "{\"query\":0,\"ranking\":[\"m\",\"t\",\"x\"]") &&
+             strstr(text, "{\"query\":1,\"ranking\":[\"t\",\"m\",\"r\",\"x\"]");
+    CHECK_MSG(ok, "%s", text);
+    free(text);
+    f.method = SEIZE_METHOD_SEIZE; // needs B
+    CHECK_EQ(seize_search_files_run(&f), SEIZE_EINVAL);
+    f.method = SEIZE_METHOD_MEAN;
+    f.exclude = NULL;
+    f.annotations = check_tmp("fcirr.json");
+    f.kind = SEIZE_DS_CIRR;
+    check_write_text(f.annotations, "[]");
+    CHECK(seize_search_files_run(&f) < 0);
+    CHECK_MSG(strstr(seize_errmsg(), "fcirr.json' has 0 queries but ") &&
+                  strstr(seize_errmsg(), "fa.npy' has 2 rows"),
+              "%s", seize_errmsg());
+}
+
+static void test_encode_side_path(void)
+{
+    char *a = seize_encode_side_path("x/out.npy", ".names.txt"),
+         *b = seize_encode_side_path("out.bin", ".failed.txt");
+    int ok = a && b && !strcmp(a, "x/out.names.txt") && !strcmp(b, "out.bin.failed.txt");
+    free(a);
+    free(b);
+    CHECK(ok);
+}
+
+static size_t n_bad_seen;
+static void count_bad(void *ud, const char *path, const char *msg)
+{
+    n_bad_seen += strstr(msg, path) != NULL;
+}
+
+// Images: the rows of the good images in order; with skip_bad the side files; without it
+// the first bad image is the error and nothing is written.
+static void test_encode_images_npy(void)
+{
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0)
+        SKIP("no fixtures");
+    const char *dir = model_dir("tiny-openai");
+    CHECK(dir != NULL);
+    char img[3][1024]; // (check_tmp's and check_fixture_path's buffers are reused)
+    snprintf(img[0], sizeof img[0], "%s", check_fixture_path("images/rocket.jpg"));
+    snprintf(img[1], sizeof img[1], "%s", check_fixture_path("images/logo.png"));
+    snprintf(img[2], sizeof img[2], "%s", check_tmp("fake.png"));
+    check_write_text(img[2], "not an image");
+    const char *good[2] = {img[0], img[1]}, *mixed[3] = {img[0], img[2], img[1]};
+    seize_encode_params p = seize_encode_default_params();
+    p.max_batch = 2, p.n_threads = 1;
+    CHECK_EQ(seize_encode_images_dir(dir, good, 2, check_tmp("good.npy"), &p, NULL), 0);
+    CHECK_EQ(seize_encode_images_dir(dir, mixed, 3, check_tmp("bad.npy"), &p, NULL), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "fake.png") && access(check_tmp("bad.npy"), F_OK) != 0);
+    p.skip_bad = 1, p.on_bad = count_bad, n_bad_seen = 0;
+    size_t n_bad = 0;
+    CHECK_EQ(seize_encode_images_dir(dir, mixed, 3, check_tmp("skip.npy"), &p, &n_bad), 0);
+    CHECK(n_bad == 1 && n_bad_seen == 1);
+    seize_npy *g = NULL, *k = NULL;
+    CHECK_EQ(seize_npy_load(check_tmp("good.npy"), &g), 0);
+    CHECK_EQ(seize_npy_load(check_tmp("skip.npy"), &k), 0);
+    int ok = g->shape[0] == 2 && k->shape[0] == 2 && g->shape[1] == k->shape[1] &&
+             !memcmp(g->data, k->data, 2 * g->shape[1] * sizeof(float));
+    seize_npy_free(g);
+    seize_npy_free(k);
+    CHECK(ok);
+    char *names = NULL, *failed = NULL, want[4096];
+    size_t len;
+    CHECK_EQ(seize_read_file(check_tmp("skip.names.txt"), &names, &len), 0);
+    CHECK_EQ(seize_read_file(check_tmp("skip.failed.txt"), &failed, &len), 0);
+    snprintf(want, sizeof want, "%s\n%s\n", img[0], img[1]);
+    ok = !strcmp(names, want) && !strncmp(failed, mixed[1], strlen(mixed[1])) &&
+         failed[strlen(mixed[1])] == '\t';
+    free(names);
+    free(failed);
+    CHECK(ok);
+}
+
+// Texts: normalised rows; a text over the limit is refused naming its line, before loading.
+static void test_encode_texts_npy(void)
+{
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0)
+        SKIP("no fixtures");
+    const char *dir = model_dir("tiny-openai");
+    CHECK(dir != NULL);
+    const char *texts[3] = {"a photo of a cat", "", "a dog"};
+    seize_encode_params p = seize_encode_default_params();
+    p.normalize = 1, p.n_threads = 1;
+    CHECK_EQ(seize_encode_texts_dir(dir, texts, 3, check_tmp("t.npy"), &p), 0);
+    seize_npy *t = NULL;
+    CHECK_EQ(seize_npy_load(check_tmp("t.npy"), &t), 0);
+    double ss = 0;
+    for (size_t j = 0; j < t->shape[1]; j++)
+        ss += (double)((float *)t->data)[2 * t->shape[1] + j] *
+              ((float *)t->data)[2 * t->shape[1] + j];
+    int ok = t->shape[0] == 3 && fabs(ss - 1) < 1e-5;
+    seize_npy_free(t);
+    CHECK(ok);
+    char *big = malloc(SEIZE_TEXT_MAX_BYTES + 2);
+    CHECK(big != NULL);
+    memset(big, 'w', SEIZE_TEXT_MAX_BYTES + 1);
+    big[SEIZE_TEXT_MAX_BYTES + 1] = 0;
+    const char *two[2] = {"ok", big};
+    p.texts_file = "in.txt";
+    int rc = seize_encode_texts_dir("/nonexistent-model", two, 2, check_tmp("t2.npy"), &p);
+    free(big);
+    CHECK_EQ(rc, SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "'in.txt' line 2: 65537 bytes, more than the limit"), "%s",
+              seize_errmsg());
+}
+
+static size_t qf_started = SIZE_MAX;
+static void qf_on_start(void *ud, size_t n_texts)
+{
+    qf_started = n_texts;
+}
+
+// The step from files: captions checked before the model is loaded, then A and B saved.
+static void test_query_vectors_files(void)
+{
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0)
+        SKIP("no fixtures");
+    const char *dir = model_dir("tiny-openai");
+    CHECK(dir != NULL);
+    check_write_text(check_tmp("qc.jsonl"),
+                     "{\"captions\": [\"a dog\", \"a cat\"], \"edited\": [\"a puppy\"]}\n"
+                     "{\"captions\": [\"a car\"], \"edited\": [\"a red car\", \"a bus\"]}\n");
+    char caps[1024], out_a[1024], out_b[1024]; // (check_tmp's buffers are reused)
+    snprintf(caps, sizeof caps, "%s", check_tmp("qc.jsonl"));
+    snprintf(out_a, sizeof out_a, "%s", check_tmp("qA.npy"));
+    snprintf(out_b, sizeof out_b, "%s", check_tmp("qB.npy"));
+    seize_query_vectors_files f = {.model_dir = "/nonexistent-model",
+                                   .captions = caps,
+                                   .out_after = out_a,
+                                   .out_before = out_b,
+                                   .max_batch = 4,
+                                   .n_threads = 1,
+                                   .params = seize_query_vectors_default_params()};
+    f.params.on_start = qf_on_start;
+    seize_query_vectors v;
+    f.params.n_use = 2, f.params.per_caption = 1; // too few: refused before the model
+    CHECK_EQ(seize_query_vectors_files_run(&f, &v), SEIZE_EFORMAT);
+    CHECK_MSG(strstr(seize_errmsg(), "query 0: 2 captions and 1 edits") && qf_started == SIZE_MAX,
+              "%s", seize_errmsg());
+    f.params.per_caption = 0, f.model_dir = dir;
+    CHECK_EQ(seize_query_vectors_files_run(&f, &v), 0);
+    int ok = v.n_queries == 2 && v.n_texts == 6 && qf_started == 6 && access(out_a, R_OK) == 0 &&
+             access(out_b, R_OK) == 0;
+    seize_query_vectors_release(&v);
+    CHECK(ok);
+}
+
 int main(void)
 {
     if (check_tmp_init("retrieval") < 0) return 1;
@@ -761,6 +972,12 @@ int main(void)
     RUN(test_rankings_roundtrip);
     RUN(test_search_weights);
     RUN(test_search_inputs);
+    RUN(test_search_queries_load);
+    RUN(test_search_files_run);
+    RUN(test_encode_side_path);
+    RUN(test_encode_images_npy);
+    RUN(test_encode_texts_npy);
+    RUN(test_query_vectors_files);
     check_tmp_cleanup();
     return check_summary("retrieval");
 }
