@@ -119,6 +119,97 @@ static int read_all(const char *path, uint8_t **buf, size_t *len)
     return 0;
 }
 
+// A file Pillow refuses ('E' line): both of our paths must refuse it too, naming it.
+static int check_refused(const char *path, const seize_image *img, const char *line)
+{
+    int bad = 0;
+    uint8_t px[32 * 32 * 3];
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    o.size = 32;
+    if (seize_image_load_preprocess_u8(path, &o, px) == 0) {
+        fprintf(stderr, "  %s: Pillow refuses it but the streamed path accepted it\n", path);
+        bad++;
+    }
+    if (img) {
+        fprintf(stderr, "  %s: Pillow refuses it (%s) but it decoded\n", path,
+                line + 3 + strlen(path));
+        bad++;
+    } else if (!strstr(seize_errmsg(), path)) {
+        fprintf(stderr, "  %s: message does not name the file: %s\n", path, seize_errmsg());
+        bad++;
+    }
+    return bad;
+}
+
+// 'D <image> <mode> <decoded.bin>': the mode and the decoded pixels.
+static int check_decoded(const char *line, const seize_image *img)
+{
+    char kind, path[600], mode[64], ref[600];
+    if (sscanf(line, "%c %599s %63s %599s", &kind, path, mode, ref) != 4) return 0;
+    uint8_t *want = NULL;
+    size_t len = 0, bytes = img->width * img->height * seize_image_pixel_bytes(img->mode);
+    if (read_all(ref, &want, &len) < 0) return 1;
+    int bad = 0;
+    if (strcmp(mode, seize_image_mode_name(img->mode))) {
+        fprintf(stderr, "  %s: mode %s, Pillow says %s\n", path, seize_image_mode_name(img->mode),
+                mode);
+        bad++;
+    } else if (len != bytes || memcmp(want, img->data, bytes)) {
+        fprintf(stderr, "  %s: decoded pixels differ from Pillow's\n", path);
+        bad++;
+    }
+    free(want);
+    return bad;
+}
+
+// got vs Pillow's want (size, size, 3): 0, or 1 after describing the differences.
+static int compare_u8(const uint8_t *got, const uint8_t *want, size_t len, size_t size,
+                      const char *what)
+{
+    size_t nd = 0, first = 0;
+    int maxd = 0;
+    for (size_t j = 0; j < len; j++)
+        if (got[j] != want[j]) {
+            if (!nd) first = j;
+            nd++;
+            int d = abs((int)got[j] - (int)want[j]);
+            if (d > maxd) maxd = d;
+        }
+    if (!nd) return 0;
+    fprintf(
+        stderr,
+        "  %s: %zu of %zu values differ (max %d; first at y=%zu x=%zu c=%zu: %d vs Pillow %d)\n",
+        what, nd, len, maxd, first / 3 / size, first / 3 % size, first % 3, got[first],
+        want[first]);
+    return 1;
+}
+
+// 'P <image> <pad_ratio> <size> <ref.bin>': both paths, a decoded image and rows streamed
+// from the decoder, against Pillow's uint8 result.
+static int check_preprocessed(const char *line, const seize_image *img)
+{
+    char kind, path[600], a[64], b[64], ref[600], what[800];
+    if (sscanf(line, "%c %599s %63s %63s %599s", &kind, path, a, b, ref) != 5) return 0;
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    o.pad_ratio = atof(a);
+    o.size = atoi(b);
+    size_t want_len = (size_t)o.size * o.size * 3, len = 0;
+    uint8_t *want = NULL, *got = malloc(want_len);
+    int bad = 0;
+    if (!got || read_all(ref, &want, &len) < 0 || len != want_len) bad++;
+    for (int streamed = 0; !bad && streamed < 2; streamed++) {
+        int rc = streamed ? seize_image_load_preprocess_u8(path, &o, got)
+                          : seize_image_preprocess_u8(img, &o, got);
+        snprintf(what, sizeof what, "%s (%s, pad %s, size %s%s)", path,
+                 seize_image_mode_name(img->mode), a, b, streamed ? ", streamed path" : "");
+        if (rc < 0) fprintf(stderr, "  %s: %s\n", what, seize_errmsg());
+        bad += rc < 0 || compare_u8(got, want, len, (size_t)o.size, what);
+    }
+    free(got);
+    free(want);
+    return bad;
+}
+
 static void test_against_pillow(void)
 {
     const char *py = getenv("PYTHON");
@@ -133,11 +224,11 @@ static void test_against_pillow(void)
     char **lines = NULL;
     size_t n = 0;
     CHECK(seize_read_lines(list, &lines, &n) == 0);
-    int n_dec = 0, n_pre = 0, n_err = 0, n_stream = 0, bad = 0;
+    int n_dec = 0, n_pre = 0, n_err = 0, bad = 0;
     seize_image *img = NULL;
     char cur[600] = "";
     for (size_t i = 0; i < n; i++) {
-        char kind, path[600], a[64], b[64], ref[600];
+        char kind, path[600];
         if (sscanf(lines[i], "%c %599s", &kind, path) != 2) continue;
         if (strcmp(path, cur)) {
             seize_image_free(img);
@@ -149,100 +240,16 @@ static void test_against_pillow(void)
                 continue;
             }
         }
-        if (kind == 'E') {
-            n_err++;
-            uint8_t px[32 * 32 * 3];
-            seize_preprocess_opts o = seize_preprocess_default_opts();
-            o.size = 32;
-            if (seize_image_load_preprocess_u8(path, &o, px) == 0) {
-                fprintf(stderr, "  %s: Pillow refuses it but the streamed path accepted it\n",
-                        path);
-                bad++;
-            }
-            if (img) {
-                fprintf(stderr, "  %s: Pillow refuses it (%s) but it decoded\n", path,
-                        lines[i] + 3 + strlen(path));
-                bad++;
-            } else if (!strstr(seize_errmsg(), path)) {
-                fprintf(stderr, "  %s: message does not name the file: %s\n", path, seize_errmsg());
-                bad++;
-            }
-            continue;
-        }
-        if (!img) continue;
-        if (kind == 'D') {
-            n_dec++;
-            if (sscanf(lines[i], "%c %599s %63s %599s", &kind, path, a, ref) != 4) continue;
-            uint8_t *want = NULL;
-            size_t len = 0;
-            if (read_all(ref, &want, &len) < 0) {
-                bad++;
-                continue;
-            }
-            size_t bytes = img->width * img->height * seize_image_pixel_bytes(img->mode);
-            if (strcmp(a, seize_image_mode_name(img->mode))) {
-                fprintf(stderr, "  %s: mode %s, Pillow says %s\n", path,
-                        seize_image_mode_name(img->mode), a);
-                bad++;
-            } else if (len != bytes || memcmp(want, img->data, bytes)) {
-                fprintf(stderr, "  %s: decoded pixels differ from Pillow's\n", path);
-                bad++;
-            }
-            free(want);
-        } else if (kind == 'P') {
-            n_pre++;
-            if (sscanf(lines[i], "%c %599s %63s %63s %599s", &kind, path, a, b, ref) != 5) continue;
-            seize_preprocess_opts o = seize_preprocess_default_opts();
-            o.pad_ratio = atof(a);
-            o.size = atoi(b);
-            uint8_t *want = NULL, *got = malloc((size_t)o.size * o.size * 3);
-            size_t len = 0;
-            if (!got || read_all(ref, &want, &len) < 0 || len != (size_t)o.size * o.size * 3) {
-                bad++;
-                free(got);
-                free(want);
-                continue;
-            }
-            // Both paths: a decoded image, and rows streamed from the decoder.
-            for (int streamed = 0; streamed < 2; streamed++) {
-                int rc = streamed ? seize_image_load_preprocess_u8(path, &o, got)
-                                  : seize_image_preprocess_u8(img, &o, got);
-                if (rc < 0) {
-                    fprintf(stderr, "  %s: %s\n", path, seize_errmsg());
-                    bad++;
-                } else {
-                    size_t nd = 0, first = 0;
-                    int maxd = 0;
-                    for (size_t j = 0; j < len; j++)
-                        if (got[j] != want[j]) {
-                            if (!nd) first = j;
-                            nd++;
-                            int d = abs((int)got[j] - (int)want[j]);
-                            if (d > maxd) maxd = d;
-                        }
-                    if (nd) {
-                        fprintf(stderr,
-                                "  %s (%s, pad %s, size %s): %zu of %zu values differ (max %d; "
-                                "first at y=%zu x=%zu c=%zu: %d vs Pillow %d)\n",
-                                path, seize_image_mode_name(img->mode), a, b, nd, len, maxd,
-                                first / 3 / (size_t)o.size, first / 3 % (size_t)o.size, first % 3,
-                                got[first], want[first]);
-                        if (streamed) fprintf(stderr, "  (streamed path)\n");
-                        bad++;
-                    }
-                }
-            }
-            n_stream++;
-            free(got);
-            free(want);
-        }
+        if (kind == 'E') n_err++, bad += check_refused(path, img, lines[i]);
+        if (kind == 'D' && img) n_dec++, bad += check_decoded(lines[i], img);
+        if (kind == 'P' && img) n_pre++, bad += check_preprocessed(lines[i], img);
     }
     seize_image_free(img);
     seize_lines_free(lines, n);
     fprintf(stderr,
-            "  Pillow comparison: %d decodes, %d preprocess results (each also streamed: %d), "
+            "  Pillow comparison: %d decodes, %d preprocess results (each also streamed), "
             "%d refusals\n",
-            n_dec, n_pre, n_stream, n_err);
+            n_dec, n_pre, n_err);
     CHECK(n_dec > 50 && n_pre > 150 && n_err >= 5);
     CHECK_EQ(bad, 0);
 }
@@ -466,6 +473,49 @@ static void test_threads(void)
     CHECK(same);
 }
 
+// --- many files into one .npy ----------------------------------------------------------------
+
+static size_t bad_index = SIZE_MAX;
+static void on_bad_item(void *ud, size_t i, const char *msg)
+{
+    bad_index = i;
+}
+
+// Rows in list order equal to seize_image_load_preprocess; a bad file stops the run (nothing
+// written) or, with keep_going, is reported and left out (the header says the rows written).
+static void test_preprocess_files(void)
+{
+    NEED_FIXTURES();
+    char img[3][600], fake[600], out[600];
+    snprintf(img[0], sizeof img[0], "%s", check_fixture_path("images/rocket.jpg"));
+    snprintf(img[1], sizeof img[1], "%s", check_fixture_path("images/logo.png"));
+    snprintf(fake, sizeof fake, "%s/fake.png", tmpdir);
+    snprintf(out, sizeof out, "%s/pre.npy", tmpdir);
+    check_write_text(fake, "not an image");
+    const char *paths[3] = {img[0], fake, img[1]};
+    seize_preprocess_files_params p = seize_preprocess_files_default_params();
+    p.pre.size = 40, p.n_threads = 2, p.on_bad = on_bad_item;
+    size_t n_ok = 7;
+    CHECK_EQ(seize_preprocess_files(paths, 3, out, &p, &n_ok), SEIZE_EFORMAT);
+    CHECK(n_ok == 0 && strstr(seize_errmsg(), "fake.png") && access(out, F_OK) != 0);
+    p.keep_going = 1;
+    CHECK_EQ(seize_preprocess_files(paths, 3, out, &p, &n_ok), 0);
+    CHECK(n_ok == 2 && bad_index == 1);
+    seize_npy *a = NULL;
+    CHECK_EQ(seize_npy_load(out, &a), 0);
+    float *want = malloc(2 * 3 * 40 * 40 * sizeof *want);
+    int ok = want && a->ndim == 4 && a->shape[0] == 2 && a->shape[1] == 3 && a->shape[3] == 40 &&
+             seize_image_load_preprocess(img[0], &p.pre, want) == 0 &&
+             seize_image_load_preprocess(img[1], &p.pre, want + 3 * 40 * 40) == 0 &&
+             !memcmp(a->data, want, 2 * 3 * 40 * 40 * sizeof *want);
+    free(want);
+    seize_npy_free(a);
+    CHECK(ok);
+    const char *none[1] = {fake};
+    CHECK_EQ(seize_preprocess_files(none, 1, out, &p, &n_ok), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "no image could be read"));
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-image-XXXXXX");
@@ -482,6 +532,7 @@ int main(void)
     RUN(test_options);
     RUN(test_extreme_aspect);
     RUN(test_threads);
+    RUN(test_preprocess_files);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);

@@ -582,6 +582,83 @@ static void test_threads(void)
     CHECK_EQ(bad, 0);
 }
 
+// --- texts as lines: the length limit, seize tokenize's output
+
+static void test_texts_check_length(void)
+{
+    char *big = malloc(SEIZE_TEXT_MAX_BYTES + 2);
+    CHECK(big != NULL);
+    memset(big, 'x', SEIZE_TEXT_MAX_BYTES);
+    big[SEIZE_TEXT_MAX_BYTES] = 0;
+    const char *texts[3] = {"a", big, ""};
+    int at_limit = seize_texts_check_length(texts, 3, NULL);
+    strcpy(big + SEIZE_TEXT_MAX_BYTES, "y");
+    int over = seize_texts_check_length(texts, 3, NULL);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", seize_errmsg());
+    int over_file = seize_texts_check_length(texts, 3, "in.txt");
+    free(big);
+    CHECK_EQ(at_limit, 0);
+    CHECK_EQ(over, SEIZE_EINVAL);
+    CHECK_STREQ(msg, "text 2: 65537 bytes, more than the limit of 65536 per text");
+    CHECK_EQ(over_file, SEIZE_EINVAL);
+    CHECK_STREQ(seize_errmsg(),
+                "'in.txt' line 2: 65537 bytes, more than the limit of 65536 per text");
+}
+
+// Runs seize_tokenize_file on `input` written to a file; the output in *out (heap).
+static int tokenize_text(const char *input, const seize_tokenize_opts *o, char **out)
+{
+    size_t len = 0;
+    check_write_text(check_tmp("tok-in.txt"), input);
+    FILE *fp = open_memstream(out, &len);
+    if (!fp) return -1;
+    int rc = seize_tokenize_file(fixture_tok, check_tmp("tok-in.txt"), o, fp);
+    fclose(fp);
+    return rc;
+}
+
+static void test_tokenize_lines(void)
+{
+    NEED_FIXTURES();
+    CHECK(load_fixtures());
+    seize_tokenize_opts o = {.context = 8};
+    char *out = NULL;
+    // plain lines: CRLF, an empty line
+    CHECK_EQ(tokenize_text("a dog with a hat\r\n\n", &o, &out), 0);
+    CHECK_STREQ(out, "[49406, 320, 1929, 593, 320, 3801, 49407, 0]\n"
+                     "[49406, 49407, 0, 0, 0, 0, 0, 0]\n");
+    free(out);
+    // JSON Lines: a string, an object, a blank line skipped; --clean's JSON strings
+    o.jsonl = 1, o.clean = 1;
+    CHECK_EQ(tokenize_text("\"A\\nB\"\n  \n{\"text\": \"Dog\\t\\u0001\"}\n", &o, &out), 0);
+    CHECK_STREQ(out, "\"a b\"\n\"dog\"\n");
+    free(out);
+    o.clean = 0;
+    CHECK_EQ(tokenize_text("{\"txt\": 1}\n", &o, &out), SEIZE_EFORMAT);
+    free(out);
+    CHECK(strstr(seize_errmsg(), "tok-in.txt' line 1: expected a JSON string or {\"text\": ...}"));
+    // a line over the limit: named, the rest not read
+    char *big = malloc(SEIZE_TEXT_MAX_BYTES + 8);
+    CHECK(big != NULL);
+    memset(big, 'z', SEIZE_TEXT_MAX_BYTES + 1);
+    strcpy(big + SEIZE_TEXT_MAX_BYTES + 1, "\n");
+    o.jsonl = 0;
+    int rc = tokenize_text(big, &o, &out);
+    free(big);
+    free(out);
+    CHECK_EQ(rc, SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "line 1: longer than the limit of 65536 bytes per text"), "%s",
+              seize_errmsg());
+    // not a regular file
+    FILE *fp = open_memstream(&out, &(size_t){0});
+    CHECK(fp != NULL);
+    rc = seize_tokenize_file(fixture_tok, "/dev/zero", &o, fp);
+    fclose(fp);
+    free(out);
+    CHECK(rc < 0 && strstr(seize_errmsg(), "/dev/zero"));
+}
+
 int main(void)
 {
     if (check_tmp_init("text") < 0) return 1;
@@ -595,6 +672,8 @@ int main(void)
     RUN(test_openclip_gz);
     RUN(test_bpe_random);
     RUN(test_threads);
+    RUN(test_texts_check_length);
+    RUN(test_tokenize_lines);
     seize_tokenizer_free(fixture_tok);
     json_decref(fixture_cases);
     check_tmp_cleanup();
