@@ -29,42 +29,12 @@ for mine, ref in [("pad.npy", "preprocess_targetpad.npy"), ("clip.npy", "preproc
     assert d <= 1e-6
 EOF
 
-# Another size and pad ratio, against Pillow + the same transforms computed here.
+# Another size and pad ratio, against Pillow + the same transforms (the one Python reference).
 sel=("$FIX/images/rocket.jpg" "$FIX/images/logo.png" "$FIX/images/green_palette.png"
      "$FIX/images/checker_bilevel.png" "$FIX/images/camera.png")
 expect_status 0 seize preprocess -q --pad-ratio 1.1 --size 97 --out "$TMP/s97.npy" "${sel[@]}"
-"$PYTHON" - "$TMP/s97.npy" "${sel[@]}" <<'EOF' || fail "--size 97 --pad-ratio 1.1 differs from Pillow"
-import sys, numpy as np
-from PIL import Image, ImageOps
-out, paths = sys.argv[1], sys.argv[2:]
-S, R = 97, 1.1
-mean = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)[:, None, None]
-std = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)[:, None, None]
-a = np.load(out)
-assert a.shape == (len(paths), 3, S, S), a.shape
-for i, p in enumerate(paths):
-    im = Image.open(p)
-    w, h = im.size
-    if max(w, h) / min(w, h) >= R:
-        s = max(w, h) / R
-        hp, vp = max(int((s - w) / 2), 0), max(int((s - h) / 2), 0)
-        nb = len(im.getbands())
-        pal = im.getpalette() if im.mode == "P" else None
-        im = ImageOps.expand(im, (hp, vp, hp, vp), 0 if nb == 1 else (0,) * nb)
-        if pal is not None:
-            im.putpalette(pal)
-    w, h = im.size
-    sh, lo = min(w, h), max(w, h)
-    nw, nh = (S, int(S * lo / sh)) if w <= h else (int(S * lo / sh), S)
-    if (nw, nh) != (w, h):
-        im = im.resize((nw, nh), Image.BICUBIC)
-    t, l = int(round((nh - S) / 2.0)), int(round((nw - S) / 2.0))
-    x = np.asarray(im.crop((l, t, l + S, t + S)).convert("RGB"), np.float32).transpose(2, 0, 1)
-    ref = (x / np.float32(255) - mean) / std
-    d = float(np.abs(a[i] - ref).max())
-    print(f"  {p.split('/')[-1]} ({Image.open(p).mode}) size {S} pad {R}: max |diff| {d:.3g}", file=sys.stderr)
-    assert d <= 1e-6
-EOF
+"$PYTHON" "$TOP/tests/unit/pil_reference.py" --size 97 --pad-ratio 1.1 "$TMP/s97.npy" "${sel[@]}" ||
+  fail "--size 97 --pad-ratio 1.1 differs from Pillow"
 
 # A broken image stops the run (nothing written) ...
 expect_status 1 seize preprocess -q --out "$TMP/bad.npy" "$FIX/images/rocket.jpg" "$FIX/images/truncated.jpg"

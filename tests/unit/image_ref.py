@@ -18,7 +18,7 @@ import sys
 import zlib
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
@@ -26,50 +26,8 @@ rng = np.random.default_rng(20240601)
 lines = []
 
 
-# --- the reference pipeline (SEIZE's TargetPad + open_clip's transforms, torchvision on PIL) ---
-
-def target_pad(img, ratio):
-    w, h = img.size
-    if max(w, h) / min(w, h) < ratio:
-        return img
-    s = max(w, h) / ratio
-    hp = max(int((s - w) / 2), 0)
-    vp = max(int((s - h) / 2), 0)
-    border = (hp, vp, hp, vp)
-    nb = len(img.getbands())
-    fill = 0 if nb == 1 else tuple([0] * nb)
-    if img.mode == "P":  # torchvision F_pil.pad keeps the palette
-        palette = img.getpalette()
-        out = ImageOps.expand(img, border=border, fill=fill)
-        out.putpalette(palette)
-        return out
-    return ImageOps.expand(img, border=border, fill=fill)
-
-
-def resize(img, size):
-    w, h = img.size
-    short, long = (w, h) if w <= h else (h, w)
-    new_short, new_long = size, int(size * long / short)
-    nw, nh = (new_short, new_long) if w <= h else (new_long, new_short)
-    if (nw, nh) == (w, h):
-        return img
-    return img.resize((nw, nh), Image.BICUBIC)
-
-
-def center_crop(img, size):
-    w, h = img.size
-    top = int(round((h - size) / 2.0))
-    left = int(round((w - size) / 2.0))
-    return img.crop((left, top, left + size, top + size))
-
-
-def pipeline(img, ratio, size):
-    if ratio:
-        img = target_pad(img, ratio)
-    img = center_crop(resize(img, size), size).convert("RGB")
-    a = np.asarray(img, dtype=np.uint8)
-    assert a.shape == (size, size, 3)
-    return a
+# the reference pipeline (SEIZE's TargetPad + open_clip's transforms): one copy, shared
+from pil_reference import pipeline  # noqa: E402  (tests/unit is this script's folder)
 
 
 # --- a PNG writer with full control over the format ---
