@@ -1,48 +1,26 @@
-/*
- * cli/cli.h — the subcommands of build/seize and the helpers they share.
- *
- * Each subcommand lives in cli/cmd_<name>.c as `int cmd_<name>(int argc, char **argv)` where
- * argv[0] is the subcommand's name; it is listed in the table in cli/main.c. Exit codes:
- * 0 success, 1 failure, 2 usage error, 3 finished but some items failed.
- */
+// cli/cli.h — the subcommands of build/seize (cli/cmd_<name>.c, listed in cli/main.c) and the
+// helpers they share. Exit codes: 0 ok, 1 failure, 2 usage, 3 some items failed.
 #ifndef SEIZE_CLI_H
 #define SEIZE_CLI_H
 
-#include <stddef.h>
-#include <stdio.h>
+#include "seize/core.h" /* and <stdio.h> */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
+typedef int cli_cmd(int argc, char **argv);
+cli_cmd cmd_inspect, cmd_fetch_model, cmd_tokenize, cmd_preprocess, cmd_encode_images,
+    cmd_encode_texts, cmd_index, cmd_search, cmd_eval, cmd_check_submission, cmd_submission,
+    cmd_query_features, cmd_caption, cmd_reason, cmd_run;
 
-/* The subcommands (keep in step with the table in cli/main.c). */
-int cmd_inspect(int argc, char **argv);
-int cmd_fetch_model(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
-int cmd_preprocess(int argc, char **argv);
-int cmd_encode_images(int argc, char **argv);
-int cmd_encode_texts(int argc, char **argv);
-int cmd_index(int argc, char **argv);
-int cmd_search(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_check_submission(int argc, char **argv);
-int cmd_submission(int argc, char **argv);
-int cmd_query_features(int argc, char **argv);
-int cmd_caption(int argc, char **argv);
-int cmd_reason(int argc, char **argv);
-int cmd_run(int argc, char **argv);
+/* Prints "seize CMD: error: MESSAGE" (rc EXIT_FAIL), or "seize CMD: MESSAGE" and a --help hint
+ * (EXIT_USAGE); returns rc. cli_lib_fail: the library's last error (seize_errmsg()). */
+int cli_say(int rc, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define cli_fail(...) cli_say(EXIT_FAIL, __VA_ARGS__)
+#define cli_usage(...) cli_say(EXIT_USAGE, __VA_ARGS__)
+#define cli_lib_fail(cmd) cli_fail(cmd, "%s", seize_errmsg())
+#define cli_parse_int seize_parse_long /* strict numbers: 0 or -1 */
+#define cli_parse_float seize_parse_double
 
-/* Prints "seize <cmd>: error: <message>" to stderr; returns EXIT_FAIL. */
-int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints "seize <cmd>: <message>" and a hint to run --help; returns EXIT_USAGE. */
-int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Reports the library's last error (seize_errmsg()) for `cmd`; returns EXIT_FAIL. */
-int cli_lib_fail(const char *cmd);
-
-/* Strict number parsing: the whole string must be a number in range. 0 or -1. */
-int cli_parse_int(const char *s, long min, long max, long *out);
-int cli_parse_float(const char *s, double *out);
-
-/* A one-line progress display on stderr, shown only when stderr is a terminal and not quiet:
- * "label  done/total  rate/s  ETA". Updates at most ~10 times a second. */
+/* "label  done/total  rate/s  ETA" on stderr when it is a terminal and not quiet, ~10 a second. */
 typedef struct cli_progress {
     const char *label;
     size_t total, done, errors;
@@ -62,15 +40,10 @@ int cli_llm_finish_params(const char *cmd, struct seize_llm_params *p);
  * out of memory. */
 const char *cli_llm_journal_path(const char *out, const char *journal, char **owned);
 
-/* A note on stderr (unless quiet) when the loaded OpenBLAS uses slower kernels than the CPU
- * allows (seize_clip_blas_better_core). */
+/* A note on stderr (unless quiet) when OpenBLAS uses slower kernels than the CPU allows. Threads:
+ * `requested` if > 0, else all cores; for the CLIP model also the BLAS policy (1 per thread). */
 void cli_blas_note(int quiet);
-
-/* Number of threads to use: `requested` if > 0, else all online cores. */
 int cli_threads(long requested);
-/* The same for a command that runs the CLIP model, which also sets the process's BLAS thread
- * policy for it (seize_blas_threads_set(1): the model's own pool threads each make
- * single-threaded BLAS calls). The one place the CLI sets BLAS threads for the model. */
 int cli_model_threads(long requested);
 
 #endif

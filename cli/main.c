@@ -1,21 +1,16 @@
 // build/seize: the command table and dispatch (git.c style).
 #include "cli.h"
 
-#include "seize/core.h"
-
 #include <malloc.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 
-struct command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-};
-
 // One line per subcommand, in the order of the pipeline.
-static const struct command commands[] = {
+static const struct {
+    const char *name;
+    cli_cmd *fn;
+    const char *summary;
+} commands[] = {
     {"fetch-model", cmd_fetch_model, "download a CLIP model folder from the Hugging Face hub"},
     {"inspect", cmd_inspect, "summarise a CLIP model folder (architecture, dtype, parameters)"},
     {"tokenize", cmd_tokenize, "CLIP token ids of texts, one JSON array per line"},
@@ -33,10 +28,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "the whole pipeline on a benchmark or a folder, cached, with a report"},
 };
 
-// A command killed by SIGINT/SIGTERM/SIGHUP leaves no temporary file behind: the library's
-// open temporaries (atomic writes, npy writers) are removed, then the signal's default action
-// ends the process with the usual status. Commands that stop gracefully install their own
-// handlers and abort their temporaries on the way out.
+// A command killed by SIGINT/SIGTERM/SIGHUP leaves no temporary file behind (the library's are
+// removed), then dies of the signal. Commands that stop gracefully install their own handlers.
 static void on_fatal_signal(int sig)
 {
     seize_tmp_unlink_all();
@@ -44,45 +37,34 @@ static void on_fatal_signal(int sig)
     raise(sig);
 }
 
-static void usage(FILE *fp)
+static int usage(FILE *fp, int rc)
 {
-    fprintf(fp,
-            "usage: seize <command> [options]\n\n"
-            "seize: SEIZE composed image retrieval (reference image + change text -> ranking)\n\n"
-            "commands:\n");
+    fprintf(fp, "usage: seize <command> [options]\n\nseize: SEIZE composed image retrieval "
+                "(reference image + change text -> ranking)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(fp, "  %-18s %s\n", commands[i].name, commands[i].summary);
-    fprintf(
-        fp,
-        "\n'seize <command> --help' describes a command. 'seize --version' prints the version.\n");
+    fputs("\n'seize <command> --help' describes a command, 'seize --version' the version.\n", fp);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    // Keep freed multi-megabyte buffers (decoded images, batches) in the heap: with glibc's
-    // defaults each one is a fresh mmap whose page faults cost more than decoding the image
-    // (bench_preprocess). Every command that decodes images benefits.
+    if (argc < 2) return usage(stderr, EXIT_USAGE);
+    // big freed buffers stay in the heap: a fresh mmap's page faults cost more than decoding
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     signal(SIGINT, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
     signal(SIGHUP, on_fatal_signal);
     const char *name = argv[1];
-    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
-        usage(stdout);
-        return EXIT_OK;
-    }
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help"))
+        return usage(stdout, EXIT_OK);
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("seize %s\n", SEIZE_VERSION);
         return EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (commands[i].fn && !strcmp(name, commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "seize: '%s' is not a seize command. See 'seize --help'.\n", name);
     return EXIT_USAGE;
 }

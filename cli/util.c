@@ -1,102 +1,51 @@
-// Helpers shared by the subcommands: error reporting, number parsing, progress.
+// Helpers shared by the subcommands: messages, the progress line, threads.
 #include "cli.h"
-
 #include "seize/clip.h"
-#include "seize/core.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <unistd.h>
 
-int cli_fail(const char *cmd, const char *fmt, ...)
+int cli_say(int rc, const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "seize %s: error: ", cmd);
     va_start(ap, fmt);
+    fprintf(stderr, "seize %s: %s", cmd, rc == EXIT_FAIL ? "error: " : "");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    return EXIT_FAIL;
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "seize %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'seize %s --help'.\n", cmd);
-    return EXIT_USAGE;
-}
-
-int cli_lib_fail(const char *cmd)
-{
-    return cli_fail(cmd, "%s", seize_errmsg());
-}
-
-int cli_parse_int(const char *s, long min, long max, long *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_float(const char *s, double *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
+    if (rc == EXIT_USAGE) fprintf(stderr, "Try 'seize %s --help'.\n", cmd);
+    return rc;
 }
 
 void cli_progress_start(cli_progress *p, const char *label, size_t total, int quiet)
 {
-    p->label = label;
-    p->total = total;
-    p->done = p->errors = 0;
-    p->t0 = p->last = seize_now();
-    p->enabled = !quiet && isatty(STDERR_FILENO);
+    *p = (cli_progress){label, total, 0, 0, seize_now(), 0, !quiet && isatty(STDERR_FILENO)};
 }
 
-static void draw(cli_progress *p, double now)
+// Redraws the line when enabled and forced or a tenth of a second after the last time.
+static void draw(cli_progress *p, int force)
 {
-    double el = now - p->t0, rate = el > 0 ? (double)p->done / el : 0;
+    double now = seize_now(), el = now - p->t0, rate = el > 0 ? (double)p->done / el : 0;
+    if (!p->enabled || (!force && now - p->last < 0.1)) return;
+    p->last = now;
+    int eta = rate > 0 && p->total > p->done ? (int)((double)(p->total - p->done) / rate) : -1;
     fprintf(stderr, "\r%s %zu/%zu  %.1f/s", p->label, p->done, p->total, rate);
-    if (rate > 0 && p->total > p->done) {
-        double eta = (double)(p->total - p->done) / rate;
-        fprintf(stderr, "  ETA %dm%02ds", (int)(eta / 60), (int)eta % 60);
-    }
+    if (eta >= 0) fprintf(stderr, "  ETA %dm%02ds", eta / 60, eta % 60);
     if (p->errors) fprintf(stderr, "  %zu errors", p->errors);
-    fprintf(stderr, "\033[K");
+    fputs("\033[K", stderr);
     fflush(stderr);
 }
 
 void cli_progress_update(cli_progress *p, size_t done, size_t errors)
 {
-    p->done = done;
-    p->errors = errors;
-    if (!p->enabled) return;
-    double now = seize_now();
-    if (now - p->last < 0.1 && done < p->total) return;
-    p->last = now;
-    draw(p, now);
+    p->done = done, p->errors = errors;
+    draw(p, done >= p->total);
 }
 
 void cli_progress_end(cli_progress *p)
 {
-    if (!p->enabled) return;
-    draw(p, seize_now());
-    fputc('\n', stderr);
+    draw(p, 1);
+    if (p->enabled) fputc('\n', stderr);
 }
 
 int cli_threads(long requested)
@@ -112,8 +61,8 @@ int cli_model_threads(long requested)
 
 void cli_blas_note(int quiet)
 {
-    const char *core = seize_clip_blas_better_core();
-    if (core && !quiet)
+    const char *core = quiet ? NULL : seize_clip_blas_better_core();
+    if (core)
         fprintf(stderr,
                 "seize: note: OpenBLAS uses slower kernels than this CPU allows; "
                 "OPENBLAS_CORETYPE=%s may be about twice as fast\n",

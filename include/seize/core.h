@@ -357,6 +357,13 @@ int seize_cancel_check(const seize_cancel *c);
 /* Back to nothing requested (for a token reused across runs; not while calls are using it). */
 void seize_cancel_reset(seize_cancel *c);
 
+/* --- numbers ----------------------------------------------------------------------------- */
+
+/* Strict number parsing: the whole string (not empty, no trailing text) must be an integer in
+ * [min, max], or a finite number. 0, or -1 (nothing written, no error message). */
+int seize_parse_long(const char *s, long min, long max, long *out);
+int seize_parse_double(const char *s, double *out);
+
 /* --- time -------------------------------------------------------------------------------- */
 
 /* Monotonic seconds. */

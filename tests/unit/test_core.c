@@ -498,6 +498,30 @@ static void test_cancel(void)
     CHECK_EQ(seize_cancel_level(&sig_token), 2);
 }
 
+// Strict numbers: the whole string, in range; nothing written on failure.
+static void test_parse_numbers(void)
+{
+    long v = 7;
+    double d = 7;
+    CHECK_EQ(seize_parse_long("42", 1, 100, &v), 0);
+    CHECK_EQ(v, 42);
+    CHECK_EQ(seize_parse_long("-3", -5, 5, &v), 0);
+    CHECK_EQ(v, -3);
+    const char *bad_long[] = {"", "4x", "1.5", "101", "0", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_long / sizeof *bad_long; i++)
+        CHECK_MSG(seize_parse_long(bad_long[i], 1, 100, &v) == -1, "'%s'", bad_long[i]);
+    CHECK(seize_parse_long(NULL, 1, 100, &v) == -1);
+    CHECK_EQ(v, -3);
+    CHECK_EQ(seize_parse_double("0.25", &d), 0);
+    CHECK_NEAR(d, 0.25, 0);
+    CHECK_EQ(seize_parse_double("-1e3", &d), 0);
+    CHECK_NEAR(d, -1000, 0);
+    const char *bad_double[] = {"", "x", "1.5s", "inf", "nan", "1e999"};
+    for (size_t i = 0; i < sizeof bad_double / sizeof *bad_double; i++)
+        CHECK_MSG(seize_parse_double(bad_double[i], &d) == -1, "'%s'", bad_double[i]);
+    CHECK_NEAR(d, -1000, 0);
+}
+
 int main(void)
 {
     if (check_tmp_init("core") < 0) return 1;
@@ -521,6 +545,7 @@ int main(void)
     RUN(test_buf);
     RUN(test_json_names);
     RUN(test_check_select);
+    RUN(test_parse_numbers);
     check_tmp_cleanup();
     return check_summary("core");
 }
