@@ -108,69 +108,23 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     return rc;
 }
 
-// Query vectors from a .npy file: [queries, dim], or [queries, captions, dim] for LDRE.
-// The exclusions and subsets: CIRR's from its annotations (one query per row of A), else the
-// references' names from the exclude file.
-static int search_inputs(const pl_search_io *io, const seize_index *idx, size_t nq,
-                         seize_search_inputs *in)
-{
-    if (!io->cirr_annotations) return seize_search_inputs_files(idx, nq, io->exclude, NULL, in);
-    seize_dataset *ds = NULL;
-    int rc = seize_dataset_load(SEIZE_DS_CIRR, io->cirr_annotations, &ds);
-    if (rc == 0 && ds->n != nq)
-        rc = seize_error(SEIZE_ESHAPE, "'%s' has %zu queries but '%s' has %zu rows",
-                         io->cirr_annotations, ds->n, io->after, nq);
-    if (rc == 0) rc = seize_search_inputs_dataset(ds, idx, in);
-    seize_dataset_free(ds);
-    return rc;
-}
-
-// The search on a pool of the run's threads, BLAS on as many for the gallery products.
-static int search_rankings(pl_run *r, const seize_index *idx, const seize_npy *A,
-                           const seize_npy *B, const seize_search_inputs *in,
-                           seize_search_result **res)
-{
-    const run_opts *o = &r->o;
-    seize_search_params p = seize_search_default_params();
-    p.pos = (float)o->pos;
-    p.neg = (float)o->neg;
-    p.k = (size_t)o->k;
-    int n_threads = o->threads > 0 ? o->threads : seize_cpu_count();
-    int rc = seize_pool_new(n_threads, &p.pool);
-    if (rc < 0) return rc;
-    seize_blas_threads_set(n_threads); // one big product per block: BLAS threads it
-    const seize_subsets *S = in->has_subsets ? &in->subsets : NULL;
-    const float *b = B ? B->data : NULL;
-    seize_gallery g = seize_index_gallery(idx);
-    rc = !strcmp(o->method, "ldre")
-             ? seize_search_ldre(&g, A->data, b, A->shape[0], A->shape[1], in->exclude, S, &p, NULL,
-                                 res)
-             : seize_search(&g, A->data, b, A->shape[0], in->exclude, S, &p, res);
-    seize_pool_free(p.pool);
-    return rc;
-}
-
-// rankings.jsonl, as seize search writes it (with the query ids of a folder run).
+// rankings.jsonl, as seize search writes it (with the query ids of a folder run): the
+// exclusions and subsets are CIRR's from its annotations, else the references' names from the
+// exclude file; the search runs on the run's threads, BLAS on as many for the gallery products.
 static int inproc_search(pl_run *r, const pl_search_io *io)
 {
-    int ldre = !strcmp(r->o.method, "ldre"), mean = !strcmp(r->o.method, "mean");
-    seize_index *idx = NULL;
-    seize_npy *A = NULL, *B = NULL;
-    seize_search_inputs in = {0};
-    seize_search_result *res = NULL;
-    int rc = seize_index_open(io->index_dir, &idx);
-    if (rc == 0)
-        rc = seize_search_queries_load(io->after, mean ? NULL : io->before, ldre,
-                                       seize_index_dim(idx), &A, &B);
-    if (rc == 0) rc = search_inputs(io, idx, A->shape[0], &in);
-    if (rc == 0) rc = search_rankings(r, idx, A, B, &in, &res);
-    if (rc == 0) rc = seize_rankings_write(io->out, res, idx, io->index_dir, io->query_ids);
-    seize_search_result_free(res);
-    seize_search_inputs_release(&in);
-    seize_index_free(idx);
-    seize_npy_free(A);
-    seize_npy_free(B);
-    return rc;
+    const run_opts *o = &r->o;
+    seize_search_files f = seize_search_files_default();
+    f.index_dir = io->index_dir, f.after = io->after, f.before = io->before, f.out = io->out;
+    f.exclude = io->exclude, f.query_ids = io->query_ids;
+    if (io->cirr_annotations) f.annotations = io->cirr_annotations, f.kind = SEIZE_DS_CIRR;
+    f.method = !strcmp(o->method, "ldre")   ? SEIZE_METHOD_LDRE
+               : !strcmp(o->method, "mean") ? SEIZE_METHOD_MEAN
+                                            : SEIZE_METHOD_SEIZE;
+    f.params.pos = (float)o->pos, f.params.neg = (float)o->neg, f.params.k = (size_t)o->k;
+    f.params.n_threads = o->threads > 0 ? o->threads : seize_cpu_count();
+    seize_blas_threads_set(f.params.n_threads); // one big product per block: BLAS threads it
+    return seize_search_files_run(&f);
 }
 
 // The test-server files from the rankings, as seize submission writes them.
