@@ -48,8 +48,9 @@ static void target_rank(const job *j, size_t q, json_t *rank, report_query *x)
     }
 }
 
-// Query q of the page from its rankings row and edits row (strings borrowed from them).
-static void fill_query(pl_run *r, const job *j, size_t q, json_t *row, json_t *e, report_query *x)
+// Query q of the page from its rankings row and edits row (strings borrowed from them). 0 or
+// SEIZE_ENOMEM (what was allocated is in *x, for free_queries).
+static int fill_query(pl_run *r, const job *j, size_t q, json_t *row, json_t *e, report_query *x)
 {
     const run_opts *o = &r->o;
     json_t *rank = json_object_get(row, "ranking"), *scores = json_object_get(row, "scores");
@@ -62,19 +63,25 @@ static void fill_query(pl_run *r, const job *j, size_t q, json_t *row, json_t *e
                                                                     : (size_t)o->num_captions;
     const char **cv = calloc(x->n_captions + 1, sizeof *cv),
                **ev = calloc(x->n_captions + 1, sizeof *ev);
-    for (size_t i = 0; cv && ev && i < x->n_captions; i++) {
+    x->captions = cv;
+    x->edits = ev;
+    if (!cv || !ev) return seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < x->n_captions; i++) {
         cv[i] = json_string_value(json_array_get(caps, i));
         ev[i] = json_string_value(json_array_get(edits, i));
     }
-    x->captions = cv;
-    x->edits = ev;
     x->k =
         json_array_size(rank) < (size_t)o->report_k ? json_array_size(rank) : (size_t)o->report_k;
     const char **tn = calloc(x->k + 1, sizeof *tn), **tp = calloc(x->k + 1, sizeof *tp);
     float *ts = calloc(x->k + 1, sizeof *ts);
     uint8_t *gt = calloc(x->k + 1, 1);
+    x->top_names = tn;
+    x->top_paths = tp;
+    x->top_scores = ts;
+    x->top_gt = gt;
+    if (!tn || !tp || !ts || !gt) return seize_error(SEIZE_ENOMEM, "out of memory");
     const seize_query *dq = j->ds ? &j->ds->q[q] : NULL;
-    for (size_t i = 0; tn && tp && ts && gt && i < x->k; i++) {
+    for (size_t i = 0; i < x->k; i++) {
         tn[i] = json_string_value(json_array_get(rank, i));
         size_t row_i = tn[i] ? pl_name_row(j, tn[i]) : SIZE_MAX;
         tp[i] = row_i == SIZE_MAX ? NULL : j->g_paths[row_i];
@@ -87,11 +94,8 @@ static void fill_query(pl_run *r, const job *j, size_t q, json_t *row, json_t *e
         }
     }
     if (j->q_target[q]) target_rank(j, q, rank, x);
-    x->top_names = tn;
-    x->top_paths = tp;
-    x->top_scores = ts;
-    x->top_gt = gt;
     x->has_gt = j->q_target[q] != NULL;
+    return 0;
 }
 
 static void free_queries(report_query *qs, size_t n)
@@ -137,12 +141,13 @@ static int write_page(pl_run *r, const job *j, const char *out, const char *mp, 
     pg.n_failed = json_array_size(failed);
     pg.failed_names = calloc(pg.n_failed + 1, sizeof *pg.failed_names);
     pg.failed_reasons = calloc(pg.n_failed + 1, sizeof *pg.failed_reasons);
-    for (size_t i = 0; pg.failed_names && pg.failed_reasons && i < pg.n_failed; i++) {
+    int rc = pg.failed_names && pg.failed_reasons ? 0 : seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < pg.n_failed; i++) {
         pg.failed_names[i] = json_string_value(json_object_get(json_array_get(failed, i), "item"));
         pg.failed_reasons[i] =
             json_string_value(json_object_get(json_array_get(failed, i), "error"));
     }
-    int rc = pl_report_write(out, &pg, qs, n, 128);
+    if (rc == 0) rc = pl_report_write(out, &pg, qs, n, 128);
     free((void *)pg.title);
     free((void *)pg.summary);
     for (size_t i = 0; i < pg.n_metrics; i++)
@@ -162,7 +167,7 @@ static int build_report(pl_run *r, job *j, const char *out, const char *mp, json
     report_query *qs = calloc(n + 1, sizeof *qs);
     if (rc == 0 && !qs) rc = seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t q = 0; rc == 0 && q < n; q++)
-        fill_query(r, j, q, json_array_get(rows, q), json_array_get(eds, q), &qs[q]);
+        rc = fill_query(r, j, q, json_array_get(rows, q), json_array_get(eds, q), &qs[q]);
     if (rc == 0) rc = write_page(r, j, out, mp, failed, qs, n);
     free_queries(qs, n);
     json_decref(rows);
@@ -170,6 +175,19 @@ static int build_report(pl_run *r, job *j, const char *out, const char *mp, json
     free(rk);
     free(ed);
     return rc;
+}
+
+typedef struct report_ctx {
+    job *j;
+    const char *out, *mp; // report.html, the metrics shown
+    json_t *failed;       // the job's failed images
+} report_ctx;
+
+static int run_report(pl_run *r, void *ctx, int fresh, json_t **by)
+{
+    (void)fresh, (void)by;
+    const report_ctx *c = ctx;
+    return build_report(r, c->j, c->out, c->mp, c->failed);
 }
 
 int pl_stage_report(pl_run *r, job *j)
@@ -186,8 +204,12 @@ int pl_stage_report(pl_run *r, job *j)
     // the images that failed, for this job
     json_t *failed = json_array(), *fv;
     size_t fi;
-    json_array_foreach(r->failed, fi, fv) if (!strcmp(json_string_value(json_object_get(fv, "job")),
-                                                      j->name)) json_array_append(failed, fv);
+    int rc = failed ? 0 : seize_error(SEIZE_ENOMEM, "out of memory");
+    json_array_foreach(r->failed, fi, fv)
+    {
+        if (!strcmp(json_string_value(json_object_get(fv, "job")), j->name))
+            json_array_append(failed, fv);
+    }
     seize_sha256 h;
     seize_sha256_init(&h);
     pl_key_str(&h, "report/2");
@@ -196,24 +218,17 @@ int pl_stage_report(pl_run *r, job *j)
     pl_key_str(&h, o->out_dir);
     pl_key_num(&h, o->report_queries);
     pl_key_num(&h, o->report_k);
-    int rc = pl_key_file(&h, mp, 1);
+    if (rc == 0) rc = pl_key_file(&h, mp, 1);
     char *fd = json_dumps(failed, JSON_COMPACT);
     pl_key_str(&h, fd ? fd : "");
     free(fd);
-    char *key = pl_key_final(&h), *stage = pl_fmt("%s/report", j->name);
+    char *key = pl_key_final(&h);
     const char *outs[] = {out, NULL};
-    if (rc == 0 && pl_cached(r, stage, key, outs)) {
-        pl_stage_log(r, j->name, "report", "cached", seize_now() - t0, NULL);
-    } else {
-        int fresh;
-        if (rc == 0) rc = pl_begin_stage(r, stage, key, NULL, &fresh);
-        if (rc == 0) rc = build_report(r, j, out, mp, failed);
-        if (rc == 0) rc = pl_record_key(r, stage, key, NULL);
-        pl_stage_log(r, j->name, "report", rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
-    }
+    report_ctx c = {j, out, mp, failed};
+    pl_step s = {j->name, "report", NULL, key, outs, run_report, &c};
+    rc = pl_step_run(r, &s, rc, t0, NULL);
     json_decref(failed);
     free(key);
-    free(stage);
     free(mp);
     free(out);
     return rc;

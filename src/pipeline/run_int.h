@@ -132,6 +132,23 @@ int pl_alloc_queries(job *j, size_t n);
 // Why a user's image cannot be used (static string), NULL when it starts like a JPEG or PNG.
 const char *pl_image_problem(const char *path, int *missing);
 
+// --- stages.c: running a stage ---
+// One stage of a job, decided by its key: cached (the key recorded in the cache entry
+// "JOB/ENTRY" and every output there): a "cached" line; else pl_begin_stage, run() (`fresh`
+// from pl_begin_stage; it may put what produced the outputs in *by), pl_record_key and a "ran"
+// or "failed" line with `counts`.
+typedef struct pl_step {
+    const char *job, *name; // the stage line's ("circo", "metrics")
+    const char *entry;      // the cache entry's stage ("results"); NULL: name
+    const char *key;
+    const char *const *outputs; // NULL-ended
+    int (*run)(pl_run *r, void *ctx, int fresh, json_t **by);
+    void *ctx;
+} pl_step;
+// `rc` < 0 (the key could not be made): a "failed" line, nothing run. `counts` stolen (may be
+// NULL). Returns 0 or the first error.
+int pl_step_run(pl_run *r, const pl_step *s, int rc, double t0, json_t *counts);
+
 // --- stage_captions.c, stages.c, report_stage.c: the stages ---
 int pl_stage_captions(pl_run *r, job *j);
 int pl_stage_index(pl_run *r, job *j);

@@ -1,5 +1,6 @@
 // Stages 2-5 of a run: the gallery index, the query features, the search, and the metrics or
-// submission files. Each decides by its key whether to run, then calls the stage seam.
+// submission files. Each decides by its key whether to run (pl_step_run), then calls the stage
+// seam.
 #include "stages.h"
 
 #include "seize/eval.h"
@@ -10,19 +11,49 @@
 #include <string.h>
 #include <unistd.h>
 
+// --- running a stage -----------------------------------------------------------------------------
+
+int pl_step_run(pl_run *r, const pl_step *s, int rc, double t0, json_t *counts)
+{
+    char *entry = pl_fmt("%s/%s", s->job, s->entry ? s->entry : s->name);
+    json_t *by = NULL;
+    int fresh = 0;
+    if (rc == 0 && pl_cached(r, entry, s->key, s->outputs)) {
+        pl_stage_log(r, s->job, s->name, "cached", seize_now() - t0, NULL);
+        json_decref(counts);
+        free(entry);
+        return 0;
+    }
+    if (rc == 0) rc = pl_begin_stage(r, entry, s->key, NULL, &fresh);
+    if (rc == 0) rc = s->run(r, s->ctx, fresh, &by);
+    if (rc == 0)
+        rc = pl_record_key(r, entry, s->key, by);
+    else
+        json_decref(by);
+    pl_stage_log(r, s->job, s->name, rc == 0 ? "ran" : "failed", seize_now() - t0, counts);
+    free(entry);
+    return rc;
+}
+
 // --- stage 2: the gallery index ------------------------------------------------------------------
 
-static int build_index(pl_run *r, job *j, const char *stage, const char *dir)
+typedef struct index_ctx {
+    job *j;
+    const char *dir; // the index folder
+} index_ctx;
+
+// `fresh`: a partial build of other images or another model is discarded.
+static int build_index(pl_run *r, void *ctx, int fresh, json_t **by)
 {
-    int fresh;
-    int rc = pl_begin_stage(r, stage, j->key_index, NULL, &fresh);
+    const index_ctx *c = ctx;
+    const job *j = c->j;
     // NAME<TAB>PATH per image, as seize index build --list reads it (absolute paths; the
     // missing images, already reported, are left out)
     char *list = pl_join(j->dir, "gallery-images.txt");
     char **lines = calloc(j->gl->n + 1, sizeof *lines);
     seize_build_item *items = calloc(j->gl->n + 1, sizeof *items);
     size_t n_lines = 0;
-    if (!lines || !items) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    int rc = lines && items ? 0 : seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < j->gl->n; i++)
         if (!j->g_missing || !j->g_missing[i]) {
             items[n_lines] = (seize_build_item){j->gl->names[i], j->g_paths[i], 0};
@@ -32,23 +63,12 @@ static int build_index(pl_run *r, job *j, const char *stage, const char *dir)
     for (size_t i = 0; lines && i < n_lines; i++)
         free(lines[i]);
     free(lines);
-    // fresh: a partial build of other images or another model
-    pl_index_io io = {list, dir, fresh, items, n_lines};
-    int st = rc == 0 ? r->ops->index_build(r, &io) : 0;
-    if (rc == 0 && st < 0)
-        rc = st;
-    else if (rc == 0 && st != 0 && st != EXIT_PARTIAL_STAGE)
-        rc = seize_error(
-            SEIZE_EIO,
-            "index stage failed (seize index build exit %d; its error is above); if the "
-            "unfinished build in '%s' cannot be resumed, add --restart to start it over",
-            st, dir);
+    pl_index_io io = {list, c->dir, fresh, items, n_lines};
+    if (rc == 0) rc = r->ops->index_build(r, &io);
     if (rc == 0)
-        rc = pl_record_key(r, stage, j->key_index,
-                           json_pack("{s:s, s:s, s:s, s:I}", "source", "seize index build",
-                                     "model_sha256", r->model_sha, "preprocess",
-                                     r->o.no_pad ? "clip" : "targetpad-1.25", "images",
-                                     (json_int_t)(j->gl->n - j->n_g_missing)));
+        *by = json_pack("{s:s, s:s, s:s, s:I}", "source", "seize index build", "model_sha256",
+                        r->model_sha, "preprocess", r->o.no_pad ? "clip" : "targetpad-1.25",
+                        "images", (json_int_t)(j->gl->n - j->n_g_missing));
     free(items);
     free(list);
     return rc;
@@ -91,7 +111,6 @@ static void index_failures(pl_run *r, job *j, const char *dir)
 
 int pl_stage_index(pl_run *r, job *j)
 {
-    const run_opts *o = &r->o;
     double t0 = seize_now();
     int rc = pl_model_hash(r);
     if (rc < 0) return rc;
@@ -99,25 +118,19 @@ int pl_stage_index(pl_run *r, job *j)
     seize_sha256_init(&h);
     pl_key_str(&h, "index/1");
     pl_key_str(&h, r->model_sha);
-    pl_key_num(&h, o->no_pad);
-    for (size_t i = 0; i < j->gl->n; i++) {
+    pl_key_num(&h, r->o.no_pad);
+    for (size_t i = 0; rc == 0 && i < j->gl->n; i++) {
         pl_key_str(&h, j->gl->names[i]);
-        if ((rc = pl_key_file(&h, j->g_paths[i], 0)) < 0) return rc;
+        rc = pl_key_file(&h, j->g_paths[i], 0);
     }
     j->key_index = pl_key_final(&h);
     char *dir = pl_join(j->dir, "index"), *feat = pl_join(dir, "features.npy"),
          *names = pl_join(dir, "names.txt");
-    char *stage = pl_fmt("%s/index", j->name);
     const char *outs[] = {feat, names, NULL};
-    if (pl_cached(r, stage, j->key_index, outs)) {
-        pl_stage_log(r, j->name, "index", "cached", seize_now() - t0, NULL);
-    } else {
-        rc = build_index(r, j, stage, dir);
-        pl_stage_log(r, j->name, "index", rc == 0 ? "ran" : "failed", seize_now() - t0,
-                     json_pack("{s:I}", "images", (json_int_t)j->gl->n));
-    }
+    index_ctx c = {j, dir};
+    pl_step s = {j->name, "index", NULL, j->key_index, outs, build_index, &c};
+    rc = pl_step_run(r, &s, rc, t0, json_pack("{s:I}", "images", (json_int_t)j->gl->n));
     if (rc == 0) index_failures(r, j, dir);
-    free(stage);
     free(dir);
     free(feat);
     free(names);
@@ -126,44 +139,37 @@ int pl_stage_index(pl_run *r, job *j)
 
 // --- stage 3: query features ---------------------------------------------------------------------
 
+static int run_features(pl_run *r, void *ctx, int fresh, json_t **by)
+{
+    (void)fresh;
+    const pl_features_io *io = ctx;
+    int rc = r->ops->query_features(r, io);
+    if (rc == 0)
+        *by = json_pack("{s:s, s:s, s:i, s:b}", "source", "seize query-features", "model_sha256",
+                        r->model_sha, "captions_per_query", r->o.num_captions, "per_caption",
+                        io->per_caption);
+    return rc;
+}
+
 int pl_stage_features(pl_run *r, job *j)
 {
-    const run_opts *o = &r->o;
     double t0 = seize_now();
     char *ed = pl_join(j->dir, "edits.jsonl"), *fa = pl_join(j->dir, "query-after.npy"),
          *fb = pl_join(j->dir, "query-before.npy");
-    int ldre = !strcmp(o->method, "ldre");
+    int ldre = !strcmp(r->o.method, "ldre");
     int rc = pl_model_hash(r);
     seize_sha256 h;
     seize_sha256_init(&h);
     pl_key_str(&h, "features/1");
     pl_key_str(&h, r->model_sha);
     if (rc == 0) rc = pl_key_file(&h, ed, 1);
-    pl_key_num(&h, o->num_captions);
+    pl_key_num(&h, r->o.num_captions);
     pl_key_num(&h, ldre);
     j->key_features = pl_key_final(&h);
-    char *stage = pl_fmt("%s/features", j->name);
     const char *outs[] = {fa, fb, NULL};
-    if (rc == 0 && pl_cached(r, stage, j->key_features, outs)) {
-        pl_stage_log(r, j->name, "features", "cached", seize_now() - t0, NULL);
-    } else if (rc == 0) {
-        int fresh;
-        rc = pl_begin_stage(r, stage, j->key_features, NULL, &fresh);
-        pl_features_io io = {ed, fa, fb, ldre}; // edits.jsonl: the queries in order
-        int st = rc == 0 ? r->ops->query_features(r, &io) : 0;
-        if (rc == 0 && st < 0)
-            rc = st;
-        else if (rc == 0 && st != 0)
-            rc = seize_error(SEIZE_EIO, "query features failed (seize query-features exit %d)", st);
-        if (rc == 0)
-            rc = pl_record_key(r, stage, j->key_features,
-                               json_pack("{s:s, s:s, s:i, s:b}", "source", "seize query-features",
-                                         "model_sha256", r->model_sha, "captions_per_query",
-                                         o->num_captions, "per_caption", ldre));
-        pl_stage_log(r, j->name, "features", rc == 0 ? "ran" : "failed", seize_now() - t0,
-                     json_pack("{s:I}", "queries", (json_int_t)j->n_q));
-    }
-    free(stage);
+    pl_features_io io = {ed, fa, fb, ldre}; // edits.jsonl: the queries in order
+    pl_step s = {j->name, "features", NULL, j->key_features, outs, run_features, &io};
+    rc = pl_step_run(r, &s, rc, t0, json_pack("{s:I}", "queries", (json_int_t)j->n_q));
     free(ed);
     free(fa);
     free(fb);
@@ -172,15 +178,16 @@ int pl_stage_features(pl_run *r, job *j)
 
 // --- stage 4: search -----------------------------------------------------------------------------
 
-static int search(pl_run *r, job *j, const char *stage, const char *out)
+static int search(pl_run *r, void *ctx, int fresh, json_t **by)
 {
+    (void)fresh;
+    const job *j = ctx;
     char *fa = pl_join(j->dir, "query-after.npy"), *fb = pl_join(j->dir, "query-before.npy"),
-         *idx = pl_join(j->dir, "index"), *refs = pl_join(j->dir, "query-references.txt");
-    int fresh;
-    int rc = pl_begin_stage(r, stage, j->key_search, NULL, &fresh);
+         *idx = pl_join(j->dir, "index"), *refs = pl_join(j->dir, "query-references.txt"),
+         *out = pl_join(j->dir, "rankings.jsonl");
     // exclusions: the reference's gallery name, or an empty line when it is not in it
     char **ex = calloc(j->n_q + 1, sizeof *ex);
-    if (!ex) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    int rc = ex ? 0 : seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t q = 0; rc == 0 && q < j->n_q; q++)
         ex[q] = j->q_ref_row[q] == SIZE_MAX ? "" : j->gl->names[j->q_ref_row[q]];
     if (rc == 0) rc = pl_write_lines(refs, ex, j->n_q);
@@ -193,20 +200,16 @@ static int search(pl_run *r, job *j, const char *stage, const char *out)
                        cirr ? j->layout.annotations : NULL,
                        out,
                        j->folder ? (const char *const *)j->q_id : NULL};
-    int st = rc == 0 ? r->ops->search(r, &io) : 0;
-    if (rc == 0 && st < 0)
-        rc = st;
-    else if (rc == 0 && st != 0)
-        rc = seize_error(SEIZE_EIO, "search stage failed (seize search exit %d)", st);
+    if (rc == 0) rc = r->ops->search(r, &io);
     const run_opts *o = &r->o;
     if (rc == 0)
-        rc = pl_record_key(r, stage, j->key_search,
-                           json_pack("{s:s, s:s, s:f, s:f, s:i}", "source", "seize search",
-                                     "method", o->method, "pos", o->pos, "neg", o->neg, "k", o->k));
+        *by = json_pack("{s:s, s:s, s:f, s:f, s:i}", "source", "seize search", "method", o->method,
+                        "pos", o->pos, "neg", o->neg, "k", o->k);
     free(fa);
     free(fb);
     free(idx);
     free(refs);
+    free(out);
     return rc;
 }
 
@@ -225,18 +228,11 @@ int pl_stage_search(pl_run *r, job *j)
     pl_key_num(&h, o->neg);
     pl_key_num(&h, o->k);
     j->key_search = pl_key_final(&h);
-    char *stage = pl_fmt("%s/search", j->name);
     const char *outs[] = {out, NULL};
-    int rc = 0;
-    if (pl_cached(r, stage, j->key_search, outs)) {
-        pl_stage_log(r, j->name, "search", "cached", seize_now() - t0, NULL);
-    } else {
-        rc = search(r, j, stage, out);
-        pl_stage_log(r, j->name, "search", rc == 0 ? "ran" : "failed", seize_now() - t0,
-                     json_pack("{s:I, s:I}", "queries", (json_int_t)j->n_q, "gallery",
-                               (json_int_t)j->gl->n));
-    }
-    free(stage);
+    pl_step s = {j->name, "search", NULL, j->key_search, outs, search, j};
+    int rc = pl_step_run(
+        r, &s, 0, t0,
+        json_pack("{s:I, s:I}", "queries", (json_int_t)j->n_q, "gallery", (json_int_t)j->gl->n));
     free(out);
     return rc;
 }
@@ -288,12 +284,8 @@ static int eval_to(pl_run *r, pl_eval_io *io, const char *dir, const char *mp)
     char *tmp = pl_join(dir, "metrics.json.part");
     seize_tmp_register(tmp);
     io->out_json = tmp;
-    int rc = 0, st = r->ops->eval(r, io);
-    if (st < 0)
-        rc = st;
-    else if (st != 0)
-        rc = seize_error(SEIZE_EIO, "evaluation failed (seize eval exit %d)", st);
-    else if (rename(tmp, mp) != 0)
+    int rc = r->ops->eval(r, io);
+    if (rc == 0 && rename(tmp, mp) != 0)
         rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", mp, strerror(errno));
     unlink(tmp);
     seize_tmp_unregister(tmp);
@@ -301,80 +293,95 @@ static int eval_to(pl_run *r, pl_eval_io *io, const char *dir, const char *mp)
     return rc;
 }
 
-typedef struct results_paths {
-    char *rk, *mp, *sp, *sr, *ss;
-} results_paths;
+typedef struct results_ctx {
+    job *j;
+    char *rk, *mp, *sp, *sr, *ss; // rankings, metrics, CIRCO's and CIRR's submission files
+    int val, n_targets;
+} results_ctx;
 
-static int write_results(pl_run *r, job *j, const results_paths *p, int val, int n_targets)
+static int write_results(pl_run *r, void *ctx, int fresh, json_t **by)
 {
+    (void)fresh, (void)by;
+    const results_ctx *c = ctx;
+    const job *j = c->j;
     const char *ann = j->layout.annotations;
-    int st = 0;
-    if (j->folder) return n_targets ? folder_metrics(j, p->mp) : 0;
-    if (val && j->kind != SEIZE_DS_FASHIONIQ) {
-        pl_eval_io io = {seize_ds_kind_name(j->kind), {ann}, {p->rk}, 1, NULL};
-        return eval_to(r, &io, j->dir, p->mp);
+    if (j->folder) return c->n_targets ? folder_metrics(c->j, c->mp) : 0;
+    if (c->val && j->kind != SEIZE_DS_FASHIONIQ) {
+        pl_eval_io io = {seize_ds_kind_name(j->kind), {ann}, {c->rk}, 1, NULL};
+        return eval_to(r, &io, j->dir, c->mp);
     }
-    if (!val && j->kind == SEIZE_DS_CIRCO) {
-        pl_submission_io io = {"circo", p->rk, ann, p->sp, NULL};
-        if ((st = r->ops->submission(r, &io)) < 0) return st;
-        if (st)
-            return seize_error(SEIZE_EIO,
-                               "writing the submission failed (seize submission exit %d)", st);
-    } else if (!val && j->kind == SEIZE_DS_CIRR) {
-        pl_submission_io io = {"cirr", p->rk, ann, p->sr, p->ss};
-        if ((st = r->ops->submission(r, &io)) < 0) return st;
-        if (st)
-            return seize_error(SEIZE_EIO,
-                               "writing the submissions failed (seize submission exit %d)", st);
+    if (!c->val && j->kind == SEIZE_DS_CIRCO) {
+        pl_submission_io io = {"circo", c->rk, ann, c->sp, NULL};
+        return r->ops->submission(r, &io);
+    }
+    if (!c->val && j->kind == SEIZE_DS_CIRR) {
+        pl_submission_io io = {"cirr", c->rk, ann, c->sr, c->ss};
+        return r->ops->submission(r, &io);
     }
     return 0;
 }
 
 int pl_stage_results(pl_run *r, job *j)
 {
-    const run_opts *o = &r->o;
     double t0 = seize_now();
-    int rc = 0, val = !strcmp(o->split, "val") || j->folder;
-    results_paths p = {pl_join(j->dir, "rankings.jsonl"), pl_join(j->dir, "metrics.json"),
-                       pl_join(j->dir, "submission.json"),
-                       pl_join(j->dir, "submission_recall.json"),
-                       pl_join(j->dir, "submission_recall_subset.json")};
-    const char *outs[4] = {NULL, NULL, NULL, NULL};
-    int n_targets = 0;
+    int rc = 0, val = !strcmp(r->o.split, "val") || j->folder, n_targets = 0;
     for (size_t q = 0; q < j->n_q; q++)
         n_targets += j->folder && j->q_target[q];
+    results_ctx c = {j,
+                     pl_join(j->dir, "rankings.jsonl"),
+                     pl_join(j->dir, "metrics.json"),
+                     pl_join(j->dir, "submission.json"),
+                     pl_join(j->dir, "submission_recall.json"),
+                     pl_join(j->dir, "submission_recall_subset.json"),
+                     val,
+                     n_targets};
+    const char *outs[3] = {NULL, NULL, NULL};
     if ((j->folder && n_targets) || (val && !j->folder && j->kind != SEIZE_DS_FASHIONIQ))
-        outs[0] = p.mp;
+        outs[0] = c.mp;
     else if (!val && j->kind == SEIZE_DS_CIRCO)
-        outs[0] = p.sp;
+        outs[0] = c.sp;
     else if (!val && j->kind == SEIZE_DS_CIRR)
-        outs[0] = p.sr, outs[1] = p.ss;
+        outs[0] = c.sr, outs[1] = c.ss;
     seize_sha256 h;
     seize_sha256_init(&h);
     pl_key_str(&h, "results/1");
     pl_key_str(&h, j->key_search);
-    pl_key_str(&h, o->split);
+    pl_key_str(&h, r->o.split);
     if (j->layout.annotations) rc = pl_key_file(&h, j->layout.annotations, 1);
     for (size_t q = 0; q < j->n_q; q++)
         pl_key_str(&h, j->q_target[q]);
-    char *key = pl_key_final(&h), *stage = pl_fmt("%s/results", j->name);
-    const char *what = val ? "metrics" : "submission";
-    if (rc == 0 && pl_cached(r, stage, key, outs)) {
-        pl_stage_log(r, j->name, what, "cached", seize_now() - t0, NULL);
-    } else if (rc == 0) {
-        int fresh;
-        rc = pl_begin_stage(r, stage, key, NULL, &fresh);
-        if (rc == 0) rc = write_results(r, j, &p, val, n_targets);
-        if (rc == 0) rc = pl_record_key(r, stage, key, NULL);
-        pl_stage_log(r, j->name, what, rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
-    }
+    char *key = pl_key_final(&h);
+    pl_step s = {j->name, val ? "metrics" : "submission", "results", key, outs, write_results, &c};
+    rc = pl_step_run(r, &s, rc, t0, NULL);
     free(key);
-    free(stage);
-    free(p.rk);
-    free(p.mp);
-    free(p.sp);
-    free(p.sr);
-    free(p.ss);
+    free(c.rk);
+    free(c.mp);
+    free(c.sp);
+    free(c.sr);
+    free(c.ss);
+    return rc;
+}
+
+typedef struct fiq_ctx {
+    job *jobs;
+    size_t n_jobs;
+    const char *mp; // the run's metrics.json
+} fiq_ctx;
+
+static int fiq_eval(pl_run *r, void *ctx, int fresh, json_t **by)
+{
+    (void)fresh, (void)by;
+    const fiq_ctx *c = ctx;
+    pl_eval_io io = {"fashioniq", {0}, {0}, c->n_jobs, NULL};
+    char *paths[3] = {0};
+    for (size_t i = 0; i < c->n_jobs && i < 3; i++) {
+        paths[i] = pl_join(c->jobs[i].dir, "rankings.jsonl");
+        io.annotations[i] = c->jobs[i].layout.annotations;
+        io.rankings[i] = paths[i];
+    }
+    int rc = eval_to(r, &io, r->o.out_dir, c->mp);
+    for (size_t i = 0; i < 3; i++)
+        free(paths[i]);
     return rc;
 }
 
@@ -393,24 +400,9 @@ int pl_fiq_metrics(pl_run *r, job *jobs, size_t n_jobs)
     }
     char *key = pl_key_final(&h);
     const char *outs[] = {mp, NULL};
-    if (rc == 0 && pl_cached(r, "fashioniq/metrics", key, outs)) {
-        pl_stage_log(r, "fashioniq", "metrics", "cached", seize_now() - t0, NULL);
-    } else if (rc == 0) {
-        int fresh;
-        rc = pl_begin_stage(r, "fashioniq/metrics", key, NULL, &fresh);
-        pl_eval_io io = {"fashioniq", {0}, {0}, n_jobs, NULL};
-        char *paths[3] = {0};
-        for (size_t i = 0; i < n_jobs && i < 3; i++) {
-            paths[i] = pl_join(jobs[i].dir, "rankings.jsonl");
-            io.annotations[i] = jobs[i].layout.annotations;
-            io.rankings[i] = paths[i];
-        }
-        if (rc == 0) rc = eval_to(r, &io, r->o.out_dir, mp);
-        for (size_t i = 0; i < 3; i++)
-            free(paths[i]);
-        if (rc == 0) rc = pl_record_key(r, "fashioniq/metrics", key, NULL);
-        pl_stage_log(r, "fashioniq", "metrics", rc == 0 ? "ran" : "failed", seize_now() - t0, NULL);
-    }
+    fiq_ctx c = {jobs, n_jobs, mp};
+    pl_step s = {"fashioniq", "metrics", NULL, key, outs, fiq_eval, &c};
+    rc = pl_step_run(r, &s, rc, t0, NULL);
     free(key);
     free(mp);
     return rc;

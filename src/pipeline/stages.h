@@ -6,10 +6,10 @@
  * seize_run starts no process. Another implementation of a stage (a native captioner, a
  * sharded index build) is another entry, without touching the rest of the pipeline.
  *
- * Each function returns 0 when the stage is done, a positive status when it ended otherwise
- * (the command's exit status: 3 = done, but some items failed; others = failed, its message
- * already shown to the user), or a negative SEIZE_E* code when it could not run (message set).
- * The settings (model, endpoints, threads, quiet) come from r->o.
+ * Each function returns 0 when the stage is done or a negative SEIZE_E* code (message set);
+ * caption and reason may also end with EXIT_PARTIAL_STAGE or EXIT_REJECTED_STAGE (some items
+ * failed; named in warnings). The settings (model, endpoints, threads) come from r->o; progress
+ * goes to pl_progress.
  */
 #ifndef SEIZE_PIPELINE_STAGES_H
 #define SEIZE_PIPELINE_STAGES_H
