@@ -52,7 +52,6 @@ static void copy_params(const seize_run_params *p, run_opts *o)
     o->batch = p->batch;
     o->threads = p->threads;
     o->no_pad = p->no_pad;
-    o->quiet = p->quiet;
     o->report_queries = p->report_queries;
     o->report_k = p->report_k;
     o->restart = p->restart;

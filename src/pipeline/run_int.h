@@ -30,7 +30,7 @@ typedef struct run_opts {
     const char *user_gallery, *user_queries, *user_out; // as given (for messages)
     const char *method;
     double pos, neg;
-    int num_captions, k, batch, threads, no_pad, quiet;
+    int num_captions, k, batch, threads, no_pad;
     int report_queries, report_k, restart;
 } run_opts;
 
