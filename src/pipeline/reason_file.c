@@ -37,19 +37,6 @@ static int finish(seize_reasoner *r, int rc, const seize_reason_file_job *job,
     return rc < 0 ? rc : res->n_failed ? SEIZE_ENET : 0;
 }
 
-// job->journal or "<out>.journal" (heap), NULL when out of memory.
-static char *journal_path(const seize_reason_file_job *job)
-{
-    if (job->journal) return seize_strdup(job->journal);
-    size_t n = strlen(job->out);
-    char *s = malloc(n + sizeof ".journal");
-    if (s) {
-        memcpy(s, job->out, n);
-        memcpy(s + n, ".journal", sizeof ".journal");
-    }
-    return s;
-}
-
 int seize_reason_file(const seize_llm_params *p, const seize_reason_file_job *job,
                       seize_reason_file_result *res)
 {
@@ -58,8 +45,11 @@ int seize_reason_file(const seize_llm_params *p, const seize_reason_file_job *jo
     seize_reasoner *r = NULL;
     memset(res, 0, sizeof *res);
     int rc = job->prompt_file ? seize_prompt_file_load(job->prompt_file, &sys, &user) : 0;
-    if (rc == 0 && !(res->journal = journal_path(job)))
-        rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    seize_buf journal = {0};
+    if (rc == 0)
+        rc = job->journal ? seize_buf_puts(&journal, job->journal)
+                          : seize_buf_printf(&journal, "%s.journal", job->out);
+    res->journal = seize_buf_release(&journal);
     if (rc == 0) rc = seize_stage_lock(job->out, res->journal, lock);
     seize_reasoner_openai_opts ro = {job->system ? job->system : sys, user, res->journal,
                                      job->command};
