@@ -140,7 +140,7 @@ int pl_inproc_reason(pl_run *r, const pl_reason_io *io)
                                  .on_progress = pl_llm_progress,
                                  .progress_user = r,
                                  .cancel = run_cancel(r)};
-    seize_reason_file_result res;
+    seize_reason_file_result res = {0};
     int rc = llm_params(o, o->llm_endpoint, o->llm_model, 0, &p);
     if (rc == 0) rc = seize_reason_file(&p, &job, &res);
     if ((rc == 0 || rc == SEIZE_ENET || rc == SEIZE_ECANCEL) && res.stats.items)
