@@ -260,7 +260,8 @@ char *seize_images_source_label(const seize_images_source *src);
 
 /* --- data layout: where a benchmark's or a folder's files and images are ----------------- */
 
-/* The one image-path rule (used by seize run; caption, index and serve are to use it too).
+/* The one image-path rule (used by seize run, seize index build --dataset and seize caption
+ * --dataset; serve is to use it too).
  * Under a benchmark's data root (ROOT), for a split (and a FashionIQ category):
  *  CIRCO:     annotations/<split>.json; gallery COCO2017_unlabeled/annotations/
  *             image_info_unlabeled2017.json; images under COCO2017_unlabeled/
@@ -301,6 +302,24 @@ int seize_layout_check(const seize_layout *l, const char **missing);
  * `path` exists or when out of memory. */
 char *seize_layout_first_missing(const char *path);
 void seize_layout_free(seize_layout *l); /* accepts a zeroed layout */
+
+/* The layout of a benchmark's files given one by one: its annotation file, an optional gallery
+ * file (NULL: none) and the folder holding the images (NULL: "."). 0 or SEIZE_ENOMEM; *out is
+ * zeroed first and owned by the caller also after a failure (seize_layout_free). */
+int seize_layout_files(seize_ds_kind kind, const char *annotations, const char *gallery_list,
+                       const char *image_dir, seize_layout *out);
+/* The file of gallery item `name` when no gallery file says where it is: under image_root,
+ * CIRCO "<id as 12 digits>.jpg" (COCO's file name), CIRR and FashionIQ "<name>.png" (FashionIQ:
+ * the .jpg where the .png is absent, as seize_layout_image_path, and also when neither exists:
+ * the file a message names then). Heap string, NULL when out of memory. */
+char *seize_layout_name_path(const seize_layout *l, const char *name);
+/* The reference images of the queries of l->annotations (seize_dataset_load), each once, in
+ * first-use order, appended to *out: by the gallery file's path for the name when the layout
+ * has one (seize_layout_image_path; a reference missing from it is SEIZE_ENOTFOUND naming the
+ * query), else by name (seize_layout_name_path). The image folder is checked first
+ * (SEIZE_ENOTFOUND: "image folder 'D' does not exist (expected ...)"). The images themselves
+ * are not looked at. */
+int seize_layout_references(const seize_layout *l, seize_strvec *out);
 
 #ifdef __cplusplus
 }

@@ -416,6 +416,48 @@ int seize_stage_settings_save(const char *out, const struct json_t *settings, co
 int seize_captions_items_write(const char *out, const char *const *images,
                                const seize_stage_item *items, size_t n, size_t *n_written);
 
+/* --- captioning a list of images (seize caption) ------------------------------------------- */
+
+typedef struct seize_caption_file_job {
+    /* The images, one source: `images` (n_images paths), a `list` file (one path per line,
+     * empty lines skipped) or a benchmark's reference images (`dataset` "circo", "cirr" or
+     * "fashioniq": the queries of `annotations`, their images under `image_dir` located by the
+     * optional `gallery_list`: seize_layout_files, seize_layout_references). Each path once,
+     * in order (a path given twice is captioned once). */
+    const char *const *images;
+    size_t n_images;
+    const char *list;
+    const char *dataset, *annotations, *gallery_list, *image_dir;
+    const char *out;     /* JSON Lines {"image", "captions"} (seize_captions_items_write) */
+    const char *journal; /* NULL: "<out>.journal" */
+    const char *prompt;  /* NULL: the default (seize_captioner_openai_opts) */
+    size_t n_captions;   /* captions per image (>= 1) */
+    const char *command; /* "command" member of the settings, or NULL */
+    seize_stage_progress_fn on_progress; /* may be NULL */
+    void *progress_user;
+    const seize_cancel *cancel; /* may be NULL */
+} seize_caption_file_job;
+
+typedef struct seize_caption_file_result {
+    seize_strvec images;      /* the images captioned, each once */
+    seize_stage_item *items;  /* per image: captions or the error */
+    size_t n_written;         /* images in the output */
+    size_t n_failed, n_retry; /* images failed; of those, on network or server errors */
+    seize_llm_stats stats;    /* the client's counters of the call */
+    char hash[65];            /* settings hash (when written) */
+    char *journal;            /* the journal's path */
+} seize_caption_file_result;
+
+/* Captions job's images with the OpenAI-compatible captioner of `p`: locks the output and the
+ * journal (seize_stage_lock), collects the images, runs (every image checked before any
+ * request: seize_captioner_methods.caption), then writes the output and "<out>.settings.json"
+ * (seize_stage_settings_save). Returns as seize_reason_file: 0; SEIZE_ENET with
+ * res->n_failed > 0 (the output holds the others); SEIZE_ECANCEL or another error (nothing
+ * written). *res is filled as far as the call got; release it in every case. */
+int seize_caption_file(const struct seize_llm_params *p, const seize_caption_file_job *job,
+                       seize_caption_file_result *res);
+void seize_caption_file_result_release(seize_caption_file_result *res);
+
 /* --- editing a file of queries (seize reason, and seize_run's editing stage) ------------- */
 
 /*     seize_reason_file_job job = {.input = "q.jsonl", .out = "e.jsonl"};

@@ -298,6 +298,62 @@ static void test_image_sources(void)
     free(label);
 }
 
+// seize caption --dataset's images: a benchmark's reference images by the data-layout rule.
+static void test_layout_references(void)
+{
+    char img[512], ann[512], split[512], nowhere[512];
+    snprintf(img, sizeof img, "%s", check_tmp("refs"));
+    snprintf(ann, sizeof ann, "%s", check_tmp("refs/fiq.json"));
+    snprintf(split, sizeof split, "%s", check_tmp("refs/split.json"));
+    snprintf(nowhere, sizeof nowhere, "%s", check_tmp("nowhere"));
+    mkdir(img, 0755);
+    check_write_text(check_tmp("refs/B0.jpg"), "x");
+    check_write_text(check_tmp("refs/B1.png"), "x");
+    check_write_text(ann,
+                     "[{\"target\": \"T\", \"candidate\": \"B0\", \"captions\": [\"a\", \"b\"]},"
+                     " {\"target\": \"T\", \"candidate\": \"B1\", \"captions\": [\"a\", \"b\"]},"
+                     " {\"target\": \"T\", \"candidate\": \"B0\", \"captions\": [\"a\", \"b\"]},"
+                     " {\"target\": \"T\", \"candidate\": \"B2\", \"captions\": [\"a\", \"b\"]}]");
+    seize_layout l;
+    seize_strvec v = {0};
+    CHECK_EQ(seize_layout_files(SEIZE_DS_FASHIONIQ, ann, NULL, img, &l), 0);
+    CHECK_EQ(seize_layout_references(&l, &v), 0);
+    CHECK_EQ(v.n, 3); // B0 once, in first-use order
+    CHECK_STREQ(v.v[0], check_tmp("refs/B0.jpg"));
+    CHECK_STREQ(v.v[1], check_tmp("refs/B1.png"));
+    CHECK_STREQ(v.v[2], check_tmp("refs/B2.jpg")); // neither exists: the .jpg is named
+    seize_strvec_free(&v);
+    seize_layout_free(&l);
+    // CIRCO by name: the 12-digit COCO file name
+    CHECK_EQ(seize_layout_files(SEIZE_DS_CIRCO, NULL, NULL, "/coco", &l), 0);
+    char *p = seize_layout_name_path(&l, "355099");
+    CHECK_STREQ(p, "/coco/000000355099.jpg");
+    free(p);
+    seize_layout_free(&l);
+    // a missing image folder is named before anything is read
+    CHECK_EQ(seize_layout_files(SEIZE_DS_FASHIONIQ, ann, NULL, nowhere, &l), 0);
+    CHECK_EQ(seize_layout_references(&l, &v), SEIZE_ENOTFOUND);
+    CHECK_MSG(strstr(seize_errmsg(), "image folder '") && strstr(seize_errmsg(), "does not exist"),
+              "%s", seize_errmsg());
+    seize_layout_free(&l);
+    // CIRR with a split file: its paths under the folder; a reference it lacks names the query
+    check_write_text(ann,
+                     "[{\"pairid\": 5, \"reference\": \"r0\", \"caption\": \"x\", \"img_set\": "
+                     "{\"id\": 1, \"members\": [\"r0\"]}}, {\"pairid\": 6, \"reference\": \"r1\", "
+                     "\"caption\": \"y\", \"img_set\": {\"id\": 1, \"members\": [\"r1\"]}}]");
+    check_write_text(split, "{\"r0\": \"./dev/r0.png\", \"r1\": \"./dev/r1.png\"}");
+    CHECK_EQ(seize_layout_files(SEIZE_DS_CIRR, ann, split, img, &l), 0);
+    CHECK_EQ(seize_layout_references(&l, &v), 0);
+    CHECK_EQ(v.n, 2);
+    CHECK_STREQ(v.v[1], check_tmp("refs/dev/r1.png"));
+    seize_strvec_free(&v);
+    check_write_text(split, "{\"r0\": \"./dev/r0.png\"}");
+    CHECK_EQ(seize_layout_references(&l, &v), SEIZE_ENOTFOUND);
+    CHECK_MSG(strstr(seize_errmsg(), "query 2: reference 'r1' is not in"), "%s", seize_errmsg());
+    seize_strvec_free(&v);
+    seize_layout_free(&l);
+}
+
 int main(void)
 {
     if (check_tmp_init("data") < 0) return 1;
@@ -308,6 +364,7 @@ int main(void)
     RUN(test_circo_gallery_and_jsonl);
     RUN(test_bad_annotations);
     RUN(test_image_sources);
+    RUN(test_layout_references);
     check_tmp_cleanup();
     return check_summary("data");
 }

@@ -1,0 +1,104 @@
+// Captioning a list of images into a captions file (pipeline.h): what seize caption does, from
+// its image sources to the output and its settings file.
+#include "seize/data.h"
+#include "seize/pipeline.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The images of the job, in order, each once.
+static int collect(const seize_caption_file_job *job, seize_strvec *out)
+{
+    seize_strvec all = {0};
+    seize_strmap seen = {0};
+    int rc = 0;
+    if (job->list) {
+        char **lines;
+        size_t n;
+        if ((rc = seize_read_lines(job->list, &lines, &n)) == 0) {
+            for (size_t i = 0; i < n && rc == 0; i++)
+                if (lines[i][0]) rc = seize_strvec_push(&all, lines[i]);
+            seize_lines_free(lines, n);
+        }
+    } else if (job->dataset) {
+        seize_ds_kind kind;
+        seize_layout l = {0};
+        rc = seize_ds_kind_parse(job->dataset, &kind);
+        if (rc == 0)
+            rc = seize_layout_files(kind, job->annotations, job->gallery_list, job->image_dir, &l);
+        if (rc == 0) rc = seize_layout_references(&l, &all);
+        seize_layout_free(&l);
+    } else {
+        for (size_t i = 0; i < job->n_images && rc == 0; i++)
+            rc = seize_strvec_push(&all, job->images[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < all.n; i++) {
+        int dup = seize_strmap_put(&seen, all.v[i], i, NULL);
+        rc = dup < 0 ? dup : dup ? 0 : seize_strvec_push(out, all.v[i]);
+    }
+    seize_strmap_free(&seen);
+    seize_strvec_free(&all);
+    return rc;
+}
+
+// The call's outcome: 0, SEIZE_ENET (some images failed; the output is written), or an error.
+static int finish(seize_captioner *c, int rc, const seize_caption_file_job *job,
+                  seize_caption_file_result *res)
+{
+    for (size_t i = 0; i < res->images.n; i++) {
+        res->n_failed += res->items[i].error != NULL;
+        res->n_retry += res->items[i].error && res->items[i].retryable;
+    }
+    if (rc == SEIZE_ECANCEL || (rc < 0 && rc != SEIZE_ENET) || (rc == SEIZE_ENET && !res->n_failed))
+        return rc;
+    json_t *settings = NULL;
+    rc = seize_captions_items_write(job->out, (const char *const *)res->images.v, res->items,
+                                    res->images.n, &res->n_written);
+    if (rc == 0) rc = seize_captioner_settings(c, &settings, res->hash);
+    if (rc == 0) rc = seize_stage_settings_save(job->out, settings, res->hash);
+    json_decref(settings);
+    return rc < 0 ? rc : res->n_failed ? SEIZE_ENET : 0;
+}
+
+int seize_caption_file(const seize_llm_params *p, const seize_caption_file_job *job,
+                       seize_caption_file_result *res)
+{
+    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
+    seize_captioner *c = NULL;
+    seize_buf journal = {0};
+    memset(res, 0, sizeof *res);
+    int rc = job->journal ? seize_buf_puts(&journal, job->journal)
+                          : seize_buf_printf(&journal, "%s.journal", job->out);
+    res->journal = seize_buf_release(&journal);
+    if (rc == 0) rc = seize_stage_lock(job->out, res->journal, lock);
+    seize_captioner_openai_opts co = {job->prompt, res->journal, job->n_captions, job->command};
+    if (rc == 0) rc = seize_captioner_openai_new(p, &co, &c);
+    if (rc == 0) rc = collect(job, &res->images);
+    if (rc == 0 && !(res->items = seize_calloc(res->images.n + 1, sizeof *res->items)))
+        rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    if (rc == 0) {
+        seize_caption_job cj = {(const char *const *)res->images.v,
+                                res->images.n,
+                                job->n_captions,
+                                job->on_progress,
+                                job->progress_user,
+                                job->cancel,
+                                job->dataset ? job->image_dir : NULL};
+        rc = seize_captioner_caption(c, &cj, res->items);
+        seize_captioner_openai_stats(c, &res->stats);
+        rc = finish(c, rc, job, res);
+    }
+    seize_captioner_free(c);
+    seize_stage_unlock(lock);
+    return rc;
+}
+
+void seize_caption_file_result_release(seize_caption_file_result *res)
+{
+    seize_stage_items_release(res->items, res->images.n);
+    free(res->items);
+    seize_strvec_free(&res->images);
+    free(res->journal);
+    memset(res, 0, sizeof *res);
+}
