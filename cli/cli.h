@@ -31,15 +31,6 @@ void cli_progress_start(cli_progress *p, const char *label, size_t total, int qu
 void cli_progress_update(cli_progress *p, size_t done, size_t errors);
 void cli_progress_end(cli_progress *p);
 
-/* --- shared by seize caption and seize reason (cli/llm_cli.c) --- */
-struct seize_llm_params;
-/* Endpoint from $OPENAI_BASE_URL when not given, key from $OPENAI_API_KEY, the cancel token of
- * cli_llm_cancel; checks that endpoint and model are set. 0, or EXIT_USAGE (message printed). */
-int cli_llm_finish_params(const char *cmd, struct seize_llm_params *p);
-/* `journal`, or "<out>.journal" (heap, returned in *owned for the caller to free); NULL when
- * out of memory. */
-const char *cli_llm_journal_path(const char *out, const char *journal, char **owned);
-
 /* A note on stderr (unless quiet) when OpenBLAS uses slower kernels than the CPU allows. Threads:
  * `requested` if > 0, else all cores; for the CLIP model also the BLAS policy (1 per thread). */
 void cli_blas_note(int quiet);

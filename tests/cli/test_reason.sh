@@ -157,4 +157,16 @@ EOF
 else
   echo "  note: $DATA not found: --dataset checks skipped" >&2
 fi
+# --- seize run's editing stage is seize reason's code (seize_reason_file): a client parameter it
+# cannot use fails the stage with the parameter's message and sends nothing
+if [ -d "$FIX/models/tiny-openai" ]; then
+  mkdir -p "$TMP/rg" && cp "$FIX/images/rocket.jpg" "$FIX/images/horse.png" "$TMP/rg/"
+  printf '{"id": "q0", "reference": "rocket.jpg", "relative_text": "at night"}\n' >"$TMP/rq.jsonl"
+  printf '{"id": "q0", "captions": ["a rocket", "a tall rocket"]}\n' >"$TMP/rc.jsonl"
+  n_before=$(wc -l <"$A_LOG")
+  expect_status 1 seize run folder --gallery "$TMP/rg" --queries "$TMP/rq.jsonl" --captions "$TMP/rc.jsonl" \
+    --model "$FIX/models/tiny-openai" --llm-endpoint "$A_URL" --llm-model m --seed x --out "$TMP/rrun" --quiet
+  grep -q "editing stage: invalid --seed 'x'" "$TMP/err" || fail "run: bad --seed: $(cat "$TMP/err")"
+  [ "$(wc -l <"$A_LOG")" -eq "$n_before" ] || fail "run: requests sent despite a bad --seed"
+fi
 exit 0
