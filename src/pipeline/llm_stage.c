@@ -51,6 +51,14 @@ void seize_reasoner_free(seize_reasoner *r)
     free(r);
 }
 
+int pl_file_job_begin(const char *out, const char *journal, char **path, seize_lock lock[2])
+{
+    seize_buf b = {0};
+    int rc = journal ? seize_buf_puts(&b, journal) : seize_buf_printf(&b, "%s.journal", out);
+    *path = seize_buf_release(&b);
+    return rc < 0 ? rc : seize_stage_lock(out, *path, lock);
+}
+
 void pl_sha256_hex(const char *s, size_t len, char hex[65])
 {
     uint8_t d[32];

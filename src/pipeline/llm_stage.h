@@ -31,6 +31,10 @@ int pl_llm_result(const pl_llm *l, int rc);
 // Item `it` from batch item `item`; `clean` post-processes each text (heap string).
 int pl_llm_fill(seize_stage_item *it, const seize_llm_batch *b, size_t item,
                 char *(*clean)(const char *));
+// A file job's start (seize_caption_file, seize_reason_file): its journal, `journal` or else
+// "<out>.journal" (heap, in *path also on error), and the locks of out and journal
+// (seize_stage_lock).
+int pl_file_job_begin(const char *out, const char *journal, char **path, seize_lock lock[2]);
 // SHA-256 hex of a string (NULL as "").
 void pl_sha256_hex(const char *s, size_t len, char hex[65]);
 

@@ -1,6 +1,6 @@
 // Editing a file of queries (pipeline.h): what seize reason and seize_run's editing stage both
 // do, from the prompt file to the output and its settings file.
-#include "seize/pipeline.h"
+#include "llm_stage.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -45,12 +45,7 @@ int seize_reason_file(const seize_llm_params *p, const seize_reason_file_job *jo
     seize_reasoner *r = NULL;
     memset(res, 0, sizeof *res);
     int rc = job->prompt_file ? seize_prompt_file_load(job->prompt_file, &sys, &user) : 0;
-    seize_buf journal = {0};
-    if (rc == 0)
-        rc = job->journal ? seize_buf_puts(&journal, job->journal)
-                          : seize_buf_printf(&journal, "%s.journal", job->out);
-    res->journal = seize_buf_release(&journal);
-    if (rc == 0) rc = seize_stage_lock(job->out, res->journal, lock);
+    if (rc == 0) rc = pl_file_job_begin(job->out, job->journal, &res->journal, lock);
     seize_reasoner_openai_opts ro = {job->system ? job->system : sys, user, res->journal,
                                      job->command};
     if (rc == 0) rc = seize_reasoner_openai_new(p, &ro, &r);
