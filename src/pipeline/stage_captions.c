@@ -293,17 +293,18 @@ static int captions_from_server(cap_ctx *c, const char *stage, double t0)
         return seize_error(
             SEIZE_EINVAL,
             "no captions: give --captions FILE, or --captioner-endpoint and --captioner-model");
-    // each reference image once
+    // each reference image once, in first-use order
     char **uniq = calloc(j->n_q + 1, sizeof *uniq);
-    if (!uniq) return seize_error(SEIZE_ENOMEM, "out of memory");
+    seize_strmap seen = {0};
     size_t n_u = 0;
-    for (size_t q = 0; q < j->n_q; q++) {
-        int seen = 0;
-        for (size_t u = 0; u < n_u && !seen; u++)
-            seen = !strcmp(uniq[u], j->q_ref_path[q]);
-        if (!seen) uniq[n_u++] = j->q_ref_path[q];
+    int rc = uniq ? 0 : seize_error(SEIZE_ENOMEM, "out of memory");
+    for (size_t q = 0; rc == 0 && q < j->n_q; q++) {
+        int dup = seize_strmap_put(&seen, j->q_ref_path[q], q, NULL);
+        if (dup < 0) rc = dup;
+        if (dup == 0) uniq[n_u++] = j->q_ref_path[q];
     }
-    int rc = check_decodes(c, uniq, n_u);
+    seize_strmap_free(&seen);
+    if (rc == 0) rc = check_decodes(c, uniq, n_u);
     if (rc == 0) {
         rc = caption_server(c, stage, uniq, n_u);
         pl_stage_log(c->r, j->name, "captions", rc == 0 ? "ran" : "failed", seize_now() - t0,
