@@ -3,6 +3,8 @@
 #include "seize/data.h"
 #include "seize/pipeline.h"
 
+#include "llm_stage.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +68,8 @@ int seize_caption_file(const seize_llm_params *p, const seize_caption_file_job *
 {
     seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
     seize_captioner *c = NULL;
-    seize_buf journal = {0};
     memset(res, 0, sizeof *res);
-    int rc = job->journal ? seize_buf_puts(&journal, job->journal)
-                          : seize_buf_printf(&journal, "%s.journal", job->out);
-    res->journal = seize_buf_release(&journal);
-    if (rc == 0) rc = seize_stage_lock(job->out, res->journal, lock);
+    int rc = pl_file_job_begin(job->out, job->journal, &res->journal, lock);
     seize_captioner_openai_opts co = {job->prompt, res->journal, job->n_captions, job->command};
     if (rc == 0) rc = seize_captioner_openai_new(p, &co, &c);
     if (rc == 0) rc = collect(job, &res->images);
