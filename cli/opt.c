@@ -3,7 +3,6 @@
 
 #include "cli.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,82 +20,57 @@ static size_t count_opts(const cli_opt *o)
     return n;
 }
 
-// "seize, mean or ldre" from "seize|mean|ldre".
-static void print_choices(FILE *fp, const char *choices)
+// Whether s is one of the '|'-separated words; words[] gets them as "seize, mean or ldre".
+static int is_choice(const char *choices, const char *s, char *words, size_t cap)
 {
-    for (const char *p = choices; p;) {
+    int hit = 0, used = 0;
+    for (const char *p = choices; p && used < (int)cap;) {
         const char *bar = strchr(p, '|');
         int len = bar ? (int)(bar - p) : (int)strlen(p);
-        const char *sep = p == choices ? "" : bar ? ", " : " or ";
-        fprintf(fp, "%s%.*s", sep, len, p);
+        hit |= len == (int)strlen(s) && !strncmp(p, s, (size_t)len);
+        used += snprintf(words + used, cap - (size_t)used, "%s%.*s",
+                         p == choices ? ""
+                         : bar        ? ", "
+                                      : " or ",
+                         len, p);
         p = bar ? bar + 1 : NULL;
     }
-}
-
-static int is_choice(const char *choices, const char *s)
-{
-    size_t len = strlen(s);
-    for (const char *p = choices; p;) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == len && !strncmp(p, s, n)) return 1;
-        p = bar ? bar + 1 : NULL;
-    }
-    return 0;
-}
-
-static int bad_value(const char *cmd, const cli_opt *o, const char *arg)
-{
-    fprintf(stderr, "seize %s: bad --%s '%s' (", cmd, o->name, arg);
-    if (o->kind == CLI_K_INT)
-        fprintf(stderr, "an integer from %ld to %ld", o->min, o->max);
-    else if (isinf(o->fmin) && isinf(o->fmax))
-        fprintf(stderr, "a number");
-    else if (isinf(o->fmax))
-        fprintf(stderr, "a number >= %g", o->fmin);
-    else
-        fprintf(stderr, "a number from %g to %g", o->fmin, o->fmax);
-    fprintf(stderr, ")\nTry 'seize %s --help'.\n", cmd);
-    return EXIT_USAGE;
+    return hit;
 }
 
 // Stores one option's value: 0, or the usage error's exit status (printed).
 static int store(const char *cmd, const cli_opt *o, char *arg)
 {
+    char what[256];
+    double v;
+    cli_list *l = o->dst;
     switch (o->kind) {
     case CLI_K_FLAG:
-        *(int *)o->dst = 1;
-        return 0;
-    case CLI_K_STR:
-        *(const char **)o->dst = arg;
-        return 0;
+        return *(int *)o->dst = 1, 0;
     case CLI_K_CHOICE:
-        if (!is_choice(o->choices, arg)) {
-            fprintf(stderr, "seize %s: unknown --%s '%s' (", cmd, o->name, arg);
-            print_choices(stderr, o->choices);
-            fprintf(stderr, ")\nTry 'seize %s --help'.\n", cmd);
-            return EXIT_USAGE;
-        }
-        *(const char **)o->dst = arg;
-        return 0;
+        if (!is_choice(o->choices, arg, what, sizeof what))
+            return cli_usage(cmd, "unknown --%s '%s' (%s)", o->name, arg, what);
+        // fall through
+    case CLI_K_STR:
+        return *(const char **)o->dst = arg, 0;
     case CLI_K_INT:
-        if (cli_parse_int(arg, o->min, o->max, (long *)o->dst) < 0) return bad_value(cmd, o, arg);
-        return 0;
-    case CLI_K_FLOAT: {
-        double v;
-        if (cli_parse_float(arg, &v) < 0 || v < o->fmin || v > o->fmax)
-            return bad_value(cmd, o, arg);
-        *(double *)o->dst = v;
-        return 0;
-    }
-    case CLI_K_LIST: {
-        cli_list *l = o->dst;
+        if (!cli_parse_int(arg, o->min, o->max, (long *)o->dst)) return 0;
+        return cli_usage(cmd, "bad --%s '%s' (an integer from %ld to %ld)", o->name, arg, o->min,
+                         o->max);
+    case CLI_K_FLOAT:
+        if (!cli_parse_float(arg, &v) && v >= o->fmin && v <= o->fmax)
+            return *(double *)o->dst = v, 0;
+        if (isinf(o->fmin))
+            snprintf(what, sizeof what, "a number");
+        else if (isinf(o->fmax))
+            snprintf(what, sizeof what, "a number >= %g", o->fmin);
+        else
+            snprintf(what, sizeof what, "a number from %g to %g", o->fmin, o->fmax);
+        return cli_usage(cmd, "bad --%s '%s' (%s)", o->name, arg, what);
+    case CLI_K_LIST:
         if (l->n == sizeof l->items / sizeof l->items[0])
-            return cli_usage(cmd, "--%s given more than %zu times", o->name,
-                             sizeof l->items / sizeof l->items[0]);
-        l->items[l->n++] = arg;
-        return 0;
-    }
+            return cli_usage(cmd, "--%s given more than %zu times", o->name, l->n);
+        return l->items[l->n++] = arg, 0;
     case CLI_K_CALL:
         return o->fn(cmd, arg, o->dst);
     default:
