@@ -2,7 +2,7 @@
 #
 #   make            library (build/libseize.a) and the tool (build/seize)
 #   make test       installs missing Debian packages, builds, runs every test
-#   make check      include layering (scripts/check-layering.sh, ARCHITECTURE.md §9)
+#   make check      formatting, include layering (ARCHITECTURE.md §9), sizes (scripts/check-*.sh)
 #   make asan       the same suite under AddressSanitizer + UBSan (no recovery)
 #   make valgrind   the same suite under valgrind memcheck
 #   make bench      benchmarks, each reporting a ratio against a limit measured in the same run
@@ -88,6 +88,8 @@ check:
 	@scripts/check-layering.sh --self-test
 	@scripts/check-layering.sh
 	@scripts/check-format.sh
+	@scripts/check-size.sh --self-test
+	@scripts/check-size.sh
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:

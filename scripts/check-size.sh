@@ -80,3 +80,4 @@ if [ -n "$long" ]; then
     fail=1
 fi
 [ "$fail" = 0 ] || exit 1
+echo "check-size: ok (cli/ $cli_lines lines of $CLI_MAX; no function over $FN_MAX lines)"
