@@ -101,7 +101,7 @@ static int cmp_spec(const void *a, const void *b)
 
 // Writes open_clip_model.safetensors + open_clip_config.json for `cfg` into dir; returns the
 // weight bytes or 0 on failure.
-static size_t write_model(const char *dir, const seize_model_config *cfg)
+static size_t write_model(const char *dir, const seize_clip_model_config *cfg)
 {
     size_t cap = 16 + 12 * (size_t)(cfg->vision.layers + cfg->text.layers), n = 0;
     tensor_spec *t = calloc(cap, sizeof *t);
@@ -199,13 +199,13 @@ static size_t write_model(const char *dir, const seize_model_config *cfg)
 // cblas_sgemm over the linear layers of the vision tower at batch B (x · wᵀ, distinct
 // weights per layer), as the forward pass calls them: one pass, its seconds and FLOPs.
 typedef struct baseline {
-    const seize_model_config *cfg;
+    const seize_clip_model_config *cfg;
     int B;
     float *w, *x, *y;
     size_t wsz;
 } baseline;
 
-static int baseline_init(baseline *b, const seize_model_config *cfg, int B)
+static int baseline_init(baseline *b, const seize_clip_model_config *cfg, int B)
 {
     b->cfg = cfg;
     b->B = B;
@@ -237,7 +237,7 @@ static void baseline_free(baseline *b)
 
 static double baseline_pass(baseline *b, int threads, double *flops_out)
 {
-    const seize_model_config *cfg = b->cfg;
+    const seize_clip_model_config *cfg = b->cfg;
     seize_blas_threads_set(threads); // plain BLAS: one call per product, BLAS's threads
     size_t g = (size_t)(cfg->image_size / cfg->patch_size), np = g * g, T = 1 + np;
     size_t d = (size_t)cfg->vision.width, mlp = (size_t)cfg->vision.mlp_dim,
@@ -315,8 +315,8 @@ static size_t edited_captions(json_t *root, const char **texts, size_t cap, json
 }
 
 // Tokenizes and encodes the CIRCO edited captions with state c; their time and text FLOPs.
-static void child_texts_run(const seize_model *m, seize_clip *c, seize_tokenizer *tok, json_t *root,
-                            FILE *out)
+static void child_texts_run(const seize_clip_model *m, seize_clip *c, seize_tokenizer *tok,
+                            json_t *root, FILE *out)
 {
     size_t cap = 16384, E = seize_clip_embed_dim(c);
     const char **texts = malloc(cap * sizeof *texts);
@@ -347,7 +347,7 @@ static void child_texts_run(const seize_model *m, seize_clip *c, seize_tokenizer
 }
 
 // texts: the CIRCO edited captions, with a state of the encode-texts batch size
-static int child_texts(const seize_model *m, const char *dir, int threads, FILE *out)
+static int child_texts(const seize_clip_model *m, const char *dir, int threads, FILE *out)
 {
     seize_clip *c = NULL;
     if (seize_clip_new(m, env_int("SEIZE_BENCH_TEXT_BATCH", 128), threads, &c) < 0) {
@@ -370,13 +370,13 @@ static int child_texts(const seize_model *m, const char *dir, int threads, FILE 
 }
 
 // forward passes and BLAS baseline passes in turn (the machine may be shared: best of each)
-static int child_forward(const seize_model *m, int B, int threads, uint32_t *s, FILE *out)
+static int child_forward(const seize_clip_model *m, int B, int threads, uint32_t *s, FILE *out)
 {
     int runs = env_int("SEIZE_BENCH_RUNS", 5);
     seize_clip *c = NULL;
     if (seize_clip_new(m, B, threads, &c) < 0) return 1;
     baseline bl;
-    if (baseline_init(&bl, seize_model_get_config(m), B) < 0) return 1;
+    if (baseline_init(&bl, seize_clip_model_get_config(m), B) < 0) return 1;
     size_t S = (size_t)seize_clip_image_size(c), E = seize_clip_embed_dim(c), per = 3 * S * S;
     float *px = malloc((size_t)B * per * sizeof *px), *feat = malloc((size_t)B * E * sizeof *feat);
     fill_pixels(px, (size_t)B * per, s);
@@ -402,9 +402,9 @@ static int child(const char *dir, const char *results)
 {
     int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
     seize_blas_threads_set(1); // the application's BLAS policy for the model (as the CLI's)
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *c = NULL;
-    if (seize_model_load(dir, &m) < 0 || seize_clip_new(m, B, threads, &c) < 0) {
+    if (seize_clip_model_load(dir, &m) < 0 || seize_clip_new(m, B, threads, &c) < 0) {
         fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
         return 1;
     }
@@ -416,10 +416,11 @@ static int child(const char *dir, const char *results)
     if (child_texts(m, dir, threads, out)) return 1;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    fprintf(out, "maxrss_kb %ld\nweight_bytes %zu\n", ru.ru_maxrss, seize_model_weight_bytes(m));
+    fprintf(out, "maxrss_kb %ld\nweight_bytes %zu\n", ru.ru_maxrss,
+            seize_clip_model_weight_bytes(m));
     if (child_forward(m, B, threads, &s, out)) return 1;
     fclose(out);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     return 0;
 }
 
@@ -437,9 +438,9 @@ static double result(const char *path, const char *key)
 
 // FLOPs that the engine really executes for one image: the last block computes its keys and
 // values for every token but everything else for the class token only.
-static double executed_image_flops(const seize_model *m)
+static double executed_image_flops(const seize_clip_model *m)
 {
-    const seize_model_config *c = seize_model_get_config(m);
+    const seize_clip_model_config *c = seize_clip_model_get_config(m);
     double g = c->image_size / c->patch_size, T = 1 + g * g, d = c->vision.width,
            mlp = c->vision.mlp_dim;
     double full_last = 2 * T * d * d + 4 * T * T * d + 4 * T * d * mlp; // out, attention, MLP
@@ -451,8 +452,8 @@ static double executed_image_flops(const seize_model *m)
 // for the captions); fx gets the fixtures' real path. The weights' size, or 0.
 static size_t prepare(const char *dir, char *fx)
 {
-    seize_model_config cfg;
-    seize_model_preset("ViT-B-32", &cfg);
+    seize_clip_model_config cfg;
+    seize_clip_model_preset("ViT-B-32", &cfg);
     size_t wbytes = write_model(dir, &cfg);
     if (!wbytes) {
         fprintf(stderr, "bench_clip: cannot write the model to %s\n", dir);
@@ -473,8 +474,8 @@ static size_t prepare(const char *dir, char *fx)
 // The child's numbers as the report's lines; the forward-only images per second in *ips.
 static int report(const char *dir, const char *results, int B, int threads, double *ips)
 {
-    seize_model *m = NULL;
-    if (seize_model_load(dir, &m) < 0) return -1;
+    seize_clip_model *m = NULL;
+    if (seize_clip_model_load(dir, &m) < 0) return -1;
     double img_s = result(results, "img_s"), img_n = result(results, "img_n");
     double nominal = seize_clip_image_flops(m), executed = executed_image_flops(m);
     double base = result(results, "base_flops") / result(results, "base_s") / 1e9;
@@ -509,7 +510,7 @@ static int report(const char *dir, const char *results, int B, int threads, doub
         "clip ViT-B-32 peak memory: %.0f MB for %.0f MB of weights (limit 1.3 x weights + 256 MB = "
         "%.0f MB): %s\n",
         rss / 1048576.0, wb / 1048576.0, limit / 1048576.0, rss <= limit ? "ok" : "OVER");
-    seize_model_free(m);
+    seize_clip_model_free(m);
     return 0;
 }
 

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
         A[i] = frand(), B[i] = A[i] + 0.5f * frand();
     for (size_t q = 0; q < nq; q++)
         ex[q] = (q * 7919) % n;
-    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_embeddings g = {G, SEIZE_F32, n, dim};
     // the application plans the threads: one pool for the scans, BLAS on as many threads
     seize_pool *pool = NULL;
     if (seize_pool_new(threads, &pool) < 0) {

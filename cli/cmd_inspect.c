@@ -28,16 +28,17 @@ int cmd_inspect(int argc, char **argv)
     const cli_spec spec = {"inspect", "[--json] MODEL_DIR", about, opts, NULL, 1,
                            1,         "missing MODEL_DIR",  14};
     cli_args a;
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     char *s = NULL;
     int rc = cli_parse(&spec, argc, argv, &a);
     if (rc >= 0) return rc;
-    if (seize_model_load(a.v[0], &m) == 0 && !(s = seize_model_summary(m, json)))
+    if (seize_clip_model_load(a.v[0], &m) == 0 && !(s = seize_clip_model_summary(m, json)))
         seize_error(SEIZE_ENOMEM, "out of memory");
-    if (s && seize_model_note(m)) fprintf(stderr, "seize inspect: note: %s\n", seize_model_note(m));
+    if (s && seize_clip_model_note(m))
+        fprintf(stderr, "seize inspect: note: %s\n", seize_clip_model_note(m));
     if (s) printf("%s\n", s);
     rc = s ? EXIT_OK : cli_lib_fail("inspect");
     free(s);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     return rc;
 }

@@ -1,16 +1,16 @@
 /*
  * seize/clip.h — the CLIP image and text towers (inference on the CPU).
  *
- *     seize_model *m = NULL;
+ *     seize_clip_model *m = NULL;
  *     seize_clip *c = NULL;
- *     if (seize_model_load("models/ViT-B-32", &m) < 0 ||
+ *     if (seize_clip_model_load("models/ViT-B-32", &m) < 0 ||
  *         seize_clip_new(m, 32, 0, &c) < 0) { ... seize_errmsg() ... }
  *     size_t E = seize_clip_embed_dim(c);
  *     float *feats = malloc(n * E * sizeof(float));
  *     seize_clip_encode_images(c, pixels, n, feats);   // pixels (n, 3, 224, 224), preprocessed
  *     seize_clip_encode_tokens(c, ids, n_texts, tfeats); // ids (n_texts, 77) from seize/text.h
  *     seize_clip_free(c);
- *     seize_model_free(m);
+ *     seize_clip_model_free(m);
  *
  * The math is open_clip's VisionTransformer / TextTransformer (ARCHITECTURE.md §3); the
  * outputs are the raw projected embeddings (not normalised), equal to the reference to float32
@@ -50,7 +50,7 @@ typedef struct seize_clip seize_clip;
  * state per thread. Speed: the state's products are fastest with single-threaded BLAS calls,
  * one per thread of its pool: call seize_blas_threads_set(1) first (core.h; the state never
  * changes the BLAS thread count itself). */
-int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_clip **out);
+int seize_clip_new(const seize_clip_model *m, int max_batch, int n_threads, seize_clip **out);
 
 /* Frees the state (not the model). Accepts NULL. */
 void seize_clip_free(seize_clip *c);
@@ -131,8 +131,8 @@ int seize_clip_encode_token_list(seize_clip *c, const int32_t *ids, size_t n, fl
 /* Floating-point operations of one forward pass with the model's full shapes (multiply-add
  * = 2): one image, or one text of `n_tokens` tokens (up to the end-of-text). Counts the
  * matrix products only (patch embedding, q/k/v, attention, output, MLP, projection). */
-double seize_clip_image_flops(const seize_model *m);
-double seize_clip_text_flops(const seize_model *m, int n_tokens);
+double seize_clip_image_flops(const seize_clip_model *m);
+double seize_clip_text_flops(const seize_clip_model *m, int n_tokens);
 
 /* The OpenBLAS kernel set that this CPU could use but the loaded OpenBLAS did not pick, or
  * NULL. Debian's OpenBLAS 0.3.21 does not know recent AVX-512 CPUs (e.g. AMD Zen 4/5) and

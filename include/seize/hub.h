@@ -4,7 +4,7 @@
  *     seize_hub_opts o = seize_hub_default_opts();
  *     char *dir = NULL;
  *     if (seize_hub_fetch("ViT-B-32", &o, &dir) < 0) { ... seize_errmsg() ... }
- *     // dir = "<cache>/ViT-B-32", ready for seize_model_load
+ *     // dir = "<cache>/ViT-B-32", ready for seize_clip_model_load
  *     free(dir);
  *
  * Each file is fetched from {endpoint}/{repo}/resolve/{revision}/{file} into

@@ -4,7 +4,7 @@
  *
  *     seize_index *idx = NULL;
  *     if (seize_index_open("circo-index", &idx) < 0) { ...seize_errmsg()... }
- *     seize_gallery g = seize_index_gallery(idx);      // rows to search (seize/retrieval.h)
+ *     seize_embeddings g = seize_index_embeddings(idx);      // rows to search (seize/retrieval.h)
  *     size_t row;
  *     if (seize_index_find(idx, "000000123456", &row) == 0)
  *         printf("%s is row %zu of %zu\n", seize_index_name(idx, row), row, g.n);
@@ -33,13 +33,13 @@ extern "C" {
 
 /* --- galleries --------------------------------------------------------------------------- */
 
-/* A borrowed view of a gallery matrix: `n` rows of `dim` values, row-major, F32 or F16.
+/* A borrowed view of the gallery images' embeddings: `n` rows of `dim` values, row-major, F32/F16.
  * Rows are expected to be L2-normalised (the index guarantees it). */
-typedef struct seize_gallery {
+typedef struct seize_embeddings {
     const void *data;
     seize_dtype dtype;
     size_t n, dim;
-} seize_gallery;
+} seize_embeddings;
 
 /* --- index folders ----------------------------------------------------------------------- */
 
@@ -80,7 +80,7 @@ int seize_index_find(const seize_index *idx, const char *name, size_t *row);
 /* The parsed index.json (a borrowed jansson object, valid until seize_index_free). */
 const struct json_t *seize_index_json(const seize_index *idx);
 /* The gallery view of the features (borrowed, valid until seize_index_free). */
-seize_gallery seize_index_gallery(const seize_index *idx);
+seize_embeddings seize_index_embeddings(const seize_index *idx);
 
 /* Writes an index folder: normalises each row of `feats` ([n, dim] float32, not modified),
  * stores it as `dtype` (SEIZE_F32 or SEIZE_F16), writes names.txt and index.json. Each file is
@@ -98,7 +98,7 @@ int seize_index_import(const char *features_npy, const char *names_txt, const ch
 
 /* --- building an index from images (src/index/build.c) ---------------------------------- */
 
-struct seize_model;
+struct seize_clip_model;
 struct seize_clip;
 
 /* One gallery image of a build: its name (unique, as seize_index_name_problem accepts) and
@@ -113,7 +113,7 @@ typedef struct seize_index_build_params {
     const char *out_dir;   /* the index folder (created; locked for the whole build) */
     const char *model_dir; /* CLIP model folder, loaded when `clip` is NULL */
     /* Or a loaded model and its CLIP state (borrowed; both or neither). */
-    const struct seize_model *model;
+    const struct seize_clip_model *model;
     struct seize_clip *clip;
     int batch, threads; /* when loading: images per forward pass (16), threads (0: all cores) */
     seize_dtype dtype;  /* stored dtype (SEIZE_F32) */

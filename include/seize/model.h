@@ -1,16 +1,16 @@
 /*
  * seize/model.h — CLIP model folders: safetensors weights, configuration, tensor views.
  *
- *     seize_model *m = NULL;
- *     if (seize_model_load("models/ViT-B-32", &m) < 0) { ... seize_errmsg() ... }
- *     const seize_model_config *c = seize_model_get_config(m);
- *     printf("%s, embed %d\n", seize_model_layout(m), c->embed_dim);
- *     seize_model_free(m);
+ *     seize_clip_model *m = NULL;
+ *     if (seize_clip_model_load("models/ViT-B-32", &m) < 0) { ... seize_errmsg() ... }
+ *     const seize_clip_model_config *c = seize_clip_model_get_config(m);
+ *     printf("%s, embed %d\n", seize_clip_model_layout(m), c->embed_dim);
+ *     seize_clip_model_free(m);
  *
  * A model folder is read as users download it from the Hugging Face hub (ARCHITECTURE.md §3):
  *   - transformers layout: model.safetensors + config.json
  *   - open_clip layout:    open_clip_model.safetensors + open_clip_config.json
- * When both are present, the transformers layout is used (seize_model_note says so). A folder
+ * When both are present, the transformers layout is used (seize_clip_model_note says so). A folder
  * with weights but no config is matched by tensor shapes against the six built-in presets.
  *
  * Weights: F32 tensors are views into the mapped file (copied only when misaligned); F16 and
@@ -91,7 +91,7 @@ typedef struct seize_tower_config {
     int width, layers, heads, mlp_dim;
 } seize_tower_config;
 
-typedef struct seize_model_config {
+typedef struct seize_clip_model_config {
     int embed_dim;
     int image_size, patch_size;
     seize_tower_config vision;
@@ -99,11 +99,11 @@ typedef struct seize_model_config {
     seize_tower_config text;
     seize_act act;
     float ln_eps; /* 1e-5 */
-} seize_model_config;
+} seize_clip_model_config;
 
 /* The built-in presets of ARCHITECTURE.md §3: "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14",
  * "ViT-g-14", "ViT-bigG-14". 0, or SEIZE_ENOTFOUND. */
-int seize_model_preset(const char *name, seize_model_config *out);
+int seize_clip_model_preset(const char *name, seize_clip_model_config *out);
 
 /* --- weights ----------------------------------------------------------------------------- */
 
@@ -131,30 +131,31 @@ typedef struct seize_tower_weights {
     const float *tok_emb; /* (vocab, width) */
 } seize_tower_weights;
 
-typedef struct seize_model_weights {
+typedef struct seize_clip_model_weights {
     seize_tower_weights vision, text;
     float logit_scale;
-} seize_model_weights;
+} seize_clip_model_weights;
 
 /* --- the model ---------------------------------------------------------------------------- */
 
-typedef struct seize_model seize_model;
+typedef struct seize_clip_model seize_clip_model;
 
 /* Loads a model folder (see the top of this file). Errors name the file and the tensor. */
-int seize_model_load(const char *dir, seize_model **out);
-void seize_model_free(seize_model *m);
+int seize_clip_model_load(const char *dir, seize_clip_model **out);
+void seize_clip_model_free(seize_clip_model *m);
 
-/* Borrowed views, valid until seize_model_free. */
-const seize_model_config *seize_model_get_config(const seize_model *m);
-const seize_model_weights *seize_model_get_weights(const seize_model *m);
-const char *seize_model_layout(const seize_model *m);       /* "open_clip" or "transformers" */
-const char *seize_model_dtype(const seize_model *m);        /* "F32", "F16" or "BF16" */
-const char *seize_model_dir(const seize_model *m);          /* the folder given to load */
-const char *seize_model_weights_path(const seize_model *m); /* the safetensors file used */
-const char *seize_model_preset_name(const seize_model *m);  /* matched preset, or NULL */
-const char *seize_model_note(const seize_model *m);         /* e.g. both layouts; or NULL */
-size_t seize_model_parameters(const seize_model *m);        /* elements of the used tensors */
-size_t seize_model_weight_bytes(const seize_model *m);      /* bytes of the weights file */
+/* Borrowed views, valid until seize_clip_model_free. */
+const seize_clip_model_config *seize_clip_model_get_config(const seize_clip_model *m);
+const seize_clip_model_weights *seize_clip_model_get_weights(const seize_clip_model *m);
+const char *seize_clip_model_layout(const seize_clip_model *m); /* "open_clip" or "transformers" */
+const char *seize_clip_model_dtype(const seize_clip_model *m);  /* "F32", "F16" or "BF16" */
+const char *seize_clip_model_dir(const seize_clip_model *m);    /* the folder given to load */
+const char *
+seize_clip_model_weights_path(const seize_clip_model *m);            /* the safetensors file used */
+const char *seize_clip_model_preset_name(const seize_clip_model *m); /* matched preset, or NULL */
+const char *seize_clip_model_note(const seize_clip_model *m);    /* e.g. both layouts; or NULL */
+size_t seize_clip_model_parameters(const seize_clip_model *m);   /* elements of the used tensors */
+size_t seize_clip_model_weight_bytes(const seize_clip_model *m); /* bytes of the weights file */
 
 /* The summary `seize inspect` prints (no final newline), a heap string; NULL when out of memory.
  * As text: lines "model", "weights" (path, layout, dtype, MB), "config" (a matched preset),
@@ -162,7 +163,7 @@ size_t seize_model_weight_bytes(const seize_model *m);      /* bytes of the weig
  *   {"layout", "dtype", "activation", "embed_dim", "parameters",
  *    "vision": {"image_size", "patch_size", "width", "layers", "heads", "mlp_dim"},
  *    "text": {"context_length", "vocab_size", "width", "layers", "heads", "mlp_dim"}} */
-char *seize_model_summary(const seize_model *m, int as_json);
+char *seize_clip_model_summary(const seize_clip_model *m, int as_json);
 
 #ifdef __cplusplus
 }

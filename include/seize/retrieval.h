@@ -12,7 +12,7 @@
  *     seize_search_weights w = seize_search_weights_for(ds->kind);
  *     seize_search_params p = seize_search_default_params();
  *     p.pos = (float)w.pos; p.neg = (float)w.neg; p.k = 50; p.pool = pool;
- *     seize_gallery g = seize_index_gallery(idx);
+ *     seize_embeddings g = seize_index_embeddings(idx);
  *     seize_search_result *r = NULL;
  *     if (seize_search(&g, v.after, v.before, v.n_queries, in.exclude,
  *                      in.has_subsets ? &in.subsets : NULL, &p, &r) < 0) { ... }
@@ -105,16 +105,16 @@ void seize_search_result_free(seize_search_result *r);
  * Threads: the scan runs on p->pool; the gallery products are one cblas_sgemm per block, run
  * with the BLAS threads the application chose (seize_blas_threads_set; the library never
  * changes it: seize search sets its thread count, since the products dominate). */
-int seize_search(const seize_gallery *g, const float *after, const float *before, size_t n_queries,
-                 const size_t *exclude, const seize_subsets *subsets, const seize_search_params *p,
-                 seize_search_result **out);
+int seize_search(const seize_embeddings *g, const float *after, const float *before,
+                 size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
+                 const seize_search_params *p, seize_search_result **out);
 
 /* a = A·g and b = B·g of one query for the n gallery rows `rows`, computed as seize_search's
  * exact scoring does (A and B L2-normalised the same way, the same fixed-order dot products):
  * with neg >= pos (every default) a result's score is exactly
  * a + neg·min(a − b, 0) + pos·max(a − b, 0) of these. `after` and `before` are [dim] float32.
  * Errors: SEIZE_EINVAL (a row out of range), SEIZE_ENOMEM. Thread-safe. */
-int seize_search_ab(const seize_gallery *g, const float *after, const float *before,
+int seize_search_ab(const seize_embeddings *g, const float *after, const float *before,
                     const uint32_t *rows, size_t n, float *a, float *b);
 
 /* LDRE (ARCHITECTURE.md §1): `after` and `before` are per-caption raw text features
@@ -125,7 +125,7 @@ int seize_search_ab(const seize_gallery *g, const float *after, const float *bef
  * normalize(Σ_i w_i f_i), ranked by similarity (pos = neg = 0) with the same exclusion,
  * subsets and tie rule as seize_search. If `weights` is not NULL it receives the n_captions
  * weights. */
-int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
+int seize_search_ldre(const seize_embeddings *g, const float *after, const float *before,
                       size_t n_queries, size_t n_captions, const size_t *exclude,
                       const seize_subsets *subsets, const seize_search_params *p, float *weights,
                       seize_search_result **out);

@@ -328,10 +328,10 @@ static int encode_and_finish(build *b, seize_clip *clip, seize_index_build_resul
 }
 
 // The model's identity and the preprocessing, which an unfinished build must share.
-static int build_setup(build *b, const seize_model *m, seize_clip *clip)
+static int build_setup(build *b, const seize_clip_model *m, seize_clip *clip)
 {
     uint8_t digest[32];
-    b->weights = seize_model_weights_path(m);
+    b->weights = seize_clip_model_weights_path(m);
     int rc = seize_sha256_file(b->weights, digest);
     if (rc < 0) return rc;
     seize_sha256_hex(digest, b->model_sha);
@@ -359,7 +359,7 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
         return seize_error(SEIZE_EINVAL, "index build: an index folder and a model are required");
     if (!n) return seize_error(SEIZE_EINVAL, "no images to index");
     build b = {.p = p, .items = items, .n = n};
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *clip = p->clip;
     seize_lock lock = {0};
     char what[4200];
@@ -368,7 +368,7 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
     int rc = seize_mkdirs(p->out_dir);
     if (rc == 0) rc = seize_lock_dir(p->out_dir, what, &lock);
     if (rc == 0 && !clip) {
-        rc = seize_model_load(p->model_dir, &m);
+        rc = seize_clip_model_load(p->model_dir, &m);
         int threads = p->threads > 0 ? p->threads : seize_cpu_count();
         if (rc == 0) rc = seize_clip_new(m, p->batch > 0 ? p->batch : 16, threads, &clip);
     }
@@ -380,7 +380,7 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
     free(b.progress_path);
     free(b.list_sha);
     if (clip != p->clip) seize_clip_free(clip);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     seize_lock_release(&lock);
     return rc;
 }

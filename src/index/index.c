@@ -116,9 +116,9 @@ const json_t *seize_index_json(const seize_index *idx)
     return idx->json;
 }
 
-seize_gallery seize_index_gallery(const seize_index *idx)
+seize_embeddings seize_index_embeddings(const seize_index *idx)
 {
-    seize_gallery g = {idx->feats->data, idx->feats->dtype, idx->n_names, idx->feats->shape[1]};
+    seize_embeddings g = {idx->feats->data, idx->feats->dtype, idx->n_names, idx->feats->shape[1]};
     return g;
 }
 

@@ -10,9 +10,9 @@
 #include <strings.h>
 
 struct seize_clip {
-    const seize_model *m;
-    seize_model_config cfg;
-    const seize_model_weights *w;
+    const seize_clip_model *m;
+    seize_clip_model_config cfg;
+    const seize_clip_model_weights *w;
     nn_backend *be;
     int max_batch, n_threads;
     size_t embed;
@@ -52,13 +52,13 @@ static int tower_ok(const char *name, const seize_tower_config *t)
     return 0;
 }
 
-int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_clip **out)
+int seize_clip_new(const seize_clip_model *m, int max_batch, int n_threads, seize_clip **out)
 {
     *out = NULL;
     if (!m || max_batch < 1)
         return seize_error(SEIZE_EINVAL, "seize_clip_new: need a model and max_batch >= 1");
     if (n_threads <= 0) n_threads = seize_cpu_count();
-    const seize_model_config *cfg = seize_model_get_config(m);
+    const seize_clip_model_config *cfg = seize_clip_model_get_config(m);
     int rc;
     if ((rc = tower_ok("vision", &cfg->vision)) < 0 || (rc = tower_ok("text", &cfg->text)) < 0)
         return rc;
@@ -71,7 +71,7 @@ int seize_clip_new(const seize_model *m, int max_batch, int n_threads, seize_cli
     if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
     c->m = m;
     c->cfg = *cfg;
-    c->w = seize_model_get_weights(m);
+    c->w = seize_clip_model_get_weights(m);
     c->max_batch = max_batch;
     c->n_threads = n_threads;
     c->embed = (size_t)cfg->embed_dim;
@@ -358,17 +358,17 @@ static double blocks_flops(const seize_tower_config *t, double T)
     return per * t->layers;
 }
 
-double seize_clip_image_flops(const seize_model *m)
+double seize_clip_image_flops(const seize_clip_model *m)
 {
-    const seize_model_config *c = seize_model_get_config(m);
+    const seize_clip_model_config *c = seize_clip_model_get_config(m);
     double g = c->image_size / c->patch_size, np = g * g, p = c->patch_size;
     double d = c->vision.width;
     return 2 * np * 3 * p * p * d + blocks_flops(&c->vision, 1 + np) + 2 * d * c->embed_dim;
 }
 
-double seize_clip_text_flops(const seize_model *m, int n_tokens)
+double seize_clip_text_flops(const seize_clip_model *m, int n_tokens)
 {
-    const seize_model_config *c = seize_model_get_config(m);
+    const seize_clip_model_config *c = seize_clip_model_get_config(m);
     return blocks_flops(&c->text, n_tokens) + 2.0 * c->text.width * c->embed_dim;
 }
 

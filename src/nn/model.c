@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct seize_model {
+struct seize_clip_model {
     char *dir, *weights_path, *note;
     const char *layout, *dtype, *preset;
-    seize_model_config cfg;
-    seize_model_weights w;
+    seize_clip_model_config cfg;
+    seize_clip_model_weights w;
     seize_block_weights *vblocks, *tblocks;
     seize_st_file st;
     void **owned; // converted / transposed / realigned tensors
@@ -23,7 +23,7 @@ struct seize_model {
 
 static const struct {
     const char *name;
-    seize_model_config cfg;
+    seize_clip_model_config cfg;
 } presets[] = {
     {"ViT-B-32",
      {512,
@@ -63,7 +63,7 @@ static const struct {
      {1280, 224, 14, {1664, 48, 16, 8192}, 77, 49408, {1280, 32, 20, 5120}, SEIZE_ACT_GELU, 1e-5f}},
 };
 
-int seize_model_preset(const char *name, seize_model_config *out)
+int seize_clip_model_preset(const char *name, seize_clip_model_config *out)
 {
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (!strcmp(presets[i].name, name)) {
@@ -159,7 +159,7 @@ static const names hf_names = {"vision_model.embeddings.patch_embedding.weight",
 
 // --- helpers -------------------------------------------------------------------------------------
 
-static int own(seize_model *m, void *p)
+static int own(seize_clip_model *m, void *p)
 {
     if (m->n_owned == m->cap_owned) {
         size_t cap = m->cap_owned ? m->cap_owned * 2 : 256;
@@ -176,7 +176,7 @@ static int own(seize_model *m, void *p)
 }
 
 // Looks a tensor up, checks its shape (ndim values, -1 = any) and returns a float32 view.
-static int tensor(seize_model *m, const char *name, const float **out, int ndim, ...)
+static int tensor(seize_clip_model *m, const char *name, const float **out, int ndim, ...)
 {
     const seize_st_tensor *t = seize_st_find(&m->st, name);
     if (!t)
@@ -228,7 +228,8 @@ static int tensor(seize_model *m, const char *name, const float **out, int ndim,
     return 0;
 }
 
-static int transposed(seize_model *m, const float *src, size_t rows, size_t cols, const float **out)
+static int transposed(seize_clip_model *m, const float *src, size_t rows, size_t cols,
+                      const float **out)
 {
     float *d = seize_alloc_aligned(rows * cols, sizeof(float));
     if (!d) return SEIZE_ENOMEM;
@@ -240,7 +241,7 @@ static int transposed(seize_model *m, const float *src, size_t rows, size_t cols
     return rc;
 }
 
-static int load_blocks(seize_model *m, const names *nm, const char *prefix_fmt,
+static int load_blocks(seize_clip_model *m, const names *nm, const char *prefix_fmt,
                        const seize_tower_config *tc, seize_block_weights **out)
 {
     long d = tc->width, f = tc->mlp_dim;
@@ -299,9 +300,9 @@ static int load_blocks(seize_model *m, const names *nm, const char *prefix_fmt,
     return 0;
 }
 
-static int load_weights(seize_model *m, const names *nm)
+static int load_weights(seize_clip_model *m, const names *nm)
 {
-    const seize_model_config *c = &m->cfg;
+    const seize_clip_model_config *c = &m->cfg;
     seize_tower_weights *v = &m->w.vision, *t = &m->w.text;
     long vw = c->vision.width, tw = c->text.width, e = c->embed_dim, p = c->patch_size;
     long n_pos = 1 + (long)(c->image_size / c->patch_size) * (c->image_size / c->patch_size);
@@ -405,7 +406,7 @@ static int parse_act(json_t *o, const char *path, seize_act *act)
 }
 
 // transformers config.json; missing fields take CLIPConfig's defaults, as transformers does.
-static int parse_hf_config(const char *path, seize_model_config *c)
+static int parse_hf_config(const char *path, seize_clip_model_config *c)
 {
     json_t *root;
     int rc = seize_json_load(path, &root);
@@ -450,7 +451,7 @@ static int parse_hf_config(const char *path, seize_model_config *c)
 }
 
 // open_clip_config.json ({"model_cfg": {...}} or the bare model config).
-static int parse_openclip_config(const char *path, seize_model_config *c)
+static int parse_openclip_config(const char *path, seize_clip_model_config *c)
 {
     json_t *root;
     int rc = seize_json_load(path, &root);
@@ -501,7 +502,7 @@ static int parse_openclip_config(const char *path, seize_model_config *c)
     return 0;
 }
 
-static int check_config(const seize_model_config *c, const char *path)
+static int check_config(const seize_clip_model_config *c, const char *path)
 {
     if (c->image_size % c->patch_size)
         return seize_error(SEIZE_EFORMAT,
@@ -514,7 +515,7 @@ static int check_config(const seize_model_config *c, const char *path)
 }
 
 // Matches weights without a config against the presets by tensor shapes.
-static int match_preset(seize_model *m, const names *nm)
+static int match_preset(seize_clip_model *m, const names *nm)
 {
     const seize_st_tensor *patch = seize_st_find(&m->st, nm->v_patch),
                           *tok = seize_st_find(&m->st, nm->t_tok);
@@ -536,7 +537,7 @@ static int match_preset(seize_model *m, const names *nm)
         if (!seize_st_find(&m->st, name)) break;
     }
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
-        const seize_model_config *c = &presets[i].cfg;
+        const seize_clip_model_config *c = &presets[i].cfg;
         if (patch->shape[0] == (size_t)c->vision.width &&
             patch->shape[2] == (size_t)c->patch_size && tok->shape[1] == (size_t)c->text.width &&
             vl == c->vision.layers && tl == c->text.layers) {
@@ -561,13 +562,13 @@ static int file_in(const char *dir, const char *name, char **out)
     return seize_path_exists(*out);
 }
 
-int seize_model_load(const char *dir, seize_model **out)
+int seize_clip_model_load(const char *dir, seize_clip_model **out)
 {
     *out = NULL;
     if (!seize_path_exists(dir))
         return seize_error(SEIZE_EIO, "cannot open model folder '%s': No such file or directory",
                            dir);
-    seize_model *m = calloc(1, sizeof *m);
+    seize_clip_model *m = calloc(1, sizeof *m);
     if (!m) return seize_error(SEIZE_ENOMEM, "out of memory");
     int rc = 0;
     char *hf_w = NULL, *hf_c = NULL, *oc_w = NULL, *oc_c = NULL;
@@ -635,14 +636,14 @@ done:
     free(oc_w);
     free(oc_c);
     if (rc < 0) {
-        seize_model_free(m);
+        seize_clip_model_free(m);
         return rc;
     }
     *out = m;
     return 0;
 }
 
-void seize_model_free(seize_model *m)
+void seize_clip_model_free(seize_clip_model *m)
 {
     if (!m) return;
     for (size_t i = 0; i < m->n_owned; i++)
@@ -657,43 +658,43 @@ void seize_model_free(seize_model *m)
     free(m);
 }
 
-const seize_model_config *seize_model_get_config(const seize_model *m)
+const seize_clip_model_config *seize_clip_model_get_config(const seize_clip_model *m)
 {
     return &m->cfg;
 }
-const seize_model_weights *seize_model_get_weights(const seize_model *m)
+const seize_clip_model_weights *seize_clip_model_get_weights(const seize_clip_model *m)
 {
     return &m->w;
 }
-const char *seize_model_layout(const seize_model *m)
+const char *seize_clip_model_layout(const seize_clip_model *m)
 {
     return m->layout;
 }
-const char *seize_model_dtype(const seize_model *m)
+const char *seize_clip_model_dtype(const seize_clip_model *m)
 {
     return m->dtype;
 }
-const char *seize_model_dir(const seize_model *m)
+const char *seize_clip_model_dir(const seize_clip_model *m)
 {
     return m->dir;
 }
-const char *seize_model_weights_path(const seize_model *m)
+const char *seize_clip_model_weights_path(const seize_clip_model *m)
 {
     return m->weights_path;
 }
-const char *seize_model_preset_name(const seize_model *m)
+const char *seize_clip_model_preset_name(const seize_clip_model *m)
 {
     return m->preset;
 }
-const char *seize_model_note(const seize_model *m)
+const char *seize_clip_model_note(const seize_clip_model *m)
 {
     return m->note;
 }
-size_t seize_model_parameters(const seize_model *m)
+size_t seize_clip_model_parameters(const seize_clip_model *m)
 {
     return m->parameters;
 }
-size_t seize_model_weight_bytes(const seize_model *m)
+size_t seize_clip_model_weight_bytes(const seize_clip_model *m)
 {
     return m->weight_bytes;
 }

@@ -133,11 +133,11 @@ int pl_record_key(pl_run *r, const char *stage, const char *key, json_t *by)
 int pl_model_hash(pl_run *r)
 {
     if (r->model_sha[0]) return 0;
-    seize_model *m;
-    int rc = seize_model_load(r->o.model_dir, &m);
+    seize_clip_model *m;
+    int rc = seize_clip_model_load(r->o.model_dir, &m);
     if (rc < 0) return rc;
-    char *w = pl_fmt("%s", seize_model_weights_path(m));
-    seize_model_free(m);
+    char *w = pl_fmt("%s", seize_clip_model_weights_path(m));
+    seize_clip_model_free(m);
     struct stat st;
     if (stat(w, &st) != 0) {
         free(w);

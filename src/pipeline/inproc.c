@@ -76,7 +76,7 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
 {
     const run_opts *o = &r->o;
     seize_captions *cap = NULL;
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *clip = NULL;
     seize_tokenizer *tok = NULL;
     seize_query_vectors v = {0};
@@ -90,7 +90,7 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     // the inputs are checked before the model is loaded
     int rc = seize_captions_load(io->captions, NULL, NULL, &cap);
     if (rc == 0) rc = seize_query_vectors_check(cap, NULL, &p, &ctx.total);
-    if (rc == 0) rc = seize_model_load(o->model_dir, &m);
+    if (rc == 0) rc = seize_clip_model_load(o->model_dir, &m);
     if (rc == 0) {
         // the CLIP state's pool makes one single-threaded BLAS call per thread (clip.h)
         seize_blas_threads_set(1);
@@ -103,7 +103,7 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     seize_query_vectors_release(&v);
     seize_tokenizer_free(tok);
     seize_clip_free(clip);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     seize_captions_free(cap);
     return rc;
 }

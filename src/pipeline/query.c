@@ -16,7 +16,7 @@
 #include <string.h>
 
 struct seize_engine {
-    seize_model *model;
+    seize_clip_model *model;
     seize_tokenizer *tok;
     seize_index *idx;
     char *gallery_dir;
@@ -29,13 +29,13 @@ int seize_engine_open(const char *model_dir, const char *index_dir, const char *
     *out = NULL;
     seize_engine *e = seize_calloc(1, sizeof *e);
     if (!e) return SEIZE_ENOMEM;
-    int rc = seize_model_load(model_dir, &e->model);
+    int rc = seize_clip_model_load(model_dir, &e->model);
     e->loads += rc == 0;
     if (rc == 0) rc = seize_tokenizer_load(model_dir, &e->tok);
     e->loads += rc == 0;
     if (rc == 0) rc = seize_index_open(index_dir, &e->idx);
     e->loads += rc == 0;
-    size_t dim = rc == 0 ? (size_t)seize_model_get_config(e->model)->embed_dim : 0;
+    size_t dim = rc == 0 ? (size_t)seize_clip_model_get_config(e->model)->embed_dim : 0;
     if (rc == 0 && seize_index_dim(e->idx) != dim)
         rc = seize_error(SEIZE_ESHAPE, "index '%s' has dimension %zu but the model '%s' has %zu",
                          index_dir, seize_index_dim(e->idx), model_dir, dim);
@@ -53,7 +53,7 @@ void seize_engine_free(seize_engine *e)
     if (!e) return;
     seize_index_free(e->idx);
     seize_tokenizer_free(e->tok);
-    seize_model_free(e->model);
+    seize_clip_model_free(e->model);
     free(e->gallery_dir);
     free(e);
 }
@@ -222,7 +222,7 @@ static int rank(const seize_engine *e, const seize_query_options *o, seize_query
     p.neg = (float)(isnan(o->neg) ? w.neg : o->neg);
     p.k = o->k;
     p.n_threads = o->n_threads > 0 ? o->n_threads : 1;
-    seize_gallery g = seize_index_gallery(e->idx);
+    seize_embeddings g = seize_index_embeddings(e->idx);
     seize_search_result *res = NULL;
     size_t exclude = out->reference_row;
     int rc = seize_search(&g, out->after, out->before, 1, &exclude, NULL, &p, &res);

@@ -160,29 +160,29 @@ int seize_encode_texts_npy(seize_clip *clip, const seize_tokenizer *tok, const c
 // --- from a model folder
 
 // The model in `dir` and a state for it (p->max_batch, p->n_threads).
-static int open_clip(const char *dir, const seize_encode_params *p, seize_model **m,
+static int open_clip(const char *dir, const seize_encode_params *p, seize_clip_model **m,
                      seize_clip **clip)
 {
-    int rc = seize_model_load(dir, m);
+    int rc = seize_clip_model_load(dir, m);
     return rc < 0 ? rc : seize_clip_new(*m, p->max_batch, p->n_threads, clip);
 }
 
 int seize_encode_images_dir(const char *model_dir, const char *const *paths, size_t n,
                             const char *out_npy, const seize_encode_params *p, size_t *n_bad)
 {
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *clip = NULL;
     int rc = open_clip(model_dir, p, &m, &clip);
     if (rc == 0) rc = seize_encode_images_npy(clip, paths, n, out_npy, p, n_bad);
     seize_clip_free(clip);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     return rc;
 }
 
 int seize_encode_texts_dir(const char *model_dir, const char *const *texts, size_t n,
                            const char *out_npy, const seize_encode_params *p)
 {
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *clip = NULL;
     seize_tokenizer *tok = NULL;
     int rc = seize_texts_check_length(texts, n, p->texts_file); // before loading anything
@@ -191,6 +191,6 @@ int seize_encode_texts_dir(const char *model_dir, const char *const *texts, size
     if (rc == 0) rc = seize_encode_texts_npy(clip, tok, texts, n, out_npy, p);
     seize_tokenizer_free(tok);
     seize_clip_free(clip);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     return rc;
 }

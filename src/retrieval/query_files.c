@@ -7,7 +7,7 @@ int seize_query_vectors_files_run(const seize_query_vectors_files *f, seize_quer
 {
     memset(out, 0, sizeof *out);
     seize_captions *caps = NULL, *eds = NULL;
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *clip = NULL;
     seize_tokenizer *tok = NULL;
     seize_query_vectors_params p = f->params;
@@ -17,7 +17,7 @@ int seize_query_vectors_files_run(const seize_query_vectors_files *f, seize_quer
     int rc = seize_captions_load(f->captions, f->captions_key, f->edits_key, &caps);
     if (rc == 0 && f->edits) rc = seize_captions_load(f->edits, ecaps_key, f->edits_key, &eds);
     if (rc == 0) rc = seize_query_vectors_check(caps, eds, &p, NULL); // before the model
-    if (rc == 0) rc = seize_model_load(f->model_dir, &m);
+    if (rc == 0) rc = seize_clip_model_load(f->model_dir, &m);
     if (rc == 0) rc = seize_clip_new(m, f->max_batch, f->n_threads, &clip);
     if (rc == 0) rc = seize_tokenizer_load(f->model_dir, &tok);
     if (rc == 0) rc = seize_query_vectors_encode(clip, tok, caps, eds, &p, out);
@@ -25,7 +25,7 @@ int seize_query_vectors_files_run(const seize_query_vectors_files *f, seize_quer
     if (rc < 0) seize_query_vectors_release(out);
     seize_tokenizer_free(tok);
     seize_clip_free(clip);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     seize_captions_free(caps);
     seize_captions_free(eds);
     return rc;

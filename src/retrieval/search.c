@@ -74,7 +74,7 @@ typedef struct {
 // A prepared query batch: `rows` [n_rows, dim] where the first n_q rows are A and, in pair
 // mode, the next n_q rows are B.
 typedef struct scan {
-    const seize_gallery *g;
+    const seize_embeddings *g;
     const float *rows;
     size_t n_q, n_rows, dim;
     int pair;
@@ -511,7 +511,7 @@ static void scan_release(scan *s)
 
 // Runs the blocked scan for prepared rows (normalised; in pair mode A rows then B rows) on
 // `pool` and fills a result.
-static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int pair, float pos,
+static int run_scan(const seize_embeddings *g, const float *rows, size_t n_q, int pair, float pos,
                     float neg, const size_t *exclude, const seize_subsets *subsets,
                     const seize_search_params *p, seize_pool *pool, seize_search_result **out)
 {
@@ -568,7 +568,7 @@ static int run_scan(const seize_gallery *g, const float *rows, size_t n_q, int p
     return rc;
 }
 
-static int check_common(const seize_gallery *g, size_t n_q, const size_t *exclude,
+static int check_common(const seize_embeddings *g, size_t n_q, const size_t *exclude,
                         const seize_search_params *p)
 {
     if (!g || !p) return seize_error(SEIZE_EINVAL, "search: missing gallery or parameters");
@@ -608,9 +608,9 @@ static int pool_of(const seize_search_params *p, seize_pool **pool, seize_pool *
     return rc;
 }
 
-int seize_search(const seize_gallery *g, const float *after, const float *before, size_t n_queries,
-                 const size_t *exclude, const seize_subsets *subsets, const seize_search_params *p,
-                 seize_search_result **out)
+int seize_search(const seize_embeddings *g, const float *after, const float *before,
+                 size_t n_queries, const size_t *exclude, const seize_subsets *subsets,
+                 const seize_search_params *p, seize_search_result **out)
 {
     *out = NULL;
     int rc = check_common(g, n_queries, exclude, p);
@@ -641,7 +641,7 @@ int seize_search(const seize_gallery *g, const float *after, const float *before
     return rc;
 }
 
-int seize_search_ab(const seize_gallery *g, const float *after, const float *before,
+int seize_search_ab(const seize_embeddings *g, const float *after, const float *before,
                     const uint32_t *rows, size_t n, float *a, float *b)
 {
     size_t dim = g->dim;
@@ -721,7 +721,7 @@ static void ldre_queries(const float *f, const double *w, size_t n_queries, size
     seize_normalize_rows(qv, n_queries, dim);
 }
 
-int seize_search_ldre(const seize_gallery *g, const float *after, const float *before,
+int seize_search_ldre(const seize_embeddings *g, const float *after, const float *before,
                       size_t n_queries, size_t n_captions, const size_t *exclude,
                       const seize_subsets *subsets, const seize_search_params *p, float *weights,
                       seize_search_result **out)

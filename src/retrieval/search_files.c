@@ -45,7 +45,7 @@ int seize_search_files_run(const seize_search_files *f)
     if (rc == 0) {
         const seize_subsets *S = in.has_subsets ? &in.subsets : NULL;
         const float *b = B ? B->data : NULL;
-        seize_gallery g = seize_index_gallery(idx);
+        seize_embeddings g = seize_index_embeddings(idx);
         rc = ldre ? seize_search_ldre(&g, A->data, b, A->shape[0], A->shape[1], in.exclude, S, &p,
                                       NULL, &r)
                   : seize_search(&g, A->data, b, A->shape[0], in.exclude, S, &p, &r);

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!idx || !json_is_object(seize_index_json(idx))) abort();
     size_t count = seize_index_count(idx), dim = seize_index_dim(idx);
-    seize_gallery g = seize_index_gallery(idx);
+    seize_embeddings g = seize_index_embeddings(idx);
     if (g.n != count || g.dim != dim) abort();
     size_t es = g.dtype == SEIZE_F16 ? 2 : 4;
     if (count && dim)

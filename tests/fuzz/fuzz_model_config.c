@@ -1,5 +1,5 @@
 // libFuzzer target: the model configuration files (config.json of transformers and
-// open_clip_config.json) read by seize_model_load, next to a tiny weights file generated here
+// open_clip_config.json) read by seize_clip_model_load, next to a tiny weights file generated here
 // (embed 4, image 4, patch 2, widths 4, one layer per tower, MLP 8, context 3, vocabulary 5).
 // A configuration that loads is then used: one image and one text are encoded.
 //
@@ -185,14 +185,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     int open_clip = data[0] & 1;
     fuzz_write(0, open_clip ? "oc/open_clip_config.json" : "tf/config.json", data + 1, size - 1);
-    seize_model *m = NULL;
-    if (seize_model_load(dirs[open_clip], &m) < 0) {
+    seize_clip_model *m = NULL;
+    if (seize_clip_model_load(dirs[open_clip], &m) < 0) {
         if (m) abort(); // an error leaves *out NULL
         return 0;
     }
     // the layout is the weights file's: "transformers" (model.safetensors) or "open_clip"
-    if (strcmp(seize_model_layout(m), open_clip ? "open_clip" : "transformers")) abort();
-    const seize_model_config *c = seize_model_get_config(m);
+    if (strcmp(seize_clip_model_layout(m), open_clip ? "open_clip" : "transformers")) abort();
+    const seize_clip_model_config *c = seize_clip_model_get_config(m);
     // the tiny weights fix every shape; only the head counts and the activation may vary
     if (c->embed_dim != E || c->image_size != IMG || c->patch_size != P || c->vision.width != W ||
         c->text.width != W || c->vision.mlp_dim != F || c->text.mlp_dim != F ||
@@ -214,6 +214,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!isfinite(out[i])) abort();
         seize_clip_free(clip);
     }
-    seize_model_free(m);
+    seize_clip_model_free(m);
     return 0;
 }

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seize_search_params p = seize_search_default_params();
     p.k = 3;
     p.n_threads = 1;
-    seize_gallery g = seize_index_gallery(idx);
+    seize_embeddings g = seize_index_embeddings(idx);
     seize_search_result *r = NULL;
     if (seize_search(&g, A, A, nq, in.exclude, in.has_subsets ? &in.subsets : NULL, &p, &r) < 0)
         abort(); // every row the inputs hold is in range

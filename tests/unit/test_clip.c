@@ -315,10 +315,10 @@ static void check_model(const char *model, int hf)
 {
     const char *dir = layout_dir(model, hf);
     CHECK(dir != NULL);
-    seize_model *m = NULL;
-    int rc = seize_model_load(dir, &m);
+    seize_clip_model *m = NULL;
+    int rc = seize_clip_model_load(dir, &m);
     CHECK_MSG(rc == 0, "%s", seize_errmsg());
-    CHECK_STREQ(seize_model_layout(m), hf ? "transformers" : "open_clip");
+    CHECK_STREQ(seize_clip_model_layout(m), hf ? "transformers" : "open_clip");
     seize_clip *c = NULL;
     // batch 5: 12 images and 73 texts go through full and partial batches
     CHECK_EQ(seize_clip_new(m, 5, 2, &c), 0);
@@ -361,7 +361,7 @@ static void check_model(const char *model, int hf)
     free(ids);
     seize_npy_free(want);
     seize_clip_free(c);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     CHECK(img_ok == 0);
     CHECK(txt_ok == 0);
     CHECK(lst_ok == 0);
@@ -393,8 +393,8 @@ static void test_tiny_laion_hf(void)
 static void test_batch_and_thread_invariance(void)
 {
     NEED_FIXTURES();
-    seize_model *m = NULL;
-    CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 0), &m), 0);
+    seize_clip_model *m = NULL;
+    CHECK_EQ(seize_clip_model_load(layout_dir("tiny-openai", 0), &m), 0);
     seize_clip *c1 = NULL, *c8 = NULL;
     CHECK_EQ(seize_clip_new(m, 1, 1, &c1), 0);
     CHECK_EQ(seize_clip_new(m, 8, 2, &c8), 0);
@@ -431,7 +431,7 @@ static void test_batch_and_thread_invariance(void)
     free(ids);
     seize_clip_free(c1);
     seize_clip_free(c8);
-    seize_model_free(m);
+    seize_clip_model_free(m);
 }
 
 // --- the list pipeline ---------------------------------------------------------------------------
@@ -488,8 +488,8 @@ static int on_progress(void *ud, size_t done, size_t n_bad)
 static void test_image_list_pipeline(void)
 {
     NEED_FIXTURES();
-    seize_model *m = NULL;
-    CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 1), &m), 0);
+    seize_clip_model *m = NULL;
+    CHECK_EQ(seize_clip_model_load(layout_dir("tiny-openai", 1), &m), 0);
     seize_clip *c = NULL;
     CHECK_EQ(seize_clip_new(m, 4, 2, &c), 0);
     size_t E = seize_clip_embed_dim(c);
@@ -555,14 +555,14 @@ static void test_image_list_pipeline(void)
     free(out);
     seize_npy_free(px);
     seize_clip_free(c);
-    seize_model_free(m);
+    seize_clip_model_free(m);
 }
 
 static void test_flops_and_bad_args(void)
 {
     NEED_FIXTURES();
-    seize_model *m = NULL;
-    CHECK_EQ(seize_model_load(layout_dir("tiny-openai", 0), &m), 0);
+    seize_clip_model *m = NULL;
+    CHECK_EQ(seize_clip_model_load(layout_dir("tiny-openai", 0), &m), 0);
     // tiny-openai vision: 49 patches of 3·32·32, width 64, 2 layers, mlp 256, T = 50, embed 32
     double T = 50, d = 64, mlp = 256;
     double want = 2 * 49 * 3072 * d +
@@ -572,7 +572,7 @@ static void test_flops_and_bad_args(void)
     seize_clip *c = NULL;
     CHECK_EQ(seize_clip_new(m, 0, 1, &c), SEIZE_EINVAL);
     CHECK(c == NULL);
-    seize_model_free(m);
+    seize_clip_model_free(m);
 }
 
 int main(void)

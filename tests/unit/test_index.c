@@ -33,7 +33,7 @@ static void test_index_roundtrip(void)
     CHECK_EQ(seize_index_find(idx, "12345", &row), 0);
     CHECK_EQ(row, 1);
     CHECK_EQ(seize_index_find(idx, "nope", &row), SEIZE_ENOTFOUND);
-    seize_gallery g = seize_index_gallery(idx);
+    seize_embeddings g = seize_index_embeddings(idx);
     const float *x = g.data;
     CHECK_NEAR(x[0], 0.6, 1e-7);
     CHECK_NEAR(x[3], 0.8, 1e-7);
@@ -55,7 +55,7 @@ static void test_index_roundtrip(void)
              0);
     CHECK_EQ(seize_index_open(check_tmp("ih"), &idx), 0);
     CHECK_EQ(seize_index_dtype(idx), SEIZE_F16);
-    g = seize_index_gallery(idx);
+    g = seize_index_embeddings(idx);
     CHECK_NEAR(seize_f16_to_f32(((const uint16_t *)g.data)[3]), 0.8, 1e-3);
     seize_index_free(idx);
 

@@ -55,7 +55,7 @@ static void add(hdr *h, const char *name, int ndim, const size_t *shape)
     } while (0)
 
 // An HF-layout model with the given config and no config file (zeros as weights).
-static int write_hf_model(const char *path, const seize_model_config *c)
+static int write_hf_model(const char *path, const seize_clip_model_config *c)
 {
     hdr h = {malloc(4096), 1, 4096, 0, 1};
     h.json[0] = '{';
@@ -160,11 +160,11 @@ static void test_fixture_layouts(void)
             dir = linked_folder(cases[i].dir, cases[i].model,
                                 !strcmp(cases[i].layout, "transformers") ? hf_files : oc_files);
         CHECK(dir != NULL);
-        seize_model *m;
-        CHECK_MSG(seize_model_load(dir, &m) == 0, "%s: %s", dir, seize_errmsg());
-        const seize_model_config *c = seize_model_get_config(m);
-        CHECK_STREQ(seize_model_layout(m), cases[i].layout);
-        CHECK_STREQ(seize_model_dtype(m), cases[i].dtype);
+        seize_clip_model *m;
+        CHECK_MSG(seize_clip_model_load(dir, &m) == 0, "%s: %s", dir, seize_errmsg());
+        const seize_clip_model_config *c = seize_clip_model_get_config(m);
+        CHECK_STREQ(seize_clip_model_layout(m), cases[i].layout);
+        CHECK_STREQ(seize_clip_model_dtype(m), cases[i].dtype);
         CHECK_EQ(c->embed_dim, cases[i].embed);
         CHECK_EQ(c->vision.width, cases[i].vwidth);
         CHECK_EQ(c->vision.heads, cases[i].vheads);
@@ -176,8 +176,8 @@ static void test_fixture_layouts(void)
         CHECK_EQ(c->context_length, 77);
         CHECK_EQ(c->vocab_size, 49408);
         CHECK_EQ(c->act, cases[i].act);
-        CHECK_EQ(!!seize_model_note(m), cases[i].dir == NULL);
-        seize_model_free(m);
+        CHECK_EQ(!!seize_clip_model_note(m), cases[i].dir == NULL);
+        seize_clip_model_free(m);
     }
 }
 
@@ -192,13 +192,14 @@ static void test_layouts_agree(void)
         snprintf(name, sizeof name, "agree-%d", k);
         const char *oc_dir = linked_folder(name, models[k], oc_files);
         CHECK(oc_dir != NULL);
-        seize_model *hf, *oc;
-        CHECK_MSG(seize_model_load(check_fixture_path(models[k]), &hf) == 0, "%s", seize_errmsg());
-        CHECK_MSG(seize_model_load(oc_dir, &oc) == 0, "%s", seize_errmsg());
-        const seize_model_config *c = seize_model_get_config(hf);
-        const seize_model_weights *a = seize_model_get_weights(hf),
-                                  *b = seize_model_get_weights(oc);
-        CHECK_EQ(seize_model_parameters(hf), seize_model_parameters(oc));
+        seize_clip_model *hf, *oc;
+        CHECK_MSG(seize_clip_model_load(check_fixture_path(models[k]), &hf) == 0, "%s",
+                  seize_errmsg());
+        CHECK_MSG(seize_clip_model_load(oc_dir, &oc) == 0, "%s", seize_errmsg());
+        const seize_clip_model_config *c = seize_clip_model_get_config(hf);
+        const seize_clip_model_weights *a = seize_clip_model_get_weights(hf),
+                                       *b = seize_clip_model_get_weights(oc);
+        CHECK_EQ(seize_clip_model_parameters(hf), seize_clip_model_parameters(oc));
         size_t vw = (size_t)c->vision.width, tw = (size_t)c->text.width, e = (size_t)c->embed_dim;
         CHECK(memcmp(a->vision.proj, b->vision.proj, e * vw * 4) == 0);
         CHECK(memcmp(a->text.proj, b->text.proj, e * tw * 4) == 0);
@@ -214,8 +215,8 @@ static void test_layouts_agree(void)
             CHECK(y->k_w == y->q_w + vw * vw); // fused in_proj stays contiguous
         }
         CHECK(a->logit_scale != 0 && a->logit_scale == b->logit_scale);
-        seize_model_free(hf);
-        seize_model_free(oc);
+        seize_clip_model_free(hf);
+        seize_clip_model_free(oc);
     }
 }
 
@@ -224,34 +225,34 @@ static void test_presets(void)
     static const char *names[] = {"ViT-B-32", "ViT-B-16", "ViT-L-14",
                                   "ViT-H-14", "ViT-g-14", "ViT-bigG-14"};
     for (int i = 0; i < 6; i++) {
-        seize_model_config c;
-        CHECK_EQ(seize_model_preset(names[i], &c), 0);
+        seize_clip_model_config c;
+        CHECK_EQ(seize_clip_model_preset(names[i], &c), 0);
         CHECK_EQ(c.vision.width % c.vision.heads, 0);
     }
-    seize_model_config c;
-    CHECK(seize_model_preset("ViT-X", &c) == SEIZE_ENOTFOUND);
+    seize_clip_model_config c;
+    CHECK(seize_clip_model_preset("ViT-X", &c) == SEIZE_ENOTFOUND);
     // A ViT-B-32-shaped file (sparse, zeros) without a config is matched to the preset.
-    CHECK_EQ(seize_model_preset("ViT-B-32", &c), 0);
+    CHECK_EQ(seize_clip_model_preset("ViT-B-32", &c), 0);
     mkdir(check_tmp("b32"), 0777);
     CHECK_EQ(write_hf_model(check_tmp("b32/model.safetensors"), &c), 0);
-    seize_model *m;
-    CHECK_MSG(seize_model_load(check_tmp("b32"), &m) == 0, "%s", seize_errmsg());
-    CHECK_STREQ(seize_model_preset_name(m), "ViT-B-32");
-    CHECK_EQ(seize_model_get_config(m)->vision.heads, 12);
-    CHECK_EQ(seize_model_get_config(m)->act, SEIZE_ACT_QUICK_GELU);
-    seize_model_free(m);
+    seize_clip_model *m;
+    CHECK_MSG(seize_clip_model_load(check_tmp("b32"), &m) == 0, "%s", seize_errmsg());
+    CHECK_STREQ(seize_clip_model_preset_name(m), "ViT-B-32");
+    CHECK_EQ(seize_clip_model_get_config(m)->vision.heads, 12);
+    CHECK_EQ(seize_clip_model_get_config(m)->act, SEIZE_ACT_QUICK_GELU);
+    seize_clip_model_free(m);
     // ViT-B-16 differs only by the patch size
-    CHECK_EQ(seize_model_preset("ViT-B-16", &c), 0);
+    CHECK_EQ(seize_clip_model_preset("ViT-B-16", &c), 0);
     mkdir(check_tmp("b16"), 0777);
     CHECK_EQ(write_hf_model(check_tmp("b16/model.safetensors"), &c), 0);
-    CHECK_MSG(seize_model_load(check_tmp("b16"), &m) == 0, "%s", seize_errmsg());
-    CHECK_STREQ(seize_model_preset_name(m), "ViT-B-16");
-    seize_model_free(m);
+    CHECK_MSG(seize_clip_model_load(check_tmp("b16"), &m) == 0, "%s", seize_errmsg());
+    CHECK_STREQ(seize_clip_model_preset_name(m), "ViT-B-16");
+    seize_clip_model_free(m);
     // shapes matching no preset
     c.vision.layers = 3;
     mkdir(check_tmp("odd"), 0777);
     CHECK_EQ(write_hf_model(check_tmp("odd/model.safetensors"), &c), 0);
-    CHECK(seize_model_load(check_tmp("odd"), &m) < 0);
+    CHECK(seize_clip_model_load(check_tmp("odd"), &m) < 0);
     CHECK(strstr(seize_errmsg(), "match no built-in preset") != NULL);
 }
 
@@ -332,11 +333,11 @@ static void test_bad_safetensors(void)
 static void test_bad_models(void)
 {
     NEED_FIXTURES();
-    seize_model *m;
-    CHECK(seize_model_load(check_tmp("nope"), &m) < 0);
+    seize_clip_model *m;
+    CHECK(seize_clip_model_load(check_tmp("nope"), &m) < 0);
     CHECK(strstr(seize_errmsg(), "nope") != NULL);
     mkdir(check_tmp("emptydir"), 0777);
-    CHECK(seize_model_load(check_tmp("emptydir"), &m) < 0);
+    CHECK(seize_clip_model_load(check_tmp("emptydir"), &m) < 0);
     CHECK(strstr(seize_errmsg(), "no model.safetensors") != NULL);
     // a config that disagrees with the weights: name the file and the tensor
     const char *w[] = {"model.safetensors", NULL};
@@ -351,7 +352,7 @@ static void test_bad_models(void)
           " \"num_hidden_layers\": 2, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}",
           fp);
     fclose(fp);
-    CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE);
+    CHECK(seize_clip_model_load(dir, &m) == SEIZE_ESHAPE);
     CHECK_MSG(strstr(seize_errmsg(), "model.safetensors") &&
                   strstr(seize_errmsg(), "mlp.fc1.weight"),
               "%s", seize_errmsg());
@@ -365,19 +366,19 @@ static void test_bad_models(void)
           " \"num_hidden_layers\": 2, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}",
           fp);
     fclose(fp);
-    CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE);
+    CHECK(seize_clip_model_load(dir, &m) == SEIZE_ESHAPE);
     CHECK_MSG(strstr(seize_errmsg(), "text layers"), "%s", seize_errmsg());
     // malformed config JSON names the file
     fp = fopen(check_tmp("cfgbad/config.json"), "w");
     fputs("{\"projection_dim\": ", fp);
     fclose(fp);
-    CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT);
+    CHECK(seize_clip_model_load(dir, &m) == SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "config.json") != NULL);
     // an unknown activation
     fp = fopen(check_tmp("cfgbad/config.json"), "w");
     fputs("{\"projection_dim\": 32, \"text_config\": {\"hidden_act\": \"relu\"}}", fp);
     fclose(fp);
-    CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT);
+    CHECK(seize_clip_model_load(dir, &m) == SEIZE_EFORMAT);
     CHECK(strstr(seize_errmsg(), "relu") != NULL);
     // a truncated copy of the weights
     char src[1024];
@@ -387,7 +388,7 @@ static void test_bad_models(void)
     snprintf(cmd, sizeof cmd, "head -c 1000000 '%s' > '%s'", src,
              check_tmp("trunc/model.safetensors"));
     CHECK(system(cmd) == 0);
-    CHECK(seize_model_load(check_tmp("trunc"), &m) == SEIZE_EFORMAT);
+    CHECK(seize_clip_model_load(check_tmp("trunc"), &m) == SEIZE_EFORMAT);
     CHECK_MSG(strstr(seize_errmsg(), "trunc/model.safetensors") &&
                   strstr(seize_errmsg(), "past the end"),
               "%s", seize_errmsg());
@@ -399,7 +400,7 @@ static void test_bad_models(void)
 static void test_config_limits(void)
 {
     NEED_FIXTURES();
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     const char *oc[] = {"open_clip_model.safetensors", NULL};
     const char *dir = linked_folder("cfgbig_oc", "models/tiny-openai", oc);
     CHECK(dir != NULL);
@@ -414,7 +415,7 @@ static void test_config_limits(void)
                  " \"text_cfg\": {\"width\": 64, \"heads\": 2, \"layers\": 2}}}",
                  ratios[k]);
         check_write_text(check_tmp("cfgbig_oc/open_clip_config.json"), cfg);
-        CHECK(seize_model_load(dir, &m) == SEIZE_EFORMAT && !m);
+        CHECK(seize_clip_model_load(dir, &m) == SEIZE_EFORMAT && !m);
         CHECK_MSG(strstr(seize_errmsg(), "mlp_ratio") &&
                       strstr(seize_errmsg(), "open_clip_config.json"),
                   "%s", seize_errmsg());
@@ -430,7 +431,7 @@ static void test_config_limits(void)
         " \"vision_config\": {\"hidden_size\": 64, \"intermediate_size\": 256, "
         "\"num_attention_heads\": 2,"
         " \"num_hidden_layers\": 16000000, \"patch_size\": 32, \"hidden_act\": \"quick_gelu\"}}");
-    CHECK(seize_model_load(dir, &m) == SEIZE_ESHAPE && !m);
+    CHECK(seize_clip_model_load(dir, &m) == SEIZE_ESHAPE && !m);
     CHECK_MSG(strstr(seize_errmsg(), "16000000 layers") &&
                   strstr(seize_errmsg(), "layers.15999999.layer_norm1.weight"),
               "%s", seize_errmsg());
@@ -440,10 +441,10 @@ static void test_config_limits(void)
 // text lines (the note about a folder with both layouts among them).
 static void test_summary(void)
 {
-    seize_model *m;
-    CHECK_MSG(seize_model_load(check_fixture_path("models/tiny-laion"), &m) == 0, "%s",
+    seize_clip_model *m;
+    CHECK_MSG(seize_clip_model_load(check_fixture_path("models/tiny-laion"), &m) == 0, "%s",
               seize_errmsg());
-    char *s = seize_model_summary(m, 1);
+    char *s = seize_clip_model_summary(m, 1);
     CHECK(s != NULL && !strchr(s, '\n'));
     json_t *j = json_loads(s ? s : "", 0, NULL);
     CHECK(j != NULL);
@@ -452,20 +453,20 @@ static void test_summary(void)
     CHECK_STREQ(json_string_value(json_object_get(j, "activation")), "gelu");
     CHECK_EQ(json_integer_value(json_object_get(j, "embed_dim")), 48);
     CHECK_EQ((size_t)json_integer_value(json_object_get(j, "parameters")),
-             seize_model_parameters(m));
+             seize_clip_model_parameters(m));
     CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "vision"), "heads")), 4);
     CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "text"), "layers")), 3);
     CHECK_EQ(json_object_size(j), 7);
     json_decref(j);
     free(s);
-    s = seize_model_summary(m, 0);
+    s = seize_clip_model_summary(m, 0);
     CHECK(s != NULL);
     CHECK(strstr(s ? s : "", "(transformers layout, F16,") != NULL);
     CHECK(strstr(s ? s : "", "\nvision     image 224, patch 14, width 128, layers 2, heads 4") !=
           NULL);
     CHECK(strstr(s ? s : "", "\nnote       folder has both") != NULL);
     free(s);
-    seize_model_free(m);
+    seize_clip_model_free(m);
 }
 
 int main(void)

@@ -114,7 +114,7 @@ static void check_same_as_search(const char *index_dir, const seize_query_result
     seize_index *idx = NULL;
     CHECK_EQ(seize_index_open(index_dir, &idx), 0);
     if (!idx) return;
-    seize_gallery g = seize_index_gallery(idx);
+    seize_embeddings g = seize_index_embeddings(idx);
     seize_search_weights w = seize_search_weights_for(SEIZE_DS_CIRCO);
     seize_search_params p = seize_search_default_params();
     p.pos = (float)w.pos;
@@ -141,10 +141,10 @@ static void check_same_as_search(const char *index_dir, const seize_query_result
 // A from the answered edits and B from the captions, as a run's query features encode them.
 static void check_vectors(const char *model_dir, const seize_query_result *r)
 {
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_tokenizer *tok = NULL;
     seize_clip *clip = NULL;
-    CHECK_EQ(seize_model_load(model_dir, &m), 0);
+    CHECK_EQ(seize_clip_model_load(model_dir, &m), 0);
     CHECK_EQ(seize_tokenizer_load(model_dir, &tok), 0);
     CHECK_EQ(seize_clip_new(m, 32, 1, &clip), 0);
     char *done[8];
@@ -164,7 +164,7 @@ static void check_vectors(const char *model_dir, const seize_query_result *r)
     seize_query_vectors_release(&v);
     seize_clip_free(clip);
     seize_tokenizer_free(tok);
-    seize_model_free(m);
+    seize_clip_model_free(m);
 }
 
 static int same_hits(const seize_query_result *x, const seize_query_result *y)
@@ -231,11 +231,11 @@ static void test_query_twice(void)
     snprintf(index, sizeof index, "%s", check_tmp("index"));
     snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", check_fixture_path("models/tiny-openai"), model);
     CHECK_EQ(system(cmd), 0);
-    seize_model *m = NULL;
-    CHECK_EQ(seize_model_load(model, &m), 0);
+    seize_clip_model *m = NULL;
+    CHECK_EQ(seize_clip_model_load(model, &m), 0);
     if (!m) return;
-    size_t dim = (size_t)seize_model_get_config(m)->embed_dim;
-    seize_model_free(m);
+    size_t dim = (size_t)seize_clip_model_get_config(m)->embed_dim;
+    seize_clip_model_free(m);
     CHECK_EQ(make_index(index, 6, dim), 0);
     seize_engine *e = NULL;
     CHECK_EQ(seize_engine_open(model, index, "/gallery", &e), 0);

@@ -145,7 +145,7 @@ static void test_search_random(void)
         ex[q] = q % 3 == 2 ? SIZE_MAX : (size_t)(urand() * n);
     const double pn[][2] = {{0.13, 2.1}, {0.22, 1.0}, {0, 0}, {1.5, 0.3}, {0.5, 0.5}, {0, 3}};
     const size_t blocks[] = {0, 64, 1000, 7};
-    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_embeddings g = {G, SEIZE_F32, n, dim};
     for (size_t c = 0; c < sizeof pn / sizeof pn[0]; c++)
         for (int v = 0; v < 4; v++) {
             int use_ex = v & 1, no_prune = v >> 1;
@@ -216,8 +216,8 @@ static void test_search_exact_dyadic(void)
         for (int half = 0; half < 2; half++)
             for (int v = 0; v < 4; v++) {
                 int use_ex = v & 1;
-                seize_gallery g = {half ? (const void *)H : (const void *)G,
-                                   half ? SEIZE_F16 : SEIZE_F32, n, dim};
+                seize_embeddings g = {half ? (const void *)H : (const void *)G,
+                                      half ? SEIZE_F16 : SEIZE_F32, n, dim};
                 seize_search_params p = seize_search_default_params();
                 p.pos = (float)pn[c][0];
                 p.neg = (float)pn[c][1];
@@ -274,7 +274,7 @@ static void test_search_chunks_and_subsets(void)
     p.neg = 1.0f;
     p.k = n;
     p.block_rows = 40;
-    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_embeddings g = {G, SEIZE_F32, n, dim};
     seize_search_result *r = NULL;
     CHECK_EQ(seize_search(&g, A, B, n_q, ex, &S, &p, &r), 0);
     CHECK(!compare_random(G, n, dim, A, B, n_q, ex, p.pos, p.neg, r, n));
@@ -308,7 +308,7 @@ static void test_search_errors(void)
 {
     float G[8] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
     float A[2] = {1, NAN};
-    seize_gallery g = {G, SEIZE_F32, 4, 2};
+    seize_embeddings g = {G, SEIZE_F32, 4, 2};
     seize_search_params p = seize_search_default_params();
     seize_search_result *r = (void *)1;
     CHECK_EQ(seize_search(&g, A, A, 1, NULL, NULL, &p, &r), SEIZE_EINVAL);
@@ -377,7 +377,7 @@ static void test_ldre(void)
                 Qv[q * dim + t] += (float)(w[i] * f[t]);
         }
     size_t ex[5] = {3, SIZE_MAX, 100, 299, 0};
-    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_embeddings g = {G, SEIZE_F32, n, dim};
     seize_search_params p = seize_search_default_params();
     p.k = 30;
     float got_w[4];
@@ -406,7 +406,7 @@ static void test_search_pool_and_blas(void)
     random_unit_rows(G, n, dim);
     for (size_t i = 0; i < n_q * dim; i++)
         A[i] = nrand(), B[i] = nrand();
-    seize_gallery g = {G, SEIZE_F32, n, dim};
+    seize_embeddings g = {G, SEIZE_F32, n, dim};
     seize_pool *pool = NULL;
     CHECK_EQ(seize_pool_new(3, &pool), 0);
     int blas_was = seize_blas_threads();
@@ -547,12 +547,12 @@ static void test_query_vectors_encode(void)
         SKIP("no fixtures");
     const char *dir = model_dir("tiny-openai");
     CHECK(dir != NULL);
-    seize_model *m = NULL;
+    seize_clip_model *m = NULL;
     seize_clip *clip = NULL;
     seize_tokenizer *tok = NULL;
     int blas_was = seize_blas_threads();
     seize_blas_threads_set(1); // the application's policy for the model, as the CLI's
-    CHECK_EQ(seize_model_load(dir, &m), 0);
+    CHECK_EQ(seize_clip_model_load(dir, &m), 0);
     CHECK_EQ(seize_clip_new(m, 4, 2, &clip), 0);
     CHECK_EQ(seize_tokenizer_load(dir, &tok), 0);
     seize_captions c;
@@ -605,7 +605,7 @@ static void test_query_vectors_encode(void)
     seize_query_vectors_release(&w);
     seize_tokenizer_free(tok);
     seize_clip_free(clip);
-    seize_model_free(m);
+    seize_clip_model_free(m);
     seize_blas_threads_set(blas_was);
 }
 
@@ -637,7 +637,7 @@ static void test_rankings_roundtrip(void)
     p.k = 3;
     p.n_threads = 1;
     seize_search_result *r = NULL;
-    seize_gallery g = seize_index_gallery(idx);
+    seize_embeddings g = seize_index_embeddings(idx);
     CHECK_EQ(seize_search(&g, A, NULL, 2, ex, &S, &p, &r), 0);
     const char *ids[2] = {"5", NULL};
     CHECK_EQ(seize_rankings_write(check_tmp("r.jsonl"), r, idx, "rix", ids), 0);
