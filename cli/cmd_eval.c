@@ -64,8 +64,10 @@ int cmd_eval(int argc, char **argv)
     char *t = NULL;
     int rc = parse("eval", eval_syn, eval_about, opts, argc, argv, 1, &kind);
     if (rc >= 0) return rc;
+    static const char *const names[] = {"--annotations", "--rankings", "--category",
+                                        "--predictions", "--subset-predictions"};
     if (seize_eval_files_set(kind, ann.items, ann.n, rank.items, rank.n, cats.items, cats.n, pred,
-                             subset, f) < 0)
+                             subset, names, f) < 0)
         return cli_usage("eval", "%s", seize_errmsg());
     if (seize_eval_metrics(kind, f, ann.n, &m) == 0 &&
         !(t = as_json ? seize_eval_metrics_dump(m) : seize_eval_metrics_text(kind, m)))

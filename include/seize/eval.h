@@ -118,12 +118,14 @@ typedef struct seize_eval_files {
  * pairs each annotations file with a rankings file (same count) and a category (categories
  * given once per annotations file, or none: from the file names), and takes no predictions;
  * CIRCO and CIRR take one annotations file and exactly one of predictions and rankings, subset
- * predictions for CIRR only. 0, or SEIZE_EINVAL saying what is wrong (f untouched). */
+ * predictions for CIRR only. 0, or SEIZE_EINVAL saying what is wrong (f untouched), the
+ * inputs called by names[0..4] (annotations, rankings, category, predictions, subset
+ * predictions: a CLI passes its option names) or, names NULL, by those words. */
 int seize_eval_files_set(seize_ds_kind kind, const char *const *annotations, size_t n_annotations,
                          const char *const *rankings, size_t n_rankings,
                          const char *const *categories, size_t n_categories,
                          const char *predictions, const char *subset_predictions,
-                         seize_eval_files *f);
+                         const char *const *names, seize_eval_files *f);
 
 /* The metrics object of `seize eval --json`, keys in this order:
  *   circo:     "mAP@5".."mAP@50", "Recall@5".."Recall@50", "semantic_mAP@10": {aspect: value},

@@ -145,31 +145,31 @@ int seize_eval_files_set(seize_ds_kind kind, const char *const *annotations, siz
                          const char *const *rankings, size_t n_rankings,
                          const char *const *categories, size_t n_categories,
                          const char *predictions, const char *subset_predictions,
-                         seize_eval_files *f)
+                         const char *const *names, seize_eval_files *f)
 {
-    const char *name = seize_ds_kind_name(kind);
-    if (!n_annotations) return seize_error(SEIZE_EINVAL, "an annotations file is required");
+    static const char *const words[] = {"annotations", "rankings", "category", "predictions",
+                                        "subset predictions"};
+    const char *const *w = names ? names : words, *name = seize_ds_kind_name(kind);
+    if (!n_annotations) return seize_error(SEIZE_EINVAL, "%s is required", w[0]);
     if (kind == SEIZE_DS_FASHIONIQ) {
         if (predictions || subset_predictions)
-            return seize_error(SEIZE_EINVAL, "%s takes rankings only", name);
+            return seize_error(SEIZE_EINVAL, "%s takes %s only", name, w[1]);
         if (n_rankings != n_annotations)
-            return seize_error(SEIZE_EINVAL, "%s needs one rankings file per annotations file",
-                               name);
+            return seize_error(SEIZE_EINVAL, "%s needs one %s per %s", name, w[1], w[0]);
         if (n_categories && n_categories != n_annotations)
-            return seize_error(SEIZE_EINVAL,
-                               "give a category once per annotations file or not at all");
+            return seize_error(SEIZE_EINVAL, "give %s once per %s or not at all", w[2], w[0]);
         for (size_t i = 0; i < n_annotations; i++)
             f[i] = (seize_eval_files){annotations[i], NULL, rankings[i], NULL,
                                       n_categories ? categories[i] : NULL};
         return 0;
     }
     if (n_annotations > 1 || n_rankings > 1)
-        return seize_error(SEIZE_EINVAL, "give one annotations file and one predictions file");
+        return seize_error(SEIZE_EINVAL, "give one %s and one %s or %s", w[0], w[3], w[1]);
     if (!!predictions + !!n_rankings != 1)
-        return seize_error(SEIZE_EINVAL, "give exactly one of predictions and rankings");
+        return seize_error(SEIZE_EINVAL, "give exactly one of %s and %s", w[3], w[1]);
     if (subset_predictions && kind != SEIZE_DS_CIRR)
-        return seize_error(SEIZE_EINVAL, "subset predictions are for cirr");
-    if (n_categories) return seize_error(SEIZE_EINVAL, "a category is for fashioniq");
+        return seize_error(SEIZE_EINVAL, "%s is for cirr", w[4]);
+    if (n_categories) return seize_error(SEIZE_EINVAL, "%s is for fashioniq", w[2]);
     f[0] = (seize_eval_files){annotations[0], predictions, n_rankings ? rankings[0] : NULL,
                               subset_predictions, NULL};
     return 0;

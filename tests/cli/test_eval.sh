@@ -12,9 +12,13 @@ expect_status 2 seize eval
 expect_status 2 seize eval nope --annotations x
 # option combinations (seize_eval_files_set): usage errors that name the problem
 expect_status 2 seize eval circo --annotations x --rankings r --category dress
-grep -q "category is for fashioniq" "$TMP/err" || fail "eval --category with circo: $(cat "$TMP/err")"
+grep -q -- "--category is for fashioniq" "$TMP/err" || fail "eval --category with circo: $(cat "$TMP/err")"
 expect_status 2 seize eval fashioniq --annotations a --annotations b --rankings r
-grep -q "one rankings file per annotations file" "$TMP/err" || fail "fashioniq pairs: $(cat "$TMP/err")"
+grep -q "fashioniq needs one --rankings per --annotations" "$TMP/err" || fail "fashioniq pairs: $(cat "$TMP/err")"
+expect_status 2 seize eval circo --annotations x --rankings r --predictions p
+grep -q "give exactly one of --predictions and --rankings" "$TMP/err" || fail "eval both: $(cat "$TMP/err")"
+expect_status 2 seize eval circo --rankings r
+grep -q -- "--annotations is required" "$TMP/err" || fail "eval no annotations: $(cat "$TMP/err")"
 for c in submission check-submission; do
   expect_status 0 seize $c --help
   expect_status 2 seize $c fashioniq --annotations a

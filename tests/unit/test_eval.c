@@ -458,39 +458,53 @@ static void test_eval_files_set(void)
     const char *ann[2] = {"cap.dress.val.json", "cap.shirt.val.json"}, *rk[2] = {"a", "b"};
     const char *cats[2] = {"dress", "shirt"};
     seize_eval_files f[2] = {{0}};
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 2, NULL, NULL, f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 2, NULL, NULL, NULL, f), 0);
     CHECK_STREQ(f[1].annotations, "cap.shirt.val.json");
     CHECK_STREQ(f[1].rankings, "b");
     CHECK_STREQ(f[1].category, "shirt");
     CHECK(f[1].predictions == NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, NULL, 0, NULL, NULL, f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, NULL, 0, NULL, NULL, NULL, f), 0);
     CHECK(f[0].category == NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 1, NULL, 0, NULL, NULL, f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 1, NULL, 0, NULL, NULL, NULL, f),
              SEIZE_EINVAL);
-    CHECK(strstr(seize_errmsg(), "one rankings file per annotations file") != NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 1, NULL, NULL, f),
+    CHECK(strstr(seize_errmsg(), "fashioniq needs one rankings per annotations") != NULL);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 1, NULL, NULL, NULL, f),
              SEIZE_EINVAL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 1, rk, 1, NULL, 0, "p", NULL, f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 1, rk, 1, NULL, 0, "p", NULL, NULL, f),
              SEIZE_EINVAL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 1, NULL, 0, NULL, 0, "p", "s", f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 1, NULL, 0, NULL, 0, "p", "s", NULL, f), 0);
     CHECK_STREQ(f[0].predictions, "p");
     CHECK_STREQ(f[0].subset_predictions, "s");
     CHECK(f[0].rankings == NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, NULL, NULL, f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, NULL, NULL, NULL, f), 0);
     CHECK_STREQ(f[0].rankings, "a");
     CHECK(f[0].predictions == NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, NULL, 0, NULL, 0, "p", "s", f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, NULL, 0, NULL, 0, "p", "s", NULL, f),
              SEIZE_EINVAL); // subset predictions: CIRR only
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, "p", NULL, f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, "p", NULL, NULL, f),
              SEIZE_EINVAL); // both
     CHECK(strstr(seize_errmsg(), "exactly one of predictions and rankings") != NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, NULL, 0, NULL, 0, NULL, NULL, f),
+    const char *const opt[] = {"--a", "--r", "--c", "--p", "--s"}; // a CLI's option names
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, "p", NULL, opt, f),
+             SEIZE_EINVAL);
+    CHECK_STREQ(seize_errmsg(), "give exactly one of --p and --r");
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 1, NULL, 0, NULL, NULL, opt, f),
+             SEIZE_EINVAL);
+    CHECK_STREQ(seize_errmsg(), "fashioniq needs one --r per --a");
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 1, rk, 1, NULL, 0, NULL, "s", opt, f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, NULL, 0, NULL, "s", opt, f),
+             SEIZE_EINVAL);
+    CHECK_STREQ(seize_errmsg(), "--s is for cirr");
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 0, rk, 1, NULL, 0, NULL, NULL, opt, f),
+             SEIZE_EINVAL);
+    CHECK_STREQ(seize_errmsg(), "--a is required");
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, NULL, 0, NULL, 0, NULL, NULL, NULL, f),
              SEIZE_EINVAL); // neither
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 2, rk, 2, NULL, 0, NULL, NULL, f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 2, rk, 2, NULL, 0, NULL, NULL, NULL, f),
              SEIZE_EINVAL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 0, rk, 1, NULL, 0, NULL, NULL, f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRR, ann, 0, rk, 1, NULL, 0, NULL, NULL, NULL, f),
              SEIZE_EINVAL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, cats, 1, NULL, NULL, f),
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_CIRCO, ann, 1, rk, 1, cats, 1, NULL, NULL, NULL, f),
              SEIZE_EINVAL); // a category: FashionIQ only
 }
 
