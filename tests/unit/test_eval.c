@@ -458,12 +458,14 @@ static void test_eval_files_set(void)
     const char *ann[2] = {"cap.dress.val.json", "cap.shirt.val.json"}, *rk[2] = {"a", "b"};
     const char *cats[2] = {"dress", "shirt"};
     seize_eval_files f[2] = {{0}};
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 2, NULL, NULL, NULL, f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, cats, 2, NULL, NULL, NULL, f),
+             0);
     CHECK_STREQ(f[1].annotations, "cap.shirt.val.json");
     CHECK_STREQ(f[1].rankings, "b");
     CHECK_STREQ(f[1].category, "shirt");
     CHECK(f[1].predictions == NULL);
-    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, NULL, 0, NULL, NULL, NULL, f), 0);
+    CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 2, NULL, 0, NULL, NULL, NULL, f),
+             0);
     CHECK(f[0].category == NULL);
     CHECK_EQ(seize_eval_files_set(SEIZE_DS_FASHIONIQ, ann, 2, rk, 1, NULL, 0, NULL, NULL, NULL, f),
              SEIZE_EINVAL);
