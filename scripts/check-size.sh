@@ -25,19 +25,24 @@ fn() {
 if [ "${1:-}" = --self-test ]; then
     t=$(mktemp -d) || exit 2
     trap 'rm -rf "$t"' EXIT
-    mkdir -p "$t/cli" "$t/src/core" "$t/bench" "$t/tests/unit"
+    mkdir -p "$t/cli" "$t/src/core" "$t/src/index" "$t/bench" "$t/tests/unit"
     fn "$t/src/core/a.c" at_limit 97      # 97 + return + braces = 100 lines: fine
     fn "$t/src/core/a.c" over_limit 98    # 101 lines
+    fn "$t/src/index/i.c" over_index 98   # one in each folder the rule covers (103 lines each)
+    fn "$t/cli/d.c" over_cli 98
+    fn "$t/tests/long.c" over_test 98
     printf 'int long_one(int a,\n             int b)\n' >"$t/bench/b.c"
     printf '{\n%s\n}\n' "$(for ((i = 0; i < 120; i++)); do echo '    a++;'; done)" >>"$t/bench/b.c"
     printf 'struct s {\n%s};\n' "$(for ((i = 0; i < 150; i++)); do echo '    int f;'; done)" \
         >"$t/tests/unit/t.c"
-    for ((i = 0; i < 1990; i++)); do echo "// $i"; done >"$t/cli/c.c"
+    for ((i = 0; i < 1887; i++)); do echo "// $i"; done >"$t/cli/c.c"
     for ((i = 0; i < 11; i++)); do echo "// $i"; done >"$t/cli/c.h"
     out=$("$self" "$t" 2>&1) && { echo "self-test: offenders not caught" >&2; exit 1; }
     for want in "cli/ has 2001 lines (limit 2000)" \
                 "src/core/a.c:104 over_limit: 101 lines (limit 100)" \
-                "bench/b.c:3 long_one: 122 lines (limit 100)"; do
+                "bench/b.c:3 long_one: 122 lines (limit 100)" \
+                "src/index/i.c:2 over_index: 101 lines" "cli/d.c:2 over_cli: 101 lines" \
+                "tests/long.c:2 over_test: 101 lines"; do
         case "$out" in *"$want"*) ;; *) printf 'self-test: missing "%s" in:\n%s\n' "$want" "$out" >&2; exit 1 ;; esac
     done
     for unwanted in at_limit t.c; do
