@@ -356,7 +356,11 @@ int seize_index_import(const char *features_npy, const char *names_txt, const ch
                          n_names, features_npy, a->shape[0]);
         goto done;
     }
-    float *f = seize_npy_f32(a);
+    float *f = seize_npy_f32(a); // NULL: out of memory converting f16 (message set)
+    if (!f) {
+        rc = SEIZE_ENOMEM;
+        goto done;
+    }
     char what[4200];
     snprintf(what, sizeof what, "index folder '%s'", dir);
     // one writer per index folder, as seize_index_build
