@@ -37,8 +37,8 @@ static const char about[] =
 
 static const char synopsis[] =
     "build --model DIR (--gallery FOLDER | --images FOLDER | --list FILE |\n"
-    "--dataset circo|cirr|fashioniq --gallery FILE) --out INDEX [--root DIR]\n"
-    "[--batch B] [--threads N] [--dtype f32|f16] [--no-pad] [--restart] [-q]\n"
+    "      --dataset circo|cirr|fashioniq --gallery FILE) --out INDEX [--root DIR]\n"
+    "      [--batch B] [--threads N] [--dtype f32|f16] [--no-pad] [--restart] [-q]\n"
     "import --features F.npy --names N.txt --out INDEX [--dtype f32|f16]";
 
 static const char dup_advice[] = "with --images the name is the file name without its extension: "

@@ -90,6 +90,9 @@ mkdir -p "$TMP/cwd/photos" && ok_images "$TMP/cwd/photos"
 for c in index search encode-images encode-texts preprocess tokenize query-features eval submission check-submission; do
   seize $c --help 2>/dev/null | grep -q "current folder" || fail "$c --help does not state how relative paths resolve"
 done
+# the import synopsis stands out from build's continued lines (less indented)
+"$SEIZE_BIN" index --help | awk '!d && /^ +--dataset/ { d = match($0, /[^ ]/) } /^ +import / { i = match($0, /[^ ]/) }
+  END { exit !(i && d > i) }' || fail "index --help: import reads as part of build's synopsis"
 
 # --- a dataset whose image folder is missing: named once; missing images: one line
 mkdir -p "$TMP/fiq"
