@@ -20,6 +20,7 @@
 #ifndef SEIZE_CORE_H
 #define SEIZE_CORE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,6 +78,9 @@ void *seize_calloc(size_t n, size_t size);
 void *seize_realloc(void *p, size_t n, size_t size);
 void *seize_alloc_aligned(size_t n, size_t size);
 char *seize_strdup(const char *s);
+/* A new heap string made by printf (never NULL for a good format: "" when empty); NULL with
+ * SEIZE_ENOMEM (or SEIZE_EINVAL for a bad format) set. */
+char *seize_str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Overflow-checked multiplication: 0 and *out set, or SEIZE_ENOMEM. */
 int seize_mul_size(size_t a, size_t b, size_t *out);
 
@@ -140,6 +144,8 @@ int seize_buf_reserve(seize_buf *b, size_t extra);
 int seize_buf_append(seize_buf *b, const void *p, size_t n);
 int seize_buf_puts(seize_buf *b, const char *s);
 int seize_buf_printf(seize_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int seize_buf_vprintf(seize_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Hands the heap string over (never NULL after a successful add; NULL for an empty buffer)
  * and empties the buffer. */
 char *seize_buf_release(seize_buf *b);

@@ -104,20 +104,37 @@ int seize_buf_puts(seize_buf *b, const char *s)
     return seize_buf_append(b, s, strlen(s));
 }
 
+int seize_buf_vprintf(seize_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return seize_error(SEIZE_EINVAL, "bad format string '%s'", fmt);
+    int rc = seize_buf_reserve(b, (size_t)n);
+    if (rc < 0) return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
 int seize_buf_printf(seize_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int rc = seize_buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0) return seize_error(SEIZE_EINVAL, "bad format string '%s'", fmt);
-    int rc = seize_buf_reserve(b, (size_t)n);
-    if (rc < 0) return rc;
+    return rc;
+}
+
+char *seize_str_printf(const char *fmt, ...)
+{
+    seize_buf b = {0};
+    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    int rc = seize_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    return rc < 0 ? NULL : seize_buf_release(&b);
 }
 
 char *seize_buf_release(seize_buf *b)

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,22 +96,6 @@ static void dirset_free(dirset *s)
 }
 
 // --- helpers
-
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 static int is_image_name(const char *n)
 {
@@ -208,11 +191,12 @@ static int enter_folder(scan *s, const struct stat *st, const char *full, const 
     if (fresh < 0) return fresh;
     if (!fresh)
         return add_issue(s, SEIZE_FOLDER_LOOP, sub,
-                         str_printf("a link to a folder already scanned (itself, a parent or "
-                                    "another path): skipped, its images are counted once"));
+                         seize_str_printf("a link to a folder already scanned (itself, a parent or "
+                                          "another path): skipped, its images are counted once"));
     if (depth + 1 >= MAX_DEPTH)
-        return add_issue(s, SEIZE_FOLDER_UNREADABLE, sub,
-                         str_printf("folders nested more than %d deep: not scanned", MAX_DEPTH));
+        return add_issue(
+            s, SEIZE_FOLDER_UNREADABLE, sub,
+            seize_str_printf("folders nested more than %d deep: not scanned", MAX_DEPTH));
     return walk(s, full, sub, depth + 1);
 }
 
@@ -224,13 +208,15 @@ static int add_image(scan *s, const struct stat *st, char **full, char **sub)
     if (why)
         return add_issue(
             s, SEIZE_FOLDER_BAD_NAME, *sub,
-            str_printf("the name %s; gallery names must be UTF-8 text without control "
-                       "characters: rename the file (or folder)%s",
-                       why, strstr(why, "UTF-8") ? ", e.g. with convmv -f latin1 -t utf8" : ""));
+            seize_str_printf("the name %s; gallery names must be UTF-8 text without control "
+                             "characters: rename the file (or folder)%s",
+                             why,
+                             strstr(why, "UTF-8") ? ", e.g. with convmv -f latin1 -t utf8" : ""));
     if (!S_ISREG(st->st_mode))
-        return add_issue(s, SEIZE_FOLDER_NOT_REGULAR, *sub,
-                         str_printf("%s, not an image file: remove it from the gallery folder",
-                                    file_kind(st->st_mode)));
+        return add_issue(
+            s, SEIZE_FOLDER_NOT_REGULAR, *sub,
+            seize_str_printf("%s, not an image file: remove it from the gallery folder",
+                             file_kind(st->st_mode)));
     if (s->n_c == s->cap_c) {
         size_t c2 = s->cap_c ? s->cap_c * 2 : 256;
         cand *t = seize_realloc(s->c, c2, sizeof *t);
@@ -247,7 +233,7 @@ static int add_image(scan *s, const struct stat *st, char **full, char **sub)
 static int visit(scan *s, const char *dir, const char *rel, const char *name, int depth)
 {
     char *full = seize_path_join(dir, name);
-    char *sub = rel[0] ? str_printf("%s/%s", rel, name) : seize_strdup(name);
+    char *sub = rel[0] ? seize_str_printf("%s/%s", rel, name) : seize_strdup(name);
     int rc = 0, image = is_image_name(name);
     struct stat st;
     if (!full || !sub) {
@@ -260,9 +246,9 @@ static int visit(scan *s, const char *dir, const char *rel, const char *name, in
         if (image)
             rc = add_issue(
                 s, SEIZE_FOLDER_UNREADABLE, sub,
-                str_printf("cannot read: %s%s", strerror(errno),
-                           link ? " (a symbolic link to a missing file: fix or remove the link)"
-                                : ""));
+                seize_str_printf(
+                    "cannot read: %s%s", strerror(errno),
+                    link ? " (a symbolic link to a missing file: fix or remove the link)" : ""));
     } else if (S_ISDIR(st.st_mode)) {
         rc = enter_folder(s, &st, full, sub, depth);
     } else if (image) {
@@ -281,9 +267,10 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
         if (!rel[0])
             return seize_error(SEIZE_EIO, "cannot open gallery folder '%s': %s", dir,
                                strerror(errno));
-        return add_issue(s, SEIZE_FOLDER_UNREADABLE, rel,
-                         str_printf("cannot open this folder: %s (its images would be missing)",
-                                    strerror(errno)));
+        return add_issue(
+            s, SEIZE_FOLDER_UNREADABLE, rel,
+            seize_str_printf("cannot open this folder: %s (its images would be missing)",
+                             strerror(errno)));
     }
     char **ents;
     size_t n;
@@ -353,8 +340,8 @@ int seize_folder_scan_ex(const char *root, unsigned flags, seize_folder_list *ou
             char *kept = seize_gallery_name_escape(byfile[k]->name, strlen(byfile[k]->name));
             rc = add_issue(
                 &s, SEIZE_FOLDER_DUPLICATE, byfile[i]->name,
-                str_printf("the same file as '%s' (a link): counted once, under that name",
-                           kept ? kept : "?"));
+                seize_str_printf("the same file as '%s' (a link): counted once, under that name",
+                                 kept ? kept : "?"));
             free(kept);
             if (rc < 0) {
                 free(dup);

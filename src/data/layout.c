@@ -14,12 +14,11 @@ static char *under(const char *root, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *rel = NULL;
-    int n = vasprintf(&rel, fmt, ap);
+    seize_buf rel = {0};
+    int rc = seize_buf_vprintf(&rel, fmt, ap);
     va_end(ap);
-    if (n < 0) return NULL;
-    char *p = seize_path_join(root, rel);
-    free(rel);
+    char *p = rc < 0 ? NULL : seize_path_join(root, rel.data);
+    seize_buf_free(&rel);
     return p;
 }
 

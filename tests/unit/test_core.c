@@ -380,6 +380,38 @@ static void test_strvec(void)
     CHECK(sv.v == NULL && sv.n == 0);
 }
 
+// seize_buf_vprintf: a va_list used once by the caller's own printf wrapper (as layout.c's).
+static int buf_vadd(seize_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int buf_vadd(seize_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = seize_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+// seize_str_printf: a new string ("" for empty output), seize_buf_vprintf appends.
+static void test_str_printf(void)
+{
+    char *s = seize_str_printf("%s/%d %.1f", "dir", 42, 1.5);
+    CHECK_STREQ(s, "dir/42 1.5");
+    free(s);
+    s = seize_str_printf("%s", "");
+    CHECK(s != NULL);
+    CHECK_STREQ(s, "");
+    free(s);
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    seize_buf b = {0};
+    CHECK_EQ(buf_vadd(&b, "a%s", big), 0); // past the first 64 bytes: the list is used twice
+    CHECK_EQ(buf_vadd(&b, "-%d", 7), 0);
+    CHECK_EQ(b.len, 1 + 299 + 2);
+    CHECK(b.data[0] == 'a' && b.data[299] == 'x' && !strcmp(b.data + 300, "-7"));
+    seize_buf_free(&b);
+}
+
 static void test_buf(void)
 {
     seize_buf b = {0};
@@ -543,6 +575,7 @@ int main(void)
     RUN(test_strmap);
     RUN(test_strvec);
     RUN(test_buf);
+    RUN(test_str_printf);
     RUN(test_json_names);
     RUN(test_check_select);
     RUN(test_parse_numbers);
