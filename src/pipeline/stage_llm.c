@@ -38,92 +38,46 @@ static const seize_cancel *run_cancel(const pl_run *r)
     return r->p && r->p->cancel ? &r->p->cancel->token : NULL;
 }
 
-// Names the failed items (at most 20) as warnings; returns how many failed, *n_retry how many
-// of those a rerun may fix.
-static size_t warn_failures(pl_run *r, const char *what, const char *const *names,
-                            const seize_stage_item *res, size_t n, size_t *n_retry)
+// A call's outcome: its request summary and failed items (at most 20 named) as events, then
+// 0, EXIT_PARTIAL_STAGE, EXIT_REJECTED_STAGE (no failure a rerun can fix), or a negative code
+// (message prefixed with the stage).
+static int outcome(pl_run *r, int rc, const seize_llm_stats *st, const char *stage,
+                   const char *what, const char *const *names, const seize_stage_item *res,
+                   size_t n)
 {
-    size_t n_failed = 0;
-    *n_retry = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t n_failed = 0, n_retry = 0;
+    if (st->items) pl_llm_summary(r, st); // after the call, as the command prints it
+    for (size_t i = 0; (rc == 0 || rc == SEIZE_ENET) && i < n; i++) {
         if (!res[i].error) continue;
-        if (res[i].retryable) (*n_retry)++;
+        n_retry += res[i].retryable;
         if (n_failed++ < 20) pl_warn(r, "%s %s: %s", what, names[i], res[i].error);
     }
     if (n_failed > 20) pl_warn(r, "... and %zu more", n_failed - 20);
-    return n_failed;
-}
-
-// The outcome of a call: 0, EXIT_PARTIAL_STAGE, EXIT_REJECTED_STAGE (no failure a rerun can
-// fix), or a negative code (message set).
-static int call_status(int rc, size_t n_failed, size_t n_retry)
-{
     if (rc == SEIZE_ENET && n_failed) return n_retry ? EXIT_PARTIAL_STAGE : EXIT_REJECTED_STAGE;
+    if (rc < 0 && rc != SEIZE_ECANCEL) seize_error_prefix(rc, "%s stage", stage);
     return rc;
 }
 
-static int caption_call(pl_run *r, seize_captioner *c, char **paths, size_t n, const char *out)
-{
-    seize_stage_item *res = seize_calloc(n ? n : 1, sizeof *res);
-    if (!res) return SEIZE_ENOMEM;
-    seize_caption_job job = {(const char *const *)paths,
-                             n,
-                             (size_t)r->o.num_captions,
-                             pl_llm_progress,
-                             r,
-                             run_cancel(r),
-                             NULL};
-    int rc = seize_captioner_caption(c, &job, res);
-    seize_llm_stats st;
-    seize_captioner_openai_stats(c, &st);
-    if (st.items) pl_llm_summary(r, &st);
-    size_t n_retry = 0;
-    size_t n_failed = rc == 0 || rc == SEIZE_ENET
-                          ? warn_failures(r, "image", (const char *const *)paths, res, n, &n_retry)
-                          : 0;
-    rc = call_status(rc, n_failed, n_retry);
-    json_t *settings = NULL;
-    char hash[65];
-    if (rc >= 0) {
-        int wrc = seize_captions_items_write(out, (const char *const *)paths, res, n, NULL);
-        if (wrc == 0) wrc = seize_captioner_settings(c, &settings, hash);
-        if (wrc == 0) wrc = seize_stage_settings_save(out, settings, hash);
-        if (wrc < 0) rc = wrc;
-    }
-    json_decref(settings);
-    seize_stage_items_release(res, n);
-    free(res);
-    return rc;
-}
-
+// The caption stage: the run's list of reference images captioned as seize caption does it
+// (seize_caption_file).
 int pl_inproc_caption(pl_run *r, const pl_caption_io *io)
 {
     const run_opts *o = &r->o;
     seize_llm_params p;
-    char **paths = NULL, *journal = NULL;
-    size_t n = 0;
-    seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
-    seize_captioner *c = NULL;
+    seize_caption_file_job job = {.list = io->list,
+                                  .out = io->out,
+                                  .prompt = o->cap_prompt,
+                                  .n_captions = (size_t)o->num_captions,
+                                  .command = "caption",
+                                  .on_progress = pl_llm_progress,
+                                  .progress_user = r,
+                                  .cancel = run_cancel(r)};
+    seize_caption_file_result res = {0};
     int rc = llm_params(o, o->cap_endpoint, o->cap_model, 1, &p);
-    if (rc == 0) rc = seize_read_lines(io->list, &paths, &n);
-    size_t w = 0; // the non-empty lines
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (paths[i][0])
-            paths[w++] = paths[i];
-        else
-            free(paths[i]);
-    }
-    n = rc == 0 ? w : n;
-    if (rc == 0 && !(journal = pl_fmt("%s.journal", io->out))) rc = SEIZE_ENOMEM;
-    if (rc == 0) rc = seize_stage_lock(io->out, journal, lock);
-    seize_captioner_openai_opts co = {o->cap_prompt, journal, (size_t)o->num_captions, "caption"};
-    if (rc == 0) rc = seize_captioner_openai_new(&p, &co, &c);
-    if (rc == 0) rc = caption_call(r, c, paths, n, io->out);
-    if (rc < 0 && rc != SEIZE_ECANCEL) seize_error_prefix(rc, "caption stage");
-    seize_captioner_free(c);
-    seize_stage_unlock(lock);
-    if (paths) seize_lines_free(paths, n);
-    free(journal);
+    if (rc == 0) rc = seize_caption_file(&p, &job, &res);
+    rc = outcome(r, rc, &res.stats, "caption", "image", (const char *const *)res.images.v,
+                 res.items, res.images.n);
+    seize_caption_file_result_release(&res);
     return rc;
 }
 
@@ -143,15 +97,8 @@ int pl_inproc_reason(pl_run *r, const pl_reason_io *io)
     seize_reason_file_result res = {0};
     int rc = llm_params(o, o->llm_endpoint, o->llm_model, 0, &p);
     if (rc == 0) rc = seize_reason_file(&p, &job, &res);
-    if ((rc == 0 || rc == SEIZE_ENET || rc == SEIZE_ECANCEL) && res.stats.items)
-        pl_llm_summary(r, &res.stats); // after the call, as seize reason prints it
-    size_t n_retry = 0;
-    size_t n_failed = rc == 0 || rc == SEIZE_ENET
-                          ? warn_failures(r, "query", (const char *const *)res.in.keys.v, res.items,
-                                          res.in.n, &n_retry)
-                          : 0;
-    rc = call_status(rc, n_failed, n_retry);
-    if (rc < 0 && rc != SEIZE_ECANCEL) seize_error_prefix(rc, "editing stage");
+    rc = outcome(r, rc, &res.stats, "editing", "query", (const char *const *)res.in.keys.v,
+                 res.items, res.in.n);
     seize_reason_file_result_release(&res);
     return rc;
 }
