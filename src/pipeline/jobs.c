@@ -131,13 +131,9 @@ static int scan_gallery(pl_run *r, job *j)
     if (rc == 0 && fl.n == 0)
         rc = seize_error(SEIZE_EINVAL, "gallery folder '%s' has no .jpg, .jpeg or .png images",
                          gshow);
-    if (rc == 0 && fl.n_issues)
-        pl_say(r,
-               "note: %zu entr%s of gallery folder '%s' skipped (a linked folder already scanned, "
-               "or another name "
-               "of a file already listed), e.g. '%s': %s",
-               fl.n_issues, fl.n_issues == 1 ? "y" : "ies", gshow, fl.issues[0].name,
-               fl.issues[0].reason);
+    char *notes = rc == 0 ? seize_folder_notes_message(&fl, gshow, 3) : NULL;
+    if (notes) pl_say(r, "note: %s", notes);
+    free(notes);
     size_t n = fl.n;
     char **rel = rc < 0 ? NULL : calloc(n + 1, sizeof *rel);
     if (rc == 0 && (!(j->gl = calloc(1, sizeof *j->gl)) || !rel))

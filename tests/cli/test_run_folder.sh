@@ -139,10 +139,14 @@ grep -q '"image"' "$ENV_LOG" && grep -q '"instruction"' "$ENV_LOG" || fail "\$OP
 # --- 6. a symlink loop in the gallery: each image once
 ln -s . photos/loop
 ln -s ../photos photos/more/up
+ln -s ../dog.jpg photos/more/dog-again.jpg   # another name of a file already listed
 expect_status 0 seize run folder --gallery photos --queries queries.jsonl --model "$MODEL" \
     --captioner-endpoint "$SRV_URL" --captioner-model capmodel --llm-endpoint "$SRV_URL" --llm-model llmmodel \
-    --out runs/loop "${FAST[@]}"
+    --out runs/loop "${NOQUIET[@]}"
 [ "$(wc -l <runs/loop/index/names.txt)" -eq "$n_images" ] || fail "symlink loop: $(wc -l <runs/loop/index/names.txt) names for $n_images images"
+# the note names every link left out (it once named the first only)
+note=$(grep "^seize run: note: 2 entries of 'photos' skipped" "$TMP/err") || fail "no note: $(cat "$TMP/err")"
+case $note in *"'loop'"*"'more/dog-again.jpg'"* | *"'more/dog-again.jpg'"*"'loop'"*) ;; *) fail "note: $note" ;; esac
 
 # --- 7. a gallery name that cannot round-trip (not UTF-8): refused up front, named, nothing sent
 mkdir -p photos2
