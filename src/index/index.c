@@ -203,12 +203,15 @@ static int check_rows(const float *feats, size_t n, size_t dim, const char *cons
         const char *s = names[i];
         size_t old;
         const char *why = seize_gallery_name_problem(s, s ? strlen(s) : 0);
-        if (why) {
+        int put = why ? 0 : seize_strmap_put(&seen, s, i, &old);
+        if (put < 0) {
+            rc = seize_error(SEIZE_ENOMEM, "out of memory"); // a duplicate could go unseen
+        } else if (why) {
             char *shown = seize_gallery_name_shown(s);
             rc = seize_error(SEIZE_EFORMAT, "row %zu: gallery name '%s' %s", i, shown ? shown : "",
                              why);
             free(shown);
-        } else if (seize_strmap_put(&seen, s, i, &old) == 1) {
+        } else if (put == 1) {
             rc = seize_error(SEIZE_EFORMAT, "gallery name '%s' appears in rows %zu and %zu", s, old,
                              i);
         }
