@@ -69,7 +69,8 @@ int cmd_caption(int argc, char **argv)
         CLI_INT("n", 'n', "N", &n, 1, 128,
                 "captions per image (default 15); sent as the `n` parameter, or as\n"
                 "N requests when the server ignores or rejects it"),
-        CLI_CHOICE("n-mode", 0, "MODE", &mode, "auto|param|requests", "default auto"),
+        CLI_CHOICE("n-mode", 0, "MODE", &mode, "auto|param|requests",
+                   "auto (default), param or requests"),
         CLI_STR("prompt", 0, "TEXT", &job.prompt,
                 "the instruction sent with the image (default: \"Write a short\n"
                 "caption for this image in one sentence.\")"),

@@ -53,9 +53,9 @@ static int parse(int argc, char **argv, search_opts *o)
                 "output gets \"subset\" (the ranking restricted to them, minus the\n"
                 "excluded name) and \"subset_scores\""),
         CLI_CHOICE("dataset", 0, "D", &o->dataset, "circo|cirr|fashioniq",
-                   "with --annotations: take exclusions (the reference images) and, for"),
+                   "circo, cirr or fashioniq; with --annotations: the exclusions"),
         CLI_STR("annotations", 0, "F", &f->annotations,
-                "cirr, subsets (img_set.members) from the annotation file"),
+                "(reference images) and cirr's subsets (img_set.members) from it"),
         CLI_THREADS(&o->threads),
         CLI_INT("block", 0, "ROWS", &o->block, 1, 1L << 30,
                 "gallery rows per block (default: automatic)"),

@@ -9,6 +9,7 @@ FAST=(--timeout 1 --backoff-base 0.01 --backoff-max 0.05 --concurrency 4 -q)
 
 expect_status 0 seize caption --help
 grep -q -- "--list" "$TMP/out" || fail "--help does not describe --list"
+grep -q -- "--n-mode MODE .*auto (default), param or requests" "$TMP/out" || fail "--help does not name the --n-mode values"
 expect_status 2 seize caption --out x.jsonl --endpoint http://127.0.0.1:1/v1 --model m
 expect_status 2 seize caption a.jpg --out x.jsonl --endpoint http://127.0.0.1:1/v1 --model m -n 0
 expect_status 1 seize caption "$TMP/missing.jpg" --out x.jsonl --endpoint http://127.0.0.1:1/v1 --model m

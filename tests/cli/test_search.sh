@@ -7,6 +7,7 @@ $PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available 
 
 expect_status 0 seize search --help
 grep -q "neg\*min(d, 0)" "$TMP/out" || fail "search --help does not state the score"
+grep -q -- "--dataset D .*circo, cirr or fashioniq" "$TMP/out" || fail "search --help does not name the datasets"
 expect_status 0 seize index --help
 
 # --- random data
