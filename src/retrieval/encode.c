@@ -136,15 +136,24 @@ int seize_encode_images_npy(seize_clip *clip, const char *const *paths, size_t n
 
 // --- texts
 
+// The tokenizer's ids must all be the model's (`dir`, may be NULL, names the model folder).
+static int check_vocab(const seize_clip *clip, const seize_tokenizer *tok, const char *dir)
+{
+    int nt = seize_tokenizer_vocab_size(tok), nm = seize_clip_vocab_size(clip);
+    if (nt <= nm) return 0;
+    if (dir)
+        return seize_error(SEIZE_EINVAL, "the tokenizer of '%s' has %d ids but the model only %d",
+                           dir, nt, nm);
+    return seize_error(SEIZE_EINVAL, "the tokenizer has %d ids but the model only %d", nt, nm);
+}
+
 int seize_encode_texts_npy(seize_clip *clip, const seize_tokenizer *tok, const char *const *texts,
                            size_t n, const char *out, const seize_encode_params *p)
 {
     // a single huge text would cost far more than its size to tokenise: refused up front
     int rc = seize_texts_check_length(texts, n, p->texts_file);
     if (rc < 0) return rc;
-    if (seize_tokenizer_vocab_size(tok) > seize_clip_vocab_size(clip))
-        return seize_error(SEIZE_EINVAL, "the tokenizer has %d ids but the model only %d",
-                           seize_tokenizer_vocab_size(tok), seize_clip_vocab_size(clip));
+    if ((rc = check_vocab(clip, tok, NULL)) < 0) return rc;
     size_t E = seize_clip_embed_dim(clip), ctx = (size_t)seize_clip_context_length(clip);
     int32_t *ids = seize_malloc(n, ctx * sizeof *ids);
     float *rows = seize_malloc(n, E * sizeof *rows);
@@ -188,6 +197,7 @@ int seize_encode_texts_dir(const char *model_dir, const char *const *texts, size
     int rc = seize_texts_check_length(texts, n, p->texts_file); // before loading anything
     if (rc == 0) rc = open_clip(model_dir, p, &m, &clip);
     if (rc == 0) rc = seize_tokenizer_load(model_dir, &tok);
+    if (rc == 0) rc = check_vocab(clip, tok, model_dir); // (before the texts' work, naming it)
     if (rc == 0) rc = seize_encode_texts_npy(clip, tok, texts, n, out_npy, p);
     seize_tokenizer_free(tok);
     seize_clip_free(clip);

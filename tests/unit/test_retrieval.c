@@ -914,6 +914,23 @@ static void test_encode_texts_npy(void)
     CHECK_EQ(rc, SEIZE_EINVAL);
     CHECK_MSG(strstr(seize_errmsg(), "'in.txt' line 2: 65537 bytes, more than the limit"), "%s",
               seize_errmsg());
+    // a tokenizer with an id the model lacks: refused naming the model folder
+    char vocab[2048], *text = NULL;
+    size_t len;
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    CHECK_EQ(seize_read_file(vocab, &text, &len), 0);
+    CHECK(len > 2 && text[len - 1] == '}');
+    unlink(vocab);
+    FILE *fp = fopen(vocab, "w");
+    CHECK(fp != NULL);
+    fprintf(fp, "%.*s, \"zzqqxx</w>\": 49408}", (int)(len - 1), text);
+    fclose(fp);
+    free(text);
+    rc = seize_encode_texts_dir(dir, texts, 3, check_tmp("t3.npy"), &p);
+    CHECK_EQ(rc, SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "the tokenizer of '") && strstr(seize_errmsg(), dir) &&
+                  strstr(seize_errmsg(), "has 49409 ids but the model only 49408"),
+              "%s", seize_errmsg());
 }
 
 static size_t qf_started = SIZE_MAX;
