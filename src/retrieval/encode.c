@@ -92,8 +92,7 @@ static int commit_sidecars(const char *out, images *c, seize_atomic *failed, con
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (ok[i]) fprintf(names.fp, "%s\n", c->paths[i]);
     if (rc == 0 && c->failed_err)
-        rc = seize_error(SEIZE_EIO, "cannot write the list of failed images: %s",
-                         strerror(c->failed_err));
+        rc = seize_error(SEIZE_EIO, "cannot write '%s': %s", failed->path, strerror(c->failed_err));
     if (rc == 0) rc = seize_atomic_commit(&names);
     if (rc == 0) rc = seize_atomic_commit(failed);
     seize_atomic_abort(&names);

@@ -4,7 +4,10 @@
 
 #include "seize/retrieval.h"
 
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static uint64_t rng = 88172645463325252ull;
@@ -883,6 +886,46 @@ static void test_encode_images_npy(void)
     CHECK(ok);
 }
 
+// With skip_bad, a list of failed images that cannot be written (a file size limit here) is
+// an error naming that file; run in a child (the limit is process-wide).
+static void test_encode_failed_unwritable(void)
+{
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0)
+        SKIP("no fixtures");
+    const char *dir = model_dir("tiny-openai");
+    CHECK(dir != NULL);
+    char img[41][1024], out[1024];
+    const char *paths[41];
+    snprintf(img[0], sizeof img[0], "%s", check_fixture_path("images/rocket.jpg"));
+    for (int i = 1; i < 41; i++) { // some 8 KiB of failed lines: more than a stdio buffer
+        snprintf(img[i], sizeof img[i], "%s", check_tmp(""));
+        snprintf(img[i] + strlen(img[i]), sizeof img[i] - strlen(img[i]),
+                 "not-an-image-with-a-long-name-for-a-long-line-%02d.png", i);
+        check_write_text(img[i], "not an image");
+    }
+    for (int i = 0; i < 41; i++)
+        paths[i] = img[i];
+    snprintf(out, sizeof out, "%s", check_tmp("lim.npy"));
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct rlimit lim = {3000, 3000};
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &lim);
+        seize_encode_params p = seize_encode_default_params();
+        p.max_batch = 2, p.n_threads = 1, p.skip_bad = 1;
+        int rc = seize_encode_images_dir(dir, paths, 41, out, &p, NULL);
+        int ok = rc == SEIZE_EIO && strstr(seize_errmsg(), "cannot write '") &&
+                 strstr(seize_errmsg(), "lim.failed.txt': ");
+        if (!ok) fprintf(stderr, "  rc %d: %s\n", rc, seize_errmsg());
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 // Texts: normalised rows; a text over the limit is refused naming its line, before loading.
 static void test_encode_texts_npy(void)
 {
@@ -993,6 +1036,7 @@ int main(void)
     RUN(test_search_files_run);
     RUN(test_encode_side_path);
     RUN(test_encode_images_npy);
+    RUN(test_encode_failed_unwritable);
     RUN(test_encode_texts_npy);
     RUN(test_query_vectors_files);
     check_tmp_cleanup();
