@@ -242,12 +242,12 @@ static int visit(scan *s, const char *dir, const char *rel, const char *name, in
         // a dangling link or an entry we may not examine: an error only where an image would
         // be lost
         struct stat lst;
-        int link = lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode);
+        int e = errno, link = lstat(full, &lst) == 0 && S_ISLNK(lst.st_mode);
         if (image)
             rc = add_issue(
                 s, SEIZE_FOLDER_UNREADABLE, sub,
                 seize_str_printf(
-                    "cannot read: %s%s", strerror(errno),
+                    "cannot read: %s%s", strerror(e),
                     link ? " (a symbolic link to a missing file: fix or remove the link)" : ""));
     } else if (S_ISDIR(st.st_mode)) {
         rc = enter_folder(s, &st, full, sub, depth);
