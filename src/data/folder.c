@@ -151,14 +151,15 @@ static int cmp_cstr(const void *a, const void *b)
 static int walk(scan *s, const char *dir, const char *rel, int depth);
 
 // The entries of d that are not hidden ('.' and '..' included), sorted, so that the walk (and
-// which of two paths wins) is deterministic. Closes d.
-static int read_entries(DIR *d, char ***out, size_t *n_out)
+// which of two paths wins) is deterministic; a read error is an error (a folder read in part
+// would lose images silently). Closes d.
+static int read_entries(DIR *d, const char *dir, char ***out, size_t *n_out)
 {
     char **ents = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while ((errno = 0, e = readdir(d))) {
         if (e->d_name[0] == '.') continue; // hidden files and folders, '.' and '..'
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -175,6 +176,8 @@ static int read_entries(DIR *d, char ***out, size_t *n_out)
         }
         n++;
     }
+    if (rc == 0 && !e && errno)
+        rc = seize_error(SEIZE_EIO, "cannot read folder '%s': %s", dir, strerror(errno));
     closedir(d);
     if (rc == 0 && n) qsort(ents, n, sizeof *ents, cmp_cstr);
     *out = ents;
@@ -274,7 +277,7 @@ static int walk(scan *s, const char *dir, const char *rel, int depth)
     }
     char **ents;
     size_t n;
-    int rc = read_entries(d, &ents, &n);
+    int rc = read_entries(d, dir, &ents, &n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = visit(s, dir, rel, ents[i], depth);
     for (size_t i = 0; i < n; i++)
