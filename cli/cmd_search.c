@@ -74,9 +74,7 @@ static int check_opts(search_opts *o)
     seize_search_files *f = &o->f;
     if (!f->index_dir || !f->after || !f->out)
         return cli_usage(CMD, "--index, --after and --out are required");
-    f->method = !strcmp(o->method, "mean")   ? SEIZE_METHOD_MEAN
-                : !strcmp(o->method, "ldre") ? SEIZE_METHOD_LDRE
-                                             : SEIZE_METHOD_SEIZE;
+    seize_method_parse(o->method, &f->method); // (one of the choices)
     if (f->method != SEIZE_METHOD_MEAN && !f->before)
         return cli_usage(CMD, "--method %s needs --before", o->method);
     if (!!o->dataset != !!f->annotations)

@@ -56,6 +56,8 @@ typedef enum {
     SEIZE_METHOD_MEAN = 1,  /* pos = neg = 0: plain similarity to A */
     SEIZE_METHOD_LDRE = 2   /* LDRE weighting of per-caption features (seize_search_ldre) */
 } seize_method;
+/* "seize", "mean" or "ldre" into *out (may be NULL: a check); SEIZE_EINVAL naming it. */
+int seize_method_parse(const char *name, seize_method *out);
 
 typedef struct seize_search_params {
     float pos, neg;      /* SEIZE weights (ignored by MEAN) */

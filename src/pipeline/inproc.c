@@ -118,13 +118,11 @@ static int inproc_search(pl_run *r, const pl_search_io *io)
     f.index_dir = io->index_dir, f.after = io->after, f.before = io->before, f.out = io->out;
     f.exclude = io->exclude, f.query_ids = io->query_ids;
     if (io->cirr_annotations) f.annotations = io->cirr_annotations, f.kind = SEIZE_DS_CIRR;
-    f.method = !strcmp(o->method, "ldre")   ? SEIZE_METHOD_LDRE
-               : !strcmp(o->method, "mean") ? SEIZE_METHOD_MEAN
-                                            : SEIZE_METHOD_SEIZE;
+    int rc = seize_method_parse(o->method, &f.method); // (checked by seize_run)
     f.params.pos = (float)o->pos, f.params.neg = (float)o->neg, f.params.k = (size_t)o->k;
     f.params.n_threads = o->threads > 0 ? o->threads : seize_cpu_count();
     seize_blas_threads_set(f.params.n_threads); // one big product per block: BLAS threads it
-    return seize_search_files_run(&f);
+    return rc < 0 ? rc : seize_search_files_run(&f);
 }
 
 // The test-server files from the rankings, as seize submission writes them.

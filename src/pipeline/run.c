@@ -2,6 +2,8 @@
 // validated, the stages run in order, the manifest written.
 #include "stages.h"
 
+#include "seize/retrieval.h"
+
 #include <errno.h>
 #include <sys/file.h>
 #include <fcntl.h>
@@ -96,8 +98,7 @@ static int check_params(run_opts *o, int *folder, seize_ds_kind *kind)
     if (!*folder && !strcmp(o->split, "test") && *kind == SEIZE_DS_CIRR) o->split = "test1";
     if (o->category && (*kind != SEIZE_DS_FASHIONIQ || *folder))
         return seize_error(SEIZE_EINVAL, "a category is for fashioniq");
-    if (strcmp(o->method, "seize") && strcmp(o->method, "mean") && strcmp(o->method, "ldre"))
-        return seize_error(SEIZE_EINVAL, "method must be seize, mean or ldre");
+    if (seize_method_parse(o->method, NULL) < 0) return SEIZE_EINVAL;
     if (o->num_captions < 1 || o->k < 1 || o->batch < 1 || o->report_k < 1 || o->report_queries < 0)
         return seize_error(SEIZE_EINVAL, "num_captions, k, batch and report_k must be positive");
     // per-dataset defaults of ARCHITECTURE.md §1

@@ -1,5 +1,5 @@
 // What a benchmark asks of the search: per query the reference to exclude, CIRR's candidate
-// subsets, and the authors' SEIZE weights per dataset.
+// subsets, and the authors' SEIZE weights per dataset; the methods' names.
 #include "seize/retrieval.h"
 
 #include <stdlib.h>
@@ -22,6 +22,17 @@ seize_search_weights seize_search_weights_for(seize_ds_kind kind)
     for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
         if (weights[i].kind == kind) return (seize_search_weights){weights[i].pos, weights[i].neg};
     return (seize_search_weights){weights[0].pos, weights[0].neg};
+}
+
+int seize_method_parse(const char *name, seize_method *out)
+{
+    static const char *const names[] = {"seize", "mean", "ldre"}; // seize_method's order
+    for (int i = 0; name && i < 3; i++)
+        if (!strcmp(name, names[i])) {
+            if (out) *out = (seize_method)i;
+            return 0;
+        }
+    return seize_error(SEIZE_EINVAL, "unknown method '%s' (seize, mean or ldre)", name ? name : "");
 }
 
 // --- inputs

@@ -698,6 +698,18 @@ static void test_search_weights(void)
     CHECK(w.pos == 0.13 && w.neg == 2.1);
 }
 
+static void test_method_parse(void)
+{
+    seize_method m = SEIZE_METHOD_SEIZE;
+    CHECK(seize_method_parse("ldre", &m) == 0 && m == SEIZE_METHOD_LDRE);
+    CHECK(seize_method_parse("mean", &m) == 0 && m == SEIZE_METHOD_MEAN);
+    CHECK(seize_method_parse("seize", NULL) == 0);
+    CHECK_EQ(seize_method_parse("best", &m), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "unknown method 'best' (seize, mean or ldre)"), "%s",
+              seize_errmsg());
+    CHECK(m == SEIZE_METHOD_MEAN && seize_method_parse(NULL, NULL) == SEIZE_EINVAL);
+}
+
 static void test_search_inputs(void)
 {
     float G[4 * 2] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
@@ -1031,6 +1043,7 @@ int main(void)
     RUN(test_query_vectors_encode);
     RUN(test_rankings_roundtrip);
     RUN(test_search_weights);
+    RUN(test_method_parse);
     RUN(test_search_inputs);
     RUN(test_search_queries_load);
     RUN(test_search_files_run);
