@@ -52,15 +52,12 @@ static int finish(seize_captioner *c, int rc, const seize_caption_file_job *job,
         res->n_failed += res->items[i].error != NULL;
         res->n_retry += res->items[i].error && res->items[i].retryable;
     }
-    if (rc == SEIZE_ECANCEL || (rc < 0 && rc != SEIZE_ENET) || (rc == SEIZE_ENET && !res->n_failed))
-        return rc;
+    if (!pl_file_job_writes(rc, res->n_failed)) return rc;
     json_t *settings = NULL;
     rc = seize_captions_items_write(job->out, (const char *const *)res->images.v, res->items,
                                     res->images.n, &res->n_written);
     if (rc == 0) rc = seize_captioner_settings(c, &settings, res->hash);
-    if (rc == 0) rc = seize_stage_settings_save(job->out, settings, res->hash);
-    json_decref(settings);
-    return rc < 0 ? rc : res->n_failed ? SEIZE_ENET : 0;
+    return pl_file_job_end(rc, settings, job->out, res->hash, res->n_failed);
 }
 
 int seize_caption_file(const seize_llm_params *p, const seize_caption_file_job *job,

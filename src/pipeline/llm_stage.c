@@ -59,6 +59,18 @@ int pl_file_job_begin(const char *out, const char *journal, char **path, seize_l
     return rc < 0 ? rc : seize_stage_lock(out, *path, lock);
 }
 
+int pl_file_job_writes(int rc, size_t n_failed)
+{
+    return rc == 0 || (rc == SEIZE_ENET && n_failed);
+}
+
+int pl_file_job_end(int rc, json_t *settings, const char *out, const char *hash, size_t n_failed)
+{
+    if (rc == 0) rc = seize_stage_settings_save(out, settings, hash);
+    json_decref(settings);
+    return rc < 0 ? rc : n_failed ? SEIZE_ENET : 0;
+}
+
 void pl_sha256_hex(const char *s, size_t len, char hex[65])
 {
     uint8_t d[32];

@@ -35,6 +35,12 @@ int pl_llm_fill(seize_stage_item *it, const seize_llm_batch *b, size_t item,
 // "<out>.journal" (heap, in *path also on error), and the locks of out and journal
 // (seize_stage_lock).
 int pl_file_job_begin(const char *out, const char *journal, char **path, seize_lock lock[2]);
+// A file job's end: whether the call's outcome `rc` (with n_failed items failed) gets the output
+// written (0, or SEIZE_ENET with some failed), then, after the output was written (`rc`) and
+// the settings taken, "<out>.settings.json" saved and `settings` released: 0, SEIZE_ENET when
+// some failed, or the error.
+int pl_file_job_writes(int rc, size_t n_failed);
+int pl_file_job_end(int rc, json_t *settings, const char *out, const char *hash, size_t n_failed);
 // SHA-256 hex of a string (NULL as "").
 void pl_sha256_hex(const char *s, size_t len, char hex[65]);
 

@@ -27,14 +27,11 @@ static int finish(seize_reasoner *r, int rc, const seize_reason_file_job *job,
         res->n_failed += f != NULL;
         res->n_retry += f && f->retryable;
     }
-    if (rc == SEIZE_ECANCEL || (rc < 0 && rc != SEIZE_ENET) || (rc == SEIZE_ENET && !res->n_failed))
-        return rc;
+    if (!pl_file_job_writes(rc, res->n_failed)) return rc;
     json_t *settings = NULL;
     rc = seize_reason_output_write(job->out, &res->in, res->items, &res->n_written);
     if (rc == 0) rc = seize_reasoner_settings(r, &settings, res->hash);
-    if (rc == 0) rc = seize_stage_settings_save(job->out, settings, res->hash);
-    json_decref(settings);
-    return rc < 0 ? rc : res->n_failed ? SEIZE_ENET : 0;
+    return pl_file_job_end(rc, settings, job->out, res->hash, res->n_failed);
 }
 
 int seize_reason_file(const seize_llm_params *p, const seize_reason_file_job *job,
