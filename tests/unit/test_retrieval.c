@@ -620,17 +620,23 @@ static const char *cirr_ann =
     " {\"pairid\": 7, \"reference\": \"t\", \"caption\": \"d\", \"target_hard\": \"m\","
     "  \"img_set\": {\"members\": [\"t\", \"m\", \"r\"]}}]";
 
+// A 4-image index ("r", "t", "m", "x") in folder `name` and the two queries of cirr_ann.
+static const char *cirr_names[4] = {"r", "t", "m", "x"};
+static void cirr_fixture(const char *name, seize_index **idx, seize_dataset **ds)
+{
+    float G[4 * 2] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
+    CHECK_EQ(seize_index_write(check_tmp(name), G, 4, 2, cirr_names, SEIZE_F32, NULL), 0);
+    CHECK_EQ(seize_index_open(check_tmp(name), idx), 0);
+    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, ds),
+             0);
+}
+
 // A search with subsets written, then read back by field: the same names in the same order.
 static void test_rankings_roundtrip(void)
 {
-    float G[4 * 2] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
-    const char *names[4] = {"r", "t", "m", "x"};
-    CHECK_EQ(seize_index_write(check_tmp("rix"), G, 4, 2, names, SEIZE_F32, NULL), 0);
     seize_index *idx = NULL;
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_index_open(check_tmp("rix"), &idx), 0);
-    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds),
-             0);
+    cirr_fixture("rix", &idx, &ds);
     float A[2 * 2] = {0.8f, 0.6f, -0.2f, 1};
     size_t ex[2] = {0, 1}, rows0[3] = {0, 1, 2}, rows1[3] = {1, 2, 0}, n_rows[2] = {3, 3};
     const size_t *rows[2] = {rows0, rows1};
@@ -651,9 +657,9 @@ static void test_rankings_roundtrip(void)
     for (size_t q = 0; q < 2 && !bad; q++) {
         bad |= rk->n_items[q] != r->n_ranked[q] || sub->n_items[q] != r->subset_n[q];
         for (size_t j = 0; !bad && j < rk->n_items[q]; j++)
-            bad |= strcmp(rk->items[q][j], names[r->index[q * r->k + j]]) != 0;
+            bad |= strcmp(rk->items[q][j], cirr_names[r->index[q * r->k + j]]) != 0;
         for (size_t j = 0; !bad && j < sub->n_items[q]; j++)
-            bad |= strcmp(sub->items[q][j], names[r->subset_index[r->subset_off[q] + j]]) != 0;
+            bad |= strcmp(sub->items[q][j], cirr_names[r->subset_index[r->subset_off[q] + j]]) != 0;
     }
     seize_rankings_free(rk);
     seize_rankings_free(sub);
@@ -712,14 +718,9 @@ static void test_method_parse(void)
 
 static void test_search_inputs(void)
 {
-    float G[4 * 2] = {1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
-    const char *names[4] = {"r", "t", "m", "x"};
-    CHECK_EQ(seize_index_write(check_tmp("iix"), G, 4, 2, names, SEIZE_F32, NULL), 0);
     seize_index *idx = NULL;
     seize_dataset *ds = NULL;
-    CHECK_EQ(seize_index_open(check_tmp("iix"), &idx), 0);
-    CHECK_EQ(seize_dataset_parse(SEIZE_DS_CIRR, cirr_ann, strlen(cirr_ann), "cirr.json", NULL, &ds),
-             0);
+    cirr_fixture("iix", &idx, &ds);
     seize_search_inputs in;
     CHECK_EQ(seize_search_inputs_dataset(ds, idx, &in), 0);
     int ok = in.n_queries == 2 && in.exclude[0] == 0 && in.exclude[1] == 1 && in.has_subsets &&
