@@ -88,7 +88,7 @@ static int parse(int argc, char **argv, run_cli *c)
         CLI_STR("max-attempts", 0, "N", &p->max_attempts, "per request (default 6)"),
         CLI_STR("backoff-base", 0, "SEC", &p->backoff_base, "first retry (default 1; full jitter)"),
         CLI_STR("prompt-file", 0, "FILE", &p->prompt_file, "editing prompt (seize reason --help)"),
-        CLI_STR("fiq-join", 0, "STR", &p->fiq_join, "FashionIQ: text between its two captions"),
+        CLI_STR("fiq-join", 0, "STR", &p->fiq_join, "joins FashionIQ's captions (default none)"),
         CLI_TEXT("Retrieval:"),
         CLI_INT("num-captions", 0, "N", &c->ncap, 1, 1000, "captions per query (default 15)"),
         CLI_CHOICE("method", 0, "seize|mean|ldre", &p->method, "seize|mean|ldre", "default seize"),

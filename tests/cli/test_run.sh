@@ -195,4 +195,5 @@ expect_status 2 seize run nosuch --data-root "$ROOT" --split val --model "$MODEL
 expect_status 1 seize run circo --data-root "$ROOT" --split val --model "$MODEL" --out "$TMP/x" --quiet
 grep -q "captions" "$TMP/err" || fail "missing caption source not explained: $(cat "$TMP/err")"
 expect_status 0 seize run --help
+grep -q -- "--fiq-join STR .*(default none)" "$TMP/out" || fail "run --help: --fiq-join's default"
 exit 0
