@@ -33,7 +33,8 @@ static const char about[] =
     "interrupted, the same command resumes after the last batch (INDEX/build.partial,\n"
     "build.progress.json with a checksum of the rows) or discards, with a note, a state that does\n"
     "not check out (other model, images, preprocessing). Files are written atomically. import:\n"
-    "normalises [n, dim] features (f32 or f16 .npy) and writes them with n names.";
+    "normalises [n, dim] features (f32 or f16 .npy) and writes them with the n names of --names\n"
+    "(one per line, non-empty, unique; a bad line is named as FILE line N).";
 
 static const char synopsis[] =
     "build --model DIR (--gallery FOLDER | --images FOLDER | --list FILE |\n"
