@@ -10,11 +10,17 @@ for f in model.safetensors config.json vocab.json merges.txt; do cp "$FIX/models
 
 start_server() { # start_server EXTRA_ARGS...
   : >"$TMP/log"
-  "$PYTHON" "$TOP/tests/servers/hub_server.py" "$TMP/hub" --log "$TMP/log" "$@" >"$TMP/port" &
+  "$PYTHON" "$TOP/tests/servers/hub_server.py" "$TMP/hub" --log "$TMP/log" "$@" >"$TMP/port" \
+    2>"$TMP/server.err" &
   SERVER=$!
-  for _ in $(seq 1200); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+  # up to 120 s: Python starts slowly on a loaded machine (a sanitizer suite beside it)
+  for _ in $(seq 2400); do
+    [ -s "$TMP/port" ] && break
+    kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/server.err" >&2; fail "hub server exited"; }
+    sleep 0.05
+  done
   PORT=$(cat "$TMP/port")
-  [ -n "$PORT" ] || fail "hub server did not start"
+  [ -n "$PORT" ] || fail "hub server did not report its port within 120 s"
 }
 stop_server() { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; }
 trap 'stop_server; rm -rf "$TMP"' EXIT

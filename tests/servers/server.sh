@@ -20,7 +20,7 @@ start_llm_server() {
   local pid=$!
   _llm_pids+=("$pid")
   local i
-  for i in $(seq 1 1200); do # up to 60 s: Python starts slowly on a loaded machine
+  for i in $(seq 1 2400); do # up to 120 s: Python starts slowly on a loaded machine
     [ -s "$dir/port" ] && break
     kill -0 "$pid" 2>/dev/null || { cat "$dir/stderr" >&2; fail "test server '$name' did not start"; }
     sleep 0.05
