@@ -147,15 +147,17 @@ void seize_clip_model_free(seize_clip_model *m);
 /* Borrowed views, valid until seize_clip_model_free. */
 const seize_clip_model_config *seize_clip_model_get_config(const seize_clip_model *m);
 const seize_clip_model_weights *seize_clip_model_get_weights(const seize_clip_model *m);
-const char *seize_clip_model_layout(const seize_clip_model *m); /* "open_clip" or "transformers" */
-const char *seize_clip_model_dtype(const seize_clip_model *m);  /* "F32", "F16" or "BF16" */
-const char *seize_clip_model_dir(const seize_clip_model *m);    /* the folder given to load */
-const char *
-seize_clip_model_weights_path(const seize_clip_model *m);            /* the safetensors file used */
-const char *seize_clip_model_preset_name(const seize_clip_model *m); /* matched preset, or NULL */
-const char *seize_clip_model_note(const seize_clip_model *m);    /* e.g. both layouts; or NULL */
-size_t seize_clip_model_parameters(const seize_clip_model *m);   /* elements of the used tensors */
-size_t seize_clip_model_weight_bytes(const seize_clip_model *m); /* bytes of the weights file */
+/* "open_clip" or "transformers"; "F32", "F16" or "BF16"; the folder given to load; the
+ * safetensors file used; the matched preset or NULL; a note (e.g. both layouts present) or NULL;
+ * elements of the used tensors; bytes of the weights file. */
+const char *seize_clip_model_layout(const seize_clip_model *m);
+const char *seize_clip_model_dtype(const seize_clip_model *m);
+const char *seize_clip_model_dir(const seize_clip_model *m);
+const char *seize_clip_model_weights_path(const seize_clip_model *m);
+const char *seize_clip_model_preset_name(const seize_clip_model *m);
+const char *seize_clip_model_note(const seize_clip_model *m);
+size_t seize_clip_model_parameters(const seize_clip_model *m);
+size_t seize_clip_model_weight_bytes(const seize_clip_model *m);
 
 /* The summary `seize inspect` prints (no final newline), a heap string; NULL when out of memory.
  * As text: lines "model", "weights" (path, layout, dtype, MB), "config" (a matched preset),
