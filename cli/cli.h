@@ -30,6 +30,8 @@ typedef struct cli_progress {
 void cli_progress_start(cli_progress *p, const char *label, size_t total, int quiet);
 void cli_progress_update(cli_progress *p, size_t done, size_t errors);
 void cli_progress_end(cli_progress *p);
+/* A library progress callback (user pointer: a cli_progress) that never asks to stop. */
+int cli_progress_cb(void *progress, size_t done, size_t n_bad);
 
 /* A note on stderr (unless quiet) when OpenBLAS uses slower kernels than the CPU allows. Threads:
  * `requested` if > 0, else all cores; for the CLIP model also the BLAS policy (1 per thread). */

@@ -17,11 +17,6 @@ static void on_bad(void *ud, const char *path, const char *msg)
             msg);
 }
 
-static int on_progress(void *ud, size_t done, size_t n_bad)
-{
-    return cli_progress_update(ud, done, n_bad), 0; // never stops the list
-}
-
 static const char footer[] =
     "Images must be regular files (a FIFO or device is refused, named). Relative paths are\n"
     "taken from the current folder (the paths of a --list too).\n\n"
@@ -36,7 +31,7 @@ int cmd_encode_images(int argc, char **argv)
     int no_pad = 0, quiet = 0;
     cli_progress pr = {0};
     seize_encode_params p = seize_encode_default_params();
-    p.on_bad = on_bad, p.on_progress = on_progress, p.ud = &pr;
+    p.on_bad = on_bad, p.on_progress = cli_progress_cb, p.ud = &pr;
     const cli_opt opts[] = {
         CLI_STR("model", 'm', "DIR", &model, "CLIP model folder (required)"),
         CLI_STR("out", 'o', "FILE", &out, "output .npy (required)"),

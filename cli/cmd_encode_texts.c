@@ -15,11 +15,6 @@ static const char footer[] =
     "line), an --input at most 1 GiB and a regular file (a FIFO or device is refused). Relative\n"
     "paths are taken from the current folder. Speed: OPENBLAS_CORETYPE, see encode-images --help.";
 
-static int on_progress(void *ud, size_t done, size_t n_bad)
-{
-    return cli_progress_update(ud, done, n_bad), 0; // never stops the list
-}
-
 int cmd_encode_texts(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *input = NULL;
@@ -48,7 +43,7 @@ int cmd_encode_texts(int argc, char **argv)
     char **lines = NULL;
     size_t n = (size_t)args.n;
     if (input && seize_read_lines(input, &lines, &n) < 0) return cli_lib_fail(CMD);
-    p.on_progress = on_progress, p.ud = &pr, p.max_batch = (int)batch, p.texts_file = input;
+    p.on_progress = cli_progress_cb, p.ud = &pr, p.max_batch = (int)batch, p.texts_file = input;
     p.n_threads = cli_model_threads(threads);
     cli_blas_note(quiet);
     cli_progress_start(&pr, CMD, n, quiet);

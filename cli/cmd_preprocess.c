@@ -22,11 +22,6 @@ static void on_bad(void *ud, size_t i, const char *msg)
             msg);
 }
 
-static int on_progress(void *ud, size_t done, size_t n_bad)
-{
-    return cli_progress_update(ud, done, n_bad), 0; // never stops
-}
-
 int cmd_preprocess(int argc, char **argv)
 {
     seize_preprocess_files_params p = seize_preprocess_files_default_params();
@@ -66,7 +61,7 @@ int cmd_preprocess(int argc, char **argv)
     p.pre.pad_ratio = no_pad ? 0 : ratio ? ratio : p.pre.pad_ratio;
     p.pre.size = (int)size, p.pre.max_pixels = (size_t)max_pixels, p.n_threads = (int)threads;
     cli_progress pr;
-    p.on_bad = on_bad, p.on_progress = on_progress, p.ud = &pr;
+    p.on_bad = on_bad, p.on_progress = cli_progress_cb, p.ud = &pr;
     size_t n = (size_t)args.n, n_ok = 0;
     cli_progress_start(&pr, CMD, n, quiet);
     rc = seize_preprocess_files((const char *const *)args.v, n, out, &p, &n_ok);

@@ -26,11 +26,6 @@ static void on_start(void *ud, size_t n_texts)
     cli_progress_start(ud, CMD, n_texts, quiet);
 }
 
-static int on_progress(void *ud, size_t done, size_t n_bad)
-{
-    return cli_progress_update(ud, done, n_bad), 0; // never stops
-}
-
 int cmd_query_features(int argc, char **argv)
 {
     seize_query_vectors_files f = {.params = seize_query_vectors_default_params()};
@@ -64,7 +59,8 @@ int cmd_query_features(int argc, char **argv)
         return cli_usage(CMD, "--model, --captions, --out-after and --out-before are required");
     cli_progress pr = {0};
     f.params.n_use = (size_t)n_use, f.max_batch = (int)batch;
-    f.params.on_start = on_start, f.params.on_progress = on_progress, f.params.progress_ud = &pr;
+    f.params.on_start = on_start, f.params.on_progress = cli_progress_cb,
+    f.params.progress_ud = &pr;
     f.n_threads = cli_model_threads(threads);
     seize_query_vectors v = {0};
     rc = seize_query_vectors_files_run(&f, &v);

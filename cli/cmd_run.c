@@ -159,7 +159,10 @@ static void on_event(void *user, const seize_run_event *ev)
         cli_progress_update(&u->bar, ev->done, ev->errors);
         return;
     }
-    if (u->bar_on) cli_progress_end(&u->bar), u->bar_on = 0;
+    if (u->bar_on) {
+        cli_progress_end(&u->bar);
+        u->bar_on = 0;
+    }
     if (ev->level == SEIZE_RUN_WARNING || !u->quiet)
         fprintf(stderr, "seize run: %s\n", ev->message);
 }
@@ -191,7 +194,10 @@ int cmd_run(int argc, char **argv)
     seize_run_result res;
     rc = seize_run(p, &res);
     if (ui.bar_on) cli_progress_end(&ui.bar);
-    if (rc < 0) return cli_fail(CMD, "%s", res.error), res.permanent ? EXIT_PARTIAL : EXIT_FAIL;
+    if (rc < 0) {
+        cli_fail(CMD, "%s", res.error);
+        return res.permanent ? EXIT_PARTIAL : EXIT_FAIL;
+    }
     if (res.status == SEIZE_RUN_PARTIAL)
         fprintf(stderr, "seize run: finished, but some items failed (see manifest.json)\n");
     else if (!p->quiet)

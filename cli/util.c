@@ -68,3 +68,9 @@ void cli_blas_note(int quiet)
                 "OPENBLAS_CORETYPE=%s may be about twice as fast\n",
                 core);
 }
+
+int cli_progress_cb(void *progress, size_t done, size_t n_bad)
+{
+    cli_progress_update(progress, done, n_bad);
+    return 0;
+}
