@@ -17,3 +17,17 @@ expect_status() {
   "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
   [ "$got" -eq "$want" ] || { cat "$TMP/err" >&2; fail "'$*' exited $got, expected $want"; }
 }
+# need_numpy: skips the test when $PYTHON has no numpy.
+need_numpy() { $PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }; }
+# tiny_model DIR: a model folder DIR linking the fixture model tiny-openai's files.
+tiny_model() {
+  mkdir -p "$1"
+  local f
+  for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$1/$f"; done
+}
+# wait_progress FILE: waits (up to 60 s) until an index build's progress FILE records a batch.
+wait_progress() {
+  local _
+  for _ in $(seq 1 3000); do grep -q '"done":[1-9]' "$1" 2>/dev/null && return 0; sleep 0.02; done
+  return 1
+}

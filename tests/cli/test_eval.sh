@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 DATA=${SEIZE_DATA:-$TOP/../shared/data}
 [ -f "$DATA/circo/val.json" ] || { echo "  skipped: benchmark data not found at $DATA" >&2; exit 77; }
-$PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+need_numpy
 
 expect_status 0 seize eval --help
 expect_status 2 seize eval

@@ -3,10 +3,9 @@
 # against the fixture model's expected embeddings; then a search on the built index.
 . "$(dirname "$0")/lib.sh"
 need_fixtures
-$PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+need_numpy
 FIX=$(cd "$FIX" && pwd)   # absolute: the model folder below links into it
-M=$TMP/model; mkdir -p "$M"   # a single-layout model folder (the fixture folder has both)
-for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$M/$f"; done
+M=$TMP/model; tiny_model "$M"   # a single-layout model folder (the fixture folder has both)
 EXP=$FIX/models/tiny-openai
 
 # --- build from a folder: 12 images encoded, the truncated JPEG skipped and recorded (exit 3)

@@ -5,8 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 need_fixtures
 FIX=$(cd "$FIX" && pwd)
-M=$TMP/model; mkdir -p "$M"
-for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$M/$f"; done
+M=$TMP/model; tiny_model "$M"
 mkdir -p "$TMP/fiq/img"
 printf '["a1", "a2"]' > "$TMP/fiq/split.dress.val.json"
 cp "$FIX/images/rocket.jpg" "$TMP/fiq/img/a1.png"

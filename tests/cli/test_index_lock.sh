@@ -5,10 +5,9 @@
 # over when it does not check out, so the result always equals a clean build.
 . "$(dirname "$0")/lib.sh"
 need_fixtures
-$PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+need_numpy
 FIX=$(cd "$FIX" && pwd)
-M=$TMP/model; mkdir -p "$M"
-for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$M/$f"; done
+M=$TMP/model; tiny_model "$M"
 for i in $(seq 0 199); do
   f=$(sed -n "$((i % 12 + 1))p" "$FIX/images.txt")
   printf 'item%03d\t%s\n' "$i" "$FIX/images/$f"
@@ -30,10 +29,7 @@ build --list "$TMP/small.txt" --out "$TMP/clean-small" 2>/dev/null || fail "clea
 ( exec $WRAP "$SEIZE_BIN" index build --model "$M" --list "$TMP/list.txt" --out "$TMP/ix" --batch 1 --threads 1 -q \
     2>"$TMP/first.err" ) &
 pid=$!
-for _ in $(seq 1 1200); do
-  grep -q '"done":[1-9]' "$TMP/ix/build.progress.json" 2>/dev/null && break
-  sleep 0.05
-done
+wait_progress "$TMP/ix/build.progress.json"
 if [ -e "$TMP/ix/features.npy" ] || ! kill -0 $pid 2>/dev/null; then
   echo "  note: the first build finished before the second started; lock not exercised" >&2
 else

@@ -6,10 +6,9 @@
 # missing dataset folder is named once and missing images get one summary line.
 . "$(dirname "$0")/lib.sh"
 need_fixtures
-$PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+need_numpy
 FIX=$(cd "$FIX" && pwd)
-M=$TMP/model; mkdir -p "$M"
-for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$M/$f"; done
+M=$TMP/model; tiny_model "$M"
 ok_images() { mkdir -p "$1"; cp "$FIX/images/rocket.jpg" "$FIX/images/FreshFlower.jpg" "$1/"; }
 
 # --- a Latin-1 name: refused while scanning, named, nothing encoded (no model load needed)

@@ -3,7 +3,7 @@
 # several (pos, neg), with and without exclusions, mean and LDRE, float16 index, exact ties.
 . "$(dirname "$0")/lib.sh"
 REF="$PYTHON $TOP/tests/search_reference.py"
-$PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+need_numpy
 
 expect_status 0 seize search --help
 grep -q "neg\*min(d, 0)" "$TMP/out" || fail "search --help does not state the score"

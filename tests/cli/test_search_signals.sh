@@ -3,10 +3,9 @@
 # search stopped while writing its output leaves no OUT.tmp.* behind (and no partial OUT).
 . "$(dirname "$0")/lib.sh"
 need_fixtures
-$PYTHON -c 'import numpy' 2>/dev/null || { echo "  skipped: numpy not available to $PYTHON" >&2; exit 77; }
+need_numpy
 FIX=$(cd "$FIX" && pwd)
-M=$TMP/model; mkdir -p "$M"
-for f in model.safetensors config.json vocab.json merges.txt; do ln -s "$FIX/models/tiny-openai/$f" "$M/$f"; done
+M=$TMP/model; tiny_model "$M"
 no_tmp() { local l; l=$(find "$1" -name '*.tmp.*'); [ -z "$l" ] || fail "$2: temporary files left: $l"; }
 
 # --- index build: SIGTERM, then SIGINT, each part-way; no temporary file; then it resumes
@@ -18,10 +17,7 @@ for sig in TERM INT; do
   ( exec $WRAP "$SEIZE_BIN" index build --model "$M" --list "$TMP/list.txt" --out "$TMP/ix" --batch 1 --threads 1 -q \
       2>"$TMP/build.err" ) &
   pid=$!
-  for _ in $(seq 1 1200); do
-    grep -q '"done":[1-9]' "$TMP/ix/build.progress.json" 2>/dev/null && break
-    sleep 0.02
-  done
+  wait_progress "$TMP/ix/build.progress.json"
   kill -$sig $pid 2>/dev/null; wait $pid; st=$?
   if [ -e "$TMP/ix/features.npy" ]; then
     echo "  note: the build finished before SIG$sig; not exercised" >&2
