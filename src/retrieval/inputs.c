@@ -180,8 +180,7 @@ static int load_query_array(const char *path, int per_caption, seize_npy **out)
     if (a->dtype == SEIZE_I32 || a->ndim != (per_caption ? 3 : 2))
         return seize_error(SEIZE_ESHAPE, "'%s': expected a float array of shape %s", path,
                            per_caption ? "[queries, captions, dim]" : "[queries, dim]");
-    seize_npy_f32(a);
-    return 0;
+    return seize_npy_f32(a) ? 0 : SEIZE_ENOMEM; // NULL: out of memory converting f16 (message set)
 }
 
 int seize_search_queries_load(const char *after, const char *before, int per_caption, size_t dim,
