@@ -10,6 +10,9 @@ for f in model.safetensors config.json vocab.json merges.txt; do cp "$FIX/models
 
 start_server() { # start_server EXTRA_ARGS...
   : >"$TMP/log"
+  # the previous server's port must not be read: the shell truncates the file only when the
+  # background child starts, which may be after the first check below
+  rm -f "$TMP/port"
   "$PYTHON" "$TOP/tests/servers/hub_server.py" "$TMP/hub" --log "$TMP/log" "$@" >"$TMP/port" \
     2>"$TMP/server.err" &
   SERVER=$!

@@ -15,6 +15,7 @@ start_llm_server() {
   local name=$1; shift
   local dir="$TMP/server-$name"
   mkdir -p "$dir"
+  rm -f "$dir/port" # a server started before under this name must not be taken for this one
   "$PYTHON" "$SERVERS_DIR/openai_server.py" --port-file "$dir/port" --log "$dir/log.jsonl" "$@" \
     2>"$dir/stderr" &
   local pid=$!
