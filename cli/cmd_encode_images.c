@@ -20,9 +20,9 @@ static void on_bad(void *ud, const char *path, const char *msg)
 static const char footer[] =
     "Images must be regular files (a FIFO or device is refused, named). Relative paths are\n"
     "taken from the current folder (the paths of a --list too).\n\n"
-    "Speed: Debian's OpenBLAS 0.3.21 uses its Haswell kernels on recent AVX-512 CPUs (AMD Zen\n"
-    "4/5; a note on stderr says so). OPENBLAS_CORETYPE=SkylakeX was about twice as fast in our\n"
-    "tests; it is not set automatically: some OpenBLAS builds misbehave with forced kernels.";
+    "Speed: OpenBLAS picks its kernels for the CPU (AVX-512 ones on AMD Zen 4/5 too) unless\n"
+    "OPENBLAS_CORETYPE forces others: =Haswell (set on some machines) ran at 0.6x on a Zen 5.\n"
+    "seize never sets it; a note on stderr names better kernels when OpenBLAS misses the CPU.";
 
 int cmd_encode_images(int argc, char **argv)
 {

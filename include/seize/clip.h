@@ -135,10 +135,12 @@ double seize_clip_image_flops(const seize_clip_model *m);
 double seize_clip_text_flops(const seize_clip_model *m, int n_tokens);
 
 /* The OpenBLAS kernel set that this CPU could use but the loaded OpenBLAS did not pick, or
- * NULL. Debian's OpenBLAS 0.3.21 does not know recent AVX-512 CPUs (e.g. AMD Zen 4/5) and
- * falls back to its Haswell kernels; there "SkylakeX" is returned, and running with
- * OPENBLAS_CORETYPE=SkylakeX (read by OpenBLAS at start-up) is about twice as fast. NULL
- * when OPENBLAS_CORETYPE is already set or the CPU lacks AVX-512 (F, CD, BW, DQ, VL). */
+ * NULL. An OpenBLAS that does not recognise an AVX-512 CPU falls back to AVX2 (Haswell) or
+ * older kernels; there "SkylakeX" is returned (OPENBLAS_CORETYPE=SkylakeX, read by OpenBLAS at
+ * start-up, ran up to about twice as fast). Debian's 0.3.21 recognises AMD Zen 4/5 (it picks
+ * SkylakeX/Cooperlake), so on those the AVX2 kernels come only from OPENBLAS_CORETYPE=Haswell
+ * in the environment. NULL when OPENBLAS_CORETYPE is set or the CPU lacks AVX-512 (F, CD, BW,
+ * DQ, VL). */
 const char *seize_clip_blas_better_core(void);
 
 #ifdef __cplusplus
