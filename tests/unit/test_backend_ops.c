@@ -1,0 +1,855 @@
+// Every op of every compiled backend (src/nn/backend.h) against plain C references, in the style
+// of ggml's test-backend-ops: seeded random inputs go host → upload → op → download like a device
+// backend's would (weights through ops->weight), and each output is compared with a reference
+// written out loop by loop below, accumulated in double.
+//
+// Tolerances are relative to the magnitude of what was summed, never to wall-clock or luck:
+//   - copies and single float additions (upload/download, patchify, the embeddings, gather_rows,
+//     the fused `add` of layernorm, untouched padding and inputs) are exact: one IEEE add is
+//     correctly rounded on every backend, so the reference does the same float add;
+//   - a float32 sum of k products carries at most γ(k) ≈ k·u relative error of Σ|terms|
+//     (u = 2⁻²⁴, FLT_EPSILON = 2u), whatever the summation order (BLAS blocking, FMA, warps);
+//     linear, layernorm and attention are checked against that bound, with mag = Σ|terms|;
+//   - the vectorised exp is ~1–2 ulp and the erf of GELU (Abramowitz & Stegun 7.1.26) is within
+//     1.5e-7 absolute, so the activations get a few eps of their magnitude (see acts[]).
+// Linear, layernorm and attention use worst-case bounds, so that a backend summing in another
+// order never fails by chance (the summary line of each op prints its worst error as a fraction
+// of its limit: 0.03–0.25 on the CPU backend); an indexing, masking, bias or stride mistake, or
+// reduced precision (TF32, bf16), is off by far more.
+//
+// Index arrays (ids, q_rows, rows) are host memory, as clip.c passes them.
+#include "check.h"
+
+#include "nn/backend.h"
+#include "seize/core.h"
+#include "seize/model.h"
+
+#include <float.h>
+#include <stdint.h>
+
+#define SENTINEL 1234.5f // fills padding and tails: an op must leave it alone
+#define TAIL 16          // sentinel floats after every output buffer
+
+// --- the backends under test ---------------------------------------------------------------------
+//
+// THE place a backend is added: every op test below runs on each entry of this table (a CUDA
+// backend goes here, under its build flag, e.g. `#ifdef SEIZE_CUDA {"cuda", cuda_new}, #endif`).
+
+// The CPU backend under both BLAS thread plans (read by each product, so each entry sets its
+// own): 1, as the CLI sets it (a slice of each product per pool thread), and 2 (one BLAS call
+// per product, threaded by BLAS).
+static int cpu_1(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new(1, out);
+}
+static int cpu_2(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new(2, out);
+}
+static int cpu_2_blas_2(nn_backend **out)
+{
+    seize_blas_threads_set(2);
+    return nn_backend_cpu_new(2, out);
+}
+
+static const struct {
+    const char *label;
+    int (*create)(nn_backend **out);
+} backends[] = {
+    {"cpu/1", cpu_1},
+    {"cpu/2", cpu_2},
+    {"cpu/2 (BLAS threads 2)", cpu_2_blas_2},
+};
+#define N_BACKENDS (sizeof backends / sizeof backends[0])
+
+// --- helpers -------------------------------------------------------------------------------------
+
+static uint32_t seed = 12345;
+
+static float frand(void) // uniform in [-1, 1)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return (float)((seed >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+static void fill(float *x, size_t n, float amp)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = frand() * amp;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static float *hostf(size_t n)
+{
+    return xmalloc(n * sizeof(float));
+}
+static double *hostd(size_t n)
+{
+    return xmalloc(n * sizeof(double));
+}
+
+// One backend while its cases run, and the backend buffers of the current case.
+typedef struct tctx {
+    nn_backend *be;
+    const nn_backend_ops *o;
+    const char *name;
+    int (*create)(nn_backend **out); // a fresh instance of the same entry
+    float *bufs[16];
+    int n_bufs;
+} tctx;
+
+static float *dev_alloc(tctx *t, size_t n)
+{
+    float *p = t->o->alloc(t->be, n);
+    if (!p || t->n_bufs == 16) {
+        fprintf(stderr, "  FAIL %s: alloc of %zu floats: %s\n", t->name, n, seize_errmsg());
+        exit(1);
+    }
+    return t->bufs[t->n_bufs++] = p;
+}
+
+// A backend buffer holding host[0..n).
+static float *dev_from(tctx *t, const float *host, size_t n)
+{
+    float *p = dev_alloc(t, n);
+    t->o->upload(t->be, p, host, n);
+    return p;
+}
+
+static void dev_release_all(tctx *t)
+{
+    while (t->n_bufs > 0)
+        t->o->release(t->be, t->bufs[--t->n_bufs]);
+}
+
+// The download of n floats of a backend buffer into a new host array.
+static float *dev_get(tctx *t, const float *p, size_t n)
+{
+    float *h = hostf(n);
+    t->o->download(t->be, h, p, n);
+    return h;
+}
+
+// An output buffer of n floats plus TAIL, every float set to SENTINEL.
+static float *dev_out(tctx *t, size_t n)
+{
+    float *h = hostf(n + TAIL);
+    for (size_t i = 0; i < n + TAIL; i++)
+        h[i] = SENTINEL;
+    float *p = dev_from(t, h, n + TAIL);
+    free(h);
+    return p;
+}
+
+// Per op: cases run, failures, and the worst error as a fraction of its limit.
+static struct {
+    int n_cases, n_fail;
+    double worst;
+    char worst_case[256];
+} st;
+
+static void stats_reset(void)
+{
+    memset(&st, 0, sizeof st);
+}
+
+// Compares got[0..n) with want: element i fails when |got − want| > tol·mag[i] (mag NULL: the
+// values must be equal). Prints each failing output with its case and the max error; returns 1
+// when all holds.
+static int compare(const char *label, const char *what, const float *got, const double *want,
+                   const double *mag, double tol, size_t n)
+{
+    double worst = 0, max_err = 0;
+    size_t wi = 0, n_bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]), lim = mag ? tol * mag[i] : 0;
+        if (isnan(err)) err = INFINITY;
+        double r = lim > 0 ? err / lim : (err > 0 ? INFINITY : 0);
+        if (err > lim) n_bad++;
+        if (err > max_err) max_err = err;
+        if (r > worst) {
+            worst = r;
+            wi = i;
+        }
+    }
+    if (worst > st.worst && !n_bad) {
+        st.worst = worst;
+        snprintf(st.worst_case, sizeof st.worst_case, "%s %s", label, what);
+    }
+    if (!n_bad) return 1;
+    fprintf(stderr,
+            "  FAIL %s: %s: %zu of %zu values off, max |err| %.3g; worst [%zu] got %.9g want "
+            "%.9g (limit %.3g)\n",
+            label, what, n_bad, n, max_err, wi, got[wi], want[wi], mag ? tol * mag[wi] : 0.0);
+    return 0;
+}
+
+// Exact comparison of float arrays (inputs left unchanged, padding, copies).
+static int compare_exact(const char *label, const char *what, const float *got, const float *want,
+                         size_t n)
+{
+    double *w = hostd(n);
+    for (size_t i = 0; i < n; i++)
+        w[i] = want[i];
+    int ok = compare(label, what, got, w, NULL, 0, n);
+    free(w);
+    return ok;
+}
+
+// The TAIL floats after an output of n floats are still SENTINEL.
+static int check_tail(tctx *t, const char *label, const float *dev, size_t n)
+{
+    float *h = dev_get(t, dev, n + TAIL), s[TAIL];
+    for (int i = 0; i < TAIL; i++)
+        s[i] = SENTINEL;
+    int ok = compare_exact(label, "floats past the output", h + n, s, TAIL);
+    free(h);
+    return ok;
+}
+
+static void case_done(int ok)
+{
+    st.n_cases++;
+    if (!ok) st.n_fail++;
+}
+
+// Runs fn on every backend of the table; prints the op's summary line.
+static void for_each_backend(const char *op, void (*fn)(tctx *t))
+{
+    stats_reset();
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        tctx t = {0};
+        t.name = backends[i].label;
+        t.create = backends[i].create;
+        if (t.create(&t.be) < 0) {
+            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t.name, seize_errmsg());
+            st.n_fail++;
+            continue;
+        }
+        t.o = t.be->ops;
+        fn(&t);
+        dev_release_all(&t);
+        t.o->free(t.be);
+    }
+    fprintf(stderr,
+            "  %s: %d cases on %zu backends, %d failed; worst error %.3g of its limit%s%s\n", op,
+            st.n_cases, N_BACKENDS, st.n_fail, st.worst, st.worst > 0 ? " in " : "", st.worst_case);
+}
+
+// --- memory: alloc/release, weight, upload/download ----------------------------------------------
+
+static void memory_cases(tctx *t)
+{
+    static const size_t sizes[] = {1, 7, 64, 1000};
+    char label[128];
+    for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
+        size_t n = sizes[c];
+        snprintf(label, sizeof label, "%s memory n=%zu", t->name, n);
+        float *h = hostf(n), *z = hostf(n);
+        fill(h, n, 100);
+        for (size_t i = 0; i < n; i++)
+            z[i] = SENTINEL;
+        float *p = dev_from(t, z, n);
+        float *got = dev_get(t, p, n);
+        int ok = compare_exact(label, "upload/download round trip", got, z, n);
+        free(got);
+        // a pointer into a buffer is a buffer too (clip.c writes qkv + d): upload the middle
+        size_t lo = n / 3, len = n - lo - n / 4;
+        t->o->upload(t->be, p + lo, h + lo, len);
+        for (size_t i = lo; i < lo + len; i++)
+            z[i] = h[i];
+        got = dev_get(t, p, n);
+        ok &= compare_exact(label, "upload into the middle", got, z, n);
+        free(got);
+        got = hostf(len);
+        t->o->download(t->be, got, p + lo, len);
+        ok &= compare_exact(label, "download of the middle", got, h + lo, len);
+        free(got);
+        // a weight view holds the host values (the CPU returns the host pointer itself)
+        const float *w = t->o->weight(t->be, h, n);
+        ok &= w != NULL;
+        if (w) {
+            got = dev_get(t, w, n);
+            ok &= compare_exact(label, "weight view", got, h, n);
+            free(got);
+        }
+        dev_release_all(t);
+        free(h);
+        free(z);
+        case_done(ok);
+    }
+    t->o->release(t->be, NULL); // accepted by the contract
+}
+
+static void test_memory(void)
+{
+    for_each_backend("memory", memory_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- linear --------------------------------------------------------------------------------------
+
+typedef struct lin_case {
+    size_t m, n, k, ldx, ldy;
+} lin_case;
+
+// y(m, n) = beta·y0 + x·wᵀ + bias in double; mag = |beta·y0| + |bias| + Σ|x·w|.
+static void linear_ref(const lin_case *c, const float *x, const float *w, const float *bias,
+                       float beta, const float *y0, double *want, double *mag)
+{
+    for (size_t i = 0; i < c->m; i++)
+        for (size_t j = 0; j < c->n; j++) {
+            double acc = 0, a = 0;
+            for (size_t e = 0; e < c->k; e++) {
+                double p = (double)x[i * c->ldx + e] * w[j * c->k + e];
+                acc += p;
+                a += fabs(p);
+            }
+            if (bias) {
+                acc += bias[j];
+                a += fabs(bias[j]);
+            }
+            if (beta != 0) {
+                acc += (double)beta * y0[i * c->ldy + j];
+                a += fabs((double)beta * y0[i * c->ldy + j]);
+            }
+            want[i * c->ldy + j] = acc;
+            mag[i * c->ldy + j] = a;
+        }
+}
+
+static int linear_one(tctx *t, const lin_case *c, int with_bias, float beta)
+{
+    char label[200];
+    snprintf(label, sizeof label, "%s linear m=%zu n=%zu k=%zu ldx=%zu ldy=%zu bias=%s beta=%g",
+             t->name, c->m, c->n, c->k, c->ldx, c->ldy, with_bias ? "yes" : "NULL", beta);
+    size_t nx = c->m * c->ldx, ny = c->m * c->ldy;
+    float *x = hostf(nx), *w = hostf(c->n * c->k), *b = hostf(c->n), *y0 = hostf(ny);
+    double *want = hostd(ny), *mag = hostd(ny);
+    fill(x, nx, 1);
+    fill(w, c->n * c->k, 1);
+    fill(b, c->n, 1);
+    for (size_t i = 0; i < ny; i++) // padding (j ≥ n) must stay; with beta 0, y is not read
+        y0[i] = i % c->ldy >= c->n ? SENTINEL : beta != 0 ? frand() : NAN;
+    linear_ref(c, x, w, with_bias ? b : NULL, beta, y0, want, mag);
+    for (size_t i = 0; i < ny; i++)
+        if (i % c->ldy >= c->n) {
+            want[i] = SENTINEL;
+            mag[i] = 0;
+        }
+    float *dx = dev_from(t, x, nx), *dy = dev_from(t, y0, ny);
+    const float *dw = t->o->weight(t->be, w, c->n * c->k);
+    const float *db = with_bias ? t->o->weight(t->be, b, c->n) : NULL;
+    t->o->linear(t->be, c->m, c->n, c->k, dx, c->ldx, dw, db, beta, dy, c->ldy);
+    float *got = dev_get(t, dy, ny), *gx = dev_get(t, dx, nx);
+    // γ(k + 2): k products, the bias and beta·y
+    int ok = compare(label, "y", got, want, mag, (double)(c->k + 2) * FLT_EPSILON, ny);
+    ok &= compare_exact(label, "x unchanged", gx, x, nx);
+    dev_release_all(t);
+    free(x), free(w), free(b), free(y0), free(want), free(mag), free(got), free(gx);
+    return ok;
+}
+
+static void linear_cases(tctx *t)
+{
+    // m = 1; odd sizes; strides wider than the rows; few rows with many outputs (split by
+    // columns on 2 threads) and many rows (split by rows); k = 1
+    static const lin_case cases[] = {
+        {1, 37, 19, 19, 37},  {1, 1, 1, 1, 1},        {3, 1, 1, 2, 3},       {5, 70, 33, 40, 75},
+        {9, 6, 11, 11, 6},    {67, 23, 50, 53, 23},   {130, 40, 29, 29, 41}, {2, 40, 11, 11, 40},
+        {17, 48, 64, 64, 48}, {33, 129, 77, 80, 131},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int bias = 0; bias < 2; bias++)
+            for (int beta = 0; beta < 2; beta++)
+                case_done(linear_one(t, &cases[c], bias, (float)beta));
+}
+
+static void test_linear(void)
+{
+    for_each_backend("linear", linear_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- layernorm -----------------------------------------------------------------------------------
+
+typedef struct ln_case {
+    size_t rows, d, ldx, ldy;
+} ln_case;
+
+// Row r of xa (x after the fused add, float) normalised in double. mag: the mean's error scales
+// with max|x|, the rest with |x − mean|; both through inv·|g|, plus |b|.
+static void layernorm_ref(const ln_case *c, const float *xa, const float *g, const float *b,
+                          float eps, size_t ldy, double *want, double *mag)
+{
+    for (size_t r = 0; r < c->rows; r++) {
+        const float *x = xa + r * c->ldx;
+        double m = 0, v = 0, amax = 0;
+        for (size_t j = 0; j < c->d; j++) {
+            m += x[j];
+            amax = fabs(x[j]) > amax ? fabs(x[j]) : amax;
+        }
+        m /= (double)c->d;
+        for (size_t j = 0; j < c->d; j++)
+            v += (x[j] - m) * (x[j] - m);
+        v /= (double)c->d;
+        double inv = 1 / sqrt(v + eps);
+        for (size_t j = 0; j < c->d; j++) {
+            want[r * ldy + j] = (x[j] - m) * inv * g[j] + b[j];
+            mag[r * ldy + j] = (amax + fabs(x[j] - m)) * inv * fabs(g[j]) + fabs(b[j]);
+        }
+    }
+}
+
+static int layernorm_one(tctx *t, const ln_case *c, int with_add, int in_place, float eps)
+{
+    char label[200];
+    size_t ldy = in_place ? c->ldx : c->ldy, nx = c->rows * c->ldx, ny = c->rows * ldy;
+    snprintf(label, sizeof label, "%s layernorm rows=%zu d=%zu ldx=%zu ldy=%zu add=%s %s eps=%g",
+             t->name, c->rows, c->d, c->ldx, ldy, with_add ? "yes" : "NULL",
+             in_place ? "in place" : "y != x", eps);
+    float *x = hostf(nx), *xa = hostf(nx), *g = hostf(c->d), *b = hostf(c->d), *add = hostf(c->d);
+    double *want = hostd(ny), *mag = hostd(ny);
+    for (size_t i = 0; i < nx; i++) // an offset mean, as in a residual stream
+        x[i] = i % c->ldx >= c->d ? SENTINEL : frand() * 3 + 1;
+    fill(g, c->d, 1);
+    fill(b, c->d, 1);
+    fill(add, c->d, 1);
+    for (size_t i = 0; i < nx; i++) // the fused add: one float add, in place (not the padding)
+        xa[i] = with_add && i % c->ldx < c->d ? x[i] + add[i % c->ldx] : x[i];
+    for (size_t i = 0; i < ny; i++) {
+        want[i] = SENTINEL;
+        mag[i] = 0;
+    }
+    layernorm_ref(c, xa, g, b, eps, ldy, want, mag);
+    float *dx = dev_from(t, x, nx), *dy = in_place ? dx : dev_out(t, ny);
+    const float *dg = t->o->weight(t->be, g, c->d), *db = t->o->weight(t->be, b, c->d);
+    const float *da = with_add ? t->o->weight(t->be, add, c->d) : NULL;
+    t->o->layernorm(t->be, c->rows, c->d, dx, c->ldx, da, dg, db, eps, dy, ldy);
+    float *got = dev_get(t, dy, ny), *gx = dev_get(t, dx, nx);
+    // γ(d) for the mean and the variance, a few roundings for the rest
+    int ok = compare(label, "y", got, want, mag, (double)(c->d + 8) * FLT_EPSILON, ny);
+    if (!in_place) {
+        ok &= compare_exact(label, with_add ? "x += add" : "x unchanged", gx, xa, nx);
+        ok &= check_tail(t, label, dy, ny);
+    }
+    dev_release_all(t);
+    free(x), free(xa), free(g), free(b), free(add), free(want), free(mag), free(got), free(gx);
+    return ok;
+}
+
+static void layernorm_cases(tctx *t)
+{
+    static const ln_case cases[] = {
+        {5, 37, 37, 37}, {3, 8, 11, 13},   {7, 16, 16, 19},    {2, 100, 103, 100},
+        {1, 1, 1, 1},    {66, 24, 24, 24}, {3, 300, 301, 300},
+    };
+    static const float eps[] = {1e-5f, 1e-12f, 0.1f};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int add = 0; add < 2; add++)
+            for (int in_place = 0; in_place < 2; in_place++)
+                for (size_t e = 0; e < sizeof eps / sizeof *eps; e++)
+                    case_done(layernorm_one(t, &cases[c], add, in_place, eps[e]));
+}
+
+static void test_layernorm(void)
+{
+    for_each_backend("layernorm", layernorm_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- bias_act ------------------------------------------------------------------------------------
+
+// Every seize_act value with its reference, the magnitude its error scales with, and a
+// tolerance relative to that (a new value of seize_act gets a line here).
+// quick_gelu, y = x·σ(1.702x): the ~2-ulp exp of z = −1.702x (whose rounding is |z|·u of e^z),
+// a division and an add give ≤ 8 eps of |y|·(1 + |z|); where the exp clamps its input at −87,
+// the true e^z is below 1.6e-38: values under 1e-24·|x| count as zero.
+// gelu, y = ½x(1 + erf(x/√2)): erf within 1.5e-7 absolute (A&S 7.1.26) is 7.5e-8 of |x| (the
+// relative error grows where y → 0, x < 0), plus the same roundings.
+static double quick_gelu_ref(double x)
+{
+    return x / (1 + exp(-1.702 * x));
+}
+static double quick_gelu_mag(double x)
+{
+    return fabs(quick_gelu_ref(x)) * (1 + fabs(1.702 * x)) + 1e-24 * fabs(x);
+}
+static double gelu_ref(double x)
+{
+    return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+}
+static double gelu_mag(double x)
+{
+    return fabs(x);
+}
+
+static const struct {
+    seize_act act;
+    const char *name;
+    double (*ref)(double), (*mag)(double);
+    double tol;
+} acts[] = {
+    {SEIZE_ACT_QUICK_GELU, "quick_gelu", quick_gelu_ref, quick_gelu_mag, 8 * FLT_EPSILON},
+    {SEIZE_ACT_GELU, "gelu", gelu_ref, gelu_mag, 7.5e-8 + 8 * FLT_EPSILON},
+};
+
+static int bias_act_one(tctx *t, size_t rows, size_t n, size_t a)
+{
+    char label[200];
+    snprintf(label, sizeof label, "%s bias_act rows=%zu n=%zu act=%s", t->name, rows, n,
+             acts[a].name);
+    size_t nx = rows * n;
+    float *x = hostf(nx), *b = hostf(n);
+    double *want = hostd(nx), *mag = hostd(nx);
+    // mostly [-6, 6] (where the curves bend), some far tails (the exp's clamping) and zeros
+    for (size_t i = 0; i < nx; i++)
+        x[i] = i % 29 == 3 ? frand() * 100 : i % 31 == 5 ? 0 : frand() * 5;
+    fill(b, n, 1);
+    for (size_t i = 0; i < nx; i++) {
+        float xb = x[i] + b[i % n]; // one float add, as the backend does
+        want[i] = acts[a].ref(xb);
+        mag[i] = acts[a].mag(xb);
+    }
+    float *dx = dev_from(t, x, nx);
+    const float *db = t->o->weight(t->be, b, n);
+    t->o->bias_act(t->be, rows, n, dx, db, acts[a].act);
+    float *got = dev_get(t, dx, nx);
+    int ok = compare(label, "x", got, want, mag, acts[a].tol, nx);
+    dev_release_all(t);
+    free(x), free(b), free(want), free(mag), free(got);
+    return ok;
+}
+
+static void bias_act_cases(tctx *t)
+{
+    static const size_t shapes[][2] = {{1, 1}, {3, 7}, {2, 8}, {5, 37}, {40, 16}, {9, 100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+            case_done(bias_act_one(t, shapes[s][0], shapes[s][1], a));
+}
+
+static void test_bias_act(void)
+{
+    for_each_backend("bias_act", bias_act_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- reserve + attention -------------------------------------------------------------------------
+
+typedef struct attn_case {
+    size_t n_seq, T;
+    int n_head, d_head;
+    float amp; // of q and k: large values make peaked softmaxes
+} attn_case;
+
+// One query row (sequence s, token i) of one head in double: out[e] and its mag. The output is
+// Σ p_j·v_j: its error is Σ p_j|v_j| times (the scores' relative error, 2·γ(dh)·Smax with
+// Smax = max_j scale·Σ|q·k|, through the softmax) plus γ(nk) for the exp's, the sum's and
+// P·V's roundings.
+static void attn_row_ref(const attn_case *c, const float *qkv, const float *bias, size_t s,
+                         size_t i, int h, size_t nk, double *sc, double *want, double *mag)
+{
+    size_t dh = (size_t)c->d_head, d = dh * (size_t)c->n_head, ld = 3 * d;
+    const float *seq = qkv + s * c->T * ld;
+    double scale = 1 / sqrt((double)dh), mx = -INFINITY, smax = 0, sum = 0;
+    for (size_t j = 0; j < nk; j++) {
+        double dot = 0, a = 0;
+        for (size_t e = 0; e < dh; e++) {
+            size_t col = (size_t)h * dh + e;
+            double q = (double)seq[i * ld + col] + bias[col];
+            double k = (double)seq[j * ld + d + col] + bias[d + col];
+            dot += q * k;
+            a += fabs(q * k);
+        }
+        sc[j] = dot * scale;
+        mx = sc[j] > mx ? sc[j] : mx;
+        smax = a * scale > smax ? a * scale : smax;
+    }
+    for (size_t j = 0; j < nk; j++)
+        sum += (sc[j] = exp(sc[j] - mx));
+    for (size_t e = 0; e < dh; e++) {
+        size_t col = (size_t)h * dh + e;
+        double acc = 0, a = 0;
+        for (size_t j = 0; j < nk; j++) {
+            double v = (double)seq[j * ld + 2 * d + col] + bias[2 * d + col];
+            acc += sc[j] / sum * v;
+            a += sc[j] / sum * fabs(v);
+        }
+        want[col] = acc;
+        mag[col] = a * (1 + 2 * smax);
+    }
+}
+
+// The expected output: (n_seq·T, d), or (n_seq, d) with q_rows.
+static void attention_ref(const attn_case *c, const float *qkv, const float *bias, int causal,
+                          const size_t *q_rows, double *want, double *mag)
+{
+    size_t d = (size_t)c->d_head * (size_t)c->n_head;
+    double *sc = hostd(c->T);
+    for (size_t s = 0; s < c->n_seq; s++)
+        for (size_t i = 0; i < c->T; i++) {
+            if (q_rows && i != q_rows[s]) continue;
+            size_t r = q_rows ? s : s * c->T + i, nk = causal ? i + 1 : c->T;
+            for (int h = 0; h < c->n_head; h++)
+                attn_row_ref(c, qkv, bias, s, i, h, nk, sc, want + r * d, mag + r * d);
+        }
+    free(sc);
+}
+
+static int attention_one(tctx *t, const attn_case *c, int causal, int pooled)
+{
+    char label[200];
+    size_t d = (size_t)c->d_head * (size_t)c->n_head, nqkv = c->n_seq * c->T * 3 * d;
+    size_t nout = (pooled ? c->n_seq : c->n_seq * c->T) * d;
+    snprintf(label, sizeof label, "%s attention n_seq=%zu T=%zu n_head=%d d_head=%d amp=%g %s %s",
+             t->name, c->n_seq, c->T, c->n_head, c->d_head, c->amp,
+             causal ? "causal" : "non-causal", pooled ? "q_rows" : "q_rows=NULL");
+    float *qkv = hostf(nqkv), *bias = hostf(3 * d);
+    size_t *q_rows = xmalloc(c->n_seq * sizeof *q_rows);
+    double *want = hostd(nout), *mag = hostd(nout);
+    for (size_t i = 0; i < nqkv; i++) // q and k scaled by amp, v not
+        qkv[i] = frand() * (i % (3 * d) < 2 * d ? c->amp : 1);
+    fill(bias, 3 * d, 0.5f);
+    for (size_t s = 0; s < c->n_seq; s++) // the last token, the first, and others
+        q_rows[s] = s == 0 ? c->T - 1 : s == 1 ? 0 : (s * 5 + 2) % c->T;
+    attention_ref(c, qkv, bias, causal, pooled ? q_rows : NULL, want, mag);
+    float *dqkv = dev_from(t, qkv, nqkv), *dout = dev_out(t, nout);
+    const float *db = t->o->weight(t->be, bias, 3 * d);
+    t->o->attention(t->be, c->n_seq, c->T, c->n_head, c->d_head, dqkv, db, db + d, db + 2 * d,
+                    causal, pooled ? q_rows : NULL, dout);
+    float *got = dev_get(t, dout, nout), *gq = dev_get(t, dqkv, nqkv);
+    double tol = (double)((size_t)c->d_head + 2 * c->T + 16) * FLT_EPSILON;
+    int ok = compare(label, "out", got, want, mag, tol, nout);
+    ok &= compare_exact(label, "qkv unchanged", gq, qkv, nqkv);
+    ok &= check_tail(t, label, dout, nout);
+    dev_release_all(t);
+    free(qkv), free(bias), free(q_rows), free(want), free(mag), free(got), free(gq);
+    return ok;
+}
+
+// reserve for the case; reports and counts a failed case when it fails.
+static int reserve_ok(tctx *t, const attn_case *k)
+{
+    int rc = t->o->reserve(t->be, k->T, (size_t)k->d_head, (size_t)k->n_head);
+    if (rc < 0) {
+        fprintf(stderr, "  FAIL %s reserve(%zu, %d, %d): %s\n", t->name, k->T, k->d_head, k->n_head,
+                seize_errmsg());
+        case_done(0);
+    }
+    return rc == 0;
+}
+
+static void attention_cases(tctx *t)
+{
+    // T and d_head below, at and above the vector width and its multiples (8, 16), one token,
+    // heads split into groups (n_seq 1 with 5 heads), many sequences, a bigG-like head of 104
+    static const attn_case cases[] = {
+        {1, 1, 1, 1, 1},  {2, 5, 3, 7, 1},   {3, 37, 3, 13, 1},  {1, 8, 5, 9, 4},
+        {2, 17, 4, 8, 2}, {5, 9, 1, 24, 1},  {2, 70, 2, 104, 1}, {1, 33, 2, 16, 4},
+        {4, 3, 2, 5, 1},  {1, 16, 3, 32, 3}, {6, 4, 2, 64, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const attn_case *k = &cases[c];
+        // a fresh instance reserved for exactly this case (an op that used more scratch than
+        // it reserves fails under ASan), every variant; then the long-lived instance, reserved
+        // case after case (the scratch grows, a smaller request keeps it), one variant
+        tctx u = *t;
+        u.n_bufs = 0;
+        if (u.create(&u.be) < 0) {
+            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t->name, seize_errmsg());
+            case_done(0);
+            continue;
+        }
+        u.o = u.be->ops;
+        if (reserve_ok(&u, k))
+            for (int causal = 0; causal < 2; causal++)
+                for (int pooled = 0; pooled < 2; pooled++)
+                    case_done(attention_one(&u, k, causal, pooled));
+        u.o->free(u.be);
+        if (reserve_ok(t, k)) case_done(attention_one(t, k, (int)(c & 1), 0));
+    }
+}
+
+static void test_attention(void)
+{
+    for_each_backend("attention", attention_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- patchify ------------------------------------------------------------------------------------
+
+static int patchify_one(tctx *t, size_t n, int S, int p)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s patchify n=%zu S=%d p=%d", t->name, n, S, p);
+    size_t Sz = (size_t)S, pz = (size_t)p, g = Sz / pz, pp = pz * pz;
+    size_t npix = n * 3 * Sz * Sz, ncols = n * g * g * 3 * pp;
+    float *pix = hostf(npix), *want = hostf(ncols);
+    fill(pix, npix, 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t gy = 0; gy < g; gy++)
+            for (size_t gx = 0; gx < g; gx++)
+                for (size_t ch = 0; ch < 3; ch++)
+                    for (size_t ky = 0; ky < pz; ky++)
+                        for (size_t kx = 0; kx < pz; kx++)
+                            want[((i * g + gy) * g + gx) * 3 * pp + ch * pp + ky * pz + kx] =
+                                pix[((i * 3 + ch) * Sz + gy * pz + ky) * Sz + gx * pz + kx];
+    float *dpix = dev_from(t, pix, npix), *dcols = dev_out(t, ncols);
+    t->o->patchify(t->be, n, S, p, dpix, dcols);
+    float *got = dev_get(t, dcols, ncols);
+    int ok = compare_exact(label, "cols", got, want, ncols) && check_tail(t, label, dcols, ncols);
+    dev_release_all(t);
+    free(pix), free(want), free(got);
+    return ok;
+}
+
+static void patchify_cases(tctx *t)
+{
+    // S a multiple of p, and not (the last S % p rows and columns are not read: g = S / p)
+    static const int cases[][3] = {{2, 8, 4}, {3, 10, 3}, {1, 5, 5}, {2, 14, 2}, {1, 6, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        case_done(patchify_one(t, (size_t)cases[c][0], cases[c][1], cases[c][2]));
+}
+
+static void test_patchify(void)
+{
+    for_each_backend("patchify", patchify_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- embed_patches, embed_tokens -----------------------------------------------------------------
+
+static int embed_patches_one(tctx *t, size_t n, size_t np, size_t d)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s embed_patches n=%zu n_patch=%zu d=%zu", t->name, n, np, d);
+    size_t T = np + 1, nx = n * T * d;
+    float *pat = hostf(n * np * d), *cls = hostf(d), *pos = hostf(T * d), *want = hostf(nx);
+    fill(pat, n * np * d, 1);
+    fill(cls, d, 1);
+    fill(pos, T * d, 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t tk = 0; tk < T; tk++)
+            for (size_t j = 0; j < d; j++)
+                want[(i * T + tk) * d + j] =
+                    (tk ? pat[(i * np + tk - 1) * d + j] : cls[j]) + pos[tk * d + j];
+    float *dpat = dev_from(t, pat, n * np * d), *dx = dev_out(t, nx);
+    const float *dcls = t->o->weight(t->be, cls, d), *dpos = t->o->weight(t->be, pos, T * d);
+    t->o->embed_patches(t->be, n, np, d, dpat, dcls, dpos, dx);
+    float *got = dev_get(t, dx, nx);
+    int ok = compare_exact(label, "x", got, want, nx) && check_tail(t, label, dx, nx);
+    dev_release_all(t);
+    free(pat), free(cls), free(pos), free(want), free(got);
+    return ok;
+}
+
+static int embed_tokens_one(tctx *t, size_t n, size_t T, size_t d, size_t ld_ids)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s embed_tokens n=%zu T=%zu d=%zu ld_ids=%zu", t->name, n, T, d,
+             ld_ids);
+    enum { VOCAB = 23 };
+    size_t nx = n * T * d;
+    int32_t *ids = xmalloc(n * ld_ids * sizeof *ids);
+    float *tok = hostf(VOCAB * d), *pos = hostf(T * d), *want = hostf(nx);
+    // ids past T are invalid: an op that read them would fail here (or under ASan)
+    for (size_t i = 0; i < n * ld_ids; i++)
+        ids[i] = i % ld_ids < T ? (int32_t)((i * 7 + 3) % VOCAB) : -1;
+    fill(tok, VOCAB * d, 1);
+    fill(pos, T * d, 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t tk = 0; tk < T; tk++)
+            for (size_t j = 0; j < d; j++)
+                want[(i * T + tk) * d + j] =
+                    tok[(size_t)ids[i * ld_ids + tk] * d + j] + pos[tk * d + j];
+    float *dx = dev_out(t, nx);
+    const float *dtok = t->o->weight(t->be, tok, VOCAB * d),
+                *dpos = t->o->weight(t->be, pos, T * d);
+    t->o->embed_tokens(t->be, n, T, d, ids, ld_ids, dtok, dpos, dx);
+    float *got = dev_get(t, dx, nx);
+    int ok = compare_exact(label, "x", got, want, nx) && check_tail(t, label, dx, nx);
+    dev_release_all(t);
+    free(ids), free(tok), free(pos), free(want), free(got);
+    return ok;
+}
+
+static void embed_cases(tctx *t)
+{
+    static const size_t patches[][3] = {{3, 4, 13}, {1, 1, 1}, {2, 9, 37}, {4, 16, 8}};
+    for (size_t c = 0; c < sizeof patches / sizeof *patches; c++)
+        case_done(embed_patches_one(t, patches[c][0], patches[c][1], patches[c][2]));
+    // ld_ids > T (the batch's longest text inside the context), and = T
+    static const size_t tokens[][4] = {{3, 5, 11, 8}, {1, 1, 3, 1}, {4, 7, 37, 77}, {2, 16, 8, 16}};
+    for (size_t c = 0; c < sizeof tokens / sizeof *tokens; c++)
+        case_done(embed_tokens_one(t, tokens[c][0], tokens[c][1], tokens[c][2], tokens[c][3]));
+}
+
+static void test_embed(void)
+{
+    for_each_backend("embed_patches, embed_tokens", embed_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- gather_rows ---------------------------------------------------------------------------------
+
+static int gather_one(tctx *t, size_t n, size_t d, size_t ldx, size_t n_x)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s gather_rows n=%zu d=%zu ldx=%zu rows of x=%zu", t->name, n, d,
+             ldx, n_x);
+    size_t *rows = xmalloc(n * sizeof *rows);
+    float *x = hostf(n_x * ldx), *want = hostf(n * d);
+    fill(x, n_x * ldx, 1);
+    for (size_t i = 0; i < n; i++) // out of order, repeated, the first and the last row
+        rows[i] = i == 0 ? n_x - 1 : i == 1 ? 0 : (i * 5 + 1) % n_x;
+    for (size_t i = 0; i < n; i++)
+        memcpy(want + i * d, x + rows[i] * ldx, d * sizeof *want);
+    float *dx = dev_from(t, x, n_x * ldx), *dy = dev_out(t, n * d);
+    t->o->gather_rows(t->be, n, d, dx, ldx, rows, dy);
+    float *got = dev_get(t, dy, n * d);
+    int ok = compare_exact(label, "y", got, want, n * d) && check_tail(t, label, dy, n * d);
+    dev_release_all(t);
+    free(rows), free(x), free(want), free(got);
+    return ok;
+}
+
+static void gather_cases(tctx *t)
+{
+    static const size_t cases[][4] = {
+        {5, 13, 17, 9}, {1, 1, 1, 1}, {8, 16, 16, 3}, {3, 37, 40, 40}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        case_done(gather_one(t, cases[c][0], cases[c][1], cases[c][2], cases[c][3]));
+}
+
+static void test_gather_rows(void)
+{
+    for_each_backend("gather_rows", gather_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+int main(void)
+{
+    int blas_was = seize_blas_threads();
+    RUN(test_memory);
+    RUN(test_linear);
+    RUN(test_layernorm);
+    RUN(test_bias_act);
+    RUN(test_attention);
+    RUN(test_patchify);
+    RUN(test_embed);
+    RUN(test_gather_rows);
+    seize_blas_threads_set(blas_was);
+    return check_summary("backend_ops");
+}
