@@ -1,0 +1,61 @@
+/*
+ * src/nn/gemm.h — the matrix products of the CPU backend (private to src/nn).
+ *
+ * y = beta·y + x · wᵀ (+ bias) with w packed once, in one of three precisions:
+ *   fp32  float32 products (oneDNN's JIT kernels, chosen by the CPU's features at run time; the
+ *         portable path calls OpenBLAS sgemm);
+ *   bf16  w rounded to bfloat16 (round to nearest even; BF16 sources are taken as they are),
+ *         each row of x rounded to bf16 at run time, products accumulated in float32;
+ *   int8  w quantised per output row (symmetric, scale = max|w_row| / 127), each row of x per
+ *         row at run time (symmetric, scale = max|x_row| / 127), products accumulated exactly
+ *         in int32, then y = acc · sx[row] · sw[col] (+ bias).
+ * The oneDNN path (libdnnl, Debian's libdnnl-dev 2.x) is used when the build has it
+ * (SEIZE_HAVE_DNNL; `make NO_DNNL=1` builds without) and oneDNN accepts the shape; the portable
+ * path is always compiled (the fallback and the tests' oracle). For int8, both paths give the
+ * same int32 accumulators, so they agree to float rounding of the final scaling.
+ *
+ * Threads: nn_gemm_run computes a slice of the output on the calling thread only (it never
+ * starts threads); several threads may run slices of the same packed w at once, each with its
+ * own scratch. The CPU backend splits a product among its pool threads.
+ */
+#ifndef SEIZE_NN_GEMM_H
+#define SEIZE_NN_GEMM_H
+
+#include <stddef.h>
+
+#include "seize/model.h"
+
+typedef struct nn_gemm_w nn_gemm_w;             /* a packed weight matrix, read-only once made */
+typedef struct nn_gemm_scratch nn_gemm_scratch; /* per-thread working memory, grows on demand */
+
+typedef enum {
+    NN_GEMM_AUTO = 0, /* oneDNN when built in and it accepts the shape, else portable */
+    NN_GEMM_PORTABLE, /* always the portable path */
+} nn_gemm_impl;
+
+/* Packs w: row-major (n, k) elements of dtype src (SEIZE_ST_F32, _F16 or _BF16; F16/BF16
+ * widen exactly for fp32) for precision p. 0, or SEIZE_EINVAL (dtype, zero size) /
+ * SEIZE_ENOMEM with the message set. w may be freed afterwards. */
+int nn_gemm_pack(const void *w, seize_st_dtype src, size_t n, size_t k, seize_precision p,
+                 nn_gemm_impl impl, nn_gemm_w **out);
+void nn_gemm_free(nn_gemm_w *w); /* accepts NULL */
+
+size_t nn_gemm_rows(const nn_gemm_w *w);  /* n */
+size_t nn_gemm_cols(const nn_gemm_w *w);  /* k */
+size_t nn_gemm_bytes(const nn_gemm_w *w); /* resident bytes: packed data and scales */
+/* Column slices given to nn_gemm_run must start at a multiple of this (1, or oneDNN's block). */
+size_t nn_gemm_col_align(const nn_gemm_w *w);
+/* "oneDNN 2.6.3 (avx512_core_bf16)" or "portable (OpenBLAS sgemm / AVX2 / C)": static text. */
+const char *nn_gemm_describe(const nn_gemm_w *w);
+
+nn_gemm_scratch *nn_gemm_scratch_new(void); /* NULL when out of memory (message set) */
+void nn_gemm_scratch_free(nn_gemm_scratch *s); /* accepts NULL */
+
+/* Output columns [n0, n1) of y(m, n) = beta·y + x(m, k) · wᵀ (+ bias[n0..n1) when not NULL),
+ * on the calling thread. x has row stride ldx (floats); y points at column 0 of row 0, stride
+ * ldy; beta is 0 or 1. n0 must be a multiple of nn_gemm_col_align(w) (n1 may be n). 0, or
+ * SEIZE_ENOMEM when the scratch cannot grow (message set; y unchanged then). */
+int nn_gemm_run(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
+                const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s);
+
+#endif
