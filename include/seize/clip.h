@@ -43,7 +43,32 @@ extern "C" {
 
 typedef struct seize_clip seize_clip;
 
-/* Creates an inference state for `m` (borrowed: it must outlive the state) that encodes up to
+/* What a state runs with (seize_clip_open), passed by value; zero fields take the defaults. */
+typedef struct seize_clip_params {
+    int max_batch;             /* inputs per forward pass (0: 32) */
+    int threads;               /* ≤ 0: all online cores */
+    seize_precision precision; /* SEIZE_PRECISION_FP32 (0): exact to the reference */
+    const char *backend;       /* "cpu" (NULL), or "cuda" in a `make CUDA=1` build */
+    int device;                /* the backend's device index (cuda) */
+} seize_clip_params;
+
+/* Creates an inference state for `m` (borrowed: it must outlive the state) with p. The
+ * model's matrices are converted to the backend's form in p.precision once per model,
+ * backend and precision, and shared by every state of that kind (they are freed with the
+ * model), so N states on N threads hold one copy of the weights. Errors: SEIZE_EINVAL (bad
+ * parameters, a backend not compiled in, an image size the patch size does not divide),
+ * SEIZE_ENOMEM. Not thread-safe: use one state per thread. */
+int seize_clip_open(const seize_clip_model *m, seize_clip_params p, seize_clip **out);
+
+/* The precision of the state; a line naming the engine for logs and benchmarks (backend, GEMM
+ * library and ISA, precision, threads), owned by the state; the resident bytes of the
+ * weights in the backend's form (shared among the states of the model). */
+seize_precision seize_clip_precision(const seize_clip *c);
+const char *seize_clip_describe(const seize_clip *c);
+size_t seize_clip_weight_bytes(const seize_clip *c);
+
+/* seize_clip_open with {max_batch, n_threads} and the defaults (fp32, cpu).
+ * Creates an inference state for `m` (borrowed: it must outlive the state) that encodes up to
  * `max_batch` inputs per forward pass (larger requests are split) on `n_threads` threads
  * (≤ 0: all online cores). Allocates every buffer now. Errors: SEIZE_EINVAL (bad arguments or
  * an image size that the patch size does not divide), SEIZE_ENOMEM. Not thread-safe: use one

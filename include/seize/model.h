@@ -85,7 +85,28 @@ const char *seize_st_dtype_name(seize_st_dtype t);
 
 /* --- configuration ------------------------------------------------------------------------ */
 
-typedef enum { SEIZE_ACT_QUICK_GELU = 0, SEIZE_ACT_GELU = 1 } seize_act;
+/* Activations: CLIP's x·σ(1.702x), the exact erf GELU, ReLU (OPT), or none. */
+typedef enum {
+    SEIZE_ACT_QUICK_GELU = 0,
+    SEIZE_ACT_GELU = 1,
+    SEIZE_ACT_RELU = 2,
+    SEIZE_ACT_NONE = 3
+} seize_act;
+
+/* How the matrix products of a model run (seize_clip_params): float32 (exact to the
+ * reference), bfloat16 (weights stored in bf16, bf16 products accumulated in float32), or int8
+ * (weights quantised per output channel, activations per row at run time). Everything else
+ * (layer norms, softmax, activations, residuals) stays float32 in every mode. */
+typedef enum {
+    SEIZE_PRECISION_FP32 = 0,
+    SEIZE_PRECISION_BF16 = 1,
+    SEIZE_PRECISION_INT8 = 2
+} seize_precision;
+
+/* "fp32", "bf16", "int8" ↔ the enum. parse: 0, or SEIZE_EINVAL with a message naming the
+ * value and the choices. */
+int seize_precision_parse(const char *s, seize_precision *out);
+const char *seize_precision_name(seize_precision p);
 
 typedef struct seize_tower_config {
     int width, layers, heads, mlp_dim;

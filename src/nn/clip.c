@@ -394,3 +394,52 @@ const char *seize_clip_blas_better_core(void)
 #endif
     return NULL;
 }
+
+// --- parameters
+// ---------------------------------------------------------------------------------------
+
+int seize_precision_parse(const char *s, seize_precision *out)
+{
+    static const char *names[] = {"fp32", "bf16", "int8"};
+    for (int i = 0; i < 3; i++)
+        if (s && strcmp(s, names[i]) == 0) {
+            *out = (seize_precision)i;
+            return 0;
+        }
+    return seize_error(SEIZE_EINVAL, "invalid precision '%s' (expected fp32, bf16 or int8)",
+                       s ? s : "");
+}
+
+const char *seize_precision_name(seize_precision p)
+{
+    return p == SEIZE_PRECISION_BF16 ? "bf16" : p == SEIZE_PRECISION_INT8 ? "int8" : "fp32";
+}
+
+int seize_clip_open(const seize_clip_model *m, seize_clip_params p, seize_clip **out)
+{
+    *out = NULL;
+    if (p.backend && strcmp(p.backend, "cpu") != 0)
+        return seize_error(SEIZE_EINVAL, "backend '%s' is not compiled in (this build has: cpu)",
+                           p.backend);
+    if (p.precision != SEIZE_PRECISION_FP32) // engine v2 lands next (issue 13)
+        return seize_error(SEIZE_EINVAL, "precision %s is not available yet",
+                           seize_precision_name(p.precision));
+    return seize_clip_new(m, p.max_batch > 0 ? p.max_batch : 32, p.threads, out);
+}
+
+seize_precision seize_clip_precision(const seize_clip *c)
+{
+    (void)c;
+    return SEIZE_PRECISION_FP32;
+}
+
+const char *seize_clip_describe(const seize_clip *c)
+{
+    (void)c;
+    return "cpu: OpenBLAS sgemm, fp32";
+}
+
+size_t seize_clip_weight_bytes(const seize_clip *c)
+{
+    return seize_clip_model_weight_bytes(c->m);
+}
