@@ -16,13 +16,16 @@
  *   index.json     {"format": "seize-index", "version": 1, "count": n, "dim": d,
  *                   "dtype": "f32"|"f16", "model": {"path": ..., "sha256": ...} | null,
  *                   "preprocess": "..." | null, "source": "...",
- *                   "failed": [{"name": ..., "reason": ...}, ...]}
+ *                   "failed": [{"name": ..., "reason": ...}, ...],
+ *                   "precision": "fp32"|"bf16"|"int8"}  (seize_index_build's CLIP products;
+ *                   absent in an import or an index of an older seize: fp32 or not known)
  */
 #ifndef SEIZE_INDEX_H
 #define SEIZE_INDEX_H
 
 #include "seize/core.h"
 #include "seize/data.h"
+#include "seize/model.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +57,7 @@ typedef struct seize_index_meta {
     const char *const *failed_names;   /* n_failed images that could not be encoded ... */
     const char *const *failed_reasons; /* ... and why */
     size_t n_failed;
+    const char *precision; /* "fp32", "bf16", "int8" (seize_precision_name); NULL: not written */
 } seize_index_meta;
 
 /* The gallery-name rule of the data module (seize_gallery_name_problem and
@@ -120,6 +124,9 @@ typedef struct seize_index_build_params {
     int no_pad;         /* plain CLIP preprocessing (no TargetPad 1.25) */
     int restart;        /* discard an unfinished build instead of resuming it */
     const char *source; /* index.json "source" (may be NULL) */
+    /* When loading: the CLIP products (SEIZE_PRECISION_FP32, 0: exact); with `clip` given,
+     * the state's (seize_clip_precision). Recorded in the build state and index.json. */
+    seize_precision precision;
     /* Optional, on the caller's thread. on_resume: once, before encoding, when an unfinished
      * build was found: `discarded` NULL when it is resumed after `done` of `n` images, else
      * why it was discarded (the build starts over). on_bad: an image that could not be read
@@ -199,12 +206,14 @@ seize_index_build_params seize_index_build_default_params(void);
  * (version 2) the position, the model's SHA-256, a hash of the list and of the rows, and the
  * failures, both synced after each batch. A rerun with the same model, list and preprocessing
  * resumes after the last recorded batch; any other unfinished state is discarded (never mixed
- * in, on_resume says why). The final files are written atomically (seize_index_write, only
- * the rows that loaded, in list order) and the build state removed. One build per folder
- * (SEIZE_EBUSY naming the holder). Returns 0 (res->n_failed may be > 0), SEIZE_ECANCEL
- * ("interrupted; the finished batches are kept in ...": the same call resumes), or another
- * negative code with the message set. Prints nothing. The caller sets the BLAS threads
- * (one per CLIP thread: seize_blas_threads_set(1)). `res` may be NULL. */
+ * in, on_resume says why), except an unfinished build in another precision (absent in an
+ * older record: fp32), which is refused (SEIZE_EINVAL naming the folder and both precisions;
+ * p->restart discards it). The final files are written atomically (seize_index_write, only
+ * the rows that loaded, in list order, index.json with "precision") and the build state
+ * removed. One build per folder (SEIZE_EBUSY naming the holder). Returns 0 (res->n_failed may
+ * be > 0), SEIZE_ECANCEL ("interrupted; the finished batches are kept in ...": the same call
+ * resumes), or another negative code with the message set. Prints nothing. The caller sets
+ * the BLAS threads (one per CLIP thread: seize_blas_threads_set(1)). `res` may be NULL. */
 int seize_index_build(const seize_index_build_params *p, const seize_build_item *items, size_t n,
                       seize_index_build_result *res);
 

@@ -23,8 +23,9 @@ typedef struct build {
     char *partial_path, *progress_path, *list_sha;
     char model_sha[65], params[128];
     const char *weights;
-    seize_sha256 rows_h; // of the rows in the partial file so far
-    json_t *failed;      // [{"i", "name", "reason"}]
+    seize_precision prec; // the CLIP state's: an unfinished build in another is refused
+    seize_sha256 rows_h;  // of the rows in the partial file so far
+    json_t *failed;       // [{"i", "name", "reason"}]
 } build;
 
 // --- the build ---------------------------------------------------------------------------
@@ -79,10 +80,11 @@ static int write_progress(build *b, size_t done)
     char hex[65];
     seize_sha256_final(&h, d);
     seize_sha256_hex(d, hex);
-    json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "version", 2,
+    json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "version", 2,
                           "model_sha256", b->model_sha, "list_sha256", b->list_sha, "params",
-                          b->params, "count", (json_int_t)b->n, "dim", (json_int_t)b->dim, "done",
-                          (json_int_t)done, "rows_sha256", hex, "failed", b->failed);
+                          b->params, "precision", seize_precision_name(b->prec), "count",
+                          (json_int_t)b->n, "dim", (json_int_t)b->dim, "done", (json_int_t)done,
+                          "rows_sha256", hex, "failed", b->failed);
     char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!t) return seize_error(SEIZE_ENOMEM, "out of memory");
@@ -172,19 +174,41 @@ static size_t verify_partial(const json_t *prog, build *b, const char **why)
     return done;
 }
 
+// A build that checks out but ran in another precision (a record without one: fp32) is
+// refused rather than discarded: its rows stay for a rerun in that precision.
+static int same_precision(const json_t *prog, const build *b, size_t done)
+{
+    const char *was = json_string_value(json_object_get(prog, "precision"));
+    const char *now = seize_precision_name(b->prec);
+    if (!was) was = "fp32";
+    if (!strcmp(was, now)) return 0;
+    return seize_error(SEIZE_EINVAL,
+                       "index folder '%s' holds an unfinished build in precision %s (%zu of %zu "
+                       "images done), and this build's precision is %s: give --precision %s to "
+                       "resume it, or --restart to discard it",
+                       b->p->out_dir, was, done, b->n, now, was);
+}
+
 // Resume? Only from a state that checks out; anything else is discarded (never mixed in).
-// Returns the items done; their failures are copied into b->failed.
-static size_t resume_point(build *b)
+// *out: the items done; their failures are copied into b->failed. 0, or the refusal of a
+// build in another precision.
+static int resume_point(build *b, size_t *out)
 {
     json_t *prog = NULL;
     const char *why = NULL;
     size_t done = 0;
+    *out = 0;
     seize_sha256_init(&b->rows_h);
     if (b->p->restart || !seize_path_exists(b->progress_path)) return 0;
     if (seize_json_load(b->progress_path, &prog) < 0 || !json_is_object(prog))
         why = "its progress record is unreadable";
     else
         done = verify_partial(prog, b, &why);
+    int rc = why ? 0 : same_precision(prog, b, done);
+    if (rc < 0) {
+        json_decref(prog);
+        return rc;
+    }
     if (why) {
         done = 0;
         seize_sha256_init(&b->rows_h);
@@ -201,7 +225,8 @@ static size_t resume_point(build *b)
     }
     json_decref(prog);
     if (b->p->on_resume) b->p->on_resume(b->p->ud, done, b->n, why);
-    return done;
+    *out = done;
+    return 0;
 }
 
 // The partial file holds exactly the `done` rows, open for appending.
@@ -275,7 +300,8 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
                              .source = b->p->source,
                              .failed_names = fnames,
                              .failed_reasons = freasons,
-                             .n_failed = n_fail};
+                             .n_failed = n_fail,
+                             .precision = seize_precision_name(b->prec)};
     if (rc == 0) rc = seize_index_write(b->p->out_dir, feats, n_ok, dim, names, b->p->dtype, &meta);
     if (rc == 0 && res) {
         res->n_ok = n_ok;
@@ -292,10 +318,12 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
 // Encodes the items after the resume point, then writes the final files.
 static int encode_and_finish(build *b, seize_clip *clip, seize_index_build_result *res)
 {
-    size_t done = resume_point(b);
+    size_t done = 0;
+    int rc = resume_point(b, &done);
+    if (rc < 0) return rc;
     if (res) res->resumed = done;
     b->base = done;
-    int rc = open_partial(b, done);
+    rc = open_partial(b, done);
     if (rc == 0) rc = write_progress(b, done);
     if (rc < 0) return rc;
     seize_clip_list_opts lo = {.skip_bad = 1,
@@ -336,6 +364,7 @@ static int build_setup(build *b, const seize_clip_model *m, seize_clip *clip)
     if (rc < 0) return rc;
     seize_sha256_hex(digest, b->model_sha);
     b->dim = seize_clip_embed_dim(clip);
+    b->prec = seize_clip_precision(clip);
     b->pre = seize_preprocess_default_opts();
     b->pre.size = seize_clip_image_size(clip);
     if (b->p->no_pad) b->pre.pad_ratio = 0;
@@ -369,8 +398,10 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
     if (rc == 0) rc = seize_lock_dir(p->out_dir, what, &lock);
     if (rc == 0 && !clip) {
         rc = seize_clip_model_load(p->model_dir, &m);
-        int threads = p->threads > 0 ? p->threads : seize_cpu_count();
-        if (rc == 0) rc = seize_clip_new(m, p->batch > 0 ? p->batch : 16, threads, &clip);
+        seize_clip_params cp = {.max_batch = p->batch > 0 ? p->batch : 16,
+                                .threads = p->threads > 0 ? p->threads : seize_cpu_count(),
+                                .precision = p->precision};
+        if (rc == 0) rc = seize_clip_open(m, cp, &clip);
     }
     if (rc == 0) rc = build_setup(&b, m ? m : p->model, clip);
     if (rc == 0) rc = encode_and_finish(&b, clip, res);

@@ -279,6 +279,8 @@ static json_t *meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_in
                                                       str_or_null(meta->failed_names[i]), "reason",
                                                       str_or_null(meta->failed_reasons[i])));
     bad = bad || json_object_set(j, "failed", failed);
+    if (meta && meta->precision)
+        bad = bad || json_object_set_new(j, "precision", json_string(meta->precision));
     json_decref(model);
     json_decref(failed);
     if (bad) {
