@@ -267,7 +267,8 @@ typedef struct seize_query_vectors_files {
     const char *captions_key, *edits_key; /* keys (NULL: per format); the edits file takes its
                                              captions from edits_key too, else captions_key */
     const char *out_after, *out_before;   /* seize_query_vectors_save */
-    int max_batch, n_threads;             /* the CLIP state (seize_clip_new) */
+    int max_batch, n_threads;             /* the CLIP state (seize_clip_open) */
+    seize_precision precision;            /* its products (SEIZE_PRECISION_FP32, 0: exact) */
     seize_query_vectors_params params;    /* the file names are set from the fields above */
 } seize_query_vectors_files;
 
@@ -299,7 +300,8 @@ typedef struct seize_encode_params {
     int (*on_progress)(void *ud, size_t done, size_t n_bad);
     void *ud;
     const seize_cancel *cancel; /* optional (images) */
-    int max_batch, n_threads;   /* the _dir calls' CLIP state (seize_clip_new) */
+    int max_batch, n_threads;   /* the _dir calls' CLIP state (seize_clip_open) */
+    seize_precision precision;  /* its products (SEIZE_PRECISION_FP32, 0: exact) */
     const char *texts_file;     /* texts: the file whose lines they are, for messages (NULL:
                                    "text I") */
 } seize_encode_params;
@@ -334,8 +336,8 @@ int seize_encode_texts_npy(seize_clip *clip, const seize_tokenizer *tok, const c
                            size_t n, const char *out_npy, const seize_encode_params *p);
 
 /* The same with the CLIP model of `model_dir` (and for texts its tokenizer), loaded for the
- * call with a state of p->max_batch inputs on p->n_threads threads. Errors: the loaders', then
- * as above. Thread-safe for distinct outputs. */
+ * call with a state of p->max_batch inputs on p->n_threads threads in p->precision. Errors:
+ * the loaders', then as above. Thread-safe for distinct outputs. */
 int seize_encode_images_dir(const char *model_dir, const char *const *paths, size_t n,
                             const char *out_npy, const seize_encode_params *p, size_t *n_bad);
 int seize_encode_texts_dir(const char *model_dir, const char *const *texts, size_t n,

@@ -167,12 +167,14 @@ int seize_encode_texts_npy(seize_clip *clip, const seize_tokenizer *tok, const c
 
 // --- from a model folder
 
-// The model in `dir` and a state for it (p->max_batch, p->n_threads).
+// The model in `dir` and a state for it (p->max_batch, p->n_threads, p->precision).
 static int open_clip(const char *dir, const seize_encode_params *p, seize_clip_model **m,
                      seize_clip **clip)
 {
+    seize_clip_params cp = {
+        .max_batch = p->max_batch, .threads = p->n_threads, .precision = p->precision};
     int rc = seize_clip_model_load(dir, m);
-    return rc < 0 ? rc : seize_clip_new(*m, p->max_batch, p->n_threads, clip);
+    return rc < 0 ? rc : seize_clip_open(*m, cp, clip);
 }
 
 int seize_encode_images_dir(const char *model_dir, const char *const *paths, size_t n,

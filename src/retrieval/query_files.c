@@ -18,7 +18,9 @@ int seize_query_vectors_files_run(const seize_query_vectors_files *f, seize_quer
     if (rc == 0 && f->edits) rc = seize_captions_load(f->edits, ecaps_key, f->edits_key, &eds);
     if (rc == 0) rc = seize_query_vectors_check(caps, eds, &p, NULL); // before the model
     if (rc == 0) rc = seize_clip_model_load(f->model_dir, &m);
-    if (rc == 0) rc = seize_clip_new(m, f->max_batch, f->n_threads, &clip);
+    seize_clip_params cp = {
+        .max_batch = f->max_batch, .threads = f->n_threads, .precision = f->precision};
+    if (rc == 0) rc = seize_clip_open(m, cp, &clip);
     if (rc == 0) rc = seize_tokenizer_load(f->model_dir, &tok);
     if (rc == 0) rc = seize_query_vectors_encode(clip, tok, caps, eds, &p, out);
     if (rc == 0) rc = seize_query_vectors_save(out, f->out_after, f->out_before);
