@@ -39,7 +39,8 @@
 #define SEIZE_PIPELINE_H
 
 #include "seize/core.h"
-#include "seize/net.h" /* seize_llm_stats in seize_reason_file_result */
+#include "seize/model.h" /* seize_precision */
+#include "seize/net.h"   /* seize_llm_stats in seize_reason_file_result */
 
 #include <signal.h>
 #include <stddef.h>
@@ -120,6 +121,10 @@ typedef struct seize_run_params {
     int k;              /* ranking length (50) */
     int no_pad;         /* 1: plain CLIP preprocessing (default: TargetPad 1.25) */
     int batch, threads; /* encoding batch (32) and threads (0: all cores) */
+    /* the CLIP products of the index build and the query features (fp32, 0: exact); recorded
+     * in manifest.json, index.json and report.html, and part of those two stages' keys (a
+     * change rebuilds them, discarding a partial index of the other precision) */
+    seize_precision precision;
     int report_queries; /* queries shown in report.html (10) */
     int report_k;       /* ranked images shown per query (10) */
     int restart;        /* 1: unfinished stages discard their partial state */
@@ -361,6 +366,8 @@ typedef struct seize_query_options {
     double pos, neg;            /* SEIZE weights (NAN: a folder's, seize_search_weights_for) */
     int n_threads;              /* CLIP encoding and search threads (1); BLAS threads are the
                                    application's (seize_blas_threads_set) */
+    seize_precision precision;  /* the CLIP text products (fp32, 0); any index precision is
+                                   searched (its rows are normalised features either way) */
     const seize_cancel *cancel; /* may be NULL; passed to the captioner and reasoner */
 } seize_query_options;
 

@@ -54,6 +54,7 @@ static int inproc_index_build(pl_run *r, const pl_index_io *io)
     p.model_dir = o->model_dir;
     p.batch = o->batch;
     p.threads = o->threads;
+    p.precision = o->precision;
     p.no_pad = o->no_pad;
     p.restart = io->restart;
     char *source = pl_fmt("list:%s", io->list);
@@ -94,7 +95,10 @@ static int inproc_query_features(pl_run *r, const pl_features_io *io)
     if (rc == 0) {
         // the CLIP state's pool makes one single-threaded BLAS call per thread (clip.h)
         seize_blas_threads_set(1);
-        rc = seize_clip_new(m, o->batch, o->threads > 0 ? o->threads : seize_cpu_count(), &clip);
+        seize_clip_params cp = {.max_batch = o->batch,
+                                .threads = o->threads > 0 ? o->threads : seize_cpu_count(),
+                                .precision = o->precision};
+        rc = seize_clip_open(m, cp, &clip);
     }
     if (rc == 0) rc = seize_tokenizer_load(o->model_dir, &tok);
     if (rc == 0) rc = seize_query_vectors_encode(clip, tok, cap, NULL, &p, &v);

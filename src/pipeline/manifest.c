@@ -39,6 +39,7 @@ json_t *pl_params_json(const run_opts *o)
     json_object_set_new(p, "preprocess", json_string(o->no_pad ? "clip" : "targetpad-1.25"));
     json_object_set_new(p, "batch", json_integer(o->batch));
     json_object_set_new(p, "threads", json_integer(o->threads));
+    json_object_set_new(p, "precision", json_string(seize_precision_name(o->precision)));
     return p;
 }
 

@@ -199,7 +199,9 @@ static int encode(const seize_engine *e, const seize_query_options *o, seize_que
     seize_query_vectors v = {0};
     seize_clip *clip = NULL;
     // the batch of a run's query features (seize_run_params.batch's default)
-    int rc = seize_clip_new(e->model, 32, o->n_threads > 0 ? o->n_threads : 1, &clip);
+    seize_clip_params cp = {
+        .max_batch = 32, .threads = o->n_threads > 0 ? o->n_threads : 1, .precision = o->precision};
+    int rc = seize_clip_open(e->model, cp, &clip);
     if (rc == 0) rc = seize_query_vectors_encode(clip, e->tok, &caps, NULL, &p, &v);
     if (rc == 0) {
         out->dim = v.dim;

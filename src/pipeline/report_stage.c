@@ -128,11 +128,11 @@ static int write_page(pl_run *r, const job *j, const char *out, const char *mp, 
         pl_fmt("%s %s — %s", jname, j->folder ? (has_gt ? "with targets" : "queries") : o->split,
                o->user_out ? o->user_out : o->out_dir);
     free(jname);
-    pg.summary =
-        pl_fmt("model %s (sha256 %.12s)\nmethod %s, pos %.4g, neg %.4g, %d captions per query\n"
-               "%zu queries, %zu gallery images%s",
-               o->model_dir, r->model_sha, o->method, o->pos, o->neg, o->num_captions, j->n_q,
-               j->gl->n, n < j->n_q ? " (the first ones shown)" : "");
+    pg.summary = pl_fmt(
+        "model %s (sha256 %.12s, %s)\nmethod %s, pos %.4g, neg %.4g, %d captions per "
+        "query\n%zu queries, %zu gallery images%s",
+        o->model_dir, r->model_sha, seize_precision_name(o->precision), o->method, o->pos, o->neg,
+        o->num_captions, j->n_q, j->gl->n, n < j->n_q ? " (the first ones shown)" : "");
     pg.has_gt = has_gt;
     json_t *mj = NULL;
     if (seize_path_exists(mp) && seize_json_load(mp, &mj) == 0 && json_is_object(mj))

@@ -54,6 +54,7 @@ static void copy_params(const seize_run_params *p, run_opts *o)
     o->batch = p->batch;
     o->threads = p->threads;
     o->no_pad = p->no_pad;
+    o->precision = p->precision;
     o->report_queries = p->report_queries;
     o->report_k = p->report_k;
     o->restart = p->restart;
@@ -99,6 +100,8 @@ static int check_params(run_opts *o, int *folder, seize_ds_kind *kind)
     if (o->category && (*kind != SEIZE_DS_FASHIONIQ || *folder))
         return seize_error(SEIZE_EINVAL, "a category is for fashioniq");
     if (seize_method_parse(o->method, NULL) < 0) return SEIZE_EINVAL;
+    if ((unsigned)o->precision > SEIZE_PRECISION_INT8)
+        return seize_error(SEIZE_EINVAL, "unknown precision %d", (int)o->precision);
     if (o->num_captions < 1 || o->k < 1 || o->batch < 1 || o->report_k < 1 || o->report_queries < 0)
         return seize_error(SEIZE_EINVAL, "num_captions, k, batch and report_k must be positive");
     // per-dataset defaults of ARCHITECTURE.md §1

@@ -32,6 +32,7 @@ typedef struct run_opts {
     double pos, neg;
     int num_captions, k, batch, threads, no_pad;
     int report_queries, report_k, restart;
+    seize_precision precision; // of the CLIP products (index build, query features)
 } run_opts;
 
 typedef struct pl_run {

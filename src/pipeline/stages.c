@@ -35,6 +35,13 @@ int pl_step_run(pl_run *r, const pl_step *s, int rc, double t0, json_t *counts)
     return rc;
 }
 
+// The CLIP products' precision in the keys of the stages that run the model: fp32 adds nothing,
+// so that the keys of run folders made before the precision modes stay valid.
+static void key_precision(seize_sha256 *h, seize_precision p)
+{
+    if (p != SEIZE_PRECISION_FP32) pl_key_str(h, seize_precision_name(p));
+}
+
 // --- stage 2: the gallery index ------------------------------------------------------------------
 
 typedef struct index_ctx {
@@ -66,9 +73,10 @@ static int build_index(pl_run *r, void *ctx, int fresh, json_t **by)
     pl_index_io io = {list, c->dir, fresh, items, n_lines};
     if (rc == 0) rc = r->ops->index_build(r, &io);
     if (rc == 0)
-        *by = json_pack("{s:s, s:s, s:s, s:I}", "source", "seize index build", "model_sha256",
+        *by = json_pack("{s:s, s:s, s:s, s:s, s:I}", "source", "seize index build", "model_sha256",
                         r->model_sha, "preprocess", r->o.no_pad ? "clip" : "targetpad-1.25",
-                        "images", (json_int_t)(j->gl->n - j->n_g_missing));
+                        "precision", seize_precision_name(r->o.precision), "images",
+                        (json_int_t)(j->gl->n - j->n_g_missing));
     free(items);
     free(list);
     return rc;
@@ -119,6 +127,7 @@ int pl_stage_index(pl_run *r, job *j)
     pl_key_str(&h, "index/1");
     pl_key_str(&h, r->model_sha);
     pl_key_num(&h, r->o.no_pad);
+    key_precision(&h, r->o.precision);
     for (size_t i = 0; rc == 0 && i < j->gl->n; i++) {
         pl_key_str(&h, j->gl->names[i]);
         rc = pl_key_file(&h, j->g_paths[i], 0);
@@ -145,9 +154,10 @@ static int run_features(pl_run *r, void *ctx, int fresh, json_t **by)
     const pl_features_io *io = ctx;
     int rc = r->ops->query_features(r, io);
     if (rc == 0)
-        *by = json_pack("{s:s, s:s, s:i, s:b}", "source", "seize query-features", "model_sha256",
-                        r->model_sha, "captions_per_query", r->o.num_captions, "per_caption",
-                        io->per_caption);
+        *by =
+            json_pack("{s:s, s:s, s:s, s:i, s:b}", "source", "seize query-features", "model_sha256",
+                      r->model_sha, "precision", seize_precision_name(r->o.precision),
+                      "captions_per_query", r->o.num_captions, "per_caption", io->per_caption);
     return rc;
 }
 
@@ -162,6 +172,7 @@ int pl_stage_features(pl_run *r, job *j)
     seize_sha256_init(&h);
     pl_key_str(&h, "features/1");
     pl_key_str(&h, r->model_sha);
+    key_precision(&h, r->o.precision);
     if (rc == 0) rc = pl_key_file(&h, ed, 1);
     pl_key_num(&h, r->o.num_captions);
     pl_key_num(&h, ldre);
