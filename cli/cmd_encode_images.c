@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 static const char *CMD = "encode-images";
+static const char synopsis[] = "--model DIR --out OUT.npy [OPTION...] (IMAGE... | --list FILE)";
 
 static const char about[] =
     "Encodes images with the vision tower of the CLIP model in DIR (transformers or open_clip\n"
@@ -39,6 +40,7 @@ int cmd_encode_images(int argc, char **argv)
         CLI_FLAG("no-pad", 0, &no_pad, "plain CLIP preprocessing (no TargetPad)"),
         CLI_INT("batch", 'b', "B", &batch, 1, 4096, "images per forward pass (default 32)"),
         CLI_INT("threads", 'j', "N", &threads, 1, 1024, "threads (default: all cores)"),
+        CLI_PRECISION(&p.precision),
         CLI_FLAG("normalize", 0, &p.normalize, "L2-normalise each row (default: raw)"),
         CLI_FLAG("skip-bad", 0, &p.skip_bad,
                  "leave out images that cannot be decoded (stderr, OUT.failed.txt: path\n"
@@ -46,9 +48,7 @@ int cmd_encode_images(int argc, char **argv)
                  "first bad image stops the command (exit 1, nothing written)."),
         CLI_QUIET(&quiet),
         CLI_END};
-    const cli_spec spec = {CMD,    "--model DIR --out OUT.npy [OPTION...] (IMAGE... | --list FILE)",
-                           about,  opts,
-                           footer, .max_args = 1 << 30};
+    const cli_spec spec = {CMD, synopsis, about, opts, footer, .max_args = 1 << 30};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);
     if (rc >= 0) return rc;

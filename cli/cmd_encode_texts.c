@@ -29,6 +29,7 @@ int cmd_encode_texts(int argc, char **argv)
                 "the texts, one per line (UTF-8; empty lines are empty texts)"),
         CLI_INT("batch", 'b', "B", &batch, 1, 4096, "texts per forward pass (default 128)"),
         CLI_INT("threads", 'j', "N", &threads, 1, 1024, "threads (default: all cores)"),
+        CLI_PRECISION(&p.precision),
         CLI_FLAG("normalize", 0, &p.normalize, "L2-normalise each row (default: raw)"),
         CLI_QUIET(&quiet),
         CLI_END};

@@ -15,6 +15,7 @@ typedef struct index_args {
     const char *model_dir, *images, *list, *dataset, *gallery, *root, *out, *features, *names;
     const char *dtype;
     long batch, threads;
+    seize_precision precision;
     int no_pad, restart, quiet;
     const seize_image_list *il;
     cli_progress progress;
@@ -32,14 +33,15 @@ static const char about[] =
     "skipped (exit 3); both are listed in index.json. One build per INDEX (INDEX/.seize.lock);\n"
     "interrupted, the same command resumes after the last batch (INDEX/build.partial,\n"
     "build.progress.json with a checksum of the rows) or discards, with a note, a state that does\n"
-    "not check out (other model, images, preprocessing). Files are written atomically. import:\n"
-    "normalises [n, dim] features (f32 or f16 .npy) and writes them with the n names of --names\n"
-    "(one per line, non-empty, unique; a bad line is named as FILE line N).";
+    "not check out (other model, images, preprocessing); one made with another --precision is\n"
+    "refused (--restart discards it). index.json records the precision. Files are written\n"
+    "atomically. import: normalises [n, dim] features (f32 or f16 .npy) and writes them with the\n"
+    "n names of --names (one per line, non-empty, unique; a bad line is named as FILE line N).";
 
 static const char synopsis[] =
     "build --model DIR (--gallery FOLDER | --images FOLDER | --list FILE |\n"
     "      --dataset circo|cirr|fashioniq --gallery FILE) --out INDEX [--root DIR]\n"
-    "      [--batch B] [--threads N] [--dtype f32|f16] [--no-pad] [--restart] [-q]\n"
+    "      [--batch B] [--threads N] [--precision P] [--dtype T] [OPTION...]\n"
     "import --features F.npy --names N.txt --out INDEX [--dtype f32|f16]";
 
 static const char dup_advice[] = "with --images the name is the file name without its extension: "
@@ -68,6 +70,7 @@ static int parse(int import, int argc, char **argv, index_args *a)
         CLI_STR("out", 0, "INDEX", &a->out, "index folder to write"),
         CLI_INT("batch", 0, "B", &a->batch, 1, 4096, "images per forward pass (default 16)"),
         CLI_THREADS(&a->threads),
+        CLI_PRECISION(&a->precision),
         dtype,
         CLI_FLAG("no-pad", 0, &a->no_pad, "plain CLIP preprocessing (no TargetPad)"),
         CLI_FLAG("restart", 0, &a->restart, "discard an unfinished build instead of resuming it"),
@@ -139,6 +142,7 @@ static int index_build(index_args a)
     p.out_dir = a.out, p.model_dir = a.model_dir, p.batch = (int)a.batch, p.source = im.source;
     p.threads = cli_model_threads(a.threads), p.no_pad = a.no_pad, p.restart = a.restart;
     p.dtype = strstr(a.dtype, "16") ? SEIZE_F16 : SEIZE_F32, p.cancel = &interrupted;
+    p.precision = a.precision;
     p.on_resume = on_resume, p.on_bad = on_bad, p.on_progress = on_progress, p.ud = &a;
     signal(SIGINT, on_signal), signal(SIGTERM, on_signal); // kept until the command ends
     cli_progress_start(&a.progress, "index", im.list.n, a.quiet);

@@ -44,14 +44,9 @@ int cmd_preprocess(int argc, char **argv)
         CLI_QUIET(&quiet),
         CLI_STR("out", 'o', "FILE", &out, "output .npy (required)"),
         CLI_END};
-    const cli_spec spec = {CMD,
-                           "[--no-pad | --pad-ratio R] [--size S] [--max-pixels N]\n"
-                           "[--keep-going] [-j THREADS] [-q] --out OUT.npy IMAGE...",
-                           about,
-                           opts,
-                           footer,
-                           .max_args = 1 << 30,
-                           .col = 20};
+    const char *synopsis = "[--no-pad | --pad-ratio R] [--size S] [--max-pixels N]\n"
+                           "[--keep-going] [-j THREADS] [-q] --out OUT.npy IMAGE...";
+    const cli_spec spec = {CMD, synopsis, about, opts, footer, .max_args = 1 << 30, .col = 20};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);
     if (rc >= 0) return rc;

@@ -46,6 +46,7 @@ int cmd_query_features(int argc, char **argv)
         CLI_FLAG("per-caption", 0, &f.params.per_caption, "raw per-caption embeddings (above)"),
         CLI_INT("batch", 0, "B", &batch, 1, 65536, "texts per forward pass (default 64)"),
         CLI_THREADS(&threads),
+        CLI_PRECISION(&f.precision),
         CLI_QUIET(&quiet),
         CLI_END};
     const cli_spec spec = {CMD,

@@ -101,6 +101,7 @@ static int parse(int argc, char **argv, run_cli *c)
         CLI_FLAG("no-pad", 0, &p->no_pad, "plain CLIP preprocessing (default: TargetPad 1.25)"),
         CLI_INT("batch", 0, "B", &c->batch, 1, 4096, "encoding batch (default 32)"),
         CLI_THREADS(&c->threads),
+        CLI_PRECISION(&p->precision),
         CLI_INT("report-queries", 0, "N", &c->rq, 0, 100000, "queries in report.html (default 10)"),
         CLI_INT("report-k", 0, "K", &c->rk, 1, 1000, "images shown per query (default 10)"),
         CLI_FLAG("restart", 0, &p->restart,

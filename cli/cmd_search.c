@@ -96,8 +96,7 @@ int cmd_search(int argc, char **argv)
     search_opts o;
     int rc = parse(argc, argv, &o);
     if (rc >= 0 || (rc = check_opts(&o)) != EXIT_OK) return rc;
-    int n_threads = cli_threads(o.threads);
-    o.f.params.n_threads = n_threads;
+    int n_threads = o.f.params.n_threads = cli_threads(o.threads);
     seize_blas_threads_set(n_threads); // one big product per block: BLAS threads it
     return seize_search_files_run(&o.f) < 0 ? cli_lib_fail(CMD) : EXIT_OK;
 }

@@ -100,6 +100,9 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args);
 /* Options most commands share, one line each in a table. */
 #define CLI_THREADS(dst) CLI_INT("threads", 0, "N", dst, 1, 1024, "threads (default: all cores)")
 #define CLI_QUIET(dst) CLI_FLAG("quiet", 'q', dst, "no progress line")
+#define CLI_PRECISION(dst) CLI_CALL("precision", 0, "P", dst, cli_precision_arg, CLI_PRECISION_HELP)
+#define CLI_PRECISION_HELP "matrix products: fp32 (exact, default), bf16 or int8 (faster, inexact)"
+int cli_precision_arg(const char *cmd, const char *arg, void *dst);
 
 /* Copies table a then table b (each ending with CLI_END) into out, which holds cap entries, and
  * ends it with CLI_END: a shared group of options (e.g. the LLM client's) joins a command's

@@ -69,6 +69,12 @@ void cli_blas_note(int quiet)
                 core);
 }
 
+int cli_precision_arg(const char *cmd, const char *arg, void *dst)
+{
+    if (seize_precision_parse(arg, dst) == 0) return 0;
+    return cli_usage(cmd, "unknown --precision '%s' (fp32, bf16 or int8)", arg);
+}
+
 int cli_progress_cb(void *progress, size_t done, size_t n_bad)
 {
     cli_progress_update(progress, done, n_bad);
