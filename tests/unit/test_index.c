@@ -268,6 +268,116 @@ static void test_index_build_discard(void)
     CHECK_EQ(seize_index_build(&p, items, 2, NULL), SEIZE_EINVAL);
 }
 
+// Sets (or with NULL removes) "precision" in a build.progress.json.
+static int set_progress_precision(const char *path, const char *precision)
+{
+    json_t *j = NULL;
+    int rc = seize_json_load(path, &j);
+    if (rc == 0 && precision) json_object_set_new(j, "precision", json_string(precision));
+    if (rc == 0 && !precision) json_object_del(j, "precision");
+    if (rc == 0) rc = seize_json_save(path, j, JSON_COMPACT);
+    json_decref(j);
+    return rc;
+}
+
+// The string "precision" of a folder's index.json, or "" when absent (copied into out).
+static const char *index_precision(const char *dir, char *out, size_t cap)
+{
+    seize_index *idx = NULL;
+    out[0] = 0;
+    if (seize_index_open(dir, &idx) == 0) {
+        const char *s = json_string_value(json_object_get(seize_index_json(idx), "precision"));
+        snprintf(out, cap, "%s", s ? s : "");
+    }
+    seize_index_free(idx);
+    return out;
+}
+
+// An unfinished build in another precision is refused (folder and both precisions named) and
+// left as it was; a record without "precision" (an older seize) is fp32 and resumes; --restart
+// discards it. index.json records the precision of a build.
+static void test_index_build_precision(void)
+{
+    NEED_FIXTURES();
+    char a[600], b[600], c[600], got[16];
+    snprintf(a, sizeof a, "%s", check_fixture_path("images/astronaut.png"));
+    snprintf(b, sizeof b, "%s", check_fixture_path("images/camera.png"));
+    snprintf(c, sizeof c, "%s", check_fixture_path("images/coffee.png"));
+    seize_build_item items[3] = {{"a", a, 0}, {"b", b, 0}, {"c", c, 0}};
+    seize_index_build_params p = seize_index_build_default_params();
+    CHECK_EQ(p.precision, SEIZE_PRECISION_FP32);
+    p.model_dir = check_fixture_path("models/tiny-openai");
+    p.out_dir = check_tmp("prec");
+    p.batch = 1;
+    p.threads = 1;
+    p.on_resume = log_resume;
+    p.on_progress = log_progress;
+    seize_cancel stop = {0};
+    build_log l = {.stop = &stop};
+    p.ud = &l;
+    p.cancel = &stop;
+    CHECK_EQ(seize_index_build(&p, items, 3, NULL), SEIZE_ECANCEL);
+    seize_cancel_reset(&stop);
+    l.stop = NULL;
+    const char *prog = check_tmp("prec/build.progress.json");
+    char *before = NULL, *text = NULL;
+    size_t n_before = 0, n_text = 0;
+    CHECK_EQ(seize_read_file(prog, &text, &n_text), 0);
+    CHECK(strstr(text, "\"precision\":\"fp32\""));
+    free(text);
+    // a bf16 partial (as a bf16 build leaves it) and an fp32 build: refused, nothing touched
+    CHECK_EQ(set_progress_precision(prog, "bf16"), 0);
+    CHECK_EQ(seize_read_file(check_tmp("prec/build.partial"), &before, &n_before), 0);
+    CHECK_EQ(seize_index_build(&p, items, 3, NULL), SEIZE_EINVAL);
+    const char *msg = seize_errmsg();
+    CHECK(strstr(msg, check_tmp("prec")) && strstr(msg, "precision bf16"));
+    CHECK(strstr(msg, "this build's precision is fp32") && strstr(msg, "--restart"));
+    CHECK_EQ(l.n_resume_calls, (size_t)0);
+    CHECK(seize_path_exists(prog));
+    CHECK_EQ(seize_read_file(check_tmp("prec/build.partial"), &text, &n_text), 0);
+    CHECK(n_text == n_before && n_text > 0 && !memcmp(text, before, n_text));
+    free(text);
+    free(before);
+    // an older record (no "precision") is an fp32 one: resumed
+    CHECK_EQ(set_progress_precision(prog, NULL), 0);
+    CHECK_EQ(seize_index_build(&p, items, 3, NULL), 0);
+    CHECK_EQ(l.n_resume_calls, (size_t)1);
+    CHECK(l.discarded == NULL && l.resumed >= 1);
+    CHECK_STREQ(index_precision(check_tmp("prec"), got, sizeof got), "fp32");
+    // --restart discards a partial of another precision
+    p.cancel = &stop;
+    l.stop = &stop;
+    CHECK_EQ(seize_index_build(&p, items, 3, NULL), SEIZE_ECANCEL);
+    seize_cancel_reset(&stop);
+    l.stop = NULL;
+    CHECK_EQ(set_progress_precision(prog, "int8"), 0);
+    p.restart = 1;
+    CHECK_EQ(seize_index_build(&p, items, 3, NULL), 0);
+    CHECK_STREQ(index_precision(check_tmp("prec"), got, sizeof got), "fp32");
+    // with the engine (issue 13) a bf16 build records bf16; without it the state is refused
+    p.precision = SEIZE_PRECISION_BF16;
+    p.out_dir = check_tmp("prec16");
+    int rc = seize_index_build(&p, items, 3, NULL);
+    CHECK(rc == 0 || rc == SEIZE_EINVAL);
+    if (rc == 0) CHECK_STREQ(index_precision(check_tmp("prec16"), got, sizeof got), "bf16");
+}
+
+// index.json has "precision" only when the metadata gives one (an import gives none).
+static void test_index_meta_precision(void)
+{
+    float f[2] = {1, 0};
+    const char *names[] = {"x"};
+    char got[16];
+    seize_index_meta meta = {.precision = "int8"};
+    CHECK_EQ(seize_index_write(check_tmp("mp1"), f, 1, 2, names, SEIZE_F32, &meta), 0);
+    CHECK_STREQ(index_precision(check_tmp("mp1"), got, sizeof got), "int8");
+    meta.precision = NULL;
+    CHECK_EQ(seize_index_write(check_tmp("mp2"), f, 1, 2, names, SEIZE_F32, &meta), 0);
+    CHECK_STREQ(index_precision(check_tmp("mp2"), got, sizeof got), "");
+    CHECK_EQ(seize_index_write(check_tmp("mp3"), f, 1, 2, names, SEIZE_F32, NULL), 0);
+    CHECK_STREQ(index_precision(check_tmp("mp3"), got, sizeof got), "");
+}
+
 typedef struct issues {
     size_t n_dup_pairs, dup_total, n_not_file, n_no_folder;
     char what[64];
@@ -421,6 +531,8 @@ int main(void)
     RUN(test_index_bad_names);
     RUN(test_index_build_resume);
     RUN(test_index_build_discard);
+    RUN(test_index_build_precision);
+    RUN(test_index_meta_precision);
     RUN(test_index_build_check);
     RUN(test_index_build_check_text);
     RUN(test_index_import_lock);
