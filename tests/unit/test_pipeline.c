@@ -290,7 +290,19 @@ static void test_manifest(void)
                 "http://***@h/v1");
     CHECK_STREQ(json_string_value(json_object_get(json_object_get(m, "seeds"), "llm")), "7");
     CHECK(json_is_object(json_object_get(m, "produced_by")));
+    // the CLIP precision is recorded (issue 13)
+    CHECK_STREQ(json_string_value(json_object_get(json_object_get(m, "parameters"), "precision")),
+                "fp32");
     json_decref(m);
+    r.o.precision = SEIZE_PRECISION_INT8;
+    r.wrote = 1;
+    CHECK_EQ(pl_write_manifest(&r, 0, "", 1.5), 0);
+    CHECK_EQ(seize_json_load(path, &m), 0);
+    CHECK_STREQ(json_string_value(json_object_get(json_object_get(m, "parameters"), "precision")),
+                "int8");
+    json_decref(m);
+    r.o.precision = SEIZE_PRECISION_FP32;
+    r.wrote = 0;
     r.partial = 0;
     CHECK_EQ(pl_write_manifest(&r, SEIZE_EINVAL, "bad", 1.0), 0); // wrote nothing: kept
     CHECK_EQ(seize_json_load(path, &m), 0);
@@ -359,6 +371,14 @@ static void test_run_params(void)
     CHECK_EQ(res.status, SEIZE_RUN_FAILED);
     CHECK(strstr(res.error, "nosuch"));
     CHECK(!seize_path_exists(check_tmp("run3"))); // nothing made
+    CHECK_EQ(p.precision, SEIZE_PRECISION_FP32);
+    p.dataset = "folder";
+    p.gallery_dir = "g";
+    p.queries_file = "q.jsonl";
+    p.precision = (seize_precision)7;
+    CHECK_EQ(seize_run(&p, &res), SEIZE_EINVAL);
+    CHECK(strstr(res.error, "unknown precision 7"));
+    CHECK(!seize_path_exists(check_tmp("run3")));
 }
 
 // One run per folder: a held lock is SEIZE_EBUSY before anything is read or written.
@@ -542,6 +562,20 @@ static void test_run_inprocess_features(void)
     CHECK(e.n >= 7 && e.n_warn == 0);
     CHECK_EQ(e.n_progress, 0); // quiet
     CHECK(strstr(e.last, "folder: report ran"));
+    // the precision in manifest.json, for the run and for what made the index and features
+    json_t *man = NULL;
+    snprintf(path, sizeof path, "%s/manifest.json", check_tmp("run6"));
+    CHECK_EQ(seize_json_load(path, &man), 0);
+    json_t *by = json_object_get(man, "produced_by");
+    CHECK_STREQ(json_string_value(json_object_get(json_object_get(man, "parameters"), "precision")),
+                "fp32");
+    CHECK_STREQ(
+        json_string_value(json_object_get(json_object_get(by, "folder/index"), "precision")),
+        "fp32");
+    CHECK_STREQ(
+        json_string_value(json_object_get(json_object_get(by, "folder/features"), "precision")),
+        "fp32");
+    json_decref(man);
     // rerun: everything cached, no command, nothing written
     e = (events){0};
     CHECK_EQ(seize_run(&p, &res), 0);
