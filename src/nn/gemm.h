@@ -48,7 +48,7 @@ size_t nn_gemm_col_align(const nn_gemm_w *w);
 /* "oneDNN 2.6.3 (avx512_core_bf16)" or "portable (OpenBLAS sgemm / AVX2 / C)": static text. */
 const char *nn_gemm_describe(const nn_gemm_w *w);
 
-nn_gemm_scratch *nn_gemm_scratch_new(void); /* NULL when out of memory (message set) */
+nn_gemm_scratch *nn_gemm_scratch_new(void);    /* NULL when out of memory (message set) */
 void nn_gemm_scratch_free(nn_gemm_scratch *s); /* accepts NULL */
 
 /* Output columns [n0, n1) of y(m, n) = beta·y + x(m, k) · wᵀ (+ bias[n0..n1) when not NULL),
@@ -57,5 +57,27 @@ void nn_gemm_scratch_free(nn_gemm_scratch *s); /* accepts NULL */
  * SEIZE_ENOMEM when the scratch cannot grow (message set; y unchanged then). */
 int nn_gemm_run(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
                 const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s);
+
+/* --- between gemm.c and gemm_dnnl.c only (the oneDNN part; no other caller) ---------------- */
+
+typedef struct nn_dnnl_w nn_dnnl_w;     /* a matrix in oneDNN's packed layout + primitives */
+typedef struct nn_dnnl_tls nn_dnnl_tls; /* one thread's stream and memory objects */
+typedef enum { NN_DNNL_F32, NN_DNNL_BF16, NN_DNNL_U8S8 } nn_dnnl_kind;
+
+/* Packs plain row-major (n, k) w (float, bf16 bits, or int8) for kind. 0, 1 when oneDNN is not
+ * built in or declines (the caller keeps the portable form), or SEIZE_ENOMEM. */
+int nn_dnnl_pack(const void *w, nn_dnnl_kind kind, size_t n, size_t k, nn_dnnl_w **out);
+void nn_dnnl_free(nn_dnnl_w *w);
+size_t nn_dnnl_bytes(const nn_dnnl_w *w);
+size_t nn_dnnl_col_align(const nn_dnnl_w *w);
+const char *nn_dnnl_describe(void); /* "oneDNN 2.6.3 (avx512_core_bf16)", static */
+void nn_dnnl_tls_free(nn_dnnl_tls *t);
+/* Columns [n0, n1) of y = beta·y + x·wᵀ (+ bias) on the calling thread. x: float / bf16 / u8
+ * rows, stride ldx elements; y: float (F32, BF16) or int32 (U8S8, beta 0, no bias), stride ldy.
+ * 0, 1 when oneDNN declines this shape (nothing written), or SEIZE_ENOMEM. */
+int nn_dnnl_run(nn_dnnl_w *w, nn_dnnl_tls **tls, size_t m, size_t n0, size_t n1, const void *x,
+                size_t ldx, const float *bias, float beta, void *y, size_t ldy);
+/* The plain row-major (n1 - n0, k) form of columns [n0, n1) (the run-time fallback). 0 or <0. */
+int nn_dnnl_unpack(const nn_dnnl_w *w, size_t n0, size_t n1, void *out);
 
 #endif

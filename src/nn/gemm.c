@@ -1,0 +1,514 @@
+// The matrix products of the CPU backend (src/nn/gemm.h): packing, dispatch, and the portable
+// path (the fallback and the tests' oracle). The oneDNN part is in gemm_dnnl.c.
+//
+// Portable path:
+//   fp32  cblas_sgemm on the plain float32 (n, k) copy;
+//   bf16  w kept as bf16; blocks of 64 rows of w are widened to float32 in scratch and
+//         multiplied (sgemm) with x rounded to bf16 and widened: a bf16·bf16 product is exact in
+//         float32, so this is the bf16 product semantics with float32 accumulation;
+//   int8  s8 weights + per-row scales; x quantised per row exactly as for oneDNN; int32 dot
+//         products (AVX2 when the CPU has it, else plain C), then the shared epilogue.
+// Both paths use the same rounding (round_bf16, quant_row) and the same epilogue, so int8 gives
+// the same bits either way.
+#include "gemm.h"
+
+#include "seize/core.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nn_gemm_w {
+    size_t n, k;
+    seize_precision p;
+    void *plain;     // portable form, row-major (n, k): float, bf16 bits, or int8; NULL with dn
+    float *sw;       // int8: the scale of each row of w (n)
+    int32_t *corr;   // int8 through oneDNN: 128·Σ_k q_w[c][k], the u8 offset's share (n)
+    nn_dnnl_w *dn;   // oneDNN's packed form, or NULL
+    atomic_int fell; // oneDNN declined a product of this matrix at run time
+};
+
+// Per-thread working memory: buffers that only grow, and oneDNN's per-thread state.
+enum {
+    S_XQ,     // x rounded (bf16) or quantised (s8 / u8), (m, k)
+    S_XF,     // x as dense floats: fp32 with ldx > k, or portable bf16's widened x (m, k)
+    S_WF,     // portable bf16: a block of w widened (64, k)
+    S_SX,     // int8: the scale of each row of x (m)
+    S_ACC,    // oneDNN's dense output for a strided y (float), or int8's int32 (m, n1 - n0)
+    S_WPLAIN, // a column range unpacked from oneDNN's layout (the run-time fallback)
+    N_BUF
+};
+
+struct nn_gemm_scratch {
+    void *buf[N_BUF];
+    size_t cap[N_BUF]; // bytes
+    nn_dnnl_tls *tls;
+};
+
+#define WBLOCK 64 // rows of w widened at a time by the portable bf16 path
+
+// --- rounding, shared by both paths -------------------------------------------------------------
+
+// float → bf16 bits, round to nearest even (NaN stays a quiet NaN).
+static uint16_t round_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float bf16_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// Symmetric per-row quantisation: scale = max|x| / 127, q = x · (127 / max|x|) rounded to
+// nearest even, in [-127, 127] (+ offset: 0 for s8, 128 for oneDNN's u8). A zero row has scale 0.
+static float quant_row(const float *x, size_t k, int offset, uint8_t *q)
+{
+    float mx = 0.0f;
+    for (size_t i = 0; i < k; i++)
+        mx = fmaxf(mx, fabsf(x[i]));
+    if (!(mx > 0.0f) || !isfinite(mx)) {
+        memset(q, offset, k);
+        return 0.0f;
+    }
+    float inv = 127.0f / mx;
+    for (size_t i = 0; i < k; i++) {
+        float v = nearbyintf(x[i] * inv);
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        q[i] = (uint8_t)(int)((int)v + offset);
+    }
+    return mx / 127.0f;
+}
+
+// y[r][c] = beta·y + acc·sx[r]·sw[c] (+ bias[c]); acc less corr[c] when corr is given.
+static void int8_epilogue(size_t m, size_t nc, const int32_t *acc, const int32_t *corr,
+                          const float *sx, const float *sw, const float *bias, float beta, float *y,
+                          size_t ldy)
+{
+    for (size_t r = 0; r < m; r++) {
+        const int32_t *a = acc + r * nc;
+        float *yr = y + r * ldy;
+        for (size_t c = 0; c < nc; c++) {
+            float v = (float)(corr ? a[c] - corr[c] : a[c]) * sx[r] * sw[c];
+            if (bias) v += bias[c];
+            if (beta != 0.0f) v += yr[c];
+            yr[c] = v;
+        }
+    }
+}
+
+// --- packing ------------------------------------------------------------------------------------
+
+// Row i of w as floats (widening F16/BF16 exactly).
+static void row_float(const void *w, seize_st_dtype src, size_t k, size_t i, float *out)
+{
+    if (src == SEIZE_ST_F32) {
+        memcpy(out, (const float *)w + i * k, k * sizeof *out);
+        return;
+    }
+    const uint16_t *h = (const uint16_t *)w + i * k;
+    for (size_t j = 0; j < k; j++)
+        out[j] = src == SEIZE_ST_F16 ? seize_f16_to_f32(h[j]) : bf16_float(h[j]);
+}
+
+// The portable form of w for precision p (and, for int8, the row scales).
+static int pack_plain(nn_gemm_w *g, const void *w, seize_st_dtype src)
+{
+    size_t n = g->n, k = g->k,
+           es = g->p == SEIZE_PRECISION_FP32   ? 4
+                : g->p == SEIZE_PRECISION_BF16 ? 2
+                                               : 1;
+    size_t bytes;
+    if (seize_mul_size(n * k, es, &bytes)) return SEIZE_ENOMEM;
+    float *row = malloc(k * sizeof *row);
+    g->plain = seize_alloc_aligned(bytes, 1);
+    if (g->p == SEIZE_PRECISION_INT8) g->sw = malloc(n * sizeof *g->sw);
+    if (!row || !g->plain || (g->p == SEIZE_PRECISION_INT8 && !g->sw)) {
+        free(row);
+        return seize_error(SEIZE_ENOMEM, "out of memory (%zu bytes of weights)", bytes);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (g->p == SEIZE_PRECISION_BF16 && src == SEIZE_ST_BF16) {
+            memcpy((uint16_t *)g->plain + i * k, (const uint16_t *)w + i * k, k * 2);
+            continue;
+        }
+        row_float(w, src, k, i, row);
+        if (g->p == SEIZE_PRECISION_FP32) {
+            memcpy((float *)g->plain + i * k, row, k * sizeof *row);
+        } else if (g->p == SEIZE_PRECISION_BF16) {
+            uint16_t *o = (uint16_t *)g->plain + i * k;
+            for (size_t j = 0; j < k; j++)
+                o[j] = round_bf16(row[j]);
+        } else {
+            g->sw[i] = quant_row(row, k, 0, (uint8_t *)g->plain + i * k);
+        }
+    }
+    free(row);
+    return 0;
+}
+
+// Moves w into oneDNN's layout when it takes it (then the portable form is dropped).
+static int pack_dnnl(nn_gemm_w *g)
+{
+    nn_dnnl_kind kind = g->p == SEIZE_PRECISION_FP32   ? NN_DNNL_F32
+                        : g->p == SEIZE_PRECISION_BF16 ? NN_DNNL_BF16
+                                                       : NN_DNNL_U8S8;
+    if (kind == NN_DNNL_U8S8) {
+        g->corr = malloc(g->n * sizeof *g->corr);
+        if (!g->corr) return seize_error(SEIZE_ENOMEM, "out of memory (int8 weights)");
+        const int8_t *q = g->plain;
+        for (size_t i = 0; i < g->n; i++) {
+            int32_t s = 0;
+            for (size_t j = 0; j < g->k; j++)
+                s += q[i * g->k + j];
+            g->corr[i] = 128 * s;
+        }
+    }
+    int rc = nn_dnnl_pack(g->plain, kind, g->n, g->k, &g->dn);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        free(g->plain);
+        g->plain = NULL;
+    } else {
+        free(g->corr);
+        g->corr = NULL;
+    }
+    return 0;
+}
+
+int nn_gemm_pack(const void *w, seize_st_dtype src, size_t n, size_t k, seize_precision p,
+                 nn_gemm_impl impl, nn_gemm_w **out)
+{
+    *out = NULL;
+    if (src != SEIZE_ST_F32 && src != SEIZE_ST_F16 && src != SEIZE_ST_BF16)
+        return seize_error(SEIZE_EINVAL, "cannot pack a %s matrix (F32, F16 or BF16 only)",
+                           seize_st_dtype_name(src));
+    if (p != SEIZE_PRECISION_FP32 && p != SEIZE_PRECISION_BF16 && p != SEIZE_PRECISION_INT8)
+        return seize_error(SEIZE_EINVAL, "unknown precision %d", (int)p);
+    if (!w || !n || !k) return seize_error(SEIZE_EINVAL, "cannot pack an empty matrix");
+    size_t nk;
+    if (seize_mul_size(n, k, &nk) || seize_mul_size(nk, 4, &nk))
+        return seize_error(SEIZE_ENOMEM, "matrix too large (%zu x %zu)", n, k);
+    // int32 accumulators of k products of at most 255·127 (oneDNN's u8) must not overflow
+    if (p == SEIZE_PRECISION_INT8 && k > 65536)
+        return seize_error(SEIZE_EINVAL, "int8 products need k <= 65536 (got %zu)", k);
+    nn_gemm_w *g = calloc(1, sizeof *g);
+    if (!g) return seize_error(SEIZE_ENOMEM, "out of memory (packed weights)");
+    g->n = n, g->k = k, g->p = p;
+    int rc = pack_plain(g, w, src);
+    if (!rc && impl == NN_GEMM_AUTO) rc = pack_dnnl(g);
+    if (rc) {
+        nn_gemm_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void nn_gemm_free(nn_gemm_w *w)
+{
+    if (!w) return;
+    nn_dnnl_free(w->dn);
+    free(w->plain);
+    free(w->sw);
+    free(w->corr);
+    free(w);
+}
+
+size_t nn_gemm_rows(const nn_gemm_w *w)
+{
+    return w->n;
+}
+
+size_t nn_gemm_cols(const nn_gemm_w *w)
+{
+    return w->k;
+}
+
+size_t nn_gemm_bytes(const nn_gemm_w *w)
+{
+    size_t es = w->p == SEIZE_PRECISION_FP32 ? 4 : w->p == SEIZE_PRECISION_BF16 ? 2 : 1;
+    size_t b = w->dn ? nn_dnnl_bytes(w->dn) : w->n * w->k * es;
+    if (w->sw) b += w->n * sizeof *w->sw;
+    if (w->corr) b += w->n * sizeof *w->corr;
+    return b;
+}
+
+size_t nn_gemm_col_align(const nn_gemm_w *w)
+{
+    return w->dn ? nn_dnnl_col_align(w->dn) : 1;
+}
+
+const char *nn_gemm_describe(const nn_gemm_w *w)
+{
+    if (w->dn && !atomic_load(&w->fell)) return nn_dnnl_describe();
+    if (w->dn) return "oneDNN, portable for shapes it declined (OpenBLAS sgemm / AVX2 / C)";
+    if (w->p == SEIZE_PRECISION_FP32) return "portable (OpenBLAS sgemm)";
+    if (w->p == SEIZE_PRECISION_BF16) return "portable (bf16 widened, OpenBLAS sgemm)";
+    return __builtin_cpu_supports("avx2") ? "portable (int8, AVX2)" : "portable (int8, C)";
+}
+
+// --- scratch ------------------------------------------------------------------------------------
+
+nn_gemm_scratch *nn_gemm_scratch_new(void)
+{
+    nn_gemm_scratch *s = calloc(1, sizeof *s);
+    if (!s) seize_error(SEIZE_ENOMEM, "out of memory (GEMM scratch)");
+    return s;
+}
+
+void nn_gemm_scratch_free(nn_gemm_scratch *s)
+{
+    if (!s) return;
+    for (int i = 0; i < N_BUF; i++)
+        free(s->buf[i]);
+    nn_dnnl_tls_free(s->tls);
+    free(s);
+}
+
+// Buffer i of s with room for a·b bytes (contents not kept). NULL when out of memory.
+static void *grow(nn_gemm_scratch *s, int i, size_t a, size_t b)
+{
+    size_t need;
+    if (seize_mul_size(a, b, &need)) {
+        seize_error(SEIZE_ENOMEM, "GEMM scratch too large");
+        return NULL;
+    }
+    if (need <= s->cap[i] && s->buf[i]) return s->buf[i];
+    void *p = seize_alloc_aligned(need ? need : 64, 1);
+    if (!p) {
+        seize_error(SEIZE_ENOMEM, "out of memory (%zu bytes of GEMM scratch)", need);
+        return NULL;
+    }
+    free(s->buf[i]);
+    s->buf[i] = p;
+    s->cap[i] = need;
+    return p;
+}
+
+// --- portable products --------------------------------------------------------------------------
+
+// y[:, 0..nc) = beta·y (+ bias) before an sgemm with beta 1; returns that sgemm's beta.
+static float y_prepare(size_t m, size_t nc, const float *bias, float beta, float *y, size_t ldy)
+{
+    if (!bias) return beta;
+    for (size_t r = 0; r < m; r++)
+        for (size_t c = 0; c < nc; c++)
+            y[r * ldy + c] = beta != 0.0f ? y[r * ldy + c] + bias[c] : bias[c];
+    return 1.0f;
+}
+
+static void fp32_portable(const float *w, size_t k, size_t m, size_t nc, const float *x, size_t ldx,
+                          const float *bias, float beta, float *y, size_t ldy)
+{
+    float b = y_prepare(m, nc, bias, beta, y, ldy);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nc, (int)k, 1.0f, x, (int)ldx,
+                w, (int)k, b, y, (int)ldy);
+}
+
+// xb: x rounded to bf16 and widened, (m, k) contiguous.
+static int bf16_portable(const uint16_t *w, size_t k, size_t m, size_t nc, const float *xb,
+                         const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s)
+{
+    float *wf = grow(s, S_WF, WBLOCK * sizeof(float), k);
+    if (!wf) return SEIZE_ENOMEM;
+    float b = y_prepare(m, nc, bias, beta, y, ldy);
+    for (size_t c0 = 0; c0 < nc; c0 += WBLOCK) {
+        size_t nb = nc - c0 < WBLOCK ? nc - c0 : WBLOCK;
+        for (size_t i = 0; i < nb * k; i++)
+            wf[i] = bf16_float(w[c0 * k + i]);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nb, (int)k, 1.0f, xb,
+                    (int)k, wf, (int)k, b, y + c0, (int)ldy);
+    }
+    return 0;
+}
+
+static int32_t dot_s8_c(const int8_t *a, const int8_t *b, size_t k)
+{
+    int32_t s = 0;
+    for (size_t i = 0; i < k; i++)
+        s += (int32_t)a[i] * b[i];
+    return s;
+}
+
+// Exact: s8·s8 products fit int16 and vpmaddwd sums pairs into int32 without saturation.
+__attribute__((target("avx2"))) static int32_t dot_s8_avx2(const int8_t *a, const int8_t *b,
+                                                           size_t k)
+{
+    __m256i acc = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        __m256i va = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i vb = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(va, vb));
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h) + dot_s8_c(a + i, b + i, k - i);
+}
+
+// acc (m, nc) = xq (m, k) · wq (nc, k)ᵀ in int32.
+static void int8_portable(const int8_t *wq, size_t k, size_t m, size_t nc, const int8_t *xq,
+                          int32_t *acc)
+{
+    int avx2 = __builtin_cpu_supports("avx2");
+    for (size_t r = 0; r < m; r++)
+        for (size_t c = 0; c < nc; c++)
+            acc[r * nc + c] =
+                avx2 ? dot_s8_avx2(xq + r * k, wq + c * k, k) : dot_s8_c(xq + r * k, wq + c * k, k);
+}
+
+// --- running ------------------------------------------------------------------------------------
+
+// The portable form of columns [n0, n1): a pointer into w, or oneDNN's unpacked into scratch.
+static int plain_cols(const nn_gemm_w *w, size_t n0, size_t n1, size_t es, nn_gemm_scratch *s,
+                      const void **out)
+{
+    if (w->plain) {
+        *out = (const char *)w->plain + n0 * w->k * es;
+        return 0;
+    }
+    void *p = grow(s, S_WPLAIN, (n1 - n0) * es, w->k);
+    if (!p) return SEIZE_ENOMEM;
+    if (nn_dnnl_unpack(w->dn, n0, n1, p))
+        return seize_error(SEIZE_EINVAL, "cannot unpack oneDNN's weights (%zu x %zu)", n1 - n0,
+                           w->k);
+    atomic_store((atomic_int *)&w->fell, 1);
+    *out = p;
+    return 0;
+}
+
+// y[:, 0..nc) = beta·y + t (+ bias), t dense (m, nc).
+static void add_epilogue(size_t m, size_t nc, const float *t, const float *bias, float beta,
+                         float *y, size_t ldy)
+{
+    for (size_t r = 0; r < m; r++)
+        for (size_t c = 0; c < nc; c++) {
+            float v = t[r * nc + c];
+            if (bias) v += bias[c];
+            if (beta != 0.0f) v += y[r * ldy + c];
+            y[r * ldy + c] = v;
+        }
+}
+
+// oneDNN for fp32/bf16, x dense (m, k). oneDNN 2.6's fast kernels (brgemm) take dense
+// matrices only, so a strided y (a column slice, or ldy > n) gets the product in scratch and
+// our own epilogue; a dense y gets bias and beta fused (bias argument, sum post-op).
+// 0, 1 when oneDNN declines, or <0.
+static int dnnl_float(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const void *xd,
+                      const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s)
+{
+    size_t nc = n1 - n0;
+    if (ldy == nc) return nn_dnnl_run(w->dn, &s->tls, m, n0, n1, xd, w->k, bias, beta, y, ldy);
+    float *t = grow(s, S_ACC, m * nc, sizeof(float));
+    if (!t) return SEIZE_ENOMEM;
+    int rc = nn_dnnl_run(w->dn, &s->tls, m, n0, n1, xd, w->k, NULL, 0.0f, t, nc);
+    if (rc == 0) add_epilogue(m, nc, t, bias, beta, y, ldy);
+    return rc;
+}
+
+static int run_fp32(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
+                    const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s)
+{
+    size_t k = w->k;
+    if (w->dn) {
+        const float *xd = x;
+        if (ldx != k) { // dense copy (see dnnl_float)
+            float *xf = grow(s, S_XF, m * sizeof(float), k);
+            if (!xf) return SEIZE_ENOMEM;
+            for (size_t r = 0; r < m; r++)
+                memcpy(xf + r * k, x + r * ldx, k * sizeof *xf);
+            xd = xf;
+        }
+        int rc = dnnl_float(w, m, n0, n1, xd, bias, beta, y, ldy, s);
+        if (rc <= 0) return rc;
+    }
+    const void *wp;
+    int rc = plain_cols(w, n0, n1, 4, s, &wp);
+    if (rc) return rc;
+    fp32_portable(wp, k, m, n1 - n0, x, ldx, bias, beta, y, ldy);
+    return 0;
+}
+
+static int run_bf16(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
+                    const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s)
+{
+    size_t k = w->k;
+    uint16_t *xb = grow(s, S_XQ, m * 2, k);
+    if (!xb) return SEIZE_ENOMEM;
+    for (size_t r = 0; r < m; r++)
+        for (size_t i = 0; i < k; i++)
+            xb[r * k + i] = round_bf16(x[r * ldx + i]);
+    if (w->dn) {
+        int rc = dnnl_float(w, m, n0, n1, xb, bias, beta, y, ldy, s);
+        if (rc <= 0) return rc;
+    }
+    float *xf = grow(s, S_XF, m * sizeof(float), k);
+    if (!xf) return SEIZE_ENOMEM;
+    const void *wp;
+    int rc = plain_cols(w, n0, n1, 2, s, &wp);
+    if (rc) return rc;
+    for (size_t i = 0; i < m * k; i++)
+        xf[i] = bf16_float(xb[i]);
+    return bf16_portable(wp, k, m, n1 - n0, xf, bias, beta, y, ldy, s);
+}
+
+static int run_int8(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
+                    const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s)
+{
+    size_t k = w->k, nc = n1 - n0;
+    uint8_t *xq = grow(s, S_XQ, m, k);
+    float *sx = xq ? grow(s, S_SX, m, sizeof(float)) : NULL;
+    int32_t *acc = sx ? grow(s, S_ACC, m * nc, sizeof(int32_t)) : NULL;
+    if (!acc) return SEIZE_ENOMEM;
+    int off = w->dn ? 128 : 0;
+    for (size_t r = 0; r < m; r++)
+        sx[r] = quant_row(x + r * ldx, k, off, xq + r * k);
+    const int32_t *corr = NULL;
+    int rc = 1;
+    if (w->dn) rc = nn_dnnl_run(w->dn, &s->tls, m, n0, n1, xq, k, NULL, 0.0f, acc, nc);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        corr = w->corr + n0;
+    } else {
+        const void *wp;
+        if ((rc = plain_cols(w, n0, n1, 1, s, &wp))) return rc;
+        if (off)
+            for (size_t i = 0; i < m * k; i++)
+                xq[i] = (uint8_t)(xq[i] - 128);
+        int8_portable(wp, k, m, nc, (const int8_t *)xq, acc);
+    }
+    int8_epilogue(m, nc, acc, corr, sx, w->sw + n0, bias, beta, y, ldy);
+    return 0;
+}
+
+int nn_gemm_run(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
+                const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s)
+{
+    size_t a = nn_gemm_col_align(w);
+    SEIZE_ASSERT(n0 <= n1 && n1 <= w->n && n0 % a == 0 && (n1 % a == 0 || n1 == w->n));
+    SEIZE_ASSERT(ldx >= w->k && ldy >= n1 && (beta == 0.0f || beta == 1.0f));
+    if (!m || n0 == n1) return 0;
+    y += n0;
+    if (bias) bias += n0;
+    switch (w->p) {
+    case SEIZE_PRECISION_FP32:
+        return run_fp32(w, m, n0, n1, x, ldx, bias, beta, y, ldy, s);
+    case SEIZE_PRECISION_BF16:
+        return run_bf16(w, m, n0, n1, x, ldx, bias, beta, y, ldy, s);
+    default:
+        return run_int8(w, m, n0, n1, x, ldx, bias, beta, y, ldy, s);
+    }
+}
