@@ -30,6 +30,12 @@ PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl zlib
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -pthread -Iinclude $(shell pkg-config --cflags $(PKGS)) $(OPT)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+# oneDNN (libdnnl-dev) runs the model's matrix products (src/nn/gemm_dnnl.c); `make NO_DNNL=1`
+# builds without it (the portable path in src/nn/gemm.c). libgomp: oneDNN's OpenMP runtime.
+ifndef NO_DNNL
+CFLAGS  += -DSEIZE_HAVE_DNNL
+LDLIBS  += -ldnnl -lgomp
+endif
 LDFLAGS += $(SANITIZE)
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
