@@ -45,6 +45,22 @@ BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+
+# CUDA=1: the CUDA backend too (src/nn/backend_cuda.cu; backend "cuda"), compiled by nvcc for
+# A100 (sm_80) and H100/H200 (sm_90) with PTX for newer GPUs, linked with the CUDA runtime and
+# cuBLAS of the toolkit nvcc belongs to (CUDA_HOME: from nvcc on PATH, else /usr/local/cuda).
+# Without it nothing changes: LIB_SRC is src/*/*.c only.
+ifdef CUDA
+CUDA_HOME ?= $(or $(patsubst %/bin/nvcc,%,$(shell command -v nvcc 2>/dev/null)),/usr/local/cuda)
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+NVCCFLAGS ?= -O2 -g -lineinfo -std=c++20 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+             -Xcompiler -Wall,-Wextra
+CFLAGS    += -DSEIZE_CUDA
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+LIB_OBJ   += $(BUILD)/obj/src/nn/backend_cuda.o
+endif
+
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -65,6 +81,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -I$(patsubst %/,%,$(dir $<)) $(SANITIZE) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Isrc
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -DSEIZE_CUDA -Iinclude -I$(patsubst %/,%,$(dir $<)) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
