@@ -77,6 +77,8 @@ void nn_dnnl_tls_free(nn_dnnl_tls *t);
  * 0, 1 when oneDNN declines this shape (nothing written), or SEIZE_ENOMEM. */
 int nn_dnnl_run(nn_dnnl_w *w, nn_dnnl_tls **tls, size_t m, size_t n0, size_t n1, const void *x,
                 size_t ldx, const float *bias, float beta, void *y, size_t ldy);
+/* Tests only: when on, nn_dnnl_run declines every product (the run-time fallback's test). */
+void nn_dnnl_test_decline(int on);
 /* The plain row-major (n1 - n0, k) form of columns [n0, n1) (the run-time fallback). 0 or <0. */
 int nn_dnnl_unpack(const nn_dnnl_w *w, size_t n0, size_t n1, void *out);
 

@@ -438,6 +438,38 @@ static void test_concurrent_slices(void)
     }
 }
 
+// When oneDNN declines a product at run time (here forced), the columns are unpacked from its
+// layout and the portable path computes them: same results within tolerance, and the
+// description says so.
+static void test_runtime_fallback(void)
+{
+#ifndef SEIZE_HAVE_DNNL
+    SKIP("built without oneDNN");
+#endif
+    for (int pi = 0; pi < 3; pi++) {
+        problem pb;
+        problem_make(&pb, (seize_precision)pi, SEIZE_ST_F16, 7, 200, 96, 2);
+        nn_gemm_w *w;
+        CHECK_EQ(nn_gemm_pack(pb.wsrc, pb.src, pb.n, pb.k, pb.p, NN_GEMM_AUTO, &w), 0);
+        CHECK(!strncmp(nn_gemm_describe(w), "oneDNN 2", 8));
+        nn_gemm_free(w);
+        nn_dnnl_test_decline(1);
+        int bad = check_problem(&pb, NN_GEMM_AUTO, 1);
+        CHECK_EQ(nn_gemm_pack(pb.wsrc, pb.src, pb.n, pb.k, pb.p, NN_GEMM_AUTO, &w), 0);
+        nn_gemm_scratch *s = nn_gemm_scratch_new();
+        float *y = malloc(pb.m * pb.ldy * sizeof *y);
+        memcpy(y, pb.y0, pb.m * pb.ldy * sizeof *y);
+        CHECK_EQ(run_cols(w, &pb, 64, pb.n, 1, 1, y, s), 0);
+        nn_dnnl_test_decline(0);
+        CHECK(strstr(nn_gemm_describe(w), "declined") != NULL);
+        free(y);
+        nn_gemm_scratch_free(s);
+        nn_gemm_free(w);
+        problem_free(&pb);
+        CHECK(!bad);
+    }
+}
+
 // --- memory, description, errors -------------------------------------------------------------
 
 // Resident bytes ≈ n·k·(4 | 2 | 1) (+ the int8 scales), whatever the source dtype: no float
@@ -490,6 +522,7 @@ int main(void)
     RUN(test_int8_auto_equals_portable);
     RUN(test_reduced_vs_fp32);
     RUN(test_concurrent_slices);
+    RUN(test_runtime_fallback);
     RUN(test_bytes);
     RUN(test_errors);
     return check_summary("gemm");
