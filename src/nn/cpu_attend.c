@@ -21,7 +21,8 @@
 #define HAVE_AVX2 1
 #endif
 
-#define QB 64 // query rows per block (a multiple of 4)
+#define QB 64      // query rows per block (a multiple of 4)
+#define PREFETCH 8 // rows ahead when packing keys and values
 
 static size_t round16(size_t n)
 {
@@ -114,22 +115,74 @@ static void scores4(size_t dhp, const float *Q, const float *K, size_t nk2, floa
     }
 }
 
+// Largest of n ≥ 1 floats.
+static float row_max(const float *x, size_t n)
+{
+    size_t j = 0;
+    float mx = x[0];
+#ifdef HAVE_AVX2
+    if (n >= 8) {
+        __m256 m8 = _mm256_loadu_ps(x);
+        for (j = 8; j + 8 <= n; j += 8)
+            m8 = _mm256_max_ps(m8, _mm256_loadu_ps(x + j));
+        float t[8];
+        _mm256_storeu_ps(t, m8);
+        for (int k = 0; k < 8; k++)
+            mx = t[k] > mx ? t[k] : mx;
+    }
+#endif
+    for (; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
+// x[0..n) += a (vectorised by hand: gcc -O2 leaves such loops scalar).
+static void row_add(float *x, size_t n, float a)
+{
+    size_t j = 0;
+#ifdef HAVE_AVX2
+    __m256 a8 = _mm256_set1_ps(a);
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(x + j, _mm256_add_ps(_mm256_loadu_ps(x + j), a8));
+#endif
+    for (; j < n; j++)
+        x[j] += a;
+}
+
+// Σ x[0..n), then x[0..n) *= 1/Σ.
+static void row_normalise(float *x, size_t n)
+{
+    size_t j = 0;
+    float sum = 0;
+#ifdef HAVE_AVX2
+    __m256 s8 = _mm256_setzero_ps();
+    for (; j + 8 <= n; j += 8)
+        s8 = _mm256_add_ps(s8, _mm256_loadu_ps(x + j));
+    float t[8];
+    _mm256_storeu_ps(t, s8);
+    for (int k = 0; k < 8; k++)
+        sum += t[k];
+#endif
+    for (; j < n; j++)
+        sum += x[j];
+    float inv = 1.0f / sum;
+    j = 0;
+#ifdef HAVE_AVX2
+    __m256 i8 = _mm256_set1_ps(inv);
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), i8));
+#endif
+    for (; j < n; j++)
+        x[j] *= inv;
+}
+
 // row[0..n) = softmax(row[0..n)) in float32 with the maximum subtracted; row[n..npad) = 0.
 static void softmax_row(float *row, size_t n, size_t npad)
 {
-    float mx = row[0], sum = 0;
-    for (size_t j = 1; j < n; j++)
-        mx = row[j] > mx ? row[j] : mx;
-    for (size_t j = 0; j < n; j++)
-        row[j] -= mx;
+    row_add(row, n, -row_max(row, n));
     nn_cpu_exp(row, n);
-    for (size_t j = 0; j < n; j++)
-        sum += row[j];
-    float inv = 1.0f / sum;
-    for (size_t j = 0; j < n; j++)
-        row[j] *= inv;
-    for (size_t j = n; j < npad; j++)
-        row[j] = 0.0f;
+    row_normalise(row, n);
+    if (npad > n) memset(row + n, 0, (npad - n) * sizeof *row);
 }
 
 // O rows 0..r-1 (r ≤ 4, stride dhp) = P rows 0..r-1 (stride ldp, kk terms) · V (kk, dhp).
@@ -235,6 +288,15 @@ static void attend_item(void *ctx, size_t item, int thread)
     size_t nk = keys_seen(a, a->Tq - 1);
     const float *ks = a->k + s * a->k_seq + h * dh, *vs = a->v + s * a->v_seq + h * dh;
     for (size_t j = 0; j < nk; j++) {
+#ifdef HAVE_AVX2
+        // rows far apart (a KV cache's) are each on another page, where the hardware
+        // prefetchers stop: ask for a later row's lines now
+        if (j + PREFETCH < nk)
+            for (size_t e = 0; e < dh; e += 16) {
+                _mm_prefetch((const char *)(ks + (j + PREFETCH) * a->ldk + e), _MM_HINT_T0);
+                _mm_prefetch((const char *)(vs + (j + PREFETCH) * a->ldv + e), _MM_HINT_T0);
+            }
+#endif
         copy_scaled(K + j * dhp, ks + j * a->ldk, dh, 1.0f, dhp);
         copy_scaled(V + j * dhp, vs + j * a->ldv, dh, 1.0f, dhp);
     }
