@@ -81,6 +81,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -I$(patsubst %/,%,$(dir $<)) $(SANITIZE) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Isrc
+$(BUILD)/obj/bench/bench_gemm.o: CFLAGS += -Isrc # measures src/nn/gemm.h, a private header
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
