@@ -19,14 +19,16 @@
  * State: a seize_clip holds a worker pool and the activation buffers, sized once for
  * `max_batch` inputs, so that a forward pass allocates nothing. The model is only read.
  *
+ * Engine (seize_clip_params): the CPU backend multiplies with oneDNN (its JIT kernels picked
+ * by the CPU's features at run time, whatever OPENBLAS_CORETYPE says) in fp32, bf16 or int8;
+ * a `make NO_DNNL=1` build uses its portable kernels (OpenBLAS sgemm for fp32).
+ *
  * Threads: one seize_clip runs on n_threads cores through its own worker pool (the calling
- * thread included). Matrix products go through BLAS (OpenBLAS sgemm), called single-threaded
- * from each pool thread on a slice of the product, so BLAS never starts threads of its own
- * (its busy-waiting workers would take the cores from the pool). Note that the OpenBLAS
- * thread count is process-wide: this module sets it to 1 before its products; code that
- * wants multi-threaded BLAS elsewhere in the process should set its own count before its
- * calls. Several seize_clip states may share a model from different threads; give them
- * n_threads that add up to the cores.
+ * thread included); each pool thread computes a slice of every product single-threaded, so
+ * no library starts threads of its own. The portable path calls OpenBLAS from the pool
+ * threads: set seize_blas_threads_set(1) (core.h) for it. Several seize_clip states may share
+ * a model from different threads (they share its packed weights); give them n_threads that
+ * add up to the cores.
  */
 #ifndef SEIZE_CLIP_H
 #define SEIZE_CLIP_H
@@ -92,8 +94,8 @@ int seize_clip_threads(const seize_clip *c);
 
 /* Encodes n preprocessed images: pixels is (n, 3, S, S) float32, CHW, normalised as in
  * ARCHITECTURE.md §5; out receives (n, embed) raw embeddings, row i for image i. n may
- * exceed max_batch (done in chunks) and may be 0. Returns 0 (it cannot fail on valid
- * pointers). */
+ * exceed max_batch (done in chunks) and may be 0. Returns 0, or a negative code when the
+ * backend failed (out of memory for its scratch, a device error; message set). */
 int seize_clip_encode_images(seize_clip *c, const float *pixels, size_t n, float *out);
 
 /* Encodes n tokenised texts: ids is (n, context) int32 as produced by the tokenizer (start,

@@ -13,8 +13,10 @@
  * When both are present, the transformers layout is used (seize_clip_model_note says so). A folder
  * with weights but no config is matched by tensor shapes against the six built-in presets.
  *
- * Weights: F32 tensors are views into the mapped file (copied only when misaligned); F16 and
- * BF16 tensors are converted to float32 once at load. Every matrix follows PyTorch's Linear
+ * Weights: matrices (seize_matrix) stay in the file's dtype, views into the mapped file (copied
+ * only when misaligned or transposed), so that a bf16 engine never holds a float32 copy; the
+ * vectors and embedding tables (const float *) are F32 views or converted to float32 once at
+ * load. Every matrix follows PyTorch's Linear
  * convention, row-major (out_features, in_features): y = x · Wᵀ + b. The open_clip projections
  * (stored as (width, embed) and used as x · P) are transposed at load to (embed, width) so
  * that both layouts look the same here.
@@ -128,14 +130,27 @@ int seize_clip_model_preset(const char *name, seize_clip_model_config *out);
 
 /* --- weights ----------------------------------------------------------------------------- */
 
+/* A weight matrix as the file stores it: row-major (rows, cols) of dtype F32, F16 or BF16,
+ * never widened (a view into the mapped file, or a loader-owned copy when transposed or
+ * misaligned). The engine converts it once, to its precision (src/nn/backend.h). */
+typedef struct seize_matrix {
+    const void *data;
+    seize_st_dtype dtype;
+    size_t rows, cols;
+} seize_matrix;
+
 typedef struct seize_block_weights {
     const float *ln1_w, *ln1_b;   /* (d) */
-    const float *q_w, *k_w, *v_w; /* (d, d) each; contiguous when stored fused */
+    seize_matrix qkv_w;           /* (3d, d) when the file stores q, k, v fused, else data NULL */
+    seize_matrix q_w, k_w, v_w;   /* (d, d) each (views into qkv_w when fused) */
     const float *q_b, *k_b, *v_b; /* (d) each */
-    const float *out_w, *out_b;   /* (d, d), (d) */
+    seize_matrix out_w;           /* (d, d) */
+    const float *out_b;           /* (d) */
     const float *ln2_w, *ln2_b;   /* (d) */
-    const float *fc1_w, *fc1_b;   /* (mlp, d), (mlp) */
-    const float *fc2_w, *fc2_b;   /* (d, mlp), (d) */
+    seize_matrix fc1_w;           /* (mlp, d) */
+    const float *fc1_b;           /* (mlp) */
+    seize_matrix fc2_w;           /* (d, mlp) */
+    const float *fc2_b;           /* (d) */
 } seize_block_weights;
 
 typedef struct seize_tower_weights {
@@ -143,10 +158,10 @@ typedef struct seize_tower_weights {
     const seize_block_weights *blocks;
     const float *ln_pre_w, *ln_pre_b;   /* vision only: (width); NULL for text */
     const float *ln_post_w, *ln_post_b; /* ln_post (vision) or ln_final (text): (width) */
-    const float *proj;                  /* (embed, width) */
+    seize_matrix proj;                  /* (embed, width) */
     const float *pos_emb;               /* (n_pos, width): 1 + (image/patch)^2, or context */
     /* vision */
-    const float *patch_w;   /* (width, 3·patch·patch): conv weight (width, 3, p, p) flattened */
+    seize_matrix patch_w;   /* (width, 3·patch·patch): conv weight (width, 3, p, p) flattened */
     const float *class_emb; /* (width) */
     /* text */
     const float *tok_emb; /* (vocab, width) */

@@ -1,18 +1,23 @@
-// The CPU backend of src/nn/backend.h: OpenBLAS sgemm for the linear layers, our own kernels
-// for attention, layer norm, activations and the embeddings, all run by one thread pool.
+// The CPU backend of src/nn/backend.h: src/nn/gemm.h for the linear layers (oneDNN's kernels in
+// fp32, bf16 or int8, or the portable path), our own kernels for attention, layer norm,
+// activations and the embeddings, all run by one thread pool.
 //
-// Thread plan: every parallel step runs on our pool of n_threads (the caller included). The BLAS
-// thread count is the application's policy (seize_blas_threads_set; the backend never changes
-// it). At 1, the plan the CLI sets, each pool thread computes a slice of a product with its own
-// single-threaded BLAS call (rows, or output columns when there are few rows): OpenBLAS's own
-// workers busy-wait for a while after each product, which on a machine with as many threads as
-// cores would take the cores from the pool's next step (measured: attention and activations then
-// ran no faster on two threads than on one); with single-threaded calls they are never started.
-// At more than 1, a product is one BLAS call from the caller's thread, threaded by BLAS (correct,
-// never oversubscribed, but slower for the reason above).
+// Thread plan: every parallel step runs on our pool of n_threads (the caller included). Each pool
+// thread computes a slice of a product (rows, or output columns in the packing's blocks when
+// there are few rows) with a single-threaded GEMM call: no library starts threads of its own, so
+// no busy-waiting worker of a library takes a core from the pool's next step (measured with
+// OpenBLAS's workers: attention and activations then ran no faster on two threads than on one).
+// The portable fp32 path calls OpenBLAS sgemm from the pool threads: the application keeps
+// BLAS at one thread (seize_blas_threads_set(1)), as the CLI does; at more, each slice is
+// threaded again by BLAS (correct, slower).
+//
+// Weights: linear matrices are packed once by gemm.h in the backend's precision; float32 vectors
+// and tables are used in place (the model's mapping or its converted copies), F16/BF16 ones are
+// converted once.
 #include "backend.h"
+#include "gemm.h"
 
-#include <cblas.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +30,12 @@
 typedef struct cpu_backend {
     nn_backend base;
     int n_threads;
+    seize_precision precision;
+    nn_gemm_impl gemm_impl;
     seize_pool *pool;
-    float *scratch; // attention, per thread: Q, Kᵀ, V, scores, output (padded, see reserve)
+    nn_gemm_scratch **gs; // per pool thread
+    int err;              // the first failure of an op (status)
+    float *scratch;       // attention, per thread: Q, Kᵀ, V, scores, output (padded, see reserve)
     size_t max_T, max_dh, max_heads, per_thread;
 } cpu_backend;
 
@@ -237,24 +246,92 @@ static void ln_apply(float *y, const float *x, size_t n, float mean, float inv, 
 
 // --- memory --------------------------------------------------------------------------------------
 
-static float *cpu_alloc(nn_backend *b, size_t n)
+static void *cpu_alloc(nn_backend *b, nn_dtype t, size_t n)
 {
-    return seize_alloc_aligned(n, sizeof(float));
+    void *p = seize_alloc_aligned(n ? n : 1, nn_dtype_size(t));
+    if (!p) seize_error(SEIZE_ENOMEM, "out of memory for a buffer of %zu elements", n);
+    return p;
 }
 
-static void cpu_release(nn_backend *b, float *p)
+static void cpu_release(nn_backend *b, void *p)
 {
     free(p);
 }
 
-static const float *cpu_weight(nn_backend *b, const float *host, size_t n)
+static void cpu_copy(nn_backend *b, void *dst, const void *src, nn_dtype t, size_t n)
 {
-    return host;
+    if (n) memcpy(dst, src, n * nn_dtype_size(t));
 }
 
-static void cpu_copy(nn_backend *b, float *dst, const float *src, size_t n)
+static void cpu_copy_rows(nn_backend *b, size_t rows, size_t d, const float *src, size_t lds,
+                          float *dst, size_t ldd)
 {
-    if (n) memcpy(dst, src, n * sizeof(float));
+    for (size_t r = 0; r < rows; r++)
+        memmove(dst + r * ldd, src + r * lds, d * sizeof(float));
+}
+
+// A weight: a packed matrix (linear) or float32 values (vectors, tables: the host's own when
+// they are float32 already, else a converted copy).
+typedef struct cpu_weight {
+    nn_weight head;
+    nn_gemm_w *g;
+    const float *f;
+    float *owned;
+} cpu_weight;
+
+static const float *F(const nn_weight *w)
+{
+    return w ? ((const cpu_weight *)w)->f : NULL;
+}
+
+static nn_weight *cpu_weight_new(nn_backend *b, const nn_host_tensor *src, nn_weight_use use)
+{
+    cpu_backend *c = cpu(b);
+    cpu_weight *w = calloc(1, sizeof *w);
+    if (!w) {
+        seize_error(SEIZE_ENOMEM, "out of memory");
+        return NULL;
+    }
+    size_t n = src->rows * src->cols;
+    w->head = (nn_weight){use, NN_F32, src->rows, src->cols, 0, "in place"};
+    if (use == NN_W_LINEAR) {
+        seize_st_dtype st = src->dtype == NN_BF16  ? SEIZE_ST_BF16
+                            : src->dtype == NN_F16 ? SEIZE_ST_F16
+                                                   : SEIZE_ST_F32;
+        if (nn_gemm_pack(src->data, st, src->rows, src->cols, c->precision, c->gemm_impl, &w->g) <
+            0) {
+            free(w);
+            return NULL;
+        }
+        w->head.dtype = c->precision == SEIZE_PRECISION_BF16   ? NN_BF16
+                        : c->precision == SEIZE_PRECISION_INT8 ? NN_I8
+                                                               : NN_F32;
+        w->head.bytes = nn_gemm_bytes(w->g);
+        w->head.impl = nn_gemm_describe(w->g);
+    } else if (src->dtype == NN_F32) {
+        w->f = src->data;
+    } else {
+        const uint16_t *h = src->data;
+        if (!(w->owned = seize_alloc_aligned(n ? n : 1, sizeof(float)))) {
+            free(w);
+            seize_error(SEIZE_ENOMEM, "out of memory");
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+            w->owned[i] = src->dtype == NN_BF16 ? seize_bf16_to_f32(h[i]) : seize_f16_to_f32(h[i]);
+        w->f = w->owned;
+        w->head.bytes = n * sizeof(float);
+    }
+    return &w->head;
+}
+
+static void cpu_weight_free(nn_weight *p)
+{
+    cpu_weight *w = (cpu_weight *)p;
+    if (!w) return;
+    nn_gemm_free(w->g);
+    free(w->owned);
+    free(w);
 }
 
 static size_t round16(size_t n)
@@ -304,10 +381,13 @@ static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_he
 // ---------------------------------------------------------------------------------------
 
 typedef struct gemm_ctx {
-    size_t m, n, k, ldx, ldy, chunk;
+    size_t m, n, ldx, ldy, chunk;
     int split_rows; // slices of rows (of x and y), else of output columns (of w and y)
-    const float *x, *w, *bias;
+    const float *x, *bias;
+    const nn_gemm_w *w;
     float beta, *y;
+    nn_gemm_scratch **gs;
+    int rc;
 } gemm_ctx;
 
 static void gemm_part(void *ctx, size_t i, int thread)
@@ -315,37 +395,34 @@ static void gemm_part(void *ctx, size_t i, int thread)
     gemm_ctx *a = ctx;
     size_t lo = i * a->chunk, total = a->split_rows ? a->m : a->n;
     if (lo >= total) return;
-    size_t len = total - lo < a->chunk ? total - lo : a->chunk;
-    size_t m = a->split_rows ? len : a->m, n = a->split_rows ? a->n : len;
-    const float *x = a->split_rows ? a->x + lo * a->ldx : a->x;
-    const float *w = a->split_rows ? a->w : a->w + lo * a->k;
-    const float *bias = a->bias ? (a->split_rows ? a->bias : a->bias + lo) : NULL;
-    float *y = a->split_rows ? a->y + lo * a->ldy : a->y + lo;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)a->k, 1.0f, x,
-                (int)a->ldx, w, (int)a->k, a->beta, y, (int)a->ldy);
-    if (bias)
-        for (size_t r = 0; r < m; r++)
-            add_inplace(y + r * a->ldy, bias, n);
+    size_t hi = total - lo < a->chunk ? total : lo + a->chunk;
+    int rc = a->split_rows
+                 ? nn_gemm_run(a->w, hi - lo, 0, a->n, a->x + lo * a->ldx, a->ldx, a->bias, a->beta,
+                               a->y + lo * a->ldy, a->ldy, a->gs[thread])
+                 : nn_gemm_run(a->w, a->m, lo, hi, a->x, a->ldx, a->bias, a->beta, a->y, a->ldy,
+                               a->gs[thread]);
+    if (rc < 0) a->rc = rc;
 }
 
-static void cpu_linear(nn_backend *b, size_t m, size_t n, size_t k, const float *x, size_t ldx,
-                       const float *w, const float *bias, float beta, float *y, size_t ldy)
+static void cpu_linear(nn_backend *b, size_t m, const float *x, size_t ldx, const nn_weight *w,
+                       const nn_weight *bias, float beta, float *y, size_t ldy)
 {
     cpu_backend *c = cpu(b);
+    const nn_gemm_w *g = ((const cpu_weight *)w)->g;
+    size_t n = w->rows;
     if (m == 0 || n == 0) return;
-    if (c->n_threads == 1 || seize_blas_threads() > 1) { // one call: BLAS threads it, or no one
-        gemm_ctx a = {m, n, k, ldx, ldy, m, 1, x, w, bias, beta, y};
-        gemm_part(&a, 0, 0);
-        return;
-    }
-    size_t T = (size_t)c->n_threads;
-    // one slice per thread, like BLAS's own static split: rows when there are enough of them
-    // (each thread packs all of w once, a small cost next to the product), else columns
-    int split_rows = m >= 32 * T || m >= n;
+    size_t T = (size_t)c->n_threads, align = nn_gemm_col_align(g);
+    // one slice per thread: rows when there are enough of them (each thread reads all of w
+    // once, a small cost next to the product), else output columns (in the packing's blocks)
+    int split_rows = T == 1 || m >= 32 * T || m >= n || n < 2 * align;
     size_t total = split_rows ? m : n, chunk = (total + T - 1) / T;
-    chunk = (chunk + 15) & ~(size_t)15;
-    gemm_ctx a = {m, n, k, ldx, ldy, chunk, split_rows, x, w, bias, beta, y};
-    seize_pool_for(c->pool, (total + chunk - 1) / chunk, gemm_part, &a);
+    chunk = split_rows ? (chunk + 15) & ~(size_t)15 : (chunk + align - 1) / align * align;
+    gemm_ctx a = {m, n, ldx, ldy, chunk, split_rows, x, F(bias), g, beta, y, c->gs, 0};
+    if (T == 1)
+        gemm_part(&a, 0, 0);
+    else
+        seize_pool_for(c->pool, (total + chunk - 1) / chunk, gemm_part, &a);
+    if (a.rc < 0 && c->err == 0) c->err = a.rc; // scratch growth, the only failure
 }
 
 // --- layer norm
@@ -374,11 +451,11 @@ static void ln_chunk(void *ctx, size_t i, int thread)
 }
 
 static void cpu_layernorm(nn_backend *b, size_t rows, size_t d, float *x, size_t ldx,
-                          const float *add, const float *g, const float *beta, float eps, float *y,
-                          size_t ldy)
+                          const nn_weight *add, const nn_weight *g, const nn_weight *beta,
+                          float eps, float *y, size_t ldy)
 {
     cpu_backend *c = cpu(b);
-    ln_ctx a = {rows, d, ldx, ldy, n_chunks(c, rows), x, y, add, g, beta, eps};
+    ln_ctx a = {rows, d, ldx, ldy, n_chunks(c, rows), x, y, F(add), F(g), F(beta), eps};
     seize_pool_for(c->pool, a.n_chunk, ln_chunk, &a);
 }
 
@@ -401,17 +478,43 @@ static void act_chunk(void *ctx, size_t i, int thread)
         if (a->bias) add_inplace(x, a->bias, a->n);
         if (a->act == SEIZE_ACT_GELU)
             nn_cpu_gelu(x, a->n);
-        else
+        else if (a->act == SEIZE_ACT_QUICK_GELU)
             nn_cpu_quick_gelu(x, a->n);
+        else if (a->act == SEIZE_ACT_RELU)
+            for (size_t j = 0; j < a->n; j++)
+                x[j] = x[j] > 0.0f ? x[j] : 0.0f;
     }
 }
 
-static void cpu_bias_act(nn_backend *b, size_t rows, size_t n, float *x, const float *bias,
+static void cpu_bias_act(nn_backend *b, size_t rows, size_t n, float *x, const nn_weight *bias,
                          seize_act act)
 {
     cpu_backend *c = cpu(b);
-    act_ctx a = {rows, n, n_chunks(c, rows), x, bias, act};
+    act_ctx a = {rows, n, n_chunks(c, rows), x, F(bias), act};
     seize_pool_for(c->pool, a.n_chunk, act_chunk, &a);
+}
+
+typedef struct add_ctx {
+    size_t rows, n, ldx, ldy, n_chunk;
+    float *x;
+    const float *y;
+} add_ctx;
+
+static void add_chunk(void *ctx, size_t i, int thread)
+{
+    add_ctx *a = ctx;
+    size_t lo, hi;
+    chunk_range(a->rows, a->n_chunk, i, &lo, &hi);
+    for (size_t r = lo; r < hi; r++)
+        add_inplace(a->x + r * a->ldx, a->y + r * a->ldy, a->n);
+}
+
+static void cpu_add(nn_backend *b, size_t rows, size_t n, float *x, size_t ldx, const float *y,
+                    size_t ldy)
+{
+    cpu_backend *c = cpu(b);
+    add_ctx a = {rows, n, ldx, ldy, n_chunks(c, rows), x, y};
+    seize_pool_for(c->pool, a.n_chunk, add_chunk, &a);
 }
 
 // --- attention
@@ -681,8 +784,8 @@ static void attn_item(void *ctx, size_t item, int thread)
 }
 
 static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int d_head, float *qkv,
-                          const float *q_b, const float *k_b, const float *v_b, int causal,
-                          const size_t *q_rows, float *out)
+                          const nn_weight *q_b, const nn_weight *k_b, const nn_weight *v_b,
+                          int causal, const size_t *q_rows, float *out)
 {
     cpu_backend *c = cpu(b);
     SEIZE_ASSERT(T <= c->max_T && (size_t)d_head <= c->max_dh && (size_t)n_head <= c->max_heads);
@@ -693,7 +796,7 @@ static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int
     size_t per_group = ((size_t)n_head + n_group - 1) / n_group;
     n_group = ((size_t)n_head + per_group - 1) / per_group;
     attn_ctx a = {c,   T,   n_group, per_group, n_head, d_head, causal,
-                  qkv, out, q_b,     k_b,       v_b,    q_rows};
+                  qkv, out, F(q_b),  F(k_b),    F(v_b), q_rows};
     seize_pool_for(c->pool, n_seq * n_group, attn_item, &a);
 }
 
@@ -729,7 +832,7 @@ static void cpu_patchify(nn_backend *b, size_t n, int S, int p, const float *pix
 }
 
 typedef struct embed_ctx {
-    size_t n_patch, d, T, ld_ids;
+    size_t n_patch, d, T, ld_ids, pos0;
     const float *patches, *class_emb, *pos, *tok_emb;
     const int32_t *ids;
     float *x;
@@ -751,10 +854,10 @@ static void embed_patch_item(void *ctx, size_t i, int thread)
 }
 
 static void cpu_embed_patches(nn_backend *b, size_t n, size_t n_patch, size_t d,
-                              const float *patches, const float *class_emb, const float *pos,
-                              float *x)
+                              const float *patches, const nn_weight *class_emb,
+                              const nn_weight *pos, float *x)
 {
-    embed_ctx a = {n_patch, d, n_patch + 1, 0, patches, class_emb, pos, NULL, NULL, x};
+    embed_ctx a = {n_patch, d, n_patch + 1, 0, 0, patches, F(class_emb), F(pos), NULL, NULL, x};
     seize_pool_for(cpu(b)->pool, n, embed_patch_item, &a);
 }
 
@@ -763,17 +866,23 @@ static void embed_token_item(void *ctx, size_t i, int thread)
     embed_ctx *a = ctx;
     size_t d = a->d;
     for (size_t t = 0; t < a->T; t++) {
-        const float *e = a->tok_emb + (size_t)a->ids[i * a->ld_ids + t] * d, *pos = a->pos + t * d;
+        const float *e = a->tok_emb + (size_t)a->ids[i * a->ld_ids + t] * d;
         float *dst = a->x + (i * a->T + t) * d;
+        if (!a->pos) {
+            memcpy(dst, e, d * sizeof *dst);
+            continue;
+        }
+        const float *pos = a->pos + (a->pos0 + t) * d;
         for (size_t j = 0; j < d; j++)
             dst[j] = e[j] + pos[j];
     }
 }
 
 static void cpu_embed_tokens(nn_backend *b, size_t n, size_t T, size_t d, const int32_t *ids,
-                             size_t ld_ids, const float *tok_emb, const float *pos, float *x)
+                             size_t ld_ids, const nn_weight *tok_emb, const nn_weight *pos,
+                             size_t pos0, float *x)
 {
-    embed_ctx a = {0, d, T, ld_ids, NULL, NULL, pos, tok_emb, ids, x};
+    embed_ctx a = {0, d, T, ld_ids, pos0, NULL, NULL, F(pos), F(tok_emb), ids, x};
     seize_pool_for(cpu(b)->pool, n, embed_token_item, &a);
 }
 
@@ -792,21 +901,36 @@ static void cpu_free(nn_backend *b)
     if (!b) return;
     cpu_backend *c = cpu(b);
     seize_pool_free(c->pool);
+    for (int i = 0; c->gs && i < c->n_threads; i++)
+        nn_gemm_scratch_free(c->gs[i]);
+    free(c->gs);
     free(c->scratch);
     free(c);
+}
+
+static int cpu_status(nn_backend *b)
+{
+    cpu_backend *c = cpu(b);
+    int rc = c->err;
+    c->err = 0;
+    return rc;
 }
 
 static const nn_backend_ops cpu_ops = {
     .name = "cpu",
     .free = cpu_free,
+    .status = cpu_status,
     .alloc = cpu_alloc,
     .release = cpu_release,
-    .weight = cpu_weight,
+    .weight = cpu_weight_new,
+    .weight_free = cpu_weight_free,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .copy_rows = cpu_copy_rows,
     .linear = cpu_linear,
     .layernorm = cpu_layernorm,
     .bias_act = cpu_bias_act,
+    .add = cpu_add,
     .reserve = cpu_reserve,
     .attention = cpu_attention,
     .patchify = cpu_patchify,
@@ -815,18 +939,27 @@ static const nn_backend_ops cpu_ops = {
     .gather_rows = cpu_gather_rows,
 };
 
-int nn_backend_cpu_new(int n_threads, nn_backend **out)
+int nn_backend_cpu_new(nn_backend_params p, nn_backend **out)
 {
     *out = NULL;
-    if (n_threads < 1) n_threads = 1;
+    int n_threads = p.n_threads < 1 ? 1 : p.n_threads;
     cpu_backend *c = calloc(1, sizeof *c);
     if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
     c->base.ops = &cpu_ops;
     c->n_threads = n_threads;
+    c->precision = p.precision;
+    c->gemm_impl = p.gemm_portable ? NN_GEMM_PORTABLE : NN_GEMM_AUTO;
     int rc = seize_pool_new(n_threads, &c->pool);
     if (rc < 0) {
         free(c);
         return rc;
+    }
+    if (!(c->gs = calloc((size_t)n_threads, sizeof *c->gs))) rc = SEIZE_ENOMEM;
+    for (int i = 0; rc == 0 && i < n_threads; i++)
+        if (!(c->gs[i] = nn_gemm_scratch_new())) rc = SEIZE_ENOMEM;
+    if (rc < 0) {
+        cpu_free(&c->base);
+        return seize_error(SEIZE_ENOMEM, "out of memory");
     }
     *out = &c->base;
     return 0;

@@ -3,8 +3,10 @@
 #include "seize/clip.h"
 
 #include "backend.h"
+#include "clip_weights.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,15 +14,18 @@
 struct seize_clip {
     const seize_clip_model *m;
     seize_clip_model_config cfg;
-    const seize_clip_model_weights *w;
+    const nn_clip_weights *w; // the backend's form, shared through the model
     nn_backend *be;
     int max_batch, n_threads;
+    seize_precision precision;
     size_t embed;
+    char describe[160];
     // activations (backend buffers), sized for max_batch of either tower
     float *x;     // (B·T, d)        residual stream
     float *h;     // (B·T, d)        layer-norm output, then attention output
     float *qkv;   // (B·T, 3d)
     float *hid;   // (B·T, mlp)      MLP hidden; also the patch-embedding output
+    float *pix;   // (B, 3, S, S)    uploaded pixels
     float *cols;  // (B·g², 3p²)     image patches
     float *xc;    // (B, d)          last block: the rows that are pooled
     float *feat;  // (B, embed)
@@ -55,8 +60,18 @@ static int tower_ok(const char *name, const seize_tower_config *t)
 int seize_clip_new(const seize_clip_model *m, int max_batch, int n_threads, seize_clip **out)
 {
     *out = NULL;
-    if (!m || max_batch < 1)
-        return seize_error(SEIZE_EINVAL, "seize_clip_new: need a model and max_batch >= 1");
+    if (max_batch < 1) return seize_error(SEIZE_EINVAL, "seize_clip_new: need max_batch >= 1");
+    seize_clip_params p = {.max_batch = max_batch, .threads = n_threads};
+    return seize_clip_open(m, p, out);
+}
+
+int seize_clip_open(const seize_clip_model *m, seize_clip_params p, seize_clip **out)
+{
+    *out = NULL;
+    int max_batch = p.max_batch > 0 ? p.max_batch : 32, n_threads = p.threads;
+    if (!m) return seize_error(SEIZE_EINVAL, "seize_clip_open: need a model");
+    if ((unsigned)p.precision > SEIZE_PRECISION_INT8)
+        return seize_error(SEIZE_EINVAL, "seize_clip_open: unknown precision %d", (int)p.precision);
     if (n_threads <= 0) n_threads = seize_cpu_count();
     const seize_clip_model_config *cfg = seize_clip_model_get_config(m);
     int rc;
@@ -71,31 +86,38 @@ int seize_clip_new(const seize_clip_model *m, int max_batch, int n_threads, seiz
     if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
     c->m = m;
     c->cfg = *cfg;
-    c->w = seize_clip_model_get_weights(m);
     c->max_batch = max_batch;
     c->n_threads = n_threads;
+    c->precision = p.precision;
     c->embed = (size_t)cfg->embed_dim;
-    if ((rc = nn_backend_cpu_new(n_threads, &c->be)) < 0) goto fail;
+    nn_backend_params bp = {n_threads, p.precision, p.device};
+    if ((rc = nn_backend_new(p.backend, bp, &c->be)) < 0) goto fail;
+    if ((rc = nn_clip_weights_get(m, c->be, p.precision, p.device, &c->w)) < 0) goto fail;
+    snprintf(c->describe, sizeof c->describe, "%s: %s, %s, %d thread%s", c->be->ops->name,
+             c->w->impl ? c->w->impl : "-", seize_precision_name(p.precision), n_threads,
+             n_threads == 1 ? "" : "s");
 
     size_t B = (size_t)max_batch, g = (size_t)(cfg->image_size / cfg->patch_size);
     size_t Tv = 1 + g * g, Tt = (size_t)cfg->context_length;
     size_t dv = (size_t)cfg->vision.width, dt = (size_t)cfg->text.width;
-    size_t n_x, n_x2, n_hid, n_hid2, n_pe, n_cols, n_xc, n_feat;
+    size_t n_x, n_x2, n_hid, n_hid2, n_pe, n_cols, n_xc, n_feat, n_pix;
     rc = SEIZE_ENOMEM;
     if (mul3(B, Tv, dv, &n_x) < 0 || mul3(B, Tt, dt, &n_x2) < 0 ||
         mul3(B, Tv, (size_t)cfg->vision.mlp_dim, &n_hid) < 0 ||
         mul3(B, Tt, (size_t)cfg->text.mlp_dim, &n_hid2) < 0 || mul3(B, g * g, dv, &n_pe) < 0 ||
         mul3(B, g * g, 3 * (size_t)cfg->patch_size * (size_t)cfg->patch_size, &n_cols) < 0 ||
-        seize_mul_size(B, max_sz(dv, dt), &n_xc) < 0 || seize_mul_size(B, c->embed, &n_feat) < 0)
+        seize_mul_size(B, max_sz(dv, dt), &n_xc) < 0 || seize_mul_size(B, c->embed, &n_feat) < 0 ||
+        mul3(B, 3 * (size_t)cfg->image_size, (size_t)cfg->image_size, &n_pix) < 0)
         goto fail;
     n_x = max_sz(n_x, n_x2);
     n_hid = max_sz(max_sz(n_hid, n_hid2), n_pe);
     const nn_backend_ops *o = c->be->ops;
-    if (!(c->x = o->alloc(c->be, n_x)) || !(c->h = o->alloc(c->be, n_x)) ||
-        !(c->qkv = o->alloc(c->be, 3 * n_x)) || !(c->hid = o->alloc(c->be, n_hid)) ||
-        !(c->cols = o->alloc(c->be, n_cols)) || !(c->xc = o->alloc(c->be, n_xc)) ||
-        !(c->feat = o->alloc(c->be, n_feat)) || !(c->rows = seize_malloc(B, sizeof(size_t))) ||
-        !(c->sel = seize_malloc(B, sizeof(size_t))))
+    if (!(c->x = o->alloc(c->be, NN_F32, n_x)) || !(c->h = o->alloc(c->be, NN_F32, n_x)) ||
+        !(c->qkv = o->alloc(c->be, NN_F32, 3 * n_x)) ||
+        !(c->hid = o->alloc(c->be, NN_F32, n_hid)) || !(c->pix = o->alloc(c->be, NN_F32, n_pix)) ||
+        !(c->cols = o->alloc(c->be, NN_F32, n_cols)) || !(c->xc = o->alloc(c->be, NN_F32, n_xc)) ||
+        !(c->feat = o->alloc(c->be, NN_F32, n_feat)) ||
+        !(c->rows = seize_malloc(B, sizeof(size_t))) || !(c->sel = seize_malloc(B, sizeof(size_t))))
         goto fail;
     size_t dh_max = max_sz(dv / (size_t)cfg->vision.heads, dt / (size_t)cfg->text.heads);
     size_t heads_max = max_sz((size_t)cfg->vision.heads, (size_t)cfg->text.heads);
@@ -118,6 +140,7 @@ void seize_clip_free(seize_clip *c)
         o->release(c->be, c->h);
         o->release(c->be, c->qkv);
         o->release(c->be, c->hid);
+        o->release(c->be, c->pix);
         o->release(c->be, c->cols);
         o->release(c->be, c->xc);
         o->release(c->be, c->feat);
@@ -160,32 +183,26 @@ int seize_clip_threads(const seize_clip *c)
 // sel[s] of each sequence s to c->feat (n, embed). Every block but the last works on all rows;
 // the last computes its keys and values on all rows but everything else on the pooled rows
 // only (the other rows are never read again), which saves most of a block.
-static void tower_forward(seize_clip *c, const seize_tower_weights *tw,
-                          const seize_tower_config *tc, size_t n, size_t T, int causal)
+static void tower_forward(seize_clip *c, const nn_clip_tower *tw, const seize_tower_config *tc,
+                          size_t n, size_t T, int causal)
 {
     nn_backend *be = c->be;
     const nn_backend_ops *o = be->ops;
     size_t d = (size_t)tc->width, mlp = (size_t)tc->mlp_dim, M = n * T;
     int dh = tc->width / tc->heads;
     float eps = c->cfg.ln_eps > 0 ? c->cfg.ln_eps : 1e-5f;
-    const float *pending = NULL; // a bias not yet added to the residual stream
+    const nn_weight *pending = NULL; // a bias not yet added to the residual stream
     for (size_t s = 0; s < n; s++)
         c->rows[s] = s * T + c->sel[s];
 
     if (tw->n_layers == 0) o->gather_rows(be, n, d, c->x, d, c->rows, c->xc);
     for (int l = 0; l < tw->n_layers; l++) {
-        const seize_block_weights *bw = &tw->blocks[l];
+        const nn_clip_block *bw = &tw->blocks[l];
         int last = l == tw->n_layers - 1;
         // h = ln_1(x)                                                       (M, d)
         o->layernorm(be, M, d, c->x, d, pending, bw->ln1_w, bw->ln1_b, eps, c->h, d);
         // qkv = h · [q; k; v]ᵀ, biases added inside attention                (M, 3d)
-        if (bw->k_w == bw->q_w + d * d && bw->v_w == bw->k_w + d * d) {
-            o->linear(be, M, 3 * d, d, c->h, d, bw->q_w, NULL, 0.0f, c->qkv, 3 * d);
-        } else {
-            o->linear(be, M, d, d, c->h, d, bw->q_w, NULL, 0.0f, c->qkv, 3 * d);
-            o->linear(be, M, d, d, c->h, d, bw->k_w, NULL, 0.0f, c->qkv + d, 3 * d);
-            o->linear(be, M, d, d, c->h, d, bw->v_w, NULL, 0.0f, c->qkv + 2 * d, 3 * d);
-        }
+        o->linear(be, M, c->h, d, bw->qkv_w, NULL, 0.0f, c->qkv, 3 * d);
         size_t R = last ? n : M; // rows carried on from here
         float *xr = c->x;
         if (last) {
@@ -199,40 +216,42 @@ static void tower_forward(seize_clip *c, const seize_tower_weights *tw,
                          c->h);
         }
         // x += attn · out_wᵀ   (out_b is added by the next layer norm)
-        o->linear(be, R, d, d, c->h, d, bw->out_w, NULL, 1.0f, xr, d);
+        o->linear(be, R, c->h, d, bw->out_w, NULL, 1.0f, xr, d);
         // h = ln_2(x + out_b)
         o->layernorm(be, R, d, xr, d, bw->out_b, bw->ln2_w, bw->ln2_b, eps, c->h, d);
         // hid = act(h · fc1ᵀ + fc1_b)                                         (R, mlp)
-        o->linear(be, R, mlp, d, c->h, d, bw->fc1_w, NULL, 0.0f, c->hid, mlp);
+        o->linear(be, R, c->h, d, bw->fc1_w, NULL, 0.0f, c->hid, mlp);
         o->bias_act(be, R, mlp, c->hid, bw->fc1_b, c->cfg.act);
         // x += hid · fc2ᵀ     (fc2_b is added by the next layer norm)
-        o->linear(be, R, d, mlp, c->hid, mlp, bw->fc2_w, NULL, 1.0f, xr, d);
+        o->linear(be, R, c->hid, mlp, bw->fc2_w, NULL, 1.0f, xr, d);
         pending = bw->fc2_b;
     }
     // ln_post / ln_final on the pooled rows, then the projection              (n, embed)
     o->layernorm(be, n, d, c->xc, d, pending, tw->ln_post_w, tw->ln_post_b, eps, c->xc, d);
-    o->linear(be, n, c->embed, d, c->xc, d, tw->proj, NULL, 0.0f, c->feat, c->embed);
+    o->linear(be, n, c->xc, d, tw->proj, NULL, 0.0f, c->feat, c->embed);
 }
 
 // One batch of at most max_batch images.
-static void images_batch(seize_clip *c, const float *pixels, size_t n, float *out)
+static int images_batch(seize_clip *c, const float *pixels, size_t n, float *out)
 {
     nn_backend *be = c->be;
     const nn_backend_ops *o = be->ops;
-    const seize_tower_weights *tw = &c->w->vision;
+    const nn_clip_tower *tw = &c->w->vision;
     int S = c->cfg.image_size, p = c->cfg.patch_size;
     size_t g = (size_t)(S / p), np = g * g, d = (size_t)c->cfg.vision.width, T = 1 + np;
     // patch embedding: a conv with stride = kernel is a product with the unfolded patches
-    o->patchify(be, n, S, p, pixels, c->cols); // (n·np, 3p²)
-    o->linear(be, n * np, d, 3 * (size_t)p * (size_t)p, c->cols, 3 * (size_t)p * (size_t)p,
-              tw->patch_w, NULL, 0.0f, c->hid, d);                            // (n·np, d)
+    o->upload(be, c->pix, pixels, NN_F32, n * 3 * (size_t)S * (size_t)S);
+    o->patchify(be, n, S, p, c->pix, c->cols); // (n·np, 3p²)
+    o->linear(be, n * np, c->cols, 3 * (size_t)p * (size_t)p, tw->patch_w, NULL, 0.0f, c->hid,
+              d);                                                             // (n·np, d)
     o->embed_patches(be, n, np, d, c->hid, tw->class_emb, tw->pos_emb, c->x); // (n·T, d)
     o->layernorm(be, n * T, d, c->x, d, NULL, tw->ln_pre_w, tw->ln_pre_b,
                  c->cfg.ln_eps > 0 ? c->cfg.ln_eps : 1e-5f, c->x, d);
     for (size_t s = 0; s < n; s++)
         c->sel[s] = 0; // the class token
     tower_forward(c, tw, &c->cfg.vision, n, T, 0);
-    o->download(be, out, c->feat, n * c->embed);
+    o->download(be, out, c->feat, NN_F32, n * c->embed);
+    return o->status(be);
 }
 
 int seize_clip_encode_images(seize_clip *c, const float *pixels, size_t n, float *out)
@@ -240,7 +259,8 @@ int seize_clip_encode_images(seize_clip *c, const float *pixels, size_t n, float
     size_t S = (size_t)c->cfg.image_size, per = 3 * S * S;
     for (size_t i = 0; i < n; i += (size_t)c->max_batch) {
         size_t k = n - i < (size_t)c->max_batch ? n - i : (size_t)c->max_batch;
-        images_batch(c, pixels + i * per, k, out + i * c->embed);
+        int rc = images_batch(c, pixels + i * per, k, out + i * c->embed);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -270,18 +290,19 @@ static int check_ids(const seize_clip *c, const int32_t *ids, size_t n, size_t f
 }
 
 // One batch of at most max_batch texts, ids rows `ld` apart.
-static void tokens_batch(seize_clip *c, const int32_t *ids, size_t n, float *out)
+static int tokens_batch(seize_clip *c, const int32_t *ids, size_t n, float *out)
 {
     size_t ctx = (size_t)c->cfg.context_length, T = 1;
     for (size_t s = 0; s < n; s++) {
         c->sel[s] = eot_pos(ids + s * ctx, ctx);
         if (c->sel[s] + 1 > T) T = c->sel[s] + 1;
     }
-    const seize_tower_weights *tw = &c->w->text;
+    const nn_clip_tower *tw = &c->w->text;
     size_t d = (size_t)c->cfg.text.width;
-    c->be->ops->embed_tokens(c->be, n, T, d, ids, ctx, tw->tok_emb, tw->pos_emb, c->x);
+    c->be->ops->embed_tokens(c->be, n, T, d, ids, ctx, tw->tok_emb, tw->pos_emb, 0, c->x);
     tower_forward(c, tw, &c->cfg.text, n, T, 1);
-    c->be->ops->download(c->be, out, c->feat, n * c->embed);
+    c->be->ops->download(c->be, out, c->feat, NN_F32, n * c->embed);
+    return c->be->ops->status(c->be);
 }
 
 int seize_clip_encode_tokens(seize_clip *c, const int32_t *ids, size_t n, float *out)
@@ -291,7 +312,7 @@ int seize_clip_encode_tokens(seize_clip *c, const int32_t *ids, size_t n, float 
     size_t ctx = (size_t)c->cfg.context_length;
     for (size_t i = 0; i < n; i += (size_t)c->max_batch) {
         size_t k = n - i < (size_t)c->max_batch ? n - i : (size_t)c->max_batch;
-        tokens_batch(c, ids + i * ctx, k, out + i * c->embed);
+        if ((rc = tokens_batch(c, ids + i * ctx, k, out + i * c->embed)) < 0) return rc;
     }
     return 0;
 }
@@ -330,7 +351,7 @@ int seize_clip_encode_token_list(seize_clip *c, const int32_t *ids, size_t n, fl
         size_t k = n - i < B ? n - i : B;
         for (size_t j = 0; j < k; j++)
             memcpy(batch + j * ctx, ids + order[i + j].i * ctx, ctx * sizeof *batch);
-        tokens_batch(c, batch, k, feat);
+        if ((rc = tokens_batch(c, batch, k, feat)) < 0) goto done;
         for (size_t j = 0; j < k; j++)
             memcpy(out + order[i + j].i * c->embed, feat + j * c->embed, c->embed * sizeof *feat);
         if (on_progress && on_progress(ud, i + k, 0)) {
@@ -415,31 +436,17 @@ const char *seize_precision_name(seize_precision p)
     return p == SEIZE_PRECISION_BF16 ? "bf16" : p == SEIZE_PRECISION_INT8 ? "int8" : "fp32";
 }
 
-int seize_clip_open(const seize_clip_model *m, seize_clip_params p, seize_clip **out)
-{
-    *out = NULL;
-    if (p.backend && strcmp(p.backend, "cpu") != 0)
-        return seize_error(SEIZE_EINVAL, "backend '%s' is not compiled in (this build has: cpu)",
-                           p.backend);
-    if (p.precision != SEIZE_PRECISION_FP32) // engine v2 lands next (issue 13)
-        return seize_error(SEIZE_EINVAL, "precision %s is not available yet",
-                           seize_precision_name(p.precision));
-    return seize_clip_new(m, p.max_batch > 0 ? p.max_batch : 32, p.threads, out);
-}
-
 seize_precision seize_clip_precision(const seize_clip *c)
 {
-    (void)c;
-    return SEIZE_PRECISION_FP32;
+    return c->precision;
 }
 
 const char *seize_clip_describe(const seize_clip *c)
 {
-    (void)c;
-    return "cpu: OpenBLAS sgemm, fp32";
+    return c->describe;
 }
 
 size_t seize_clip_weight_bytes(const seize_clip *c)
 {
-    return seize_clip_model_weight_bytes(c->m);
+    return c->w->bytes;
 }

@@ -149,7 +149,7 @@ int seize_clip_encode_image_list(seize_clip *c, size_t n, seize_clip_load_fn loa
         free_msgs(j, B);
         if (rc < 0) goto done;
         float *dst = out ? out + first * E : feat;
-        if (good) seize_clip_encode_images(c, j->pix, cnt, dst);
+        if (good && (rc = seize_clip_encode_images(c, j->pix, cnt, dst)) < 0) goto done;
         for (size_t i = 0; i < cnt; i++)
             if (!bok[i]) memset(dst + i * E, 0, E * sizeof *dst);
         if (ok) memcpy(ok + first, bok, cnt);

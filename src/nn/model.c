@@ -1,7 +1,11 @@
 // CLIP model folders: layout detection, configuration, shape checks, float32 tensor views.
 #include "seize/model.h"
 
+#include "model_cache.h"
+
 #include <jansson.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,6 +21,14 @@ struct seize_clip_model {
     void **owned; // converted / transposed / realigned tensors
     size_t n_owned, cap_owned;
     size_t parameters, weight_bytes;
+    // engine data derived from the weights (model_cache.h)
+    pthread_mutex_t cache_lock;
+    struct cache_entry {
+        char *key;
+        void *data;
+        nn_cache_free fr;
+    } * cache;
+    size_t n_cache;
 };
 
 // --- presets -------------------------------------------------------------------------------------
@@ -175,19 +187,17 @@ static int own(seize_clip_model *m, void *p)
     return 0;
 }
 
-// Looks a tensor up, checks its shape (ndim values, -1 = any) and returns a float32 view.
-static int tensor(seize_clip_model *m, const char *name, const float **out, int ndim, ...)
+// Looks a tensor up and checks its shape (ndim values, -1 = any) and floating-point dtype.
+static int vlookup(seize_clip_model *m, const char *name, const seize_st_tensor **out, int ndim,
+                   va_list ap)
 {
     const seize_st_tensor *t = seize_st_find(&m->st, name);
     if (!t)
         return seize_error(SEIZE_EFORMAT, "invalid '%s': missing tensor '%s'", m->weights_path,
                            name);
     long want[SEIZE_ST_MAX_DIMS];
-    va_list ap;
-    va_start(ap, ndim);
     for (int i = 0; i < ndim; i++)
         want[i] = va_arg(ap, long);
-    va_end(ap);
     int ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++)
         ok = want[i] < 0 || (size_t)want[i] == t->shape[i];
@@ -202,15 +212,29 @@ static int tensor(seize_clip_model *m, const char *name, const float **out, int 
                            "invalid '%s': tensor '%s' has shape [%s], the configuration needs [%s]",
                            m->weights_path, name, got, exp);
     }
-    if (t->dtype == SEIZE_ST_F32 && ((uintptr_t)t->data & 3) == 0) {
-        *out = (const float *)t->data;
-        return 0;
-    }
     if (t->dtype != SEIZE_ST_F32 && t->dtype != SEIZE_ST_F16 && t->dtype != SEIZE_ST_BF16)
         return seize_error(SEIZE_EFORMAT,
                            "invalid '%s': tensor '%s' has dtype %s (need F32, F16 or BF16)",
                            m->weights_path, name, seize_st_dtype_name(t->dtype));
-    float *f = seize_alloc_aligned(t->count, sizeof(float));
+    *out = t;
+    return 0;
+}
+
+// A float32 view of a tensor (vectors, embedding tables): F32 in place when aligned, else a
+// converted copy owned by the model.
+static int tensor(seize_clip_model *m, const char *name, const float **out, int ndim, ...)
+{
+    const seize_st_tensor *t;
+    va_list ap;
+    va_start(ap, ndim);
+    int rc = vlookup(m, name, &t, ndim, ap);
+    va_end(ap);
+    if (rc < 0) return rc;
+    if (t->dtype == SEIZE_ST_F32 && ((uintptr_t)t->data & 3) == 0) {
+        *out = (const float *)t->data;
+        return 0;
+    }
+    float *f = seize_alloc_aligned(t->count ? t->count : 1, sizeof(float));
     if (!f) return SEIZE_ENOMEM;
     const uint8_t *p = t->data;
     for (size_t i = 0; i < t->count; i++) {
@@ -222,23 +246,65 @@ static int tensor(seize_clip_model *m, const char *name, const float **out, int 
         else
             f[i] = seize_bf16_to_f32(h);
     }
-    int rc = own(m, f);
-    if (rc < 0) return rc;
+    if ((rc = own(m, f)) < 0) return rc;
     *out = f;
     return 0;
 }
 
-static int transposed(seize_clip_model *m, const float *src, size_t rows, size_t cols,
-                      const float **out)
+static size_t elem_size(seize_st_dtype t)
 {
-    float *d = seize_alloc_aligned(rows * cols, sizeof(float));
+    return t == SEIZE_ST_F32 ? 4 : 2;
+}
+
+// A matrix in the file's dtype: (rows, cols) = (shape[0], product of the rest), a view when
+// aligned for its element size, else an aligned copy owned by the model.
+static int matrix(seize_clip_model *m, const char *name, seize_matrix *out, int ndim, ...)
+{
+    const seize_st_tensor *t;
+    va_list ap;
+    va_start(ap, ndim);
+    int rc = vlookup(m, name, &t, ndim, ap);
+    va_end(ap);
+    if (rc < 0) return rc;
+    size_t es = elem_size(t->dtype);
+    out->dtype = t->dtype;
+    out->rows = t->shape[0];
+    out->cols = out->rows ? t->count / out->rows : 0;
+    out->data = t->data;
+    if (((uintptr_t)t->data & (es - 1)) == 0) return 0;
+    void *d = seize_alloc_aligned(t->count ? t->count : 1, es);
     if (!d) return SEIZE_ENOMEM;
+    memcpy(d, t->data, t->nbytes);
+    if ((rc = own(m, d)) < 0) return rc;
+    out->data = d;
+    return 0;
+}
+
+// The transpose of a (rows, cols) matrix, same dtype, owned by the model.
+static int transposed(seize_clip_model *m, seize_matrix *a)
+{
+    size_t es = elem_size(a->dtype), rows = a->rows, cols = a->cols;
+    uint8_t *d = seize_alloc_aligned(rows * cols > 0 ? rows * cols : 1, es);
+    if (!d) return SEIZE_ENOMEM;
+    const uint8_t *src = a->data;
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
-            d[c * rows + r] = src[r * cols + c];
+            memcpy(d + (c * rows + r) * es, src + (r * cols + c) * es, es);
     int rc = own(m, d);
-    if (rc == 0) *out = d;
-    return rc;
+    if (rc < 0) return rc;
+    a->data = d;
+    a->rows = cols;
+    a->cols = rows;
+    return 0;
+}
+
+// Row block [r0, r0 + n) of a matrix, as a view.
+static seize_matrix row_block(const seize_matrix *a, size_t r0, size_t n)
+{
+    seize_matrix v = *a;
+    v.data = (const uint8_t *)a->data + r0 * a->cols * elem_size(a->dtype);
+    v.rows = n;
+    return v;
 }
 
 static int load_blocks(seize_clip_model *m, const names *nm, const char *prefix_fmt,
@@ -263,40 +329,45 @@ static int load_blocks(seize_clip_model *m, const names *nm, const char *prefix_
         snprintf(name, sizeof name, "%s%s", prefix, suffix);                                       \
         if ((rc = tensor(m, name, &b[i].field, __VA_ARGS__)) < 0) return rc;                       \
     } while (0)
+#define M(field, suffix, ...)                                                                      \
+    do {                                                                                           \
+        snprintf(name, sizeof name, "%s%s", prefix, suffix);                                       \
+        if ((rc = matrix(m, name, &b[i].field, __VA_ARGS__)) < 0) return rc;                       \
+    } while (0)
     for (int i = 0; i < tc->layers; i++) {
         snprintf(prefix, sizeof prefix, prefix_fmt, i);
         T(ln1_w, nm->ln1_w, 1, d);
         T(ln1_b, nm->ln1_b, 1, d);
         T(ln2_w, nm->ln2_w, 1, d);
         T(ln2_b, nm->ln2_b, 1, d);
-        T(fc1_w, nm->fc1_w, 2, f, d);
+        M(fc1_w, nm->fc1_w, 2, f, d);
         T(fc1_b, nm->fc1_b, 1, f);
-        T(fc2_w, nm->fc2_w, 2, d, f);
+        M(fc2_w, nm->fc2_w, 2, d, f);
         T(fc2_b, nm->fc2_b, 1, d);
-        T(out_w, nm->out_w, 2, d, d);
+        M(out_w, nm->out_w, 2, d, d);
         T(out_b, nm->out_b, 1, d);
         if (nm->qkv_w) {
-            const float *w, *bias;
-            snprintf(name, sizeof name, "%s%s", prefix, nm->qkv_w);
-            if ((rc = tensor(m, name, &w, 2, 3 * d, d)) < 0) return rc;
+            const float *bias;
+            M(qkv_w, nm->qkv_w, 2, 3 * d, d);
             snprintf(name, sizeof name, "%s%s", prefix, nm->qkv_b);
             if ((rc = tensor(m, name, &bias, 1, 3 * d)) < 0) return rc;
-            b[i].q_w = w;
-            b[i].k_w = w + d * d;
-            b[i].v_w = w + 2 * d * d;
+            b[i].q_w = row_block(&b[i].qkv_w, 0, (size_t)d);
+            b[i].k_w = row_block(&b[i].qkv_w, (size_t)d, (size_t)d);
+            b[i].v_w = row_block(&b[i].qkv_w, 2 * (size_t)d, (size_t)d);
             b[i].q_b = bias;
             b[i].k_b = bias + d;
             b[i].v_b = bias + 2 * d;
         } else {
-            T(q_w, nm->q_w, 2, d, d);
+            M(q_w, nm->q_w, 2, d, d);
             T(q_b, nm->q_b, 1, d);
-            T(k_w, nm->k_w, 2, d, d);
+            M(k_w, nm->k_w, 2, d, d);
             T(k_b, nm->k_b, 1, d);
-            T(v_w, nm->v_w, 2, d, d);
+            M(v_w, nm->v_w, 2, d, d);
             T(v_b, nm->v_b, 1, d);
         }
     }
 #undef T
+#undef M
     return 0;
 }
 
@@ -308,7 +379,7 @@ static int load_weights(seize_clip_model *m, const names *nm)
     long n_pos = 1 + (long)(c->image_size / c->patch_size) * (c->image_size / c->patch_size);
     const float *tmp;
     int rc;
-    if ((rc = tensor(m, nm->v_patch, &v->patch_w, 4, vw, 3L, p, p)) < 0) return rc;
+    if ((rc = matrix(m, nm->v_patch, &v->patch_w, 4, vw, 3L, p, p)) < 0) return rc;
     if ((rc = tensor(m, nm->v_class, &v->class_emb, 1, vw)) < 0) return rc;
     if ((rc = tensor(m, nm->v_pos, &v->pos_emb, 2, n_pos, vw)) < 0) return rc;
     if ((rc = tensor(m, nm->v_ln_pre_w, &v->ln_pre_w, 1, vw)) < 0) return rc;
@@ -320,13 +391,13 @@ static int load_weights(seize_clip_model *m, const names *nm)
     if ((rc = tensor(m, nm->t_ln_w, &t->ln_post_w, 1, tw)) < 0) return rc;
     if ((rc = tensor(m, nm->t_ln_b, &t->ln_post_b, 1, tw)) < 0) return rc;
     if (nm->proj_transposed) {
-        if ((rc = tensor(m, nm->v_proj, &tmp, 2, vw, e)) < 0) return rc;
-        if ((rc = transposed(m, tmp, (size_t)vw, (size_t)e, &v->proj)) < 0) return rc;
-        if ((rc = tensor(m, nm->t_proj, &tmp, 2, tw, e)) < 0) return rc;
-        if ((rc = transposed(m, tmp, (size_t)tw, (size_t)e, &t->proj)) < 0) return rc;
+        if ((rc = matrix(m, nm->v_proj, &v->proj, 2, vw, e)) < 0) return rc;
+        if ((rc = transposed(m, &v->proj)) < 0) return rc;
+        if ((rc = matrix(m, nm->t_proj, &t->proj, 2, tw, e)) < 0) return rc;
+        if ((rc = transposed(m, &t->proj)) < 0) return rc;
     } else {
-        if ((rc = tensor(m, nm->v_proj, &v->proj, 2, e, vw)) < 0) return rc;
-        if ((rc = tensor(m, nm->t_proj, &t->proj, 2, e, tw)) < 0) return rc;
+        if ((rc = matrix(m, nm->v_proj, &v->proj, 2, e, vw)) < 0) return rc;
+        if ((rc = matrix(m, nm->t_proj, &t->proj, 2, e, tw)) < 0) return rc;
     }
     if ((rc = load_blocks(m, nm, nm->v_block, &c->vision, &m->vblocks)) < 0) return rc;
     if ((rc = load_blocks(m, nm, nm->t_block, &c->text, &m->tblocks)) < 0) return rc;
@@ -570,6 +641,7 @@ int seize_clip_model_load(const char *dir, seize_clip_model **out)
                            dir);
     seize_clip_model *m = calloc(1, sizeof *m);
     if (!m) return seize_error(SEIZE_ENOMEM, "out of memory");
+    pthread_mutex_init(&m->cache_lock, NULL);
     int rc = 0;
     char *hf_w = NULL, *hf_c = NULL, *oc_w = NULL, *oc_c = NULL;
     int has_hf_w = file_in(dir, "model.safetensors", &hf_w),
@@ -646,6 +718,12 @@ done:
 void seize_clip_model_free(seize_clip_model *m)
 {
     if (!m) return;
+    for (size_t i = 0; i < m->n_cache; i++) {
+        m->cache[i].fr(m->cache[i].data);
+        free(m->cache[i].key);
+    }
+    free(m->cache);
+    pthread_mutex_destroy(&m->cache_lock);
     for (size_t i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);
@@ -697,4 +775,44 @@ size_t seize_clip_model_parameters(const seize_clip_model *m)
 size_t seize_clip_model_weight_bytes(const seize_clip_model *m)
 {
     return m->weight_bytes;
+}
+
+// --- engine data (model_cache.h) -----------------------------------------------------------------
+
+int nn_model_cache_get(const seize_clip_model *cm, const char *key, nn_cache_make make, void *ud,
+                       nn_cache_free fr, void **out)
+{
+    seize_clip_model *m = (seize_clip_model *)cm; // the cache is the one mutable part
+    *out = NULL;
+    pthread_mutex_lock(&m->cache_lock);
+    int rc = 0;
+    for (size_t i = 0; i < m->n_cache; i++)
+        if (strcmp(m->cache[i].key, key) == 0) {
+            *out = m->cache[i].data;
+            goto done;
+        }
+    struct cache_entry *n = seize_realloc(m->cache, m->n_cache + 1, sizeof *n);
+    char *k = seize_strdup(key);
+    if (n) m->cache = n;
+    if (!n || !k) {
+        free(k);
+        rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        goto done;
+    }
+    void *data = NULL;
+    if ((rc = make(ud, &data)) < 0) {
+        free(k);
+        goto done;
+    }
+    m->cache[m->n_cache++] = (struct cache_entry){k, data, fr};
+    *out = data;
+done:
+    pthread_mutex_unlock(&m->cache_lock);
+    return rc;
+}
+
+void nn_model_drop_file_pages(const seize_clip_model *m)
+{
+    if (m->st.map.data && m->st.map.size)
+        madvise((void *)m->st.map.data, m->st.map.size, MADV_DONTNEED);
 }

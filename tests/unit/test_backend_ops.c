@@ -41,26 +41,46 @@
 static int cpu_1(nn_backend **out)
 {
     seize_blas_threads_set(1);
-    return nn_backend_cpu_new(1, out);
+    return nn_backend_cpu_new((nn_backend_params){1, SEIZE_PRECISION_FP32, 0, 0}, out);
 }
 static int cpu_2(nn_backend **out)
 {
     seize_blas_threads_set(1);
-    return nn_backend_cpu_new(2, out);
+    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_FP32, 0, 0}, out);
 }
-static int cpu_2_blas_2(nn_backend **out)
+static int cpu_2_portable_blas_2(nn_backend **out)
 {
     seize_blas_threads_set(2);
-    return nn_backend_cpu_new(2, out);
+    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_FP32, 0, 1}, out);
+}
+static int cpu_2_bf16(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_BF16, 0, 0}, out);
+}
+static int cpu_1_int8(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new((nn_backend_params){1, SEIZE_PRECISION_INT8, 0, 0}, out);
+}
+static int cpu_2_int8_portable(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_INT8, 0, 1}, out);
 }
 
+// precision: how `linear` multiplies (its reference rounds the operands the same way).
 static const struct {
     const char *label;
     int (*create)(nn_backend **out);
+    seize_precision precision;
 } backends[] = {
-    {"cpu/1", cpu_1},
-    {"cpu/2", cpu_2},
-    {"cpu/2 (BLAS threads 2)", cpu_2_blas_2},
+    {"cpu/1", cpu_1, SEIZE_PRECISION_FP32},
+    {"cpu/2", cpu_2, SEIZE_PRECISION_FP32},
+    {"cpu/2 portable GEMM, BLAS threads 2", cpu_2_portable_blas_2, SEIZE_PRECISION_FP32},
+    {"cpu/2 bf16", cpu_2_bf16, SEIZE_PRECISION_BF16},
+    {"cpu/1 int8", cpu_1_int8, SEIZE_PRECISION_INT8},
+    {"cpu/2 int8 portable GEMM", cpu_2_int8_portable, SEIZE_PRECISION_INT8},
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
@@ -105,13 +125,16 @@ typedef struct tctx {
     const nn_backend_ops *o;
     const char *name;
     int (*create)(nn_backend **out); // a fresh instance of the same entry
+    seize_precision precision;
     float *bufs[16];
     int n_bufs;
+    nn_weight *ws[16];
+    int n_ws;
 } tctx;
 
 static float *dev_alloc(tctx *t, size_t n)
 {
-    float *p = t->o->alloc(t->be, n);
+    float *p = t->o->alloc(t->be, NN_F32, n);
     if (!p || t->n_bufs == 16) {
         fprintf(stderr, "  FAIL %s: alloc of %zu floats: %s\n", t->name, n, seize_errmsg());
         exit(1);
@@ -123,21 +146,36 @@ static float *dev_alloc(tctx *t, size_t n)
 static float *dev_from(tctx *t, const float *host, size_t n)
 {
     float *p = dev_alloc(t, n);
-    t->o->upload(t->be, p, host, n);
+    t->o->upload(t->be, p, host, NN_F32, n);
     return p;
+}
+
+// The backend's form of host float32 values (rows, cols), through ops->weight.
+static const nn_weight *dev_weight(tctx *t, const float *host, size_t rows, size_t cols,
+                                   nn_weight_use use)
+{
+    nn_host_tensor h = {host, NN_F32, rows, cols};
+    nn_weight *w = t->o->weight(t->be, &h, use);
+    if (!w || t->n_ws == 16) {
+        fprintf(stderr, "  FAIL %s: weight (%zu, %zu): %s\n", t->name, rows, cols, seize_errmsg());
+        exit(1);
+    }
+    return t->ws[t->n_ws++] = w;
 }
 
 static void dev_release_all(tctx *t)
 {
     while (t->n_bufs > 0)
         t->o->release(t->be, t->bufs[--t->n_bufs]);
+    while (t->n_ws > 0)
+        t->o->weight_free(t->ws[--t->n_ws]);
 }
 
 // The download of n floats of a backend buffer into a new host array.
 static float *dev_get(tctx *t, const float *p, size_t n)
 {
     float *h = hostf(n);
-    t->o->download(t->be, h, p, n);
+    t->o->download(t->be, h, p, NN_F32, n);
     return h;
 }
 
@@ -232,6 +270,7 @@ static void for_each_backend(const char *op, void (*fn)(tctx *t))
         tctx t = {0};
         t.name = backends[i].label;
         t.create = backends[i].create;
+        t.precision = backends[i].precision;
         if (t.create(&t.be) < 0) {
             fprintf(stderr, "  FAIL %s: cannot create: %s\n", t.name, seize_errmsg());
             st.n_fail++;
@@ -266,24 +305,39 @@ static void memory_cases(tctx *t)
         free(got);
         // a pointer into a buffer is a buffer too (clip.c writes qkv + d): upload the middle
         size_t lo = n / 3, len = n - lo - n / 4;
-        t->o->upload(t->be, p + lo, h + lo, len);
+        t->o->upload(t->be, p + lo, h + lo, NN_F32, len);
         for (size_t i = lo; i < lo + len; i++)
             z[i] = h[i];
         got = dev_get(t, p, n);
         ok &= compare_exact(label, "upload into the middle", got, z, n);
         free(got);
         got = hostf(len);
-        t->o->download(t->be, got, p + lo, len);
+        t->o->download(t->be, got, p + lo, NN_F32, len);
         ok &= compare_exact(label, "download of the middle", got, h + lo, len);
         free(got);
-        // a weight view holds the host values (the CPU returns the host pointer itself)
-        const float *w = t->o->weight(t->be, h, n);
-        ok &= w != NULL;
-        if (w) {
-            got = dev_get(t, w, n);
-            ok &= compare_exact(label, "weight view", got, h, n);
-            free(got);
-        }
+        // a vector weight holds the host values: x = 0 + bias, with no activation
+        const nn_weight *w = dev_weight(t, h, 1, n, NN_W_VECTOR);
+        ok &= w->rows == 1 && w->cols == n && w->use == NN_W_VECTOR && w->dtype == NN_F32;
+        for (size_t i = 0; i < n; i++)
+            z[i] = 0;
+        float *dz = dev_from(t, z, n);
+        t->o->bias_act(t->be, 1, n, dz, w, SEIZE_ACT_NONE);
+        got = dev_get(t, dz, n);
+        ok &= compare_exact(label, "vector weight", got, h, n);
+        free(got);
+        // copy_rows: rows of a strided buffer into another, padding untouched
+        size_t rows = n >= 7 ? 3 : 1, d = n >= 7 ? 2 : 1, ldd = d + 1;
+        float *dd = dev_out(t, rows * ldd), *want = hostf(rows * ldd + TAIL);
+        for (size_t i = 0; i < rows * ldd + TAIL; i++)
+            want[i] = SENTINEL;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < d; j++)
+                want[r * ldd + j] = h[r * 2 + j];
+        t->o->copy_rows(t->be, rows, d, dz, 2, dd, ldd);
+        got = dev_get(t, dd, rows * ldd + TAIL);
+        ok &= compare_exact(label, "copy_rows", got, want, rows * ldd + TAIL);
+        free(got);
+        free(want);
         dev_release_all(t);
         free(h);
         free(z);
@@ -304,18 +358,36 @@ typedef struct lin_case {
     size_t m, n, k, ldx, ldy;
 } lin_case;
 
-// y(m, n) = beta·y0 + x·wᵀ + bias in double; mag = |beta·y0| + |bias| + Σ|x·w|.
-static void linear_ref(const lin_case *c, const float *x, const float *w, const float *bias,
-                       float beta, const float *y0, double *want, double *mag)
+// max |v[0..n)| / 127: the int8 quantisation step of a row (gemm.h), 0 for a zero row.
+static double q8_step(const float *v, size_t n)
 {
+    double mx = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = fabs(v[i]) > mx ? fabs(v[i]) : mx;
+    return mx / 127;
+}
+
+// y(m, n) = beta·y0 + x·wᵀ + bias in double; mag = |beta·y0| + |bias| + Σ|x·w|, plus what the
+// precision's rounding of the operands may add, scaled so that the fp32 limit γ(k + 2)·mag
+// covers it: bf16 rounds x and w to 8 significant bits (relative 2⁻⁹ each: 2⁻⁸ per product),
+// int8 moves each x by at most half its row's step sx and each w by half sw.
+static void linear_ref(const lin_case *c, seize_precision prec, const float *x, const float *w,
+                       const float *bias, float beta, const float *y0, double *want, double *mag)
+{
+    double tol = (double)(c->k + 2) * FLT_EPSILON;
     for (size_t i = 0; i < c->m; i++)
         for (size_t j = 0; j < c->n; j++) {
-            double acc = 0, a = 0;
+            double acc = 0, a = 0, q = 0;
+            double sx = q8_step(x + i * c->ldx, c->k), sw = q8_step(w + j * c->k, c->k);
             for (size_t e = 0; e < c->k; e++) {
-                double p = (double)x[i * c->ldx + e] * w[j * c->k + e];
+                double xv = x[i * c->ldx + e], wv = w[j * c->k + e], p = xv * wv;
                 acc += p;
                 a += fabs(p);
+                if (prec == SEIZE_PRECISION_BF16) q += fabs(p) * (1.0 / 256 + 1.0 / 65536);
+                if (prec == SEIZE_PRECISION_INT8)
+                    q += fabs(xv) * sw / 2 + fabs(wv) * sx / 2 + sx * sw / 4;
             }
+            a += q / tol;
             if (bias) {
                 acc += bias[j];
                 a += fabs(bias[j]);
@@ -342,16 +414,16 @@ static int linear_one(tctx *t, const lin_case *c, int with_bias, float beta)
     fill(b, c->n, 1);
     for (size_t i = 0; i < ny; i++) // padding (j ≥ n) must stay; with beta 0, y is not read
         y0[i] = i % c->ldy >= c->n ? SENTINEL : beta != 0 ? frand() : NAN;
-    linear_ref(c, x, w, with_bias ? b : NULL, beta, y0, want, mag);
+    linear_ref(c, t->precision, x, w, with_bias ? b : NULL, beta, y0, want, mag);
     for (size_t i = 0; i < ny; i++)
         if (i % c->ldy >= c->n) {
             want[i] = SENTINEL;
             mag[i] = 0;
         }
     float *dx = dev_from(t, x, nx), *dy = dev_from(t, y0, ny);
-    const float *dw = t->o->weight(t->be, w, c->n * c->k);
-    const float *db = with_bias ? t->o->weight(t->be, b, c->n) : NULL;
-    t->o->linear(t->be, c->m, c->n, c->k, dx, c->ldx, dw, db, beta, dy, c->ldy);
+    const nn_weight *dw = dev_weight(t, w, c->n, c->k, NN_W_LINEAR);
+    const nn_weight *db = with_bias ? dev_weight(t, b, 1, c->n, NN_W_VECTOR) : NULL;
+    t->o->linear(t->be, c->m, dx, c->ldx, dw, db, beta, dy, c->ldy);
     float *got = dev_get(t, dy, ny), *gx = dev_get(t, dx, nx);
     // γ(k + 2): k products, the bias and beta·y
     int ok = compare(label, "y", got, want, mag, (double)(c->k + 2) * FLT_EPSILON, ny);
@@ -434,8 +506,9 @@ static int layernorm_one(tctx *t, const ln_case *c, int with_add, int in_place, 
     }
     layernorm_ref(c, xa, g, b, eps, ldy, want, mag);
     float *dx = dev_from(t, x, nx), *dy = in_place ? dx : dev_out(t, ny);
-    const float *dg = t->o->weight(t->be, g, c->d), *db = t->o->weight(t->be, b, c->d);
-    const float *da = with_add ? t->o->weight(t->be, add, c->d) : NULL;
+    const nn_weight *dg = dev_weight(t, g, 1, c->d, NN_W_VECTOR),
+                    *db = dev_weight(t, b, 1, c->d, NN_W_VECTOR);
+    const nn_weight *da = with_add ? dev_weight(t, add, 1, c->d, NN_W_VECTOR) : NULL;
     t->o->layernorm(t->be, c->rows, c->d, dx, c->ldx, da, dg, db, eps, dy, ldy);
     float *got = dev_get(t, dy, ny), *gx = dev_get(t, dx, nx);
     // γ(d) for the mean and the variance, a few roundings for the rest
@@ -494,6 +567,18 @@ static double gelu_mag(double x)
 {
     return fabs(x);
 }
+static double relu_ref(double x)
+{
+    return x > 0 ? x : 0;
+}
+static double none_ref(double x)
+{
+    return x;
+}
+static double exact_mag(double x)
+{
+    return 1;
+}
 
 static const struct {
     seize_act act;
@@ -503,6 +588,8 @@ static const struct {
 } acts[] = {
     {SEIZE_ACT_QUICK_GELU, "quick_gelu", quick_gelu_ref, quick_gelu_mag, 8 * FLT_EPSILON},
     {SEIZE_ACT_GELU, "gelu", gelu_ref, gelu_mag, 7.5e-8 + 8 * FLT_EPSILON},
+    {SEIZE_ACT_RELU, "relu", relu_ref, exact_mag, 0},
+    {SEIZE_ACT_NONE, "none", none_ref, exact_mag, 0},
 };
 
 static int bias_act_one(tctx *t, size_t rows, size_t n, size_t a)
@@ -523,7 +610,7 @@ static int bias_act_one(tctx *t, size_t rows, size_t n, size_t a)
         mag[i] = acts[a].mag(xb);
     }
     float *dx = dev_from(t, x, nx);
-    const float *db = t->o->weight(t->be, b, n);
+    const nn_weight *db = dev_weight(t, b, 1, n, NN_W_VECTOR);
     t->o->bias_act(t->be, rows, n, dx, db, acts[a].act);
     float *got = dev_get(t, dx, nx);
     int ok = compare(label, "x", got, want, mag, acts[a].tol, nx);
@@ -543,6 +630,43 @@ static void bias_act_cases(tctx *t)
 static void test_bias_act(void)
 {
     for_each_backend("bias_act", bias_act_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- add -----------------------------------------------------------------------------------------
+
+// x += y on strided rows: one float add per element, exact; padding left alone.
+static int add_one(tctx *t, size_t rows, size_t n, size_t ldx, size_t ldy)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s add rows=%zu n=%zu ldx=%zu ldy=%zu", t->name, rows, n, ldx,
+             ldy);
+    size_t nx = rows * ldx, ny = rows * ldy;
+    float *x = hostf(nx), *y = hostf(ny), *want = hostf(nx);
+    fill(x, nx, 3);
+    fill(y, ny, 3);
+    for (size_t i = 0; i < nx; i++)
+        want[i] = i % ldx < n ? x[i] + y[i / ldx * ldy + i % ldx] : x[i];
+    float *dx = dev_from(t, x, nx), *dy = dev_from(t, y, ny);
+    t->o->add(t->be, rows, n, dx, ldx, dy, ldy);
+    float *got = dev_get(t, dx, nx), *gy = dev_get(t, dy, ny);
+    int ok = compare_exact(label, "x", got, want, nx) && compare_exact(label, "y", gy, y, ny);
+    dev_release_all(t);
+    free(x), free(y), free(want), free(got), free(gy);
+    return ok;
+}
+
+static void add_cases(tctx *t)
+{
+    static const size_t shapes[][4] = {
+        {1, 1, 1, 1}, {3, 7, 9, 7}, {40, 16, 16, 20}, {5, 37, 40, 37}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++)
+        case_done(add_one(t, shapes[c][0], shapes[c][1], shapes[c][2], shapes[c][3]));
+}
+
+static void test_add(void)
+{
+    for_each_backend("add", add_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -626,9 +750,11 @@ static int attention_one(tctx *t, const attn_case *c, int causal, int pooled)
         q_rows[s] = s == 0 ? c->T - 1 : s == 1 ? 0 : (s * 5 + 2) % c->T;
     attention_ref(c, qkv, bias, causal, pooled ? q_rows : NULL, want, mag);
     float *dqkv = dev_from(t, qkv, nqkv), *dout = dev_out(t, nout);
-    const float *db = t->o->weight(t->be, bias, 3 * d);
-    t->o->attention(t->be, c->n_seq, c->T, c->n_head, c->d_head, dqkv, db, db + d, db + 2 * d,
-                    causal, pooled ? q_rows : NULL, dout);
+    const nn_weight *dq = dev_weight(t, bias, 1, d, NN_W_VECTOR),
+                    *dk = dev_weight(t, bias + d, 1, d, NN_W_VECTOR),
+                    *dv = dev_weight(t, bias + 2 * d, 1, d, NN_W_VECTOR);
+    t->o->attention(t->be, c->n_seq, c->T, c->n_head, c->d_head, dqkv, dq, dk, dv, causal,
+                    pooled ? q_rows : NULL, dout);
     float *got = dev_get(t, dout, nout), *gq = dev_get(t, dqkv, nqkv);
     double tol = (double)((size_t)c->d_head + 2 * c->T + 16) * FLT_EPSILON;
     int ok = compare(label, "out", got, want, mag, tol, nout);
@@ -746,7 +872,8 @@ static int embed_patches_one(tctx *t, size_t n, size_t np, size_t d)
                 want[(i * T + tk) * d + j] =
                     (tk ? pat[(i * np + tk - 1) * d + j] : cls[j]) + pos[tk * d + j];
     float *dpat = dev_from(t, pat, n * np * d), *dx = dev_out(t, nx);
-    const float *dcls = t->o->weight(t->be, cls, d), *dpos = t->o->weight(t->be, pos, T * d);
+    const nn_weight *dcls = dev_weight(t, cls, 1, d, NN_W_VECTOR),
+                    *dpos = dev_weight(t, pos, T, d, NN_W_VECTOR);
     t->o->embed_patches(t->be, n, np, d, dpat, dcls, dpos, dx);
     float *got = dev_get(t, dx, nx);
     int ok = compare_exact(label, "x", got, want, nx) && check_tail(t, label, dx, nx);
@@ -755,29 +882,32 @@ static int embed_patches_one(tctx *t, size_t n, size_t np, size_t d)
     return ok;
 }
 
-static int embed_tokens_one(tctx *t, size_t n, size_t T, size_t d, size_t ld_ids)
+// pos0: the position of the first id (a decoder step); with_pos 0: no position term.
+static int embed_tokens_one(tctx *t, size_t n, size_t T, size_t d, size_t ld_ids, size_t pos0,
+                            int with_pos)
 {
     char label[160];
-    snprintf(label, sizeof label, "%s embed_tokens n=%zu T=%zu d=%zu ld_ids=%zu", t->name, n, T, d,
-             ld_ids);
+    snprintf(label, sizeof label, "%s embed_tokens n=%zu T=%zu d=%zu ld_ids=%zu pos0=%zu%s",
+             t->name, n, T, d, ld_ids, pos0, with_pos ? "" : " pos=NULL");
+    size_t n_pos = pos0 + T;
     enum { VOCAB = 23 };
     size_t nx = n * T * d;
     int32_t *ids = xmalloc(n * ld_ids * sizeof *ids);
-    float *tok = hostf(VOCAB * d), *pos = hostf(T * d), *want = hostf(nx);
+    float *tok = hostf(VOCAB * d), *pos = hostf(n_pos * d), *want = hostf(nx);
     // ids past T are invalid: an op that read them would fail here (or under ASan)
     for (size_t i = 0; i < n * ld_ids; i++)
         ids[i] = i % ld_ids < T ? (int32_t)((i * 7 + 3) % VOCAB) : -1;
     fill(tok, VOCAB * d, 1);
-    fill(pos, T * d, 1);
+    fill(pos, n_pos * d, 1);
     for (size_t i = 0; i < n; i++)
         for (size_t tk = 0; tk < T; tk++)
             for (size_t j = 0; j < d; j++)
-                want[(i * T + tk) * d + j] =
-                    tok[(size_t)ids[i * ld_ids + tk] * d + j] + pos[tk * d + j];
+                want[(i * T + tk) * d + j] = tok[(size_t)ids[i * ld_ids + tk] * d + j] +
+                                             (with_pos ? pos[(pos0 + tk) * d + j] : 0.0f);
     float *dx = dev_out(t, nx);
-    const float *dtok = t->o->weight(t->be, tok, VOCAB * d),
-                *dpos = t->o->weight(t->be, pos, T * d);
-    t->o->embed_tokens(t->be, n, T, d, ids, ld_ids, dtok, dpos, dx);
+    const nn_weight *dtok = dev_weight(t, tok, VOCAB, d, NN_W_TABLE),
+                    *dpos = with_pos ? dev_weight(t, pos, n_pos, d, NN_W_TABLE) : NULL;
+    t->o->embed_tokens(t->be, n, T, d, ids, ld_ids, dtok, dpos, pos0, dx);
     float *got = dev_get(t, dx, nx);
     int ok = compare_exact(label, "x", got, want, nx) && check_tail(t, label, dx, nx);
     dev_release_all(t);
@@ -793,7 +923,12 @@ static void embed_cases(tctx *t)
     // ld_ids > T (the batch's longest text inside the context), and = T
     static const size_t tokens[][4] = {{3, 5, 11, 8}, {1, 1, 3, 1}, {4, 7, 37, 77}, {2, 16, 8, 16}};
     for (size_t c = 0; c < sizeof tokens / sizeof *tokens; c++)
-        case_done(embed_tokens_one(t, tokens[c][0], tokens[c][1], tokens[c][2], tokens[c][3]));
+        case_done(
+            embed_tokens_one(t, tokens[c][0], tokens[c][1], tokens[c][2], tokens[c][3], 0, 1));
+    // a decoder's steps: positions from pos0 (OPT's offset, a KV cache), or none
+    case_done(embed_tokens_one(t, 3, 1, 11, 1, 9, 1));
+    case_done(embed_tokens_one(t, 2, 4, 8, 6, 2, 1));
+    case_done(embed_tokens_one(t, 2, 4, 8, 6, 0, 0));
 }
 
 static void test_embed(void)
@@ -846,6 +981,7 @@ int main(void)
     RUN(test_linear);
     RUN(test_layernorm);
     RUN(test_bias_act);
+    RUN(test_add);
     RUN(test_attention);
     RUN(test_patchify);
     RUN(test_embed);

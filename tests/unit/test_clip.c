@@ -151,6 +151,18 @@ static void test_activations_match_libm(void)
     CHECK_NEAR(ext[2], 0.0, 0.0);
 }
 
+// A float32 host vector or matrix as a backend weight (freed by the caller's wfree).
+static nn_weight *wt(nn_backend *be, const float *v, size_t rows, size_t cols, nn_weight_use use)
+{
+    nn_host_tensor h = {v, NN_F32, rows, cols};
+    nn_weight *w = be->ops->weight(be, &h, use);
+    if (!w) {
+        fprintf(stderr, "weight: %s\n", seize_errmsg());
+        exit(1);
+    }
+    return w;
+}
+
 // Backend attention against straightforward loops (double precision), for one shape.
 static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const size_t *q_rows)
 {
@@ -198,8 +210,10 @@ static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const s
                     }
                 }
         memcpy(qkv2, qkv, n_qkv * sizeof *qkv);
-        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal,
-                     NULL, out);
+        nn_weight *bq = wt(be, bias, 1, (size_t)D, NN_W_VECTOR),
+                  *bk = wt(be, bias + D, 1, (size_t)D, NN_W_VECTOR),
+                  *bv = wt(be, bias + 2 * D, 1, (size_t)D, NN_W_VECTOR);
+        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bq, bk, bv, causal, NULL, out);
         if (memcmp(qkv2, qkv, n_qkv * sizeof *qkv) != 0) bad = 1; // qkv is only read
         for (size_t i = 0; i < (size_t)NS * T * D && !bad; i++)
             if (fabs(out[i] - ref[i]) > 1e-5) {
@@ -207,8 +221,10 @@ static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const s
                         causal, i, out[i], ref[i]);
                 bad = 1;
             }
-        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bias, bias + D, bias + 2 * D, causal,
-                     q_rows, out1);
+        o->attention(be, (size_t)NS, (size_t)T, H, DH, qkv2, bq, bk, bv, causal, q_rows, out1);
+        o->weight_free(bq);
+        o->weight_free(bk);
+        o->weight_free(bv);
         for (int s = 0; s < NS && !bad; s++)
             for (int c = 0; c < D; c++)
                 if (fabs(out1[s * D + c] - ref[((size_t)s * T + q_rows[s]) * D + c]) > 1e-5) {
@@ -232,8 +248,8 @@ static void attention_case(nn_backend *be, int NS, int T, int H, int DH, const s
 static void test_backend_ops_match_loops(void)
 {
     nn_backend *be = NULL, *be1 = NULL;
-    CHECK_EQ(nn_backend_cpu_new(2, &be), 0);
-    CHECK_EQ(nn_backend_cpu_new(1, &be1), 0);
+    CHECK_EQ(nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_FP32, 0, 0}, &be), 0);
+    CHECK_EQ(nn_backend_cpu_new((nn_backend_params){1, SEIZE_PRECISION_FP32, 0, 0}, &be1), 0);
     const nn_backend_ops *o = be->ops;
     // odd head size and T (padding, several blocks, head groups), a bigG-like head of 104,
     // one thread
@@ -256,7 +272,12 @@ static void test_backend_ops_match_loops(void)
         add[j] = frand(&seed);
     }
     memcpy(x2, x, sizeof x);
-    o->layernorm(be, R, W, x2, W, add, g, b, 1e-5f, y, W);
+    nn_weight *wg = wt(be, g, 1, W, NN_W_VECTOR), *wb = wt(be, b, 1, W, NN_W_VECTOR),
+              *wa = wt(be, add, 1, W, NN_W_VECTOR);
+    o->layernorm(be, R, W, x2, W, wa, wg, wb, 1e-5f, y, W);
+    o->weight_free(wg);
+    o->weight_free(wb);
+    o->weight_free(wa);
     for (int r = 0; r < R; r++) {
         double m = 0, v = 0;
         for (int j = 0; j < W; j++)
@@ -282,7 +303,10 @@ static void test_backend_ops_match_loops(void)
         bb[i] = frand(&seed);
     for (int i = 0; i < M * N; i++)
         y0[i] = yy[i] = frand(&seed);
-    o->linear(be, M, N, K, a, K, w, bb, 1.0f, yy, N);
+    nn_weight *ww = wt(be, w, N, K, NN_W_LINEAR), *wbb = wt(be, bb, 1, N, NN_W_VECTOR);
+    o->linear(be, M, a, K, ww, wbb, 1.0f, yy, N);
+    o->weight_free(ww);
+    o->weight_free(wbb);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double acc = y0[i * N + j] + bb[j];
@@ -297,7 +321,10 @@ static void test_backend_ops_match_loops(void)
         w2[i] = frand(&seed);
     for (int i = 0; i < N2; i++)
         b2[i] = frand(&seed);
-    o->linear(be, M2, N2, K, a, K, w2, b2, 0.0f, y2, N2);
+    nn_weight *ww2 = wt(be, w2, N2, K, NN_W_LINEAR), *wb2 = wt(be, b2, 1, N2, NN_W_VECTOR);
+    o->linear(be, M2, a, K, ww2, wb2, 0.0f, y2, N2);
+    o->weight_free(ww2);
+    o->weight_free(wb2);
     for (int i = 0; i < M2; i++)
         for (int j = 0; j < N2; j++) {
             double acc = b2[j];
@@ -575,6 +602,164 @@ static void test_flops_and_bad_args(void)
     seize_clip_model_free(m);
 }
 
+// --- reduced precision against fp32 --------------------------------------------------------------
+
+// 12 fixture images and 8 pixel-level variants of each (flips, a transpose, brightness and
+// contrast, a channel swap, a shift): a 96-image gallery whose neighbours are close.
+static float *variant_gallery(const float *px, size_t n, int S, size_t *n_out)
+{
+    size_t per = 3 * (size_t)S * (size_t)S, V = 8;
+    float *g = malloc(n * V * per * sizeof *g);
+    for (size_t i = 0; i < n; i++)
+        for (size_t v = 0; v < V; v++) {
+            const float *a = px + i * per;
+            float *b = g + (i * V + v) * per;
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < S; y++)
+                    for (int x = 0; x < S; x++) {
+                        int sc = c, sy = y, sx = x;
+                        float mul = 1, add = 0;
+                        switch (v) {
+                        case 1: sx = S - 1 - x; break;
+                        case 2: sy = S - 1 - y; break;
+                        case 3: sy = x, sx = y; break;
+                        case 4: mul = 0.8f; add = 0.2f; break;
+                        case 5: mul = 1.2f; break;
+                        case 6: sc = 2 - c; break;
+                        case 7: sx = (x + 7) % S; break;
+                        }
+                        b[((size_t)c * S + y) * S + x] =
+                            a[((size_t)sc * S + sy) * S + sx] * mul + add;
+                    }
+        }
+    *n_out = n * V;
+    return g;
+}
+
+// Indices of the k largest dot products of q with the rows of g (ties by index).
+static void top_k(const float *q, const float *g, size_t n, size_t E, size_t k, size_t *out)
+{
+    double *s = malloc(n * sizeof *s);
+    for (size_t i = 0; i < n; i++) {
+        double d = 0, gn = 0;
+        for (size_t e = 0; e < E; e++) {
+            d += (double)q[e] * g[i * E + e];
+            gn += (double)g[i * E + e] * g[i * E + e];
+        }
+        s[i] = d / sqrt(gn + 1e-30);
+    }
+    for (size_t j = 0; j < k; j++) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (s[i] > -1e300 && (best == SIZE_MAX || s[i] > s[best])) best = i;
+        out[j] = best;
+        s[best] = -1e301;
+    }
+    free(s);
+}
+
+static double min_cosine(const float *a, const float *b, size_t n, size_t E)
+{
+    double worst = 1;
+    for (size_t i = 0; i < n; i++) {
+        double d = 0, na = 0, nb = 0;
+        for (size_t e = 0; e < E; e++) {
+            d += (double)a[i * E + e] * b[i * E + e];
+            na += (double)a[i * E + e] * a[i * E + e];
+            nb += (double)b[i * E + e] * b[i * E + e];
+        }
+        double c = d / sqrt(na * nb + 1e-300);
+        if (c < worst) worst = c;
+    }
+    return worst;
+}
+
+// Encodes the gallery and the texts with precision p.
+static void encode_all(seize_clip_model *m, seize_precision p, const float *gal, size_t ng,
+                       const int32_t *ids, size_t nt, float *gf, float *tf, size_t *bytes)
+{
+    seize_clip *c = NULL;
+    seize_clip_params cp = {.max_batch = 16, .threads = 2, .precision = p};
+    CHECK_MSG(seize_clip_open(m, cp, &c) == 0, "%s", seize_errmsg());
+    if (!c) return;
+    CHECK_EQ(seize_clip_precision(c), p);
+    CHECK_EQ(seize_clip_encode_images(c, gal, ng, gf), 0);
+    CHECK_EQ(seize_clip_encode_token_list(c, ids, nt, tf, NULL, NULL), 0);
+    *bytes = seize_clip_weight_bytes(c);
+    fprintf(stderr, "  %s\n", seize_clip_describe(c));
+    seize_clip_free(c);
+}
+
+// bf16 and int8 against fp32 on a fixture model: embedding cosines (images and texts; bf16 ≥
+// 0.999, int8 ≥ 0.99), top-10 agreement of text → image retrieval over the 96-image variant
+// gallery (≥ 95%), and the weights' resident size (bf16 about half of fp32's, int8 a quarter).
+static void check_precisions(const char *model, int hf)
+{
+    seize_clip_model *m = NULL;
+    CHECK_MSG(seize_clip_model_load(layout_dir(model, hf), &m) == 0, "%s", seize_errmsg());
+    if (!m) return;
+    seize_npy *px = NULL;
+    CHECK_EQ(seize_npy_load(check_fixture_path("preprocess_targetpad.npy"), &px), 0);
+    int S = seize_clip_model_get_config(m)->image_size;
+    size_t n_img = RUNNING_ON_VALGRIND ? 2 : px->shape[0], ng = 0, nt = 0, E;
+    E = (size_t)seize_clip_model_get_config(m)->embed_dim;
+    float *gal = variant_gallery(seize_npy_f32(px), n_img, S, &ng);
+    int32_t *ids = load_token_ids(&nt);
+    if (RUNNING_ON_VALGRIND) nt = 8;
+    float *gf[3], *tf[3];
+    size_t bytes[3] = {0, 0, 0};
+    for (int p = 0; p < 3; p++) {
+        gf[p] = calloc(ng * E, sizeof(float));
+        tf[p] = calloc(nt * E, sizeof(float));
+        encode_all(m, (seize_precision)p, gal, ng, ids, nt, gf[p], tf[p], &bytes[p]);
+    }
+    size_t K = 10, a[10], b[10];
+    for (int p = 1; p < 3; p++) {
+        double ci = min_cosine(gf[0], gf[p], ng, E), ct = min_cosine(tf[0], tf[p], nt, E);
+        size_t hits = 0;
+        for (size_t q = 0; q < nt; q++) {
+            top_k(tf[0] + q * E, gf[0], ng, E, K, a);
+            top_k(tf[p] + q * E, gf[p], ng, E, K, b);
+            for (size_t i = 0; i < K; i++)
+                for (size_t j = 0; j < K; j++)
+                    hits += a[i] == b[j];
+        }
+        double agree = (double)hits / (double)(nt * K), need = p == 1 ? 0.999 : 0.99;
+        fprintf(stderr,
+                "  %s %s %s: min cosine images %.6f texts %.6f; top-10 agreement %.1f%% over %zu "
+                "images, %zu queries; weights %.2f of fp32's\n",
+                model, hf ? "hf" : "open_clip", p == 1 ? "bf16" : "int8", ci, ct, 100 * agree, ng,
+                nt, (double)bytes[p] / (double)bytes[0]);
+        CHECK(ci >= need);
+        CHECK(ct >= need);
+        CHECK(agree >= 0.95);
+        double want = p == 1 ? 0.5 : 0.25;
+        CHECK(bytes[p] <= (want + 0.05) * bytes[0] && bytes[p] >= (want - 0.05) * bytes[0]);
+    }
+    for (int p = 0; p < 3; p++) {
+        free(gf[p]);
+        free(tf[p]);
+    }
+    free(gal);
+    free(ids);
+    seize_npy_free(px);
+    seize_clip_model_free(m);
+}
+
+static void test_precisions_tiny_openai(void)
+{
+    NEED_FIXTURES();
+    check_precisions("tiny-openai", 0);
+    check_precisions("tiny-openai", 1);
+}
+
+static void test_precisions_tiny_laion(void)
+{
+    NEED_FIXTURES();
+    check_precisions("tiny-laion", 0);
+    check_precisions("tiny-laion", 1);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-clip-XXXXXX");
@@ -585,6 +770,8 @@ int main(void)
     RUN(test_tiny_openai_hf);
     RUN(test_tiny_laion_open_clip);
     RUN(test_tiny_laion_hf);
+    RUN(test_precisions_tiny_openai);
+    RUN(test_precisions_tiny_laion);
     RUN(test_batch_and_thread_invariance);
     RUN(test_image_list_pipeline);
     RUN(test_flops_and_bad_args);

@@ -181,6 +181,22 @@ static void test_fixture_layouts(void)
     }
 }
 
+// Element i of a matrix as float32 (matrices keep the file's dtype).
+static float mat_at(const seize_matrix *a, size_t i)
+{
+    if (a->dtype == SEIZE_ST_F32) return ((const float *)a->data)[i];
+    uint16_t h = ((const uint16_t *)a->data)[i];
+    return a->dtype == SEIZE_ST_F16 ? seize_f16_to_f32(h) : seize_bf16_to_f32(h);
+}
+
+// The first n elements of a and b are the same float32 values.
+static int mat_eq(const seize_matrix *a, const seize_matrix *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mat_at(a, i) != mat_at(b, i)) return 0;
+    return 1;
+}
+
 // The two layouts of one fixture model must give the same float32 weights after loading.
 static void test_layouts_agree(void)
 {
@@ -201,18 +217,27 @@ static void test_layouts_agree(void)
                                        *b = seize_clip_model_get_weights(oc);
         CHECK_EQ(seize_clip_model_parameters(hf), seize_clip_model_parameters(oc));
         size_t vw = (size_t)c->vision.width, tw = (size_t)c->text.width, e = (size_t)c->embed_dim;
-        CHECK(memcmp(a->vision.proj, b->vision.proj, e * vw * 4) == 0);
-        CHECK(memcmp(a->text.proj, b->text.proj, e * tw * 4) == 0);
-        CHECK(memcmp(a->vision.patch_w, b->vision.patch_w,
-                     vw * 3 * (size_t)(c->patch_size * c->patch_size) * 4) == 0);
+        CHECK(a->vision.proj.rows == e && a->vision.proj.cols == vw);
+        CHECK(b->vision.proj.rows == e && b->vision.proj.cols == vw); // transposed at load
+        CHECK(mat_eq(&a->vision.proj, &b->vision.proj, e * vw));
+        CHECK(mat_eq(&a->text.proj, &b->text.proj, e * tw));
+        CHECK(mat_eq(&a->vision.patch_w, &b->vision.patch_w,
+                     vw * 3 * (size_t)(c->patch_size * c->patch_size)));
         CHECK(memcmp(a->text.tok_emb + 1000 * tw, b->text.tok_emb + 1000 * tw, tw * 4) == 0);
         for (int l = 0; l < c->vision.layers; l++) {
             const seize_block_weights *x = &a->vision.blocks[l], *y = &b->vision.blocks[l];
-            CHECK(memcmp(x->q_w, y->q_w, vw * vw * 4) == 0);
-            CHECK(memcmp(x->k_w, y->k_w, vw * vw * 4) == 0);
+            CHECK(mat_eq(&x->q_w, &y->q_w, vw * vw));
+            CHECK(mat_eq(&x->k_w, &y->k_w, vw * vw));
             CHECK(memcmp(x->v_b, y->v_b, vw * 4) == 0);
-            CHECK(memcmp(x->fc2_w, y->fc2_w, vw * (size_t)c->vision.mlp_dim * 4) == 0);
-            CHECK(y->k_w == y->q_w + vw * vw); // fused in_proj stays contiguous
+            CHECK(mat_eq(&x->fc2_w, &y->fc2_w, vw * (size_t)c->vision.mlp_dim));
+            // matrices stay in the file's dtype (no float32 copy of an F16/BF16 file)
+            CHECK_STREQ(seize_st_dtype_name(x->fc1_w.dtype), seize_clip_model_dtype(hf));
+            CHECK_STREQ(seize_st_dtype_name(y->fc1_w.dtype), seize_clip_model_dtype(oc));
+            // fused in_proj stays one (3d, d) matrix, q/k/v views into it
+            CHECK(y->qkv_w.data == y->q_w.data && y->qkv_w.rows == 3 * vw);
+            CHECK((const char *)y->k_w.data ==
+                  (const char *)y->q_w.data + vw * vw * (y->q_w.dtype == SEIZE_ST_F32 ? 4 : 2));
+            CHECK(x->qkv_w.data == NULL); // transformers: separate q, k, v
         }
         CHECK(a->logit_scale != 0 && a->logit_scale == b->logit_scale);
         seize_clip_model_free(hf);
