@@ -15,6 +15,7 @@
 // and tables are used in place (the model's mapping or its converted copies), F16/BF16 ones are
 // converted once.
 #include "backend.h"
+#include "cpu_attend.h"
 #include "gemm.h"
 
 #include <stdio.h>
@@ -800,6 +801,17 @@ static void cpu_attention(nn_backend *b, size_t n_seq, size_t T, int n_head, int
     seize_pool_for(c->pool, n_seq * n_group, attn_item, &a);
 }
 
+static void cpu_attend_op(nn_backend *b, size_t n_seq, size_t Tq, size_t Tk, int n_head, int d_head,
+                          const float *q, size_t ldq, const float *k, size_t k_seq, size_t ldk,
+                          const float *v, size_t v_seq, size_t ldv, long causal_offset, float *out,
+                          size_t ldo)
+{
+    cpu_backend *c = cpu(b);
+    SEIZE_ASSERT(Tq <= c->max_T && Tk <= c->max_T && (size_t)d_head <= c->max_dh);
+    nn_cpu_attend(c->pool, c->scratch, c->per_thread, n_seq, Tq, Tk, n_head, d_head, q, ldq, k,
+                  k_seq, ldk, v, v_seq, ldv, causal_offset, out, ldo);
+}
+
 // --- embeddings
 // --------------------------------------------------------------------------------------
 
@@ -933,6 +945,7 @@ static const nn_backend_ops cpu_ops = {
     .add = cpu_add,
     .reserve = cpu_reserve,
     .attention = cpu_attention,
+    .attend = cpu_attend_op,
     .patchify = cpu_patchify,
     .embed_patches = cpu_embed_patches,
     .embed_tokens = cpu_embed_tokens,
