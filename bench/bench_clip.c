@@ -1,4 +1,4 @@
-// bench_clip: CLIP inference speed against the BLAS of the same run.
+// bench_clip: CLIP inference speed against limits measured in the same run.
 //
 // Generates a ViT-B/32-shaped model with random weights (open_clip layout, F32) in a temporary
 // folder, then, in a child process (so that its peak memory is the engine's own):
@@ -8,21 +8,37 @@
 //   - the 12,000 edited captions of ../shared/data/circo/test_with_seize_captions.json through
 //     the tokenizer and the text tower: texts/s;
 //   - the peak resident memory against 1.3 × the weight bytes + 256 MB.
-// Then `seize encode-images` end to end (decode + preprocess overlapped with the forward pass)
+// Then the engine per precision (fp32, bf16, int8; one child process each, seize_clip_open):
+//   - ViT-B/32 on shared inputs (32 random images, 128 tokenised captions in batches of 32):
+//     images/s, texts/s, single-image latency, load time and memory, the engine line, and the
+//     bf16/int8 embeddings' cosine with fp32. A precision the engine refuses prints "n/a".
+//   - the references on the same weights and inputs: bench/clip_torch.py (open_clip's towers
+//     restated in PyTorch: its cosine with seize fp32, its speed, the export to ONNX) and
+//     bench/bench_ort.js (ONNX Runtime, npm onnxruntime-node); seize ÷ ONNX Runtime fp32 with
+//     the aims (fp32 1.25×, bf16 2×, int8 2.5×).
+//   - ViT-L/14- and ViT-bigG-14-shaped models with 2 layers per tower: time per layer per
+//     image, G(FL)OP/s as a fraction of the CPU's peak for the precision (kernel-only loops of
+//     this file: FMA, vdpbf16ps, vpdpbusd, each run only when cpuid has it), load and memory.
+// And `seize encode-images` end to end (decode + preprocess overlapped with the forward pass)
 // on the fixture images, repeated to 96 inputs.
 //
-// Environment: SEIZE_BENCH_THREADS (default 2), SEIZE_BENCH_BATCH (32), SEIZE_BENCH_RUNS (5),
-// SEIZE_BENCH_TEXT_BATCH (128, the encode-texts default),
-// SEIZE_FIXTURES, SEIZE_DATA, SEIZE_BIN; SEIZE_BENCH_TEXTS=0 skips the captions.
+// Environment: SEIZE_BENCH_THREADS (default 2), SEIZE_BENCH_BATCH (32), SEIZE_BENCH_RUNS (3),
+// SEIZE_BENCH_TEXT_BATCH (128, the encode-texts default), SEIZE_BENCH_PREC_RUNS (3: best of,
+// per precision and for ONNX Runtime), SEIZE_BENCH_REF_RUNS (1: PyTorch), SEIZE_BENCH_SHAPE_BATCH
+// (4), SEIZE_BENCH_SRC (bench: where the scripts are), PYTHON, NODE_PATH (onnxruntime-node),
+// SEIZE_FIXTURES, SEIZE_DATA, SEIZE_BIN; SEIZE_BENCH_TEXTS=0 skips the captions,
+// SEIZE_BENCH_REFS=0 the references, SEIZE_BENCH_SHAPES=0 the large shapes.
 #include "seize/clip.h"
 #include "seize/core.h"
 #include "seize/model.h"
 #include "seize/text.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,12 +196,13 @@ static size_t write_model(const char *dir, const seize_clip_model_config *cfg)
     if (!fp) return 0;
     fprintf(
         fp,
-        "{\"model_cfg\": {\"embed_dim\": %d, \"quick_gelu\": true,\n"
+        "{\"model_cfg\": {\"embed_dim\": %d, \"quick_gelu\": %s,\n"
         " \"vision_cfg\": {\"image_size\": %d, \"layers\": %d, \"width\": %d, \"patch_size\": %d, "
         "\"head_width\": %d, \"mlp_ratio\": %g},\n"
         " \"text_cfg\": {\"context_length\": %d, \"vocab_size\": %d, \"width\": %d, \"heads\": %d, "
         "\"layers\": %d, \"mlp_ratio\": %g}}}\n",
-        cfg->embed_dim, cfg->image_size, cfg->vision.layers, cfg->vision.width, cfg->patch_size,
+        cfg->embed_dim, cfg->act == SEIZE_ACT_QUICK_GELU ? "true" : "false", cfg->image_size,
+        cfg->vision.layers, cfg->vision.width, cfg->patch_size,
         cfg->vision.width / cfg->vision.heads, (double)cfg->vision.mlp_dim / cfg->vision.width,
         cfg->context_length, cfg->vocab_size, cfg->text.width, cfg->text.heads, cfg->text.layers,
         (double)cfg->text.mlp_dim / cfg->text.width);
@@ -372,7 +389,7 @@ static int child_texts(const seize_clip_model *m, const char *dir, int threads, 
 // forward passes and BLAS baseline passes in turn (the machine may be shared: best of each)
 static int child_forward(const seize_clip_model *m, int B, int threads, uint32_t *s, FILE *out)
 {
-    int runs = env_int("SEIZE_BENCH_RUNS", 5);
+    int runs = env_int("SEIZE_BENCH_RUNS", 3);
     seize_clip *c = NULL;
     if (seize_clip_new(m, B, threads, &c) < 0) return 1;
     baseline bl;
@@ -428,10 +445,10 @@ static double result(const char *path, const char *key)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) return NAN;
-    char k[64];
+    char line[512], k[64];
     double v, found = NAN;
-    while (fscanf(fp, "%63s %lf", k, &v) == 2)
-        if (!strcmp(k, key)) found = v;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "%63s %lf", k, &v) == 2 && !strcmp(k, key)) found = v;
     fclose(fp);
     return found;
 }
@@ -549,9 +566,746 @@ static void end_to_end(const char *dir, const char *fx, int B, int threads, doub
     seize_lines_free(names, n_names);
 }
 
+// --- the CPU's peak: kernel-only loops -----------------------------------------------------------
+
+// Independent accumulators and no memory traffic: the instruction's throughput bound. Each
+// kernel is compiled for its ISA and run only when cpuid reports it (the build flags are the
+// baseline's, -mavx2 -mfma). Operations per iteration: accumulators × lanes × pairs × 2.
+#define PEAK_ITERS 3000000L
+#define REP12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define REP24(X) REP12(X) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define KEEP(v) __asm__ volatile("" : "+v"(v))
+
+__attribute__((target("avx512f"))) static double peak_fp32_zmm(long it)
+{
+    __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f);
+#define D(i) __m512 c##i = _mm512_set1_ps((float)(i));
+    REP24(D)
+#undef D
+    for (long n = 0; n < it; n++) {
+#define F(i)                                                                                       \
+    c##i = _mm512_fmadd_ps(a, b, c##i);                                                            \
+    KEEP(c##i);
+        REP24(F)
+#undef F
+    }
+    __m512 s = c0;
+#define S(i) s = _mm512_add_ps(s, c##i);
+    REP24(S)
+#undef S
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static double peak_fp32_ymm(long it)
+{
+    __m256 a = _mm256_set1_ps(1.0001f), b = _mm256_set1_ps(0.9999f);
+#define D(i) __m256 c##i = _mm256_set1_ps((float)(i));
+    REP12(D)
+#undef D
+    for (long n = 0; n < it; n++) {
+#define F(i)                                                                                       \
+    c##i = _mm256_fmadd_ps(a, b, c##i);                                                            \
+    KEEP(c##i);
+        REP12(F)
+#undef F
+    }
+    __m256 s = c0;
+#define S(i) s = _mm256_add_ps(s, c##i);
+    REP12(S)
+#undef S
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    return v[0];
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static double peak_bf16(long it)
+{
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3f80);
+#define D(i) __m512 c##i = _mm512_set1_ps((float)(i));
+    REP24(D)
+#undef D
+    for (long n = 0; n < it; n++) {
+#define F(i)                                                                                       \
+    c##i = _mm512_dpbf16_ps(c##i, a, b);                                                           \
+    KEEP(c##i);
+        REP24(F)
+#undef F
+    }
+    __m512 s = c0;
+#define S(i) s = _mm512_add_ps(s, c##i);
+    REP24(S)
+#undef S
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static double peak_int8(long it)
+{
+    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
+#define D(i) __m512i c##i = _mm512_set1_epi32(i);
+    REP24(D)
+#undef D
+    for (long n = 0; n < it; n++) {
+#define F(i)                                                                                       \
+    c##i = _mm512_dpbusd_epi32(c##i, a, b);                                                        \
+    KEEP(c##i);
+        REP24(F)
+#undef F
+    }
+    __m512i s = c0;
+#define S(i) s = _mm512_add_epi32(s, c##i);
+    REP24(S)
+#undef S
+    return (double)_mm512_reduce_add_epi32(s);
+}
+
+// The kernel for precision k (0 fp32, 1 bf16, 2 int8) on this CPU: its operations per
+// iteration and name, or 0 when the CPU lacks the instruction.
+static double peak_kernel(int k, const char **name, double (**fn)(long))
+{
+    __builtin_cpu_init();
+    int zmm = __builtin_cpu_supports("avx512f");
+    if (k == 0 && zmm) return *name = "vfmadd231ps zmm", *fn = peak_fp32_zmm, 24 * 16 * 2;
+    if (k == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return *name = "vfmadd231ps ymm", *fn = peak_fp32_ymm, 12 * 8 * 2;
+    if (k == 1 && zmm && __builtin_cpu_supports("avx512bf16"))
+        return *name = "vdpbf16ps zmm", *fn = peak_bf16, 24 * 16 * 2 * 2;
+    if (k == 2 && zmm && __builtin_cpu_supports("avx512vnni"))
+        return *name = "vpdpbusd zmm", *fn = peak_int8, 24 * 16 * 4 * 2;
+    *name = k == 0 ? "FMA" : k == 1 ? "vdpbf16ps" : "vpdpbusd";
+    return 0;
+}
+
+typedef struct peak_job {
+    double (*fn)(long);
+    double sink;
+} peak_job;
+
+static void *peak_thread(void *arg)
+{
+    peak_job *j = arg;
+    j->sink = j->fn(PEAK_ITERS);
+    return NULL;
+}
+
+static volatile double peak_sink;
+
+// G(FL)OP/s of precision k's kernel on `threads` threads at once, best of 3; 0 if unsupported.
+static double peak_measure(int k, int threads, const char **name)
+{
+    double (*fn)(long) = NULL, per = peak_kernel(k, name, &fn), best = 0;
+    if (per == 0 || threads < 1 || threads > 64) return 0;
+    peak_job jobs[64];
+    pthread_t th[64];
+    for (int r = 0; r < 3; r++) {
+        double t0 = seize_now();
+        for (int i = 0; i < threads; i++) {
+            jobs[i].fn = fn;
+            if (i && pthread_create(&th[i], NULL, peak_thread, &jobs[i]) != 0) return 0;
+        }
+        peak_thread(&jobs[0]);
+        for (int i = 1; i < threads; i++)
+            pthread_join(th[i], NULL);
+        double t = seize_now() - t0, g = threads * (double)PEAK_ITERS * per / t / 1e9;
+        for (int i = 0; i < threads; i++)
+            peak_sink += jobs[i].sink;
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+static const char *prec_names[3] = {"fp32", "bf16", "int8"};
+
+// The three peaks (fp32, bf16, int8) measured again, pk keeping the best so far (the machine
+// may be shared: the best is the quiet machine's); with `print`, their line.
+static void peak_report(int threads, double pk[3], int print)
+{
+    const char *nm[3];
+    for (int k = 0; k < 3; k++) {
+        double g = peak_measure(k, threads, &nm[k]);
+        pk[k] = g > pk[k] ? g : pk[k];
+    }
+    if (!print) return;
+    printf("cpu peak (kernel-only loops, %d threads, best of 3 at each of 3 points of the run):",
+           threads);
+    for (int k = 0; k < 3; k++) {
+        if (pk[k] > 0)
+            printf("%s %s %s %.0f G%s/s", k ? ";" : "", prec_names[k], nm[k], pk[k],
+                   k == 2 ? "OP" : "FLOP");
+        else
+            printf("%s %s n/a (no %s on this CPU)", k ? ";" : "", prec_names[k], nm[k]);
+    }
+    printf("\n");
+}
+
+// --- the inputs shared with the references
+// --------------------------------------------------------
+
+enum { N_TEXTS = 128, TEXT_BATCH = 32, LAT_RUNS = 9 };
+
+// The first N_TEXTS CIRCO edited captions through the tokenizer of dir into ids: 1, or 0 when
+// the captions file or the tokenizer is missing.
+static int caption_ids(const char *dir, int32_t *ids, int ctx)
+{
+    const char *data = getenv("SEIZE_DATA");
+    char cap_path[PATH_MAX];
+    snprintf(cap_path, sizeof cap_path, "%s/circo/test_with_seize_captions.json",
+             data && *data ? data : "../shared/data");
+    json_t *root = NULL, *list = NULL;
+    seize_tokenizer *tok = NULL;
+    const char *texts[N_TEXTS];
+    int ok = 0;
+    if (seize_json_load(cap_path, &root) == 0 && seize_tokenizer_load(dir, &tok) == 0 &&
+        edited_captions(root, texts, N_TEXTS, &list) == N_TEXTS)
+        ok = seize_tokenizer_encode_batch(tok, texts, N_TEXTS, ctx, ids) == 0;
+    if (list && list != root) json_decref(list);
+    json_decref(root);
+    seize_tokenizer_free(tok);
+    return ok;
+}
+
+// pixels.npy (B, 3, S, S) random pixels and ids.npy (N_TEXTS, context) int32: CIRCO captions,
+// else synthetic texts of 5..24 tokens. 0, or -1. *real: whether the texts are captions.
+static int write_inputs(const char *dir, const seize_clip_model_config *cfg, int B, int *real)
+{
+    size_t S = (size_t)cfg->image_size, per = 3 * S * S, ctx = (size_t)cfg->context_length;
+    float *px = malloc((size_t)B * per * sizeof *px);
+    int32_t *ids = calloc(N_TEXTS * ctx, sizeof *ids);
+    char path[PATH_MAX + 32];
+    int rc = -1;
+    if (!px || !ids) goto done;
+    uint32_t s = 4242;
+    fill_pixels(px, (size_t)B * per, &s);
+    size_t pshape[4] = {(size_t)B, 3, S, S}, ishape[2] = {N_TEXTS, ctx};
+    snprintf(path, sizeof path, "%s/pixels.npy", dir);
+    if (seize_npy_save(path, SEIZE_F32, 4, pshape, px) < 0) goto done;
+    *real = caption_ids(dir, ids, (int)ctx);
+    for (size_t i = 0; i < N_TEXTS && !*real; i++) {
+        size_t n = 5 + (i * 7) % 20, t = 0;
+        ids[i * ctx + t++] = cfg->vocab_size - 2; // start of text
+        for (size_t j = 0; j < n; j++) {
+            s = s * 1664525u + 1013904223u;
+            ids[i * ctx + t++] = 1 + (int32_t)((s >> 8) % (uint32_t)(cfg->vocab_size - 3));
+        }
+        ids[i * ctx + t] = cfg->vocab_size - 1; // end of text
+    }
+    snprintf(path, sizeof path, "%s/ids.npy", dir);
+    rc = seize_npy_save(path, SEIZE_I32, 2, ishape, ids) < 0 ? -1 : 0;
+done:
+    free(px);
+    free(ids);
+    return rc;
+}
+
+// --- a precision's child: load, open, memory, speed
+// -----------------------------------------------
+
+typedef struct proc_mem {
+    long rss, anon, file, hwm; // kB
+} proc_mem;
+
+static void proc_mem_read(proc_mem *pm)
+{
+    memset(pm, 0, sizeof *pm);
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    while (fp && fgets(line, sizeof line, fp)) {
+        sscanf(line, "VmRSS: %ld", &pm->rss);
+        sscanf(line, "RssAnon: %ld", &pm->anon);
+        sscanf(line, "RssFile: %ld", &pm->file);
+        sscanf(line, "VmHWM: %ld", &pm->hwm);
+    }
+    if (fp) fclose(fp);
+}
+
+// Saves (n, E) embeddings as dir/seize_<prec>_<what>.npy.
+static void save_emb(const char *dir, const char *prec, const char *what, const float *x, size_t n,
+                     size_t E)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/seize_%s_%s.npy", dir, prec, what);
+    size_t shape[2] = {n, E};
+    if (seize_npy_save(path, SEIZE_F32, 2, shape, x) < 0)
+        fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+// B images (dir/pixels.npy when `inputs`, else random): best forward time of runs; with inputs,
+// the embeddings are saved and the single-image latency (median of LAT_RUNS) is measured.
+static void prec_images(seize_clip *c, const char *dir, const char *prec, int B, int inputs,
+                        FILE *out)
+{
+    int runs = env_int("SEIZE_BENCH_PREC_RUNS", 3);
+    size_t S = (size_t)seize_clip_image_size(c), E = seize_clip_embed_dim(c), per = 3 * S * S;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/pixels.npy", dir);
+    seize_npy *a = NULL;
+    float *px = NULL, *feat = malloc((size_t)B * E * sizeof *feat);
+    uint32_t s = 7;
+    if (inputs && seize_npy_load(path, &a) == 0 && a->count == (size_t)B * per)
+        px = seize_npy_f32(a);
+    else if (!inputs && (px = malloc((size_t)B * per * sizeof *px)))
+        fill_pixels(px, (size_t)B * per, &s);
+    if (!px || !feat) goto done;
+    seize_clip_encode_images(c, px, (size_t)B, feat); // warm-up
+    proc_mem pm;
+    proc_mem_read(&pm); // mapped weights count once the forward has touched them
+    fprintf(out, "rss1_kb %ld\nhwm1_kb %ld\n", pm.rss, pm.hwm);
+    double best = 1e30, lat[LAT_RUNS];
+    for (int r = 0; r < runs; r++) {
+        double t0 = seize_now();
+        seize_clip_encode_images(c, px, (size_t)B, feat);
+        double t = seize_now() - t0;
+        best = t < best ? t : best;
+    }
+    fprintf(out, "img_n %d\nimg_s %.6f\n", B, best);
+    if (!inputs) goto done;
+    save_emb(dir, prec, "img", feat, (size_t)B, E);
+    seize_clip_encode_images(c, px, 1, feat);
+    for (int r = 0; r < LAT_RUNS; r++) {
+        double t0 = seize_now();
+        seize_clip_encode_images(c, px, 1, feat);
+        lat[r] = seize_now() - t0;
+    }
+    qsort(lat, LAT_RUNS, sizeof *lat, cmp_double);
+    fprintf(out, "lat1_s %.6f\n", lat[LAT_RUNS / 2]);
+done:
+    if (!a) free(px);
+    seize_npy_free(a);
+    free(feat);
+}
+
+// The texts of dir/ids.npy in batches of TEXT_BATCH (each computed up to its longest end of
+// text): best time of runs; the embeddings are saved.
+static void prec_texts(seize_clip *c, const char *dir, const char *prec, FILE *out)
+{
+    int runs = env_int("SEIZE_BENCH_PREC_RUNS", 3);
+    size_t E = seize_clip_embed_dim(c), ctx = (size_t)seize_clip_context_length(c);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ids.npy", dir);
+    seize_npy *a = NULL;
+    if (seize_npy_load(path, &a) < 0 || a->dtype != SEIZE_I32 || a->ndim != 2 ||
+        a->shape[1] != ctx) {
+        seize_npy_free(a);
+        return;
+    }
+    size_t n = a->shape[0];
+    const int32_t *ids = a->data;
+    float *feat = malloc(n * E * sizeof *feat);
+    double best = 1e30;
+    for (int r = 0; feat && r <= runs; r++) { // r == 0: warm-up
+        double t0 = seize_now();
+        for (size_t i = 0; i < n; i += TEXT_BATCH) {
+            size_t b = n - i < TEXT_BATCH ? n - i : TEXT_BATCH;
+            if (seize_clip_encode_tokens(c, ids + i * ctx, b, feat + i * E) < 0) {
+                fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
+                goto done;
+            }
+        }
+        double t = seize_now() - t0;
+        if (r && t < best) best = t;
+    }
+    fprintf(out, "txt_n %zu\ntxt_s %.6f\n", n, best);
+    save_emb(dir, prec, "txt", feat, n, E);
+done:
+    free(feat);
+    seize_npy_free(a);
+}
+
+// --child-prec DIR PREC RESULTS FULL B: model load and seize_clip_open timed, memory after them,
+// then the images (and with FULL, on the shared inputs: texts, latency, embeddings). A refused
+// precision writes "refused 1" and its message. The engine line goes to RESULTS.desc.
+static int child_prec(const char *dir, const char *prec, const char *results, int full, int B)
+{
+    seize_blas_threads_set(1);
+    char dpath[PATH_MAX + 16];
+    snprintf(dpath, sizeof dpath, "%s.desc", results);
+    FILE *out = fopen(results, "w"), *desc = fopen(dpath, "w");
+    seize_clip_model *m = NULL;
+    seize_clip *c = NULL;
+    seize_clip_params p = {.max_batch = B, .threads = env_int("SEIZE_BENCH_THREADS", 2)};
+    if (!out || !desc || seize_precision_parse(prec, &p.precision) < 0) return 1;
+    double t0 = seize_now();
+    if (seize_clip_model_load(dir, &m) < 0) {
+        fprintf(stderr, "bench_clip: %s\n", seize_errmsg());
+        return 1;
+    }
+    double t1 = seize_now();
+    int rc = seize_clip_open(m, p, &c);
+    double t2 = seize_now();
+    if (rc < 0) {
+        fprintf(desc, "%s\n", seize_errmsg());
+        fprintf(out, "refused 1\n");
+    } else {
+        proc_mem pm;
+        proc_mem_read(&pm);
+        fprintf(desc, "%s\n", seize_clip_describe(c));
+        fprintf(out,
+                "load_s %.6f\nopen_s %.6f\nrss_kb %ld\nanon_kb %ld\nfile_kb %ld\nhwm_kb %ld\n"
+                "wbytes %zu\nparams %zu\n",
+                t1 - t0, t2 - t1, pm.rss, pm.anon, pm.file, pm.hwm, seize_clip_weight_bytes(c),
+                seize_clip_model_parameters(m));
+        fflush(out);
+        prec_images(c, dir, prec, B, full, out);
+        if (full) prec_texts(c, dir, prec, out);
+    }
+    seize_clip_free(c);
+    seize_clip_model_free(m);
+    fclose(desc);
+    return fclose(out) != 0;
+}
+
+// --- the parent: precisions, references, report
+// -----------------------------------------------------
+
+typedef struct prec_result {
+    int ok;
+    char desc[1024]; // the engine line, or why the precision was refused
+    double load_s, open_s, rss_kb, anon_kb, file_kb, hwm_kb, rss1_kb, hwm1_kb, wbytes, img_n, img_s,
+        txt_n, txt_s, lat1_s;
+} prec_result;
+
+// The first line of a file (without its newline) into buf, or "".
+static void read_line(const char *path, char *buf, size_t n)
+{
+    FILE *fp = fopen(path, "r");
+    buf[0] = 0;
+    if (fp && fgets(buf, (int)n, fp)) buf[strcspn(buf, "\n")] = 0;
+    if (fp) fclose(fp);
+}
+
+// `self --child-prec dir <prec> dir/res_<prec>.txt full B` for fp32, bf16 and int8.
+static void run_precisions(const char *self, const char *dir, int full, int B, prec_result r[3])
+{
+    for (int k = 0; k < 3; k++) {
+        char res[PATH_MAX + 32], desc[PATH_MAX + 48], cmd[3 * PATH_MAX + 128];
+        snprintf(res, sizeof res, "%s/res_%s.txt", dir, prec_names[k]);
+        snprintf(desc, sizeof desc, "%s.desc", res);
+        snprintf(cmd, sizeof cmd, "'%s' --child-prec '%s' %s '%s' %d %d", self, dir, prec_names[k],
+                 res, full, B);
+        prec_result *p = &r[k];
+        memset(p, 0, sizeof *p);
+        int st = system(cmd);
+        read_line(desc, p->desc, sizeof p->desc);
+        p->ok = st == 0 && result(res, "refused") != 1 && !isnan(result(res, "img_s"));
+        if (st != 0) snprintf(p->desc, sizeof p->desc, "the child run failed (status %d)", st);
+        p->load_s = result(res, "load_s"), p->open_s = result(res, "open_s");
+        p->rss_kb = result(res, "rss_kb"), p->anon_kb = result(res, "anon_kb");
+        p->file_kb = result(res, "file_kb"), p->hwm_kb = result(res, "hwm_kb");
+        p->rss1_kb = result(res, "rss1_kb"), p->hwm1_kb = result(res, "hwm1_kb");
+        p->wbytes = result(res, "wbytes");
+        p->img_n = result(res, "img_n"), p->img_s = result(res, "img_s");
+        p->txt_n = result(res, "txt_n"), p->txt_s = result(res, "txt_s");
+        p->lat1_s = result(res, "lat1_s");
+    }
+}
+
+// Matrix-product FLOPs of one image through the vision tower: one full layer and what the
+// engine executes (the last block computes keys and values for every token, the rest for the
+// class token only).
+static void vision_flops(const seize_clip_model_config *c, double *layer, double *executed)
+{
+    double g = c->image_size / c->patch_size, np = g * g, T = 1 + np, d = c->vision.width,
+           mlp = c->vision.mlp_dim, L = c->vision.layers, p3 = 3.0 * c->patch_size * c->patch_size;
+    *layer = 2 * T * (4 * d * d + 2 * d * mlp) + 4 * T * T * d;
+    double last = 2 * T * 2 * d * d + 2 * (d * d + d * d + 2 * d * mlp) + 4 * T * d;
+    *executed = 2 * np * d * p3 + (L - 1) * *layer + last + 2.0 * d * c->embed_dim;
+}
+
+// Load time and resident memory after model load + seize_clip_open, against the weight bytes in
+// the state's precision.
+static void print_load(const char *model, const prec_result *r)
+{
+    for (int k = 0; k < 3; k++) {
+        const prec_result *p = &r[k];
+        if (!p->ok) {
+            printf("clip %s load %s: n/a (%s)\n", model, prec_names[k], p->desc);
+            continue;
+        }
+        printf("clip %s load %s: model load %.3f s + seize_clip_open %.3f s; resident after "
+               "them %.0f MB (anon %.0f, file %.0f; peak %.0f), after the first forward %.0f MB "
+               "(peak %.0f), for %.0f MB of weights in %s (seize_clip_weight_bytes): %.2fx\n",
+               model, prec_names[k], p->load_s, p->open_s, p->rss_kb / 1024, p->anon_kb / 1024,
+               p->file_kb / 1024, p->hwm_kb / 1024, p->rss1_kb / 1024, p->hwm1_kb / 1024,
+               p->wbytes / 1048576, prec_names[k], p->rss1_kb * 1024 / p->wbytes);
+    }
+}
+
+// "= 1.23x ONNX Runtime (aim >= 1.25x: below)" for seize's rate a against ORT's b.
+static void print_vs(double a, double b, double aim)
+{
+    if (isnan(b) || b <= 0)
+        printf("(no ONNX Runtime figure)");
+    else
+        printf("= %.2fx ONNX Runtime fp32 (aim >= %.2fx: %s)", a / b, aim,
+               a / b >= aim ? "met" : "below");
+}
+
+// --- references and fidelity
+// -------------------------------------------------------------------------
+
+// The value of `key` in a "key value" file as text into buf ("?" when missing).
+static const char *result_str(const char *path, const char *key, char *buf, size_t n)
+{
+    FILE *fp = fopen(path, "r");
+    char line[512], k[64], v[256];
+    snprintf(buf, n, "?");
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "%63s %255s", k, v) == 2 && !strcmp(k, key)) {
+            size_t len = strlen(v) < n - 1 ? strlen(v) : n - 1;
+            memcpy(buf, v, len);
+            buf[len] = 0;
+        }
+    if (fp) fclose(fp);
+    return buf;
+}
+
+// PyTorch (bench/clip_torch.py: check, timing, ONNX export) then ONNX Runtime
+// (bench/bench_ort.js) on dir's model and inputs; their "key value" lines into ref.
+static void run_refs(const char *dir, const char *ref)
+{
+    const char *src = getenv("SEIZE_BENCH_SRC"), *py = getenv("PYTHON");
+    char cmd[3 * PATH_MAX + 128];
+    int runs = env_int("SEIZE_BENCH_REF_RUNS", 1);
+    src = src && *src ? src : "bench";
+    snprintf(cmd, sizeof cmd, "'%s' '%s/clip_torch.py' '%s' %d > '%s'", py && *py ? py : "python3",
+             src, dir, runs, ref);
+    int st = system(cmd);
+    if (st != 0) {
+        printf("clip ViT-B-32 PyTorch reference: FAILED (status %d; scripts/install-bench-deps.sh "
+               "installs python3-torch and python3-onnx)\n",
+               st);
+        return;
+    }
+    // ONNX Runtime is the ratios' denominator: as many runs as seize's precisions get
+    snprintf(cmd, sizeof cmd, "node '%s/bench_ort.js' '%s' %d >> '%s'", src, dir,
+             env_int("SEIZE_BENCH_PREC_RUNS", 3), ref);
+    if ((st = system(cmd)) != 0)
+        printf("clip ViT-B-32 ONNX Runtime reference: FAILED (status %d; NODE_PATH needs "
+               "onnxruntime-node: scripts/install-bench-deps.sh)\n",
+               st);
+}
+
+static void print_refs(const char *ref)
+{
+    char tv[64], ov[64], op[64], a[64], b[64], c[64], d[64];
+    printf(
+        "clip ViT-B-32 references on the same random weights and inputs: PyTorch %s with "
+        "open_clip's towers restated (bench/clip_torch.py; 2 threads, inference_mode): "
+        "cosine with seize fp32 (min over rows) images %s, texts %s (aim >= 0.99999); ONNX "
+        "Runtime %s (npm onnxruntime-node; exported by that torch, opset %s, dynamic batch "
+        "and text length; 2 intra-op threads, all graph optimisations): cosine images %s, "
+        "texts %s\n",
+        result_str(ref, "torch_version", tv, sizeof tv),
+        result_str(ref, "torch_cos_img", a, sizeof a),
+        result_str(ref, "torch_cos_txt", b, sizeof b),
+        result_str(ref, "ort_version", ov, sizeof ov), result_str(ref, "onnx_opset", op, sizeof op),
+        result_str(ref, "ort_cos_img", c, sizeof c), result_str(ref, "ort_cos_txt", d, sizeof d));
+}
+
+// The smallest cosine between the rows of dir/seize_<prec>_<what>.npy and those of fp32.
+static double min_cosine(const char *dir, const char *prec, const char *what)
+{
+    char pa[PATH_MAX + 64], pb[PATH_MAX + 64];
+    snprintf(pa, sizeof pa, "%s/seize_%s_%s.npy", dir, prec, what);
+    snprintf(pb, sizeof pb, "%s/seize_fp32_%s.npy", dir, what);
+    seize_npy *a = NULL, *b = NULL;
+    double worst = NAN;
+    if (seize_npy_load(pa, &a) == 0 && seize_npy_load(pb, &b) == 0 && a->ndim == 2 &&
+        b->ndim == 2 && a->count == b->count) {
+        const float *x = seize_npy_f32(a), *y = seize_npy_f32(b);
+        size_t n = a->shape[0], E = a->shape[1];
+        worst = 1;
+        for (size_t i = 0; i < n; i++) {
+            double xy = 0, xx = 0, yy = 0;
+            for (size_t j = 0; j < E; j++) {
+                xy += (double)x[i * E + j] * y[i * E + j];
+                xx += (double)x[i * E + j] * x[i * E + j];
+                yy += (double)y[i * E + j] * y[i * E + j];
+            }
+            double cs = xy / sqrt(xx * yy);
+            worst = cs < worst ? cs : worst;
+        }
+    }
+    seize_npy_free(a);
+    seize_npy_free(b);
+    return worst;
+}
+
+static void print_fidelity(const char *dir, const prec_result *r)
+{
+    static const double aims[3] = {1, 0.999, 0.99};
+    printf("clip ViT-B-32 fidelity vs seize fp32 on the random model (min cosine over rows):");
+    for (int k = 1; k < 3; k++) {
+        if (!r[k].ok) {
+            printf("%s %s n/a", k > 1 ? ";" : "", prec_names[k]);
+            continue;
+        }
+        double ci = min_cosine(dir, prec_names[k], "img"),
+               ct = min_cosine(dir, prec_names[k], "txt");
+        printf("%s %s images %.6f, texts %.6f (aim >= %g: %s)", k > 1 ? ";" : "", prec_names[k], ci,
+               ct, aims[k], ci >= aims[k] && ct >= aims[k] ? "met" : "below");
+    }
+    printf("\n");
+}
+
+// The ViT-B/32 lines: engines, references, speeds and ratios, fidelity, latency.
+static void print_b32(const char *dir, const prec_result *r, const char *ref, const double pk[3],
+                      const seize_clip_model_config *cfg, int real_texts)
+{
+    static const double aims[3] = {1.25, 2.0, 2.5};
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    int B = env_int("SEIZE_BENCH_BATCH", 32), threads = env_int("SEIZE_BENCH_THREADS", 2);
+    for (int k = 0; k < 3; k++)
+        printf("clip ViT-B-32 engine %s: %s%s%s\n", prec_names[k], r[k].ok ? "" : "n/a (",
+               r[k].desc[0] ? r[k].desc : "?", r[k].ok ? "" : ")");
+    print_refs(ref);
+    double layer, exe, oi = result(ref, "ort_img_n") / result(ref, "ort_img_s"),
+                       ot = result(ref, "ort_txt_n") / result(ref, "ort_txt_s");
+    vision_flops(cfg, &layer, &exe);
+    printf("clip ViT-B-32 forward on the same inputs (batch %d, %d threads, OPENBLAS_CORETYPE=%s; "
+           "%d random images; %d %s in batches of %d, each up to its longest end-of-text):",
+           B, threads, ct && *ct ? ct : "(unset)", B, N_TEXTS,
+           real_texts ? "CIRCO edited captions" : "synthetic texts", TEXT_BATCH);
+    printf(" PyTorch fp32 %.2f images/s, %.1f texts/s; ONNX Runtime fp32 %.2f images/s, %.1f "
+           "texts/s\n",
+           result(ref, "torch_img_n") / result(ref, "torch_img_s"),
+           result(ref, "torch_txt_n") / result(ref, "torch_txt_s"), oi, ot);
+    for (int k = 0; k < 3; k++) {
+        if (!r[k].ok) {
+            printf("clip ViT-B-32 forward seize %s: n/a (%s)\n", prec_names[k], r[k].desc);
+            continue;
+        }
+        double ips = r[k].img_n / r[k].img_s, tps = r[k].txt_n / r[k].txt_s;
+        printf("clip ViT-B-32 forward seize %s: %.2f images/s ", prec_names[k], ips);
+        print_vs(ips, oi, aims[k]);
+        printf(", %.1f texts/s ", tps);
+        print_vs(tps, ot, aims[k]);
+        printf("; images %.1f G%s/s executed = %.2f of the %s peak\n", ips * exe / 1e9,
+               k == 2 ? "OP" : "FLOP", pk[k] > 0 ? ips * exe / 1e9 / pk[k] : NAN, prec_names[k]);
+    }
+    print_fidelity(dir, r);
+    printf("clip ViT-B-32 single-image latency (batch 1, median of %d):", LAT_RUNS);
+    for (int k = 0; k < 3; k++)
+        if (r[k].ok)
+            printf(" seize %s %.1f ms (%.2fx ONNX Runtime);", prec_names[k], r[k].lat1_s * 1e3,
+                   result(ref, "ort_lat1_s") / r[k].lat1_s);
+        else
+            printf(" seize %s n/a;", prec_names[k]);
+    printf(" ONNX Runtime fp32 %.1f ms\n", result(ref, "ort_lat1_s") * 1e3);
+    print_load("ViT-B-32", r);
+}
+
+// --- ViT-L/14- and ViT-bigG-shaped models: per-layer figures
+// --------------------------------------
+
+typedef struct shape_result {
+    seize_clip_model_config cfg;
+    char label[96];
+    int ok, B;
+    prec_result r[3];
+} shape_result;
+
+// A 2-layer-per-tower model of `preset`'s shapes in dir/<preset> (removed after): per
+// precision, load, open, memory and the vision forward at SEIZE_BENCH_SHAPE_BATCH (4) images.
+static void shape_run(const char *self, const char *dir, const char *preset, shape_result *sr)
+{
+    char sub[PATH_MAX + 32], cmd[PATH_MAX + 64];
+    memset(sr, 0, sizeof *sr);
+    sr->B = env_int("SEIZE_BENCH_SHAPE_BATCH", 4);
+    snprintf(sr->label, sizeof sr->label, "%s-shaped (2 layers per tower)", preset);
+    if (seize_clip_model_preset(preset, &sr->cfg) < 0) return;
+    sr->cfg.vision.layers = sr->cfg.text.layers = 2;
+    snprintf(sub, sizeof sub, "%s/%s", dir, preset);
+    if (mkdir(sub, 0700) != 0 || !write_model(sub, &sr->cfg)) {
+        fprintf(stderr, "bench_clip: cannot write the model to %s\n", sub);
+        return;
+    }
+    sr->ok = 1;
+    run_precisions(self, sub, 0, sr->B, sr->r);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
+    if (system(cmd) != 0) fprintf(stderr, "bench_clip: could not remove %s\n", sub);
+}
+
+// Time per layer per image (one full layer's FLOPs at the forward's executed-FLOP rate), as a
+// fraction of that precision's peak; then the load time and memory.
+static void print_shape(const shape_result *sr, const double pk[3])
+{
+    const seize_clip_model_config *cfg = &sr->cfg;
+    if (!sr->ok) {
+        printf("clip %s: FAILED (cannot write the model)\n", sr->label);
+        return;
+    }
+    double layer, exe;
+    vision_flops(cfg, &layer, &exe);
+    int g = cfg->image_size / cfg->patch_size;
+    for (int k = 0; k < 3; k++) {
+        const prec_result *p = &sr->r[k];
+        if (!p->ok) {
+            printf("clip %s per layer %s: n/a (%s)\n", sr->label, prec_names[k], p->desc);
+            continue;
+        }
+        double rate = p->img_n * exe / p->img_s; // executed FLOP/s
+        printf("clip %s per layer %s (width %d, %d tokens, batch %d, %d threads): %.1f ms per "
+               "image (%.1f GFLOP), %.1f G%s/s = %.2f of the %s peak\n",
+               sr->label, prec_names[k], cfg->vision.width, 1 + g * g, sr->B,
+               env_int("SEIZE_BENCH_THREADS", 2), layer / rate * 1e3, layer / 1e9, rate / 1e9,
+               k == 2 ? "OP" : "FLOP", pk[k] > 0 ? rate / 1e9 / pk[k] : NAN, prec_names[k]);
+    }
+    print_load(sr->label, sr->r);
+}
+
+typedef struct b32_result {
+    seize_clip_model_config cfg;
+    int ok, real_texts;
+    char ref[PATH_MAX + 32];
+    prec_result r[3];
+} b32_result;
+
+// The ViT-B/32 precisions and the references, on shared inputs written to dir.
+static void b32_run(const char *self, const char *dir, b32_result *b)
+{
+    memset(b, 0, sizeof *b);
+    seize_clip_model_preset("ViT-B-32", &b->cfg);
+    if (write_inputs(dir, &b->cfg, env_int("SEIZE_BENCH_BATCH", 32), &b->real_texts) < 0) {
+        fprintf(stderr, "bench_clip: cannot write the inputs: %s\n", seize_errmsg());
+        return;
+    }
+    b->ok = 1;
+    run_precisions(self, dir, 1, env_int("SEIZE_BENCH_BATCH", 32), b->r);
+    snprintf(b->ref, sizeof b->ref, "%s/ref.txt", dir);
+    if (env_int("SEIZE_BENCH_REFS", 1) && b->r[0].ok) run_refs(dir, b->ref);
+}
+
+// The engine cases: peaks measured at three points of the run (their best is the quiet
+// machine's), ViT-B/32 per precision against the references, then the large shapes.
+static void engine_all(const char *self, const char *dir, const char *fx, double ips)
+{
+    int threads = env_int("SEIZE_BENCH_THREADS", 2), shapes = env_int("SEIZE_BENCH_SHAPES", 1);
+    double pk[3] = {0, 0, 0};
+    static b32_result b;
+    static shape_result sr[2];
+    peak_report(threads, pk, 0);
+    b32_run(self, dir, &b);
+    end_to_end(dir, fx, env_int("SEIZE_BENCH_BATCH", 32), threads, ips);
+    peak_report(threads, pk, 0);
+    for (int i = 0; i < 2 && shapes; i++)
+        shape_run(self, dir, i ? "ViT-bigG-14" : "ViT-L-14", &sr[i]);
+    peak_report(threads, pk, 1);
+    if (b.ok) print_b32(dir, b.r, b.ref, pk, &b.cfg, b.real_texts);
+    for (int i = 0; i < 2 && shapes; i++)
+        print_shape(&sr[i], pk);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--child")) return child(argv[2], argv[3]);
+    if (argc == 7 && !strcmp(argv[1], "--child-prec"))
+        return child_prec(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
     int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
     const char *tmpbase = getenv("TMPDIR");
     char dir[PATH_MAX], results[PATH_MAX + 32], cmd[4 * PATH_MAX], fx[PATH_MAX] = "";
@@ -575,7 +1329,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (report(dir, results, B, threads, &ips) < 0) goto done;
-    end_to_end(dir, fx, B, threads, ips);
+    engine_all(self, dir, fx, ips);
     rc = 0;
 done:
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
