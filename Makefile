@@ -127,7 +127,9 @@ valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/valgrind OPT="-O1 -g $(SIMD)" \
 	    WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" test
 
+# scripts/install-bench-deps.sh: PyTorch, ONNX and onnxruntime-node for bench_clip's references
 bench: $(BIN) $(BENCHES)
+	@BUILD=$(BUILD) scripts/install-bench-deps.sh
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) bench/run.sh
 
 # libFuzzer targets: clang, with the library compiled for fuzzing in its own build folder.
