@@ -989,6 +989,62 @@ static void test_encode_texts_npy(void)
               "%s", seize_errmsg());
 }
 
+// The lowest cosine between the rows of two [n, d] float32 .npy files (-2 when unreadable or
+// of other shapes).
+static double min_row_cosine(const char *a_path, const char *b_path)
+{
+    seize_npy *a = NULL, *b = NULL;
+    double worst = -2;
+    if (seize_npy_load(a_path, &a) == 0 && seize_npy_load(b_path, &b) == 0 &&
+        a->shape[0] == b->shape[0] && a->shape[1] == b->shape[1]) {
+        const float *x = a->data, *y = b->data;
+        size_t d = a->shape[1];
+        worst = 2;
+        for (size_t i = 0; i < a->shape[0]; i++) {
+            double xy = 0, xx = 0, yy = 0;
+            for (size_t j = 0; j < d; j++) {
+                xy += (double)x[i * d + j] * y[i * d + j];
+                xx += (double)x[i * d + j] * x[i * d + j];
+                yy += (double)y[i * d + j] * y[i * d + j];
+            }
+            double c = xy / sqrt(xx * yy);
+            worst = c < worst ? c : worst;
+        }
+    }
+    seize_npy_free(a);
+    seize_npy_free(b);
+    return worst;
+}
+
+// seize_encode_params.precision reaches the _dir calls' CLIP state: default fp32; bf16 and
+// int8 rows within cosine 0.999 / 0.99 of fp32's, and not all equal to them (the mode was
+// applied), once the engine is in (issue 13), else the state is refused naming the mode.
+static void test_encode_precision(void)
+{
+    if (access(check_fixture_path("models/tiny-openai/model.safetensors"), R_OK) != 0)
+        SKIP("no fixtures");
+    const char *dir = model_dir("tiny-openai");
+    CHECK(dir != NULL);
+    const char *texts[3] = {"a photo of a cat", "", "a dog on a red sofa"};
+    seize_encode_params p = seize_encode_default_params();
+    CHECK_EQ(p.precision, SEIZE_PRECISION_FP32);
+    p.n_threads = 1;
+    char ref[1024];
+    snprintf(ref, sizeof ref, "%s", check_tmp("p32.npy"));
+    CHECK_EQ(seize_encode_texts_dir(dir, texts, 3, ref, &p), 0);
+    const seize_precision modes[2] = {SEIZE_PRECISION_BF16, SEIZE_PRECISION_INT8};
+    const double floors[2] = {0.999, 0.99};
+    for (int m = 0; m < 2; m++) {
+        p.precision = modes[m];
+        const char *name = seize_precision_name(modes[m]);
+        int rc = seize_encode_texts_dir(dir, texts, 3, check_tmp("pq.npy"), &p);
+        CHECK_MSG(rc == 0 || (rc == SEIZE_EINVAL && strstr(seize_errmsg(), name)), "%s: %s", name,
+                  seize_errmsg());
+        double c = rc == 0 ? min_row_cosine(ref, check_tmp("pq.npy")) : 1;
+        CHECK_MSG(c >= floors[m] && (rc != 0 || c < 1), "%s: cosine %.7f", name, c);
+    }
+}
+
 static size_t qf_started = SIZE_MAX;
 static void qf_on_start(void *ud, size_t n_texts)
 {
@@ -1053,6 +1109,7 @@ int main(void)
     RUN(test_encode_failed_unwritable);
     RUN(test_encode_texts_npy);
     RUN(test_query_vectors_files);
+    RUN(test_encode_precision);
     check_tmp_cleanup();
     return check_summary("retrieval");
 }
