@@ -338,7 +338,8 @@ static void test_backend_ops_match_loops(void)
 
 // --- the towers against the golden features ------------------------------------------------------
 
-static void check_model(const char *model, int hf)
+// The golden features of a fixture model on a backend ("cpu", or "cuda" in a CUDA build).
+static void check_model_on(const char *model, int hf, const char *backend)
 {
     const char *dir = layout_dir(model, hf);
     CHECK(dir != NULL);
@@ -348,7 +349,12 @@ static void check_model(const char *model, int hf)
     CHECK_STREQ(seize_clip_model_layout(m), hf ? "transformers" : "open_clip");
     seize_clip *c = NULL;
     // batch 5: 12 images and 73 texts go through full and partial batches
-    CHECK_EQ(seize_clip_new(m, 5, 2, &c), 0);
+    seize_clip_params cp = {.max_batch = 5, .threads = 2, .backend = backend};
+    CHECK_MSG(seize_clip_open(m, cp, &c) == 0, "%s", seize_errmsg());
+    if (!c) {
+        seize_clip_model_free(m);
+        return;
+    }
     size_t E = seize_clip_embed_dim(c);
     char rel[256];
 
@@ -397,22 +403,22 @@ static void check_model(const char *model, int hf)
 static void test_tiny_openai_open_clip(void)
 {
     NEED_FIXTURES();
-    check_model("tiny-openai", 0);
+    check_model_on("tiny-openai", 0, NULL);
 }
 static void test_tiny_openai_hf(void)
 {
     NEED_FIXTURES();
-    check_model("tiny-openai", 1);
+    check_model_on("tiny-openai", 1, NULL);
 }
 static void test_tiny_laion_open_clip(void)
 {
     NEED_FIXTURES();
-    check_model("tiny-laion", 0);
+    check_model_on("tiny-laion", 0, NULL);
 }
 static void test_tiny_laion_hf(void)
 {
     NEED_FIXTURES();
-    check_model("tiny-laion", 1);
+    check_model_on("tiny-laion", 1, NULL);
 }
 
 // A text alone gives the same embedding as inside a batch padded to a longer text, and
@@ -620,13 +626,28 @@ static float *variant_gallery(const float *px, size_t n, int S, size_t *n_out)
                         int sc = c, sy = y, sx = x;
                         float mul = 1, add = 0;
                         switch (v) {
-                        case 1: sx = S - 1 - x; break;
-                        case 2: sy = S - 1 - y; break;
-                        case 3: sy = x, sx = y; break;
-                        case 4: mul = 0.8f; add = 0.2f; break;
-                        case 5: mul = 1.2f; break;
-                        case 6: sc = 2 - c; break;
-                        case 7: sx = (x + 7) % S; break;
+                        case 1:
+                            sx = S - 1 - x;
+                            break;
+                        case 2:
+                            sy = S - 1 - y;
+                            break;
+                        case 3:
+                            sy = x, sx = y;
+                            break;
+                        case 4:
+                            mul = 0.8f;
+                            add = 0.2f;
+                            break;
+                        case 5:
+                            mul = 1.2f;
+                            break;
+                        case 6:
+                            sc = 2 - c;
+                            break;
+                        case 7:
+                            sx = (x + 7) % S;
+                            break;
                         }
                         b[((size_t)c * S + y) * S + x] =
                             a[((size_t)sc * S + sy) * S + sx] * mul + add;
@@ -675,11 +696,12 @@ static double min_cosine(const float *a, const float *b, size_t n, size_t E)
 }
 
 // Encodes the gallery and the texts with precision p.
-static void encode_all(seize_clip_model *m, seize_precision p, const float *gal, size_t ng,
-                       const int32_t *ids, size_t nt, float *gf, float *tf, size_t *bytes)
+static void encode_all(seize_clip_model *m, const char *backend, seize_precision p,
+                       const float *gal, size_t ng, const int32_t *ids, size_t nt, float *gf,
+                       float *tf, size_t *bytes)
 {
     seize_clip *c = NULL;
-    seize_clip_params cp = {.max_batch = 16, .threads = 2, .precision = p};
+    seize_clip_params cp = {.max_batch = 16, .threads = 2, .precision = p, .backend = backend};
     CHECK_MSG(seize_clip_open(m, cp, &c) == 0, "%s", seize_errmsg());
     if (!c) return;
     CHECK_EQ(seize_clip_precision(c), p);
@@ -693,7 +715,7 @@ static void encode_all(seize_clip_model *m, seize_precision p, const float *gal,
 // bf16 and int8 against fp32 on a fixture model: embedding cosines (images and texts; bf16 ≥
 // 0.999, int8 ≥ 0.99), top-10 agreement of text → image retrieval over the 96-image variant
 // gallery (≥ 95%), and the weights' resident size (bf16 about half of fp32's, int8 a quarter).
-static void check_precisions(const char *model, int hf)
+static void check_precisions(const char *model, int hf, const char *backend)
 {
     seize_clip_model *m = NULL;
     CHECK_MSG(seize_clip_model_load(layout_dir(model, hf), &m) == 0, "%s", seize_errmsg());
@@ -711,7 +733,7 @@ static void check_precisions(const char *model, int hf)
     for (int p = 0; p < 3; p++) {
         gf[p] = calloc(ng * E, sizeof(float));
         tf[p] = calloc(nt * E, sizeof(float));
-        encode_all(m, (seize_precision)p, gal, ng, ids, nt, gf[p], tf[p], &bytes[p]);
+        encode_all(m, backend, (seize_precision)p, gal, ng, ids, nt, gf[p], tf[p], &bytes[p]);
     }
     size_t K = 10, a[10], b[10];
     for (int p = 1; p < 3; p++) {
@@ -749,15 +771,33 @@ static void check_precisions(const char *model, int hf)
 static void test_precisions_tiny_openai(void)
 {
     NEED_FIXTURES();
-    check_precisions("tiny-openai", 0);
-    check_precisions("tiny-openai", 1);
+    check_precisions("tiny-openai", 0, NULL);
+    check_precisions("tiny-openai", 1, NULL);
 }
 
 static void test_precisions_tiny_laion(void)
 {
     NEED_FIXTURES();
-    check_precisions("tiny-laion", 0);
-    check_precisions("tiny-laion", 1);
+    check_precisions("tiny-laion", 0, NULL);
+    check_precisions("tiny-laion", 1, NULL);
+}
+
+// The CUDA backend (make CUDA=1) on the golden features and in bf16/int8, where a GPU is
+// present; skipped, saying why, in a build without it or on a machine without a device.
+static void test_cuda_backend(void)
+{
+#ifndef SEIZE_CUDA
+    SKIP("built without CUDA (make CUDA=1)");
+#else
+    NEED_FIXTURES();
+    nn_backend *be = NULL;
+    if (nn_backend_new("cuda", (nn_backend_params){1, SEIZE_PRECISION_FP32, 0, 0}, &be) < 0)
+        SKIP("no usable CUDA device: %s", seize_errmsg());
+    be->ops->free(be);
+    check_model_on("tiny-laion", 0, "cuda");
+    check_model_on("tiny-laion", 1, "cuda");
+    check_precisions("tiny-laion", 1, "cuda");
+#endif
 }
 
 int main(void)
@@ -772,6 +812,7 @@ int main(void)
     RUN(test_tiny_laion_hf);
     RUN(test_precisions_tiny_openai);
     RUN(test_precisions_tiny_laion);
+    RUN(test_cuda_backend);
     RUN(test_batch_and_thread_invariance);
     RUN(test_image_list_pipeline);
     RUN(test_flops_and_bad_args);
