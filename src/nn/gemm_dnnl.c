@@ -89,6 +89,15 @@ static void one_thread(void)
     }
 }
 
+// 1 when oneDNN's choice is a reference (plain C++) implementation: orders of magnitude
+// slower than the portable path (e.g. int8 without a JIT kernel), so it counts as declined.
+static int ref_impl(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl) return 1;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
 // --- packed matrices and their primitives -------------------------------------------------------
 
 typedef struct entry {
@@ -173,7 +182,7 @@ static int entry_make(const nn_dnnl_w *w, entry *e)
             dnnl_primitive_attr_set_post_ops(attr, po))
             goto done;
     }
-    if (dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL)) goto done;
+    if (dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) || ref_impl(pd)) goto done;
     dnnl_memory_desc_t want = slice_md(w, e->n0, e->n1, &e->wei_off);
     const dnnl_memory_desc_t *got = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *pad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
@@ -298,16 +307,26 @@ static int query_layout(nn_dnnl_kind kind, size_t m, size_t n, size_t k, dnnl_me
         dnnl_matmul_desc_init(&desc, &s, &wany, NULL, &d) ||
         dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL))
         return 1;
-    *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int rc = ref_impl(pd);
+    if (!rc) *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
-    return 0;
+    return rc;
+}
+
+// int8 runs as u8·s8 → s32, exact only with VNNI's vpdpbusd: without it oneDNN multiplies with
+// vpmaddubsw, whose int16 pair sums saturate (255·127·2 > 32767), so the portable path runs.
+static int has_vnni(void)
+{
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni ||
+           (isa & dnnl_cpu_isa_avx2_vnni) == dnnl_cpu_isa_avx2_vnni;
 }
 
 int nn_dnnl_pack(const void *plain, nn_dnnl_kind kind, size_t n, size_t k, nn_dnnl_w **out)
 {
     *out = NULL;
     pthread_once(&engine_once, engine_init);
-    if (!engine_ok) return 1;
+    if (!engine_ok || (kind == NN_DNNL_U8S8 && !has_vnni())) return 1;
     one_thread();
     nn_dnnl_w *w = calloc(1, sizeof *w);
     if (!w) return seize_error(SEIZE_ENOMEM, "out of memory (packed weights)");
