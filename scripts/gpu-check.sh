@@ -83,8 +83,8 @@ run_test() {
   grep -E '^# .*passed' "$log" | sed 's/^/  /' | tee -a "$S"
   grep -E '^  [a-z_, ]+: [0-9]+ cases on' "$log" | sed 's/^/ /' | tee -a "$S"
   grep -E 'SKIP|skipped:' "$log" | head -10 | sed 's/^/  /' | tee -a "$S"
-  grep -E 'FAIL|CHECK|error|Assertion|Segmentation|terminate' "$log" | head -25 | sed 's/^/  /' |
-    tee -a "$S"
+  grep -E 'FAIL|CHECK|failed:|Assertion|Segmentation|terminate|cannot' "$log" | head -25 |
+    sed 's/^/  /' | tee -a "$S"
   [ $rc -eq 0 ] || status=1
   return $rc
 }
