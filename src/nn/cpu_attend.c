@@ -2,7 +2,8 @@
 // strided queries, keys and values, shared or per-sequence keys, and a causal offset — the
 // cross-attention of an encoder-decoder and the decoder steps over a KV cache.
 //
-// One work item is one (sequence, head). Its keys and values are first copied into padded,
+// One work item is one (sequence, head). A single query (a decoder step) reads its keys and
+// values in place, once each. Otherwise the keys and values are first copied into padded,
 // contiguous scratch (rows of d_head rounded up to 16): the source rows are often far apart (a
 // KV cache row of 4096 floats, a fused qkv row of 3·d) and, with power-of-two strides, would
 // fall into a few cache sets if read in place for every block of queries. Then queries go by
@@ -63,6 +64,20 @@ static void copy_scaled(float *restrict dst, const float *restrict src, size_t n
         dst[e] = src[e] * scale;
     for (; e < npad; e++)
         dst[e] = 0.0f;
+}
+
+// Asks for the cache lines of row j + PREFETCH (of n floats, stride ld) of rows when it is one
+// of the nk to be read: rows far apart (a KV cache's) each lie on another page, where the
+// hardware prefetchers stop.
+static void prefetch_ahead(const float *rows, size_t ld, size_t j, size_t nk, size_t n)
+{
+#ifdef HAVE_AVX2
+    if (j + PREFETCH < nk)
+        for (size_t e = 0; e < n; e += 16)
+            _mm_prefetch((const char *)(rows + (j + PREFETCH) * ld + e), _MM_HINT_T0);
+#else
+    (void)rows, (void)ld, (void)j, (void)nk, (void)n;
+#endif
 }
 
 // S rows i..i+3 (stride lds), columns [0, nk2) = Q rows i..i+3 · K rows [0, nk2)ᵀ, rows of dhp
@@ -273,6 +288,64 @@ static void attend_block(const attend_ctx *a, size_t s, size_t h, size_t t0, siz
         memcpy(a->out + (s * a->Tq + t0 + i) * a->ldo + h * dh, O + i * dhp, dh * sizeof *O);
 }
 
+// Σ x[e]·y[e] over n floats.
+static float dot(const float *x, const float *y, size_t n)
+{
+    size_t e = 0;
+    float sum = 0;
+#ifdef HAVE_AVX2
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (; e + 16 <= n; e += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + e), _mm256_loadu_ps(y + e), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + e + 8), _mm256_loadu_ps(y + e + 8), a1);
+    }
+    for (; e + 8 <= n; e += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + e), _mm256_loadu_ps(y + e), a0);
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    for (int k = 0; k < 8; k++)
+        sum += t[k];
+#endif
+    for (; e < n; e++)
+        sum += x[e] * y[e];
+    return sum;
+}
+
+// y[0..n) += a·x[0..n).
+static void axpy(float *restrict y, float a, const float *restrict x, size_t n)
+{
+    size_t e = 0;
+#ifdef HAVE_AVX2
+    __m256 a8 = _mm256_set1_ps(a);
+    for (; e + 8 <= n; e += 8)
+        _mm256_storeu_ps(y + e,
+                         _mm256_fmadd_ps(a8, _mm256_loadu_ps(x + e), _mm256_loadu_ps(y + e)));
+#endif
+    for (; e < n; e++)
+        y[e] += a * x[e];
+}
+
+// A single query (a decoder step, Tq = 1) straight from the source rows: each key and value
+// is used once, so packing them would only add a copy. S: Tk floats, O: d_head floats.
+static void attend_single(const attend_ctx *a, size_t s, size_t h, float *S, float *O)
+{
+    size_t dh = a->dh, nk = keys_seen(a, 0);
+    const float *q = a->q + s * a->ldq + h * dh;
+    const float *ks = a->k + s * a->k_seq + h * dh, *vs = a->v + s * a->v_seq + h * dh;
+    float scale = 1.0f / sqrtf((float)dh);
+    for (size_t j = 0; j < nk; j++) {
+        prefetch_ahead(ks, a->ldk, j, nk, dh);
+        S[j] = dot(q, ks + j * a->ldk, dh) * scale;
+    }
+    softmax_row(S, nk, nk);
+    memset(O, 0, dh * sizeof *O);
+    for (size_t j = 0; j < nk; j++) {
+        prefetch_ahead(vs, a->ldv, j, nk, dh);
+        axpy(O, S[j], vs + j * a->ldv, dh);
+    }
+    memcpy(a->out + s * a->ldo + h * dh, O, dh * sizeof *O);
+}
+
 static void attend_item(void *ctx, size_t item, int thread)
 {
     const attend_ctx *a = ctx;
@@ -283,20 +356,17 @@ static void attend_item(void *ctx, size_t item, int thread)
     float *Q = V + Tkp * dhp;                               // (qb, dhp)
     float *S = Q + qb * dhp;                                // (qb, Tkp)
     float *O = S + qb * Tkp;                                // (qb, dhp)
+    if (a->Tq == 1) {
+        attend_single(a, s, h, S, O);
+        return;
+    }
     // the keys the last query sees are all any query sees; an odd count gets a zero row for
     // the 2-key blocks of scores4
     size_t nk = keys_seen(a, a->Tq - 1);
     const float *ks = a->k + s * a->k_seq + h * dh, *vs = a->v + s * a->v_seq + h * dh;
     for (size_t j = 0; j < nk; j++) {
-#ifdef HAVE_AVX2
-        // rows far apart (a KV cache's) are each on another page, where the hardware
-        // prefetchers stop: ask for a later row's lines now
-        if (j + PREFETCH < nk)
-            for (size_t e = 0; e < dh; e += 16) {
-                _mm_prefetch((const char *)(ks + (j + PREFETCH) * a->ldk + e), _MM_HINT_T0);
-                _mm_prefetch((const char *)(vs + (j + PREFETCH) * a->ldv + e), _MM_HINT_T0);
-            }
-#endif
+        prefetch_ahead(ks, a->ldk, j, nk, dh);
+        prefetch_ahead(vs, a->ldv, j, nk, dh);
         copy_scaled(K + j * dhp, ks + j * a->ldk, dh, 1.0f, dhp);
         copy_scaled(V + j * dhp, vs + j * a->ldv, dh, 1.0f, dhp);
     }

@@ -14,8 +14,8 @@
  * j ≤ t + causal_offset (clipped to Tk); < 0: every key. Tk ≥ 1.
  *
  * Work items are (sequence, head) pairs run on `pool` (each pool thread uses its own slice of
- * scratch: thread i owns scratch + i·scratch_per_thread); queries go through in blocks, so the
- * scratch of one thread depends on Tk and d_head only, and is at most
+ * scratch: thread i owns scratch + i·scratch_per_thread); queries go through in blocks (a single
+ * query reads keys and values in place), so the scratch of one thread is at most
  * nn_cpu_attend_scratch(Tq, Tk, d_head) floats (asserted). The CPU backend's attention scratch
  * reserved for max_T tokens and max_d_head (any heads) is always enough when Tq, Tk ≤ max_T.
  * q, k, v are only read; they may overlap each other but not out.
