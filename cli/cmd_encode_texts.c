@@ -13,7 +13,7 @@ static const char about[] =
 static const char footer[] =
     "Limits: a text may have at most 64 KiB (65536 bytes; a longer one is an error naming its\n"
     "line), an --input at most 1 GiB and a regular file (a FIFO or device is refused). Relative\n"
-    "paths are taken from the current folder. Speed: OPENBLAS_CORETYPE, see encode-images --help.";
+    "paths are taken from the current folder. Speed: see encode-images --help.";
 
 int cmd_encode_texts(int argc, char **argv)
 {

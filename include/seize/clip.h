@@ -167,7 +167,8 @@ double seize_clip_text_flops(const seize_clip_model *m, int n_tokens);
  * start-up, ran up to about twice as fast). Debian's 0.3.21 recognises AMD Zen 4/5 (it picks
  * SkylakeX/Cooperlake), so on those the AVX2 kernels come only from OPENBLAS_CORETYPE=Haswell
  * in the environment. NULL when OPENBLAS_CORETYPE is set or the CPU lacks AVX-512 (F, CD, BW,
- * DQ, VL). */
+ * DQ, VL), and always in a build with oneDNN (the model's products do not use OpenBLAS there:
+ * only a `make NO_DNNL=1` build depends on OpenBLAS's choice). */
 const char *seize_clip_blas_better_core(void);
 
 #ifdef __cplusplus

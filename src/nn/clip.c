@@ -398,6 +398,9 @@ double seize_clip_text_flops(const seize_clip_model *m, int n_tokens)
 
 const char *seize_clip_blas_better_core(void)
 {
+#ifdef SEIZE_HAVE_DNNL
+    return NULL; // the products run on oneDNN, whatever OpenBLAS picked
+#endif
     const char *env = getenv("OPENBLAS_CORETYPE");
     if (env && *env) return NULL;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
