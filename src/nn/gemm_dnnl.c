@@ -205,16 +205,25 @@ static int entry_match(const entry *e, const entry *key)
            e->ldy == key->ldy && e->beta == key->beta && e->bias == key->bias;
 }
 
-// The cached primitive for key, made on first use. *out NULL when oneDNN declines.
-static int entry_get(nn_dnnl_w *w, const entry *key, const entry **out)
+static void entry_free(entry *e)
 {
-    *out = NULL;
+    if (e && e->prim) dnnl_primitive_destroy(e->prim);
+    free(e);
+}
+
+// At most this many primitives per matrix are kept (text batches of many lengths would make
+// one per length); past it each product makes its own and drops it (oneDNN's own primitive
+// cache still spares the JIT).
+#define MAX_ENTRIES 64
+
+// The primitive for key: the cached one, made on first use; *owned set when it is a
+// temporary the caller frees (the cache is full). 0, 1 when oneDNN declines, SEIZE_ENOMEM.
+static int entry_get(nn_dnnl_w *w, const entry *key, entry **out, int *owned)
+{
+    *out = NULL, *owned = 0;
     pthread_mutex_lock(&w->mu);
-    for (size_t i = 0; i < w->n_ents; i++)
-        if (entry_match(w->ents[i], key)) {
-            *out = w->ents[i];
-            break;
-        }
+    for (size_t i = 0; i < w->n_ents && !*out; i++)
+        if (entry_match(w->ents[i], key)) *out = w->ents[i];
     pthread_mutex_unlock(&w->mu);
     if (*out) return (*out)->prim ? 0 : 1;
     // Made outside the lock (0.1–1 ms of JIT); a thread that made the same one meanwhile wins.
@@ -224,9 +233,9 @@ static int entry_get(nn_dnnl_w *w, const entry *key, const entry **out)
     e->prim = NULL;
     if (entry_make(w, e) != 0) e->prim = NULL; // cached as declined: never retried
     pthread_mutex_lock(&w->mu);
-    for (size_t i = 0; i < w->n_ents; i++)
+    for (size_t i = 0; i < w->n_ents && !*out; i++)
         if (entry_match(w->ents[i], key)) *out = w->ents[i];
-    if (!*out && w->n_ents == w->cap_ents) {
+    if (!*out && w->n_ents == w->cap_ents && w->cap_ents < MAX_ENTRIES) {
         size_t cap = w->cap_ents ? 2 * w->cap_ents : 16;
         entry **ents = realloc(w->ents, cap * sizeof *ents);
         if (ents) w->ents = ents, w->cap_ents = cap;
@@ -237,12 +246,9 @@ static int entry_get(nn_dnnl_w *w, const entry *key, const entry **out)
         e = NULL;
     }
     pthread_mutex_unlock(&w->mu);
-    if (e) {
-        if (e->prim) dnnl_primitive_destroy(e->prim);
-        free(e);
-        if (!*out) return seize_error(SEIZE_ENOMEM, "out of memory (oneDNN primitive cache)");
-    }
-    return (*out)->prim ? 0 : 1;
+    if (e && !*out && e->prim) *out = e, *owned = 1, e = NULL;
+    entry_free(e);
+    return *out && (*out)->prim ? 0 : 1;
 }
 
 // --- packing ------------------------------------------------------------------------------------
@@ -362,10 +368,8 @@ int nn_dnnl_pack(const void *plain, nn_dnnl_kind kind, size_t n, size_t k, nn_dn
 void nn_dnnl_free(nn_dnnl_w *w)
 {
     if (!w) return;
-    for (size_t i = 0; i < w->n_ents; i++) {
-        if (w->ents[i]->prim) dnnl_primitive_destroy(w->ents[i]->prim);
-        free(w->ents[i]);
-    }
+    for (size_t i = 0; i < w->n_ents; i++)
+        entry_free(w->ents[i]);
     free(w->ents);
     pthread_mutex_destroy(&w->mu);
     free(w->packed);
@@ -443,6 +447,39 @@ void nn_dnnl_test_decline(int on)
     atomic_store(&test_decline, on);
 }
 
+// Runs primitive e on this thread's stream, scratchpad and memory objects.
+static int entry_exec(const nn_dnnl_w *w, nn_dnnl_tls *t, const entry *e, const void *x,
+                      const float *bias, void *y)
+{
+    size_t pad = dnnl_memory_desc_get_size(&e->md[MD_PAD]);
+    if (pad > t->pad_cap) {
+        void *p = seize_alloc_aligned(pad, 1);
+        if (!p) return seize_error(SEIZE_ENOMEM, "out of memory (%zu bytes of scratchpad)", pad);
+        free(t->pad);
+        t->pad = p, t->pad_cap = pad;
+    }
+    dnnl_memory_t *mem;
+    int rc = slot_get(t, e, &mem);
+    if (rc) return rc;
+    // (set_data_handle zero-fills the padding of a padded layout: the packed weights' padding
+    // is zero already, so threads sharing w write the zeros it holds)
+    void *h[N_MD] = {(void *)x, (char *)w->packed + e->wei_off, y, (void *)bias, t->pad};
+    dnnl_exec_arg_t args[N_MD];
+    static const int arg_of[N_MD] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS,
+                                     DNNL_ARG_SCRATCHPAD};
+    int n_args = 0;
+    for (int j = 0; j < N_MD; j++) {
+        if (j == MD_BIAS && !bias) continue;
+        if (j == MD_PAD && !pad) continue;
+        if (dnnl_memory_set_data_handle_v2(mem[j], h[j], t->st)) return 1;
+        args[n_args++] = (dnnl_exec_arg_t){arg_of[j], mem[j]};
+    }
+    if (dnnl_primitive_execute(e->prim, t->st, n_args, args) || dnnl_stream_wait(t->st))
+        return seize_error(SEIZE_EINVAL, "oneDNN matmul failed (%zux%zux%zu)", e->m, e->n1 - e->n0,
+                           w->k);
+    return 0;
+}
+
 int nn_dnnl_run(nn_dnnl_w *w, nn_dnnl_tls **tls, size_t m, size_t n0, size_t n1, const void *x,
                 size_t ldx, const float *bias, float beta, void *y, size_t ldy)
 {
@@ -466,32 +503,12 @@ int nn_dnnl_run(nn_dnnl_w *w, nn_dnnl_tls **tls, size_t m, size_t n0, size_t n1,
                  .ldy = ldy,
                  .beta = beta != 0.0f,
                  .bias = bias != NULL};
-    const entry *e;
-    int rc = entry_get(w, &key, &e);
+    entry *e;
+    int owned, rc = entry_get(w, &key, &e, &owned);
     if (rc) return rc;
-    size_t pad = dnnl_memory_desc_get_size(&e->md[MD_PAD]);
-    if (pad > t->pad_cap) {
-        void *p = seize_alloc_aligned(pad, 1);
-        if (!p) return seize_error(SEIZE_ENOMEM, "out of memory (%zu bytes of scratchpad)", pad);
-        free(t->pad);
-        t->pad = p, t->pad_cap = pad;
-    }
-    dnnl_memory_t *mem;
-    if ((rc = slot_get(t, e, &mem))) return rc;
-    void *h[N_MD] = {(void *)x, (char *)w->packed + e->wei_off, y, (void *)bias, t->pad};
-    dnnl_exec_arg_t args[N_MD];
-    static const int arg_of[N_MD] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS,
-                                     DNNL_ARG_SCRATCHPAD};
-    int n_args = 0;
-    for (int j = 0; j < N_MD; j++) {
-        if (j == MD_BIAS && !bias) continue;
-        if (j == MD_PAD && !pad) continue;
-        if (dnnl_memory_set_data_handle_v2(mem[j], h[j], t->st)) return 1;
-        args[n_args++] = (dnnl_exec_arg_t){arg_of[j], mem[j]};
-    }
-    if (dnnl_primitive_execute(e->prim, t->st, n_args, args) || dnnl_stream_wait(t->st))
-        return seize_error(SEIZE_EINVAL, "oneDNN matmul failed (%zux%zux%zu)", m, n1 - n0, w->k);
-    return 0;
+    rc = entry_exec(w, t, e, x, bias, y);
+    if (owned) entry_free(e);
+    return rc;
 }
 
 #else // !SEIZE_HAVE_DNNL: the portable path does everything.

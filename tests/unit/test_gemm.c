@@ -493,6 +493,34 @@ static void test_older_isas(void)
     }
 }
 
+// More distinct shapes than the per-matrix primitive cache keeps (64): the products past it
+// run on temporary primitives, with the same results.
+static void test_many_shapes(void)
+{
+    for (int pi = 0; pi < 3; pi++) {
+        problem pb;
+        problem_make(&pb, (seize_precision)pi, SEIZE_ST_F32, 80, 128, 64, 0);
+        nn_gemm_w *w;
+        CHECK_EQ(nn_gemm_pack(pb.wsrc, pb.src, pb.n, pb.k, pb.p, NN_GEMM_AUTO, &w), 0);
+        nn_gemm_scratch *s = nn_gemm_scratch_new();
+        float *y = malloc(pb.m * pb.ldy * sizeof *y);
+        int bad = 0;
+        for (int pass = 0; pass < 2 && !bad; pass++)
+            for (size_t m = 1; m <= pb.m && !bad; m++) {
+                memcpy(y, pb.y0, pb.m * pb.ldy * sizeof *y);
+                bad = nn_gemm_run(w, m, 0, pb.n, pb.x, pb.ldx, pb.bias, 0.0f, y, pb.ldy, s) != 0;
+                problem part = pb;
+                part.m = m;
+                bad = bad || compare(&part, y, 0, 1, "many shapes");
+            }
+        free(y);
+        nn_gemm_scratch_free(s);
+        nn_gemm_free(w);
+        problem_free(&pb);
+        CHECK(!bad);
+    }
+}
+
 // --- memory, description, errors -------------------------------------------------------------
 
 // Resident bytes ≈ n·k·(4 | 2 | 1) (+ the int8 scales), whatever the source dtype: no float
@@ -547,6 +575,7 @@ int main(void)
     RUN(test_concurrent_slices);
     RUN(test_runtime_fallback);
     RUN(test_older_isas);
+    RUN(test_many_shapes);
     RUN(test_bytes);
     RUN(test_errors);
     return check_summary("gemm");
