@@ -72,8 +72,10 @@ static float bf16_float(uint16_t h)
 }
 
 // Symmetric per-row quantisation: scale = max|x| / 127, q = x · (127 / max|x|) rounded to
-// nearest even, in [-127, 127] (+ offset: 0 for s8, 128 for oneDNN's u8). A zero row has scale 0.
-static float quant_row(const float *x, size_t k, int offset, uint8_t *q)
+// nearest even, in [-127, 127] (+ offset: 0 for s8, 128 for oneDNN's u8). A zero or non-finite
+// maximum gives scale 0 (q = offset); a NaN element is ignored by the maximum and becomes 127.
+// The AVX2 version below gives the same bytes (same multiply, rounding, clamps and NaN rules).
+static float quant_row_c(const float *x, size_t k, int offset, uint8_t *q)
 {
     float mx = 0.0f;
     for (size_t i = 0; i < k; i++)
@@ -84,28 +86,105 @@ static float quant_row(const float *x, size_t k, int offset, uint8_t *q)
     }
     float inv = 127.0f / mx;
     for (size_t i = 0; i < k; i++) {
-        float v = nearbyintf(x[i] * inv);
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-        q[i] = (uint8_t)(int)((int)v + offset);
+        float v = fmaxf(fminf(nearbyintf(x[i] * inv), 127.0f), -127.0f);
+        q[i] = (uint8_t)((int)v + offset);
     }
     return mx / 127.0f;
 }
 
-// y[r][c] = beta·y + acc·sx[r]·sw[c] (+ bias[c]); acc less corr[c] when corr is given.
-static void int8_epilogue(size_t m, size_t nc, const int32_t *acc, const int32_t *corr,
-                          const float *sx, const float *sw, const float *bias, float beta, float *y,
-                          size_t ldy)
+__attribute__((target("avx2"))) static float quant_row_avx2(const float *x, size_t k, int offset,
+                                                            uint8_t *q)
+{
+    __m256 sign = _mm256_set1_ps(-0.0f), vmx = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= k; i += 8) // max_ps returns its second operand when one is NaN
+        vmx = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), vmx);
+    float t[8], mx = 0.0f;
+    _mm256_storeu_ps(t, vmx);
+    for (int j = 0; j < 8; j++)
+        mx = fmaxf(mx, t[j]);
+    for (; i < k; i++)
+        mx = fmaxf(mx, fabsf(x[i]));
+    if (!(mx > 0.0f) || !isfinite(mx)) {
+        memset(q, offset, k);
+        return 0.0f;
+    }
+    float inv = 127.0f / mx;
+    __m256 vinv = _mm256_set1_ps(inv), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    __m256i off = _mm256_set1_epi32(offset), perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (i = 0; i + 32 <= k; i += 32) {
+        __m256i v[4];
+        for (int j = 0; j < 4; j++) {
+            __m256 f = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), vinv);
+            f = _mm256_round_ps(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            f = _mm256_max_ps(_mm256_min_ps(f, hi), lo); // NaN → 127, as fminf/fmaxf
+            v[j] = _mm256_add_epi32(_mm256_cvtps_epi32(f), off);
+        }
+        __m256i p01 = _mm256_packs_epi32(v[0], v[1]), p23 = _mm256_packs_epi32(v[2], v[3]);
+        __m256i p = offset ? _mm256_packus_epi16(p01, p23) : _mm256_packs_epi16(p01, p23);
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(p, perm));
+    }
+    for (; i < k; i++) {
+        float v = fmaxf(fminf(nearbyintf(x[i] * inv), 127.0f), -127.0f);
+        q[i] = (uint8_t)((int)v + offset);
+    }
+    return mx / 127.0f;
+}
+
+static float quant_row(const float *x, size_t k, int offset, uint8_t *q)
+{
+    return __builtin_cpu_supports("avx2") ? quant_row_avx2(x, k, offset, q)
+                                          : quant_row_c(x, k, offset, q);
+}
+
+// y[r][c] = beta·y + acc·sx[r]·sw[c] (+ bias[c]), acc less corr[c] when corr is given, for
+// columns [c0, nc) of every row (the C version and the tail of the AVX2 one: same operations).
+static void int8_epilogue_c(size_t m, size_t c0, size_t nc, const int32_t *acc, const int32_t *corr,
+                            const float *sx, const float *sw, const float *bias, float beta,
+                            float *y, size_t ldy)
 {
     for (size_t r = 0; r < m; r++) {
         const int32_t *a = acc + r * nc;
         float *yr = y + r * ldy;
-        for (size_t c = 0; c < nc; c++) {
-            float v = (float)(corr ? a[c] - corr[c] : a[c]) * sx[r] * sw[c];
+        for (size_t c = c0; c < nc; c++) {
+            float v = (float)(a[c] - (corr ? corr[c] : 0)) * sx[r] * sw[c];
             if (bias) v += bias[c];
             if (beta != 0.0f) v += yr[c];
             yr[c] = v;
         }
     }
+}
+
+__attribute__((target("avx2"))) static void
+int8_epilogue_avx2(size_t m, size_t nc, const int32_t *acc, const int32_t *corr, const float *sx,
+                   const float *sw, const float *bias, float beta, float *y, size_t ldy)
+{
+    size_t n8 = nc / 8 * 8;
+    for (size_t r = 0; r < m; r++) {
+        const int32_t *a = acc + r * nc;
+        float *yr = y + r * ldy;
+        __m256 vsx = _mm256_set1_ps(sx[r]);
+        for (size_t c = 0; c < n8; c += 8) {
+            __m256i ai = _mm256_loadu_si256((const __m256i *)(a + c));
+            if (corr) ai = _mm256_sub_epi32(ai, _mm256_loadu_si256((const __m256i *)(corr + c)));
+            __m256 v =
+                _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(ai), vsx), _mm256_loadu_ps(sw + c));
+            if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
+            if (beta != 0.0f) v = _mm256_add_ps(v, _mm256_loadu_ps(yr + c));
+            _mm256_storeu_ps(yr + c, v);
+        }
+    }
+    int8_epilogue_c(m, n8, nc, acc, corr, sx, sw, bias, beta, y, ldy);
+}
+
+static void int8_epilogue(size_t m, size_t nc, const int32_t *acc, const int32_t *corr,
+                          const float *sx, const float *sw, const float *bias, float beta, float *y,
+                          size_t ldy)
+{
+    if (__builtin_cpu_supports("avx2"))
+        int8_epilogue_avx2(m, nc, acc, corr, sx, sw, bias, beta, y, ldy);
+    else
+        int8_epilogue_c(m, 0, nc, acc, corr, sx, sw, bias, beta, y, ldy);
 }
 
 // --- packing ------------------------------------------------------------------------------------
