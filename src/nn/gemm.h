@@ -8,15 +8,29 @@
  *         each row of x rounded to bf16 at run time, products accumulated in float32;
  *   int8  w quantised per output row (symmetric, scale = max|w_row| / 127), each row of x per
  *         row at run time (symmetric, scale = max|x_row| / 127), products accumulated exactly
- *         in int32, then y = acc · sx[row] · sw[col] (+ bias).
+ *         in int32, then y = acc · sx[row] · sw[col] (+ bias). The quantised value is
+ *         round-to-nearest-even(v · (127 / max|row|)) clamped to [-127, 127]; k <= 65536.
  * The oneDNN path (libdnnl, Debian's libdnnl-dev 2.x) is used when the build has it
  * (SEIZE_HAVE_DNNL; `make NO_DNNL=1` builds without) and oneDNN accepts the shape; the portable
  * path is always compiled (the fallback and the tests' oracle). For int8, both paths give the
- * same int32 accumulators, so they agree to float rounding of the final scaling.
+ * same int32 accumulators and share the epilogue, so they give the same bits. oneDNN is used for
+ * int8 only on CPUs with VNNI (without it its u8·s8 kernels saturate), never through its
+ * reference (plain C++) implementations, and for a product it declines at run time the columns
+ * are unpacked into scratch and the portable path runs them (nn_gemm_describe says so).
  *
  * Threads: nn_gemm_run computes a slice of the output on the calling thread only (it never
  * starts threads); several threads may run slices of the same packed w at once, each with its
- * own scratch. The CPU backend splits a product among its pool threads.
+ * own scratch. The CPU backend splits a product among its pool threads. oneDNN (OpenMP in
+ * Debian's build) is kept on the caller by omp_set_num_threads(1) in each thread that packs or
+ * runs (once per thread: that thread's OpenMP setting). The portable fp32/bf16 products call
+ * cblas_sgemm, which uses BLAS's own threads as seize_blas_threads_set left them: callers that
+ * split a product among threads set 1.
+ *
+ *     nn_gemm_w *w;
+ *     nn_gemm_pack(weights, SEIZE_ST_BF16, n, k, SEIZE_PRECISION_BF16, NN_GEMM_AUTO, &w);
+ *     nn_gemm_scratch *s = nn_gemm_scratch_new();                 // one per thread
+ *     nn_gemm_run(w, m, 0, nn_gemm_rows(w), x, k, bias, 0.0f, y, n, s);
+ *     nn_gemm_scratch_free(s), nn_gemm_free(w);
  */
 #ifndef SEIZE_NN_GEMM_H
 #define SEIZE_NN_GEMM_H
@@ -43,9 +57,13 @@ void nn_gemm_free(nn_gemm_w *w); /* accepts NULL */
 size_t nn_gemm_rows(const nn_gemm_w *w);  /* n */
 size_t nn_gemm_cols(const nn_gemm_w *w);  /* k */
 size_t nn_gemm_bytes(const nn_gemm_w *w); /* resident bytes: packed data and scales */
-/* Column slices given to nn_gemm_run must start at a multiple of this (1, or oneDNN's block). */
+/* Column slices given to nn_gemm_run must start (and end, unless at n) at a multiple of this:
+ * 1 (portable), oneDNN's column block (64 on AVX-512), or n when oneDNN's layout cannot be cut
+ * (AVX2's plain layout): then only whole-width products. */
 size_t nn_gemm_col_align(const nn_gemm_w *w);
-/* "oneDNN 2.6.3 (avx512_core_bf16)" or "portable (OpenBLAS sgemm / AVX2 / C)": static text. */
+/* What runs the products: "oneDNN 2.6.3 (avx512_core_bf16)" (oneDNN's effective ISA),
+ * "portable (OpenBLAS sgemm)", "portable (bf16 widened, OpenBLAS sgemm)", "portable (int8,
+ * AVX2)" / "(int8, C)", or "oneDNN, portable for shapes it declined (...)": static text. */
 const char *nn_gemm_describe(const nn_gemm_w *w);
 
 nn_gemm_scratch *nn_gemm_scratch_new(void);    /* NULL when out of memory (message set) */
@@ -53,8 +71,12 @@ void nn_gemm_scratch_free(nn_gemm_scratch *s); /* accepts NULL */
 
 /* Output columns [n0, n1) of y(m, n) = beta·y + x(m, k) · wᵀ (+ bias[n0..n1) when not NULL),
  * on the calling thread. x has row stride ldx (floats); y points at column 0 of row 0, stride
- * ldy; beta is 0 or 1. n0 must be a multiple of nn_gemm_col_align(w) (n1 may be n). 0, or
- * SEIZE_ENOMEM when the scratch cannot grow (message set; y unchanged then). */
+ * ldy; beta is 0 or 1. n0 and n1 must be multiples of nn_gemm_col_align(w) (n1 may be n).
+ * oneDNN's fast kernels want dense operands: ldx = k and ldy = n1 - n0 run fused (bias and
+ * beta inside oneDNN); otherwise x is copied densely / the product goes through scratch and a
+ * separate epilogue. Steady calls (a shape seen before) allocate nothing; scratch grows to
+ * the largest m·k, m·(n1 - n0) seen. 0, or SEIZE_ENOMEM when the scratch cannot grow (message
+ * set; y unchanged then), or SEIZE_EINVAL when oneDNN fails to run (message set). */
 int nn_gemm_run(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
                 const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s);
 
