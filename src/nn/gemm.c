@@ -469,17 +469,41 @@ static int plain_cols(const nn_gemm_w *w, size_t n0, size_t n1, size_t es, nn_ge
     return 0;
 }
 
-// y[:, 0..nc) = beta·y + t (+ bias), t dense (m, nc).
-static void add_epilogue(size_t m, size_t nc, const float *t, const float *bias, float beta,
-                         float *y, size_t ldy)
+// y[:, c0..nc) = beta·y + t (+ bias), t dense (m, nc).
+static void add_epilogue_c(size_t m, size_t c0, size_t nc, const float *t, const float *bias,
+                           float beta, float *y, size_t ldy)
 {
     for (size_t r = 0; r < m; r++)
-        for (size_t c = 0; c < nc; c++) {
+        for (size_t c = c0; c < nc; c++) {
             float v = t[r * nc + c];
             if (bias) v += bias[c];
             if (beta != 0.0f) v += y[r * ldy + c];
             y[r * ldy + c] = v;
         }
+}
+
+__attribute__((target("avx2"))) static void add_epilogue_avx2(size_t m, size_t nc, const float *t,
+                                                              const float *bias, float beta,
+                                                              float *y, size_t ldy)
+{
+    size_t n8 = nc / 8 * 8;
+    for (size_t r = 0; r < m; r++)
+        for (size_t c = 0; c < n8; c += 8) {
+            __m256 v = _mm256_loadu_ps(t + r * nc + c);
+            if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
+            if (beta != 0.0f) v = _mm256_add_ps(v, _mm256_loadu_ps(y + r * ldy + c));
+            _mm256_storeu_ps(y + r * ldy + c, v);
+        }
+    add_epilogue_c(m, n8, nc, t, bias, beta, y, ldy);
+}
+
+static void add_epilogue(size_t m, size_t nc, const float *t, const float *bias, float beta,
+                         float *y, size_t ldy)
+{
+    if (__builtin_cpu_supports("avx2"))
+        add_epilogue_avx2(m, nc, t, bias, beta, y, ldy);
+    else
+        add_epilogue_c(m, 0, nc, t, bias, beta, y, ldy);
 }
 
 // oneDNN for fp32/bf16, x dense (m, k). oneDNN 2.6's fast kernels (brgemm) take dense
