@@ -452,7 +452,10 @@ static void test_runtime_fallback(void)
         CHECK_EQ(nn_gemm_pack(pb.wsrc, pb.src, pb.n, pb.k, pb.p, NN_GEMM_AUTO, &w), 0);
         int dnnl = !strncmp(nn_gemm_describe(w), "oneDNN 2", 8);
         nn_gemm_free(w);
-        if (!dnnl) continue; // this precision is portable on this CPU
+        if (!dnnl) { // this precision is portable on this CPU
+            problem_free(&pb);
+            continue;
+        }
         nn_dnnl_test_decline(1);
         int bad = check_problem(&pb, NN_GEMM_AUTO, 1);
         CHECK_EQ(nn_gemm_pack(pb.wsrc, pb.src, pb.n, pb.k, pb.p, NN_GEMM_AUTO, &w), 0);
