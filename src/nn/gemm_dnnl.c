@@ -114,6 +114,7 @@ enum { MD_SRC, MD_WEI, MD_DST, MD_BIAS, MD_PAD, N_MD };
 struct nn_dnnl_w {
     nn_dnnl_kind kind;
     size_t n, k, align, bytes;
+    int strided; // plain `ab` layout (AVX2's gemm:jit): a column slice is a strided sub-matrix
     void *packed;
     dnnl_memory_desc_t md; // the full (k, n) packed layout
     pthread_mutex_t mu;
@@ -137,7 +138,8 @@ static size_t wei_size(nn_dnnl_kind kind)
 }
 
 // The packed layout of columns [n0, n1): the full one cut down (only valid when 64-column
-// blocks are contiguous, which nn_dnnl_pack checked), and the byte offset of column n0.
+// blocks are contiguous, or the layout is plain, which nn_dnnl_pack checked), and the byte
+// offset of column n0.
 static dnnl_memory_desc_t slice_md(const nn_dnnl_w *w, size_t n0, size_t n1, size_t *off)
 {
     dnnl_memory_desc_t md = w->md;
@@ -145,6 +147,11 @@ static dnnl_memory_desc_t slice_md(const nn_dnnl_w *w, size_t n0, size_t n1, siz
     *off = 0;
     if (n0 == 0 && n1 == w->n) return md;
     md.dims[1] = (dnnl_dim_t)(n1 - n0);
+    if (w->strided) { // same row stride n, fewer columns
+        md.padded_dims[1] = md.dims[1];
+        *off = n0 * wei_size(w->kind);
+        return md;
+    }
     md.padded_dims[1] = (dnnl_dim_t)((n1 - n0 + a - 1) / a * a);
     *off = n0 / a * (size_t)w->md.format_desc.blocking.strides[1] * wei_size(w->kind);
     return md;
@@ -166,9 +173,12 @@ static int entry_make(const nn_dnnl_w *w, entry *e)
         dnnl_memory_desc_init_by_strides(&e->md[MD_DST], 2, dd, dt, ds) ||
         dnnl_memory_desc_init_by_tag(&e->md[MD_BIAS], 2, bd, dnnl_f32, dnnl_ab))
         return 1;
+    // the layout oneDNN picks for `any` must be the packed one; a strided slice of a plain
+    // layout is given as it is (`any` would be a dense one)
+    dnnl_memory_desc_t want = slice_md(w, e->n0, e->n1, &e->wei_off);
     dnnl_matmul_desc_t desc;
-    if (dnnl_matmul_desc_init(&desc, &e->md[MD_SRC], &any, e->bias ? &e->md[MD_BIAS] : NULL,
-                              &e->md[MD_DST]))
+    if (dnnl_matmul_desc_init(&desc, &e->md[MD_SRC], w->strided ? &want : &any,
+                              e->bias ? &e->md[MD_BIAS] : NULL, &e->md[MD_DST]))
         return 1;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -183,7 +193,6 @@ static int entry_make(const nn_dnnl_w *w, entry *e)
             goto done;
     }
     if (dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) || ref_impl(pd)) goto done;
-    dnnl_memory_desc_t want = slice_md(w, e->n0, e->n1, &e->wei_off);
     const dnnl_memory_desc_t *got = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *pad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     if (!got || !pad || !dnnl_memory_desc_equal(got, &want)) goto done;
@@ -272,6 +281,15 @@ static size_t col_block(const dnnl_memory_desc_t *md)
     return (size_t)bn;
 }
 
+// 1 for the plain `ab` layout of (k, n): element (i, j) at i·n + j.
+static int plain_ab(const dnnl_memory_desc_t *md)
+{
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    return md->format_kind == dnnl_blocked && md->extra.flags == 0 && md->offset0 == 0 &&
+           b->inner_nblks == 0 && b->strides[1] == 1 && b->strides[0] == md->dims[1] &&
+           md->padded_dims[0] == md->dims[0] && md->padded_dims[1] == md->dims[1];
+}
+
 static int reorder(const dnnl_memory_desc_t *from_md, const void *from,
                    const dnnl_memory_desc_t *to_md, void *to)
 {
@@ -347,7 +365,8 @@ int nn_dnnl_pack(const void *plain, nn_dnnl_kind kind, size_t n, size_t k, nn_dn
         return 1;
     }
     w->align = col_block(&w->md);
-    if (!w->align) w->align = n; // whole products only
+    if (!w->align && plain_ab(&w->md)) w->strided = 1, w->align = 16; // 64-byte rows of fp32
+    if (!w->align) w->align = n;                                      // whole products only
     w->bytes = dnnl_memory_desc_get_size(&w->md);
     w->packed = seize_alloc_aligned(w->bytes, 1);
     if (!w->packed) {
