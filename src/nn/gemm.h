@@ -58,8 +58,8 @@ size_t nn_gemm_rows(const nn_gemm_w *w);  /* n */
 size_t nn_gemm_cols(const nn_gemm_w *w);  /* k */
 size_t nn_gemm_bytes(const nn_gemm_w *w); /* resident bytes: packed data and scales */
 /* Column slices given to nn_gemm_run must start (and end, unless at n) at a multiple of this:
- * 1 (portable), oneDNN's column block (64 on AVX-512), or n when oneDNN's layout cannot be cut
- * (AVX2's plain layout): then only whole-width products. */
+ * 1 (portable), oneDNN's column block (64 on AVX-512), 16 on oneDNN's plain layout (AVX2), or
+ * n for a layout that cannot be cut (none seen so far): then only whole-width products. */
 size_t nn_gemm_col_align(const nn_gemm_w *w);
 /* What runs the products: "oneDNN 2.6.3 (avx512_core_bf16)" (oneDNN's effective ISA),
  * "portable (OpenBLAS sgemm)", "portable (bf16 widened, OpenBLAS sgemm)", "portable (int8,
