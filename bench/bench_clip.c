@@ -836,8 +836,7 @@ static int cmp_double(const void *a, const void *b)
 
 // B images (dir/pixels.npy when `inputs`, else random): best forward time of runs; with inputs,
 // the embeddings are saved and the single-image latency (median of LAT_RUNS) is measured.
-static void prec_images(seize_clip *c, const char *dir, const char *prec, int B, int inputs,
-                        FILE *out)
+static void prec_images(seize_clip *c, const char *dir, int k, int B, int inputs, FILE *out)
 {
     int runs = env_int("SEIZE_BENCH_PREC_RUNS", 3);
     size_t S = (size_t)seize_clip_image_size(c), E = seize_clip_embed_dim(c), per = 3 * S * S;
@@ -862,9 +861,11 @@ static void prec_images(seize_clip *c, const char *dir, const char *prec, int B,
         double t = seize_now() - t0;
         best = t < best ? t : best;
     }
-    fprintf(out, "img_n %d\nimg_s %.6f\n", B, best);
+    const char *kernel;
+    fprintf(out, "img_n %d\nimg_s %.6f\npeak %.3f\n", B, best,
+            peak_measure(k, seize_clip_threads(c), &kernel)); // under the same load, if any
     if (!inputs) goto done;
-    save_emb(dir, prec, "img", feat, (size_t)B, E);
+    save_emb(dir, prec_names[k], "img", feat, (size_t)B, E);
     seize_clip_encode_images(c, px, 1, feat);
     for (int r = 0; r < LAT_RUNS; r++) {
         double t0 = seize_now();
@@ -950,7 +951,7 @@ static int child_prec(const char *dir, const char *prec, const char *results, in
                 t1 - t0, t2 - t1, pm.rss, pm.anon, pm.file, pm.hwm, seize_clip_weight_bytes(c),
                 seize_clip_model_parameters(m));
         fflush(out);
-        prec_images(c, dir, prec, B, full, out);
+        prec_images(c, dir, (int)p.precision, B, full, out);
         if (full) prec_texts(c, dir, prec, out);
     }
     seize_clip_free(c);
@@ -967,6 +968,8 @@ typedef struct prec_result {
     char desc[1024]; // the engine line, or why the precision was refused
     double load_s, open_s, rss_kb, anon_kb, file_kb, hwm_kb, rss1_kb, hwm1_kb, wbytes, img_n, img_s,
         txt_n, txt_s, lat1_s;
+    double peak;   // of the precision, measured in the child right after its forward passes
+    double params; // the model's parameters
 } prec_result;
 
 // The first line of a file (without its newline) into buf, or "".
@@ -978,30 +981,28 @@ static void read_line(const char *path, char *buf, size_t n)
     if (fp) fclose(fp);
 }
 
-// `self --child-prec dir <prec> dir/res_<prec>.txt full B` for fp32, bf16 and int8.
-static void run_precisions(const char *self, const char *dir, int full, int B, prec_result r[3])
+// `self --child-prec dir <prec> dir/res_<prec>.txt full B` for precision k.
+static void run_precision(const char *self, const char *dir, int k, int full, int B, prec_result *p)
 {
-    for (int k = 0; k < 3; k++) {
-        char res[PATH_MAX + 32], desc[PATH_MAX + 48], cmd[3 * PATH_MAX + 128];
-        snprintf(res, sizeof res, "%s/res_%s.txt", dir, prec_names[k]);
-        snprintf(desc, sizeof desc, "%s.desc", res);
-        snprintf(cmd, sizeof cmd, "'%s' --child-prec '%s' %s '%s' %d %d", self, dir, prec_names[k],
-                 res, full, B);
-        prec_result *p = &r[k];
-        memset(p, 0, sizeof *p);
-        int st = system(cmd);
-        read_line(desc, p->desc, sizeof p->desc);
-        p->ok = st == 0 && result(res, "refused") != 1 && !isnan(result(res, "img_s"));
-        if (st != 0) snprintf(p->desc, sizeof p->desc, "the child run failed (status %d)", st);
-        p->load_s = result(res, "load_s"), p->open_s = result(res, "open_s");
-        p->rss_kb = result(res, "rss_kb"), p->anon_kb = result(res, "anon_kb");
-        p->file_kb = result(res, "file_kb"), p->hwm_kb = result(res, "hwm_kb");
-        p->rss1_kb = result(res, "rss1_kb"), p->hwm1_kb = result(res, "hwm1_kb");
-        p->wbytes = result(res, "wbytes");
-        p->img_n = result(res, "img_n"), p->img_s = result(res, "img_s");
-        p->txt_n = result(res, "txt_n"), p->txt_s = result(res, "txt_s");
-        p->lat1_s = result(res, "lat1_s");
-    }
+    char res[PATH_MAX + 32], desc[PATH_MAX + 48], cmd[3 * PATH_MAX + 128];
+    snprintf(res, sizeof res, "%s/res_%s.txt", dir, prec_names[k]);
+    snprintf(desc, sizeof desc, "%s.desc", res);
+    snprintf(cmd, sizeof cmd, "'%s' --child-prec '%s' %s '%s' %d %d", self, dir, prec_names[k], res,
+             full, B);
+    memset(p, 0, sizeof *p);
+    int st = system(cmd);
+    read_line(desc, p->desc, sizeof p->desc);
+    p->ok = st == 0 && result(res, "refused") != 1 && !isnan(result(res, "img_s"));
+    if (st != 0) snprintf(p->desc, sizeof p->desc, "the child run failed (status %d)", st);
+    p->load_s = result(res, "load_s"), p->open_s = result(res, "open_s");
+    p->rss_kb = result(res, "rss_kb"), p->anon_kb = result(res, "anon_kb");
+    p->file_kb = result(res, "file_kb"), p->hwm_kb = result(res, "hwm_kb");
+    p->rss1_kb = result(res, "rss1_kb"), p->hwm1_kb = result(res, "hwm1_kb");
+    p->wbytes = result(res, "wbytes"), p->peak = result(res, "peak");
+    p->params = result(res, "params");
+    p->img_n = result(res, "img_n"), p->img_s = result(res, "img_s");
+    p->txt_n = result(res, "txt_n"), p->txt_s = result(res, "txt_s");
+    p->lat1_s = result(res, "lat1_s");
 }
 
 // Matrix-product FLOPs of one image through the vision tower: one full layer and what the
@@ -1026,13 +1027,30 @@ static void print_load(const char *model, const prec_result *r)
             printf("clip %s load %s: n/a (%s)\n", model, prec_names[k], p->desc);
             continue;
         }
+        double ideal = p->params * (k == 0 ? 4 : k == 1 ? 2 : 1); // every parameter in k
         printf("clip %s load %s: model load %.3f s + seize_clip_open %.3f s; resident after "
                "them %.0f MB (anon %.0f, file %.0f; peak %.0f), after the first forward %.0f MB "
-               "(peak %.0f), for %.0f MB of weights in %s (seize_clip_weight_bytes): %.2fx\n",
+               "(peak %.0f); weights in the state's form %.0f MB (seize_clip_weight_bytes), all "
+               "parameters in %s %.0f MB: resident after the forward / that = %.2fx\n",
                model, prec_names[k], p->load_s, p->open_s, p->rss_kb / 1024, p->anon_kb / 1024,
                p->file_kb / 1024, p->hwm_kb / 1024, p->rss1_kb / 1024, p->hwm1_kb / 1024,
-               p->wbytes / 1048576, prec_names[k], p->rss1_kb * 1024 / p->wbytes);
+               p->wbytes / 1048576, prec_names[k], ideal / 1048576, p->rss1_kb * 1024 / ideal);
     }
+}
+
+// "= 0.77 of the bf16 peak (463 GFLOP/s, ...)" for a rate g (G(FL)OP/s) of precision k: against
+// the run's best peak pk[k] (the quiet machine's), with the loop that the case's child ran right
+// after its forward passes (lower when the machine was loaded then); ends the line.
+static void print_peak_frac(double g, const prec_result *p, int k, const double pk[3])
+{
+    if (!(pk[k] > 0)) {
+        printf("(no %s peak loop on this CPU)\n", prec_names[k]);
+        return;
+    }
+    printf("= %.2f of the %s peak (%.0f G%s/s, the run's best; the loop right after this case: "
+           "%.0f%s)\n",
+           g / pk[k], prec_names[k], pk[k], k == 2 ? "OP" : "FLOP", p->peak,
+           p->peak < 0.9 * pk[k] ? ", the machine was loaded" : "");
 }
 
 // "= 1.23x ONNX Runtime (aim >= 1.25x: below)" for seize's rate a against ORT's b.
@@ -1064,30 +1082,49 @@ static const char *result_str(const char *path, const char *key, char *buf, size
     return buf;
 }
 
-// PyTorch (bench/clip_torch.py: check, timing, ONNX export) then ONNX Runtime
-// (bench/bench_ort.js) on dir's model and inputs; their "key value" lines into ref.
-static void run_refs(const char *dir, const char *ref)
+// PyTorch (bench/clip_torch.py: check, timing, ONNX export) on dir's model and inputs: its
+// "key value" lines into ref. 0, or -1.
+static int run_torch(const char *dir, const char *ref)
 {
     const char *src = getenv("SEIZE_BENCH_SRC"), *py = getenv("PYTHON");
     char cmd[3 * PATH_MAX + 128];
-    int runs = env_int("SEIZE_BENCH_REF_RUNS", 1);
-    src = src && *src ? src : "bench";
     snprintf(cmd, sizeof cmd, "'%s' '%s/clip_torch.py' '%s' %d > '%s'", py && *py ? py : "python3",
-             src, dir, runs, ref);
+             src && *src ? src : "bench", dir, env_int("SEIZE_BENCH_REF_RUNS", 1), ref);
     int st = system(cmd);
-    if (st != 0) {
+    if (st != 0)
         printf("clip ViT-B-32 PyTorch reference: FAILED (status %d; scripts/install-bench-deps.sh "
                "installs python3-torch and python3-onnx)\n",
                st);
-        return;
-    }
-    // ONNX Runtime is the ratios' denominator: as many runs as seize's precisions get
-    snprintf(cmd, sizeof cmd, "node '%s/bench_ort.js' '%s' %d >> '%s'", src, dir,
-             env_int("SEIZE_BENCH_PREC_RUNS", 3), ref);
-    if ((st = system(cmd)) != 0)
+    return st ? -1 : 0;
+}
+
+// ONNX Runtime (bench/bench_ort.js) on the exported towers: its lines appended to out. As many
+// runs as seize's precisions get (it is the ratios' denominator).
+static void run_ort(const char *dir, const char *out)
+{
+    const char *src = getenv("SEIZE_BENCH_SRC");
+    char cmd[3 * PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "node '%s/bench_ort.js' '%s' %d >> '%s'", src && *src ? src : "bench",
+             dir, env_int("SEIZE_BENCH_PREC_RUNS", 3), out);
+    int st = system(cmd);
+    if (st != 0)
         printf("clip ViT-B-32 ONNX Runtime reference: FAILED (status %d; NODE_PATH needs "
                "onnxruntime-node: scripts/install-bench-deps.sh)\n",
                st);
+}
+
+// ONNX Runtime's best times of two sessions (ref and other) appended to ref (the last value of
+// a key is the one read).
+static void ort_best(const char *ref, const char *other)
+{
+    static const char *keys[3] = {"ort_img_s", "ort_txt_s", "ort_lat1_s"};
+    double v[3];
+    for (int i = 0; i < 3; i++)
+        v[i] = fmin(result(ref, keys[i]), result(other, keys[i])); // NaN: the other one
+    FILE *fp = fopen(ref, "a");
+    for (int i = 0; fp && i < 3; i++)
+        if (!isnan(v[i])) fprintf(fp, "%s %.6f\n", keys[i], v[i]);
+    if (fp) fclose(fp);
 }
 
 static void print_refs(const char *ref)
@@ -1185,8 +1222,8 @@ static void print_b32(const char *dir, const prec_result *r, const char *ref, co
         print_vs(ips, oi, aims[k]);
         printf(", %.1f texts/s ", tps);
         print_vs(tps, ot, aims[k]);
-        printf("; images %.1f G%s/s executed = %.2f of the %s peak\n", ips * exe / 1e9,
-               k == 2 ? "OP" : "FLOP", pk[k] > 0 ? ips * exe / 1e9 / pk[k] : NAN, prec_names[k]);
+        printf("; images %.1f G%s/s executed ", ips * exe / 1e9, k == 2 ? "OP" : "FLOP");
+        print_peak_frac(ips * exe / 1e9, &r[k], k, pk);
     }
     print_fidelity(dir, r);
     printf("clip ViT-B-32 single-image latency (batch 1, median of %d):", LAT_RUNS);
@@ -1226,7 +1263,8 @@ static void shape_run(const char *self, const char *dir, const char *preset, sha
         return;
     }
     sr->ok = 1;
-    run_precisions(self, sub, 0, sr->B, sr->r);
+    for (int k = 0; k < 3; k++)
+        run_precision(self, sub, k, 0, sr->B, &sr->r[k]);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
     if (system(cmd) != 0) fprintf(stderr, "bench_clip: could not remove %s\n", sub);
 }
@@ -1251,10 +1289,11 @@ static void print_shape(const shape_result *sr, const double pk[3])
         }
         double rate = p->img_n * exe / p->img_s; // executed FLOP/s
         printf("clip %s per layer %s (width %d, %d tokens, batch %d, %d threads): %.1f ms per "
-               "image (%.1f GFLOP), %.1f G%s/s = %.2f of the %s peak\n",
+               "image (%.1f GFLOP), %.1f G%s/s ",
                sr->label, prec_names[k], cfg->vision.width, 1 + g * g, sr->B,
                env_int("SEIZE_BENCH_THREADS", 2), layer / rate * 1e3, layer / 1e9, rate / 1e9,
-               k == 2 ? "OP" : "FLOP", pk[k] > 0 ? rate / 1e9 / pk[k] : NAN, prec_names[k]);
+               k == 2 ? "OP" : "FLOP");
+        print_peak_frac(rate / 1e9, p, k, pk);
     }
     print_load(sr->label, sr->r);
 }
@@ -1266,19 +1305,31 @@ typedef struct b32_result {
     prec_result r[3];
 } b32_result;
 
-// The ViT-B/32 precisions and the references, on shared inputs written to dir.
+// The ViT-B/32 precisions and the references, on shared inputs written to dir: seize fp32
+// (whose embeddings PyTorch checks), PyTorch, ONNX Runtime, seize bf16 and int8, ONNX Runtime
+// again (the best of its two sessions counts: the load of a shared machine changes).
 static void b32_run(const char *self, const char *dir, b32_result *b)
 {
+    int B = env_int("SEIZE_BENCH_BATCH", 32), refs = env_int("SEIZE_BENCH_REFS", 1);
+    char ort2[PATH_MAX + 32];
     memset(b, 0, sizeof *b);
     seize_clip_model_preset("ViT-B-32", &b->cfg);
-    if (write_inputs(dir, &b->cfg, env_int("SEIZE_BENCH_BATCH", 32), &b->real_texts) < 0) {
+    if (write_inputs(dir, &b->cfg, B, &b->real_texts) < 0) {
         fprintf(stderr, "bench_clip: cannot write the inputs: %s\n", seize_errmsg());
         return;
     }
     b->ok = 1;
-    run_precisions(self, dir, 1, env_int("SEIZE_BENCH_BATCH", 32), b->r);
     snprintf(b->ref, sizeof b->ref, "%s/ref.txt", dir);
-    if (env_int("SEIZE_BENCH_REFS", 1) && b->r[0].ok) run_refs(dir, b->ref);
+    snprintf(ort2, sizeof ort2, "%s/ort2.txt", dir);
+    run_precision(self, dir, 0, 1, B, &b->r[0]);
+    refs = refs && b->r[0].ok && run_torch(dir, b->ref) == 0;
+    if (refs) run_ort(dir, b->ref);
+    for (int k = 1; k < 3; k++)
+        run_precision(self, dir, k, 1, B, &b->r[k]);
+    if (refs) {
+        run_ort(dir, ort2);
+        ort_best(b->ref, ort2);
+    }
 }
 
 // The engine cases: peaks measured at three points of the run (their best is the quiet
@@ -1306,6 +1357,7 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "--child")) return child(argv[2], argv[3]);
     if (argc == 7 && !strcmp(argv[1], "--child-prec"))
         return child_prec(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]));
+    setvbuf(stdout, NULL, _IOLBF, 0); // lines in order with the child processes' output
     int threads = env_int("SEIZE_BENCH_THREADS", 2), B = env_int("SEIZE_BENCH_BATCH", 32);
     const char *tmpbase = getenv("TMPDIR");
     char dir[PATH_MAX], results[PATH_MAX + 32], cmd[4 * PATH_MAX], fx[PATH_MAX] = "";
