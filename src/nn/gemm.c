@@ -285,8 +285,17 @@ int nn_gemm_pack(const void *w, seize_st_dtype src, size_t n, size_t k, seize_pr
     nn_gemm_w *g = calloc(1, sizeof *g);
     if (!g) return seize_error(SEIZE_ENOMEM, "out of memory (packed weights)");
     g->n = n, g->k = k, g->p = p;
-    int rc = pack_plain(g, w, src);
-    if (!rc && impl == NN_GEMM_AUTO) rc = pack_dnnl(g);
+    // A source already in the portable form (F32 for fp32, BF16 for bf16) goes to oneDNN's
+    // layout directly: no intermediate copy (its page faults were half of an fp32 pack).
+    int direct = impl == NN_GEMM_AUTO && ((p == SEIZE_PRECISION_FP32 && src == SEIZE_ST_F32) ||
+                                          (p == SEIZE_PRECISION_BF16 && src == SEIZE_ST_BF16));
+    int rc = direct ? nn_dnnl_pack(w, p == SEIZE_PRECISION_FP32 ? NN_DNNL_F32 : NN_DNNL_BF16, n, k,
+                                   &g->dn)
+                    : 1;
+    if (rc == 1) {
+        rc = pack_plain(g, w, src);
+        if (!rc && impl == NN_GEMM_AUTO && !direct) rc = pack_dnnl(g);
+    }
     if (rc) {
         nn_gemm_free(g);
         return rc;
