@@ -755,8 +755,11 @@ static void check_precisions(const char *model, int hf, const char *backend)
         CHECK(ci >= need);
         CHECK(ct >= need);
         CHECK(agree >= 0.95);
+        // on the CPU the float32 vectors and tables are used in place: the bytes are the
+        // packed matrices' (a device backend copies the tables too, in every precision)
         double want = p == 1 ? 0.5 : 0.25;
-        CHECK(bytes[p] <= (want + 0.05) * bytes[0] && bytes[p] >= (want - 0.05) * bytes[0]);
+        if (!backend)
+            CHECK(bytes[p] <= (want + 0.05) * bytes[0] && bytes[p] >= (want - 0.05) * bytes[0]);
     }
     for (int p = 0; p < 3; p++) {
         free(gf[p]);
