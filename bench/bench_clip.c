@@ -1127,21 +1127,31 @@ static void ort_best(const char *ref, const char *other)
     if (fp) fclose(fp);
 }
 
-static void print_refs(const char *ref)
+// The references' line; 1 when a reference that ran disagrees with seize fp32 (min cosine
+// under 0.99999: then the comparison would not be of the same model), else 0.
+static int print_refs(const char *ref)
 {
-    char tv[64], ov[64], op[64], a[64], b[64], c[64], d[64];
-    printf(
-        "clip ViT-B-32 references on the same random weights and inputs: PyTorch %s with "
-        "open_clip's towers restated (bench/clip_torch.py; 2 threads, inference_mode): "
-        "cosine with seize fp32 (min over rows) images %s, texts %s (aim >= 0.99999); ONNX "
-        "Runtime %s (npm onnxruntime-node; exported by that torch, opset %s, dynamic batch "
-        "and text length; 2 intra-op threads, all graph optimisations): cosine images %s, "
-        "texts %s\n",
-        result_str(ref, "torch_version", tv, sizeof tv),
-        result_str(ref, "torch_cos_img", a, sizeof a),
-        result_str(ref, "torch_cos_txt", b, sizeof b),
-        result_str(ref, "ort_version", ov, sizeof ov), result_str(ref, "onnx_opset", op, sizeof op),
-        result_str(ref, "ort_cos_img", c, sizeof c), result_str(ref, "ort_cos_txt", d, sizeof d));
+    static const char *keys[4] = {"torch_cos_img", "torch_cos_txt", "ort_cos_img", "ort_cos_txt"};
+    char tv[64], ov[64], op[64], cs[4][64];
+    int bad = 0, ran = 0;
+    for (int i = 0; i < 4; i++) {
+        result_str(ref, keys[i], cs[i], sizeof cs[i]);
+        bad |= result(ref, keys[i]) < 0.99999; // NaN (not run) is not a mismatch
+        ran += !isnan(result(ref, keys[i]));
+    }
+    printf("clip ViT-B-32 references on the same random weights and inputs: PyTorch %s with "
+           "open_clip's towers restated (bench/clip_torch.py; 2 threads, inference_mode): "
+           "cosine with seize fp32 (min over rows) images %s, texts %s; ONNX Runtime %s (npm "
+           "onnxruntime-node; exported by that torch, opset %s, dynamic batch and text length; "
+           "2 intra-op threads, all graph optimisations): cosine images %s, texts %s (aim >= "
+           "0.99999: %s)\n",
+           result_str(ref, "torch_version", tv, sizeof tv), cs[0], cs[1],
+           result_str(ref, "ort_version", ov, sizeof ov),
+           result_str(ref, "onnx_opset", op, sizeof op), cs[2], cs[3],
+           bad       ? "MISMATCH"
+           : ran < 4 ? "not all run"
+                     : "ok");
+    return bad;
 }
 
 // The smallest cosine between the rows of dir/seize_<prec>_<what>.npy and those of fp32.
@@ -1190,9 +1200,10 @@ static void print_fidelity(const char *dir, const prec_result *r)
     printf("\n");
 }
 
-// The ViT-B/32 lines: engines, references, speeds and ratios, fidelity, latency.
-static void print_b32(const char *dir, const prec_result *r, const char *ref, const double pk[3],
-                      const seize_clip_model_config *cfg, int real_texts)
+// The ViT-B/32 lines: engines, references, speeds and ratios, fidelity, latency; 1 when a
+// reference disagrees with seize fp32.
+static int print_b32(const char *dir, const prec_result *r, const char *ref, const double pk[3],
+                     const seize_clip_model_config *cfg, int real_texts)
 {
     static const double aims[3] = {1.25, 2.0, 2.5};
     const char *ct = getenv("OPENBLAS_CORETYPE");
@@ -1200,7 +1211,7 @@ static void print_b32(const char *dir, const prec_result *r, const char *ref, co
     for (int k = 0; k < 3; k++)
         printf("clip ViT-B-32 engine %s: %s%s%s\n", prec_names[k], r[k].ok ? "" : "n/a (",
                r[k].desc[0] ? r[k].desc : "?", r[k].ok ? "" : ")");
-    print_refs(ref);
+    int bad = print_refs(ref);
     double layer, exe, oi = result(ref, "ort_img_n") / result(ref, "ort_img_s"),
                        ot = result(ref, "ort_txt_n") / result(ref, "ort_txt_s");
     vision_flops(cfg, &layer, &exe);
@@ -1209,7 +1220,7 @@ static void print_b32(const char *dir, const prec_result *r, const char *ref, co
            B, threads, ct && *ct ? ct : "(unset)", B, N_TEXTS,
            real_texts ? "CIRCO edited captions" : "synthetic texts", TEXT_BATCH);
     printf(" PyTorch fp32 %.2f images/s, %.1f texts/s; ONNX Runtime fp32 %.2f images/s, %.1f "
-           "texts/s\n",
+           "texts/s (nan: not run)\n",
            result(ref, "torch_img_n") / result(ref, "torch_img_s"),
            result(ref, "torch_txt_n") / result(ref, "torch_txt_s"), oi, ot);
     for (int k = 0; k < 3; k++) {
@@ -1235,6 +1246,7 @@ static void print_b32(const char *dir, const prec_result *r, const char *ref, co
             printf(" seize %s n/a;", prec_names[k]);
     printf(" ONNX Runtime fp32 %.1f ms\n", result(ref, "ort_lat1_s") * 1e3);
     print_load("ViT-B-32", r);
+    return bad;
 }
 
 // --- ViT-L/14- and ViT-bigG-shaped models: per-layer figures
@@ -1333,8 +1345,9 @@ static void b32_run(const char *self, const char *dir, b32_result *b)
 }
 
 // The engine cases: peaks measured at three points of the run (their best is the quiet
-// machine's), ViT-B/32 per precision against the references, then the large shapes.
-static void engine_all(const char *self, const char *dir, const char *fx, double ips)
+// machine's), ViT-B/32 per precision against the references, then the large shapes. 1 when a
+// reference disagrees with seize fp32 (the comparison would not be of the same model).
+static int engine_all(const char *self, const char *dir, const char *fx, double ips)
 {
     int threads = env_int("SEIZE_BENCH_THREADS", 2), shapes = env_int("SEIZE_BENCH_SHAPES", 1);
     double pk[3] = {0, 0, 0};
@@ -1347,9 +1360,10 @@ static void engine_all(const char *self, const char *dir, const char *fx, double
     for (int i = 0; i < 2 && shapes; i++)
         shape_run(self, dir, i ? "ViT-bigG-14" : "ViT-L-14", &sr[i]);
     peak_report(threads, pk, 1);
-    if (b.ok) print_b32(dir, b.r, b.ref, pk, &b.cfg, b.real_texts);
+    int bad = b.ok ? print_b32(dir, b.r, b.ref, pk, &b.cfg, b.real_texts) : 0;
     for (int i = 0; i < 2 && shapes; i++)
         print_shape(&sr[i], pk);
+    return bad;
 }
 
 int main(int argc, char **argv)
@@ -1381,8 +1395,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (report(dir, results, B, threads, &ips) < 0) goto done;
-    engine_all(self, dir, fx, ips);
-    rc = 0;
+    rc = engine_all(self, dir, fx, ips);
 done:
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "bench_clip: could not remove %s\n", dir);
