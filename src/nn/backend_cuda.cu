@@ -20,8 +20,9 @@
 // keeps float32's mantissa); bf16 keeps w in bfloat16 (round to nearest even, on the device),
 // rounds each x to bf16 and multiplies with cublasGemmEx, accumulating in float32
 // (CUBLAS_COMPUTE_32F); int8 quantises w per output row and x per row (symmetric, scale =
-// max|row| / 127, round to nearest even), multiplies int8 × int8 → int32 exactly (cuBLAS, or our
-// dp4a kernel when cuBLAS declines the shape) and scales back: y = acc · sx[row] · sw[col].
+// max|row| / 127, q = x · (127 / max|row|) rounded to nearest even, as gemm.c), multiplies
+// int8 × int8 → int32 exactly (cuBLAS, or our dp4a kernel when cuBLAS declines the shape) and
+// scales back: y = acc · sx[row] · sw[col].
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -251,7 +252,8 @@ __global__ void x_to_bf16_kernel(const float *x, size_t ldx, size_t m, size_t k,
 }
 
 // One block per row r of (rows, k; stride lds) floats: scale[r] = max|row| / 127 and
-// q[r·ldq + e] = round(x / scale) (zero past k up to ldq).
+// q[r·ldq + e] = x · (127 / max|row|) rounded to nearest even, in [-127, 127], zero past k up to
+// ldq; as the CPU's gemm.c (a zero or non-finite maximum gives scale 0 and q 0; NaN → 127).
 __global__ void quantize_rows_kernel(const float *src, size_t lds, size_t k, int8_t *q, size_t ldq,
                                      float *scale)
 {
@@ -261,11 +263,12 @@ __global__ void quantize_rows_kernel(const float *src, size_t lds, size_t k, int
     for (size_t e = threadIdx.x; e < k; e += blockDim.x)
         amax = fmaxf(amax, fabsf(row[e]));
     amax = block_reduce(amax, red, 1);
-    float s = amax / 127.0f;
-    if (threadIdx.x == 0) scale[blockIdx.x] = s;
+    int ok = amax > 0 && isfinite(amax);
+    float inv = ok ? 127.0f / amax : 0.0f;
+    if (threadIdx.x == 0) scale[blockIdx.x] = ok ? amax / 127.0f : 0.0f;
     int8_t *qr = q + blockIdx.x * ldq;
     for (size_t e = threadIdx.x; e < ldq; e += blockDim.x) {
-        float v = e < k && s > 0 ? rintf(row[e] / s) : 0.0f;
+        float v = e < k && ok ? rintf(row[e] * inv) : 0.0f;
         qr[e] = (int8_t)fmaxf(-127.0f, fminf(127.0f, v));
     }
 }
