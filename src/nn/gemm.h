@@ -74,9 +74,11 @@ void nn_gemm_scratch_free(nn_gemm_scratch *s); /* accepts NULL */
  * ldy; beta is 0 or 1. n0 and n1 must be multiples of nn_gemm_col_align(w) (n1 may be n).
  * oneDNN's fast kernels want dense operands: ldx = k and ldy = n1 - n0 run fused (bias and
  * beta inside oneDNN); otherwise x is copied densely / the product goes through scratch and a
- * separate epilogue. Steady calls (a shape seen before) allocate nothing; scratch grows to
- * the largest m·k, m·(n1 - n0) seen. 0, or SEIZE_ENOMEM when the scratch cannot grow (message
- * set; y unchanged then), or SEIZE_EINVAL when oneDNN fails to run (message set). */
+ * separate epilogue. On steady calls (a shape seen before) this code allocates nothing (the
+ * scratch grows to the largest m·k, m·(n1 - n0) seen); inside, oneDNN 2.x's execute allocates
+ * a few small blocks for its argument map, and OpenBLAS's sgemm some buffers. 0, or SEIZE_ENOMEM
+ * when the scratch cannot grow (message set; y unchanged then), or SEIZE_EINVAL when oneDNN fails
+ * to run (message set). */
 int nn_gemm_run(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
                 const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s);
 
