@@ -3,14 +3,40 @@
 # the unit tests that exercise the "cuda" backend, and writes a compact summary to
 # $OUT/gpu-summary.txt with every full log beside it (build.log, test_*.log, ...).
 #
-# Usage (repository root, on a machine with the CUDA toolkit and a GPU):
-#     OUT=/some/folder scripts/gpu-check.sh        (OUT defaults to build/gpu-check)
+# Usage (repository root):
+#     scripts/gpu-check.sh --bundle                 on this (development) machine: makes
+#                                                   build/gpu-bundle (see below)
+#     OUT=/some/folder scripts/gpu-check.sh         on the GPU machine (OUT: build/gpu-check)
+# The lent GPU machines (Ubuntu 24.04 + CUDA 13, no network) lack some of our -dev packages
+# (jansson, utf8proc, oneDNN) and the fixtures; build/gpu-bundle carries what they miss: the
+# static jansson and utf8proc with their headers (taken from this machine), and the fixtures
+# test_clip's cuda case reads (tiny-laion). Carry build/gpu-bundle to the GPU machine (about
+# 24 MB); the check uses it for whatever is missing there, builds with NO_DNNL=1 when oneDNN is
+# absent (the CPU's portable GEMM; the cuda backend does not use it), and tries
+# scripts/install-deps.sh only when something is still missing.
 # Environment: BUILD (default build/cuda), JOBS (make -j, default 16), BUDGET (seconds the
 # optional extra steps may use in all, default 300: the SEIZE_CUDA_SYNC=1 rerun after a failure
-# and compute-sanitizer), SEIZE_FIXTURES (the golden fixtures for test_clip's cuda case; default
-# shared/fixtures or ../shared/fixtures, whichever exists; without them that case is skipped).
+# and compute-sanitizer), SEIZE_FIXTURES (default: shared/fixtures, ../shared/fixtures or the
+# bundle's, whichever exists; without fixtures test_clip's cuda case is skipped).
 # Exit status: 0 when the build and every test run passed.
 set -u
+BUNDLE=build/gpu-bundle
+
+if [ "${1:-}" = "--bundle" ]; then
+  fx=${SEIZE_FIXTURES:-../shared/fixtures}
+  rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/deps/include" "$BUNDLE/deps/lib" "$BUNDLE/fixtures/models"
+  for h in jansson.h jansson_config.h utf8proc.h; do cp "/usr/include/$h" "$BUNDLE/deps/include/" || exit 1; done
+  for l in libjansson.a libutf8proc.a; do
+    cp "$(dirname "$(pkg-config --variable=pcfiledir jansson)")/$l" "$BUNDLE/deps/lib/" || exit 1
+  done
+  cp -rL "$fx"/models/tiny-laion* "$BUNDLE/fixtures/models/" || exit 1
+  for f in preprocess_targetpad.npy tokens.jsonl texts.jsonl images.txt README.md; do
+    cp -L "$fx/$f" "$BUNDLE/fixtures/" || exit 1
+  done
+  echo "gpu-check: $BUNDLE ($(du -sh "$BUNDLE" | cut -f1)): carry it to the GPU machine"
+  exit 0
+fi
+
 OUT=${OUT:-build/gpu-check}
 BUILD=${BUILD:-build/cuda}
 JOBS=${JOBS:-16}
@@ -34,25 +60,49 @@ NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 say "nvcc: $NVCC: $("$NVCC" --version 2>&1 | grep -E 'release' || echo 'not found')"
 say "cc: $(cc --version 2>&1 | head -1)"
 
-# --- build dependencies: install only when some are missing (apt may have no network) -------
-missing=""
-for p in openblas libjpeg libpng libutf8proc jansson libcurl zlib; do
-  pkg-config --exists "$p" 2>/dev/null || missing="$missing $p"
-done
-[ -e /usr/include/dnnl.h ] || [ -e /usr/include/oneapi/dnnl/dnnl.h ] || missing="$missing dnnl"
-MAKEVARS=""
-if [ -n "$missing" ]; then
-  say "deps: missing:$missing; running scripts/install-deps.sh (at most 150 s)"
+# --- build dependencies: the bundle's for what is missing, then apt (may have no network) ----
+missing_pkgs() {
+  local m=""
+  for p in openblas libjpeg libpng libutf8proc jansson libcurl zlib; do
+    pkg-config --exists "$p" 2>/dev/null || m="$m $p"
+  done
+  echo "$m"
+}
+have_dnnl() { [ -e /usr/include/dnnl.h ] || [ -e /usr/include/oneapi/dnnl/dnnl.h ]; }
+missing=$(missing_pkgs)
+if [ -n "$missing" ] && [ -d "$BUNDLE/deps" ]; then
+  # pkg-config files for the bundle's static libraries, pointing at where it lies now
+  d=$PWD/$BUNDLE/deps
+  mkdir -p "$d/pkgconfig"
+  for p in jansson libutf8proc; do
+    l=${p#lib}
+    printf 'Name: %s\nDescription: bundled by gpu-check\nVersion: 0\nLibs: -L%s/lib -l%s\nCflags: -I%s/include\n' \
+      "$p" "$d" "$l" "$d" >"$d/pkgconfig/$p.pc"
+  done
+  export PKG_CONFIG_PATH="$d/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  say "deps: missing:$missing; using $BUNDLE for jansson and utf8proc"
+  missing=$(missing_pkgs)
+fi
+if [ -n "$missing" ] || ! have_dnnl; then
+  say "deps: missing:$missing$(have_dnnl || echo ' dnnl'); running scripts/install-deps.sh (at most 150 s)"
   if timeout 150 scripts/install-deps.sh >"$OUT/deps.log" 2>&1; then
     say "deps: installed"
   else
-    say "deps: install-deps.sh failed (rc $?; see deps.log): $(tail -2 "$OUT/deps.log" | tr '\n' ' ')"
-    if ! [ -e /usr/include/dnnl.h ] && ! [ -e /usr/include/oneapi/dnnl/dnnl.h ]; then
-      MAKEVARS="NO_DNNL=1"
-      say "deps: building with NO_DNNL=1 (no oneDNN headers)"
-    fi
+    say "deps: install-deps.sh failed (rc $?; see deps.log): $(grep -m1 -E '^(W|E):' "$OUT/deps.log")"
   fi
 fi
+MAKEVARS=""
+if ! have_dnnl; then
+  MAKEVARS="NO_DNNL=1"
+  say "deps: building with NO_DNNL=1 (no oneDNN headers; the cuda backend does not use it)"
+fi
+if [ -z "${SEIZE_FIXTURES:-}" ]; then
+  for d in shared/fixtures ../shared/fixtures "$BUNDLE/fixtures"; do
+    [ -d "$d" ] && SEIZE_FIXTURES=$(cd "$d" && pwd) && break
+  done
+fi
+export SEIZE_FIXTURES=${SEIZE_FIXTURES:-../shared/fixtures}
+say "fixtures: $SEIZE_FIXTURES$([ -d "$SEIZE_FIXTURES" ] || echo ' (absent: test_clip cuda case skipped)')"
 
 # --- build ----------------------------------------------------------------------------------
 # shellcheck disable=SC2086
@@ -91,12 +141,6 @@ run_test() {
   [ $rc -eq 0 ] || status=1
   return $rc
 }
-
-if [ -z "${SEIZE_FIXTURES:-}" ]; then
-  for d in shared/fixtures ../shared/fixtures; do [ -d "$d" ] && SEIZE_FIXTURES=$PWD/$d && break; done
-fi
-export SEIZE_FIXTURES=${SEIZE_FIXTURES:-../shared/fixtures}
-say "fixtures: $SEIZE_FIXTURES$([ -d "$SEIZE_FIXTURES" ] || echo ' (absent: test_clip cuda case skipped)')"
 
 run_test test_backend_ops
 ops_rc=$?
