@@ -1220,9 +1220,10 @@ static int print_b32(const char *dir, const prec_result *r, const char *ref, con
            B, threads, ct && *ct ? ct : "(unset)", B, N_TEXTS,
            real_texts ? "CIRCO edited captions" : "synthetic texts", TEXT_BATCH);
     printf(" PyTorch fp32 %.2f images/s, %.1f texts/s; ONNX Runtime fp32 %.2f images/s, %.1f "
-           "texts/s (nan: not run)\n",
+           "texts/s%s\n",
            result(ref, "torch_img_n") / result(ref, "torch_img_s"),
-           result(ref, "torch_txt_n") / result(ref, "torch_txt_s"), oi, ot);
+           result(ref, "torch_txt_n") / result(ref, "torch_txt_s"), oi, ot,
+           isnan(oi) || isnan(ot) ? " (nan: not run)" : "");
     for (int k = 0; k < 3; k++) {
         if (!r[k].ok) {
             printf("clip ViT-B-32 forward seize %s: n/a (%s)\n", prec_names[k], r[k].desc);
