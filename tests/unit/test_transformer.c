@@ -1,0 +1,1046 @@
+// The generic transformer pieces of src/nn (transformer.h) and the general attention op they
+// stand on (`attend` of src/nn/backend.h), on every compiled backend, against plain
+// re-implementations in double written out below.
+//
+// attend (test_attend): through the backend table, like test_backend_ops.c: seeded inputs go
+// host → upload → op → download, every argument is exercised (Tq ≠ Tk, shared keys, causal
+// offsets 0 and > 0 and past the keys, strides larger than a row, gaps between sequences,
+// q/k/v interleaved in one buffer, 1 to 5 heads, several query blocks), and the floats the op
+// must not write (row padding, a tail past the output, the inputs) stay as they were. Its
+// tolerance is the worst-case bound of test_backend_ops.c's attention: the output Σ p_j·v_j is
+// off by at most Σ p_j|v_j| · (1 + 2·Smax) · (d_head + 2·Tk + 16)·FLT_EPSILON, Smax the largest
+// Σ|q·k|·scale (the scores' error through the softmax, the exp's, the sums').
+//
+// The pieces (test_pre_ln_layer, test_post_ln_layer, test_decoder_cache, test_cache_expand,
+// test_lm_head): random small weights of the shapes each model family uses; each output is
+// compared with a double re-implementation of the same layer. These chain several float32
+// products and layer norms, so the bound used is relative to the output's magnitude: every
+// value within XF_TOL · max|want| (the float32 error of such a small network is ~1e-6 of its
+// magnitude; a wrong mask, bias, norm placement or cache row is off by 1e-2 or more).
+#include "check.h"
+
+#include "nn/backend.h"
+#include "nn/transformer.h"
+#include "seize/core.h"
+#include "seize/model.h"
+
+#include <float.h>
+#include <stdint.h>
+
+#define SENTINEL 1234.5f // fills padding and tails: an op must leave it alone
+#define TAIL 16          // sentinel floats after every output buffer
+#define XF_TOL 3e-5      // the pieces: relative to the output's largest magnitude
+
+// --- the backends under test ---------------------------------------------------------------------
+
+static int cpu_1(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new((nn_backend_params){.n_threads = 1}, out);
+}
+static int cpu_2(nn_backend **out)
+{
+    seize_blas_threads_set(1);
+    return nn_backend_cpu_new((nn_backend_params){.n_threads = 2}, out);
+}
+#ifdef SEIZE_CUDA
+// SEIZE_ENOTFOUND where no device is usable: its cases are then skipped.
+static int cuda_0(nn_backend **out)
+{
+    return nn_backend_cuda_new((nn_backend_params){.n_threads = 1}, out);
+}
+#endif
+
+static const struct {
+    const char *label;
+    int (*create)(nn_backend **out);
+} backends[] = {
+    {"cpu/1", cpu_1},
+    {"cpu/2", cpu_2},
+#ifdef SEIZE_CUDA
+    {"cuda", cuda_0},
+#endif
+};
+#define N_BACKENDS (sizeof backends / sizeof backends[0])
+
+// --- helpers -------------------------------------------------------------------------------------
+
+static uint32_t seed = 4242;
+
+static float frand(void) // uniform in [-1, 1)
+{
+    seed = seed * 1664525u + 1013904223u;
+    return (float)((seed >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+static void fill(float *x, size_t n, float amp)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = frand() * amp;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = calloc(n ? n : 1, 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static float *hostf(size_t n)
+{
+    return xmalloc(n * sizeof(float));
+}
+static double *hostd(size_t n)
+{
+    return xmalloc(n * sizeof(double));
+}
+
+// One backend while its cases run, with the buffers and weights of the current case.
+typedef struct tctx {
+    nn_backend *be;
+    const nn_backend_ops *o;
+    const char *name;
+    int (*create)(nn_backend **out); // a fresh instance of the same entry
+    float *bufs[64];
+    int n_bufs;
+    nn_weight *ws[256];
+    int n_ws;
+} tctx;
+
+static float *dev_alloc(tctx *t, size_t n)
+{
+    float *p = t->o->alloc(t->be, NN_F32, n);
+    if (!p || t->n_bufs == 64) {
+        fprintf(stderr, "  FAIL %s: alloc of %zu floats: %s\n", t->name, n, seize_errmsg());
+        exit(1);
+    }
+    return t->bufs[t->n_bufs++] = p;
+}
+
+static float *dev_from(tctx *t, const float *host, size_t n)
+{
+    float *p = dev_alloc(t, n);
+    t->o->upload(t->be, p, host, NN_F32, n);
+    return p;
+}
+
+static float *dev_get(tctx *t, const float *p, size_t n)
+{
+    float *h = hostf(n);
+    t->o->download(t->be, h, p, NN_F32, n);
+    return h;
+}
+
+// A backend weight of host floats (rows, cols).
+static const nn_weight *dev_weight(tctx *t, const float *host, size_t rows, size_t cols,
+                                   nn_weight_use use)
+{
+    nn_host_tensor h = {host, NN_F32, rows, cols};
+    nn_weight *w = t->o->weight(t->be, &h, use);
+    if (!w || t->n_ws == 256) {
+        fprintf(stderr, "  FAIL %s: weight (%zu, %zu): %s\n", t->name, rows, cols, seize_errmsg());
+        exit(1);
+    }
+    return t->ws[t->n_ws++] = w;
+}
+
+static void dev_release_all(tctx *t)
+{
+    while (t->n_bufs > 0)
+        t->o->release(t->be, t->bufs[--t->n_bufs]);
+    while (t->n_ws > 0)
+        t->o->weight_free(t->ws[--t->n_ws]);
+}
+
+// Per test: cases run, failures, and the worst error as a fraction of its limit.
+static struct {
+    int n_cases, n_fail;
+    double worst;
+    char worst_case[256];
+} st;
+
+// Compares got[0..n) with want: element i fails when |got − want| > tol·mag[i] (mag NULL: the
+// values must be equal). Prints the failure with its case and the worst element.
+static int compare(const char *label, const char *what, const float *got, const double *want,
+                   const double *mag, double tol, size_t n)
+{
+    double worst = 0, max_err = 0;
+    size_t wi = 0, n_bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]), lim = mag ? tol * mag[i] : 0;
+        if (isnan(err)) err = INFINITY;
+        double r = lim > 0 ? err / lim : (err > 0 ? INFINITY : 0);
+        if (err > lim) n_bad++;
+        if (err > max_err) max_err = err;
+        if (r > worst) {
+            worst = r;
+            wi = i;
+        }
+    }
+    if (worst > st.worst && !n_bad) {
+        st.worst = worst;
+        snprintf(st.worst_case, sizeof st.worst_case, "%s %s", label, what);
+    }
+    if (!n_bad) return 1;
+    fprintf(stderr,
+            "  FAIL %s: %s: %zu of %zu values off, max |err| %.3g; worst [%zu] got %.9g want "
+            "%.9g (limit %.3g)\n",
+            label, what, n_bad, n, max_err, wi, got[wi], want[wi], mag ? tol * mag[wi] : 0.0);
+    return 0;
+}
+
+// got (rows, d; stride ldg) against want (rows, d) within XF_TOL·max|want|.
+static int compare_rel(const char *label, const char *what, const float *got, size_t ldg,
+                       const double *want, size_t rows, size_t d)
+{
+    double mx = 0;
+    for (size_t i = 0; i < rows * d; i++)
+        mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
+    float *g = hostf(rows * d);
+    double *mag = hostd(rows * d);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t e = 0; e < d; e++) {
+            g[r * d + e] = got[r * ldg + e];
+            mag[r * d + e] = mx > 0 ? mx : 1;
+        }
+    int ok = compare(label, what, g, want, mag, XF_TOL, rows * d);
+    free(g), free(mag);
+    return ok;
+}
+
+static int compare_exact(const char *label, const char *what, const float *got, const float *want,
+                         size_t n)
+{
+    double *w = hostd(n);
+    for (size_t i = 0; i < n; i++)
+        w[i] = want[i];
+    int ok = compare(label, what, got, w, NULL, 0, n);
+    free(w);
+    return ok;
+}
+
+// A case's result, and the backend's record of a failed op since the last one.
+static void case_done_on(tctx *t, int ok)
+{
+    int rc = t->o->status(t->be);
+    if (rc < 0) {
+        fprintf(stderr, "  FAIL %s: an op failed: %s\n", t->name, seize_errmsg());
+        ok = 0;
+    }
+    st.n_cases++;
+    if (!ok) st.n_fail++;
+}
+
+static void case_done(int ok)
+{
+    st.n_cases++;
+    if (!ok) st.n_fail++;
+}
+
+// Runs fn on a fresh instance of every backend of the table; prints the test's summary line.
+// A backend whose device is absent (SEIZE_ENOTFOUND: cuda on a machine without a GPU) is
+// skipped, as test_backends_present says.
+static void for_each_backend(const char *what, void (*fn)(tctx *t))
+{
+    memset(&st, 0, sizeof st);
+    int n_skip = 0;
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        tctx t = {0};
+        t.name = backends[i].label;
+        t.create = backends[i].create;
+        int rc = t.create(&t.be);
+        if (rc == SEIZE_ENOTFOUND) {
+            n_skip++;
+            continue;
+        }
+        if (rc < 0) {
+            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t.name, seize_errmsg());
+            st.n_fail++;
+            continue;
+        }
+        t.o = t.be->ops;
+        fn(&t);
+        dev_release_all(&t);
+        t.o->free(t.be);
+    }
+    fprintf(stderr,
+            "  %s: %d cases on %zu backends, %d failed%s; worst error %.3g of its limit%s%s\n",
+            what, st.n_cases, N_BACKENDS - (size_t)n_skip, st.n_fail,
+            n_skip ? " (backends without their device skipped)" : "", st.worst,
+            st.worst > 0 ? " in " : "", st.worst_case);
+}
+
+// Every backend of the table can be made here; one whose device is absent makes this case
+// skipped, with the reason (its cases elsewhere are skipped too: never counted as passed).
+static void test_backends_present(void)
+{
+    char why[512] = "";
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        nn_backend *be = NULL;
+        int rc = backends[i].create(&be);
+        if (rc == SEIZE_ENOTFOUND && !why[0])
+            snprintf(why, sizeof why, "%s: %s", backends[i].label, seize_errmsg());
+        if (be) be->ops->free(be);
+        if (rc != SEIZE_ENOTFOUND) CHECK_EQ(rc, 0);
+    }
+    if (why[0]) SKIP("%s (its cases skipped)", why);
+}
+
+// --- attend --------------------------------------------------------------------------------------
+
+typedef struct attend_case {
+    size_t n_seq, Tq, Tk;
+    int n_head, d_head;
+    int layout; // 0: separate q, k, v; 1: keys and values shared by the sequences (k_seq = 0);
+                // 2: rows [q | k | v] of one buffer (self-attention, Tq = Tk)
+    long off;   // causal_offset
+    size_t pad; // floats past each row (and between sequences) that the op must not touch
+    float amp;  // of q and k: large values make peaked softmaxes
+} attend_case;
+
+// Where the op's arguments point, as offsets into one host/backend buffer of n floats.
+typedef struct attend_layout {
+    size_t q, k, v, ldq, ldk, ldv, k_seq, v_seq, n;
+} attend_layout;
+
+static attend_layout layout_of(const attend_case *c)
+{
+    size_t d = (size_t)c->n_head * (size_t)c->d_head, p = c->pad;
+    attend_layout L = {0};
+    if (c->layout == 2) {
+        L.ldq = L.ldk = L.ldv = 3 * d + p;
+        L.k = d, L.v = 2 * d;
+        L.k_seq = L.v_seq = c->Tk * L.ldq;
+        L.n = c->n_seq * c->Tq * L.ldq;
+        return L;
+    }
+    L.ldq = d + p, L.ldk = d + 2 * p + 1, L.ldv = d + p + 3;
+    size_t nkv = c->layout == 1 ? 1 : c->n_seq;
+    if (c->layout == 0) L.k_seq = c->Tk * L.ldk + p + 5, L.v_seq = c->Tk * L.ldv + 2;
+    L.k = c->n_seq * c->Tq * L.ldq + p;
+    L.v = L.k + nkv * (L.k_seq ? L.k_seq : c->Tk * L.ldk) + 7;
+    L.n = L.v + nkv * (L.v_seq ? L.v_seq : c->Tk * L.ldv);
+    return L;
+}
+
+// One output row (sequence s, query t) of head h in double, with its error magnitude.
+static void attend_row_ref(const attend_case *c, const attend_layout *L, const float *buf, size_t s,
+                           size_t t, int h, double *sc, double *want, double *mag)
+{
+    size_t dh = (size_t)c->d_head, nk = c->Tk;
+    if (c->off >= 0 && t + (size_t)c->off + 1 < nk) nk = t + (size_t)c->off + 1;
+    const float *q = buf + L->q + (s * c->Tq + t) * L->ldq + (size_t)h * dh;
+    const float *k = buf + L->k + s * L->k_seq + (size_t)h * dh;
+    const float *v = buf + L->v + s * L->v_seq + (size_t)h * dh;
+    double scale = 1 / sqrt((double)dh), mx = -INFINITY, smax = 0, sum = 0;
+    for (size_t j = 0; j < nk; j++) {
+        double dot = 0, a = 0;
+        for (size_t e = 0; e < dh; e++) {
+            dot += (double)q[e] * k[j * L->ldk + e];
+            a += fabs((double)q[e] * k[j * L->ldk + e]);
+        }
+        sc[j] = dot * scale;
+        mx = sc[j] > mx ? sc[j] : mx;
+        smax = a * scale > smax ? a * scale : smax;
+    }
+    for (size_t j = 0; j < nk; j++)
+        sum += (sc[j] = exp(sc[j] - mx));
+    for (size_t e = 0; e < dh; e++) {
+        double acc = 0, a = 0;
+        for (size_t j = 0; j < nk; j++) {
+            acc += sc[j] / sum * v[j * L->ldv + e];
+            a += sc[j] / sum * fabs((double)v[j * L->ldv + e]);
+        }
+        want[(size_t)h * dh + e] = acc;
+        mag[(size_t)h * dh + e] = a * (1 + 2 * smax);
+    }
+}
+
+// The op on the backend; the output (n_seq·Tq rows of ldo = d + pad, then TAIL), all of it.
+static float *attend_run(tctx *t, const attend_case *c, const attend_layout *L, const float *buf,
+                         size_t ldo, float **inputs_after)
+{
+    size_t nout = c->n_seq * c->Tq * ldo + TAIL;
+    float *o = hostf(nout);
+    for (size_t i = 0; i < nout; i++)
+        o[i] = SENTINEL;
+    float *db = dev_from(t, buf, L->n), *dout = dev_from(t, o, nout);
+    free(o);
+    t->o->attend(t->be, c->n_seq, c->Tq, c->Tk, c->n_head, c->d_head, db + L->q, L->ldq, db + L->k,
+                 L->k_seq, L->ldk, db + L->v, L->v_seq, L->ldv, c->off, dout, ldo);
+    *inputs_after = dev_get(t, db, L->n);
+    return dev_get(t, dout, nout);
+}
+
+static int attend_one(tctx *t, const attend_case *c)
+{
+    char label[200];
+    snprintf(label, sizeof label,
+             "%s attend n_seq=%zu Tq=%zu Tk=%zu n_head=%d d_head=%d layout=%d off=%ld pad=%zu "
+             "amp=%g",
+             t->name, c->n_seq, c->Tq, c->Tk, c->n_head, c->d_head, c->layout, c->off, c->pad,
+             c->amp);
+    size_t d = (size_t)c->n_head * (size_t)c->d_head, ldo = d + c->pad, rows = c->n_seq * c->Tq;
+    attend_layout L = layout_of(c);
+    float *buf = hostf(L.n);
+    fill(buf, L.n, 1);
+    for (size_t i = 0; i < rows; i++) // queries get amp
+        for (size_t e = 0; e < d; e++)
+            buf[L.q + i * L.ldq + e] *= c->amp;
+    for (size_t s = 0; s < (c->layout == 1 ? 1 : c->n_seq); s++) // and keys
+        for (size_t j = 0; j < c->Tk; j++)
+            for (size_t e = 0; e < d; e++)
+                buf[L.k + s * L.k_seq + j * L.ldk + e] *= c->amp;
+    double *want = hostd(rows * d), *mag = hostd(rows * d), *sc = hostd(c->Tk);
+    for (size_t s = 0; s < c->n_seq; s++)
+        for (size_t q = 0; q < c->Tq; q++)
+            for (int h = 0; h < c->n_head; h++)
+                attend_row_ref(c, &L, buf, s, q, h, sc, want + (s * c->Tq + q) * d,
+                               mag + (s * c->Tq + q) * d);
+    float *after, *o = attend_run(t, c, &L, buf, ldo, &after);
+    float *got = hostf(rows * d), *rest = hostf(rows * c->pad + TAIL),
+          *sent = hostf(rows * c->pad + TAIL);
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(got + r * d, o + r * ldo, d * sizeof *got);
+        memcpy(rest + r * c->pad, o + r * ldo + d, c->pad * sizeof *rest);
+    }
+    memcpy(rest + rows * c->pad, o + rows * ldo, TAIL * sizeof *rest);
+    for (size_t i = 0; i < rows * c->pad + TAIL; i++)
+        sent[i] = SENTINEL;
+    double tol = (double)((size_t)c->d_head + 2 * c->Tk + 16) * FLT_EPSILON;
+    int ok = compare(label, "out", got, want, mag, tol, rows * d);
+    ok &= compare_exact(label, "row padding and tail of out", rest, sent, rows * c->pad + TAIL);
+    ok &= compare_exact(label, "inputs unchanged", after, buf, L.n);
+    dev_release_all(t);
+    free(buf), free(want), free(mag), free(sc), free(after), free(o), free(got), free(rest);
+    free(sent);
+    return ok;
+}
+
+static void attend_cases(tctx *t)
+{
+    static const attend_case cases[] = {
+        {1, 1, 1, 1, 1, 0, -1, 0, 1},     // the least
+        {2, 3, 7, 2, 8, 0, -1, 0, 1},     // Tq < Tk, all keys
+        {3, 9, 4, 1, 5, 0, -1, 2, 1},     // Tq > Tk
+        {3, 5, 9, 2, 16, 1, -1, 3, 1},    // cross-attention to shared features
+        {4, 32, 37, 3, 24, 1, -1, 1, 2},  // Q-Former-like: 32 queries, shared keys
+        {2, 17, 17, 3, 13, 0, 0, 2, 1},   // causal
+        {2, 17, 17, 2, 8, 2, 0, 5, 1},    // causal over a fused qkv
+        {2, 70, 70, 2, 64, 2, -1, 0, 1},  // fused, two query blocks
+        {15, 1, 9, 4, 32, 0, 8, 5, 1},    // a decoder step: 8 cached + 1 new, 15 samples
+        {15, 1, 40, 2, 128, 0, 39, 0, 1}, // the same, head 128
+        {3, 1, 7, 2, 13, 0, 6, 3, 2},     // a step, odd head (the single query's tails)
+        {2, 1, 5, 3, 8, 1, -1, 1, 1},     // a single query, shared keys
+        {2, 1, 12, 1, 20, 0, 3, 0, 1},    // a single query that sees 4 of 12 keys
+        {2, 6, 11, 2, 24, 0, 5, 1, 1},    // 6 new tokens after 5 cached
+        {1, 130, 133, 2, 40, 0, 3, 0, 1}, // three query blocks, offset 3
+        {1, 4, 6, 1, 8, 0, 10, 0, 1},     // an offset past the keys: every key
+        {2, 4, 4, 1, 9, 1, 0, 1, 1},      // shared keys, causal
+        {1, 8, 8, 5, 9, 0, -1, 0, 4},     // peaked softmaxes
+        {3, 2, 5, 3, 7, 0, 1, 4, 3},      // odd sizes everywhere
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const attend_case *c = &cases[i];
+        size_t T = c->Tq > c->Tk ? c->Tq : c->Tk;
+        // a fresh instance reserved for exactly this case (an op that used more scratch than
+        // it reserves fails under ASan), then the long-lived one, its scratch grown case by case
+        tctx u = {0};
+        u.name = t->name;
+        if (t->create(&u.be) < 0) {
+            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t->name, seize_errmsg());
+            case_done(0);
+            continue;
+        }
+        u.o = u.be->ops;
+        tctx *both[2] = {&u, t};
+        for (int k = 0; k < 2; k++) {
+            if (both[k]->o->reserve(both[k]->be, T, (size_t)c->d_head, (size_t)c->n_head) < 0) {
+                fprintf(stderr, "  FAIL %s: reserve: %s\n", t->name, seize_errmsg());
+                case_done(0);
+                continue;
+            }
+            case_done_on(both[k], attend_one(both[k], c));
+        }
+        u.o->free(u.be);
+    }
+}
+
+static void test_attend(void)
+{
+    for_each_backend("attend", attend_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- the pieces: host weights and a double re-implementation ------------------------------------
+
+// Host allocations of one case, freed together.
+static void *harena[1024];
+static int n_harena;
+
+static float *hrand(size_t n, float amp, float base)
+{
+    float *p = hostf(n);
+    fill(p, n, amp);
+    for (size_t i = 0; i < n; i++)
+        p[i] += base;
+    if (n_harena == 1024) exit(1);
+    return harena[n_harena++] = p;
+}
+
+static void hfree_all(void)
+{
+    while (n_harena > 0)
+        free(harena[--n_harena]);
+}
+
+// A linear layer (n_out, n_in) + bias on the host and on the backend (bias may be absent).
+typedef struct hlin {
+    float *w, *b;
+    size_t n_out, n_in;
+} hlin;
+
+typedef struct hattn {
+    hlin q, k, v, o;
+    float *g, *bb; // its layer norm
+} hattn;
+
+typedef struct hmlp {
+    hlin fc1, fc2;
+    float *g, *bb;
+} hmlp;
+
+typedef struct hlayer {
+    hattn self, cross;
+    int has_cross;
+    hmlp mlp;
+    nn_xf_layer dev;
+} hlayer;
+
+// Weights of unit-variance outputs for unit-variance inputs (uniform ±sqrt(3/n_in)).
+static hlin hlin_make(tctx *t, size_t n_out, size_t n_in, int bias, const nn_weight **dw,
+                      const nn_weight **db)
+{
+    hlin l = {hrand(n_out * n_in, sqrtf(3.0f / (float)n_in), 0),
+              bias ? hrand(n_out, 0.2f, 0) : NULL, n_out, n_in};
+    *dw = dev_weight(t, l.w, n_out, n_in, NN_W_LINEAR);
+    *db = bias ? dev_weight(t, l.b, 1, n_out, NN_W_VECTOR) : NULL;
+    return l;
+}
+
+static void hln_make(tctx *t, size_t d, float **g, float **b, const nn_weight **dg,
+                     const nn_weight **db)
+{
+    *g = hrand(d, 0.2f, 1.0f);
+    *b = hrand(d, 0.2f, 0);
+    *dg = dev_weight(t, *g, 1, d, NN_W_VECTOR);
+    *db = dev_weight(t, *b, 1, d, NN_W_VECTOR);
+}
+
+// An attention sub-layer of width d whose keys and values read inputs of d_kv; k_bias 0: none.
+static void hattn_make(tctx *t, size_t d, size_t d_kv, int k_bias, hattn *h, nn_xf_attn *w)
+{
+    h->q = hlin_make(t, d, d, 1, &w->wq, &w->bq);
+    h->k = hlin_make(t, d, d_kv, k_bias, &w->wk, &w->bk);
+    h->v = hlin_make(t, d, d_kv, 1, &w->wv, &w->bv);
+    h->o = hlin_make(t, d, d, 1, &w->wo, &w->bo);
+    hln_make(t, d, &h->g, &h->bb, &w->ln_g, &w->ln_b);
+}
+
+static void hlayer_make(tctx *t, size_t d, size_t d_mlp, size_t d_enc, int k_bias, hlayer *L)
+{
+    memset(L, 0, sizeof *L);
+    hattn_make(t, d, d, k_bias, &L->self, &L->dev.self);
+    if (d_enc) {
+        L->has_cross = 1;
+        hattn_make(t, d, d_enc, 1, &L->cross, &L->dev.cross);
+    }
+    L->mlp.fc1 = hlin_make(t, d_mlp, d, 1, &L->dev.mlp.w1, &L->dev.mlp.b1);
+    L->mlp.fc2 = hlin_make(t, d, d_mlp, 1, &L->dev.mlp.w2, &L->dev.mlp.b2);
+    hln_make(t, d, &L->mlp.g, &L->mlp.bb, &L->dev.mlp.ln_g, &L->dev.mlp.ln_b);
+}
+
+// y (m, n_out) = x (m, n_in)·wᵀ + b
+static void rlin(const hlin *l, size_t m, const double *x, double *y)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t o = 0; o < l->n_out; o++) {
+            double acc = l->b ? l->b[o] : 0;
+            for (size_t e = 0; e < l->n_in; e++)
+                acc += x[i * l->n_in + e] * l->w[o * l->n_in + e];
+            y[i * l->n_out + o] = acc;
+        }
+}
+
+static void rln(size_t m, size_t d, const double *x, const float *g, const float *b, double eps,
+                double *y)
+{
+    for (size_t i = 0; i < m; i++) {
+        double mean = 0, var = 0;
+        for (size_t e = 0; e < d; e++)
+            mean += x[i * d + e] / (double)d;
+        for (size_t e = 0; e < d; e++)
+            var += (x[i * d + e] - mean) * (x[i * d + e] - mean) / (double)d;
+        for (size_t e = 0; e < d; e++)
+            y[i * d + e] = (x[i * d + e] - mean) / sqrt(var + eps) * g[e] + b[e];
+    }
+}
+
+static void ract(double *x, size_t n, seize_act a)
+{
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (a == SEIZE_ACT_GELU) x[i] = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+        if (a == SEIZE_ACT_QUICK_GELU) x[i] = v / (1 + exp(-1.702 * v));
+        if (a == SEIZE_ACT_RELU) x[i] = v > 0 ? v : 0;
+    }
+}
+
+// out (n_seq·Tq, d) = attention of q (n_seq·Tq, d) over Tk keys/values per sequence (rows
+// s·kv_rows + j of k and v; kv_rows 0 = shared); off as attend's causal_offset.
+static void rattend(size_t n_seq, size_t Tq, size_t Tk, int n_head, size_t d, const double *q,
+                    const double *k, const double *v, size_t kv_rows, long off, double *out)
+{
+    size_t dh = d / (size_t)n_head;
+    double *p = hostd(Tk);
+    for (size_t s = 0; s < n_seq; s++)
+        for (size_t t = 0; t < Tq; t++)
+            for (size_t h = 0; h < (size_t)n_head; h++) {
+                size_t nk = off >= 0 && t + (size_t)off + 1 < Tk ? t + (size_t)off + 1 : Tk;
+                const double *qr = q + (s * Tq + t) * d + h * dh;
+                double mx = -INFINITY, sum = 0;
+                for (size_t j = 0; j < nk; j++) {
+                    const double *kr = k + (s * kv_rows + j) * d + h * dh;
+                    double dot = 0;
+                    for (size_t e = 0; e < dh; e++)
+                        dot += qr[e] * kr[e];
+                    p[j] = dot / sqrt((double)dh);
+                    mx = p[j] > mx ? p[j] : mx;
+                }
+                for (size_t j = 0; j < nk; j++)
+                    sum += (p[j] = exp(p[j] - mx));
+                for (size_t e = 0; e < dh; e++) {
+                    double acc = 0;
+                    for (size_t j = 0; j < nk; j++)
+                        acc += p[j] / sum * v[(s * kv_rows + j) * d + h * dh + e];
+                    out[(s * Tq + t) * d + h * dh + e] = acc;
+                }
+            }
+    free(p);
+}
+
+// x (rows, d) = pre-LN: x + f(LN(x)); post-LN: LN(x + f(x)), where f(in) is f_out of in.
+typedef struct rsub {
+    const nn_xf_config *c;
+    const float *g, *b;
+} rsub;
+
+static const double *rsub_in(const rsub *r, size_t rows, const double *x, double *h)
+{
+    if (r->c->post_ln) return x;
+    rln(rows, r->c->d_model, x, r->g, r->b, r->c->ln_eps, h);
+    return h;
+}
+
+static void rsub_out(const rsub *r, size_t rows, double *x, const double *f)
+{
+    size_t d = r->c->d_model;
+    for (size_t i = 0; i < rows * d; i++)
+        x[i] += f[i];
+    if (r->c->post_ln) rln(rows, d, x, r->g, r->b, r->c->ln_eps, x);
+}
+
+// An attention sub-layer: self (enc NULL, causal or not) or cross (enc (n_kv·Tk, d_enc) with
+// n_kv = 1 when shared, else n_seq).
+static void rattn_sub(const nn_xf_config *c, const hattn *w, size_t n_seq, size_t T, int causal,
+                      const double *enc, size_t Tk, int shared, double *x)
+{
+    size_t d = c->d_model, rows = n_seq * T;
+    size_t kv_rows = enc ? (shared ? 1 : n_seq) * Tk : rows;
+    rsub r = {c, w->g, w->bb};
+    double *h = hostd(rows * d), *q = hostd(rows * d), *k = hostd(kv_rows * d);
+    double *v = hostd(kv_rows * d), *a = hostd(rows * d), *f = hostd(rows * d);
+    const double *in = rsub_in(&r, rows, x, h);
+    rlin(&w->q, rows, in, q);
+    rlin(&w->k, kv_rows, enc ? enc : in, k);
+    rlin(&w->v, kv_rows, enc ? enc : in, v);
+    if (enc)
+        rattend(n_seq, T, Tk, c->n_head, d, q, k, v, shared ? 0 : Tk, -1, a);
+    else
+        rattend(n_seq, T, T, c->n_head, d, q, k, v, T, causal ? 0 : -1, a);
+    rlin(&w->o, rows, a, f);
+    rsub_out(&r, rows, x, f);
+    free(h), free(q), free(k), free(v), free(a), free(f);
+}
+
+static void rmlp_sub(const nn_xf_config *c, const hmlp *w, size_t rows, double *x)
+{
+    size_t d = c->d_model, dm = w->fc1.n_out;
+    rsub r = {c, w->g, w->bb};
+    double *h = hostd(rows * d), *m = hostd(rows * dm), *f = hostd(rows * d);
+    const double *in = rsub_in(&r, rows, x, h);
+    rlin(&w->fc1, rows, in, m);
+    ract(m, rows * dm, c->act);
+    rlin(&w->fc2, rows, m, f);
+    rsub_out(&r, rows, x, f);
+    free(h), free(m), free(f);
+}
+
+static void rlayer(const nn_xf_config *c, const hlayer *L, size_t n_seq, size_t T, int causal,
+                   const double *enc, size_t Tk, int shared, double *x)
+{
+    rattn_sub(c, &L->self, n_seq, T, causal, NULL, 0, 0, x);
+    if (L->has_cross) rattn_sub(c, &L->cross, n_seq, T, 0, enc, Tk, shared, x);
+    rmlp_sub(c, &L->mlp, n_seq * T, x);
+}
+
+static double *to_double(const float *x, size_t n)
+{
+    double *y = hostd(n);
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i];
+    return y;
+}
+
+// A working set on the backend for the pieces.
+static nn_xf *xf_make(tctx *t, size_t rows, size_t d, size_t d_mlp, size_t T, size_t dh,
+                      size_t heads)
+{
+    nn_xf_sizes sz = {rows, d, d_mlp, T, dh, heads};
+    nn_xf *s;
+    if (nn_xf_new(t->be, &sz, &s) < 0) {
+        fprintf(stderr, "  FAIL %s: nn_xf_new: %s\n", t->name, seize_errmsg());
+        exit(1);
+    }
+    return s;
+}
+
+// --- encoder layers: pre-LN (ViT, EVA), post-LN with cross-attention (BERT, Q-Former) -----------
+
+typedef struct enc_case {
+    size_t d, n_head, d_mlp, n_seq, T, n_layer;
+    int post_ln, causal, k_bias;
+    float eps;
+    seize_act act;
+    size_t d_enc, Tk; // cross-attention in the even layers when d_enc > 0
+    int shared;       // one encoder output for every sequence
+} enc_case;
+
+static int enc_one(tctx *t, const enc_case *k)
+{
+    char label[200];
+    snprintf(label, sizeof label,
+             "%s layers=%zu d=%zu heads=%zu n_seq=%zu T=%zu %s act=%d causal=%d d_enc=%zu "
+             "Tk=%zu shared=%d",
+             t->name, k->n_layer, k->d, k->n_head, k->n_seq, k->T,
+             k->post_ln ? "post-LN" : "pre-LN", (int)k->act, k->causal, k->d_enc, k->Tk, k->shared);
+    nn_xf_config c = {k->d, (int)k->n_head, k->post_ln, k->eps, k->act};
+    size_t d = k->d, rows = k->n_seq * k->T, n_kv = k->shared ? 1 : k->n_seq;
+    hlayer L[4];
+    for (size_t l = 0; l < k->n_layer; l++)
+        hlayer_make(t, d, k->d_mlp, l % 2 == 0 ? k->d_enc : 0, k->k_bias, &L[l]);
+    float *x = hrand(rows * d, 1, 0), *enc = hrand(n_kv * k->Tk * k->d_enc + 1, 1, 0);
+    float *dx = dev_from(t, x, rows * d), *denc = dev_from(t, enc, n_kv * k->Tk * k->d_enc + 1);
+    float *dk = dev_alloc(t, n_kv * k->Tk * d + 1), *dv = dev_alloc(t, n_kv * k->Tk * d + 1);
+    size_t T_max = k->T > k->Tk ? k->T : k->Tk;
+    nn_xf *s = xf_make(t, rows, d, k->d_mlp, T_max, d / k->n_head, k->n_head);
+    nn_xf_kv kv = {dk, dv, k->shared ? 0 : k->Tk * d, k->Tk};
+    for (size_t l = 0; l < k->n_layer; l++) {
+        if (L[l].has_cross) // projected once per encoder output and layer
+            nn_xf_kv_project(s, &L[l].dev.cross, n_kv * k->Tk, denc, k->d_enc, dk, dv);
+        nn_xf_layer_forward(s, &c, &L[l].dev, k->n_seq, k->T, k->causal,
+                            L[l].has_cross ? &kv : NULL, dx);
+    }
+    float *got = dev_get(t, dx, rows * d);
+    double *want = to_double(x, rows * d), *encd = to_double(enc, n_kv * k->Tk * k->d_enc);
+    for (size_t l = 0; l < k->n_layer; l++)
+        rlayer(&c, &L[l], k->n_seq, k->T, k->causal, encd, k->Tk, k->shared, want);
+    int ok = compare_rel(label, "x", got, d, want, rows, d);
+    nn_xf_free(s);
+    dev_release_all(t);
+    hfree_all();
+    free(got), free(want), free(encd);
+    return ok;
+}
+
+static void pre_ln_cases(tctx *t)
+{
+    static const enc_case cases[] = {
+        // EVA-like: erf GELU, no key bias, eps 1e-6
+        {32, 4, 80, 3, 7, 2, 0, 0, 0, 1e-6f, SEIZE_ACT_GELU, 0, 0, 0},
+        // CLIP-text-like: causal, quick GELU
+        {24, 2, 64, 2, 9, 2, 0, 1, 1, 1e-5f, SEIZE_ACT_QUICK_GELU, 0, 0, 0},
+        // OPT-like without a cache: causal, ReLU, one sequence
+        {16, 2, 40, 1, 5, 1, 0, 1, 1, 1e-5f, SEIZE_ACT_RELU, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        case_done_on(t, enc_one(t, &cases[i]));
+}
+
+static void test_pre_ln_layer(void)
+{
+    for_each_backend("pre-LN layers", pre_ln_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+static void post_ln_cases(tctx *t)
+{
+    static const enc_case cases[] = {
+        // Q-Former-like: 2 layers, cross-attention in layer 0 to a wider encoder, eps 1e-12
+        {32, 4, 64, 2, 6, 2, 1, 0, 1, 1e-12f, SEIZE_ACT_GELU, 40, 9, 0},
+        {32, 4, 64, 3, 6, 3, 1, 0, 1, 1e-12f, SEIZE_ACT_GELU, 40, 9, 1}, // one image, 3 query sets
+        {16, 1, 48, 1, 4, 1, 1, 0, 1, 1e-12f, SEIZE_ACT_GELU, 16, 1, 1}, // a single key
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        case_done_on(t, enc_one(t, &cases[i]));
+}
+
+static void test_post_ln_layer(void)
+{
+    for_each_backend("post-LN layers", post_ln_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- decoding with the KV cache ------------------------------------------------------------------
+
+#define DEC_D 32
+#define DEC_HEADS 4
+#define DEC_MLP 72
+#define DEC_LAYERS 2
+
+static const nn_xf_config dec_cfg = {DEC_D, DEC_HEADS, 0, 1e-5f, SEIZE_ACT_RELU};
+
+// The reference decoder: a full causal forward over n_seq sequences of T rows, x in place.
+static void rdecoder(const hlayer *L, size_t n_seq, size_t T, double *x)
+{
+    for (size_t l = 0; l < DEC_LAYERS; l++) {
+        rattn_sub(&dec_cfg, &L[l].self, n_seq, T, 1, NULL, 0, 0, x);
+        rmlp_sub(&dec_cfg, &L[l].mlp, n_seq * T, x);
+    }
+}
+
+// Feeds rows [t0, t0 + T) of every sequence of X (n_seq, N, d) to the decoder; the outputs go
+// to the same rows of got.
+static void dec_feed(tctx *t, nn_xf *s, const hlayer *L, nn_xf_cache *cache, size_t n_seq, size_t N,
+                     size_t t0, size_t T, const float *X, float *got)
+{
+    size_t d = DEC_D;
+    float *in = hostf(n_seq * T * d);
+    for (size_t i = 0; i < n_seq; i++)
+        memcpy(in + i * T * d, X + (i * N + t0) * d, T * d * sizeof *in);
+    float *dx = t->o->alloc(t->be, NN_F32, n_seq * T * d); // (released here: the case's
+    if (!dx) exit(1);                                      //  weights stay)
+    t->o->upload(t->be, dx, in, NN_F32, n_seq * T * d);
+    nn_xf_layer dl[DEC_LAYERS];
+    for (size_t l = 0; l < DEC_LAYERS; l++)
+        dl[l] = L[l].dev;
+    nn_xf_decoder_forward(s, &dec_cfg, dl, DEC_LAYERS, cache, n_seq, T, dx);
+    t->o->download(t->be, in, dx, NN_F32, n_seq * T * d);
+    for (size_t i = 0; i < n_seq; i++)
+        memcpy(got + (i * N + t0) * d, in + i * T * d, T * d * sizeof *in);
+    t->o->release(t->be, dx);
+    free(in);
+}
+
+static nn_xf_cache *cache_make(tctx *t, size_t n_seq, size_t max_T)
+{
+    nn_xf_cache *cache;
+    if (nn_xf_cache_new(t->be, DEC_LAYERS, n_seq, max_T, DEC_D, &cache) < 0) {
+        fprintf(stderr, "  FAIL %s: nn_xf_cache_new: %s\n", t->name, seize_errmsg());
+        exit(1);
+    }
+    return cache;
+}
+
+// P prefill tokens then chunks of new tokens (steps of 1 and of several) for n_seq sequences
+// give the rows of one causal forward over all the tokens.
+static int dec_one(tctx *t, size_t n_seq, const size_t *chunks, size_t n_chunk)
+{
+    char label[160];
+    size_t d = DEC_D, N = 0, max_c = 0;
+    for (size_t i = 0; i < n_chunk; i++) {
+        N += chunks[i];
+        max_c = chunks[i] > max_c ? chunks[i] : max_c;
+    }
+    snprintf(label, sizeof label, "%s decoder n_seq=%zu prefill=%zu then %zu chunks, %zu tokens",
+             t->name, n_seq, chunks[0], n_chunk - 1, N);
+    hlayer L[DEC_LAYERS];
+    for (size_t l = 0; l < DEC_LAYERS; l++)
+        hlayer_make(t, d, DEC_MLP, 0, 1, &L[l]);
+    float *X = hrand(n_seq * N * d, 1, 0), *got = hostf(n_seq * N * d);
+    nn_xf *s = xf_make(t, n_seq * max_c, d, DEC_MLP, N, d / DEC_HEADS, DEC_HEADS);
+    nn_xf_cache *cache = cache_make(t, n_seq, N);
+    for (size_t i = 0, t0 = 0; i < n_chunk; t0 += chunks[i++])
+        dec_feed(t, s, L, cache, n_seq, N, t0, chunks[i], X, got);
+    int ok = cache->len == N;
+    if (!ok) fprintf(stderr, "  FAIL %s: cache len %zu, want %zu\n", label, cache->len, N);
+    double *want = to_double(X, n_seq * N * d);
+    rdecoder(L, n_seq, N, want);
+    ok &= compare_rel(label, "x", got, d, want, n_seq * N, d);
+    nn_xf_cache_free(cache);
+    nn_xf_free(s);
+    dev_release_all(t);
+    hfree_all();
+    free(got), free(want);
+    return ok;
+}
+
+static void dec_cases(tctx *t)
+{
+    static const size_t a[] = {5, 1, 1, 2, 1}; // steps of one and a chunk of two
+    static const size_t b[] = {1, 1, 1, 1};    // from an empty cache, token by token
+    static const size_t c[] = {7, 3};
+    case_done_on(t, dec_one(t, 2, a, 5));
+    case_done_on(t, dec_one(t, 1, a, 5));
+    case_done_on(t, dec_one(t, 3, b, 4));
+    case_done_on(t, dec_one(t, 1, c, 2));
+}
+
+// The core KV-cache property: decoding token by token (and by chunks) over the cache equals
+// one causal forward over all the tokens.
+static void test_decoder_cache(void)
+{
+    for_each_backend("decoder with KV cache", dec_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// One prefill of each of n_src prefixes (P tokens), shared by r samples each, then S steps of
+// every sample with its own tokens = each sample's own full causal forward.
+static int expand_one(tctx *t, size_t n_src, size_t r, size_t P, size_t S)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s shared prefill n_src=%zu r=%zu P=%zu S=%zu", t->name, n_src,
+             r, P, S);
+    size_t d = DEC_D, n = n_src * r, N = P + S;
+    hlayer L[DEC_LAYERS];
+    for (size_t l = 0; l < DEC_LAYERS; l++)
+        hlayer_make(t, d, DEC_MLP, 0, 1, &L[l]);
+    // X (n, N, d): sample u = i·r + j has prefix i's rows (taken from row block i) then its own
+    float *X = hrand(n * N * d, 1, 0), *Xp = hrand(n_src * P * d, 1, 0);
+    for (size_t u = 0; u < n; u++)
+        memcpy(X + u * N * d, Xp + (u / r) * P * d, P * d * sizeof *X);
+    float *got = hostf(n * N * d), *gp = hostf(n_src * P * d);
+    nn_xf *s = xf_make(t, n > n_src * P ? n : n_src * P, d, DEC_MLP, N, d / DEC_HEADS, DEC_HEADS);
+    nn_xf_cache *cache = cache_make(t, n + 1, N); // one sequence more than used
+    dec_feed(t, s, L, cache, n_src, P, 0, P, Xp, gp);
+    nn_xf_cache_expand(cache, n_src, r);
+    for (size_t k = 0; k < S; k++)
+        dec_feed(t, s, L, cache, n, N, P + k, 1, X, got);
+    for (size_t u = 0; u < n; u++) // the prefill's outputs: those of the sample's source
+        memcpy(got + u * N * d, gp + (u / r) * P * d, P * d * sizeof *got);
+    double *want = to_double(X, n * N * d);
+    rdecoder(L, n, N, want);
+    int ok = compare_rel(label, "x", got, d, want, n * N, d);
+    nn_xf_cache_free(cache);
+    nn_xf_free(s);
+    dev_release_all(t);
+    hfree_all();
+    free(got), free(gp), free(want);
+    return ok;
+}
+
+static void expand_cases(tctx *t)
+{
+    case_done_on(t, expand_one(t, 1, 4, 6, 3)); // BLIP-2's case: one prompt, several samples
+    case_done_on(t, expand_one(t, 2, 3, 5, 2)); // a batch of prompts
+    case_done_on(t, expand_one(t, 3, 1, 4, 2)); // r = 1: nothing to copy
+}
+
+static void test_cache_expand(void)
+{
+    for_each_backend("shared prefill (cache expand)", expand_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+// --- embeddings and the head ---------------------------------------------------------------------
+
+// The LM head on the last token of each of n sequences of T (strided rows), with a tied
+// embedding table (vocab, d) as the output weight; x unchanged, nothing past the logits.
+static int lm_head_one(tctx *t, size_t n, size_t T, size_t d, size_t vocab)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s lm_head n=%zu T=%zu d=%zu vocab=%zu", t->name, n, T, d,
+             vocab);
+    float *x = hrand(n * T * d, 2, 0.5f), *E = hrand(vocab * d, 1, 0), *g, *b;
+    const nn_weight *dg, *db, *dE = dev_weight(t, E, vocab, d, NN_W_LINEAR);
+    hln_make(t, d, &g, &b, &dg, &db);
+    float *dx = dev_from(t, x, n * T * d), *lo = hrand(n * vocab + TAIL, 0, SENTINEL);
+    float *dlo = dev_from(t, lo, n * vocab + TAIL);
+    nn_xf *s = xf_make(t, n, d, 1, 1, 1, 1);
+    nn_xf_lm_head(s, dg, db, 1e-5f, dE, n, dx + (T - 1) * d, T * d, dlo);
+    float *got = dev_get(t, dlo, n * vocab + TAIL), *gx = dev_get(t, dx, n * T * d);
+    double *xl = hostd(n * d), *h = hostd(n * d), *want = hostd(n * vocab);
+    for (size_t i = 0; i < n; i++)
+        for (size_t e = 0; e < d; e++)
+            xl[i * d + e] = x[(i * T + T - 1) * d + e];
+    rln(n, d, xl, g, b, 1e-5, h);
+    hlin head = {E, NULL, vocab, d};
+    rlin(&head, n, h, want);
+    int ok = compare_rel(label, "logits", got, vocab, want, n, vocab);
+    ok &= compare_exact(label, "floats past the logits", got + n * vocab, lo + n * vocab, TAIL);
+    ok &= compare_exact(label, "x unchanged", gx, x, n * T * d);
+    nn_xf_free(s);
+    dev_release_all(t);
+    hfree_all();
+    free(got), free(gx), free(xl), free(h), free(want);
+    return ok;
+}
+
+// Learned positions with an offset added to rows that are not tokens (strided): exact float
+// additions, the row padding untouched.
+static int positions_one(tctx *t, size_t n, size_t T, size_t d, size_t pad, size_t pos0)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s add_positions n=%zu T=%zu d=%zu pad=%zu pos0=%zu", t->name, n,
+             T, d, pad, pos0);
+    size_t ldx = d + pad, nx = n * T * ldx, n_pos = pos0 + T + 3;
+    float *x = hrand(nx, 1, 0), *pos = hrand(n_pos * d, 1, 0), *want = hrand(nx, 0, 0);
+    const nn_weight *dpos = dev_weight(t, pos, n_pos, d, NN_W_TABLE);
+    float *dx = dev_from(t, x, nx);
+    nn_xf *s = xf_make(t, n * T, d, 1, T, 1, 1);
+    nn_xf_add_positions(s, n, T, d, dpos, pos0, dx, ldx);
+    float *got = dev_get(t, dx, nx);
+    memcpy(want, x, nx * sizeof *want);
+    for (size_t i = 0; i < n; i++)
+        for (size_t q = 0; q < T; q++)
+            for (size_t e = 0; e < d; e++)
+                want[(i * T + q) * ldx + e] += pos[(pos0 + q) * d + e];
+    int ok = compare_exact(label, "x", got, want, nx);
+    nn_xf_free(s);
+    dev_release_all(t);
+    hfree_all();
+    free(got);
+    return ok;
+}
+
+static void head_cases(tctx *t)
+{
+    case_done_on(t, lm_head_one(t, 3, 4, 32, 37));
+    case_done_on(t, lm_head_one(t, 1, 1, 16, 50));
+    case_done_on(t, lm_head_one(t, 15, 2, 24, 9));
+    case_done_on(t, positions_one(t, 2, 3, 16, 5, 2)); // OPT's offset
+    case_done_on(t, positions_one(t, 1, 32, 8, 0, 0));
+}
+
+static void test_lm_head(void)
+{
+    for_each_backend("LM head and positions", head_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+int main(void)
+{
+    int blas_was = seize_blas_threads();
+    RUN(test_backends_present);
+    RUN(test_attend);
+    RUN(test_pre_ln_layer);
+    RUN(test_post_ln_layer);
+    RUN(test_decoder_cache);
+    RUN(test_cache_expand);
+    RUN(test_lm_head);
+    seize_blas_threads_set(blas_was);
+    return check_summary("transformer");
+}
