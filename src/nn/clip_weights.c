@@ -70,7 +70,13 @@ static int vec(maker *k, const float *v, size_t rows, size_t cols, nn_weight_use
 static int mat(maker *k, const seize_matrix *a, nn_weight **out)
 {
     nn_host_tensor t = {a->data, st_dtype(a->dtype), a->rows, a->cols};
-    return keep(k->s, k->b->ops->weight(k->b, &t, NN_W_LINEAR), out);
+    int rc = keep(k->s, k->b->ops->weight(k->b, &t, NN_W_LINEAR), out);
+    // packed: the file's pages of this matrix can go now (a backend that multiplies from the
+    // mapping itself reads them back)
+    if (rc == 0 && (*out)->bytes > 0)
+        nn_model_drop_file_range(k->m, a->data,
+                                 a->rows * a->cols * (a->dtype == SEIZE_ST_F32 ? 4 : 2));
+    return rc;
 }
 
 // q, k and v as one (3d, d) matrix: the file's fused tensor, or a temporary concatenation.

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -809,6 +810,16 @@ int nn_model_cache_get(const seize_clip_model *cm, const char *key, nn_cache_mak
 done:
     pthread_mutex_unlock(&m->cache_lock);
     return rc;
+}
+
+void nn_model_drop_file_range(const seize_clip_model *m, const void *p, size_t n)
+{
+    uintptr_t lo = (uintptr_t)p, hi = lo + n, base = (uintptr_t)m->st.map.data;
+    if (!m->st.map.data || lo < base || hi > base + m->st.map.size) return; // not a view
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    lo = (lo + page - 1) / page * page; // whole pages inside the range only: its neighbours
+    hi = hi / page * page;              // may still be needed
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void nn_model_drop_file_pages(const seize_clip_model *m)

@@ -22,5 +22,9 @@ int nn_model_cache_get(const seize_clip_model *m, const char *key, nn_cache_make
 /* Drops the mapped weights file's pages from the process's resident set (they are read back
  * from the file if touched again): called once the matrices live in the backend's own form. */
 void nn_model_drop_file_pages(const seize_clip_model *m);
+/* The same for the whole pages inside [p, p + n) when that range is a view into the mapped file
+ * (nothing otherwise): called after each matrix is packed, so that loading a model never holds
+ * the whole file and its packed copy at once. */
+void nn_model_drop_file_range(const seize_clip_model *m, const void *p, size_t n);
 
 #endif
