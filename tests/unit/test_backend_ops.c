@@ -9,13 +9,17 @@
 //     correctly rounded on every backend, so the reference does the same float add;
 //   - a float32 sum of k products carries at most γ(k) ≈ k·u relative error of Σ|terms|
 //     (u = 2⁻²⁴, FLT_EPSILON = 2u), whatever the summation order (BLAS blocking, FMA, warps);
-//     linear, layernorm and attention are checked against that bound, with mag = Σ|terms|;
+//     linear, layernorm, attention and attend are checked against that bound, with mag = Σ|terms|;
 //   - the vectorised exp is ~1–2 ulp and the erf of GELU (Abramowitz & Stegun 7.1.26) is within
 //     1.5e-7 absolute, so the activations get a few eps of their magnitude (see acts[]).
-// Linear, layernorm and attention use worst-case bounds, so that a backend summing in another
+// Linear, layernorm and the attentions use worst-case bounds, so that a backend summing in another
 // order never fails by chance (the summary line of each op prints its worst error as a fraction
 // of its limit: 0.03–0.25 on the CPU backend); an indexing, masking, bias or stride mistake, or
 // reduced precision (TF32, bf16), is off by far more.
+//
+// Every member of nn_backend_ops is exercised: name and free (test_backends_present), the
+// memory functions (test_memory), each op, reserve (before the attentions), and status, which
+// must report no failed op after each op's cases.
 //
 // Index arrays (ids, q_rows, rows) are host memory, as clip.c passes them.
 #include "check.h"
@@ -287,6 +291,14 @@ static void case_done(int ok)
     if (!ok) st.n_fail++;
 }
 
+// The backend's status: no op has failed since the last call (and the record is cleared).
+static int status_ok(tctx *t)
+{
+    int rc = t->o->status(t->be);
+    if (rc < 0) fprintf(stderr, "  FAIL %s: an op failed: %s\n", t->name, seize_errmsg());
+    return rc == 0;
+}
+
 // Runs fn on every backend of the table; prints the op's summary line.
 static void for_each_backend(const char *op, void (*fn)(tctx *t))
 {
@@ -308,6 +320,7 @@ static void for_each_backend(const char *op, void (*fn)(tctx *t))
         }
         t.o = t.be->ops;
         fn(&t);
+        if (!status_ok(&t)) st.n_fail++; // an op failed during the cases
         dev_release_all(&t);
         t.o->free(t.be);
     }
@@ -333,6 +346,7 @@ static void test_backends_present(void)
             snprintf(skipped + used, sizeof skipped - used, "%s%s", used ? ", " : "",
                      backends[i].label);
         }
+        if (rc == 0) CHECK(be->ops->name && be->ops->name[0]);
         if (be) be->ops->free(be);
         if (rc != SEIZE_ENOTFOUND) CHECK_EQ(rc, 0);
     }
@@ -868,6 +882,186 @@ static void test_attention(void)
     CHECK_EQ(st.n_fail, 0);
 }
 
+// --- attend --------------------------------------------------------------------------------------
+//
+// Every argument is exercised: Tq ≠ Tk, keys and values shared by the sequences (k_seq =
+// v_seq = 0), causal offsets 0, > 0 and past the keys, strides larger than a row, gaps between
+// sequences, q/k/v interleaved in one buffer, 1 to 5 heads, several query blocks, single
+// queries (decoder steps); the floats the op must not write (row padding, the tail past the
+// output, the inputs) stay as they were. Tolerance: the bound of `attention` above, with Tk.
+
+typedef struct attend_case {
+    size_t n_seq, Tq, Tk;
+    int n_head, d_head;
+    int layout; // 0: separate q, k, v; 1: keys and values shared by the sequences (k_seq = 0);
+                // 2: rows [q | k | v] of one buffer (self-attention, Tq = Tk)
+    long off;   // causal_offset
+    size_t pad; // floats past each row (and between sequences) that the op must not touch
+    float amp;  // of q and k: large values make peaked softmaxes
+} attend_case;
+
+// Where the op's arguments point, as offsets into one host/backend buffer of n floats.
+typedef struct attend_layout {
+    size_t q, k, v, ldq, ldk, ldv, k_seq, v_seq, n;
+} attend_layout;
+
+static attend_layout layout_of(const attend_case *c)
+{
+    size_t d = (size_t)c->n_head * (size_t)c->d_head, p = c->pad;
+    attend_layout L = {0};
+    if (c->layout == 2) {
+        L.ldq = L.ldk = L.ldv = 3 * d + p;
+        L.k = d, L.v = 2 * d;
+        L.k_seq = L.v_seq = c->Tk * L.ldq;
+        L.n = c->n_seq * c->Tq * L.ldq;
+        return L;
+    }
+    L.ldq = d + p, L.ldk = d + 2 * p + 1, L.ldv = d + p + 3;
+    size_t nkv = c->layout == 1 ? 1 : c->n_seq;
+    if (c->layout == 0) L.k_seq = c->Tk * L.ldk + p + 5, L.v_seq = c->Tk * L.ldv + 2;
+    L.k = c->n_seq * c->Tq * L.ldq + p;
+    L.v = L.k + nkv * (L.k_seq ? L.k_seq : c->Tk * L.ldk) + 7;
+    L.n = L.v + nkv * (L.v_seq ? L.v_seq : c->Tk * L.ldv);
+    return L;
+}
+
+// One output row (sequence s, query t) of head h in double, with its error magnitude (see
+// attn_row_ref).
+static void attend_row_ref(const attend_case *c, const attend_layout *L, const float *buf, size_t s,
+                           size_t t, int h, double *sc, double *want, double *mag)
+{
+    size_t dh = (size_t)c->d_head, nk = c->Tk;
+    if (c->off >= 0 && t + (size_t)c->off + 1 < nk) nk = t + (size_t)c->off + 1;
+    const float *q = buf + L->q + (s * c->Tq + t) * L->ldq + (size_t)h * dh;
+    const float *k = buf + L->k + s * L->k_seq + (size_t)h * dh;
+    const float *v = buf + L->v + s * L->v_seq + (size_t)h * dh;
+    double scale = 1 / sqrt((double)dh), mx = -INFINITY, smax = 0, sum = 0;
+    for (size_t j = 0; j < nk; j++) {
+        double dot = 0, a = 0;
+        for (size_t e = 0; e < dh; e++) {
+            dot += (double)q[e] * k[j * L->ldk + e];
+            a += fabs((double)q[e] * k[j * L->ldk + e]);
+        }
+        sc[j] = dot * scale;
+        mx = sc[j] > mx ? sc[j] : mx;
+        smax = a * scale > smax ? a * scale : smax;
+    }
+    for (size_t j = 0; j < nk; j++)
+        sum += (sc[j] = exp(sc[j] - mx));
+    for (size_t e = 0; e < dh; e++) {
+        double acc = 0, a = 0;
+        for (size_t j = 0; j < nk; j++) {
+            acc += sc[j] / sum * v[j * L->ldv + e];
+            a += sc[j] / sum * fabs((double)v[j * L->ldv + e]);
+        }
+        want[(size_t)h * dh + e] = acc;
+        mag[(size_t)h * dh + e] = a * (1 + 2 * smax);
+    }
+}
+
+// The inputs of a case in one host buffer (L->n floats): uniform, queries and keys times amp.
+static float *attend_inputs(const attend_case *c, const attend_layout *L)
+{
+    size_t d = (size_t)c->n_head * (size_t)c->d_head;
+    float *buf = hostf(L->n);
+    fill(buf, L->n, 1);
+    for (size_t i = 0; i < c->n_seq * c->Tq; i++)
+        for (size_t e = 0; e < d; e++)
+            buf[L->q + i * L->ldq + e] *= c->amp;
+    for (size_t s = 0; s < (c->layout == 1 ? 1 : c->n_seq); s++)
+        for (size_t j = 0; j < c->Tk; j++)
+            for (size_t e = 0; e < d; e++)
+                buf[L->k + s * L->k_seq + j * L->ldk + e] *= c->amp;
+    return buf;
+}
+
+static int attend_one(tctx *t, const attend_case *c)
+{
+    char label[200];
+    snprintf(label, sizeof label,
+             "%s attend n_seq=%zu Tq=%zu Tk=%zu n_head=%d d_head=%d layout=%d off=%ld pad=%zu "
+             "amp=%g",
+             t->name, c->n_seq, c->Tq, c->Tk, c->n_head, c->d_head, c->layout, c->off, c->pad,
+             c->amp);
+    size_t d = (size_t)c->n_head * (size_t)c->d_head, ldo = d + c->pad, rows = c->n_seq * c->Tq;
+    attend_layout L = layout_of(c);
+    float *buf = attend_inputs(c, &L);
+    double *want = hostd(rows * d), *mag = hostd(rows * d), *sc = hostd(c->Tk);
+    for (size_t r = 0; r < rows; r++)
+        for (int h = 0; h < c->n_head; h++)
+            attend_row_ref(c, &L, buf, r / c->Tq, r % c->Tq, h, sc, want + r * d, mag + r * d);
+    float *db = dev_from(t, buf, L.n), *dout = dev_out(t, rows * ldo);
+    t->o->attend(t->be, c->n_seq, c->Tq, c->Tk, c->n_head, c->d_head, db + L.q, L.ldq, db + L.k,
+                 L.k_seq, L.ldk, db + L.v, L.v_seq, L.ldv, c->off, dout, ldo);
+    float *o = dev_get(t, dout, rows * ldo), *after = dev_get(t, db, L.n);
+    float *got = hostf(rows * d), *pad = hostf(rows * c->pad), *sent = hostf(rows * c->pad);
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(got + r * d, o + r * ldo, d * sizeof *got);
+        memcpy(pad + r * c->pad, o + r * ldo + d, c->pad * sizeof *pad);
+    }
+    for (size_t i = 0; i < rows * c->pad; i++)
+        sent[i] = SENTINEL;
+    double tol = (double)((size_t)c->d_head + 2 * c->Tk + 16) * FLT_EPSILON;
+    int ok = compare(label, "out", got, want, mag, tol, rows * d);
+    ok &= compare_exact(label, "row padding of out", pad, sent, rows * c->pad);
+    ok &= check_tail(t, label, dout, rows * ldo);
+    ok &= compare_exact(label, "inputs unchanged", after, buf, L.n);
+    dev_release_all(t);
+    free(buf), free(want), free(mag), free(sc), free(o), free(after), free(got), free(pad);
+    free(sent);
+    return ok;
+}
+
+static void attend_cases(tctx *t)
+{
+    static const attend_case cases[] = {
+        {1, 1, 1, 1, 1, 0, -1, 0, 1},     // the least
+        {2, 3, 7, 2, 8, 0, -1, 0, 1},     // Tq < Tk, all keys
+        {3, 9, 4, 1, 5, 0, -1, 2, 1},     // Tq > Tk
+        {3, 5, 9, 2, 16, 1, -1, 3, 1},    // cross-attention to shared features
+        {4, 32, 37, 3, 24, 1, -1, 1, 2},  // Q-Former-like: 32 queries, shared keys
+        {2, 17, 17, 3, 13, 0, 0, 2, 1},   // causal
+        {2, 17, 17, 2, 8, 2, 0, 5, 1},    // causal over a fused qkv
+        {2, 70, 70, 2, 64, 2, -1, 0, 1},  // fused, two query blocks
+        {15, 1, 9, 4, 32, 0, 8, 5, 1},    // a decoder step: 8 cached + 1 new, 15 samples
+        {15, 1, 40, 2, 128, 0, 39, 0, 1}, // the same, head 128
+        {3, 1, 7, 2, 13, 0, 6, 3, 2},     // a step, odd head (the single query's tails)
+        {2, 1, 5, 3, 8, 1, -1, 1, 1},     // a single query, shared keys
+        {2, 1, 12, 1, 20, 0, 3, 0, 1},    // a single query that sees 4 of 12 keys
+        {2, 6, 11, 2, 24, 0, 5, 1, 1},    // 6 new tokens after 5 cached
+        {1, 130, 133, 2, 40, 0, 3, 0, 1}, // three query blocks, offset 3
+        {1, 4, 6, 1, 8, 0, 10, 0, 1},     // an offset past the keys: every key
+        {2, 4, 4, 1, 9, 1, 0, 1, 1},      // shared keys, causal
+        {1, 8, 8, 5, 9, 0, -1, 0, 4},     // peaked softmaxes
+        {3, 2, 5, 3, 7, 0, 1, 4, 3},      // odd sizes everywhere
+        {2, 7, 7, 3, 16, 2, 0, 0, 1},     // causal over a fused qkv, Tq and Tk odd
+        {1, 67, 200, 1, 8, 1, 150, 2, 1}, // causal offset, last block partial, shared keys
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const attend_case *c = &cases[i];
+        attn_case r = {1, c->Tq > c->Tk ? c->Tq : c->Tk, c->n_head, c->d_head, 1}; // for reserve
+        // a fresh instance reserved for exactly this case (an op that used more scratch than
+        // it reserves fails under ASan), then the long-lived one, its scratch grown case by case
+        tctx u = *t;
+        u.n_bufs = u.n_ws = 0;
+        if (u.create(&u.be) < 0) {
+            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t->name, seize_errmsg());
+            case_done(0);
+            continue;
+        }
+        u.o = u.be->ops;
+        if (reserve_ok(&u, &r)) case_done(attend_one(&u, c) & status_ok(&u));
+        u.o->free(u.be);
+        if (reserve_ok(t, &r)) case_done(attend_one(t, c) & status_ok(t));
+    }
+}
+
+static void test_attend(void)
+{
+    for_each_backend("attend", attend_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
 // --- patchify ------------------------------------------------------------------------------------
 
 static int patchify_one(tctx *t, size_t n, int S, int p)
@@ -1038,6 +1232,7 @@ int main(void)
     RUN(test_bias_act);
     RUN(test_add);
     RUN(test_attention);
+    RUN(test_attend);
     RUN(test_patchify);
     RUN(test_embed);
     RUN(test_gather_rows);

@@ -1,15 +1,6 @@
-// The generic transformer pieces of src/nn (transformer.h) and the general attention op they
-// stand on (`attend` of src/nn/backend.h), on every compiled backend, against plain
-// re-implementations in double written out below.
-//
-// attend (test_attend): through the backend table, like test_backend_ops.c: seeded inputs go
-// host → upload → op → download, every argument is exercised (Tq ≠ Tk, shared keys, causal
-// offsets 0 and > 0 and past the keys, strides larger than a row, gaps between sequences,
-// q/k/v interleaved in one buffer, 1 to 5 heads, several query blocks), and the floats the op
-// must not write (row padding, a tail past the output, the inputs) stay as they were. Its
-// tolerance is the worst-case bound of test_backend_ops.c's attention: the output Σ p_j·v_j is
-// off by at most Σ p_j|v_j| · (1 + 2·Smax) · (d_head + 2·Tk + 16)·FLT_EPSILON, Smax the largest
-// Σ|q·k|·scale (the scores' error through the softmax, the exp's, the sums').
+// The generic transformer pieces of src/nn (transformer.h), on every compiled backend, against
+// plain re-implementations in double written out below. The general attention op they stand on
+// (`attend` of src/nn/backend.h) is tested with every other op in test_backend_ops.c.
 //
 // The pieces (test_pre_ln_layer, test_post_ln_layer, test_decoder_cache, test_cache_expand,
 // test_lm_head): random small weights of the shapes each model family uses; each output is
@@ -24,7 +15,6 @@
 #include "seize/core.h"
 #include "seize/model.h"
 
-#include <float.h>
 #include <stdint.h>
 
 #define SENTINEL 1234.5f // fills padding and tails: an op must leave it alone
@@ -234,12 +224,6 @@ static void case_done_on(tctx *t, int ok)
     if (!ok) st.n_fail++;
 }
 
-static void case_done(int ok)
-{
-    st.n_cases++;
-    if (!ok) st.n_fail++;
-}
-
 // Runs fn on a fresh instance of every backend of the table; prints the test's summary line.
 // A backend whose device is absent (SEIZE_ENOTFOUND: cuda on a machine without a GPU) is
 // skipped, as test_backends_present says.
@@ -287,192 +271,6 @@ static void test_backends_present(void)
         if (rc != SEIZE_ENOTFOUND) CHECK_EQ(rc, 0);
     }
     if (why[0]) SKIP("%s (its cases skipped)", why);
-}
-
-// --- attend --------------------------------------------------------------------------------------
-
-typedef struct attend_case {
-    size_t n_seq, Tq, Tk;
-    int n_head, d_head;
-    int layout; // 0: separate q, k, v; 1: keys and values shared by the sequences (k_seq = 0);
-                // 2: rows [q | k | v] of one buffer (self-attention, Tq = Tk)
-    long off;   // causal_offset
-    size_t pad; // floats past each row (and between sequences) that the op must not touch
-    float amp;  // of q and k: large values make peaked softmaxes
-} attend_case;
-
-// Where the op's arguments point, as offsets into one host/backend buffer of n floats.
-typedef struct attend_layout {
-    size_t q, k, v, ldq, ldk, ldv, k_seq, v_seq, n;
-} attend_layout;
-
-static attend_layout layout_of(const attend_case *c)
-{
-    size_t d = (size_t)c->n_head * (size_t)c->d_head, p = c->pad;
-    attend_layout L = {0};
-    if (c->layout == 2) {
-        L.ldq = L.ldk = L.ldv = 3 * d + p;
-        L.k = d, L.v = 2 * d;
-        L.k_seq = L.v_seq = c->Tk * L.ldq;
-        L.n = c->n_seq * c->Tq * L.ldq;
-        return L;
-    }
-    L.ldq = d + p, L.ldk = d + 2 * p + 1, L.ldv = d + p + 3;
-    size_t nkv = c->layout == 1 ? 1 : c->n_seq;
-    if (c->layout == 0) L.k_seq = c->Tk * L.ldk + p + 5, L.v_seq = c->Tk * L.ldv + 2;
-    L.k = c->n_seq * c->Tq * L.ldq + p;
-    L.v = L.k + nkv * (L.k_seq ? L.k_seq : c->Tk * L.ldk) + 7;
-    L.n = L.v + nkv * (L.v_seq ? L.v_seq : c->Tk * L.ldv);
-    return L;
-}
-
-// One output row (sequence s, query t) of head h in double, with its error magnitude.
-static void attend_row_ref(const attend_case *c, const attend_layout *L, const float *buf, size_t s,
-                           size_t t, int h, double *sc, double *want, double *mag)
-{
-    size_t dh = (size_t)c->d_head, nk = c->Tk;
-    if (c->off >= 0 && t + (size_t)c->off + 1 < nk) nk = t + (size_t)c->off + 1;
-    const float *q = buf + L->q + (s * c->Tq + t) * L->ldq + (size_t)h * dh;
-    const float *k = buf + L->k + s * L->k_seq + (size_t)h * dh;
-    const float *v = buf + L->v + s * L->v_seq + (size_t)h * dh;
-    double scale = 1 / sqrt((double)dh), mx = -INFINITY, smax = 0, sum = 0;
-    for (size_t j = 0; j < nk; j++) {
-        double dot = 0, a = 0;
-        for (size_t e = 0; e < dh; e++) {
-            dot += (double)q[e] * k[j * L->ldk + e];
-            a += fabs((double)q[e] * k[j * L->ldk + e]);
-        }
-        sc[j] = dot * scale;
-        mx = sc[j] > mx ? sc[j] : mx;
-        smax = a * scale > smax ? a * scale : smax;
-    }
-    for (size_t j = 0; j < nk; j++)
-        sum += (sc[j] = exp(sc[j] - mx));
-    for (size_t e = 0; e < dh; e++) {
-        double acc = 0, a = 0;
-        for (size_t j = 0; j < nk; j++) {
-            acc += sc[j] / sum * v[j * L->ldv + e];
-            a += sc[j] / sum * fabs((double)v[j * L->ldv + e]);
-        }
-        want[(size_t)h * dh + e] = acc;
-        mag[(size_t)h * dh + e] = a * (1 + 2 * smax);
-    }
-}
-
-// The op on the backend; the output (n_seq·Tq rows of ldo = d + pad, then TAIL), all of it.
-static float *attend_run(tctx *t, const attend_case *c, const attend_layout *L, const float *buf,
-                         size_t ldo, float **inputs_after)
-{
-    size_t nout = c->n_seq * c->Tq * ldo + TAIL;
-    float *o = hostf(nout);
-    for (size_t i = 0; i < nout; i++)
-        o[i] = SENTINEL;
-    float *db = dev_from(t, buf, L->n), *dout = dev_from(t, o, nout);
-    free(o);
-    t->o->attend(t->be, c->n_seq, c->Tq, c->Tk, c->n_head, c->d_head, db + L->q, L->ldq, db + L->k,
-                 L->k_seq, L->ldk, db + L->v, L->v_seq, L->ldv, c->off, dout, ldo);
-    *inputs_after = dev_get(t, db, L->n);
-    return dev_get(t, dout, nout);
-}
-
-static int attend_one(tctx *t, const attend_case *c)
-{
-    char label[200];
-    snprintf(label, sizeof label,
-             "%s attend n_seq=%zu Tq=%zu Tk=%zu n_head=%d d_head=%d layout=%d off=%ld pad=%zu "
-             "amp=%g",
-             t->name, c->n_seq, c->Tq, c->Tk, c->n_head, c->d_head, c->layout, c->off, c->pad,
-             c->amp);
-    size_t d = (size_t)c->n_head * (size_t)c->d_head, ldo = d + c->pad, rows = c->n_seq * c->Tq;
-    attend_layout L = layout_of(c);
-    float *buf = hostf(L.n);
-    fill(buf, L.n, 1);
-    for (size_t i = 0; i < rows; i++) // queries get amp
-        for (size_t e = 0; e < d; e++)
-            buf[L.q + i * L.ldq + e] *= c->amp;
-    for (size_t s = 0; s < (c->layout == 1 ? 1 : c->n_seq); s++) // and keys
-        for (size_t j = 0; j < c->Tk; j++)
-            for (size_t e = 0; e < d; e++)
-                buf[L.k + s * L.k_seq + j * L.ldk + e] *= c->amp;
-    double *want = hostd(rows * d), *mag = hostd(rows * d), *sc = hostd(c->Tk);
-    for (size_t s = 0; s < c->n_seq; s++)
-        for (size_t q = 0; q < c->Tq; q++)
-            for (int h = 0; h < c->n_head; h++)
-                attend_row_ref(c, &L, buf, s, q, h, sc, want + (s * c->Tq + q) * d,
-                               mag + (s * c->Tq + q) * d);
-    float *after, *o = attend_run(t, c, &L, buf, ldo, &after);
-    float *got = hostf(rows * d), *rest = hostf(rows * c->pad + TAIL),
-          *sent = hostf(rows * c->pad + TAIL);
-    for (size_t r = 0; r < rows; r++) {
-        memcpy(got + r * d, o + r * ldo, d * sizeof *got);
-        memcpy(rest + r * c->pad, o + r * ldo + d, c->pad * sizeof *rest);
-    }
-    memcpy(rest + rows * c->pad, o + rows * ldo, TAIL * sizeof *rest);
-    for (size_t i = 0; i < rows * c->pad + TAIL; i++)
-        sent[i] = SENTINEL;
-    double tol = (double)((size_t)c->d_head + 2 * c->Tk + 16) * FLT_EPSILON;
-    int ok = compare(label, "out", got, want, mag, tol, rows * d);
-    ok &= compare_exact(label, "row padding and tail of out", rest, sent, rows * c->pad + TAIL);
-    ok &= compare_exact(label, "inputs unchanged", after, buf, L.n);
-    dev_release_all(t);
-    free(buf), free(want), free(mag), free(sc), free(after), free(o), free(got), free(rest);
-    free(sent);
-    return ok;
-}
-
-static void attend_cases(tctx *t)
-{
-    static const attend_case cases[] = {
-        {1, 1, 1, 1, 1, 0, -1, 0, 1},     // the least
-        {2, 3, 7, 2, 8, 0, -1, 0, 1},     // Tq < Tk, all keys
-        {3, 9, 4, 1, 5, 0, -1, 2, 1},     // Tq > Tk
-        {3, 5, 9, 2, 16, 1, -1, 3, 1},    // cross-attention to shared features
-        {4, 32, 37, 3, 24, 1, -1, 1, 2},  // Q-Former-like: 32 queries, shared keys
-        {2, 17, 17, 3, 13, 0, 0, 2, 1},   // causal
-        {2, 17, 17, 2, 8, 2, 0, 5, 1},    // causal over a fused qkv
-        {2, 70, 70, 2, 64, 2, -1, 0, 1},  // fused, two query blocks
-        {15, 1, 9, 4, 32, 0, 8, 5, 1},    // a decoder step: 8 cached + 1 new, 15 samples
-        {15, 1, 40, 2, 128, 0, 39, 0, 1}, // the same, head 128
-        {3, 1, 7, 2, 13, 0, 6, 3, 2},     // a step, odd head (the single query's tails)
-        {2, 1, 5, 3, 8, 1, -1, 1, 1},     // a single query, shared keys
-        {2, 1, 12, 1, 20, 0, 3, 0, 1},    // a single query that sees 4 of 12 keys
-        {2, 6, 11, 2, 24, 0, 5, 1, 1},    // 6 new tokens after 5 cached
-        {1, 130, 133, 2, 40, 0, 3, 0, 1}, // three query blocks, offset 3
-        {1, 4, 6, 1, 8, 0, 10, 0, 1},     // an offset past the keys: every key
-        {2, 4, 4, 1, 9, 1, 0, 1, 1},      // shared keys, causal
-        {1, 8, 8, 5, 9, 0, -1, 0, 4},     // peaked softmaxes
-        {3, 2, 5, 3, 7, 0, 1, 4, 3},      // odd sizes everywhere
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const attend_case *c = &cases[i];
-        size_t T = c->Tq > c->Tk ? c->Tq : c->Tk;
-        // a fresh instance reserved for exactly this case (an op that used more scratch than
-        // it reserves fails under ASan), then the long-lived one, its scratch grown case by case
-        tctx u = {0};
-        u.name = t->name;
-        if (t->create(&u.be) < 0) {
-            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t->name, seize_errmsg());
-            case_done(0);
-            continue;
-        }
-        u.o = u.be->ops;
-        tctx *both[2] = {&u, t};
-        for (int k = 0; k < 2; k++) {
-            if (both[k]->o->reserve(both[k]->be, T, (size_t)c->d_head, (size_t)c->n_head) < 0) {
-                fprintf(stderr, "  FAIL %s: reserve: %s\n", t->name, seize_errmsg());
-                case_done(0);
-                continue;
-            }
-            case_done_on(both[k], attend_one(both[k], c));
-        }
-        u.o->free(u.be);
-    }
-}
-
-static void test_attend(void)
-{
-    for_each_backend("attend", attend_cases);
-    CHECK_EQ(st.n_fail, 0);
 }
 
 // --- the pieces: host weights and a double re-implementation ------------------------------------
@@ -1035,7 +833,6 @@ int main(void)
 {
     int blas_was = seize_blas_threads();
     RUN(test_backends_present);
-    RUN(test_attend);
     RUN(test_pre_ln_layer);
     RUN(test_post_ln_layer);
     RUN(test_decoder_cache);
