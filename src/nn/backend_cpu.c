@@ -335,6 +335,8 @@ static void cpu_weight_free(nn_weight *p)
     free(w);
 }
 
+// Per thread: nn_cpu_attention_scratch of the largest request so far, which covers both
+// attention ops (cpu_attend.h).
 static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_heads)
 {
     cpu_backend *c = cpu(b);
