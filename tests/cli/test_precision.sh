@@ -4,11 +4,9 @@
 # and a run's manifest.json record the precision, and an unfinished index build of another
 # precision is refused (status 1, the folder and both precisions named).
 #
-# ENGINE: the blocks marked so need the bf16/int8 products of issue 13's engine. The test finds
-# out whether this build has them (encode-images --precision bf16 succeeds); with them it checks
-# the real outputs (cosine to fp32 per row >= 0.999 for bf16, >= 0.99 for int8; index.json and
-# the manifest say the precision), without them that the library refuses the mode (status 1,
-# naming it).
+# bf16 and int8 are checked on their real outputs (cosine to fp32 per row >= 0.999 for bf16,
+# >= 0.99 for int8; index.json and the manifest say the precision): every build has them
+# (oneDNN, or the portable GEMM path of NO_DNNL=1).
 . "$(dirname "$0")/lib.sh"
 need_fixtures
 need_numpy
@@ -72,25 +70,16 @@ assert json.load(open(f"{d}/{tag}.ix/index.json"))["precision"] == tag
 PY
 }
 
-# --- ENGINE: bf16 and int8 outputs near fp32's; refused (status 1, named) without the engine
-engine=0
-seize encode-images -m "$M" -o "$TMP/probe.npy" -l "$TMP/images.txt" -q --precision bf16 \
-  2>/dev/null && engine=1
+# --- bf16 and int8 outputs near fp32's
 for p in bf16 int8; do
   floor=0.999; [ $p = int8 ] && floor=0.99
-  if [ $engine = 1 ]; then
-    enc $p --precision $p 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "--precision $p outputs"; }
-    near $p $floor
-  else
-    expect_status 1 seize encode-texts -m "$M" -o "$TMP/x.npy" --precision $p hello
-    grep -q "$p" "$TMP/err" || fail "the refusal of $p does not name it"
-  fi
+  enc $p --precision $p 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "--precision $p outputs"; }
+  near $p $floor
 done
-[ $engine = 1 ] || echo "  note: bf16/int8 not available in this build: their outputs not checked" >&2
 
 # --- an unfinished index build of another precision is refused, named, and left intact
 for i in $(seq 0 79); do printf 'item%02d\t%s\n' "$i" "$(sed -n "$((i % 11 + 1))p" "$TMP/images.txt")"; done >"$TMP/list.txt"
-first=fp32; [ $engine = 1 ] && first=bf16 # ENGINE: a real bf16 partial, else an fp32 one relabelled
+first=bf16
 ( exec $WRAP "$SEIZE_BIN" index build --model "$M" --list "$TMP/list.txt" --out "$TMP/res" \
     --batch 1 --threads 1 --precision $first -q 2>/dev/null ) &
 pid=$!
@@ -101,9 +90,6 @@ if [ -e "$TMP/res/features.npy" ]; then
 else
   prog=$TMP/res/build.progress.json
   grep -q "\"precision\":\"$first\"" "$prog" || fail "build.progress.json lacks the precision"
-  if [ $engine = 0 ]; then # as a bf16 build would have left it
-    $PYTHON -c 'import json,sys; j=json.load(open(sys.argv[1])); j["precision"]="bf16"; json.dump(j, open(sys.argv[1], "w"))' "$prog"
-  fi
   cp "$TMP/res/build.partial" "$TMP/partial.before"
   expect_status 1 seize index build --model "$M" --list "$TMP/list.txt" --out "$TMP/res" --batch 1 --threads 1
   grep -q "index folder '$TMP/res' holds an unfinished build in precision bf16" "$TMP/err" \
@@ -112,14 +98,10 @@ else
     || fail "the refusal does not name both precisions"
   cmp -s "$TMP/partial.before" "$TMP/res/build.partial" || fail "the refused build touched the rows"
   [ -e "$TMP/res/features.npy" ] && fail "a refused build wrote an index"
-  if [ $engine = 1 ]; then # ENGINE: the same precision resumes
-    expect_status 0 seize index build --model "$M" --list "$TMP/list.txt" --out "$TMP/res" --batch 1 --threads 1 --precision bf16
-    grep -q "resuming after" "$TMP/err" || fail "the bf16 rerun did not resume"
-    grep -q '"precision": "bf16"' "$TMP/res/index.json" || fail "resumed bf16 index.json"
-  else
-    expect_status 0 seize index build --model "$M" --list "$TMP/list.txt" --out "$TMP/res" --restart -q
-    grep -q '"precision": "fp32"' "$TMP/res/index.json" || fail "restarted index.json"
-  fi
+  # the same precision resumes
+  expect_status 0 seize index build --model "$M" --list "$TMP/list.txt" --out "$TMP/res" --batch 1 --threads 1 --precision bf16
+  grep -q "resuming after" "$TMP/err" || fail "the bf16 rerun did not resume"
+  grep -q '"precision": "bf16"' "$TMP/res/index.json" || fail "resumed bf16 index.json"
 fi
 
 # --- seize run: manifest.json records the precision; another precision rebuilds the index
@@ -134,15 +116,10 @@ $PYTHON -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["parameter
   "$TMP/run/manifest.json" || fail "manifest.json lacks the precision"
 expect_status 0 run --precision fp32
 grep -q "folder: index cached" "$TMP/err" || fail "an explicit fp32 did not keep the cached index"
-if [ $engine = 1 ]; then # ENGINE
-  expect_status 0 run --precision int8
-  grep -q "folder: index ran" "$TMP/err" || fail "another precision did not rebuild the index"
-  grep -q "folder: features ran" "$TMP/err" || fail "another precision did not redo the features"
-  $PYTHON -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["parameters"]["precision"] == "int8"' \
-    "$TMP/run/manifest.json" || fail "manifest.json precision int8"
-  grep -q '"precision": "int8"' "$TMP/run/index/index.json" || fail "the run's index.json precision"
-else
-  expect_status 1 run --precision int8
-  grep -q "int8" "$TMP/err" || fail "the run's refusal of int8 does not name it"
-fi
+expect_status 0 run --precision int8
+grep -q "folder: index ran" "$TMP/err" || fail "another precision did not rebuild the index"
+grep -q "folder: features ran" "$TMP/err" || fail "another precision did not redo the features"
+$PYTHON -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["parameters"]["precision"] == "int8"' \
+  "$TMP/run/manifest.json" || fail "manifest.json precision int8"
+grep -q '"precision": "int8"' "$TMP/run/index/index.json" || fail "the run's index.json precision"
 exit 0
