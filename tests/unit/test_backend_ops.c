@@ -22,17 +22,14 @@
 // must report no failed op after each op's cases.
 //
 // Index arrays (ids, q_rows, rows) are host memory, as clip.c passes them.
+// The helpers (inputs, buffers, comparisons, the loop over the table) are in backend_check.h.
+#define BACKEND_CHECK_SEED 12345 // this test's inputs
 #include "check.h"
 
-#include "nn/backend.h"
-#include "seize/core.h"
-#include "seize/model.h"
+#include "backend_check.h"
 
 #include <float.h>
 #include <stdint.h>
-
-#define SENTINEL 1234.5f // fills padding and tails: an op must leave it alone
-#define TAIL 16          // sentinel floats after every output buffer
 
 // --- the backends under test ---------------------------------------------------------------------
 //
@@ -92,11 +89,7 @@ static int cuda_int8(nn_backend **out)
 #endif
 
 // precision: how `linear` multiplies (its reference rounds the operands the same way).
-static const struct {
-    const char *label;
-    int (*create)(nn_backend **out);
-    seize_precision precision;
-} backends[] = {
+static const backend_entry backends[] = {
     {"cpu/1", cpu_1, SEIZE_PRECISION_FP32},
     {"cpu/2", cpu_2, SEIZE_PRECISION_FP32},
     {"cpu/2 portable GEMM, BLAS threads 2", cpu_2_portable_blas_2, SEIZE_PRECISION_FP32},
@@ -111,246 +104,12 @@ static const struct {
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
-// --- helpers -------------------------------------------------------------------------------------
-
-static uint32_t seed = 12345;
-
-static float frand(void) // uniform in [-1, 1)
-{
-    seed = seed * 1664525u + 1013904223u;
-    return (float)((seed >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
-}
-
-static void fill(float *x, size_t n, float amp)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = frand() * amp;
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static float *hostf(size_t n)
-{
-    return xmalloc(n * sizeof(float));
-}
-static double *hostd(size_t n)
-{
-    return xmalloc(n * sizeof(double));
-}
-
-// One backend while its cases run, and the backend buffers of the current case.
-typedef struct tctx {
-    nn_backend *be;
-    const nn_backend_ops *o;
-    const char *name;
-    int (*create)(nn_backend **out); // a fresh instance of the same entry
-    seize_precision precision;
-    float *bufs[16];
-    int n_bufs;
-    nn_weight *ws[16];
-    int n_ws;
-} tctx;
-
-static float *dev_alloc(tctx *t, size_t n)
-{
-    float *p = t->o->alloc(t->be, NN_F32, n);
-    if (!p || t->n_bufs == 16) {
-        fprintf(stderr, "  FAIL %s: alloc of %zu floats: %s\n", t->name, n, seize_errmsg());
-        exit(1);
-    }
-    return t->bufs[t->n_bufs++] = p;
-}
-
-// A backend buffer holding host[0..n).
-static float *dev_from(tctx *t, const float *host, size_t n)
-{
-    float *p = dev_alloc(t, n);
-    t->o->upload(t->be, p, host, NN_F32, n);
-    return p;
-}
-
-// The backend's form of host float32 values (rows, cols), through ops->weight.
-static const nn_weight *dev_weight(tctx *t, const float *host, size_t rows, size_t cols,
-                                   nn_weight_use use)
-{
-    nn_host_tensor h = {host, NN_F32, rows, cols};
-    nn_weight *w = t->o->weight(t->be, &h, use);
-    if (!w || t->n_ws == 16) {
-        fprintf(stderr, "  FAIL %s: weight (%zu, %zu): %s\n", t->name, rows, cols, seize_errmsg());
-        exit(1);
-    }
-    return t->ws[t->n_ws++] = w;
-}
-
-static void dev_release_all(tctx *t)
-{
-    while (t->n_bufs > 0)
-        t->o->release(t->be, t->bufs[--t->n_bufs]);
-    while (t->n_ws > 0)
-        t->o->weight_free(t->ws[--t->n_ws]);
-}
-
-// The download of n floats of a backend buffer into a new host array.
-static float *dev_get(tctx *t, const float *p, size_t n)
-{
-    float *h = hostf(n);
-    t->o->download(t->be, h, p, NN_F32, n);
-    return h;
-}
-
-// An output buffer of n floats plus TAIL, every float set to SENTINEL.
-static float *dev_out(tctx *t, size_t n)
-{
-    float *h = hostf(n + TAIL);
-    for (size_t i = 0; i < n + TAIL; i++)
-        h[i] = SENTINEL;
-    float *p = dev_from(t, h, n + TAIL);
-    free(h);
-    return p;
-}
-
-// Per op: cases run, failures, backends skipped (no device), and the worst error as a fraction
-// of its limit.
-static struct {
-    int n_cases, n_fail;
-    size_t n_skip;
-    double worst;
-    char worst_case[256];
-} st;
-
-static void stats_reset(void)
-{
-    memset(&st, 0, sizeof st);
-}
-
-// Compares got[0..n) with want: element i fails when |got − want| > tol·mag[i] (mag NULL: the
-// values must be equal). Prints each failing output with its case and the max error; returns 1
-// when all holds.
-static int compare(const char *label, const char *what, const float *got, const double *want,
-                   const double *mag, double tol, size_t n)
-{
-    double worst = 0, max_err = 0;
-    size_t wi = 0, n_bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        double err = fabs((double)got[i] - want[i]), lim = mag ? tol * mag[i] : 0;
-        if (isnan(err)) err = INFINITY;
-        double r = lim > 0 ? err / lim : (err > 0 ? INFINITY : 0);
-        if (err > lim) n_bad++;
-        if (err > max_err) max_err = err;
-        if (r > worst) {
-            worst = r;
-            wi = i;
-        }
-    }
-    if (worst > st.worst && !n_bad) {
-        st.worst = worst;
-        snprintf(st.worst_case, sizeof st.worst_case, "%s %s", label, what);
-    }
-    if (!n_bad) return 1;
-    fprintf(stderr,
-            "  FAIL %s: %s: %zu of %zu values off, max |err| %.3g; worst [%zu] got %.9g want "
-            "%.9g (limit %.3g)\n",
-            label, what, n_bad, n, max_err, wi, got[wi], want[wi], mag ? tol * mag[wi] : 0.0);
-    return 0;
-}
-
-// Exact comparison of float arrays (inputs left unchanged, padding, copies).
-static int compare_exact(const char *label, const char *what, const float *got, const float *want,
-                         size_t n)
-{
-    double *w = hostd(n);
-    for (size_t i = 0; i < n; i++)
-        w[i] = want[i];
-    int ok = compare(label, what, got, w, NULL, 0, n);
-    free(w);
-    return ok;
-}
-
-// The TAIL floats after an output of n floats are still SENTINEL.
-static int check_tail(tctx *t, const char *label, const float *dev, size_t n)
-{
-    float *h = dev_get(t, dev, n + TAIL), s[TAIL];
-    for (int i = 0; i < TAIL; i++)
-        s[i] = SENTINEL;
-    int ok = compare_exact(label, "floats past the output", h + n, s, TAIL);
-    free(h);
-    return ok;
-}
-
-static void case_done(int ok)
-{
-    st.n_cases++;
-    if (!ok) st.n_fail++;
-}
-
-// The backend's status: no op has failed since the last call (and the record is cleared).
-static int status_ok(tctx *t)
-{
-    int rc = t->o->status(t->be);
-    if (rc < 0) fprintf(stderr, "  FAIL %s: an op failed: %s\n", t->name, seize_errmsg());
-    return rc == 0;
-}
-
-// Runs fn on every backend of the table; prints the op's summary line.
-static void for_each_backend(const char *op, void (*fn)(tctx *t))
-{
-    stats_reset();
-    for (size_t i = 0; i < N_BACKENDS; i++) {
-        tctx t = {0};
-        t.name = backends[i].label;
-        t.create = backends[i].create;
-        t.precision = backends[i].precision;
-        int rc = t.create(&t.be);
-        if (rc == SEIZE_ENOTFOUND) { // its device is absent: skipped (test_backends_present)
-            st.n_skip++;
-            continue;
-        }
-        if (rc < 0) {
-            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t.name, seize_errmsg());
-            st.n_fail++;
-            continue;
-        }
-        t.o = t.be->ops;
-        fn(&t);
-        if (!status_ok(&t)) st.n_fail++; // an op failed during the cases
-        dev_release_all(&t);
-        t.o->free(t.be);
-    }
-    fprintf(stderr,
-            "  %s: %d cases on %zu backends, %d failed%s; worst error %.3g of its limit%s%s\n", op,
-            st.n_cases, N_BACKENDS - st.n_skip, st.n_fail,
-            st.n_skip ? " (backends without their device skipped)" : "", st.worst,
-            st.worst > 0 ? " in " : "", st.worst_case);
-}
-
-// Every backend of the table can be made here. One whose device is absent (SEIZE_ENOTFOUND:
-// cuda on a machine without a GPU) makes this case skipped, with the reason, and its op cases
-// are skipped: never counted as passed.
+// Every backend of the table can be made here, and has a named ops table. One whose device is
+// absent (SEIZE_ENOTFOUND: cuda on a machine without a GPU) makes this case skipped, with the
+// reason, and its op cases are skipped: never counted as passed.
 static void test_backends_present(void)
 {
-    char why[512] = "", skipped[256] = "";
-    for (size_t i = 0; i < N_BACKENDS; i++) {
-        nn_backend *be = NULL;
-        int rc = backends[i].create(&be);
-        if (rc == SEIZE_ENOTFOUND) {
-            if (!why[0]) snprintf(why, sizeof why, "%s", seize_errmsg());
-            size_t used = strlen(skipped);
-            snprintf(skipped + used, sizeof skipped - used, "%s%s", used ? ", " : "",
-                     backends[i].label);
-        }
-        if (rc == 0) CHECK(be->ops->name && be->ops->name[0]);
-        if (be) be->ops->free(be);
-        if (rc != SEIZE_ENOTFOUND) CHECK_EQ(rc, 0);
-    }
-    if (why[0]) SKIP("%s (op cases skipped on: %s)", why, skipped);
+    check_backends_present(backends, N_BACKENDS);
 }
 
 // --- memory: alloc/release, weight, upload/download ----------------------------------------------
@@ -415,7 +174,7 @@ static void memory_cases(tctx *t)
 
 static void test_memory(void)
 {
-    for_each_backend("memory", memory_cases);
+    for_each_backend(backends, N_BACKENDS, "memory", memory_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -518,7 +277,7 @@ static void linear_cases(tctx *t)
 
 static void test_linear(void)
 {
-    for_each_backend("linear", linear_cases);
+    for_each_backend(backends, N_BACKENDS, "linear", linear_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -606,7 +365,7 @@ static void layernorm_cases(tctx *t)
 
 static void test_layernorm(void)
 {
-    for_each_backend("layernorm", layernorm_cases);
+    for_each_backend(backends, N_BACKENDS, "layernorm", layernorm_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -697,7 +456,7 @@ static void bias_act_cases(tctx *t)
 
 static void test_bias_act(void)
 {
-    for_each_backend("bias_act", bias_act_cases);
+    for_each_backend(backends, N_BACKENDS, "bias_act", bias_act_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -734,7 +493,7 @@ static void add_cases(tctx *t)
 
 static void test_add(void)
 {
-    for_each_backend("add", add_cases);
+    for_each_backend(backends, N_BACKENDS, "add", add_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -878,7 +637,7 @@ static void attention_cases(tctx *t)
 
 static void test_attention(void)
 {
-    for_each_backend("attention", attention_cases);
+    for_each_backend(backends, N_BACKENDS, "attention", attention_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -1050,15 +809,15 @@ static void attend_cases(tctx *t)
             continue;
         }
         u.o = u.be->ops;
-        if (reserve_ok(&u, &r)) case_done(attend_one(&u, c) & status_ok(&u));
+        if (reserve_ok(&u, &r)) case_done_on(&u, attend_one(&u, c));
         u.o->free(u.be);
-        if (reserve_ok(t, &r)) case_done(attend_one(t, c) & status_ok(t));
+        if (reserve_ok(t, &r)) case_done_on(t, attend_one(t, c));
     }
 }
 
 static void test_attend(void)
 {
-    for_each_backend("attend", attend_cases);
+    for_each_backend(backends, N_BACKENDS, "attend", attend_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -1099,7 +858,7 @@ static void patchify_cases(tctx *t)
 
 static void test_patchify(void)
 {
-    for_each_backend("patchify", patchify_cases);
+    for_each_backend(backends, N_BACKENDS, "patchify", patchify_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -1181,7 +940,7 @@ static void embed_cases(tctx *t)
 
 static void test_embed(void)
 {
-    for_each_backend("embed_patches, embed_tokens", embed_cases);
+    for_each_backend(backends, N_BACKENDS, "embed_patches, embed_tokens", embed_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -1218,7 +977,7 @@ static void gather_cases(tctx *t)
 
 static void test_gather_rows(void)
 {
-    for_each_backend("gather_rows", gather_cases);
+    for_each_backend(backends, N_BACKENDS, "gather_rows", gather_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 

@@ -8,18 +8,14 @@
 // products and layer norms, so the bound used is relative to the output's magnitude: every
 // value within XF_TOL · max|want| (the float32 error of such a small network is ~1e-6 of its
 // magnitude; a wrong mask, bias, norm placement or cache row is off by 1e-2 or more).
+// The helpers (inputs, buffers, comparisons, the loop over the table) are in backend_check.h.
+#define BACKEND_CHECK_SEED 4242 // this test's inputs
 #include "check.h"
 
-#include "nn/backend.h"
+#include "backend_check.h"
 #include "nn/transformer.h"
-#include "seize/core.h"
-#include "seize/model.h"
 
-#include <stdint.h>
-
-#define SENTINEL 1234.5f // fills padding and tails: an op must leave it alone
-#define TAIL 16          // sentinel floats after every output buffer
-#define XF_TOL 3e-5      // the pieces: relative to the output's largest magnitude
+#define XF_TOL 3e-5 // the pieces: relative to the output's largest magnitude
 
 // --- the backends under test ---------------------------------------------------------------------
 
@@ -41,146 +37,17 @@ static int cuda_0(nn_backend **out)
 }
 #endif
 
-static const struct {
-    const char *label;
-    int (*create)(nn_backend **out);
-} backends[] = {
-    {"cpu/1", cpu_1},
-    {"cpu/2", cpu_2},
+// The pieces multiply in float32 on each (their bound, XF_TOL, is that precision's).
+static const backend_entry backends[] = {
+    {"cpu/1", cpu_1, SEIZE_PRECISION_FP32},
+    {"cpu/2", cpu_2, SEIZE_PRECISION_FP32},
 #ifdef SEIZE_CUDA
-    {"cuda", cuda_0},
+    {"cuda", cuda_0, SEIZE_PRECISION_FP32},
 #endif
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
 // --- helpers -------------------------------------------------------------------------------------
-
-static uint32_t seed = 4242;
-
-static float frand(void) // uniform in [-1, 1)
-{
-    seed = seed * 1664525u + 1013904223u;
-    return (float)((seed >> 8) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
-}
-
-static void fill(float *x, size_t n, float amp)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = frand() * amp;
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = calloc(n ? n : 1, 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static float *hostf(size_t n)
-{
-    return xmalloc(n * sizeof(float));
-}
-static double *hostd(size_t n)
-{
-    return xmalloc(n * sizeof(double));
-}
-
-// One backend while its cases run, with the buffers and weights of the current case.
-typedef struct tctx {
-    nn_backend *be;
-    const nn_backend_ops *o;
-    const char *name;
-    int (*create)(nn_backend **out); // a fresh instance of the same entry
-    float *bufs[64];
-    int n_bufs;
-    nn_weight *ws[256];
-    int n_ws;
-} tctx;
-
-static float *dev_alloc(tctx *t, size_t n)
-{
-    float *p = t->o->alloc(t->be, NN_F32, n);
-    if (!p || t->n_bufs == 64) {
-        fprintf(stderr, "  FAIL %s: alloc of %zu floats: %s\n", t->name, n, seize_errmsg());
-        exit(1);
-    }
-    return t->bufs[t->n_bufs++] = p;
-}
-
-static float *dev_from(tctx *t, const float *host, size_t n)
-{
-    float *p = dev_alloc(t, n);
-    t->o->upload(t->be, p, host, NN_F32, n);
-    return p;
-}
-
-static float *dev_get(tctx *t, const float *p, size_t n)
-{
-    float *h = hostf(n);
-    t->o->download(t->be, h, p, NN_F32, n);
-    return h;
-}
-
-// A backend weight of host floats (rows, cols).
-static const nn_weight *dev_weight(tctx *t, const float *host, size_t rows, size_t cols,
-                                   nn_weight_use use)
-{
-    nn_host_tensor h = {host, NN_F32, rows, cols};
-    nn_weight *w = t->o->weight(t->be, &h, use);
-    if (!w || t->n_ws == 256) {
-        fprintf(stderr, "  FAIL %s: weight (%zu, %zu): %s\n", t->name, rows, cols, seize_errmsg());
-        exit(1);
-    }
-    return t->ws[t->n_ws++] = w;
-}
-
-static void dev_release_all(tctx *t)
-{
-    while (t->n_bufs > 0)
-        t->o->release(t->be, t->bufs[--t->n_bufs]);
-    while (t->n_ws > 0)
-        t->o->weight_free(t->ws[--t->n_ws]);
-}
-
-// Per test: cases run, failures, and the worst error as a fraction of its limit.
-static struct {
-    int n_cases, n_fail;
-    double worst;
-    char worst_case[256];
-} st;
-
-// Compares got[0..n) with want: element i fails when |got − want| > tol·mag[i] (mag NULL: the
-// values must be equal). Prints the failure with its case and the worst element.
-static int compare(const char *label, const char *what, const float *got, const double *want,
-                   const double *mag, double tol, size_t n)
-{
-    double worst = 0, max_err = 0;
-    size_t wi = 0, n_bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        double err = fabs((double)got[i] - want[i]), lim = mag ? tol * mag[i] : 0;
-        if (isnan(err)) err = INFINITY;
-        double r = lim > 0 ? err / lim : (err > 0 ? INFINITY : 0);
-        if (err > lim) n_bad++;
-        if (err > max_err) max_err = err;
-        if (r > worst) {
-            worst = r;
-            wi = i;
-        }
-    }
-    if (worst > st.worst && !n_bad) {
-        st.worst = worst;
-        snprintf(st.worst_case, sizeof st.worst_case, "%s %s", label, what);
-    }
-    if (!n_bad) return 1;
-    fprintf(stderr,
-            "  FAIL %s: %s: %zu of %zu values off, max |err| %.3g; worst [%zu] got %.9g want "
-            "%.9g (limit %.3g)\n",
-            label, what, n_bad, n, max_err, wi, got[wi], want[wi], mag ? tol * mag[wi] : 0.0);
-    return 0;
-}
 
 // got (rows, d; stride ldg) against want (rows, d) within XF_TOL·max|want|.
 static int compare_rel(const char *label, const char *what, const float *got, size_t ldg,
@@ -201,76 +68,11 @@ static int compare_rel(const char *label, const char *what, const float *got, si
     return ok;
 }
 
-static int compare_exact(const char *label, const char *what, const float *got, const float *want,
-                         size_t n)
-{
-    double *w = hostd(n);
-    for (size_t i = 0; i < n; i++)
-        w[i] = want[i];
-    int ok = compare(label, what, got, w, NULL, 0, n);
-    free(w);
-    return ok;
-}
-
-// A case's result, and the backend's record of a failed op since the last one.
-static void case_done_on(tctx *t, int ok)
-{
-    int rc = t->o->status(t->be);
-    if (rc < 0) {
-        fprintf(stderr, "  FAIL %s: an op failed: %s\n", t->name, seize_errmsg());
-        ok = 0;
-    }
-    st.n_cases++;
-    if (!ok) st.n_fail++;
-}
-
-// Runs fn on a fresh instance of every backend of the table; prints the test's summary line.
-// A backend whose device is absent (SEIZE_ENOTFOUND: cuda on a machine without a GPU) is
-// skipped, as test_backends_present says.
-static void for_each_backend(const char *what, void (*fn)(tctx *t))
-{
-    memset(&st, 0, sizeof st);
-    int n_skip = 0;
-    for (size_t i = 0; i < N_BACKENDS; i++) {
-        tctx t = {0};
-        t.name = backends[i].label;
-        t.create = backends[i].create;
-        int rc = t.create(&t.be);
-        if (rc == SEIZE_ENOTFOUND) {
-            n_skip++;
-            continue;
-        }
-        if (rc < 0) {
-            fprintf(stderr, "  FAIL %s: cannot create: %s\n", t.name, seize_errmsg());
-            st.n_fail++;
-            continue;
-        }
-        t.o = t.be->ops;
-        fn(&t);
-        dev_release_all(&t);
-        t.o->free(t.be);
-    }
-    fprintf(stderr,
-            "  %s: %d cases on %zu backends, %d failed%s; worst error %.3g of its limit%s%s\n",
-            what, st.n_cases, N_BACKENDS - (size_t)n_skip, st.n_fail,
-            n_skip ? " (backends without their device skipped)" : "", st.worst,
-            st.worst > 0 ? " in " : "", st.worst_case);
-}
-
 // Every backend of the table can be made here; one whose device is absent makes this case
 // skipped, with the reason (its cases elsewhere are skipped too: never counted as passed).
 static void test_backends_present(void)
 {
-    char why[512] = "";
-    for (size_t i = 0; i < N_BACKENDS; i++) {
-        nn_backend *be = NULL;
-        int rc = backends[i].create(&be);
-        if (rc == SEIZE_ENOTFOUND && !why[0])
-            snprintf(why, sizeof why, "%s: %s", backends[i].label, seize_errmsg());
-        if (be) be->ops->free(be);
-        if (rc != SEIZE_ENOTFOUND) CHECK_EQ(rc, 0);
-    }
-    if (why[0]) SKIP("%s (its cases skipped)", why);
+    check_backends_present(backends, N_BACKENDS);
 }
 
 // --- the pieces: host weights and a double re-implementation ------------------------------------
@@ -580,7 +382,7 @@ static void pre_ln_cases(tctx *t)
 
 static void test_pre_ln_layer(void)
 {
-    for_each_backend("pre-LN layers", pre_ln_cases);
+    for_each_backend(backends, N_BACKENDS, "pre-LN layers", pre_ln_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -598,7 +400,7 @@ static void post_ln_cases(tctx *t)
 
 static void test_post_ln_layer(void)
 {
-    for_each_backend("post-LN layers", post_ln_cases);
+    for_each_backend(backends, N_BACKENDS, "post-LN layers", post_ln_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -701,7 +503,7 @@ static void dec_cases(tctx *t)
 // one causal forward over all the tokens.
 static void test_decoder_cache(void)
 {
-    for_each_backend("decoder with KV cache", dec_cases);
+    for_each_backend(backends, N_BACKENDS, "decoder with KV cache", dec_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -749,7 +551,7 @@ static void expand_cases(tctx *t)
 
 static void test_cache_expand(void)
 {
-    for_each_backend("shared prefill (cache expand)", expand_cases);
+    for_each_backend(backends, N_BACKENDS, "shared prefill (cache expand)", expand_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -825,7 +627,7 @@ static void head_cases(tctx *t)
 
 static void test_lm_head(void)
 {
-    for_each_backend("LM head and positions", head_cases);
+    for_each_backend(backends, N_BACKENDS, "LM head and positions", head_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
