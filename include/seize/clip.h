@@ -21,7 +21,9 @@
  *
  * Engine (seize_clip_params): the CPU backend multiplies with oneDNN (its JIT kernels picked
  * by the CPU's features at run time, whatever OPENBLAS_CORETYPE says) in fp32, bf16 or int8;
- * a `make NO_DNNL=1` build uses its portable kernels (OpenBLAS sgemm for fp32).
+ * a `make NO_DNNL=1` build uses its portable kernels (OpenBLAS sgemm for fp32). fp32 results
+ * agree with the reference to float32 rounding; their last bits may depend on the batch size
+ * and thread count on some CPUs (oneDNN's AVX2 kernels; on AVX-512 they do not).
  *
  * Threads: one seize_clip runs on n_threads cores through its own worker pool (the calling
  * thread included); each pool thread computes a slice of every product single-threaded, so

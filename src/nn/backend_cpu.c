@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -349,9 +350,12 @@ static int cpu_reserve(nn_backend *b, size_t max_T, size_t max_dh, size_t max_he
                            "attention of %zu tokens with %zu heads of %zu is too large", max_T,
                            max_heads, max_dh);
     size_t per = nn_cpu_attention_scratch(max_T, max_dh, max_heads), n;
-    if (seize_mul_size(per, (size_t)c->n_threads, &n) < 0) return SEIZE_ENOMEM;
-    float *s = seize_alloc_aligned(n, sizeof(float));
-    if (!s) return SEIZE_ENOMEM;
+    float *s = seize_mul_size(per, (size_t)c->n_threads, &n) < 0
+                   ? NULL
+                   : seize_alloc_aligned(n, sizeof(float));
+    if (!s)
+        return seize_error(SEIZE_ENOMEM, "out of memory for the attention scratch (%zu tokens)",
+                           max_T);
     free(c->scratch);
     c->scratch = s;
     c->max_T = max_T;
@@ -371,7 +375,7 @@ typedef struct gemm_ctx {
     const nn_gemm_w *w;
     float beta, *y;
     nn_gemm_scratch **gs;
-    int rc;
+    _Atomic int rc; // a failed slice's code (written by any pool thread)
 } gemm_ctx;
 
 static void gemm_part(void *ctx, size_t i, int thread)
@@ -385,7 +389,7 @@ static void gemm_part(void *ctx, size_t i, int thread)
                                a->y + lo * a->ldy, a->ldy, a->gs[thread])
                  : nn_gemm_run(a->w, a->m, lo, hi, a->x, a->ldx, a->bias, a->beta, a->y, a->ldy,
                                a->gs[thread]);
-    if (rc < 0) a->rc = rc;
+    if (rc < 0) atomic_store(&a->rc, rc);
 }
 
 static void cpu_linear(nn_backend *b, size_t m, const float *x, size_t ldx, const nn_weight *w,

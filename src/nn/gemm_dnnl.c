@@ -79,14 +79,11 @@ const char *nn_dnnl_describe(void)
     return describe_text;
 }
 
-// oneDNN asks OpenMP how many threads it may use: one, on this thread, from now on.
+// oneDNN asks OpenMP how many threads it may use: one, on this thread (checked on every call:
+// another library on the same thread, e.g. an OpenMP OpenBLAS, may have raised it since).
 static void one_thread(void)
 {
-    static _Thread_local int done;
-    if (!done) {
-        omp_set_num_threads(1);
-        done = 1;
-    }
+    if (omp_get_max_threads() != 1) omp_set_num_threads(1);
 }
 
 // 1 when oneDNN's choice is a reference (plain C++) implementation: orders of magnitude
@@ -184,8 +181,10 @@ static int entry_make(const nn_dnnl_w *w, entry *e)
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int rc = 1;
+    // strict: fp32 stays fp32 whatever ONEDNN_DEFAULT_FPMATH_MODE says (it may allow bf16)
     if (dnnl_primitive_attr_create(&attr) ||
-        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user))
+        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+        dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_strict))
         goto done;
     if (e->beta) {
         if (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, 1.0f) ||
@@ -328,9 +327,16 @@ static int query_layout(nn_dnnl_kind kind, size_t m, size_t n, size_t k, dnnl_me
     if (dnnl_memory_desc_init_by_tag(&s, 2, sd, src_type(kind), dnnl_ab) ||
         dnnl_memory_desc_init_by_tag(&wany, 2, wd, wei_type(kind), dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&d, 2, dd, dt, dnnl_ab) ||
-        dnnl_matmul_desc_init(&desc, &s, &wany, NULL, &d) ||
-        dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL))
+        dnnl_matmul_desc_init(&desc, &s, &wany, NULL, &d))
         return 1;
+    dnnl_primitive_attr_t attr = NULL; // strict fp32, as entry_make's
+    if (dnnl_primitive_attr_create(&attr) ||
+        dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_strict) ||
+        dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL)) {
+        if (attr) dnnl_primitive_attr_destroy(attr);
+        return 1;
+    }
+    dnnl_primitive_attr_destroy(attr);
     int rc = ref_impl(pd);
     if (!rc) *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);

@@ -244,6 +244,7 @@ void nn_xf_add_positions(nn_xf *s, size_t n, size_t T, size_t d, const nn_weight
                          float *x, size_t ldx)
 {
     SEIZE_ASSERT(T <= s->sz.max_T && n * T <= s->sz.max_rows && d <= s->sz.d_model);
+    SEIZE_ASSERT(pos0 + T <= pos->rows); // positions past the table: a caller's bug
     // the position rows, gathered like tokens of the table pos (the same ids for every i)
     for (size_t t = 0; t < T; t++)
         s->ids[t] = (int32_t)(pos0 + t);

@@ -658,9 +658,9 @@ static float *variant_gallery(const float *px, size_t n, int S, size_t *n_out)
 }
 
 // Indices of the k largest dot products of q with the rows of g (ties by index).
-static void top_k(const float *q, const float *g, size_t n, size_t E, size_t k, size_t *out)
+// Cosine of q with each row of g into s (n).
+static void cosines(const float *q, const float *g, size_t n, size_t E, double *s)
 {
-    double *s = malloc(n * sizeof *s);
     for (size_t i = 0; i < n; i++) {
         double d = 0, gn = 0;
         for (size_t e = 0; e < E; e++) {
@@ -669,14 +669,24 @@ static void top_k(const float *q, const float *g, size_t n, size_t E, size_t k, 
         }
         s[i] = d / sqrt(gn + 1e-30);
     }
+}
+
+// Indices of the k largest cosines of q with the rows of g (ties by index); s (n) receives the
+// cosines.
+static void top_k(const float *q, const float *g, size_t n, size_t E, size_t k, size_t *out,
+                  double *s)
+{
+    cosines(q, g, n, E, s);
+    double *t = malloc(n * sizeof *t);
+    memcpy(t, s, n * sizeof *t);
     for (size_t j = 0; j < k; j++) {
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < n; i++)
-            if (s[i] > -1e300 && (best == SIZE_MAX || s[i] > s[best])) best = i;
+            if (t[i] > -1e300 && (best == SIZE_MAX || t[i] > t[best])) best = i;
         out[j] = best;
-        s[best] = -1e301;
+        t[best] = -1e301;
     }
-    free(s);
+    free(t);
 }
 
 static double min_cosine(const float *a, const float *b, size_t n, size_t E)
@@ -738,20 +748,32 @@ static void check_precisions(const char *model, int hf, const char *backend)
     size_t K = 10, a[10], b[10];
     for (int p = 1; p < 3; p++) {
         double ci = min_cosine(gf[0], gf[p], ng, E), ct = min_cosine(tf[0], tf[p], nt, E);
-        size_t hits = 0;
+        // a result of the reduced top-10 agrees when fp32 ranks it in its top-10 too, or when
+        // its fp32 score is within 1e-4 of fp32's 10th (a swap among near-ties: the random tiny
+        // models have many, and which of them wins depends on the CPU's kernels)
+        size_t hits = 0, strict = 0;
+        double *s0 = malloc(ng * sizeof *s0), *sp = malloc(ng * sizeof *sp);
         for (size_t q = 0; q < nt; q++) {
-            top_k(tf[0] + q * E, gf[0], ng, E, K, a);
-            top_k(tf[p] + q * E, gf[p], ng, E, K, b);
-            for (size_t i = 0; i < K; i++)
-                for (size_t j = 0; j < K; j++)
-                    hits += a[i] == b[j];
+            top_k(tf[0] + q * E, gf[0], ng, E, K, a, s0);
+            top_k(tf[p] + q * E, gf[p], ng, E, K, b, sp);
+            for (size_t j = 0; j < K; j++) {
+                int in = 0;
+                for (size_t i = 0; i < K; i++)
+                    in |= a[i] == b[j];
+                strict += (size_t)in;
+                hits += (size_t)(in || s0[b[j]] >= s0[a[K - 1]] - 1e-4);
+            }
         }
+        free(s0);
+        free(sp);
         double agree = (double)hits / (double)(nt * K), need = p == 1 ? 0.999 : 0.99;
         fprintf(stderr,
-                "  %s %s %s: min cosine images %.6f texts %.6f; top-10 agreement %.1f%% over %zu "
-                "images, %zu queries; weights %.2f of fp32's\n",
-                model, hf ? "hf" : "open_clip", p == 1 ? "bf16" : "int8", ci, ct, 100 * agree, ng,
-                nt, (double)bytes[p] / (double)bytes[0]);
+                "  %s %s %s: min cosine images %.6f texts %.6f; top-10 agreement %.1f%% (%.1f%% "
+                "counting near-ties as misses) over %zu images, %zu queries; weights %.2f of "
+                "fp32's\n",
+                model, hf ? "hf" : "open_clip", p == 1 ? "bf16" : "int8", ci, ct, 100 * agree,
+                100.0 * (double)strict / (double)(nt * K), ng, nt,
+                (double)bytes[p] / (double)bytes[0]);
         CHECK(ci >= need);
         CHECK(ct >= need);
         CHECK(agree >= 0.95);
