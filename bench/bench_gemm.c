@@ -10,6 +10,8 @@
 // per-call cost of small products (primitive cache hits), first calls (primitive creation),
 // and the fused (dense y) against the own epilogue (strided y).
 // `bench_gemm --quick`: one shape, fewer repetitions (a smoke run).
+#include "peak.h"
+
 #include "nn/gemm.h"
 #include "seize/core.h"
 
@@ -32,118 +34,12 @@ static float frand(void)
     return (float)((double)(rng >> 40) / 16777216.0 * 2.0 - 1.0);
 }
 
-// --- peak loops ---------------------------------------------------------------------------------
-
-#define PEAK_ITERS 4000000L
-// clang-format off
-#define REP24(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) \
-    X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
-// clang-format on
-static volatile float sink;
-static volatile int isink;
-
-__attribute__((target("avx512f"))) static void peak_fp32_512(long it)
-{
-    __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f);
-#define D(i) __m512 c##i = _mm512_set1_ps(i);
-    REP24(D)
-    for (long n = 0; n < it; n++) {
-#define F(i)                                                                                       \
-    c##i = _mm512_fmadd_ps(a, b, c##i);                                                            \
-    __asm__ volatile("" : "+v"(c##i));
-        REP24(F)
-    }
-    __m512 s = c0;
-#define S(i) s = _mm512_add_ps(s, c##i);
-    REP24(S)
-    sink = _mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx2,fma"))) static void peak_fp32_256(long it)
-{
-    __m256 a = _mm256_set1_ps(1.0001f), b = _mm256_set1_ps(0.9999f);
-#define D2(i) __m256 c##i = _mm256_set1_ps(i);
-    REP24(D2)
-    for (long n = 0; n < it; n++) {
-#define F2(i)                                                                                      \
-    c##i = _mm256_fmadd_ps(a, b, c##i);                                                            \
-    __asm__ volatile("" : "+x"(c##i));
-        REP24(F2)
-    }
-    __m256 s = c0;
-#define S2(i) s = _mm256_add_ps(s, c##i);
-    REP24(S2)
-    float f[8];
-    _mm256_storeu_ps(f, s);
-    sink = f[0];
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static void peak_bf16(long it)
-{
-    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3f80);
-    REP24(D)
-    for (long n = 0; n < it; n++) {
-#define G(i)                                                                                       \
-    c##i = _mm512_dpbf16_ps(c##i, a, b);                                                           \
-    __asm__ volatile("" : "+v"(c##i));
-        REP24(G)
-    }
-    __m512 s = c0;
-    REP24(S)
-    sink = _mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx512f,avx512vnni"))) static void peak_int8(long it)
-{
-    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
-#define DI(i) __m512i c##i = _mm512_set1_epi32(i);
-    REP24(DI)
-    for (long n = 0; n < it; n++) {
-#define V(i)                                                                                       \
-    c##i = _mm512_dpbusd_epi32(c##i, a, b);                                                        \
-    __asm__ volatile("" : "+v"(c##i));
-        REP24(V)
-    }
-    __m512i s = c0;
-#define SI(i) s = _mm512_add_epi32(s, c##i);
-    REP24(SI)
-    isink = _mm512_reduce_add_epi32(s);
-}
-
-static void (*peak_fn)(long);
-static void *peak_thread(void *arg)
-{
-    peak_fn(PEAK_ITERS);
-    return arg;
-}
-
-// Best of 3 rounds on 2 threads, in G(FL)OP/s, with ops per instruction per iteration.
-static double peak_rate(void (*fn)(long), double ops)
-{
-    double best = 0;
-    peak_fn = fn;
-    for (int r = 0; r < 3; r++) {
-        pthread_t t[2];
-        double t0 = seize_now();
-        for (int i = 0; i < 2; i++)
-            pthread_create(&t[i], NULL, peak_thread, NULL);
-        for (int i = 0; i < 2; i++)
-            pthread_join(t[i], NULL);
-        double g = 2.0 * PEAK_ITERS * 24 * ops / (seize_now() - t0) * 1e-9;
-        if (g > best) best = g;
-    }
-    return best;
-}
-
-// The peak of precision p (0 fp32, 1 bf16, 2 int8) on this CPU, 0 without the instruction.
+// The peak of precision p (0 fp32, 1 bf16, 2 int8) on 2 threads (peak.h), 0 without the
+// instruction.
 static double peak_of(int p)
 {
-    if (p == 0 && __builtin_cpu_supports("avx512f")) return peak_rate(peak_fp32_512, 32);
-    if (p == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return peak_rate(peak_fp32_256, 16);
-    if (p == 1 && __builtin_cpu_supports("avx512bf16")) return peak_rate(peak_bf16, 64);
-    if (p == 2 && __builtin_cpu_supports("avx512vnni")) return peak_rate(peak_int8, 128);
-    return 0;
+    const char *name;
+    return peak_measure(p, 2, &name);
 }
 
 // --- products ----------------------------------------------------------------------------------
