@@ -6,7 +6,7 @@
  *     #define BACKEND_CHECK_SEED 12345 // this test's inputs
  *     #include "check.h"
  *     #include "backend_check.h"
- *     static const backend_entry backends[] = {{"cpu/1", cpu_1, SEIZE_PRECISION_FP32}, ...};
+ *     static const backend_entry backends[] = {{"cpu/1", "cpu", {.n_threads = 1}, 1}, ...};
  *     #define N_BACKENDS (sizeof backends / sizeof backends[0])
  *     static void test_backends_present(void) { check_backends_present(backends, N_BACKENDS); }
  *     static void memory_cases(tctx *t) { ... case_done(ok); }
@@ -17,7 +17,7 @@
  *     }
  *
  * Each test keeps its own table (the place a backend is added to it); the helpers take it by
- * pointer and count. A backend whose device is absent (its create returns SEIZE_ENOTFOUND: cuda
+ * pointer and count. A backend whose device is absent (nn_backend_new returns SEIZE_ENOTFOUND: cuda
  * on a machine without a GPU) is skipped, never counted as passed: check_backends_present marks
  * its case skipped with the reason, and each summary line says so.
  *
@@ -45,13 +45,22 @@
 
 /* --- the backends under test ------------------------------------------------------------------ */
 
-/* One entry of a test's table. precision: how `linear` multiplies (its reference rounds the
- * operands the same way); SEIZE_PRECISION_FP32 where the test does not vary it. */
+/* One entry of a test's table: the backend by name (nn_backend_new) with its parameters —
+ * p.precision is how `linear` multiplies, its reference rounds the operands the same way — and
+ * the BLAS thread count its products run under (0: left as it is; read by each product, so
+ * each entry sets its own). */
 typedef struct backend_entry {
-    const char *label;
-    int (*create)(nn_backend **out);
-    seize_precision precision;
+    const char *label, *backend;
+    nn_backend_params p;
+    int blas_threads;
 } backend_entry;
+
+/* A fresh instance of entry e: 0, SEIZE_ENOTFOUND when its device is absent, or another error. */
+static inline int backend_create(const backend_entry *e, nn_backend **out)
+{
+    if (e->blas_threads) seize_blas_threads_set(e->blas_threads);
+    return nn_backend_new(e->backend, e->p, out);
+}
 
 /* --- host memory and random inputs ------------------------------------------------------------ */
 
@@ -99,7 +108,7 @@ typedef struct tctx {
     nn_backend *be;
     const nn_backend_ops *o;
     const char *name;
-    int (*create)(nn_backend **out); // a fresh instance of the same entry
+    const backend_entry *entry; // a fresh instance of the same: backend_create(entry, ...)
     seize_precision precision;
     float *bufs[TCTX_MAX_BUFS];
     int n_bufs;
@@ -269,9 +278,9 @@ static inline void for_each_backend(const backend_entry *tab, size_t n, const ch
     for (size_t i = 0; i < n; i++) {
         tctx t = {0};
         t.name = tab[i].label;
-        t.create = tab[i].create;
-        t.precision = tab[i].precision;
-        int rc = t.create(&t.be);
+        t.entry = &tab[i];
+        t.precision = tab[i].p.precision;
+        int rc = backend_create(t.entry, &t.be);
         if (rc == SEIZE_ENOTFOUND) { // its device is absent: skipped (check_backends_present)
             st.n_skip++;
             continue;
@@ -302,7 +311,7 @@ static inline void check_backends_present(const backend_entry *tab, size_t n)
     char why[512] = "", skipped[256] = "";
     for (size_t i = 0; i < n; i++) {
         nn_backend *be = NULL;
-        int rc = tab[i].create(&be);
+        int rc = backend_create(&tab[i], &be);
         if (rc == SEIZE_ENOTFOUND) {
             if (!why[0]) snprintf(why, sizeof why, "%s", seize_errmsg());
             size_t used = strlen(skipped);

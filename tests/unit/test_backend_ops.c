@@ -34,74 +34,32 @@
 // --- the backends under test ---------------------------------------------------------------------
 //
 // THE place a backend is added: every op test below runs on each entry of this table (a CUDA
-// backend goes here, under its build flag, e.g. `#ifdef SEIZE_CUDA {"cuda", cuda_new}, #endif`).
+// backend goes here, under its build flag, as the cuda entries are).
 
-// The CPU backend under both BLAS thread plans (read by each product, so each entry sets its
-// own): 1, as the CLI sets it (a slice of each product per pool thread), and 2 (one BLAS call
-// per product, threaded by BLAS).
-static int cpu_1(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){1, SEIZE_PRECISION_FP32, 0, 0}, out);
-}
-static int cpu_2(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_FP32, 0, 0}, out);
-}
-static int cpu_2_portable_blas_2(nn_backend **out)
-{
-    seize_blas_threads_set(2);
-    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_FP32, 0, 1}, out);
-}
-static int cpu_2_bf16(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_BF16, 0, 0}, out);
-}
-static int cpu_1_int8(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){1, SEIZE_PRECISION_INT8, 0, 0}, out);
-}
-static int cpu_2_int8_portable(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){2, SEIZE_PRECISION_INT8, 0, 1}, out);
-}
-
-#ifdef SEIZE_CUDA
-// The CUDA backend (make CUDA=1) on device 0 in each precision. Where no device is usable,
-// nn_backend_cuda_new fails with SEIZE_ENOTFOUND: these entries are then skipped (each op's
-// summary line and test_backends_present say so), neither failed nor passed.
-static int cuda_fp32(nn_backend **out)
-{
-    return nn_backend_cuda_new((nn_backend_params){1, SEIZE_PRECISION_FP32, 0, 0}, out);
-}
-static int cuda_bf16(nn_backend **out)
-{
-    return nn_backend_cuda_new((nn_backend_params){1, SEIZE_PRECISION_BF16, 0, 0}, out);
-}
-static int cuda_int8(nn_backend **out)
-{
-    return nn_backend_cuda_new((nn_backend_params){1, SEIZE_PRECISION_INT8, 0, 0}, out);
-}
-#endif
-
-// precision: how `linear` multiplies (its reference rounds the operands the same way).
+// The CPU backend under both BLAS thread plans: 1, as the CLI sets it (a slice of each
+// product per pool thread), and 2 (the portable path's sgemm threaded by BLAS); in each
+// precision; with oneDNN and with the portable GEMM path. The CUDA backend (make CUDA=1) on
+// device 0 in each precision: where no device is usable, nn_backend_new fails with
+// SEIZE_ENOTFOUND and these entries are skipped (each op's summary line and
+// test_backends_present say so), neither failed nor passed.
+#define PARAMS(thr, prec, portable)                                                                \
+    {                                                                                              \
+        (thr), SEIZE_PRECISION_##prec, 0, (portable)                                               \
+    }
 static const backend_entry backends[] = {
-    {"cpu/1", cpu_1, SEIZE_PRECISION_FP32},
-    {"cpu/2", cpu_2, SEIZE_PRECISION_FP32},
-    {"cpu/2 portable GEMM, BLAS threads 2", cpu_2_portable_blas_2, SEIZE_PRECISION_FP32},
-    {"cpu/2 bf16", cpu_2_bf16, SEIZE_PRECISION_BF16},
-    {"cpu/1 int8", cpu_1_int8, SEIZE_PRECISION_INT8},
-    {"cpu/2 int8 portable GEMM", cpu_2_int8_portable, SEIZE_PRECISION_INT8},
+    {"cpu/1", "cpu", PARAMS(1, FP32, 0), 1},
+    {"cpu/2", "cpu", PARAMS(2, FP32, 0), 1},
+    {"cpu/2 portable GEMM, BLAS threads 2", "cpu", PARAMS(2, FP32, 1), 2},
+    {"cpu/2 bf16", "cpu", PARAMS(2, BF16, 0), 1},
+    {"cpu/1 int8", "cpu", PARAMS(1, INT8, 0), 1},
+    {"cpu/2 int8 portable GEMM", "cpu", PARAMS(2, INT8, 1), 1},
 #ifdef SEIZE_CUDA
-    {"cuda", cuda_fp32, SEIZE_PRECISION_FP32},
-    {"cuda bf16", cuda_bf16, SEIZE_PRECISION_BF16},
-    {"cuda int8", cuda_int8, SEIZE_PRECISION_INT8},
+    {"cuda", "cuda", PARAMS(1, FP32, 0), 0},
+    {"cuda bf16", "cuda", PARAMS(1, BF16, 0), 0},
+    {"cuda int8", "cuda", PARAMS(1, INT8, 0), 0},
 #endif
 };
+#undef PARAMS
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
 // Every backend of the table can be made here, and has a named ops table. One whose device is
@@ -620,7 +578,7 @@ static void attention_cases(tctx *t)
         // case after case (the scratch grows, a smaller request keeps it), one variant
         tctx u = *t;
         u.n_bufs = 0;
-        if (u.create(&u.be) < 0) {
+        if (backend_create(u.entry, &u.be) < 0) {
             fprintf(stderr, "  FAIL %s: cannot create: %s\n", t->name, seize_errmsg());
             case_done(0);
             continue;
@@ -803,7 +761,7 @@ static void attend_cases(tctx *t)
         // it reserves fails under ASan), then the long-lived one, its scratch grown case by case
         tctx u = *t;
         u.n_bufs = u.n_ws = 0;
-        if (u.create(&u.be) < 0) {
+        if (backend_create(u.entry, &u.be) < 0) {
             fprintf(stderr, "  FAIL %s: cannot create: %s\n", t->name, seize_errmsg());
             case_done(0);
             continue;

@@ -19,30 +19,13 @@
 
 // --- the backends under test ---------------------------------------------------------------------
 
-static int cpu_1(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){.n_threads = 1}, out);
-}
-static int cpu_2(nn_backend **out)
-{
-    seize_blas_threads_set(1);
-    return nn_backend_cpu_new((nn_backend_params){.n_threads = 2}, out);
-}
-#ifdef SEIZE_CUDA
-// SEIZE_ENOTFOUND where no device is usable: its cases are then skipped.
-static int cuda_0(nn_backend **out)
-{
-    return nn_backend_cuda_new((nn_backend_params){.n_threads = 1}, out);
-}
-#endif
-
-// The pieces multiply in float32 on each (their bound, XF_TOL, is that precision's).
+// The pieces multiply in float32 on each (their bound, XF_TOL, is that precision's); cuda is
+// skipped where no device is usable (SEIZE_ENOTFOUND).
 static const backend_entry backends[] = {
-    {"cpu/1", cpu_1, SEIZE_PRECISION_FP32},
-    {"cpu/2", cpu_2, SEIZE_PRECISION_FP32},
+    {"cpu/1", "cpu", {.n_threads = 1}, 1},
+    {"cpu/2", "cpu", {.n_threads = 2}, 1},
 #ifdef SEIZE_CUDA
-    {"cuda", cuda_0, SEIZE_PRECISION_FP32},
+    {"cuda", "cuda", {.n_threads = 1}, 0},
 #endif
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
