@@ -26,7 +26,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 SIMD    := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo -mavx2 -mfma)
 OPT     ?= -O2 -g $(SIMD)
-PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl zlib
+PKGS    := openblas libjpeg libpng libutf8proc jansson libcurl zlib libmicrohttpd
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -pthread -Iinclude $(shell pkg-config --cflags $(PKGS)) $(OPT)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
@@ -35,6 +35,12 @@ LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 ifndef NO_DNNL
 CFLAGS  += -DSEIZE_HAVE_DNNL
 LDLIBS  += -ldnnl -lgomp
+endif
+# MPI=1: the cluster module (src/cluster/) runs over Open MPI (libopenmpi-dev, issue 16); without
+# it the same module is single-process and nothing needs MPI to build or run.
+ifdef MPI
+CFLAGS  += -DSEIZE_MPI $(shell pkg-config --cflags ompi-c)
+LDLIBS  += $(shell pkg-config --libs ompi-c)
 endif
 LDFLAGS += $(SANITIZE)
 
@@ -82,6 +88,9 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Isrc
 $(BUILD)/obj/bench/bench_gemm.o: CFLAGS += -Isrc # measures src/nn/gemm.h, a private header
+
+# The web page (src/serve/web/) is compiled into the library with .incbin (src/serve/assets.c).
+$(BUILD)/obj/src/serve/assets.o: $(wildcard src/serve/web/*)
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)

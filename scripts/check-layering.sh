@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Include layering (ARCHITECTURE.md §9): data flows one way, each arrow a public header.
 #
-#   core <- image <- text <- nn <- net <- data <- index <- retrieval <- eval <- pipeline <- cli, server
+#   core <- image <- text <- nn <- net <- data <- index <- retrieval <- cluster <- eval <- pipeline
+#   <- serve <- cli
 #
 # Fails when
 #   - a module (src/<module>/ or its public header include/seize/<h>.h) includes the public header
@@ -46,7 +47,7 @@ if [ "${1:-}" = --self-test ]; then
 fi
 cd "${1:-$(dirname "$0")/..}" || exit 2
 
-ORDER="core image text nn net data index retrieval eval pipeline"
+ORDER="core image text nn net data index retrieval cluster eval pipeline serve"
 # public header (include/seize/<name>.h) -> module
 header_module() {
     case "$1" in
@@ -58,6 +59,8 @@ header_module() {
         data | layout) echo data ;;
         index) echo index ;;
         retrieval) echo retrieval ;;
+        cluster) echo cluster ;;
+        serve) echo serve ;;
         eval) echo eval ;;
         pipeline | run | query | captioner | reasoner) echo pipeline ;;
         seize) echo app ;;

@@ -369,6 +369,12 @@ typedef struct seize_query_options {
     seize_precision precision;  /* the CLIP text products (fp32, 0); any index precision is
                                    searched (its rows are normalised features either way) */
     const seize_cancel *cancel; /* may be NULL; passed to the captioner and reasoner */
+    int method; /* seize_method (retrieval.h): SEIZE (0, with pos/neg), MEAN or LDRE (this
+                   query's own caption weights) */
+    /* Progress, on the calling thread: stage "caption", "edit", "encode" or "search", with
+     * done of total units (captions, edits, texts, 1). May be NULL. */
+    void (*on_stage)(void *user, const char *stage, size_t done, size_t total);
+    void *stage_user;
 } seize_query_options;
 
 /* n_captions 15, k 50, pos = neg = NAN, one thread, no captioner or reasoner. */
@@ -408,6 +414,91 @@ void seize_query_result_release(seize_query_result *r); /* frees the members, ze
  * Thread-safe for distinct results, captioners and reasoners. */
 int seize_engine_query(const seize_engine *e, const char *reference, const char *relative_text,
                        const seize_query_options *o, seize_query_result *out);
+
+/* --- engine states and the batcher: many queries on one engine (seize serve) ------------- */
+
+/* A state is one worker's CLIP state and search scratch on a shared engine, made once and used
+ * for any number of calls by one thread at a time (whisper.cpp's model/state split).
+ *
+ *     seize_engine_state *st;
+ *     seize_engine_state_params sp = seize_engine_state_default_params();
+ *     if (seize_engine_state_new(e, &sp, &st) < 0) ...
+ *     float q[2 * 512];
+ *     seize_engine_embed_texts(st, (const char *[]){"a dog", "a cat"}, 2, q);
+ *     seize_search_result *r;
+ *     seize_engine_rank(st, q, 2, NULL, 10, &r);           // top 10 per query
+ *     seize_search_result_free(r);
+ *     seize_engine_state_free(st);
+ */
+typedef struct seize_engine_state seize_engine_state;
+struct seize_image;
+struct seize_search_result;
+
+typedef struct seize_engine_state_params {
+    int max_batch;             /* texts or images per forward pass (32) */
+    int n_threads;             /* CLIP and search threads of this state (1) */
+    seize_precision precision; /* CLIP products (fp32) */
+} seize_engine_state_params;
+seize_engine_state_params seize_engine_state_default_params(void);
+
+/* Makes a state on e (which must outlive it). Errors: SEIZE_EINVAL (parameters), SEIZE_ENOMEM,
+ * the CLIP engine's. */
+int seize_engine_state_new(const seize_engine *e, const seize_engine_state_params *p,
+                           seize_engine_state **out);
+void seize_engine_state_free(seize_engine_state *s); /* accepts NULL */
+
+/* [n, dim] L2-normalised CLIP text embeddings of n texts (tokenised as the engine's tokenizer
+ * does, truncated to the context), in forward passes of max_batch. SEIZE_EINVAL: an empty or
+ * non-UTF-8 text (naming it by position). */
+int seize_engine_embed_texts(seize_engine_state *s, const char *const *texts, size_t n, float *out);
+/* [n, dim] L2-normalised CLIP image embeddings of n decoded images, preprocessed as the
+ * engine's index was built (its index.json "preprocess": TargetPad 1.25 or plain CLIP). */
+int seize_engine_embed_images(seize_engine_state *s, const struct seize_image *const *imgs,
+                              size_t n, float *out);
+/* Similarity ranking (SEIZE_METHOD_MEAN: score = q·g) of n normalised query vectors [n, dim]
+ * over the engine's index in one gallery scan: top k per query (k clipped to the gallery minus
+ * the exclusion), exclude[q] a gallery row to leave out or SIZE_MAX (exclude may be NULL),
+ * ties by gallery row. *out as seize_search's. */
+int seize_engine_rank(seize_engine_state *s, const float *queries, size_t n, const size_t *exclude,
+                      size_t k, struct seize_search_result **out);
+/* seize_engine_query on a state: the same answer, without making a CLIP state per call
+ * (o->n_threads and o->precision are the state's). */
+int seize_engine_query_state(seize_engine_state *s, const char *reference,
+                             const char *relative_text, const seize_query_options *o,
+                             seize_query_result *out);
+
+/* A batcher answers plain text and image searches from many threads at once: requests that
+ * arrive within window_ms of each other (at most max_batch) are encoded as one forward pass and
+ * ranked in one gallery scan, on the batcher's own thread and state. The embeddings' last bits
+ * may depend on the batch a request shared (CLIP's products do); rankings of well-separated
+ * scores do not. */
+typedef struct seize_batcher seize_batcher;
+typedef struct seize_batcher_params {
+    int max_batch;    /* requests per batch (32) */
+    double window_ms; /* how long the first request of a batch waits for others (2) */
+    int n_threads;    /* CLIP and search threads (1) */
+    seize_precision precision;
+} seize_batcher_params;
+seize_batcher_params seize_batcher_default_params(void);
+int seize_batcher_new(const seize_engine *e, const seize_batcher_params *p, seize_batcher **out);
+/* Answers the requests waiting, stops the thread, frees. Accepts NULL. */
+void seize_batcher_free(seize_batcher *b);
+
+/* Blocking, thread-safe: the top k gallery rows for `text` into hits[0..*n_hits) (the caller's
+ * array of k; a = score, b = increment = 0). Errors as seize_engine_embed_texts, SEIZE_ECANCEL
+ * when the batcher is being freed. */
+int seize_batcher_search_text(seize_batcher *b, const char *text, size_t k, seize_query_hit *hits,
+                              size_t *n_hits);
+/* The same for an image; `exclude` is a gallery row left out (SIZE_MAX: none). */
+int seize_batcher_search_image(seize_batcher *b, const struct seize_image *img, size_t exclude,
+                               size_t k, seize_query_hit *hits, size_t *n_hits);
+
+typedef struct seize_batcher_stats {
+    unsigned long long batches, requests; /* so far */
+    unsigned long long size_hist[7];      /* batches of 1, 2, 3-4, 5-8, 9-16, 17-32, more */
+    size_t waiting;                       /* requests queued now */
+} seize_batcher_stats;
+void seize_batcher_stats_get(seize_batcher *b, seize_batcher_stats *out);
 
 /* --- the stages' files (shared by seize caption / seize reason and seize_run) ------------- */
 

@@ -42,4 +42,6 @@
 
 #include "seize/pipeline.h"
 
+#include "seize/serve.h"
+
 #endif
