@@ -1,0 +1,1 @@
+// seize web page (placeholder until the page lands)
