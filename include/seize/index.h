@@ -19,6 +19,16 @@
  *                   "failed": [{"name": ..., "reason": ...}, ...],
  *                   "precision": "fp32"|"bf16"|"int8"}  (seize_index_build's CLIP products;
  *                   absent in an import or an index of an older seize: fp32 or not known)
+ *                  A shard's index.json also has "shard" (seize_index_shard_info).
+ *
+ * A sharded index (seize_index_merge with `sharded`) is a folder whose index.json is a manifest:
+ *   {"format": "seize-index", "version": 1, "sharded": true, "count", "dim", "dtype",
+ *    "normalized", "model", "preprocess", "source", "failed" (of every shard, in list order),
+ *    "precision" (when the shards have it), "total", "list_sha256",
+ *    "shards": [{"path": "shard-0", "count": rows}, ...]}
+ * with shard paths relative to the folder (or absolute), in list order. seize_index_open reads
+ * it as one index: the shards' rows concatenated in that order (global row = position in the
+ * concatenation), names unique across shards; seize_index_json gives the manifest.
  */
 #ifndef SEIZE_INDEX_H
 #define SEIZE_INDEX_H
@@ -58,6 +68,10 @@ typedef struct seize_index_meta {
     const char *const *failed_reasons; /* ... and why */
     size_t n_failed;
     const char *precision; /* "fp32", "bf16", "int8" (seize_precision_name); NULL: not written */
+    /* A shard of a build (seize_index_build with shard_count > 0): index.json "shard"
+     * {"index", "count", "rows": [first, end], "total", "list_sha256", "failed_at": [...]}.
+     * NULL: not a shard. */
+    const struct seize_index_shard_info *shard;
 } seize_index_meta;
 
 /* The gallery-name rule of the data module (seize_gallery_name_problem and
@@ -137,6 +151,12 @@ typedef struct seize_index_build_params {
     int (*on_progress)(void *ud, size_t done, size_t n, size_t n_failed);
     void *ud;
     const seize_cancel *cancel; /* may be NULL: a stop ends the build after the batch in flight */
+    /* shard_count > 0: encode only shard shard_index of shard_count of the items (the block
+     * seize_shard_rows gives; items is still the whole list, whose names are hashed), as an
+     * index of its own whose index.json has "shard" (seize_index_shard_info). The build state
+     * records the shard: an unfinished build of another shard (or of the whole list) in the
+     * folder is discarded (on_resume says so). on_bad's index is the full list's. */
+    size_t shard_index, shard_count;
 } seize_index_build_params;
 
 typedef struct seize_index_build_result {
@@ -216,6 +236,69 @@ seize_index_build_params seize_index_build_default_params(void);
  * the BLAS threads (one per CLIP thread: seize_blas_threads_set(1)). `res` may be NULL. */
 int seize_index_build(const seize_index_build_params *p, const seize_build_item *items, size_t n,
                       seize_index_build_result *res);
+
+/* --- shards (src/index/shard.c) --------------------------------------------------------- */
+
+/* Shard i of n of a list of `total` items is the contiguous block [*first, *end) with
+ * first = i * total / n and end = (i + 1) * total / n (integer division): the shards in list
+ * order, their sizes differing by at most one (some are empty when n > total). */
+void seize_shard_rows(size_t total, size_t i, size_t n, size_t *first, size_t *end);
+
+/* Parses "I/N" (decimal, 0 <= I < N <= 100000): 0, or SEIZE_EINVAL with a message ("bad
+ * shard 'x': expected I/N with 0 <= I < N, e.g. 0/4"). */
+int seize_shard_parse(const char *s, size_t *i, size_t *n);
+
+/* The SHA-256 (lower-case hex) of a gallery list's names: each name and a NUL, in list order
+ * (index.json's shard.list_sha256; the paths are not part of it). */
+void seize_names_sha256(const char *const *names, size_t n, char hex[65]);
+
+/* What a shard's index.json records ("shard"). */
+typedef struct seize_index_shard_info {
+    size_t index, count;     /* shard `index` of `count` */
+    size_t first, end;       /* its items: [first, end) of the full list (seize_shard_rows) */
+    size_t total;            /* items in the full list */
+    const char *list_sha256; /* seize_names_sha256 of the full list */
+    const size_t *failed_at; /* the full-list positions of meta's n_failed images, ascending */
+} seize_index_shard_info;
+
+typedef struct seize_index_merge_params {
+    const char *out_dir;        /* written (created if needed; locked while merging) */
+    const char *const *shards;  /* n_shards shard folders, in any order */
+    size_t n_shards;
+    int sharded; /* write a sharded index: out_dir/index.json, a manifest referencing the
+                  * shard folders where they are (relative paths; nothing is copied) */
+} seize_index_merge_params;
+
+typedef struct seize_index_merge_result {
+    size_t count, n_failed, n_shards; /* rows, images left out, shards */
+} seize_index_merge_result;
+
+/* `seize index merge`: checks that the shard folders belong together (each a finished shard
+ * build, none unfinished; same model SHA-256, preprocessing, dtype, dim, precision, shard
+ * count, list size and list hash; every shard 0..N-1 exactly once; names disjoint; rows and
+ * failures making up exactly the gallery list) and writes one index (features.npy and
+ * names.txt byte-identical to a build of the whole list with the same settings: the stored
+ * rows are copied, not renormalised; index.json as that build's: the first shard's model
+ * path and source, every shard's failures in list order) or, with `sharded`, the manifest of a
+ * sharded index. A problem is SEIZE_EINVAL (SEIZE_EFORMAT for a damaged shard) whose message
+ * names the shard folder(s) and what differs, e.g. "'b' was built with another model
+ * (sha256 1234abcd... vs 5678ef01... in 'a')", "shard 2/3 is missing (given: 0/3 'a', 1/3
+ * 'b')", "shard 1/3 is given twice: 'b' and 'c'", "'c' is shard 0/2, 'a' is shard 0/3: they
+ * are of builds with different shard counts", "gallery name 'x' is in both 'a' and 'b'". Files
+ * are written atomically; out_dir must not be one of the shards. `res` may be NULL. */
+int seize_index_merge(const seize_index_merge_params *p, seize_index_merge_result *res);
+
+/* The shard layout of an index folder, from its index.json only (no rows loaded): *n_shards
+ * (1 for a single index: it is its own shard 0) and, when `offsets` is not NULL, a heap array
+ * of n_shards + 1 global row offsets (shard i holds rows [offsets[i], offsets[i+1]),
+ * offsets[n_shards] = the count; caller frees). */
+int seize_index_shards(const char *dir, size_t *n_shards, size_t **offsets);
+
+/* Opens shard i of an index folder as an index of its own (its rows, names and index.json),
+ * checked against the manifest (count, dim, dtype, model); *row_offset (may be NULL) is its
+ * first global row. A single index is its own shard 0 (offset 0). Names are checked unique
+ * within the shard only (seize_index_open checks them across shards). */
+int seize_index_open_shard(const char *dir, size_t i, seize_index **out, size_t *row_offset);
 
 /* --- rows ------------------------------------------------------------------------------- */
 
