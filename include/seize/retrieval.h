@@ -31,7 +31,12 @@
  * the Q rows P = (1+pos)A − pos·B per block bounds all scores, and only rows whose bound (plus
  * a float-rounding margin) reaches the current k-th score are scored exactly (a and b by dot
  * products in a fixed order): the result is the exact top k of the formula. With neg < pos
- * a and b come from one sgemm of the stacked [A; B] for every row.
+ * a and b come from one sgemm of the stacked [A; B], without B (mean, LDRE) a alone; these
+ * estimates pick the rows scored exactly the same way. Every score in a result is thus a
+ * fixed-order dot product of the row and the query: it does not depend on the block, the
+ * thread count, the other queries, nor the slice of the gallery the row was searched in (the
+ * BLAS's last bits do: OpenBLAS takes other kernels for small products), so per-slice
+ * searches merge (seize_search_result_merge) into exactly the whole gallery's result.
  */
 #ifndef SEIZE_RETRIEVAL_H
 #define SEIZE_RETRIEVAL_H
@@ -66,10 +71,16 @@ typedef struct seize_search_params {
                             NULL for a pool of n_threads made for the call */
     int n_threads;       /* threads when pool is NULL; 0 = all cores (at most 64) */
     size_t block_rows;   /* gallery rows per block; 0 = automatic (~32 MiB of scores) */
-    int no_prune;        /* 1: compute a and b for every row even when neg >= pos (for tests and
-                            benchmarks; the rankings are the same) */
+    int no_prune;        /* 1: rank the scores of the block products themselves (a and b for
+                            every row; for tests and benchmarks): the rankings are the same up
+                            to float rounding, the last bits of a score depend on the block */
     size_t *stats_exact; /* if not NULL: receives the number of rows scored exactly (pruned
                             search) */
+    /* A slice (a scale-out's share, seize/cluster.h): the gallery passed holds rows
+       [row0, row0 + n) of a gallery of n_total rows (0: no slice). Exclusions, subsets and the
+       result's rows are rows of the whole gallery, k is clipped to n_total; rows outside the
+       slice are simply not ranked (subset members outside it are left out). */
+    size_t row0, n_total;
 } seize_search_params;
 
 /* pos 0.13, neg 2.1 (CIRCO defaults), k 50, no pool (all cores), automatic blocks. */
@@ -96,6 +107,15 @@ typedef struct seize_search_result {
     float *subset_score;
 } seize_search_result;
 void seize_search_result_free(seize_search_result *r);
+
+/* Merges the results of searches of disjoint slices of one gallery (seize_search_params
+ * row0/n_total, the same queries and parameters) into the whole gallery's: per query the
+ * first k of all parts' rankings by score descending, then row ascending, and the subsets'
+ * members of all parts in that order. Equal to one seize_search over the whole gallery, bit
+ * for bit (the scores do not depend on the slice). Parts must agree on n_queries, k and on
+ * having subsets (SEIZE_EINVAL). *out is owned by the caller. Thread-safe. */
+int seize_search_result_merge(const seize_search_result *const *parts, size_t n_parts,
+                              seize_search_result **out);
 
 /* The semantic editing search. `after` (A) and `before` (B) are [n_queries, dim] float32
  * query vectors; they are L2-normalised internally (eps 1e-12) and not modified. `before`
@@ -131,6 +151,24 @@ int seize_search_ldre(const seize_embeddings *g, const float *after, const float
                       size_t n_queries, size_t n_captions, const size_t *exclude,
                       const seize_subsets *subsets, const seize_search_params *p, float *weights,
                       seize_search_result **out);
+
+/* LDRE in its three steps, for a search split into slices (seize/cluster.h):
+ * seize_search_ldre = _drops, _weights of the drops, _rank with those weights.
+ * _drops: the top-5 similarities of the rows h_i − f_i ([n_queries * n_captions] "queries",
+ * row q * n_captions + i; k = 5, no exclusions) over g (a slice: p->row0/n_total; the parts
+ * merge with seize_search_result_merge). _weights: w (n_captions doubles) from the drops of the
+ * whole gallery, summed in query order, then rank order (SEIZE_EINVAL when the drops do not
+ * have n_queries * n_captions rows). _rank: the ranking of normalize(Σ_i w_i f_i) with the
+ * exclusions and subsets. Errors and threads as seize_search_ldre. */
+int seize_search_ldre_drops(const seize_embeddings *g, const float *after, const float *before,
+                            size_t n_queries, size_t n_captions, const seize_search_params *p,
+                            seize_search_result **drops);
+int seize_search_ldre_weights(const seize_search_result *drops, size_t n_queries, size_t n_captions,
+                              double *w);
+int seize_search_ldre_rank(const seize_embeddings *g, const float *after, size_t n_queries,
+                           size_t n_captions, const double *w, const size_t *exclude,
+                           const seize_subsets *subsets, const seize_search_params *p,
+                           seize_search_result **out);
 
 /* --- benchmark inputs -------------------------------------------------------------------- */
 

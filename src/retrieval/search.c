@@ -74,7 +74,8 @@ typedef struct {
 // A prepared query batch: `rows` [n_rows, dim] where the first n_q rows are A and, in pair
 // mode, the next n_q rows are B.
 typedef struct scan {
-    const seize_embeddings *g;
+    const seize_embeddings *g; // rows [row0, row0 + g->n) of the whole gallery
+    size_t row0;
     const float *rows;
     size_t n_q, n_rows, dim;
     int pair;
@@ -82,7 +83,7 @@ typedef struct scan {
     size_t k;
     const size_t *exclude;
     const seize_subsets *subsets;
-    // per query state
+    // per query state (rows in the heaps are the whole gallery's; sub_sorted holds g's rows)
     item *heaps;         // n_q * k
     size_t *fill;        // n_q
     size_t *sub_pos;     // n_q: how many subset rows of q are already scored (rows sorted)
@@ -97,10 +98,13 @@ typedef struct scan {
     float *crows; // [n_rows, dim] the rows multiplied with the gallery
     float *conv;  // F16 conversion scratch [nb_max, dim]
     float *tmp;   // per thread score scratch [threads, nb_max]
-    // pruned mode (pair with neg >= pos): S holds s1 = P·g only, P = (1+pos)A − pos·B, an upper
-    // bound of the score; rows whose bound can still enter the top k are scored exactly.
-    int prune;
-    float eps;        // bound on |float score − float s1| beyond the exact inequality
+    // pruned mode (every search but no_prune): S holds an estimate of each score, and the rows
+    // whose estimate (plus eps) can still enter the top k are scored exactly by fixed-order dot
+    // products, so that a row's score does not depend on the block, slice or BLAS kernel it was
+    // in. Pair with neg >= pos: s1 = P·g, P = (1+pos)A − pos·B, an upper bound of the score;
+    // pair with neg < pos (est_pair): the score of the products a and b; no pair: a.
+    int prune, est_pair;
+    float eps;        // bound on (exact score − estimate) beyond the exact inequality
     cand *cands;      // per thread candidate scratch [threads, nb_max]
     size_t *n_exact;  // per thread count of exact evaluations (statistics)
     seize_pool *pool; // borrowed; NULL runs the loops on the calling thread
@@ -139,6 +143,28 @@ static void dot2(const float *A, const float *B, const float *g, size_t dim, flo
         sa += A[j] * g[j], sb += B[j] * g[j];
     *a = sa;
     *b = sb;
+}
+
+// a = A·g with exactly the arithmetic of dot2's a (the same lanes and order), for the searches
+// without B (mean, LDRE).
+static float dot1(const float *A, const float *g, size_t dim)
+{
+    size_t j = 0;
+    float sa = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 va0 = _mm256_setzero_ps(), va1 = _mm256_setzero_ps();
+    for (; j + 16 <= dim; j += 16) {
+        va0 = _mm256_fmadd_ps(_mm256_loadu_ps(A + j), _mm256_loadu_ps(g + j), va0);
+        va1 = _mm256_fmadd_ps(_mm256_loadu_ps(A + j + 8), _mm256_loadu_ps(g + j + 8), va1);
+    }
+    float ta[8];
+    _mm256_storeu_ps(ta, _mm256_add_ps(va0, va1));
+    for (int l = 0; l < 8; l++)
+        sa += ta[l];
+#endif
+    for (; j < dim; j++)
+        sa += A[j] * g[j];
+    return sa;
 }
 
 static int cand_desc(const void *x, const void *y)
@@ -185,8 +211,16 @@ static const float *block_row(const scan *s, size_t j)
                                     : (const float *)s->g->data + (s->j0 + j) * s->dim;
 }
 
+// The excluded row of query q as a row of g, or SIZE_MAX (none, or not in this slice).
+static size_t local_exclude(const scan *s, size_t q)
+{
+    size_t ex = s->exclude ? s->exclude[q] : SIZE_MAX;
+    return ex != SIZE_MAX && ex >= s->row0 && ex - s->row0 < s->g->n ? ex - s->row0 : SIZE_MAX;
+}
+
 static float exact_score(const scan *s, size_t q, const float *g)
 {
+    if (!s->pair) return dot1(s->rows + q * s->dim, g, s->dim);
     float a, b;
     dot2(s->rows + q * s->dim, s->rows + (s->n_q + q) * s->dim, g, s->dim, &a, &b);
     return score_of(a, b, s->pos, s->neg);
@@ -197,7 +231,14 @@ static void scan_query_prune(void *ctx, size_t qi, int thread)
     scan *s = ctx;
     size_t nb = s->nb, k = s->k, q = s->q0 + qi;
     const float *s1 = s->S + qi * nb;
-    size_t ex = s->exclude ? s->exclude[q] : SIZE_MAX;
+    if (s->est_pair) { // the estimates from the products a and b
+        float *e = s->tmp + (size_t)thread * nb;
+        const float *rb = s->S + (s->qc + qi) * nb;
+        for (size_t j = 0; j < nb; j++)
+            e[j] = score_of(s1[j], rb[j], s->pos, s->neg);
+        s1 = e;
+    }
+    size_t ex = local_exclude(s, q);
     if (s->sub_sorted) {
         size_t *sp = &s->sub_pos[q];
         const size_t *rows = s->sub_sorted[q];
@@ -226,7 +267,8 @@ static void scan_query_prune(void *ctx, size_t qi, int thread)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < head; i++) {
             if (n == k && c[i].s1 + s->eps < h[0].s) break; // nothing later can enter
-            item it = {exact_score(s, q, block_row(s, c[i].j)), (uint32_t)(s->j0 + c[i].j)};
+            item it = {exact_score(s, q, block_row(s, c[i].j)),
+                       (uint32_t)(s->row0 + s->j0 + c[i].j)};
             done++;
             if (n < k) {
                 h[n] = it;
@@ -264,7 +306,7 @@ static void scan_query(void *ctx, size_t qi, int thread)
     } else {
         memcpy(sc, ra, nb * sizeof *sc);
     }
-    size_t ex = s->exclude ? s->exclude[q] : SIZE_MAX;
+    size_t ex = local_exclude(s, q);
     // subset scores come from the same values the ranking uses
     if (s->sub_sorted) {
         size_t *sp = &s->sub_pos[q];
@@ -284,7 +326,7 @@ static void scan_query(void *ctx, size_t qi, int thread)
     size_t j = 0;
     for (; j < nb && n < k; j++) {
         if (j == ex) continue;
-        h[n] = (item){sc[j], (uint32_t)(s->j0 + j)};
+        h[n] = (item){sc[j], (uint32_t)(s->row0 + s->j0 + j)};
         sift_up(h, n);
         n++;
     }
@@ -294,7 +336,7 @@ static void scan_query(void *ctx, size_t qi, int thread)
     for (; j < nb; j++) {
         // rows arrive in ascending order, so an equal score never beats the kept one
         if (sc[j] > thr && j != ex) {
-            h[0] = (item){sc[j], (uint32_t)(s->j0 + j)};
+            h[0] = (item){sc[j], (uint32_t)(s->row0 + s->j0 + j)};
             sift_down(h, k, 0);
             thr = h[0].s;
         }
@@ -368,11 +410,12 @@ static int scan_alloc(scan *s, seize_search_result *r, size_t nb)
     return 0;
 }
 
-// Per query: the subset rows sorted, without the excluded row and duplicates.
-static int subsets_prepare(scan *s, seize_search_result *r)
+// Per query: the subset rows of this slice (as rows of g) sorted, without the excluded row and
+// duplicates.
+static int subsets_prepare(scan *s, seize_search_result *r, size_t n_total)
 {
     const seize_subsets *subsets = s->subsets;
-    size_t n_q = s->n_q, n = s->g->n;
+    size_t n_q = s->n_q, n = s->g->n, row0 = s->row0;
     r->subset_off = seize_calloc(n_q + 1, sizeof *r->subset_off);
     r->subset_n = seize_calloc(n_q ? n_q : 1, sizeof *r->subset_n);
     s->sub_sorted = seize_calloc(n_q ? n_q : 1, sizeof *s->sub_sorted);
@@ -389,10 +432,10 @@ static int subsets_prepare(scan *s, seize_search_result *r)
         if (!s->sub_sorted[q] || !s->sub_score[q]) return SEIZE_ENOMEM;
         for (size_t i = 0; i < m; i++) {
             size_t row = subsets->rows[q][i];
-            if (row >= n)
+            if (row >= n_total)
                 return seize_error(SEIZE_EINVAL, "query %zu: subset row %zu out of range", q, row);
-            if (s->exclude && row == s->exclude[q]) continue;
-            s->sub_sorted[q][w++] = row;
+            if ((s->exclude && row == s->exclude[q]) || row < row0 || row - row0 >= n) continue;
+            s->sub_sorted[q][w++] = row - row0;
         }
         qsort(s->sub_sorted[q], w, sizeof(size_t), cmp_size);
         size_t u = 0; // drop duplicates
@@ -414,7 +457,7 @@ static size_t chunk_rows(scan *s, size_t q0, size_t qc)
 {
     size_t dim = s->dim, n_q = s->n_q;
     float *crows = s->crows;
-    if (s->prune) {
+    if (s->prune && s->pair && !s->est_pair) {
         double pos = s->pos;
         for (size_t q = 0; q < qc; q++) {
             const float *A = s->rows + (q0 + q) * dim, *B = s->rows + (n_q + q0 + q) * dim;
@@ -475,7 +518,7 @@ static int scan_collect(scan *s, seize_search_result *r)
         item *t = seize_malloc(m ? m : 1, sizeof *t);
         if (!t) return SEIZE_ENOMEM;
         for (size_t i = 0; i < m; i++)
-            t[i] = (item){s->sub_score[q][i], (uint32_t)s->sub_sorted[q][i]};
+            t[i] = (item){s->sub_score[q][i], (uint32_t)(s->row0 + s->sub_sorted[q][i])};
         qsort(t, m, sizeof *t, better_first);
         size_t off = r->subset_off[q];
         r->subset_n[q] = m;
@@ -521,11 +564,14 @@ static int run_scan(const seize_embeddings *g, const float *rows, size_t n_q, in
     // With neg >= pos the score is at most s1 = a + pos·d = ((1+pos)A − pos·B)·g (for d < 0,
     // neg·d <= pos·d), so one product of M = Q rows bounds every score and only the rows that
     // can still reach the top k are scored exactly. With neg < pos, a and b come from one
-    // product of the stacked [A; B].
-    int prune = pair && neg >= pos && !p->no_prune;
-    size_t n_rows = pair && !prune ? 2 * qc_max : qc_max;
+    // product of the stacked [A; B], and the score of those estimates picks the rows to score
+    // exactly (without B: a itself). no_prune ranks the products' own scores.
+    int prune = !p->no_prune, est_pair = pair && neg < pos;
+    size_t n_rows = pair && (!prune || est_pair) ? 2 * qc_max : qc_max;
+    size_t n_total = p->n_total ? p->n_total : n;
     size_t nb = block_rows_for(p, n_rows, n);
     scan s = {.g = g,
+              .row0 = p->row0,
               .rows = rows,
               .n_q = n_q,
               .n_rows = n_rows,
@@ -533,10 +579,11 @@ static int run_scan(const seize_embeddings *g, const float *rows, size_t n_q, in
               .pair = pair,
               .pos = pos,
               .neg = neg,
-              .k = p->k > n ? n : p->k,
+              .k = p->k > n_total ? n_total : p->k,
               .exclude = exclude,
               .subsets = subsets,
               .prune = prune,
+              .est_pair = est_pair,
               .pool = pool,
               .threads = seize_pool_threads(pool)};
     // Float error bound: each of s1, a, b is a dot product of unit-norm-ish vectors of length
@@ -548,7 +595,7 @@ static int run_scan(const seize_embeddings *g, const float *rows, size_t n_q, in
     r->n_queries = n_q;
     r->k = s.k;
     int rc = scan_alloc(&s, r, nb);
-    if (rc == 0 && subsets) rc = subsets_prepare(&s, r);
+    if (rc == 0 && subsets) rc = subsets_prepare(&s, r, n_total);
     if (rc == 0) {
         scan_blocks(&s, nb, qc_max);
         rc = scan_collect(&s, r);
@@ -572,14 +619,18 @@ static int check_common(const seize_embeddings *g, size_t n_q, const size_t *exc
                         const seize_search_params *p)
 {
     if (!g || !p) return seize_error(SEIZE_EINVAL, "search: missing gallery or parameters");
-    if (g->n > UINT32_MAX || g->n > INT32_MAX || g->dim > INT32_MAX)
-        return seize_error(SEIZE_EINVAL, "search: gallery of %zu rows is too large", g->n);
+    size_t n_total = p->n_total ? p->n_total : g->n;
+    if (n_total > UINT32_MAX || n_total > INT32_MAX || g->dim > INT32_MAX)
+        return seize_error(SEIZE_EINVAL, "search: gallery of %zu rows is too large", n_total);
+    if (p->row0 > n_total || g->n > n_total - p->row0)
+        return seize_error(SEIZE_EINVAL, "search: rows %zu..%zu are not in a gallery of %zu rows",
+                           p->row0, p->row0 + g->n, n_total);
     if (g->n && !g->data) return seize_error(SEIZE_EINVAL, "search: gallery has no data");
     if (!g->dim) return seize_error(SEIZE_EINVAL, "search: gallery dimension is 0");
     if (n_q > INT32_MAX / 2) return seize_error(SEIZE_EINVAL, "search: too many queries");
     if (exclude)
         for (size_t q = 0; q < n_q; q++)
-            if (exclude[q] != SIZE_MAX && exclude[q] >= g->n)
+            if (exclude[q] != SIZE_MAX && exclude[q] >= n_total)
                 return seize_error(SEIZE_EINVAL, "query %zu: excluded row %zu out of range", q,
                                    exclude[q]);
     return 0;
@@ -673,9 +724,12 @@ int seize_search_ab(const seize_embeddings *g, const float *after, const float *
 
 // w = softmax(v / max(v) / 0.04) over the captions (uniform when max(v) = 0), where v_i sums
 // the positive top-5 drops of caption i over all queries.
-static int ldre_weights(const seize_search_result *drops, size_t n_queries, size_t n_captions,
-                        double *w)
+int seize_search_ldre_weights(const seize_search_result *drops, size_t n_queries, size_t n_captions,
+                              double *w)
 {
+    if (!drops || drops->n_queries != n_queries * n_captions || !n_captions)
+        return seize_error(SEIZE_EINVAL, "ldre: drops of %zu rows for %zu queries of %zu captions",
+                           drops ? drops->n_queries : 0, n_queries, n_captions);
     double *v = seize_calloc(n_captions, sizeof *v);
     if (!v) return SEIZE_ENOMEM;
     for (size_t q = 0; q < n_queries; q++)
@@ -721,6 +775,80 @@ static void ldre_queries(const float *f, const double *w, size_t n_queries, size
     seize_normalize_rows(qv, n_queries, dim);
 }
 
+// Checks the per-caption features and returns f = normalize(after) (and with `before` the
+// rows h − f, h = normalize(before)), each [n_queries * n_captions, dim].
+static int ldre_rows(const seize_embeddings *g, const float *after, const float *before,
+                     size_t n_queries, size_t n_captions, const seize_search_params *p, float **f,
+                     float **diff)
+{
+    *f = NULL;
+    if (diff) *diff = NULL;
+    int rc = check_common(g, n_queries, NULL, p);
+    if (rc < 0) return rc;
+    if (!n_captions) return seize_error(SEIZE_EINVAL, "ldre: no captions per query");
+    size_t dim = g->dim, per_q, total;
+    if (seize_mul_size(n_captions, dim, &per_q) < 0 || seize_mul_size(n_queries, per_q, &total) < 0)
+        return SEIZE_ENOMEM;
+    if ((rc = check_finite(after, n_queries, per_q, "after")) < 0) return rc;
+    if (before && (rc = check_finite(before, n_queries, per_q, "before")) < 0) return rc;
+    *f = seize_alloc_aligned(total ? total : 1, sizeof(float));
+    if (!*f) return SEIZE_ENOMEM;
+    memcpy(*f, after, total * sizeof(float));
+    seize_normalize_rows(*f, n_queries * n_captions, dim);
+    if (!before) return 0;
+    float *d = *diff = seize_alloc_aligned(total ? total : 1, sizeof(float));
+    if (!d) return SEIZE_ENOMEM;
+    memcpy(d, before, total * sizeof(float));
+    seize_normalize_rows(d, n_queries * n_captions, dim);
+    // rows h_i − f_i: their top-5 similarities are the 5 largest drops −D_i
+    for (size_t i = 0; i < total; i++)
+        d[i] = d[i] - (*f)[i];
+    return 0;
+}
+
+int seize_search_ldre_drops(const seize_embeddings *g, const float *after, const float *before,
+                            size_t n_queries, size_t n_captions, const seize_search_params *p,
+                            seize_search_result **drops)
+{
+    *drops = NULL;
+    float *f = NULL, *diff = NULL;
+    seize_pool *pool = NULL, *own = NULL;
+    int rc = ldre_rows(g, after, before, n_queries, n_captions, p, &f, &diff);
+    if (rc == 0) rc = pool_of(p, &pool, &own);
+    if (rc == 0) {
+        seize_search_params dp = *p;
+        dp.k = 5;
+        rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, pool, drops);
+    }
+    seize_pool_free(own);
+    free(f);
+    free(diff);
+    return rc;
+}
+
+int seize_search_ldre_rank(const seize_embeddings *g, const float *after, size_t n_queries,
+                           size_t n_captions, const double *w, const size_t *exclude,
+                           const seize_subsets *subsets, const seize_search_params *p,
+                           seize_search_result **out)
+{
+    *out = NULL;
+    float *f = NULL, *qv = NULL;
+    seize_pool *pool = NULL, *own = NULL;
+    int rc = ldre_rows(g, after, NULL, n_queries, n_captions, p, &f, NULL);
+    if (rc == 0) rc = check_common(g, n_queries, exclude, p);
+    if (rc == 0) rc = pool_of(p, &pool, &own);
+    if (rc == 0 && !(qv = seize_alloc_aligned((n_queries ? n_queries : 1) * g->dim, sizeof(float))))
+        rc = SEIZE_ENOMEM;
+    if (rc == 0) {
+        ldre_queries(f, w, n_queries, n_captions, g->dim, qv);
+        rc = run_scan(g, qv, n_queries, 0, 0, 0, exclude, subsets, p, pool, out);
+    }
+    seize_pool_free(own);
+    free(f);
+    free(qv);
+    return rc;
+}
+
 int seize_search_ldre(const seize_embeddings *g, const float *after, const float *before,
                       size_t n_queries, size_t n_captions, const size_t *exclude,
                       const seize_subsets *subsets, const seize_search_params *p, float *weights,
@@ -730,44 +858,22 @@ int seize_search_ldre(const seize_embeddings *g, const float *after, const float
     int rc = check_common(g, n_queries, exclude, p);
     if (rc < 0) return rc;
     if (!n_captions) return seize_error(SEIZE_EINVAL, "ldre: no captions per query");
-    size_t dim = g->dim, per_q, total;
-    if (seize_mul_size(n_captions, dim, &per_q) < 0 || seize_mul_size(n_queries, per_q, &total) < 0)
-        return SEIZE_ENOMEM;
-    if ((rc = check_finite(after, n_queries, per_q, "after")) < 0) return rc;
-    if ((rc = check_finite(before, n_queries, per_q, "before")) < 0) return rc;
     seize_pool *pool, *own;
     if ((rc = pool_of(p, &pool, &own)) < 0) return rc;
-    float *f = seize_alloc_aligned(total ? total : 1, sizeof(float));
-    float *diff = seize_alloc_aligned(total ? total : 1, sizeof(float));
+    seize_search_params lp = *p; // one pool for both passes
+    lp.pool = pool;
     double *w = seize_calloc(n_captions, sizeof *w);
-    float *qv = seize_alloc_aligned((n_queries ? n_queries : 1) * dim, sizeof(float));
     seize_search_result *drops = NULL;
-    rc = SEIZE_ENOMEM;
-    if (!f || !diff || !w || !qv) goto done;
-    memcpy(f, after, total * sizeof(float));
-    memcpy(diff, before, total * sizeof(float));
-    seize_normalize_rows(f, n_queries * n_captions, dim);
-    seize_normalize_rows(diff, n_queries * n_captions, dim);
-    // rows h_i − f_i: their top-5 similarities are the 5 largest drops −D_i
-    for (size_t i = 0; i < total; i++)
-        diff[i] = diff[i] - f[i];
-    seize_search_params dp = *p;
-    dp.k = 5;
-    if ((rc = run_scan(g, diff, n_queries * n_captions, 0, 0, 0, NULL, NULL, &dp, pool, &drops)) <
-            0 ||
-        (rc = ldre_weights(drops, n_queries, n_captions, w)) < 0)
-        goto done;
-    if (weights)
+    rc = w ? seize_search_ldre_drops(g, after, before, n_queries, n_captions, &lp, &drops)
+           : SEIZE_ENOMEM;
+    if (rc == 0) rc = seize_search_ldre_weights(drops, n_queries, n_captions, w);
+    if (rc == 0 && weights)
         for (size_t i = 0; i < n_captions; i++)
             weights[i] = (float)w[i];
-    ldre_queries(f, w, n_queries, n_captions, dim, qv);
-    rc = run_scan(g, qv, n_queries, 0, 0, 0, exclude, subsets, p, pool, out);
-done:
+    if (rc == 0)
+        rc = seize_search_ldre_rank(g, after, n_queries, n_captions, w, exclude, subsets, &lp, out);
     seize_search_result_free(drops);
     seize_pool_free(own);
-    free(f);
-    free(diff);
     free(w);
-    free(qv);
     return rc;
 }
