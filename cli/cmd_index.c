@@ -1,4 +1,4 @@
-// seize index build|import: create gallery index folders.
+// seize index build|import|merge: create gallery index folders.
 #include "cli.h"
 #include "opt.h"
 
@@ -13,10 +13,11 @@ static const char *CMD = "index";
 // The options, and what the build's callbacks use.
 typedef struct index_args {
     const char *model_dir, *images, *list, *dataset, *gallery, *root, *out, *features, *names;
-    const char *dtype;
+    const char *dtype, *shard;
     long batch, threads;
     seize_precision precision;
-    int no_pad, restart, quiet;
+    int no_pad, restart, quiet, sharded;
+    cli_args pos; // merge: OUT SHARD...
     const seize_image_list *il;
     cli_progress progress;
 } index_args;
@@ -36,19 +37,25 @@ static const char about[] =
     "not check out (other model, images, preprocessing); one made with another --precision is\n"
     "refused (--restart discards it). index.json records the precision. Files are written\n"
     "atomically. import: normalises [n, dim] features (f32 or f16 .npy) and writes them with the\n"
-    "n names of --names (one per line, non-empty, unique; a bad line is named as FILE line N).";
+    "n names of --names (one per line, non-empty, unique; a bad line is named as FILE line N).\n"
+    "--shard I/N builds rows [I*n/N, (I+1)*n/N) of the n images only; merge checks that the\n"
+    "shards belong together (model, preprocessing, dtype, precision, each of the N once, names\n"
+    "covering the list) and writes one index, or with --sharded a manifest over the shard\n"
+    "folders (left where they are) that search, run and serve open as one index.";
 
 static const char synopsis[] =
     "build --model DIR (--gallery FOLDER | --images FOLDER | --list FILE |\n"
     "      --dataset circo|cirr|fashioniq --gallery FILE) --out INDEX [--root DIR]\n"
     "      [--batch B] [--threads N] [--precision P] [--dtype T] [OPTION...]\n"
-    "import --features F.npy --names N.txt --out INDEX [--dtype f32|f16]";
+    "import --features F.npy --names N.txt --out INDEX [--dtype f32|f16]\n"
+    "merge OUT SHARD... [--sharded]";
 
 static const char dup_advice[] = "with --images the name is the file name without its extension: "
                                  "rename one, or use --gallery FOLDER or a NAME<TAB>PATH --list";
 
-// Parses `seize index build|import` (argv[0] the action): -1 to go on, else the exit status.
-static int parse(int import, int argc, char **argv, index_args *a)
+// Parses `seize index build|import|merge` (argv[0] the action; `act` 0, 1, 2): -1 to go on,
+// else the exit status.
+static int parse(int act, int argc, char **argv, index_args *a)
 {
     *a = (index_args){.batch = 16, .dtype = "f32"};
     const cli_opt dtype = CLI_CHOICE("dtype", 0, "T", &a->dtype, "f32|f16|float32|float16",
@@ -74,14 +81,19 @@ static int parse(int import, int argc, char **argv, index_args *a)
         dtype,
         CLI_FLAG("no-pad", 0, &a->no_pad, "plain CLIP preprocessing (no TargetPad)"),
         CLI_FLAG("restart", 0, &a->restart, "discard an unfinished build instead of resuming it"),
+        CLI_STR("shard", 0, "I/N", &a->shard, "build only shard I of N (0 <= I < N) into INDEX"),
         CLI_QUIET(&a->quiet),
         CLI_END};
     const cli_opt imp[] = {CLI_STR("features", 0, "F", &a->features, NULL),
                            CLI_STR("names", 0, "N", &a->names, NULL),
                            CLI_STR("out", 0, "INDEX", &a->out, NULL), dtype, CLI_END};
-    const cli_spec spec[] = {{CMD, synopsis, about, build},
-                             {CMD, strstr(synopsis, "import"), about, imp}};
-    return cli_parse(&spec[import], argc, argv, NULL);
+    const cli_opt mrg[] = {CLI_FLAG("sharded", 0, &a->sharded, "write a sharded index"),
+                           CLI_QUIET(&a->quiet), CLI_END};
+    const cli_spec spec[] = {
+        {CMD, synopsis, about, build},
+        {CMD, strstr(synopsis, "import"), about, imp},
+        {CMD, strstr(synopsis, "merge"), about, mrg, .min_args = 2, .max_args = 1 << 20}};
+    return cli_parse(&spec[act], argc, argv, &a->pos);
 }
 
 static seize_cancel interrupted; // the build stops after the batch in the towers
@@ -112,6 +124,7 @@ static void on_bad(void *ud, size_t i, const char *reason)
 
 static int on_progress(void *ud, size_t done, size_t n, size_t n_failed)
 {
+    ((index_args *)ud)->progress.total = n; // a shard's
     cli_progress_update(&((index_args *)ud)->progress, done, n_failed);
     return 0;
 }
@@ -121,7 +134,10 @@ static int on_progress(void *ud, size_t done, size_t n, size_t n_failed)
 static int index_build(index_args a)
 {
     int rc;
+    size_t si = 0, sn = 0;
     if (!a.model_dir || !a.out) return cli_usage(CMD, "--model and --out are required");
+    if (a.shard && seize_shard_parse(a.shard, &si, &sn) < 0)
+        return cli_usage(CMD, "%s", seize_errmsg());
     if (!!a.images + !!a.list + !!a.gallery != 1)
         return cli_usage(CMD, "give exactly one of --images, --list and --gallery");
     if (a.dataset && !a.gallery)
@@ -142,7 +158,7 @@ static int index_build(index_args a)
     p.out_dir = a.out, p.model_dir = a.model_dir, p.batch = (int)a.batch, p.source = im.source;
     p.threads = cli_model_threads(a.threads), p.no_pad = a.no_pad, p.restart = a.restart;
     p.dtype = strstr(a.dtype, "16") ? SEIZE_F16 : SEIZE_F32, p.cancel = &interrupted;
-    p.precision = a.precision;
+    p.precision = a.precision, p.shard_index = si, p.shard_count = sn;
     p.on_resume = on_resume, p.on_bad = on_bad, p.on_progress = on_progress, p.ud = &a;
     signal(SIGINT, on_signal), signal(SIGTERM, on_signal); // kept until the command ends
     cli_progress_start(&a.progress, "index", im.list.n, a.quiet);
@@ -157,16 +173,30 @@ done:
     return rc < 0 ? cli_lib_fail(CMD) : res.n_failed ? EXIT_PARTIAL : EXIT_OK;
 }
 
+// Checks the shard folders and writes OUT (seize_index_merge).
+static int index_merge(index_args a)
+{
+    seize_index_merge_params p = {a.pos.v[0], (const char *const *)a.pos.v + 1, (size_t)a.pos.n - 1,
+                                  a.sharded};
+    seize_index_merge_result r;
+    if (seize_index_merge(&p, &r) < 0) return cli_lib_fail(CMD);
+    if (!a.quiet)
+        fprintf(stderr, "seize index: %zu shards merged into %s: %zu images, %zu left out\n",
+                r.n_shards, p.out_dir, r.count, r.n_failed);
+    return EXIT_OK;
+}
+
 int cmd_index(int argc, char **argv)
 {
     if (argc < 2) return cli_usage(CMD, "missing the action (build or import)");
     int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"),
-        import = !strcmp(argv[1], "import");
-    if (!help && !import && strcmp(argv[1], "build"))
+        import = !strcmp(argv[1], "import"), merge = !strcmp(argv[1], "merge");
+    if (!help && !import && !merge && strcmp(argv[1], "build"))
         return cli_usage(CMD, "unknown action '%s'", argv[1]);
     index_args a;
-    int rc = parse(import, argc - !help, argv + !help, &a);
+    int rc = parse(import + 2 * merge, argc - !help, argv + !help, &a);
     if (rc >= 0) return rc;
+    if (merge) return index_merge(a);
     if (!import) return index_build(a);
     if (!a.features || !a.names || !a.out)
         return cli_usage(CMD, "--features, --names and --out are required");

@@ -262,8 +262,8 @@ typedef struct seize_index_shard_info {
 } seize_index_shard_info;
 
 typedef struct seize_index_merge_params {
-    const char *out_dir;        /* written (created if needed; locked while merging) */
-    const char *const *shards;  /* n_shards shard folders, in any order */
+    const char *out_dir;       /* written (created if needed; locked while merging) */
+    const char *const *shards; /* n_shards shard folders, in any order */
     size_t n_shards;
     int sharded; /* write a sharded index: out_dir/index.json, a manifest referencing the
                   * shard folders where they are (relative paths; nothing is copied) */

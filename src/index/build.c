@@ -18,6 +18,10 @@ typedef struct build {
     const seize_index_build_params *p;
     const seize_build_item *items;
     size_t n, base, dim; // base: items done before this call
+    size_t first, total; // a shard's block: items[0] is the full list's `first` of `total`
+    char shard[48];      // "I/N" of a shard build, else ""
+    char full_sha[65];   // a shard's: seize_names_sha256 of the full list
+    char why[160];       // a discarded state's reason, when it needs words of its own
     seize_preprocess_opts pre;
     FILE *partial;
     char *partial_path, *progress_path, *list_sha;
@@ -53,6 +57,18 @@ static char *list_hash(const seize_build_item *it, size_t n)
     return hex;
 }
 
+// seize_names_sha256 of the items' names.
+static void items_names_sha256(const seize_build_item *it, size_t n, char hex[65])
+{
+    seize_sha256 s;
+    uint8_t d[32];
+    seize_sha256_init(&s);
+    for (size_t i = 0; i < n; i++)
+        seize_sha256_update(&s, it[i].name, strlen(it[i].name) + 1);
+    seize_sha256_final(&s, d);
+    seize_sha256_hex(d, hex);
+}
+
 static int load_item(void *ud, size_t i, float *px)
 {
     build *b = ud;
@@ -68,7 +84,7 @@ static void on_bad_item(void *ud, size_t i, int code, const char *msg)
     (void)code;
     size_t k = b->base + i;
     // the missing ones were reported by the caller before the start
-    if (!b->items[k].missing && b->p->on_bad) b->p->on_bad(b->p->ud, k, msg);
+    if (!b->items[k].missing && b->p->on_bad) b->p->on_bad(b->p->ud, b->first + k, msg);
     json_array_append_new(b->failed, json_pack("{s:I, s:s, s:s}", "i", (json_int_t)k, "name",
                                                b->items[k].name, "reason", msg));
 }
@@ -80,11 +96,12 @@ static int write_progress(build *b, size_t done)
     char hex[65];
     seize_sha256_final(&h, d);
     seize_sha256_hex(d, hex);
-    json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "version", 2,
-                          "model_sha256", b->model_sha, "list_sha256", b->list_sha, "params",
-                          b->params, "precision", seize_precision_name(b->prec), "count",
-                          (json_int_t)b->n, "dim", (json_int_t)b->dim, "done", (json_int_t)done,
-                          "rows_sha256", hex, "failed", b->failed);
+    json_t *j =
+        json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:O, s:o}", "version", 2,
+                  "model_sha256", b->model_sha, "list_sha256", b->list_sha, "params", b->params,
+                  "precision", seize_precision_name(b->prec), "count", (json_int_t)b->n, "dim",
+                  (json_int_t)b->dim, "done", (json_int_t)done, "rows_sha256", hex, "failed",
+                  b->failed, "shard", *b->shard ? json_string(b->shard) : json_null());
     char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!t) return seize_error(SEIZE_ENOMEM, "out of memory");
@@ -147,7 +164,15 @@ static size_t verify_partial(const json_t *prog, build *b, const char **why)
     const char *ps = json_string_value(json_object_get(prog, "params"));
     const char *rs = json_string_value(json_object_get(prog, "rows_sha256"));
     json_t *pd = json_object_get(prog, "done");
+    const char *sh = json_string_value(json_object_get(prog, "shard")); // absent: whole list
     *why = NULL;
+    if (strcmp(sh ? sh : "", b->shard)) {
+        snprintf(b->why, sizeof b->why, "it was for %s%s, this build is %s%s",
+                 sh ? "shard " : "the whole list", sh ? sh : "", *b->shard ? "shard " : "",
+                 *b->shard ? b->shard : "of the whole list");
+        *why = b->why;
+        return 0;
+    }
     if (!ms || !ls || !ps || strcmp(ms, b->model_sha) || strcmp(ls, b->list_sha) ||
         strcmp(ps, b->params) ||
         json_integer_value(json_object_get(prog, "dim")) != (json_int_t)b->dim ||
@@ -275,15 +300,17 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
     unsigned char *bad = calloc(n, 1);
     const char **fnames = calloc(n_fail ? n_fail : 1, sizeof *fnames);
     const char **freasons = calloc(n_fail ? n_fail : 1, sizeof *freasons);
-    float *feats = seize_malloc(n, dim * sizeof *feats);
-    const char **names = calloc(n, sizeof *names);
-    int rc = bad && fnames && freasons && feats && names
+    size_t *fat = calloc(n_fail ? n_fail : 1, sizeof *fat);
+    float *feats = seize_malloc(n ? n : 1, dim * sizeof *feats);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    int rc = bad && fnames && freasons && fat && feats && names
                  ? 0
                  : seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n_fail; i++) {
         json_t *f = json_array_get(b->failed, i);
         json_int_t k = json_integer_value(json_object_get(f, "i"));
         if (k >= 0 && (size_t)k < n) bad[k] = 1;
+        fat[i] = b->first + (size_t)k;
         fnames[i] = json_string_value(json_object_get(f, "name"));
         freasons[i] = json_string_value(json_object_get(f, "reason"));
     }
@@ -292,7 +319,7 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
         memcpy(feats + n_ok * dim, map->data + i * dim * sizeof(float), dim * sizeof(float));
         names[n_ok++] = b->items[i].name;
     }
-    if (rc == 0 && !n_ok)
+    if (rc == 0 && !n_ok && !*b->shard) // a shard may be empty: the merge checks the whole
         rc = seize_error(SEIZE_EFORMAT, "none of the %zu images could be encoded", n);
     seize_index_meta meta = {.model_path = b->weights,
                              .model_sha256 = b->model_sha,
@@ -302,6 +329,9 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
                              .failed_reasons = freasons,
                              .n_failed = n_fail,
                              .precision = seize_precision_name(b->prec)};
+    seize_index_shard_info sh = {b->p->shard_index, b->p->shard_count, b->first, b->first + n,
+                                 b->total,          b->full_sha,       fat};
+    if (*b->shard) meta.shard = &sh;
     if (rc == 0) rc = seize_index_write(b->p->out_dir, feats, n_ok, dim, names, b->p->dtype, &meta);
     if (rc == 0 && res) {
         res->n_ok = n_ok;
@@ -310,6 +340,7 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
     free(bad);
     free(fnames);
     free(freasons);
+    free(fat);
     free(feats);
     free(names);
     return rc;
@@ -387,7 +418,17 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
     if (!p || !p->out_dir || (!p->clip && !p->model_dir) || (!p->clip != !p->model))
         return seize_error(SEIZE_EINVAL, "index build: an index folder and a model are required");
     if (!n) return seize_error(SEIZE_EINVAL, "no images to index");
-    build b = {.p = p, .items = items, .n = n};
+    build b = {.p = p, .items = items, .n = n, .total = n};
+    if (p->shard_count) {
+        if (p->shard_index >= p->shard_count)
+            return seize_error(SEIZE_EINVAL, "index build: shard %zu/%zu does not exist",
+                               p->shard_index, p->shard_count);
+        size_t end;
+        seize_shard_rows(n, p->shard_index, p->shard_count, &b.first, &end);
+        b.items = items + b.first, b.n = end - b.first;
+        snprintf(b.shard, sizeof b.shard, "%zu/%zu", p->shard_index, p->shard_count);
+        items_names_sha256(items, n, b.full_sha);
+    }
     seize_clip_model *m = NULL;
     seize_clip *clip = p->clip;
     seize_lock lock = {0};

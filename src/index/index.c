@@ -1,6 +1,7 @@
 // Index folders: features.npy + names.txt + index.json (see seize/index.h).
 #include "seize/index.h"
 
+#include "index_int.h"
 #include "seize/data.h"
 
 #include <jansson.h>
@@ -75,15 +76,6 @@ fail:
     return rc;
 }
 
-struct seize_index {
-    seize_npy *feats;
-    char **names;
-    size_t n_names;
-    seize_strmap map;
-    json_t *json;
-    char *dir;
-};
-
 void seize_index_free(seize_index *idx)
 {
     if (!idx) return;
@@ -128,7 +120,8 @@ int seize_index_find(const seize_index *idx, const char *name, size_t *row)
     return seize_error(SEIZE_ENOTFOUND, "'%s' is not in the gallery of index '%s'", name, idx->dir);
 }
 
-int seize_index_open(const char *dir, seize_index **out)
+// seize_index_open; a sharded index only when `sharded` (else SEIZE_EFORMAT: not a shard).
+static int open_dir(const char *dir, int sharded, seize_index **out)
 {
     *out = NULL;
     seize_index *idx = seize_calloc(1, sizeof *idx);
@@ -141,6 +134,12 @@ int seize_index_open(const char *dir, seize_index **out)
     if (!json_is_object(idx->json)) {
         rc = seize_error(SEIZE_EFORMAT, "'%s': not a JSON object", jp);
         goto fail;
+    }
+    if (json_is_true(json_object_get(idx->json, "sharded"))) {
+        rc = sharded ? ix_open_sharded(idx)
+                     : seize_error(SEIZE_EFORMAT, "'%s' is a sharded index, not a shard", dir);
+        if (rc < 0) goto fail;
+        goto done;
     }
     if ((rc = seize_npy_load(fp, &idx->feats)) < 0) goto fail;
     if (idx->feats->ndim != 2 || idx->feats->dtype == SEIZE_I32) {
@@ -175,6 +174,7 @@ int seize_index_open(const char *dir, seize_index **out)
             goto fail;
         }
     }
+done:
     free(fp);
     free(np);
     free(jp);
@@ -186,6 +186,16 @@ fail:
     free(jp);
     seize_index_free(idx);
     return rc;
+}
+
+int seize_index_open(const char *dir, seize_index **out)
+{
+    return open_dir(dir, 1, out);
+}
+
+int ix_open_single(const char *dir, seize_index **out)
+{
+    return open_dir(dir, 0, out);
 }
 
 static json_t *str_or_null(const char *s)
@@ -255,8 +265,24 @@ done:
     return rc;
 }
 
+// The shard's record in its index.json (NULL when out of memory).
+static json_t *shard_json(const seize_index_shard_info *s, size_t n_failed)
+{
+    json_t *at = json_array();
+    for (size_t i = 0; at && i < n_failed; i++)
+        if (json_array_append_new(at, json_integer((json_int_t)s->failed_at[i]))) {
+            json_decref(at);
+            return NULL;
+        }
+    if (!at) return NULL;
+    return json_pack("{s:I, s:I, s:[I, I], s:I, s:s, s:o}", "index", (json_int_t)s->index, "count",
+                     (json_int_t)s->count, "rows", (json_int_t)s->first, (json_int_t)s->end,
+                     "total", (json_int_t)s->total, "list_sha256",
+                     s->list_sha256 ? s->list_sha256 : "", "failed_at", at);
+}
+
 // The index.json object (NULL when out of memory).
-static json_t *meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_index_meta *meta)
+json_t *ix_meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_index_meta *meta)
 {
     json_t *j = json_object(), *failed = json_array(), *model = json_null();
     if (meta && (meta->model_path || meta->model_sha256)) {
@@ -281,6 +307,8 @@ static json_t *meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_in
     bad = bad || json_object_set(j, "failed", failed);
     if (meta && meta->precision)
         bad = bad || json_object_set_new(j, "precision", json_string(meta->precision));
+    if (meta && meta->shard)
+        bad = bad || json_object_set_new(j, "shard", shard_json(meta->shard, meta->n_failed));
     json_decref(model);
     json_decref(failed);
     if (bad) {
@@ -290,13 +318,9 @@ static json_t *meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_in
     return j;
 }
 
-// index.json, with a final line break.
-static int write_meta(const char *path, size_t n, size_t dim, seize_dtype dtype,
-                      const seize_index_meta *meta)
+int ix_json_write(const char *path, const json_t *j)
 {
-    json_t *j = meta_json(n, dim, dtype, meta);
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
     if (!text) return seize_error(SEIZE_ENOMEM, "cannot serialise index.json");
     size_t len = strlen(text);
     char *with_nl = seize_malloc(len + 2, 1);
@@ -308,6 +332,16 @@ static int write_meta(const char *path, size_t n, size_t dim, seize_dtype dtype,
     }
     free(with_nl);
     free(text);
+    return rc;
+}
+
+// index.json, with a final line break.
+static int write_meta(const char *path, size_t n, size_t dim, seize_dtype dtype,
+                      const seize_index_meta *meta)
+{
+    json_t *j = ix_meta_json(n, dim, dtype, meta);
+    int rc = ix_json_write(path, j);
+    json_decref(j);
     return rc;
 }
 

@@ -1,0 +1,34 @@
+/*
+ * src/index/index_int.h — the pieces of index folders shared by index.c and shard.c (private
+ * to src/index/).
+ */
+#ifndef SEIZE_INDEX_INT_H
+#define SEIZE_INDEX_INT_H
+
+#include "seize/index.h"
+
+#include <jansson.h>
+
+struct seize_index {
+    seize_npy *feats;
+    char **names;
+    size_t n_names;
+    seize_strmap map;
+    json_t *json;
+    char *dir;
+};
+
+// index.json's object for n rows (NULL when out of memory), and the file written atomically
+// with a final line break.
+json_t *ix_meta_json(size_t n, size_t dim, seize_dtype dtype, const seize_index_meta *meta);
+int ix_json_write(const char *path, const json_t *j);
+
+// seize_index_open of a folder that must not be a sharded index (SEIZE_EFORMAT "'dir' is a
+// sharded index, not a shard").
+int ix_open_single(const char *dir, seize_index **out);
+
+// seize_index_open of a sharded index: idx->dir and idx->json (the manifest) are set; fills
+// the rest (rows concatenated, names and their map). Errors name the folder and the shard.
+int ix_open_sharded(seize_index *idx);
+
+#endif
