@@ -69,7 +69,7 @@ typedef struct seize_index_meta {
     size_t n_failed;
     const char *precision; /* "fp32", "bf16", "int8" (seize_precision_name); NULL: not written */
     /* A shard of a build (seize_index_build with shard_count > 0): index.json "shard"
-     * {"index", "count", "rows": [first, end], "total", "list_sha256", "failed_at": [...]}.
+     * {"index", "count", "batch", "rows": [first, end], "total", "list_sha256", "failed_at"}.
      * NULL: not a shard. */
     const struct seize_index_shard_info *shard;
 } seize_index_meta;
@@ -152,10 +152,10 @@ typedef struct seize_index_build_params {
     void *ud;
     const seize_cancel *cancel; /* may be NULL: a stop ends the build after the batch in flight */
     /* shard_count > 0: encode only shard shard_index of shard_count of the items (the block
-     * seize_shard_rows gives; items is still the whole list, whose names are hashed), as an
-     * index of its own whose index.json has "shard" (seize_index_shard_info). The build state
-     * records the shard: an unfinished build of another shard (or of the whole list) in the
-     * folder is discarded (on_resume says so). on_bad's index is the full list's. */
+     * seize_shard_rows gives for the batch size; items is still the whole list, whose names are
+     * hashed), as an index of its own whose index.json has "shard" (seize_index_shard_info). The
+     * build state records the shard: an unfinished build of another shard (or of the whole list) in
+     * the folder is discarded (on_resume says so). on_bad's index is the full list's. */
     size_t shard_index, shard_count;
 } seize_index_build_params;
 
@@ -239,10 +239,14 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
 
 /* --- shards (src/index/shard.c) --------------------------------------------------------- */
 
-/* Shard i of n of a list of `total` items is the contiguous block [*first, *end) with
- * first = i * total / n and end = (i + 1) * total / n (integer division): the shards in list
- * order, their sizes differing by at most one (some are empty when n > total). */
-void seize_shard_rows(size_t total, size_t i, size_t n, size_t *first, size_t *end);
+/* Shard i of n of a list of `total` items encoded `batch` at a time (0 counts as 1) is a
+ * contiguous block of whole batches: with nb = ceil(total / batch) batches, batches
+ * [i * nb / n, (i + 1) * nb / n) (integer division), i.e. items [*first, *end) clipped to
+ * total. The shards are in list order, their batch counts differ by at most one (some are
+ * empty when n > nb). Whole batches make every forward pass of a shard build the one a whole
+ * build makes (CPU kernels' last bits may depend on the batch size: clip.h), so a merge is
+ * byte-identical to a whole build with the same --batch and --threads. */
+void seize_shard_rows(size_t total, size_t batch, size_t i, size_t n, size_t *first, size_t *end);
 
 /* Parses "I/N" (decimal, 0 <= I < N <= 100000): 0, or SEIZE_EINVAL with a message ("bad
  * shard 'x': expected I/N with 0 <= I < N, e.g. 0/4"). */
@@ -255,6 +259,7 @@ void seize_names_sha256(const char *const *names, size_t n, char hex[65]);
 /* What a shard's index.json records ("shard"). */
 typedef struct seize_index_shard_info {
     size_t index, count;     /* shard `index` of `count` */
+    size_t batch;            /* images per forward pass: the block unit of seize_shard_rows */
     size_t first, end;       /* its items: [first, end) of the full list (seize_shard_rows) */
     size_t total;            /* items in the full list */
     const char *list_sha256; /* seize_names_sha256 of the full list */
@@ -275,17 +280,17 @@ typedef struct seize_index_merge_result {
 
 /* `seize index merge`: checks that the shard folders belong together (each a finished shard
  * build, none unfinished; same model SHA-256, preprocessing, dtype, dim, precision, shard
- * count, list size and list hash; every shard 0..N-1 exactly once; names disjoint; rows and
- * failures making up exactly the gallery list) and writes one index (features.npy and
- * names.txt byte-identical to a build of the whole list with the same settings: the stored
- * rows are copied, not renormalised; index.json as that build's: the first shard's model
- * path and source, every shard's failures in list order) or, with `sharded`, the manifest of a
- * sharded index. A problem is SEIZE_EINVAL (SEIZE_EFORMAT for a damaged shard) whose message
- * names the shard folder(s) and what differs, e.g. "'b' was built with another model
- * (sha256 1234abcd... vs 5678ef01... in 'a')", "shard 2/3 is missing (given: 0/3 'a', 1/3
- * 'b')", "shard 1/3 is given twice: 'b' and 'c'", "'c' is shard 0/2, 'a' is shard 0/3: they
- * are of builds with different shard counts", "gallery name 'x' is in both 'a' and 'b'". Files
- * are written atomically; out_dir must not be one of the shards. `res` may be NULL. */
+ * count, batch size, list size and list hash; every shard 0..N-1 exactly once; names disjoint; rows
+ * and failures making up exactly the gallery list) and writes one index (features.npy and names.txt
+ * byte-identical to a build of the whole list with the same settings: the stored rows are copied,
+ * not renormalised; index.json as that build's: the first shard's model path and source, every
+ * shard's failures in list order) or, with `sharded`, the manifest of a sharded index. A problem is
+ * SEIZE_EINVAL (SEIZE_EFORMAT for a damaged shard) whose message names the shard folder(s) and what
+ * differs, e.g. "'b' was built with another model (sha256 1234abcd... vs 5678ef01... in 'a')",
+ * "shard 2/3 is missing (given: 0/3 'a', 1/3 'b')", "shard 1/3 is given twice: 'b' and 'c'", "'c'
+ * is shard 0/2, 'a' is shard 0/3: they are of builds with different shard counts", "gallery name
+ * 'x' is in both 'a' and 'b'". Files are written atomically; out_dir must not be one of the shards.
+ * `res` may be NULL. */
 int seize_index_merge(const seize_index_merge_params *p, seize_index_merge_result *res);
 
 /* The shard layout of an index folder, from its index.json only (no rows loaded): *n_shards

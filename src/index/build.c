@@ -19,6 +19,7 @@ typedef struct build {
     const seize_build_item *items;
     size_t n, base, dim; // base: items done before this call
     size_t first, total; // a shard's block: items[0] is the full list's `first` of `total`
+    size_t batch;        // a shard's batch size (the unit of its block)
     char shard[48];      // "I/N" of a shard build, else ""
     char full_sha[65];   // a shard's: seize_names_sha256 of the full list
     char why[160];       // a discarded state's reason, when it needs words of its own
@@ -329,8 +330,14 @@ static int write_final(build *b, const seize_map *map, seize_index_build_result 
                              .failed_reasons = freasons,
                              .n_failed = n_fail,
                              .precision = seize_precision_name(b->prec)};
-    seize_index_shard_info sh = {b->p->shard_index, b->p->shard_count, b->first, b->first + n,
-                                 b->total,          b->full_sha,       fat};
+    seize_index_shard_info sh = {.index = b->p->shard_index,
+                                 .count = b->p->shard_count,
+                                 .batch = b->batch,
+                                 .first = b->first,
+                                 .end = b->first + n,
+                                 .total = b->total,
+                                 .list_sha256 = b->full_sha,
+                                 .failed_at = fat};
     if (*b->shard) meta.shard = &sh;
     if (rc == 0) rc = seize_index_write(b->p->out_dir, feats, n_ok, dim, names, b->p->dtype, &meta);
     if (rc == 0 && res) {
@@ -423,8 +430,9 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
         if (p->shard_index >= p->shard_count)
             return seize_error(SEIZE_EINVAL, "index build: shard %zu/%zu does not exist",
                                p->shard_index, p->shard_count);
-        size_t end;
-        seize_shard_rows(n, p->shard_index, p->shard_count, &b.first, &end);
+        size_t end, bs = (size_t)(p->clip ? seize_clip_max_batch(p->clip) : p->batch);
+        b.batch = bs ? bs : 16;
+        seize_shard_rows(n, b.batch, p->shard_index, p->shard_count, &b.first, &end);
         b.items = items + b.first, b.n = end - b.first;
         snprintf(b.shard, sizeof b.shard, "%zu/%zu", p->shard_index, p->shard_count);
         items_names_sha256(items, n, b.full_sha);

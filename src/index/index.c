@@ -275,10 +275,10 @@ static json_t *shard_json(const seize_index_shard_info *s, size_t n_failed)
             return NULL;
         }
     if (!at) return NULL;
-    return json_pack("{s:I, s:I, s:[I, I], s:I, s:s, s:o}", "index", (json_int_t)s->index, "count",
-                     (json_int_t)s->count, "rows", (json_int_t)s->first, (json_int_t)s->end,
-                     "total", (json_int_t)s->total, "list_sha256",
-                     s->list_sha256 ? s->list_sha256 : "", "failed_at", at);
+    return json_pack("{s:I, s:I, s:I, s:[I, I], s:I, s:s, s:o}", "index", (json_int_t)s->index,
+                     "count", (json_int_t)s->count, "batch", (json_int_t)s->batch, "rows",
+                     (json_int_t)s->first, (json_int_t)s->end, "total", (json_int_t)s->total,
+                     "list_sha256", s->list_sha256 ? s->list_sha256 : "", "failed_at", at);
 }
 
 // The index.json object (NULL when out of memory).

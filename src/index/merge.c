@@ -13,7 +13,7 @@ typedef struct shard_in {
     const char *dir;
     seize_index *idx;
     const json_t *j, *failed;
-    size_t index, count, first, end, total, n_failed;
+    size_t index, count, batch, first, end, total, n_failed;
     const char *list_sha;
 } shard_in;
 
@@ -74,8 +74,8 @@ static int load_shard(shard_in *s)
     json_int_t a = json_integer_value(json_array_get(rows, 0)),
                b = json_integer_value(json_array_get(rows, 1));
     if (size_of(r, "index", &s->index) < 0 || size_of(r, "count", &s->count) < 0 ||
-        size_of(r, "total", &s->total) < 0 || !s->list_sha || json_array_size(rows) != 2 || a < 0 ||
-        b < a || s->index >= s->count ||
+        size_of(r, "total", &s->total) < 0 || size_of(r, "batch", &s->batch) < 0 || !s->list_sha ||
+        json_array_size(rows) != 2 || a < 0 || b < a || s->index >= s->count ||
         json_array_size(json_object_get(r, "failed_at")) != s->n_failed)
         return seize_error(SEIZE_EFORMAT, "'%s': index.json: its \"shard\" record is damaged",
                            s->dir);
@@ -115,6 +115,11 @@ static int check_same(const shard_in *s, const shard_in *r)
                            "'%s' is shard %zu/%zu and '%s' is shard %zu/%zu: they are of builds "
                            "with different shard counts",
                            s->dir, s->index, s->count, r->dir, r->index, r->count);
+    if (s->batch != r->batch)
+        return seize_error(SEIZE_EINVAL,
+                           "'%s' was built with --batch %zu and '%s' with --batch %zu: a shard is "
+                           "a block of whole batches, build every shard with the same --batch",
+                           s->dir, s->batch, r->dir, r->batch);
     return 0;
 }
 
@@ -172,7 +177,7 @@ static int check_cover(merge *m)
                              "'%s' was built from another gallery list than '%s' (%zu names, "
                              "hash %.12s... vs %zu names, hash %.12s...)",
                              s->dir, r->dir, s->total, s->list_sha, r->total, r->list_sha);
-        seize_shard_rows(r->total, k, m->n, &a, &b);
+        seize_shard_rows(r->total, r->batch, k, m->n, &a, &b);
         if (rc == 0 &&
             (s->first != a || s->end != b || seize_index_count(s->idx) + s->n_failed != b - a))
             rc = seize_error(SEIZE_EFORMAT,

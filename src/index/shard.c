@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-void seize_shard_rows(size_t total, size_t i, size_t n, size_t *first, size_t *end)
+void seize_shard_rows(size_t total, size_t batch, size_t i, size_t n, size_t *first, size_t *end)
 {
-    // i * total / n without overflow: i * (total % n) < n * n
-    *first = i * (total / n) + i * (total % n) / n;
-    *end = (i + 1) * (total / n) + (i + 1) * (total % n) / n;
+    size_t b = batch ? batch : 1, nb = total / b + (total % b != 0);
+    // i * nb / n without overflow: i * (nb % n) < n * n
+    size_t fb = i * (nb / n) + i * (nb % n) / n, eb = (i + 1) * (nb / n) + (i + 1) * (nb % n) / n;
+    *first = fb * b < total ? fb * b : total;
+    *end = eb * b < total ? eb * b : total;
 }
 
 // A decimal number of 1 to 6 digits at *s (advanced past it): 0, or -1.
