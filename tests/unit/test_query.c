@@ -2,7 +2,9 @@
 // loaded once, fake deterministic captioner and reasoner behind the stage interfaces.
 #include "check.h"
 
+#include "seize/clip.h"
 #include "seize/core.h"
+#include "seize/image.h"
 #include "seize/index.h"
 #include "seize/model.h"
 #include "seize/pipeline.h"
@@ -49,6 +51,10 @@ static int fake_caption(void *self, const seize_caption_job *job, seize_stage_it
             free(items[i].texts[c]);
             items[i].texts[c] = t;
         }
+        if (job->on_progress) {
+            seize_stage_progress pr = {job->n, i + 1, 0, 0, 0};
+            job->on_progress(job->progress_user, &pr);
+        }
     }
     return 0;
 }
@@ -66,6 +72,10 @@ static int fake_reason(void *self, const seize_reason_job *job, seize_stage_item
         items[i].texts = calloc(1, sizeof(char *));
         items[i].n_texts = 1;
         items[i].texts[0] = fmt_str(job->captions[i], ", ", job->texts[i]);
+        if (job->on_progress) {
+            seize_stage_progress pr = {job->n, i + 1, 0, 0, 0};
+            job->on_progress(job->progress_user, &pr);
+        }
     }
     return job->n > 1 ? SEIZE_ENET : 0;
 }
@@ -86,8 +96,9 @@ static const seize_reasoner_methods rsn_methods = {"fake", fake_reason, fake_set
 
 // --- helpers
 
-// A small index of n rows (deterministic features) in `dir`, names img<i>.png.
-static int make_index(const char *dir, size_t n, size_t dim)
+// A small index of n rows (deterministic features) in `dir`, names img<i>.png, its
+// index.json "preprocess" as given (may be NULL).
+static int make_index_pre(const char *dir, size_t n, size_t dim, const char *preprocess)
 {
     float *f = malloc(n * dim * sizeof *f);
     char **names = calloc(n, sizeof *names);
@@ -100,12 +111,19 @@ static int make_index(const char *dir, size_t n, size_t dim)
         names[i] = malloc(32);
         snprintf(names[i], 32, "img%zu.png", i);
     }
-    int rc = seize_index_write(dir, f, n, dim, (const char *const *)names, SEIZE_F32, NULL);
+    seize_index_meta meta = {0};
+    meta.preprocess = preprocess;
+    int rc = seize_index_write(dir, f, n, dim, (const char *const *)names, SEIZE_F32, &meta);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
     free(f);
     return rc;
+}
+
+static int make_index(const char *dir, size_t n, size_t dim)
+{
+    return make_index_pre(dir, n, dim, NULL);
 }
 
 // The ranking seize_search gives on the result's own A and B, on an index opened anew.
@@ -316,11 +334,354 @@ static void test_engine_errors(void)
     CHECK(strstr(seize_errmsg(), "absent-index") != NULL);
 }
 
+// --- engine states
+
+// A fresh engine on the tiny model with an index of n rows whose "preprocess" is given;
+// *dim receives the model's embedding size.
+static seize_engine *open_engine(const char *name, size_t n, const char *preprocess, size_t *dim)
+{
+    const char *model = check_fixture_path("models/tiny-openai");
+    seize_clip_model *m = NULL;
+    if (seize_clip_model_load(model, &m) < 0) return NULL;
+    *dim = (size_t)seize_clip_model_get_config(m)->embed_dim;
+    seize_clip_model_free(m);
+    char index[600];
+    snprintf(index, sizeof index, "%s", check_tmp(name));
+    if (make_index_pre(index, n, *dim, preprocess) < 0) return NULL;
+    seize_engine *e = NULL;
+    return seize_engine_open(model, index, "/gallery", &e) == 0 ? e : NULL;
+}
+
+// What a CLIP state of max_batch 32 on one thread gives for the texts, normalised.
+static void direct_texts(const char *const *texts, size_t n, float *out)
+{
+    const char *model = check_fixture_path("models/tiny-openai");
+    seize_clip_model *m = NULL;
+    seize_tokenizer *tok = NULL;
+    seize_clip *clip = NULL;
+    if (seize_clip_model_load(model, &m) == 0 && seize_tokenizer_load(model, &tok) == 0 &&
+        seize_clip_new(m, 32, 1, &clip) == 0) {
+        int ctx = seize_clip_context_length(clip);
+        int32_t *ids = calloc(n * (size_t)ctx, sizeof *ids);
+        if (seize_tokenizer_encode_batch(tok, texts, n, ctx, ids) == 0 &&
+            seize_clip_encode_tokens(clip, ids, n, out) == 0)
+            seize_normalize_rows(out, n, seize_clip_embed_dim(clip));
+        free(ids);
+    }
+    seize_clip_free(clip);
+    seize_tokenizer_free(tok);
+    seize_clip_model_free(m);
+}
+
+// The same for images preprocessed with pad_ratio at the model's size.
+static void direct_images(const seize_image *const *imgs, size_t n, double pad, float *out)
+{
+    seize_clip_model *m = NULL;
+    seize_clip *clip = NULL;
+    if (seize_clip_model_load(check_fixture_path("models/tiny-openai"), &m) == 0 &&
+        seize_clip_new(m, 32, 1, &clip) == 0) {
+        seize_preprocess_opts o = seize_preprocess_default_opts();
+        o.pad_ratio = pad;
+        o.size = seize_clip_image_size(clip);
+        size_t per = 3 * (size_t)o.size * (size_t)o.size;
+        float *px = calloc(n * per, sizeof *px);
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = seize_image_preprocess(imgs[i], &o, px + i * per);
+        if (rc == 0 && seize_clip_encode_images(clip, px, n, out) == 0)
+            seize_normalize_rows(out, n, seize_clip_embed_dim(clip));
+        free(px);
+    }
+    seize_clip_free(clip);
+    seize_clip_model_free(m);
+}
+
+// A state's text and image embeddings are bit for bit a CLIP state's direct encodes of the
+// same batch, normalised; images are preprocessed as index.json says (TargetPad 1.25 when not
+// recorded, plain CLIP for "no pad, ..."); bad texts are named by position.
+static void test_state_embeddings(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0, dim2 = 0;
+    seize_engine *e = open_engine("state-index", 6, NULL, &dim);
+    seize_engine *e2 = open_engine("state-index-nopad", 6, "no pad, resize 224", &dim2);
+    CHECK(e && e2);
+    seize_engine_state_params sp = seize_engine_state_default_params();
+    CHECK_EQ(sp.max_batch, 32);
+    CHECK_EQ(sp.n_threads, 1);
+    seize_engine_state *st = NULL, *st2 = NULL;
+    CHECK_EQ(seize_engine_state_new(e, &sp, &st), 0);
+    CHECK_EQ(seize_engine_state_new(e2, &sp, &st2), 0);
+    const char *texts[3] = {"a dog", "a photo of a red cat sitting on a mat", "x"};
+    float got[3 * 64], want[3 * 64];
+    CHECK(dim <= 64);
+    CHECK_EQ(seize_engine_embed_texts(st, texts, 3, got), 0);
+    direct_texts(texts, 3, want);
+    CHECK(!memcmp(got, want, 3 * dim * sizeof(float)));
+    CHECK_EQ(seize_engine_embed_texts(st, texts, 3, got), 0); // the state again: same
+    CHECK(!memcmp(got, want, 3 * dim * sizeof(float)));
+    seize_image *im[2] = {NULL, NULL};
+    CHECK_EQ(seize_image_load(check_fixture_path("images/chelsea.png"), 0, &im[0]), 0);
+    CHECK_EQ(seize_image_load(check_fixture_path("images/horse.png"), 0, &im[1]), 0);
+    const seize_image *const *imgs = (const seize_image *const *)im;
+    CHECK_EQ(seize_engine_embed_images(st, imgs, 2, got), 0);
+    direct_images(imgs, 2, 1.25, want);
+    CHECK(!memcmp(got, want, 2 * dim * sizeof(float)));
+    CHECK_EQ(seize_engine_embed_images(st2, imgs, 2, got), 0);
+    CHECK(memcmp(got, want, 2 * dim * sizeof(float)) != 0); // not TargetPad
+    direct_images(imgs, 2, 0.0, want);
+    CHECK(!memcmp(got, want, 2 * dim * sizeof(float)));
+    // errors
+    const char *bad[2] = {"fine", ""};
+    CHECK_EQ(seize_engine_embed_texts(st, bad, 2, got), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "text 1") != NULL);
+    bad[1] = "\xff\xfe";
+    CHECK_EQ(seize_engine_embed_texts(st, bad, 2, got), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "UTF-8") != NULL);
+    sp.max_batch = 0;
+    seize_engine_state *none = NULL;
+    CHECK_EQ(seize_engine_state_new(e, &sp, &none), SEIZE_EINVAL);
+    CHECK(none == NULL);
+    seize_image_free(im[0]);
+    seize_image_free(im[1]);
+    seize_engine_state_free(st);
+    seize_engine_state_free(st2);
+    seize_engine_free(e);
+    seize_engine_free(e2);
+}
+
+// seize_engine_rank is seize_search with pos = neg = 0, no B, the exclusions and k (clipped).
+static void test_state_rank(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0;
+    seize_engine *e = open_engine("rank-index", 40, NULL, &dim);
+    CHECK(e != NULL);
+    seize_engine_state_params sp = seize_engine_state_default_params();
+    sp.n_threads = 2;
+    seize_engine_state *st = NULL;
+    CHECK_EQ(seize_engine_state_new(e, &sp, &st), 0);
+    float q[3 * 64];
+    uint32_t r = 99;
+    for (size_t i = 0; i < 3 * dim; i++) {
+        r = r * 1664525u + 1013904223u;
+        q[i] = (float)(r >> 8) / 16777216.0f - 0.5f;
+    }
+    seize_normalize_rows(q, 3, dim);
+    size_t ex[3] = {SIZE_MAX, 7, SIZE_MAX};
+    for (size_t k = 5; k <= 100; k += 95) {
+        seize_search_result *got = NULL, *want = NULL;
+        CHECK_EQ(seize_engine_rank(st, q, 3, ex, k, &got), 0);
+        seize_search_params p = seize_search_default_params();
+        p.pos = p.neg = 0;
+        p.k = k;
+        p.n_threads = 1;
+        seize_embeddings g = seize_index_embeddings(seize_engine_index(e));
+        CHECK_EQ(seize_search(&g, q, NULL, 3, ex, NULL, &p, &want), 0);
+        for (size_t i = 0; i < 3; i++) {
+            CHECK_EQ(got->n_ranked[i], want->n_ranked[i]);
+            CHECK_EQ(got->n_ranked[i], k < 40 ? k : i == 1 ? 39 : 40);
+            for (size_t j = 0; j < got->n_ranked[i]; j++) {
+                CHECK_EQ(got->index[i * got->k + j], want->index[i * want->k + j]);
+                CHECK(got->score[i * got->k + j] == want->score[i * want->k + j]);
+                CHECK(got->index[i * got->k + j] != (uint32_t)ex[i]);
+            }
+        }
+        seize_search_result_free(got);
+        seize_search_result_free(want);
+    }
+    seize_search_result *none = NULL;
+    CHECK_EQ(seize_engine_rank(st, q, 3, NULL, 0, &none), SEIZE_EINVAL);
+    seize_engine_state_free(st);
+    seize_engine_free(e);
+}
+
+static void set_fakes(seize_query_options *o, fake *fc, fake *fr, seize_captioner *cap,
+                      seize_reasoner *rsn)
+{
+    *cap = (seize_captioner){&cap_methods, fc};
+    *rsn = (seize_reasoner){&rsn_methods, fr};
+    o->captioner = cap;
+    o->reasoner = rsn;
+    o->n_captions = 4;
+    o->k = 8;
+}
+
+// A query on a state (used twice) is seize_engine_query's answer bit for bit.
+static void test_query_state(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0;
+    seize_engine *e = open_engine("qs-index", 12, NULL, &dim);
+    CHECK(e != NULL);
+    fake fc = {0}, fr = {0};
+    seize_captioner cap;
+    seize_reasoner rsn;
+    seize_query_options o = seize_query_default_options();
+    set_fakes(&o, &fc, &fr, &cap, &rsn);
+    seize_engine_state_params sp = seize_engine_state_default_params();
+    seize_engine_state *st = NULL;
+    CHECK_EQ(seize_engine_state_new(e, &sp, &st), 0);
+    seize_query_result want, got;
+    CHECK_EQ(seize_engine_query(e, "img3.png", "make it blue", &o, &want), 0);
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ(seize_engine_query_state(st, "img3.png", "make it blue", &o, &got), 0);
+        CHECK(same_hits(&got, &want));
+        CHECK_EQ(got.reference_row, 3);
+        CHECK(!memcmp(got.after, want.after, dim * sizeof(float)));
+        CHECK(!memcmp(got.before, want.before, dim * sizeof(float)));
+        seize_query_result_release(&got);
+    }
+    o.method = 7;
+    CHECK_EQ(seize_engine_query_state(st, "img3.png", "make it blue", &o, &got), SEIZE_EINVAL);
+    seize_query_result_release(&want);
+    seize_engine_state_free(st);
+    seize_engine_free(e);
+}
+
+// Method MEAN ranks as seize_search with pos = neg = 0 on A; LDRE as seize_search_ldre on the
+// per-caption features of the pairs whose edit was done (the fake fails pair 1).
+static void test_methods(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0;
+    seize_engine *e = open_engine("methods-index", 30, NULL, &dim);
+    CHECK(e != NULL);
+    seize_embeddings g = seize_index_embeddings(seize_engine_index(e));
+    fake fc = {0}, fr = {0};
+    seize_captioner cap;
+    seize_reasoner rsn;
+    seize_query_options o = seize_query_default_options();
+    set_fakes(&o, &fc, &fr, &cap, &rsn);
+    seize_query_result r;
+    o.method = SEIZE_METHOD_MEAN;
+    CHECK_EQ(seize_engine_query(e, "img5.png", "at night", &o, &r), 0);
+    seize_search_params p = seize_search_default_params();
+    p.pos = p.neg = 0;
+    p.k = o.k;
+    p.n_threads = 1;
+    size_t ex = 5;
+    seize_search_result *s = NULL;
+    CHECK_EQ(seize_search(&g, r.after, NULL, 1, &ex, NULL, &p, &s), 0);
+    CHECK_EQ(s->n_ranked[0], r.n_hits);
+    for (size_t i = 0; i < r.n_hits; i++) {
+        CHECK_EQ(r.hits[i].row, (size_t)s->index[i]);
+        CHECK(r.hits[i].score == s->score[i] && r.hits[i].score == r.hits[i].a);
+    }
+    seize_search_result_free(s);
+    seize_query_result_release(&r);
+    // LDRE: the test encodes the done pairs' raw features itself
+    o.method = SEIZE_METHOD_LDRE;
+    CHECK_EQ(seize_engine_query(e, "img5.png", "at night", &o, &r), 0);
+    char *caps[4], *eds[4];
+    size_t n_done = 0;
+    for (size_t i = 0; i < r.n_edits; i++)
+        if (r.edits[i]) {
+            caps[n_done] = r.captions[i];
+            eds[n_done++] = r.edits[i];
+        }
+    CHECK_EQ(n_done, 3);
+    char **cp = caps, **ep = eds;
+    seize_captions c = {1, NULL, &cp, &n_done, &ep, &n_done};
+    seize_clip_model *m = NULL;
+    seize_tokenizer *tok = NULL;
+    seize_clip *clip = NULL;
+    const char *model = check_fixture_path("models/tiny-openai");
+    CHECK_EQ(seize_clip_model_load(model, &m), 0);
+    CHECK_EQ(seize_tokenizer_load(model, &tok), 0);
+    CHECK_EQ(seize_clip_new(m, 32, 1, &clip), 0);
+    seize_query_vectors_params qp = seize_query_vectors_default_params();
+    qp.n_use = n_done;
+    qp.per_caption = 1;
+    seize_query_vectors v = {0};
+    CHECK_EQ(seize_query_vectors_encode(clip, tok, &c, NULL, &qp, &v), 0);
+    float w[4];
+    CHECK_EQ(seize_search_ldre(&g, v.after, v.before, 1, n_done, &ex, NULL, &p, w, &s), 0);
+    CHECK_EQ(s->n_ranked[0], r.n_hits);
+    for (size_t i = 0; i < r.n_hits; i++) {
+        CHECK_EQ(r.hits[i].row, (size_t)s->index[i]);
+        CHECK(r.hits[i].score == s->score[i]);
+        CHECK_NEAR(r.hits[i].a, r.hits[i].score, 1e-5); // A is LDRE's query vector
+    }
+    seize_search_result_free(s);
+    seize_query_vectors_release(&v);
+    seize_clip_free(clip);
+    seize_tokenizer_free(tok);
+    seize_clip_model_free(m);
+    seize_query_result_release(&r);
+    seize_engine_free(e);
+}
+
+typedef struct stage_log {
+    char stage[16][16];
+    size_t done[16], total[16];
+    int n;
+} stage_log;
+
+static void on_stage(void *user, const char *stage, size_t done, size_t total)
+{
+    stage_log *l = user;
+    if (l->n >= 16) return;
+    snprintf(l->stage[l->n], sizeof l->stage[l->n], "%s", stage);
+    l->done[l->n] = done;
+    l->total[l->n++] = total;
+}
+
+// on_stage reports caption, edit, encode and search in that order, each from 0 to its total
+// (the captioner's and reasoner's own progress in between), on the calling thread.
+static void test_on_stage(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0;
+    seize_engine *e = open_engine("stage-index", 10, NULL, &dim);
+    CHECK(e != NULL);
+    fake fc = {0}, fr = {0};
+    seize_captioner cap;
+    seize_reasoner rsn;
+    seize_query_options o = seize_query_default_options();
+    set_fakes(&o, &fc, &fr, &cap, &rsn);
+    o.n_captions = 3;
+    stage_log log = {0};
+    o.on_stage = on_stage;
+    o.stage_user = &log;
+    seize_query_result r;
+    CHECK_EQ(seize_engine_query(e, "img1.png", "in the snow", &o, &r), 0);
+    // caption 0/3 3/3; edit 0/3 1/3 2/3 3/3; encode 0/5 .. 5/5 (3 captions + 2 edits); search
+    const char *order[4] = {"caption", "edit", "encode", "search"};
+    size_t totals[4] = {3, 3, 5, 1};
+    int s = 0;
+    for (int i = 0; i < log.n; i++) {
+        while (s < 4 && strcmp(log.stage[i], order[s]))
+            s++;
+        CHECK_MSG(s < 4, "event %d: stage '%s' out of order", i, log.stage[i]);
+        CHECK_EQ(log.total[i], totals[s]);
+        int first = i == 0 || strcmp(log.stage[i - 1], log.stage[i]);
+        if (first)
+            CHECK_EQ(log.done[i], 0);
+        else
+            CHECK(log.done[i] > log.done[i - 1]);
+        int last = i == log.n - 1 || strcmp(log.stage[i + 1], log.stage[i]);
+        if (last) CHECK_EQ(log.done[i], log.total[i]);
+    }
+    CHECK_EQ(s, 3);
+    int edit_mid = 0;
+    for (int i = 0; i < log.n; i++)
+        edit_mid |= !strcmp(log.stage[i], "edit") && log.done[i] == 1;
+    CHECK(edit_mid); // the reasoner's own progress came through
+    seize_query_result_release(&r);
+    seize_engine_free(e);
+}
+
 int main(void)
 {
     if (check_tmp_init("query") < 0) return 1;
     RUN(test_query_twice);
     RUN(test_engine_errors);
+    RUN(test_state_embeddings);
+    RUN(test_state_rank);
+    RUN(test_query_state);
+    RUN(test_methods);
+    RUN(test_on_stage);
     check_tmp_cleanup();
     return check_summary("query");
 }
