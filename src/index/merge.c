@@ -160,31 +160,20 @@ static const char *item_name(const shard_in *s, size_t pos, size_t *row, size_t 
     return *row < seize_index_count(s->idx) ? seize_index_name(s->idx, (*row)++) : NULL;
 }
 
-// Names disjoint across shards, one gallery list, each shard its block of it, and together
-// exactly that list (its hash).
-static int check_cover(merge *m)
+// Names disjoint across shards (each shard's items walked in list order into the hash h).
+static int check_disjoint(merge *m, seize_sha256 *h)
 {
     seize_strmap seen;
-    const shard_in *r = m->slot[0];
-    int rc = seize_strmap_init(&seen, r->total);
-    seize_sha256 h;
-    seize_sha256_init(&h);
+    int rc = seize_strmap_init(&seen, m->slot[0]->total);
     for (size_t k = 0; rc == 0 && k < m->n; k++) {
         const shard_in *s = m->slot[k];
-        size_t a, b, row = 0, f = 0, old;
-        if (s->total != r->total || strcmp(s->list_sha, r->list_sha))
-            rc = seize_error(SEIZE_EINVAL,
-                             "'%s' was built from another gallery list than '%s' (%zu names, "
-                             "hash %.12s... vs %zu names, hash %.12s...)",
-                             s->dir, r->dir, s->total, s->list_sha, r->total, r->list_sha);
-        seize_shard_rows(r->total, r->batch, k, m->n, &a, &b);
-        if (rc == 0 &&
-            (s->first != a || s->end != b || seize_index_count(s->idx) + s->n_failed != b - a))
+        size_t row = 0, f = 0, old;
+        if (seize_index_count(s->idx) + s->n_failed != s->end - s->first)
             rc = seize_error(SEIZE_EFORMAT,
-                             "'%s': its rows (%zu) and failed images (%zu) are not items [%zu, "
-                             "%zu) of the list, shard %zu/%zu",
-                             s->dir, seize_index_count(s->idx), s->n_failed, a, b, k, m->n);
-        for (size_t pos = a; rc == 0 && pos < b; pos++) {
+                             "'%s': its rows (%zu) and failed images (%zu) are not its items "
+                             "[%zu, %zu)",
+                             s->dir, seize_index_count(s->idx), s->n_failed, s->first, s->end);
+        for (size_t pos = s->first; rc == 0 && pos < s->end; pos++) {
             const char *name = item_name(s, pos, &row, &f);
             int put = name ? seize_strmap_put(&seen, name, k, &old) : -1;
             if (put < 0)
@@ -194,13 +183,39 @@ static int check_cover(merge *m)
                 rc = seize_error(SEIZE_EINVAL, "gallery name '%s' is in both '%s' and '%s'", name,
                                  m->slot[old]->dir, s->dir);
             else
-                seize_sha256_update(&h, name, strlen(name) + 1);
+                seize_sha256_update(h, name, strlen(name) + 1);
         }
         if (rc == 0 && (row != seize_index_count(s->idx) || f != s->n_failed))
             rc = seize_error(SEIZE_EFORMAT, "'%s': its failed_at is damaged", s->dir);
         m->rows += seize_index_count(s->idx);
     }
     seize_strmap_free(&seen);
+    return rc;
+}
+
+// Names disjoint, one gallery list, each shard its block of it, and together exactly that
+// list (its hash).
+static int check_cover(merge *m)
+{
+    const shard_in *r = m->slot[0];
+    seize_sha256 h;
+    seize_sha256_init(&h);
+    int rc = check_disjoint(m, &h);
+    for (size_t k = 0; rc == 0 && k < m->n; k++) {
+        const shard_in *s = m->slot[k];
+        size_t a, b;
+        if (s->total != r->total || strcmp(s->list_sha, r->list_sha))
+            rc = seize_error(SEIZE_EINVAL,
+                             "'%s' was built from another gallery list than '%s' (%zu names, "
+                             "hash %.12s... vs %zu names, hash %.12s...)",
+                             s->dir, r->dir, s->total, s->list_sha, r->total, r->list_sha);
+        seize_shard_rows(r->total, r->batch, k, m->n, &a, &b);
+        if (rc == 0 && (s->first != a || s->end != b))
+            rc = seize_error(SEIZE_EFORMAT,
+                             "'%s': its items [%zu, %zu) are not shard %zu/%zu of the list "
+                             "([%zu, %zu))",
+                             s->dir, s->first, s->end, k, m->n, a, b);
+    }
     uint8_t d[32];
     char hex[65];
     seize_sha256_final(&h, d);
