@@ -38,10 +38,9 @@ static const char about[] =
     "refused (--restart discards it). index.json records the precision. Files are written\n"
     "atomically. import: normalises [n, dim] features (f32 or f16 .npy) and writes them with the\n"
     "n names of --names (one per line, non-empty, unique; a bad line is named as FILE line N).\n"
-    "--shard I/N builds rows [I*n/N, (I+1)*n/N) of the n images only; merge checks that the\n"
-    "shards belong together (model, preprocessing, dtype, precision, each of the N once, names\n"
-    "covering the list) and writes one index, or with --sharded a manifest over the shard\n"
-    "folders (left where they are) that search, run and serve open as one index.";
+    "--shard I/N: only the I-th of N blocks of whole batches; merge checks the shards belong\n"
+    "together (model, settings, each once, names covering the list) and writes one index, or\n"
+    "--sharded: a manifest over the shard folders (left in place) that opens as one index.";
 
 static const char synopsis[] =
     "build --model DIR (--gallery FOLDER | --images FOLDER | --list FILE |\n"
@@ -53,8 +52,7 @@ static const char synopsis[] =
 static const char dup_advice[] = "with --images the name is the file name without its extension: "
                                  "rename one, or use --gallery FOLDER or a NAME<TAB>PATH --list";
 
-// Parses `seize index build|import|merge` (argv[0] the action; `act` 0, 1, 2): -1 to go on,
-// else the exit status.
+// Parses `seize index build|import|merge` (argv[0]; act 0|1|2): -1 to go on, else the exit status.
 static int parse(int act, int argc, char **argv, index_args *a)
 {
     *a = (index_args){.batch = 16, .dtype = "f32"};
@@ -163,7 +161,7 @@ static int index_build(index_args a)
     signal(SIGINT, on_signal), signal(SIGTERM, on_signal); // kept until the command ends
     cli_progress_start(&a.progress, "index", im.list.n, a.quiet);
     seize_index_build_result res;
-    rc = seize_index_build(&p, im.items, im.list.n, &res);
+    rc = seize_cluster_index_build(&p, im.items, im.list.n, &res); // mpirun: the shards
     cli_progress_end(&a.progress);
     if (rc == 0 && !a.quiet)
         fprintf(stderr, "seize index: %zu images indexed in %s; %zu skipped\n", res.n_ok, a.out,

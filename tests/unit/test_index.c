@@ -133,7 +133,7 @@ static void test_index_bad_names(void)
 
 typedef struct build_log {
     seize_cancel *stop; // requested after the first batch when set
-    size_t resumed, n_bad, n_resume_calls;
+    size_t resumed, n_bad, n_resume_calls, last_bad;
     const char *discarded;
 } build_log;
 
@@ -149,9 +149,9 @@ static void log_resume(void *ud, size_t done, size_t n, const char *discarded)
 static void log_bad(void *ud, size_t i, const char *reason)
 {
     build_log *l = ud;
-    (void)i;
     (void)reason;
     l->n_bad++;
+    l->last_bad = i;
 }
 
 static int log_progress(void *ud, size_t done, size_t n, size_t n_failed)
@@ -499,6 +499,236 @@ static void test_index_build_check_text(void)
     seize_build_images_release(&im);
 }
 
+// --- shards ----------------------------------------------------------------------------------
+
+// seize_shard_rows: blocks of whole batches, in order, covering the list, balanced.
+static void test_shard_rows(void)
+{
+    size_t a, b;
+    static const size_t want[3][2] = {{0, 6}, {6, 12}, {12, 17}}; // 9 batches of 2: 3, 3, 3
+    for (size_t i = 0; i < 3; i++) {
+        seize_shard_rows(17, 2, i, 3, &a, &b);
+        CHECK_EQ(a, want[i][0]);
+        CHECK_EQ(b, want[i][1]);
+    }
+    seize_shard_rows(5, 0, 1, 2, &a, &b); // batch 0 counts as 1: rows [2, 5)
+    CHECK_EQ(a, (size_t)2);
+    CHECK_EQ(b, (size_t)5);
+    seize_shard_rows(3, 16, 0, 2, &a, &b); // one batch, two shards: the first is empty
+    CHECK_EQ(b - a, (size_t)0);
+    seize_shard_rows(3, 16, 1, 2, &a, &b);
+    CHECK(a == 0 && b == 3);
+    int bad = 0;
+    for (size_t total = 0; total < 40; total++)
+        for (size_t batch = 1; batch < 6; batch++)
+            for (size_t n = 1; n < 9; n++) {
+                size_t at = 0, lo = SIZE_MAX, hi = 0, nb = (total + batch - 1) / batch;
+                for (size_t i = 0; i < n; i++) {
+                    seize_shard_rows(total, batch, i, n, &a, &b);
+                    size_t nbi = (b - a + batch - 1) / batch;
+                    bad += a != at || b < a || (a % batch && a != total);
+                    lo = nbi < lo ? nbi : lo, hi = nbi > hi ? nbi : hi, at = b;
+                }
+                bad += at != total || hi - lo > 1 || (n <= nb && lo == 0 && total);
+            }
+    CHECK_EQ(bad, 0);
+}
+
+static void test_shard_parse(void)
+{
+    size_t i = 9, n = 9;
+    CHECK_EQ(seize_shard_parse("2/4", &i, &n), 0);
+    CHECK(i == 2 && n == 4);
+    CHECK_EQ(seize_shard_parse("0/1", &i, &n), 0);
+    static const char *bad[] = {"4/4", "1",  "a/2", "-1/2", "1/0",  "0/100001", "1/2x",
+                                "",    "/2", "1/",  " 1/2", "1//2", "9999999/1"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        CHECK_EQ(seize_shard_parse(bad[k], &i, &n), SEIZE_EINVAL);
+        CHECK(strstr(seize_errmsg(), "expected I/N"));
+    }
+    char hex[65], want[65];
+    const char *names[2] = {"a", "bc"};
+    uint8_t d[32];
+    seize_names_sha256(names, 2, hex);
+    seize_sha256_buffer("a\0bc", 5, d); // each name and its NUL
+    seize_sha256_hex(d, want);
+    CHECK_STREQ(hex, want);
+}
+
+// Writes shard k of 3 of the list nm[0..7) (batch 2: items [0,2) [2,4) [4,7); "n5" failed)
+// as seize_index_build would.
+static void write_shard(const float *f, const char *const *nm, size_t k, const char *sha,
+                        const char *dir)
+{
+    size_t a, b, rows = 0, fail_at = 5;
+    seize_shard_rows(7, 2, k, 3, &a, &b);
+    const char *names[7], *fn[1] = {"n5"}, *fr[1] = {"unreadable"};
+    float feats[7 * 3];
+    for (size_t i = a; i < b; i++)
+        if (i != fail_at) {
+            memcpy(feats + rows * 3, f + i * 3, sizeof(float) * 3);
+            names[rows++] = nm[i];
+        }
+    seize_index_shard_info sh = {k, 3, 2, a, b, 7, sha, &fail_at};
+    seize_index_meta meta = {.model_sha256 = "ab12",
+                             .preprocess = "pre",
+                             .source = "test",
+                             .failed_names = fn,
+                             .failed_reasons = fr,
+                             .n_failed = a <= fail_at && fail_at < b,
+                             .precision = "fp32",
+                             .shard = &sh};
+    CHECK_EQ(seize_index_write(dir, feats, rows, 3, names, SEIZE_F16, &meta), 0);
+}
+
+// Shards written as a build writes them, merged into one index (the bytes of the whole list's)
+// and into a sharded index, opened as one and shard by shard.
+static void test_shard_merge_open(void)
+{
+    const float f[7 * 3] = {1, 2, 3, 0.1f, 5, 1, 3, 3, 0, 7, 1, 1, 2, 9, 4, 0, 0, 1, 1, 1, 1};
+    const char *nm[7] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6"};
+    char sha[65], dirs[3][300];
+    seize_names_sha256(nm, 7, sha);
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(dirs[k], sizeof dirs[k], "%s", check_tmp(k ? k == 1 ? "sh/s1" : "sh/s2" : "s0"));
+        write_shard(f, nm, k, sha, dirs[k]);
+    }
+    const char *whole[6] = {"n0", "n1", "n2", "n3", "n4", "n6"}, *fn[1] = {"n5"},
+               *fr[1] = {"unreadable"};
+    float wf[6 * 3];
+    memcpy(wf, f, sizeof(float) * 15);
+    memcpy(wf + 15, f + 18, sizeof(float) * 3);
+    seize_index_meta meta = {.model_sha256 = "ab12",
+                             .preprocess = "pre",
+                             .source = "test",
+                             .failed_names = fn,
+                             .failed_reasons = fr,
+                             .n_failed = 1,
+                             .precision = "fp32"};
+    CHECK_EQ(seize_index_write(check_tmp("whole"), wf, 6, 3, whole, SEIZE_F16, &meta), 0);
+    const char *given[3] = {dirs[2], dirs[0], dirs[1]};
+    seize_index_merge_params mp = {check_tmp("one"), given, 3, 0};
+    seize_index_merge_result res;
+    CHECK_EQ(seize_index_merge(&mp, &res), 0);
+    CHECK(res.count == 6 && res.n_failed == 1 && res.n_shards == 3);
+    CHECK(same_file(check_tmp("whole/features.npy"), check_tmp("one/features.npy")));
+    CHECK(same_file(check_tmp("whole/names.txt"), check_tmp("one/names.txt")));
+    CHECK(same_file(check_tmp("whole/index.json"), check_tmp("one/index.json")));
+    mp.out_dir = check_tmp("sh"), mp.sharded = 1;
+    CHECK_EQ(seize_index_merge(&mp, &res), 0);
+    seize_index *one = NULL, *sh = NULL, *part = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("one"), &one), 0);
+    CHECK_EQ(seize_index_open(check_tmp("sh"), &sh), 0);
+    if (!one || !sh) goto done;
+    seize_embeddings a = seize_index_embeddings(one), b = seize_index_embeddings(sh);
+    CHECK(a.n == 6 && b.n == 6 && b.dim == 3 && b.dtype == SEIZE_F16);
+    CHECK(!memcmp(a.data, b.data, 6 * 3 * 2));
+    size_t row = 0;
+    CHECK_EQ(seize_index_find(sh, "n6", &row), 0);
+    CHECK_EQ(row, (size_t)5);
+    CHECK_STREQ(seize_index_name(sh, 3), "n3");
+    CHECK(json_is_true(json_object_get(seize_index_json(sh), "sharded")));
+    const char *p0 = json_string_value(json_object_get(
+        json_array_get(json_object_get(seize_index_json(sh), "shards"), 0), "path"));
+    CHECK_STREQ(p0, "../s0"); // relative to the sharded folder; s1, s2 inside it
+    size_t n_sh = 0, *off = NULL, ro = 9;
+    CHECK_EQ(seize_index_shards(check_tmp("sh"), &n_sh, &off), 0);
+    CHECK(n_sh == 3 && off && off[0] == 0 && off[1] == 2 && off[2] == 4 && off[3] == 6);
+    free(off);
+    CHECK_EQ(seize_index_open_shard(check_tmp("sh"), 1, &part, &ro), 0);
+    CHECK(part && ro == 2 && seize_index_count(part) == 2);
+    if (part) CHECK_STREQ(seize_index_name(part, 0), "n2");
+    seize_index_free(part);
+    CHECK_EQ(seize_index_open_shard(check_tmp("sh"), 3, &part, &ro), SEIZE_EINVAL);
+    CHECK_EQ(seize_index_shards(check_tmp("one"), &n_sh, &off), 0); // a single index: one shard
+    CHECK(n_sh == 1 && off && off[1] == 6);
+    free(off);
+    CHECK_EQ(seize_index_open_shard(check_tmp("one"), 0, &part, &ro), 0);
+    CHECK(part && ro == 0 && seize_index_count(part) == 6);
+    seize_index_free(part);
+    CHECK_EQ(seize_index_open_shard(check_tmp("one"), 1, &part, &ro), SEIZE_EINVAL);
+    // a sharded index is no shard: neither of a merge nor of another sharded index
+    const char *nested[1] = {check_tmp("sh")};
+    seize_index_merge_params np = {check_tmp("x"), nested, 1, 0};
+    CHECK_EQ(seize_index_merge(&np, NULL), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "is a sharded index, not a shard"));
+done:
+    seize_index_free(one);
+    seize_index_free(sh);
+}
+
+// A manifest whose shards hold a name twice, or that does not match its shards, is refused.
+static void test_shard_manifest_bad(void)
+{
+    float f[2 * 2] = {1, 0, 0, 1};
+    const char *n1[2] = {"a", "b"}, *n2[2] = {"c", "a"};
+    CHECK_EQ(seize_index_write(check_tmp("m/x"), f, 2, 2, n1, SEIZE_F32, NULL), 0);
+    CHECK_EQ(seize_index_write(check_tmp("m/y"), f, 2, 2, n2, SEIZE_F32, NULL), 0);
+    check_write_text(check_tmp("m/index.json"),
+                     "{\"format\": \"seize-index\", \"sharded\": true, \"count\": 4, \"dim\": 2, "
+                     "\"dtype\": \"f32\", \"model\": null, \"shards\": [{\"path\": \"x\", "
+                     "\"count\": 2}, {\"path\": \"y\", \"count\": 2}]}");
+    seize_index *idx = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("m"), &idx), SEIZE_EFORMAT); // no shard records
+    CHECK(strstr(seize_errmsg(), "does not match the manifest (its place in the gallery list"));
+    check_write_text(check_tmp("m/index.json"),
+                     "{\"sharded\": true, \"count\": 5, \"dim\": 2, \"dtype\": \"f32\", "
+                     "\"shards\": [{\"path\": \"x\", \"count\": 2}, {\"path\": \"y\", \"count\": "
+                     "2}]}");
+    CHECK_EQ(seize_index_open(check_tmp("m"), &idx), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "do not add up"));
+    check_write_text(check_tmp("m/index.json"), "{\"sharded\": true, \"count\": 0, \"dim\": 2}");
+    CHECK_EQ(seize_index_open(check_tmp("m"), &idx), SEIZE_EFORMAT);
+    CHECK(strstr(seize_errmsg(), "no \"shards\" list"));
+    CHECK(idx == NULL);
+}
+
+// A shard build through the library: on_bad gets the full list's index, the shard's
+// index.json its record, and a state of another shard spec is discarded with the reason.
+static void test_shard_build(void)
+{
+    NEED_FIXTURES();
+    static const char *files[] = {"astronaut.png", "camera.png", "truncated.jpg", "chelsea.png",
+                                  "gone.png"};
+    enum { N = 5 };
+    char paths[N][600];
+    seize_build_item items[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/%s", check_fixture_path("images"), files[i]);
+        items[i] = (seize_build_item){files[i], paths[i], i == N - 1};
+    }
+    seize_index_build_params p = seize_index_build_default_params();
+    p.model_dir = check_fixture_path("models/tiny-openai");
+    p.batch = 2, p.threads = 1, p.on_resume = log_resume, p.on_bad = log_bad;
+    // 3 batches in 4 shards: [] [0,2) [2,4) [4,5)
+    p.shard_index = 0, p.shard_count = 4;
+    build_log log = {0};
+    p.ud = &log;
+    p.out_dir = check_tmp("sb");
+    seize_index_build_result res;
+    CHECK_EQ(seize_index_build(&p, items, N, &res), 0); // a shard may have no rows
+    CHECK(res.n_ok == 0 && res.n_failed == 0);
+    p.shard_index = 2;
+    log = (build_log){0};
+    CHECK_EQ(seize_index_build(&p, items, N, &res), 0); // the state is gone: nothing to discard
+    CHECK_EQ(log.n_resume_calls, (size_t)0);
+    CHECK(res.n_ok == 1 && res.n_failed == 1 && log.n_bad == 1 && log.last_bad == 2);
+    seize_index *idx = NULL;
+    CHECK_EQ(seize_index_open(check_tmp("sb"), &idx), 0);
+    const json_t *sh = idx ? json_object_get(seize_index_json(idx), "shard") : NULL;
+    CHECK_EQ(json_integer_value(json_object_get(sh, "batch")), 2);
+    CHECK_EQ(json_integer_value(json_array_get(json_object_get(sh, "rows"), 1)), 4);
+    CHECK_EQ(json_integer_value(json_array_get(json_object_get(sh, "failed_at"), 0)), 2);
+    seize_index_free(idx);
+    // an unfinished shard build met by another shard spec: discarded with the reason
+    check_write_text(check_tmp("sb/build.progress.json"), "{\"shard\": \"1/2\", \"done\": 1}");
+    log = (build_log){0};
+    CHECK_EQ(seize_index_build(&p, items, N, &res), 0);
+    CHECK(log.discarded && strstr(log.discarded, "it was for shard 1/2, this build is shard 2/4"));
+    p.shard_index = 4;
+    CHECK_EQ(seize_index_build(&p, items, N, &res), SEIZE_EINVAL);
+}
+
 // seize_index_import holds the folder's lock: a second writer fails at once.
 static void test_index_import_lock(void)
 {
@@ -536,6 +766,11 @@ int main(void)
     RUN(test_index_build_check);
     RUN(test_index_build_check_text);
     RUN(test_index_import_lock);
+    RUN(test_shard_rows);
+    RUN(test_shard_parse);
+    RUN(test_shard_merge_open);
+    RUN(test_shard_manifest_bad);
+    RUN(test_shard_build);
     check_tmp_cleanup();
     return check_summary("index");
 }
