@@ -3,7 +3,8 @@
 #ifndef SEIZE_CLI_H
 #define SEIZE_CLI_H
 
-#include "seize/core.h" /* and <stdio.h> */
+#include "seize/cluster.h" /* MPI ranks (cmd_index, cmd_search, cmd_run, main) */
+#include "seize/core.h"    /* and <stdio.h> */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
 typedef int cli_cmd(int argc, char **argv);

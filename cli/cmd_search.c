@@ -98,5 +98,5 @@ int cmd_search(int argc, char **argv)
     if (rc >= 0 || (rc = check_opts(&o)) != EXIT_OK) return rc;
     int n_threads = o.f.params.n_threads = cli_threads(o.threads);
     seize_blas_threads_set(n_threads); // one big product per block: BLAS threads it
-    return seize_search_files_run(&o.f) < 0 ? cli_lib_fail(CMD) : EXIT_OK;
+    return seize_cluster_search_files_run(&o.f, NULL) < 0 ? cli_lib_fail(CMD) : EXIT_OK;
 }

@@ -50,6 +50,7 @@ static int usage(FILE *fp, int rc)
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage(stderr, EXIT_USAGE);
+    seize_cluster_init(&argc, &argv); // MPI when started by mpirun (ended at exit)
     // big freed buffers stay in the heap: a fresh mmap's page faults cost more than decoding
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);

@@ -50,7 +50,7 @@ void cli_progress_end(cli_progress *p)
 
 int cli_threads(long requested)
 {
-    return requested > 0 ? (int)requested : seize_cpu_count();
+    return seize_cluster_threads((int)requested); // 0: the cores / the ranks on this node
 }
 
 int cli_model_threads(long requested)

@@ -38,6 +38,8 @@
 
 #include "seize/retrieval.h"
 
+#include "seize/cluster.h"
+
 #include "seize/eval.h"
 
 #include "seize/pipeline.h"
