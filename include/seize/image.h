@@ -152,6 +152,20 @@ int seize_image_load_preprocess_u8(const char *path, const seize_preprocess_opts
 int seize_image_decode_preprocess_u8(const void *buf, size_t len, const char *name,
                                      const seize_preprocess_opts *o, uint8_t *out);
 
+/* --- thumbnails and JPEG encoding (seize serve) ------------------------------------------ */
+
+/* A new RGB image whose longest side is at most max_side (aspect kept, each side at least 1),
+ * each pixel the mean of the source rectangle it covers (box filter); a smaller image is only
+ * converted to RGB (Pillow's convert("RGB"): palette looked up, gray replicated, alpha
+ * dropped). Free with seize_image_free. SEIZE_EINVAL (empty image, max_side 0), SEIZE_ENOMEM.
+ * Reentrant. */
+int seize_image_thumbnail(const seize_image *img, size_t max_side, seize_image **out);
+
+/* Encodes `img` (any mode, converted to RGB as above) as a baseline JPEG of `quality` (1..100)
+ * into *out (malloc'ed, *len bytes; the caller frees it). SEIZE_EINVAL (a side over 65500, bad
+ * quality), SEIZE_EFORMAT (libjpeg's error), SEIZE_ENOMEM. Reentrant. */
+int seize_image_encode_jpeg(const seize_image *img, int quality, uint8_t **out, size_t *len);
+
 /* --- many files into one .npy (seize preprocess) ----------------------------------------- */
 
 typedef struct seize_preprocess_files_params {
