@@ -496,6 +496,104 @@ static void test_state_rank(void)
     seize_engine_free(e);
 }
 
+// An index of n rows in `dir`: random, or (n_distinct > 0) n_distinct random rows repeated
+// (every score tied n / n_distinct times), stored as dtype.
+static seize_engine *open_engine_rows(const char *name, size_t n, size_t n_distinct,
+                                      seize_dtype dtype, size_t *dim)
+{
+    const char *model = check_fixture_path("models/tiny-openai");
+    seize_clip_model *m = NULL;
+    if (seize_clip_model_load(model, &m) < 0) return NULL;
+    *dim = (size_t)seize_clip_model_get_config(m)->embed_dim;
+    seize_clip_model_free(m);
+    size_t D = *dim;
+    float *f = malloc(n * D * sizeof *f);
+    char **names = calloc(n, sizeof *names);
+    uint32_t r = 4242;
+    for (size_t i = 0; i < n; i++) {
+        names[i] = malloc(32);
+        snprintf(names[i], 32, "r%zu", i);
+        for (size_t j = 0; j < D; j++) {
+            r = r * 1664525u + 1013904223u;
+            f[i * D + j] = n_distinct && i >= n_distinct ? f[(i % n_distinct) * D + j]
+                                                         : (float)(r >> 8) / 16777216.0f - 0.5f;
+        }
+    }
+    char index[600];
+    snprintf(index, sizeof index, "%s", check_tmp(name));
+    int rc = seize_index_write(index, f, n, D, (const char *const *)names, dtype, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(f);
+    seize_engine *e = NULL;
+    return rc == 0 && seize_engine_open(model, index, NULL, &e) == 0 ? e : NULL;
+}
+
+// seize_engine_rank of nq random queries (k, the exclusions of every third query) equals
+// seize_search's ranking and scores bit for bit.
+static void check_rank_big(seize_engine *e, size_t dim, size_t nq, size_t k, int threads)
+{
+    seize_engine_state_params sp = seize_engine_state_default_params();
+    sp.n_threads = threads;
+    seize_engine_state *st = NULL;
+    CHECK_EQ(seize_engine_state_new(e, &sp, &st), 0);
+    float *q = malloc(nq * dim * sizeof *q);
+    size_t *ex = malloc(nq * sizeof *ex);
+    uint32_t r = 7;
+    for (size_t i = 0; i < nq * dim; i++) {
+        r = r * 1664525u + 1013904223u;
+        q[i] = (float)(r >> 8) / 16777216.0f - 0.5f;
+    }
+    for (size_t i = 0; i < nq; i++)
+        ex[i] = i % 3 ? SIZE_MAX : i * 37 % seize_index_count(seize_engine_index(e));
+    seize_search_result *got = NULL, *want = NULL;
+    CHECK_EQ(seize_engine_rank(st, q, nq, ex, k, &got), 0);
+    seize_search_params p = seize_search_default_params();
+    p.pos = p.neg = 0;
+    p.k = k;
+    p.n_threads = 1;
+    seize_embeddings g = seize_index_embeddings(seize_engine_index(e));
+    CHECK_EQ(seize_search(&g, q, NULL, nq, ex, NULL, &p, &want), 0);
+    size_t bad = 0;
+    for (size_t i = 0; got && want && i < nq; i++) {
+        bad += got->n_ranked[i] != want->n_ranked[i];
+        for (size_t j = 0; j < got->n_ranked[i] && j < want->n_ranked[i]; j++)
+            bad += got->index[i * got->k + j] != want->index[i * want->k + j] ||
+                   got->score[i * got->k + j] != want->score[i * want->k + j];
+    }
+    CHECK_MSG(bad == 0, "%zu differences (%zu queries, k %zu, %d threads)", bad, nq, k, threads);
+    seize_search_result_free(got);
+    seize_search_result_free(want);
+    free(q);
+    free(ex);
+    seize_engine_state_free(st);
+}
+
+// The rank's own scan on a larger gallery (its per-thread lists full, several chunks, 1 and 3
+// threads, up to the 64 queries it takes), on many tied scores (where it hands the batch to
+// seize_search), an f16 gallery and a larger batch (seize_search's): seize_search's results.
+static void test_rank_scan(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0;
+    seize_engine *e = open_engine_rows("scan-index", 5003, 0, SEIZE_F32, &dim);
+    CHECK(e != NULL);
+    check_rank_big(e, dim, 20, 50, 1);
+    check_rank_big(e, dim, 64, 10, 3);
+    check_rank_big(e, dim, 1, 1, 2);
+    check_rank_big(e, dim, 70, 5, 2);
+    seize_engine_free(e);
+    e = open_engine_rows("scan-ties", 3000, 7, SEIZE_F32, &dim);
+    CHECK(e != NULL);
+    check_rank_big(e, dim, 5, 20, 2);
+    seize_engine_free(e);
+    e = open_engine_rows("scan-f16", 2000, 0, SEIZE_F16, &dim);
+    CHECK(e != NULL);
+    check_rank_big(e, dim, 8, 20, 2);
+    seize_engine_free(e);
+}
+
 static void set_fakes(seize_query_options *o, fake *fc, fake *fr, seize_captioner *cap,
                       seize_reasoner *rsn)
 {
@@ -679,6 +777,7 @@ int main(void)
     RUN(test_engine_errors);
     RUN(test_state_embeddings);
     RUN(test_state_rank);
+    RUN(test_rank_scan);
     RUN(test_query_state);
     RUN(test_methods);
     RUN(test_on_stage);
