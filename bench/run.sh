@@ -7,6 +7,8 @@ export PYTHON=${PYTHON:-/usr/bin/python3}
 export SEIZE_FIXTURES=${SEIZE_FIXTURES:-../shared/fixtures}
 export SEIZE_BIN="$PWD/$BUILD/seize"
 export SEIZE_DATA=${SEIZE_DATA:-../shared/data}
+# bench_serve's stand-in LLM server (tests/servers/openai_server.py)
+export SEIZE_SERVERS=${SEIZE_SERVERS:-$PWD/tests/servers}
 # bench_clip's references: bench/clip_torch.py and bench/bench_ort.js, with the onnxruntime-node
 # that scripts/install-bench-deps.sh installs into $BUILD/bench-node
 export SEIZE_BENCH_SRC=${SEIZE_BENCH_SRC:-$PWD/bench}
