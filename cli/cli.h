@@ -10,7 +10,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
 typedef int cli_cmd(int argc, char **argv);
 cli_cmd cmd_inspect, cmd_fetch_model, cmd_tokenize, cmd_preprocess, cmd_encode_images,
     cmd_encode_texts, cmd_index, cmd_search, cmd_eval, cmd_check_submission, cmd_submission,
-    cmd_query_features, cmd_caption, cmd_reason, cmd_run;
+    cmd_query_features, cmd_caption, cmd_reason, cmd_run, cmd_serve;
 
 /* Prints "seize CMD: error: MESSAGE" (rc EXIT_FAIL), or "seize CMD: MESSAGE" and a --help hint
  * (EXIT_USAGE); returns rc. cli_lib_fail: the library's last error (seize_errmsg()). */

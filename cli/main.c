@@ -26,6 +26,7 @@ static const struct {
     {"submission", cmd_submission, "write CIRCO / CIRR test-server submission files"},
     {"check-submission", cmd_check_submission, "validate a submission file before upload"},
     {"run", cmd_run, "the whole pipeline on a benchmark or a folder, cached, with a report"},
+    {"serve", cmd_serve, "composed image retrieval over HTTP, with a web page (JSON API /v1)"},
 };
 
 // A command killed by SIGINT/SIGTERM/SIGHUP leaves no temporary file behind (the library's are

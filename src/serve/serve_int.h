@@ -119,6 +119,7 @@ struct seize_server {
     pthread_mutex_t mu; // gate, active list
     pthread_cond_t cv;
     int busy, waiting, stopping;
+    int inflight; // requests between their headers and their end
     srv_active *active;
     pthread_t watchdog;
     int watchdog_on;

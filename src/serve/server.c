@@ -408,6 +408,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r) return MHD_NO;
         r->s = s, r->t0 = srv_now(), r->route = RT_OTHER;
         *con_cls = r;
+        pthread_mutex_lock(&s->mu);
+        s->inflight++;
+        pthread_mutex_unlock(&s->mu);
         return first_call(r, c, url, method);
     }
     if (r->responded) { // answered at the first call: the body is not read
@@ -435,6 +438,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(r->file);
     free(r->body);
     free(r);
+    pthread_mutex_lock(&s->mu);
+    s->inflight--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 // --- start and stop --------------------------------------------------------------------------
@@ -638,14 +645,31 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path) < 0 ? 0 : 0;
 }
 
+// No new connections; the requests in flight finish (those waiting for a worker get 503), up
+// to request_timeout_s and a little more (the watchdog ends their work by then).
+static void drain(seize_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    double until = srv_now() + s->p.request_timeout_s + 5;
+    while (s->inflight > 0 && srv_now() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    MHD_stop_daemon(s->d); // closes the idle connections, joins their threads
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
 void seize_server_stop(seize_server *s)
 {
     if (!s) return;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1; // the requests waiting get 503; those in flight finish
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    if (s->d) MHD_stop_daemon(s->d); // joins the connection threads
+    if (s->d) drain(s);
     if (s->watchdog_on) {
         pthread_mutex_lock(&s->mu);
         s->watchdog_on = 2;
