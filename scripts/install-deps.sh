@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libjpeg62-turbo-dev libpng-dev
 libcurl4-openssl-dev libutf8proc-dev libjansson-dev zlib1g-dev valgrind clang libclang-rt-14-dev clang-format strace
-python3-numpy python3-pil chromium libdnnl-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin"
+python3-numpy python3-pil chromium nodejs libdnnl-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -8,7 +8,7 @@
 //   node serve_page.js plain URL OUT_DIR GALLERY_NAMES_FILE TOKEN
 //       a server with --token and no LLM: the token dialog (a wrong token, then the right one),
 //       thumbnails through the token, composed search disabled with its note, "Similar" search
-//   node serve_page.js shot URL OUT_FILE REFERENCE CHANGE
+//   node serve_page.js shot URL OUT_FILE REFERENCE CHANGE [K]
 //       the README screenshot (no assertions beyond the search finishing)
 // Every console error, page exception and failed request fails the test unless a step expects it.
 // CHROMIUM names the browser (default chromium).
@@ -35,7 +35,7 @@ async function searchWith(page, start) {
   await page.eval(() => { document.body.dataset.state = "test"; });
   await start();
   const st = await page.waitForPage('["done","error"].includes(document.body.dataset.state) && document.body.dataset.state', "the search to finish", 120000);
-  if (st === "error") console.error("  page error: " + (await page.eval('document.querySelector("#error").textContent')));
+  if (st === "error") console.error("  the page shows the error: " + (await page.eval('document.querySelector("#error").textContent')));
   return st;
 }
 
@@ -102,6 +102,7 @@ async function resultSteps(page, n, ref, change) {
     captions: Array.from(document.querySelectorAll("#edits-table td.caption")).map((e) => e.textContent),
     edits: Array.from(document.querySelectorAll("#edits-table td.edit")).map((e) => e.textContent),
     failed: document.querySelectorAll("#edits-table tr.edit-failed").length,
+    tabbable: Array.from(document.querySelectorAll("#results .tile")).filter((t) => t.tabIndex === 0).length,
     chart: ["bar-a", "bar-b", "bar-inc"].map((c) => document.querySelectorAll("#chart svg rect." + c).length),
     stages: Array.from(document.querySelectorAll("#stages li")).map((li) => li.dataset.stage + ":" + li.className),
     why: !document.querySelector("#why-panel").hidden,
@@ -111,6 +112,7 @@ async function resultSteps(page, n, ref, change) {
   check(r.scores.every((s, i) => i === 0 || s <= r.scores[i - 1]), "scores descending: " + r.scores);
   check(!r.names.includes(ref), "the reference is not among its results");
   eq(r.bars, Array(n).fill(3), "a, b and increment bars per result");
+  eq(r.tabbable, 1, "result tiles in the tab order (the others by arrow keys)");
   eq(r.captions.length, 15, "captions in the why panel");
   check(r.captions.every((c) => c.length > 0), "no empty caption");
   eq(r.failed, 0, "failed edits");
@@ -205,14 +207,15 @@ async function plainSteps(page, names, token) {
   await page.screenshot(path.join(out, "serve-plain.png"), true);
 }
 
-async function shot(page, file, ref, change) {
+async function shot(page, file, ref, change, k) {
   await page.waitForPage('document.body.dataset.state === "ready"', "the page");
+  if (k) await page.eval((v) => { document.querySelector("#opt-k").value = v; }, k);
   await page.click(`#gallery .tile[data-name="${ref}"]`);
   await page.type(change);
   eq(await searchWith(page, () => page.key("Enter", "Enter", 13, "\r")), "done", "the search");
   await page.waitForPage(imagesLoaded("img"), "the images");
   await page.eval('window.scrollTo(0, 0); document.activeElement.blur()');
-  await page.screenshot(file, false);
+  await page.screenshot(file, true);
 }
 
 async function main() {
@@ -226,7 +229,7 @@ async function main() {
     await page.goto(url);
     if (mode === "composed") await composedSteps(page, fs.readFileSync(arg4, "utf8").split("\n").filter(Boolean));
     else if (mode === "plain") await plainSteps(page, fs.readFileSync(arg4, "utf8").split("\n").filter(Boolean), arg5);
-    else if (mode === "shot") await shot(page, out, arg4, arg5);
+    else if (mode === "shot") await shot(page, out, arg4, arg5, process.argv[7]);
     else throw new Error("unknown mode " + mode);
     const bad = page.console.filter((m) => ["error", "assert", "exception"].includes(m.level));
     for (const m of bad) console.error("  console " + m.level + ": " + m.text);

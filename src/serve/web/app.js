@@ -8,10 +8,10 @@
   const TOKEN_KEY = "seize.token";
   const PAGE = 60; // gallery names per request
   const STAGES = {
-    caption: "Captioning the reference",
+    caption: "Captioning the image",
     edit: "Editing the captions",
-    encode: "Encoding the captions",
-    search: "Searching the gallery",
+    encode: "Encoding",
+    search: "Searching",
   };
   const state = {
     info: null,
@@ -175,7 +175,8 @@
     const box = document.createElement("span");
     box.className = "bars";
     box.setAttribute("aria-hidden", "true");
-    const row = (cls, label, value, width, left) => {
+    // a bar from position z to position p (fractions of the track)
+    const row = (cls, label, value, z, p) => {
       const line = document.createElement("span");
       line.className = "bar-row";
       line.innerHTML = '<span class="bar-label"></span><span class="bar-track"><span class="bar"></span></span><span class="bar-value"></span>';
@@ -183,22 +184,36 @@
       const bar = line.querySelector(".bar");
       // cls may hold two classes ("bar-inc neg")
       bar.className = "bar " + cls;
-      bar.style.width = (100 * Math.min(1, Math.max(0, width))).toFixed(1) + "%";
-      if (left !== undefined) bar.style.left = (100 * left).toFixed(1) + "%";
+      const clamp = (x) => Math.min(1, Math.max(0, x));
+      bar.style.left = (100 * clamp(Math.min(z, p))).toFixed(1) + "%";
+      bar.style.width = (100 * Math.abs(clamp(p) - clamp(z))).toFixed(1) + "%";
       line.querySelector(".bar-value").textContent = fmt(value);
       box.appendChild(line);
     };
-    const ab = scale.ab || 1, inc = scale.inc || 1;
-    row("bar-a", "a", r.a, r.a / ab);
-    row("bar-b", "b", r.b, r.b / ab);
-    const w = Math.abs(r.increment) / inc / 2;
-    row(r.increment >= 0 ? "bar-inc" : "bar-inc neg", "Δ", r.increment, w, r.increment >= 0 ? 0.5 : 0.5 - w);
+    const span = scale.hi - scale.lo || 1, inc = scale.inc || 1;
+    const at = (v) => (v - scale.lo) / span; // a and b: from 0 on an axis lo..hi (lo < 0 is rare)
+    row("bar-a", "a", r.a, at(0), at(r.a));
+    row("bar-b", "b", r.b, at(0), at(r.b));
+    row(r.increment >= 0 ? "bar-inc" : "bar-inc neg", "Δ", r.increment, 0.5, 0.5 + r.increment / inc / 2);
     return box;
   }
 
   function markSelected() {
     const name = state.ref && state.ref.name;
     document.querySelectorAll(".tile").forEach((t) => t.classList.toggle("selected", t.dataset.name === name));
+  }
+
+  // One tile per grid is in the tab order (the selected one, else the first); the arrow keys move
+  // within the grid, so that Tab goes past a grid of many images in one step.
+  function rove(grid) {
+    const tiles = Array.from(grid.querySelectorAll(".tile"));
+    if (!tiles.length) return;
+    const keep = tiles.find((t) => t.dataset.roved && t.tabIndex === 0) ||
+      tiles.find((t) => t.classList.contains("selected")) || tiles[0];
+    tiles.forEach((t) => {
+      t.tabIndex = t === keep ? 0 : -1;
+      t.dataset.roved = "1";
+    });
   }
 
   // Arrow keys move the focus through a grid's tiles (rows as laid out), Home/End to the ends.
@@ -214,6 +229,8 @@
     let j = e.key === "Home" ? 0 : e.key === "End" ? tiles.length - 1 : i + step;
     j = Math.max(0, Math.min(tiles.length - 1, j));
     e.preventDefault();
+    tiles[i].tabIndex = -1;
+    tiles[j].tabIndex = 0;
     tiles[j].focus();
     tiles[j].scrollIntoView({ block: "nearest" });
   }
@@ -317,6 +334,7 @@
       const frag = document.createDocumentFragment();
       page.items.forEach((it) => frag.appendChild(makeTile(it, { focusChange: true })));
       $("#gallery").appendChild(frag);
+      rove($("#gallery"));
       $("#gallery-count").textContent = g.q
         ? plural(g.total, "image") + " matching “" + g.q + "”"
         : plural(g.total, "image") + " in the gallery";
@@ -387,6 +405,7 @@
       const frag = document.createDocumentFragment();
       r.results.forEach((it) => frag.appendChild(makeTile(it, { focusChange: true })));
       $("#text-results").replaceChildren(frag);
+      rove($("#text-results"));
       status.textContent = plural(r.results.length, "image") + " (" + fmt(r.took_ms, 1) + " ms): pick one as the reference.";
     } catch (err) {
       status.textContent = err.message;
@@ -511,6 +530,7 @@
   function failSearch(e, signal) {
     if (e.name === "AbortError" || signal.aborted) return;
     setState("error");
+    clearInterval(progress.timer);
     if ($("#stages").children.length) progress.finish(false, "Stopped after " + ((performance.now() - progress.t0) / 1000).toFixed(1) + " s");
     else $("#progress").hidden = true;
     showError(e.message);
@@ -575,15 +595,11 @@
   }
 
   function renderResults(results, meta) {
-    const scale = { ab: 0, inc: 0 };
-    results.forEach((r) => {
-      if (r.a === undefined) return;
-      scale.ab = Math.max(scale.ab, Math.abs(r.a), Math.abs(r.b));
-      scale.inc = Math.max(scale.inc, Math.abs(r.increment));
-    });
+    const scale = abScale(results);
     const frag = document.createDocumentFragment();
     results.forEach((r) => frag.appendChild(makeTile(r, { scale, focusChange: true })));
     $("#results").replaceChildren(frag);
+    rove($("#results"));
     $("#results-panel").hidden = false;
     const bits = [plural(results.length, "result")];
     if (meta.method) bits.push(meta.method + (meta.method === "seize" ? " (pos " + meta.pos + ", neg " + meta.neg + ")" : ""));
@@ -628,6 +644,20 @@
     $("#why-panel").hidden = false;
   }
 
+  // The axis of a and b (lo..hi, including 0) and the largest |increment| over the results.
+  function abScale(results) {
+    const s = { lo: 0, hi: 0, inc: 0 };
+    results.forEach((r) => {
+      if (r.a === undefined) return;
+      s.lo = Math.min(s.lo, r.a, r.b);
+      s.hi = Math.max(s.hi, r.a, r.b);
+      s.inc = Math.max(s.inc, Math.abs(r.increment));
+    });
+    if (s.hi - s.lo < 1e-9) s.hi = s.lo + 1;
+    if (s.inc < 1e-9) s.inc = 1;
+    return s;
+  }
+
   // Inline SVG: per result, a and b from 0, and the increment around its zero line.
   function chart(rows) {
     const NS = "http://www.w3.org/2000/svg";
@@ -644,19 +674,21 @@
       svg.appendChild(n);
       return n;
     };
-    const ab = Math.max(1e-9, ...rows.map((r) => Math.max(Math.abs(r.a), Math.abs(r.b))));
-    const inc = Math.max(1e-9, ...rows.map((r) => Math.abs(r.increment)));
+    const sc = abScale(rows), inc = sc.inc;
+    const X = (v) => AB0 + ((v - sc.lo) / (sc.hi - sc.lo)) * (AB1 - AB0);
     const mid = (INC0 + INC1) / 2;
-    el("text", { x: AB0, y: 14, class: "axis" }, "similarity a, b (0 – " + fmt(ab, 2) + ")");
+    el("text", { x: AB0, y: 14, class: "axis" }, "similarity a, b (" + fmt(sc.lo, 2) + " – " + fmt(sc.hi, 2) + ")");
     el("text", { x: INC0, y: 14, class: "axis" }, "increment (±" + fmt(inc, 2) + ")");
     el("line", { x1: mid, x2: mid, y1: HEAD - 4, y2: H, class: "zero" });
+    if (sc.lo < 0) el("line", { x1: X(0), x2: X(0), y1: HEAD - 4, y2: H, class: "zero" });
     rows.forEach((r, i) => {
       const y = HEAD + i * ROW;
       const name = r.name.length > 20 ? "…" + r.name.slice(-19) : r.name;
       el("text", { x: 0, y: y + 18, class: "label" }, "#" + r.rank + " " + name);
-      const wa = Math.max(0, r.a / ab) * (AB1 - AB0), wb = Math.max(0, r.b / ab) * (AB1 - AB0);
-      el("rect", { x: AB0, y: y + 3, width: wa.toFixed(1), height: 10, rx: 2, class: "bar-a" });
-      el("rect", { x: AB0, y: y + 15, width: wb.toFixed(1), height: 10, rx: 2, class: "bar-b" });
+      [["a", 3], ["b", 15]].forEach(([k, dy]) => {
+        const x0 = Math.min(X(0), X(r[k])), w = Math.abs(X(r[k]) - X(0));
+        el("rect", { x: x0.toFixed(1), y: y + dy, width: w.toFixed(1), height: 10, rx: 2, class: "bar-" + k });
+      });
       const wi = (Math.abs(r.increment) / inc) * (INC1 - mid);
       const x = r.increment >= 0 ? mid : mid - wi;
       const bar = el("rect", { x: x.toFixed(1), y: y + 7, width: wi.toFixed(1), height: 14, rx: 2, class: r.increment >= 0 ? "bar-inc" : "bar-inc neg" });
@@ -687,8 +719,9 @@
       $("#search-btn").disabled = true;
       const note = $("#composed-note");
       note.hidden = false;
-      note.textContent = "Composed search is off: this server has no captioner or LLM (start seize serve with " +
-        "--captioner-endpoint and --llm-endpoint). Finding a reference by description and “Similar” still work.";
+      note.innerHTML = "Composed search is off: this server has no captioner or LLM (start <code>seize serve</code> with " +
+        "<code>--captioner-endpoint</code> and <code>--llm-endpoint</code>). Finding a reference by description and " +
+        "<strong>Similar</strong> still work.";
     }
     if (!info.gallery) {
       $("#gallery-count").textContent = "This server was started without --gallery: images are listed by name only.";

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The web page of `seize serve` in real headless Chromium, driven over the DevTools protocol by
+# tests/browser/serve_page.js (Node, no npm package): a server on the fixture images with the
+# tiny fixture model and the stand-in captioner and LLM (choose a gallery image, type a change,
+# the streamed progress, the ranked grid and the why panel, an upload by file input, an error in
+# words, the phone layout), then one with --token and no LLM (the token dialog, composed search
+# disabled, similar-image search). No console error may occur. Screenshots are kept in
+# $BUILD/test-output/serve_browser/ (printed). Skipped (77) only without chromium.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/servers/server.sh"
+need_fixtures
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
+[ -n "$CHROMIUM" ] || { echo "  skipped: chromium is not installed (scripts/install-deps.sh installs it)" >&2; exit 77; }
+command -v node >/dev/null || fail "node is not installed (scripts/install-deps.sh installs nodejs)"
+export CHROMIUM
+OUT=${SEIZE_TEST_OUTPUT:-$(dirname "$SEIZE_BIN")/test-output}/serve_browser
+rm -rf "$OUT" && mkdir -p "$OUT" || fail "cannot make $OUT"
+MODEL="$TMP/model"
+tiny_model "$MODEL"
+
+# --- the gallery: the fixture images; the upload: a generated PNG that is not in it
+GAL="$TMP/photos"
+mkdir -p "$GAL"
+for f in $(cat "$FIX/images.txt"); do cp "$FIX/images/$f" "$GAL/"; done
+"$PYTHON" -c "
+from PIL import Image
+im = Image.new('RGB', (96, 64))
+im.putdata([(x * 2, y * 3, 128) for y in range(64) for x in range(96)])
+im.save('$TMP/my photo.png')" || fail "cannot make the upload"
+expect_status 0 seize index build --gallery "$GAL" --model "$MODEL" --out "$TMP/index" --threads 2 -q
+[ "$(wc -l <"$TMP/index/names.txt")" -eq "$(wc -w <"$FIX/images.txt")" ] || fail "index of $(wc -l <"$TMP/index/names.txt") images"
+
+# start_serve NAME ARGS...: starts seize serve on a free port, sets ${NAME}_URL and ${NAME}_PID
+_serve_pids=()
+trap 'for p in "${_serve_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; _llm_cleanup' EXIT
+start_serve() {
+  local name=$1; shift
+  local log="$TMP/serve-$name.err"
+  seize serve --index "$TMP/index" --model "$MODEL" --gallery "$GAL" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$log" &
+  local pid=$!
+  _serve_pids+=("$pid")
+  local url="" _
+  for _ in $(seq 1 2400); do # up to 120 s on a loaded machine
+    url=$(sed -n 's|^seize serve: listening on \(http://[^ ]*/\)$|\1|p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "seize serve ($name) exited before listening"; }
+    sleep 0.05
+  done
+  [ -n "$url" ] || { cat "$log" >&2; fail "seize serve ($name) did not say where it listens"; }
+  printf -v "${name}_URL" '%s' "$url"
+  printf -v "${name}_PID" '%s' "$pid"
+}
+
+# --- 1. composed search with the stand-in captioner and LLM
+start_llm_server CAP
+start_llm_server LLM
+start_serve FULL --captioner-endpoint "$CAP_URL" --captioner-model capmodel \
+  --llm-endpoint "$LLM_URL" --llm-model llmmodel
+timeout 300 node "$TOP/tests/browser/serve_page.js" composed "$FULL_URL" "$OUT" "$TMP/index/names.txt" "$TMP/my photo.png" ||
+  { tail -20 "$TMP/serve-FULL.err" >&2; fail "the page with composed search (screenshots in $OUT)"; }
+# two composed searches (a gallery image, the upload): 15 captions and 15 edits each
+[ "$(wc -l <"$CAP_LOG")" -ge 2 ] && [ "$(wc -l <"$LLM_LOG")" -eq 30 ] ||
+  fail "the stand-in servers saw $(wc -l <"$CAP_LOG") caption and $(wc -l <"$LLM_LOG") edit requests"
+
+# --- 2. a token and no LLM
+printf 'web-test-token\n' >"$TMP/token"
+start_serve PLAIN --token "$TMP/token"
+timeout 300 node "$TOP/tests/browser/serve_page.js" plain "$PLAIN_URL" "$OUT" "$TMP/index/names.txt" web-test-token ||
+  { tail -20 "$TMP/serve-PLAIN.err" >&2; fail "the page with a token and no LLM (screenshots in $OUT)"; }
+for f in serve-desktop.png serve-phone.png serve-plain.png; do
+  [ -s "$OUT/$f" ] || fail "no screenshot $OUT/$f"
+done
+echo "  screenshots: $OUT" >&2
+exit 0
