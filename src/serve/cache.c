@@ -4,11 +4,16 @@
 //   captions  "c:<image sha256>:<captioner settings hash>:<n captions>"
 //   edits     "e:<sha256 of reasoner settings hash, caption and relative text>"
 // so a repeated query asks nothing, and a refined one (same image, other text) only edits.
+// With a file, every entry stored is appended to it as a line {"k": key, "t": [texts]}, and
+// the file is read back when the cache is made (a torn last line is skipped; a file of over
+// twice the bound is rewritten with the entries kept), so answers outlive a restart.
 #include "serve_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct entry {
     char *key;
@@ -20,6 +25,8 @@ typedef struct entry {
 
 struct srv_cache {
     pthread_mutex_t mu;
+    FILE *fp;   // the file entries are appended to, or NULL
+    char *path; // its path
     entry **buckets;
     size_t n_buckets, count, max;
     entry *head, *tail;
@@ -33,7 +40,10 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-int srv_cache_new(size_t max_entries, srv_cache **out)
+static void insert(srv_cache *c, const char *key, char *const *texts, size_t n);
+static int load(srv_cache *c);
+
+int srv_cache_new(size_t max_entries, const char *path, srv_cache **out)
 {
     srv_cache *c = calloc(1, sizeof *c);
     if (!c) return seize_error(SEIZE_ENOMEM, "out of memory");
@@ -47,6 +57,11 @@ int srv_cache_new(size_t max_entries, srv_cache **out)
         return seize_error(SEIZE_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&c->mu, NULL);
+    if (path && (!(c->path = strdup(path)) || load(c) < 0)) {
+        int rc = c->path ? SEIZE_EIO : seize_error(SEIZE_ENOMEM, "out of memory");
+        srv_cache_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }
@@ -68,6 +83,8 @@ void srv_cache_free(srv_cache *c)
         entry_free(e);
     }
     free(c->buckets);
+    if (c->fp) fclose(c->fp);
+    free(c->path);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -128,7 +145,9 @@ int srv_cache_get(srv_cache *c, const char *key, char ***texts, size_t *n)
     return v != NULL;
 }
 
-void srv_cache_put(srv_cache *c, const char *key, char *const *texts, size_t n)
+// Stores a copy (under c->mu): the entry replaces one of the same key, the least recently used
+// goes when the cache is full.
+static void insert(srv_cache *c, const char *key, char *const *texts, size_t n)
 {
     entry *e = calloc(1, sizeof *e);
     if (!e || !(e->key = strdup(key)) || !(e->texts = copy_texts(texts, n))) {
@@ -136,7 +155,6 @@ void srv_cache_put(srv_cache *c, const char *key, char *const *texts, size_t n)
         return; // out of memory: not cached
     }
     e->n = n;
-    pthread_mutex_lock(&c->mu);
     entry **p = find(c, key);
     if (*p) { // replace
         entry *old = *p;
@@ -145,7 +163,6 @@ void srv_cache_put(srv_cache *c, const char *key, char *const *texts, size_t n)
         entry_free(old);
         c->count--;
     }
-    e->hnext = *find(c, key);
     *find(c, key) = e;
     push_front(c, e);
     if (++c->count > c->max) { // evict the least recently used
@@ -156,6 +173,64 @@ void srv_cache_put(srv_cache *c, const char *key, char *const *texts, size_t n)
         entry_free(t);
         c->count--;
     }
+}
+
+static int write_line(FILE *fp, const char *key, char *const *texts, size_t n)
+{
+    json_t *t = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(t, json_string(texts[i]));
+    json_t *line = json_pack("{s:s,s:o}", "k", key, "t", t);
+    char *s = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    int ok = s && fprintf(fp, "%s\n", s) > 0;
+    free(s);
+    return ok ? 0 : -1;
+}
+
+// Reads the file's entries, rewrites it when it has grown past twice the bound, opens it for
+// appending.
+static int load(srv_cache *c)
+{
+    char *text = NULL;
+    size_t len = 0, lines = 0;
+    if (access(c->path, F_OK) == 0 && seize_read_file(c->path, &text, &len) < 0) return SEIZE_EIO;
+    for (char *p = text; p && p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        json_t *j = json_loadb(p, n, 0, NULL), *t = json_object_get(j, "t");
+        const char *key = json_string_value(json_object_get(j, "k"));
+        char *v[SRV_MAX_CAPTIONS];
+        size_t m = json_array_size(t), k = 0;
+        for (; key && m <= SRV_MAX_CAPTIONS && k < m && json_is_string(json_array_get(t, k)); k++)
+            v[k] = (char *)json_string_value(json_array_get(t, k));
+        if (key && m && k == m) insert(c, key, v, m), lines++;
+        json_decref(j);
+        p += n + 1;
+    }
+    free(text);
+    int rewrite = lines > 2 * c->max;
+    if (rewrite) { // the entries kept, least recently used first
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", c->path);
+        FILE *fp = fopen(tmp, "w");
+        int ok = fp != NULL;
+        for (entry *e = c->tail; ok && e; e = e->prev)
+            ok = write_line(fp, e->key, e->texts, e->n) == 0;
+        if (fp && fclose(fp) != 0) ok = 0;
+        if (!ok || rename(tmp, c->path) < 0) unlink(tmp);
+    }
+    if (!(c->fp = fopen(c->path, "a")))
+        return seize_error(SEIZE_EIO, "cannot open the cache file '%s': %s", c->path,
+                           strerror(errno));
+    return 0;
+}
+
+void srv_cache_put(srv_cache *c, const char *key, char *const *texts, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    insert(c, key, texts, n);
+    if (c->fp && write_line(c->fp, key, texts, n) == 0) fflush(c->fp);
     pthread_mutex_unlock(&c->mu);
 }
 

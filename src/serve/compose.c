@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,16 @@ static int parse_options(json_t *body, cjob *j, char *msg, size_t cap)
     return j->text ? 0 : -1;
 }
 
+__attribute__((format(printf, 4, 5))) static int say(char *msg, size_t cap, int status,
+                                                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 // The reference for the engine: a gallery name (its file's sha256), or the upload written to
 // the cache folder under its sha256 (the captioner reads files): 0 or an HTTP status.
 static int place_reference(cjob *j, srv_ref *ref, char *msg, size_t cap)
@@ -283,24 +294,22 @@ static int place_reference(cjob *j, srv_ref *ref, char *msg, size_t cap)
     seize_server *s = j->s;
     if (ref->name) {
         if (!s->gallery_dir)
-            return snprintf(msg, cap,
-                            "composed search of a gallery image needs the server's "
-                            "gallery folder (--gallery)"),
-                   400;
+            return say(msg, cap, 400,
+                       "composed search of a gallery image needs the server's "
+                       "gallery folder (--gallery)");
         char path[8192];
         uint8_t d[32];
         snprintf(path, sizeof path, "%s/%s", s->gallery_dir, ref->name);
         if (seize_sha256_file(path, d) < 0)
-            return snprintf(msg, cap, "the image file of '%s' cannot be read", ref->name), 404;
+            return say(msg, cap, 404, "the image file of '%s' cannot be read", ref->name);
         seize_sha256_hex(d, j->sha);
         j->name = ref->name;
         j->reference = strdup(ref->name);
-        return j->reference ? 0 : 500;
+        return j->reference ? 0 : say(msg, cap, 500, "out of memory");
     }
     memcpy(j->sha, ref->sha, sizeof j->sha);
     size_t n = strlen(s->cache_dir) + 100;
-    j->reference = malloc(n);
-    if (!j->reference) return 500;
+    if (!(j->reference = malloc(n))) return say(msg, cap, 500, "out of memory");
     snprintf(j->reference, n, "%s/uploads/%s.%s", s->cache_dir, ref->sha,
              strcmp(ref->img->format, "PNG") ? "jpg" : "png");
     if (access(j->reference, R_OK) == 0) return 0;
@@ -310,8 +319,9 @@ static int place_reference(cjob *j, srv_ref *ref, char *msg, size_t cap)
     int ok = fp && fwrite(ref->bytes, 1, ref->len, fp) == ref->len;
     if (fp && fclose(fp) != 0) ok = 0;
     if (!ok || rename(tmp, j->reference) < 0) {
+        int e = errno;
         unlink(tmp);
-        return snprintf(msg, cap, "cannot store the upload: %s", strerror(errno)), 500;
+        return say(msg, cap, 500, "cannot store the upload: %s", strerror(e));
     }
     return 0;
 }
@@ -339,7 +349,7 @@ enum MHD_Result srv_search(srv_req *r, struct MHD_Connection *c, json_t *body)
         st = 501, snprintf(msg, sizeof msg,
                            "composed search needs a captioner and an LLM "
                            "(--captioner-model, --llm-model)");
-    if (!st) st = srv_ref_get(r, body, 1, &ref, msg, sizeof msg);
+    if (!st) st = srv_ref_get(r, body, &ref, msg, sizeof msg);
     if (!st) st = place_reference(j, &ref, msg, sizeof msg);
     srv_ref_release(&ref);
     if (st) {

@@ -130,7 +130,7 @@ static int check_upload(const seize_server *s, srv_ref *ref, char *msg, size_t c
     return 0;
 }
 
-int srv_ref_get(srv_req *r, json_t *body, int decode, srv_ref *ref, char *msg, size_t cap)
+int srv_ref_get(srv_req *r, json_t *body, srv_ref *ref, char *msg, size_t cap)
 {
     memset(ref, 0, sizeof *ref);
     ref->row = SIZE_MAX;
@@ -156,7 +156,6 @@ int srv_ref_get(srv_req *r, json_t *body, int decode, srv_ref *ref, char *msg, s
     } else {
         return ref_error(msg, cap, 400, "'reference' must have \"name\" or \"image_base64\"");
     }
-    (void)decode;
     return check_upload(r->s, ref, msg, cap);
 }
 
@@ -255,7 +254,7 @@ enum MHD_Result srv_search_image(srv_req *r, struct MHD_Connection *c, json_t *b
     if (srv_get_int(body, "k", 1, SRV_MAX_K, 50, &k, msg, sizeof msg) < 0)
         return srv_send_error(r, c, 400, "%s", msg);
     srv_ref ref;
-    int st = srv_ref_get(r, body, 1, &ref, msg, sizeof msg);
+    int st = srv_ref_get(r, body, &ref, msg, sizeof msg);
     if (st) {
         srv_ref_release(&ref);
         return srv_send_error(r, c, st, "%s", msg);

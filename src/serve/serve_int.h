@@ -59,9 +59,10 @@ void srv_metrics_llm(srv_metrics *m, int stage, size_t requests, size_t failures
 
 // --- the caption/edit cache (cache.c) --------------------------------------------------------
 
-// An in-memory LRU map from a key to a list of texts, thread-safe.
+// An in-memory LRU map from a key to a list of texts, thread-safe; with `path` (may be NULL)
+// persisted in that file (JSON Lines, read back by srv_cache_new).
 typedef struct srv_cache srv_cache;
-int srv_cache_new(size_t max_entries, srv_cache **out);
+int srv_cache_new(size_t max_entries, const char *path, srv_cache **out);
 void srv_cache_free(srv_cache *c);
 // 1 with a copy of the texts in *texts (seize_strvec-like: the caller frees each and the array),
 // 0 when absent.
@@ -129,8 +130,9 @@ struct seize_server {
 
 double srv_now(void); // monotonic seconds
 
-#define SRV_MAX_K 1000       // results per search at most
-#define SRV_MAX_CAPTIONS 100 // num_captions at most
+#define SRV_MAX_K 1000          // results per search at most
+#define SRV_MAX_CAPTIONS 100    // num_captions at most
+#define SRV_CACHE_ENTRIES 16384 // caption lists and edits kept
 
 // One HTTP request.
 typedef struct srv_req {
@@ -190,7 +192,7 @@ int srv_get_int(json_t *body, const char *key, long lo, long hi, long def, long 
                 size_t cap);
 int srv_get_text(json_t *body, const char *key, int required, const char **out, char *msg,
                  size_t cap);
-int srv_ref_get(srv_req *r, json_t *body, int decode, srv_ref *ref, char *msg, size_t cap);
+int srv_ref_get(srv_req *r, json_t *body, srv_ref *ref, char *msg, size_t cap);
 void srv_ref_release(srv_ref *ref);
 
 // Web page assets (assets.c).

@@ -603,7 +603,9 @@ static int start(seize_server *s, const seize_serve_params *in)
     bp.n_threads = s->p.n_threads, bp.precision = s->p.precision;
     if ((rc = seize_batcher_new(s->e, &bp, &s->b)) < 0) return rc;
     if ((rc = make_slots(s)) < 0) return rc;
-    if ((rc = srv_cache_new(16384, &s->cache)) < 0) return rc;
+    char cache_file[4200];
+    snprintf(cache_file, sizeof cache_file, "%s/llm-cache.jsonl", s->cache_dir);
+    if ((rc = srv_cache_new(SRV_CACHE_ENTRIES, cache_file, &s->cache)) < 0) return rc;
     s->watchdog_on = 1;
     if (pthread_create(&s->watchdog, NULL, watchdog, s) != 0) {
         s->watchdog_on = 0;

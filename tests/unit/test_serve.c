@@ -12,6 +12,7 @@
 #include "seize/pipeline.h"
 #include "seize/retrieval.h"
 #include "seize/serve.h"
+#include "serve/serve_int.h" // the cache (srv_cache_*)
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -998,6 +999,66 @@ static void test_composed_errors(void)
     seize_server_stop(s);
 }
 
+// The LRU bound (the least recently used goes), replacing, and the file: read back by a new
+// cache, torn and malformed lines skipped.
+static void test_cache_lru(void)
+{
+    srv_cache *c = NULL;
+    char path[600], **t = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s", check_tmp("lru.jsonl"));
+    CHECK_EQ(srv_cache_new(2, path, &c), 0);
+    char *a[] = {"a1", "a2"}, *b[] = {"b"}, *x[] = {"x"};
+    srv_cache_put(c, "a", a, 2);
+    srv_cache_put(c, "b", b, 1);
+    CHECK(srv_cache_get(c, "a", &t, &n) == 1 && n == 2 && !strcmp(t[1], "a2")); // a: recent
+    free(t[0]), free(t[1]), free(t);
+    srv_cache_put(c, "c", x, 1); // evicts b
+    CHECK_EQ(srv_cache_get(c, "b", &t, &n), 0);
+    srv_cache_put(c, "a", x, 1); // replaces a
+    CHECK(srv_cache_get(c, "a", &t, &n) == 1 && n == 1 && !strcmp(t[0], "x"));
+    free(t[0]), free(t);
+    srv_cache_free(c);
+    FILE *fp = fopen(path, "a");
+    fputs("{\"k\": 5}\nnot json\n{\"k\": \"d\", \"t\": [\"d", fp); // bad lines, a torn one
+    fclose(fp);
+    CHECK_EQ(srv_cache_new(2, path, &c), 0);
+    CHECK(srv_cache_get(c, "a", &t, &n) == 1 && n == 1 && !strcmp(t[0], "x"));
+    free(t[0]), free(t);
+    CHECK(srv_cache_get(c, "c", &t, &n) == 1 && !strcmp(t[0], "x"));
+    free(t[0]), free(t);
+    CHECK_EQ(srv_cache_get(c, "b", &t, &n), 0); // two entries kept: the last written
+    CHECK_EQ(srv_cache_get(c, "d", &t, &n), 0);
+    srv_cache_free(c);
+}
+
+// With a cache folder, the captions and edits outlive the server: the same query to a new
+// server on that folder asks nothing.
+static void test_cache_persisted(void)
+{
+    NEED_SETUP();
+    CHECK_MSG(llm_server_start() == 0, "the test LLM server did not start");
+    seize_serve_params p = composed_params(g_llm_url);
+    p.cache_dir = check_tmp("cache-persist");
+    const char *q = "{\"reference\": {\"name\": \"camera.png\"}, \"text\": \"in colour\", "
+                    "\"num_captions\": 2}";
+    int c0, e0, c1, e1;
+    reply r;
+    for (int round = 0; round < 2; round++) {
+        seize_server *s = up(&p);
+        CHECK(s != NULL);
+        llm_counts(&c0, &e0);
+        CHECK_EQ(post("/v1/search", q, &r), 0);
+        int cached = r.status == 200 && json_is_true(json_object_get(r.json, "cached"));
+        CHECK_MSG(r.status == 200, "%ld %s", r.status, msg_of(&r));
+        reply_free(&r);
+        seize_server_stop(s);
+        llm_counts(&c1, &e1);
+        CHECK_MSG(cached == round && (c1 - c0 + e1 - e0 > 0) == !round,
+                  "round %d: cached %d, %d requests", round, cached, c1 - c0 + e1 - e0);
+    }
+}
+
 // --- a queue that fills up, a deadline that passes --------------------------------------------
 
 // A listening socket that never answers (an LLM server that hangs): its port.
@@ -1145,6 +1206,8 @@ int main(void)
     RUN(test_concurrent);
     RUN(test_composed);
     RUN(test_stream);
+    RUN(test_cache_lru);
+    RUN(test_cache_persisted);
     RUN(test_composed_errors);
     RUN(test_queue_full);
     RUN(test_timeout);
