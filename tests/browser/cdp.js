@@ -186,8 +186,11 @@ class Page {
     await this.send("DOM.setFileInputFiles", { nodeId, files });
   }
 
+  // A PNG, or a JPEG (quality 85) when the file name ends in .jpg.
   async screenshot(file, fullPage) {
-    const opts = { format: "png", captureBeyondViewport: !!fullPage };
+    const jpeg = /\.jpe?g$/i.test(file);
+    const opts = { format: jpeg ? "jpeg" : "png", captureBeyondViewport: !!fullPage };
+    if (jpeg) opts.quality = 85;
     if (fullPage) {
       const { cssContentSize } = await this.send("Page.getLayoutMetrics");
       opts.clip = { x: 0, y: 0, width: cssContentSize.width, height: cssContentSize.height, scale: 1 };

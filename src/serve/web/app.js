@@ -140,7 +140,8 @@
   function setState(s) {
     document.body.dataset.state = s;
   }
-  const fmt = (x, d = 3) => (typeof x === "number" && isFinite(x) ? x.toFixed(d) : "–");
+  // toFixed, but never "-0.000"
+  const fmt = (x, d = 3) => (typeof x === "number" && isFinite(x) ? (Math.abs(x) < 0.5 * 10 ** -d ? 0 : x).toFixed(d) : "–");
   const sizeText = (n) => (n < 1024 ? n + " bytes" : n < 1048576 ? Math.round(n / 1024) + " KB" : (n / 1048576).toFixed(1) + " MB");
   const plural = (n, one, many) => n.toLocaleString() + " " + (n === 1 ? one : many || one + "s");
 
