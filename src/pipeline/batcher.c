@@ -3,7 +3,9 @@
 // on its condition variable; the batcher thread sleeps on `work` until a request comes, then
 // up to window_ms for more (or until max_batch are queued), takes them, encodes the texts in
 // one forward pass and the images in another, ranks every query in one gallery scan with the
-// largest k asked, and wakes each caller with its own cut of the hits.
+// largest k asked, and wakes each caller with its own cut of the hits. An image is preprocessed
+// on its caller's thread before it is queued (the batcher thread only encodes), so that a large
+// photo delays no other request and a bad one fails alone.
 #include "engine_int.h"
 
 #include "seize/retrieval.h"
@@ -18,8 +20,8 @@
 #include <time.h>
 
 typedef struct request {
-    const char *text;       // a text search, or
-    const seize_image *img; // an image search
+    const char *text; // a text search, or
+    const float *px;  // an image search: its pixels, preprocessed (3, S, S)
     size_t exclude, k;
     seize_query_hit *hits; // the caller's array of k
     size_t n_hits;
@@ -67,8 +69,7 @@ static void fail(request *r, int rc)
 }
 
 // Encodes the batch's texts then its images into b->q; row_req[i] is the request of row i.
-// A request that fails alone (an image that cannot be preprocessed) is answered with its error
-// and has no row. Returns the number of rows.
+// Returns the number of rows (0 when the encoder failed: every request has its error).
 static size_t encode_batch(seize_batcher *b, size_t n)
 {
     size_t dim = b->st->dim, nt = 0, ni = 0;
@@ -78,23 +79,16 @@ static size_t encode_batch(seize_batcher *b, size_t n)
             b->row_req[nt++] = b->batch[i];
         }
     int rc = seize_engine_embed_texts(b->st, b->texts, nt, b->q);
-    for (size_t i = 0; rc < 0 && i < nt; i++)
-        fail(b->row_req[i], rc);
-    size_t rows = rc < 0 ? 0 : nt;
-    rc = engine_pixels_reserve(b->st, (size_t)b->p.max_batch);
-    for (size_t i = 0; i < n; i++) {
-        request *r = b->batch[i];
-        if (r->text) continue;
-        int prc = rc < 0 ? rc : engine_preprocess(b->st, r->img, SIZE_MAX, ni);
-        if (prc < 0)
-            fail(r, prc);
-        else
-            b->row_req[rows + ni++] = r;
-    }
-    if (rc == 0 && ni) rc = engine_encode_pixels(b->st, ni, b->q + rows * dim);
-    for (size_t i = 0; rc < 0 && i < ni; i++)
-        fail(b->row_req[rows + i], rc);
-    return rc < 0 ? rows : rows + ni;
+    size_t per = 3 * (size_t)b->st->pre.size * (size_t)b->st->pre.size;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!b->batch[i]->text) {
+            memcpy(b->st->pixels + ni * per, b->batch[i]->px, per * sizeof(float));
+            b->row_req[nt + ni++] = b->batch[i];
+        }
+    if (rc == 0 && ni) rc = engine_encode_pixels(b->st, ni, b->q + nt * dim);
+    for (size_t i = 0; rc < 0 && i < n; i++)
+        fail(b->batch[i], rc);
+    return rc < 0 ? 0 : nt + ni;
 }
 
 // Answers the n requests of b->batch (without the lock).
@@ -242,6 +236,7 @@ int seize_batcher_new(const seize_engine *e, const seize_batcher_params *p, seiz
     seize_engine_state_params sp = {p->max_batch, p->n_threads, p->precision};
     int rc = seize_engine_state_new(e, &sp, &b->st);
     if (rc == 0) rc = alloc_scratch(b);
+    if (rc == 0) rc = engine_pixels_reserve(b->st, (size_t)p->max_batch);
     if (rc == 0) rc = init_sync(b);
     if (rc < 0) {
         free_scratch(b);
@@ -332,8 +327,21 @@ int seize_batcher_search_image(seize_batcher *b, const struct seize_image *img, 
     if (exclude != SIZE_MAX && exclude >= count)
         return seize_error(SEIZE_EINVAL, "search: row %zu is not in the gallery of %zu images",
                            exclude, count);
-    request r = {.img = img, .exclude = exclude, .k = k, .hits = hits};
-    return submit(b, &r, n_hits);
+    // preprocessed here, with the state's options (only read after the state was made)
+    size_t per = 3 * (size_t)b->st->pre.size * (size_t)b->st->pre.size;
+    float *px = seize_malloc(per, sizeof *px);
+    if (!px) return SEIZE_ENOMEM;
+    int rc = seize_image_preprocess(img, &b->st->pre, px);
+    if (rc < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", seize_errmsg());
+        free(px);
+        return seize_error(rc, "search: the image: %s", why);
+    }
+    request r = {.px = px, .exclude = exclude, .k = k, .hits = hits};
+    rc = submit(b, &r, n_hits);
+    free(px);
+    return rc;
 }
 
 void seize_batcher_stats_get(seize_batcher *b, seize_batcher_stats *out)

@@ -281,15 +281,15 @@ static void test_free_while_waiting(void)
     seize_batcher_free(NULL);
 }
 
-// Bad input fails alone: refused before queuing (empty, non-UTF-8 text, k 0, no image, a row
-// out of range), or inside a batch (an image preprocessing refuses) while the others of the
-// batch are answered.
+// Bad input fails alone, before it is queued: an empty or non-UTF-8 text, k 0, no image, a row
+// out of range, an image preprocessing refuses; the good requests sent with them are batched
+// and answered.
 static void test_bad_input(void)
 {
     NEED_FIXTURES();
     CHECK(engine != NULL);
     seize_batcher_params p = seize_batcher_default_params();
-    p.max_batch = 3;
+    p.max_batch = 2;
     p.window_ms = 60000;
     seize_batcher *b = NULL;
     CHECK_EQ(seize_batcher_new(engine, &p, &b), 0);
@@ -302,27 +302,30 @@ static void test_bad_input(void)
     CHECK_EQ(seize_batcher_search_text(b, "a dog", 0, hits, &n), SEIZE_EINVAL);
     CHECK_EQ(seize_batcher_search_image(b, NULL, SIZE_MAX, 5, hits, &n), SEIZE_EINVAL);
     CHECK_EQ(seize_batcher_search_image(b, images[0], N_ROWS, 5, hits, &n), SEIZE_EINVAL);
-    // a batch of three: two texts and an image too wide to preprocess
+    // sent together: a text, an image too wide to preprocess, a text and a bad text; the two
+    // good ones make the batch of two (with a 60 s window nothing else could close it)
     uint8_t px[3] = {1, 2, 3};
     seize_image wide = {
         .width = (size_t)INT_MAX + 1, .height = 1, .mode = SEIZE_MODE_RGB, .data = px};
-    one o[3] = {{b, texts[0], NULL, 4, 0, 0, {{0}}},
+    one o[4] = {{b, texts[0], NULL, 4, 0, 0, {{0}}},
                 {b, NULL, &wide, 4, 0, 0, {{0}}},
-                {b, texts[1], NULL, 20 > MAX_K ? MAX_K : 20, 0, 0, {{0}}}};
-    pthread_t t[3];
-    for (int i = 0; i < 3; i++)
+                {b, texts[1], NULL, MAX_K, 0, 0, {{0}}},
+                {b, "", NULL, 4, 0, 0, {{0}}}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
         CHECK_EQ(pthread_create(&t[i], NULL, one_main, &o[i]), 0);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     CHECK_EQ(o[0].rc, 0);
     CHECK(same_ranking(&ref_text[0], 4, o[0].hits, o[0].n));
     CHECK(o[1].rc < 0 && o[1].n == 0);
     CHECK_EQ(o[2].rc, 0);
     CHECK(same_ranking(&ref_text[1], MAX_K, o[2].hits, o[2].n));
+    CHECK_EQ(o[3].rc, SEIZE_EINVAL);
     seize_batcher_stats st;
     seize_batcher_stats_get(b, &st);
     CHECK_EQ(st.batches, 1);
-    CHECK_EQ(st.requests, 3);
+    CHECK_EQ(st.requests, 2);
     seize_batcher_free(b);
     // bad parameters
     p.max_batch = 0;
