@@ -862,7 +862,9 @@ static void test_composed(void)
     }
     CHECK(json_is_number(json_object_get(json_object_get(r.json, "timing"), "total_ms")));
     char first[4096];
-    snprintf(first, sizeof first, "%s", json_dumps(res, JSON_COMPACT));
+    char *dump = json_dumps(res, JSON_COMPACT);
+    snprintf(first, sizeof first, "%s", dump);
+    free(dump);
     reply_free(&r);
     llm_counts(&c1, &e1);
     CHECK_MSG(c1 - c0 >= 1 && e1 - e0 == 3, "%d caption and %d edit requests", c1 - c0, e1 - e0);
