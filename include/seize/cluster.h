@@ -94,6 +94,20 @@ int seize_cluster_search_files_run(const seize_search_files *f, double times[3])
 int seize_cluster_index_build(const seize_index_build_params *p, const seize_build_item *items,
                               size_t n, seize_index_build_result *res);
 
+/* seize run under mpirun: rank 0 runs the pipeline and leads the stages that split over the
+ * ranks; the others follow. seize_cluster_follow (ranks > 0): takes part in each stage rank 0
+ * leads (waiting without spinning) until rank 0 ends the run; returns 0, or rank 0's failure
+ * ("rank 0: MESSAGE"). On rank 0: _lead_index_build and _lead_search are
+ * seize_cluster_index_build and seize_cluster_search_files_run with the followers (with one
+ * rank: seize_index_build and seize_search_files_run); _lead_end(rc, message) ends the
+ * followers with the run's status (nothing with one rank). The index folder's path reaches the
+ * followers through a message of at most 1023 bytes. */
+int seize_cluster_follow(void);
+int seize_cluster_lead_index_build(const seize_index_build_params *p, const seize_build_item *items,
+                                   size_t n, seize_index_build_result *res);
+int seize_cluster_lead_search(const seize_search_files *f);
+void seize_cluster_lead_end(int rc, const char *msg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,8 @@
 void cl_barrier(void);
 /* Rank 0's len bytes of buf to every rank (buf allocated by every rank). */
 void cl_bcast(void *buf, size_t len);
+/* cl_bcast of a small buffer by a rank that may wait long (it sleeps 2 ms between tests). */
+void cl_bcast_idle(void *buf, size_t len);
 /* Rank 0's *len bytes at *buf to every rank: the others get *buf (malloc) and *len. Collective
  * status (seize_cluster_agree). */
 int cl_bcast_alloc(void **buf, size_t *len);

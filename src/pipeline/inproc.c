@@ -4,6 +4,7 @@
 #include "stages.h"
 
 #include "seize/clip.h"
+#include "seize/cluster.h"
 #include "seize/eval.h"
 #include "seize/index.h"
 #include "seize/model.h"
@@ -65,7 +66,7 @@ static int inproc_index_build(pl_run *r, const pl_index_io *io)
     p.cancel = r->p && r->p->cancel ? &r->p->cancel->token : NULL;
     // the CLIP state's pool makes one single-threaded BLAS call per thread (clip.h)
     seize_blas_threads_set(1);
-    int rc = source ? seize_index_build(&p, io->items, io->n, NULL)
+    int rc = source ? seize_cluster_lead_index_build(&p, io->items, io->n, NULL) // mpirun: ranks
                     : seize_error(SEIZE_ENOMEM, "out of memory");
     free(source);
     return rc;
@@ -124,9 +125,9 @@ static int inproc_search(pl_run *r, const pl_search_io *io)
     if (io->cirr_annotations) f.annotations = io->cirr_annotations, f.kind = SEIZE_DS_CIRR;
     int rc = seize_method_parse(o->method, &f.method); // (checked by seize_run)
     f.params.pos = (float)o->pos, f.params.neg = (float)o->neg, f.params.k = (size_t)o->k;
-    f.params.n_threads = o->threads > 0 ? o->threads : seize_cpu_count();
+    f.params.n_threads = seize_cluster_threads(o->threads); // 0: the cores / ranks on the node
     seize_blas_threads_set(f.params.n_threads); // one big product per block: BLAS threads it
-    return rc < 0 ? rc : seize_search_files_run(&f);
+    return rc < 0 ? rc : seize_cluster_lead_search(&f); // mpirun: every rank searches its rows
 }
 
 // The test-server files from the rankings, as seize submission writes them.

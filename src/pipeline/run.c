@@ -2,6 +2,7 @@
 // validated, the stages run in order, the manifest written.
 #include "stages.h"
 
+#include "seize/cluster.h"
 #include "seize/retrieval.h"
 
 #include <errno.h>
@@ -254,6 +255,12 @@ int seize_run(const seize_run_params *p, seize_run_result *res)
     memset(jobs, 0, sizeof jobs);
     size_t n_jobs = 0;
     double t0 = seize_now();
+    if (seize_cluster_rank() > 0) { // under mpirun: the stages rank 0 leads (seize/cluster.h)
+        rc = seize_cluster_follow();
+        res->status = rc < 0 ? SEIZE_RUN_FAILED : SEIZE_RUN_OK;
+        snprintf(res->error, sizeof res->error, "%s", rc < 0 ? seize_errmsg() : "");
+        return rc;
+    }
     if ((rc = check_params(&r->o, &folder, &kind)) < 0 || (rc = absolute_paths(r)) < 0) goto out;
     snprintf(res->out_dir, sizeof res->out_dir, "%s", r->o.out_dir);
     if (!seize_path_exists(r->o.out_dir) && (rc = seize_mkdirs(r->o.out_dir)) < 0) goto out;
@@ -276,5 +283,6 @@ done:
     for (int i = 0; i < r->n_owned; i++)
         free(r->owned[i]);
     if (lock_fd >= 0) close(lock_fd);
+    seize_cluster_lead_end(rc, res->error); // the other ranks end with the run
     return rc;
 }

@@ -115,25 +115,38 @@ static void test_search_single(void)
     size_t shape[2] = {2, 2};
     CHECK_EQ(seize_npy_save(check_tmp("a.npy"), SEIZE_F32, 2, shape, A), 0);
     seize_search_files f = seize_search_files_default();
-    f.index_dir = check_tmp("ix");
-    f.after = f.before = check_tmp("a.npy");
+    char *ix = strdup(check_tmp("ix")), *a = strdup(check_tmp("a.npy")); // (check_tmp's buffer)
+    char *one = strdup(check_tmp("one.jsonl")), *timed = strdup(check_tmp("timed.jsonl"));
+    char *led = strdup(check_tmp("led.jsonl")), *missing = strdup(check_tmp("missing.npy"));
+    f.index_dir = ix;
+    f.after = f.before = a;
     f.params.k = 3;
-    f.out = check_tmp("one.jsonl");
+    f.out = one;
     CHECK_EQ(seize_cluster_search_files_run(&f, NULL), 0);
     double t[3] = {-1, -1, -1};
-    f.out = check_tmp("timed.jsonl");
+    f.out = timed;
     CHECK_EQ(seize_cluster_search_files_run(&f, t), 0);
     CHECK(t[0] >= 0 && t[1] >= 0 && t[2] >= 0);
     char *x = NULL, *y = NULL;
     size_t nx = 0, ny = 0;
-    CHECK_EQ(seize_read_file(check_tmp("one.jsonl"), &x, &nx), 0);
-    CHECK_EQ(seize_read_file(check_tmp("timed.jsonl"), &y, &ny), 0);
+    CHECK_EQ(seize_read_file(one, &x, &nx), 0);
+    CHECK_EQ(seize_read_file(timed, &y, &ny), 0);
     CHECK(nx == ny && nx > 0 && memcmp(x, y, nx) == 0);
+    free(y);
+    // seize run's leading calls are the plain ones with one rank; rank 0 never follows
+    f.out = led;
+    CHECK_EQ(seize_cluster_lead_search(&f), 0);
+    CHECK_EQ(seize_read_file(led, &y, &ny), 0);
+    CHECK(nx == ny && memcmp(x, y, nx) == 0);
     free(x);
     free(y);
-    f.after = check_tmp("missing.npy");
+    seize_cluster_lead_end(0, NULL);
+    seize_cluster_lead_end(SEIZE_EIO, "x");
+    CHECK_EQ(seize_cluster_follow(), SEIZE_EINVAL);
+    f.after = missing;
     CHECK(seize_cluster_search_files_run(&f, t) < 0);
-    CHECK(strstr(seize_errmsg(), "missing.npy"));
+    CHECK_MSG(strstr(seize_errmsg(), "missing.npy"), "%s", seize_errmsg());
+    free(ix), free(a), free(one), free(timed), free(led), free(missing);
 }
 
 int main(void)
