@@ -162,14 +162,16 @@ enum MHD_Result srv_metrics_page(srv_req *r, struct MHD_Connection *c)
     put_requests(&t, &m);
     put_llm(&t, &m);
     pthread_mutex_lock(&s->mu);
-    int waiting = s->waiting, busy = s->busy;
+    srv_gate w = s->workers, b = s->searches;
     pthread_mutex_unlock(&s->mu);
     put(&t,
-        "# HELP seize_queue_depth Requests waiting for a worker.\n"
+        "# HELP seize_queue_depth Requests waiting for a worker or the batcher.\n"
         "# TYPE seize_queue_depth gauge\nseize_queue_depth %d\n"
-        "# HELP seize_workers_busy Requests being worked on.\n"
-        "# TYPE seize_workers_busy gauge\nseize_workers_busy %d\n",
-        waiting, busy);
+        "# HELP seize_workers_busy Workers busy with a composed or gallery-image search.\n"
+        "# TYPE seize_workers_busy gauge\nseize_workers_busy %d\n"
+        "# HELP seize_searches_in_flight Text and upload searches at the batcher.\n"
+        "# TYPE seize_searches_in_flight gauge\nseize_searches_in_flight %d\n",
+        w.waiting + b.waiting, w.busy, b.busy);
     put_batches(&t, s);
     if (t.oom || !t.s) {
         free(t.s);

@@ -168,14 +168,14 @@ void srv_ref_release(srv_ref *ref)
 
 // --- plain searches --------------------------------------------------------------------------
 
-static int gate(srv_req *r, struct MHD_Connection *c, enum MHD_Result *res)
+// A worker (worker = 1) or a place among the batcher's searches for r: 0, or the status sent.
+static int gate(srv_req *r, struct MHD_Connection *c, int worker, enum MHD_Result *res)
 {
     r->act = (srv_active){0};
     r->act.deadline = r->t0 + r->s->p.request_timeout_s;
-    int st = srv_gate_enter(r->s, &r->act, &r->slot);
+    int st = srv_gate_enter(r->s, &r->act, worker ? &r->slot : NULL);
     if (st == 503)
-        *res = srv_send_error(r, c, 503, "the server is busy (%d requests worked on, %d waiting)",
-                              r->s->p.n_workers, r->s->p.queue);
+        *res = srv_send_error(r, c, 503, "the server is busy: try again shortly");
     else if (st)
         *res = srv_send_error(r, c, 504, "no worker became free within %g s",
                               r->s->p.request_timeout_s);
@@ -201,7 +201,7 @@ enum MHD_Result srv_search_text(srv_req *r, struct MHD_Connection *c, json_t *bo
         srv_get_int(body, "k", 1, SRV_MAX_K, 50, &k, msg, sizeof msg) < 0)
         return srv_send_error(r, c, 400, "%s", msg);
     enum MHD_Result res;
-    if (gate(r, c, &res)) return res;
+    if (gate(r, c, 0, &res)) return res;
     seize_query_hit *hits = calloc((size_t)k, sizeof *hits);
     size_t n = 0;
     int rc = hits ? seize_batcher_search_text(r->s->b, text, (size_t)k, hits, &n) : SEIZE_ENOMEM;
@@ -260,7 +260,7 @@ enum MHD_Result srv_search_image(srv_req *r, struct MHD_Connection *c, json_t *b
         return srv_send_error(r, c, st, "%s", msg);
     }
     enum MHD_Result res;
-    if (gate(r, c, &res)) {
+    if (gate(r, c, ref.row != SIZE_MAX, &res)) {
         srv_ref_release(&ref);
         return res;
     }

@@ -94,6 +94,11 @@ typedef struct srv_slot {
     int busy;
 } srv_slot;
 
+// Requests worked on (busy, at most cap) and waiting (at most the queue parameter).
+typedef struct srv_gate {
+    int busy, waiting, cap;
+} srv_gate;
+
 // A request being worked on, watched for its deadline.
 typedef struct srv_active {
     double deadline; // monotonic seconds
@@ -119,7 +124,9 @@ struct seize_server {
     srv_metrics m;
     pthread_mutex_t mu; // gate, active list
     pthread_cond_t cv;
-    int busy, waiting, stopping;
+    srv_gate workers;  // composed searches and searches by a gallery image's row: n_workers
+    srv_gate searches; // text and uploaded-image searches (the batcher's): 4 x max_batch
+    int stopping;
     int inflight; // requests between their headers and their end
     srv_active *active;
     pthread_t watchdog;
@@ -151,8 +158,10 @@ typedef struct srv_req {
     int responded;
 } srv_req;
 
-// The gate: a worker slot for r (0), or an HTTP status (503 full or stopping, 504 waited past
-// the deadline). srv_gate_leave gives it back.
+// The gates: with `slot`, a worker (its engine state, captioner and reasoner) for a composed
+// search or a gallery image's search; without, a place among the batcher's searches (their
+// work is the batcher's thread: many in flight make its batches). 0, or an HTTP status: 503
+// (full, or stopping), 504 (waited past act->deadline). srv_gate_leave gives it back.
 int srv_gate_enter(seize_server *s, srv_active *act, srv_slot **slot);
 void srv_gate_leave(seize_server *s, srv_active *act, srv_slot *slot);
 

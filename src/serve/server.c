@@ -107,31 +107,32 @@ static void active_remove(seize_server *s, srv_active *a)
 
 int srv_gate_enter(seize_server *s, srv_active *act, srv_slot **slot)
 {
+    srv_gate *g = slot ? &s->workers : &s->searches;
     pthread_mutex_lock(&s->mu);
-    if (s->busy >= s->n_slots) {
-        if (s->stopping || s->waiting >= s->p.queue) {
+    if (g->busy >= g->cap) {
+        if (s->stopping || g->waiting >= s->p.queue) {
             pthread_mutex_unlock(&s->mu);
             return 503;
         }
-        s->waiting++;
-        double when = act->deadline;
+        g->waiting++;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts); // the condition variable's clock
-        double left = when - srv_now();
+        double left = act->deadline - srv_now();
+        if (left < 0) left = 0;
         ts.tv_sec += (time_t)left;
         ts.tv_nsec += (long)((left - floor(left)) * 1e9);
         if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         int rc = 0;
-        while (s->busy >= s->n_slots && !s->stopping && rc != ETIMEDOUT)
+        while (g->busy >= g->cap && !s->stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        s->waiting--;
-        if (s->stopping || s->busy >= s->n_slots) {
+        g->waiting--;
+        if (s->stopping || g->busy >= g->cap) {
             pthread_mutex_unlock(&s->mu);
             return s->stopping ? 503 : 504;
         }
     }
-    s->busy++;
-    for (int i = 0; i < s->n_slots; i++)
+    g->busy++;
+    for (int i = 0; slot && i < s->n_slots; i++)
         if (!s->slots[i].busy) {
             s->slots[i].busy = 1;
             *slot = &s->slots[i];
@@ -146,8 +147,8 @@ void srv_gate_leave(seize_server *s, srv_active *act, srv_slot *slot)
 {
     pthread_mutex_lock(&s->mu);
     active_remove(s, act);
-    slot->busy = 0;
-    s->busy--;
+    if (slot) slot->busy = 0;
+    (slot ? &s->workers : &s->searches)->busy--;
     pthread_cond_broadcast(&s->cv); // (the watchdog sleeps on it too)
     pthread_mutex_unlock(&s->mu);
 }
@@ -541,7 +542,8 @@ static int make_dirs(seize_server *s)
 // Per worker: an engine state, and a captioner and a reasoner when configured.
 static int make_slots(seize_server *s)
 {
-    s->n_slots = s->p.n_workers;
+    s->n_slots = s->workers.cap = s->p.n_workers;
+    s->searches.cap = 4 * s->p.max_batch;
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     if (!s->slots) return seize_error(SEIZE_ENOMEM, "out of memory");
     seize_engine_state_params sp = seize_engine_state_default_params();
@@ -594,6 +596,9 @@ static int start(seize_server *s, const seize_serve_params *in)
     if (s->token && !*s->token) return seize_error(SEIZE_EINVAL, "serve: the token is empty");
     if ((s->has_cap = in->captioner != NULL)) copy_llm(s, in->captioner, &s->cap_p, 0);
     if ((s->has_llm = in->llm != NULL)) copy_llm(s, in->llm, &s->llm_p, 3);
+    // BLAS on one thread per call: the engine states and the batcher have their own pools
+    // (the server's work is many small calls at once, not one big product)
+    seize_blas_threads_set(1);
     int rc = make_dirs(s);
     if (rc == 0) rc = seize_engine_open(s->model_dir, s->index_dir, s->gallery_dir, &s->e);
     if (rc < 0) return rc;

@@ -1088,8 +1088,9 @@ static void *call_main(void *arg)
 }
 
 // One worker, a queue of one: a composed search holds the worker (its caption request reached
-// our silent socket), a text search waits (seize_queue_depth 1), the next gets 503 with
-// Retry-After; when the socket closes the first fails (502) and the waiting one is answered.
+// our silent socket), a search by a gallery image waits (seize_queue_depth 1), the next gets
+// 503 with Retry-After, while text searches (the batcher's, not a worker's) are answered; when
+// the socket closes the first fails (502) and the waiting one is answered.
 static void test_queue_full(void)
 {
     NEED_SETUP();
@@ -1103,7 +1104,7 @@ static void test_queue_full(void)
     CHECK(s != NULL);
     call a = {"/v1/search", "{\"reference\": {\"name\": \"rocket.jpg\"}, \"text\": \"x\", "
                             "\"num_captions\": 1}"};
-    call b = {"/v1/search/text", "{\"text\": \"a dog\", \"k\": 2}"};
+    call b = {"/v1/search/image", "{\"reference\": {\"name\": \"horse.png\"}, \"k\": 2}"};
     pthread_t ta, tb;
     CHECK_EQ(pthread_create(&ta, NULL, call_main, &a), 0);
     int cfd = accept(lfd, NULL, NULL); // the caption request: the worker is held
@@ -1117,9 +1118,12 @@ static void test_queue_full(void)
     }
     CHECK(metric("seize_queue_depth") == 1);
     reply r;
-    CHECK_EQ(post("/v1/search/text", "{\"text\": \"a cat\"}", &r), 0);
+    CHECK_EQ(post("/v1/search/image", "{\"reference\": {\"name\": \"coffee.png\"}}", &r), 0);
     CHECK_MSG(is_error(&r, 503), "%ld %s", r.status, msg_of(&r));
     CHECK(header(&r, "Retry-After") != NULL);
+    reply_free(&r);
+    CHECK_EQ(post("/v1/search/text", "{\"text\": \"a cat\"}", &r), 0);
+    CHECK_MSG(r.status == 200, "%ld %s", r.status, msg_of(&r));
     reply_free(&r);
     CHECK_EQ(get("/healthz", &r), 0); // not queued
     CHECK_EQ(r.status, 200);
@@ -1132,7 +1136,7 @@ static void test_queue_full(void)
     CHECK_EQ(b.r.status, 200);
     reply_free(&a.r);
     reply_free(&b.r);
-    CHECK(metric("seize_requests_total{route=\"search_text\",status=\"503\"}") == 1);
+    CHECK(metric("seize_requests_total{route=\"search_image\",status=\"503\"}") == 1);
     seize_server_stop(s);
 }
 
