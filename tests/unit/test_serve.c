@@ -910,20 +910,6 @@ static void test_composed(void)
         strlen(json_string_value(json_object_get(json_object_get(r.json, "reference"), "sha256"))),
         64);
     reply_free(&r);
-    // bad composed requests
-    const char *bad[][2] = {
-        {"{\"reference\": {\"name\": \"chelsea.png\"}}", "400"},
-        {"{\"reference\": {\"name\": \"chelsea.png\"}, \"text\": \"x\", \"method\": \"best\"}",
-         "400"},
-        {"{\"reference\": {\"name\": \"chelsea.png\"}, \"text\": \"x\", \"num_captions\": 0}",
-         "400"},
-        {"{\"reference\": {\"name\": \"chelsea.png\"}, \"text\": \"x\", \"pos\": \"a\"}", "400"},
-        {"{\"reference\": {\"name\": \"zebra.png\"}, \"text\": \"x\"}", "404"}};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK_EQ(post("/v1/search", bad[i][0], &r), 0);
-        CHECK_MSG(is_error(&r, atol(bad[i][1])), "%s: %ld %s", bad[i][0], r.status, msg_of(&r));
-        reply_free(&r);
-    }
     seize_server_stop(s);
 }
 
@@ -992,6 +978,20 @@ static void test_composed_errors(void)
     p = composed_params(url);
     s = up(&p);
     CHECK(s != NULL);
+    // bad requests are refused before any LLM request
+    const char *bad[][2] = {
+        {"{\"reference\": {\"name\": \"chelsea.png\"}}", "400"},
+        {"{\"reference\": {\"name\": \"chelsea.png\"}, \"text\": \"x\", \"method\": \"best\"}",
+         "400"},
+        {"{\"reference\": {\"name\": \"chelsea.png\"}, \"text\": \"x\", \"num_captions\": 0}",
+         "400"},
+        {"{\"reference\": {\"name\": \"chelsea.png\"}, \"text\": \"x\", \"pos\": \"a\"}", "400"},
+        {"{\"reference\": {\"name\": \"zebra.png\"}, \"text\": \"x\"}", "404"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(post("/v1/search", bad[i][0], &r), 0);
+        CHECK_MSG(is_error(&r, atol(bad[i][1])), "%s: %ld %s", bad[i][0], r.status, msg_of(&r));
+        reply_free(&r);
+    }
     CHECK_EQ(post("/v1/search", q, &r), 0);
     close(fd);
     CHECK_MSG(is_error(&r, 502), "%ld %s", r.status, msg_of(&r));
