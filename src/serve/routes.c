@@ -159,8 +159,13 @@ enum MHD_Result srv_image(srv_req *r, struct MHD_Connection *c, const char *name
     const char *thumb = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "thumb");
     if (thumb && strcmp(thumb, "0")) {
         uint8_t d[32];
-        char hex[65], out[4300];
-        seize_sha256_buffer(path, strlen(path), d);
+        char hex[65], out[4300], key[8300];
+        struct stat st; // a changed file gets a new thumbnail
+        if (stat(path, &st) < 0)
+            return srv_send_error(r, c, 404, "image file of '%s' not found", name);
+        int n = snprintf(key, sizeof key, "%s\n%lld\n%lld.%09ld", path, (long long)st.st_size,
+                         (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        seize_sha256_buffer(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1, d);
         seize_sha256_hex(d, hex);
         snprintf(out, sizeof out, "%s/thumbs/%s.jpg", s->cache_dir, hex);
         if (access(out, R_OK) != 0 && make_thumb(s, path, out) < 0)

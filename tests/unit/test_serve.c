@@ -394,7 +394,8 @@ static void test_routes(void)
     seize_server_stop(s);
 }
 
-// Gallery files byte for byte, JPEG thumbnails (longest side 256, cached), and 404 for names
+// Gallery files byte for byte, JPEG thumbnails (longest side 256, cached; made again when the
+// file changes), and 404 for names
 // not in the index: "../", absolute, URL-encoded ones, a file of the folder the index lacks.
 static void test_images(void)
 {
@@ -433,6 +434,13 @@ static void test_images(void)
     CHECK(same);
     snprintf(path, sizeof path, "ls '%s/thumbs/' | grep -c '\\.jpg$' | grep -qx 1", p.cache_dir);
     CHECK_EQ(system(path), 0); // one cached thumbnail
+    snprintf(path, sizeof path, "touch -d 2001-01-01 '%s/coffee.png'", g_gallery);
+    CHECK_EQ(system(path), 0); // a changed file: a new thumbnail
+    CHECK_EQ(get("/v1/images/coffee.png?thumb=1", &r), 0);
+    CHECK_EQ(r.status, 200);
+    reply_free(&r);
+    snprintf(path, sizeof path, "ls '%s/thumbs/' | grep -c '\\.jpg$' | grep -qx 2", p.cache_dir);
+    CHECK_EQ(system(path), 0);
     const char *bad[] = {"/v1/images/not-indexed.png", "/v1/images/..%2F..%2Fetc%2Fpasswd",
                          "/v1/images/%2Fetc%2Fpasswd", "/v1/images/../index/names.txt",
                          "/v1/images/nope.jpg",        "/v1/images/%2E%2E/gallery/rocket.jpg"};
