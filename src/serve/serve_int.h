@@ -148,7 +148,7 @@ typedef struct srv_req {
     double t0;
     char *body; // raw body (JSON), NUL-terminated
     size_t len, cap;
-    int too_big;
+    int too_big, bad_form;
     struct MHD_PostProcessor *pp; // multipart/form-data
     json_t *form;                 // its fields
     uint8_t *file;                // its "image" file

@@ -283,7 +283,8 @@ static enum MHD_Result body_data(srv_req *r, struct MHD_Connection *c, const cha
     }
     if (r->pp) {
         r->len += n;
-        return MHD_post_process(r->pp, data, n) == MHD_YES ? MHD_YES : MHD_NO;
+        if (!r->bad_form && MHD_post_process(r->pp, data, n) != MHD_YES) r->bad_form = 1;
+        return MHD_YES; // a malformed form is answered 400 once read
     }
     if (r->len + n + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 4096;
@@ -361,6 +362,10 @@ static enum MHD_Result handle(srv_req *r, struct MHD_Connection *c, const char *
     if (r->too_big)
         return srv_send_error(r, c, 413, "request body over the limit of %zu bytes",
                               s->p.max_upload_bytes);
+    if (r->bad_form)
+        return srv_send_error(r, c, 400,
+                              "malformed multipart/form-data body (or a form field "
+                              "over 256 KiB)");
     switch (r->route) {
     case RT_PAGE:
         return send_page(r, c, url);

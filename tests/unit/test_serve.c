@@ -524,9 +524,8 @@ static void test_search_text(void)
     seize_server_stop(s);
 }
 
-// An image search by gallery name leaves the reference out and ranks the rest by its index row
-// (here: by dot products with it); an upload as base64 and as multipart give the same answer;
-// a non-image is 415, a 20k x 20k PNG header 422, a truncated JPEG 400, an unknown name 404.
+// An image search by gallery name leaves the reference out; an upload as base64 and as
+// multipart give the same answer.
 static void test_search_image(void)
 {
     NEED_SETUP();
@@ -572,7 +571,24 @@ static void test_search_image(void)
     CHECK(rows_of(json_object_get(r.json, "results"), 3, b));
     CHECK(!memcmp(a, b, sizeof a));
     reply_free(&r);
-    // bad uploads
+    free(png);
+    seize_server_stop(s);
+}
+
+// Bad uploads: a non-image is 415 (base64 and multipart), a 20k x 20k PNG header 422 (refused
+// before decoding), a truncated JPEG 400, a malformed form 400, an unknown name 404.
+static void test_bad_uploads(void)
+{
+    NEED_SETUP();
+    seize_serve_params p = params();
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    reply r;
+    char *body;
+    size_t n;
+    CURL *cu;
+    curl_mime *mime;
+    curl_mimepart *part;
     body = upload_json("GIF89a....", 10, "");
     CHECK_EQ(post("/v1/search/image", body, &r), 0);
     free(body);
@@ -604,6 +620,20 @@ static void test_search_image(void)
     curl_easy_cleanup(cu);
     CHECK_MSG(is_error(&r, 415), "%ld %s", r.status, msg_of(&r));
     reply_free(&r);
+    char *big = malloc(300 * 1024); // a form field over 256 KiB
+    memset(big, 'a', 300 * 1024);
+    cu = curl_easy_init();
+    mime = curl_mime_init(cu);
+    part = curl_mime_addpart(mime);
+    curl_mime_name(part, "text");
+    curl_mime_data(part, big, 300 * 1024);
+    free(big);
+    req mq3 = {"POST", "/v1/search/image", .mime = mime};
+    CHECK_EQ(http(&mq3, &r), 0);
+    curl_mime_free(mime);
+    curl_easy_cleanup(cu);
+    CHECK_MSG(is_error(&r, 400) && strstr(msg_of(&r), "multipart"), "%ld %s", r.status, msg_of(&r));
+    reply_free(&r);
     const char *bad[][2] = {{"{\"reference\": {\"name\": \"nope.png\"}}", "404"},
                             {"{\"reference\": {\"image_base64\": \"@@@\"}}", "400"},
                             {"{\"reference\": \"coffee.png\"}", "400"},
@@ -613,7 +643,6 @@ static void test_search_image(void)
         CHECK_MSG(is_error(&r, atol(bad[i][1])), "%s: %ld %s", bad[i][0], r.status, msg_of(&r));
         reply_free(&r);
     }
-    free(png);
     seize_server_stop(s);
 }
 
@@ -1215,6 +1244,7 @@ int main(void)
     RUN(test_images);
     RUN(test_search_text);
     RUN(test_search_image);
+    RUN(test_bad_uploads);
     RUN(test_upload_limits);
     RUN(test_token_cors);
     RUN(test_concurrent);
