@@ -50,13 +50,15 @@ int engine_pixels_reserve(seize_engine_state *s, size_t n);
 int engine_preprocess(seize_engine_state *s, const seize_image *img, size_t i, size_t slot);
 // Encodes the first n preprocessed images of the scratch into out [n, dim], normalised.
 int engine_encode_pixels(seize_engine_state *s, size_t n, float *out);
-// seize_engine_rank's own scan of an f32 gallery for up to 64 queries (engine_scan.c): 0 with
-// *out (seize_search's ranking and scores bit for bit), 1 when seize_search must do it (an f16
-// gallery, a larger batch, non-finite values, near-equal scores it cannot separate), or a
-// negative error.
+// The gallery scan of seize_engine_rank and of a query's SEIZE (before, pos <= neg) or mean
+// (before NULL, pos = neg = 0) ranking on an f32 gallery, up to 64 queries (engine_scan.c): 0
+// with *out (seize_search's ranking and scores bit for bit), 1 when seize_search must do it (an
+// f16 gallery, a larger batch, neg < pos, non-finite values, near-equal scores it cannot
+// separate), or a negative error.
 struct seize_search_result;
-int engine_scan(seize_engine_state *s, const float *queries, size_t n, const size_t *exclude,
-                size_t k, struct seize_search_result **out);
+int engine_scan(seize_engine_state *s, const float *after, const float *before, size_t n,
+                const size_t *exclude, size_t k, float pos, float neg,
+                struct seize_search_result **out);
 // 0 when text i is a non-empty UTF-8 text of at most SEIZE_TEXT_MAX_BYTES, else SEIZE_EINVAL
 // naming it by position (SIZE_MAX: "the text").
 int engine_check_text(const char *text, size_t i);

@@ -1,15 +1,18 @@
-// The similarity scan of seize_engine_rank for a batch of queries (seize serve's text and image
-// searches): the gallery is streamed once, each group of 4 rows dotted with every query while it
-// is in L1, on the state's pool. seize_search multiplies with cblas_sgemm, which for the few
-// query rows of a batch packs every gallery block first and ran at 3-5x the memory-bound time
-// (100,000 x 768: 45-65 ms for 1-16 queries, where reading the rows takes 14 ms).
+// The gallery scan of seize_engine_rank (seize serve's text and image searches, a batch of
+// queries) and of a composed query's SEIZE or mean ranking: the gallery is streamed once, each
+// group of 4 rows dotted with every query while it is in L1, on the state's pool. seize_search
+// multiplies with cblas_sgemm, which for the few query rows of a batch packs every gallery block
+// first and ran at 3-5x the memory-bound time (100,000 x 768: 45-65 ms for 1-16 queries, where
+// reading the rows takes 14 ms).
 //
-// The estimates here only choose candidates: each thread keeps the best kk + SPARE estimates
-// per query; after the scan, the rows whose estimate is within 2 eps of the kk-th best estimate
-// are scored exactly by seize_search_ab (the fixed-order dot products seize_search scores every
-// result with) and sorted (score descending, then row), so that the ranking and its scores are
-// seize_search's bit for bit. When a thread's list was too short to be sure of that (many
-// near-equal scores), the batch is handed to seize_search instead.
+// The products are seize_search's bound s1 = ((1+pos)A − pos·B)·g (A·g for mean), which is at
+// least the score when neg >= pos: they only choose candidates. Each thread keeps its best
+// kk·2 + SPARE per query; after the scan every row kept is scored exactly by seize_search_ab
+// (the fixed-order dot products seize_search scores each result with) and the rows are sorted
+// (score descending, then row), so that the ranking and its scores are seize_search's bit for
+// bit, as long as no row left out could have entered: a full list's smallest bound (+ eps)
+// must stay below the k-th exact score. When it does not (many near-equal scores, or bounds far
+// above the scores), the query is handed to seize_search instead.
 #include "engine_int.h"
 
 #include "seize/retrieval.h"
@@ -32,7 +35,7 @@ typedef struct est {
 } est;
 
 typedef struct fscan {
-    const float *g, *q; // gallery rows (n_rows, dim); normalised queries (n_q, dim)
+    const float *g, *q; // gallery rows (n_rows, dim); the bound rows P (n_q, dim)
     size_t n_rows, dim, n_q, cap;
     const size_t *exclude;
     est *heaps;   // per thread and query: a min-heap of `cap` estimates
@@ -152,39 +155,46 @@ static int cmp_est_desc(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-// Query q's candidates, scored exactly, sorted, the first kk into the result. 1 when the lists
-// were too short to be sure (nothing written), 0, or a negative error.
-static int finish_query(const fscan *f, const seize_embeddings *g, const float *raw, size_t q,
-                        int threads, size_t kk, float eps, seize_search_result *r)
+// What the exact scoring needs: the query vectors as given and the weights.
+typedef struct exact {
+    const seize_embeddings *g;
+    const float *after, *before; // before NULL: mean
+    float pos, neg, eps;
+    size_t kk;
+} exact;
+
+// Query q's kept rows scored exactly and sorted, the first kk into the result. 1 when a row left
+// out might have entered (nothing written), 0, or a negative error.
+static int finish_query(const fscan *f, const exact *x, size_t q, int threads,
+                        seize_search_result *r)
 {
-    size_t total = 0;
+    size_t m = 0, dim = f->dim;
     for (int t = 0; t < threads; t++)
-        total += f->fill[(size_t)t * f->n_q + q];
-    est *all = seize_malloc(total ? total : 1, sizeof *all);
-    uint32_t *rows = seize_malloc(total ? total : 1, sizeof *rows);
-    float *a = seize_malloc(total ? total : 1, sizeof *a), *b = seize_malloc(total ? total : 1, 4);
+        m += f->fill[(size_t)t * f->n_q + q];
+    est *all = seize_malloc(m ? m : 1, sizeof *all);
+    uint32_t *rows = seize_malloc(m ? m : 1, sizeof *rows);
+    float *a = seize_malloc(m ? m : 1, sizeof *a), *b = seize_malloc(m ? m : 1, sizeof *b);
     int rc = all && rows && a && b ? 0 : SEIZE_ENOMEM;
-    size_t m = 0;
-    for (int t = 0; rc == 0 && t < threads; t++) {
+    for (int t = 0, i = 0; rc == 0 && t < threads; t++) {
         size_t slot = (size_t)t * f->n_q + q;
-        memcpy(all + m, f->heaps + slot * f->cap, f->fill[slot] * sizeof *all);
-        m += f->fill[slot];
+        for (size_t j = 0; j < f->fill[slot]; j++)
+            rows[i++] = f->heaps[slot * f->cap + j].row;
     }
-    size_t n_take = kk < m ? kk : m;
-    if (rc == 0 && n_take) qsort(all, m, sizeof *all, cmp_est_desc);
-    float thr = n_take ? all[n_take - 1].s - 2 * eps : -INFINITY;
-    for (int t = 0; rc == 0 && t < threads; t++) { // a full list may have dropped a candidate
+    const float *A = x->after + q * dim, *B = x->before ? x->before + q * dim : A;
+    if (rc == 0) rc = seize_search_ab(x->g, A, B, rows, m, a, b);
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        float d = a[i] - b[i]; // seize_search's score, in its order
+        all[i] = (est){x->before ? a[i] + x->neg * fminf(d, 0.0f) + x->pos * fmaxf(d, 0.0f) : a[i],
+                       rows[i]};
+    }
+    size_t n_take = x->kk < m ? x->kk : m;
+    if (rc == 0) qsort(all, m, sizeof *all, cmp_est_desc);
+    for (int t = 0; rc == 0 && n_take && t < threads; t++) { // rows a full list left out
         size_t slot = (size_t)t * f->n_q + q;
-        if (f->fill[slot] == f->cap && !(f->heaps[slot * f->cap].s < thr)) rc = 1;
+        if (f->fill[slot] == f->cap && !(f->heaps[slot * f->cap].s + x->eps < all[n_take - 1].s))
+            rc = 1;
     }
-    size_t nc = 0;
-    for (size_t i = 0; rc == 0 && i < m && all[i].s >= thr; i++)
-        rows[nc++] = all[i].row;
-    if (rc == 0) rc = seize_search_ab(g, raw + q * f->dim, raw + q * f->dim, rows, nc, a, b);
-    for (size_t i = 0; rc == 0 && i < nc; i++)
-        all[i] = (est){a[i], rows[i]};
     if (rc == 0) {
-        qsort(all, nc, sizeof *all, cmp_est_desc);
         r->n_ranked[q] = n_take;
         for (size_t i = 0; i < n_take; i++) {
             r->index[q * r->k + i] = all[i].row;
@@ -212,33 +222,56 @@ static seize_search_result *result_new(size_t n_q, size_t k)
     return NULL;
 }
 
-// 1: not for this scan (seize_search's case), 0 with *out, or a negative error.
-int engine_scan(seize_engine_state *s, const float *queries, size_t n, const size_t *exclude,
-                size_t k, seize_search_result **out)
+// The bound rows P = (1+pos)A − pos·B of normalised A and B, as seize_search makes them.
+static float *bound_rows(const float *after, const float *before, size_t n, size_t dim, float pos)
+{
+    float *P = seize_alloc_aligned(n * dim, sizeof *P);
+    float *B = before ? seize_malloc(n * dim, sizeof *B) : NULL;
+    if (!P || (before && !B)) {
+        free(P);
+        free(B);
+        return NULL;
+    }
+    memcpy(P, after, n * dim * sizeof *P);
+    seize_normalize_rows(P, n, dim);
+    if (B) {
+        memcpy(B, before, n * dim * sizeof *B);
+        seize_normalize_rows(B, n, dim);
+        for (size_t i = 0; i < n * dim; i++)
+            P[i] = (float)((1.0 + pos) * P[i] - pos * B[i]);
+    }
+    free(B);
+    return P;
+}
+
+int engine_scan(seize_engine_state *s, const float *after, const float *before, size_t n,
+                const size_t *exclude, size_t k, float pos, float neg, seize_search_result **out)
 {
     seize_embeddings g = seize_index_embeddings(s->e->idx);
-    if (g.dtype != SEIZE_F32 || n > MAX_FAST || g.n == 0 || g.n > UINT32_MAX) return 1;
+    if (g.dtype != SEIZE_F32 || n == 0 || n > MAX_FAST || g.n == 0 || g.n > UINT32_MAX || k == 0 ||
+        !(neg >= pos) || (!before && (pos != 0 || neg != 0)))
+        return 1;
     size_t dim = g.dim, kk = k < g.n ? k : g.n;
     for (size_t i = 0; i < n * dim; i++)
-        if (!isfinite(queries[i])) return 1; // seize_search names the query
+        if (!isfinite(after[i]) || (before && !isfinite(before[i])))
+            return 1; // seize_search names the query
     int threads = seize_pool_threads(s->pool);
-    fscan f = {(const float *)g.data, NULL, g.n, dim, n, kk + SPARE, exclude, NULL, NULL};
-    float *q = seize_alloc_aligned(n * dim, sizeof *q);
+    fscan f = {(const float *)g.data, NULL, g.n, dim, n, 2 * kk + SPARE, exclude, NULL, NULL};
+    float *P = bound_rows(after, before, n, dim, pos);
     f.heaps = seize_malloc((size_t)threads * n * f.cap, sizeof *f.heaps);
     f.fill = seize_calloc((size_t)threads * n, sizeof *f.fill);
     seize_search_result *r = result_new(n, kk);
-    int rc = q && f.heaps && f.fill && r ? 0 : SEIZE_ENOMEM;
-    if (rc == 0) {
-        memcpy(q, queries, n * dim * sizeof *q);
-        seize_normalize_rows(q, n, dim);
-        f.q = q;
-        seize_pool_for(s->pool, (g.n + CHUNK - 1) / CHUNK, scan_chunk, &f);
-    }
-    // as seize_search's bound on (exact − estimate), pos = neg = 0
-    float eps = (float)(4.0 * (double)dim * 5.96e-8 * 3.0 + 1e-6);
+    int rc = P && f.heaps && f.fill && r ? 0 : SEIZE_ENOMEM;
+    f.q = P;
+    if (rc == 0) seize_pool_for(s->pool, (g.n + CHUNK - 1) / CHUNK, scan_chunk, &f);
+    // seize_search's bound on |exact − estimate|
+    exact x = {&g,     after,
+               before, pos,
+               neg,    (float)(4.0 * (double)dim * 5.96e-8 * (3.0 + 2.0 * pos + 2.0 * neg) + 1e-6),
+               kk};
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = finish_query(&f, &g, queries, i, threads, kk, eps, r);
-    free(q);
+        rc = finish_query(&f, &x, i, threads, r);
+    free(P);
     free(f.heaps);
     free(f.fill);
     if (rc != 0) {

@@ -165,7 +165,7 @@ int seize_engine_rank(seize_engine_state *s, const float *queries, size_t n, con
     *out = NULL;
     if (n == 0 || k == 0)
         return seize_error(SEIZE_EINVAL, "rank: at least one query and k >= 1 are needed");
-    int rc = engine_scan(s, queries, n, exclude, k, out);
+    int rc = engine_scan(s, queries, NULL, n, exclude, k, 0.0f, 0.0f, out);
     if (rc <= 0) return rc;
     seize_search_params p = seize_search_default_params();
     p.pos = p.neg = 0.0f;

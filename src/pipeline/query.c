@@ -314,8 +314,11 @@ static int search(seize_engine_state *s, const seize_query_options *o, seize_que
     p.n_threads = s->p.n_threads;
     seize_embeddings g = seize_index_embeddings(s->e->idx);
     size_t exclude = out->reference_row;
-    if (o->method != SEIZE_METHOD_LDRE)
-        return seize_search(&g, out->after, out->before, 1, &exclude, NULL, &p, res);
+    if (o->method != SEIZE_METHOD_LDRE) {
+        const float *B = o->method == SEIZE_METHOD_SEIZE ? out->before : NULL;
+        int rc = engine_scan(s, out->after, B, 1, &exclude, p.k, p.pos, p.neg, res);
+        return rc <= 0 ? rc : seize_search(&g, out->after, out->before, 1, &exclude, NULL, &p, res);
+    }
     float *wts = seize_calloc(qv->n_raw, sizeof *wts);
     if (!wts) return SEIZE_ENOMEM;
     int rc = seize_search_ldre(&g, qv->raw_after, qv->raw_before, 1, qv->n_raw, &exclude, NULL, &p,

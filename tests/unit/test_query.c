@@ -527,7 +527,7 @@ static seize_engine *open_engine_rows(const char *name, size_t n, size_t n_disti
     free(names);
     free(f);
     seize_engine *e = NULL;
-    return rc == 0 && seize_engine_open(model, index, NULL, &e) == 0 ? e : NULL;
+    return rc == 0 && seize_engine_open(model, index, "/gallery", &e) == 0 ? e : NULL;
 }
 
 // seize_engine_rank of nq random queries (k, the exclusions of every third query) equals
@@ -633,6 +633,61 @@ static void test_query_state(void)
     o.method = 7;
     CHECK_EQ(seize_engine_query_state(st, "img3.png", "make it blue", &o, &got), SEIZE_EINVAL);
     seize_query_result_release(&want);
+    seize_engine_state_free(st);
+    seize_engine_free(e);
+}
+
+// A composed query's SEIZE and mean rankings on a larger gallery (the engine's own scan, and
+// seize_search's when neg < pos) are seize_search's on the same A and B, bit for bit.
+static void test_query_scan(void)
+{
+    NEED_FIXTURES();
+    size_t dim = 0;
+    seize_engine *e = open_engine_rows("qscan-index", 4001, 0, SEIZE_F32, &dim);
+    CHECK(e != NULL);
+    seize_embeddings g = seize_index_embeddings(seize_engine_index(e));
+    fake fc = {0}, fr = {0};
+    seize_captioner cap;
+    seize_reasoner rsn;
+    seize_query_options o = seize_query_default_options();
+    set_fakes(&o, &fc, &fr, &cap, &rsn);
+    seize_engine_state_params sp = seize_engine_state_default_params();
+    sp.n_threads = 2;
+    seize_engine_state *st = NULL;
+    CHECK_EQ(seize_engine_state_new(e, &sp, &st), 0);
+    const struct {
+        int method;
+        double pos, neg;
+        size_t k;
+    } cases[] = {{SEIZE_METHOD_SEIZE, NAN, NAN, 10},
+                 {SEIZE_METHOD_SEIZE, NAN, NAN, 60},
+                 {SEIZE_METHOD_SEIZE, 0.5, 0.5, 25},
+                 {SEIZE_METHOD_SEIZE, 1.0, 0.2, 25},
+                 {SEIZE_METHOD_MEAN, NAN, NAN, 40}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        o.method = cases[c].method;
+        o.pos = cases[c].pos;
+        o.neg = cases[c].neg;
+        o.k = cases[c].k;
+        seize_query_result r;
+        CHECK_EQ(seize_engine_query_state(st, "r17", "make it green", &o, &r), 0);
+        seize_search_weights w = seize_search_weights_for(SEIZE_DS_CIRCO);
+        seize_search_params p = seize_search_default_params();
+        p.pos = o.method == SEIZE_METHOD_MEAN ? 0 : (float)(isnan(o.pos) ? w.pos : o.pos);
+        p.neg = o.method == SEIZE_METHOD_MEAN ? 0 : (float)(isnan(o.neg) ? w.neg : o.neg);
+        p.k = o.k;
+        p.n_threads = 1;
+        size_t ex = 17;
+        seize_search_result *want = NULL;
+        CHECK_EQ(seize_search(&g, r.after, r.before, 1, &ex, NULL, &p, &want), 0);
+        CHECK_EQ(want->n_ranked[0], r.n_hits);
+        size_t bad = 0;
+        for (size_t i = 0; i < r.n_hits; i++)
+            bad += r.hits[i].row != want->index[i] || r.hits[i].score != want->score[i];
+        CHECK_MSG(bad == 0, "case %zu: %zu differences", c, bad);
+        seize_search_result_free(want);
+        seize_query_result_release(&r);
+    }
     seize_engine_state_free(st);
     seize_engine_free(e);
 }
@@ -780,6 +835,7 @@ int main(void)
     RUN(test_rank_scan);
     RUN(test_query_state);
     RUN(test_methods);
+    RUN(test_query_scan);
     RUN(test_on_stage);
     check_tmp_cleanup();
     return check_summary("query");
