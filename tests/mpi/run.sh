@@ -10,6 +10,11 @@ export SEIZE_BIN="$PWD/$BUILD/seize"
 export TOP="$PWD"
 [ -x "$SEIZE_BIN" ] || { echo "tests/mpi: no $SEIZE_BIN (make MPI=1 BUILD=$BUILD)" >&2; exit 1; }
 pass=0 fail=0 skip=0 failed=()
+# the MPI build's cluster unit test, started without mpirun: one process, MPI not started
+if [ -x "$BUILD/tests/test_cluster" ]; then
+  echo "== test_cluster ($BUILD)" >&2
+  if "$BUILD/tests/test_cluster" >&2; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=(test_cluster); fi
+fi
 for t in tests/mpi/test_*.sh; do
   name=$(basename "$t" .sh)
   echo "== $name" >&2
