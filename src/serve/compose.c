@@ -231,6 +231,16 @@ static enum MHD_Result start_stream(srv_req *r, struct MHD_Connection *c, cjob *
 
 // --- the request -----------------------------------------------------------------------------
 
+__attribute__((format(printf, 4, 5))) static int say(char *msg, size_t cap, int status,
+                                                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 // The options of the body into j: 0, or -1 with msg set.
 static int parse_options(json_t *body, cjob *j, char *msg, size_t cap)
 {
@@ -273,18 +283,8 @@ static int parse_options(json_t *body, cjob *j, char *msg, size_t cap)
     j->o = seize_query_default_options();
     j->o.method = (int)m, j->o.k = (size_t)k, j->o.n_captions = (size_t)ncap;
     j->o.pos = j->pos, j->o.neg = j->neg, j->o.precision = j->s->p.precision;
-    j->text = strdup(text);
-    return j->text ? 0 : -1;
-}
-
-__attribute__((format(printf, 4, 5))) static int say(char *msg, size_t cap, int status,
-                                                     const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-    return status;
+    if (!(j->text = strdup(text))) return say(msg, cap, -1, "out of memory");
+    return 0;
 }
 
 // The reference for the engine: a gallery name (its file's sha256), or the upload written to
