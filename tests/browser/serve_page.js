@@ -3,7 +3,7 @@
 //   node serve_page.js composed URL OUT_DIR GALLERY_NAMES_FILE UPLOAD_FILE
 //       a server with a captioner and an LLM: browse and filter the gallery, choose a reference,
 //       type a change and press Enter, the streamed progress, the ranked grid (ranks, scores, bars),
-//       the why panel (captions, edits, chart), arrow keys and Enter in the grid, an upload by file
+//       the why panel (captions, edits, a failed edit, chart), arrow keys and Enter in the grid, an upload by file
 //       input searched, a server error shown in words, the phone-sized layout; screenshots in OUT_DIR
 //   node serve_page.js plain URL OUT_DIR GALLERY_NAMES_FILE TOKEN
 //       a server with --token and no LLM: the token dialog (a wrong token, then the right one),
@@ -39,14 +39,28 @@ async function searchWith(page, start) {
   return st;
 }
 
-const imagesLoaded = (sel) =>
-  `Array.from(document.querySelectorAll(${JSON.stringify(sel)})).every((i) => i.complete && i.naturalWidth > 0)`;
+// Every image of sel whose centre is on screen has loaded (thumbnails load lazily), and there is one.
+const imagesLoaded = (sel) => `(() => {
+  const shown = Array.from(document.querySelectorAll(${JSON.stringify(sel)})).filter((i) => {
+    const r = i.getBoundingClientRect();
+    return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === i;
+  });
+  return shown.length > 0 && shown.every((i) => i.complete && i.naturalWidth > 0);
+})()`;
 
 async function gallerySteps(page, names) {
   const want = Math.min(names.length, 60);
   await page.waitForPage(`document.body.dataset.state === "ready" && document.querySelectorAll("#gallery .tile").length === ${want}`, want + " gallery tiles");
   await page.waitForPage(imagesLoaded("#gallery img"), "the gallery thumbnails");
   eq(await page.eval('Array.from(document.querySelectorAll("#gallery .tile")).map((t) => t.dataset.name)'), names.slice(0, want), "gallery order");
+  if (names.length > want) {
+    // scrolling the gallery to its end loads the next page
+    await page.eval('document.querySelector("#pane-gallery").scrollTop = 1e6');
+    await page.waitForPage(`document.querySelectorAll("#gallery .tile").length === ${names.length}`, "the gallery's next page on scrolling");
+    await page.waitForPage(imagesLoaded("#gallery img"), "the next page's thumbnails");
+    eq(await page.eval('Array.from(document.querySelectorAll("#gallery .tile")).map((t) => t.dataset.name)'), names, "gallery order after paging");
+    check(await page.eval('document.querySelector("#gallery-more").hidden'), "no 'Load more' at the end");
+  }
   check(/image/.test(await page.eval('document.querySelector("#gallery-count").textContent')), "gallery count shown");
   // every form control has a label
   const unlabelled = await page.eval(`Array.from(document.querySelectorAll("input, select, button")).filter((e) =>
@@ -101,7 +115,7 @@ async function resultSteps(page, n, ref, change) {
     bars: Array.from(document.querySelectorAll("#results .tile")).map((t) => t.querySelectorAll(".bars .bar").length),
     captions: Array.from(document.querySelectorAll("#edits-table td.caption")).map((e) => e.textContent),
     edits: Array.from(document.querySelectorAll("#edits-table td.edit")).map((e) => e.textContent),
-    failed: document.querySelectorAll("#edits-table tr.edit-failed").length,
+    failed: Array.from(document.querySelectorAll("#edits-table tbody tr")).flatMap((tr, i) => (tr.classList.contains("edit-failed") ? [i] : [])),
     tabbable: Array.from(document.querySelectorAll("#results .tile")).filter((t) => t.tabIndex === 0).length,
     chart: ["bar-a", "bar-b", "bar-inc"].map((c) => document.querySelectorAll("#chart svg rect." + c).length),
     stages: Array.from(document.querySelectorAll("#stages li")).map((li) => li.dataset.stage + ":" + li.className),
@@ -115,8 +129,10 @@ async function resultSteps(page, n, ref, change) {
   eq(r.tabbable, 1, "result tiles in the tab order (the others by arrow keys)");
   eq(r.captions.length, 15, "captions in the why panel");
   check(r.captions.every((c) => c.length > 0), "no empty caption");
-  eq(r.failed, 0, "failed edits");
-  check(r.edits.every((e, i) => e.startsWith(r.captions[i] + " => " + change)), "each edit is its caption's edit: " + r.edits[0]);
+  // the stand-in LLM refuses the caption "... sample 7" (--reject-word): that edit failed
+  eq(r.failed, [7], "the failed edit's row");
+  check(/edit failed/.test(r.edits[7]), "a failed edit says so: " + r.edits[7]);
+  check(r.edits.every((e, i) => i === 7 || e.startsWith(r.captions[i] + " => " + change)), "each edit is its caption's edit: " + r.edits[0]);
   eq(r.chart, Array(3).fill(Math.min(10, n)), "chart bars (a, b, increment) of the top results");
   check(r.why && !r.error, "why panel shown, no error");
   check(r.stages.includes("caption:done") && r.stages.includes("edit:done"), "progress showed the LLM stages: " + r.stages);
@@ -138,6 +154,15 @@ async function uploadSteps(page, firstCaptions, nGallery) {
   eq(r.n, Math.min(50, nGallery), "results of the upload (nothing excluded)");
   eq(r.captions.length, 15, "captions of the upload");
   check(r.captions.join() !== firstCaptions.join(), "the upload got its own captions");
+  // a .png that is not an image: the server refuses it (415) and the page says so in words
+  const before = page.console.length;
+  await page.setFiles("#file-input", [path.resolve(path.dirname(arg5), "not-an-image.png")]);
+  await page.waitForPage('document.querySelector("#ref-caption").textContent.includes("not-an-image.png")', "the second upload");
+  eq(await searchWith(page, () => page.click("#search-btn")), "error", "a search with a file that is not an image");
+  const msg = await page.eval('document.querySelector("#error").textContent');
+  check(/JPEG|PNG|image/i.test(msg), "the refusal in words: " + msg);
+  const extra = page.console.splice(before);
+  check(extra.every((m) => /status of 415/.test(m.text)), "only the expected 415: " + JSON.stringify(extra));
 }
 
 // A request the server refuses: its message is shown in words (and the 400 is the only error).
@@ -192,6 +217,7 @@ async function plainSteps(page, names, token) {
   check(/captioner|LLM/.test(await page.eval('document.querySelector("#composed-note").hidden ? "" : document.querySelector("#composed-note").textContent')), "the note says why");
   await page.eval('document.querySelector("#gallery-filter").value = ""; document.querySelector("#gallery-filter").dispatchEvent(new Event("input"))');
   await page.waitForPage(`document.querySelectorAll("#gallery .tile").length === ${Math.min(names.length, 60)}`, "the unfiltered gallery");
+  await textSearchSteps(page, names);
   await page.click(`#gallery .tile[data-name="${names[0]}"]`);
   eq(await searchWith(page, () => page.click("#similar-btn")), "done", "similar-image search");
   const r = await page.eval(() => ({
@@ -205,6 +231,21 @@ async function plainSteps(page, names, token) {
   check(r.bars === 0 && r.why, "no why panel for a similar search");
   await page.waitForPage(imagesLoaded("#results img"), "the similar results' thumbnails");
   await page.screenshot(path.join(out, "serve-plain.png"), true);
+}
+
+// The Describe tab: a plain text search whose results can be picked as the reference.
+async function textSearchSteps(page, names) {
+  await page.click("#tab-describe");
+  await page.click("#text-query");
+  await page.type("a photo of a cat");
+  await page.key("Enter", "Enter", 13, "\r");
+  const n = Math.min(60, names.length);
+  await page.waitForPage(`document.querySelectorAll("#text-results .tile").length === ${n}`, n + " text search results");
+  check(/pick one/.test(await page.eval('document.querySelector("#text-status").textContent')), "the text search's status");
+  const first = await page.eval('document.querySelector("#text-results .tile").dataset.name');
+  await page.click("#text-results .tile");
+  check((await page.eval('document.querySelector("#ref-caption").textContent')).includes(first), "a text search result picked as the reference");
+  await page.click("#tab-gallery");
 }
 
 async function shot(page, file, ref, change, k) {

@@ -18,17 +18,24 @@ rm -rf "$OUT" && mkdir -p "$OUT" || fail "cannot make $OUT"
 MODEL="$TMP/model"
 tiny_model "$MODEL"
 
-# --- the gallery: the fixture images; the upload: a generated PNG that is not in it
+# --- the gallery: the fixture images and 60 small generated ones in a subfolder (names with a
+# '/', more than one page of the gallery browser); the upload: a generated PNG not in it
 GAL="$TMP/photos"
-mkdir -p "$GAL"
+mkdir -p "$GAL/more shots"
 for f in $(cat "$FIX/images.txt"); do cp "$FIX/images/$f" "$GAL/"; done
-"$PYTHON" -c "
+"$PYTHON" - "$GAL/more shots" "$TMP" <<'PY' || fail "cannot make the images"
+import sys
 from PIL import Image
-im = Image.new('RGB', (96, 64))
+for i in range(60):
+    Image.new("RGB", (48, 40), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)).save(f"{sys.argv[1]}/p{i:02d}.png")
+im = Image.new("RGB", (96, 64))
 im.putdata([(x * 2, y * 3, 128) for y in range(64) for x in range(96)])
-im.save('$TMP/my photo.png')" || fail "cannot make the upload"
+im.save(f"{sys.argv[2]}/my photo.png")
+open(f"{sys.argv[2]}/not-an-image.png", "w").write("this is text, not a PNG\n")
+PY
 expect_status 0 seize index build --gallery "$GAL" --model "$MODEL" --out "$TMP/index" --threads 2 -q
-[ "$(wc -l <"$TMP/index/names.txt")" -eq "$(wc -w <"$FIX/images.txt")" ] || fail "index of $(wc -l <"$TMP/index/names.txt") images"
+n=$(wc -l <"$TMP/index/names.txt")
+[ "$n" -eq $(($(wc -w <"$FIX/images.txt") + 60)) ] || fail "index of $n images"
 
 # start_serve NAME ARGS...: starts seize serve on a free port, sets ${NAME}_URL and ${NAME}_PID
 _serve_pids=()
@@ -36,7 +43,9 @@ trap 'for p in "${_serve_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/n
 start_serve() {
   local name=$1; shift
   local log="$TMP/serve-$name.err"
-  seize serve --index "$TMP/index" --model "$MODEL" --gallery "$GAL" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$log" &
+  # a simple command, not the seize function: $! is then the server (or $WRAP) itself
+  $WRAP "$SEIZE_BIN" serve --index "$TMP/index" --model "$MODEL" --gallery "$GAL" --listen 127.0.0.1:0 \
+    --threads 2 "$@" >/dev/null 2>"$log" &
   local pid=$!
   _serve_pids+=("$pid")
   local url="" _
@@ -53,12 +62,13 @@ start_serve() {
 
 # --- 1. composed search with the stand-in captioner and LLM
 start_llm_server CAP
-start_llm_server LLM
+start_llm_server LLM --reject-word "sample 7" # the edit of the 8th caption fails (400)
 start_serve FULL --captioner-endpoint "$CAP_URL" --captioner-model capmodel \
   --llm-endpoint "$LLM_URL" --llm-model llmmodel
 timeout 300 node "$TOP/tests/browser/serve_page.js" composed "$FULL_URL" "$OUT" "$TMP/index/names.txt" "$TMP/my photo.png" ||
   { tail -20 "$TMP/serve-FULL.err" >&2; fail "the page with composed search (screenshots in $OUT)"; }
-# two composed searches (a gallery image, the upload): 15 captions and 15 edits each
+# two composed searches (a gallery image, the upload): 15 captions and 15 edits each (a 400 is
+# not retried)
 [ "$(wc -l <"$CAP_LOG")" -ge 2 ] && [ "$(wc -l <"$LLM_LOG")" -eq 30 ] ||
   fail "the stand-in servers saw $(wc -l <"$CAP_LOG") caption and $(wc -l <"$LLM_LOG") edit requests"
 

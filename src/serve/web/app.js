@@ -241,6 +241,8 @@
   function showReference() {
     const fig = $("#reference"), img = $("#ref-img"), cap = $("#ref-caption");
     fig.classList.toggle("empty", !state.ref);
+    fig.classList.remove("broken");
+    img.onerror = () => fig.classList.add("broken"); // an upload the browser cannot show
     if (!state.ref) return;
     if (state.ref.name !== undefined) {
       img.removeAttribute("src");
