@@ -8,7 +8,8 @@
 //   - POST /v1/search (composed) with the stand-in LLM server tests/servers/openai_server.py,
 //     cache cold (first request of a reference and text) and warm (the same again).
 // Environment: SEIZE_BENCH_SERVE_T (seconds per case, 3), SEIZE_BENCH_SERVE_CLIENTS (16),
-// SEIZE_BENCH_SERVE_WORKERS (the server's n_workers, 0: its default), SEIZE_FIXTURES (the
+// SEIZE_BENCH_SERVE_WORKERS (the server's n_workers, 0: its default), SEIZE_BENCH_SERVE_WINDOW
+// (its batch window in ms, 0: its default), SEIZE_FIXTURES (the
 // tokenizer files), PYTHON, SEIZE_SERVERS (tests/servers).
 #include "seize/core.h"
 #include "seize/index.h"
@@ -474,7 +475,8 @@ int main(void)
     p.index_dir = s.index, p.model_dir = s.model, p.gallery_dir = gallery;
     p.listen = "127.0.0.1:0";
     p.n_threads = s.cores;
-    p.n_workers = atoi(env_or("SEIZE_BENCH_SERVE_WORKERS", "0")); // 0: the server's default
+    p.n_workers = atoi(env_or("SEIZE_BENCH_SERVE_WORKERS", "0"));      // 0: the server's default
+    p.batch_window_ms = atof(env_or("SEIZE_BENCH_SERVE_WINDOW", "0")); // 0: the server's default
     p.captioner = s.llm > 0 ? &llm : NULL;
     p.llm = s.llm > 0 ? &llm : NULL;
     seize_server *srv = NULL;
