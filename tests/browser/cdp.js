@@ -187,6 +187,22 @@ class Page {
   }
 
   // A PNG, or a JPEG (quality 85) when the file name ends in .jpg.
+  // Drags files from outside the page and drops them on the element (the DevTools drag events).
+  async dropFiles(selector, files) {
+    const box = await this.eval((sel) => {
+      const el = document.querySelector(sel);
+      if (!el) return null;
+      el.scrollIntoView({ block: "center" });
+      const r = el.getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+    }, selector);
+    if (!box) throw new Error("no element " + selector + " to drop on");
+    const data = { items: [], files, dragOperationsMask: 1 };
+    for (const type of ["dragEnter", "dragOver", "drop"]) {
+      await this.send("Input.dispatchDragEvent", { type, x: box.x, y: box.y, data });
+    }
+  }
+
   async screenshot(file, fullPage) {
     const jpeg = /\.jpe?g$/i.test(file);
     const opts = { format: jpeg ? "jpeg" : "png", captureBeyondViewport: !!fullPage };

@@ -129,7 +129,7 @@ async function resultSteps(page, n, ref, change) {
   eq(r.tabbable, 1, "result tiles in the tab order (the others by arrow keys)");
   eq(r.captions.length, 15, "captions in the why panel");
   check(r.captions.every((c) => c.length > 0), "no empty caption");
-  // the stand-in LLM refuses the caption "... sample 7" (--reject-word): that edit failed
+  // the stand-in LLM refuses this reference's caption "... sample 7" (--reject-word): that edit failed
   eq(r.failed, [7], "the failed edit's row");
   check(/edit failed/.test(r.edits[7]), "a failed edit says so: " + r.edits[7]);
   check(r.edits.every((e, i) => i === 7 || e.startsWith(r.captions[i] + " => " + change)), "each edit is its caption's edit: " + r.edits[0]);
@@ -154,9 +154,14 @@ async function uploadSteps(page, firstCaptions, nGallery) {
   eq(r.n, Math.min(50, nGallery), "results of the upload (nothing excluded)");
   eq(r.captions.length, 15, "captions of the upload");
   check(r.captions.join() !== firstCaptions.join(), "the upload got its own captions");
-  // a .png that is not an image: the server refuses it (415) and the page says so in words
+  // the same search again: captions and edits from the cache, and the page says so (the shell
+  // script counts the stand-in servers' requests)
+  eq(await searchWith(page, () => page.click("#search-btn")), "done", "the upload's search again");
+  check(/cache/.test(await page.eval('document.querySelector("#elapsed").textContent')), "the repeated search says it came from the cache");
+  // dropped on the page, a .png that is not an image: the server refuses it (415) and the page
+  // says so in words
   const before = page.console.length;
-  await page.setFiles("#file-input", [path.resolve(path.dirname(arg5), "not-an-image.png")]);
+  await page.dropFiles("#drop", [path.resolve(path.dirname(arg5), "not-an-image.png")]);
   await page.waitForPage('document.querySelector("#ref-caption").textContent.includes("not-an-image.png")', "the second upload");
   eq(await searchWith(page, () => page.click("#search-btn")), "error", "a search with a file that is not an image");
   const msg = await page.eval('document.querySelector("#error").textContent');
