@@ -13,6 +13,7 @@ class Browser {
       "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu", "--no-first-run",
       "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--disable-extensions", "--disable-quic", "--mute-audio", "--hide-scrollbars",
+      "--disable-dev-shm-usage", // containers often have a small /dev/shm
       "--user-data-dir=" + userDataDir, ...args, "about:blank",
     ];
     b.proc = spawn(executable, argv, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
