@@ -154,6 +154,9 @@ async function uploadSteps(page, firstCaptions, nGallery) {
   eq(r.n, Math.min(50, nGallery), "results of the upload (nothing excluded)");
   eq(r.captions.length, 15, "captions of the upload");
   check(r.captions.join() !== firstCaptions.join(), "the upload got its own captions");
+  // "Similar" of the upload: nothing excluded, no why panel
+  eq(await searchWith(page, () => page.click("#similar-btn")), "done", "similar search of the upload");
+  eq(await page.eval('[document.querySelectorAll("#results .tile").length, document.querySelector("#why-panel").hidden]'), [Math.min(50, nGallery), true], "similar results of the upload");
   // the same search again: captions and edits from the cache, and the page says so (the shell
   // script counts the stand-in servers' requests)
   eq(await searchWith(page, () => page.click("#search-btn")), "done", "the upload's search again");

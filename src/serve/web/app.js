@@ -16,7 +16,7 @@
   const state = {
     info: null,
     token: sessionStorage.getItem(TOKEN_KEY) || "",
-    ref: null, // {name} | {upload: {file, base64, url}}
+    ref: null, // {name} | {upload: {file, url}}
     gallery: { q: "", offset: 0, total: 0, loading: false, gen: 0 },
     thumbs: new Map(), // name -> object URL (only when a token is needed for images)
     search: null, // AbortController of the search in flight
@@ -269,22 +269,23 @@
     }
   }
 
-  function refBody() {
-    if (!state.ref) return null;
-    if (state.ref.name !== undefined) return { name: state.ref.name };
-    return { image_base64: state.ref.upload.base64 };
+  // The request searching from the reference with these fields: JSON with {"reference": {"name"}}
+  // for a gallery image; for an upload multipart/form-data, the file as "image" (no base64).
+  function searchInit(fields, signal) {
+    const init = { method: "POST", signal, headers: { Accept: "application/x-ndjson, application/json" } };
+    if (state.ref.name !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(Object.assign({ reference: { name: state.ref.name } }, fields));
+    } else {
+      const form = new FormData();
+      form.append("image", state.ref.upload.file, state.ref.upload.file.name);
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) form.append(k, String(v));
+      init.body = form;
+    }
+    return init;
   }
 
-  function readBase64(file) {
-    return new Promise((resolve, reject) => {
-      const r = new FileReader();
-      r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ""));
-      r.onerror = () => reject(r.error);
-      r.readAsDataURL(file);
-    });
-  }
-
-  async function chooseFile(file) {
+  function chooseFile(file) {
     const status = $("#upload-status");
     clearError();
     if (!file) return;
@@ -295,22 +296,15 @@
       return;
     }
     const limit = state.info && state.info.limits && state.info.limits.max_upload_bytes;
-    if (limit && Math.ceil(file.size / 3) * 4 + 4096 > limit) {
-      showError("“" + file.name + "” is too large: the server takes uploads up to " +
-        (limit / 1048576).toFixed(1) + " MB (sent base64-encoded, a third larger than the file).");
+    if (limit && file.size + 16384 > limit) {
+      showError("“" + file.name + "” is too large (" + sizeText(file.size) + "): the server takes uploads up to " +
+        sizeText(limit) + ".");
       return;
     }
-    status.textContent = "Reading " + file.name + "…";
-    try {
-      const base64 = await readBase64(file);
-      if (state.ref && state.ref.upload) URL.revokeObjectURL(state.ref.upload.url);
-      state.ref = { upload: { file, base64, url: URL.createObjectURL(file) } };
-      status.textContent = "Using " + file.name + " as the reference.";
-      showReference();
-    } catch (e) {
-      showError("Cannot read “" + file.name + "”: " + e.message);
-      status.textContent = "";
-    }
+    if (state.ref && state.ref.upload) URL.revokeObjectURL(state.ref.upload.url);
+    state.ref = { upload: { file, url: URL.createObjectURL(file) } };
+    status.textContent = "Using " + file.name + " as the reference.";
+    showReference();
   }
 
   // --- the gallery browser -------------------------------------------------------------------
@@ -489,8 +483,8 @@
     return v === "" ? undefined : Number(v);
   }
 
-  function searchBody(text) {
-    const b = { reference: refBody(), text, method: $("#opt-method").value, stream: true };
+  function searchFields(text) {
+    const b = { text, method: $("#opt-method").value, stream: true };
     const opts = { pos: "#opt-pos", neg: "#opt-neg", k: "#opt-k", num_captions: "#opt-captions" };
     for (const [k, sel] of Object.entries(opts)) {
       const v = numberOpt(sel);
@@ -560,12 +554,7 @@
     progress.start();
     $("#search-btn").setAttribute("aria-busy", "true");
     try {
-      const res = await api("/v1/search", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
-        body: JSON.stringify(searchBody(text)),
-        signal,
-      });
+      const res = await api("/v1/search", searchInit(searchFields(text), signal));
       if (!res.ok) throw await errorOf(res);
       const ctype = res.headers.get("Content-Type") || "";
       const result = ctype.includes("ndjson") ? await readStream(res) : await res.json();
@@ -588,7 +577,9 @@
     $("#progress").hidden = true;
     try {
       const k = numberOpt("#opt-k");
-      const r = await apiJSON("/v1/search/image", { reference: refBody(), k: isFinite(k) ? k : undefined }, signal);
+      const res = await api("/v1/search/image", searchInit({ k: isFinite(k) ? k : undefined }, signal));
+      if (!res.ok) throw await errorOf(res);
+      const r = await res.json();
       renderResults(r.results, { took: r.took_ms });
       $("#why-panel").hidden = true;
       setState("done");
