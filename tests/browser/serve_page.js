@@ -203,6 +203,8 @@ async function phoneSteps(page) {
   check(m.overflow <= 0, "no horizontal scrolling on a phone (overflow " + m.overflow + " px)");
   eq(m.cols, 2, "result columns on a phone");
   check(m.dark !== "rgb(246, 247, 249)", "dark colours under prefers-color-scheme: dark");
+  await page.eval('document.querySelector("#results-panel").scrollIntoView()');
+  await page.waitForPage(imagesLoaded("#results img"), "the result thumbnails on a phone");
   await page.screenshot(path.join(out, "serve-phone.png"), false);
 }
 
