@@ -60,6 +60,14 @@ start_serve() {
   printf -v "${name}_PID" '%s' "$pid"
 }
 
+# stop_serve NAME: SIGTERM; the server must exit 0 (under ASan: no error, no leak after the session)
+stop_serve() {
+  local pid_var="${1}_PID" rc
+  kill -TERM "${!pid_var}"
+  wait "${!pid_var}"; rc=$?
+  [ "$rc" -eq 0 ] || { tail -30 "$TMP/serve-$1.err" >&2; fail "seize serve ($1) exited $rc after SIGTERM"; }
+}
+
 # --- 1. composed search with the stand-in captioner and LLM
 start_llm_server CAP
 # the stand-in captioner's captions are "a photo of D sample C" (D: sha1 of the image bytes); its LLM
@@ -76,11 +84,14 @@ timeout 300 node "$TOP/tests/browser/serve_page.js" composed "$FULL_URL" "$OUT" 
 [ "$(wc -l <"$CAP_LOG")" -ge 2 ] && [ "$(wc -l <"$LLM_LOG")" -eq 30 ] ||
   fail "the stand-in servers saw $(wc -l <"$CAP_LOG") caption and $(wc -l <"$LLM_LOG") edit requests"
 
+stop_serve FULL
+
 # --- 2. a token and no LLM
 printf 'web-test-token\n' >"$TMP/token"
 start_serve PLAIN --token "$TMP/token"
 timeout 300 node "$TOP/tests/browser/serve_page.js" plain "$PLAIN_URL" "$OUT" "$TMP/index/names.txt" web-test-token ||
   { tail -20 "$TMP/serve-PLAIN.err" >&2; fail "the page with a token and no LLM (screenshots in $OUT)"; }
+stop_serve PLAIN
 for f in serve-desktop.png serve-phone.png serve-plain.png; do
   [ -s "$OUT/$f" ] || fail "no screenshot $OUT/$f"
 done
