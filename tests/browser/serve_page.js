@@ -227,6 +227,12 @@ async function plainSteps(page, names, token) {
   check(/captioner|LLM/.test(await page.eval('document.querySelector("#composed-note").hidden ? "" : document.querySelector("#composed-note").textContent')), "the note says why");
   await page.eval('document.querySelector("#gallery-filter").value = ""; document.querySelector("#gallery-filter").dispatchEvent(new Event("input"))');
   await page.waitForPage(`document.querySelectorAll("#gallery .tile").length === ${Math.min(names.length, 60)}`, "the unfiltered gallery");
+  // Tab enters the gallery grid once and leaves it with the next Tab (arrow keys move inside)
+  await page.eval('document.querySelector("#gallery-filter").focus()');
+  await page.key("Tab", "Tab", 9);
+  check(await page.eval('document.activeElement.matches("#gallery .tile")'), "Tab from the filter reaches the gallery");
+  await page.key("Tab", "Tab", 9);
+  check(await page.eval('!document.activeElement.closest("#gallery")'), "the next Tab leaves the gallery: " + (await page.eval("document.activeElement.outerHTML.slice(0, 80)")));
   await textSearchSteps(page, names);
   await page.click(`#gallery .tile[data-name="${names[0]}"]`);
   eq(await searchWith(page, () => page.click("#similar-btn")), "done", "similar-image search");
