@@ -7,6 +7,7 @@
 
 int cli_say(int rc, const char *cmd, const char *fmt, ...)
 {
+    if (seize_cluster_rank() > 0) return rc; // mpirun: rank 0 says it (the ranks agree on errors)
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "seize %s: %s", cmd, rc == EXIT_FAIL ? "error: " : "");

@@ -67,6 +67,7 @@ same "$TMP/one.jsonl" "$TMP/p4.jsonl" "4 ranks over 3 rows"
 printf 'nope\n' > "$TMP/bad.txt"
 expect_status 1 mpi 3 search --index "$D/ix" $S --exclude "$TMP/bad.txt" --out "$TMP/x.jsonl"
 grep -q "rank 0 of 3: .*bad.txt" "$TMP/err" || { cat "$TMP/err" >&2; fail "rank 0's error"; }
+[ "$(grep -c "error: rank 0 of 3" "$TMP/err")" -eq 1 ] || fail "the error is said more than once"
 [ -e "$TMP/x.jsonl" ] && fail "a failed search wrote its output"
 echo "  ok: $n searches byte-identical on 1-4 ranks" >&2
 exit 0
