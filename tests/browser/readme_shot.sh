@@ -8,7 +8,7 @@ set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$(realpath "${1:-$TOP/build/seize}")
 OUT=$(realpath -m "${2:-$TOP/docs/serve.jpg}")
-FIX=${SEIZE_FIXTURES:-$TOP/../shared/fixtures}
+FIX=$(cd "${SEIZE_FIXTURES:-$TOP/../shared/fixtures}" && pwd)
 TMP=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT

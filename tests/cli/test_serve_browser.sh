@@ -9,6 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/servers/server.sh"
 need_fixtures
+FIX=$(cd "$FIX" && pwd) # absolute: tiny_model links to it
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
 [ -n "$CHROMIUM" ] || { echo "  skipped: chromium is not installed (scripts/install-deps.sh installs it)" >&2; exit 77; }
 command -v node >/dev/null || fail "node is not installed (scripts/install-deps.sh installs nodejs)"
