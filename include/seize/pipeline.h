@@ -475,7 +475,8 @@ int seize_engine_query_state(seize_engine_state *s, const char *reference,
 typedef struct seize_batcher seize_batcher;
 typedef struct seize_batcher_params {
     int max_batch;    /* requests per batch (32) */
-    double window_ms; /* how long the first request of a batch waits for others (2) */
+    double window_ms; /* a batch stays open while requests arrive within window_ms of each
+                         other, at most 4 window_ms in all (2) */
     int n_threads;    /* CLIP and search threads (1) */
     seize_precision precision;
 } seize_batcher_params;

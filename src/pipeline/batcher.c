@@ -10,7 +10,6 @@
 
 #include "seize/retrieval.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -41,6 +40,7 @@ struct seize_batcher {
     pthread_cond_t idle; // the last caller left after stop
     request *head, *tail;
     size_t waiting, inside; // queued; callers inside a search call
+    long long last_arrival; // CLOCK_MONOTONIC ns of the last request queued
     int stop;
     seize_batcher_stats stats;
     // the batcher thread's scratch, for max_batch requests
@@ -129,21 +129,27 @@ static int size_bucket(size_t n)
     return h; // 1, 2, 3-4, 5-8, 9-16, 17-32, more
 }
 
-// Waits (with b->mu held) up to window_ms for the batch to fill, unless stopping.
+static long long mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+// Waits (with b->mu held) while requests keep arriving within window_ms of each other, at most
+// 4 window_ms in all, until max_batch are queued or the batcher stops. Clients answered by the
+// last batch come back over a few ms (HTTP threads wake, reply, the clients send again): a
+// fixed window from the first arrival split them into two batches, two gallery scans. A
+// request that waited through a scan waits no longer unless others are still arriving.
 static void wait_window(seize_batcher *b)
 {
-    if (b->p.window_ms <= 0) return;
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    long long ns = (long long)(b->p.window_ms * 1e6);
-    dl.tv_sec += (time_t)(ns / 1000000000LL);
-    dl.tv_nsec += (long)(ns % 1000000000LL);
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
+    long long w = (long long)(b->p.window_ms * 1e6), cap = mono_ns() + 4 * w;
+    while (w > 0 && !b->stop && b->waiting < (size_t)b->p.max_batch) {
+        long long dl = b->last_arrival + w < cap ? b->last_arrival + w : cap;
+        if (mono_ns() >= dl) break;
+        struct timespec ts = {(time_t)(dl / 1000000000LL), (long)(dl % 1000000000LL)};
+        pthread_cond_timedwait(&b->work, &b->mu, &ts);
     }
-    while (!b->stop && b->waiting < (size_t)b->p.max_batch)
-        if (pthread_cond_timedwait(&b->work, &b->mu, &dl) == ETIMEDOUT) break;
 }
 
 static void *batcher_main(void *arg)
@@ -294,6 +300,7 @@ static int submit(seize_batcher *b, request *r, size_t *n_hits)
         b->head = r;
     b->tail = r;
     b->waiting++;
+    b->last_arrival = mono_ns();
     pthread_cond_signal(&b->work);
     while (!r->done)
         pthread_cond_wait(&r->cond, &b->mu);

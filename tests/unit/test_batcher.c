@@ -254,6 +254,48 @@ static void test_batching_happens(void)
     seize_batcher_free(b);
 }
 
+// Starts n text searches ms apart (each on its own thread) and joins them; the batcher's stats.
+static seize_batcher_stats spaced(seize_batcher *b, int n, long ms)
+{
+    one o[8];
+    pthread_t t[8];
+    for (int i = 0; i < n; i++) {
+        if (i) nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+        o[i] = (one){b, texts[i], NULL, 5, 0, 0, {{0}}};
+        pthread_create(&t[i], NULL, one_main, &o[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    seize_batcher_stats st;
+    seize_batcher_stats_get(b, &st);
+    return st;
+}
+
+// A batch stays open while requests keep arriving within window_ms of each other: three
+// requests 600 ms apart with a 1 s window are one batch although they span 1.2 s (a window
+// counted from the first request would split them); but at most 4 window_ms in all: eight
+// requests 200 ms apart with a 300 ms window are not (1.2 s cap). The margins (400 ms, and a
+// cap that only late requests could not reach) keep this independent of the machine's speed.
+static void test_window_keeps_open(void)
+{
+    NEED_FIXTURES();
+    CHECK(engine != NULL);
+    seize_batcher_params p = seize_batcher_default_params();
+    p.window_ms = 1000;
+    seize_batcher *b = NULL;
+    CHECK_EQ(seize_batcher_new(engine, &p, &b), 0);
+    seize_batcher_stats st = spaced(b, 3, 600);
+    CHECK_EQ(st.requests, 3);
+    CHECK_EQ(st.batches, 1);
+    seize_batcher_free(b);
+    p.window_ms = 300;
+    CHECK_EQ(seize_batcher_new(engine, &p, &b), 0);
+    st = spaced(b, 8, 200);
+    CHECK_EQ(st.requests, 8);
+    CHECK(st.batches >= 2);
+    seize_batcher_free(b);
+}
+
 // Freeing the batcher while requests wait in a 60 s window returns at once and answers them
 // (or SEIZE_ECANCEL): nobody hangs.
 static void test_free_while_waiting(void)
@@ -344,6 +386,7 @@ int main(void)
     }
     RUN(test_batcher_threads);
     RUN(test_batching_happens);
+    RUN(test_window_keeps_open);
     RUN(test_free_while_waiting);
     RUN(test_bad_input);
     seize_image_free(images[0]);
