@@ -156,10 +156,12 @@ typedef struct slices {
     seize_index **own; // shards opened by this rank (NULL entries: views into rank 0's index)
     seize_embeddings *g;
     size_t *row0;
+    seize_map map; // a single index's features file, mapped (ranks > 0)
 } slices;
 
 static void slices_release(slices *sl)
 {
+    seize_map_close(&sl->map);
     for (size_t i = 0; sl->own && i < sl->n; i++)
         seize_index_free(sl->own[i]);
     free(sl->own);
@@ -193,6 +195,40 @@ static int slice_add(slices *sl, const char *dir, const seize_index *whole, size
     return 0;
 }
 
+// Rows [lo, hi) of a single index (rows 0..n) without reading the others: its features file
+// mapped, so that only this rank's pages are read (and ranks on one node share the page cache).
+// Rank 0 opens and checks the whole index, so the header's dtype and the size suffice here.
+static int slice_map(slices *sl, const char *dir, size_t n, size_t lo, size_t hi)
+{
+    size_t dl = strlen(dir);
+    char *path = malloc(dl + sizeof "/features.npy");
+    if (!path) return seize_error(SEIZE_ENOMEM, "out of memory");
+    memcpy(path, dir, dl), memcpy(path + dl, "/features.npy", sizeof "/features.npy");
+    int rc = seize_map_open(path, &sl->map);
+    const uint8_t *b = sl->map.data;
+    size_t size = sl->map.size, off = 0, hlen = 0, el = 0, bytes;
+    if (rc == 0 && size >= 12 && !memcmp(b, "\x93NUMPY", 6) && (b[6] == 1 || b[6] == 2)) {
+        hlen = b[6] == 1
+                   ? (size_t)b[8] | (size_t)b[9] << 8
+                   : (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
+        off = (b[6] == 1 ? 10 : 12) + hlen;
+        const char *h = (const char *)b + off - hlen, *d = NULL;
+        for (size_t i = 0; off <= size && i + 5 <= hlen && !d; i++)
+            if (!memcmp(h + i, "'<f2'", 5) || !memcmp(h + i, "'<f4'", 5)) d = h + i;
+        el = d ? (size_t)(d[3] - '0') : 0;
+    }
+    if (rc == 0 && (!el || seize_mul_size(n, sl->dim * el, &bytes) < 0 || off + bytes != size))
+        rc = seize_error(SEIZE_EFORMAT, "'%s' does not hold the index's %zu rows of %zu values",
+                         path, n, sl->dim);
+    free(path);
+    if (rc < 0) return rc;
+    sl->g[0] = (seize_embeddings){b + off + lo * sl->dim * el, el == 2 ? SEIZE_F16 : SEIZE_F32,
+                                  hi - lo, sl->dim};
+    sl->row0[0] = lo;
+    sl->n = 1;
+    return 0;
+}
+
 static int slices_open(const char *dir, const seize_index *whole, size_t dim, slices *sl)
 {
     *sl = (slices){.dim = dim};
@@ -208,7 +244,9 @@ static int slices_open(const char *dir, const seize_index *whole, size_t dim, sl
     if (whole && rc == 0 && seize_index_count(whole) != sl->total)
         rc = seize_error(SEIZE_EFORMAT, "'%s': %zu rows but the manifest says %zu", dir,
                          seize_index_count(whole), sl->total);
-    for (size_t s = 0; s < n_shards && rc == 0; s++) {
+    if (rc == 0 && !whole && n_shards == 1 && first < end)
+        rc = slice_map(sl, dir, sl->total, first, end);
+    for (size_t s = 0; s < n_shards && rc == 0 && !sl->map.data; s++) {
         size_t lo = off[s] > first ? off[s] : first, hi = off[s + 1] < end ? off[s + 1] : end;
         if (lo < hi) rc = slice_add(sl, dir, whole, s, lo, hi);
     }
