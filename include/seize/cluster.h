@@ -23,8 +23,9 @@
  * Layout of the work (the decisions of issue 16):
  *   search  the gallery's rows are split into P contiguous ranges: whole shards when a sharded
  *           index has at least P shards (rank r: shards [r·S/P, (r+1)·S/P)), else rows
- *           [r·N/P, (r+1)·N/P). A rank loads only the shards its range touches (rank 0 also
- *           the names, for the inputs and the rankings file); the queries, exclusions and
+ *           [r·N/P, (r+1)·N/P). A rank loads only the shards its range touches (of a single
+ *           index it maps the features file and reads its rows only); rank 0 opens the whole
+ *           index (the names, for the inputs and the rankings file); the queries, exclusions and
  *           subsets go out from rank 0; each rank's top k (global rows) come back and merge
  *           with the search's tie rule (seize_search_result_merge); LDRE joins its drops first.
  *   build   rank r builds shard r/P into OUT.shards/R-of-P (resumable; a rerun with the same P
