@@ -588,8 +588,9 @@ static int run_scan(const seize_embeddings *g, const float *rows, size_t n_q, in
               .threads = seize_pool_threads(pool)};
     // Float error bound: each of s1, a, b is a dot product of unit-norm-ish vectors of length
     // dim (|error| <= dim·u·|P|·|g| with u = 2^-24); the score combines a and b with weights up
-    // to 1 + 2·neg. Take four times that, plus the rounding of P itself.
-    s.eps = (float)(4.0 * (double)dim * 5.96e-8 * (3.0 + 2.0 * pos + 2.0 * neg) + 1e-6);
+    // to 1 + 2·|neg|. Take four times that, plus the rounding of P itself (weights of any sign:
+    // the library takes negative ones, and a negative eps would drop rows of the top k).
+    s.eps = (float)(4.0 * (double)dim * 5.96e-8 * (3.0 + 2.0 * fabs(pos) + 2.0 * fabs(neg)) + 1e-6);
     seize_search_result *r = seize_calloc(1, sizeof *r);
     if (!r) return SEIZE_ENOMEM;
     r->n_queries = n_q;

@@ -238,11 +238,54 @@ static void test_slice_errors(void)
     seize_search_result_free(r2);
 }
 
+// Negative weights (the library takes any finite pos, neg): the pruning's margin stays positive,
+// so no row of the top k is left out. Reference: the unpruned search (its own scores, so a row
+// counts as missing only when it beats the k-th score by more than float noise).
+static void test_negative_weights(void)
+{
+    enum { GN = 4000, GD = 768, GQ = 24, GK = 60 };
+    float *G = malloc((size_t)GN * GD * sizeof *G), *A = malloc(GQ * GD * sizeof *A),
+          *B = malloc(GQ * GD * sizeof *B);
+    for (size_t i = 0; i < (size_t)GN * GD; i++)
+        G[i] = nrand();
+    for (size_t i = 0; i < GQ * GD; i++)
+        A[i] = nrand(), B[i] = nrand();
+    seize_normalize_rows(G, GN, GD);
+    seize_embeddings g = {G, SEIZE_F32, GN, GD};
+    const float w[][2] = {{-1, -1}, {-0.3f, -1.5f}, {-1.5f, -0.3f}};
+    for (int c = 0; c < 3; c++) {
+        seize_search_params p = seize_search_default_params();
+        p.k = GK, p.pos = w[c][0], p.neg = w[c][1], p.n_threads = 1;
+        seize_search_result *r = NULL, *ref = NULL;
+        CHECK_EQ(seize_search(&g, A, B, GQ, NULL, NULL, &p, &r), 0);
+        p.no_prune = 1;
+        CHECK_EQ(seize_search(&g, A, B, GQ, NULL, NULL, &p, &ref), 0);
+        size_t missing = 0;
+        for (size_t q = 0; q < GQ; q++) {
+            float kth = r->score[q * GK + GK - 1];
+            for (size_t i = 0; i < GK; i++) {
+                size_t row = ref->index[q * GK + i], found = 0;
+                for (size_t j = 0; j < GK; j++)
+                    found |= r->index[q * GK + j] == row;
+                missing += !found && ref->score[q * GK + i] > kth + 1e-5f;
+            }
+        }
+        CHECK_MSG(missing == 0, "pos %g neg %g: %zu rows of the top k left out", w[c][0], w[c][1],
+                  missing);
+        seize_search_result_free(r);
+        seize_search_result_free(ref);
+    }
+    free(G);
+    free(A);
+    free(B);
+}
+
 int main(void)
 {
     RUN(test_blocks_and_threads);
     RUN(test_slices_merge);
     RUN(test_ldre_steps);
     RUN(test_slice_errors);
+    RUN(test_negative_weights);
     return check_summary("search_slices");
 }
