@@ -148,9 +148,11 @@ static int index_build(index_args a)
     if (a.dataset) src.from = SEIZE_IMAGES_DATASET, seize_ds_kind_parse(a.dataset, &src.kind);
     seize_build_images im;
     rc = seize_build_images_prepare(&src, dup_advice, "check --root and the data layout", &im);
-    if (rc < 0) goto done;
-    if (im.list.notes && !a.quiet) fprintf(stderr, "seize index: note: %s\n", im.list.notes);
-    if (im.missing) fprintf(stderr, "seize index: %s\n", im.missing);
+    if ((rc = seize_cluster_agree(rc)) < 0) goto done; // mpirun: every rank read the list
+    int lead = seize_cluster_rank() == 0;              // says what concerns the whole list
+    if (im.list.notes && !a.quiet && lead)
+        fprintf(stderr, "seize index: note: %s\n", im.list.notes);
+    if (im.missing && lead) fprintf(stderr, "seize index: %s\n", im.missing);
     a.il = &im.list;
     seize_index_build_params p = seize_index_build_default_params();
     p.out_dir = a.out, p.model_dir = a.model_dir, p.batch = (int)a.batch, p.source = im.source;
@@ -163,7 +165,7 @@ static int index_build(index_args a)
     seize_index_build_result res;
     rc = seize_cluster_index_build(&p, im.items, im.list.n, &res); // mpirun: the shards
     cli_progress_end(&a.progress);
-    if (rc == 0 && !a.quiet)
+    if (rc == 0 && !a.quiet && lead)
         fprintf(stderr, "seize index: %zu images indexed in %s; %zu skipped\n", res.n_ok, a.out,
                 res.n_failed);
 done:

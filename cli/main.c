@@ -48,10 +48,20 @@ static int usage(FILE *fp, int rc)
     return rc;
 }
 
+// Under mpirun, the commands that split over the ranks (seize/cluster.h) run on every rank;
+// the others on rank 0 alone (two ranks writing the same files would fail on their locks).
+static int on_every_rank(int argc, char **argv)
+{
+    const char *c = argv[1];
+    return !strcmp(c, "search") || !strcmp(c, "run") ||
+           (!strcmp(c, "index") && argc > 2 && !strcmp(argv[2], "build"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage(stderr, EXIT_USAGE);
     seize_cluster_init(&argc, &argv); // MPI when started by mpirun (ended at exit)
+    if (seize_cluster_rank() > 0 && !on_every_rank(argc, argv)) return EXIT_OK;
     // big freed buffers stay in the heap: a fresh mmap's page faults cost more than decoding
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);

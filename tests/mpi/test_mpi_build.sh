@@ -32,6 +32,21 @@ expect_status 1 mpi 2 index build $B --out "$TMP/fr"
 grep -q "rank 1 of 2: .*fr.shards/1-of-2" "$TMP/err" || { cat "$TMP/err" >&2; fail "rank 1's error"; }
 [ -e "$TMP/fr/features.npy" ] && fail "a failed build wrote its index"
 
+# --- a rank whose list cannot be read: the job fails with its message (no rank waits forever)
+printf '#!/bin/sh\nl=%s/list.txt; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && l=%s/nope.txt\nexec "$@" --list "$l"\n' \
+    "$TMP" "$TMP" > "$TMP/r1.sh"
+chmod +x "$TMP/r1.sh"
+expect_status 1 timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$TMP/r1.sh" "$SEIZE_BIN" \
+    index build --model "$M" --batch 2 --threads 1 -q --out "$TMP/lb"
+grep -q "rank 1 of 2: .*nope.txt" "$TMP/err" || { cat "$TMP/err" >&2; fail "rank 1's list error"; }
+# --- what concerns the whole list is said once; a command that does not split runs on rank 0
+expect_status 3 mpi 3 index build ${B% -q} --out "$TMP/said"
+[ "$(grep -c "images indexed in" "$TMP/err")" -eq 1 ] || { cat "$TMP/err" >&2; fail "said per rank"; }
+for i in 0 1; do seize index build $B --out "$TMP/ms/$i" --shard $i/2 2>/dev/null; done
+expect_status 0 mpi 2 index merge "$TMP/msone" "$TMP/ms/0" "$TMP/ms/1"
+for f in features.npy names.txt index.json; do same "$TMP/full/$f" "$TMP/msone/$f" "merge under mpirun: $f"; done
+[ "$(grep -c "shards merged into" "$TMP/err")" -eq 1 ] || { cat "$TMP/err" >&2; fail "merged per rank"; }
+
 # --- a rank killed mid-build: the job fails; the rerun resumes and gives the same bytes
 for i in $(seq 0 399); do
   printf 'k%03d\t%s\n' "$i" "$FIX/images/$(sed -n "$((i % 12 + 1))p" "$FIX/images.txt")"
