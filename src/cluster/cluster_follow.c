@@ -162,12 +162,16 @@ int seize_cluster_lead_index_build(const seize_index_build_params *p, const seiz
     int rc = seize_cluster_agree(b.bad ? seize_error(SEIZE_ENOMEM, "out of memory") : 0);
     if (rc == 0) rc = cl_bcast_alloc(&buf, &len);
     free(b.p);
+    if (rc == 0) rc = seize_cluster_agree(0); // the followers unpacked it
     return rc < 0 ? rc : seize_cluster_index_build(p, items, n, res);
 }
 
 int seize_cluster_lead_search(const seize_search_files *f)
 {
     if (size_one()) return seize_search_files_run(f);
+    if (strlen(f->index_dir) >= MSG) // (before the followers are told: they go on waiting)
+        return seize_error(SEIZE_EINVAL, "index path of %zu bytes: under mpirun at most %d",
+                           strlen(f->index_dir), MSG - 1);
     send_op(OP_SEARCH, 0, f->index_dir);
     return seize_cluster_search_files_run(f, NULL);
 }
@@ -188,9 +192,8 @@ static int follow_build(void)
     if (rc < 0) return rc;
     bytes b = {buf, len, 0, 0};
     build_job j;
-    rc = build_unpack(&b, &j);
+    rc = seize_cluster_agree(build_unpack(&b, &j)); // every rank builds, or none
     free(buf);
-    // every rank takes part in the build (its status joins the others')
     if (rc == 0) rc = seize_cluster_index_build(&j.p, j.items, j.n, NULL);
     build_release(&j);
     return rc;

@@ -306,7 +306,11 @@ static int gather_merge(const seize_search_result *local, seize_search_result **
     int rc = seize_cluster_agree(seize_cluster_result_pack(local, &buf, &len));
     if (rc == 0) rc = cl_gather(buf, len, &bufs, &lens);
     free(buf);
-    if (rc == 0 && seize_cluster_rank() == 0) {
+    if (rc < 0) { // agreed already (agreeing again would name rank 0 as the failed one)
+        cl_gather_free(bufs, lens);
+        return rc;
+    }
+    if (seize_cluster_rank() == 0) {
         seize_search_result **parts = calloc(size, sizeof *parts);
         if (!parts) rc = seize_error(SEIZE_ENOMEM, "out of memory");
         for (size_t r = 0; r < size && rc == 0; r++)
