@@ -239,8 +239,8 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
 
 /* --- shards (src/index/shard.c) --------------------------------------------------------- */
 
-/* Shard i of n of a list of `total` items encoded `batch` at a time (0 counts as 1) is a
- * contiguous block of whole batches: with nb = ceil(total / batch) batches, batches
+/* Shard i of n (0 counts as 1) of a list of `total` items encoded `batch` at a time (0 counts
+ * as 1) is a contiguous block of whole batches: with nb = ceil(total / batch) batches, batches
  * [i * nb / n, (i + 1) * nb / n) (integer division), i.e. items [*first, *end) clipped to
  * total. The shards are in list order, their batch counts differ by at most one (some are
  * empty when n > nb). Whole batches make every forward pass of a shard build the one a whole

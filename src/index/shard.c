@@ -9,6 +9,7 @@
 void seize_shard_rows(size_t total, size_t batch, size_t i, size_t n, size_t *first, size_t *end)
 {
     size_t b = batch ? batch : 1, nb = total / b + (total % b != 0);
+    n = n ? n : 1; // (no shards: the whole list)
     // i * nb / n without overflow: i * (nb % n) < n * n
     size_t fb = i * (nb / n) + i * (nb % n) / n, eb = (i + 1) * (nb / n) + (i + 1) * (nb % n) / n;
     *first = fb * b < total ? fb * b : total;

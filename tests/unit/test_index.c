@@ -518,6 +518,8 @@ static void test_shard_rows(void)
     CHECK_EQ(b - a, (size_t)0);
     seize_shard_rows(3, 16, 1, 2, &a, &b);
     CHECK(a == 0 && b == 3);
+    seize_shard_rows(7, 2, 0, 0, &a, &b); // no shards counts as one: the whole list
+    CHECK(a == 0 && b == 7);
     int bad = 0;
     for (size_t total = 0; total < 40; total++)
         for (size_t batch = 1; batch < 6; batch++)
