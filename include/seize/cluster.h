@@ -89,9 +89,9 @@ int seize_cluster_search_files_run(const seize_search_files *f, double times[3])
 
 /* Collective: seize_index_build split over the ranks (see above). p->out_dir is the final
  * index; each rank builds its shard (p->shard_index/shard_count are set here) with p->threads
- * (0: seize_cluster_threads(0)). res (may be NULL) gets this rank's shard's counts, and on
- * rank 0 n_ok/n_failed of the merged index. Errors: a rank's build error (the job fails, a
- * rerun resumes), the merge's. */
+ * (0: seize_cluster_threads(0)). res (may be NULL, on any rank) gets on every rank n_ok and
+ * n_failed of the merged index, and `resumed` of this rank's shard. Errors: a rank's build
+ * error (the job fails, a rerun resumes), the merge's. */
 int seize_cluster_index_build(const seize_index_build_params *p, const seize_build_item *items,
                               size_t n, seize_index_build_result *res);
 

@@ -192,7 +192,7 @@ int cl_gather(const void *buf, size_t len, void ***bufs, size_t **lens)
 #ifdef SEIZE_MPI
     if (g_size > 1) {
         uint64_t n = len, *all = g_rank == 0 ? calloc((size_t)g_size, sizeof *all) : NULL;
-        if (g_rank == 0 && !all && rc == 0) rc = seize_error(SEIZE_ENOMEM, "out of memory");
+        if (g_rank == 0 && !all) MPI_Abort(MPI_COMM_WORLD, 1); // (MPI_Gather needs it; as agree)
         MPI_Gather(&n, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
         for (int r = 1; g_rank == 0 && all && r < g_size && rc == 0; r++)
             if (!((*bufs)[r] = malloc(all[r] ? all[r] : 1)))

@@ -74,22 +74,21 @@ int seize_cluster_index_build(const seize_index_build_params *p, const seize_bui
                              strerror(errno));
         free(parent);
     }
+    seize_index_build_result mine = {0}; // (a rank may pass res NULL, another not)
     if (rc == 0) {
         seize_index_build_params sp = *p;
         sp.out_dir = dir;
         sp.shard_index = (size_t)rank;
         sp.shard_count = (size_t)size;
         sp.threads = seize_cluster_threads(p->threads);
-        rc = seize_index_build(&sp, items, n, res);
+        rc = seize_index_build(&sp, items, n, &mine);
     }
     free(dir);
     rc = seize_cluster_agree(rc);
-    if (rc == 0 && rank == 0) rc = merge_shards(p, size, res);
+    if (rc == 0 && rank == 0) rc = merge_shards(p, size, &mine);
     if (rc < 0 || (rc = seize_cluster_agree(rc)) < 0) return rc;
-    if (res) { // every rank reports the merged index's counts
-        uint64_t c[2] = {res->n_ok, res->n_failed};
-        cl_bcast(c, sizeof c);
-        res->n_ok = (size_t)c[0], res->n_failed = (size_t)c[1];
-    }
+    uint64_t c[2] = {mine.n_ok, mine.n_failed}; // every rank reports the merged index's counts
+    cl_bcast(c, sizeof c);
+    if (res) *res = (seize_index_build_result){(size_t)c[0], (size_t)c[1], mine.resumed};
     return 0;
 }
