@@ -5,8 +5,9 @@
 //   edits     "e:<sha256 of reasoner settings hash, caption and relative text>"
 // so a repeated query asks nothing, and a refined one (same image, other text) only edits.
 // With a file, every entry stored is appended to it as a line {"k": key, "t": [texts]}, and
-// the file is read back when the cache is made (a torn last line is skipped; a file of over
-// twice the bound is rewritten with the entries kept), so answers outlive a restart.
+// the file is read back when the cache is made (a torn last line is skipped), so answers
+// outlive a restart; a file grown past twice the bound in lines is rewritten with the entries
+// kept (at start and while serving), so it stays within about twice the cache.
 #include "serve_int.h"
 
 #include <errno.h>
@@ -25,8 +26,9 @@ typedef struct entry {
 
 struct srv_cache {
     pthread_mutex_t mu;
-    FILE *fp;   // the file entries are appended to, or NULL
-    char *path; // its path
+    FILE *fp;     // the file entries are appended to, or NULL
+    char *path;   // its path
+    size_t lines; // lines in it (entries read or written since it was last rewritten)
     entry **buckets;
     size_t n_buckets, count, max;
     entry *head, *tail;
@@ -188,12 +190,32 @@ static int write_line(FILE *fp, const char *key, char *const *texts, size_t n)
     return ok ? 0 : -1;
 }
 
+// Rewrites the file with the entries kept, least recently used first (a failure leaves the
+// file as it was, only longer), and opens it for appending.
+static int compact(srv_cache *c)
+{
+    if (c->fp) fclose(c->fp), c->fp = NULL;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", c->path);
+    FILE *fp = fopen(tmp, "w");
+    int ok = fp != NULL;
+    for (entry *e = c->tail; ok && e; e = e->prev)
+        ok = write_line(fp, e->key, e->texts, e->n) == 0;
+    if (fp && fclose(fp) != 0) ok = 0;
+    if (!ok || rename(tmp, c->path) < 0) unlink(tmp);
+    c->lines = c->count; // (after a failure: tried again once as many more are written)
+    if (!(c->fp = fopen(c->path, "a")))
+        return seize_error(SEIZE_EIO, "cannot open the cache file '%s': %s", c->path,
+                           strerror(errno));
+    return 0;
+}
+
 // Reads the file's entries, rewrites it when it has grown past twice the bound, opens it for
 // appending.
 static int load(srv_cache *c)
 {
     char *text = NULL;
-    size_t len = 0, lines = 0;
+    size_t len = 0;
     if (access(c->path, F_OK) == 0 && seize_read_file(c->path, &text, &len) < 0) return SEIZE_EIO;
     for (char *p = text; p && p < text + len;) {
         char *nl = memchr(p, '\n', (size_t)(text + len - p));
@@ -204,22 +226,12 @@ static int load(srv_cache *c)
         size_t m = json_array_size(t), k = 0;
         for (; key && m <= SRV_MAX_CAPTIONS && k < m && json_is_string(json_array_get(t, k)); k++)
             v[k] = (char *)json_string_value(json_array_get(t, k));
-        if (key && m && k == m) insert(c, key, v, m), lines++;
+        if (key && m && k == m) insert(c, key, v, m), c->lines++;
         json_decref(j);
         p += n + 1;
     }
     free(text);
-    int rewrite = lines > 2 * c->max;
-    if (rewrite) { // the entries kept, least recently used first
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", c->path);
-        FILE *fp = fopen(tmp, "w");
-        int ok = fp != NULL;
-        for (entry *e = c->tail; ok && e; e = e->prev)
-            ok = write_line(fp, e->key, e->texts, e->n) == 0;
-        if (fp && fclose(fp) != 0) ok = 0;
-        if (!ok || rename(tmp, c->path) < 0) unlink(tmp);
-    }
+    if (c->lines > 2 * c->max) return compact(c);
     if (!(c->fp = fopen(c->path, "a")))
         return seize_error(SEIZE_EIO, "cannot open the cache file '%s': %s", c->path,
                            strerror(errno));
@@ -230,7 +242,8 @@ void srv_cache_put(srv_cache *c, const char *key, char *const *texts, size_t n)
 {
     pthread_mutex_lock(&c->mu);
     insert(c, key, texts, n);
-    if (c->fp && write_line(c->fp, key, texts, n) == 0) fflush(c->fp);
+    if (c->fp && write_line(c->fp, key, texts, n) == 0) fflush(c->fp), c->lines++;
+    if (c->fp && c->lines > 2 * c->max) compact(c); // (a failure: no file, the cache works on)
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -20,6 +20,7 @@ typedef struct cjob {
     srv_slot *slot;
     srv_active act;
     char *reference;  // what seize_engine_query_state takes: a gallery name or the upload's path
+    int upload;       // reference is this job's own copy of the upload: removed with the job
     const char *name; // gallery name (borrowed from the index), or NULL
     char sha[65];
     char *text;
@@ -164,6 +165,7 @@ static void cjob_free(cjob *j)
 {
     if (!j) return;
     json_decref(j->reply);
+    if (j->upload) unlink(j->reference);
     free(j->reference);
     free(j->text);
     free(j->out);
@@ -287,8 +289,9 @@ static int parse_options(json_t *body, cjob *j, char *msg, size_t cap)
     return 0;
 }
 
-// The reference for the engine: a gallery name (its file's sha256), or the upload written to
-// the cache folder under its sha256 (the captioner reads files): 0 or an HTTP status.
+// The reference for the engine: a gallery name (its file's sha256), or the upload written to a
+// file of this job's own in the cache folder (the captioner reads files; cjob_free removes it,
+// so uploads take no disk space past their request): 0 or an HTTP status.
 static int place_reference(cjob *j, srv_ref *ref, char *msg, size_t cap)
 {
     seize_server *s = j->s;
@@ -310,20 +313,17 @@ static int place_reference(cjob *j, srv_ref *ref, char *msg, size_t cap)
     memcpy(j->sha, ref->sha, sizeof j->sha);
     size_t n = strlen(s->cache_dir) + 100;
     if (!(j->reference = malloc(n))) return say(msg, cap, 500, "out of memory");
-    snprintf(j->reference, n, "%s/uploads/%s.%s", s->cache_dir, ref->sha,
+    snprintf(j->reference, n, "%s/uploads/%s-XXXXXX.%s", s->cache_dir, ref->sha,
              strcmp(ref->img->format, "PNG") ? "jpg" : "png");
-    if (access(j->reference, R_OK) == 0) return 0;
-    char tmp[8300];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", j->reference, (long)gettid());
-    FILE *fp = fopen(tmp, "wb");
+    int fd = mkstemps(j->reference, 4);
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int e = errno;
+    if (fd >= 0 && !fp) close(fd);
+    j->upload = fd >= 0;
     int ok = fp && fwrite(ref->bytes, 1, ref->len, fp) == ref->len;
-    if (fp && fclose(fp) != 0) ok = 0;
-    if (!ok || rename(tmp, j->reference) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return say(msg, cap, 500, "cannot store the upload: %s", strerror(e));
-    }
-    return 0;
+    if (!ok) e = errno;
+    if (fp && fclose(fp) != 0 && ok) ok = 0, e = errno;
+    return ok ? 0 : say(msg, cap, 500, "cannot store the upload: %s", strerror(e));
 }
 
 static cjob *cjob_new(seize_server *s)

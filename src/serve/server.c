@@ -4,6 +4,7 @@
 #include "serve_int.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -83,7 +84,13 @@ enum MHD_Result srv_send_error(srv_req *r, struct MHD_Connection *c, int status,
     va_end(ap);
     // the LLM key never leaves the server (the net module redacts its messages already)
     char *red = seize_redact_secrets(msg);
-    json_t *j = srv_error_json(status, red ? red : msg);
+    char *m = red ? red : msg;
+    json_t *j = srv_error_json(status, m);
+    if (!j) { // not UTF-8 (a client's URL or name in the message): those bytes as '?'
+        for (unsigned char *q = (unsigned char *)m; *q; q++)
+            if (*q >= 0x80) *q = '?';
+        j = srv_error_json(status, m);
+    }
     free(red);
     return srv_send_json(r, c, status, j);
 }
@@ -340,11 +347,13 @@ static json_t *form_body(srv_req *r)
         const char *sv = json_string_value(v);
         char *end;
         double d = strtod(sv, &end);
+        int num = *sv && !*end && isfinite(d); // else the string: 400 from the field's check
         if (!strcmp(key, "stream"))
             json_object_set_new(b, key, json_boolean(!strcmp(sv, "1") || !strcmp(sv, "true")));
-        else if ((!strcmp(key, "k") || !strcmp(key, "num_captions")) && *sv && !*end)
+        else if ((!strcmp(key, "k") || !strcmp(key, "num_captions")) && num && d == floor(d) &&
+                 fabs(d) < 1e15)
             json_object_set_new(b, key, json_integer((json_int_t)d));
-        else if ((!strcmp(key, "pos") || !strcmp(key, "neg")) && *sv && !*end)
+        else if ((!strcmp(key, "pos") || !strcmp(key, "neg")) && num)
             json_object_set_new(b, key, json_real(d));
         else if (!strcmp(key, "name"))
             json_object_set_new(b, "reference", json_pack("{s:s}", "name", sv));
@@ -522,6 +531,16 @@ static void copy_llm(seize_server *s, const seize_llm_params *in, seize_llm_para
     out->settings = NULL, out->cancel = NULL;
 }
 
+// Uploads are files of their requests only (compose.c): those a killed server left go.
+static void clear_uploads(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
 static int make_dirs(seize_server *s)
 {
     if (!s->cache_dir) {
@@ -540,6 +559,7 @@ static int make_dirs(seize_server *s)
         snprintf(sub, sizeof sub, "%s/%s", s->cache_dir, i ? "thumbs" : "uploads");
         if (mkdir(sub, 0700) < 0 && errno != EEXIST)
             return seize_error(SEIZE_EIO, "cannot make '%s': %s", sub, strerror(errno));
+        if (i == 0) clear_uploads(sub);
     }
     return 0;
 }

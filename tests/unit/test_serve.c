@@ -1275,6 +1275,148 @@ static void test_start_errors(void)
     seize_server_stop(NULL);
 }
 
+// --- review: odd inputs, uploads on disk, the cache file's bound ------------------------------
+
+// A multipart POST of /v1/search/image with the gallery's coffee.png and one more field.
+static void form_search(const char *key, const char *value, reply *r)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/coffee.png", g_gallery);
+    CURL *cu = curl_easy_init();
+    curl_mime *mime = curl_mime_init(cu);
+    curl_mimepart *part = curl_mime_addpart(mime);
+    curl_mime_name(part, "image");
+    curl_mime_filedata(part, path);
+    part = curl_mime_addpart(mime);
+    curl_mime_name(part, key);
+    curl_mime_data(part, value, CURL_ZERO_TERMINATED);
+    req q = {"POST", "/v1/search/image", .mime = mime};
+    http(&q, r);
+    curl_mime_free(mime);
+    curl_easy_cleanup(cu);
+}
+
+// Bytes that are not UTF-8 in a URL still get a JSON error (the message names them with '?'),
+// not a closed connection; form numbers that are not integers (or finite) are 400, not cast.
+static void test_odd_inputs(void)
+{
+    NEED_SETUP();
+    seize_serve_params p = params();
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    reply r;
+    const char *urls[] = {"/v1/images/%FF%FE.png", "/v1/nothing%FF"};
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_EQ(get(urls[i], &r), 0);
+        CHECK_MSG(is_error(&r, 404) && strstr(msg_of(&r), "?"), "%s: %ld %s", urls[i], r.status,
+                  msg_of(&r));
+        reply_free(&r);
+    }
+    const char *bad[][2] = {{"k", "2.5"}, {"k", "1e300"}, {"k", "nan"}, {"k", "-inf"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        form_search(bad[i][0], bad[i][1], &r);
+        CHECK_MSG(is_error(&r, 400) && strstr(msg_of(&r), bad[i][0]), "%s=%s: %ld %s", bad[i][0],
+                  bad[i][1], r.status, msg_of(&r));
+        reply_free(&r);
+    }
+    form_search("k", "2", &r);
+    CHECK_MSG(r.status == 200 && json_array_size(json_object_get(r.json, "results")) == 2, "%ld %s",
+              r.status, msg_of(&r));
+    reply_free(&r);
+    seize_server_stop(s);
+}
+
+static int files_in(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *fp = popen(cmd, "r");
+    int n = -1;
+    if (fp && fscanf(fp, "%d", &n) != 1) n = -1;
+    if (fp) pclose(fp);
+    return n;
+}
+
+// An upload of a composed search is on disk only while its request runs (plain or streamed),
+// and what a killed server left in CACHE_DIR/uploads goes at start: uploads take no disk space
+// past their requests.
+static void test_uploads_removed(void)
+{
+    NEED_SETUP();
+    CHECK_MSG(llm_server_start() == 0, "the test LLM server did not start");
+    seize_serve_params p = composed_params(g_llm_url);
+    p.cache_dir = check_tmp("cache-uploads");
+    char dir[1000], path[1300];
+    snprintf(dir, sizeof dir, "%s/uploads", p.cache_dir);
+    CHECK_EQ(mkdir(p.cache_dir, 0700), 0);
+    CHECK_EQ(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/left-by-a-crash.png", dir);
+    FILE *fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    fclose(fp);
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    CHECK_EQ(files_in(dir), 0);
+    snprintf(path, sizeof path, "%s/rocket.jpg", g_gallery);
+    size_t n;
+    char *jpg = file_bytes(path, &n);
+    const char *extra[2] = {"\"text\": \"at dawn\", \"num_captions\": 2",
+                            "\"text\": \"at dusk\", \"num_captions\": 2, \"stream\": true"};
+    for (int i = 0; i < 2; i++) {
+        char *body = upload_json(jpg, n, extra[i]);
+        reply r;
+        CHECK_EQ(post("/v1/search", body, &r), 0);
+        free(body);
+        CHECK_MSG(r.status == 200 && !strstr(r.body, "\"error\""), "%ld %s", r.status, msg_of(&r));
+        reply_free(&r);
+        if (i == 0) CHECK_EQ(files_in(dir), 0); // removed before the reply
+    }
+    free(jpg);
+    seize_server_stop(s); // (a stream's job is freed with its response)
+    CHECK_EQ(files_in(dir), 0);
+}
+
+static int lines_in(const char *path)
+{
+    size_t n = 0;
+    char *t = file_bytes(path, &n);
+    int k = 0;
+    for (size_t i = 0; t && i < n; i++)
+        k += t[i] == '\n';
+    free(t);
+    return t ? k : -1;
+}
+
+// The cache file stays within twice the bound while entries are written (rewritten with the
+// entries kept), and a new cache reads back the most recent ones.
+static void test_cache_compacted(void)
+{
+    srv_cache *c = NULL;
+    char path[600], key[32], **t = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s", check_tmp("compact.jsonl"));
+    CHECK_EQ(srv_cache_new(4, path, &c), 0);
+    char *v[] = {"a text"};
+    int most = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        srv_cache_put(c, key, v, 1);
+        int l = lines_in(path);
+        if (l > most) most = l;
+    }
+    srv_cache_free(c);
+    CHECK_MSG(most <= 8, "the file grew to %d lines (bound 4)", most);
+    CHECK_EQ(srv_cache_new(4, path, &c), 0);
+    for (int i = 96; i < 100; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_MSG(srv_cache_get(c, key, &t, &n) == 1 && n == 1, "%s", key);
+        if (n == 1) free(t[0]), free(t);
+        n = 0;
+    }
+    CHECK_EQ(srv_cache_get(c, "k95", &t, &n), 0);
+    srv_cache_free(c);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1296,6 +1438,9 @@ int main(void)
     RUN(test_queue_full);
     RUN(test_timeout);
     RUN(test_start_errors);
+    RUN(test_odd_inputs);
+    RUN(test_uploads_removed);
+    RUN(test_cache_compacted);
     if (g_llm_pid) {
         kill(g_llm_pid, SIGTERM);
         waitpid(g_llm_pid, NULL, 0);
