@@ -237,6 +237,11 @@ static enum MHD_Result send_page(srv_req *r, struct MHD_Connection *c, const cha
     MHD_add_response_header(resp, "Content-Type", a.type);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    // the page loads only its own files (and images as blobs): no script injected by a name or
+    // a caption could run, no other site may frame it
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+                            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
     return srv_send(r, c, 200, resp);
 }
 

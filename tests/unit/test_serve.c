@@ -1296,8 +1296,9 @@ static void form_search(const char *key, const char *value, reply *r)
     curl_easy_cleanup(cu);
 }
 
-// Bytes that are not UTF-8 in a URL still get a JSON error (the message names them with '?'),
-// not a closed connection; form numbers that are not integers (or finite) are 400, not cast.
+// The page has a Content-Security-Policy; bytes that are not UTF-8 in a URL still get a JSON
+// error (the message names them with '?'), not a closed connection; form numbers that are not
+// integers (or finite) are 400, not cast.
 static void test_odd_inputs(void)
 {
     NEED_SETUP();
@@ -1305,6 +1306,12 @@ static void test_odd_inputs(void)
     seize_server *s = up(&p);
     CHECK(s != NULL);
     reply r;
+    CHECK_EQ(get("/", &r), 0); // the page: its own files only, never framed
+    const char *csp = header(&r, "Content-Security-Policy");
+    CHECK_MSG(r.status == 200 && csp && strstr(csp, "default-src 'self'") &&
+                  strstr(csp, "frame-ancestors 'none'"),
+              "%s", csp ? csp : "no Content-Security-Policy");
+    reply_free(&r);
     const char *urls[] = {"/v1/images/%FF%FE.png", "/v1/nothing%FF"};
     for (size_t i = 0; i < 2; i++) {
         CHECK_EQ(get(urls[i], &r), 0);
