@@ -82,7 +82,7 @@ enum MHD_Result srv_gallery(srv_req *r, struct MHD_Connection *c)
 
 // --- images ----------------------------------------------------------------------------------
 
-static const char *image_type(const uint8_t *b, size_t n)
+const char *srv_image_type(const uint8_t *b, size_t n)
 {
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "image/jpeg";
     if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "image/png";
@@ -178,6 +178,6 @@ enum MHD_Result srv_image(srv_req *r, struct MHD_Connection *c, const char *name
     if (fd < 0) return srv_send_error(r, c, 404, "image file of '%s' not found", name);
     uint8_t head[8];
     ssize_t n = pread(fd, head, sizeof head, 0);
-    const char *type = image_type(head, n > 0 ? (size_t)n : 0);
+    const char *type = srv_image_type(head, n > 0 ? (size_t)n : 0);
     return send_fd(r, c, fd, type ? type : "application/octet-stream", "max-age=3600");
 }

@@ -110,10 +110,8 @@ static int ref_error(char *msg, size_t cap, int status, const char *text)
 // Checks and decodes an upload: 415 not a JPEG or PNG, 422 over the pixel cap, 400 corrupt.
 static int check_upload(const seize_server *s, srv_ref *ref, char *msg, size_t cap)
 {
-    const uint8_t *b = ref->bytes;
-    int jpeg = ref->len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
-    int png = ref->len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8);
-    if (!jpeg && !png) return ref_error(msg, cap, 415, "the upload is not a JPEG or PNG image");
+    if (!srv_image_type(ref->bytes, ref->len))
+        return ref_error(msg, cap, 415, "the upload is not a JPEG or PNG image");
     int rc = seize_image_decode(ref->bytes, ref->len, "upload", s->p.max_pixels, &ref->img);
     if (rc == SEIZE_EINVAL) {
         snprintf(msg, cap, "the image has more pixels than the limit of %zu: %s", s->p.max_pixels,
@@ -211,19 +209,6 @@ enum MHD_Result srv_search_text(srv_req *r, struct MHD_Connection *c, json_t *bo
     return res;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023u, bits;
-    if (exp == 0) {
-        float f = ldexpf((float)man, -24);
-        return sign ? -f : f;
-    }
-    bits = exp == 31 ? sign | 0x7f800000u | (man << 13) : sign | ((exp + 112) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 // A gallery image's own index row ranked on the worker's state (itself excluded).
 static int rank_row(srv_req *r, size_t row, size_t k, seize_query_hit *hits, size_t *n)
 {
@@ -231,7 +216,7 @@ static int rank_row(srv_req *r, size_t row, size_t k, seize_query_hit *hits, siz
     float *q = malloc(g.dim * sizeof *q);
     if (!q) return seize_error(SEIZE_ENOMEM, "out of memory");
     for (size_t j = 0; j < g.dim; j++)
-        q[j] = g.dtype == SEIZE_F16 ? half_to_float(((const uint16_t *)g.data)[row * g.dim + j])
+        q[j] = g.dtype == SEIZE_F16 ? seize_f16_to_f32(((const uint16_t *)g.data)[row * g.dim + j])
                                     : ((const float *)g.data)[row * g.dim + j];
     seize_search_result *res = NULL;
     int rc = seize_engine_rank(r->slot->st, q, 1, &row, k, &res);

@@ -180,6 +180,8 @@ void srv_add_cors(const seize_server *s, struct MHD_Response *resp);
 enum MHD_Result srv_info(srv_req *r, struct MHD_Connection *c);
 enum MHD_Result srv_gallery(srv_req *r, struct MHD_Connection *c);
 enum MHD_Result srv_image(srv_req *r, struct MHD_Connection *c, const char *name);
+// "image/jpeg" or "image/png" from a file's first bytes, or NULL (routes.c).
+const char *srv_image_type(const uint8_t *b, size_t n);
 enum MHD_Result srv_metrics_page(srv_req *r, struct MHD_Connection *c);
 enum MHD_Result srv_search_text(srv_req *r, struct MHD_Connection *c, json_t *body);
 enum MHD_Result srv_search_image(srv_req *r, struct MHD_Connection *c, json_t *body);
