@@ -10,6 +10,7 @@
 // per-call cost of small products (primitive cache hits), first calls (primitive creation),
 // and the fused (dense y) against the own epilogue (strided y).
 // `bench_gemm --quick`: one shape, fewer repetitions (a smoke run).
+#include "bench_util.h"
 #include "peak.h"
 
 #include "nn/gemm.h"
@@ -25,13 +26,10 @@
 
 static int reps = 7;
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
+// Uniform in [-1, 1).
 static float frand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 40) / 16777216.0 * 2.0 - 1.0);
+    return 2.0f * bench_frand();
 }
 
 // The peak of precision p (0 fp32, 1 bf16, 2 int8) on 2 threads (peak.h), 0 without the

@@ -4,30 +4,18 @@
 // measured in the same run. Also reports the peak memory the search added.
 #include "seize/retrieval.h"
 
+#include "bench_util.h"
+
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 40) / 16777216.0 - 0.5);
-}
-
+#define frand bench_frand
 // Peak resident memory so far (VmHWM), in MiB.
 static double peak_mib(void)
 {
-    FILE *fp = fopen("/proc/self/status", "r");
-    char line[256];
-    double v = 0;
-    while (fp && fgets(line, sizeof line, fp))
-        if (!strncmp(line, "VmHWM:", 6)) v = atof(line + 6) / 1024.0;
-    if (fp) fclose(fp);
-    return v;
+    return bench_status_mib("VmHWM:");
 }
 
 static double time_sgemm(const float *A, const float *G, float *C, int M, int N, int K, int reps)

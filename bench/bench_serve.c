@@ -17,6 +17,8 @@
 #include "seize/pipeline.h"
 #include "seize/serve.h"
 
+#include "bench_util.h"
+
 #include <curl/curl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -44,24 +46,11 @@ static const char *queries[] = {
     "a boat on the water", "a plate of pasta",    "a horse in a field", "a laptop on a desk"};
 #define N_QUERIES (sizeof queries / sizeof *queries)
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((double)(rng >> 40) / 16777216.0 - 0.5);
-}
+#define frand bench_frand
 
 static double rss_mib(void)
 {
-    FILE *fp = fopen("/proc/self/status", "r");
-    char line[256];
-    double v = 0;
-    while (fp && fgets(line, sizeof line, fp))
-        if (!strncmp(line, "VmRSS:", 6)) v = atof(line + 6) / 1024.0;
-    if (fp) fclose(fp);
-    return v;
+    return bench_status_mib("VmRSS:");
 }
 
 static const char *env_or(const char *name, const char *dflt)
