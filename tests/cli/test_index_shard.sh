@@ -2,7 +2,8 @@
 # seize index build --shard I/N and seize index merge: the shards of N = 1, 2, 3 merged are the
 # bytes of a whole build; shard sets that do not belong together are refused with a message
 # naming the folder and the problem; a killed shard build resumes (and another shard spec
-# discards it with a note); a sharded index (merge --sharded) searches like the merged one.
+# discards it with a note); a sharded index (merge --sharded) searches like the merged one, in
+# seize search and in seize serve.
 . "$(dirname "$0")/lib.sh"
 need_fixtures
 need_numpy
@@ -145,6 +146,32 @@ for m in seize mean ldre; do
   cmp "$TMP/m3.$m.jsonl" "$TMP/sh.$m.jsonl" || fail "--method $m: the sharded index ranks otherwise"
 done
 grep -q '"item13"' "$TMP/sh.seize.jsonl" || fail "rankings lack a row of the last shard"
+# seize serve opens the sharded index as one: a text search and a search by a gallery name of the
+# last shard answer as on the merged index
+serve_search() { # INDEX OUT: the two searches' results through seize serve on INDEX
+  ( exec $WRAP "$SEIZE_BIN" serve --index "$1" --model "$M" --listen 127.0.0.1:0 --threads 1 \
+      2>"$TMP/serve.err" ) &
+  local pid=$! port= i
+  for i in $(seq 1 2400); do
+    port=$(sed -n 's|^seize serve: listening on http://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/serve.err")
+    [ -n "$port" ] && break
+    kill -0 $pid 2>/dev/null || { cat "$TMP/serve.err" >&2; fail "seize serve $1 did not start"; }
+    sleep 0.05
+  done
+  $PYTHON - "http://127.0.0.1:$port" >"$2" <<'PY' || fail "seize serve $1: a search failed"
+import json, sys, urllib.request
+for path, body in (("/v1/search/text", {"text": "a photo of a cat", "k": 10}),
+                   ("/v1/search/image", {"reference": {"name": "item13"}, "k": 10})):
+    r = urllib.request.Request(sys.argv[1] + path, data=json.dumps(body).encode(), method="POST")
+    print(json.dumps(json.load(urllib.request.urlopen(r))["results"]))
+PY
+  kill -TERM $pid; wait $pid || fail "seize serve $1 did not exit 0 on SIGTERM"
+}
+serve_search "$TMP/m3" "$TMP/serve.m3"
+serve_search "$TMP/sh" "$TMP/serve.sh"
+cmp "$TMP/serve.m3" "$TMP/serve.sh" || fail "seize serve: the sharded index answers otherwise"
+sed -n 1p "$TMP/serve.sh" | grep -q '"item13"' || fail "seize serve: a text search lacks the last shard"
+sed -n 2p "$TMP/serve.sh" | grep -q '"item13"' && fail "seize serve: the reference is in its own results"
 # a shard changed after the merge is named
 build --list "$TMP/list.txt" --out "$S/2" --shard 2/3 --dtype f16 2>/dev/null
 expect_status 1 seize search --index "$TMP/sh" $q --out "$TMP/x.jsonl"
