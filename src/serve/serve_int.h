@@ -97,6 +97,7 @@ typedef struct srv_slot {
 // Requests worked on (busy, at most cap) and waiting (at most the queue parameter).
 typedef struct srv_gate {
     int busy, waiting, cap;
+    int peak; // the most busy at once so far
 } srv_gate;
 
 // A request being worked on, watched for its deadline.
@@ -126,6 +127,7 @@ struct seize_server {
     pthread_cond_t cv;
     srv_gate workers;  // composed searches and searches by a gallery image's row: n_workers
     srv_gate searches; // text and uploaded-image searches (the batcher's): 4 x max_batch
+    srv_gate thumbs;   // thumbnails being made (each decodes a whole photo): n_threads, 1 to 4
     int stopping;
     int inflight; // requests between their headers and their end
     srv_active *active;

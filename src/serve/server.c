@@ -138,7 +138,7 @@ int srv_gate_enter(seize_server *s, srv_active *act, srv_slot **slot)
             return s->stopping ? 503 : 504;
         }
     }
-    g->busy++;
+    if (++g->busy > g->peak) g->peak = g->busy;
     for (int i = 0; slot && i < s->n_slots; i++)
         if (!s->slots[i].busy) {
             s->slots[i].busy = 1;
@@ -574,6 +574,7 @@ static int make_slots(seize_server *s)
 {
     s->n_slots = s->workers.cap = s->p.n_workers;
     s->searches.cap = 4 * s->p.max_batch;
+    s->thumbs.cap = s->p.n_threads < 4 ? s->p.n_threads : 4;
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     if (!s->slots) return seize_error(SEIZE_ENOMEM, "out of memory");
     seize_engine_state_params sp = seize_engine_state_default_params();

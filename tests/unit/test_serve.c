@@ -1383,6 +1383,39 @@ static void test_uploads_removed(void)
     CHECK_EQ(files_in(dir), 0);
 }
 
+static void *thumb_main(void *arg)
+{
+    const char *name = arg;
+    char path[200];
+    reply r;
+    snprintf(path, sizeof path, "/v1/images/%s?thumb=1", name);
+    long ok = get(path, &r) == 0 && r.status == 200;
+    reply_free(&r);
+    return (void *)ok;
+}
+
+// Cold thumbnails asked for all at once are made at most n_threads (here 1) at a time: each
+// decodes a whole photo; all are answered.
+static void test_thumbs_bounded(void)
+{
+    NEED_SETUP();
+    seize_serve_params p = params();
+    p.cache_dir = check_tmp("cache-thumbs-bounded");
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    pthread_t t[N_GALLERY];
+    for (int i = 0; i < N_GALLERY; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, thumb_main, (void *)gallery_files[i]), 0);
+    for (int i = 0; i < N_GALLERY; i++) {
+        void *ok = NULL;
+        pthread_join(t[i], &ok);
+        CHECK_MSG(ok, "%s", gallery_files[i]);
+    }
+    CHECK_MSG(s->thumbs.peak == 1 && s->thumbs.busy == 0, "peak %d, busy %d", s->thumbs.peak,
+              s->thumbs.busy);
+    seize_server_stop(s);
+}
+
 static int lines_in(const char *path)
 {
     size_t n = 0;
@@ -1448,6 +1481,7 @@ int main(void)
     RUN(test_odd_inputs);
     RUN(test_uploads_removed);
     RUN(test_cache_compacted);
+    RUN(test_thumbs_bounded);
     if (g_llm_pid) {
         kill(g_llm_pid, SIGTERM);
         waitpid(g_llm_pid, NULL, 0);
