@@ -96,6 +96,22 @@ for m in seize mean ldre; do
     same "$TMP/one.$m.jsonl" "$TMP/p$p.$m.jsonl" "sharded index, --method $m, $p ranks"
   done
 done
+# CIRR subsets (img_set members spread over the shards): 4 ranks over 3 shards = one process
+$PYTHON - "$TMP" <<'PY'
+import json, sys
+t = sys.argv[1]; m = ["item%02d" % i for i in (1, 4, 6, 9, 11, 14)]
+ann = [{"pairid": q, "reference": "item%02d" % (3 * q), "caption": "x", "target_hard": m[q],
+        "img_set": {"members": ["item%02d" % (3 * q)] + m[q:q + 3]}} for q in range(4)]
+json.dump(ann, open(f"{t}/cirr.json", "w"))
+PY
+for m in seize ldre; do
+  q="--after $TMP/A.npy --before $TMP/B.npy"; [ $m = ldre ] && q="--after $TMP/A3.npy --before $TMP/B3.npy"
+  o="--method $m --k 10 --dataset cirr --annotations $TMP/cirr.json"
+  expect_status 0 seize search --index "$TMP/m3" $q $o --out "$TMP/one.c$m.jsonl"
+  expect_status 0 mpi 4 search --index "$TMP/sh" $q $o --out "$TMP/p4.c$m.jsonl"
+  same "$TMP/one.c$m.jsonl" "$TMP/p4.c$m.jsonl" "sharded index, CIRR subsets, --method $m"
+  grep -q '"subset"' "$TMP/p4.c$m.jsonl" || fail "no CIRR subset ranking in $TMP/p4.c$m.jsonl"
+done
 # a shard rebuilt after the merge: the job fails naming it
 seize index build $B --out "$TMP/sh/2" --shard 2/3 --dtype f16 2>/dev/null
 expect_status 1 mpi 3 search --index "$TMP/sh" $q --out "$TMP/x.jsonl"
