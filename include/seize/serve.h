@@ -17,12 +17,15 @@
  *   GET  /healthz              200 {"status": "ok"}
  *   GET  /metrics              Prometheus text: seize_requests_total{route,status},
  *                              seize_request_seconds (histogram, per route),
- * seize_cache_hits_total, seize_cache_misses_total, seize_llm_requests_total{stage},
- *                              seize_llm_failures_total{stage}, seize_queue_depth,
- * seize_batches_total, seize_batch_size (histogram) GET  /v1/info              {"version", "model":
- * {"path", "embed_dim", "precision"}, "index": {"path", "count", "dim", "dtype"}, "gallery":
- * true|false, "composed": true|false (captioner and LLM configured), "captioner": null|{"kind":
- * "openai", "model"}, "llm": null|{"model"}, "defaults": {"method", "pos", "neg", "k",
+ *                              seize_cache_hits_total, seize_cache_misses_total,
+ *                              seize_llm_requests_total{stage}, seize_llm_failures_total{stage},
+ *                              seize_queue_depth, seize_workers_busy, seize_searches_in_flight,
+ *                              seize_batches_total, seize_batch_size (histogram)
+ *   GET  /v1/info              {"version", "model": {"path", "embed_dim", "precision"},
+ *                              "index": {"path", "count", "dim", "dtype"}, "gallery": true|false,
+ *                              "composed": true|false (captioner and LLM configured),
+ *                              "captioner": null|{"kind": "openai", "model"},
+ *                              "llm": null|{"model"}, "defaults": {"method", "pos", "neg", "k",
  *                              "num_captions"}, "limits": {"max_upload_bytes", "max_pixels",
  *                              "max_k"}}
  *   GET  /v1/gallery?q=&offset=&limit=
@@ -53,12 +56,16 @@
  *   a result                   {"rank" (1-based), "name", "row", "score"} and, from /v1/search,
  *                              "a", "b", "increment" (a − b): ARCHITECTURE.md §1
  *
+ * An uploaded image is on the server's disk only while its request runs. The page is sent with
+ * a Content-Security-Policy (its own files only, never framed).
+ *
  * Statuses: 400 malformed JSON or fields (named in the message), 401 missing or wrong bearer
  * token (when a token is set; /healthz stays open), 404 unknown route, image or gallery name,
- * 405 wrong method, 413 body over max_upload_bytes, 415 an upload that is not a JPEG or PNG,
- * 422 an image over max_pixels (decompression bombs are refused before decoding), 501 composed
- * search without a captioner or LLM, 502 the captioner or LLM failed, 503 queue full (with
- * Retry-After), 504 a request over request_timeout_s. CORS headers only for cors_origin.
+ * 405 wrong method, 413 body over max_upload_bytes (from its Content-Length; a chunked body once
+ * read, the connection closed past twice the limit), 415 an upload that is not a JPEG or PNG, 422
+ * an image over max_pixels (decompression bombs are refused before decoding), 501 composed search
+ * without a captioner or LLM, 502 the captioner or LLM failed, 503 queue full (with Retry-After),
+ * 504 a request over request_timeout_s. CORS headers only for cors_origin.
  */
 #ifndef SEIZE_SERVE_H
 #define SEIZE_SERVE_H
@@ -86,9 +93,13 @@ typedef struct seize_serve_params {
     const struct seize_llm_params *llm;       /* OpenAI-compatible LLM for the edits, or NULL */
     const char *cache_dir;     /* captions/edits cache and thumbnails (NULL: a private temp dir,
                                   removed at stop) */
-    int n_threads;             /* CLIP and search threads (0: all cores) */
-    int n_workers;             /* requests worked on at once (0: 2 × cores, at least 4) */
-    int queue;                 /* requests waiting beyond those; more get 503 (0: 64) */
+    int n_threads;             /* CLIP and search threads (0: all cores); thumbnails are made
+                                  this many at once (at most 4) */
+    int n_workers;             /* composed and gallery-image searches worked on at once, each
+                                  on its own engine state (0: 2 × cores, at least 4); text and
+                                  upload searches go to the batcher, 4 × max_batch at once */
+    int queue;                 /* requests waiting beyond either bound (each has its own
+                                  queue); more get 503 (0: 64) */
     seize_precision precision; /* CLIP products (fp32) */
     size_t max_upload_bytes;   /* request body limit (0: 20 MiB) */
     size_t max_pixels;         /* decoded image limit (0: 40 megapixels) */
