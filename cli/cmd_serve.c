@@ -41,7 +41,7 @@ int cmd_serve(int argc, char **argv)
         CLI_INT("workers", 0, "N", &workers, 1, 4096, "requests at once (default 2 x cores)"),
         CLI_INT("queue", 0, "N", &queue, 1, 1 << 20, "more waiting; then 503 (default 64)"),
         CLI_PRECISION(&p.precision),
-        CLI_STR("cache-dir", 0, "DIR", &p.cache_dir, "uploads, thumbnails (default: temporary)"),
+        CLI_STR("cache-dir", 0, "DIR", &p.cache_dir, "LLM cache, thumbnails (default: temp)"),
         CLI_END};
     const cli_spec spec = {CMD, "--index INDEX --model DIR [--gallery FOLDER] [options]", about,
                            opts, footer};
