@@ -430,7 +430,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         pthread_mutex_lock(&s->mu);
         s->inflight++;
+        int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
+        // a kept-alive connection's next request while stopping: refused, or a busy client
+        // would hold the drain until its deadline
+        if (stopping) return srv_send_error(r, c, 503, "the server is stopping");
         return first_call(r, c, url, method);
     }
     if (r->responded) { // answered at the first call: the body is not read

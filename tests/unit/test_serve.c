@@ -1416,6 +1416,70 @@ static void test_thumbs_bounded(void)
     seize_server_stop(s);
 }
 
+static void *stop_main(void *arg)
+{
+    seize_server_stop(arg);
+    return NULL;
+}
+
+static long keepalive_get(CURL *cu, const char *path)
+{
+    char url[300];
+    long status = 0;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
+    curl_easy_setopt(cu, CURLOPT_URL, url);
+    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
+    reply r = {0};
+    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(cu, CURLOPT_TIMEOUT, 60L);
+    if (curl_easy_perform(cu) == CURLE_OK) curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
+    reply_free(&r);
+    return status;
+}
+
+// While the server stops (a composed search still in flight), the next request of a kept-alive
+// connection is refused with 503, so a busy client cannot hold the drain; the search in flight
+// is answered.
+static void test_stop_keepalive(void)
+{
+    NEED_SETUP();
+    int lfd, port = hang_listen(&lfd);
+    CHECK(port > 0);
+    char url[100];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
+    seize_serve_params p = composed_params(url);
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    CURL *cu = curl_easy_init();
+    CHECK_EQ(keepalive_get(cu, "/healthz"), 200);
+    call a = {"/v1/search", "{\"reference\": {\"name\": \"rocket.jpg\"}, \"text\": \"x\", "
+                            "\"num_captions\": 1}"};
+    pthread_t ta, ts;
+    CHECK_EQ(pthread_create(&ta, NULL, call_main, &a), 0);
+    int cfd = accept(lfd, NULL, NULL); // the caption request: the search is in flight
+    CHECK(cfd >= 0);
+    CHECK_EQ(pthread_create(&ts, NULL, stop_main, s), 0);
+    int stopping = 0;
+    for (int i = 0; i < 6000 && !stopping; i++) {
+        pthread_mutex_lock(&s->mu);
+        stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        struct timespec t = {0, 5000000};
+        if (!stopping) nanosleep(&t, NULL);
+    }
+    CHECK(stopping);
+    long st = keepalive_get(cu, "/healthz");
+    curl_easy_cleanup(cu);
+    close(cfd); // the caption request fails: the search is answered, the stop goes on
+    close(lfd);
+    pthread_join(ta, NULL);
+    pthread_join(ts, NULL);
+    CHECK_MSG(st == 503, "a kept-alive request while stopping: %ld", st);
+    CHECK_MSG(is_error(&a.r, 502), "%ld %s", a.r.status, msg_of(&a.r));
+    reply_free(&a.r);
+}
+
 static int lines_in(const char *path)
 {
     size_t n = 0;
@@ -1482,6 +1546,7 @@ int main(void)
     RUN(test_uploads_removed);
     RUN(test_cache_compacted);
     RUN(test_thumbs_bounded);
+    RUN(test_stop_keepalive);
     if (g_llm_pid) {
         kill(g_llm_pid, SIGTERM);
         waitpid(g_llm_pid, NULL, 0);
