@@ -118,8 +118,8 @@ seize_serve_params seize_serve_default_params(void);
 int seize_server_start(const seize_serve_params *p, seize_server **out);
 /* The bound port (useful with port 0). */
 int seize_server_port(const seize_server *s);
-/* Stops accepting, finishes (or times out) the requests in flight, frees everything. Accepts
- * NULL. */
+/* Stops accepting (a kept-alive connection's next request gets 503), finishes (or times out)
+ * the requests in flight, frees everything. Accepts NULL. */
 void seize_server_stop(seize_server *s);
 
 #ifdef __cplusplus
