@@ -479,6 +479,9 @@ static int listen_on(const char *listen_addr, int *v6)
         return seize_error(SEIZE_EINVAL, "listen: '%s' is not HOST:PORT", listen_addr);
     memcpy(host, listen_addr, (size_t)(colon - listen_addr));
     host[colon - listen_addr] = 0;
+    long port;
+    if (seize_parse_long(colon + 1, 0, 65535, &port) < 0) // getaddrinfo takes 99999 mod 65536
+        return seize_error(SEIZE_EINVAL, "listen: bad port in '%s' (0 to 65535)", listen_addr);
     char *h = host;
     if (h[0] == '[' && h[strlen(h) - 1] == ']') h[strlen(h) - 1] = 0, h++;
     struct addrinfo hints = {0}, *ai = NULL;

@@ -1262,6 +1262,11 @@ static void test_start_errors(void)
     p = params();
     p.listen = "127.0.0.1";
     CHECK_EQ(seize_server_start(&p, &s), SEIZE_EINVAL);
+    p.listen = "127.0.0.1:99999"; // not port 34463 (99999 mod 65536)
+    CHECK_EQ(seize_server_start(&p, &s), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "bad port"), "%s", seize_errmsg());
+    p.listen = "127.0.0.1:-1";
+    CHECK_EQ(seize_server_start(&p, &s), SEIZE_EINVAL);
     int fd, port = hang_listen(&fd);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
