@@ -155,7 +155,11 @@ typedef struct seize_index_build_params {
      * seize_shard_rows gives for the batch size; items is still the whole list, whose names are
      * hashed), as an index of its own whose index.json has "shard" (seize_index_shard_info). The
      * build state records the shard: an unfinished build of another shard (or of the whole list) in
-     * the folder is discarded (on_resume says so). on_bad's index is the full list's. */
+     * the folder is discarded (on_resume says so). on_bad's index is the full list's. A
+     * finished index of this very shard already in the folder (its "shard" record, model
+     * SHA-256 and path, preprocessing, source, dtype and precision as this build would write
+     * them; no build state; not `restart`) is kept: nothing is encoded, on_resume gets done ==
+     * n, and the result is that index's (resumed = n). Anything else is rebuilt. */
     size_t shard_index, shard_count;
 } seize_index_build_params;
 

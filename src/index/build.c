@@ -393,6 +393,52 @@ static int encode_and_finish(build *b, seize_clip *clip, seize_index_build_resul
     return rc;
 }
 
+static int json_size_is(const json_t *j, const char *key, size_t v)
+{
+    const json_t *x = json_object_get(j, key);
+    return json_is_integer(x) && json_integer_value(x) == (json_int_t)v;
+}
+
+static int json_str_is(const json_t *j, const char *key, const char *v)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    return v ? s && !strcmp(s, v) : json_is_null(json_object_get(j, key));
+}
+
+// A shard build whose folder already holds the finished index of this very shard (no build
+// state; index.json's "shard" record and model, preprocessing, dtype, precision, source as
+// this build would write them; its rows and names open): kept, nothing is encoded. 1 kept, 0
+// not (the build runs as before).
+static int keep_finished_shard(build *b, seize_index_build_result *res)
+{
+    seize_index *idx = NULL;
+    if (!*b->shard || b->p->restart || seize_path_exists(b->progress_path)) return 0;
+    char *ij = seize_path_join(b->p->out_dir, "index.json");
+    int there = ij && seize_path_exists(ij);
+    free(ij);
+    if (!there || seize_index_open(b->p->out_dir, &idx) < 0) return 0;
+    const json_t *j = seize_index_json(idx), *r = json_object_get(j, "shard");
+    const json_t *m = json_object_get(j, "model"), *rows = json_object_get(r, "rows");
+    size_t n_fail = json_array_size(json_object_get(j, "failed"));
+    const char *prec = json_string_value(json_object_get(j, "precision"));
+    int same = json_size_is(r, "index", b->p->shard_index) &&
+               json_size_is(r, "count", b->p->shard_count) && json_size_is(r, "batch", b->batch) &&
+               json_size_is(r, "total", b->total) && json_str_is(r, "list_sha256", b->full_sha) &&
+               json_array_size(rows) == 2 &&
+               json_integer_value(json_array_get(rows, 0)) == (json_int_t)b->first &&
+               json_integer_value(json_array_get(rows, 1)) == (json_int_t)(b->first + b->n) &&
+               json_str_is(m, "sha256", b->model_sha) && json_str_is(m, "path", b->weights) &&
+               json_str_is(j, "preprocess", b->params) && json_str_is(j, "source", b->p->source) &&
+               json_str_is(j, "dtype", b->p->dtype == SEIZE_F16 ? "f16" : "f32") &&
+               !strcmp(prec ? prec : "fp32", seize_precision_name(b->prec)) &&
+               seize_index_dim(idx) == b->dim && seize_index_count(idx) + n_fail == b->n &&
+               json_array_size(json_object_get(r, "failed_at")) == n_fail;
+    if (same && res) *res = (seize_index_build_result){seize_index_count(idx), n_fail, b->n};
+    seize_index_free(idx);
+    if (same && b->p->on_resume) b->p->on_resume(b->p->ud, b->n, b->n, NULL);
+    return same;
+}
+
 // The model's identity and the preprocessing, which an unfinished build must share.
 static int build_setup(build *b, const seize_clip_model *m, seize_clip *clip)
 {
@@ -453,7 +499,7 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
         if (rc == 0) rc = seize_clip_open(m, cp, &clip);
     }
     if (rc == 0) rc = build_setup(&b, m ? m : p->model, clip);
-    if (rc == 0) rc = encode_and_finish(&b, clip, res);
+    if (rc == 0 && !keep_finished_shard(&b, res)) rc = encode_and_finish(&b, clip, res);
     if (b.partial) fclose(b.partial);
     json_decref(b.failed);
     free(b.partial_path);

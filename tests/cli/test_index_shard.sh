@@ -2,7 +2,8 @@
 # seize index build --shard I/N and seize index merge: the shards of N = 1, 2, 3 merged are the
 # bytes of a whole build; shard sets that do not belong together are refused with a message
 # naming the folder and the problem; a killed shard build resumes (and another shard spec
-# discards it with a note); a sharded index (merge --sharded) searches like the merged one, in
+# discards it with a note), a finished one is kept by the same build and built again by
+# another; a sharded index (merge --sharded) searches like the merged one, in
 # seize search and in seize serve.
 . "$(dirname "$0")/lib.sh"
 need_fixtures
@@ -116,6 +117,25 @@ else
 fi
 expect_status 0 seize index merge "$TMP/mk" "$TMP/s2/0" "$TMP/k" -q
 cmp "$TMP/full/features.npy" "$TMP/mk/features.npy" || fail "resumed shard: merge differs"
+# --- a finished shard: the same build again keeps it (nothing encoded; a note), another model,
+# list, dtype, batch or --restart builds it anew
+kept() { cp -r "$TMP/s2/1" "$TMP/$1"; stat -c %i "$TMP/$1/features.npy" > "$TMP/$1.ino"; }
+same_file() { [ "$(stat -c %i "$TMP/$1/features.npy")" = "$(cat "$TMP/$1.ino")" ]; }
+kept keep
+expect_status 3 seize index build --model "$M" --list "$TMP/list.txt" --out "$TMP/keep" --batch 2 \
+    --threads 1 --shard 1/2
+grep -q "resuming after 9 of 9 images" "$TMP/err" || { cat "$TMP/err" >&2; fail "a finished shard was not kept"; }
+grep -q "7 images indexed in .*; 2 skipped" "$TMP/err" || fail "a kept shard's summary"
+same_file keep || fail "a finished shard was encoded again"
+for f in features.npy names.txt index.json; do cmp "$TMP/s2/1/$f" "$TMP/keep/$f" || fail "kept shard: $f"; done
+for c in "kp-m --model $L" "kp-l --list $TMP/more.txt" "kp-d --dtype f16" "kp-b --batch 3" "kp-r --restart"; do
+  set -- $c; kept "$1"; d=$1; shift
+  build --list "$TMP/list.txt" --out "$TMP/$d" --shard 1/2 "$@" -q 2>/dev/null
+  same_file "$d" && fail "a finished shard was kept for $*"
+done
+cmp -s "$TMP/s2/1/index.json" "$TMP/kp-m/index.json" && fail "another model: the shard was not rebuilt"
+grep -q '"total": *18' "$TMP/kp-l/index.json" || fail "another list: the shard was not rebuilt"
+grep -q '"dtype": *"f16"' "$TMP/kp-d/index.json" || fail "another dtype: the shard was not rebuilt"
 
 # --- a sharded index (the shards inside it, and one referenced from elsewhere) searches like
 # the merged index: seize, mean and LDRE, with exclusions
