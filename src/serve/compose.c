@@ -314,7 +314,7 @@ static int place_reference(cjob *j, srv_ref *ref, char *msg, size_t cap)
     size_t n = strlen(s->cache_dir) + 100;
     if (!(j->reference = malloc(n))) return say(msg, cap, 500, "out of memory");
     snprintf(j->reference, n, "%s/uploads/%s-XXXXXX.%s", s->cache_dir, ref->sha,
-             strcmp(ref->img->format, "PNG") ? "jpg" : "png");
+             strcmp(ref->format, "PNG") ? "jpg" : "png");
     int fd = mkstemps(j->reference, 4);
     FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
     int e = errno;
@@ -350,6 +350,7 @@ enum MHD_Result srv_search(srv_req *r, struct MHD_Connection *c, json_t *body)
                            "composed search needs a captioner and an LLM "
                            "(--captioner-model, --llm-model)");
     if (!st) st = srv_ref_get(r, body, &ref, msg, sizeof msg);
+    srv_ref_drop_pixels(&ref); // decoded only to check it: the captioner reads the file
     if (!st) st = place_reference(j, &ref, msg, sizeof msg);
     srv_ref_release(&ref);
     if (st) {

@@ -121,28 +121,21 @@ static enum MHD_Result send_fd(srv_req *r, struct MHD_Connection *c, int fd, con
     return srv_send(r, c, 200, resp);
 }
 
-// Makes the thumbnail file `out` (atomically) from the image `path`, at most thumbs.cap at
-// once: each decodes a whole photo (up to max_pixels), and a page of cold thumbnails must not
-// decode as many as there are connections.
+// Makes the thumbnail file `out` (atomically) from the image `path` inside one of s->decodes:
+// each decodes a whole photo (up to max_pixels), and a page of cold thumbnails must not decode
+// as many as there are connections.
 static int make_thumb(seize_server *s, const char *path, const char *out)
 {
     seize_image *img = NULL, *t = NULL;
     uint8_t *jpg = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&s->mu);
-    while (s->thumbs.busy >= s->thumbs.cap)
-        pthread_cond_wait(&s->cv, &s->mu);
-    if (++s->thumbs.busy > s->thumbs.peak) s->thumbs.peak = s->thumbs.busy;
-    pthread_mutex_unlock(&s->mu);
+    srv_decode_enter(s);
     int rc = seize_image_load(path, s->p.max_pixels, &img);
     if (rc == 0) rc = seize_image_thumbnail(img, 256, &t);
     seize_image_free(img);
     if (rc == 0) rc = seize_image_encode_jpeg(t, 85, &jpg, &n);
     seize_image_free(t);
-    pthread_mutex_lock(&s->mu);
-    s->thumbs.busy--;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    srv_decode_leave(s);
     if (rc < 0) return rc;
     char tmp[4400];
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", out, (long)gettid());

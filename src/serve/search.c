@@ -108,10 +108,13 @@ static int ref_error(char *msg, size_t cap, int status, const char *text)
 }
 
 // Checks and decodes an upload: 415 not a JPEG or PNG, 422 over the pixel cap, 400 corrupt.
-static int check_upload(const seize_server *s, srv_ref *ref, char *msg, size_t cap)
+static int check_upload(seize_server *s, srv_ref *ref, char *msg, size_t cap)
 {
-    if (!srv_image_type(ref->bytes, ref->len))
-        return ref_error(msg, cap, 415, "the upload is not a JPEG or PNG image");
+    const char *type = srv_image_type(ref->bytes, ref->len);
+    if (!type) return ref_error(msg, cap, 415, "the upload is not a JPEG or PNG image");
+    snprintf(ref->format, sizeof ref->format, "%s", strcmp(type, "image/png") ? "JPEG" : "PNG");
+    srv_decode_enter(s); // given back by srv_ref_drop_pixels or srv_ref_release
+    ref->decoding = s;
     int rc = seize_image_decode(ref->bytes, ref->len, "upload", s->p.max_pixels, &ref->img);
     if (rc == SEIZE_EINVAL) {
         snprintf(msg, cap, "the image has more pixels than the limit of %zu: %s", s->p.max_pixels,
@@ -155,10 +158,18 @@ int srv_ref_get(srv_req *r, json_t *body, srv_ref *ref, char *msg, size_t cap)
     return check_upload(r->s, ref, msg, cap);
 }
 
+void srv_ref_drop_pixels(srv_ref *ref)
+{
+    seize_image_free(ref->img);
+    ref->img = NULL;
+    if (ref->decoding) srv_decode_leave(ref->decoding);
+    ref->decoding = NULL;
+}
+
 void srv_ref_release(srv_ref *ref)
 {
+    srv_ref_drop_pixels(ref);
     free(ref->bytes);
-    seize_image_free(ref->img);
     memset(ref, 0, sizeof *ref);
 }
 

@@ -127,7 +127,8 @@ struct seize_server {
     pthread_cond_t cv;
     srv_gate workers;  // composed searches and searches by a gallery image's row: n_workers
     srv_gate searches; // text and uploaded-image searches (the batcher's): 4 x max_batch
-    srv_gate thumbs;   // thumbnails being made (each decodes a whole photo): n_threads, 1 to 4
+    srv_gate decodes;  // whole images decoded and held at once (thumbnails being made, uploads
+                       // until their search has them): n_threads, 1 to 4
     int stopping;
     int inflight; // requests between their headers and their end
     srv_active *active;
@@ -196,9 +197,17 @@ typedef struct srv_ref {
     size_t row;       // its row, or SIZE_MAX
     uint8_t *bytes;   // the upload (owned), or NULL
     size_t len;
-    seize_image *img; // decoded upload (owned), or NULL
-    char sha[65];     // sha256 of the image file's bytes
+    seize_image *img;       // decoded upload (owned), or NULL
+    char sha[65];           // sha256 of the image file's bytes
+    char format[8];         // the upload's "JPEG" or "PNG"
+    seize_server *decoding; // holds one of s->decodes while img is held, or NULL
 } srv_ref;
+// Takes (waiting) and gives back one of s->decodes: every decode of a whole image runs inside
+// one, so at most n_threads (1 to 4) photos of up to max_pixels are in memory at once.
+void srv_decode_enter(seize_server *s);
+void srv_decode_leave(seize_server *s);
+// Frees the decoded upload and gives back its place in s->decodes (kept: bytes, sha, format).
+void srv_ref_drop_pixels(srv_ref *ref);
 // Body members: an integer in [lo, hi] (def when absent) and a non-empty string (NULL when
 // absent and optional): 0, or -1 with msg set.
 int srv_get_int(json_t *body, const char *key, long lo, long hi, long def, long *out, char *msg,

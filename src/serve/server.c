@@ -581,7 +581,7 @@ static int make_slots(seize_server *s)
 {
     s->n_slots = s->workers.cap = s->p.n_workers;
     s->searches.cap = 4 * s->p.max_batch;
-    s->thumbs.cap = s->p.n_threads < 4 ? s->p.n_threads : 4;
+    s->decodes.cap = s->p.n_threads < 4 ? s->p.n_threads : 4;
     s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
     if (!s->slots) return seize_error(SEIZE_ENOMEM, "out of memory");
     seize_engine_state_params sp = seize_engine_state_default_params();
@@ -740,4 +740,21 @@ void seize_server_stop(seize_server *s)
     pthread_mutex_destroy(&s->mu);
     srv_metrics_destroy(&s->m);
     free(s);
+}
+
+void srv_decode_enter(seize_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->decodes.busy >= s->decodes.cap)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (++s->decodes.busy > s->decodes.peak) s->decodes.peak = s->decodes.busy;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void srv_decode_leave(seize_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->decodes.busy--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }

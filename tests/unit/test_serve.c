@@ -1416,8 +1416,38 @@ static void test_thumbs_bounded(void)
         pthread_join(t[i], &ok);
         CHECK_MSG(ok, "%s", gallery_files[i]);
     }
-    CHECK_MSG(s->thumbs.peak == 1 && s->thumbs.busy == 0, "peak %d, busy %d", s->thumbs.peak,
-              s->thumbs.busy);
+    CHECK_MSG(s->decodes.peak == 1 && s->decodes.busy == 0, "peak %d, busy %d", s->decodes.peak,
+              s->decodes.busy);
+    seize_server_stop(s);
+}
+
+static void *upload_main(void *arg)
+{
+    reply r;
+    form_search("k", "3", &r);
+    long ok = r.status == 200;
+    reply_free(&r);
+    return (void *)ok;
+}
+
+// Uploads searched all at once are decoded (and held until the batcher has them) at most
+// n_threads (here 1) at a time, as thumbnails: a photo of up to max_pixels each; all answered.
+static void test_uploads_bounded(void)
+{
+    NEED_SETUP();
+    seize_serve_params p = params();
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, upload_main, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        void *ok = NULL;
+        pthread_join(t[i], &ok);
+        CHECK(ok);
+    }
+    CHECK_MSG(s->decodes.peak == 1 && s->decodes.busy == 0, "peak %d, busy %d", s->decodes.peak,
+              s->decodes.busy);
     seize_server_stop(s);
 }
 
@@ -1551,6 +1581,7 @@ int main(void)
     RUN(test_uploads_removed);
     RUN(test_cache_compacted);
     RUN(test_thumbs_bounded);
+    RUN(test_uploads_bounded);
     RUN(test_stop_keepalive);
     if (g_llm_pid) {
         kill(g_llm_pid, SIGTERM);
