@@ -296,6 +296,7 @@ static int cmp_double(const void *a, const void *b)
 
 typedef struct load_result {
     double rate, p50, p99, seconds;
+    double batch; // requests per batch (in-process only)
     size_t n_ok, n_err;
 } load_result;
 
@@ -425,7 +426,13 @@ static load_result in_process(const setup *s)
     if (seize_engine_open(s->model, s->index, NULL, &e) == 0 &&
         seize_batcher_new(e, &bp, &b) == 0) {
         run_load(IN_PROCESS, b, NULL, s->n_clients, 0.3); // warm-up
+        seize_batcher_stats s0, s1;
+        seize_batcher_stats_get(b, &s0);
         r = run_load(IN_PROCESS, b, NULL, s->n_clients, s->T);
+        seize_batcher_stats_get(b, &s1);
+        r.batch = s1.batches > s0.batches
+                      ? (double)(s1.requests - s0.requests) / (double)(s1.batches - s0.batches)
+                      : 0;
     } else {
         fprintf(stderr, "bench_serve: %s\n", seize_errmsg());
     }
@@ -493,8 +500,8 @@ int main(void)
     curl_global_cleanup();
     printf("serve batcher in-process (%d threads calling seize_batcher_search_text, %d x %d "
            "index, k=10, %d cores, %.0f s): %.0f requests/s, p50 %.1f ms, p99 %.1f ms, %zu "
-           "errors\n",
-           s.n_clients, ROWS, DIM, s.cores, s.T, ip.rate, ip.p50, ip.p99, ip.n_err);
+           "errors; %.1f requests per batch\n",
+           s.n_clients, ROWS, DIM, s.cores, s.T, ip.rate, ip.p50, ip.p99, ip.n_err, ip.batch);
     printf("serve GET /healthz (%d keep-alive clients): %.0f requests/s, p50 %.2f ms, p99 %.2f "
            "ms, %zu errors (the ideal request rate)\n",
            s.n_clients, health.rate, health.p50, health.p99, health.n_err);

@@ -64,6 +64,8 @@ static void dots_4x2(const float *g, const float *qa, const float *qb, size_t di
     for (; j + 8 <= dim; j += 8) {
         __m256 g0 = _mm256_loadu_ps(g + j), g1 = _mm256_loadu_ps(g + dim + j);
         __m256 g2 = _mm256_loadu_ps(g + 2 * dim + j), g3 = _mm256_loadu_ps(g + 3 * dim + j);
+        // in registers: GCC would fold each load into both queries' FMAs (10 loads, not 6)
+        __asm__("" : "+x"(g0), "+x"(g1), "+x"(g2), "+x"(g3));
         __m256 x = _mm256_loadu_ps(qa + j);
         a0 = _mm256_fmadd_ps(x, g0, a0);
         a1 = _mm256_fmadd_ps(x, g1, a1);
