@@ -84,9 +84,9 @@ int seize_cluster_index_build(const seize_index_build_params *p, const seize_bui
         rc = seize_index_build(&sp, items, n, &mine);
     }
     free(dir);
-    rc = seize_cluster_agree(rc);
-    if (rc == 0 && rank == 0) rc = merge_shards(p, size, &mine);
-    if (rc < 0 || (rc = seize_cluster_agree(rc)) < 0) return rc;
+    if ((rc = seize_cluster_agree(rc)) < 0) return rc;
+    if (rank == 0) rc = merge_shards(p, size, &mine);
+    if ((rc = seize_cluster_agree(rc)) < 0) return rc; // every rank waits for the merge's status
     uint64_t c[2] = {mine.n_ok, mine.n_failed}; // every rank reports the merged index's counts
     cl_bcast(c, sizeof c);
     if (res) *res = (seize_index_build_result){(size_t)c[0], (size_t)c[1], mine.resumed};

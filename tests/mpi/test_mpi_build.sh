@@ -2,7 +2,8 @@
 # mpirun -np P seize index build: rank r builds shard r/P into OUT.shards/R-of-P, rank 0 merges:
 # features.npy, names.txt and index.json byte-identical to one process's build for P = 1..4;
 # a rank that fails fails the job with its message; a rank killed mid-build fails the job and
-# the rerun resumes every shard to the same bytes. mpirun -np 2..4 seize search on a sharded
+# the rerun resumes every shard to the same bytes; a finished shard is kept by the rerun, one
+# of other settings rebuilt. mpirun -np 2..4 seize search on a sharded
 # index (whole shards per rank, or rows across shards) ranks as one process on the merged
 # index, for seize, mean and LDRE with exclusions; a shard that does not match is named.
 . "$(dirname "$0")/lib.sh"
@@ -46,6 +47,28 @@ for i in 0 1; do seize index build $B --out "$TMP/ms/$i" --shard $i/2 2>/dev/nul
 expect_status 0 mpi 2 index merge "$TMP/msone" "$TMP/ms/0" "$TMP/ms/1"
 for f in features.npy names.txt index.json; do same "$TMP/full/$f" "$TMP/msone/$f" "merge under mpirun: $f"; done
 [ "$(grep -c "shards merged into" "$TMP/err")" -eq 1 ] || { cat "$TMP/err" >&2; fail "merged per rank"; }
+
+# --- a failed merge (OUT in its way) after rank 0's shard had finished and rank 1's finished
+# with another dtype: the rerun keeps shard 0 (not encoded again), rebuilds shard 1, and the
+# next rerun keeps both and merges them to the whole build's bytes
+mkdir -p "$TMP/rs.shards"
+seize index build $B --out "$TMP/rs.shards/0-of-2" --shard 0/2 2>/dev/null
+seize index build $B --out "$TMP/rs.shards/1-of-2" --shard 1/2 --dtype f16 2>/dev/null
+ino() { stat -c %i "$TMP/rs.shards/$1/features.npy"; }
+i0=$(ino 0-of-2) i1=$(ino 1-of-2)
+: > "$TMP/rs"
+expect_status 1 timeout 120 mpirun --oversubscribe --bind-to none -np 2 $WRAP "$SEIZE_BIN" index build \
+    ${B% -q} --out "$TMP/rs" # (rank 1 waited forever for the failed merge's status)
+grep -q "resuming after 8 of 8 images" "$TMP/err" || { cat "$TMP/err" >&2; fail "shard 0 not kept"; }
+grep -q "resuming after 9 of 9" "$TMP/err" && fail "shard 1 of another dtype was kept"
+[ "$(ino 0-of-2)" = "$i0" ] || fail "the finished shard 0 was encoded again"
+[ "$(ino 1-of-2)" = "$i1" ] && fail "shard 1 of another dtype was not rebuilt"
+rm "$TMP/rs"
+expect_status 3 mpi 2 index build ${B% -q} --out "$TMP/rs"
+[ "$(grep -c "resuming after \(8 of 8\|9 of 9\) images" "$TMP/err")" -eq 2 ] ||
+  { cat "$TMP/err" >&2; fail "the rerun after a failed merge did not keep both shards"; }
+for f in features.npy names.txt index.json; do same "$TMP/full/$f" "$TMP/rs/$f" "kept shards merged: $f"; done
+[ -e "$TMP/rs.shards" ] && fail "the kept shard folders were left behind"
 
 # --- a rank killed mid-build: the job fails; the rerun resumes and gives the same bytes
 for i in $(seq 0 399); do
