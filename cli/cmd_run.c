@@ -201,7 +201,7 @@ int cmd_run(int argc, char **argv)
     }
     if (res.status == SEIZE_RUN_PARTIAL)
         fprintf(stderr, "seize run: finished, but some items failed (see manifest.json)\n");
-    else if (!p->quiet)
+    else if (!p->quiet && seize_cluster_rank() == 0) // mpirun: once
         fprintf(stderr, "seize run: done in %.1f s: %s\n", res.seconds, res.out_dir);
     return res.status == SEIZE_RUN_PARTIAL ? EXIT_PARTIAL : EXIT_OK;
 }

@@ -60,7 +60,7 @@ static int on_every_rank(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage(stderr, EXIT_USAGE);
-    seize_cluster_init(&argc, &argv); // MPI when started by mpirun (ended at exit)
+    if (seize_cluster_init(&argc, &argv) < 0) return cli_lib_fail(argv[1]); // MPI if mpirun
     if (seize_cluster_rank() > 0 && !on_every_rank(argc, argv)) return EXIT_OK;
     // big freed buffers stay in the heap: a fresh mmap's page faults cost more than decoding
     mallopt(M_MMAP_THRESHOLD, 64 << 20);

@@ -40,12 +40,15 @@ run() { # run NAME P ARGS...: seize run on P ranks (0: one process); sets REQ (L
   REQ=$(wc -l <"${!log}")
 }
 ARGS=(circo --data-root "$TMP/data" --split val --model "$MODEL" --num-captions 2 --batch 4
-      --threads 1 --k 20 --quiet)
+      --threads 1 --k 20)
 for m in seize ldre; do
-  run S1$m 0 "${ARGS[@]}" --method $m --out "$TMP/one-$m"
+  run S1$m 0 "${ARGS[@]}" --quiet --method $m --out "$TMP/one-$m"
   want=$REQ
   for p in 2 3; do
-    run S$p$m $p "${ARGS[@]}" --method $m --out "$TMP/p$p-$m"
+    q=(--quiet); [ $p = 2 ] && q=() # 2 ranks: not quiet, "done in" said by rank 0 only
+    run S$p$m $p "${ARGS[@]}" "${q[@]}" --method $m --out "$TMP/p$p-$m"
+    [ $p = 2 ] && { [ "$(grep -c "seize run: done in" "$TMP/err")" -eq 1 ] ||
+      { cat "$TMP/err" >&2; fail "$p ranks: \"done in\" not said once"; }; }
     [ "$REQ" -eq "$want" ] || fail "--method $m, $p ranks: $REQ LLM requests, one process made $want"
     for f in rankings.jsonl edits.jsonl index/features.npy index/names.txt; do
       same "$TMP/one-$m/$f" "$TMP/p$p-$m/$f" "--method $m, $p ranks: $f"
@@ -61,7 +64,7 @@ done
 # the run on every rank, with the rank's message
 mkdir -p "$TMP/blocked"; : > "$TMP/blocked/index.shards"
 start_llm_server SB
-expect_status 1 mpi 2 run "${ARGS[@]}" --out "$TMP/blocked" --captioner-endpoint "$SB_URL" \
+expect_status 1 mpi 2 run "${ARGS[@]}" --quiet --out "$TMP/blocked" --captioner-endpoint "$SB_URL" \
     --captioner-model cap --llm-endpoint "$SB_URL" --llm-model llm
 grep -q "rank [01] of 2: cannot create folder '.*blocked/index.shards/[01]-of-2'" "$TMP/err" ||
   { cat "$TMP/err" >&2; fail "the blocked build's message"; }
