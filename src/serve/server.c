@@ -320,10 +320,11 @@ static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char
                                   const char *encoding, const char *data, uint64_t off, size_t size)
 {
     srv_req *r = cls;
+    if (!key) return MHD_NO; // a part without a name (no Content-Disposition): malformed
     if (!strcmp(key, "image")) {
         uint8_t *b = realloc(r->file, r->file_len + size + 1);
         if (!b) return MHD_NO;
-        memcpy(b + r->file_len, data, size);
+        if (size) memcpy(b + r->file_len, data, size);
         r->file = b, r->file_len += size;
         return MHD_YES;
     }
@@ -334,7 +335,7 @@ static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char
     char *v = malloc(n + size + 1);
     if (!v) return MHD_NO;
     memcpy(v, prev ? prev : "", n);
-    memcpy(v + n, data, size);
+    if (size) memcpy(v + n, data, size);
     v[n + size] = 0;
     json_object_set_new(r->form, key, json_string(v));
     free(v);

@@ -1280,6 +1280,29 @@ static void test_start_errors(void)
     seize_server_stop(NULL);
 }
 
+// A multipart part without a name (no Content-Disposition; found by fuzz_serve_request) is a
+// malformed form, 400, not a NULL field name; the server still answers afterwards.
+static void test_form_nameless(void)
+{
+    NEED_SETUP();
+    seize_serve_params p = params();
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    const char *body = "--bnd\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n1\r\n"
+                       "--bnd\r\nXontent-Disposition: form-data; name=\"image\"\r\n\r\nzz\r\n"
+                       "--bnd--\r\n";
+    req q = {"POST", "/v1/search/image", .ctype = "multipart/form-data; boundary=bnd", .body = body,
+             .len = strlen(body)};
+    reply r;
+    CHECK_EQ(http(&q, &r), 0);
+    CHECK_MSG(is_error(&r, 400) && strstr(msg_of(&r), "multipart"), "%ld %s", r.status, msg_of(&r));
+    reply_free(&r);
+    CHECK_EQ(get("/healthz", &r), 0);
+    CHECK_EQ(r.status, 200);
+    reply_free(&r);
+    seize_server_stop(s);
+}
+
 // --- review: odd inputs, uploads on disk, the cache file's bound ------------------------------
 
 // A multipart POST of /v1/search/image with the gallery's coffee.png and one more field.
@@ -1578,6 +1601,7 @@ int main(void)
     RUN(test_timeout);
     RUN(test_start_errors);
     RUN(test_odd_inputs);
+    RUN(test_form_nameless);
     RUN(test_uploads_removed);
     RUN(test_cache_compacted);
     RUN(test_thumbs_bounded);
