@@ -1303,6 +1303,47 @@ static void test_form_nameless(void)
     seize_server_stop(s);
 }
 
+// The process's peak virtual memory in bytes (VmPeak), 0 when unknown.
+static size_t vm_peak(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmPeak: %zu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+// A 60-byte PNG upload declaring a 1.8 GB tEXt chunk is 400 without that much being allocated
+// (libpng allocated the chunk's declared length; found by fuzz_serve_request).
+static void test_png_chunk_bomb(void)
+{
+    NEED_SETUP();
+    seize_serve_params p = params();
+    seize_server *s = up(&p);
+    CHECK(s != NULL);
+    size_t n;
+    uint8_t *png = (uint8_t *)file_bytes(check_fixture_path("images/block.png"), &n);
+    CHECK(png && n > 33);
+    static const char text[] = "\x70\0\0\0tEXtComment\0a few bytes"; // 0x70000000 bytes
+    uint8_t bomb[33 + sizeof text - 1]; // signature and IHDR, then the tEXt chunk, cut short
+    memcpy(bomb, png, 33);
+    memcpy(bomb + 33, text, sizeof text - 1);
+    free(png);
+    char *json = upload_json(bomb, sizeof bomb, "\"k\": 1");
+    size_t before = vm_peak();
+    reply r;
+    CHECK_EQ(post("/v1/search/image", json, &r), 0);
+    free(json);
+    CHECK_MSG(is_error(&r, 400), "%ld %s", r.status, msg_of(&r));
+    reply_free(&r);
+    size_t after = vm_peak();
+    CHECK_MSG(after < before + (512u << 20), "peak virtual memory grew %zu MB",
+              (after - before) >> 20);
+    seize_server_stop(s);
+}
+
 // --- review: odd inputs, uploads on disk, the cache file's bound ------------------------------
 
 // A multipart POST of /v1/search/image with the gallery's coffee.png and one more field.
@@ -1602,6 +1643,7 @@ int main(void)
     RUN(test_start_errors);
     RUN(test_odd_inputs);
     RUN(test_form_nameless);
+    RUN(test_png_chunk_bomb);
     RUN(test_uploads_removed);
     RUN(test_cache_compacted);
     RUN(test_thumbs_bounded);
