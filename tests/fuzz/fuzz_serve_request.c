@@ -228,6 +228,7 @@ static long exchange(const buf *req, int half_close, char *reply, size_t cap, do
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) abort();
+    if (half_close && !req->len) shutdown(fd, SHUT_WR); // nothing to send
     double t0 = now_s();
     size_t off = 0, got = 0;
     int timed_out = 0, open = 1;
