@@ -383,9 +383,9 @@ static int png_run(struct pctx *c)
     png_set_read_fn(c->png, c, png_read_mem);
     // We check the pixel count ourselves; libpng's default 1e6 width cap is not Pillow's.
     png_set_user_limits(c->png, 0x7fffffff, 0x7fffffff);
-    // Chunks read whole into a buffer of their declared length and unused here are skipped
-    // unread: a 400-byte upload declaring a 1.9 GB tEXt chunk had it allocated (libpng 1.6.39
-    // ignores its chunk malloc limit there; found by fuzz_serve_request).
+    // Chunks that libpng reads whole into a buffer of their declared length, unused here, are
+    // skipped (read through, never buffered): a 60-byte upload declaring a 1.9 GB tEXt chunk had
+    // it allocated (libpng 1.6.39 ignores its chunk malloc limit there; fuzz_serve_request).
     static const png_byte skip[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0eXIf";
     png_set_keep_unknown_chunks(c->png, PNG_HANDLE_CHUNK_NEVER, skip, 6);
     png_set_benign_errors(c->png, 1);
