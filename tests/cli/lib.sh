@@ -31,3 +31,17 @@ wait_progress() {
   for _ in $(seq 1 3000); do grep -q '"done":[1-9]' "$1" 2>/dev/null && return 0; sleep 0.02; done
   return 1
 }
+
+# serve_port PID ERRFILE: waits (up to 120 s) for `seize serve` (process PID, stderr in ERRFILE)
+# to print its "listening on http://127.0.0.1:PORT/" line and prints PORT; fails when it exits
+# first or never says it.
+serve_port() {
+  local port= i
+  for i in $(seq 1 2400); do
+    port=$(sed -n 's|^seize serve: listening on http://127.0.0.1:\([0-9]*\)/$|\1|p' "$2")
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    kill -0 "$1" 2>/dev/null || { cat "$2" >&2; fail "seize serve exited before listening"; }
+    sleep 0.05
+  done
+  fail "seize serve: no 'listening on' line"
+}

@@ -171,13 +171,8 @@ grep -q '"item13"' "$TMP/sh.seize.jsonl" || fail "rankings lack a row of the las
 serve_search() { # INDEX OUT: the two searches' results through seize serve on INDEX
   ( exec $WRAP "$SEIZE_BIN" serve --index "$1" --model "$M" --listen 127.0.0.1:0 --threads 1 \
       2>"$TMP/serve.err" ) &
-  local pid=$! port= i
-  for i in $(seq 1 2400); do
-    port=$(sed -n 's|^seize serve: listening on http://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/serve.err")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || { cat "$TMP/serve.err" >&2; fail "seize serve $1 did not start"; }
-    sleep 0.05
-  done
+  local pid=$! port
+  port=$(serve_port $pid "$TMP/serve.err") || exit 1
   $PYTHON - "http://127.0.0.1:$port" >"$2" <<'PY' || fail "seize serve $1: a search failed"
 import json, sys, urllib.request
 for path, body in (("/v1/search/text", {"text": "a photo of a cat", "k": 10}),

@@ -18,14 +18,7 @@ export OPENAI_API_KEY=sk-cli-secret-key-999
     --token "$TMP/token" --captioner-endpoint "$llm_URL" --captioner-model vis --llm-endpoint "$llm_URL" \
     --llm-model ed --threads 1 --workers 2 2>"$TMP/serve.err" ) &
 pid=$!
-port=
-for _ in $(seq 1 2400); do
-  port=$(sed -n 's|^seize serve: listening on http://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/serve.err")
-  [ -n "$port" ] && break
-  kill -0 $pid 2>/dev/null || { cat "$TMP/serve.err" >&2; fail "seize serve exited before listening"; }
-  sleep 0.05
-done
-[ -n "$port" ] || fail "no 'listening on' line"
+port=$(serve_port $pid "$TMP/serve.err") || exit 1
 # req METHOD PATH [BODY] [TOKEN]: prints the status line "STATUS" then the body
 cat >"$TMP/req.py" <<'PY'
 import sys, urllib.request, urllib.error
