@@ -6,6 +6,8 @@
 #include "seize/index.h"
 #include "seize/model.h"
 
+#include "index_int.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -56,18 +58,6 @@ static char *list_hash(const seize_build_item *it, size_t n)
     seize_sha256_final(&s, d);
     if (hex) seize_sha256_hex(d, hex);
     return hex;
-}
-
-// seize_names_sha256 of the items' names.
-static void items_names_sha256(const seize_build_item *it, size_t n, char hex[65])
-{
-    seize_sha256 s;
-    uint8_t d[32];
-    seize_sha256_init(&s);
-    for (size_t i = 0; i < n; i++)
-        seize_sha256_update(&s, it[i].name, strlen(it[i].name) + 1);
-    seize_sha256_final(&s, d);
-    seize_sha256_hex(d, hex);
 }
 
 static int load_item(void *ud, size_t i, float *px)
@@ -481,7 +471,7 @@ int seize_index_build(const seize_index_build_params *p, const seize_build_item 
         seize_shard_rows(n, b.batch, p->shard_index, p->shard_count, &b.first, &end);
         b.items = items + b.first, b.n = end - b.first;
         snprintf(b.shard, sizeof b.shard, "%zu/%zu", p->shard_index, p->shard_count);
-        items_names_sha256(items, n, b.full_sha);
+        ix_names_sha256_at(items ? &items->name : NULL, sizeof *items, n, b.full_sha); // names
     }
     seize_clip_model *m = NULL;
     seize_clip *clip = p->clip;

@@ -8,6 +8,7 @@
 #include "seize/index.h"
 
 #include <jansson.h>
+#include <string.h>
 
 struct seize_index {
     seize_npy *feats;
@@ -30,5 +31,20 @@ int ix_open_single(const char *dir, seize_index **out);
 // seize_index_open of a sharded index: idx->dir and idx->json (the manifest) are set; fills
 // the rest (rows concatenated, names and their map). Errors name the folder and the shard.
 int ix_open_sharded(seize_index *idx);
+
+// seize_names_sha256 of n names found at `first`, `first + stride`, ... (each a const char *
+// member of an array of structs, or stride sizeof(char *) for a plain array).
+void ix_names_sha256_at(const void *first, size_t stride, size_t n, char hex[65]);
+
+// index.json's "model"."sha256" (NULL when absent), and whether two optional strings are equal
+// (both NULL, or the same text): what merge and the manifest check compare.
+static inline const char *ix_model_sha(const json_t *j)
+{
+    return json_string_value(json_object_get(json_object_get(j, "model"), "sha256"));
+}
+static inline int ix_same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 #endif

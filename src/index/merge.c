@@ -38,16 +38,6 @@ static int size_of(const json_t *j, const char *key, size_t *out)
     return 0;
 }
 
-static const char *model_sha(const json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "model"), "sha256"));
-}
-
-static int differ(const char *a, const char *b)
-{
-    return !((!a && !b) || (a && b && !strcmp(a, b)));
-}
-
 // Opens a shard folder and reads its "shard" record.
 static int load_shard(shard_in *s)
 {
@@ -86,13 +76,13 @@ static int load_shard(shard_in *s)
 // What must be the same in every shard: s against the first given, r.
 static int check_same(const shard_in *s, const shard_in *r)
 {
-    const char *ms = model_sha(s->j), *mr = model_sha(r->j);
-    if (differ(ms, mr))
+    const char *ms = ix_model_sha(s->j), *mr = ix_model_sha(r->j);
+    if (!ix_same_str(ms, mr))
         return seize_error(SEIZE_EINVAL,
                            "'%s' was built with another model (sha256 %.12s... vs %.12s... in "
                            "'%s')",
                            s->dir, ms ? ms : "(none)", mr ? mr : "(none)", r->dir);
-    if (differ(jstr(s->j, "preprocess"), jstr(r->j, "preprocess")))
+    if (!ix_same_str(jstr(s->j, "preprocess"), jstr(r->j, "preprocess")))
         return seize_error(SEIZE_EINVAL,
                            "'%s' was built with another preprocessing ('%s' vs '%s' in '%s')",
                            s->dir, jstr(s->j, "preprocess"), jstr(r->j, "preprocess"), r->dir);
@@ -105,7 +95,7 @@ static int check_same(const shard_in *s, const shard_in *r)
         return seize_error(SEIZE_EINVAL, "'%s' has %zu dimensions and '%s' %zu", s->dir,
                            seize_index_dim(s->idx), r->dir, seize_index_dim(r->idx));
     const char *ps = jstr(s->j, "precision"), *pr = jstr(r->j, "precision");
-    if (differ(ps ? ps : "fp32", pr ? pr : "fp32"))
+    if (!ix_same_str(ps ? ps : "fp32", pr ? pr : "fp32"))
         return seize_error(SEIZE_EINVAL,
                            "'%s' was built in precision %s and '%s' in %s: build every shard "
                            "with the same --precision",

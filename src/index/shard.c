@@ -39,15 +39,22 @@ int seize_shard_parse(const char *s, size_t *i, size_t *n)
     return 0;
 }
 
-void seize_names_sha256(const char *const *names, size_t n, char hex[65])
+void ix_names_sha256_at(const void *first, size_t stride, size_t n, char hex[65])
 {
     seize_sha256 s;
     uint8_t d[32];
     seize_sha256_init(&s);
-    for (size_t i = 0; i < n; i++)
-        seize_sha256_update(&s, names[i], strlen(names[i]) + 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)first + i * stride);
+        seize_sha256_update(&s, name, strlen(name) + 1);
+    }
     seize_sha256_final(&s, d);
     seize_sha256_hex(d, hex);
+}
+
+void seize_names_sha256(const char *const *names, size_t n, char hex[65])
+{
+    ix_names_sha256_at(names, sizeof *names, n, hex);
 }
 
 // --- the manifest of a sharded index -----------------------------------------------------
@@ -109,16 +116,6 @@ static int manifest_read(const char *dir, const json_t *j, manifest *m)
     return 0;
 }
 
-static const char *model_sha(const json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "model"), "sha256"));
-}
-
-static int same_str(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
 // Shard i (opened) agrees with the manifest j: rows, dim, dtype, model, its place.
 static int check_shard(const char *dir, const json_t *j, const manifest *m, size_t i,
                        const seize_index *s)
@@ -130,14 +127,14 @@ static int check_shard(const char *dir, const json_t *j, const manifest *m, size
         what = "its row count";
     else if (json_integer_value(json_object_get(j, "dim")) != (json_int_t)seize_index_dim(s))
         what = "its dimension";
-    else if (!same_str(json_string_value(json_object_get(j, "dtype")), dt))
+    else if (!ix_same_str(json_string_value(json_object_get(j, "dtype")), dt))
         what = "its dtype";
-    else if (!same_str(model_sha(j), model_sha(sj)))
+    else if (!ix_same_str(ix_model_sha(j), ix_model_sha(sj)))
         what = "its model";
     else if (json_integer_value(json_object_get(rec, "index")) != (json_int_t)i ||
              json_integer_value(json_object_get(rec, "count")) != (json_int_t)m->n ||
-             !same_str(json_string_value(json_object_get(rec, "list_sha256")),
-                       json_string_value(json_object_get(j, "list_sha256"))))
+             !ix_same_str(json_string_value(json_object_get(rec, "list_sha256")),
+                          json_string_value(json_object_get(j, "list_sha256"))))
         what = "its place in the gallery list";
     if (!what) return 0;
     return seize_error(SEIZE_EFORMAT,
@@ -261,13 +258,13 @@ int ix_open_sharded(seize_index *idx)
     const char *dt = json_string_value(json_object_get(idx->json, "dtype"));
     json_int_t dim = json_integer_value(json_object_get(idx->json, "dim"));
     size_t total = m.off[m.n];
-    if (!same_str(dt, "f32") && !same_str(dt, "f16")) dim = 0;
+    if (!ix_same_str(dt, "f32") && !ix_same_str(dt, "f16")) dim = 0;
     if (dim <= 0) {
         manifest_free(&m);
         return seize_error(SEIZE_EFORMAT, "sharded index '%s': index.json: bad dim or dtype",
                            idx->dir);
     }
-    size_t esz = same_str(dt, "f16") ? 2 : 4;
+    size_t esz = ix_same_str(dt, "f16") ? 2 : 4;
     idx->feats = seize_calloc(1, sizeof *idx->feats);
     idx->names = seize_calloc(total ? total : 1, sizeof *idx->names);
     if (idx->feats) idx->feats->data = seize_malloc(total ? total : 1, (size_t)dim * esz);
