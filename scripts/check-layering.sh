@@ -54,7 +54,7 @@ header_module() {
         core) echo core ;;
         image) echo image ;;
         text) echo text ;;
-        model | clip) echo nn ;;
+        model | clip | blip2) echo nn ;;
         net | hub) echo net ;;
         data | layout) echo data ;;
         index) echo index ;;

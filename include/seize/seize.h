@@ -27,6 +27,7 @@
 #include "seize/text.h"
 
 #include "seize/clip.h"
+#include "seize/blip2.h"
 #include "seize/model.h"
 
 #include "seize/hub.h"

@@ -126,6 +126,41 @@ int seize_tokenize_write(const seize_tokenizer *t, const char *text, size_t len,
 int seize_tokenize_file(const seize_tokenizer *t, const char *path, const seize_tokenize_opts *o,
                         FILE *out);
 
+/* --- GPT-2 byte-level BPE (OPT's tokenizer, for the BLIP-2 captioner) -------------------- */
+
+/* A byte-level BPE tokenizer as transformers' GPT2Tokenizer (slow) implements it: GPT-2's
+ * pre-tokenisation pattern, bytes mapped to printable characters, merges by rank; no lower
+ * casing, no cleaning. Special tokens: those of special_tokens_map.json (bos, eos, unk, pad,
+ * additional) and tokenizer_config.json's added_tokens_decoder entries marked special. */
+typedef struct seize_bpe seize_bpe;
+
+/* Loads vocab.json + merges.txt (+ the optional special_tokens_map.json and
+ * tokenizer_config.json) from a model folder. Errors (SEIZE_EIO, SEIZE_EFORMAT, SEIZE_ENOMEM)
+ * name the file and the problem. */
+int seize_bpe_load(const char *dir, seize_bpe **out);
+void seize_bpe_free(seize_bpe *t); /* accepts NULL */
+
+/* Ids of len bytes of text (no BOS added) into *ids (heap, caller frees), *n of them. Invalid
+ * UTF-8 is taken byte by byte. 0, SEIZE_ENOMEM. Thread-safe. */
+int seize_bpe_encode(const seize_bpe *t, const char *text, size_t len, int32_t **ids, size_t *n);
+
+/* The text of n ids as GPT2Tokenizer.decode(ids, skip_special_tokens=skip_special) gives it:
+ * tokens to bytes, invalid UTF-8 replaced by U+FFFD as Python's errors="replace" does, and,
+ * when the folder asks for it (clean_up_tokenization_spaces, default true), " ." → "." and the
+ * other clean-ups of transformers. *out: NUL-terminated heap string. Ids outside the
+ * vocabulary: SEIZE_EINVAL naming the id. Thread-safe. */
+int seize_bpe_decode(const seize_bpe *t, const int32_t *ids, size_t n, int skip_special,
+                     char **out);
+
+/* Python's str.strip(): the text without leading and trailing white space (str.isspace),
+ * in place; returns s. */
+char *seize_text_strip_py(char *s);
+
+size_t seize_bpe_vocab_size(const seize_bpe *t); /* largest id + 1 */
+/* The id of a token string (as in vocab.json or an added token), or -1. */
+int32_t seize_bpe_token_id(const seize_bpe *t, const char *token);
+int seize_bpe_is_special(const seize_bpe *t, int32_t id);
+
 #ifdef __cplusplus
 }
 #endif
