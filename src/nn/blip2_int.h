@@ -59,6 +59,15 @@ void nn_rng_seed(nn_rng *r, uint64_t seed);
 uint64_t nn_rng_next(nn_rng *r);
 double nn_rng_uniform(nn_rng *r); /* [0, 1), 53 bits */
 
+/* seize_blip2_warp on the caller's scratch of n entries, without allocating: the form the
+ * generation loop uses (one scratch per call of seize_blip2_generate). */
+typedef struct nn_blip2_ranked {
+    float v;
+    int32_t id;
+} nn_blip2_ranked;
+void nn_blip2_warp(float *logits, size_t n, float temperature, int top_k, float top_p,
+                   nn_blip2_ranked *scratch);
+
 /* One token drawn from softmax(warped) (n entries, -INFINITY = excluded), or the argmax
  * (lowest id among equal maxima) when greedy. */
 int32_t nn_blip2_draw(const float *warped, size_t n, int greedy, nn_rng *r);
