@@ -88,6 +88,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Isrc
 $(BUILD)/obj/bench/bench_gemm.o: CFLAGS += -Isrc # measures src/nn/gemm.h, a private header
+$(BUILD)/obj/bench/bench_blip2.o: CFLAGS += -Isrc # times src/nn/blip2_int.h's seams and gemm.h
 
 # The web page (src/serve/web/) is compiled into the library with .incbin (src/serve/assets.c).
 $(BUILD)/obj/src/serve/assets.o: $(wildcard src/serve/web/*)
