@@ -290,9 +290,433 @@ static void test_config(void)
     }
 }
 
+// --- decoding with the cache ---------------------------------------------------------------------
+
+static const int32_t extra_ids[] = {5, 77, 300, 14, 9, 2};
+#define N_EXTRA (sizeof extra_ids / sizeof *extra_ids)
+
+// Prefill of BOS + prompt, then one step per token, reproduces the logits of the whole
+// sequence prefilled at once.
+static void decode_one(const char *name)
+{
+    fix f;
+    CHECK(fix_open(name, &f) == 0);
+    seize_blip2 *s = open_state(f.m, SEIZE_PRECISION_FP32, 1);
+    CHECK(s != NULL);
+    size_t V = (size_t)f.c->vocab_size, Q = (size_t)f.c->num_query_tokens;
+    CHECK_EQ(nn_blip2_encode(s, gold(&f, "pixel_values", NULL), 1, NULL, NULL), 0);
+    int32_t all[32];
+    memcpy(all, f.prompt, f.n_prompt * sizeof *all);
+    memcpy(all + f.n_prompt, extra_ids, sizeof extra_ids);
+    size_t n_all = f.n_prompt + N_EXTRA;
+    float *lg = malloc(V * sizeof *lg);
+    trace_set t = {0};
+    CHECK_EQ(nn_blip2_prefill(s, 1, all, n_all, lg, collect, &t), 0);
+    int li = trace_find(&t, "lm.logits", 0);
+    CHECK(li >= 0 && t.rows[li] == Q + n_all);
+    const float *full = t.data[li];
+    int ok = compare_rows("last row", lg, full + (Q + n_all - 1) * V, 1, V);
+    CHECK_EQ(nn_blip2_prefill(s, 1, f.prompt, f.n_prompt, lg, NULL, NULL), 0);
+    ok &= compare_rows("prefill", lg, full + (Q + f.n_prompt - 1) * V, 1, V);
+    for (size_t j = 0; j < N_EXTRA; j++) {
+        CHECK_EQ(nn_blip2_step(s, 1, &extra_ids[j], lg), 0);
+        char label[64];
+        snprintf(label, sizeof label, "%s step %zu", name, j);
+        ok &= compare_rows(label, lg, full + (Q + f.n_prompt + j) * V, 1, V);
+    }
+    trace_clear(&t);
+    free(lg);
+    seize_blip2_free(s);
+    fix_close(&f);
+    CHECK(ok);
+}
+
+static void test_decode_steps(void)
+{
+    NEED_FIXTURES();
+    for (int i = 0; i < N_FIX && !check_failed_now; i++)
+        decode_one(fixtures[i]);
+}
+
+// A second image: the golden pixels mirrored left-right and dimmed.
+static float *other_pixels(const fix *f)
+{
+    size_t S = (size_t)f->c->image_size;
+    const float *p = gold(f, "pixel_values", NULL);
+    float *o = malloc(3 * S * S * sizeof *o);
+    for (size_t c = 0; c < 3; c++)
+        for (size_t y = 0; y < S; y++)
+            for (size_t x = 0; x < S; x++)
+                o[(c * S + y) * S + x] = 0.7f * p[(c * S + y) * S + (S - 1 - x)] - 0.1f;
+    return o;
+}
+
+// Image i alone: prefill logits, then one step with token `id` per sample j (ids[j]).
+static int single_run(seize_blip2 *s, const fix *f, const float *pix, const int32_t *ids, size_t r,
+                      float *pre, float *steps)
+{
+    size_t V = (size_t)f->c->vocab_size;
+    if (nn_blip2_encode(s, pix, 1, NULL, NULL) < 0) return -1;
+    for (size_t j = 0; j < r; j++) {
+        if (nn_blip2_prefill(s, 1, f->prompt, f->n_prompt, pre, NULL, NULL) < 0) return -1;
+        if (nn_blip2_step(s, 1, &ids[j], steps + j * V) < 0) return -1;
+    }
+    return 0;
+}
+
+// Two images in one call equal each image alone; nn_blip2_expand to r = 15 samples per image
+// then one step of 2 × 15 sequences equals each sequence decoded alone (r = 1).
+static void batch_one(const char *name)
+{
+    fix f;
+    CHECK(fix_open(name, &f) == 0);
+    seize_blip2 *s = open_state(f.m, SEIZE_PRECISION_FP32, 2);
+    CHECK(s != NULL);
+    size_t V = (size_t)f.c->vocab_size, S = (size_t)f.c->image_size, r = 15;
+    CHECK_EQ(nn_blip2_state_limits(s)->max_samples, 15);
+    float *pix = malloc(2 * 3 * S * S * sizeof *pix), *b = other_pixels(&f);
+    memcpy(pix, gold(&f, "pixel_values", NULL), 3 * S * S * sizeof *pix);
+    memcpy(pix + 3 * S * S, b, 3 * S * S * sizeof *pix);
+    int32_t ids[30];
+    for (size_t j = 0; j < 2 * r; j++)
+        ids[j] = (int32_t)((7 + 13 * j) % V);
+    float *pre1 = malloc(2 * V * sizeof(float)), *st1 = malloc(2 * r * V * sizeof(float));
+    float *pre2 = malloc(2 * V * sizeof(float)), *st2 = malloc(2 * r * V * sizeof(float));
+    for (size_t i = 0; i < 2; i++)
+        CHECK_EQ(
+            single_run(s, &f, pix + i * 3 * S * S, ids + i * r, r, pre1 + i * V, st1 + i * r * V),
+            0);
+    CHECK_EQ(nn_blip2_encode(s, pix, 2, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_prefill(s, 2, f.prompt, f.n_prompt, pre2, NULL, NULL), 0);
+    int ok = compare_rows("2 images: prefill", pre2, pre1, 2, V);
+    CHECK_EQ(nn_blip2_expand(s, 2, r), 0);
+    CHECK_EQ(nn_blip2_step(s, 2 * r, ids, st2), 0);
+    ok &= compare_rows("2 images × 15: step", st2, st1, 2 * r, V);
+    // limits: a 3rd image, 31 sequences
+    CHECK(nn_blip2_encode(s, pix, 3, NULL, NULL) < 0);
+    CHECK(nn_blip2_expand(s, 2, r + 1) < 0);
+    CHECK(nn_blip2_step(s, 2 * r + 1, ids, st2) < 0);
+    int32_t bad = (int32_t)V;
+    CHECK(nn_blip2_step(s, 1, &bad, st2) < 0);
+    CHECK(strstr(seize_errmsg(), "vocabulary") != NULL);
+    free(pix), free(b), free(pre1), free(pre2), free(st1), free(st2);
+    seize_blip2_free(s);
+    fix_close(&f);
+    CHECK(ok);
+}
+
+static void test_batch_expand(void)
+{
+    NEED_FIXTURES();
+    for (int i = 0; i < N_FIX && !check_failed_now; i++)
+        batch_one(fixtures[i]);
+}
+
+// bf16 products: every prefill row's logits within cosine 0.999 of fp32; the packed weights
+// take about half the bytes.
+static void test_bf16(void)
+{
+    NEED_FIXTURES();
+    for (int i = 0; i < N_FIX; i++) {
+        fix f;
+        CHECK(fix_open(fixtures[i], &f) == 0);
+        seize_blip2 *s32 = open_state(f.m, SEIZE_PRECISION_FP32, 1);
+        seize_blip2 *s16 = open_state(f.m, SEIZE_PRECISION_BF16, 1);
+        CHECK(s32 && s16);
+        size_t V = (size_t)f.c->vocab_size;
+        trace_set a = {0}, b = {0};
+        float *lg = malloc(V * sizeof *lg);
+        const float *pix = gold(&f, "pixel_values", NULL);
+        CHECK_EQ(nn_blip2_encode(s32, pix, 1, NULL, NULL), 0);
+        CHECK_EQ(nn_blip2_prefill(s32, 1, f.prompt, f.n_prompt, lg, collect, &a), 0);
+        CHECK_EQ(nn_blip2_encode(s16, pix, 1, NULL, NULL), 0);
+        CHECK_EQ(nn_blip2_prefill(s16, 1, f.prompt, f.n_prompt, lg, collect, &b), 0);
+        int ia = trace_find(&a, "lm.logits", 0), ib = trace_find(&b, "lm.logits", 0);
+        CHECK(ia >= 0 && ib >= 0);
+        int ok = compare_rows_tol("bf16 logits", b.data[ib], a.data[ia], a.rows[ia], V, 0.999, 0);
+        size_t w32 = seize_blip2_weight_bytes(s32), w16 = seize_blip2_weight_bytes(s16);
+        fprintf(stderr, "  %s: weights fp32 %zu B, bf16 %zu B; %s\n", f.name, w32, w16,
+                seize_blip2_describe(s16));
+        CHECK(w16 < w32 * 6 / 10 && w16 > w32 * 4 / 10);
+        trace_clear(&a);
+        trace_clear(&b);
+        free(lg);
+        seize_blip2_free(s32);
+        seize_blip2_free(s16);
+        fix_close(&f);
+        CHECK(ok);
+    }
+}
+
+// --- folders: shards and bad input ---------------------------------------------------------------
+
+static int write_file(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return -1;
+    int ok = fwrite(data, 1, n, fp) == n;
+    return fclose(fp) == 0 && ok ? 0 : -1;
+}
+
+// Writes tensors [lo, hi) of src as a safetensors file (header padded to 8 bytes), skipping
+// the one named `skip` (may be NULL).
+static int write_shard(const char *path, const seize_st_file *src, size_t lo, size_t hi,
+                       const char *skip)
+{
+    seize_buf h = {0};
+    size_t off = 0;
+    seize_buf_puts(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (size_t i = lo; i < hi; i++) {
+        const seize_st_tensor *t = &src->tensors[i];
+        if (skip && !strcmp(t->name, skip)) continue;
+        seize_buf_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name,
+                         seize_st_dtype_name(t->dtype));
+        for (int k = 0; k < t->ndim; k++)
+            seize_buf_printf(&h, "%s%zu", k ? "," : "", t->shape[k]);
+        seize_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
+        off += t->nbytes;
+    }
+    seize_buf_puts(&h, "}");
+    while (h.len % 8)
+        seize_buf_puts(&h, " ");
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return -1;
+    uint64_t n = h.len;
+    int ok = fwrite(&n, 8, 1, fp) == 1 && fwrite(h.data, 1, h.len, fp) == h.len;
+    for (size_t i = lo; i < hi && ok; i++) {
+        const seize_st_tensor *t = &src->tensors[i];
+        if (skip && !strcmp(t->name, skip)) continue;
+        ok = fwrite(t->data, 1, t->nbytes, fp) == t->nbytes;
+    }
+    seize_buf_free(&h);
+    return fclose(fp) == 0 && ok ? 0 : -1;
+}
+
+#define SHARD1 "model-00001-of-00002.safetensors"
+#define SHARD2 "model-00002-of-00002.safetensors"
+
+// A folder `sub` of the scratch folder with the fixture's config and tokenizer files linked.
+static const char *make_folder(const fix *f, const char *sub, int with_config)
+{
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s", check_tmp(sub));
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    if (system(cmd) != 0) return NULL;
+    const char *files[] = {"config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
+                           "tokenizer_config.json"};
+    for (size_t i = with_config ? 0 : 1; i < sizeof files / sizeof *files; i++) {
+        char from[1100], to[700];
+        snprintf(from, sizeof from, "%s/%s", f->dir, files[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        char *abs = realpath(from, NULL);
+        if (!abs || symlink(abs, to) != 0) {
+            free(abs);
+            return NULL;
+        }
+        free(abs);
+    }
+    return dir;
+}
+
+// The fixture's weights split in two shards with an index; extra_entry (may be NULL) is added
+// to the weight_map, `skip` left out of the shards.
+static const char *make_sharded(const fix *f, const char *sub, const char *extra_entry,
+                                const char *skip)
+{
+    const char *dir = make_folder(f, sub, 1);
+    if (!dir) return NULL;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", f->dir);
+    seize_st_file st;
+    if (seize_st_open(path, &st) < 0) return NULL;
+    size_t half = st.n_tensors / 2;
+    char p1[800], p2[800];
+    snprintf(p1, sizeof p1, "%s/" SHARD1, dir);
+    snprintf(p2, sizeof p2, "%s/" SHARD2, dir);
+    int rc = write_shard(p1, &st, 0, half, skip) | write_shard(p2, &st, half, st.n_tensors, skip);
+    seize_buf ix = {0};
+    seize_buf_puts(&ix, "{\"metadata\": {\"total_size\": 1}, \"weight_map\": {");
+    for (size_t i = 0; i < st.n_tensors; i++)
+        if (!skip || strcmp(st.tensors[i].name, skip))
+            seize_buf_printf(&ix, "%s\"%s\": \"%s\"", i ? ", " : "", st.tensors[i].name,
+                             i < half ? SHARD1 : SHARD2);
+    if (extra_entry) seize_buf_printf(&ix, ", %s", extra_entry);
+    seize_buf_puts(&ix, "}}");
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    rc |= write_file(path, ix.data, ix.len);
+    seize_buf_free(&ix);
+    seize_st_close(&st);
+    return rc == 0 ? dir : NULL;
+}
+
+// Loading dir fails with code and a message holding each of want[] (NULL-terminated).
+static int load_fails(const char *dir, int code, const char *const *want)
+{
+    seize_blip2_model *m = NULL;
+    int rc = seize_blip2_model_load(dir, &m);
+    seize_blip2_model_free(m);
+    const char *msg = seize_errmsg();
+    int ok = rc == code;
+    for (size_t i = 0; want[i]; i++)
+        ok &= strstr(msg, want[i]) != NULL;
+    if (!ok) fprintf(stderr, "  %s: rc %d (want %d): %s\n", dir, rc, code, msg);
+    return ok;
+}
+
+// Split in two shards with an index: the same model (bit for bit); a truncated or missing
+// shard, an index naming a tensor its shard does not hold or a path outside the folder, and a
+// tensor absent from every shard are errors naming the file.
+static void test_shards(void)
+{
+    NEED_FIXTURES();
+    fix f;
+    CHECK(fix_open("tiny224", &f) == 0);
+    const char *dir = make_sharded(&f, "sharded", NULL, NULL);
+    CHECK(dir != NULL);
+    seize_blip2_model *m2 = NULL;
+    CHECK_EQ(seize_blip2_model_load(dir, &m2), 0);
+    CHECK_EQ(seize_blip2_model_get_config(m2)->n_params, f.c->n_params);
+    size_t V = (size_t)f.c->vocab_size;
+    float *a = malloc(V * sizeof *a), *b = malloc(V * sizeof *b);
+    seize_blip2 *s1 = open_state(f.m, SEIZE_PRECISION_FP32, 1);
+    seize_blip2 *s2 = open_state(m2, SEIZE_PRECISION_FP32, 1);
+    CHECK(s1 && s2);
+    const float *pix = gold(&f, "pixel_values", NULL);
+    CHECK_EQ(nn_blip2_encode(s1, pix, 1, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_prefill(s1, 1, f.prompt, f.n_prompt, a, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_encode(s2, pix, 1, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_prefill(s2, 1, f.prompt, f.n_prompt, b, NULL, NULL), 0);
+    CHECK(memcmp(a, b, V * sizeof *a) == 0);
+    seize_blip2_free(s1);
+    seize_blip2_free(s2);
+    seize_blip2_model_free(m2);
+    free(a), free(b);
+
+    char p[900];
+    CHECK((dir = make_sharded(&f, "truncated", NULL, NULL)) != NULL);
+    snprintf(p, sizeof p, "%s/" SHARD2, dir);
+    size_t len;
+    CHECK(seize_open_regular(p, &len) >= 0);
+    CHECK_EQ(truncate(p, (off_t)(len - 100)), 0);
+    CHECK(load_fails(dir, SEIZE_EFORMAT, (const char *[]){SHARD2, NULL}));
+    CHECK((dir = make_sharded(&f, "missing", NULL, NULL)) != NULL);
+    snprintf(p, sizeof p, "%s/" SHARD1, dir);
+    CHECK_EQ(unlink(p), 0);
+    CHECK(load_fails(dir, SEIZE_ENOTFOUND, (const char *[]){SHARD1, "does not exist", NULL}));
+    CHECK((dir = make_sharded(&f, "absent", "\"vision_model.extra\": \"" SHARD2 "\"", NULL)));
+    CHECK(load_fails(dir, SEIZE_EFORMAT,
+                     (const char *[]){"index.json", "vision_model.extra", SHARD2, NULL}));
+    CHECK((dir = make_sharded(&f, "escape", "\"x\": \"../" SHARD2 "\"", NULL)));
+    CHECK(load_fails(dir, SEIZE_EFORMAT, (const char *[]){"index.json", "file name", NULL}));
+    CHECK((dir = make_sharded(&f, "lacking", NULL, "language_projection.bias")));
+    CHECK(load_fails(dir, SEIZE_EFORMAT,
+                     (const char *[]){"index.json", "language_projection.bias", "missing", NULL}));
+    fix_close(&f);
+}
+
+// A config.json with one field changed: refused, naming the file and the field.
+static int bad_config(const fix *f, const char *sub, const char *section, const char *key,
+                      json_t *val)
+{
+    const char *dir = make_folder(f, sub, 0);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", f->dir);
+    json_t *cfg;
+    if (!dir || seize_json_load(path, &cfg) < 0) return 0;
+    json_t *o = section ? json_object_get(cfg, section) : cfg;
+    json_object_set_new(o, key, val);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_dump_file(cfg, path, 0);
+    json_decref(cfg);
+    snprintf(path, sizeof path, "%s/model.safetensors", f->dir);
+    char to[800], *abs = realpath(path, NULL);
+    snprintf(to, sizeof to, "%s/model.safetensors", dir);
+    int linked = abs && symlink(abs, to) == 0;
+    free(abs);
+    return linked && load_fails(dir, SEIZE_EFORMAT, (const char *[]){"config.json", key, NULL});
+}
+
+static void test_bad_folders(void)
+{
+    NEED_FIXTURES();
+    fix f;
+    CHECK(fix_open("tiny224", &f) == 0);
+    CHECK(bad_config(&f, "c1", "text_config", "model_type", json_string("t5")));
+    CHECK(bad_config(&f, "c2", NULL, "use_decoder_only_language_model", json_false()));
+    CHECK(bad_config(&f, "c3", "text_config", "activation_function", json_string("gelu")));
+    CHECK(bad_config(&f, "c4", "text_config", "word_embed_proj_dim", json_integer(32)));
+    CHECK(bad_config(&f, "c5", "text_config", "do_layer_norm_before", json_false()));
+    CHECK(bad_config(&f, "c6", "text_config", "_remove_final_layer_norm", json_true()));
+    CHECK(bad_config(&f, "c7", "vision_config", "hidden_act", json_string("quick_gelu")));
+    CHECK(bad_config(&f, "c8", "qformer_config", "position_embedding_type",
+                     json_string("relative_key")));
+    CHECK(bad_config(&f, "c9", "qformer_config", "hidden_act", json_string("relu")));
+    CHECK(bad_config(&f, "c10", "text_config", "enable_bias", json_false()));
+    CHECK(bad_config(&f, "c11", NULL, "model_type", json_string("clip")));
+    CHECK(bad_config(&f, "c12", "vision_config", "hidden_size", json_string("64")));
+    // a config whose shapes disagree with the tensors: the tensor and both shapes are named
+    CHECK(bad_config(&f, "shape", "text_config", "ffn_dim", json_integer(100)) == 0);
+    CHECK(strstr(seize_errmsg(), "model.safetensors") && strstr(seize_errmsg(), "fc1.weight"));
+    // CLIP folders, a folder without config.json, a missing folder
+    CHECK(load_fails(check_fixture_path("models/tiny-laion"), SEIZE_EFORMAT,
+                     (const char *[]){"config.json", "not a BLIP-2 folder", NULL}));
+    CHECK(load_fails(check_fixture_path("models/tiny-laion.open_clip"), SEIZE_EFORMAT,
+                     (const char *[]){"tiny-laion.open_clip", "not a BLIP-2 folder", NULL}));
+    const char *dir = make_folder(&f, "noconfig", 0);
+    CHECK(dir != NULL);
+    CHECK(load_fails(dir, SEIZE_ENOTFOUND, (const char *[]){"config.json", NULL}));
+    CHECK(load_fails(check_tmp("nowhere"), SEIZE_ENOTFOUND, (const char *[]){"nowhere", NULL}));
+    // weights absent
+    CHECK((dir = make_folder(&f, "noweights", 1)) != NULL);
+    CHECK(load_fails(dir, SEIZE_ENOTFOUND, (const char *[]){"model.safetensors", NULL}));
+    fix_close(&f);
+}
+
+// A non-image file and a missing image: errors naming the file; int8 refused.
+static void test_bad_inputs(void)
+{
+    NEED_FIXTURES();
+    fix f;
+    CHECK(fix_open("tiny224", &f) == 0);
+    size_t S = (size_t)f.c->image_size;
+    float *pix = malloc(3 * S * S * sizeof *pix);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", f.dir);
+    CHECK(seize_blip2_load_pixels(f.m, path, pix) < 0);
+    CHECK(strstr(seize_errmsg(), "config.json") != NULL);
+    CHECK(seize_blip2_load_pixels(f.m, check_tmp("absent.png"), pix) < 0);
+    CHECK(strstr(seize_errmsg(), "absent.png") != NULL);
+    free(pix);
+    seize_blip2 *s = NULL;
+    seize_blip2_params p = {.threads = 1, .precision = SEIZE_PRECISION_INT8};
+    CHECK_EQ(seize_blip2_open(f.m, p, &s), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "int8") != NULL);
+    p = (seize_blip2_params){.threads = 1, .max_tokens = 1000};
+    CHECK_EQ(seize_blip2_open(f.m, p, &s), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "max_position_embeddings") != NULL);
+    // a step before any prefill
+    CHECK((s = open_state(f.m, SEIZE_PRECISION_FP32, 1)) != NULL);
+    int32_t id = 5;
+    float *lg = malloc((size_t)f.c->vocab_size * sizeof *lg);
+    CHECK(nn_blip2_step(s, 1, &id, lg) == SEIZE_EINVAL);
+    CHECK(nn_blip2_prefill(s, 1, &id, 1, lg, NULL, NULL) == SEIZE_EINVAL); // nothing encoded
+    free(lg);
+    seize_blip2_free(s);
+    fix_close(&f);
+}
+
 int main(void)
 {
+    if (check_tmp_init("blip2_model") < 0) return 1;
     RUN(test_config);
     RUN(test_goldens);
+    RUN(test_decode_steps);
+    RUN(test_batch_expand);
+    RUN(test_bf16);
+    RUN(test_shards);
+    RUN(test_bad_folders);
+    RUN(test_bad_inputs);
+    check_tmp_cleanup();
     return check_summary("blip2_model");
 }
