@@ -130,8 +130,11 @@ int seize_tokenize_file(const seize_tokenizer *t, const char *path, const seize_
 
 /* A byte-level BPE tokenizer as transformers' GPT2Tokenizer (slow) implements it: GPT-2's
  * pre-tokenisation pattern, bytes mapped to printable characters, merges by rank; no lower
- * casing, no cleaning. Special tokens: those of special_tokens_map.json (bos, eos, unk, pad,
- * additional) and tokenizer_config.json's added_tokens_decoder entries marked special. */
+ * casing, no cleaning. Special tokens (transformers' all_special_ids): bos, eos, unk, sep, pad,
+ * cls, mask and additional_special_tokens of special_tokens_map.json, else of
+ * tokenizer_config.json, else GPT2Tokenizer's defaults ("<|endoftext|>"). tokenizer_config.json's
+ * added_tokens_decoder entries are added tokens: matched whole when encoding; decoded as their
+ * content, with spaces around those that are not special. src/text/bpe.c has the details. */
 typedef struct seize_bpe seize_bpe;
 
 /* Loads vocab.json + merges.txt (+ the optional special_tokens_map.json and
@@ -152,9 +155,17 @@ int seize_bpe_encode(const seize_bpe *t, const char *text, size_t len, int32_t *
 int seize_bpe_decode(const seize_bpe *t, const int32_t *ids, size_t n, int skip_special,
                      char **out);
 
+/* seize_bpe_decode that also gives the byte length (*out_len, may be NULL): the text may hold
+ * NUL characters (the token of byte 0), which the NUL-terminated form cannot show. */
+int seize_bpe_decode_n(const seize_bpe *t, const int32_t *ids, size_t n, int skip_special,
+                       char **out, size_t *out_len);
+
 /* Python's str.strip(): the text without leading and trailing white space (str.isspace),
  * in place; returns s. */
 char *seize_text_strip_py(char *s);
+/* The same for s[0..len), which may hold NULs (s needs len + 1 bytes): the stripped text is
+ * moved to s[0..], NUL-terminated; returns its length. */
+size_t seize_text_strip_py_n(char *s, size_t len);
 
 size_t seize_bpe_vocab_size(const seize_bpe *t); /* largest id + 1 */
 /* The id of a token string (as in vocab.json or an added token), or -1. */
