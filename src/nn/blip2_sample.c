@@ -116,23 +116,73 @@ static double shortest_decimal(float f)
     return (double)f;
 }
 
+// Σ of the float32 probabilities of r[lo, hi) in double.
+static double mass(const nn_blip2_ranked *r, size_t lo, size_t hi, float max, float inv)
+{
+    double s = 0;
+    for (size_t i = lo; i < hi; i++)
+        s += expf(r[i].v - max) * inv;
+    return s;
+}
+
+// Moves the entries of r[lo, hi) below pv to the front; returns where the others start.
+static size_t partition(nn_blip2_ranked *r, size_t lo, size_t hi, float pv)
+{
+    size_t mid = lo;
+    for (size_t i = lo; i < hi; i++)
+        if (r[i].v < pv) {
+            nn_blip2_ranked t = r[i];
+            r[i] = r[mid];
+            r[mid++] = t;
+        }
+    return mid;
+}
+
+static float median3(float a, float b, float c)
+{
+    return a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+}
+
 static void top_p(float *x, size_t n, float p, nn_blip2_ranked *r)
 {
     size_t m = 0; // the finite entries: the others have probability 0 and stay removed
+    float max = -INFINITY;
     for (size_t i = 0; i < n; i++)
-        if (x[i] > -INFINITY) r[m++] = (nn_blip2_ranked){x[i], (int32_t)i};
+        if (x[i] > -INFINITY) {
+            r[m++] = (nn_blip2_ranked){x[i], (int32_t)i};
+            max = x[i] > max ? x[i] : max;
+        }
     if (m < 2) return;
-    qsort(r, m, sizeof *r, by_value_then_id);
     // float32 softmax as torch computes it: exp(x − max) scaled by 1 / sum
-    float max = r[m - 1].v;
-    double sum = 0;
-    for (size_t i = 0; i < m; i++)
-        sum += expf(r[i].v - max);
-    float inv = 1.0f / (float)sum;
+    float inv = 1.0f / (float)mass(r, 0, m, max, 1.0f);
     // torch compares the float cumsum with the Python double 1 − top_p converted to float
     float thr = (float)(1.0 - shortest_decimal(p));
-    double cum = 0;
-    for (size_t i = 0; i + 1 < m; i++) { // the largest entry always stays
+    // Most entries are decided without sorting the vocabulary: partition [lo, hi) around a
+    // pivot; when the entries below it hold clearly less than thr (with those removed so far),
+    // they all go; when clearly more, every entry above it stays. Only the narrow rest around
+    // the boundary is sorted. "Clearly": a margin of 1e-6 relative, far above the rounding
+    // differences of summing in another order than torch's sorted cumsum (1e-16).
+    size_t lo = 0, hi = m;
+    double below = 0;
+    while (hi - lo > 32) {
+        float pv = median3(r[lo].v, r[lo + (hi - lo) / 2].v, r[hi - 1].v);
+        size_t mid = partition(r, lo, hi, pv);
+        if (mid == lo) break; // the pivot is the smallest value: sort what is left
+        double s = below + mass(r, lo, mid, max, inv);
+        if (s <= thr * (1 - 1e-6)) {
+            for (size_t i = lo; i < mid; i++)
+                x[r[i].id] = -INFINITY;
+            below = s;
+            lo = mid;
+        } else if (s > thr * (1 + 1e-6)) {
+            hi = mid;
+        } else {
+            break;
+        }
+    }
+    qsort(r + lo, hi - lo, sizeof *r, by_value_then_id);
+    double cum = below;
+    for (size_t i = lo; i < hi && i + 1 < m; i++) { // the largest entry always stays
         cum += expf(r[i].v - max) * inv;
         if ((float)cum > thr) break;
         x[r[i].id] = -INFINITY;

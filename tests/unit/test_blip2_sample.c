@@ -205,6 +205,68 @@ static void test_warp_edges(void)
     CHECK(isinf(v[3]) && isinf(v[4]));
 }
 
+// top-p as transformers writes it (sort everything ascending, cumulative sum, drop the prefix
+// ≤ 1 − p, keep the largest), the reference for the sampler's partitioning version.
+static int by_value(const void *a, const void *b)
+{
+    const nn_blip2_ranked *p = a, *q = b;
+    if (p->v != q->v) return p->v < q->v ? -1 : 1;
+    return (p->id > q->id) - (p->id < q->id);
+}
+
+static void top_p_reference(float *x, size_t n, double p, nn_blip2_ranked *r)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] > -INFINITY) r[m++] = (nn_blip2_ranked){x[i], (int32_t)i};
+    if (m < 2) return;
+    qsort(r, m, sizeof *r, by_value);
+    float max = r[m - 1].v;
+    double sum = 0, cum = 0;
+    for (size_t i = 0; i < m; i++)
+        sum += expf(r[i].v - max);
+    float inv = 1.0f / (float)sum, thr = (float)(1.0 - p);
+    for (size_t i = 0; i + 1 < m; i++) {
+        cum += expf(r[i].v - max) * inv;
+        if ((float)cum > thr) break;
+        x[r[i].id] = -INFINITY;
+    }
+}
+
+// The partitioning top-p equals the full sort on random rows: flat and peaked, with ties, with
+// entries already removed, short and long.
+static void test_top_p_reference(void)
+{
+    enum { N = 6000 };
+    static float x[N], a[N], b[N];
+    static nn_blip2_ranked r[N];
+    static const double ps[] = {0.1, 0.5, 0.9, 0.95, 0.99, 0.999};
+    nn_rng g;
+    nn_rng_seed(&g, 3);
+    size_t removed_total = 0;
+    for (int it = 0; it < 600; it++) {
+        size_t n = 2 + (size_t)(nn_rng_uniform(&g) * (it % 3 ? 600 : N - 2));
+        double scale = (double[]){0.3, 2, 8, 30}[it % 4];
+        int ties = it % 5 == 0, holes = it % 7 == 0;
+        for (size_t i = 0; i < n; i++) {
+            double u1 = nn_rng_uniform(&g) + 1e-300, u2 = nn_rng_uniform(&g);
+            double v = scale * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+            x[i] = ties ? (float)round(v) : (float)v;
+            if (holes && nn_rng_uniform(&g) < 0.5) x[i] = -INFINITY;
+        }
+        double p = ps[it % 6];
+        memcpy(a, x, n * sizeof *x);
+        memcpy(b, x, n * sizeof *x);
+        seize_blip2_warp(a, n, 1.0f, 0, (float)p);
+        top_p_reference(b, n, p, r); // the warper reads 0.9f as the decimal 0.9
+        CHECK_MSG(n_kept(a, n) == n_kept(b, n), "case %d (n %zu, p %g): %zu vs %zu kept", it, n, p,
+                  n_kept(a, n), n_kept(b, n));
+        CHECK_MSG(same_row(a, b, n), "case %d", it);
+        removed_total += n - n_kept(a, n);
+    }
+    CHECK(removed_total > 10000);
+}
+
 static void test_draw_greedy(void)
 {
     nn_rng r, r0;
@@ -310,6 +372,7 @@ int main(void)
     RUN(test_warpers_goldens);
     RUN(test_warp_scores_goldens);
     RUN(test_warp_edges);
+    RUN(test_top_p_reference);
     RUN(test_draw_greedy);
     RUN(test_draw_chi_square);
     RUN(test_chi_square_p);
