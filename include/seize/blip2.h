@@ -157,7 +157,7 @@ seize_blip2_gen seize_blip2_gen_default(void);
 typedef struct seize_blip2_caption {
     size_t n;         /* sequences */
     char **captions;  /* decoded generated tokens, special tokens skipped, invalid UTF-8 as
-                         U+FFFD, stripped of surrounding white space */
+                         U+FFFD, NUL characters dropped, stripped of surrounding white space */
     int32_t **tokens; /* generated ids, EOS included when produced */
     size_t *n_tokens;
 } seize_blip2_caption;

@@ -257,6 +257,20 @@ static int prefill(run *r, const float *pixels, const int32_t *ids, size_t n_ids
     return 0;
 }
 
+// The caption of n generated ids: decoded without special tokens, NUL characters (the token
+// of byte 0) dropped, as captions are C strings, then stripped as Python's str.strip.
+static int caption_text(const seize_bpe *bpe, const int32_t *ids, size_t n, char **out)
+{
+    size_t len = 0, k = 0;
+    int rc = seize_bpe_decode_n(bpe, ids, n, 1, out, &len);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < len; i++)
+        if ((*out)[i]) (*out)[k++] = (*out)[i];
+    (*out)[k] = 0;
+    seize_text_strip_py(*out);
+    return 0;
+}
+
 // The captions of every image from the generated ids.
 static int collect(run *r, seize_blip2_caption *out)
 {
@@ -274,9 +288,8 @@ static int collect(run *r, seize_blip2_caption *out)
             if (!c->tokens[j]) return SEIZE_ENOMEM;
             memcpy(c->tokens[j], r->tok + q * r->steps, len * sizeof **c->tokens);
             c->n_tokens[j] = len;
-            int rc = seize_bpe_decode(bpe, c->tokens[j], len, 1, &c->captions[j]);
+            int rc = caption_text(bpe, c->tokens[j], len, &c->captions[j]);
             if (rc < 0) return rc;
-            seize_text_strip_py(c->captions[j]);
         }
     }
     return 0;
