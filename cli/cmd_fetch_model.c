@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 static const char about[] =
-    "Downloads a CLIP model folder from the Hugging Face hub into the cache; prints its path.\n"
-    "NAME is a hub repository id owner/name (transformers layout unless --layout) or:\n"
+    "Downloads a CLIP or BLIP-2 model folder from the Hugging Face hub into the cache; prints its\n"
+    "path. NAME is a hub repository id owner/name (transformers layout unless --layout) or:\n"
     "  ViT-B-32, ViT-B-16, ViT-L-14: openai/clip-vit-base-patch32, -base-patch16, -large-patch14\n"
     "  (transformers layout); ViT-H-14, ViT-g-14, ViT-bigG-14: laion/CLIP-ViT-H-14-laion2B-s32B-\n"
-    "  b79K, -g-14-laion2B-s12B-b42K, -bigG-14-laion2B-39B-b160k (open_clip layout).\n"
+    "  b79K, -g-14-laion2B-s12B-b42K, -bigG-14-laion2B-39B-b160k (open_clip layout);\n"
+    "  blip2-opt-6.7b-coco, blip2-opt-2.7b: Salesforce/blip2-opt-... (blip2 layout: sharded\n"
+    "  transformers weights as model.safetensors.index.json names them, for seize caption).\n"
     "Interrupted downloads resume (HTTP Range). A file gets its final name once checked (the\n"
     "hub's SHA-256 when given, a safetensors header, JSON that parses, never an HTML page);\n"
     "cached files are not fetched again. An unreachable hub (no name resolution, connection\n"
@@ -44,8 +46,8 @@ int cmd_fetch_model(int argc, char **argv)
         CLI_STR("endpoint", 0, "URL", &o.endpoint,
                 "hub address (default $HF_ENDPOINT or https://huggingface.co)"),
         CLI_STR("revision", 0, "REV", &o.revision, "branch, tag or commit (default main)"),
-        CLI_CHOICE("layout", 0, "L", &o.layout, "transformers|open_clip|hf",
-                   "transformers or open_clip (default: the model's usual layout);\n"
+        CLI_CHOICE("layout", 0, "L", &o.layout, "transformers|open_clip|hf|blip2",
+                   "transformers, open_clip or blip2 (default: the model's usual layout);\n"
                    "hf is an alias of transformers"),
         CLI_INT("max-attempts", 0, "N", &attempts, 1, 100,
                 "tries per file on network errors (default 5)"),

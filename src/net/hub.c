@@ -23,12 +23,24 @@ static const struct {
     {"ViT-H-14", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "open_clip"},
     {"ViT-g-14", "laion/CLIP-ViT-g-14-laion2B-s12B-b42K", "open_clip"},
     {"ViT-bigG-14", "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", "open_clip"},
+    {"blip2-opt-6.7b-coco", "Salesforce/blip2-opt-6.7b-coco", "blip2"},
+    {"blip2-opt-2.7b", "Salesforce/blip2-opt-2.7b", "blip2"},
 };
 
 static const char *tf_files[] = {"config.json", "vocab.json", "merges.txt", "model.safetensors",
                                  NULL};
 static const char *oc_files[] = {"open_clip_config.json", "vocab.json", "merges.txt",
                                  "open_clip_model.safetensors", NULL};
+// BLIP-2 (transformers layout, sharded): the index first, then the shards it names (bl_shards),
+// then the rest.
+static const char *bl_head[] = {"config.json", "model.safetensors.index.json", NULL};
+static const char *bl_tail[] = {"vocab.json",
+                                "merges.txt",
+                                "tokenizer_config.json",
+                                "special_tokens_map.json",
+                                "preprocessor_config.json",
+                                "generation_config.json",
+                                NULL};
 
 seize_hub_opts seize_hub_default_opts(void)
 {
@@ -171,7 +183,8 @@ static int check_content(const char *path, const char *file, const char *url)
         size_t len = 0;
         rc = seize_read_file(path, &text, &len);
         if (rc < 0) return rc;
-        json_t *j = json_loadb(text, len, 0, NULL);
+        // transformers writes model_max_length 1e30 as an integer: jansson takes it as a real
+        json_t *j = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, NULL);
         if (!json_is_object(j)) what = "not a JSON object";
         json_decref(j);
         free(text);
@@ -316,13 +329,14 @@ static int resolve(const char *name, seize_hub_opts *o, const char **repo, const
         if (!strchr(name, '/') || name[0] == '/' || strstr(name, ".."))
             return seize_error(SEIZE_ENOTFOUND,
                                "unknown model '%s' (known: ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14, "
-                               "ViT-g-14, ViT-bigG-14, or a hub repository id owner/name)",
+                               "ViT-g-14, ViT-bigG-14, blip2-opt-6.7b-coco, blip2-opt-2.7b, or a "
+                               "hub repository id owner/name)",
                                name);
         *repo = name;
         *layout = "transformers";
     }
     if (o->layout) *layout = !strcmp(o->layout, "hf") ? "transformers" : o->layout;
-    if (strcmp(*layout, "transformers") && strcmp(*layout, "open_clip"))
+    if (strcmp(*layout, "transformers") && strcmp(*layout, "open_clip") && strcmp(*layout, "blip2"))
         return seize_error(SEIZE_EINVAL, "unknown layout '%s' (transformers or open_clip)",
                            *layout);
     if (!o->endpoint) o->endpoint = getenv("HF_ENDPOINT");
@@ -399,12 +413,65 @@ static int fetch_file(CURL *c, const char *repo, const char *file, const char *d
     return rc;
 }
 
+// Fetches the files of `files` (n of them, or up to a NULL) that are not in dir yet.
+static int fetch_list(CURL *c, const char *repo, const char *dir, const char *const *files,
+                      size_t n, const seize_hub_opts *o)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n && files[i]; i++) {
+        char *dest = seize_path_join(dir, files[i]);
+        if (!dest)
+            rc = SEIZE_ENOMEM;
+        else if (!seize_path_exists(dest))
+            rc = fetch_file(c, repo, files[i], dest, o);
+        free(dest);
+    }
+    return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// The shard files an index's weight_map names, each once, sorted into *names. A name must be
+// a plain file name ending in ".safetensors" (no folder, no "..").
+static int bl_shards(const char *dir, seize_strvec *names)
+{
+    char *path = seize_path_join(dir, "model.safetensors.index.json");
+    json_t *j = NULL, *v;
+    const char *k;
+    seize_strmap seen = {0};
+    int rc = path ? seize_json_load(path, &j) : SEIZE_ENOMEM;
+    json_t *map = json_object_get(j, "weight_map");
+    if (rc == 0 && (!json_is_object(map) || !json_object_size(map)))
+        rc = seize_error(SEIZE_EFORMAT, "'%s': no \"weight_map\" object", path);
+    json_object_foreach(map, k, v)
+    {
+        const char *f = json_string_value(v);
+        if (rc < 0) break;
+        if (!f || !*f || strchr(f, '/') || strchr(f, '\\') || f[0] == '.' ||
+            !ends_with(f, ".safetensors"))
+            rc = seize_error(SEIZE_EFORMAT, "'%s': tensor '%s' is in '%s', not a shard file name",
+                             path, k, f ? f : "(not a string)");
+        int dup = rc == 0 ? seize_strmap_put(&seen, f, 0, NULL) : 0;
+        if (dup < 0) rc = dup;
+        if (rc == 0 && dup == 0) rc = seize_strvec_push(names, f);
+    }
+    if (rc == 0) qsort(names->v, names->n, sizeof *names->v, by_name);
+    seize_strmap_free(&seen);
+    json_decref(j);
+    free(path);
+    return rc;
+}
+
 int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out)
 {
     *dir_out = NULL;
     seize_hub_opts o = opts ? *opts : seize_hub_default_opts();
     const char *repo = NULL, *layout = NULL;
     char *dir = NULL;
+    seize_strvec shards = {0};
     int rc = resolve(name, &o, &repo, &layout);
     if (rc < 0 || (rc = model_dir(name, &o, &dir)) < 0) return rc;
     CURL *c = curl_easy_init();
@@ -412,14 +479,15 @@ int seize_hub_fetch(const char *name, const seize_hub_opts *opts, char **dir_out
         free(dir);
         return seize_error(SEIZE_ENET, "cannot initialise libcurl");
     }
-    const char **files = !strcmp(layout, "transformers") ? tf_files : oc_files;
-    for (; rc == 0 && *files; files++) {
-        char *dest = seize_path_join(dir, *files);
-        if (!dest)
-            rc = SEIZE_ENOMEM;
-        else if (!seize_path_exists(dest))
-            rc = fetch_file(c, repo, *files, dest, &o);
-        free(dest);
+    if (!strcmp(layout, "blip2")) {
+        rc = fetch_list(c, repo, dir, bl_head, SIZE_MAX, &o);
+        if (rc == 0) rc = bl_shards(dir, &shards);
+        if (rc == 0) rc = fetch_list(c, repo, dir, (const char *const *)shards.v, shards.n, &o);
+        if (rc == 0) rc = fetch_list(c, repo, dir, bl_tail, SIZE_MAX, &o);
+        seize_strvec_free(&shards);
+    } else {
+        const char **files = !strcmp(layout, "transformers") ? tf_files : oc_files;
+        rc = fetch_list(c, repo, dir, files, SIZE_MAX, &o);
     }
     curl_easy_cleanup(c);
     if (rc < 0) {

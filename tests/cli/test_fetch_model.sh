@@ -94,6 +94,32 @@ grep -q "pw-SECRET-777\|hf_tok_SECRET123" "$TMP/err" && fail "offline: a secret 
 grep -q "someone:\*\*\*@127.0.0.1" "$TMP/err" || fail "offline: the hub address is not shown redacted: $(cat "$TMP/err")"
 [ -z "$(find "$TMP/c5" -name '*.incomplete')" ] || fail "offline: empty partial files left"
 
+# 6b. blip2-opt-2.7b: the sharded transformers layout; the index is fetched first and its
+#     weight_map names the shards (each once), then the tokenizer and processor files
+B2="$TMP/hub/Salesforce/blip2-opt-2.7b"
+mkdir -p "$B2"
+for f in config.json vocab.json merges.txt tokenizer_config.json special_tokens_map.json \
+  preprocessor_config.json generation_config.json; do cp "$FIX/blip2/tiny224/$f" "$B2/"; done
+cp "$FIX/blip2/tiny224/model.safetensors" "$B2/model-00001-of-00002.safetensors"
+cp "$FIX/blip2/tiny364/model.safetensors" "$B2/model-00002-of-00002.safetensors"
+printf '{"metadata": {}, "weight_map": {"a.weight": "model-00002-of-00002.safetensors", "b.weight": "model-00001-of-00002.safetensors", "c.bias": "model-00002-of-00002.safetensors"}}\n' \
+  >"$B2/model.safetensors.index.json"
+start_server
+expect_status 0 seize fetch-model blip2-opt-2.7b --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/b2" --quiet
+dir=$(cat "$TMP/out")
+[ "$dir" = "$TMP/b2/models/blip2-opt-2.7b" ] || fail "blip2: printed '$dir'"
+for f in $(ls "$B2"); do cmp -s "$B2/$f" "$dir/$f" || fail "blip2: $f missing or different"; done
+grep "resolve/main/" "$TMP/log" | sed 's|.*resolve/main/\([^ ]*\).*|\1|' >"$TMP/order"
+[ "$(sed -n 2p "$TMP/order")" = model.safetensors.index.json ] || fail "blip2: order: $(cat "$TMP/order")"
+[ "$(grep -c 'model-0000[12]-of-00002' "$TMP/order")" -eq 2 ] || fail "blip2: shards: $(cat "$TMP/order")"
+[ "$(wc -l <"$TMP/order")" -eq 10 ] || fail "blip2: files: $(cat "$TMP/order")"
+# an index naming a file outside the folder is refused, naming the index and the tensor
+printf '{"weight_map": {"x.weight": "../../evil.safetensors"}}\n' >"$B2/model.safetensors.index.json"
+expect_status 1 seize fetch-model Salesforce/blip2-opt-2.7b --layout blip2 --endpoint "http://127.0.0.1:$PORT" --cache "$TMP/b3" --quiet
+grep -q "model.safetensors.index.json" "$TMP/err" && grep -q "x.weight" "$TMP/err" || fail "bad index: $(cat "$TMP/err")"
+[ ! -e "$TMP/b3/evil.safetensors" ] && ! grep -q evil "$TMP/log" || fail "bad index: the file was fetched"
+stop_server
+
 # 7. usage errors
 expect_status 2 seize fetch-model
 expect_status 2 seize fetch-model --layout bogus ViT-B-32
