@@ -35,8 +35,8 @@ int nn_blip2_encode(seize_blip2 *s, const float *pixels, size_t n, seize_blip2_t
  * rows then the embeddings of ids[0..n_ids) (BOS + prompt, host) with positions 2.. (OPT's
  * offset), through every layer into the KV cache, sequences 0..n-1. Writes the logits of each
  * image's last row to logits (host, n × vocab). Resets the cache first. trace:
- * "lm.hidden_states.<i>" and "lm.logits" (every row) per image. Requires prefix + n_ids ≤
- * max_tokens. */
+ * "lm.hidden_states.<i>" and "lm.logits" (every row) per image. Requires 1 ≤ n_ids ≤
+ * max_tokens (the cache holds the prefix + max_tokens rows per sequence). */
 int nn_blip2_prefill(seize_blip2 *s, size_t n, const int32_t *ids, size_t n_ids, float *logits,
                      seize_blip2_trace_fn trace, void *user);
 
