@@ -8,12 +8,13 @@ static const char *CMD = "caption";
 
 static const char synopsis[] =
     "(IMAGE... | --list FILE | --dataset NAME --input ANN --images DIR)\n"
-    "--out C.jsonl --endpoint URL --model NAME [options]";
+    "--out C.jsonl (--endpoint URL --model NAME | --model-dir DIR) [options]";
 static const char about[] =
     "Captions each image N times (SEIZE step 1) with a vision LLM: the image goes as a base64 "
     "data\n"
-    "URL in an image_url part with a short prompt. Output: JSON Lines {\"image\": PATH,\n"
-    "\"captions\": [...]} in input order, written atomically when complete.";
+    "URL in an image_url part with a short prompt; or, with --model-dir, BLIP-2 in this process\n"
+    "(SEIZE's settings by default). Output: JSON Lines {\"image\": PATH, \"captions\": [...]\n"
+    "(native: \"tokens\": [[ids]...])} in input order, written atomically when complete.";
 static const char footer[] =
     "Relative paths (also in --list) are taken from the current directory. Before any request\n"
     "every image is checked: missing files (one summary line), FIFOs and devices stop the\n"
@@ -49,7 +50,8 @@ int cmd_caption(int argc, char **argv)
 {
     seize_caption_file_job job = {.command = CMD, .cancel = cli_llm_cancel()};
     const char *mode = "auto";
-    long n = 15;
+    long n = 15, topk = 50, steps = 30, batch = 1, threads = 0;
+    seize_captioner_blip2_opts nat = seize_captioner_blip2_default_opts();
     cli_llm g;
     cli_opt llm[CLI_LLM_N_OPTS], all[40];
     cli_llm_init(&g, 1.0, 0.9, llm);
@@ -73,7 +75,18 @@ int cmd_caption(int argc, char **argv)
                    "auto (default), param or requests"),
         CLI_STR("prompt", 0, "TEXT", &job.prompt,
                 "the instruction sent with the image (default: \"Write a short\n"
-                "caption for this image in one sentence.\")"),
+                "caption for this image in one sentence.\"; native: \"a photo of\")"),
+        CLI_TEXT("Native BLIP-2 (seize fetch-model blip2-opt-6.7b-coco), with --top-p, --seed:"),
+        CLI_STR("model-dir", 0, "DIR", &nat.model_dir, "the model folder (instead of a server)"),
+        CLI_INT("top-k", 0, "K", &topk, 0, 1 << 30, "(default 50; 0: off)"),
+        CLI_INT("max-new-tokens", 0, "N", &steps, 1, 4096, "(default 30)"),
+        CLI_FLAG("greedy", 0, &nat.gen.greedy, "argmax, no sampling"),
+        CLI_CALL("precision", 0, "P", &nat.precision, cli_precision_arg,
+                 "fp32 or bf16 (default: bf16 when the CPU has AVX512_BF16)"),
+        CLI_INT("batch", 0, "B", &batch, 1, 4096, "images per generate call (default 1)"),
+        CLI_THREADS(&threads),
+        CLI_STR("dump-logits", 0, "F.npy", &nat.dump_logits, "raw logits [images*n, steps, vocab]"),
+        CLI_STR("force-ids", 0, "F.json", &nat.force_ids_file, "feed these ids (teacher forcing)"),
         CLI_TEXT("Client:"),
         CLI_END};
     if (cli_opts_join(all, sizeof all / sizeof *all, own, llm) < 0)
@@ -91,13 +104,20 @@ int cmd_caption(int argc, char **argv)
         return cli_usage(CMD, "--split goes with --dataset cirr");
     if (!job.out) return cli_usage(CMD, "--out is required");
     g.p.use_n = !strcmp(mode, "auto") ? -1 : !strcmp(mode, "param");
+    if (nat.model_dir && (g.p.endpoint || g.p.model))
+        return cli_usage(CMD, "give --model-dir or --endpoint and --model, not both");
+    if (nat.model_dir) g.p.endpoint = g.p.model = "native"; // (signals only)
     if ((rc = cli_llm_finish(CMD, &g))) return rc;
+    nat.gen.top_p = (float)g.p.top_p, nat.gen.temperature = (float)g.p.temperature;
+    nat.gen.top_k = (int)topk, nat.gen.max_new_tokens = (int)steps, nat.batch = (int)batch;
+    nat.gen.seed = g.seed < 0 ? 0 : (uint64_t)g.seed, nat.threads = (int)threads;
     seize_caption_file_result res;
     cli_llm_progress pc = {.cmd = CMD, .quiet = g.quiet};
     job.images = (const char *const *)args.v, job.n_images = (size_t)args.n;
     job.journal = g.journal, job.n_captions = (size_t)n;
     job.on_progress = cli_llm_progress_fn, job.progress_user = &pc;
-    rc = seize_caption_file(&g.p, &job, &res);
+    rc = nat.model_dir ? seize_caption_file_blip2(&nat, &job, &res)
+                       : seize_caption_file(&g.p, &job, &res);
     cli_llm_progress_end(&pc, &res.stats);
     char detail[600] = "no request was sent";
     if (rc == SEIZE_ECANCEL && res.stats.items)

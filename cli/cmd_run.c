@@ -75,6 +75,7 @@ static int parse(int argc, char **argv, run_cli *c)
         CLI_STR("captioner-endpoint", 0, "URL", &p->captioner_endpoint,
                 "with --captioner-model NAME: the caption stage (as seize caption)"),
         CLI_STR("captioner-model", 0, "NAME", &p->captioner_model, NULL),
+        CLI_STR("captioner-dir", 0, "DIR", &p->captioner_dir, "or a BLIP-2 folder, in-process"),
         CLI_STR("llm-endpoint", 0, "URL", &p->llm_endpoint,
                 "with --llm-model NAME: the editing stage (as seize reason); both\n"
                 "endpoints default to $OPENAI_BASE_URL, the key is $OPENAI_API_KEY"),

@@ -32,6 +32,7 @@ int cmd_serve(int argc, char **argv)
         CLI_STR("gallery", 0, "FOLDER", &p.gallery_dir, "the gallery's images (shown, captioned)"),
         CLI_STR("captioner-endpoint", 0, "URL", &cap_ep, "with --captioner-model: a vision LLM"),
         CLI_STR("captioner-model", 0, "NAME", &cap.model, "its model name"),
+        CLI_STR("captioner-dir", 0, "DIR", &p.captioner_dir, "or BLIP-2 in-process (not both)"),
         CLI_STR("llm-endpoint", 0, "URL", &llm_ep, "with --llm-model: the editing LLM"),
         CLI_STR("llm-model", 0, "NAME", &llm.model, "its model name"),
         CLI_STR("listen", 0, "HOST:PORT", &p.listen, "default 127.0.0.1:8080 (port 0: any free)"),

@@ -38,6 +38,7 @@
 #ifndef SEIZE_PIPELINE_H
 #define SEIZE_PIPELINE_H
 
+#include "seize/blip2.h" /* seize_blip2_gen (the native captioner) */
 #include "seize/core.h"
 #include "seize/model.h" /* seize_precision */
 #include "seize/net.h"   /* seize_llm_stats in seize_reason_file_result */
@@ -110,6 +111,11 @@ typedef struct seize_run_params {
      * servers (endpoints are taken as given: the caller applies $OPENAI_BASE_URL) */
     const char *captions_file;
     const char *captioner_endpoint, *captioner_model, *caption_prompt;
+    /* or the native BLIP-2 captioner of this folder (instead of captioner_endpoint and _model;
+     * caption_prompt, temperature, top_p, seed, num_captions and threads apply, the rest is
+     * SEIZE's: top-k 50, 30 new tokens; precision: seize_captioner_blip2_precision(), not the
+     * CLIP products' `precision`) */
+    const char *captioner_dir;
     const char *llm_endpoint, *llm_model, *prompt_file;
     /* passed to the LLM stages as written (NULL: their defaults; temperature 1.0, top_p 0.9) */
     const char *temperature, *top_p, *seed, *concurrency, *timeout, *max_attempts, *backoff_base;
@@ -205,11 +211,13 @@ typedef struct seize_stage_item {
     char **texts; /* captions (N) or the edited description (1), post-processed; NULL when
                      failed or not attempted (a cancelled call) */
     size_t n_texts;
-    char *error;   /* why it failed (redacted), NULL when done or not attempted */
-    int retryable; /* failed: 1 when a rerun may fix it (network, server), 0 when the input
-                      must change first (not an image, a request the server rejected) */
+    char *error;          /* why it failed (redacted), NULL when done or not attempted */
+    int retryable;        /* failed: 1 when a rerun may fix it (network, server), 0 when the input
+                             must change first (not an image, a request the server rejected) */
+    struct json_t *extra; /* more members of the item's output line (owned), or NULL: the native
+                             captioner's {"tokens": [[ids...], ...]} */
 } seize_stage_item;
-/* Frees the texts and errors of items[0..n) and zeroes them (not the array). */
+/* Frees the texts, errors and extras of items[0..n) and zeroes them (not the array). */
 void seize_stage_items_release(seize_stage_item *items, size_t n);
 
 typedef struct seize_caption_job {
@@ -313,6 +321,55 @@ typedef struct seize_reasoner_openai_opts {
 int seize_reasoner_openai_new(const struct seize_llm_params *p, const seize_reasoner_openai_opts *o,
                               seize_reasoner **out);
 void seize_reasoner_openai_stats(const seize_reasoner *r, struct seize_llm_stats *out);
+
+/* --- the native BLIP-2 captioner (seize/blip2.h) --------------------------------------------- */
+
+typedef struct seize_captioner_blip2_opts {
+    const char *model_dir; /* a BLIP-2 (OPT) model folder (seize_blip2_model_load; required) */
+    /* prompt (NULL: "a photo of"), n, greedy, top_p, top_k, temperature, max_new_tokens, seed;
+     * its pointers (force_ids, logits, trace, cancel) are the captioner's and ignored here */
+    seize_blip2_gen gen;
+    seize_precision precision; /* FP32 or BF16 (seize_captioner_blip2_precision: the CPU's) */
+    int batch;                 /* images per generate call (0: 1) */
+    int threads;               /* 0: all online cores */
+    const char *journal;       /* progress journal (NULL: none); a later call resumes from it */
+    const char *command;       /* "command" member of the settings, or NULL */
+    /* research hooks (NULL: off). dump_logits: a float32 .npy [images·n, max_new_tokens,
+     * vocab] of the raw next-token logits of the call's images in order (NaN rows after a
+     * sequence ended and for failed images); with it, every image is computed (the journal is
+     * not read). force_ids: a JSON array of id arrays, one per sequence of the call in order
+     * (images × n), fed instead of drawn tokens (teacher forcing); borrowed, part of the
+     * settings. */
+    const char *dump_logits;
+    const struct json_t *force_ids;
+    const char *force_ids_file; /* or the same read from this JSON file */
+} seize_captioner_blip2_opts;
+
+/* SEIZE's settings: seize_blip2_gen_default(), the precision of
+ * seize_captioner_blip2_precision(), batch 1, all cores, everything else NULL. */
+seize_captioner_blip2_opts seize_captioner_blip2_default_opts(void);
+/* BF16 when the CPU has AVX512_BF16, else FP32. */
+seize_precision seize_captioner_blip2_precision(void);
+
+/* The native captioner: loads the model folder and opens a state (both kept until freed),
+ * then captions the images of each call in batches on the calling thread (calls on one
+ * captioner from several threads are serialised). Each image is checked first as the
+ * OpenAI captioner does (a missing file or one that is not a regular file stops the call; one
+ * that cannot be decoded fails alone, not retryable); the job's n_captions sequences per image;
+ * items get the captions and extra {"tokens": [[generated ids, EOS included when produced],
+ * ...]}. Journal keys: the path; checks: the settings hash, n, the file's size and mtime. The
+ * draws of an image depend on (seed, its pixels) only, so a resumed call gives the same
+ * captions. Settings: "kind" "blip2", the model (config.json's SHA-256, the weight files'
+ * names and sizes), the generation settings, the precision, force_ids' SHA-256. Errors: the
+ * loader's (naming the file), SEIZE_EINVAL (settings; force_ids not an array of id arrays),
+ * SEIZE_ENOMEM. A call with force_ids of another count than images × n: SEIZE_EINVAL. A
+ * cancelled call stops between decode steps (its finished batches are in the journal). */
+int seize_captioner_blip2_new(const seize_captioner_blip2_opts *o, seize_captioner **out);
+/* The counters of the last call (items, done, failed, from the journal; requests = generate
+ * calls, completion_tokens = tokens generated), zeroed for another implementation. */
+void seize_captioner_blip2_stats(const seize_captioner *c, struct seize_llm_stats *out);
+/* The loaded model's configuration, or NULL for another implementation. */
+const seize_blip2_config *seize_captioner_blip2_config(const seize_captioner *c);
 
 /* Longest caption, relative text or prompt file accepted (bytes). */
 #define SEIZE_STAGE_MAX_TEXT ((size_t)64 << 10)
@@ -529,7 +586,8 @@ typedef struct seize_caption_file_job {
     const char *dataset, *annotations, *gallery_list, *image_dir;
     const char *out;     /* JSON Lines {"image", "captions"} (seize_captions_items_write) */
     const char *journal; /* NULL: "<out>.journal" */
-    const char *prompt;  /* NULL: the default (seize_captioner_openai_opts) */
+    const char *prompt;  /* NULL: the captioner's default (seize_captioner_openai_opts; the
+                            native one: "a photo of") */
     size_t n_captions;   /* captions per image (>= 1) */
     const char *command; /* "command" member of the settings, or NULL */
     seize_stage_progress_fn on_progress; /* may be NULL */
@@ -555,6 +613,17 @@ typedef struct seize_caption_file_result {
  * written). *res is filled as far as the call got; release it in every case. */
 int seize_caption_file(const struct seize_llm_params *p, const seize_caption_file_job *job,
                        seize_caption_file_result *res);
+/* The same with another captioner: make(user, journal, &c) creates it once the output and the
+ * journal (its path, which the captioner must use) are locked; it is freed before the return.
+ * res->stats: the OpenAI or the native captioner's counters, else zeroed. */
+typedef int (*seize_captioner_make_fn)(void *user, const char *journal, seize_captioner **out);
+int seize_caption_file_with(seize_captioner_make_fn make, void *user,
+                            const seize_caption_file_job *job, seize_caption_file_result *res);
+/* The same with the native captioner of `o` (seize_captioner_blip2_new): its journal and command
+ * are the job's, gen.n is job->n_captions, gen.prompt job->prompt when set. Output lines get
+ * "tokens" too: {"image", "captions", "tokens"}. */
+int seize_caption_file_blip2(const seize_captioner_blip2_opts *o, const seize_caption_file_job *job,
+                             seize_caption_file_result *res);
 void seize_caption_file_result_release(seize_caption_file_result *res);
 
 /* --- editing a file of queries (seize reason, and seize_run's editing stage) ------------- */

@@ -24,7 +24,8 @@
  *   GET  /v1/info              {"version", "model": {"path", "embed_dim", "precision"},
  *                              "index": {"path", "count", "dim", "dtype"}, "gallery": true|false,
  *                              "composed": true|false (captioner and LLM configured),
- *                              "captioner": null|{"kind": "openai", "model"},
+ *                              "captioner": null|{"kind": "openai", "model"}|{"kind": "blip2",
+ *                              "model": the folder's name},
  *                              "llm": null|{"model"}, "defaults": {"method", "pos", "neg", "k",
  *                              "num_captions"}, "limits": {"max_upload_bytes", "max_pixels",
  *                              "max_k"}}
@@ -91,6 +92,9 @@ typedef struct seize_serve_params {
     const char *cors_origin; /* Access-Control-Allow-Origin for this origin; NULL: no CORS */
     const struct seize_llm_params *captioner; /* OpenAI-compatible vision server, or NULL */
     const struct seize_llm_params *llm;       /* OpenAI-compatible LLM for the edits, or NULL */
+    const char *captioner_dir; /* or the native BLIP-2 captioner of this folder (not both): one
+                                  state, loaded at start, captioning one request at a time with
+                                  SEIZE's settings (seize_captioner_blip2_default_opts) */
     const char *cache_dir;     /* captions/edits cache and thumbnails (NULL: a private temp dir,
                                   removed at stop) */
     int n_threads;             /* CLIP and search threads (0: all cores); thumbnails are made

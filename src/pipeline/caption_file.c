@@ -60,15 +60,14 @@ static int finish(seize_captioner *c, int rc, const seize_caption_file_job *job,
     return pl_file_job_end(rc, settings, job->out, res->hash, res->n_failed);
 }
 
-int seize_caption_file(const seize_llm_params *p, const seize_caption_file_job *job,
-                       seize_caption_file_result *res)
+int seize_caption_file_with(seize_captioner_make_fn make, void *user,
+                            const seize_caption_file_job *job, seize_caption_file_result *res)
 {
     seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
     seize_captioner *c = NULL;
     memset(res, 0, sizeof *res);
     int rc = pl_file_job_begin(job->out, job->journal, &res->journal, lock);
-    seize_captioner_openai_opts co = {job->prompt, res->journal, job->n_captions, job->command};
-    if (rc == 0) rc = seize_captioner_openai_new(p, &co, &c);
+    if (rc == 0) rc = make(user, res->journal, &c);
     if (rc == 0) rc = collect(job, &res->images);
     if (rc == 0 && !(res->items = seize_calloc(res->images.n + 1, sizeof *res->items)))
         rc = seize_error(SEIZE_ENOMEM, "out of memory");
@@ -82,11 +81,53 @@ int seize_caption_file(const seize_llm_params *p, const seize_caption_file_job *
                                 job->dataset ? job->image_dir : NULL};
         rc = seize_captioner_caption(c, &cj, res->items);
         seize_captioner_openai_stats(c, &res->stats);
+        if (!strcmp(c->methods->name, "blip2")) seize_captioner_blip2_stats(c, &res->stats);
         rc = finish(c, rc, job, res);
     }
     seize_captioner_free(c);
     seize_stage_unlock(lock);
     return rc;
+}
+
+typedef struct openai_make {
+    const seize_llm_params *p;
+    const seize_caption_file_job *job;
+} openai_make;
+
+static int make_openai(void *user, const char *journal, seize_captioner **out)
+{
+    const openai_make *m = user;
+    seize_captioner_openai_opts co = {m->job->prompt, journal, m->job->n_captions, m->job->command};
+    return seize_captioner_openai_new(m->p, &co, out);
+}
+
+int seize_caption_file(const seize_llm_params *p, const seize_caption_file_job *job,
+                       seize_caption_file_result *res)
+{
+    openai_make m = {p, job};
+    return seize_caption_file_with(make_openai, &m, job, res);
+}
+
+typedef struct blip2_make {
+    const seize_captioner_blip2_opts *o;
+    const seize_caption_file_job *job;
+} blip2_make;
+
+static int make_blip2(void *user, const char *journal, seize_captioner **out)
+{
+    const blip2_make *m = user;
+    seize_captioner_blip2_opts o = *m->o;
+    o.journal = journal, o.command = m->job->command;
+    if (m->job->prompt) o.gen.prompt = m->job->prompt;
+    o.gen.n = (int)m->job->n_captions;
+    return seize_captioner_blip2_new(&o, out);
+}
+
+int seize_caption_file_blip2(const seize_captioner_blip2_opts *o, const seize_caption_file_job *job,
+                             seize_caption_file_result *res)
+{
+    blip2_make m = {o, job};
+    return seize_caption_file_with(make_blip2, &m, job, res);
 }
 
 void seize_caption_file_result_release(seize_caption_file_result *res)

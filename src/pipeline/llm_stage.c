@@ -12,6 +12,7 @@ void seize_stage_items_release(seize_stage_item *items, size_t n)
             free(items[i].texts[k]);
         free(items[i].texts);
         free(items[i].error);
+        json_decref(items[i].extra);
         memset(&items[i], 0, sizeof items[i]);
     }
 }

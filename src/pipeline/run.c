@@ -44,6 +44,7 @@ static void copy_params(const seize_run_params *p, run_opts *o)
                     p->concurrency,     p->timeout,
                     p->max_attempts,    p->fiq_join,
                     p->backoff_base};
+    o->cap_dir = p->captioner_dir;
     o->user_gallery = p->gallery_dir;
     o->user_queries = p->queries_file;
     o->user_out = p->out_dir;
@@ -117,8 +118,8 @@ static int check_params(run_opts *o, int *folder, seize_ds_kind *kind)
 static int absolute_paths(pl_run *r)
 {
     run_opts *o = &r->o;
-    const char **paths[] = {&o->data_root,    &o->model_dir,     &o->out_dir,    &o->gallery_dir,
-                            &o->queries_file, &o->captions_file, &o->prompt_file};
+    const char **paths[] = {&o->data_root,    &o->model_dir,     &o->out_dir,     &o->gallery_dir,
+                            &o->queries_file, &o->captions_file, &o->prompt_file, &o->cap_dir};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         if (!*paths[i]) continue;
         char *a = pl_absolute_path(*paths[i]);
@@ -175,11 +176,12 @@ static int check_jobs(pl_run *r, job *jobs, size_t n_jobs)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n_jobs; i++)
         rc = pl_validate_job(r, &jobs[i]);
-    if (rc == 0 && !o->captions_file && (!o->cap_endpoint || !o->cap_model))
-        rc = seize_error(
-            SEIZE_EINVAL,
-            "no captions: give --captions FILE, or --captioner-endpoint (or $OPENAI_BASE_URL) "
-            "and --captioner-model");
+    if (rc == 0 && o->cap_dir && o->cap_model)
+        rc = seize_error(SEIZE_EINVAL, "give --captioner-dir or --captioner-model, not both");
+    if (rc == 0 && !o->captions_file && !o->cap_dir && (!o->cap_endpoint || !o->cap_model))
+        rc = seize_error(SEIZE_EINVAL,
+                         "no captions: give --captions FILE, --captioner-dir DIR, or "
+                         "--captioner-endpoint (or $OPENAI_BASE_URL) and --captioner-model");
     if (rc == 0 && !o->captions_file && (!o->llm_endpoint || !o->llm_model))
         rc =
             seize_error(SEIZE_EINVAL,

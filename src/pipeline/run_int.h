@@ -27,6 +27,7 @@ typedef struct run_opts {
     const char *cap_endpoint, *cap_model, *llm_endpoint, *llm_model, *cap_prompt, *prompt_file;
     const char *temperature, *top_p, *seed, *concurrency, *timeout, *max_attempts, *fiq_join;
     const char *backoff_base;
+    const char *cap_dir; // the native captioner's model folder (or NULL)
     const char *user_gallery, *user_queries, *user_out; // as given (for messages)
     const char *method;
     double pos, neg;

@@ -20,8 +20,26 @@ typedef struct cap_ctx {
 
 // --- keys ----------------------------------------------------------------------------------------
 
+// The native captioner: its folder's config (content) and weight files (path, size, mtime),
+// and its precision (the CPU's); the settings below too.
+static int key_native(seize_sha256 *h, const run_opts *o)
+{
+    const char *files[] = {"config.json", "model.safetensors.index.json", "model.safetensors"};
+    pl_key_str(h, "native blip2/1");
+    pl_key_str(h, o->cap_dir);
+    pl_key_num(h, (double)seize_captioner_blip2_precision());
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < 3; i++) {
+        char *path = pl_join(o->cap_dir, files[i]);
+        rc = i == 0 || seize_path_exists(path) ? pl_key_file(h, path, i == 0) : 0;
+        free(path);
+    }
+    return rc;
+}
+
 static void key_caption_settings(seize_sha256 *h, const run_opts *o)
 {
+    if (o->cap_dir) (void)key_native(h, o); // (a missing config.json fails when it runs)
     pl_key_str(h, o->cap_endpoint);
     pl_key_str(h, o->cap_model);
     pl_key_str(h, o->cap_prompt);
@@ -271,7 +289,15 @@ static int caption_server(cap_ctx *c, const char *stage, char **uniq, size_t n_u
         rc = seize_error(SEIZE_ENET,
                          "caption stage failed (seize caption exit %d; its error is above)", st);
     if (rc == 0) rc = assemble_captions(c, raw);
-    if (rc == 0) {
+    if (rc == 0 && o->cap_dir) {
+        json_t *passed = json_pack(
+            "{s:s, s:s, s:s?, s:s, s:s, s:s, s:i, s:s}", "source", "seize caption --model-dir",
+            "model_dir", o->cap_dir, "prompt", o->cap_prompt, "temperature",
+            o->temperature ? o->temperature : "1.0", "top_p", o->top_p ? o->top_p : "0.9", "seed",
+            o->seed ? o->seed : "0", "n", o->num_captions, "precision",
+            seize_precision_name(seize_captioner_blip2_precision()));
+        rc = pl_record_key(r, stage, c->j->key_captions, pl_producer(raw, passed));
+    } else if (rc == 0) {
         json_t *passed =
             json_pack("{s:s, s:o, s:s, s:s?, s:s, s:s, s:s?, s:i}", "source", "seize caption",
                       "endpoint", pl_json_url(o->cap_endpoint), "model", o->cap_model, "prompt",
@@ -289,10 +315,9 @@ static int captions_from_server(cap_ctx *c, const char *stage, double t0)
 {
     job *j = c->j;
     const run_opts *o = &c->r->o;
-    if (!o->cap_endpoint || !o->cap_model)
-        return seize_error(
-            SEIZE_EINVAL,
-            "no captions: give --captions FILE, or --captioner-endpoint and --captioner-model");
+    if (!o->cap_dir && (!o->cap_endpoint || !o->cap_model))
+        return seize_error(SEIZE_EINVAL, "no captions: give --captions FILE, --captioner-dir DIR, "
+                                         "or --captioner-endpoint and --captioner-model");
     // each reference image once, in first-use order
     char **uniq = calloc(j->n_q + 1, sizeof *uniq);
     seize_strmap seen = {0};

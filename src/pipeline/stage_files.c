@@ -80,6 +80,7 @@ int seize_captions_items_write(const char *out, const char *const *images,
         for (size_t k = 0; caps && k < items[i].n_texts; k++)
             json_array_append_new(caps, json_string(items[i].texts[k]));
         json_t *rec = caps ? json_pack("{s:s, s:o}", "image", images[i], "captions", caps) : NULL;
+        if (rec && items[i].extra) json_object_update(rec, items[i].extra); // e.g. "tokens"
         char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(rec);
         if (!s || fputs(s, a.fp) < 0 || fputc('\n', a.fp) < 0) {

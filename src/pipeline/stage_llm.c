@@ -6,6 +6,7 @@
 #include "seize/net.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,8 +59,30 @@ static int outcome(pl_run *r, int rc, const seize_llm_stats *st, const char *sta
     return rc;
 }
 
+// The native captioner as seize caption --model-dir DIR runs it with the run's prompt,
+// temperature, top-p, seed, captions per query and threads (the rest: SEIZE's settings).
+static int native_caption(const run_opts *o, const seize_caption_file_job *job,
+                          seize_caption_file_result *res)
+{
+    seize_captioner_blip2_opts n = seize_captioner_blip2_default_opts();
+    n.model_dir = o->cap_dir, n.threads = o->threads;
+    double t = 1.0, top_p = 0.9;
+    long seed = 0;
+    int rc = o->temperature ? seize_parse_double(o->temperature, &t) : 0;
+    if (rc == 0 && o->top_p) rc = seize_parse_double(o->top_p, &top_p);
+    if (rc == 0 && o->seed) rc = seize_parse_long(o->seed, 0, LONG_MAX, &seed);
+    if (rc < 0)
+        return seize_error(SEIZE_EINVAL,
+                           "the native captioner's temperature, top-p or seed is "
+                           "not a number ('%s', '%s', '%s')",
+                           o->temperature ? o->temperature : "", o->top_p ? o->top_p : "",
+                           o->seed ? o->seed : "");
+    n.gen.temperature = (float)t, n.gen.top_p = (float)top_p, n.gen.seed = (uint64_t)seed;
+    return seize_caption_file_blip2(&n, job, res);
+}
+
 // The caption stage: the run's list of reference images captioned as seize caption does it
-// (seize_caption_file).
+// (seize_caption_file; seize_caption_file_blip2 with a captioner folder).
 int pl_inproc_caption(pl_run *r, const pl_caption_io *io)
 {
     const run_opts *o = &r->o;
@@ -73,8 +96,9 @@ int pl_inproc_caption(pl_run *r, const pl_caption_io *io)
                                   .progress_user = r,
                                   .cancel = run_cancel(r)};
     seize_caption_file_result res = {0};
-    int rc = llm_params(o, o->cap_endpoint, o->cap_model, 1, &p);
-    if (rc == 0) rc = seize_caption_file(&p, &job, &res);
+    int rc = o->cap_dir ? native_caption(o, &job, &res)
+                        : llm_params(o, o->cap_endpoint, o->cap_model, 1, &p);
+    if (rc == 0 && !o->cap_dir) rc = seize_caption_file(&p, &job, &res);
     rc = outcome(r, rc, &res.stats, "caption", "image", (const char *const *)res.images.v,
                  res.items, res.images.n);
     seize_caption_file_result_release(&res);

@@ -116,6 +116,8 @@ struct seize_server {
     char *strs[8];
     int has_cap, has_llm;
     char cap_hash[65], rsn_hash[65];
+    seize_captioner *native; // the native captioner every slot shares (its calls serialised)
+    char *cap_dir;           // its folder
     seize_engine *e;
     const seize_index *idx;
     seize_batcher *b;

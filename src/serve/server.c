@@ -592,13 +592,26 @@ static int make_slots(seize_server *s)
     for (int i = 0; i < s->n_slots; i++) {
         srv_slot *w = &s->slots[i];
         int rc = seize_engine_state_new(s->e, &sp, &w->st);
-        if (rc == 0 && s->has_cap) rc = seize_captioner_openai_new(&s->cap_p, &co, &w->cap);
+        if (rc == 0 && s->native) w->cap = s->native;
+        if (rc == 0 && s->has_cap && !s->native)
+            rc = seize_captioner_openai_new(&s->cap_p, &co, &w->cap);
         if (rc == 0 && s->has_llm) rc = seize_reasoner_openai_new(&s->llm_p, &ro, &w->rsn);
         if (rc < 0) return rc;
     }
     if (s->has_cap) seize_captioner_settings(s->slots[0].cap, NULL, s->cap_hash);
     if (s->has_llm) seize_reasoner_settings(s->slots[0].rsn, NULL, s->rsn_hash);
     return 0;
+}
+
+// The native captioner (SEIZE's settings, the server's threads), shared by the slots.
+static int open_native(seize_server *s, const char *dir)
+{
+    seize_captioner_blip2_opts o = seize_captioner_blip2_default_opts();
+    o.model_dir = dir, o.threads = s->p.n_threads, o.command = "serve";
+    if (!(s->cap_dir = strdup(dir))) return seize_error(SEIZE_ENOMEM, "out of memory");
+    int rc = seize_captioner_blip2_new(&o, &s->native);
+    s->has_cap = rc == 0;
+    return rc;
 }
 
 static int start_daemon(seize_server *s)
@@ -633,6 +646,9 @@ static int start(seize_server *s, const seize_serve_params *in)
     s->gallery_dir = dup_or_null(in->gallery_dir), s->token = dup_or_null(in->token);
     s->cors = dup_or_null(in->cors_origin), s->cache_dir = dup_or_null(in->cache_dir);
     if (s->token && !*s->token) return seize_error(SEIZE_EINVAL, "serve: the token is empty");
+    if (in->captioner && in->captioner_dir)
+        return seize_error(SEIZE_EINVAL, "serve: give a captioner server or a captioner folder, "
+                                         "not both");
     if ((s->has_cap = in->captioner != NULL)) copy_llm(s, in->captioner, &s->cap_p, 0);
     if ((s->has_llm = in->llm != NULL)) copy_llm(s, in->llm, &s->llm_p, 3);
     // BLAS on one thread per call: the engine states and the batcher have their own pools
@@ -646,6 +662,7 @@ static int start(seize_server *s, const seize_serve_params *in)
     bp.max_batch = s->p.max_batch, bp.window_ms = s->p.batch_window_ms;
     bp.n_threads = s->p.n_threads, bp.precision = s->p.precision;
     if ((rc = seize_batcher_new(s->e, &bp, &s->b)) < 0) return rc;
+    if (in->captioner_dir && (rc = open_native(s, in->captioner_dir)) < 0) return rc;
     if ((rc = make_slots(s)) < 0) return rc;
     char cache_file[4200];
     snprintf(cache_file, sizeof cache_file, "%s/llm-cache.jsonl", s->cache_dir);
@@ -725,10 +742,12 @@ void seize_server_stop(seize_server *s)
     }
     for (int i = 0; s->slots && i < s->n_slots; i++) {
         seize_engine_state_free(s->slots[i].st);
-        seize_captioner_free(s->slots[i].cap);
+        if (s->slots[i].cap != s->native) seize_captioner_free(s->slots[i].cap);
         seize_reasoner_free(s->slots[i].rsn);
     }
     free(s->slots);
+    seize_captioner_free(s->native);
+    free(s->cap_dir);
     seize_batcher_free(s->b);
     seize_engine_free(s->e);
     srv_cache_free(s->cache);
