@@ -28,8 +28,8 @@ typedef struct seize_hub_opts {
                               models go to <cache_dir>/models/<name> */
     const char *token;     /* default $HF_TOKEN; sent as a Bearer token, never logged */
     const char *revision;  /* default "main" */
-    const char *layout;    /* "transformers" ("hf" is an alias), "open_clip" or NULL for the
-                              model's usual layout */
+    const char *layout;    /* "transformers" ("hf" is an alias), "open_clip", "blip2" or NULL
+                              for the model's usual layout */
     int max_attempts;      /* per file, default 5 */
     double retry_base;     /* seconds before the first retry, doubled each time; default 1 */
     /* Called as bytes arrive (may be NULL): file name, bytes so far, total (0 if unknown). */
@@ -40,8 +40,10 @@ typedef struct seize_hub_opts {
 seize_hub_opts seize_hub_default_opts(void);
 
 /* The hub repository and usual layout of a known model name (ARCHITECTURE.md §3: "ViT-B-32",
- * "ViT-B-16", "ViT-L-14", "ViT-H-14", "ViT-g-14", "ViT-bigG-14"). 0 or SEIZE_ENOTFOUND. The
- * strings are static. */
+ * "ViT-B-16", "ViT-L-14", "ViT-H-14", "ViT-g-14", "ViT-bigG-14"; the BLIP-2 captioners
+ * "blip2-opt-6.7b-coco" and "blip2-opt-2.7b", layout "blip2": config.json, then
+ * model.safetensors.index.json and the shards its weight_map names, then the tokenizer and
+ * processor files). 0 or SEIZE_ENOTFOUND. The strings are static. */
 int seize_hub_lookup(const char *name, const char **repo, const char **layout);
 
 /* Downloads the model folder for `name` (a known name, or a repository id "owner/name") and

@@ -115,6 +115,14 @@ static json_t *force_sha(const json_t *force)
     return json_string(hex);
 }
 
+// A float setting as the user wrote it (0.9f is 0.899999976 as a double): 7 digits.
+static double f2d(float v)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%.7g", (double)v);
+    return strtod(s, NULL);
+}
+
 static int make_settings(blip2_cap *c)
 {
     const seize_blip2_gen *g = &c->o.gen;
@@ -127,7 +135,7 @@ static int make_settings(blip2_cap *c)
         "{s:s, s:{s:s, s:s, s:o}, s:s, s:I, s:b, s:f, s:I, s:f, s:I, s:I, s:s, s:o}", "kind",
         "blip2", "model", "name", base ? base + 1 : c->model_dir, "config_sha256", cfg, "weights",
         weights, "prompt", c->prompt, "n", (json_int_t)g->n, "greedy", g->greedy, "top_p",
-        (double)g->top_p, "top_k", (json_int_t)g->top_k, "temperature", (double)g->temperature,
+        f2d(g->top_p), "top_k", (json_int_t)g->top_k, "temperature", f2d(g->temperature),
         "max_new_tokens", (json_int_t)g->max_new_tokens, "seed", (json_int_t)g->seed, "precision",
         seize_precision_name(c->o.precision), "force_ids_sha256", force_sha(c->o.force_ids));
     if (!c->settings) return seize_error(SEIZE_ENOMEM, "out of memory");
@@ -341,7 +349,7 @@ static int run_batch(b2_call *k, const size_t *idx, size_t nb, const float *pix)
         fi[r] = c->force[idx[r / n] * n + r % n], fl[r] = c->force_len[idx[r / n] * n + r % n];
     g.force_ids = fi, g.force_len = fl, g.logits = lg;
     if (rc == 0) rc = seize_blip2_generate(c->s, pix, nb, &g, out);
-    c->last.requests += rc == 0;
+    c->last.requests += rc == 0, c->last.replies_ok += rc == 0;
     for (size_t b = 0; rc == 0 && b < nb; b++) {
         rc = take(k, idx[b], &out[b]);
         k->done[idx[b]] = 1;

@@ -232,6 +232,48 @@ static void test_settings_hash(void)
             CHECK_MSG(strcmp(h[k], h[q]), "setting %d gives the hash of %d", k, q);
     }
     json_decref(force);
+    // the model folder: config.json's content, the weight files' names and sizes
+    char dir[512], cfg[600], path[700];
+    snprintf(dir, sizeof dir, "%s", check_tmp("model-copy"));
+    CHECK_EQ(mkdir(dir, 0700), 0);
+    const char *files[] = {"model.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json",
+                           "special_tokens_map.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *abs = realpath(check_fixture_path(MODEL), NULL);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        snprintf(cfg, sizeof cfg, "%s/%s", abs, files[i]);
+        free(abs);
+        if (access(cfg, F_OK) == 0) CHECK_EQ(symlink(cfg, path), 0);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ(seize_read_file(check_fixture_path(MODEL "/config.json"), &text, &len), 0);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    check_write_text(cfg, text);
+    seize_captioner_blip2_opts v = small_opts();
+    v.model_dir = dir;
+    CHECK_EQ(settings_hash(&v, h[1]), 0); // (the folder's name is in the settings too)
+    FILE *fp = fopen(cfg, "ab");
+    CHECK(fp != NULL);
+    fputs("\n", fp);
+    fclose(fp);
+    CHECK_EQ(settings_hash(&v, h[2]), 0);
+    CHECK(strcmp(h[1], h[2]));
+    check_write_text(cfg, text);
+    free(text);
+    CHECK_EQ(settings_hash(&v, h[2]), 0);
+    CHECK_STREQ(h[1], h[2]);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK_EQ(unlink(path), 0);
+    CHECK_EQ(seize_read_file(check_fixture_path(MODEL "/model.safetensors"), &text, &len), 0);
+    fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    CHECK_EQ(fwrite(text, 1, len, fp), len);
+    fputs("pad", fp); // 3 bytes more (not read: the tensors' offsets stay within the file)
+    fclose(fp);
+    free(text);
+    CHECK_MSG(settings_hash(&v, h[2]) == 0, "%s", seize_errmsg());
+    CHECK(strcmp(h[1], h[2]));
     // batch and threads do not change the captions (draws depend on seed and pixels only)
     seize_captioner_blip2_opts b = small_opts();
     b.batch = 2, b.threads = 2;
