@@ -2,22 +2,23 @@
 //
 // Writes a random-weight BLIP-2 folder shaped like Salesforce/blip2-opt-6.7b-coco at full width
 // with 2 layers per tower (EVA ViT 1408 wide, 677 tokens; Q-Former 768 wide, 32 queries;
-// OPT-6.7B 4096 wide, vocabulary 50272), BF16 safetensors (~1.4 GB) + config.json + a synthetic
-// GPT-2 BPE tokenizer of 50272 ids, into a temporary folder (removed at exit, also on failure or
-// SIGINT/SIGTERM). Then, in this process:
-//   - the streaming read bandwidth (a 1 GB buffer, 2 threads, best of N): the decode bound;
-//   - the rate of the backend's products (src/nn/gemm.h, rows or columns split between the
-//     threads as the CPU backend splits them) on the vision tower's shapes at 677 rows, and the
-//     time of the LM head's product (15 × 50272 × 4096), per precision;
-// and per precision, in a child process (so that its memory is the engine's own):
-//   - load and open time, resident memory; the vision tower + Q-Former for one image
-//     (nn_blip2_encode) against the GEMM rate (aim ≥ 0.8); one decode step of 15 sequences
-//     (nn_blip2_step, the median of 30) against (weight bytes read per step / bandwidth)
-//     (aim ≤ 1.3); the whole 15-caption job (seize_blip2_generate, SEIZE's defaults);
-//   - per-layer times (from the trace's timestamps for the towers and the prefill, step − LM head
+// OPT-6.7B 4096 wide, vocabulary 50272), BF16 safetensors (1.38 GB) + config.json + a synthetic
+// GPT-2 BPE tokenizer of 50272 ids (checked through seize_bpe_load), into a temporary folder
+// (removed at exit, also on failure or SIGINT/SIGTERM/SIGHUP). Then per precision, in a child
+// process (so that its memory is the engine's own), on 2 threads:
+//   - load and open time; the whole 15-caption job (seize_blip2_generate with SEIZE's defaults),
+//     then the resident memory;
+//   - the vision tower + Q-Former of one image (nn_blip2_encode), in rounds that also run the
+//     vision layer's four products through src/nn/gemm.h (sliced between the threads as the CPU
+//     backend slices them): achieved GFLOP/s ÷ the products' rate (aim ≥ 0.8);
+//   - one decode step of 15 sequences (nn_blip2_step; the median of 30 after a shared prefill),
+//     in rounds that also stream-read a 1 GiB buffer and run the LM head's product (15 × 50272
+//     × 4096): step ÷ (weight bytes read per step / bandwidth) (aim ≤ 1.3);
+//   - per-layer times (the trace's timestamps for the towers and the prefill, (step − LM head) / 2
 //     for the decoder), and the job and resident memory extrapolated to the real depth (39
 //     vision, 12 Q-Former, 32 OPT layers).
-// fp32 always; bf16 when the CPU has AVX512_BF16. `bench_blip2 --quick`: fewer repetitions.
+// Limits and engine run in the same rounds and each keeps its best: on a shared machine both see
+// the same load. fp32 always; bf16 when the CPU has AVX512_BF16. `--quick`: one round each.
 // Environment: SEIZE_BENCH_THREADS (2), TMPDIR; SEIZE_BENCH_KEEP=1 keeps the folder (to inspect).
 #include "bench_util.h"
 #include "peak.h"
@@ -511,32 +512,37 @@ static void *bw_thread(void *arg)
 
 static volatile float bw_sink;
 
-// Streaming read bandwidth over `bytes` split between the threads: the best of reps, GB/s (1e9).
-static double bandwidth(size_t bytes, int reps)
+// A buffer ≫ the caches for the streaming read, its pages made: 1 GiB split between the threads.
+typedef struct bw_buf {
+    float *p;
+    size_t per; // floats per thread, a multiple of 128
+} bw_buf;
+
+static int bw_init(bw_buf *b)
 {
-    size_t per = bytes / sizeof(float) / (size_t)n_threads / 128 * 128;
-    float *buf = seize_alloc_aligned(per * (size_t)n_threads, sizeof *buf);
-    if (!buf) return 0;
-    memset(buf, 0, per * (size_t)n_threads * sizeof *buf); // the pages exist before the clock
-    double best = 0;
-    for (int r = 0; r < reps; r++) {
-        bw_job j[16];
-        pthread_t th[16];
-        double t0 = seize_now();
-        for (int i = 0; i < n_threads; i++) {
-            j[i] = (bw_job){buf + (size_t)i * per, per, 0};
-            if (i) pthread_create(&th[i], NULL, bw_thread, &j[i]);
-        }
-        bw_thread(&j[0]);
-        for (int i = 1; i < n_threads; i++)
-            pthread_join(th[i], NULL);
-        double gbs = (double)(per * (size_t)n_threads * sizeof *buf) / (seize_now() - t0) / 1e9;
-        for (int i = 0; i < n_threads; i++)
-            bw_sink += j[i].sum;
-        if (gbs > best) best = gbs;
+    b->per = ((size_t)1 << 30) / sizeof(float) / (size_t)n_threads / 128 * 128;
+    b->p = seize_alloc_aligned(b->per * (size_t)n_threads, sizeof(float));
+    if (b->p) memset(b->p, 0, b->per * (size_t)n_threads * sizeof(float));
+    return b->p ? 0 : -1;
+}
+
+// One streaming read of the buffer on the threads: GB/s (1e9 bytes).
+static double bw_pass(const bw_buf *b)
+{
+    bw_job j[16];
+    pthread_t th[16];
+    double t0 = seize_now();
+    for (int i = 0; i < n_threads; i++) {
+        j[i] = (bw_job){b->p + (size_t)i * b->per, b->per, 0};
+        if (i) pthread_create(&th[i], NULL, bw_thread, &j[i]);
     }
-    free(buf);
-    return best;
+    bw_thread(&j[0]);
+    for (int i = 1; i < n_threads; i++)
+        pthread_join(th[i], NULL);
+    double gbs = (double)(b->per * (size_t)n_threads * sizeof(float)) / (seize_now() - t0) / 1e9;
+    for (int i = 0; i < n_threads; i++)
+        bw_sink += j[i].sum;
+    return gbs;
 }
 
 // --- the backend's products on the model's shapes ----------------------------------------------
@@ -561,13 +567,49 @@ static void *gjob_run(void *arg)
     return NULL;
 }
 
-// Best time of reps products y(m, n) = x · wᵀ + bias, sliced between the threads as the CPU
-// backend's linear slices them (rows when there are enough, else output columns in the packing's
-// blocks), after a warm-up.
-static double time_product(const nn_gemm_w *w, size_t m, const float *x, const float *bias,
-                           float *y, nn_gemm_scratch **s, int reps)
+static nn_gemm_scratch *scratch[16];
+
+// A product y(m, n) = x · wᵀ + bias with a random BF16 w packed in a precision, and its best
+// time so far.
+typedef struct prod {
+    nn_gemm_w *g;
+    size_t m;
+    float *x, *y, *bias;
+    double best;
+} prod;
+
+static int prod_init(prod *p, size_t m, size_t n, size_t k, int prec)
 {
-    size_t n = nn_gemm_rows(w), T = (size_t)n_threads, align = nn_gemm_col_align(w);
+    uint16_t *w = malloc(n * k * sizeof *w);
+    memset(p, 0, sizeof *p);
+    p->m = m, p->best = 1e30;
+    p->x = seize_alloc_aligned(m * k, sizeof *p->x),
+    p->y = seize_alloc_aligned(m * n, sizeof *p->y);
+    p->bias = calloc(n, sizeof *p->bias);
+    for (int i = 0; i < n_threads; i++)
+        if (!scratch[i]) scratch[i] = nn_gemm_scratch_new();
+    int ok = w && p->x && p->y && p->bias && scratch[n_threads - 1];
+    for (size_t i = 0; ok && i < n * k; i++)
+        w[i] = to_bf16(0.04f * bench_frand());
+    for (size_t i = 0; ok && i < m * k; i++)
+        p->x[i] = 2.0f * bench_frand();
+    ok = ok && !nn_gemm_pack(w, SEIZE_ST_BF16, n, k, (seize_precision)prec, NN_GEMM_AUTO, &p->g);
+    free(w);
+    return ok ? 0 : -1;
+}
+
+static void prod_free(prod *p)
+{
+    nn_gemm_free(p->g);
+    free(p->x), free(p->y), free(p->bias);
+}
+
+// One product, sliced between the threads as the CPU backend's linear slices it (rows when
+// there are enough, else output columns in the packing's blocks); the first call is a warm-up
+// (primitive creation, page faults). Keeps the best time.
+static void prod_time(prod *p)
+{
+    size_t n = nn_gemm_rows(p->g), T = (size_t)n_threads, align = nn_gemm_col_align(p->g), m = p->m;
     int rows = T == 1 || m >= 32 * T || m >= n || n < 2 * align;
     size_t total = rows ? m : n, chunk = (total + T - 1) / T;
     chunk = rows ? (chunk + 15) & ~(size_t)15 : (chunk + align - 1) / align * align;
@@ -575,10 +617,9 @@ static double time_product(const nn_gemm_w *w, size_t m, const float *x, const f
     gjob j[16];
     for (size_t i = 0; i < parts; i++) {
         size_t hi = (i + 1) * chunk < total ? (i + 1) * chunk : total;
-        j[i] = (gjob){w, m, i * chunk, hi, rows, x, bias, y, s[i]};
+        j[i] = (gjob){p->g, m, i * chunk, hi, rows, p->x, p->bias, p->y, scratch[i]};
     }
-    double best = 1e30;
-    for (int r = 0; r <= reps; r++) {
+    for (int r = p->best == 1e30 ? 0 : 1; r < 2; r++) {
         pthread_t th[16];
         double t0 = seize_now();
         for (size_t i = 1; i < parts; i++)
@@ -587,47 +628,8 @@ static double time_product(const nn_gemm_w *w, size_t m, const float *x, const f
         for (size_t i = 1; i < parts; i++)
             pthread_join(th[i], NULL);
         double dt = seize_now() - t0;
-        if (r && dt < best) best = dt; // r = 0: warm-up (primitive creation, page faults)
+        if (r && dt < p->best) p->best = dt;
     }
-    return best;
-}
-
-// Random BF16 weights (n, k) of scale 0.02 (heap; NULL when out of memory).
-static uint16_t *random_bf16(size_t n, size_t k)
-{
-    uint16_t *w = malloc(n * k * sizeof *w);
-    for (size_t i = 0; w && i < n * k; i++)
-        w[i] = to_bf16(0.04f * bench_frand());
-    return w;
-}
-
-// Best seconds of the product of m rows with a random (n, k) BF16 matrix packed for precision
-// p; -1 on failure. *desc: the product's implementation.
-static double time_shape(size_t m, size_t n, size_t k, int p, int reps, const char **desc)
-{
-    uint16_t *w = random_bf16(n, k);
-    float *x = seize_alloc_aligned(m * k, sizeof *x), *y = seize_alloc_aligned(m * n, sizeof *y);
-    float *bias = calloc(n, sizeof *bias);
-    nn_gemm_scratch *s[16] = {0};
-    nn_gemm_w *g = NULL;
-    double t = -1;
-    for (int i = 0; i < n_threads && i < 16; i++)
-        s[i] = nn_gemm_scratch_new();
-    if (w && x && y && bias && s[0] &&
-        !nn_gemm_pack(w, SEIZE_ST_BF16, n, k, (seize_precision)p, NN_GEMM_AUTO, &g)) {
-        free(w), w = NULL; // the packed copy is what runs
-        for (size_t i = 0; i < m * k; i++)
-            x[i] = 2.0f * bench_frand();
-        t = time_product(g, m, x, bias, y, s, reps);
-        *desc = nn_gemm_describe(g);
-    } else {
-        fprintf(stderr, "bench_blip2: %s\n", seize_errmsg());
-    }
-    nn_gemm_free(g);
-    for (int i = 0; i < 16; i++)
-        nn_gemm_scratch_free(s[i]);
-    free(w), free(x), free(y), free(bias);
-    return t;
 }
 
 // --- FLOPs (multiply-adds × 2) and bytes -------------------------------------------------------
@@ -664,46 +666,6 @@ static double encode_flops(int lv, int lq)
 static double step_bytes(const layer_params *lp, int lt, double bytes)
 {
     return ((double)lp->opt * lt + (double)lp->head) * bytes;
-}
-
-// --- the parent's limits -------------------------------------------------------------------------
-
-typedef struct limits {
-    double bw;        // GB/s
-    double vrate[2];  // GFLOP/s of the vision layer's products per precision
-    double head_s[2]; // seconds of the LM head's product for 15 rows
-    int has[2];       // the precision is measured on this CPU
-} limits;
-
-// The vision layer's four products at one image's 677 rows, and the LM head for 15 rows, in
-// precision p; one line.
-static void gemm_report(int p, limits *lim)
-{
-    static const struct {
-        const char *name;
-        size_t n, k;
-    } sh[] = {{"qkv", 3 * VW, VW}, {"proj", VW, VW}, {"fc1", VMLP, VW}, {"fc2", VW, VMLP}};
-    int reps = quick ? 1 : 5;
-    double fl = 0, sec = 0, rate[4];
-    const char *desc = "?", *pk_name;
-    for (int i = 0; i < 4; i++) {
-        double t = time_shape(VT, sh[i].n, sh[i].k, p, reps, &desc),
-               f = 2.0 * VT * sh[i].n * sh[i].k;
-        if (t <= 0) return;
-        rate[i] = f / t / 1e9;
-        fl += f, sec += t;
-    }
-    double head = time_shape(NSEQ, VOCAB, TW, p, reps, &desc),
-           pk = peak_measure(p, n_threads, &pk_name);
-    if (head <= 0) return;
-    lim->vrate[p] = fl / sec / 1e9, lim->head_s[p] = head;
-    char pks[64] = "";
-    if (pk > 0) snprintf(pks, sizeof pks, ", %.2f of the peak %.0f", lim->vrate[p] / pk, pk);
-    printf("blip2 gemm %s, vision shapes at %d rows (one image), %d threads: qkv %.1f, proj %.1f, "
-           "fc1 %.1f, fc2 %.1f GFLOP/s; per layer %.1f GFLOP/s%s; LM head %dx%dx%d %.1f ms "
-           "(%.1f GB/s of weights) [%s]\n",
-           prec_name[p], VT, n_threads, rate[0], rate[1], rate[2], rate[3], lim->vrate[p], pks,
-           NSEQ, VOCAB, TW, head * 1e3, (double)VOCAB * TW * (p ? 2 : 4) / head / 1e9, desc);
 }
 
 // --- the child: one precision's engine -----------------------------------------------------------
@@ -755,11 +717,14 @@ static int segments(const trace_log *l, const char *fmt, int n, double *seg)
 typedef struct run {
     double load_s, open_s, rss_base, rss_open, rss_job, hwm;
     size_t wbytes;
-    double enc_s, v_layer[LAYERS], q_layer[LAYERS];
+    // the towers, and the products of the vision layer's shapes in the same rounds
+    double enc_s, v_layer[LAYERS], q_layer[LAYERS], vrate, vshape[4], peak;
     int enc_split; // per-layer times from the trace (else split by FLOPs)
+    const char *gemm_desc;
     double pre_s, p_layer[LAYERS];
     int pre_split;
-    double step_med, step_best;
+    // the decode step, the bandwidth and the LM head's product in the same rounds
+    double bw, head_s, step_med, step_best;
     int n_steps, finite;
     double job_s;
     size_t job_tokens;
@@ -770,21 +735,38 @@ static int reps_of(int full)
     return quick ? 1 : full;
 }
 
-// Vision + Q-Former + projection of one image: best of reps after a warm-up, then one traced
-// pass for the per-layer times.
-static int child_encode(seize_blip2 *s, const float *pix, run *r)
+// The vision + Q-Former (+ projection) pass of one image, in rounds that each also run the
+// vision layer's four products once (the same load on a shared machine): the best of each;
+// then one traced pass for the per-layer times.
+static int child_encode(seize_blip2 *s, const float *pix, int p, run *r)
 {
-    if (nn_blip2_encode(s, pix, 1, NULL, NULL)) return -1;
+    static const size_t sh[4][2] = {{3 * VW, VW}, {VW, VW}, {VMLP, VW}, {VW, VMLP}};
+    prod vp[4];
+    int rc = nn_blip2_encode(s, pix, 1, NULL, NULL); // warm-up
+    for (int i = 0; i < 4; i++)
+        if (prod_init(&vp[i], VT, sh[i][0], sh[i][1], p)) rc = -1;
     r->enc_s = 1e30;
-    for (int i = 0; i < reps_of(3); i++) {
+    for (int k = 0; k < reps_of(4) && !rc; k++) {
+        for (int i = 0; i < 4; i++)
+            prod_time(&vp[i]);
         double t0 = seize_now();
-        if (nn_blip2_encode(s, pix, 1, NULL, NULL)) return -1;
+        rc = nn_blip2_encode(s, pix, 1, NULL, NULL);
         double dt = seize_now() - t0;
         if (dt < r->enc_s) r->enc_s = dt;
     }
+    double fl = 0, sec = 0;
+    for (int i = 0; i < 4 && !rc; i++) {
+        double f = 2.0 * VT * sh[i][0] * sh[i][1];
+        r->vshape[i] = f / vp[i].best / 1e9;
+        fl += f, sec += vp[i].best;
+        r->gemm_desc = nn_gemm_describe(vp[i].g);
+    }
+    r->vrate = fl / sec / 1e9;
+    for (int i = 0; i < 4; i++)
+        prod_free(&vp[i]);
     static trace_log log;
     log.n = 0;
-    if (nn_blip2_encode(s, pix, 1, on_trace, &log)) return -1;
+    if (rc || nn_blip2_encode(s, pix, 1, on_trace, &log)) return -1;
     r->enc_split = segments(&log, "vision.hidden_states.%d", LAYERS, r->v_layer) &&
                    segments(&log, "qformer.hidden_states.%d", LAYERS, r->q_layer);
     if (!r->enc_split) { // the trace does not say: by FLOPs
@@ -794,6 +776,8 @@ static int child_encode(seize_blip2 *s, const float *pix, run *r)
             r->q_layer[i] = r->enc_s * qformer_layer_flops(i % XFREQ == 0) / all;
         }
     }
+    const char *name;
+    r->peak = peak_measure(p, n_threads, &name);
     return 0;
 }
 
@@ -824,15 +808,15 @@ static int cmp_double(const void *a, const void *b)
 }
 
 // Prefill, share it among 15 sequences, then 30 steps (10 with --quick) of the 15 sequences
-// with fixed tokens: the median and best step.
-static int child_steps(seize_blip2 *s, const int32_t *ids, size_t n_ids, float *logits, run *r)
+// with fixed tokens: the median and best step of this run into *med, *best.
+static int steps_once(seize_blip2 *s, const int32_t *ids, size_t n_ids, float *logits, run *r,
+                      double *med, double *best)
 {
     double t[NEW_TOKENS];
     int32_t tok[NSEQ];
     r->n_steps = quick ? 10 : NEW_TOKENS;
     if (nn_blip2_prefill(s, 1, ids, n_ids, logits, NULL, NULL) || nn_blip2_expand(s, 1, NSEQ))
         return -1;
-    r->finite = 1;
     for (int k = 0; k < r->n_steps; k++) {
         for (int j = 0; j < NSEQ; j++)
             tok[j] = 300 + 7 * j + k; // ordinary tokens, never EOS
@@ -843,9 +827,31 @@ static int child_steps(seize_blip2 *s, const int32_t *ids, size_t n_ids, float *
             r->finite &= isfinite(logits[i]) != 0;
     }
     qsort(t, (size_t)r->n_steps, sizeof t[0], cmp_double);
-    r->step_best = t[0];
-    r->step_med = t[r->n_steps / 2];
+    *best = t[0], *med = t[r->n_steps / 2];
     return 0;
+}
+
+// Decode steps in rounds that each also read the bandwidth buffer and run the LM head's product
+// once: the best bandwidth, head product and median step of the rounds.
+static int child_decode(seize_blip2 *s, const int32_t *ids, size_t n_ids, float *logits, int p,
+                        run *r)
+{
+    bw_buf b = {0};
+    prod head;
+    int rc = bw_init(&b) || prod_init(&head, NSEQ, VOCAB, TW, p) ? -1 : 0;
+    r->finite = 1, r->bw = 0, r->step_med = r->step_best = 1e30;
+    for (int k = 0; k < reps_of(2) && !rc; k++) {
+        double gbs = bw_pass(&b), med, best;
+        if (gbs > r->bw) r->bw = gbs;
+        prod_time(&head);
+        rc = steps_once(s, ids, n_ids, logits, r, &med, &best);
+        if (!rc && med < r->step_med) r->step_med = med;
+        if (!rc && best < r->step_best) r->step_best = best;
+    }
+    r->head_s = head.best;
+    prod_free(&head);
+    free(b.p);
+    return rc;
 }
 
 // The whole job with SEIZE's settings (15 samples, top-k 50, top-p 0.9, 30 new tokens): best
@@ -878,68 +884,75 @@ static double mean(const double *v, int n)
     return s / n;
 }
 
-// The towers' and the decoder's lines: measured, then against the limits.
-static void print_measured(int p, const limits *lim, const run *r, const layer_params *lp,
-                           size_t n_ids)
+// The limits measured in this child, then the towers and the decoder against them.
+static void print_measured(int p, const run *r, const layer_params *lp, size_t n_ids)
 {
     const char *pn = prec_name[p];
+    char pk[64] = "";
+    if (r->peak > 0)
+        snprintf(pk, sizeof pk, ", %.2f of the peak %.0f", r->vrate / r->peak, r->peak);
+    printf("blip2 limits %s, %d threads: streaming read %.1f GB/s (1 GiB); products of the vision "
+           "layer at %d rows: qkv %.1f, proj %.1f, fc1 %.1f, fc2 %.1f GFLOP/s, per layer %.1f%s "
+           "[%s]\n",
+           pn, n_threads, r->bw, VT, r->vshape[0], r->vshape[1], r->vshape[2], r->vshape[3],
+           r->vrate, pk, r->gemm_desc);
     double fl = encode_flops(LAYERS, LAYERS), rate = fl / r->enc_s / 1e9;
     double vl = mean(r->v_layer, LAYERS), vrate = vision_layer_flops() / vl / 1e9;
-    printf("blip2 vision+qformer %s (%d+%d layers, %d tokens, 1 image, %d threads): %.1f ms, "
-           "%.1f GFLOP, %.1f GFLOP/s = %.2f of the GEMM rate %.1f of the same shapes (aim >= 0.8); "
-           "vision layer %.1f ms (%.1f GFLOP/s = %.2f), Q-Former layers %.1f (cross) / %.1f ms "
-           "(%s)\n",
-           pn, LAYERS, LAYERS, VT, n_threads, r->enc_s * 1e3, fl / 1e9, rate, rate / lim->vrate[p],
-           lim->vrate[p], vl * 1e3, vrate, vrate / lim->vrate[p], r->q_layer[0] * 1e3,
-           r->q_layer[1] * 1e3,
+    printf("blip2 vision+qformer %s (%d+%d layers, %d tokens, 1 image): %.1f ms, %.1f GFLOP, "
+           "%.1f GFLOP/s = %.2f of the products' rate (aim >= 0.8); vision layer %.1f ms (%.1f "
+           "GFLOP/s = %.2f), Q-Former layers %.1f (cross) / %.1f ms (%s)\n",
+           pn, LAYERS, LAYERS, VT, r->enc_s * 1e3, fl / 1e9, rate, rate / r->vrate, vl * 1e3, vrate,
+           vrate / r->vrate, r->q_layer[0] * 1e3, r->q_layer[1] * 1e3,
            r->enc_split ? "per layer from the trace's timestamps" : "per layer split by FLOPs");
-    double bytes = step_bytes(lp, LAYERS, p ? 2 : 4), bound = bytes / (lim->bw * 1e9);
-    double layer = (r->step_med - lim->head_s[p]) / LAYERS;
-    printf("blip2 decode step %s (%d sequences, %d OPT layers + LM head, %d threads): median "
-           "%.1f ms (best %.1f of %d steps); bound %.3f GB of weights / %.1f GB/s = %.1f ms: "
-           "%.2fx (aim <= 1.3); per OPT layer %.1f ms, LM head product %.1f ms\n",
-           pn, NSEQ, LAYERS, n_threads, r->step_med * 1e3, r->step_best * 1e3, r->n_steps,
-           bytes / 1e9, lim->bw, bound * 1e3, r->step_med / bound, layer * 1e3,
-           lim->head_s[p] * 1e3);
+    double bytes = step_bytes(lp, LAYERS, p ? 2 : 4), bound = bytes / (r->bw * 1e9);
+    double layer = (r->step_med - r->head_s) / LAYERS;
+    printf("blip2 decode step %s (%d sequences, %d OPT layers + LM head): median %.1f ms (best "
+           "%.1f, %d steps); bound %.3f GB of weights / %.1f GB/s = %.1f ms: %.2fx (aim <= 1.3); "
+           "per OPT layer %.1f ms (%.2fx its bound), LM head product %.1f ms (%.2fx)%s\n",
+           pn, NSEQ, LAYERS, r->step_med * 1e3, r->step_best * 1e3, r->n_steps, bytes / 1e9, r->bw,
+           bound * 1e3, r->step_med / bound, layer * 1e3,
+           layer / ((double)lp->opt * (p ? 2 : 4) / (r->bw * 1e9)), r->head_s * 1e3,
+           r->head_s / ((double)lp->head * (p ? 2 : 4) / (r->bw * 1e9)),
+           r->finite ? "" : "; NON-FINITE LOGITS");
     int steps = r->job_tokens > 0 ? (int)r->job_tokens - 1 : 0;
     double rest = r->job_s - r->enc_s - r->pre_s - steps * r->step_med;
-    printf("blip2 job %s (%d captions, prompt of %zu tokens, up to %d new, %d layers per "
-           "tower): %.2f s per image = vision+qformer %.2f + prefill %.3f + %d steps x %.1f ms + "
-           "the rest %.3f s (sampling, sharing the cache, text); longest caption %zu tokens\n",
+    printf("blip2 job %s (%d captions, prompt of %zu tokens, up to %d new, %d layers per tower): "
+           "%.2f s per image = vision+qformer %.2f + prefill %.3f + %d steps x %.1f ms + the rest "
+           "%.3f s (sampling, sharing the cache, text); longest caption %zu tokens\n",
            pn, NSEQ, n_ids, NEW_TOKENS, LAYERS, r->job_s, r->enc_s, r->pre_s, steps,
            r->step_med * 1e3, rest, r->job_tokens);
 }
 
 // The job, the decode step and the resident memory at the real depth (39 / 12 / 32 layers).
-static void print_extrapolated(int p, const limits *lim, const run *r, const layer_params *lp)
+static void print_extrapolated(int p, const run *r, const layer_params *lp)
 {
     const char *pn = prec_name[p];
     double vl = mean(r->v_layer, LAYERS), pl = mean(r->p_layer, LAYERS);
     double enc = r->enc_s + (REAL_V - LAYERS) * vl +
                  (REAL_Q - LAYERS) / (double)XFREQ * (r->q_layer[0] + r->q_layer[1]);
     double pre = r->pre_s + (REAL_T - LAYERS) * pl;
-    double layer = (r->step_med - lim->head_s[p]) / LAYERS;
+    double layer = (r->step_med - r->head_s) / LAYERS;
     if (layer <= 0) // by bytes when the head's product outran the step
         layer = r->step_med * lp->opt / ((double)lp->opt * LAYERS + lp->head);
     double step = r->step_med + (REAL_T - LAYERS) * layer;
-    double bound = step_bytes(lp, REAL_T, p ? 2 : 4) / (lim->bw * 1e9);
+    double bound = step_bytes(lp, REAL_T, p ? 2 : 4) / (r->bw * 1e9);
     int steps = r->job_tokens > 0 ? (int)r->job_tokens - 1 : NEW_TOKENS - 1;
-    double job = r->job_s + (enc - r->enc_s) + (pre - r->pre_s) + steps * (step - r->step_med);
-    printf("blip2 job %s extrapolated to %d/%d/%d layers (blip2-opt-6.7b-coco): %.1f s per "
-           "image = vision+qformer %.2f s (%.1f GFLOP/s) + prefill %.2f s + %d steps x %.0f ms "
-           "(bound %.0f ms at %.1f GB/s: %.2fx) + the rest %.2f s\n",
+    double rest = r->job_s - r->enc_s - r->pre_s - steps * r->step_med;
+    double job = enc + pre + steps * step + rest;
+    printf("blip2 job %s extrapolated to %d/%d/%d layers (blip2-opt-6.7b-coco): %.1f s per image "
+           "= vision+qformer %.2f s (%.1f GFLOP/s) + prefill %.2f s + %d steps x %.0f ms (bound "
+           "%.0f ms at %.1f GB/s: %.2fx) + the rest %.2f s\n",
            pn, REAL_V, REAL_Q, REAL_T, job, enc, encode_flops(REAL_V, REAL_Q) / enc / 1e9, pre,
-           steps, step * 1e3, bound * 1e3, lim->bw, step / bound,
-           r->job_s - r->enc_s - r->pre_s - steps * r->step_med);
+           steps, step * 1e3, bound * 1e3, r->bw, step / bound, rest);
     double dp = (double)(REAL_V - LAYERS) * lp->vision +
                 (REAL_Q - LAYERS) / (double)XFREQ * (lp->q_cross + lp->q_plain) +
                 (double)(REAL_T - LAYERS) * lp->opt;
-    double bpp = (r->rss_job - r->rss_base) * 1048576.0 / lp->total;
+    double bpp = p ? 2 : 4; // a layer's products in the precision (its float32 vectors: ~0.1 %)
     double kv = (REAL_T - LAYERS) * 2.0 * NSEQ * (NQ + MAX_TOKENS) * TW * 4; // float32 K and V
     double full = r->rss_job * 1048576.0 + dp * bpp + kv;
     printf("blip2 memory %s extrapolated to %d/%d/%d layers: %.1f GB resident = measured %.0f MiB "
-           "+ %.0f M more parameters x %.2f bytes (resident per parameter here) + KV cache of %d "
-           "more layers %.2f GB (estimate: float32, %d sequences x %d rows); parameters %.2f G\n",
+           "+ %.0f M more layer parameters x %.0f bytes + the KV cache of %d more layers %.2f GB "
+           "(float32, %d sequences x %d rows); %.2f G parameters\n",
            pn, REAL_V, REAL_Q, REAL_T, full / 1e9, r->rss_job, dp / 1e6, bpp, REAL_T - LAYERS,
            kv / 1e9, NSEQ, NQ + MAX_TOKENS, (lp->total + dp) / 1e9);
 }
@@ -962,7 +975,8 @@ static int32_t *prompt_ids(const seize_blip2_model *m, size_t *n)
     return ids;
 }
 
-static int child_measure(seize_blip2 *s, const seize_blip2_model *m, run *r, size_t *n_ids)
+// The job first (its memory is the engine's alone), then the parts against their limits.
+static int child_measure(seize_blip2 *s, const seize_blip2_model *m, int p, run *r, size_t *n_ids)
 {
     size_t per = 3 * (size_t)IMG * IMG;
     float *pix = malloc(per * sizeof *pix), *logits = malloc((size_t)NSEQ * VOCAB * sizeof *logits);
@@ -971,17 +985,20 @@ static int child_measure(seize_blip2 *s, const seize_blip2_model *m, run *r, siz
     if (pix && logits && ids) {
         for (size_t i = 0; i < per; i++)
             pix[i] = 4.0f * bench_frand(); // [-2, 2): normalised pixels' range
-        rc = child_encode(s, pix, r) || child_prefill(s, ids, *n_ids, logits, r) ||
-                     child_steps(s, ids, *n_ids, logits, r) || child_job(s, pix, r)
-                 ? -1
-                 : 0;
+        rc = child_job(s, pix, r);
+        r->rss_job = bench_status_mib("VmRSS:"), r->hwm = bench_status_mib("VmHWM:");
+        if (!rc)
+            rc = child_encode(s, pix, p, r) || child_prefill(s, ids, *n_ids, logits, r) ||
+                         child_decode(s, ids, *n_ids, logits, p, r)
+                     ? -1
+                     : 0;
     }
     free(pix), free(logits), free(ids);
     return rc;
 }
 
 // One precision: load, open, measure, print. 0 or 1.
-static int child(const char *dir, int p, const limits *lim)
+static int child(const char *dir, int p)
 {
     static run r;
     layer_params lp;
@@ -1003,20 +1020,21 @@ static int child(const char *dir, int p, const limits *lim)
     r.load_s = t1 - t0, r.open_s = seize_now() - t1;
     r.rss_open = bench_status_mib("VmRSS:");
     r.wbytes = seize_blip2_weight_bytes(s);
-    if (child_measure(s, m, &r, &n_ids)) goto done;
-    r.rss_job = bench_status_mib("VmRSS:"), r.hwm = bench_status_mib("VmHWM:");
+    if (child_measure(s, m, p, &r, &n_ids)) goto done;
     printf("blip2 engine %s: %s; load %.2f s + open %.2f s; resident after open %.0f MiB, after "
            "the job %.0f MiB, peak %.0f MiB (process before load %.0f); weights in the "
-           "backend's form %.0f MiB for %.0f M parameters%s\n",
+           "backend's form %.0f MiB for %.0f M parameters\n",
            prec_name[p], seize_blip2_describe(s), r.load_s, r.open_s, r.rss_open, r.rss_job, r.hwm,
-           r.rss_base, r.wbytes / 1048576.0, lp.total / 1e6, r.finite ? "" : "; NON-FINITE LOGITS");
-    print_measured(p, lim, &r, &lp, n_ids);
-    print_extrapolated(p, lim, &r, &lp);
+           r.rss_base, r.wbytes / 1048576.0, lp.total / 1e6);
+    print_measured(p, &r, &lp, n_ids);
+    print_extrapolated(p, &r, &lp);
     rc = 0;
 done:
     if (rc) printf("blip2 %s: FAILED (%s)\n", prec_name[p], seize_errmsg());
     seize_blip2_free(s);
     seize_blip2_model_free(m);
+    for (int i = 0; i < 16; i++)
+        nn_gemm_scratch_free(scratch[i]);
     return rc;
 }
 
@@ -1052,19 +1070,16 @@ static int write_folder(void)
     return ok ? 0 : -1;
 }
 
-// Runs `self --child DIR P BW VRATE HEAD_S` and waits; 0 when it succeeded.
-static int run_child(const char *self, int p, const limits *lim)
+// Runs `self --child DIR P QUICK` and waits; 0 when it succeeded.
+static int run_child(const char *self, int p)
 {
-    char a[5][64];
+    char a[2][16];
     snprintf(a[0], sizeof a[0], "%d", p);
-    snprintf(a[1], sizeof a[1], "%.17g", lim->bw);
-    snprintf(a[2], sizeof a[2], "%.17g", lim->vrate[p]);
-    snprintf(a[3], sizeof a[3], "%.17g", lim->head_s[p]);
-    snprintf(a[4], sizeof a[4], "%d", quick);
+    snprintf(a[1], sizeof a[1], "%d", quick);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(self, self, "--child", folder, a[0], a[1], a[2], a[3], a[4], (char *)NULL);
+        execl(self, self, "--child", folder, a[0], a[1], (char *)NULL);
         _exit(127);
     }
     int st = 0;
@@ -1078,33 +1093,24 @@ int main(int argc, char **argv)
     n_threads = th && atoi(th) > 0 ? (atoi(th) < 16 ? atoi(th) : 16) : 2;
     seize_blas_threads_set(1);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc == 8 && !strcmp(argv[1], "--child")) {
-        int p = atoi(argv[3]);
-        limits lim = {.bw = atof(argv[4])};
-        lim.vrate[p] = atof(argv[5]), lim.head_s[p] = atof(argv[6]);
-        quick = atoi(argv[7]);
-        return child(argv[2], p, &lim);
+    if (argc == 5 && !strcmp(argv[1], "--child")) {
+        quick = atoi(argv[4]);
+        return child(argv[2], atoi(argv[3]));
     }
     quick = argc > 1 && !strcmp(argv[1], "--quick");
     __builtin_cpu_init();
-    limits lim = {.has = {1, __builtin_cpu_supports("avx512bf16")}};
+    int has_bf16 = __builtin_cpu_supports("avx512bf16");
     char self[PATH_MAX];
     ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
     if (k <= 0 || make_folder()) return 1;
     self[k] = 0;
     int rc = 1;
-    lim.bw = bandwidth((size_t)1 << 30, quick ? 3 : 10);
-    printf("blip2 bandwidth: %.1f GB/s streaming read of 1 GiB on %d threads (best of %d)\n",
-           lim.bw, n_threads, quick ? 3 : 10);
-    for (int p = 0; p < 2; p++)
-        if (lim.has[p])
-            gemm_report(p, &lim);
-        else
-            printf("blip2 %s: n/a (this CPU has no AVX512_BF16)\n", prec_name[p]);
     if (write_folder()) goto done;
-    rc = 0;
-    for (int p = 0; p < 2; p++)
-        if (lim.has[p] && lim.vrate[p] > 0) rc |= run_child(self, p, &lim) != 0;
+    rc = run_child(self, 0) != 0;
+    if (has_bf16)
+        rc |= run_child(self, 1) != 0;
+    else
+        printf("blip2 bf16: n/a (this CPU has no AVX512_BF16)\n");
 done:
     if (getenv("SEIZE_BENCH_KEEP") && atoi(getenv("SEIZE_BENCH_KEEP")))
         printf("blip2: kept %s\n", folder); // for inspection
