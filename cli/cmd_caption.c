@@ -76,8 +76,8 @@ int cmd_caption(int argc, char **argv)
         CLI_STR("prompt", 0, "TEXT", &job.prompt,
                 "the instruction sent with the image (default: \"Write a short\n"
                 "caption for this image in one sentence.\"; native: \"a photo of\")"),
-        CLI_TEXT("Native BLIP-2 (seize fetch-model blip2-opt-6.7b-coco), with --top-p, --seed:"),
-        CLI_STR("model-dir", 0, "DIR", &nat.model_dir, "the model folder (instead of a server)"),
+        CLI_TEXT("Native BLIP-2 (also -n, --prompt, --temperature, --top-p, --seed: default 0):"),
+        CLI_STR("model-dir", 0, "DIR", &nat.model_dir, "folder (fetch-model blip2-opt-6.7b-coco)"),
         CLI_INT("top-k", 0, "K", &topk, 0, 1 << 30, "(default 50; 0: off)"),
         CLI_INT("max-new-tokens", 0, "N", &steps, 1, 4096, "(default 30)"),
         CLI_FLAG("greedy", 0, &nat.gen.greedy, "argmax, no sampling"),
