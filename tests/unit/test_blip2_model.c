@@ -460,8 +460,36 @@ static int write_file(const char *path, const void *data, size_t n)
 
 // Writes tensors [lo, hi) of src as a safetensors file (header padded to 8 bytes), skipping
 // the one named `skip` (may be NULL).
+static int write_shard_as(const char *path, const seize_st_file *src, size_t lo, size_t hi,
+                          const char *skip, seize_st_dtype to);
+
 static int write_shard(const char *path, const seize_st_file *src, size_t lo, size_t hi,
                        const char *skip)
+{
+    return write_shard_as(path, src, lo, hi, skip, SEIZE_ST_F32);
+}
+
+// f32 → bf16, rounding to nearest even.
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+// The bytes of F32 tensor t converted to `to` (F16 or BF16) in a new buffer.
+static uint16_t *convert(const seize_st_tensor *t, seize_st_dtype to)
+{
+    uint16_t *o = malloc(t->count * 2 + 1);
+    const float *x = (const float *)t->data;
+    for (size_t i = 0; i < t->count; i++)
+        o[i] = to == SEIZE_ST_F16 ? seize_f32_to_f16(x[i]) : to_bf16(x[i]);
+    return o;
+}
+
+// As write_shard; F32 tensors are written in dtype `to` (F32, F16 or BF16).
+static int write_shard_as(const char *path, const seize_st_file *src, size_t lo, size_t hi,
+                          const char *skip, seize_st_dtype to)
 {
     seize_buf h = {0};
     size_t off = 0;
@@ -469,12 +497,14 @@ static int write_shard(const char *path, const seize_st_file *src, size_t lo, si
     for (size_t i = lo; i < hi; i++) {
         const seize_st_tensor *t = &src->tensors[i];
         if (skip && !strcmp(t->name, skip)) continue;
+        int conv = t->dtype == SEIZE_ST_F32 && to != SEIZE_ST_F32;
+        size_t nb = conv ? t->count * 2 : t->nbytes;
         seize_buf_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name,
-                         seize_st_dtype_name(t->dtype));
+                         seize_st_dtype_name(conv ? to : t->dtype));
         for (int k = 0; k < t->ndim; k++)
             seize_buf_printf(&h, "%s%zu", k ? "," : "", t->shape[k]);
-        seize_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
-        off += t->nbytes;
+        seize_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + nb);
+        off += nb;
     }
     seize_buf_puts(&h, "}");
     while (h.len % 8)
@@ -486,7 +516,13 @@ static int write_shard(const char *path, const seize_st_file *src, size_t lo, si
     for (size_t i = lo; i < hi && ok; i++) {
         const seize_st_tensor *t = &src->tensors[i];
         if (skip && !strcmp(t->name, skip)) continue;
-        ok = fwrite(t->data, 1, t->nbytes, fp) == t->nbytes;
+        if (t->dtype == SEIZE_ST_F32 && to != SEIZE_ST_F32) {
+            uint16_t *c = convert(t, to);
+            ok = fwrite(c, 2, t->count, fp) == t->count;
+            free(c);
+        } else {
+            ok = fwrite(t->data, 1, t->nbytes, fp) == t->nbytes;
+        }
     }
     seize_buf_free(&h);
     return fclose(fp) == 0 && ok ? 0 : -1;
@@ -615,6 +651,60 @@ static void test_shards(void)
     fix_close(&f);
 }
 
+// The fixture's weights stored as BF16 and as F16: loaded in the file's dtype, the logits of
+// every prefill row within cosine 0.999 of the F32 file's, in fp32 and bf16 products.
+static void test_half_files(void)
+{
+    NEED_FIXTURES();
+    fix f;
+    CHECK(fix_open("tiny364", &f) == 0);
+    seize_blip2 *ref = open_state(f.m, SEIZE_PRECISION_FP32, 1);
+    CHECK(ref != NULL);
+    size_t V = (size_t)f.c->vocab_size;
+    float *lg = malloc(V * sizeof *lg);
+    trace_set a = {0};
+    const float *pix = gold(&f, "pixel_values", NULL);
+    CHECK_EQ(nn_blip2_encode(ref, pix, 1, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_prefill(ref, 1, f.prompt, f.n_prompt, lg, collect, &a), 0);
+    int ia = trace_find(&a, "lm.logits", 0), ok = 1;
+    CHECK(ia >= 0);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", f.dir);
+    seize_st_file st;
+    CHECK_EQ(seize_st_open(path, &st), 0);
+    seize_st_dtype dts[2] = {SEIZE_ST_BF16, SEIZE_ST_F16};
+    for (int k = 0; k < 2; k++) {
+        const char *dir = make_folder(&f, k ? "f16" : "bf16", 1);
+        CHECK(dir != NULL);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK_EQ(write_shard_as(path, &st, 0, st.n_tensors, NULL, dts[k]), 0);
+        seize_blip2_model *m = NULL;
+        CHECK_EQ(seize_blip2_model_load(dir, &m), 0);
+        for (int p = 0; p < 2; p++) {
+            seize_blip2 *s = open_state(m, p ? SEIZE_PRECISION_BF16 : SEIZE_PRECISION_FP32, 1);
+            CHECK(s != NULL);
+            trace_set b = {0};
+            CHECK_EQ(nn_blip2_encode(s, pix, 1, NULL, NULL), 0);
+            CHECK_EQ(nn_blip2_prefill(s, 1, f.prompt, f.n_prompt, lg, collect, &b), 0);
+            int ib = trace_find(&b, "lm.logits", 0);
+            CHECK(ib >= 0);
+            char label[64];
+            snprintf(label, sizeof label, "%s file, %s products", seize_st_dtype_name(dts[k]),
+                     p ? "bf16" : "fp32");
+            ok &= compare_rows_tol(label, b.data[ib], a.data[ia], a.rows[ia], V, 0.999, 0);
+            trace_clear(&b);
+            seize_blip2_free(s);
+        }
+        seize_blip2_model_free(m);
+    }
+    seize_st_close(&st);
+    trace_clear(&a);
+    free(lg);
+    seize_blip2_free(ref);
+    fix_close(&f);
+    CHECK(ok);
+}
+
 // A config.json with one field changed: refused, naming the file and the field.
 static int bad_config(const fix *f, const char *sub, const char *section, const char *key,
                       json_t *val)
@@ -715,6 +805,7 @@ int main(void)
     RUN(test_batch_expand);
     RUN(test_bf16);
     RUN(test_shards);
+    RUN(test_half_files);
     RUN(test_bad_folders);
     RUN(test_bad_inputs);
     check_tmp_cleanup();
