@@ -724,6 +724,7 @@ static seize_preprocess_opts blip_opts(const seize_blip2_model *m)
 {
     seize_preprocess_opts o = seize_preprocess_default_opts();
     o.pad_ratio = 0;
+    o.squash = 1;
     o.size = m->cfg.image_size;
     return o;
 }

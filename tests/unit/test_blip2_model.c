@@ -290,6 +290,36 @@ static void test_config(void)
     }
 }
 
+// The BLIP image processor on the fixtures' image (RGBA PNG, 1192 × 874, not square): the
+// golden pixel_values within 1e-6, from the file and from a decoded image.
+static void test_pixels(void)
+{
+    NEED_FIXTURES();
+    for (int i = 0; i < N_FIX; i++) {
+        fix f;
+        CHECK(fix_open(fixtures[i], &f) == 0);
+        size_t S = (size_t)f.c->image_size, n = 3 * S * S, cnt = 0;
+        const float *want = gold(&f, "pixel_values", &cnt);
+        CHECK(want && cnt == n);
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        const char *png = check_fixture_path("blip2/merlion.png");
+        CHECK_EQ(seize_blip2_load_pixels(f.m, png, a), 0);
+        seize_image *img = NULL;
+        CHECK_EQ(seize_image_load(png, 0, &img), 0);
+        CHECK_EQ(seize_blip2_image_pixels(f.m, img, b), 0);
+        seize_image_free(img);
+        double dmax = 0;
+        for (size_t k = 0; k < n; k++) {
+            dmax = fmax(dmax, fabs(a[k] - want[k]));
+            CHECK(a[k] == b[k]);
+        }
+        fprintf(stderr, "  %s pixels: max|diff| %.3g\n", f.name, dmax);
+        CHECK(dmax <= 1e-6);
+        free(a), free(b);
+        fix_close(&f);
+    }
+}
+
 // --- decoding with the cache ---------------------------------------------------------------------
 
 static const int32_t extra_ids[] = {5, 77, 300, 14, 9, 2};
@@ -800,6 +830,7 @@ int main(void)
 {
     if (check_tmp_init("blip2_model") < 0) return 1;
     RUN(test_config);
+    RUN(test_pixels);
     RUN(test_goldens);
     RUN(test_decode_steps);
     RUN(test_batch_expand);
