@@ -35,7 +35,7 @@ typedef struct b2_call {
     const seize_caption_job *job;
     seize_stage_item *items;
     size_t n;       // sequences per image
-    json_t *replay; // path -> journal line of this settings (or NULL)
+    json_t *replay; // check -> its last journal line (or NULL)
     float *logits;  // dump: [images·n, steps, vocab], or NULL
     size_t vocab;   // of the dump
     uint8_t *done;  // per image: filled (journal, generated or failed)
@@ -270,21 +270,22 @@ static void check_of(const b2_call *k, const char *path, char hex[65])
     seize_buf_free(&b);
 }
 
+// Lines by check (a path's lines of other settings stay apart; the last of each check wins).
 static void on_replay(void *ctx, json_t *line)
 {
     json_t *map = ctx;
-    const char *key = json_string_value(json_object_get(line, "key"));
-    if (key && json_is_string(json_object_get(line, "check"))) json_object_set(map, key, line);
+    const char *check = json_string_value(json_object_get(line, "check"));
+    if (check && json_is_string(json_object_get(line, "key"))) json_object_set(map, check, line);
 }
 
 // Item i from a journal line of the same check: 1 taken, 0 not there.
 static int from_journal(b2_call *k, size_t i)
 {
     const char *path = k->job->images[i];
-    json_t *line = k->replay ? json_object_get(k->replay, path) : NULL;
     char check[65];
     check_of(k, path, check);
-    if (!line || strcmp(json_string_value(json_object_get(line, "check")), check)) return 0;
+    json_t *line = k->replay ? json_object_get(k->replay, check) : NULL;
+    if (!line || strcmp(json_string_value(json_object_get(line, "key")), path)) return 0;
     json_t *caps = json_object_get(line, "captions"), *toks = json_object_get(line, "tokens");
     size_t n = json_array_size(caps);
     if (n != k->n || json_array_size(toks) != n) return 0;

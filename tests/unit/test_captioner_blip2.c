@@ -147,6 +147,42 @@ static void test_journal_resume(void)
     seize_stage_items_release(ref, 3);
 }
 
+static int caption_stats(const seize_captioner_blip2_opts *o, const char *const *images, size_t n,
+                         seize_stage_item *items, seize_llm_stats *st)
+{
+    seize_captioner *c = NULL;
+    int rc = seize_captioner_blip2_new(o, &c);
+    seize_caption_job job = {images, n, (size_t)o->gen.n, NULL, NULL, NULL, NULL};
+    if (rc == 0) rc = seize_captioner_caption(c, &job, items);
+    seize_captioner_blip2_stats(c, st);
+    seize_captioner_free(c);
+    return rc;
+}
+
+// A journal shared by runs of other settings: each run takes only its own lines (seed 8 none
+// of seed 7's), and the first settings again find theirs after the other's.
+static void test_journal_settings(void)
+{
+    NEED_MODEL();
+    const char *imgs[] = {img(0)};
+    seize_captioner_blip2_opts a = small_opts(), b = small_opts();
+    a.journal = b.journal = check_tmp("shared.journal");
+    b.gen.seed = 8;
+    seize_stage_item first[1] = {{0}}, other[1] = {{0}}, again[1] = {{0}};
+    seize_llm_stats st;
+    CHECK_EQ(caption_stats(&a, imgs, 1, first, &st), 0);
+    CHECK_EQ(st.items_from_journal, 0);
+    CHECK_EQ(caption_stats(&b, imgs, 1, other, &st), 0);
+    CHECK_EQ(st.items_from_journal, 0);
+    CHECK(!same_item(&first[0], &other[0]));
+    CHECK_EQ(caption_stats(&a, imgs, 1, again, &st), 0);
+    CHECK_EQ(st.items_from_journal, 1);
+    CHECK(same_item(&first[0], &again[0]));
+    seize_stage_items_release(first, 1);
+    seize_stage_items_release(other, 1);
+    seize_stage_items_release(again, 1);
+}
+
 // A file that is not an image fails alone (not retryable, named); a missing one stops the call
 // before any work.
 static void test_bad_images(void)
@@ -362,6 +398,7 @@ int main(void)
     if (check_tmp_init("captioner_blip2") < 0) return 1;
     RUN(test_items_tokens);
     RUN(test_journal_resume);
+    RUN(test_journal_settings);
     RUN(test_bad_images);
     RUN(test_settings_hash);
     RUN(test_settings_hash_folder);
