@@ -38,7 +38,6 @@ typedef struct b2_call {
     json_t *replay; // check -> its last journal line (or NULL)
     float *logits;  // dump: [images·n, steps, vocab], or NULL
     size_t vocab;   // of the dump
-    uint8_t *done;  // per image: filled (journal, generated or failed)
     seize_journal *jr;
 } b2_call;
 
@@ -353,7 +352,6 @@ static int run_batch(b2_call *k, const size_t *idx, size_t nb, const float *pix)
     c->last.requests += rc == 0, c->last.replies_ok += rc == 0;
     for (size_t b = 0; rc == 0 && b < nb; b++) {
         rc = take(k, idx[b], &out[b]);
-        k->done[idx[b]] = 1;
         if (lg) {
             size_t row = steps * k->vocab * n;
             memcpy(k->logits + idx[b] * row, lg + b * row, row * sizeof *lg);
@@ -399,7 +397,7 @@ static int caption_all(b2_call *k)
     for (size_t i = 0; rc == 0 && i <= k->job->n; i++) {
         if (i < k->job->n) {
             int got = k->logits ? 0 : from_journal(k, i);
-            if (got > 0) c->last.items_done++, c->last.items_from_journal++, k->done[i] = 1;
+            if (got > 0) c->last.items_done++, c->last.items_from_journal++;
             if (got == 0 && (got = load_one(k, i, pix + nb * px)) == 0) idx[nb++] = i;
             if (got == 1) progress(k);
             if ((rc = got < 0 ? got : 0) < 0 || (nb < bmax && i + 1 < k->job->n)) continue;
@@ -467,9 +465,8 @@ static int b2_caption(void *self, const seize_caption_job *job, seize_stage_item
     memset(&c->last, 0, sizeof c->last);
     c->last.items = job->n;
     b2_call k = {c, job, items, job->n_captions};
-    k.done = seize_calloc(job->n + 1, 1);
     double t0 = seize_now();
-    int rc = k.done ? call_checks(&k) : SEIZE_ENOMEM;
+    int rc = call_checks(&k);
     if (rc == 0) rc = open_state(c, k.n);
     if (rc == 0) rc = open_journal(&k);
     if (rc == 0) rc = dump_alloc(&k);
@@ -484,7 +481,6 @@ static int b2_caption(void *self, const seize_caption_job *job, seize_stage_item
     c->last.seconds = seize_now() - t0;
     json_decref(k.replay);
     free(k.logits);
-    free(k.done);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
