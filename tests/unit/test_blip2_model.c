@@ -736,8 +736,18 @@ static void test_half_files(void)
 }
 
 // A config.json with one field changed: refused, naming the file and the field.
+static int bad_config_msg(const fix *f, const char *sub, const char *section, const char *key,
+                          json_t *val, const char *want);
+
 static int bad_config(const fix *f, const char *sub, const char *section, const char *key,
                       json_t *val)
+{
+    return bad_config_msg(f, sub, section, key, val, key);
+}
+
+// The same; the message holds `want` besides the file's name.
+static int bad_config_msg(const fix *f, const char *sub, const char *section, const char *key,
+                          json_t *val, const char *want)
 {
     const char *dir = make_folder(f, sub, 0);
     char path[1100];
@@ -754,7 +764,8 @@ static int bad_config(const fix *f, const char *sub, const char *section, const 
     snprintf(to, sizeof to, "%s/model.safetensors", dir);
     int linked = abs && symlink(abs, to) == 0;
     free(abs);
-    return linked && load_fails(dir, SEIZE_EFORMAT, (const char *[]){"config.json", key, NULL});
+    const char *file = strcmp(want, key) ? "model.safetensors" : "config.json";
+    return linked && load_fails(dir, SEIZE_EFORMAT, (const char *[]){file, want, NULL});
 }
 
 static void test_bad_folders(void)
@@ -776,8 +787,8 @@ static void test_bad_folders(void)
     CHECK(bad_config(&f, "c11", NULL, "model_type", json_string("clip")));
     CHECK(bad_config(&f, "c12", "vision_config", "hidden_size", json_string("64")));
     // a config whose shapes disagree with the tensors: the tensor and both shapes are named
-    CHECK(bad_config(&f, "shape", "text_config", "ffn_dim", json_integer(100)) == 0);
-    CHECK(strstr(seize_errmsg(), "model.safetensors") && strstr(seize_errmsg(), "fc1.weight"));
+    CHECK(bad_config_msg(&f, "shape", "text_config", "ffn_dim", json_integer(100),
+                         "layers.0.fc1.weight' has shape [128, 64], the config needs [100, 64]"));
     // CLIP folders, a folder without config.json, a missing folder
     CHECK(load_fails(check_fixture_path("models/tiny-laion"), SEIZE_EFORMAT,
                      (const char *[]){"config.json", "not a BLIP-2 folder", NULL}));
@@ -787,6 +798,19 @@ static void test_bad_folders(void)
     CHECK(dir != NULL);
     CHECK(load_fails(dir, SEIZE_ENOTFOUND, (const char *[]){"config.json", NULL}));
     CHECK(load_fails(check_tmp("nowhere"), SEIZE_ENOTFOUND, (const char *[]){"nowhere", NULL}));
+    // the tokenizer's merges missing
+    CHECK((dir = make_folder(&f, "nomerges", 1)) != NULL);
+    char p[1100], to[800], *abs;
+    snprintf(p, sizeof p, "%s/model.safetensors", f.dir);
+    snprintf(to, sizeof to, "%s/model.safetensors", dir);
+    CHECK((abs = realpath(p, NULL)) != NULL);
+    CHECK_EQ(symlink(abs, to), 0);
+    free(abs);
+    snprintf(p, sizeof p, "%s/merges.txt", dir);
+    CHECK_EQ(unlink(p), 0);
+    seize_blip2_model *mm = NULL;
+    CHECK(seize_blip2_model_load(dir, &mm) < 0 && mm == NULL);
+    CHECK(strstr(seize_errmsg(), "merges.txt") != NULL);
     // weights absent
     CHECK((dir = make_folder(&f, "noweights", 1)) != NULL);
     CHECK(load_fails(dir, SEIZE_ENOTFOUND, (const char *[]){"model.safetensors", NULL}));
