@@ -58,9 +58,9 @@ static nn_weight *mk(maker *k, const nn_host_tensor *t, nn_weight_use use)
     s->all[s->n_all++] = w;
     s->pub.bytes += w->bytes;
     if (use == NN_W_LINEAR && !s->pub.impl) s->pub.impl = w->impl;
-    // packed: the file's pages of this matrix can go (a backend that multiplies from the
-    // mapping itself reports 0 bytes and keeps them)
-    if (use == NN_W_LINEAR && w->bytes > 0)
+    // packed or converted: the file's pages of this tensor can go (a weight used in place
+    // reports 0 bytes and keeps them)
+    if (w->bytes > 0)
         nn_blip2_drop_range(k->m, t->data, t->rows * t->cols * nn_dtype_size(t->dtype));
     return w;
 }
