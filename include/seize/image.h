@@ -105,9 +105,14 @@ typedef struct seize_preprocess_opts {
     int size;              /* output side; default 224; 1..8192 */
     size_t max_pixels;     /* decoder pixel limit; 0 = SEIZE_IMAGE_MAX_PIXELS (the default) */
     float mean[3], std[3]; /* default: CLIP's mean and std */
+    int squash;            /* 1: BLIP's image processor instead (transformers' BlipImageProcessor,
+                              BLIP-2): convert("RGB") first, then resize to size × size with the
+                              bicubic filter above (aspect not kept); no pad, no crop. pad_ratio
+                              must be 0 with it. Default 0 */
 } seize_preprocess_opts;
 
-/* The SEIZE defaults: pad_ratio 1.25, size 224, Pillow's pixel limit, CLIP mean/std. */
+/* The SEIZE defaults: pad_ratio 1.25, size 224, Pillow's pixel limit, CLIP mean/std, no
+ * squash. */
 seize_preprocess_opts seize_preprocess_default_opts(void);
 
 /* Reads and decodes the image file `path` (see "Decoding" above), keeping Pillow's mode.

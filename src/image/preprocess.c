@@ -337,6 +337,9 @@ typedef struct pp {
     uint8_t *wide;
     long clo, chi, rlo, rhi;
     int ylo;
+    // squash (BLIP): rows are converted to RGB before anything else
+    seize_image_mode src_mode;
+    uint8_t *rgb; // one source row in RGB, or NULL
 } pp;
 
 static void pp_free(pp *p)
@@ -350,6 +353,7 @@ static void pp_free(pp *p)
     free(p->accd);
     free(p->t);
     free(p->wide);
+    free(p->rgb);
     memset(p, 0, sizeof *p);
 }
 
@@ -370,10 +374,19 @@ static int plan(size_t width, size_t height, const seize_preprocess_opts *o, str
                            o->pad_ratio);
     if (width > INT_MAX || height > INT_MAX)
         return seize_error(SEIZE_EFORMAT, "preprocess: image too large (%zux%zu)", width, height);
+    if (o->squash && o->pad_ratio != 0.0)
+        return seize_error(SEIZE_EINVAL, "preprocess: squash needs pad ratio 0 (got %g)",
+                           o->pad_ratio);
     memset(g, 0, sizeof *g);
     g->S = o->size;
     g->w = (long)width;
     g->h = (long)height;
+    if (o->squash) { // BLIP: both sides to size, nothing padded or cropped
+        g->pw = g->w;
+        g->ph = g->h;
+        g->nw = g->nh = g->S;
+        return 0;
+    }
     // TargetPad (SEIZE): pad to an aspect ratio of at most `ratio`, truncating.
     if (o->pad_ratio > 0) {
         double mx = (double)(g->w > g->h ? g->w : g->h), mn = (double)(g->w < g->h ? g->w : g->h);
@@ -409,6 +422,45 @@ static int plan(size_t width, size_t height, const seize_preprocess_opts *o, str
     return 0;
 }
 
+// PP_COPY / PP_NEAREST: the image row of each output row and image column of each output
+// column.
+static void index_tables(pp *p)
+{
+    const struct geom *g = &p->g;
+    size_t S = (size_t)g->S;
+    if (p->kind == PP_COPY) {
+        for (size_t i = 0; i < S; i++) {
+            p->ysrc[i] = g->top + (long)i - g->vp;
+            p->xsrc[i] = g->left + (long)i - g->hp;
+        }
+    } else {
+        // Pillow resizes P and 1 with an affine "scale" transform whose source position
+        // advances by repeated addition (so we add too, rather than multiply).
+        double ax = (double)(float)g->pw / (double)g->nw;
+        double ay = (double)(float)g->ph / (double)g->nh;
+        double xo = 0.0 + ax * 0.5, yo = 0.0 + ay * 0.5;
+        for (long x = 0; x < g->left + g->S; x++) {
+            if (x >= g->left) {
+                long xi = xo < 0.0 ? -1 : (long)xo;
+                p->xsrc[x - g->left] = xi >= g->pw ? -1 : xi - g->hp;
+            }
+            xo += ax;
+        }
+        for (long y = 0; y < g->top + g->S; y++) {
+            if (y >= g->top) {
+                long yi = yo < 0.0 ? -1 : (long)yo;
+                p->ysrc[y - g->top] = yi < 0 ? -1 : yi >= g->ph ? g->h : yi - g->vp;
+            }
+            yo += ay;
+        }
+    }
+    for (size_t i = 0; i < S; i++) {
+        if (p->xsrc[i] < 0 || p->xsrc[i] >= g->w) p->xsrc[i] = -1;
+        if (p->ysrc[i] < 0) p->ysrc[i] = -1;
+        if (p->ysrc[i] > g->h) p->ysrc[i] = g->h;
+    }
+}
+
 static int pp_init(pp *p, size_t width, size_t height, seize_image_mode mode,
                    const uint8_t *palette, const seize_preprocess_opts *o)
 {
@@ -417,8 +469,13 @@ static int pp_init(pp *p, size_t width, size_t height, seize_image_mode mode,
     if (rc < 0) return rc;
     const struct geom *g = &p->g;
     size_t S = (size_t)g->S;
-    p->mode = mode;
     if (palette) memcpy(p->palette, palette, sizeof p->palette);
+    p->src_mode = mode;
+    if (o->squash && mode != SEIZE_MODE_RGB) { // BLIP converts to RGB, then resizes
+        if (!(p->rgb = seize_malloc(width, 3))) goto oom;
+        mode = SEIZE_MODE_RGB;
+    }
+    p->mode = mode;
     p->bpp = seize_image_pixel_bytes(mode);
     p->resized = g->nw != g->pw || g->nh != g->ph;
     if (!p->resized)
@@ -439,37 +496,7 @@ static int pp_init(pp *p, size_t width, size_t height, seize_image_mode mode,
         p->ysrc = seize_malloc(S, sizeof *p->ysrc);
         p->xsrc = seize_malloc(S, sizeof *p->xsrc);
         if (!p->ysrc || !p->xsrc) goto oom;
-        if (p->kind == PP_COPY) {
-            for (size_t i = 0; i < S; i++) {
-                p->ysrc[i] = g->top + (long)i - g->vp;
-                p->xsrc[i] = g->left + (long)i - g->hp;
-            }
-        } else {
-            // Pillow resizes P and 1 with an affine "scale" transform whose source position
-            // advances by repeated addition (so we add too, rather than multiply).
-            double ax = (double)(float)g->pw / (double)g->nw;
-            double ay = (double)(float)g->ph / (double)g->nh;
-            double xo = 0.0 + ax * 0.5, yo = 0.0 + ay * 0.5;
-            for (long x = 0; x < g->left + g->S; x++) {
-                if (x >= g->left) {
-                    long xi = xo < 0.0 ? -1 : (long)xo;
-                    p->xsrc[x - g->left] = xi >= g->pw ? -1 : xi - g->hp;
-                }
-                xo += ax;
-            }
-            for (long y = 0; y < g->top + g->S; y++) {
-                if (y >= g->top) {
-                    long yi = yo < 0.0 ? -1 : (long)yo;
-                    p->ysrc[y - g->top] = yi < 0 ? -1 : yi >= g->ph ? g->h : yi - g->vp;
-                }
-                yo += ay;
-            }
-        }
-        for (size_t i = 0; i < S; i++) {
-            if (p->xsrc[i] < 0 || p->xsrc[i] >= g->w) p->xsrc[i] = -1;
-            if (p->ysrc[i] < 0) p->ysrc[i] = -1;
-            if (p->ysrc[i] > g->h) p->ysrc[i] = g->h;
-        }
+        index_tables(p);
         return 0;
     }
 
@@ -512,11 +539,55 @@ oom:
     return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
 }
 
+// Pillow's convert("RGB") of one row of w pixels in mode m (palette lookup, 1 → 0/255, gray
+// replicated, I clipped, alpha dropped, Pillow's cmyk2rgb).
+static void row_to_rgb(const uint8_t *src, uint8_t *dst, size_t w, seize_image_mode m,
+                       const uint8_t *palette)
+{
+    size_t bpp = seize_image_pixel_bytes(m);
+    for (size_t x = 0; x < w; x++) {
+        const uint8_t *q = src + x * bpp;
+        uint8_t *d = dst + 3 * x;
+        switch (m) {
+        case SEIZE_MODE_1:
+            d[0] = d[1] = d[2] = q[0] ? 255 : 0;
+            break;
+        case SEIZE_MODE_L:
+        case SEIZE_MODE_LA:
+            d[0] = d[1] = d[2] = q[0];
+            break;
+        case SEIZE_MODE_P:
+            memcpy(d, palette + 3 * q[0], 3);
+            break;
+        case SEIZE_MODE_I: {
+            int32_t v;
+            memcpy(&v, q, sizeof v);
+            d[0] = d[1] = d[2] = clip8i(v);
+            break;
+        }
+        case SEIZE_MODE_RGB:
+        case SEIZE_MODE_RGBA:
+            memcpy(d, q, 3);
+            break;
+        case SEIZE_MODE_CMYK: {
+            unsigned nk = 255u - q[3];
+            for (int c = 0; c < 3; c++)
+                d[c] = clip8i((int)nk - (int)muldiv255(q[c], nk));
+            break;
+        }
+        }
+    }
+}
+
 // Consumes source row r (image coordinates). Rows must come in ascending order.
 static void pp_row(pp *p, long r, const uint8_t *row)
 {
     const struct geom *g = &p->g;
     int S = g->S;
+    if (p->rgb) {
+        row_to_rgb(row, p->rgb, (size_t)g->w, p->src_mode, p->palette);
+        row = p->rgb;
+    }
     if (p->kind == PP_COPY || p->kind == PP_NEAREST) {
         while (p->ycur < S && p->ysrc[p->ycur] < r)
             p->ycur++;

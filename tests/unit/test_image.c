@@ -4,6 +4,7 @@
 
 #include "seize/core.h"
 #include "seize/image.h"
+#include "seize/model.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -516,6 +517,181 @@ static void test_preprocess_files(void)
     CHECK(strstr(seize_errmsg(), "no image could be read"));
 }
 
+// --- BLIP's image processor (squash) ------------------------------------------------------------
+
+// Every entry point with `o` on the image file `path`, each compared with the uint8 (S, S, 3)
+// `want` (and, when `want_f` is given, the float32 (3, S, S) result with |diff| <= 1e-6).
+// Returns the number of mismatches.
+static int check_all_paths(const char *path, const seize_preprocess_opts *o, const uint8_t *want,
+                           const float *want_f, const char *what)
+{
+    size_t S = (size_t)o->size, n = S * S * 3;
+    uint8_t *got = malloc(n);
+    float *x = malloc(n * sizeof *x);
+    seize_image *img = NULL;
+    seize_map m = {0};
+    int bad = 0;
+    if (!got || !x || seize_image_load(path, o->max_pixels, &img) < 0 ||
+        seize_map_open(path, &m) < 0) {
+        fprintf(stderr, "  %s: %s\n", what, seize_errmsg());
+        bad = 1;
+    }
+    for (int k = 0; !bad && k < 3; k++) {
+        int rc = k == 0   ? seize_image_preprocess_u8(img, o, got)
+                 : k == 1 ? seize_image_load_preprocess_u8(path, o, got)
+                          : seize_image_decode_preprocess_u8(m.data, m.size, path, o, got);
+        if (rc < 0 || memcmp(got, want, n)) {
+            size_t i = 0;
+            while (rc == 0 && i < n && got[i] == want[i])
+                i++;
+            fprintf(stderr, "  %s (entry point %d): %s at byte %zu\n", what, k,
+                    rc < 0 ? seize_errmsg() : "differs", i);
+            bad++;
+        }
+    }
+    for (int k = 0; !bad && want_f && k < 2; k++) {
+        int rc = k ? seize_image_load_preprocess(path, o, x) : seize_image_preprocess(img, o, x);
+        double md = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            md = fmax(md, fabs((double)x[i] - (double)want_f[i]));
+        if (rc < 0 || md > 1e-6) {
+            fprintf(stderr, "  %s (float entry point %d): %s, max |diff| %.3g\n", what, k,
+                    rc < 0 ? seize_errmsg() : "differs", md);
+            bad++;
+        }
+    }
+    seize_map_close(&m);
+    seize_image_free(img);
+    free(got);
+    free(x);
+    return bad;
+}
+
+// The BLIP-2 goldens (transformers' BlipImageProcessor on the RGBA merlion.png): the resized
+// uint8 image exactly, pixel_values within 1e-6.
+static void test_blip2_fixture_squash(void)
+{
+    NEED_FIXTURES();
+    static const char *const cases[] = {"blip2/tiny224/goldens.safetensors",
+                                        "blip2/tiny364/goldens.safetensors"};
+    for (int c = 0; c < 2; c++) {
+        seize_st_file f = {0};
+        CHECK_MSG(seize_st_open(check_fixture_path(cases[c]), &f) == 0, "%s", seize_errmsg());
+        const seize_st_tensor *u = seize_st_find(&f, "preprocess.resized_uint8_hwc");
+        const seize_st_tensor *pv = seize_st_find(&f, "pixel_values");
+        int ok = u && pv && u->dtype == SEIZE_ST_I64 && u->ndim == 3 && u->shape[2] == 3 &&
+                 u->shape[0] == u->shape[1] && pv->dtype == SEIZE_ST_F32 && pv->count == u->count;
+        size_t S = ok ? u->shape[0] : 0;
+        uint8_t *want = ok ? malloc(u->count) : NULL;
+        float *want_f = ok ? malloc(pv->count * sizeof *want_f) : NULL;
+        for (size_t i = 0; want && i < u->count; i++) {
+            int64_t v;
+            memcpy(&v, u->data + 8 * i, 8);
+            ok &= v >= 0 && v <= 255;
+            want[i] = (uint8_t)v;
+        }
+        if (want_f) memcpy(want_f, pv->data, pv->count * sizeof *want_f);
+        seize_st_close(&f);
+        seize_preprocess_opts o = seize_preprocess_default_opts();
+        o.pad_ratio = 0;
+        o.size = (int)S;
+        o.squash = 1;
+        int bad = ok && want && want_f ? check_all_paths(check_fixture_path("blip2/merlion.png"),
+                                                         &o, want, want_f, cases[c])
+                                       : 1;
+        free(want);
+        free(want_f);
+        CHECK(ok);
+        CHECK(S == 224 || S == 364);
+        CHECK_EQ(bad, 0);
+    }
+}
+
+// Pillow's img.convert("RGB").resize((S, S), Image.BICUBIC) on every image that image_ref.py
+// makes (every decoded mode: 1, L, P, I, LA, RGB, RGBA, CMYK; PNG and JPEG; sizes from 1x1 up,
+// so most are upscaled to 364, some are shrunk, and 224x224 is the unresized copy).
+static void test_squash_against_pillow(void)
+{
+    const char *py = getenv("PYTHON");
+    if (!py || !*py) py = "/usr/bin/python3";
+    char cmd[2048], dir[512], list[600];
+    snprintf(dir, sizeof dir, "%s/squash", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import PIL, numpy' 2>/dev/null", py);
+    if (system(cmd) != 0) SKIP("%s with PIL and numpy not available", py);
+    snprintf(cmd, sizeof cmd,
+             "'%s' tests/unit/image_ref.py '%s' 2>/dev/null && '%s' -c '\n"
+             "import sys, warnings\nfrom PIL import Image\nwarnings.simplefilter(\"ignore\")\n"
+             "d = sys.argv[1]\nout = []\n"
+             "for line in open(d + \"/list.txt\"):\n"
+             "    f = line.split()\n"
+             "    if f[0] != \"D\":\n        continue\n"
+             "    im = Image.open(f[1])\n"
+             "    for s in (224, 364):\n"
+             "        q = \"%%s.squash%%d\" %% (f[1], s)\n"
+             "        open(q, \"wb\").write(im.convert(\"RGB\").resize((s, s), Image.BICUBIC)"
+             ".tobytes())\n"
+             "        out.append(\"%%s %%d %%s %%s\" %% (f[1], s, q, f[2]))\n"
+             "open(d + \"/squash.txt\", \"w\").write(\"\\n\".join(out) + \"\\n\")\n' '%s'",
+             py, dir, py, dir);
+    CHECK_MSG(system(cmd) == 0, "the Pillow reference failed (run it by hand: %s)", cmd);
+    snprintf(list, sizeof list, "%s/squash.txt", dir);
+    char **lines = NULL;
+    size_t n = 0;
+    CHECK(seize_read_lines(list, &lines, &n) == 0);
+    int bad = 0, n_up = 0, modes = 0;
+    uint8_t *want = malloc(364 * 364 * 3);
+    for (size_t i = 0; want && i < n; i++) {
+        char path[600], ref[700], mode[16];
+        int s;
+        if (sscanf(lines[i], "%599s %d %699s %15s", path, &s, ref, mode) != 4) continue;
+        FILE *f = fopen(ref, "rb");
+        size_t got = f ? fread(want, 1, (size_t)s * s * 3, f) : 0;
+        if (f) fclose(f);
+        seize_preprocess_opts o = seize_preprocess_default_opts();
+        o.pad_ratio = 0, o.size = s, o.squash = 1;
+        char what[800];
+        snprintf(what, sizeof what, "%s (%s) at %d", path, mode, s);
+        bad += got != (size_t)s * s * 3 || check_all_paths(path, &o, want, NULL, what);
+        seize_image *img = NULL;
+        if (seize_image_load(path, 0, &img) == 0) {
+            n_up += img->width < (size_t)s && img->height < (size_t)s;
+            modes |= 1 << img->mode;
+        }
+        seize_image_free(img);
+    }
+    free(want);
+    fprintf(stderr, "  squash vs Pillow: %zu results (%d upscaled both ways), modes mask 0x%x\n", n,
+            n_up, modes);
+    seize_lines_free(lines, n);
+    CHECK(n >= 150);
+    CHECK(n_up >= 10);
+    CHECK_EQ(modes, 0xFF); // all eight modes
+    CHECK_EQ(bad, 0);
+}
+
+static void test_squash_options(void)
+{
+    NEED_FIXTURES();
+    const char *png = check_fixture_path("blip2/merlion.png");
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    CHECK_EQ(o.squash, 0);
+    o.squash = 1; // pad_ratio is still 1.25
+    uint8_t *out = malloc(224 * 224 * 3);
+    float *x = malloc(224 * 224 * 3 * sizeof *x);
+    seize_image *img = NULL;
+    int ok = out && x && seize_image_load(png, 0, &img) == 0;
+    int r1 = ok ? seize_image_preprocess_u8(img, &o, out) : 0;
+    int r2 = ok ? seize_image_preprocess(img, &o, x) : 0;
+    int r3 = ok ? seize_image_load_preprocess(png, &o, x) : 0;
+    int r4 = ok ? seize_image_load_preprocess_u8(png, &o, out) : 0;
+    free(out);
+    free(x);
+    seize_image_free(img);
+    CHECK(ok);
+    CHECK(r1 == SEIZE_EINVAL && r2 == SEIZE_EINVAL && r3 == SEIZE_EINVAL && r4 == SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "squash") && strstr(seize_errmsg(), "merlion.png"));
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/seize-test-image-XXXXXX");
@@ -533,6 +709,9 @@ int main(void)
     RUN(test_extreme_aspect);
     RUN(test_threads);
     RUN(test_preprocess_files);
+    RUN(test_blip2_fixture_squash);
+    RUN(test_squash_against_pillow);
+    RUN(test_squash_options);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
