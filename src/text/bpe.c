@@ -304,10 +304,10 @@ done:
 // --- tokenizer_config.json, special_tokens_map.json -----------------------------------------
 
 struct specials {
-    char *attr[BPE_N_SPECIAL_ATTR]; // NULL: None
-    int set[BPE_N_SPECIAL_ATTR];    // given by a file (else the default)
-    seize_strvec extra;             // additional_special_tokens
-    int extra_set;
+    char *attr[BPE_N_SPECIAL_ATTR];    // NULL: None
+    uint8_t strip[BPE_N_SPECIAL_ATTR]; // 1: lstrip, 2: rstrip (given as {"content", "lstrip", ...})
+    seize_strvec extra;                // additional_special_tokens
+    uint8_t *extra_strip;
 };
 
 static void specials_free(struct specials *s)
@@ -315,13 +315,32 @@ static void specials_free(struct specials *s)
     for (int i = 0; i < BPE_N_SPECIAL_ATTR; i++)
         free(s->attr[i]);
     seize_strvec_free(&s->extra);
+    free(s->extra_strip);
 }
 
-// A token given as a string, {"content": string, ...} or null (*out NULL).
-static int token_value(const json_t *v, const char *path, const char *key, char **out)
+static int opt_bool(const json_t *j, const char *path, const char *key, int *out)
 {
+    const json_t *v = json_object_get(j, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v))
+        return seize_error(SEIZE_EFORMAT, "'%s': %s is not true or false", path, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+// A token given as a string, {"content": string, "lstrip": bool, ...} or null (*out NULL).
+static int token_value(const json_t *v, const char *path, const char *key, char **out,
+                       uint8_t *strip)
+{
+    int ls = 0, rs = 0;
     *out = NULL;
+    *strip = 0;
     if (json_is_null(v)) return 0;
+    if (json_is_object(v)) {
+        TRY(opt_bool(v, path, "lstrip", &ls));
+        TRY(opt_bool(v, path, "rstrip", &rs));
+        *strip = (uint8_t)(ls | rs << 1);
+    }
     const json_t *c = json_is_object(v) ? json_object_get(v, "content") : v;
     if (!json_is_string(c))
         return seize_error(SEIZE_EFORMAT,
@@ -339,35 +358,27 @@ static int read_specials(const json_t *j, const char *path, struct specials *s)
         const json_t *v = json_object_get(j, special_keys[i]);
         if (!v) continue;
         char *val;
-        TRY(token_value(v, path, special_keys[i], &val));
+        TRY(token_value(v, path, special_keys[i], &val, &s->strip[i]));
         free(s->attr[i]);
         s->attr[i] = val;
-        s->set[i] = 1;
     }
     const json_t *a = json_object_get(j, "additional_special_tokens");
     if (!a || json_is_null(a)) return 0;
     if (!json_is_array(a))
         return seize_error(SEIZE_EFORMAT, "'%s': additional_special_tokens is not a list", path);
     seize_strvec_free(&s->extra);
-    s->extra_set = 1;
+    free(s->extra_strip);
+    if (!(s->extra_strip = seize_calloc(json_array_size(a) + 1, 1))) return SEIZE_ENOMEM;
     size_t i;
     const json_t *v;
     json_array_foreach(a, i, v)
     {
         char *val;
-        TRY(token_value(v, path, "an additional special token", &val));
+        uint8_t strip;
+        TRY(token_value(v, path, "an additional special token", &val, &strip));
+        s->extra_strip[s->extra.n] = strip;
         if (val && seize_strvec_push_owned(&s->extra, val) < 0) return SEIZE_ENOMEM;
     }
-    return 0;
-}
-
-static int opt_bool(const json_t *j, const char *path, const char *key, int *out)
-{
-    const json_t *v = json_object_get(j, key);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_boolean(v))
-        return seize_error(SEIZE_EFORMAT, "'%s': %s is not true or false", path, key);
-    *out = json_is_true(v);
     return 0;
 }
 
@@ -518,6 +529,8 @@ static int add_specials(seize_bpe *t, const struct specials *sp)
     size_t n_all = BPE_N_SPECIAL_ATTR + sp->extra.n;
     for (size_t k = 0; k < n_all; k++) {
         const char *s = k < BPE_N_SPECIAL_ATTR ? sp->attr[k] : sp->extra.v[k - BPE_N_SPECIAL_ATTR];
+        uint8_t strip =
+            k < BPE_N_SPECIAL_ATTR ? sp->strip[k] : sp->extra_strip[k - BPE_N_SPECIAL_ATTR];
         if (!s || !*s || added_id(t, s) >= 0) continue;
         size_t v;
         int32_t id;
@@ -528,7 +541,7 @@ static int add_specials(seize_bpe *t, const struct specials *sp)
             if (n > BPE_MAX_ID) return seize_error(SEIZE_EFORMAT, "too many tokens");
             id = (int32_t)n;
         }
-        TRY(added_push(t, s, id, 0, 0));
+        TRY(added_push(t, s, id, strip & 1, strip >> 1));
     }
     return 0;
 }

@@ -127,21 +127,28 @@ class Tokenizer:
 
         def content(v):
             return v["content"] if isinstance(v, dict) else v
+
+        def strip(v):  # a token given as a dict keeps its lstrip / rstrip
+            d = v if isinstance(v, dict) else {}
+            return (d.get("lstrip", False), d.get("rstrip", False))
         self.special = {k: content(v) for k, v in special.items()
                         if k != "additional_special_tokens" and v is not None}
         self.additional = [content(v) for v in special.get("additional_special_tokens") or []]
+        extended = [(special[a], a) for a in SPECIAL_ATTRS if special.get(a) is not None]
+        extended += [(v, "") for v in special.get("additional_special_tokens") or []]
         # added tokens: the config's decoder, then the special tokens not among them
         self.added_decoder = {}  # id -> (content, lstrip, rstrip)
         for k, v in cfg.get("added_tokens_decoder", {}).items():
             self.added_decoder[int(k)] = (v["content"], v.get("lstrip", False),
                                           v.get("rstrip", False))
         self.added_encoder = {v[0]: k for k, v in self.added_decoder.items()}
-        for tok in [self.special.get(a) for a in SPECIAL_ATTRS] + self.additional:
+        for v, _ in extended:
+            tok = content(v)
             if not tok or tok in self.added_encoder:
                 continue
             vocab = dict(self.encoder, **self.added_encoder)
             idx = vocab[tok] if tok in vocab else len(set(vocab))
-            self.added_decoder[idx] = (tok, False, False)
+            self.added_decoder[idx] = (tok,) + strip(v)
             self.added_encoder[tok] = idx
         self.all_special_tokens = list(dict.fromkeys(
             [self.special[a] for a in SPECIAL_ATTRS if a in self.special] + self.additional))

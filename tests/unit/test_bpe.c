@@ -258,7 +258,8 @@ static void make_synthetic(void)
     snprintf(path, sizeof path, "%s/special_tokens_map.json", a);
     check_write_text(path, "{\"bos_token\": \"</s>\", \"eos_token\": {\"content\": \"</s>\"},"
                            "\"unk_token\": \"<unk>\", \"pad_token\": \"<pad>\","
-                           "\"mask_token\": \"<маска>\","
+                           "\"mask_token\": \"<маска>\", \"cls_token\": {\"content\": \"<cls>\","
+                           " \"lstrip\": true, \"rstrip\": true},"
                            "\"additional_special_tokens\": [\"<sp1>\", \"[R]\", \"<s>\"]}");
     snprintf(path, sizeof path, "%s/tokenizer_config.json", b);
     check_write_text(path, "{\"add_prefix_space\": true, \"clean_up_tokenization_spaces\": false,"
@@ -367,7 +368,9 @@ static const struct atom atoms[] = {A("a"),
                                     A(" ?"),
                                     A(" ' "),
                                     A(" 's"),
-                                    A(" n't")};
+                                    A(" n't"),
+                                    A(" <cls> "),
+                                    A("<cls>")};
 #define N_ATOMS (sizeof atoms / sizeof atoms[0])
 
 static void put_hex(FILE *f, const char *s, size_t n)
@@ -642,6 +645,9 @@ static void test_added_tokens(void)
     CHECK(encode_is(t, "a  [L]a", (const int32_t[]){a, l, a}, 3));
     CHECK(encode_is(t, "a[R] \n a", (const int32_t[]){a, r, a}, 3));
     CHECK(encode_is(t, "a <extra>a", (const int32_t[]){a, sep, ex, a}, 4));
+    int32_t cls = seize_bpe_token_id(t, "<cls>"); // a special token given with lstrip and rstrip
+    CHECK(cls >= 0 && seize_bpe_is_special(t, cls));
+    CHECK(encode_is(t, "a \n <cls>\t a", (const int32_t[]){a, cls, a}, 3));
     CHECK_EQ(seize_bpe_decode(t, (const int32_t[]){a, ex, a, sp, ex}, 5, 1, &out), 0);
     CHECK_STREQ(out, "a <extra> a <extra>");
     free(out);
