@@ -8,6 +8,7 @@
 #include "seize/text.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -908,6 +909,55 @@ static void test_load_errors(void)
     seize_bpe_free(t);
 }
 
+// Encode and decode share nothing mutable: threads on one tokenizer give the one-thread results.
+struct thread_job {
+    const seize_bpe *t;
+    int bad;
+};
+
+static void *thread_main(void *arg)
+{
+    struct thread_job *j = arg;
+    for (int round = 0; round < 200 && !j->bad; round++) {
+        const char *text =
+            round % 2 ? "a photo of it's  \n singapore, 12 \xff </s>" : "b\xc3\xa9 x";
+        const char *want =
+            round % 2 ? "a photo of it's  \n singapore, 12 \xef\xbf\xbd </s>" : "b\xc3\xa9 x";
+        int32_t *ids;
+        size_t n;
+        char *out;
+        if (seize_bpe_encode(j->t, text, strlen(text), &ids, &n) < 0) {
+            j->bad = 1;
+            break;
+        }
+        int rc = seize_bpe_decode(j->t, ids, n, 0, &out);
+        free(ids);
+        j->bad = rc < 0 || strcmp(out, want) != 0;
+        if (rc == 0) free(out);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    NEED_FIXTURES();
+    seize_bpe *t = load_fixture("blip2/tiny364");
+    CHECK(t);
+    pthread_t th[4];
+    struct thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct thread_job){t, 0};
+        pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad += jobs[i].bad;
+    }
+    seize_bpe_free(t);
+    CHECK_EQ(bad, 0);
+}
+
 int main(void)
 {
     if (check_tmp_init("bpe") < 0) return 1;
@@ -922,6 +972,7 @@ int main(void)
     RUN(test_strip_py);
     RUN(test_roundtrip);
     RUN(test_load_errors);
+    RUN(test_threads);
     check_tmp_cleanup();
     return check_summary("bpe");
 }
