@@ -5,7 +5,7 @@
 // width, height) and options (pad ratio, size), which exercises padding, the resampler's
 // windows and the crop arithmetic on shapes that would need huge files to reach otherwise.
 // Everything else is decoded (with a small pixel limit, so the fuzzer stays fast) and, when
-// that works, preprocessed with and without TargetPad.
+// that works, preprocessed with and without TargetPad, and with BLIP's squash resize.
 #include "seize/image.h"
 
 #include <stdint.h>
@@ -17,6 +17,20 @@ static void run(const seize_image *img, double ratio, int size)
     seize_preprocess_opts o = seize_preprocess_default_opts();
     o.pad_ratio = ratio;
     o.size = size;
+    uint8_t *out = malloc((size_t)size * size * 3);
+    if (!out) return;
+    if (seize_image_preprocess_u8(img, &o, out) == 0)
+        (void)*(volatile uint8_t *)&out[(size_t)size * size * 3 - 1];
+    free(out);
+}
+
+// BLIP's image processor: convert("RGB"), then resize to size x size.
+static void run_squash(const seize_image *img, int size)
+{
+    seize_preprocess_opts o = seize_preprocess_default_opts();
+    o.pad_ratio = 0.0;
+    o.size = size;
+    o.squash = 1;
     uint8_t *out = malloc((size_t)size * size * 3);
     if (!out) return;
     if (seize_image_preprocess_u8(img, &o, out) == 0)
@@ -45,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < 256 * 3; i++)
             img.palette[i] = (uint8_t)(i * 7);
         run(&img, ratio, out_size);
+        if (ratio == 0.0) run_squash(&img, out_size);
         free(img.data);
         return 0;
     }
@@ -66,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)*(volatile uint8_t *)&img->data[bytes - 1];
         run(img, 1.25, 32);
         run(img, 0.0, 17);
+        run_squash(img, 23);
         seize_image_free(img);
     }
     return 0;
