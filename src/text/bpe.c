@@ -593,8 +593,12 @@ static int build_tables(seize_bpe *t, const struct specials *sp)
             legacy =
                 !strcmp(sp->extra.v[k], a->content) && a->in_encoder && (size_t)a->id >= t->n_vocab;
         if (!legacy) continue;
-        for (size_t id = 0; id < n; id++)
-            if (t->str[id] && !strcmp(t->str[id], a->content)) t->flags[id] |= BPE_F_LEGACY;
+        // the ids whose token string is this content: added tokens, and vocab.json's entry
+        for (size_t k = 0; k < t->n_added; k++)
+            if (!strcmp(t->added[k].content, a->content)) t->flags[t->added[k].id] |= BPE_F_LEGACY;
+        size_t v;
+        if (seize_strmap_get(&t->vocab, a->content, &v) && !strcmp(t->str[v], a->content))
+            t->flags[v] |= BPE_F_LEGACY;
     }
     return 0;
 }
