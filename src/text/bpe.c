@@ -183,22 +183,23 @@ static int add_merge(seize_bpe *t, const char *path, size_t lineno, const char *
     if (nf != 2)
         return seize_error(SEIZE_EFORMAT, "'%s' line %zu: a merge is two symbols, not %s%d", path,
                            lineno, nf == 3 ? "at least " : "", nf);
-    int32_t a, b, m;
-    char joined[512];
-    if (fl[0] + fl[1] >= sizeof joined)
-        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: symbol too long", path, lineno);
+    int32_t a = -1, b = -1, m = -1;
+    size_t jl = fl[0] + fl[1];
+    char small[256], *joined = jl <= sizeof small ? small : seize_malloc(jl, 1);
+    if (!joined) return SEIZE_ENOMEM;
     memcpy(joined, f[0], fl[0]);
     memcpy(joined + fl[0], f[1], fl[1]);
-    TRY(vocab_id(t, f[0], fl[0], &a));
-    TRY(vocab_id(t, f[1], fl[1], &b));
-    TRY(vocab_id(t, joined, fl[0] + fl[1], &m));
+    int rc = vocab_id(t, f[0], fl[0], &a);
+    if (rc == 0) rc = vocab_id(t, f[1], fl[1], &b);
+    if (rc == 0) rc = vocab_id(t, joined, jl, &m);
     const char *miss = a < 0 ? f[0] : b < 0 ? f[1] : joined;
-    int miss_len = (int)(a < 0 ? fl[0] : b < 0 ? fl[1] : fl[0] + fl[1]);
-    if (a < 0 || b < 0 || m < 0)
-        return seize_error(SEIZE_EFORMAT, "'%s' line %zu: '%.*s' is not in the vocabulary", path,
-                           lineno, miss_len, miss);
-    pair_set(t, a, b, rank, m);
-    return 0;
+    int miss_len = (int)(a < 0 ? fl[0] : b < 0 ? fl[1] : jl);
+    if (rc == 0 && (a < 0 || b < 0 || m < 0))
+        rc = seize_error(SEIZE_EFORMAT, "'%s' line %zu: '%.*s' is not in the vocabulary", path,
+                         lineno, miss_len, miss);
+    if (joined != small) free(joined);
+    if (rc == 0) pair_set(t, a, b, rank, m);
+    return rc;
 }
 
 static int load_merges(seize_bpe *t, const char *path)

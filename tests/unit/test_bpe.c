@@ -903,6 +903,18 @@ static void test_load_errors(void)
              0);
     CHECK(encode_is(t, "abab", (const int32_t[]){2, 2}, 2));
     seize_bpe_free(t);
+    // symbols longer than any stack buffer
+    static char lv[2000], lm[700];
+    char A[301], B[301];
+    memset(A, 'a', 300), memset(B, 'b', 300);
+    A[300] = B[300] = 0;
+    snprintf(lv, sizeof lv, "{\"%s\": 0, \"%s\": 1}", A, B);
+    snprintf(lm, sizeof lm, "#v\n%s %s\n", A, B);
+    expect_load_error(small_folder("e23", lv, lm, NULL, NULL), SEIZE_EFORMAT, "merges.txt' line 2",
+                      "bbb' is not in the vocabulary");
+    snprintf(lv, sizeof lv, "{\"%s\": 0, \"%s\": 1, \"%s%s\": 2}", A, B, A, B);
+    CHECK_EQ(seize_bpe_load(small_folder("ok3", lv, lm, NULL, NULL), &t), 0);
+    seize_bpe_free(t);
     CHECK_EQ(seize_bpe_load(small_folder("ok2", "{}", "", NULL, NULL), &t), 0);
     CHECK_EQ(seize_bpe_vocab_size(t), 1); // only "<|endoftext|>", added as id 0
     CHECK(encode_is(t, "xyz", NULL, 0));
