@@ -662,7 +662,7 @@ nomem:
 void seize_bpe_free(seize_bpe *t)
 {
     if (!t) return;
-    for (size_t i = 0; i < t->n_vocab_ids; i++)
+    for (size_t i = 0; t->vocab_str && i < t->n_vocab_ids; i++)
         free(t->vocab_str[i]);
     free(t->vocab_str);
     seize_strmap_free(&t->vocab);
