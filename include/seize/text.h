@@ -150,8 +150,10 @@ int seize_bpe_encode(const seize_bpe *t, const char *text, size_t len, int32_t *
 /* The text of n ids as GPT2Tokenizer.decode(ids, skip_special_tokens=skip_special) gives it:
  * tokens to bytes, invalid UTF-8 replaced by U+FFFD as Python's errors="replace" does, and,
  * when the folder asks for it (clean_up_tokenization_spaces, default true), " ." → "." and the
- * other clean-ups of transformers. *out: NUL-terminated heap string. Ids outside the
- * vocabulary: SEIZE_EINVAL naming the id. Thread-safe. */
+ * other clean-ups of transformers. *out: NUL-terminated heap string. SEIZE_EINVAL (where
+ * Python raises): an id outside the vocabulary (named), a decoded token with a character
+ * outside the byte alphabet, bytes that are not UTF-8 with the folder's errors="strict".
+ * Thread-safe. */
 int seize_bpe_decode(const seize_bpe *t, const int32_t *ids, size_t n, int skip_special,
                      char **out);
 
