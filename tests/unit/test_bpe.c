@@ -735,6 +735,27 @@ static void test_utf8_replace(void)
     fclose(f);
     seize_bpe_free(t);
     CHECK_EQ(n_ok, (int)nc);
+    // the folder's other error handlers: "strict" fails, "ignore" drops the bytes
+    const int32_t ff_a[] = {0, 1, 0}; // "\xff" "a" "\xff"
+    char *out;
+    CHECK_EQ(seize_bpe_load(small_folder("strict", "{\"\xc3\xbf\": 0, \"a\": 1}", "#v\n",
+                                         "{\"errors\": \"strict\"}", NULL),
+                            &t),
+             0);
+    CHECK_EQ(seize_bpe_decode(t, ff_a, 3, 1, &out), SEIZE_EINVAL);
+    CHECK(strstr(seize_errmsg(), "strict"));
+    CHECK_EQ(seize_bpe_decode(t, ff_a + 1, 1, 1, &out), 0);
+    CHECK_STREQ(out, "a");
+    free(out);
+    seize_bpe_free(t);
+    CHECK_EQ(seize_bpe_load(small_folder("ignore", "{\"\xc3\xbf\": 0, \"a\": 1}", "#v\n",
+                                         "{\"errors\": \"ignore\"}", NULL),
+                            &t),
+             0);
+    CHECK_EQ(seize_bpe_decode(t, ff_a, 3, 1, &out), 0);
+    CHECK_STREQ(out, "a");
+    free(out);
+    seize_bpe_free(t);
 }
 
 // transformers' clean_up_tokenization, in its order (" ' " before " 's"), on when the
