@@ -797,6 +797,80 @@ static void test_half_files(void)
     CHECK(ok);
 }
 
+// A safetensors file of one F32 tensor (rows, cols).
+static int write_one(const char *path, const char *name, const float *data, size_t rows,
+                     size_t cols)
+{
+    char h[512];
+    int n = snprintf(h, sizeof h,
+                     "{\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[0,%zu]}}",
+                     name, rows, cols, rows * cols * 4);
+    while (n % 8)
+        h[n++] = ' ';
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return -1;
+    uint64_t len = (uint64_t)n;
+    int ok = fwrite(&len, 8, 1, fp) == 1 && fwrite(h, 1, (size_t)n, fp) == (size_t)n &&
+             fwrite(data, 4, rows * cols, fp) == rows * cols;
+    return fclose(fp) == 0 && ok ? 0 : -1;
+}
+
+// A file with its own lm_head.weight (here 2 × the token table) uses it instead of the tied
+// table: the logits are exactly twice those of the tied model.
+static void test_own_lm_head(void)
+{
+    NEED_FIXTURES();
+    fix f;
+    CHECK(fix_open("tiny224", &f) == 0);
+    const char *dir = make_folder(&f, "head", 1);
+    CHECK(dir != NULL);
+    char path[1100], p1[800], p2[800];
+    snprintf(path, sizeof path, "%s/model.safetensors", f.dir);
+    seize_st_file st;
+    CHECK_EQ(seize_st_open(path, &st), 0);
+    snprintf(p1, sizeof p1, "%s/" SHARD1, dir);
+    snprintf(p2, sizeof p2, "%s/" SHARD2, dir);
+    CHECK_EQ(write_shard(p1, &st, 0, st.n_tensors, NULL), 0);
+    const seize_st_tensor *tok =
+        seize_st_find(&st, "language_model.model.decoder.embed_tokens.weight");
+    CHECK(tok != NULL && tok->dtype == SEIZE_ST_F32);
+    float *two = malloc(tok->count * sizeof *two);
+    for (size_t k = 0; k < tok->count; k++)
+        two[k] = 2 * ((const float *)tok->data)[k];
+    CHECK_EQ(write_one(p2, "language_model.lm_head.weight", two, tok->shape[0], tok->shape[1]), 0);
+    free(two);
+    seize_buf ix = {0};
+    seize_buf_puts(&ix, "{\"weight_map\": {\"language_model.lm_head.weight\": \"" SHARD2 "\"");
+    for (size_t k = 0; k < st.n_tensors; k++)
+        seize_buf_printf(&ix, ", \"%s\": \"" SHARD1 "\"", st.tensors[k].name);
+    seize_buf_puts(&ix, "}}");
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    CHECK_EQ(write_file(path, ix.data, ix.len), 0);
+    seize_buf_free(&ix);
+    seize_st_close(&st);
+    seize_blip2_model *m = NULL;
+    CHECK_EQ(seize_blip2_model_load(dir, &m), 0);
+    size_t V = (size_t)f.c->vocab_size;
+    float *a = malloc(V * sizeof *a), *b = malloc(V * sizeof *b);
+    seize_blip2 *s1 = open_state(f.m, SEIZE_PRECISION_FP32, 1);
+    seize_blip2 *s2 = open_state(m, SEIZE_PRECISION_FP32, 1);
+    CHECK(s1 && s2);
+    const float *pix = gold(&f, "pixel_values", NULL);
+    CHECK_EQ(nn_blip2_encode(s1, pix, 1, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_prefill(s1, 1, f.prompt, f.n_prompt, a, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_encode(s2, pix, 1, NULL, NULL), 0);
+    CHECK_EQ(nn_blip2_prefill(s2, 1, f.prompt, f.n_prompt, b, NULL, NULL), 0);
+    size_t same = 0;
+    for (size_t k = 0; k < V; k++)
+        same += b[k] == 2 * a[k];
+    CHECK_EQ(same, V);
+    free(a), free(b);
+    seize_blip2_free(s1);
+    seize_blip2_free(s2);
+    seize_blip2_model_free(m);
+    fix_close(&f);
+}
+
 // A config.json with one field changed: refused, naming the file and the field.
 static int bad_config_msg(const fix *f, const char *sub, const char *section, const char *key,
                           json_t *val, const char *want);
@@ -924,6 +998,7 @@ int main(void)
     RUN(test_file_pages_dropped);
     RUN(test_shards);
     RUN(test_half_files);
+    RUN(test_own_lm_head);
     RUN(test_bad_folders);
     RUN(test_bad_inputs);
     check_tmp_cleanup();
