@@ -12,11 +12,13 @@
 //     vision layer's four products through src/nn/gemm.h (sliced between the threads as the CPU
 //     backend slices them): achieved GFLOP/s ÷ the products' rate (aim ≥ 0.8);
 //   - one decode step of 15 sequences (nn_blip2_step; the median of 30 after a shared prefill),
-//     in rounds that also stream-read a 1 GiB buffer and run the LM head's product (15 × 50272
-//     × 4096): step ÷ (weight bytes read per step / bandwidth) (aim ≤ 1.3);
-//   - per-layer times (the trace's timestamps for the towers and the prefill, (step − LM head) / 2
-//     for the decoder), and the job and resident memory extrapolated to the real depth (39
-//     vision, 12 Q-Former, 32 OPT layers).
+//     in rounds that also stream-read a 1 GiB buffer and run the step's products alone (an OPT
+//     layer's six and the LM head, 15 rows): step ÷ (weight bytes read per step / bandwidth)
+//     (aim ≤ 1.3), and against its compute bound (FLOPs at the precision's peak, peak.h) and
+//     its products' time;
+//   - per-layer times (the trace's timestamps for the towers and the prefill, (step − LM head
+//     product) / 2 for the decoder), and the job and resident memory extrapolated to the real depth
+//     (39 vision, 12 Q-Former, 32 OPT layers).
 // Limits and engine run in the same rounds and each keeps its best: on a shared machine both see
 // the same load. fp32 always; bf16 when the CPU has AVX512_BF16. `--quick`: one round each.
 // Environment: SEIZE_BENCH_THREADS (2), TMPDIR; SEIZE_BENCH_KEEP=1 keeps the folder (to inspect).
@@ -775,7 +777,7 @@ typedef struct run {
     double pre_s, p_layer[LAYERS];
     int pre_split;
     // the decode step, the bandwidth and the LM head's product in the same rounds
-    double bw, head_s, step_med, step_best;
+    double bw, head_s, layer_prod_s, step_med, step_best;
     int n_steps, finite;
     double job_s;
     size_t job_tokens;
@@ -885,14 +887,19 @@ static int steps_once(seize_blip2 *s, const int32_t *ids, size_t n_ids, float *l
     return 0;
 }
 
-// Decode steps in rounds that each also read the bandwidth buffer and run the LM head's product
-// once: the best bandwidth, head product and median step of the rounds.
+// Decode steps in rounds that each also read the bandwidth buffer and run the step's products
+// once (an OPT layer's six and the LM head, at 15 rows): the best bandwidth, products and median
+// step of the rounds.
 static int child_decode(seize_blip2 *s, const int32_t *ids, size_t n_ids, float *logits, int p,
                         run *r)
 {
+    static const size_t sh[7][2] = {{TW, TW},   {TW, TW},   {TW, TW},   {TW, TW},
+                                    {TFFN, TW}, {TW, TFFN}, {VOCAB, TW}};
     bw_buf b = {0};
-    prod head;
-    int rc = bw_init(&b) || prod_init(&head, NSEQ, VOCAB, TW, p) ? -1 : 0;
+    prod pr[7];
+    int rc = bw_init(&b);
+    for (int i = 0; i < 7; i++)
+        if (prod_init(&pr[i], NSEQ, sh[i][0], sh[i][1], p)) rc = -1;
     span bw = SPAN_NONE, step = SPAN_NONE;
     r->finite = 1, r->step_best = 1e30;
     for (int k = 0; k < reps_of(2) && !rc; k++) {
@@ -900,15 +907,19 @@ static int child_decode(seize_blip2 *s, const int32_t *ids, size_t n_ids, float 
         double best;
         for (int i = 0; i < 4; i++) // the bandwidth a VM gets varies from pass to pass
             span_min(&bw, bw_pass(&b));
-        prod_time(&head);
+        for (int i = 0; i < 7; i++)
+            prod_time(&pr[i]);
         rc = steps_once(s, ids, n_ids, logits, r, &med, &best);
         if (!rc) span_min(&step, med);
         if (!rc && best < r->step_best) r->step_best = best;
     }
     double bytes = (double)b.per * (size_t)n_threads * sizeof(float);
     r->bw = bytes / bw.wall / 1e9, r->step_med = step.wall;
-    r->head_s = head.best.wall;
-    prod_free(&head);
+    r->head_s = pr[6].best.wall, r->layer_prod_s = 0;
+    for (int i = 0; i < 6; i++)
+        r->layer_prod_s += pr[i].best.wall;
+    for (int i = 0; i < 7; i++)
+        prod_free(&pr[i]);
     free(b.p);
     return rc;
 }
@@ -966,14 +977,17 @@ static void print_measured(int p, const run *r, const layer_params *lp, size_t n
            r->enc_split ? "per layer from the trace's timestamps" : "per layer split by FLOPs");
     double bpp = p ? 2 : 4, bytes = step_bytes(lp, LAYERS, bpp), bound = bytes / (r->bw * 1e9);
     double layer = (r->step_med - r->head_s) / LAYERS, cb = step_compute(lp, LAYERS, r->peak);
+    double prods = LAYERS * r->layer_prod_s + r->head_s;
     printf("blip2 decode step %s (%d sequences, %d OPT layers + LM head): median %.1f ms (best "
            "%.1f, %d steps); bound %.3f GB of weights / %.1f GB/s = %.1f ms: %.2fx (aim <= 1.3); "
-           "compute bound (%.1f GFLOP at the peak %.0f) %.1f ms: %.2fx; per OPT layer %.1f ms "
-           "(%.2fx its bandwidth bound), LM head product %.1f ms (%.2fx)%s\n",
+           "compute bound (%.1f GFLOP at the peak %.0f) %.1f ms: %.2fx; its products alone "
+           "%.1f ms: %.2fx; per OPT layer %.1f ms (%.2fx its bandwidth bound; products %.1f ms), "
+           "LM head product %.1f ms (%.2fx)%s\n",
            pn, NSEQ, LAYERS, r->step_med * 1e3, r->step_best * 1e3, r->n_steps, bytes / 1e9, r->bw,
            bound * 1e3, r->step_med / bound, step_flops(lp, LAYERS) / 1e9, r->peak, cb * 1e3,
-           r->step_med / cb, layer * 1e3, layer / ((double)lp->opt * bpp / (r->bw * 1e9)),
-           r->head_s * 1e3, r->head_s / ((double)lp->head * bpp / (r->bw * 1e9)),
+           r->step_med / cb, prods * 1e3, r->step_med / prods, layer * 1e3,
+           layer / ((double)lp->opt * bpp / (r->bw * 1e9)), r->layer_prod_s * 1e3, r->head_s * 1e3,
+           r->head_s / ((double)lp->head * bpp / (r->bw * 1e9)),
            r->finite ? "" : "; NON-FINITE LOGITS");
     int steps = r->job_tokens > 0 ? (int)r->job_tokens - 1 : 0;
     double rest = r->job_s - r->enc_s - r->pre_s - steps * r->step_med;
