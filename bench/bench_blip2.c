@@ -444,8 +444,11 @@ static void remove_folder(void)
     folder[0] = 0;
 }
 
+static volatile pid_t child_pid; // the child process running, if any
+
 static void on_signal(int sig)
 {
+    if (child_pid > 0) kill(child_pid, sig); // async-signal-safe, as unlink and rmdir are
     remove_folder();
     signal(sig, SIG_DFL);
     raise(sig);
@@ -1161,7 +1164,10 @@ static int run_child(const char *self, int p)
         _exit(127);
     }
     int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+    child_pid = pid;
+    pid_t w = pid < 0 ? -1 : waitpid(pid, &st, 0);
+    child_pid = 0;
+    if (w < 0) return -1;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
