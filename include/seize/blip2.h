@@ -156,8 +156,10 @@ seize_blip2_gen seize_blip2_gen_default(void);
 /* The result for one image. */
 typedef struct seize_blip2_caption {
     size_t n;         /* sequences */
-    char **captions;  /* decoded generated tokens, special tokens skipped, invalid UTF-8 as
-                         U+FFFD, NUL characters dropped, stripped of surrounding white space */
+    char **captions;  /* decoded generated tokens, special tokens and ids the tokenizer
+                         does not have (vocab_size may exceed it: 50272 vs 50265 for OPT; as
+                         the fast tokenizer) skipped, invalid UTF-8 as U+FFFD, NUL
+                         characters dropped, stripped of surrounding white space */
     int32_t **tokens; /* generated ids, EOS included when produced */
     size_t *n_tokens;
 } seize_blip2_caption;

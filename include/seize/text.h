@@ -173,6 +173,9 @@ size_t seize_bpe_vocab_size(const seize_bpe *t); /* largest id + 1 */
 /* The id of a token string (as in vocab.json or an added token), or -1. */
 int32_t seize_bpe_token_id(const seize_bpe *t, const char *token);
 int seize_bpe_is_special(const seize_bpe *t, int32_t id);
+/* 1 when id has a token (vocab.json or an added token), so that seize_bpe_decode takes it; a
+ * model's embedding may have more rows than its tokenizer has ids (OPT: 50272 and 50265). */
+int seize_bpe_has_id(const seize_bpe *t, int32_t id);
 
 #ifdef __cplusplus
 }

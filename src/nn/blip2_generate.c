@@ -152,6 +152,7 @@ typedef struct run {
     size_t *len;             // (n_seq)
     unsigned char *done;     // (n_seq)
     int32_t *feed;           // (n_seq) the ids of the next step
+    int32_t *known;          // (steps) a row's ids that the tokenizer has
 } run;
 
 static int run_alloc(run *r)
@@ -167,8 +168,9 @@ static int run_alloc(run *r)
     r->len = seize_calloc(r->n_seq, sizeof *r->len);
     r->done = seize_calloc(r->n_seq, 1);
     r->feed = seize_malloc(r->n_seq, sizeof *r->feed);
+    r->known = seize_malloc(r->steps, sizeof *r->known);
     if (!r->logits || !r->warped || !r->ranked || !r->rng || !r->tok || !r->len || !r->done ||
-        !r->feed)
+        !r->feed || !r->known)
         return SEIZE_ENOMEM;
     return 0;
 }
@@ -183,6 +185,7 @@ static void run_free(run *r)
     free(r->len);
     free(r->done);
     free(r->feed);
+    free(r->known);
 }
 
 // The token of row q at the current step from its logits.
@@ -257,12 +260,18 @@ static int prefill(run *r, const float *pixels, const int32_t *ids, size_t n_ids
     return 0;
 }
 
-// The caption of n generated ids: decoded without special tokens, NUL characters (the token
-// of byte 0) dropped, as captions are C strings, then stripped as Python's str.strip.
-static int caption_text(const seize_bpe *bpe, const int32_t *ids, size_t n, char **out)
+// The caption of n generated ids: decoded without special tokens and without the ids the
+// tokenizer does not have (the model's vocab_size may exceed the tokenizer's: 50272 rows of
+// OPT's embedding, 50265 tokens; the fast tokenizer that transformers' Blip2Processor loads
+// skips them too), NUL characters (the token of byte 0) dropped, as captions are C strings,
+// then stripped as Python's str.strip. known: scratch of n ids.
+static int caption_text(const seize_bpe *bpe, const int32_t *ids, size_t n, int32_t *known,
+                        char **out)
 {
-    size_t len = 0, k = 0;
-    int rc = seize_bpe_decode_n(bpe, ids, n, 1, out, &len);
+    size_t len = 0, k = 0, m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (seize_bpe_has_id(bpe, ids[i])) known[m++] = ids[i];
+    int rc = seize_bpe_decode_n(bpe, known, m, 1, out, &len);
     if (rc < 0) return rc;
     for (size_t i = 0; i < len; i++)
         if ((*out)[i]) (*out)[k++] = (*out)[i];
@@ -288,7 +297,7 @@ static int collect(run *r, seize_blip2_caption *out)
             if (!c->tokens[j]) return SEIZE_ENOMEM;
             memcpy(c->tokens[j], r->tok + q * r->steps, len * sizeof **c->tokens);
             c->n_tokens[j] = len;
-            int rc = caption_text(bpe, c->tokens[j], len, &c->captions[j]);
+            int rc = caption_text(bpe, c->tokens[j], len, r->known, &c->captions[j]);
             if (rc < 0) return rc;
         }
     }

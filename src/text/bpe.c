@@ -694,3 +694,8 @@ int seize_bpe_is_special(const seize_bpe *t, int32_t id)
 {
     return t && id >= 0 && (size_t)id < t->n_ids && (t->flags[id] & BPE_F_SPECIAL);
 }
+
+int seize_bpe_has_id(const seize_bpe *t, int32_t id)
+{
+    return t && id >= 0 && (size_t)id < t->n_ids && t->str[id] != NULL;
+}

@@ -558,6 +558,103 @@ static void test_cancel(void)
     CHECK(full);
 }
 
+// --- ids the tokenizer does not have ------------------------------------------------------
+
+// A copy of a fixture folder (symlinks) whose tokenizer lacks the model's last `cut` ids:
+// vocab.json without them, merges.txt without the merges that make them (as OPT's embedding
+// has 50272 rows for 50265 tokens).
+static int trimmed_dir(const char *src, const char *dst, size_t cut)
+{
+    static const char *files[] = {"model.safetensors", "config.json", "special_tokens_map.json",
+                                  "tokenizer_config.json", "preprocessor_config.json"};
+    char a[8192], b[8192];
+    if (mkdir(dst, 0700) < 0) return -1;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(a, sizeof a, "%s/%s", src, files[i]);
+        snprintf(b, sizeof b, "%s/%s", dst, files[i]);
+        char *abs = realpath(a, NULL);
+        int rc = abs ? symlink(abs, b) : 0;
+        free(abs);
+        if (rc < 0) return -1;
+    }
+    snprintf(a, sizeof a, "%s/vocab.json", src);
+    json_t *v = json_load_file(a, 0, NULL), *gone = json_object();
+    size_t n = json_object_size(v);
+    const char *key;
+    json_t *val;
+    void *tmp;
+    json_object_foreach_safe(v, tmp, key, val) if ((size_t)json_integer_value(val) + cut >= n)
+    {
+        json_object_set(gone, key, val);
+        json_object_del(v, key);
+    }
+    snprintf(b, sizeof b, "%s/vocab.json", dst);
+    int rc = json_object_size(gone) == cut && json_dump_file(v, b, 0) == 0 ? 0 : -1;
+    json_decref(v);
+    snprintf(a, sizeof a, "%s/merges.txt", src);
+    snprintf(b, sizeof b, "%s/merges.txt", dst);
+    FILE *in = fopen(a, "r"), *out = fopen(b, "w");
+    char line[512], joined[512];
+    while (rc == 0 && in && out && fgets(line, sizeof line, in)) {
+        char l[256] = "", r[256] = "";
+        if (sscanf(line, "%255s %255s", l, r) == 2 && line[0] != '#') {
+            snprintf(joined, sizeof joined, "%s%s", l, r);
+            if (json_object_get(gone, joined)) continue;
+        }
+        fputs(line, out);
+    }
+    if (!in || !out) rc = -1;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) rc = -1;
+    json_decref(gone);
+    return rc;
+}
+
+// Generated ids past the tokenizer's (sampled or forced: the model's vocab_size is larger) are
+// kept in the tokens and skipped in the caption, which is that of the other ids.
+static void test_ids_past_tokenizer(void)
+{
+    NEED_FIXTURES();
+    CHECK_EQ(check_tmp_init("blip2_generate"), 0);
+    for (int c = 0; c < 2; c++) {
+        char name[64], dst[64];
+        snprintf(name, sizeof name, "blip2/%s", blip2_cases[c]);
+        snprintf(dst, sizeof dst, "trimmed-%s", blip2_cases[c]);
+        CHECK_EQ(trimmed_dir(check_fixture_path(name), check_tmp(dst), 2), 0);
+        fix f;
+        CHECK_MSG(fix_open_dir(&f, name, check_tmp(dst), SEIZE_PRECISION_FP32) == 0, "%s",
+                  seize_errmsg());
+        const seize_bpe *bpe = seize_blip2_model_tokenizer(f.m);
+        int32_t V = f.c->vocab_size,
+                cat = seize_bpe_token_id(bpe, "\xc4\xa0"
+                                              "cat"),
+                on = seize_bpe_token_id(bpe, "\xc4\xa0"
+                                             "on");
+        CHECK(cat > 3 && on > 3 && seize_bpe_vocab_size(bpe) == (size_t)V - 2);
+        CHECK(!seize_bpe_has_id(bpe, V - 1) && !seize_bpe_has_id(bpe, V - 2));
+        CHECK(seize_bpe_has_id(bpe, cat) && !seize_bpe_has_id(bpe, -1));
+        const int32_t with[] = {V - 1, cat, V - 2, on, V - 1}, plain[] = {cat, on};
+        const int32_t *ptr[2] = {with, plain};
+        const size_t len[2] = {5, 2};
+        seize_blip2_gen g = seize_blip2_gen_default();
+        g.n = 2;
+        g.max_new_tokens = 5;
+        g.force_ids = ptr;
+        g.force_len = len;
+        seize_blip2_caption cap[1] = {0};
+        CHECK_MSG(seize_blip2_generate(f.s, f.pix, 1, &g, cap) == 0, "%s", seize_errmsg());
+        if (!check_failed_now) {
+            CHECK_EQ(cap[0].n_tokens[0], 5);
+            CHECK(memcmp(cap[0].tokens[0], with, sizeof with) == 0);
+            CHECK_STREQ(cap[0].captions[0], cap[0].captions[1]);
+            CHECK_STREQ(cap[0].captions[0], "cat on");
+        }
+        seize_blip2_caption_release(cap, 1);
+        fix_close(&f);
+        if (check_failed_now) return;
+    }
+}
+
 static void test_defaults(void)
 {
     seize_blip2_gen g = seize_blip2_gen_default();
@@ -579,5 +676,6 @@ int main(void)
     RUN(test_seed_and_batch);
     RUN(test_bad_settings);
     RUN(test_cancel);
+    RUN(test_ids_past_tokenizer);
     return check_summary("blip2_generate");
 }
