@@ -597,6 +597,23 @@ static void count_params(seize_blip2_model *m)
         }
 }
 
+// Every layer has tensors: a config with more layers than the files have tensors is refused
+// before the per-layer tables are allocated (num_hidden_layers may be up to 2^24 - 1).
+static int check_layers(const seize_blip2_model *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_st; i++)
+        n += m->st[i].n_tensors;
+    const seize_blip2_config *c = &m->cfg;
+    size_t layers = (size_t)c->vision_layers + (size_t)c->qformer_layers + (size_t)c->text_layers;
+    if (layers <= n) return 0;
+    return seize_error(SEIZE_EFORMAT,
+                       "'%s': %d + %d + %d num_hidden_layers (vision, qformer, text) but the "
+                       "weights ('%s') hold %zu tensors",
+                       m->config_path, c->vision_layers, c->qformer_layers, c->text_layers,
+                       m->weights_path, n);
+}
+
 int seize_blip2_model_load(const char *dir, seize_blip2_model **out)
 {
     *out = NULL;
@@ -609,6 +626,7 @@ int seize_blip2_model_load(const char *dir, seize_blip2_model **out)
     int rc = (m->dir = seize_strdup(dir)) ? 0 : SEIZE_ENOMEM;
     if (rc == 0) rc = load_config(m);
     if (rc == 0) rc = load_weights(m);
+    if (rc == 0) rc = check_layers(m);
     if (rc == 0) rc = host_views(m);
     if (rc == 0) rc = seize_bpe_load(dir, &m->tok);
     if (rc < 0) {

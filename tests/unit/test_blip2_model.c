@@ -904,6 +904,76 @@ static int bad_config_msg(const fix *f, const char *sub, const char *section, co
     return linked && load_fails(dir, SEIZE_EFORMAT, (const char *[]){file, want, NULL});
 }
 
+// Fields as the hub's BLIP-2 configs (Salesforce/blip2-opt-2.7b, blip2-opt-6.7b-coco) have
+// them, besides transformers' full set of defaults (config_full.json).
+static void hub_fields(json_t *cfg, int width)
+{
+    json_t *vc = json_object_get(cfg, "vision_config"),
+           *qc = json_object_get(cfg, "qformer_config"), *tc = json_object_get(cfg, "text_config");
+    json_object_set_new(cfg, "_commit_hash", json_null());
+    json_object_set_new(cfg, "tie_word_embeddings", json_false());
+    json_object_set_new(cfg, "image_token_index", json_integer(50265));
+    json_object_set_new(cfg, "transformers_version", json_null());
+    json_object_set_new(cfg, "torch_dtype", json_string("float32"));
+    json_object_set_new(tc, "_name_or_path", json_string("facebook/opt-2.7b"));
+    json_object_set_new(tc, "architectures", json_pack("[s]", "OPTForCausalLM"));
+    json_object_set_new(tc, "prefix", json_string("</s>"));
+    json_object_set_new(tc, "torch_dtype", json_string("float16"));
+    json_object_set_new(tc, "dropout", json_real(0.1));
+    json_object_set_new(tc, "layerdrop", json_real(0.0));
+    json_object_set_new(tc, "init_std", json_real(0.02));
+    json_object_set_new(tc, "bos_token_id", json_integer(2));
+    json_object_set_new(tc, "pad_token_id", json_integer(1));
+    json_object_set_new(tc, "use_cache", json_true());
+    json_object_set_new(tc, "transformers_version", json_string("4.27.0.dev0"));
+    json_object_set_new(vc, "layer_norm_eps", json_real(1e-5));
+    json_object_set_new(vc, "initializer_range", json_real(1e-10));
+    json_object_set_new(vc, "qkv_bias", json_true());
+    json_object_set_new(vc, "num_channels", json_integer(3));
+    json_object_set_new(vc, "projection_dim", json_integer(512));
+    json_object_set_new(qc, "classifier_dropout", json_null());
+    json_object_set_new(qc, "vocab_size", json_integer(30522));
+    json_object_set_new(qc, "pad_token_id", json_integer(0));
+    json_object_set_new(qc, "max_position_embeddings", json_integer(512));
+    json_object_set_new(qc, "encoder_hidden_size", json_integer(width));
+    json_object_set_new(qc, "id2label", json_pack("{s:s,s:s}", "0", "LABEL_0", "1", "LABEL_1"));
+}
+
+// A config.json shaped like the hub's (every field transformers writes, the hub's values of
+// the harmless ones) loads, with the same shapes and the file's vision layer_norm_eps.
+static void test_hub_config(void)
+{
+    NEED_FIXTURES();
+    for (int i = 0; i < N_FIX; i++) {
+        fix f;
+        CHECK(fix_open(fixtures[i], &f) == 0);
+        char sub[32], path[1100];
+        snprintf(sub, sizeof sub, "hub%d", i);
+        const char *dir = make_folder(&f, sub, 0);
+        CHECK(dir != NULL);
+        snprintf(path, sizeof path, "%s/config_full.json", f.dir);
+        json_t *cfg;
+        CHECK_EQ(seize_json_load(path, &cfg), 0);
+        hub_fields(cfg, f.c->vision_width);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        CHECK_EQ(json_dump_file(cfg, path, JSON_INDENT(2)), 0);
+        json_decref(cfg);
+        snprintf(path, sizeof path, "%s/model.safetensors", f.dir);
+        char to[800], *abs = realpath(path, NULL);
+        snprintf(to, sizeof to, "%s/model.safetensors", dir);
+        CHECK(abs && symlink(abs, to) == 0);
+        free(abs);
+        seize_blip2_model *m = NULL;
+        CHECK_MSG(seize_blip2_model_load(dir, &m) == 0, "%s", seize_errmsg());
+        seize_blip2_config want = *f.c, got = *seize_blip2_model_get_config(m);
+        CHECK(fabsf(got.vision_eps - 1e-5f) == 0);
+        got.vision_eps = want.vision_eps;
+        CHECK(memcmp(&got, &want, sizeof got) == 0);
+        seize_blip2_model_free(m);
+        fix_close(&f);
+    }
+}
+
 static void test_bad_folders(void)
 {
     NEED_FIXTURES();
@@ -922,6 +992,9 @@ static void test_bad_folders(void)
     CHECK(bad_config(&f, "c10", "text_config", "enable_bias", json_false()));
     CHECK(bad_config(&f, "c11", NULL, "model_type", json_string("clip")));
     CHECK(bad_config(&f, "c12", "vision_config", "hidden_size", json_string("64")));
+    // more layers than the weights have tensors: refused before any per-layer table
+    CHECK(bad_config(&f, "c13", "text_config", "num_hidden_layers", json_integer((1 << 24) - 1)));
+    CHECK(bad_config(&f, "c14", "vision_config", "num_hidden_layers", json_integer(1 << 23)));
     // a config whose shapes disagree with the tensors: the tensor and both shapes are named
     CHECK(bad_config_msg(&f, "shape", "text_config", "ffn_dim", json_integer(100),
                          "layers.0.fc1.weight' has shape [128, 64], the config needs [100, 64]"));
@@ -999,6 +1072,7 @@ int main(void)
     RUN(test_shards);
     RUN(test_half_files);
     RUN(test_own_lm_head);
+    RUN(test_hub_config);
     RUN(test_bad_folders);
     RUN(test_bad_inputs);
     check_tmp_cleanup();
