@@ -111,6 +111,8 @@ int cmd_caption(int argc, char **argv)
     nat.gen.top_p = (float)g.p.top_p, nat.gen.temperature = (float)g.p.temperature;
     nat.gen.top_k = (int)topk, nat.gen.max_new_tokens = (int)steps, nat.batch = (int)batch;
     nat.gen.seed = g.seed < 0 ? 0 : (uint64_t)g.seed, nat.threads = (int)threads;
+    if (nat.model_dir && seize_captioner_blip2_check(&nat) < 0)
+        return cli_usage(CMD, "%s", seize_errmsg());
     seize_caption_file_result res;
     cli_llm_progress pc = {.cmd = CMD, .quiet = g.quiet};
     job.images = (const char *const *)args.v, job.n_images = (size_t)args.n;

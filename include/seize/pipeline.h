@@ -350,6 +350,11 @@ typedef struct seize_captioner_blip2_opts {
 seize_captioner_blip2_opts seize_captioner_blip2_default_opts(void);
 /* BF16 when the CPU has AVX512_BF16, else FP32. */
 seize_precision seize_captioner_blip2_precision(void);
+/* The settings of o that need no model (n, max_new_tokens, temperature, top_p, top_k, precision,
+ * batch): 0, or SEIZE_EINVAL with a message naming the setting by its option ("--top-p 0: ...").
+ * seize_captioner_blip2_new checks them too, and then the model's limits (positions, vocabulary
+ * of force_ids). */
+int seize_captioner_blip2_check(const seize_captioner_blip2_opts *o);
 
 /* The native captioner: loads the model folder and opens a state (both kept until freed),
  * then captions the images of each call in batches on the calling thread (calls on one

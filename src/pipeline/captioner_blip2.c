@@ -15,8 +15,8 @@
 #define DEFAULT_PROMPT "a photo of"
 
 typedef struct blip2_cap {
-    seize_captioner_blip2_opts o; // strings below
-    char *model_dir, *prompt, *journal, *dump_logits;
+    seize_captioner_blip2_opts o;                                  // strings below
+    char *model_dir, *prompt, *journal, *dump_logits, *force_file; // force_file: or NULL
     int32_t **force; // force_ids parsed: n_force arrays
     size_t *force_len, n_force;
     seize_blip2_model *m;
@@ -149,17 +149,61 @@ static int make_settings(blip2_cap *c)
 
 // --- the state -----------------------------------------------------------------------------------
 
-static int check_gen(const seize_blip2_gen *g, const seize_captioner_blip2_opts *o)
+int seize_captioner_blip2_check(const seize_captioner_blip2_opts *o)
 {
-    if (g->n < 1 || g->n > 1024) return seize_error(SEIZE_EINVAL, "n must be 1 to 1024");
+    const seize_blip2_gen *g = &o->gen;
+    if (g->n < 1 || g->n > 1024) return seize_error(SEIZE_EINVAL, "-n %d: must be 1 to 1024", g->n);
     if (g->max_new_tokens < 1 || g->max_new_tokens > 4096)
-        return seize_error(SEIZE_EINVAL, "max_new_tokens must be 1 to 4096");
-    if (!(g->temperature > 0) || !(g->top_p > 0 && g->top_p <= 1) || g->top_k < 0)
-        return seize_error(SEIZE_EINVAL, "temperature must be > 0, top_p in (0, 1], top_k >= 0");
+        return seize_error(SEIZE_EINVAL, "--max-new-tokens %d: must be 1 to 4096",
+                           g->max_new_tokens);
+    if (!(g->temperature > 0) || isinf(g->temperature))
+        return seize_error(SEIZE_EINVAL,
+                           "--temperature %g: must be above 0 for sampling (--greedy takes the "
+                           "most likely token)",
+                           (double)g->temperature);
+    if (!(g->top_p > 0 && g->top_p <= 1))
+        return seize_error(SEIZE_EINVAL, "--top-p %g: must be above 0 and at most 1",
+                           (double)g->top_p);
+    if (g->top_k < 0)
+        return seize_error(SEIZE_EINVAL, "--top-k %d: must be 0 (off) or more", g->top_k);
     if (o->precision != SEIZE_PRECISION_FP32 && o->precision != SEIZE_PRECISION_BF16)
-        return seize_error(SEIZE_EINVAL, "the native captioner runs in fp32 or bf16");
+        return seize_error(SEIZE_EINVAL,
+                           "--precision %s: the native captioner runs in fp32 or bf16",
+                           seize_precision_name(o->precision));
     if (o->batch < 0 || o->batch > 4096)
-        return seize_error(SEIZE_EINVAL, "batch must be 1 to 4096");
+        return seize_error(SEIZE_EINVAL, "--batch %d: must be 1 to 4096", o->batch);
+    return 0;
+}
+
+// The query tokens, BOS, the prompt and the new tokens fit the language model's positions.
+static int check_positions(const blip2_cap *c)
+{
+    const seize_blip2_config *cfg = seize_blip2_model_get_config(c->m);
+    long fixed = cfg->num_query_tokens + 1 + (long)c->n_prompt, steps = c->o.gen.max_new_tokens;
+    if (fixed + steps <= cfg->max_positions) return 0;
+    char room[96] = "the prompt alone is too long";
+    if (fixed < cfg->max_positions)
+        snprintf(room, sizeof room, "at most %ld new tokens with this prompt",
+                 cfg->max_positions - fixed);
+    return seize_error(SEIZE_EINVAL,
+                       "'%s/config.json': the language model has %d positions "
+                       "(max_position_embeddings), but %d query tokens + BOS + the prompt's %zu "
+                       "tokens + --max-new-tokens %ld need %ld: %s",
+                       c->model_dir, cfg->max_positions, cfg->num_query_tokens, c->n_prompt, steps,
+                       fixed + steps, room);
+}
+
+// The forced ids are in the model's vocabulary (named by their index in the whole file).
+static int check_force_ids(const blip2_cap *c)
+{
+    int vocab = seize_blip2_model_get_config(c->m)->vocab_size;
+    for (size_t i = 0; i < c->n_force; i++)
+        for (size_t k = 0; k < c->force_len[i]; k++)
+            if (c->force[i][k] >= vocab)
+                return seize_error(SEIZE_EINVAL,
+                                   "force ids: sequence %zu, token %zu: id %d is outside the "
+                                   "model's vocabulary (0 to %d)",
+                                   i, k, (int)c->force[i][k], vocab - 1);
     return 0;
 }
 
@@ -220,6 +264,7 @@ static void destroy(void *self)
     free(c->force_len);
     json_decref(c->settings);
     free(c->model_dir), free(c->prompt), free(c->journal), free(c->dump_logits);
+    free(c->force_file);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -448,11 +493,13 @@ static int call_checks(b2_call *k)
     const blip2_cap *c = k->c;
     if (k->n < 1 || k->n > 1024) return seize_error(SEIZE_EINVAL, "n_captions must be 1 to 1024");
     int rc = scan_images(k->job);
-    if (rc == 0 && c->force && c->n_force != k->job->n * k->n)
+    if (rc == 0 && c->force && c->n_force != k->job->n * k->n) {
         rc = seize_error(SEIZE_EINVAL,
                          "force ids: %zu sequences given, but the call has %zu (%zu images x "
                          "n %zu)",
                          c->n_force, k->job->n * k->n, k->job->n, k->n);
+        if (c->force_file) seize_error_prefix(rc, "'%s'", c->force_file);
+    }
     if (rc == 0 && seize_cancel_level(k->job->cancel))
         rc = seize_error(SEIZE_ECANCEL, "cancelled; nothing was captioned");
     return rc;
@@ -530,18 +577,22 @@ int seize_captioner_blip2_new(const seize_captioner_blip2_opts *o, seize_caption
     if (rc == 0) rc = dup_opt(o->gen.prompt ? o->gen.prompt : DEFAULT_PROMPT, &c->prompt);
     if (rc == 0) rc = dup_opt(o->journal, &c->journal);
     if (rc == 0) rc = dup_opt(o->dump_logits, &c->dump_logits);
+    if (rc == 0 && !o->force_ids) rc = dup_opt(o->force_ids_file, &c->force_file);
     c->o.gen.prompt = c->prompt, c->o.model_dir = c->model_dir;
     c->o.gen.force_ids = NULL, c->o.gen.force_len = NULL, c->o.gen.logits = NULL;
     c->o.gen.trace = NULL, c->o.gen.cancel = NULL, c->o.force_ids = NULL;
     c->o.journal = c->journal, c->o.dump_logits = c->dump_logits, c->o.command = NULL;
     json_t *fj = NULL;
-    if (rc == 0) rc = check_gen(&o->gen, o);
+    if (rc == 0) rc = seize_captioner_blip2_check(o);
     if (rc == 0 && o->force_ids_file && !o->force_ids) rc = seize_json_load(o->force_ids_file, &fj);
     const json_t *force = o->force_ids ? o->force_ids : fj;
     if (rc == 0 && (rc = parse_force(c, force)) < 0 && fj)
         seize_error_prefix(rc, "'%s'", o->force_ids_file);
     if (rc == 0) rc = seize_blip2_model_load(c->model_dir, &c->m);
+    if (rc == 0 && (rc = check_force_ids(c)) < 0 && fj)
+        seize_error_prefix(rc, "'%s'", o->force_ids_file);
     if (rc == 0) rc = prompt_tokens(c);
+    if (rc == 0) rc = check_positions(c);
     if (rc == 0) rc = open_state(c, (size_t)o->gen.n);
     c->o.command = o->command, c->o.force_ids = force;
     if (rc == 0) rc = make_settings(c);

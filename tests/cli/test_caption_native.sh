@@ -70,6 +70,24 @@ PY
 echo '[[5]]' >short.json
 expect_status 1 seize caption --model-dir "$B2" "$IMG1" -n 3 --out s.jsonl --force-ids short.json
 grep -q "1 sequences given" "$TMP/err" || fail "force-ids count: $(cat "$TMP/err")"
+grep -q "'short.json'" "$TMP/err" || fail "force-ids count: the file is not named: $(cat "$TMP/err")"
+# an id outside the vocabulary: the file and the sequence's index in it, before any work
+echo '[[5], [6, 7], [8, 99999]]' >range.json
+expect_status 1 seize caption --model-dir "$B2" "$IMG1" -n 3 --out s.jsonl --force-ids range.json
+grep -q "'range.json': force ids: sequence 2, token 1: id 99999 is outside" "$TMP/err" ||
+  fail "force-ids range: $(cat "$TMP/err")"
+[ ! -e s.jsonl.journal ] || [ ! -s s.jsonl.journal ] || fail "force-ids range: work was done"
+# settings the native captioner cannot sample with: usage errors naming the option
+for o in "--top-p 0" "--temperature 0" "--precision int8"; do
+  expect_status 2 seize caption --model-dir "$B2" "$IMG1" --out s.jsonl $o
+  grep -q -- "^seize caption: $o: " "$TMP/err" || fail "$o: $(cat "$TMP/err")"
+done
+# more tokens than the language model has positions: the limit named before any work
+expect_status 1 seize caption --model-dir "$B2" "$IMG1" --out s.jsonl --max-new-tokens 4000
+grep -q "tiny364/config.json': .*max_position_embeddings.*at most [0-9]* new tokens" "$TMP/err" ||
+  fail "--max-new-tokens beyond the positions: $(cat "$TMP/err")"
+expect_status 1 seize caption --model-dir "$B2" "$IMG1" --out s.jsonl --prompt "$(printf 'word %.0s' $(seq 1 200))"
+grep -q "the prompt alone is too long" "$TMP/err" || fail "long prompt: $(cat "$TMP/err")"
 
 # --- 4. usage errors (exit 2) and a CLIP folder (exit 1, naming the file)
 expect_status 2 seize caption --model-dir "$B2" "$IMG1" --out u.jsonl --no-such-flag
