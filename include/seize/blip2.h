@@ -167,9 +167,10 @@ typedef struct seize_blip2_caption {
 /* Captions n_images preprocessed images (pixels: n_images × 3·S·S) into out[0..n_images)
  * (zeroed by the caller; release with seize_blip2_caption_release). The vision tower,
  * Q-Former and the prefill of BOS + prompt run once per image; their KV cache is shared by
- * the image's n sequences, and all sequences of the call decode as one batch. 0;
- * SEIZE_EINVAL (settings out of range, more images or tokens than the state was opened for,
- * a forced id out of the vocabulary); SEIZE_ECANCEL; a backend error. */
+ * the image's n sequences, and all sequences of the call decode as one batch (a sequence
+ * that ended leaves it). 0; SEIZE_EINVAL (settings out of range, more images or tokens than
+ * the state was opened for, a forced id out of the vocabulary); SEIZE_ECANCEL; a backend
+ * error. */
 int seize_blip2_generate(seize_blip2 *s, const float *pixels, size_t n_images,
                          const seize_blip2_gen *g, seize_blip2_caption *out);
 void seize_blip2_caption_release(seize_blip2_caption *c, size_t n);

@@ -20,6 +20,7 @@ struct seize_blip2 {
     nn_xf_config vcfg, qcfg, tcfg;
     size_t S, p, np, Tv, Q, Tmax, n_seq; // Tmax: cache rows per sequence (Q + max_tokens)
     size_t n_enc;                        // images of the last nn_blip2_encode
+    size_t stepped;                      // Σ n_seq of nn_blip2_step
     int threads;
     seize_precision precision;
     // backend buffers
@@ -430,5 +431,28 @@ int nn_blip2_step(seize_blip2 *s, size_t n_seq, const int32_t *ids, float *logit
                           s->tx);
     nn_xf_lm_head(s->xf, w->fin_g, w->fin_b, s->tcfg.ln_eps, w->head, n_seq, s->tx, d, s->logits);
     s->o->download(s->be, logits, s->logits, NN_F32, n_seq * (size_t)s->c.vocab_size);
+    s->stepped += n_seq;
     return s->o->status(s->be);
+}
+
+int nn_blip2_move(seize_blip2 *s, size_t from, size_t to)
+{
+    nn_xf_cache *c = s->cache;
+    if (from >= s->n_seq || to >= s->n_seq)
+        return seize_error(SEIZE_EINVAL, "BLIP-2 move: sequence %zu to %zu (the state has %zu)",
+                           from, to, s->n_seq);
+    if (from == to || c->len == 0) return 0;
+    for (size_t l = 0; l < c->n_layer; l++) {
+        nn_xf_kv *kv = &c->layer[l];
+        s->o->copy_rows(s->be, c->len, c->d, kv->k + from * kv->seq, c->d, kv->k + to * kv->seq,
+                        c->d);
+        s->o->copy_rows(s->be, c->len, c->d, kv->v + from * kv->seq, c->d, kv->v + to * kv->seq,
+                        c->d);
+    }
+    return s->o->status(s->be);
+}
+
+size_t nn_blip2_state_stepped(const seize_blip2 *s)
+{
+    return s->stepped;
 }

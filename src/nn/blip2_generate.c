@@ -1,6 +1,6 @@
 // seize_blip2_generate: BOS + prompt prefilled once per image, its cache shared by the image's
-// n sequences, all sequences of the call decoded as one batch (blip2_int.h's seams), one draw
-// per row and step from the image's own random stream.
+// n sequences, all sequences of the call decoded as one batch (blip2_int.h's seams) that the
+// sequences leave when they end, one draw per row and step from the image's own random stream.
 //
 // transformers 4.40 (the goldens) applies no logits processor besides temperature, top-k and
 // top-p with SEIZE's settings: Blip2ForConditionalGeneration.generate adds the query tokens to
@@ -144,14 +144,16 @@ typedef struct run {
     const seize_blip2_gen *g;
     const seize_blip2_config *c;
     size_t n_img, n, n_seq, vocab, steps;
-    float *logits;           // (n_seq, vocab) of the current step
+    float *logits;           // (n_seq, vocab) of the current step, by slot
     float *warped;           // (vocab)
     nn_blip2_ranked *ranked; // (vocab)
     nn_rng *rng;             // (n_img)
     int32_t *tok;            // (n_seq, steps) generated ids
     size_t *len;             // (n_seq)
     unsigned char *done;     // (n_seq)
-    int32_t *feed;           // (n_seq) the ids of the next step
+    int32_t *feed;           // (n_seq) the ids of the next step, by slot
+    size_t *slot, *row_of;   // (n_seq) the slot (cache sequence) of a live row; a slot's row
+    size_t n_slots;          // slots 0..n_slots-1 hold the live rows
     int32_t *known;          // (steps) a row's ids that the tokenizer has
 } run;
 
@@ -169,9 +171,14 @@ static int run_alloc(run *r)
     r->done = seize_calloc(r->n_seq, 1);
     r->feed = seize_malloc(r->n_seq, sizeof *r->feed);
     r->known = seize_malloc(r->steps, sizeof *r->known);
+    r->slot = seize_malloc(r->n_seq, sizeof *r->slot);
+    r->row_of = seize_malloc(r->n_seq, sizeof *r->row_of);
     if (!r->logits || !r->warped || !r->ranked || !r->rng || !r->tok || !r->len || !r->done ||
-        !r->feed || !r->known)
+        !r->feed || !r->known || !r->slot || !r->row_of)
         return SEIZE_ENOMEM;
+    for (size_t q = 0; q < r->n_seq; q++)
+        r->slot[q] = r->row_of[q] = q;
+    r->n_slots = r->n_seq;
     return 0;
 }
 
@@ -186,6 +193,8 @@ static void run_free(run *r)
     free(r->done);
     free(r->feed);
     free(r->known);
+    free(r->slot);
+    free(r->row_of);
 }
 
 // The token of row q at the current step from its logits.
@@ -207,13 +216,11 @@ static size_t take_step(run *r, size_t t)
     const seize_blip2_gen *g = r->g;
     size_t live = 0;
     for (size_t q = 0; q < r->n_seq; q++) {
-        r->feed[q] = r->c->pad_id; // what finished rows are fed; their logits are ignored
         if (r->done[q]) continue;
-        const float *x = r->logits + q * r->vocab;
+        const float *x = r->logits + r->slot[q] * r->vocab;
         if (g->logits) memcpy(g->logits + (q * r->steps + t) * r->vocab, x, r->vocab * sizeof *x);
         int32_t id = choose(r, q, x);
         r->tok[q * r->steps + r->len[q]++] = id;
-        r->feed[q] = id;
         if (id == r->c->eos_id || r->len[q] == r->steps ||
             (g->force_ids && r->len[q] == g->force_len[q]))
             r->done[q] = 1;
@@ -221,6 +228,33 @@ static size_t take_step(run *r, size_t t)
             live++;
     }
     return live;
+}
+
+// Keeps the live rows in the first slots, so that a step runs over them only: the cache rows
+// of the last slot move into the slot of a row that ended. Then the ids of the next step, by
+// slot.
+static int compact(run *r)
+{
+    size_t k = 0;
+    while (k < r->n_slots) {
+        if (!r->done[r->row_of[k]]) {
+            k++;
+            continue;
+        }
+        size_t last = --r->n_slots, q = r->row_of[last];
+        if (last == k) break;
+        if (!r->done[q]) {
+            int rc = nn_blip2_move(r->s, last, k);
+            if (rc < 0) return rc;
+            r->slot[q] = k;
+        }
+        r->row_of[k] = q; // checked again: it may have ended too
+    }
+    for (k = 0; k < r->n_slots; k++) {
+        size_t q = r->row_of[k];
+        r->feed[k] = r->tok[q * r->steps + r->len[q] - 1];
+    }
+    return 0;
 }
 
 static int decode(run *r)
@@ -235,7 +269,8 @@ static int decode(run *r)
         if (rc < 0) return rc;
         live = take_step(r, t);
         if (!live) break;
-        rc = nn_blip2_step(r->s, r->n_seq, r->feed, r->logits);
+        if ((rc = compact(r)) < 0) return rc;
+        rc = nn_blip2_step(r->s, r->n_slots, r->feed, r->logits);
         if (rc < 0) return rc;
     }
     return 0;

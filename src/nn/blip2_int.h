@@ -48,6 +48,13 @@ int nn_blip2_expand(seize_blip2 *s, size_t n, size_t r);
  * logits (host, n_seq × vocab) of the next token. Requires the cache to hold room for it. */
 int nn_blip2_step(seize_blip2 *s, size_t n_seq, const int32_t *ids, float *logits);
 
+/* Moves the cached rows of sequence `from` to sequence `to` (both < max_images·max_samples),
+ * so that the live sequences of a batch stay first and the steps run over them only. */
+int nn_blip2_move(seize_blip2 *s, size_t from, size_t to);
+
+/* Sequence-steps run by nn_blip2_step since the state was opened (Σ n_seq), for tests. */
+size_t nn_blip2_state_stepped(const seize_blip2 *s);
+
 /* --- sampling (blip2_sample.c) ---------------------------------------------------------------- */
 
 /* A random stream (xoshiro256** seeded through splitmix64): same seed → same numbers on

@@ -655,6 +655,56 @@ static void test_ids_past_tokenizer(void)
     }
 }
 
+// Rows that ended leave the batch: the steps run over the live rows only (their cache rows
+// moved to the first slots), and every row's logits are those of the row decoded alone.
+static void test_ended_rows_leave(void)
+{
+    fix f;
+    OPEN(&f, "blip2/tiny224");
+    // forced lengths 1, 5, 2, 5 and 0: steps run after t = 0..3 over the 3, 2, 2, 2 live
+    // rows → 9 sequence-steps (20 if no row left the batch)
+    static const int32_t ids[5][5] = {
+        {416}, {279, 416, 279, 416, 279}, {300, 77}, {77, 300, 416, 9, 279}, {0}};
+    const int32_t *ptr[5] = {ids[0], ids[1], ids[2], ids[3], ids[4]};
+    const size_t len[5] = {1, 5, 2, 5, 0}, V = (size_t)f.c->vocab_size;
+    seize_blip2_free(f.s);
+    seize_blip2_params p = {.threads = 2, .max_images = 1, .max_samples = 5};
+    CHECK_EQ(seize_blip2_open(f.m, p, &f.s), 0);
+    float *all = malloc(5 * 5 * V * sizeof *all), *one = malloc(5 * V * sizeof *one);
+    seize_blip2_gen g = seize_blip2_gen_default();
+    g.n = 5;
+    g.max_new_tokens = 5;
+    g.force_ids = ptr;
+    g.force_len = len;
+    g.logits = all;
+    seize_blip2_caption cap[1] = {0};
+    CHECK_MSG(seize_blip2_generate(f.s, f.pix, 1, &g, cap) == 0, "%s", seize_errmsg());
+    CHECK_EQ(nn_blip2_state_stepped(f.s), 9);
+    seize_blip2_caption_release(cap, 1);
+    double worst = 1;
+    for (size_t r = 0; r < 4 && !check_failed_now; r++) {
+        g.n = 1;
+        g.force_ids = &ptr[r];
+        g.force_len = &len[r];
+        g.logits = one;
+        CHECK_EQ(seize_blip2_generate(f.s, f.pix, 1, &g, cap), 0);
+        for (size_t t = 0; t < 5; t++) {
+            const float *a = all + (r * 5 + t) * V, *b = one + t * V;
+            CHECK(isnan(a[0]) == isnan(b[0]));
+            if (isnan(a[0]) || isnan(b[0])) continue;
+            double cos, rel;
+            compare_row(a, b, V, &cos, &rel);
+            worst = fmin(worst, cos);
+            CHECK(rel <= 1e-5);
+        }
+        seize_blip2_caption_release(cap, 1);
+    }
+    fprintf(stderr, "  ended rows: 9 sequence-steps, worst cosine against single rows %.9f\n",
+            worst);
+    free(all), free(one);
+    fix_close(&f);
+}
+
 static void test_defaults(void)
 {
     seize_blip2_gen g = seize_blip2_gen_default();
@@ -677,5 +727,6 @@ int main(void)
     RUN(test_bad_settings);
     RUN(test_cancel);
     RUN(test_ids_past_tokenizer);
+    RUN(test_ended_rows_leave);
     return check_summary("blip2_generate");
 }
