@@ -83,7 +83,7 @@ static int parse(int argc, char **argv, run_cli *c)
         CLI_STR("caption-prompt", 0, "TEXT", &p->caption_prompt, "the instruction per image"),
         CLI_STR("temperature", 0, "T", &p->temperature, "captioning sampling (default 1.0)"),
         CLI_STR("top-p", 0, "P", &p->top_p, "captioning sampling (default 0.9)"),
-        CLI_STR("seed", 0, "S", &p->seed, "seed sent to both servers (not sent if unset)"),
+        CLI_STR("seed", 0, "S", &p->seed, "seed (servers: not sent if unset; native: 0)"),
         CLI_STR("concurrency", 0, "N", &p->concurrency, "requests in flight (default 16)"),
         CLI_STR("timeout", 0, "SEC", &p->timeout, "per request (default 60)"),
         CLI_STR("max-attempts", 0, "N", &p->max_attempts, "per request (default 6)"),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_PROMPT "a photo of"
 
@@ -488,11 +489,31 @@ static int dump_save(b2_call *k)
     return seize_npy_save(k->c->dump_logits, SEIZE_F32, 3, shape, k->logits);
 }
 
+// The dump can be written (checked before the work: it is written at the end).
+static int check_dump_path(const char *path)
+{
+    if (!path) return 0;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    int len = !slash ? 1 : slash == path ? 1 : (int)(slash - path); // "/x": "/"
+    snprintf(dir, sizeof dir, "%.*s", len, slash ? path : ".");
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return seize_error(SEIZE_EINVAL, "logits dump '%s' is a folder", path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return seize_error(SEIZE_ENOTFOUND, "logits dump '%s': no folder '%s'", path, dir);
+    if (access(dir, W_OK) != 0)
+        return seize_error(SEIZE_EIO, "logits dump '%s': cannot write in '%s' (%s)", path, dir,
+                           strerror(errno));
+    return 0;
+}
+
 static int call_checks(b2_call *k)
 {
     const blip2_cap *c = k->c;
     if (k->n < 1 || k->n > 1024) return seize_error(SEIZE_EINVAL, "n_captions must be 1 to 1024");
     int rc = scan_images(k->job);
+    if (rc == 0) rc = check_dump_path(c->dump_logits);
     if (rc == 0 && c->force && c->n_force != k->job->n * k->n) {
         rc = seize_error(SEIZE_EINVAL,
                          "force ids: %zu sequences given, but the call has %zu (%zu images x "

@@ -67,6 +67,10 @@ a = [json.loads(l) for l in open("f.jsonl")]
 assert [r["captions"] for r in a] == [r["captions"] for r in rows]
 assert [r["tokens"] for r in a] == [r["tokens"] for r in rows]
 PY
+# a dump that cannot be written stops the command before any work (it is written at the end)
+expect_status 1 seize caption --model-dir "$B2" "$IMG1" --out nd.jsonl --dump-logits no/such/d.npy
+grep -q "logits dump 'no/such/d.npy': no folder 'no/such'" "$TMP/err" || fail "dump folder: $(cat "$TMP/err")"
+[ ! -s nd.jsonl.journal ] || fail "dump folder: captions were made before the error"
 echo '[[5]]' >short.json
 expect_status 1 seize caption --model-dir "$B2" "$IMG1" -n 3 --out s.jsonl --force-ids short.json
 grep -q "1 sequences given" "$TMP/err" || fail "force-ids count: $(cat "$TMP/err")"
@@ -121,6 +125,8 @@ cmp -s full.jsonl r.jsonl || fail "resumed output differs"
 
 # --- 6. seize run folder --captioner-dir: the native captions, edits by the stand-in server
 start_llm_server SRV
+expect_status 0 seize run --help
+grep -q -- "--seed S .*native: 0" "$TMP/out" || fail "run --help: the native seed's default"
 mkdir -p photos
 for f in chelsea.png coffee.png astronaut.png horse.png; do cp "$FIX/images/$f" photos/; done
 cat >q.jsonl <<'EOF'
