@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1026,6 +1027,62 @@ static void test_bad_folders(void)
     fix_close(&f);
 }
 
+// --- two threads, one model ----------------------------------------------------------------------
+
+typedef struct opener {
+    const fix *f;
+    seize_precision prec;
+    int rc;
+    size_t bytes;
+    float *logits; // (vocab) after BOS + the prompt
+} opener;
+
+static void *open_and_run(void *arg)
+{
+    opener *o = arg;
+    const fix *f = o->f;
+    seize_blip2 *s = NULL;
+    seize_blip2_params p = {.threads = 1, .precision = o->prec};
+    o->rc = seize_blip2_open(f->m, p, &s);
+    if (o->rc == 0) o->rc = nn_blip2_encode(s, gold(f, "pixel_values", NULL), 1, NULL, NULL);
+    if (o->rc == 0) o->rc = nn_blip2_prefill(s, 1, f->prompt, f->n_prompt, o->logits, NULL, NULL);
+    if (o->rc == 0) o->bytes = seize_blip2_weight_bytes(s);
+    seize_blip2_free(s);
+    return NULL;
+}
+
+// States opened at once from four threads on one freshly loaded model (two precisions: the
+// weights in each form are made once, under the model's lock, while the other form is in
+// use): every state runs, and states of one precision give the same logits bit for bit.
+static void test_threads_open(void)
+{
+    NEED_FIXTURES();
+    fix f;
+    CHECK(fix_open("tiny224", &f) == 0);
+    size_t V = (size_t)f.c->vocab_size;
+    opener o[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        o[i] = (opener){&f, i % 2 ? SEIZE_PRECISION_BF16 : SEIZE_PRECISION_FP32, -1, 0,
+                        malloc(V * sizeof(float))};
+        CHECK_EQ(pthread_create(&th[i], NULL, open_and_run, &o[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(o[i].rc == 0, "thread %d: rc %d", i, o[i].rc);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(o[i].bytes, o[i + 2].bytes);
+        CHECK(memcmp(o[i].logits, o[i + 2].logits, V * sizeof(float)) == 0);
+    }
+    const float *want = gold(&f, "forward_prompt.logits", NULL);
+    size_t T = (size_t)f.c->num_query_tokens + f.n_prompt;
+    CHECK(want && compare_rows("threaded prefill", o[0].logits, want + (T - 1) * V, 1, V));
+    for (int i = 0; i < 4; i++)
+        free(o[i].logits);
+    fix_close(&f);
+}
+
 // A non-image file and a missing image: errors naming the file; int8 refused.
 static void test_bad_inputs(void)
 {
@@ -1075,6 +1132,7 @@ int main(void)
     RUN(test_hub_config);
     RUN(test_bad_folders);
     RUN(test_bad_inputs);
+    RUN(test_threads_open);
     check_tmp_cleanup();
     return check_summary("blip2_model");
 }
