@@ -10,11 +10,10 @@ static const char synopsis[] =
     "(IMAGE... | --list FILE | --dataset NAME --input ANN --images DIR)\n"
     "--out C.jsonl (--endpoint URL --model NAME | --model-dir DIR) [options]";
 static const char about[] =
-    "Captions each image N times (SEIZE step 1) with a vision LLM: the image goes as a base64 "
-    "data\n"
-    "URL in an image_url part with a short prompt; or, with --model-dir, BLIP-2 in this process\n"
-    "(SEIZE's settings by default). Output: JSON Lines {\"image\": PATH, \"captions\": [...]\n"
-    "(native: \"tokens\": [[ids]...])} in input order, written atomically when complete.";
+    "Captions each image N times (SEIZE step 1) with a vision LLM: the image goes as a base64\n"
+    "data URL in an image_url part with a short prompt; or, with --model-dir, BLIP-2 in this\n"
+    "process (SEIZE's settings by default). Output: JSON Lines {\"image\": PATH, \"captions\":\n"
+    "[...] (native: \"tokens\": [[ids]...])} in input order, written atomically when complete.";
 static const char footer[] =
     "Relative paths (also in --list) are taken from the current directory. Before any request\n"
     "every image is checked: missing files (one summary line), FIFOs and devices stop the\n"
@@ -104,8 +103,9 @@ int cmd_caption(int argc, char **argv)
         return cli_usage(CMD, "--split goes with --dataset cirr");
     if (!job.out) return cli_usage(CMD, "--out is required");
     g.p.use_n = !strcmp(mode, "auto") ? -1 : !strcmp(mode, "param");
-    if (nat.model_dir && (g.p.endpoint || g.p.model))
-        return cli_usage(CMD, "give --model-dir or --endpoint and --model, not both");
+    if (nat.model_dir && (g.p.endpoint || g.p.model || g.p.max_tokens > 0))
+        return cli_usage(CMD, "give --model-dir or --endpoint and --model, not both (native: "
+                              "--max-new-tokens, not --max-tokens)");
     if (nat.model_dir) g.p.endpoint = g.p.model = "native"; // (signals only)
     if ((rc = cli_llm_finish(CMD, &g))) return rc;
     nat.gen.top_p = (float)g.p.top_p, nat.gen.temperature = (float)g.p.temperature;

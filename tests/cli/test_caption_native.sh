@@ -98,6 +98,9 @@ expect_status 2 seize caption --model-dir "$B2" "$IMG1" --out u.jsonl --no-such-
 expect_status 2 seize caption --model-dir "$B2" --endpoint http://127.0.0.1:9/v1 "$IMG1" --out u.jsonl
 grep -q "not both" "$TMP/err" || fail "both: $(cat "$TMP/err")"
 expect_status 2 seize caption --model-dir "$B2" --model m "$IMG1" --out u.jsonl
+# the API's --max-tokens would be ignored by the native captioner: refused, naming its own option
+expect_status 2 seize caption --model-dir "$B2" "$IMG1" --out u.jsonl --max-tokens 5
+grep -q -- "--max-new-tokens, not --max-tokens" "$TMP/err" || fail "--max-tokens: $(cat "$TMP/err")"
 expect_status 1 seize caption --model-dir "$FIX/models/tiny-openai" "$IMG1" --out u.jsonl
 grep -q "tiny-openai/config.json" "$TMP/err" || fail "CLIP folder: $(cat "$TMP/err")"
 [ ! -e u.jsonl ] || fail "an output was written"
