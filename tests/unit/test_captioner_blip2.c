@@ -373,6 +373,44 @@ static void test_bad_model(void)
     CHECK_EQ(seize_captioner_blip2_new(&o, &c), SEIZE_EINVAL);
 }
 
+// Settings errors name the option (seize_captioner_blip2_check, no model needed); the model's
+// limits are checked when the captioner is made: positions (the room left named) and forced ids
+// outside the vocabulary (by their index in the whole array).
+static void test_settings_errors(void)
+{
+    seize_captioner_blip2_opts o = seize_captioner_blip2_default_opts();
+    CHECK_EQ(seize_captioner_blip2_check(&o), 0);
+    o.gen.temperature = 0;
+    CHECK_EQ(seize_captioner_blip2_check(&o), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "--temperature 0: "), "%s", seize_errmsg());
+    o = seize_captioner_blip2_default_opts(), o.gen.top_p = 0;
+    CHECK_EQ(seize_captioner_blip2_check(&o), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "--top-p 0: "), "%s", seize_errmsg());
+    o = seize_captioner_blip2_default_opts(), o.gen.top_k = -1;
+    CHECK_EQ(seize_captioner_blip2_check(&o), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "--top-k -1: "), "%s", seize_errmsg());
+    o = seize_captioner_blip2_default_opts(), o.gen.max_new_tokens = 0;
+    CHECK_EQ(seize_captioner_blip2_check(&o), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "--max-new-tokens 0: "), "%s", seize_errmsg());
+    o = seize_captioner_blip2_default_opts(), o.precision = SEIZE_PRECISION_INT8;
+    CHECK_EQ(seize_captioner_blip2_check(&o), SEIZE_EINVAL);
+    CHECK_MSG(strstr(seize_errmsg(), "--precision int8: "), "%s", seize_errmsg());
+    NEED_MODEL();
+    seize_captioner *c = NULL;
+    o = small_opts(), o.gen.max_new_tokens = 4000; // the fixture's OPT has 128 positions
+    CHECK_EQ(seize_captioner_blip2_new(&o, &c), SEIZE_EINVAL);
+    CHECK_MSG(c == NULL && strstr(seize_errmsg(), "config.json': the language model has 128") &&
+                  strstr(seize_errmsg(), "at most 92 new tokens"),
+              "%s", seize_errmsg());
+    o = small_opts();
+    json_t *f = json_loads("[[5], [6, 7], [8, 424]]", 0, NULL); // vocabulary: 424 ids
+    o.force_ids = f;
+    CHECK_EQ(seize_captioner_blip2_new(&o, &c), SEIZE_EINVAL);
+    CHECK_MSG(c == NULL && strstr(seize_errmsg(), "sequence 2, token 1: id 424 is outside"), "%s",
+              seize_errmsg());
+    json_decref(f);
+}
+
 // The captions file: an item's extra members follow "captions"; items without one are written
 // as before ({"image", "captions"} only).
 static void test_items_write_extra(void)
@@ -405,6 +443,7 @@ int main(void)
     RUN(test_force_ids);
     RUN(test_bad_model);
     RUN(test_items_write_extra);
+    RUN(test_settings_errors);
     check_tmp_cleanup();
     return check_summary("captioner_blip2");
 }
