@@ -118,6 +118,7 @@ int cmd_caption(int argc, char **argv)
     job.images = (const char *const *)args.v, job.n_images = (size_t)args.n;
     job.journal = g.journal, job.n_captions = (size_t)n;
     job.on_progress = cli_llm_progress_fn, job.progress_user = &pc;
+    if (nat.model_dir && !g.quiet) fprintf(stderr, "seize caption: loading '%s'\n", nat.model_dir);
     rc = nat.model_dir ? seize_caption_file_blip2(&nat, &job, &res)
                        : seize_caption_file(&g.p, &job, &res);
     cli_llm_progress_end(&pc, &res.stats);

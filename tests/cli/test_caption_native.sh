@@ -18,6 +18,8 @@ cd "$TMP" || fail "cd"
 # --- 1. output lines: {"image", "captions" (n), "tokens" (n arrays of ids)}
 expect_status 0 seize caption --model-dir "$B2" "$IMG1" "$IMG2" -n 3 --seed 1 --max-new-tokens 12 --out a.jsonl
 grep -q "settings" "$TMP/err" || fail "no settings line: $(cat "$TMP/err")"
+# the model's load (tens of seconds for the real one) is announced before the silence
+grep -q "^seize caption: loading '$B2'" "$TMP/err" || fail "no loading line: $(cat "$TMP/err")"
 "$PYTHON" - "$IMG1" "$IMG2" <<'PY' || fail "output lines: $(cat a.jsonl)"
 import json, sys
 rows = [json.loads(l) for l in open("a.jsonl")]
@@ -34,6 +36,7 @@ PY
 
 # --- 2. the same seed gives the same captions (a fresh output); another seed others
 expect_status 0 seize caption --model-dir "$B2" "$IMG1" "$IMG2" -n 3 --seed 1 --max-new-tokens 12 --out b.jsonl -q
+[ ! -s "$TMP/err" ] || fail "-q printed: $(cat "$TMP/err")"
 cmp -s a.jsonl b.jsonl || fail "same seed, other captions"
 expect_status 0 seize caption --model-dir "$B2" "$IMG1" "$IMG2" -n 3 --seed 2 --max-new-tokens 12 --out c.jsonl -q
 cmp -s a.jsonl c.jsonl && fail "seed 2 gave the captions of seed 1"
