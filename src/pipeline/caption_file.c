@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 // The images of the job, in order, each once.
 static int collect(const seize_caption_file_job *job, seize_strvec *out)
@@ -60,13 +61,30 @@ static int finish(seize_captioner *c, int rc, const seize_caption_file_job *job,
     return pl_file_job_end(rc, settings, job->out, res->hash, res->n_failed);
 }
 
+// The output can be made where it is asked (checked first: it is written after the work).
+static int check_out(const char *out)
+{
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+        return seize_error(SEIZE_EINVAL, "the output '%s' is a folder (give a file name)", out);
+    const char *slash = strrchr(out, '/');
+    if (!slash || slash == out) return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return seize_error(SEIZE_ENOTFOUND, "the output '%s': no folder '%s' (create it first)",
+                           out, dir);
+    return 0;
+}
+
 int seize_caption_file_with(seize_captioner_make_fn make, void *user,
                             const seize_caption_file_job *job, seize_caption_file_result *res)
 {
     seize_lock lock[2] = {{-1, NULL}, {-1, NULL}};
     seize_captioner *c = NULL;
     memset(res, 0, sizeof *res);
-    int rc = pl_file_job_begin(job->out, job->journal, &res->journal, lock);
+    int rc = job->out ? check_out(job->out) : 0;
+    if (rc == 0) rc = pl_file_job_begin(job->out, job->journal, &res->journal, lock);
     if (rc == 0) rc = make(user, res->journal, &c);
     if (rc == 0) rc = collect(job, &res->images);
     if (rc == 0 && !(res->items = seize_calloc(res->images.n + 1, sizeof *res->items)))

@@ -70,6 +70,13 @@ a = [json.loads(l) for l in open("f.jsonl")]
 assert [r["captions"] for r in a] == [r["captions"] for r in rows]
 assert [r["tokens"] for r in a] == [r["tokens"] for r in rows]
 PY
+# an output that cannot be made stops the command before any work (it is written at the end)
+mkdir -p isdir.jsonl
+expect_status 1 seize caption --model-dir "$B2" "$IMG1" --out isdir.jsonl
+grep -q "the output 'isdir.jsonl' is a folder" "$TMP/err" || fail "--out a folder: $(cat "$TMP/err")"
+grep -q "items complete" "$TMP/err" && fail "--out a folder: captions were made first"
+expect_status 1 seize caption --model-dir "$B2" "$IMG1" --out no/such/o.jsonl
+grep -q "the output 'no/such/o.jsonl': no folder 'no/such'" "$TMP/err" || fail "--out folder: $(cat "$TMP/err")"
 # a dump that cannot be written stops the command before any work (it is written at the end)
 expect_status 1 seize caption --model-dir "$B2" "$IMG1" --out nd.jsonl --dump-logits no/such/d.npy
 grep -q "logits dump 'no/such/d.npy': no folder 'no/such'" "$TMP/err" || fail "dump folder: $(cat "$TMP/err")"
