@@ -20,8 +20,8 @@ static const char about[] =
     "hub's SHA-256 when given, a safetensors header, JSON that parses, never an HTML page);\n"
     "cached files are not fetched again. An unreachable hub (no name resolution, connection\n"
     "refused) stops it after two attempts: set $HF_ENDPOINT to a mirror, or give a local model\n"
-    "folder to --model instead. $HF_TOKEN, if set, is sent for gated models. A relative --cache\n"
-    "is taken from the current folder.";
+    "folder (--model; BLIP-2: --model-dir). $HF_TOKEN, if set, is sent for gated models. A\n"
+    "relative --cache is taken from the current folder.";
 
 // "file  done / total MB" on a terminal, at most five times a second.
 static void on_progress(void *ctx, const char *file, size_t done, size_t total)

@@ -395,12 +395,14 @@ static int fetch_file(CURL *c, const char *repo, const char *file, const char *d
             snprintf(msg, sizeof msg, "%s", seize_errmsg());
             char *hub = seize_url_redact(o->endpoint);
             const char *env = getenv("HF_ENDPOINT");
-            rc = seize_error(SEIZE_ENET,
-                             "%s (%d attempt%s); the hub at %s cannot be reached: check the "
-                             "network, or set $HF_ENDPOINT (%s) to a reachable mirror, or "
-                             "pass a local model folder as --model instead of a name",
-                             msg, attempt, attempt > 1 ? "s" : "", hub ? hub : "?",
-                             env && *env ? "set now" : "not set");
+            rc =
+                seize_error(SEIZE_ENET,
+                            "%s (%d attempt%s); the hub at %s cannot be reached: check the "
+                            "network, or set $HF_ENDPOINT (%s) to a reachable mirror, or "
+                            "pass a local model folder (--model; BLIP-2: --model-dir) instead of a "
+                            "name",
+                            msg, attempt, attempt > 1 ? "s" : "", hub ? hub : "?",
+                            env && *env ? "set now" : "not set");
             free(hub);
             break;
         }

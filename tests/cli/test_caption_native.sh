@@ -197,6 +197,14 @@ expect_status 1 seize serve --index runs/n/index --model "$FIX/models/tiny-opena
   --captioner-dir "$B2" --captioner-endpoint "$SRV_URL" --captioner-model cap
 grep -q "not both" "$TMP/err" || fail "serve: both captioners: $(cat "$TMP/err")"
 
+# --- fetch-model: the BLIP-2 names in its help; an unreachable hub names --model-dir for them
+expect_status 0 seize fetch-model --help
+for w in blip2-opt-6.7b-coco blip2-opt-2.7b "BLIP-2: --model-dir"; do
+  grep -q -- "$w" "$TMP/out" || fail "fetch-model --help lacks '$w'"
+done
+expect_status 1 seize fetch-model blip2-opt-2.7b --cache "$TMP/fc" --endpoint http://127.0.0.1:9 --max-attempts 1 -q
+grep -q "cannot be reached.*BLIP-2: --model-dir" "$TMP/err" || fail "unreachable hub: $(cat "$TMP/err")"
+
 # --- 8. greedy: the goldens' greedy decode with the prompt (transformers 4.40)
 expect_status 0 seize caption --model-dir "$B2" "$IMG1" --greedy --max-new-tokens 20 -n 1 --precision fp32 --out g.jsonl -q
 "$PYTHON" - "$B2/goldens.json" <<'PY' || fail "greedy: $(cat g.jsonl)"
