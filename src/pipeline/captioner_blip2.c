@@ -123,20 +123,34 @@ static double f2d(float v)
     return strtod(s, NULL);
 }
 
+// The folder's own name ("a/b/" and "./b" give "b"), of at most 255 bytes.
+static void folder_name(const char *dir, char out[256])
+{
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    size_t start = len;
+    while (start > 0 && dir[start - 1] != '/')
+        start--;
+    if (start == len) start = 0, len = strlen(dir); // "/" itself
+    snprintf(out, 256, "%.*s", (int)(len - start), dir + start);
+}
+
 static int make_settings(blip2_cap *c)
 {
     const seize_blip2_gen *g = &c->o.gen;
     char cfg[65];
     int rc = config_sha(c->model_dir, cfg);
     if (rc < 0) return rc;
-    const char *base = strrchr(c->model_dir, '/');
+    char base[256];
+    folder_name(c->model_dir, base);
     json_t *weights = json_object();
     c->settings = json_pack(
         "{s:s, s:{s:s, s:s, s:o}, s:s, s:I, s:b, s:f, s:I, s:f, s:I, s:I, s:s, s:o}", "kind",
-        "blip2", "model", "name", base ? base + 1 : c->model_dir, "config_sha256", cfg, "weights",
-        weights, "prompt", c->prompt, "n", (json_int_t)g->n, "greedy", g->greedy, "top_p",
-        f2d(g->top_p), "top_k", (json_int_t)g->top_k, "temperature", f2d(g->temperature),
-        "max_new_tokens", (json_int_t)g->max_new_tokens, "seed", (json_int_t)g->seed, "precision",
+        "blip2", "model", "name", base, "config_sha256", cfg, "weights", weights, "prompt",
+        c->prompt, "n", (json_int_t)g->n, "greedy", g->greedy, "top_p", f2d(g->top_p), "top_k",
+        (json_int_t)g->top_k, "temperature", f2d(g->temperature), "max_new_tokens",
+        (json_int_t)g->max_new_tokens, "seed", (json_int_t)g->seed, "precision",
         seize_precision_name(c->o.precision), "force_ids_sha256", force_sha(c->o.force_ids));
     if (!c->settings) return seize_error(SEIZE_ENOMEM, "out of memory");
     if ((rc = weight_files(c->model_dir, weights)) < 0) return rc;

@@ -37,6 +37,11 @@ PY
 # --- 2. the same seed gives the same captions (a fresh output); another seed others
 expect_status 0 seize caption --model-dir "$B2" "$IMG1" "$IMG2" -n 3 --seed 1 --max-new-tokens 12 --out b.jsonl -q
 [ ! -s "$TMP/err" ] || fail "-q printed: $(cat "$TMP/err")"
+# the folder with a trailing slash is the same model: same settings, the journal is reused
+expect_status 0 seize caption --model-dir "$B2/" "$IMG1" "$IMG2" -n 3 --seed 1 --max-new-tokens 12 --out b.jsonl
+grep -q "(2 from the journal)" "$TMP/err" || fail "'$B2/' did not resume: $(cat "$TMP/err")"
+grep -q '"name": "tiny364"' b.jsonl.settings.json || fail "'$B2/': $(cat b.jsonl.settings.json)"
+cmp -s a.jsonl b.jsonl || fail "'$B2/': other captions"
 cmp -s a.jsonl b.jsonl || fail "same seed, other captions"
 expect_status 0 seize caption --model-dir "$B2" "$IMG1" "$IMG2" -n 3 --seed 2 --max-new-tokens 12 --out c.jsonl -q
 cmp -s a.jsonl c.jsonl && fail "seed 2 gave the captions of seed 1"
