@@ -19,9 +19,7 @@ enum MHD_Result srv_info(srv_req *r, struct MHD_Connection *c)
 {
     seize_server *s = r->s;
     seize_search_weights w = seize_search_weights_for(SEIZE_DS_CIRCO);
-    const char *base = s->cap_dir ? strrchr(s->cap_dir, '/') : NULL;
-    json_t *cap = s->native    ? json_pack("{s:s,s:s}", "kind", "blip2", "model",
-                                        base && base[1] ? base + 1 : s->cap_dir)
+    json_t *cap = s->native    ? json_pack("{s:s,s:s}", "kind", "blip2", "model", s->cap_name)
                   : s->has_cap ? json_pack("{s:s,s:s?}", "kind", "openai", "model", s->cap_p.model)
                                : json_null();
     json_t *llm = s->has_llm ? json_pack("{s:s?}", "model", s->llm_p.model) : json_null();

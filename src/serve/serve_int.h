@@ -117,7 +117,7 @@ struct seize_server {
     int has_cap, has_llm;
     char cap_hash[65], rsn_hash[65];
     seize_captioner *native; // the native captioner every slot shares (its calls serialised)
-    char *cap_dir;           // its folder
+    char *cap_name;          // its folder's name (/v1/info)
     seize_engine *e;
     const seize_index *idx;
     seize_batcher *b;

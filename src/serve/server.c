@@ -608,8 +608,14 @@ static int open_native(seize_server *s, const char *dir)
 {
     seize_captioner_blip2_opts o = seize_captioner_blip2_default_opts();
     o.model_dir = dir, o.threads = s->p.n_threads, o.command = "serve";
-    if (!(s->cap_dir = strdup(dir))) return seize_error(SEIZE_ENOMEM, "out of memory");
+    json_t *set = NULL;
     int rc = seize_captioner_blip2_new(&o, &s->native);
+    if (rc == 0) rc = seize_captioner_settings(s->native, &set, NULL);
+    // its name as the settings give it ("DIR/" and "a/DIR" are "DIR")
+    const char *name = json_string_value(json_object_get(json_object_get(set, "model"), "name"));
+    if (rc == 0 && !(s->cap_name = strdup(name ? name : dir)))
+        rc = seize_error(SEIZE_ENOMEM, "out of memory");
+    json_decref(set);
     s->has_cap = rc == 0;
     return rc;
 }
@@ -747,7 +753,7 @@ void seize_server_stop(seize_server *s)
     }
     free(s->slots);
     seize_captioner_free(s->native);
-    free(s->cap_dir);
+    free(s->cap_name);
     seize_batcher_free(s->b);
     seize_engine_free(s->e);
     srv_cache_free(s->cache);

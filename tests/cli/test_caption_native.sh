@@ -173,9 +173,10 @@ expect_status 0 "${RUN[@]}"
 [ "$(wc -l <"$SRV_LOG")" -eq "$n_req" ] || fail "a cached rerun sent requests"
 expect_status 1 "${RUN[@]}" --captioner-model cap
 grep -q "not both" "$TMP/err" || fail "run: both captioners: $(cat "$TMP/err")"
-# --- 7. seize serve --captioner-dir: /v1/info names it, a composed search captions natively
+# --- 7. seize serve --captioner-dir: /v1/info names it (a trailing slash is no part of its name),
+#        a composed search captions natively
 ( exec $WRAP "$SEIZE_BIN" serve --index runs/n/index --model "$FIX/models/tiny-openai" --gallery photos \
-    --listen 127.0.0.1:0 --captioner-dir "$B2" --llm-endpoint "$SRV_URL" --llm-model llm --threads 1 \
+    --listen 127.0.0.1:0 --captioner-dir "$B2/" --llm-endpoint "$SRV_URL" --llm-model llm --threads 1 \
     --workers 2 2>serve.err ) &
 spid=$!
 port=$(serve_port $spid serve.err) || exit 1
