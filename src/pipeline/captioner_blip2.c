@@ -563,6 +563,13 @@ static int b2_caption(void *self, const seize_caption_job *job, seize_stage_item
     c->last.seconds = seize_now() - t0;
     json_decref(k.replay);
     free(k.logits);
+    // A call for more samples than the captioner's own n (seize serve's num_captions) does not
+    // keep its larger state (its KV cache grows with n): the next call reopens the usual one.
+    if (c->s_samples > (size_t)c->o.gen.n) {
+        seize_blip2_free(c->s);
+        c->s = NULL;
+        c->s_samples = 0;
+    }
     pthread_mutex_unlock(&c->mu);
     return rc;
 }

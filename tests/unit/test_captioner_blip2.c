@@ -431,6 +431,31 @@ static void test_items_write_extra(void)
     free(text);
 }
 
+// A call for more samples than the captioner's n (seize serve's num_captions) runs on a larger
+// state that is not kept: calls of 5, then 3, then 5 samples on one captioner give what fresh
+// captioners give.
+static void test_larger_call(void)
+{
+    NEED_MODEL();
+    seize_captioner_blip2_opts o = small_opts();
+    const char *imgs[] = {img(0)};
+    seize_stage_item want3[1] = {{0}}, want5[1] = {{0}}, got[3] = {{0}};
+    CHECK_EQ(caption(&o, imgs, 1, 3, NULL, want3), 0);
+    CHECK_EQ(caption(&o, imgs, 1, 5, NULL, want5), 0);
+    seize_captioner *c = NULL;
+    CHECK_EQ(seize_captioner_blip2_new(&o, &c), 0);
+    size_t n[3] = {5, 3, 5};
+    for (int i = 0; c && i < 3; i++) {
+        seize_caption_job job = {imgs, 1, n[i], NULL, NULL, NULL, NULL};
+        CHECK_EQ(seize_captioner_caption(c, &job, &got[i]), 0);
+        CHECK(same_item(&got[i], n[i] == 3 ? &want3[0] : &want5[0]));
+    }
+    seize_captioner_free(c);
+    seize_stage_items_release(want3, 1);
+    seize_stage_items_release(want5, 1);
+    seize_stage_items_release(got, 3);
+}
+
 int main(void)
 {
     if (check_tmp_init("captioner_blip2") < 0) return 1;
@@ -444,6 +469,7 @@ int main(void)
     RUN(test_bad_model);
     RUN(test_items_write_extra);
     RUN(test_settings_errors);
+    RUN(test_larger_call);
     check_tmp_cleanup();
     return check_summary("captioner_blip2");
 }
