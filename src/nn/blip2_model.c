@@ -21,13 +21,7 @@ struct seize_blip2_model {
     size_t n_st;
     nn_blip2_host host;
     seize_bpe *tok;
-    pthread_mutex_t lock; // engine data (nn_blip2_cache_get)
-    struct b2_entry {
-        char *key;
-        void *data;
-        nn_cache_free fr;
-    } * cache;
-    size_t n_cache;
+    nn_cache cache; // engine data (nn_blip2_cache_get)
 };
 
 // --- config.json ---------------------------------------------------------------------------------
@@ -622,7 +616,7 @@ int seize_blip2_model_load(const char *dir, seize_blip2_model **out)
                            dir ? dir : "");
     seize_blip2_model *m = calloc(1, sizeof *m);
     if (!m) return seize_error(SEIZE_ENOMEM, "out of memory");
-    pthread_mutex_init(&m->lock, NULL);
+    nn_cache_init(&m->cache);
     int rc = (m->dir = seize_strdup(dir)) ? 0 : SEIZE_ENOMEM;
     if (rc == 0) rc = load_config(m);
     if (rc == 0) rc = load_weights(m);
@@ -642,12 +636,7 @@ int seize_blip2_model_load(const char *dir, seize_blip2_model **out)
 void seize_blip2_model_free(seize_blip2_model *m)
 {
     if (!m) return;
-    for (size_t i = 0; i < m->n_cache; i++) {
-        m->cache[i].fr(m->cache[i].data);
-        free(m->cache[i].key);
-    }
-    free(m->cache);
-    pthread_mutex_destroy(&m->lock);
+    nn_cache_destroy(&m->cache);
     seize_bpe_free(m->tok);
     for (size_t i = 0; i < m->n_st; i++) {
         seize_st_close(&m->st[i]);
@@ -695,44 +684,13 @@ int nn_blip2_cache_get(const seize_blip2_model *cm, const char *key, nn_cache_ma
                        nn_cache_free fr, void **out)
 {
     seize_blip2_model *m = (seize_blip2_model *)cm; // the cache is the one mutable part
-    *out = NULL;
-    pthread_mutex_lock(&m->lock);
-    int rc = 0;
-    for (size_t i = 0; i < m->n_cache; i++)
-        if (strcmp(m->cache[i].key, key) == 0) {
-            *out = m->cache[i].data;
-            goto done;
-        }
-    struct b2_entry *n = seize_realloc(m->cache, m->n_cache + 1, sizeof *n);
-    char *k = seize_strdup(key);
-    if (n) m->cache = n;
-    if (!n || !k) {
-        free(k);
-        rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        goto done;
-    }
-    void *data = NULL;
-    if ((rc = make(ud, &data)) < 0) {
-        free(k);
-        goto done;
-    }
-    m->cache[m->n_cache++] = (struct b2_entry){k, data, fr};
-    *out = data;
-done:
-    pthread_mutex_unlock(&m->lock);
-    return rc;
+    return nn_cache_get(&m->cache, key, make, ud, fr, out);
 }
 
 void nn_blip2_drop_range(const seize_blip2_model *m, const void *p, size_t n)
 {
-    uintptr_t lo = (uintptr_t)p, hi = lo + n, page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (size_t i = 0; i < m->n_st; i++) {
-        uintptr_t base = (uintptr_t)m->st[i].map.data;
-        if (!base || lo < base || hi > base + m->st[i].map.size) continue;
-        uintptr_t a = (lo + page - 1) / page * page, b = hi / page * page; // whole pages only
-        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
-        return;
-    }
+    for (size_t i = 0; i < m->n_st; i++)
+        if (nn_drop_pages(m->st[i].map.data, m->st[i].map.size, p, n)) return;
 }
 
 // --- the BLIP image processor --------------------------------------------------------------------

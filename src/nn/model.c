@@ -22,14 +22,7 @@ struct seize_clip_model {
     void **owned; // converted / transposed / realigned tensors
     size_t n_owned, cap_owned;
     size_t parameters, weight_bytes;
-    // engine data derived from the weights (model_cache.h)
-    pthread_mutex_t cache_lock;
-    struct cache_entry {
-        char *key;
-        void *data;
-        nn_cache_free fr;
-    } * cache;
-    size_t n_cache;
+    nn_cache cache; // engine data derived from the weights (model_cache.h)
 };
 
 // --- presets -------------------------------------------------------------------------------------
@@ -642,7 +635,7 @@ int seize_clip_model_load(const char *dir, seize_clip_model **out)
                            dir);
     seize_clip_model *m = calloc(1, sizeof *m);
     if (!m) return seize_error(SEIZE_ENOMEM, "out of memory");
-    pthread_mutex_init(&m->cache_lock, NULL);
+    nn_cache_init(&m->cache);
     int rc = 0;
     char *hf_w = NULL, *hf_c = NULL, *oc_w = NULL, *oc_c = NULL;
     int has_hf_w = file_in(dir, "model.safetensors", &hf_w),
@@ -719,12 +712,7 @@ done:
 void seize_clip_model_free(seize_clip_model *m)
 {
     if (!m) return;
-    for (size_t i = 0; i < m->n_cache; i++) {
-        m->cache[i].fr(m->cache[i].data);
-        free(m->cache[i].key);
-    }
-    free(m->cache);
-    pthread_mutex_destroy(&m->cache_lock);
+    nn_cache_destroy(&m->cache);
     for (size_t i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);
@@ -784,42 +772,12 @@ int nn_model_cache_get(const seize_clip_model *cm, const char *key, nn_cache_mak
                        nn_cache_free fr, void **out)
 {
     seize_clip_model *m = (seize_clip_model *)cm; // the cache is the one mutable part
-    *out = NULL;
-    pthread_mutex_lock(&m->cache_lock);
-    int rc = 0;
-    for (size_t i = 0; i < m->n_cache; i++)
-        if (strcmp(m->cache[i].key, key) == 0) {
-            *out = m->cache[i].data;
-            goto done;
-        }
-    struct cache_entry *n = seize_realloc(m->cache, m->n_cache + 1, sizeof *n);
-    char *k = seize_strdup(key);
-    if (n) m->cache = n;
-    if (!n || !k) {
-        free(k);
-        rc = seize_error(SEIZE_ENOMEM, "out of memory");
-        goto done;
-    }
-    void *data = NULL;
-    if ((rc = make(ud, &data)) < 0) {
-        free(k);
-        goto done;
-    }
-    m->cache[m->n_cache++] = (struct cache_entry){k, data, fr};
-    *out = data;
-done:
-    pthread_mutex_unlock(&m->cache_lock);
-    return rc;
+    return nn_cache_get(&m->cache, key, make, ud, fr, out);
 }
 
 void nn_model_drop_file_range(const seize_clip_model *m, const void *p, size_t n)
 {
-    uintptr_t lo = (uintptr_t)p, hi = lo + n, base = (uintptr_t)m->st.map.data;
-    if (!m->st.map.data || lo < base || hi > base + m->st.map.size) return; // not a view
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    lo = (lo + page - 1) / page * page; // whole pages inside the range only: its neighbours
-    hi = hi / page * page;              // may still be needed
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    nn_drop_pages(m->st.map.data, m->st.map.size, p, n);
 }
 
 void nn_model_drop_file_pages(const seize_clip_model *m)

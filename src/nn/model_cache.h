@@ -10,12 +10,33 @@
 
 #include "seize/model.h"
 
+#include <pthread.h>
+#include <stddef.h>
+
 /* Makes the data for a key: 0 with *data set, or a negative SEIZE_E* code (message set). */
 typedef int (*nn_cache_make)(void *ud, void **data);
 typedef void (*nn_cache_free)(void *data);
 
-/* The data stored under `key` on the model, made by make(ud) under the model's lock when
- * absent (concurrent callers wait for the first one). 0, or make's error (nothing stored). */
+/* The engine data of one model (CLIP's, BLIP-2's): entries by key under a lock. */
+typedef struct nn_cache {
+    pthread_mutex_t lock;
+    struct nn_cache_entry *e;
+    size_t n;
+} nn_cache;
+void nn_cache_init(nn_cache *c);
+void nn_cache_destroy(nn_cache *c); /* frees every entry's data with its free function */
+/* The data under `key`, made by make(ud) under the lock when absent (concurrent callers wait
+ * for the first one). 0, or make's error (nothing stored). */
+int nn_cache_get(nn_cache *c, const char *key, nn_cache_make make, void *ud, nn_cache_free fr,
+                 void **out);
+
+/* Drops the whole pages inside [p, p + n) from the resident set when that range lies inside the
+ * mapping [map, map + size) (its pages are read back from the file if touched again); returns 1
+ * when it did, 0 when the range is not inside. Pages the range only partly covers are kept: their
+ * neighbours may still be needed. */
+int nn_drop_pages(const void *map, size_t size, const void *p, size_t n);
+
+/* nn_cache_get on the CLIP model's cache. */
 int nn_model_cache_get(const seize_clip_model *m, const char *key, nn_cache_make make, void *ud,
                        nn_cache_free fr, void **out);
 
