@@ -102,21 +102,11 @@ static void byte_alphabet(seize_bpe *t)
 
 // --- merges: (left id, right id) -> (rank, merged id) -----------------------------------------
 
-static inline uint64_t mix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 const struct bpe_pair *bpe_pair_find(const seize_bpe *t, int32_t a, int32_t b)
 {
     if (!t->pairs || a < 0 || b < 0) return NULL;
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    for (size_t i = mix64(key) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
+    for (size_t i = text_mix64(key) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
         const struct bpe_pair *p = &t->pairs[i];
         if (p->key == key) return p;
         if (p->key == BPE_PAIR_EMPTY) return NULL;
@@ -126,7 +116,7 @@ const struct bpe_pair *bpe_pair_find(const seize_bpe *t, int32_t a, int32_t b)
 static void pair_set(seize_bpe *t, int32_t a, int32_t b, int32_t rank, int32_t merged)
 {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    size_t i = mix64(key) & t->pair_mask;
+    size_t i = text_mix64(key) & t->pair_mask;
     while (t->pairs[i].key != BPE_PAIR_EMPTY && t->pairs[i].key != key)
         i = (i + 1) & t->pair_mask;
     t->pairs[i] = (struct bpe_pair){key, rank, merged}; // a repeated pair: the last rank wins

@@ -153,32 +153,6 @@ static int push_id(struct enc *w, int32_t id)
 
 // --- BPE of one piece -----------------------------------------------------------------------
 
-static void heap_push(uint64_t *h, size_t *n, uint64_t v)
-{
-    size_t i = (*n)++;
-    while (i > 0 && h[(i - 1) / 2] > v) {
-        h[i] = h[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h[i] = v;
-}
-
-static uint64_t heap_pop(uint64_t *h, size_t *n)
-{
-    uint64_t top = h[0], v = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n) break;
-        if (c + 1 < *n && h[c + 1] < h[c]) c++;
-        if (h[c] >= v) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n) h[i] = v;
-    return top;
-}
-
 // Holds the pair starting at node p (if it merges) for the end of the round.
 static void hold_pair(const seize_bpe *t, struct enc *w, int32_t p)
 {
@@ -234,16 +208,16 @@ static int bpe_piece(const seize_bpe *t, struct enc *w, const unsigned char *s, 
         hold_pair(t, w, (int32_t)i);
     for (;;) {
         for (size_t i = 0; i < w->n_pending; i++)
-            heap_push(w->heap, &w->n_heap, w->pending[i]);
+            text_heap_push(w->heap, &w->n_heap, w->pending[i]);
         w->n_pending = 0;
         int32_t rank = -1;
         while (w->n_heap && rank < 0) { // the best pair that is still there opens a round
-            uint64_t e = heap_pop(w->heap, &w->n_heap);
+            uint64_t e = text_heap_pop(w->heap, &w->n_heap);
             if (merge_at(t, w, (int32_t)(uint32_t)e, (int32_t)(e >> 32))) rank = (int32_t)(e >> 32);
         }
         if (rank < 0) break;
         while (w->n_heap && (int32_t)(w->heap[0] >> 32) == rank) { // its other occurrences
-            uint64_t e = heap_pop(w->heap, &w->n_heap);
+            uint64_t e = text_heap_pop(w->heap, &w->n_heap);
             merge_at(t, w, (int32_t)(uint32_t)e, rank);
         }
     }

@@ -55,6 +55,21 @@ int text_is_space(uint32_t c);
 int text_is_letter(uint32_t c);
 int text_is_number(uint32_t c);
 
+/* A 64-bit mixer (murmur3's finaliser) for the tokenizers' hash tables. */
+static inline uint64_t text_mix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* A binary min-heap of n keys in h (the BPE merge loops: (rank << 32 | position) keys). */
+void text_heap_push(uint64_t *h, size_t *n, uint64_t v);
+uint64_t text_heap_pop(uint64_t *h, size_t *n); /* the smallest; requires *n > 0 */
+
 /* Encodes one code point as UTF-8 into dst (4 bytes room); returns the byte count. */
 static inline int text_utf8_put(uint32_t c, unsigned char *dst)
 {

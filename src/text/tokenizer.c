@@ -32,16 +32,6 @@
 
 // --- hashing ------------------------------------------------------------------------------
 
-static inline uint64_t mix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 // Eight bytes at a time; keys here are mostly a few bytes long.
 static inline uint64_t hash_bytes(const void *p, size_t n)
 {
@@ -49,12 +39,12 @@ static inline uint64_t hash_bytes(const void *p, size_t n)
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
     for (; n >= 8; s += 8, n -= 8) {
         memcpy(&w, s, 8);
-        h = mix64(h ^ w);
+        h = text_mix64(h ^ w);
     }
     w = 0;
     for (size_t i = 0; i < n; i++)
         w |= (uint64_t)s[i] << (8 * i);
-    return mix64(h ^ w);
+    return text_mix64(h ^ w);
 }
 
 // --- merges: (left id, right id) -> (rank, merged id) ----------------------------------------
@@ -90,7 +80,7 @@ struct seize_tokenizer {
 static int pair_lookup(const seize_tokenizer *t, int32_t a, int32_t b, int32_t *merged)
 {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    size_t i = (size_t)mix64(key) & t->pair_mask;
+    size_t i = (size_t)text_mix64(key) & t->pair_mask;
     for (;;) {
         const struct pair_slot *s = &t->pairs[i];
         if (s->key == key) {
@@ -266,7 +256,7 @@ static int pairs_init(seize_tokenizer *t, size_t n)
 static void pairs_set(seize_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_t merged)
 {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    size_t i = (size_t)mix64(key) & t->pair_mask;
+    size_t i = (size_t)text_mix64(key) & t->pair_mask;
     while (t->pairs[i].key != PAIR_EMPTY && t->pairs[i].key != key)
         i = (i + 1) & t->pair_mask;
     t->pairs[i].key = key;
@@ -881,7 +871,7 @@ static size_t bpe_simple(const seize_tokenizer *t, int32_t *sym, size_t n)
     return n;
 }
 
-static void heap_push(uint64_t *h, size_t *n, uint64_t v)
+void text_heap_push(uint64_t *h, size_t *n, uint64_t v)
 {
     size_t i = (*n)++;
     while (i > 0) {
@@ -893,7 +883,7 @@ static void heap_push(uint64_t *h, size_t *n, uint64_t v)
     h[i] = v;
 }
 
-static uint64_t heap_pop(uint64_t *h, size_t *n)
+uint64_t text_heap_pop(uint64_t *h, size_t *n)
 {
     uint64_t top = h[0], v = h[--(*n)];
     size_t i = 0;
@@ -927,13 +917,13 @@ static int bpe_heap(const seize_tokenizer *t, int32_t *sym, size_t n, size_t *n_
         prev[i] = (int32_t)i - 1;
         int32_t m;
         int32_t r = i + 1 < n ? pair_lookup(t, sym[i], sym[i + 1], &m) : -1;
-        if (r >= 0) heap_push(heap, &nh, (uint64_t)r << 32 | i);
+        if (r >= 0) text_heap_push(heap, &nh, (uint64_t)r << 32 | i);
     }
     while (nh) {
         uint32_t r = (uint32_t)(heap[0] >> 32);
         size_t nb = 0;
         while (nh && (uint32_t)(heap[0] >> 32) == r)
-            batch[nb++] = (uint32_t)heap_pop(heap, &nh);
+            batch[nb++] = (uint32_t)text_heap_pop(heap, &nh);
         for (size_t k = 0; k < nb; k++) {
             uint32_t p = batch[k];
             if (sym[p] < 0 || next[p] < 0) continue;
@@ -945,9 +935,9 @@ static int bpe_heap(const seize_tokenizer *t, int32_t *sym, size_t n, size_t *n_
             if (next[q] >= 0) prev[next[q]] = (int32_t)p;
             int32_t mm, rr;
             if (prev[p] >= 0 && (rr = pair_lookup(t, sym[prev[p]], sym[p], &mm)) >= 0)
-                heap_push(heap, &nh, (uint64_t)rr << 32 | (uint32_t)prev[p]);
+                text_heap_push(heap, &nh, (uint64_t)rr << 32 | (uint32_t)prev[p]);
             if (next[p] >= 0 && (rr = pair_lookup(t, sym[p], sym[next[p]], &mm)) >= 0)
-                heap_push(heap, &nh, (uint64_t)rr << 32 | p);
+                text_heap_push(heap, &nh, (uint64_t)rr << 32 | p);
         }
     }
     size_t o = 0;
@@ -1000,7 +990,7 @@ static int bpe_word(const seize_tokenizer *t, struct enc_state *st, size_t len, 
         for (size_t i = 0; i < len; i += 8) {
             uint64_t x;
             memcpy(&x, w + i, 8);
-            h = mix64(h ^ x);
+            h = text_mix64(h ^ x);
         }
         const struct cache_entry *e = cache_lookup(t, h, w, len);
         if (e) {
