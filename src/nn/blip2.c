@@ -15,7 +15,8 @@ struct seize_blip2 {
     const nn_blip2_weights *w; // the backend's form, shared through the model
     nn_backend *be;
     const nn_backend_ops *o;
-    nn_xf *xf;
+    nn_xf *xv; // working buffers of the vision tower
+    nn_xf *xf; // and of the Q-Former and the decoder
     nn_xf_cache *cache;
     nn_xf_config vcfg, qcfg, tcfg;
     size_t S, p, np, Tv, Q, Tmax, n_seq; // Tmax: cache rows per sequence (Q + max_tokens)
@@ -104,23 +105,41 @@ static int buf(seize_blip2 *s, size_t a, size_t b, size_t c, float **out)
     return *out ? 0 : SEIZE_ENOMEM;
 }
 
+// The working buffers: one set for the vision tower (its rows and widths), one shared by the
+// Q-Former and the decoder (whose rows are far fewer).
+static int alloc_xf(seize_blip2 *s)
+{
+    const seize_blip2_config *c = &s->c;
+    size_t I = s->lim.max_images, dv = (size_t)c->vision_width, dq = (size_t)c->qformer_width;
+    size_t dt = (size_t)c->text_width, dec_rows = mx(I * s->Tmax, s->n_seq);
+    nn_xf_sizes vz = {
+        .max_rows = I * s->Tv,
+        .d_model = dv,
+        .d_mlp = (size_t)c->vision_mlp,
+        .max_T = s->Tv,
+        .d_head = dv / (size_t)c->vision_heads,
+        .n_head = (size_t)c->vision_heads,
+    };
+    nn_xf_sizes tz = {
+        .max_rows = mx(dec_rows, I * s->Q),
+        .d_model = mx(dq, dt),
+        .d_mlp = mx((size_t)c->qformer_mlp, (size_t)c->text_ffn),
+        .max_T = mx(s->Tv, s->Tmax), // the Q-Former's cross-attention: Tv keys
+        .d_head = mx(dq / (size_t)c->qformer_heads, dt / (size_t)c->text_heads),
+        .n_head = mx((size_t)c->qformer_heads, (size_t)c->text_heads),
+    };
+    int rc = nn_xf_new(s->be, &vz, &s->xv);
+    return rc < 0 ? rc : nn_xf_new(s->be, &tz, &s->xf);
+}
+
 static int alloc_all(seize_blip2 *s)
 {
     const seize_blip2_config *c = &s->c;
     size_t I = s->lim.max_images, dv = (size_t)c->vision_width, dq = (size_t)c->qformer_width;
     size_t dt = (size_t)c->text_width, V = (size_t)c->vocab_size;
     size_t dec_rows = mx(I * s->Tmax, s->n_seq);
-    nn_xf_sizes sz = {
-        .max_rows = mx(mx(I * s->Tv, dec_rows), I * s->Q),
-        .d_model = mx(mx(dv, dq), dt),
-        .d_mlp = mx(mx((size_t)c->vision_mlp, (size_t)c->qformer_mlp), (size_t)c->text_ffn),
-        .max_T = mx(s->Tv, s->Tmax),
-        .d_head = mx(mx(dv / (size_t)c->vision_heads, dq / (size_t)c->qformer_heads),
-                     dt / (size_t)c->text_heads),
-        .n_head = mx(mx((size_t)c->vision_heads, (size_t)c->qformer_heads), (size_t)c->text_heads),
-    };
     int rc;
-    if ((rc = nn_xf_new(s->be, &sz, &s->xf)) < 0 ||
+    if ((rc = alloc_xf(s)) < 0 ||
         (rc = nn_xf_cache_new(s->be, (size_t)c->text_layers, s->n_seq, s->Tmax, dt, &s->cache)) <
             0 ||
         (rc = buf(s, I, 3 * s->S, s->S, &s->pix)) < 0 ||
@@ -153,7 +172,8 @@ int seize_blip2_open(const seize_blip2_model *m, seize_blip2_params p, seize_bli
     nn_backend_params bp = {s->threads, p.precision, p.device, 0};
     if ((rc = nn_backend_new(p.backend, bp, &s->be)) < 0) goto fail;
     s->o = s->be->ops;
-    if ((rc = nn_blip2_weights_get(m, s->be, p.precision, p.device, &s->w)) < 0) goto fail;
+    if ((rc = nn_blip2_weights_get(m, s->be, p.precision, p.device, s->threads, &s->w)) < 0)
+        goto fail;
     if ((rc = alloc_all(s)) < 0) goto fail;
     snprintf(s->describe, sizeof s->describe, "%s: %s, %s, %d thread%s", s->o->name,
              s->w->impl ? s->w->impl : "-", seize_precision_name(p.precision), s->threads,
@@ -173,6 +193,7 @@ void seize_blip2_free(seize_blip2 *s)
 {
     if (!s) return;
     if (s->be) {
+        nn_xf_free(s->xv);
         nn_xf_free(s->xf);
         nn_xf_cache_free(s->cache);
         float *bufs[] = {s->pix, s->cols, s->vis,    s->qkv, s->qx,
@@ -252,7 +273,7 @@ static void vision_layer(seize_blip2 *s, const nn_blip2_vis *L, size_t n)
 {
     nn_backend *be = s->be;
     const nn_backend_ops *o = s->o;
-    nn_xf *xf = s->xf;
+    nn_xf *xf = s->xv;
     size_t d = s->vcfg.d_model, M = n * s->Tv;
     int heads = s->vcfg.n_head, dh = (int)(d / (size_t)heads);
     o->layernorm(be, M, d, s->vis, d, NULL, L->ln1_g, L->ln1_b, s->vcfg.ln_eps, xf->h, d);
@@ -274,8 +295,8 @@ static int vision_forward(seize_blip2 *s, const float *pixels, size_t n, seize_b
     // patch embedding: a conv with stride = kernel is a product with the unfolded patches
     o->upload(be, s->pix, pixels, NN_F32, n * 3 * S * S);
     o->patchify(be, n, (int)S, (int)p, s->pix, s->cols);
-    o->linear(be, n * s->np, s->cols, 3 * p * p, w->patch_w, w->patch_b, 0.0f, s->xf->h, d);
-    o->embed_patches(be, n, s->np, d, s->xf->h, w->cls, w->pos, s->vis);
+    o->linear(be, n * s->np, s->cols, 3 * p * p, w->patch_w, w->patch_b, 0.0f, s->xv->h, d);
+    o->embed_patches(be, n, s->np, d, s->xv->h, w->cls, w->pos, s->vis);
     if ((rc = trace_layer(s, trace, user, n, "vision", 0, s->vis, s->Tv, d)) < 0) return rc;
     for (int l = 0; l < s->c.vision_layers; l++) {
         vision_layer(s, &w->vis[l], n);

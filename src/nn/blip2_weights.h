@@ -30,8 +30,10 @@ typedef struct nn_blip2_weights {
     const char *impl; /* how the linear layers multiply */
 } nn_blip2_weights;
 
-/* The weights of m for backend b (created with precision p), shared through the model. */
+/* The weights of m for backend b (created with precision p), shared through the model. The
+ * first call makes them; on the CPU backend it packs on `threads` threads (the matrices are
+ * independent), on others on the calling thread. */
 int nn_blip2_weights_get(const seize_blip2_model *m, nn_backend *b, seize_precision p, int device,
-                         const nn_blip2_weights **out);
+                         int threads, const nn_blip2_weights **out);
 
 #endif
