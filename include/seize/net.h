@@ -236,6 +236,8 @@ typedef struct seize_llm_stats {
     size_t errors[SEIZE_LLM_ERR_COUNT];
     int64_t prompt_tokens, completion_tokens;
     double seconds; /* wall time of seize_llm_batch_run so far */
+    int native;     /* 1: a model in this process (seize_captioner_blip2): requests are its
+                       generate calls, completion tokens the tokens it generated */
 } seize_llm_stats;
 
 typedef struct seize_llm_batch seize_llm_batch;

@@ -387,6 +387,16 @@ char *seize_base64_encode(const void *data, size_t len)
 
 void seize_llm_stats_print(FILE *fp, const char *label, const seize_llm_stats *st)
 {
+    if (st->native) { // no server: no retries, errors or prompt tokens to count
+        size_t run = st->items_done - st->items_from_journal;
+        fprintf(fp,
+                "%s: %zu/%zu items complete (%zu from the journal), %zu failed; %zu generate calls "
+                "in %.1f s (%.2f s per image); %lld tokens generated\n",
+                label, st->items_done, st->items, st->items_from_journal, st->items_failed,
+                st->requests, st->seconds, run ? st->seconds / (double)run : 0.0,
+                (long long)st->completion_tokens);
+        return;
+    }
     double rate = st->seconds > 0 ? (double)st->replies_ok / st->seconds : 0;
     fprintf(fp,
             "%s: %zu/%zu items complete (%zu from the journal), %zu failed; %zu requests in "

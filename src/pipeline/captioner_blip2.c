@@ -546,6 +546,7 @@ static int b2_caption(void *self, const seize_caption_job *job, seize_stage_item
     pthread_mutex_lock(&c->mu);
     memset(&c->last, 0, sizeof c->last);
     c->last.items = job->n;
+    c->last.native = 1;
     b2_call k = {c, job, items, job->n_captions};
     double t0 = seize_now();
     int rc = call_checks(&k);

@@ -20,6 +20,9 @@ expect_status 0 seize caption --model-dir "$B2" "$IMG1" "$IMG2" -n 3 --seed 1 --
 grep -q "settings" "$TMP/err" || fail "no settings line: $(cat "$TMP/err")"
 # the model's load (tens of seconds for the real one) is announced before the silence
 grep -q "^seize caption: loading '$B2'" "$TMP/err" || fail "no loading line: $(cat "$TMP/err")"
+# the summary counts generate calls and generated tokens (no server: no requests, retries, prompt tokens)
+grep -Eq "^seize caption: 2/2 items complete \(0 from the journal\), 0 failed; 2 generate calls in [0-9.]+ s \([0-9.]+ s per image\); [0-9]+ tokens generated$" "$TMP/err" ||
+    fail "summary line: $(cat "$TMP/err")"
 "$PYTHON" - "$IMG1" "$IMG2" <<'PY' || fail "output lines: $(cat a.jsonl)"
 import json, sys
 rows = [json.loads(l) for l in open("a.jsonl")]
