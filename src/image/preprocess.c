@@ -539,14 +539,13 @@ oom:
     return seize_error(SEIZE_ENOMEM, "out of memory preprocessing image");
 }
 
-// Pillow's convert("RGB") of one row of w pixels in mode m (palette lookup, 1 → 0/255, gray
-// replicated, I clipped, alpha dropped, Pillow's cmyk2rgb).
-static void row_to_rgb(const uint8_t *src, uint8_t *dst, size_t w, seize_image_mode m,
-                       const uint8_t *palette)
+// Pillow's convert("RGB") of w pixels in mode m, `stride` bytes apart (palette lookup, 1 → 0/255,
+// gray replicated, I clipped, alpha dropped, Pillow's cmyk2rgb).
+static void row_to_rgb(const uint8_t *src, size_t stride, uint8_t *dst, size_t w,
+                       seize_image_mode m, const uint8_t *palette)
 {
-    size_t bpp = seize_image_pixel_bytes(m);
     for (size_t x = 0; x < w; x++) {
-        const uint8_t *q = src + x * bpp;
+        const uint8_t *q = src + x * stride;
         uint8_t *d = dst + 3 * x;
         switch (m) {
         case SEIZE_MODE_1:
@@ -585,7 +584,8 @@ static void pp_row(pp *p, long r, const uint8_t *row)
     const struct geom *g = &p->g;
     int S = g->S;
     if (p->rgb) {
-        row_to_rgb(row, p->rgb, (size_t)g->w, p->src_mode, p->palette);
+        row_to_rgb(row, seize_image_pixel_bytes(p->src_mode), p->rgb, (size_t)g->w, p->src_mode,
+                   p->palette);
         row = p->rgb;
     }
     if (p->kind == PP_COPY || p->kind == PP_NEAREST) {
@@ -647,47 +647,19 @@ static void pp_finish(pp *p, uint8_t *out)
         for (size_t i = 0; i < n; i++)
             w[i] = round_up(p->accd[i]);
     }
-    int resized = p->resized;
+    if (m != SEIZE_MODE_LA && m != SEIZE_MODE_RGBA) {
+        row_to_rgb(p->work, p->ws, out, n, m, p->palette);
+        return;
+    }
+    int resized = p->resized, nc = m == SEIZE_MODE_LA ? 1 : 3;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *q = p->work + i * p->ws;
-        uint8_t *d = out + 3 * i;
-        switch (m) {
-        case SEIZE_MODE_1:
-            d[0] = d[1] = d[2] = q[0] ? 255 : 0;
-            break;
-        case SEIZE_MODE_L:
-            d[0] = d[1] = d[2] = q[0];
-            break;
-        case SEIZE_MODE_P:
-            memcpy(d, p->palette + 3 * q[0], 3);
-            break;
-        case SEIZE_MODE_I: {
-            int32_t v;
-            memcpy(&v, q, sizeof v);
-            d[0] = d[1] = d[2] = clip8i(v);
-            break;
-        }
-        case SEIZE_MODE_RGB:
-            memcpy(d, q, 3);
-            break;
-        case SEIZE_MODE_LA:
-        case SEIZE_MODE_RGBA: {
-            int nc = m == SEIZE_MODE_LA ? 1 : 3;
-            unsigned a = q[m == SEIZE_MODE_LA ? 1 : 3];
-            uint8_t v[3];
-            for (int c = 0; c < nc; c++)
-                v[c] = (!resized || a == 0 || a == 255) ? q[c] : clip8i((int)(255 * q[c] / a));
-            if (nc == 1) v[1] = v[2] = v[0];
-            memcpy(d, v, 3);
-            break;
-        }
-        case SEIZE_MODE_CMYK: {
-            unsigned nk = 255u - q[3];
-            for (int c = 0; c < 3; c++)
-                d[c] = clip8i((int)nk - (int)muldiv255(q[c], nk));
-            break;
-        }
-        }
+        unsigned a = q[m == SEIZE_MODE_LA ? 1 : 3];
+        uint8_t v[3];
+        for (int c = 0; c < nc; c++)
+            v[c] = (!resized || a == 0 || a == 255) ? q[c] : clip8i((int)(255 * q[c] / a));
+        if (nc == 1) v[1] = v[2] = v[0];
+        memcpy(out + 3 * i, v, 3);
     }
 }
 
