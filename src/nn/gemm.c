@@ -63,6 +63,45 @@ static uint16_t round_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
+// out[0..n) = round_bf16(x[0..n)); the AVX2 version gives the same bits (same NaN rule).
+static void round_bf16_row_c(const float *x, size_t n, uint16_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = round_bf16(x[i]);
+}
+
+__attribute__((target("avx2"))) static void round_bf16_row_avx2(const float *x, size_t n,
+                                                                uint16_t *out)
+{
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i half = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
+    const __m256i quiet = _mm256_set1_epi32(0x40);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[2];
+        for (int j = 0; j < 2; j++) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(x + i + 8 * j));
+            __m256i hi = _mm256_srli_epi32(u, 16);
+            __m256i rounded = _mm256_srli_epi32(
+                _mm256_add_epi32(u, _mm256_add_epi32(half, _mm256_and_si256(hi, one))), 16);
+            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+            r[j] = _mm256_blendv_epi8(rounded, _mm256_or_si256(hi, quiet), nan);
+        }
+        // packus works within 128-bit lanes: r0[0..3] r1[0..3] r0[4..7] r1[4..7]
+        __m256i p = _mm256_packus_epi32(r[0], r[1]);
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_permute4x64_epi64(p, 0xd8));
+    }
+    round_bf16_row_c(x + i, n - i, out + i);
+}
+
+void nn_bf16_round(const float *x, size_t n, uint16_t *out)
+{
+    if (__builtin_cpu_supports("avx2"))
+        round_bf16_row_avx2(x, n, out);
+    else
+        round_bf16_row_c(x, n, out);
+}
+
 static float bf16_float(uint16_t h)
 {
     uint32_t u = (uint32_t)h << 16;
@@ -616,8 +655,7 @@ static int run_bf16(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const fl
     uint16_t *xb = grow(s, S_XQ, m * 2, k);
     if (!xb) return SEIZE_ENOMEM;
     for (size_t r = 0; r < m; r++)
-        for (size_t i = 0; i < k; i++)
-            xb[r * k + i] = round_bf16(x[r * ldx + i]);
+        nn_bf16_round(x + r * ldx, k, xb + r * k);
     if (w->dn) {
         int rc = dnnl_float(w, m, n0, n1, xb, bias, beta, y, ldy, s);
         if (rc <= 0) return rc;

@@ -36,6 +36,7 @@
 #define SEIZE_NN_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "seize/model.h"
 
@@ -81,6 +82,10 @@ void nn_gemm_scratch_free(nn_gemm_scratch *s); /* accepts NULL */
  * to run (message set). */
 int nn_gemm_run(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const float *x, size_t ldx,
                 const float *bias, float beta, float *y, size_t ldy, nn_gemm_scratch *s);
+
+/* out[0..n) = x[0..n) rounded to bfloat16 bits, to nearest even (NaN stays a quiet NaN; no flush
+ * of subnormals): how bf16 products round their x (AVX2 when the CPU has it, same bits). */
+void nn_bf16_round(const float *x, size_t n, uint16_t *out);
 
 /* --- between gemm.c and gemm_dnnl.c only (the oneDNN part; no other caller) ---------------- */
 

@@ -561,6 +561,48 @@ static void test_bytes(void)
     free(w);
 }
 
+// nn_bf16_round against to_bf16 (NaN: the sign and top payload bits kept, quiet bit set) on
+// every length 0..40 (vector body and tail), ties both ways, subnormals, infinities, NaNs and
+// random bit patterns; a truncating or DAZ conversion fails here.
+static void test_bf16_round(void)
+{
+    enum { N = 1 << 16 };
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x00008000u,
+                                       0x00018000u, 0x007fffffu, 0x3f808000u, 0x3f818000u,
+                                       0x3f807fffu, 0x3f808001u, 0x7f7fffffu, 0x7f7f8000u,
+                                       0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
+                                       0x7f800001u, 0xff810000u, 0xffffffffu, 0x80008000u};
+    uint32_t *u = malloc(N * sizeof *u);
+    uint16_t *got = malloc((N + 1) * sizeof *got);
+    uint32_t seed = 99;
+    for (size_t i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        u[i] = i < sizeof special / sizeof *special ? special[i] : seed ^ (seed << 13);
+    }
+    size_t bad = 0;
+    for (size_t n = 0; n <= 40; n++) {
+        got[n] = 0xabcd;
+        nn_bf16_round((const float *)(u + n), n, got);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = u[n + i];
+            uint16_t want = (v & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((v >> 16) | 0x40)
+                                                           : to_bf16(((const float *)u)[n + i]);
+            bad += got[i] != want;
+        }
+        bad += got[n] != 0xabcd; // nothing past n
+    }
+    nn_bf16_round((const float *)u, N, got);
+    for (size_t i = 0; i < N; i++) {
+        uint32_t v = u[i];
+        uint16_t want = (v & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((v >> 16) | 0x40)
+                                                       : to_bf16(((const float *)u)[i]);
+        bad += got[i] != want;
+    }
+    free(u);
+    free(got);
+    CHECK_MSG(bad == 0, "nn_bf16_round: %zu elements differ from round-to-nearest-even", bad);
+}
+
 static void test_errors(void)
 {
     float w[4] = {1, 2, 3, 4};
@@ -591,6 +633,7 @@ int main(int argc, char **argv)
     RUN(test_older_isas);
     RUN(test_many_shapes);
     RUN(test_bytes);
+    RUN(test_bf16_round);
     RUN(test_errors);
     return check_summary("gemm");
 }
