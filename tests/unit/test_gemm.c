@@ -567,11 +567,10 @@ static void test_bytes(void)
 static void test_bf16_round(void)
 {
     enum { N = 1 << 16 };
-    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x00008000u,
-                                       0x00018000u, 0x007fffffu, 0x3f808000u, 0x3f818000u,
-                                       0x3f807fffu, 0x3f808001u, 0x7f7fffffu, 0x7f7f8000u,
-                                       0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
-                                       0x7f800001u, 0xff810000u, 0xffffffffu, 0x80008000u};
+    static const uint32_t special[] = {
+        0x00000000u, 0x80000000u, 0x00000001u, 0x00008000u, 0x00018000u, 0x007fffffu, 0x3f808000u,
+        0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x7f7fffffu, 0x7f7f8000u, 0x7f800000u, 0xff800000u,
+        0x7fc00000u, 0xffc00001u, 0x7f800001u, 0xff810000u, 0xffffffffu, 0x80008000u};
     uint32_t *u = malloc(N * sizeof *u);
     uint16_t *got = malloc((N + 1) * sizeof *got);
     uint32_t seed = 99;
@@ -586,7 +585,7 @@ static void test_bf16_round(void)
         for (size_t i = 0; i < n; i++) {
             uint32_t v = u[n + i];
             uint16_t want = (v & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((v >> 16) | 0x40)
-                                                           : to_bf16(((const float *)u)[n + i]);
+                                                            : to_bf16(((const float *)u)[n + i]);
             bad += got[i] != want;
         }
         bad += got[n] != 0xabcd; // nothing past n
@@ -595,7 +594,7 @@ static void test_bf16_round(void)
     for (size_t i = 0; i < N; i++) {
         uint32_t v = u[i];
         uint16_t want = (v & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((v >> 16) | 0x40)
-                                                       : to_bf16(((const float *)u)[i]);
+                                                        : to_bf16(((const float *)u)[i]);
         bad += got[i] != want;
     }
     free(u);
