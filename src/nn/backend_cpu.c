@@ -125,16 +125,20 @@ static inline __m256 gelu8(__m256 x)
                          _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
 }
 
-// Applies f to n floats in place; the tail goes through a padded block so every element
-// sees the same arithmetic wherever it sits.
-#define MAP8(x, n, f)                                                                              \
+// Applies f to n floats in place, after adding bias[0..n) when bias is not NULL (one pass); the
+// tail goes through a padded block so every element sees the same arithmetic wherever it sits.
+#define MAP8(x, bias, n, f)                                                                        \
     do {                                                                                           \
         size_t i_ = 0;                                                                             \
-        for (; i_ + 8 <= (n); i_ += 8)                                                             \
-            _mm256_storeu_ps((x) + i_, f(_mm256_loadu_ps((x) + i_)));                              \
+        for (; i_ + 8 <= (n); i_ += 8) {                                                           \
+            __m256 v_ = _mm256_loadu_ps((x) + i_);                                                 \
+            if (bias) v_ = _mm256_add_ps(v_, _mm256_loadu_ps((bias) + i_));                        \
+            _mm256_storeu_ps((x) + i_, f(v_));                                                     \
+        }                                                                                          \
         if (i_ < (n)) {                                                                            \
             float t_[8] = {0};                                                                     \
-            memcpy(t_, (x) + i_, ((n)-i_) * sizeof(float));                                        \
+            for (size_t j_ = 0; j_ < (n)-i_; j_++)                                                 \
+                t_[j_] = bias ? (x)[i_ + j_] + (bias)[i_ + j_] : (x)[i_ + j_];                     \
             _mm256_storeu_ps(t_, f(_mm256_loadu_ps(t_)));                                          \
             memcpy((x) + i_, t_, ((n)-i_) * sizeof(float));                                        \
         }                                                                                          \
@@ -142,15 +146,15 @@ static inline __m256 gelu8(__m256 x)
 
 void nn_cpu_exp(float *x, size_t n)
 {
-    MAP8(x, n, exp8);
+    MAP8(x, (const float *)NULL, n, exp8);
 }
-void nn_cpu_quick_gelu(float *x, size_t n)
+static void bias_quick_gelu(float *x, const float *bias, size_t n)
 {
-    MAP8(x, n, quick_gelu8);
+    MAP8(x, bias, n, quick_gelu8);
 }
-void nn_cpu_gelu(float *x, size_t n)
+static void bias_gelu(float *x, const float *bias, size_t n)
 {
-    MAP8(x, n, gelu8);
+    MAP8(x, bias, n, gelu8);
 }
 
 #else // portable fallback
@@ -164,17 +168,30 @@ void nn_cpu_exp(float *x, size_t n)
     for (size_t i = 0; i < n; i++)
         x[i] = exp1(x[i]);
 }
+static void bias_quick_gelu(float *x, const float *bias, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = bias ? x[i] + bias[i] : x[i];
+        x[i] = v / (1.0f + exp1(-1.702f * v));
+    }
+}
+static void bias_gelu(float *x, const float *bias, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = bias ? x[i] + bias[i] : x[i];
+        x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+}
+#endif
+
 void nn_cpu_quick_gelu(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = x[i] / (1.0f + exp1(-1.702f * x[i]));
+    bias_quick_gelu(x, NULL, n);
 }
 void nn_cpu_gelu(float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    bias_gelu(x, NULL, n);
 }
-#endif
 
 // Sum of n floats and sum of squared deviations from `mean` (8 lanes, then a final reduction).
 static float row_sum(const float *x, size_t n)
@@ -463,12 +480,16 @@ static void act_chunk(void *ctx, size_t i, int thread)
     chunk_range(a->rows, a->n_chunk, i, &lo, &hi);
     for (size_t r = lo; r < hi; r++) {
         float *x = a->x + r * a->n;
+        if (a->act == SEIZE_ACT_GELU) { // bias added in the same pass
+            bias_gelu(x, a->bias, a->n);
+            continue;
+        }
+        if (a->act == SEIZE_ACT_QUICK_GELU) {
+            bias_quick_gelu(x, a->bias, a->n);
+            continue;
+        }
         if (a->bias) add_inplace(x, a->bias, a->n);
-        if (a->act == SEIZE_ACT_GELU)
-            nn_cpu_gelu(x, a->n);
-        else if (a->act == SEIZE_ACT_QUICK_GELU)
-            nn_cpu_quick_gelu(x, a->n);
-        else if (a->act == SEIZE_ACT_RELU)
+        if (a->act == SEIZE_ACT_RELU)
             for (size_t j = 0; j < a->n; j++)
                 x[j] = x[j] > 0.0f ? x[j] : 0.0f;
     }
