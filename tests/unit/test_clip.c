@@ -467,6 +467,57 @@ static void test_batch_and_thread_invariance(void)
     seize_clip_model_free(m);
 }
 
+// A batch of short and long texts, interleaved, is split into groups of similar length
+// (clip.c's group_cuts: 16 texts of 3 tokens and 16 of 77 cost 32 × 77 rows as one pass, far
+// more than two passes): every row equals the text encoded alone and the batch computed as one
+// padded pass (SEIZE_TEXT_GROUP_ROWS forces that), rows in input order.
+static void test_text_groups(void)
+{
+    NEED_FIXTURES();
+    enum { N = 32, CTX = 77 };
+    seize_clip_model *m = NULL;
+    CHECK_EQ(seize_clip_model_load(layout_dir("tiny-openai", 0), &m), 0);
+    seize_clip *c = NULL;
+    CHECK_EQ(seize_clip_new(m, N, 2, &c), 0);
+    size_t E = seize_clip_embed_dim(c);
+    static int32_t ids[N * CTX];
+    uint32_t seed = 5;
+    memset(ids, 0, sizeof ids);
+    for (int i = 0; i < N; i++) {
+        int len = i % 2 ? CTX : 3 + i % 5; // end-of-text at len - 1
+        ids[i * CTX] = 49406;
+        for (int t = 1; t < len - 1; t++) {
+            seed = seed * 1664525u + 1013904223u;
+            ids[i * CTX + t] = (int32_t)(seed >> 8) % 49000 + 256;
+        }
+        ids[i * CTX + len - 1] = 49407;
+    }
+    float *grouped = malloc(N * E * sizeof(float)), *one = malloc(N * E * sizeof(float));
+    float *padded = malloc(N * E * sizeof(float));
+    unsetenv("SEIZE_TEXT_GROUP_ROWS"); // the default rule
+    CHECK_EQ(seize_clip_encode_tokens(c, ids, N, grouped), 0);
+    setenv("SEIZE_TEXT_GROUP_ROWS", "1e9", 1);
+    int rc = seize_clip_encode_tokens(c, ids, N, padded);
+    unsetenv("SEIZE_TEXT_GROUP_ROWS");
+    for (int i = 0; i < N && rc == 0; i++)
+        rc = seize_clip_encode_tokens(c, ids + i * CTX, 1, one + i * E);
+    double worst = 0, worst_pad = 0;
+    for (size_t i = 0; i < N * E; i++) {
+        double a = fabs(grouped[i] - one[i]) / (1 + fabs(one[i]));
+        double b = fabs(grouped[i] - padded[i]) / (1 + fabs(padded[i]));
+        worst = a > worst ? a : worst;
+        worst_pad = b > worst_pad ? b : worst_pad;
+    }
+    free(grouped);
+    free(one);
+    free(padded);
+    seize_clip_free(c);
+    seize_clip_model_free(m);
+    CHECK_EQ(rc, 0);
+    CHECK_MSG(worst <= 1e-5 && worst_pad <= 1e-5,
+              "grouped texts vs alone %.3g, vs one padded pass %.3g", worst, worst_pad);
+}
+
 // --- the list pipeline ---------------------------------------------------------------------------
 
 typedef struct list_ud {
@@ -839,6 +890,7 @@ int main(void)
     RUN(test_precisions_tiny_laion);
     RUN(test_cuda_backend);
     RUN(test_batch_and_thread_invariance);
+    RUN(test_text_groups);
     RUN(test_image_list_pipeline);
     RUN(test_flops_and_bad_args);
     char cmd[300];
