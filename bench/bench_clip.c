@@ -15,7 +15,9 @@
 //   - the references on the same weights and inputs: bench/clip_torch.py (open_clip's towers
 //     restated in PyTorch: its cosine with seize fp32, its speed, the export to ONNX) and
 //     bench/bench_ort.js (ONNX Runtime, npm onnxruntime-node); seize ÷ ONNX Runtime fp32 with
-//     the aims (fp32 1.25×, bf16 2×, int8 2.5×).
+//     the aims (fp32 1.25×, bf16 2×, int8 2.5×); and seize fp32 once more in a child
+//     with the other OPENBLAS_CORETYPE (Haswell's AVX2 kernels forced, or the variable unset
+//     when the environment forces them): the speed does not depend on it.
 //   - ViT-L/14- and ViT-bigG-14-shaped models with 2 layers per tower: time per layer per
 //     image, G(FL)OP/s as a fraction of the CPU's peak for the precision (kernel-only loops of
 //     this file: FMA, vdpbf16ps, vpdpbusd, each run only when cpuid has it), load and memory.
@@ -44,6 +46,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -689,8 +692,9 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-// B images (dir/pixels.npy when `inputs`, else random): best forward time of runs; with inputs,
-// the embeddings are saved and the single-image latency (median of LAT_RUNS) is measured.
+// B images (dir/pixels.npy when `inputs`, else random): best forward time of runs; with inputs
+// 1, the embeddings are saved and the single-image latency (median of LAT_RUNS) is measured
+// (inputs 2: the speed only).
 static void prec_images(seize_clip *c, const char *dir, int k, int B, int inputs, FILE *out)
 {
     int runs = env_int("SEIZE_BENCH_PREC_RUNS", 3);
@@ -719,7 +723,7 @@ static void prec_images(seize_clip *c, const char *dir, int k, int B, int inputs
     const char *kernel;
     fprintf(out, "img_n %d\nimg_s %.6f\npeak %.3f\n", B, best,
             peak_measure(k, seize_clip_threads(c), &kernel)); // under the same load, if any
-    if (!inputs) goto done;
+    if (inputs != 1) goto done;
     save_emb(dir, prec_names[k], "img", feat, (size_t)B, E);
     seize_clip_encode_images(c, px, 1, feat);
     for (int r = 0; r < LAT_RUNS; r++) {
@@ -736,8 +740,8 @@ done:
 }
 
 // The texts of dir/ids.npy in batches of TEXT_BATCH (each computed up to its longest end of
-// text): best time of runs; the embeddings are saved.
-static void prec_texts(seize_clip *c, const char *dir, const char *prec, FILE *out)
+// text): best time of runs; the embeddings are saved when `save`.
+static void prec_texts(seize_clip *c, const char *dir, const char *prec, int save, FILE *out)
 {
     int runs = env_int("SEIZE_BENCH_PREC_RUNS", 3);
     size_t E = seize_clip_embed_dim(c), ctx = (size_t)seize_clip_context_length(c);
@@ -766,7 +770,7 @@ static void prec_texts(seize_clip *c, const char *dir, const char *prec, FILE *o
         if (r && t < best) best = t;
     }
     fprintf(out, "txt_n %zu\ntxt_s %.6f\n", n, best);
-    save_emb(dir, prec, "txt", feat, n, E);
+    if (save) save_emb(dir, prec, "txt", feat, n, E);
 done:
     free(feat);
     seize_npy_free(a);
@@ -807,7 +811,7 @@ static int child_prec(const char *dir, const char *prec, const char *results, in
                 seize_clip_model_parameters(m));
         fflush(out);
         prec_images(c, dir, (int)p.precision, B, full, out);
-        if (full) prec_texts(c, dir, prec, out);
+        if (full) prec_texts(c, dir, prec, full == 1, out);
     }
     seize_clip_free(c);
     seize_clip_model_free(m);
@@ -836,14 +840,20 @@ static void read_line(const char *path, char *buf, size_t n)
     if (fp) fclose(fp);
 }
 
-// `self --child-prec dir <prec> dir/res_<prec>.txt full B` for precision k.
-static void run_precision(const char *self, const char *dir, int k, int full, int B, prec_result *p)
+// `self --child-prec dir <prec> dir/res_<prec>.txt full B` for precision k; with `coretype`
+// (not NULL), under `env OPENBLAS_CORETYPE=<coretype>` ("" unsets it) into res_<prec>_env.txt.
+static void run_precision_env(const char *self, const char *dir, int k, int full, int B,
+                              const char *coretype, prec_result *p)
 {
-    char res[PATH_MAX + 32], desc[PATH_MAX + 48], cmd[3 * PATH_MAX + 128];
-    snprintf(res, sizeof res, "%s/res_%s.txt", dir, prec_names[k]);
+    char res[PATH_MAX + 32], desc[PATH_MAX + 48], cmd[3 * PATH_MAX + 192], env[96] = "";
+    snprintf(res, sizeof res, "%s/res_%s%s.txt", dir, prec_names[k], coretype ? "_env" : "");
     snprintf(desc, sizeof desc, "%s.desc", res);
-    snprintf(cmd, sizeof cmd, "'%s' --child-prec '%s' %s '%s' %d %d", self, dir, prec_names[k], res,
-             full, B);
+    if (coretype && *coretype)
+        snprintf(env, sizeof env, "env OPENBLAS_CORETYPE=%s ", coretype);
+    else if (coretype)
+        snprintf(env, sizeof env, "env -u OPENBLAS_CORETYPE ");
+    snprintf(cmd, sizeof cmd, "%s'%s' --child-prec '%s' %s '%s' %d %d", env, self, dir,
+             prec_names[k], res, full, B);
     memset(p, 0, sizeof *p);
     int st = system(cmd);
     read_line(desc, p->desc, sizeof p->desc);
@@ -858,6 +868,11 @@ static void run_precision(const char *self, const char *dir, int k, int full, in
     p->img_n = result(res, "img_n"), p->img_s = result(res, "img_s");
     p->txt_n = result(res, "txt_n"), p->txt_s = result(res, "txt_s");
     p->lat1_s = result(res, "lat1_s");
+}
+
+static void run_precision(const char *self, const char *dir, int k, int full, int B, prec_result *p)
+{
+    run_precision_env(self, dir, k, full, B, NULL, p);
 }
 
 // Matrix-product FLOPs of one image through the vision tower: one full layer and what the
@@ -1055,10 +1070,31 @@ static void print_fidelity(const char *dir, const prec_result *r)
     printf("\n");
 }
 
+// seize fp32 under the other OPENBLAS_CORETYPE setting (b32_run) against the environment's.
+static void print_alt(const prec_result *r, const prec_result *alt, const char *alt_ct,
+                      const char *ct, double oi, double ot)
+{
+    printf("clip ViT-B-32 forward seize fp32 with OPENBLAS_CORETYPE=%s (a subprocess; the run "
+           "above: %s): ",
+           *alt_ct ? alt_ct : "(unset)", ct && *ct ? ct : "(unset)");
+    if (!alt->ok || !r->ok || !(alt->txt_s > 0)) {
+        printf("n/a (%s)\n", alt->desc);
+        return;
+    }
+    double ips = alt->img_n / alt->img_s, tps = alt->txt_n / alt->txt_s;
+    printf("%.2f images/s ", ips);
+    print_vs(ips, oi, 1.25);
+    printf(", %.1f texts/s ", tps);
+    print_vs(tps, ot, 1.25);
+    printf("; %.2fx / %.2fx the run above (%s)\n", ips / (r->img_n / r->img_s),
+           tps / (r->txt_n / r->txt_s), alt->desc);
+}
+
 // The ViT-B/32 lines: engines, references, speeds and ratios, fidelity, latency; 1 when a
 // reference disagrees with seize fp32.
 static int print_b32(const char *dir, const prec_result *r, const char *ref, const double pk[3],
-                     const seize_clip_model_config *cfg, int real_texts)
+                     const seize_clip_model_config *cfg, int real_texts, const prec_result *alt,
+                     const char *alt_ct)
 {
     static const double aims[3] = {1.25, 2.0, 2.5};
     const char *ct = getenv("OPENBLAS_CORETYPE");
@@ -1071,7 +1107,8 @@ static int print_b32(const char *dir, const prec_result *r, const char *ref, con
                        ot = result(ref, "ort_txt_n") / result(ref, "ort_txt_s");
     vision_flops(cfg, &layer, &exe);
     printf("clip ViT-B-32 forward on the same inputs (batch %d, %d threads, OPENBLAS_CORETYPE=%s; "
-           "%d random images; %d %s in batches of %d, each up to its longest end-of-text):",
+           "%d random images; %d %s in batches of %d: the references compute each batch up to its "
+           "longest end-of-text, seize groups a batch's texts by length):",
            B, threads, ct && *ct ? ct : "(unset)", B, N_TEXTS,
            real_texts ? "CIRCO edited captions" : "synthetic texts", TEXT_BATCH);
     printf(" PyTorch fp32 %.2f images/s, %.1f texts/s; ONNX Runtime fp32 %.2f images/s, %.1f "
@@ -1092,6 +1129,7 @@ static int print_b32(const char *dir, const prec_result *r, const char *ref, con
         printf("; images %.1f G%s/s executed ", ips * exe / 1e9, k == 2 ? "OP" : "FLOP");
         print_peak_frac(ips * exe / 1e9, &r[k], k, pk);
     }
+    print_alt(&r[0], alt, alt_ct, ct, oi, ot);
     print_fidelity(dir, r);
     printf("clip ViT-B-32 single-image latency (batch 1, median of %d):", LAT_RUNS);
     for (int k = 0; k < 3; k++)
@@ -1171,6 +1209,8 @@ typedef struct b32_result {
     int ok, real_texts;
     char ref[PATH_MAX + 32];
     prec_result r[3];
+    const char *alt_ct; // fp32 again under this OPENBLAS_CORETYPE ("" = unset): alt
+    prec_result alt;
 } b32_result;
 
 // The ViT-B/32 precisions and the references, on shared inputs written to dir: seize fp32
@@ -1194,6 +1234,11 @@ static void b32_run(const char *self, const char *dir, b32_result *b)
     if (refs) run_ort(dir, b->ref);
     for (int k = 1; k < 3; k++)
         run_precision(self, dir, k, 1, B, &b->r[k]);
+    // "whatever OPENBLAS_CORETYPE says": fp32 again with the AVX2 kernels forced (Haswell), or
+    // with the variable unset when the environment forces them
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    b->alt_ct = ct && !strcasecmp(ct, "Haswell") ? "" : "Haswell";
+    run_precision_env(self, dir, 0, 2, B, b->alt_ct, &b->alt);
     if (refs) {
         run_ort(dir, ort2);
         ort_best(b->ref, ort2);
@@ -1216,7 +1261,7 @@ static int engine_all(const char *self, const char *dir, const char *fx, double 
     for (int i = 0; i < 2 && shapes; i++)
         shape_run(self, dir, i ? "ViT-bigG-14" : "ViT-L-14", &sr[i]);
     peak_report(threads, pk, 1);
-    int bad = b.ok ? print_b32(dir, b.r, b.ref, pk, &b.cfg, b.real_texts) : 0;
+    int bad = b.ok ? print_b32(dir, b.r, b.ref, pk, &b.cfg, b.real_texts, &b.alt, b.alt_ct) : 0;
     for (int i = 0; i < 2 && shapes; i++)
         print_shape(&sr[i], pk);
     return bad;

@@ -185,7 +185,7 @@ def build(model_dir):
 
 
 def text_batches(ids):
-    """Batches of TEXT_BATCH rows, each trimmed to its longest end-of-text (as seize does)."""
+    """Batches of TEXT_BATCH rows, each trimmed to its longest end-of-text (as ONNX Runtime's)."""
     out = []
     for i in range(0, ids.shape[0], TEXT_BATCH):
         b = ids[i : i + TEXT_BATCH]
