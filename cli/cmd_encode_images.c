@@ -22,7 +22,7 @@ static const char footer[] =
     "Images must be regular files (a FIFO or device is refused, named). Relative paths are\n"
     "taken from the current folder (the paths of a --list too).\n\n"
     "Speed: oneDNN's kernels for this CPU (OpenBLAS's in a NO_DNNL=1 build). bf16 and int8 ran at\n"
-    "1.7x and 3x fp32's rate on a CPU with AVX512_BF16 and VNNI; without those, slower than fp32.";
+    "1.8x and 3x fp32's rate on a CPU with AVX512_BF16 and VNNI; without those, slower than fp32.";
 
 int cmd_encode_images(int argc, char **argv)
 {
