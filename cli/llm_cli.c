@@ -61,7 +61,7 @@ int cli_llm_finish(const char *cmd, cli_llm *g)
     p->api_key = getenv("OPENAI_API_KEY");
     p->cancel = &cli_llm_cancel_token;
     snprintf(g_stop, sizeof g_stop,
-             "\nseize %s: stopping; interrupt again to abandon the requests in flight\n", cmd);
+             "\nseize %s: stopping, finished work is kept; interrupt again to stop at once\n", cmd);
     signal(SIGINT, on_signal), signal(SIGTERM, on_signal);
     return 0;
 }

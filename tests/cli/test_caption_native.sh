@@ -140,6 +140,7 @@ wait "$pid"
 st=$?
 [ "$st" -eq 130 ] || [ "$st" -eq 0 ] || fail "interrupted run exited $st: $(cat r.err)"
 [ "$st" -eq 0 ] || [ ! -e r.jsonl ] || fail "an interrupted run wrote its output"
+[ "$st" -eq 0 ] || grep -q "stopping, finished work is kept" r.err || fail "no stop message: $(cat r.err)"
 expect_status 0 seize caption --model-dir "$B2" --list list.txt -n 8 --seed 3 --out r.jsonl
 cmp -s full.jsonl r.jsonl || fail "resumed output differs"
 [ "$st" -eq 0 ] || grep -Eq "\([1-9][0-9]* from the journal\)" "$TMP/err" || fail "resume summary: $(cat "$TMP/err")"
