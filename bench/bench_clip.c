@@ -878,13 +878,15 @@ static void run_precision(const char *self, const char *dir, int k, int full, in
 // Matrix-product FLOPs of one image through the vision tower: one full layer and what the
 // engine executes (the last block computes keys and values for every token, the rest for the
 // class token only).
-static void vision_flops(const seize_clip_model_config *c, double *layer, double *executed)
+static void vision_flops(const seize_clip_model_config *c, double *layer, double *executed,
+                         double *all)
 {
     double g = c->image_size / c->patch_size, np = g * g, T = 1 + np, d = c->vision.width,
            mlp = c->vision.mlp_dim, L = c->vision.layers, p3 = 3.0 * c->patch_size * c->patch_size;
     *layer = 2 * T * (4 * d * d + 2 * d * mlp) + 4 * T * T * d;
     double last = 2 * T * 2 * d * d + 2 * (d * d + d * d + 2 * d * mlp) + 4 * T * d;
     *executed = 2 * np * d * p3 + (L - 1) * *layer + last + 2.0 * d * c->embed_dim;
+    if (all) *all = *executed - last + *layer; // the last block on every token
 }
 
 // Load time and resident memory after model load + seize_clip_open, against the weight bytes in
@@ -1103,9 +1105,9 @@ static int print_b32(const char *dir, const prec_result *r, const char *ref, con
         printf("clip ViT-B-32 engine %s: %s%s%s\n", prec_names[k], r[k].ok ? "" : "n/a (",
                r[k].desc[0] ? r[k].desc : "?", r[k].ok ? "" : ")");
     int bad = print_refs(ref);
-    double layer, exe, oi = result(ref, "ort_img_n") / result(ref, "ort_img_s"),
-                       ot = result(ref, "ort_txt_n") / result(ref, "ort_txt_s");
-    vision_flops(cfg, &layer, &exe);
+    double layer, exe, all, oi = result(ref, "ort_img_n") / result(ref, "ort_img_s"),
+                            ot = result(ref, "ort_txt_n") / result(ref, "ort_txt_s");
+    vision_flops(cfg, &layer, &exe, &all);
     printf("clip ViT-B-32 forward on the same inputs (batch %d, %d threads, OPENBLAS_CORETYPE=%s; "
            "%d random images; %d %s in batches of %d: the references compute each batch up to its "
            "longest end-of-text, seize groups a batch's texts by length):",
@@ -1130,6 +1132,11 @@ static int print_b32(const char *dir, const prec_result *r, const char *ref, con
         print_peak_frac(ips * exe / 1e9, &r[k], k, pk);
     }
     print_alt(&r[0], alt, alt_ct, ct, oi, ot);
+    if (pk[0] > 0 && oi > 0) // what the fp32 aim asks of this CPU
+        printf("clip ViT-B-32 fp32 image ceiling on this CPU (every executed FLOP at the fp32 peak "
+               "%.0f GFLOP/s, nothing else): %.2f images/s = %.2fx ONNX Runtime fp32; ONNX Runtime "
+               "runs at %.2f of that peak (%.2f GFLOP/image)\n",
+               pk[0], pk[0] / exe * 1e9, pk[0] / exe * 1e9 / oi, oi * all / 1e9 / pk[0], all / 1e9);
     print_fidelity(dir, r);
     printf("clip ViT-B-32 single-image latency (batch 1, median of %d):", LAT_RUNS);
     for (int k = 0; k < 3; k++)
@@ -1185,7 +1192,7 @@ static void print_shape(const shape_result *sr, const double pk[3])
         return;
     }
     double layer, exe;
-    vision_flops(cfg, &layer, &exe);
+    vision_flops(cfg, &layer, &exe, NULL);
     int g = cfg->image_size / cfg->patch_size;
     for (int k = 0; k < 3; k++) {
         const prec_result *p = &sr->r[k];
