@@ -29,6 +29,7 @@ struct nn_gemm_w {
     float *sw;       // int8: the scale of each row of w (n)
     int32_t *corr;   // int8 through oneDNN: 128·Σ_k q_w[c][k], the u8 offset's share (n)
     nn_dnnl_w *dn;   // oneDNN's packed form, or NULL
+    nn_bf16s_w *bs;  // the own small-m bf16 form (NN_GEMM_SMALL_M), or NULL; alone when set
     atomic_int fell; // oneDNN declined a product of this matrix at run time
 };
 
@@ -40,6 +41,7 @@ enum {
     S_SX,     // int8: the scale of each row of x (m)
     S_ACC,    // oneDNN's dense output for a strided y (float), or int8's int32 (m, n1 - n0)
     S_WPLAIN, // a column range unpacked from oneDNN's layout (the run-time fallback)
+    S_XP,     // the small-m kernel's interleaved x (nn_bf16s_xbytes)
     N_BUF
 };
 
@@ -305,6 +307,22 @@ static int pack_dnnl(nn_gemm_w *g)
     return 0;
 }
 
+// The own small-m form (from bf16 bits directly, else through the portable form), never also
+// oneDNN's: a decoder's weights are too large to hold twice.
+static int pack_small(nn_gemm_w *g, const void *w, seize_st_dtype src, nn_gemm_w **out)
+{
+    int rc = src == SEIZE_ST_BF16 ? 0 : pack_plain(g, w, src);
+    if (!rc) rc = nn_bf16s_pack(src == SEIZE_ST_BF16 ? w : g->plain, g->n, g->k, &g->bs);
+    free(g->plain);
+    g->plain = NULL;
+    if (rc) {
+        nn_gemm_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
 int nn_gemm_pack(const void *w, seize_st_dtype src, size_t n, size_t k, seize_precision p,
                  nn_gemm_impl impl, nn_gemm_w **out)
 {
@@ -324,6 +342,10 @@ int nn_gemm_pack(const void *w, seize_st_dtype src, size_t n, size_t k, seize_pr
     nn_gemm_w *g = calloc(1, sizeof *g);
     if (!g) return seize_error(SEIZE_ENOMEM, "out of memory (packed weights)");
     g->n = n, g->k = k, g->p = p;
+    if (impl == NN_GEMM_SMALL_M) {
+        if (p == SEIZE_PRECISION_BF16 && nn_bf16s_supported()) return pack_small(g, w, src, out);
+        impl = NN_GEMM_AUTO;
+    }
     // A source already in the portable form (F32 for fp32, BF16 for bf16) goes to oneDNN's
     // layout directly: no intermediate copy (its page faults were half of an fp32 pack).
     int direct = impl == NN_GEMM_AUTO && ((p == SEIZE_PRECISION_FP32 && src == SEIZE_ST_F32) ||
@@ -347,6 +369,7 @@ void nn_gemm_free(nn_gemm_w *w)
 {
     if (!w) return;
     nn_dnnl_free(w->dn);
+    nn_bf16s_free(w->bs);
     free(w->plain);
     free(w->sw);
     free(w->corr);
@@ -366,7 +389,7 @@ size_t nn_gemm_cols(const nn_gemm_w *w)
 size_t nn_gemm_bytes(const nn_gemm_w *w)
 {
     size_t es = w->p == SEIZE_PRECISION_FP32 ? 4 : w->p == SEIZE_PRECISION_BF16 ? 2 : 1;
-    size_t b = w->dn ? nn_dnnl_bytes(w->dn) : w->n * w->k * es;
+    size_t b = w->bs ? nn_bf16s_bytes(w->bs) : w->dn ? nn_dnnl_bytes(w->dn) : w->n * w->k * es;
     if (w->sw) b += w->n * sizeof *w->sw;
     if (w->corr) b += w->n * sizeof *w->corr;
     return b;
@@ -374,11 +397,12 @@ size_t nn_gemm_bytes(const nn_gemm_w *w)
 
 size_t nn_gemm_col_align(const nn_gemm_w *w)
 {
-    return w->dn ? nn_dnnl_col_align(w->dn) : 1;
+    return w->bs ? nn_bf16s_col_align() : w->dn ? nn_dnnl_col_align(w->dn) : 1;
 }
 
 const char *nn_gemm_describe(const nn_gemm_w *w)
 {
+    if (w->bs) return "own AVX512_BF16 small-m kernel";
     if (w->dn && !atomic_load(&w->fell)) return nn_dnnl_describe();
     if (w->dn) return "oneDNN, portable for shapes it declined (OpenBLAS sgemm / AVX2 / C)";
     if (w->p == SEIZE_PRECISION_FP32) return "portable (OpenBLAS sgemm)";
@@ -656,6 +680,12 @@ static int run_bf16(const nn_gemm_w *w, size_t m, size_t n0, size_t n1, const fl
     if (!xb) return SEIZE_ENOMEM;
     for (size_t r = 0; r < m; r++)
         nn_bf16_round(x + r * ldx, k, xb + r * k);
+    if (w->bs) {
+        void *xs = grow(s, S_XP, nn_bf16s_xbytes(m, k), 1);
+        if (!xs) return SEIZE_ENOMEM;
+        nn_bf16s_run(w->bs, m, n0, n1, xb, bias, beta, y, ldy, xs);
+        return 0;
+    }
     if (w->dn) {
         int rc = dnnl_float(w, m, n0, n1, xb, bias, beta, y, ldy, s);
         if (rc <= 0) return rc;

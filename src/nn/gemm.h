@@ -46,6 +46,9 @@ typedef struct nn_gemm_scratch nn_gemm_scratch; /* per-thread working memory, gr
 typedef enum {
     NN_GEMM_AUTO = 0, /* oneDNN when built in and it accepts the shape, else portable */
     NN_GEMM_PORTABLE, /* always the portable path */
+    NN_GEMM_SMALL_M,  /* products mostly of few rows (decoder steps): for bf16 on a CPU with
+                       * AVX512_BF16 the own kernel (gemm_bf16s.c, instead of oneDNN's layout);
+                       * otherwise as NN_GEMM_AUTO */
 } nn_gemm_impl;
 
 /* Packs w: row-major (n, k) elements of dtype src (SEIZE_ST_F32, _F16 or _BF16; F16/BF16
@@ -59,10 +62,12 @@ size_t nn_gemm_rows(const nn_gemm_w *w);  /* n */
 size_t nn_gemm_cols(const nn_gemm_w *w);  /* k */
 size_t nn_gemm_bytes(const nn_gemm_w *w); /* resident bytes: packed data and scales */
 /* Column slices given to nn_gemm_run must start (and end, unless at n) at a multiple of this:
- * 1 (portable), oneDNN's column block (64 on AVX-512), 16 on oneDNN's plain layout (AVX2), or
+ * 1 (portable), oneDNN's column block (64 on AVX-512), 16 on oneDNN's plain layout (AVX2), 32
+ * (the own small-m kernel), or
  * n for a layout that cannot be cut (none seen so far): then only whole-width products. */
 size_t nn_gemm_col_align(const nn_gemm_w *w);
 /* What runs the products: "oneDNN 2.6.3 (avx512_core_bf16)" (oneDNN's effective ISA),
+ * "own AVX512_BF16 small-m kernel" (NN_GEMM_SMALL_M),
  * "portable (OpenBLAS sgemm)", "portable (bf16 widened, OpenBLAS sgemm)", "portable (int8,
  * AVX2)" / "(int8, C)", or "oneDNN, portable for shapes it declined (...)": static text. */
 const char *nn_gemm_describe(const nn_gemm_w *w);
@@ -110,5 +115,21 @@ int nn_dnnl_run(nn_dnnl_w *w, nn_dnnl_tls **tls, size_t m, size_t n0, size_t n1,
 void nn_dnnl_test_decline(int on);
 /* The plain row-major (n1 - n0, k) form of columns [n0, n1) (the run-time fallback). 0 or <0. */
 int nn_dnnl_unpack(const nn_dnnl_w *w, size_t n0, size_t n1, void *out);
+
+/* --- between gemm.c and gemm_bf16s.c only (NN_GEMM_SMALL_M's bf16 kernel) ------------------ */
+
+typedef struct nn_bf16s_w nn_bf16s_w; /* w in column blocks of 32 for vdpbf16ps */
+
+int nn_bf16s_supported(void); /* 1 when the CPU (and OS) run AVX512_BF16 */
+/* Packs row-major (n, k) bf16 bits. 0 or SEIZE_ENOMEM (message set). */
+int nn_bf16s_pack(const uint16_t *w, size_t n, size_t k, nn_bf16s_w **out);
+void nn_bf16s_free(nn_bf16s_w *w); /* accepts NULL */
+size_t nn_bf16s_bytes(const nn_bf16s_w *w);
+size_t nn_bf16s_col_align(void);            /* 32 */
+size_t nn_bf16s_xbytes(size_t m, size_t k); /* the scratch nn_bf16s_run needs, 64-byte aligned */
+/* Columns [n0, n1) of y = beta·y + xb·wᵀ (+ bias): xb the dense bf16 rows (m, k); y and bias
+ * point at column n0 (y stride ldy); n0 a multiple of 32; xs scratch of nn_bf16s_xbytes. */
+void nn_bf16s_run(const nn_bf16s_w *w, size_t m, size_t n0, size_t n1, const uint16_t *xb,
+                  const float *bias, float beta, float *y, size_t ldy, void *xs);
 
 #endif

@@ -225,8 +225,10 @@ static int check_problem(const problem *pb, nn_gemm_impl impl, int all_combos)
 {
     char what[160];
     snprintf(what, sizeof what, "%s %s src %s %zux%zux%zu", prec_name(pb->p),
-             impl == NN_GEMM_AUTO ? "auto" : "portable", seize_st_dtype_name(pb->src), pb->m, pb->n,
-             pb->k);
+             impl == NN_GEMM_AUTO      ? "auto"
+             : impl == NN_GEMM_SMALL_M ? "small-m"
+                                       : "portable",
+             seize_st_dtype_name(pb->src), pb->m, pb->n, pb->k);
     nn_gemm_w *w;
     if (nn_gemm_pack(pb->wsrc, pb->src, pb->n, pb->k, pb->p, impl, &w)) {
         fprintf(stderr, "  %s: pack failed: %s\n", what, seize_errmsg());
@@ -534,6 +536,92 @@ static void test_many_shapes(void)
     }
 }
 
+// --- NN_GEMM_SMALL_M: the own AVX512_BF16 kernel (gemm_bf16s.c) ---------------------------------
+
+// With AVX512_BF16, bf16 weights packed for NN_GEMM_SMALL_M run the own kernel: its
+// description, column blocks of 32, and resident bytes = the zero-padded layout (32-column
+// blocks × pairs of k) and nothing beside it. fp32 and int8 (and bf16 without the instruction)
+// pack as NN_GEMM_AUTO would.
+static void test_small_m_layout(void)
+{
+    static const size_t sh[][2] = {{70, 33}, {64, 128}, {1, 1}, {4096, 96}};
+    int have = nn_bf16s_supported();
+    fprintf(stderr, "  AVX512_BF16: %s\n", have ? "yes" : "no (SMALL_M = AUTO)");
+    float *w = malloc(4096 * 128 * sizeof *w);
+    for (size_t i = 0; i < 4096 * 128; i++)
+        w[i] = frand();
+    for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
+        for (int pi = 0; pi < 3; pi++) {
+            size_t n = sh[i][0], k = sh[i][1];
+            nn_gemm_w *g, *a;
+            CHECK_EQ(nn_gemm_pack(w, SEIZE_ST_F32, n, k, (seize_precision)pi, NN_GEMM_SMALL_M, &g),
+                     0);
+            CHECK_EQ(nn_gemm_pack(w, SEIZE_ST_F32, n, k, (seize_precision)pi, NN_GEMM_AUTO, &a), 0);
+            CHECK(nn_gemm_rows(g) == n && nn_gemm_cols(g) == k);
+            if (have && pi == SEIZE_PRECISION_BF16) {
+                CHECK_STREQ(nn_gemm_describe(g), "own AVX512_BF16 small-m kernel");
+                CHECK_EQ(nn_gemm_col_align(g), 32);
+                CHECK_EQ(nn_gemm_bytes(g), (n + 31) / 32 * 32 * ((k + 1) / 2) * 4);
+            } else {
+                CHECK_STREQ(nn_gemm_describe(g), nn_gemm_describe(a));
+                CHECK_EQ(nn_gemm_col_align(g), nn_gemm_col_align(a));
+                CHECK_EQ(nn_gemm_bytes(g), nn_gemm_bytes(a));
+            }
+            nn_gemm_free(g), nn_gemm_free(a);
+        }
+    free(w);
+}
+
+// Every source dtype × shapes with column tails (n = 1, 31, 33, 70, 130), odd and even k,
+// padded strides, m across the kernel's row blocks (4, 8, 15 rows: 1, 5, 9, 15, 16, 31, 36),
+// whole and two column slices, every (beta, bias): within the bf16 tolerance.
+static void test_small_m_shapes(void)
+{
+    static const size_t sh[][3] = {{1, 1, 1},     {5, 31, 2},   {9, 33, 3},    {15, 70, 33},
+                                   {16, 130, 64}, {31, 96, 17}, {36, 70, 258}, {4, 64, 1}};
+    for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
+        for (int d = 0; d < 3; d++) {
+            problem pb;
+            problem_make(&pb, SEIZE_PRECISION_BF16, srcs[d], sh[i][0], sh[i][1], sh[i][2],
+                         i % 2 ? 3 : 0);
+            int bad = check_problem(&pb, NN_GEMM_SMALL_M, 1);
+            problem_free(&pb);
+            CHECK(!bad);
+        }
+}
+
+// m = 1..40 on one packed matrix (n = 100: a tail of 4; odd k = 75), y strided, bias, beta 1,
+// the columns run as three slices [0, 32), [32, 96), [96, 100) and as one.
+static void test_small_m_rows(void)
+{
+    problem pb;
+    problem_make(&pb, SEIZE_PRECISION_BF16, SEIZE_ST_BF16, 40, 100, 75, 7);
+    nn_gemm_w *w;
+    CHECK_EQ(nn_gemm_pack(pb.wsrc, pb.src, pb.n, pb.k, pb.p, NN_GEMM_SMALL_M, &w), 0);
+    size_t a = nn_gemm_col_align(w), cut[4] = {0, 32, 96, 100};
+    int three = a == 1 || a == 32;
+    nn_gemm_scratch *s = nn_gemm_scratch_new();
+    float *y = malloc(pb.m * pb.ldy * sizeof *y);
+    int bad = 0;
+    for (size_t m = 1; m <= pb.m && !bad; m++)
+        for (int sliced = 0; sliced < 1 + three && !bad; sliced++) {
+            memcpy(y, pb.y0, pb.m * pb.ldy * sizeof *y);
+            for (int c = 0; c < (sliced ? 3 : 1) && !bad; c++)
+                bad = nn_gemm_run(w, m, cut[c], sliced ? cut[c + 1] : pb.n, pb.x, pb.ldx, pb.bias,
+                                  1.0f, y, pb.ldy, s) != 0;
+            problem part = pb;
+            part.m = m;
+            bad = bad || compare(&part, y, 1, 1, "small-m rows");
+            for (size_t i = m * pb.ldy; i < pb.m * pb.ldy && !bad; i++) // rows past m untouched
+                bad = y[i] != pb.y0[i];
+        }
+    free(y);
+    nn_gemm_scratch_free(s);
+    nn_gemm_free(w);
+    problem_free(&pb);
+    CHECK(!bad);
+}
+
 // --- memory, description, errors -------------------------------------------------------------
 
 // Resident bytes ≈ n·k·(4 | 2 | 1) (+ the int8 scales), whatever the source dtype: no float
@@ -631,6 +719,9 @@ int main(int argc, char **argv)
     RUN(test_runtime_fallback);
     RUN(test_older_isas);
     RUN(test_many_shapes);
+    RUN(test_small_m_layout);
+    RUN(test_small_m_shapes);
+    RUN(test_small_m_rows);
     RUN(test_bytes);
     RUN(test_bf16_round);
     RUN(test_errors);
