@@ -42,8 +42,17 @@ size_t nn_dtype_size(nn_dtype t);
 typedef enum {
     NN_W_LINEAR, /* the w of `linear`: (rows = n_out, cols = n_in), packed in the precision */
     NN_W_VECTOR, /* float32 values read by elementwise ops (bias, gain, class/pos embedding) */
-    NN_W_TABLE   /* float32 rows gathered by id (token embeddings) */
+    NN_W_TABLE,  /* float32 rows gathered by id (token embeddings) */
+    NN_W_LINEAR_FEW_ROWS /* an NN_W_LINEAR mostly multiplied by a few rows (decoder steps): the
+                          * same for every op and backend, except that the CPU backend may pack
+                          * it for small products (NN_GEMM_SMALL_M) */
 } nn_weight_use;
+
+/* 1 for the uses `linear` takes (NN_W_LINEAR, NN_W_LINEAR_FEW_ROWS). */
+static inline int nn_weight_use_linear(nn_weight_use u)
+{
+    return u == NN_W_LINEAR || u == NN_W_LINEAR_FEW_ROWS;
+}
 
 /* A host tensor handed to `weight`: row-major (rows, cols) elements of dtype (F32, F16 or
  * BF16), e.g. a seize_matrix of the loader or a float vector (rows = 1). */

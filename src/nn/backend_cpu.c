@@ -313,12 +313,14 @@ static nn_weight *cpu_weight_new(nn_backend *b, const nn_host_tensor *src, nn_we
     }
     size_t n = src->rows * src->cols;
     w->head = (nn_weight){use, NN_F32, src->rows, src->cols, 0, "in place"};
-    if (use == NN_W_LINEAR) {
+    if (nn_weight_use_linear(use)) {
         seize_st_dtype st = src->dtype == NN_BF16  ? SEIZE_ST_BF16
                             : src->dtype == NN_F16 ? SEIZE_ST_F16
                                                    : SEIZE_ST_F32;
-        if (nn_gemm_pack(src->data, st, src->rows, src->cols, c->precision, c->gemm_impl, &w->g) <
-            0) {
+        nn_gemm_impl impl = use == NN_W_LINEAR_FEW_ROWS && c->gemm_impl == NN_GEMM_AUTO
+                                ? NN_GEMM_SMALL_M
+                                : c->gemm_impl;
+        if (nn_gemm_pack(src->data, st, src->rows, src->cols, c->precision, impl, &w->g) < 0) {
             free(w);
             return NULL;
         }

@@ -617,7 +617,7 @@ void cu_weight_free(nn_weight *ww)
 
 const char *weight_impl(nn_dtype t, nn_weight_use use)
 {
-    if (use != NN_W_LINEAR) return "cuda (float32)";
+    if (!nn_weight_use_linear(use)) return "cuda (float32)";
     switch (t) {
     case NN_BF16:
         return "cuBLAS GemmEx bf16 x bf16 -> float32";
@@ -637,7 +637,7 @@ nn_weight *cu_weight_new(nn_backend *bb, const nn_host_tensor *src, nn_weight_us
              (int)src->dtype);
         return nullptr;
     }
-    if (use == NN_W_LINEAR && src->rows > (size_t)INT_MAX) {
+    if (nn_weight_use_linear(use) && src->rows > (size_t)INT_MAX) {
         fail(b, 0, SEIZE_EINVAL, "cuda: a linear weight of %zu rows", src->rows);
         return nullptr;
     }
@@ -652,11 +652,11 @@ nn_weight *cu_weight_new(nn_backend *bb, const nn_host_tensor *src, nn_weight_us
     w->head.cols = src->cols;
     w->ld = src->cols;
     int rc;
-    if (use == NN_W_LINEAR && b->prec == SEIZE_PRECISION_INT8) {
+    if (nn_weight_use_linear(use) && b->prec == SEIZE_PRECISION_INT8) {
         w->head.dtype = NN_I8;
         rc = quantize_weight(b, w, src);
     } else {
-        int bf = use == NN_W_LINEAR && b->prec == SEIZE_PRECISION_BF16;
+        int bf = nn_weight_use_linear(use) && b->prec == SEIZE_PRECISION_BF16;
         w->head.dtype = bf ? NN_BF16 : NN_F32;
         w->head.bytes = src->rows * src->cols * nn_dtype_size(w->head.dtype);
         rc = to_device(b, src, w->head.dtype, &w->d);
@@ -742,7 +742,7 @@ void cu_linear(nn_backend *bb, size_t m, const float *x, size_t ldx, const nn_we
              wh->cols, ldx, ldy);
         return;
     }
-    if (wh->use != NN_W_LINEAR) {
+    if (!nn_weight_use_linear(wh->use)) {
         fail(b, 1, SEIZE_EINVAL, "cuda: linear given a weight that is not NN_W_LINEAR");
         return;
     }

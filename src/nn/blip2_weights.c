@@ -85,36 +85,38 @@ static void third(maker *k, const nn_weight **slot, const nn_host_tensor *t, int
     vec(k, slot, &p);
 }
 
-static void attn(maker *k, const nn_blip2_hattn *h, nn_xf_attn *a)
+// A tower's attention; lu: how its linear weights are used (NN_W_LINEAR_FEW_ROWS: the
+// decoder's, multiplied by 15 rows at each step).
+static void attn(maker *k, const nn_blip2_hattn *h, nn_xf_attn *a, nn_weight_use lu)
 {
-    lin(k, &a->wq, &h->wq);
+    mk(k, &a->wq, &h->wq, lu);
     vec(k, &a->bq, &h->bq);
-    lin(k, &a->wk, &h->wk);
+    mk(k, &a->wk, &h->wk, lu);
     vec(k, &a->bk, &h->bk);
-    lin(k, &a->wv, &h->wv);
+    mk(k, &a->wv, &h->wv, lu);
     vec(k, &a->bv, &h->bv);
-    lin(k, &a->wo, &h->wo);
+    mk(k, &a->wo, &h->wo, lu);
     vec(k, &a->bo, &h->bo);
     vec(k, &a->ln_g, &h->ln_g);
     vec(k, &a->ln_b, &h->ln_b);
 }
 
-static void mlp(maker *k, const nn_blip2_hmlp *h, nn_xf_mlp *o)
+static void mlp(maker *k, const nn_blip2_hmlp *h, nn_xf_mlp *o, nn_weight_use lu)
 {
-    lin(k, &o->w1, &h->w1);
+    mk(k, &o->w1, &h->w1, lu);
     vec(k, &o->b1, &h->b1);
-    lin(k, &o->w2, &h->w2);
+    mk(k, &o->w2, &h->w2, lu);
     vec(k, &o->b2, &h->b2);
     vec(k, &o->ln_g, &h->ln_g);
     vec(k, &o->ln_b, &h->ln_b);
 }
 
-static void layers(maker *k, const nn_blip2_hlayer *h, int n, nn_xf_layer *o)
+static void layers(maker *k, const nn_blip2_hlayer *h, int n, nn_xf_layer *o, nn_weight_use lu)
 {
     for (int l = 0; l < n && k->rc == 0; l++) {
-        attn(k, &h[l].self, &o[l].self);
-        if (h[l].has_cross) attn(k, &h[l].cross, &o[l].cross);
-        mlp(k, &h[l].mlp, &o[l].mlp);
+        attn(k, &h[l].self, &o[l].self, lu);
+        if (h[l].has_cross) attn(k, &h[l].cross, &o[l].cross, lu);
+        mlp(k, &h[l].mlp, &o[l].mlp, lu);
     }
 }
 
@@ -226,16 +228,17 @@ static int make(void *ud, void **data)
     mk(k, &w->query, &h->query, NN_W_TABLE);
     vec(k, &w->qln_g, &h->qln_g);
     vec(k, &w->qln_b, &h->qln_b);
-    layers(k, h->qf, c->qformer_layers, w->qf);
+    layers(k, h->qf, c->qformer_layers, w->qf, NN_W_LINEAR);
     lin(k, &w->proj_w, &h->proj_w);
     vec(k, &w->proj_b, &h->proj_b);
     mk(k, &w->tok, &h->tok, NN_W_TABLE);
     mk(k, &w->tpos, &h->tpos, NN_W_TABLE);
     vec(k, &w->fin_g, &h->fin_g);
     vec(k, &w->fin_b, &h->fin_b);
-    layers(k, h->lm, c->text_layers, w->lm);
+    layers(k, h->lm, c->text_layers, w->lm, NN_W_LINEAR_FEW_ROWS); // OPT: 15 rows a step
     size_t n_par = k->n_jobs;
-    lin(k, &w->head, &h->head); // last, after the others: its pages may be the table's (tied)
+    mk(k, &w->head, &h->head,
+       NN_W_LINEAR_FEW_ROWS); // last, after the others: its pages may be the table's (tied)
     if (k->rc == 0) run_jobs(k, n_par);
     if (k->rc == 0) collect(k);
     free(k->jobs);

@@ -27,6 +27,7 @@
 #include "check.h"
 
 #include "backend_check.h"
+#include "nn/gemm.h" // nn_bf16s_supported: whether the own small-m kernel can run here
 
 #include <float.h>
 #include <stdint.h>
@@ -186,11 +187,25 @@ static void linear_ref(const lin_case *c, seize_precision prec, const float *x, 
         }
 }
 
-static int linear_one(tctx *t, const lin_case *c, int with_bias, float beta)
+// The own small-m kernel packs NN_W_LINEAR_FEW_ROWS weights of the CPU backend in bf16 (not
+// the portable GEMM path) where the CPU has AVX512_BF16; every other backend treats them as
+// NN_W_LINEAR. 1 when w is packed as expected.
+static int few_rows_impl_ok(const tctx *t, const nn_weight *w)
+{
+    int own = !strcmp(t->entry->backend, "cpu") && t->precision == SEIZE_PRECISION_BF16 &&
+              !t->entry->p.gemm_portable && nn_bf16s_supported();
+    int is_own = !strcmp(w->impl, "own AVX512_BF16 small-m kernel");
+    if (own != is_own)
+        fprintf(stderr, "  FAIL %s: few-rows weight packed by '%s'\n", t->name, w->impl);
+    return w->use == NN_W_LINEAR_FEW_ROWS && own == is_own;
+}
+
+static int linear_one(tctx *t, const lin_case *c, int with_bias, float beta, nn_weight_use use)
 {
     char label[200];
-    snprintf(label, sizeof label, "%s linear m=%zu n=%zu k=%zu ldx=%zu ldy=%zu bias=%s beta=%g",
-             t->name, c->m, c->n, c->k, c->ldx, c->ldy, with_bias ? "yes" : "NULL", beta);
+    snprintf(label, sizeof label, "%s linear%s m=%zu n=%zu k=%zu ldx=%zu ldy=%zu bias=%s beta=%g",
+             t->name, use == NN_W_LINEAR_FEW_ROWS ? " (few rows)" : "", c->m, c->n, c->k, c->ldx,
+             c->ldy, with_bias ? "yes" : "NULL", beta);
     size_t nx = c->m * c->ldx, ny = c->m * c->ldy;
     float *x = hostf(nx), *w = hostf(c->n * c->k), *b = hostf(c->n), *y0 = hostf(ny);
     double *want = hostd(ny), *mag = hostd(ny);
@@ -206,12 +221,13 @@ static int linear_one(tctx *t, const lin_case *c, int with_bias, float beta)
             mag[i] = 0;
         }
     float *dx = dev_from(t, x, nx), *dy = dev_from(t, y0, ny);
-    const nn_weight *dw = dev_weight(t, w, c->n, c->k, NN_W_LINEAR);
+    const nn_weight *dw = dev_weight(t, w, c->n, c->k, use);
     const nn_weight *db = with_bias ? dev_weight(t, b, 1, c->n, NN_W_VECTOR) : NULL;
     t->o->linear(t->be, c->m, dx, c->ldx, dw, db, beta, dy, c->ldy);
     float *got = dev_get(t, dy, ny), *gx = dev_get(t, dx, nx);
+    int ok = use == NN_W_LINEAR || few_rows_impl_ok(t, dw);
     // γ(k + 2): k products, the bias and beta·y
-    int ok = compare(label, "y", got, want, mag, (double)(c->k + 2) * FLT_EPSILON, ny);
+    ok &= compare(label, "y", got, want, mag, (double)(c->k + 2) * FLT_EPSILON, ny);
     ok &= compare_exact(label, "x unchanged", gx, x, nx);
     dev_release_all(t);
     free(x), free(w), free(b), free(y0), free(want), free(mag), free(got), free(gx);
@@ -230,12 +246,32 @@ static void linear_cases(tctx *t)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
         for (int bias = 0; bias < 2; bias++)
             for (int beta = 0; beta < 2; beta++)
-                case_done(linear_one(t, &cases[c], bias, (float)beta));
+                case_done(linear_one(t, &cases[c], bias, (float)beta, NN_W_LINEAR));
+}
+
+// NN_W_LINEAR_FEW_ROWS weights: decoder-step shapes (15 rows; 36, a prefill) split by columns
+// between the threads, column tails (n not a multiple of 32), odd k, strides; and m = 1, 3.
+static void linear_few_rows_cases(tctx *t)
+{
+    static const lin_case cases[] = {
+        {15, 130, 33, 40, 131}, {15, 64, 64, 64, 64}, {36, 70, 75, 75, 72},
+        {1, 37, 19, 19, 37},    {3, 1, 1, 2, 3},      {5, 70, 33, 40, 75},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int bias = 0; bias < 2; bias++)
+            for (int beta = 0; beta < 2; beta++)
+                case_done(linear_one(t, &cases[c], bias, (float)beta, NN_W_LINEAR_FEW_ROWS));
 }
 
 static void test_linear(void)
 {
     for_each_backend(backends, N_BACKENDS, "linear", linear_cases);
+    CHECK_EQ(st.n_fail, 0);
+}
+
+static void test_linear_few_rows(void)
+{
+    for_each_backend(backends, N_BACKENDS, "linear few rows", linear_few_rows_cases);
     CHECK_EQ(st.n_fail, 0);
 }
 
@@ -945,6 +981,7 @@ int main(void)
     RUN(test_backends_present);
     RUN(test_memory);
     RUN(test_linear);
+    RUN(test_linear_few_rows);
     RUN(test_layernorm);
     RUN(test_bias_act);
     RUN(test_add);
