@@ -425,7 +425,7 @@ int seize_clip_encode_token_list(seize_clip *c, const int32_t *ids, size_t n, fl
         size_t k = n - i < B ? n - i : B;
         for (size_t j = 0; j < k; j++)
             memcpy(batch + j * ctx, ids + order[i + j].i * ctx, ctx * sizeof *batch);
-        if ((rc = tokens_batch(c, batch, k, feat)) < 0) goto done;
+        if ((rc = tokens_grouped(c, batch, k, feat)) < 0) goto done;
         for (size_t j = 0; j < k; j++)
             memcpy(out + order[i + j].i * c->embed, feat + j * c->embed, c->embed * sizeof *feat);
         if (on_progress && on_progress(ud, i + k, 0)) {
