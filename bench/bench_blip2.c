@@ -622,7 +622,7 @@ typedef struct prod {
     span best;
 } prod;
 
-static int prod_init(prod *p, size_t m, size_t n, size_t k, int prec)
+static int prod_init(prod *p, size_t m, size_t n, size_t k, int prec, nn_gemm_impl impl)
 {
     uint16_t *w = malloc(n * k * sizeof *w);
     memset(p, 0, sizeof *p);
@@ -637,7 +637,7 @@ static int prod_init(prod *p, size_t m, size_t n, size_t k, int prec)
         w[i] = to_bf16(0.04f * bench_frand());
     for (size_t i = 0; ok && i < m * k; i++)
         p->x[i] = 2.0f * bench_frand();
-    ok = ok && !nn_gemm_pack(w, SEIZE_ST_BF16, n, k, (seize_precision)prec, NN_GEMM_AUTO, &p->g);
+    ok = ok && !nn_gemm_pack(w, SEIZE_ST_BF16, n, k, (seize_precision)prec, impl, &p->g);
     free(w);
     return ok ? 0 : -1;
 }
@@ -801,7 +801,7 @@ static int child_encode(seize_blip2 *s, const float *pix, int p, run *r)
     prod vp[4];
     int rc = nn_blip2_encode(s, pix, 1, NULL, NULL); // warm-up
     for (int i = 0; i < 4; i++)
-        if (prod_init(&vp[i], VT, sh[i][0], sh[i][1], p)) rc = -1;
+        if (prod_init(&vp[i], VT, sh[i][0], sh[i][1], p, NN_GEMM_AUTO)) rc = -1;
     span enc = SPAN_NONE;
     for (int k = 0; k < reps_of(4) && !rc; k++) {
         for (int i = 0; i < 4; i++)
@@ -902,7 +902,8 @@ static int child_decode(seize_blip2 *s, const int32_t *ids, size_t n_ids, float 
     prod pr[7];
     int rc = bw_init(&b);
     for (int i = 0; i < 7; i++)
-        if (prod_init(&pr[i], NSEQ, sh[i][0], sh[i][1], p)) rc = -1;
+        if (prod_init(&pr[i], NSEQ, sh[i][0], sh[i][1], p, NN_GEMM_SMALL_M))
+            rc = -1; // as the OPT weights
     span bw = SPAN_NONE, step = SPAN_NONE;
     r->finite = 1, r->step_best = 1e30;
     for (int k = 0; k < reps_of(2) && !rc; k++) {

@@ -175,8 +175,10 @@ int seize_blip2_open(const seize_blip2_model *m, seize_blip2_params p, seize_bli
     if ((rc = nn_blip2_weights_get(m, s->be, p.precision, p.device, s->threads, &s->w)) < 0)
         goto fail;
     if ((rc = alloc_all(s)) < 0) goto fail;
-    snprintf(s->describe, sizeof s->describe, "%s: %s, %s, %d thread%s", s->o->name,
-             s->w->impl ? s->w->impl : "-", seize_precision_name(p.precision), s->threads,
+    const char *lm = s->w->impl_lm, *vis = s->w->impl ? s->w->impl : "-";
+    snprintf(s->describe, sizeof s->describe, "%s: %s%s%s%s, %s, %d thread%s", s->o->name, vis,
+             lm && strcmp(lm, vis) ? " (language model: " : "", lm && strcmp(lm, vis) ? lm : "",
+             lm && strcmp(lm, vis) ? ")" : "", seize_precision_name(p.precision), s->threads,
              s->threads == 1 ? "" : "s");
     *out = s;
     return 0;

@@ -207,6 +207,7 @@ static void collect(maker *k)
         *j->slot = j->w;
         s->pub.bytes += j->w->bytes;
         if (j->use == NN_W_LINEAR && !s->pub.impl) s->pub.impl = j->w->impl;
+        if (j->use == NN_W_LINEAR_FEW_ROWS && !s->pub.impl_lm) s->pub.impl_lm = j->w->impl;
     }
 }
 

@@ -26,8 +26,9 @@ typedef struct nn_blip2_weights {
     const nn_weight *proj_w, *proj_b;
     const nn_weight *tok, *tpos, *head, *fin_g, *fin_b; /* tok, tpos: tables */
     nn_xf_layer *lm;
-    size_t bytes;     /* resident bytes of the backend's copies */
-    const char *impl; /* how the linear layers multiply */
+    size_t bytes;        /* resident bytes of the backend's copies */
+    const char *impl;    /* how the linear layers multiply (the first: the vision tower's) */
+    const char *impl_lm; /* how the language model's (decoder and LM head) multiply */
 } nn_blip2_weights;
 
 /* The weights of m for backend b (created with precision p), shared through the model. The

@@ -531,6 +531,9 @@ static void test_bf16(void)
         fprintf(stderr, "  %s: weights fp32 %zu B, bf16 %zu B; %s\n", f.name, w32, w16,
                 seize_blip2_describe(s16));
         CHECK(w16 < w32 * 6 / 10 && w16 > w32 * 4 / 10);
+        // the language model's products: the own small-m kernel where the CPU has AVX512_BF16
+        CHECK(!__builtin_cpu_supports("avx512bf16") ||
+              strstr(seize_blip2_describe(s16), "(language model: own AVX512_BF16") != NULL);
         trace_clear(&a);
         trace_clear(&b);
         free(lg);
