@@ -332,9 +332,10 @@ static size_t group_cuts(const len_idx *o, size_t n, size_t *cut, double *cost)
     const char *e = getenv("SEIZE_TEXT_GROUP_ROWS");
     double g = e && *e ? atof(e) : GROUP_ROWS;
     for (size_t j = 0; j < n; j++) {
-        cost[j] = 1e300;
-        for (size_t i = 0; i <= j; i++) {
-            double v = (i ? cost[i - 1] : 0.0) + (double)(j - i + 1) * (double)o[j].len + g;
+        // one group 0..j first: cut[j] is set whatever g is (inf, nan: no other cost is lower)
+        cost[j] = (double)(j + 1) * (double)o[j].len + g, cut[j] = 0;
+        for (size_t i = 1; i <= j; i++) {
+            double v = cost[i - 1] + (double)(j - i + 1) * (double)o[j].len + g;
             if (v < cost[j]) cost[j] = v, cut[j] = i;
         }
     }

@@ -494,11 +494,22 @@ static void test_text_groups(void)
     }
     float *grouped = malloc(N * E * sizeof(float)), *one = malloc(N * E * sizeof(float));
     float *padded = malloc(N * E * sizeof(float));
-    unsetenv("SEIZE_TEXT_GROUP_ROWS"); // the default rule
+    unsetenv("SEIZE_TEXT_GROUP_ROWS"); // the default rule (again below)
     CHECK_EQ(seize_clip_encode_tokens(c, ids, N, grouped), 0);
     setenv("SEIZE_TEXT_GROUP_ROWS", "1e9", 1);
     int rc = seize_clip_encode_tokens(c, ids, N, padded);
+    // an override no cost beats (inf, 1e300: v == the initial cost; nan: no comparison holds)
+    // still makes one padded pass
+    static const char *huge[] = {"inf", "1e300", "nan"};
+    int same = 1;
+    for (int h = 0; h < 3 && rc == 0; h++) {
+        setenv("SEIZE_TEXT_GROUP_ROWS", huge[h], 1);
+        rc = seize_clip_encode_tokens(c, ids, N, grouped);
+        same = same && memcmp(grouped, padded, N * E * sizeof(float)) == 0;
+    }
+    CHECK_MSG(same, "SEIZE_TEXT_GROUP_ROWS inf / 1e300 / nan: not one padded pass");
     unsetenv("SEIZE_TEXT_GROUP_ROWS");
+    if (rc == 0) rc = seize_clip_encode_tokens(c, ids, N, grouped);
     for (int i = 0; i < N && rc == 0; i++)
         rc = seize_clip_encode_tokens(c, ids + i * CTX, 1, one + i * E);
     double worst = 0, worst_pad = 0;
