@@ -105,7 +105,9 @@ int seize_clip_encode_images(seize_clip *c, const float *pixels, size_t n, float
  * first maximum of its ids; a batch is computed only up to the longest such position (exact:
  * attention is causal), and a batch of texts of very different lengths is split into groups
  * of similar length, each computed up to its own longest text (fewer padded rows; 1.2-1.3x
- * faster on CIRCO's edited captions in batches of 32). out receives (n, embed). Errors:
+ * faster on CIRCO's edited captions in batches of 32; the environment variable
+ * SEIZE_TEXT_GROUP_ROWS, for measurements, sets the cost in rows of one more forward pass that
+ * the grouping weighs: default 32, 1e9 gives one padded pass). out receives (n, embed). Errors:
  * SEIZE_EINVAL when an id is outside [0, vocab) (the message names the row and position);
  * nothing is written to out then. */
 int seize_clip_encode_tokens(seize_clip *c, const int32_t *ids, size_t n, float *out);

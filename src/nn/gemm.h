@@ -10,6 +10,9 @@
  *         row at run time (symmetric, scale = max|x_row| / 127), products accumulated exactly
  *         in int32, then y = acc · sx[row] · sw[col] (+ bias). The quantised value is
  *         round-to-nearest-even(v · (127 / max|row|)) clamped to [-127, 127]; k <= 65536.
+ * Packed with NN_GEMM_SMALL_M (products of few rows: decoder steps), bf16 runs seize's own
+ * AVX512_BF16 kernel (gemm_bf16s.c) where CPUID has that instruction — ONEDNN_MAX_CPU_ISA does
+ * not apply to it; like oneDNN's bf16 kernels it flushes subnormal operands.
  * The oneDNN path (libdnnl, Debian's libdnnl-dev 2.x) is used when the build has it
  * (SEIZE_HAVE_DNNL; `make NO_DNNL=1` builds without) and oneDNN accepts the shape; the portable
  * path is always compiled (the fallback and the tests' oracle). For int8, both paths give the
